@@ -1,0 +1,193 @@
+"""The Python face of the C engine: configure it, attach a backend, load a table, run.
+
+cli serve / tests -> Engine(...) -> .load(bundle) -> .run(ms) | .inject/.poll/.take
+                  -> .stats() -> .close()
+
+The C core comes from the cffi extension `ssdk._core`. It is compiled from
+`ssdk/csrc` at install time; importing this module checks that the compiled core and
+the sources beside it are the same, so an edit to the C files without a rebuild fails
+with a message instead of running stale code.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+from ssdk._ffi_build import source_hash
+
+
+class EngineError(RuntimeError):
+    """The C core refused a configuration, a backend or a table."""
+
+
+def _load_core() -> tuple[Any, Any]:
+    try:
+        from ssdk import _core
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise ImportError(
+            "ssdk's C core is not built; run `pip install -e .` in the source tree "
+            f"(or reinstall ssdk): {exc}"
+        ) from exc
+    built = _core.ffi.string(_core.lib.ssdk_src_hash()).decode()
+    if built != source_hash():
+        raise ImportError(
+            "ssdk's C core is stale: it was compiled from other sources than those in "
+            "ssdk/csrc. Rebuild it with `pip install -e .` (or reinstall ssdk)."
+        )
+    return _core.ffi, _core.lib
+
+
+ffi, lib = _load_core()
+
+STATS_FIELDS: tuple[str, ...] = tuple(
+    name for name, _ in ffi.typeof("struct ssdk_stats").fields
+)
+
+
+def parse_mac(mac: str | bytes) -> bytes:
+    """'02:00:00:00:00:01' or 6 raw bytes -> 6 raw bytes."""
+    if isinstance(mac, bytes):
+        if len(mac) != 6:
+            raise ValueError("a MAC address has 6 bytes")
+        return mac
+    parts = mac.split(":")
+    if len(parts) != 6:
+        raise ValueError(f"not a MAC address: {mac!r}")
+    return bytes(int(p, 16) for p in parts)
+
+
+@dataclass
+class EngineConfig:
+    """What an engine is started with; the defaults are ssdk_config_default's."""
+
+    ip: str
+    port: int = 80
+    mac: str | bytes = "02:00:00:00:00:01"
+    max_conns: int = 4096
+    rto_init_ms: int | None = None
+    rto_min_ms: int | None = None
+    rto_max_ms: int | None = None
+    time_wait_ms: int | None = None
+    idle_ms: int | None = None
+    max_retries: int | None = None
+    seed: int = 0
+    virtual_clock: bool = False
+
+    def to_c(self) -> Any:
+        cfg = ffi.new("struct ssdk_config *")
+        lib.ssdk_config_default(cfg)
+        cfg.ip = int(ipaddress.IPv4Address(self.ip))
+        cfg.port = self.port
+        cfg.mac = list(parse_mac(self.mac))
+        cfg.max_conns = self.max_conns
+        for name in ("rto_init_ms", "rto_min_ms", "rto_max_ms", "time_wait_ms", "idle_ms",
+                     "max_retries"):
+            value = getattr(self, name)
+            if value is not None:
+                setattr(cfg, name, value)
+        cfg.seed = self.seed
+        cfg.virtual_clock = int(self.virtual_clock)
+        return cfg
+
+
+def _err() -> Any:
+    return ffi.new("char[256]")
+
+
+def _raise(err: Any, what: str) -> None:
+    raise EngineError(f"{what}: {ffi.string(err).decode(errors='replace')}")
+
+
+class Engine:
+    """One engine: one backend, one table, one connection pool."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        out = ffi.new("struct ssdk_engine **")
+        err = _err()
+        if lib.ssdk_engine_new(config.to_c(), out, err, len(err)) != 0:
+            _raise(err, "engine")
+        self._e = out[0]
+        self._blob: Any = None  # keeps the table's memory alive while C points into it
+        self.backend = ""
+
+    # -- backends -------------------------------------------------------------------
+    def attach_memory(self, ring_frames: int = 4096) -> None:
+        err = _err()
+        if lib.ssdk_nic_memory(self._e, ring_frames, err, len(err)) != 0:
+            _raise(err, "in-memory backend")
+        self.backend = "memory"
+
+    def attach_af_packet(self, iface: str, ring_frames: int = 4096) -> None:
+        err = _err()
+        if lib.ssdk_nic_af_packet(self._e, iface.encode(), ring_frames, err, len(err)) != 0:
+            _raise(err, "AF_PACKET backend")
+        self.backend = "af_packet"
+
+    @property
+    def mac(self) -> bytes:
+        buf = ffi.new("uint8_t[6]")
+        lib.ssdk_mac_get(self._e, buf)
+        return bytes(buf)
+
+    # -- the table ------------------------------------------------------------------
+    def load(self, blob: Any) -> None:
+        """Serve the table in `blob` (bytes, mmap or memoryview of a bundle's blob)."""
+        buf = ffi.from_buffer(blob)
+        err = _err()
+        if lib.ssdk_table_load(self._e, buf, len(buf), err, len(err)) != 0:
+            _raise(err, "table")
+        self._blob = (blob, buf)
+
+    # -- the loop -------------------------------------------------------------------
+    def run(self, ms: int) -> int:
+        """Serve for up to `ms` milliseconds; returns the frames received."""
+        return int(lib.ssdk_run(self._e, ms))
+
+    def poll(self) -> int:
+        """One pass of the loop, without sleeping."""
+        return int(lib.ssdk_poll(self._e))
+
+    # -- in-memory backend and virtual clock ----------------------------------------
+    def inject(self, frame: bytes) -> None:
+        if lib.ssdk_mem_inject(self._e, frame, len(frame)) != 0:
+            raise EngineError("frame not accepted (too long, ring full, or no memory backend)")
+
+    def take(self) -> list[bytes]:
+        """Every frame the stack has sent since the last call, oldest first."""
+        out: list[bytes] = []
+        buf = ffi.new("uint8_t[2048]")
+        while (n := lib.ssdk_mem_take(self._e, buf, 2048)) > 0:
+            out.append(bytes(ffi.buffer(buf, n)))
+        if n < 0:
+            raise EngineError("cannot take frames: no in-memory backend")
+        return out
+
+    @property
+    def now_us(self) -> int:
+        return int(lib.ssdk_clock_now(self._e))
+
+    def advance(self, ms: float) -> None:
+        """Move the virtual clock forward and run the timers that fall due."""
+        lib.ssdk_clock_set(self._e, self.now_us + int(ms * 1000))
+        self.poll()
+
+    # -- counters -------------------------------------------------------------------
+    def stats(self) -> dict[str, int]:
+        st = ffi.new("struct ssdk_stats *")
+        lib.ssdk_stats_get(self._e, st)
+        return {name: int(getattr(st, name)) for name in STATS_FIELDS}
+
+    def close(self) -> None:
+        if self._e is not None:
+            lib.ssdk_engine_free(self._e)
+            self._e = None
+            self._blob = None
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,89 @@
+/*
+ * conn.c - the connection table: a pool of fixed-size slots allocated at start, a hash
+ * from the peer's (address, port) to a slot, and initial sequence numbers.
+ *
+ * tcp_in.c -> conn_lookup / conn_alloc;  tcp_in.c, tcp_timer.c -> conn_free
+ *
+ * Invariant: a slot is either on the free list or in exactly one hash chain. Our own
+ * address and port are the same for every connection of an engine, so the peer's
+ * half of the 4-tuple is the whole key.
+ */
+#include <string.h>
+#include "engine.h"
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return x;
+}
+
+static uint32_t bucket(const struct ssdk_engine *e, uint32_t raddr, uint16_t rport)
+{
+    return (uint32_t)mix64(((uint64_t)raddr << 16 | rport) ^ e->isn_secret[1]) & e->hash_mask;
+}
+
+struct conn *conn_lookup(struct ssdk_engine *e, uint32_t raddr, uint16_t rport)
+{
+    for (uint32_t i = e->hash[bucket(e, raddr, rport)]; i != NONE32; i = e->conns[i].hnext) {
+        struct conn *c = &e->conns[i];
+        if (c->raddr == raddr && c->rport == rport)
+            return c;
+    }
+    return NULL;
+}
+
+/* A zeroed slot, linked into the hash; NULL when the pool is exhausted. */
+struct conn *conn_alloc(struct ssdk_engine *e, uint32_t raddr, uint16_t rport)
+{
+    if (e->free_head == NONE32)
+        return NULL;
+    struct conn *c = &e->conns[e->free_head];
+    e->free_head = c->hnext;
+    /* The request buffer is not cleared: req_len says how much of it is valid. A slot
+     * freed while on the pending-output list stays marked, so it is never listed twice. */
+    uint8_t pending = c->flags & CF_PENDING;
+    memset(c, 0, offsetof(struct conn, req));
+    c->flags = pending;
+    c->raddr = raddr;
+    c->rport = rport;
+    c->resp = NONE32;
+    c->tprev = c->tnext = NONE32;
+    uint32_t b = bucket(e, raddr, rport);
+    c->hnext = e->hash[b];
+    e->hash[b] = conn_index(e, c);
+    e->st.conns_active++;
+    return c;
+}
+
+void conn_free(struct ssdk_engine *e, struct conn *c)
+{
+    uint32_t idx = conn_index(e, c);
+    timer_stop(e, c);
+    uint32_t *pp = &e->hash[bucket(e, c->raddr, c->rport)];
+    while (*pp != idx)
+        pp = &e->conns[*pp].hnext;
+    *pp = c->hnext;
+    if (c->state == TCP_TIME_WAIT)
+        e->st.conns_time_wait--;
+    c->state = TCP_NONE;
+    c->hnext = e->free_head;
+    e->free_head = idx;
+    e->st.conns_active--;
+    e->st.conns_closed++;
+}
+
+/*
+ * RFC 6528: ISN = M + F(4-tuple, secret), where M is a clock ticking every 4
+ * microseconds. F is a keyed mix of the tuple, so ISNs of different peers are unrelated
+ * and a new incarnation of the same tuple still starts ahead of the last one.
+ */
+uint32_t isn_make(struct ssdk_engine *e, uint32_t raddr, uint16_t rport)
+{
+    uint64_t f = mix64(mix64(((uint64_t)raddr << 32) ^ ((uint64_t)rport << 16) ^ e->port_be
+                             ^ e->isn_secret[0]) ^ e->ip_be);
+    return (uint32_t)f + (uint32_t)(e->now_us / 4);
+}

@@ -1,0 +1,151 @@
+/*
+ * engine.h - the engine's private state, shared by the stack's files.
+ *
+ * One engine owns one NIC queue, one connection pool and one route table; nothing in it
+ * is shared with another engine, so nothing here takes a lock. The pool is allocated
+ * once at start; the fast path never allocates.
+ */
+#ifndef SSDK_ENGINE_H
+#define SSDK_ENGINE_H
+#include <stdint.h>
+#include <stddef.h>
+#include "ssdk.h"
+#include "nic.h"
+#include "proto.h"
+#include "table.h"
+#include "tcp_state.h"
+
+#define NONE32 0xffffffffu
+#define REQ_CAP 4096          /* request bytes buffered per connection: also our window */
+#define RX_BURST 64
+
+/* One connection: fixed size, lives in the pool. */
+struct conn {
+    uint32_t hnext;           /* hash chain, or free list */
+    uint32_t tprev, tnext;    /* timer wheel slot list */
+    uint8_t  state;           /* enum tcp_state */
+    uint8_t  flags;           /* CF_* */
+    uint8_t  snd_wscale;      /* peer's window shift (RFC 7323) */
+    uint8_t  dupacks;
+    uint8_t  retries;         /* RTO expiries since the last forward progress */
+    uint8_t  tkind;           /* what the one timer of this connection is for: TK_* */
+    uint8_t  rmac[6];
+    uint32_t raddr;           /* network order */
+    uint16_t rport;           /* network order */
+    uint16_t mss;             /* payload bytes per segment we send */
+
+    uint32_t iss, snd_una, snd_nxt, snd_max;
+    uint32_t snd_wnd;         /* peer's window, scaled */
+    uint32_t cwnd, ssthresh;
+    uint32_t irs, rcv_nxt;
+
+    /* The response being sent: bytes [resp_seq, resp_seq + stream_len) of our stream. */
+    uint32_t resp;            /* response index, or NONE32 */
+    uint32_t resp_seq;
+    uint32_t fin_seq;         /* sequence number of our FIN, when CF_FIN_QUEUED */
+
+    /* RFC 6298 state, in microseconds. */
+    uint32_t srtt_us, rttvar_us, rto_ms;
+    uint32_t rtt_seq;         /* segment being timed (Karn: never a retransmitted one) */
+    uint64_t rtt_start_us;
+    uint64_t timer_at_ms;     /* 0: no timer */
+
+    uint32_t body_skip;       /* request body bytes still to discard */
+    uint16_t req_len;
+    uint8_t  req[REQ_CAP];
+};
+
+#define CF_TIMING     0x01   /* rtt_seq is being timed */
+#define CF_CLOSE      0x02   /* close after the current response */
+#define CF_FIN_QUEUED 0x04   /* our FIN has a sequence number */
+#define CF_PEER_FIN   0x08   /* the peer's FIN has been received */
+#define CF_PENDING    0x10   /* on the pending-output list */
+#define CF_CLOSE_TOKEN 0x20  /* the current response says Connection: close */
+#define CF_WSCALE     0x40   /* the peer offered window scaling: we answer with ours */
+
+struct timer_wheel {
+    uint32_t *slots;          /* head conn index per slot, NONE32 when empty */
+    uint32_t nslots;          /* power of two; one slot per millisecond */
+    uint64_t tick_ms;         /* every slot before this has been visited */
+};
+
+struct ssdk_engine {
+    struct ssdk_config cfg;
+    uint32_t ip_be;
+    uint16_t port_be;
+    uint8_t  mac[6];
+    struct nic *nic;
+    struct table table;
+    int table_loaded;
+
+    struct conn *conns;
+    uint32_t *hash;           /* bucket heads */
+    uint32_t hash_mask;
+    uint32_t free_head;
+
+    uint32_t *pending;        /* connections with output blocked by a full TX ring */
+    uint32_t npending;
+
+    struct timer_wheel wheel;
+    uint64_t now_us;
+    uint64_t isn_secret[2];
+    uint16_t ip_id;
+    struct ssdk_stats st;
+};
+
+static inline uint64_t now_ms(const struct ssdk_engine *e) { return e->now_us / 1000; }
+
+/* Sequence-number comparisons modulo 2^32 (RFC 9293 section 3.4). */
+static inline int seq_lt(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
+static inline int seq_le(uint32_t a, uint32_t b) { return (int32_t)(a - b) <= 0; }
+
+/* eth.c / arp.c / ip.c / icmp.c */
+void eth_input(struct ssdk_engine *e, struct frame *f);
+void arp_input(struct ssdk_engine *e, const struct eth_hdr *eh, const uint8_t *p, uint32_t len);
+void ip_input(struct ssdk_engine *e, const struct eth_hdr *eh, uint8_t *p, uint32_t len,
+              uint32_t fflags);
+void icmp_input(struct ssdk_engine *e, const struct eth_hdr *eh, const struct ip_hdr *ih,
+                const uint8_t *p, uint32_t len);
+/* Write Ethernet + IPv4 headers in front of an L4 payload of l4len bytes. */
+void ip_output_hdr(struct ssdk_engine *e, uint8_t *frame, const uint8_t dst_mac[6],
+                   uint32_t dst_be, uint8_t proto, uint16_t l4len);
+
+/* conn.c */
+struct conn *conn_lookup(struct ssdk_engine *e, uint32_t raddr, uint16_t rport);
+struct conn *conn_alloc(struct ssdk_engine *e, uint32_t raddr, uint16_t rport);
+void conn_free(struct ssdk_engine *e, struct conn *c);
+static inline uint32_t conn_index(const struct ssdk_engine *e, const struct conn *c)
+{
+    return (uint32_t)(c - e->conns);
+}
+uint32_t isn_make(struct ssdk_engine *e, uint32_t raddr, uint16_t rport);
+
+/* tcp_in.c */
+void tcp_input(struct ssdk_engine *e, const struct eth_hdr *eh, const struct ip_hdr *ih,
+               uint8_t *p, uint32_t len, uint32_t fflags);
+
+void conn_queue_fin(struct ssdk_engine *e, struct conn *c, uint32_t at);
+
+/* tcp_out.c */
+void tcp_output(struct ssdk_engine *e, struct conn *c);
+int  tcp_send_ctl(struct ssdk_engine *e, struct conn *c, uint8_t flags, uint32_t seq);
+void tcp_send_rst(struct ssdk_engine *e, const struct eth_hdr *eh, const struct ip_hdr *ih,
+                  const struct tcp_hdr *th, uint32_t seglen);
+void tcp_pending_run(struct ssdk_engine *e);
+void tcp_retransmit(struct ssdk_engine *e, struct conn *c, int rto);
+
+/* tcp_timer.c */
+int  timer_init(struct ssdk_engine *e);
+enum { TK_NONE, TK_RTO, TK_IDLE, TK_TIME_WAIT };
+void timer_set(struct ssdk_engine *e, struct conn *c, uint64_t at_ms);
+void timer_after_output(struct ssdk_engine *e, struct conn *c);
+void timer_time_wait(struct ssdk_engine *e, struct conn *c);
+void timer_stop(struct ssdk_engine *e, struct conn *c);
+void timer_run(struct ssdk_engine *e);
+void rtt_sample(struct ssdk_engine *e, struct conn *c, uint64_t rtt_us);
+void rto_arm(struct ssdk_engine *e, struct conn *c);
+
+/* http.c: parse what is buffered and start a response; returns 1 if one started. */
+int  http_serve(struct ssdk_engine *e, struct conn *c);
+
+#endif

@@ -1,0 +1,51 @@
+/*
+ * nic.h - the backend interface: what every NIC driver (in-memory, AF_PACKET, and the
+ * ones to come: AF_XDP, netmap, TAP) provides to the loop.
+ *
+ * loop.c -> nic->rx_burst -> (stack) -> nic->rx_release
+ *        -> (stack) nic->tx_slot / nic->tx_commit ... -> nic->tx_flush
+ *
+ * It is the ring model of netmap and AF_XDP, reduced to what the loop needs: received
+ * frames are borrowed in bursts and given back in order; transmit buffers are taken one
+ * at a time from the ring, committed with their length, and pushed to the wire by one
+ * flush per loop pass, so no system call is made per packet.
+ */
+#ifndef SSDK_NIC_H
+#define SSDK_NIC_H
+#include <stdint.h>
+
+#define NIC_FRAME_MAX 2000   /* every TX buffer holds at least this many bytes */
+
+/* The backend vouches for the L4 checksum (offload flags of the driver). */
+#define FRAME_CSUM_TRUSTED 0x1
+
+struct frame {
+    uint8_t *data;
+    uint32_t len;       /* bytes present at data */
+    uint32_t wire_len;  /* bytes the frame had on the wire (> len: truncated capture) */
+    uint32_t flags;
+};
+
+struct nic {
+    const char *name;
+    /* Borrow up to max received frames; they stay valid until rx_release. */
+    unsigned (*rx_burst)(struct nic *n, struct frame *out, unsigned max);
+    void (*rx_release)(struct nic *n, unsigned count);
+    /* Next free transmit buffer, or NULL when the ring is full. */
+    uint8_t *(*tx_slot)(struct nic *n);
+    void (*tx_commit)(struct nic *n, uint32_t len);
+    void (*tx_flush)(struct nic *n);
+    /* A descriptor that poll() reports readable when frames wait, or -1. */
+    int (*fd)(struct nic *n);
+    void (*destroy)(struct nic *n);
+    uint8_t mac[6];
+    int has_mac;
+};
+
+struct nic *nic_memory_new(uint32_t ring_frames, char *err, unsigned long errlen);
+struct nic *nic_af_packet_new(const char *ifname, uint32_t ring_frames, char *err,
+                              unsigned long errlen);
+int  nic_memory_inject(struct nic *n, const uint8_t *frame, uint32_t len);
+int  nic_memory_take(struct nic *n, uint8_t *buf, uint32_t cap);
+
+#endif

@@ -1,0 +1,115 @@
+/*
+ * ssdk.h - the one header the Python side (cffi) sees.
+ *
+ * Python -> ssdk_engine_new -> ssdk_nic_* (attach one backend) -> ssdk_table_load
+ *        -> ssdk_run / ssdk_poll (the loop) -> ssdk_stats_get -> ssdk_engine_free
+ *
+ * Everything between the CDEF markers must stay parseable by cffi's cdef: plain
+ * declarations, no preprocessor logic. Addresses are in host byte order here; the
+ * C core converts once, at configuration time.
+ */
+#ifndef SSDK_H
+#define SSDK_H
+#include <stdint.h>
+#include <stddef.h>
+
+/* CDEF BEGIN */
+struct ssdk_engine;
+
+struct ssdk_config {
+    uint32_t ip;             /* our IPv4 address, host byte order */
+    uint8_t  mac[6];         /* our MAC; overwritten by backends that own a real one */
+    uint16_t port;           /* the one TCP port we listen on */
+    uint32_t max_conns;      /* size of the connection pool, fixed at start */
+    uint16_t rx_mss;         /* MSS we advertise */
+    uint32_t rto_init_ms;    /* RFC 6298 initial RTO */
+    uint32_t rto_min_ms;
+    uint32_t rto_max_ms;
+    uint32_t time_wait_ms;   /* how long a connection we closed lingers in TIME-WAIT */
+    uint32_t max_retries;    /* RTO expiries in a row before the connection is dropped */
+    uint32_t idle_ms;        /* an idle keep-alive connection is closed after this */
+    uint64_t seed;           /* ISN secret; 0 = from getrandom() */
+    int      virtual_clock;  /* 1: time moves only through ssdk_clock_set */
+};
+
+/* Every counter the engine keeps. Gauges are marked; all others only grow. */
+struct ssdk_stats {
+    uint64_t rx_frames;
+    uint64_t rx_bytes;
+    uint64_t tx_frames;
+    uint64_t tx_bytes;
+    uint64_t tx_ring_full;        /* frames not sent because the TX ring had no slot */
+    uint64_t drop_runt;           /* shorter than the headers they claim */
+    uint64_t drop_truncated;      /* backend captured fewer bytes than the frame had */
+    uint64_t drop_not_ours;       /* another MAC or IP address */
+    uint64_t drop_ethertype;
+    uint64_t drop_arp;            /* malformed ARP or not a request for us */
+    uint64_t drop_ip_version;
+    uint64_t drop_ip_len;         /* bad header or total length */
+    uint64_t drop_ip_csum;
+    uint64_t drop_ip_frag;
+    uint64_t drop_ip_proto;
+    uint64_t drop_icmp;           /* bad checksum, too short, or not an echo request */
+    uint64_t drop_tcp_len;
+    uint64_t drop_tcp_csum;
+    uint64_t drop_tcp_port;       /* SYN or segment for a port we do not listen on */
+    uint64_t drop_tcp_seq;        /* outside the receive window */
+    uint64_t drop_tcp_ack;        /* acknowledges data never sent */
+    uint64_t drop_tcp_ooo;        /* in window but not in order */
+    uint64_t drop_tcp_flags;      /* no ACK, SYN+FIN, and other impossible sets */
+    uint64_t csum_offloaded;      /* frames whose L4 checksum the backend vouched for */
+    uint64_t arp_replies;
+    uint64_t icmp_echo_replies;
+    uint64_t rst_sent;
+    uint64_t rst_received;
+    uint64_t challenge_acks;
+    uint64_t syn_received;
+    uint64_t syn_dropped_pool_full;
+    uint64_t conns_opened;        /* reached ESTABLISHED */
+    uint64_t conns_closed;        /* left the table, any way */
+    uint64_t conns_reset;         /* closed by a RST, sent or received */
+    uint64_t conns_timed_out;     /* dropped after max_retries RTO expiries */
+    uint64_t conns_active;        /* gauge: connections in the table */
+    uint64_t conns_time_wait;     /* gauge: of which in TIME-WAIT */
+    uint64_t retransmits;         /* segments sent again */
+    uint64_t rto_expired;
+    uint64_t fast_retransmits;
+    uint64_t http_requests;
+    uint64_t http_2xx;
+    uint64_t http_4xx;
+    uint64_t http_5xx;
+    uint64_t http_400;            /* malformed requests */
+    uint64_t http_404;
+    uint64_t tx_payload_bytes;    /* response bytes, retransmissions included */
+};
+
+void ssdk_config_default(struct ssdk_config *cfg);
+int  ssdk_engine_new(const struct ssdk_config *cfg, struct ssdk_engine **out,
+                     char *err, size_t errlen);
+void ssdk_engine_free(struct ssdk_engine *e);
+
+/* Backends: exactly one per engine. */
+int  ssdk_nic_memory(struct ssdk_engine *e, uint32_t ring_frames, char *err, size_t errlen);
+int  ssdk_nic_af_packet(struct ssdk_engine *e, const char *ifname, uint32_t ring_frames,
+                        char *err, size_t errlen);
+void ssdk_mac_get(struct ssdk_engine *e, uint8_t mac[6]);
+
+/* The in-memory backend: frames in and out, from Python. */
+int  ssdk_mem_inject(struct ssdk_engine *e, const uint8_t *frame, uint32_t len);
+int  ssdk_mem_take(struct ssdk_engine *e, uint8_t *buf, uint32_t cap);
+
+/* The route table: `blob` must stay mapped for as long as the engine serves it. */
+int  ssdk_table_load(struct ssdk_engine *e, const uint8_t *blob, uint64_t len,
+                     char *err, size_t errlen);
+
+/* The loop. poll: one pass, never sleeps. run: passes for up to ms, sleeping when idle. */
+int  ssdk_poll(struct ssdk_engine *e);
+int  ssdk_run(struct ssdk_engine *e, uint32_t ms);
+void ssdk_clock_set(struct ssdk_engine *e, uint64_t now_us);
+uint64_t ssdk_clock_now(struct ssdk_engine *e);
+
+void ssdk_stats_get(struct ssdk_engine *e, struct ssdk_stats *out);
+const char *ssdk_src_hash(void);
+/* CDEF END */
+
+#endif

@@ -1,0 +1,231 @@
+/*
+ * tcp_out.c - segments leaving: response data from templates, control segments, resets.
+ *
+ * tcp_in.c, tcp_timer.c -> tcp_output -> send_data -> tcp_finish -> nic->tx_commit
+ *                       -> tcp_send_ctl (SYN-ACK, ACK, FIN) / tcp_send_rst
+ * loop.c -> tcp_pending_run (connections the full TX ring held back)
+ *
+ * The stack is bufferless: what a connection sends is always a byte range of an
+ * immutable response stream in the table, so a retransmission rebuilds the segment from
+ * the template. A segment that is exactly a template segment uses its precomputed
+ * payload sum; any other range (a peer MSS below the template's, a partial ACK, the
+ * Connection slot patched to "close") is summed as it is copied.
+ */
+#include <arpa/inet.h>
+#include <string.h>
+#include "csum.h"
+#include "engine.h"
+
+static const uint8_t close_token[CONN_TOKEN_LEN] = "     close";
+
+static uint16_t adv_window(const struct conn *c) { return (uint16_t)(REQ_CAP - c->req_len); }
+
+/* Fill the TCP header (options already in place) and both checksums, then commit. */
+static void tcp_finish(struct ssdk_engine *e, struct conn *c, uint8_t *frame, uint8_t flags,
+                       uint32_t seq, uint32_t hl, uint32_t plen, uint64_t psum)
+{
+    struct tcp_hdr *th = (void *)(frame + ETH_HLEN_ + 20);
+    uint16_t l4 = (uint16_t)(hl + plen);
+    ip_output_hdr(e, frame, c->rmac, c->raddr, IPPROTO_TCP_, l4);
+    th->sport = e->port_be;
+    th->dport = c->rport;
+    th->seq = htonl(seq);
+    th->ack = (flags & TH_ACK) ? htonl(c->rcv_nxt) : 0;
+    th->off = (uint8_t)((hl / 4) << 4);
+    th->flags = flags;
+    th->win = htons(adv_window(c));
+    th->csum = 0;
+    th->urp = 0;
+    uint64_t sum = csum_pseudo(e->ip_be, c->raddr, IPPROTO_TCP_, l4);
+    sum = csum_partial(th, hl, sum) + psum;
+    th->csum = htons(csum_finish(sum));
+    uint32_t n = ETH_HLEN_ + 20 + l4;
+    if (n < 60) {
+        memset(frame + n, 0, 60 - n);
+        n = 60;
+    }
+    e->nic->tx_commit(e->nic, n);
+    e->st.tx_frames++;
+    e->st.tx_bytes += n;
+}
+
+/* A segment without data. Returns 0 when the TX ring had no room (the peer recovers). */
+int tcp_send_ctl(struct ssdk_engine *e, struct conn *c, uint8_t flags, uint32_t seq)
+{
+    uint8_t *f = e->nic->tx_slot(e->nic);
+    if (!f) {
+        e->st.tx_ring_full++;
+        return 0;
+    }
+    uint32_t hl = 20;
+    if (flags & TH_SYN) {  /* our MSS, and window scale 0 if the peer offered scaling */
+        uint8_t *o = f + HDRS_LEN;
+        o[0] = TCPOPT_MSS, o[1] = 4, o[2] = (uint8_t)(e->cfg.rx_mss >> 8);
+        o[3] = (uint8_t)e->cfg.rx_mss;
+        hl += 4;
+        if (c->flags & CF_WSCALE) {
+            o[4] = TCPOPT_NOP, o[5] = TCPOPT_WS, o[6] = 3, o[7] = 0;
+            hl += 4;
+        }
+    }
+    if (flags & TH_RST) {
+        e->st.rst_sent++;
+        flags &= (uint8_t)~TH_ACK;
+    }
+    tcp_finish(e, c, f, flags, seq, hl, 0, 0);
+    return 1;
+}
+
+/* RFC 9293 3.10.7.1: the reset for a segment that belongs to no connection. */
+void tcp_send_rst(struct ssdk_engine *e, const struct eth_hdr *eh, const struct ip_hdr *ih,
+                  const struct tcp_hdr *th, uint32_t seglen)
+{
+    struct conn tmp;
+    memset(&tmp, 0, offsetof(struct conn, req));
+    memcpy(tmp.rmac, eh->src, 6);
+    tmp.raddr = ih->src;
+    tmp.rport = th->sport;
+    tmp.req_len = REQ_CAP;  /* window 0 */
+    uint16_t saved = e->port_be;
+    e->port_be = th->dport;  /* answer from the port that was asked */
+    if (th->flags & TH_ACK) {
+        tcp_send_ctl(e, &tmp, TH_RST, ntohl(th->ack));
+    } else {
+        tmp.rcv_nxt = ntohl(th->seq) + seglen + !!(th->flags & TH_SYN) + !!(th->flags & TH_FIN);
+        uint8_t *f = e->nic->tx_slot(e->nic);
+        if (f) {
+            e->st.rst_sent++;
+            tcp_finish(e, &tmp, f, TH_RST | TH_ACK, 0, 20, 0, 0);
+        } else {
+            e->st.tx_ring_full++;
+        }
+    }
+    e->port_be = saved;
+}
+
+/* Bytes [seq, seq+len) of the current response, as one segment. 0: TX ring full. */
+static int send_data(struct ssdk_engine *e, struct conn *c, uint32_t seq, uint32_t len,
+                     int last)
+{
+    uint8_t *f = e->nic->tx_slot(e->nic);
+    if (!f) {
+        e->st.tx_ring_full++;
+        return 0;
+    }
+    const struct table *t = &e->table;
+    const struct ssdk_resp *r = &t->resp[c->resp];
+    uint64_t off = seq - c->resp_seq;
+    uint8_t *pl = f + HDRS_LEN;
+    memcpy(pl, resp_stream(t, r) + off, len);
+    uint64_t sum;
+    int patched = (c->flags & CF_CLOSE_TOKEN) && off < r->conn_off + CONN_TOKEN_LEN
+               && r->conn_off < off + len;
+    if (patched) {
+        for (uint32_t i = 0; i < CONN_TOKEN_LEN; i++) {
+            uint64_t at = r->conn_off + i;
+            if (at >= off && at < off + len)
+                pl[at - off] = close_token[i];
+        }
+    }
+    uint64_t tail = r->stream_len - off;
+    if (!patched && off % t->mss == 0 && len == (tail < t->mss ? tail : t->mss))
+        sum = t->seg_sum[r->seg_first + off / t->mss];
+    else
+        sum = csum_partial(pl, len, 0);
+    tcp_finish(e, c, f, TH_ACK | (last ? TH_PSH : 0), seq, 20, len, sum);
+    e->st.tx_payload_bytes += len;
+    return 1;
+}
+
+static void pending_add(struct ssdk_engine *e, struct conn *c)
+{
+    if (c->flags & CF_PENDING)
+        return;
+    c->flags |= CF_PENDING;
+    e->pending[e->npending++] = conn_index(e, c);
+}
+
+/* Send what the windows allow: response bytes, then our FIN once they are all out. */
+void tcp_output(struct ssdk_engine *e, struct conn *c)
+{
+    if (c->state == TCP_SYN_RECEIVED || c->state == TCP_TIME_WAIT || c->state == TCP_NONE)
+        return;
+    uint32_t wnd = c->snd_wnd < c->cwnd ? c->snd_wnd : c->cwnd;
+    if (c->resp != NONE32) {
+        uint32_t end = c->resp_seq + (uint32_t)e->table.resp[c->resp].stream_len;
+        while (seq_lt(c->snd_nxt, end)) {
+            uint32_t flight = c->snd_nxt - c->snd_una;
+            if (flight >= wnd)
+                break;
+            uint32_t len = end - c->snd_nxt, room = wnd - flight;
+            if (len > c->mss)
+                len = c->mss;
+            if (len > room) {
+                if (flight > 0)  /* sender-side silly window avoidance, RFC 9293 3.8.6.2.1 */
+                    break;
+                len = room;
+            }
+            int resend = seq_lt(c->snd_nxt, c->snd_max);
+            if (!send_data(e, c, c->snd_nxt, len, c->snd_nxt + len == end)) {
+                pending_add(e, c);
+                return;
+            }
+            if (resend) {
+                e->st.retransmits++;
+            } else if (!(c->flags & CF_TIMING)) {
+                c->flags |= CF_TIMING;
+                c->rtt_seq = c->snd_nxt;
+                c->rtt_start_us = e->now_us;
+            }
+            c->snd_nxt += len;
+            if (seq_lt(c->snd_max, c->snd_nxt))
+                c->snd_max = c->snd_nxt;
+        }
+    }
+    if ((c->flags & CF_FIN_QUEUED) && c->snd_nxt == c->fin_seq) {
+        if (!tcp_send_ctl(e, c, TH_FIN | TH_ACK, c->fin_seq)) {
+            pending_add(e, c);
+            return;
+        }
+        if (c->snd_max != c->fin_seq)
+            e->st.retransmits++;
+        c->snd_nxt = c->fin_seq + 1;
+        c->snd_max = c->snd_nxt;
+    }
+    timer_after_output(e, c);
+}
+
+/*
+ * Send the first unacknowledged segment again. After an RTO everything after it follows
+ * as the window reopens (go-back-N costs nothing extra when segments come from
+ * templates); after three duplicate ACKs only that segment goes, and sending resumes
+ * where it was.
+ */
+void tcp_retransmit(struct ssdk_engine *e, struct conn *c, int rto)
+{
+    uint32_t flight = c->snd_max - c->snd_una;
+    c->ssthresh = flight / 2 > 2u * c->mss ? flight / 2 : 2u * c->mss;  /* RFC 5681 (4) */
+    c->flags &= (uint8_t)~CF_TIMING;  /* Karn: no RTT sample from a resent segment */
+    uint32_t resume = c->snd_nxt;
+    c->snd_nxt = c->snd_una;
+    c->cwnd = c->mss;
+    tcp_output(e, c);
+    if (rto)
+        return;
+    if (seq_lt(c->snd_nxt, resume))
+        c->snd_nxt = resume;
+    c->cwnd = c->ssthresh + 3u * c->mss;  /* RFC 5681 3.2 step 4 */
+}
+
+/* Resume connections whose output stopped at a full TX ring, oldest first. */
+void tcp_pending_run(struct ssdk_engine *e)
+{
+    uint32_t n = e->npending;
+    e->npending = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        struct conn *c = &e->conns[e->pending[i]];
+        c->flags &= (uint8_t)~CF_PENDING;
+        if (c->state != TCP_NONE)
+            tcp_output(e, c);
+    }
+}

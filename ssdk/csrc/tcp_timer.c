@@ -1,0 +1,202 @@
+/*
+ * tcp_timer.c - time: the retransmission timer (RFC 6298), the persist probe, TIME-WAIT
+ * and the idle timeout, all through one timer per connection on a timing wheel.
+ *
+ * loop.c -> timer_run -> timer_fire -> tcp_retransmit | conn_free | conn_queue_fin
+ * tcp_in.c, tcp_out.c -> rto_arm / timer_after_output / timer_time_wait / timer_stop
+ *
+ * The wheel has one slot per millisecond; a deadline further away than the wheel's span
+ * sits in its slot and is skipped until its turn comes round. Invariant: a connection is
+ * linked in the wheel exactly when timer_at_ms != 0, in slot timer_at_ms & mask.
+ */
+#include <stdlib.h>
+#include "engine.h"
+
+#define WHEEL_SLOTS 4096u
+
+int timer_init(struct ssdk_engine *e)
+{
+    e->wheel.nslots = WHEEL_SLOTS;
+    e->wheel.slots = malloc(WHEEL_SLOTS * sizeof(uint32_t));
+    if (!e->wheel.slots)
+        return -1;
+    for (uint32_t i = 0; i < WHEEL_SLOTS; i++)
+        e->wheel.slots[i] = NONE32;
+    e->wheel.tick_ms = now_ms(e);
+    return 0;
+}
+
+static void unlink_conn(struct ssdk_engine *e, struct conn *c)
+{
+    uint32_t idx = conn_index(e, c);
+    uint32_t *head = &e->wheel.slots[c->timer_at_ms & (e->wheel.nslots - 1)];
+    if (c->tprev != NONE32)
+        e->conns[c->tprev].tnext = c->tnext;
+    else if (*head == idx)
+        *head = c->tnext;
+    if (c->tnext != NONE32)
+        e->conns[c->tnext].tprev = c->tprev;
+    c->tprev = c->tnext = NONE32;
+    c->timer_at_ms = 0;
+}
+
+void timer_stop(struct ssdk_engine *e, struct conn *c)
+{
+    if (c->timer_at_ms)
+        unlink_conn(e, c);
+    c->tkind = TK_NONE;
+}
+
+void timer_set(struct ssdk_engine *e, struct conn *c, uint64_t at_ms)
+{
+    if (c->timer_at_ms)
+        unlink_conn(e, c);
+    if (at_ms <= e->wheel.tick_ms)
+        at_ms = e->wheel.tick_ms + 1;  /* never behind the hand: it would wait a lap */
+    uint32_t idx = conn_index(e, c);
+    uint32_t *head = &e->wheel.slots[at_ms & (e->wheel.nslots - 1)];
+    c->timer_at_ms = at_ms;
+    c->tprev = NONE32;
+    c->tnext = *head;
+    if (*head != NONE32)
+        e->conns[*head].tprev = idx;
+    *head = idx;
+}
+
+/* (Re)start the retransmission timer with the current RTO. */
+void rto_arm(struct ssdk_engine *e, struct conn *c)
+{
+    timer_set(e, c, now_ms(e) + c->rto_ms);
+    c->tkind = TK_RTO;
+}
+
+void timer_time_wait(struct ssdk_engine *e, struct conn *c)
+{
+    timer_set(e, c, now_ms(e) + e->cfg.time_wait_ms);
+    c->tkind = TK_TIME_WAIT;
+}
+
+/*
+ * After sending: unacknowledged data (or data the peer's zero window holds back) needs
+ * the RTO running, started once and not pushed back by every send (RFC 6298 5.1);
+ * a connection with nothing in flight waits on the idle timeout.
+ */
+void timer_after_output(struct ssdk_engine *e, struct conn *c)
+{
+    if (c->tkind == TK_TIME_WAIT)
+        return;
+    int waiting = c->snd_una != c->snd_max
+               || (c->resp != NONE32 && c->snd_wnd == 0)
+               || ((c->flags & CF_FIN_QUEUED) && seq_le(c->snd_una, c->fin_seq));
+    if (waiting) {
+        if (c->tkind != TK_RTO)
+            rto_arm(e, c);
+    } else if (c->tkind != TK_IDLE) {
+        timer_set(e, c, now_ms(e) + e->cfg.idle_ms);
+        c->tkind = TK_IDLE;
+    }
+}
+
+/* RFC 6298 2.2-2.4, in microseconds; the RTO itself is kept in milliseconds. */
+void rtt_sample(struct ssdk_engine *e, struct conn *c, uint64_t rtt_us)
+{
+    uint32_t r = rtt_us > UINT32_MAX / 2 ? UINT32_MAX / 2 : (uint32_t)rtt_us;
+    if (c->srtt_us == 0) {
+        c->srtt_us = r ? r : 1;
+        c->rttvar_us = r / 2;
+    } else {
+        uint32_t d = c->srtt_us > r ? c->srtt_us - r : r - c->srtt_us;
+        c->rttvar_us = c->rttvar_us - c->rttvar_us / 4 + d / 4;
+        c->srtt_us = c->srtt_us - c->srtt_us / 8 + r / 8;
+    }
+    uint64_t rto = ((uint64_t)c->srtt_us + 4ull * c->rttvar_us + 999) / 1000;
+    if (rto < e->cfg.rto_min_ms)
+        rto = e->cfg.rto_min_ms;
+    if (rto > e->cfg.rto_max_ms)
+        rto = e->cfg.rto_max_ms;
+    c->rto_ms = (uint32_t)rto;
+}
+
+static void rto_backoff(struct ssdk_engine *e, struct conn *c)
+{
+    c->rto_ms = c->rto_ms * 2 > e->cfg.rto_max_ms ? e->cfg.rto_max_ms : c->rto_ms * 2;
+}
+
+static void rto_fire(struct ssdk_engine *e, struct conn *c)
+{
+    if (++c->retries > e->cfg.max_retries) {
+        e->st.conns_timed_out++;
+        tcp_send_ctl(e, c, TH_RST, c->snd_nxt);
+        conn_free(e, c);
+        return;
+    }
+    e->st.rto_expired++;
+    rto_backoff(e, c);  /* RFC 6298 5.5 */
+    if (c->state == TCP_SYN_RECEIVED) {
+        c->flags &= (uint8_t)~CF_TIMING;
+        e->st.retransmits++;
+        tcp_send_ctl(e, c, TH_SYN | TH_ACK, c->iss);
+        rto_arm(e, c);
+        return;
+    }
+    if (c->snd_una == c->snd_max && c->snd_wnd == 0 && c->resp != NONE32) {
+        /* Persist: probe the zero window with one byte past what was acknowledged. */
+        uint32_t w = c->snd_wnd;
+        c->snd_wnd = 1;
+        tcp_output(e, c);
+        c->snd_wnd = w;
+        rto_arm(e, c);
+        return;
+    }
+    tcp_retransmit(e, c, 1);  /* RFC 6298 5.4, and RFC 5681 3.1 (cwnd to one segment) */
+    rto_arm(e, c);
+}
+
+static void timer_fire(struct ssdk_engine *e, struct conn *c)
+{
+    uint8_t kind = c->tkind;
+    c->tkind = TK_NONE;
+    switch (kind) {
+    case TK_TIME_WAIT:
+        conn_free(e, c);
+        break;
+    case TK_RTO:
+        rto_fire(e, c);
+        break;
+    case TK_IDLE:
+        /* An idle keep-alive connection is closed from our side, politely. */
+        if (c->state == TCP_FIN_WAIT_2) {
+            e->st.conns_timed_out++;
+            conn_free(e, c);
+        } else {
+            c->flags |= CF_CLOSE;
+            conn_queue_fin(e, c, c->snd_max);
+            tcp_output(e, c);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+/* Visit every slot the clock has passed since the last call. */
+void timer_run(struct ssdk_engine *e)
+{
+    struct timer_wheel *w = &e->wheel;
+    uint64_t now = now_ms(e);
+    uint32_t mask = w->nslots - 1;
+    if (now > w->tick_ms + w->nslots)
+        w->tick_ms = now - w->nslots;  /* a long jump: one full lap sees everything */
+    while (w->tick_ms < now) {
+        w->tick_ms++;
+        uint32_t i = w->slots[w->tick_ms & mask];
+        while (i != NONE32) {
+            struct conn *c = &e->conns[i];
+            i = c->tnext;
+            if (c->timer_at_ms <= now) {
+                unlink_conn(e, c);
+                timer_fire(e, c);
+            }
+        }
+    }
+}
