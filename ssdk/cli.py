@@ -1,0 +1,183 @@
+"""The `ssdk` command: build, routes, serve, demo.
+
+Each command is glue over a module that does the work (ssdk.core.build, ssdk.serve,
+ssdk.demo). Errors the user can fix are one line on stderr: exit code 2 for a bad
+argument, 1 for a build or runtime failure. Nothing here prints a traceback for them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ssdk import __version__
+
+app = typer.Typer(
+    name="ssdk",
+    help="Web services on their own user-space TCP/IP stack.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+# typer raises click's exceptions, from click or from its own vendored copy of it.
+UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+class Failure(Exception):
+    """A failure to report in one line with exit code 1."""
+
+
+def _target(value: str) -> str:
+    p = Path(value.split(".py:", 1)[0] + ".py" if ".py:" in value else value)
+    if not p.exists():
+        raise typer.BadParameter(f"{p} does not exist")
+    if p.suffix not in (".py", ".ssdk"):
+        raise typer.BadParameter(f"{p} is neither an app (.py) nor a bundle (.ssdk)")
+    return value
+
+
+def _ip(value: str) -> str:
+    try:
+        ipaddress.IPv4Interface(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not an IPv4 address (A.B.C.D/NN)") from exc
+    return value
+
+
+def _iface(value: str) -> str:
+    if not value or "/" in value or not os.path.exists(f"/sys/class/net/{value}"):
+        raise typer.BadParameter(f"no network interface named {value!r}")
+    return value
+
+
+def _backend(value: str) -> str:
+    from ssdk.serve import BACKENDS
+
+    if value not in BACKENDS:
+        raise typer.BadParameter(f"{value!r} is not one of: {', '.join(BACKENDS)}")
+    return value
+
+
+MssOption = Annotated[
+    int, typer.Option("--mss", min=64, max=1946, help="Payload bytes per prebuilt segment.")
+]
+
+
+@app.command()
+def build(
+    app_file: Annotated[str, typer.Argument(metavar="APP", callback=_target,
+                                            help="The app file (app.py or app.py:name).")],
+    out: Annotated[Optional[Path], typer.Option("-o", "--out", help="Bundle to write.")] = None,
+    mss: MssOption = 1448,
+) -> None:
+    """Lower every route of APP into a packet-template bundle."""
+    from ssdk.core.build import build_file
+    from ssdk.core.report import format_summary
+
+    path = out or Path(app_file.split(":", 1)[0]).with_suffix(".ssdk")
+    manifest = build_file(app_file, path, mss=mss)
+    print(format_summary(manifest, str(path)))
+
+
+@app.command()
+def routes(
+    target: Annotated[str, typer.Argument(metavar="TARGET", callback=_target,
+                                          help="An app (.py) or a bundle (.ssdk).")],
+    all_: Annotated[bool, typer.Option("--all", help="Also list the error responses.")] = False,
+    mss: MssOption = 1448,
+) -> None:
+    """List every response: path, status, content type, bytes, segments."""
+    from ssdk.core.build import open_target
+    from ssdk.core.report import format_routes
+
+    bundle = open_target(target, mss=mss)
+    try:
+        print(format_routes(bundle.manifest, specials=all_))
+    finally:
+        bundle.close()
+
+
+@app.command()
+def serve(
+    target: Annotated[str, typer.Argument(metavar="TARGET", callback=_target,
+                                          help="An app (.py) or a built bundle (.ssdk).")],
+    iface: Annotated[str, typer.Option("--iface", callback=_iface,
+                                       help="The interface the stack owns.")],
+    ip: Annotated[str, typer.Option("--ip", callback=_ip,
+                                    help="The stack's address, A.B.C.D/NN.")],
+    backend: Annotated[str, typer.Option("--backend", callback=_backend,
+                                         help="NIC backend: af_packet.")] = "af_packet",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 80,
+    max_conns: Annotated[int, typer.Option("--max-conns", min=1, max=1 << 24,
+                                           help="Connection pool size.")] = 4096,
+    stats_file: Annotated[Optional[Path], typer.Option(
+        "--stats-file", help="Rewrite this JSON file with the counters twice a second.")] = None,
+    mss: MssOption = 1448,
+) -> None:
+    """Serve TARGET from the user-space stack until SIGINT or SIGTERM."""
+    from ssdk.serve import ServeOptions
+    from ssdk.serve import serve as run
+
+    opts = ServeOptions(target=target, backend=backend, iface=iface, ip=ipaddress.IPv4Interface(ip), port=port,
+                        max_conns=max_conns, stats_file=stats_file, mss=mss)
+    raise typer.Exit(run(opts))
+
+
+@app.command()
+def demo(
+    app_dir: Annotated[Path, typer.Argument(help="The app's folder (holds app.py).")] = Path(
+        "examples/hello"),
+) -> None:
+    """Serve an example over a veth pair in namespaces made (and removed) for it."""
+    from ssdk.demo import run_demo
+
+    if not (app_dir / "app.py").is_file():
+        raise typer.BadParameter(f"{app_dir} holds no app.py", param_hint="APP_DIR")
+    raise typer.Exit(run_demo(app_dir))
+
+
+@app.command()
+def version() -> None:
+    """Print ssdk's version."""
+    print(__version__)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: runs the typer app and turns every known failure into one line."""
+    from ssdk.core.build import BuildError
+    from ssdk.core.bundle import BundleError
+
+    command = typer.main.get_command(app)
+    try:
+        rv = command.main(args=argv, prog_name="ssdk", standalone_mode=False)
+    except UsageError as exc:
+        ctx = getattr(exc, "ctx", None)
+        hint = f"{ctx.command_path}: " if ctx else "ssdk: "
+        print(f"{hint}error: {_one_line(exc.format_message())}", file=sys.stderr)
+        return 2
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        print("ssdk: aborted", file=sys.stderr)
+        return 130
+    except BuildError as exc:
+        print(f"ssdk: build failed: {exc}", file=sys.stderr)
+        return 1
+    except BundleError as exc:
+        print(f"ssdk: bad bundle: {_one_line(str(exc))}", file=sys.stderr)
+        return 1
+    except (Failure, OSError, RuntimeError) as exc:
+        print(f"ssdk: error: {_one_line(str(exc))}", file=sys.stderr)
+        return 1
+    return rv if isinstance(rv, int) else 0
