@@ -11,7 +11,7 @@ import ipaddress
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -74,7 +74,7 @@ MssOption = Annotated[
 def build(
     app_file: Annotated[str, typer.Argument(metavar="APP", callback=_target,
                                             help="The app file (app.py or app.py:name).")],
-    out: Annotated[Optional[Path], typer.Option("-o", "--out", help="Bundle to write.")] = None,
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="Bundle to write.")] = None,
     mss: MssOption = 1448,
 ) -> None:
     """Lower every route of APP into a packet-template bundle."""
@@ -117,7 +117,7 @@ def serve(
     port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 80,
     max_conns: Annotated[int, typer.Option("--max-conns", min=1, max=1 << 24,
                                            help="Connection pool size.")] = 4096,
-    stats_file: Annotated[Optional[Path], typer.Option(
+    stats_file: Annotated[Path | None, typer.Option(
         "--stats-file", help="Rewrite this JSON file with the counters twice a second.")] = None,
     mss: MssOption = 1448,
 ) -> None:
@@ -125,8 +125,9 @@ def serve(
     from ssdk.serve import ServeOptions
     from ssdk.serve import serve as run
 
-    opts = ServeOptions(target=target, backend=backend, iface=iface, ip=ipaddress.IPv4Interface(ip), port=port,
-                        max_conns=max_conns, stats_file=stats_file, mss=mss)
+    opts = ServeOptions(target=target, backend=backend, iface=iface,
+                        ip=ipaddress.IPv4Interface(ip), port=port, max_conns=max_conns,
+                        stats_file=stats_file, mss=mss)
     raise typer.Exit(run(opts))
 
 

@@ -18,6 +18,11 @@
 #define NONE32 0xffffffffu
 #define REQ_CAP 4096          /* request bytes buffered per connection: also our window */
 #define RX_BURST 64
+#define RX_PASS_MAX 1024
+/* Data segments one loop pass may queue. A veth or NIC peer takes a burst into a
+ * backlog of its own (1000 frames on Linux by default); a pass that queued the whole TX
+ * ring at once would overflow it, and fairness between connections would suffer. */
+#define TX_PASS_BUDGET 256
 
 /* One connection: fixed size, lives in the pool. */
 struct conn {
@@ -85,6 +90,7 @@ struct ssdk_engine {
 
     uint32_t *pending;        /* connections with output blocked by a full TX ring */
     uint32_t npending;
+    uint32_t tx_budget;       /* data segments this pass may still queue */
 
     struct timer_wheel wheel;
     uint64_t now_us;

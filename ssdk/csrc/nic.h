@@ -37,6 +37,8 @@ struct nic {
     void (*tx_flush)(struct nic *n);
     /* A descriptor that poll() reports readable when frames wait, or -1. */
     int (*fd)(struct nic *n);
+    /* Frames the NIC or kernel dropped because the RX ring was full, since start. */
+    uint64_t (*rx_dropped)(struct nic *n);
     void (*destroy)(struct nic *n);
     uint8_t mac[6];
     int has_mac;

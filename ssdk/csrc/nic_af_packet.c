@@ -43,6 +43,7 @@ struct nic_afp {
     uint32_t nframes;        /* per ring */
     uint32_t rx_next, rx_borrowed, tx_next, tx_queued;
     uint8_t *rx_ring, *tx_ring;
+    uint64_t rx_drops;
 };
 
 static struct tpacket2_hdr *rx_hdr(struct nic_afp *a, uint32_t i)
@@ -118,6 +119,17 @@ static void afp_tx_flush(struct nic *n)
 
 static int afp_fd(struct nic *n) { return ((struct nic_afp *)n)->fd; }
 
+/* PACKET_STATISTICS resets on every read, so the total is kept here. */
+static uint64_t afp_rx_dropped(struct nic *n)
+{
+    struct nic_afp *a = (void *)n;
+    struct tpacket_stats st;
+    socklen_t len = sizeof(st);
+    if (getsockopt(a->fd, SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0)
+        a->rx_drops += st.tp_drops;
+    return a->rx_drops;
+}
+
 static void afp_destroy(struct nic *n)
 {
     struct nic_afp *a = (void *)n;
@@ -142,7 +154,7 @@ struct nic *nic_af_packet_new(const char *ifname, uint32_t ring_frames, char *er
     a->nic = (struct nic){
         .name = "af_packet", .rx_burst = afp_rx_burst, .rx_release = afp_rx_release,
         .tx_slot = afp_tx_slot, .tx_commit = afp_tx_commit, .tx_flush = afp_tx_flush,
-        .fd = afp_fd, .destroy = afp_destroy,
+        .fd = afp_fd, .rx_dropped = afp_rx_dropped, .destroy = afp_destroy,
     };
     unsigned idx = if_nametoindex(ifname);
     if (!idx)

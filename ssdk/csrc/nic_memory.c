@@ -78,6 +78,7 @@ static void mem_tx_commit(struct nic *n, uint32_t len)
 
 static void mem_tx_flush(struct nic *n) { (void)n; }
 static int mem_fd(struct nic *n) { (void)n; return -1; }
+static uint64_t mem_rx_dropped(struct nic *n) { (void)n; return 0; }
 
 static void mem_destroy(struct nic *n)
 {
@@ -101,7 +102,7 @@ struct nic *nic_memory_new(uint32_t ring_frames, char *err, unsigned long errlen
     m->nic = (struct nic){
         .name = "memory", .rx_burst = mem_rx_burst, .rx_release = mem_rx_release,
         .tx_slot = mem_tx_slot, .tx_commit = mem_tx_commit, .tx_flush = mem_tx_flush,
-        .fd = mem_fd, .destroy = mem_destroy,
+        .fd = mem_fd, .rx_dropped = mem_rx_dropped, .destroy = mem_destroy,
     };
     return &m->nic;
 }

@@ -39,6 +39,7 @@ struct ssdk_stats {
     uint64_t tx_frames;
     uint64_t tx_bytes;
     uint64_t tx_ring_full;        /* frames not sent because the TX ring had no slot */
+    uint64_t drop_rx_ring;        /* dropped by the backend: the RX ring was full */
     uint64_t drop_runt;           /* shorter than the headers they claim */
     uint64_t drop_truncated;      /* backend captured fewer bytes than the frame had */
     uint64_t drop_not_ours;       /* another MAC or IP address */

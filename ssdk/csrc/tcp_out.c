@@ -3,7 +3,7 @@
  *
  * tcp_in.c, tcp_timer.c -> tcp_output -> send_data -> tcp_finish -> nic->tx_commit
  *                       -> tcp_send_ctl (SYN-ACK, ACK, FIN) / tcp_send_rst
- * loop.c -> tcp_pending_run (connections the full TX ring held back)
+ * loop.c -> tcp_pending_run (connections a full TX ring or the pass budget held back)
  *
  * The stack is bufferless: what a connection sends is always a byte range of an
  * immutable response stream in the table, so a retransmission rebuilds the segment from
@@ -107,11 +107,14 @@ void tcp_send_rst(struct ssdk_engine *e, const struct eth_hdr *eh, const struct 
 static int send_data(struct ssdk_engine *e, struct conn *c, uint32_t seq, uint32_t len,
                      int last)
 {
+    if (e->tx_budget == 0)
+        return 0;
     uint8_t *f = e->nic->tx_slot(e->nic);
     if (!f) {
         e->st.tx_ring_full++;
         return 0;
     }
+    e->tx_budget--;
     const struct table *t = &e->table;
     const struct ssdk_resp *r = &t->resp[c->resp];
     uint64_t off = seq - c->resp_seq;

@@ -1,0 +1,2 @@
+"""ssdk.core: HTTP serialization, lowering to segment templates, the bundle format and
+the build that ties them together."""

@@ -1,0 +1,339 @@
+# ssdk/core/build.py: from an app (file) to a bundle: load, enumerate, lower, write.
+#
+# Owns: BuildError, loading app files, turning declarations into concrete responses,
+# the special responses, and the manifest.
+# Invariants: every problem a developer can cause surfaces as one BuildError carrying the
+# file and line of the declaration at fault (the later one, for a collision); a build is
+# deterministic: responses are laid out by route key, specials first.
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import itertools
+import os
+import sys
+import traceback
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import msgspec
+
+import ssdk
+from ssdk.core import bundle as bf
+from ssdk.core.bundle import Bundle, Manifest, RouteRow, Stream, read_bundle, write_bundle
+from ssdk.core.http import content_type_for, header_block, special_page
+from ssdk.core.lower import nsegments
+from ssdk.routing.app import App, Location, Route, RouteError, Static, parse_path
+from ssdk.routing.responses import HTML, Response, html, json
+
+# Characters left as they are in route keys (docs/bundle.md, "Route keys").
+KEY_SAFE = "/:@!$&'()*+,;=-._~"
+MSS_RANGE = (64, 1946)  # what the C core accepts: a segment fits a 2000-byte frame
+
+# special[] index -> (status, HEAD variant, close after, extra headers)
+SPECIALS: dict[int, tuple[int, bool, bool, dict[str, str]]] = {
+    bf.SP_400: (400, False, True, {}),
+    bf.SP_404_GET: (404, False, False, {}),
+    bf.SP_404_HEAD: (404, True, False, {}),
+    bf.SP_405: (405, False, True, {"Allow": "GET, HEAD"}),
+    bf.SP_431: (431, False, True, {}),
+    bf.SP_501: (501, False, True, {}),
+    bf.SP_505: (505, False, True, {}),
+    bf.SP_414: (414, False, True, {}),
+}
+SPECIAL_NAMES = {
+    bf.SP_400: "<bad-request>", bf.SP_404_GET: "<not-found>",
+    bf.SP_404_HEAD: "<not-found:head>", bf.SP_405: "<method-not-allowed>",
+    bf.SP_431: "<header-fields-too-large>", bf.SP_501: "<not-implemented>",
+    bf.SP_505: "<version-not-supported>", bf.SP_414: "<uri-too-long>",
+}  # fmt: skip
+
+_loads = itertools.count()
+
+
+class BuildError(Exception):
+    """A problem in the app, located at the declaration that causes it."""
+
+    def __init__(self, route: str, file: str, line: int, message: str) -> None:
+        self.route = route
+        self.file = file
+        self.line = line
+        self.message = message
+        super().__init__(f"{file}:{line}: route '{route}': {message}")
+
+
+def _error(decl: Route | Static, message: str, where: Location | None = None) -> BuildError:
+    name = decl.path if isinstance(decl, Route) else decl.prefix
+    loc = where or decl.location
+    return BuildError(str(name), loc.file, loc.line, message)
+
+
+def _raised(e: BaseException) -> str:
+    """`Type: message (at file:line)`, the line being where it was raised."""
+    tb = traceback.extract_tb(e.__traceback__)
+    at = f" (at {tb[-1].filename}:{tb[-1].lineno})" if tb else ""
+    return f"{type(e).__name__}: {e}{at}"
+
+
+@dataclass
+class Concrete:
+    """One servable path with its rendered response."""
+
+    key: str  # percent-encoded, as on the wire
+    decl: Route | Static
+    where: Location  # blamed if this path collides with an earlier one
+    response: Response
+    header: bytes
+    conn_off: int
+    origin: str
+
+
+def _concrete(decl: Route | Static, where: Location, path: str, resp: Response) -> Concrete:
+    if any(seg in (".", "..") for seg in path.split("/")):
+        raise _error(decl, f"path {path!r} has a '.' or '..' segment, which clients remove", where)
+    try:
+        header, conn_off = header_block(
+            resp.status, resp.content_type, len(resp.body), resp.headers
+        )
+    except ValueError as e:
+        # The handler made this response, so blame it rather than the params function.
+        raise _error(decl, f"response for {path!r}: {e}") from None
+    origin = str(decl.location) if isinstance(decl, Route) else ""
+    return Concrete(quote(path, safe=KEY_SAFE), decl, where, resp, header, conn_off, origin)
+
+
+def _coerce(route: Route, value: object) -> Response:
+    if isinstance(value, Response):
+        return value
+    if isinstance(value, str):
+        return html(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return Response(bytes(value))
+    if isinstance(value, (dict, list)):
+        try:
+            return json(value)
+        except (msgspec.EncodeError, TypeError, ValueError) as e:
+            msg = f"returned a {type(value).__name__} not encodable as JSON: {e}"
+            raise _error(route, msg) from e
+    if inspect.iscoroutine(value):
+        value.close()
+        raise _error(route, "handler is async; pages are rendered by plain functions")
+    raise _error(
+        route,
+        f"handler returned {type(value).__name__}; expected Response, str, bytes, dict or list",
+    )
+
+
+def _render(route: Route, kwargs: dict[str, Any]) -> Response:
+    try:
+        value = route.handler(**kwargs)
+    except Exception as e:
+        raise _error(route, f"handler {route.name}() raised {_raised(e)}") from e
+    return _coerce(route, value)
+
+
+def _page(route: Route) -> Iterator[Concrete]:
+    try:
+        pattern = route.pattern()
+    except RouteError as e:
+        raise _error(route, str(e)) from None
+    if len(route.sources) > 1:
+        raise _error(route, "has more than one @params function", route.sources[1].location)
+    if not route.sources:
+        if pattern.names:
+            names = ", ".join(pattern.names)
+            raise _error(route, f"has parameters ({names}) but no @{route.name}.params")
+        path, _ = pattern.expand({})
+        yield _concrete(route, route.location, path, _render(route, {}))
+        return
+    src = route.sources[0]
+    try:
+        result = src.fn()
+    except Exception as e:
+        raise _error(route, f"params function raised {_raised(e)}", src.location) from e
+    try:
+        values = iter(result)
+    except TypeError:
+        msg = f"params function returned {type(result).__name__}, not an iterable of dicts"
+        raise _error(route, msg, src.location) from None
+    while True:
+        try:
+            item = next(values)
+        except StopIteration:
+            return
+        except Exception as e:
+            raise _error(route, f"params function raised {_raised(e)}", src.location) from e
+        if not isinstance(item, Mapping):
+            raise _error(route, f"params yielded {item!r}, not a dict", src.location)
+        try:
+            path, kwargs = pattern.expand(item)
+        except RouteError as e:
+            raise _error(route, str(e), src.location) from None
+        yield _concrete(route, src.location, path, _render(route, kwargs))
+
+
+def _static(static: Static) -> Iterator[Concrete]:
+    try:
+        pattern = parse_path(static.prefix)
+    except RouteError as e:
+        raise _error(static, f"static prefix: {e}") from None
+    if pattern.names:
+        raise _error(static, f"static prefix {static.prefix!r} must be a plain '/path'")
+    if not static.directory.is_dir():
+        raise _error(static, f"static folder {str(static.directory)!r} does not exist")
+    base = static.prefix.rstrip("/")
+    for folder, dirs, files in os.walk(static.directory):
+        dirs.sort()
+        for name in sorted(files):
+            file = Path(folder, name)
+            rel = file.relative_to(static.directory).as_posix()
+            try:
+                body = file.read_bytes()
+            except OSError as e:
+                raise _error(static, f"cannot read {str(file)!r}: {e.strerror}") from None
+            resp = Response(body, content_type=content_type_for(name))
+            c = _concrete(static, static.location, f"{base}/{rel}", resp)
+            c.origin = str(file)
+            yield c
+
+
+def concrete_responses(app: App) -> list[Concrete]:
+    """Every servable path of `app`, checked for collisions, in declaration order."""
+    seen_patterns: dict[str, Route] = {}
+    seen: dict[str, Concrete] = {}
+    for decl in app.declarations():
+        if isinstance(decl, Route):
+            first = seen_patterns.setdefault(decl.path, decl)
+            if first is not decl:
+                raise _error(decl, f"path is already declared at {first.location}")
+        for c in _page(decl) if isinstance(decl, Route) else _static(decl):
+            other = seen.setdefault(c.key, c)
+            if other is not c:
+                kind = "route" if isinstance(other.decl, Route) else "static folder"
+                name = other.decl.path if isinstance(other.decl, Route) else other.decl.prefix
+                raise _error(
+                    decl,
+                    f"path {c.key!r} is also served by {kind} '{name}' ({other.where})",
+                    c.where,
+                )
+    return list(seen.values())
+
+
+def build(app: App, *, mss: int = 1448, source: str = "") -> tuple[Manifest, bytes]:
+    """Render and lower every response of `app`; returns the manifest and the blob."""
+    if not isinstance(app, App):
+        raise TypeError(f"build() needs an ssdk.App, not {type(app).__name__}")
+    if not MSS_RANGE[0] <= mss <= MSS_RANGE[1]:
+        raise ValueError(f"mss {mss} outside {MSS_RANGE[0]}..{MSS_RANGE[1]}")
+    streams: list[Stream] = []
+    specials: dict[int, int] = {}
+    rows: list[RouteRow] = []
+    for idx, (status, head, close, extra) in SPECIALS.items():
+        body = special_page(status)
+        header, conn_off = header_block(status, HTML, len(body), extra)
+        specials[idx] = len(streams)
+        flags = bf.RESP_CLOSE if close else 0
+        streams.append(Stream(header, b"" if head else body, conn_off, status, flags))
+        segs = nsegments(len(header) + (0 if head else len(body)), mss)
+        rows.append(RouteRow(SPECIAL_NAMES[idx], status, HTML, len(body), segs, "special"))
+    routes: list[tuple[bytes, int, int]] = []
+    page_rows: list[RouteRow] = []
+    for c in sorted(concrete_responses(app), key=lambda c: c.key):
+        r = c.response
+        get_idx = len(streams)
+        streams.append(Stream(c.header, r.body, c.conn_off, r.status))
+        streams.append(Stream(c.header, b"", c.conn_off, r.status))
+        routes.append((c.key.encode("ascii"), get_idx, get_idx + 1))
+        kind = "page" if isinstance(c.decl, Route) else "static"
+        segs = nsegments(len(c.header) + len(r.body), mss)
+        page_rows.append(
+            RouteRow(c.key, r.status, r.content_type, len(r.body), segs, kind, c.origin)
+        )
+    blob = bf.build_blob(mss, streams, routes, specials)
+    manifest = Manifest(
+        format=bf.FORMAT,
+        ssdk_version=ssdk.__version__,
+        mss=mss,
+        source=source,
+        blob_sha256=hashlib.sha256(blob).hexdigest(),
+        routes=page_rows + rows,
+        blob_bytes=len(blob),
+        nresp=len(streams),
+        nseg=sum(nsegments(len(s.header) + len(s.body), mss) for s in streams),
+    )
+    return manifest, blob
+
+
+def _import_error(file: Path, e: BaseException) -> BuildError:
+    line = 0
+    if isinstance(e, SyntaxError) and e.filename == str(file):
+        line = e.lineno or 0
+    else:
+        for frame in traceback.extract_tb(e.__traceback__):
+            if frame.filename == str(file):
+                line = frame.lineno or 0
+    return BuildError("<app>", str(file), line, f"import failed: {_raised(e)}")
+
+
+def load_app(path: str | Path, attr: str = "app") -> App:
+    """Import an app file as a fresh module and return its App (`file.py:name` works)."""
+    if isinstance(path, str) and ":" in path:
+        head, _, tail = path.rpartition(":")
+        if head and tail.isidentifier():
+            path, attr = head, tail
+    file = Path(path).resolve()
+    if not file.is_file():
+        raise BuildError("<app>", str(file), 0, "no such app file")
+    name = f"_ssdk_app_{hashlib.sha1(str(file).encode()).hexdigest()[:10]}_{next(_loads)}"
+    spec = importlib.util.spec_from_file_location(name, file)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    folder = str(file.parent)
+    sys.modules[name] = module
+    sys.path.insert(0, folder)
+    try:
+        spec.loader.exec_module(module)
+    except BuildError:
+        sys.modules.pop(name, None)
+        raise
+    except (Exception, SystemExit) as e:
+        sys.modules.pop(name, None)
+        raise _import_error(file, e) from e
+    finally:
+        if folder in sys.path:
+            sys.path.remove(folder)
+    app = getattr(module, attr, None)
+    if not isinstance(app, App):
+        found = "nothing" if app is None else f"a {type(app).__name__}"
+        raise BuildError("<app>", str(file), 0, f"'{attr}' is {found}, not an ssdk.App")
+    return app
+
+
+def build_file(app_path: str | Path, out_path: str | Path, *, mss: int = 1448) -> Manifest:
+    """Load the app at `app_path`, build it and write the bundle to `out_path`."""
+    app = load_app(app_path)
+    manifest, blob = build(app, mss=mss, source=str(app_path))
+    write_bundle(out_path, manifest, blob)
+    return manifest
+
+
+def _is_bundle(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(bf.MAGIC)) == bf.MAGIC
+    except OSError:
+        return False
+
+
+def open_target(target: str | Path, *, mss: int = 1448) -> Bundle:
+    """A bundle file as it is, or an app file built in memory."""
+    path = Path(target)
+    if path.suffix == ".ssdk" or _is_bundle(path):
+        return read_bundle(path)
+    app = load_app(target)
+    manifest, blob = build(app, mss=mss, source=str(target))
+    return Bundle(manifest, blob)

@@ -1,0 +1,152 @@
+# ssdk/core/http.py: the bytes of an HTTP/1.1 response header block.
+#
+# Owns: reason phrases, header syntax checks, content types by file extension, and the
+# small HTML pages of the special responses.
+# Invariants: every header block is
+#   status line, Server, Content-Type, Content-Length, custom headers, Connection, CRLF
+# and ends in b"Connection: keep-alive\r\n\r\n"; header_block returns the offset of
+# "keep-alive" (conn_off), which the server overwrites with "     close".
+# Output depends only on the arguments: the same response gives the same bytes on every
+# machine and Python version (the bundle is content-addressed).
+from __future__ import annotations
+
+import mimetypes
+import re
+from collections.abc import Mapping
+from pathlib import PurePath
+
+CONN_VALUE = b"keep-alive"
+_TAIL = b"Connection: keep-alive\r\n\r\n"
+
+# RFC 9110 section 15 (and 429/431/511 from RFC 6585), fixed here rather than taken from
+# http.HTTPStatus, whose phrases change between Python versions.
+REASONS: dict[int, str] = {
+    200: "OK", 201: "Created", 202: "Accepted", 203: "Non-Authoritative Information",
+    204: "No Content", 205: "Reset Content", 206: "Partial Content",
+    300: "Multiple Choices", 301: "Moved Permanently", 302: "Found", 303: "See Other",
+    304: "Not Modified", 307: "Temporary Redirect", 308: "Permanent Redirect",
+    400: "Bad Request", 401: "Unauthorized", 402: "Payment Required", 403: "Forbidden",
+    404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
+    407: "Proxy Authentication Required", 408: "Request Timeout", 409: "Conflict",
+    410: "Gone", 411: "Length Required", 412: "Precondition Failed",
+    413: "Content Too Large", 414: "URI Too Long", 415: "Unsupported Media Type",
+    416: "Range Not Satisfiable", 417: "Expectation Failed", 418: "I'm a teapot",
+    421: "Misdirected Request", 422: "Unprocessable Content", 425: "Too Early",
+    426: "Upgrade Required", 428: "Precondition Required", 429: "Too Many Requests",
+    431: "Request Header Fields Too Large", 451: "Unavailable For Legal Reasons",
+    500: "Internal Server Error", 501: "Not Implemented", 502: "Bad Gateway",
+    503: "Service Unavailable", 504: "Gateway Timeout", 505: "HTTP Version Not Supported",
+    511: "Network Authentication Required",
+}  # fmt: skip
+
+# Headers the server itself owns: set through Response fields or never by an app.
+RESERVED = frozenset(
+    {"content-length", "connection", "transfer-encoding", "server", "date", "keep-alive",
+     "content-type", "upgrade", "te", "trailer"}
+)  # fmt: skip
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+# Extensions whose type must not depend on /etc/mime.types or the Python version.
+CONTENT_TYPES: dict[str, str] = {
+    ".html": "text/html", ".htm": "text/html", ".css": "text/css",
+    ".js": "text/javascript", ".mjs": "text/javascript", ".json": "application/json",
+    ".map": "application/json", ".webmanifest": "application/manifest+json",
+    ".txt": "text/plain", ".md": "text/markdown", ".csv": "text/csv",
+    ".xml": "application/xml", ".svg": "image/svg+xml", ".png": "image/png",
+    ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
+    ".webp": "image/webp", ".avif": "image/avif", ".ico": "image/x-icon",
+    ".woff": "font/woff", ".woff2": "font/woff2", ".ttf": "font/ttf", ".otf": "font/otf",
+    ".wasm": "application/wasm", ".pdf": "application/pdf", ".zip": "application/zip",
+    ".gz": "application/gzip", ".mp4": "video/mp4", ".webm": "video/webm",
+    ".mp3": "audio/mpeg", ".ogg": "audio/ogg",
+}  # fmt: skip
+DEFAULT_TYPE = "application/octet-stream"
+NO_BODY = frozenset({204, 304})
+
+_mime: mimetypes.MimeTypes | None = None
+
+
+def reason_phrase(status: int) -> str:
+    return REASONS.get(status, "")
+
+
+def with_charset(ctype: str) -> str:
+    """Text types are served as UTF-8; say so unless a charset is already given."""
+    if ctype.startswith("text/") and "charset=" not in ctype:
+        return f"{ctype}; charset=utf-8"
+    return ctype
+
+
+def content_type_for(path: str | PurePath) -> str:
+    """The Content-Type for a file, from its extension alone."""
+    global _mime
+    name = PurePath(path).name
+    ext = PurePath(name).suffix.lower()
+    ctype = CONTENT_TYPES.get(ext)
+    if ctype is None:
+        if _mime is None:
+            # A MimeTypes built from no files holds only Python's own table.
+            _mime = mimetypes.MimeTypes(filenames=())
+        guessed, encoding = _mime.guess_type(name, strict=False)
+        # "x.tar.gz" guesses as a tar with a gzip *encoding*; we send no Content-Encoding.
+        ctype = guessed if guessed and encoding is None else DEFAULT_TYPE
+    return with_charset(ctype)
+
+
+def check_headers(headers: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Validate custom headers; raises ValueError naming the bad one."""
+    out = []
+    for name, value in headers.items():
+        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+            raise ValueError(f"invalid header name {name!r}")
+        if name.lower() in RESERVED:
+            hint = " (use content_type=)" if name.lower() == "content-type" else ""
+            raise ValueError(f"header {name!r} is set by ssdk itself{hint}")
+        if not isinstance(value, str):
+            raise ValueError(f"header {name!r} value must be str, not {type(value).__name__}")
+        if _BAD_VALUE.search(value) or value != value.strip(" \t"):
+            raise ValueError(f"header {name!r} has an invalid value {value!r}")
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise ValueError(f"header {name!r} value is not latin-1: {value!r}") from None
+        out.append((name, value))
+    return out
+
+
+def header_block(
+    status: int,
+    content_type: str,
+    content_length: int,
+    headers: Mapping[str, str] | None = None,
+) -> tuple[bytes, int]:
+    """The header block and the offset of its Connection value; raises ValueError."""
+    if isinstance(status, bool) or not isinstance(status, int) or not 200 <= status <= 599:
+        raise ValueError(f"status {status!r} is not a final status code (200..599)")
+    if status in NO_BODY and content_length:
+        raise ValueError(f"a {status} response has no body, got {content_length} bytes")
+    if not isinstance(content_type, str) or _BAD_VALUE.search(content_type):
+        raise ValueError(f"invalid content type {content_type!r}")
+    lines = [f"HTTP/1.1 {status} {reason_phrase(status)}", "Server: ssdk"]
+    if content_type:
+        lines.append(f"Content-Type: {content_type}")
+    if status not in NO_BODY:
+        lines.append(f"Content-Length: {content_length}")
+    lines.extend(f"{k}: {v}" for k, v in check_headers(headers or {}))
+    try:
+        head = ("\r\n".join(lines) + "\r\n").encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError(f"content type {content_type!r} is not latin-1") from None
+    block = head + _TAIL
+    return block, len(head) + len(b"Connection: ")
+
+
+def special_page(status: int) -> bytes:
+    """The small HTML body ssdk serves for its own error responses."""
+    title = f"{status} {reason_phrase(status)}"
+    return (
+        f'<!doctype html>\n<html><head><meta charset="utf-8"><title>{title}</title></head>'
+        f"<body><h1>{title}</h1><hr><p>ssdk</p></body></html>\n"
+    ).encode()

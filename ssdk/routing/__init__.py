@@ -1,0 +1,22 @@
+# ssdk/routing: what the developer declares (App, pages, static folders, responses).
+# Pure Python; importing it loads no C extension and touches no file.
+from ssdk.routing.app import App, Location, PathPattern, Route, RouteError, Static, parse_path
+from ssdk.routing.convertors import CONVERTOR_TYPES, Convertor, register_convertor
+from ssdk.routing.responses import Response, html, json, text
+
+__all__ = [
+    "App",
+    "CONVERTOR_TYPES",
+    "Convertor",
+    "Location",
+    "PathPattern",
+    "Response",
+    "Route",
+    "RouteError",
+    "Static",
+    "html",
+    "json",
+    "parse_path",
+    "register_convertor",
+    "text",
+]
