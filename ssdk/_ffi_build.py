@@ -8,27 +8,28 @@ old C against new Python.
 
 from __future__ import annotations
 
-import hashlib
+import importlib.util
 import os
 from pathlib import Path
 
 from cffi import FFI
 
-CSRC = Path(__file__).resolve().parent / "csrc"
+# setup.py loads this file by path, before the package is importable: so is _srchash.
+_spec = importlib.util.spec_from_file_location(
+    "_ssdk_srchash", Path(__file__).resolve().parent / "_srchash.py"
+)
+assert _spec and _spec.loader
+_srchash = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_srchash)
+CSRC: Path = _srchash.CSRC
+source_hash = _srchash.source_hash
+
 CFLAGS = ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-fno-strict-aliasing"]
 
 
 def c_sources() -> list[Path]:
     """Every C file of the core, in a stable order."""
     return sorted(CSRC.glob("*.c"))
-
-
-def source_hash() -> str:
-    """sha256 over the names and contents of every .c and .h file of the core."""
-    h = hashlib.sha256()
-    for p in sorted(CSRC.glob("*.[ch]")):
-        h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
-    return h.hexdigest()
 
 
 def cdef_text() -> str:

@@ -15,7 +15,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
-from ssdk._ffi_build import source_hash
+from ssdk._srchash import source_hash
 
 
 class EngineError(RuntimeError):

@@ -41,6 +41,7 @@ struct conn {
 
     uint32_t iss, snd_una, snd_nxt, snd_max;
     uint32_t snd_wnd;         /* peer's window, scaled */
+    uint32_t max_snd_wnd;     /* the largest it has been (RFC 5961 5.2) */
     uint32_t cwnd, ssthresh;
     uint32_t irs, rcv_nxt;
 
@@ -138,6 +139,7 @@ int  tcp_send_ctl(struct ssdk_engine *e, struct conn *c, uint8_t flags, uint32_t
 void tcp_send_rst(struct ssdk_engine *e, const struct eth_hdr *eh, const struct ip_hdr *ih,
                   const struct tcp_hdr *th, uint32_t seglen);
 void tcp_pending_run(struct ssdk_engine *e);
+void tcp_probe(struct ssdk_engine *e, struct conn *c);
 void tcp_retransmit(struct ssdk_engine *e, struct conn *c, int rto);
 
 /* tcp_timer.c */

@@ -236,9 +236,25 @@ static void start_response(struct ssdk_engine *e, struct conn *c, uint32_t idx, 
     }
 }
 
+/* RFC 9112 2.2: empty lines before a request line are ignored (clients send a stray
+ * CRLF after a body); they are dropped as they arrive, so they never count as a line. */
+static void skip_empty_lines(struct conn *c)
+{
+    size_t i = 0;
+    while (i < c->req_len && (c->req[i] == '\r' || c->req[i] == '\n'))
+        i++;
+    if (i) {
+        memmove(c->req, c->req + i, c->req_len - i);
+        c->req_len = (uint16_t)(c->req_len - i);
+    }
+}
+
 int http_serve(struct ssdk_engine *e, struct conn *c)
 {
-    if (c->resp != NONE32 || (c->flags & (CF_CLOSE | CF_FIN_QUEUED)) || c->req_len == 0)
+    if (c->resp != NONE32 || (c->flags & (CF_CLOSE | CF_FIN_QUEUED)))
+        return 0;
+    skip_empty_lines(c);
+    if (c->req_len == 0)
         return 0;
     size_t end = header_end(c->req, c->req_len);
     if (end == 0) {

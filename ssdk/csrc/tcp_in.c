@@ -24,6 +24,13 @@ struct seg {
 
 static uint32_t rcv_wnd(const struct conn *c) { return REQ_CAP - c->req_len; }
 
+static void set_snd_wnd(struct conn *c, uint32_t wnd)
+{
+    c->snd_wnd = wnd;
+    if (wnd > c->max_snd_wnd)
+        c->max_snd_wnd = wnd;
+}
+
 /* Read the options of a SYN: MSS (RFC 9293 3.7.1) and window scale (RFC 7323 2). */
 static void syn_options(struct conn *c, const uint8_t *o, uint32_t n, uint16_t tmpl_mss)
 {
@@ -80,7 +87,7 @@ static void tcp_listen(struct ssdk_engine *e, const struct eth_hdr *eh, const st
     c->iss = isn_make(e, ih->src, s->th->sport);
     c->snd_una = c->iss;
     c->snd_nxt = c->snd_max = c->iss + 1;
-    c->snd_wnd = s->wnd;  /* RFC 7323 2.2: the window of a SYN is never scaled */
+    set_snd_wnd(c, s->wnd);  /* RFC 7323 2.2: the window of a SYN is never scaled */
     c->cwnd = 10u * c->mss;  /* RFC 6928 */
     c->ssthresh = UINT32_MAX;
     c->rto_ms = e->cfg.rto_init_ms;
@@ -145,18 +152,30 @@ static int ack_in(struct ssdk_engine *e, struct conn *c, const struct seg *s)
         tcp_send_ctl(e, c, TH_ACK, c->snd_nxt);
         return -1;
     }
+    if (seq_lt(s->ack, c->snd_una - c->max_snd_wnd)) {
+        /* RFC 5961 5.2: an ACK this far back was never valid; it may be blind injection. */
+        e->st.drop_tcp_ack++;
+        tcp_send_ctl(e, c, TH_ACK, c->snd_nxt);
+        return -1;
+    }
     if (seq_lt(s->ack, c->snd_una))
         return 0;  /* an old duplicate: neither the ACK nor its window is news */
     uint32_t acked = s->ack - c->snd_una;
-    c->snd_wnd = s->wnd << c->snd_wscale;
+    uint32_t wnd = s->wnd << c->snd_wscale;
+    if (wnd == 0)
+        c->retries = 0;  /* a peer that answers our zero-window probes is alive */
     if (acked == 0) {
-        if (s->len == 0 && !(s->flags & TH_FIN) && c->snd_una != c->snd_max
-            && ++c->dupacks == 3) {
+        /* RFC 5681 2: a duplicate ACK carries no data and does not move the window. */
+        int dup = s->len == 0 && !(s->flags & TH_FIN) && c->snd_una != c->snd_max
+               && wnd == c->snd_wnd && wnd != 0;
+        set_snd_wnd(c, wnd);
+        if (dup && ++c->dupacks == 3) {
             e->st.fast_retransmits++;
             tcp_retransmit(e, c, 0);
         }
         return 0;
     }
+    set_snd_wnd(c, wnd);
     if ((c->flags & CF_TIMING) && seq_lt(c->rtt_seq, s->ack)) {
         c->flags &= (uint8_t)~CF_TIMING;
         rtt_sample(e, c, e->now_us - c->rtt_start_us);
@@ -216,11 +235,8 @@ static void data_in(struct ssdk_engine *e, struct conn *c, struct seg *s)
 static int fin_in(struct ssdk_engine *e, struct conn *c, const struct seg *s)
 {
     uint32_t fin = s->seq + s->len;
-    if ((c->flags & CF_PEER_FIN) && fin + 1 == c->rcv_nxt) {
-        if (c->state == TCP_TIME_WAIT)  /* a retransmitted FIN restarts TIME-WAIT */
-            timer_time_wait(e, c);
-        return 1;
-    }
+    if ((c->flags & CF_PEER_FIN) && fin + 1 == c->rcv_nxt)
+        return 1;  /* a retransmission: acknowledge it again */
     if (fin != c->rcv_nxt || (c->flags & CF_PEER_FIN))
         return 0;
     c->rcv_nxt++;
@@ -265,8 +281,28 @@ static void conn_progress(struct ssdk_engine *e, struct conn *c)
     tcp_output(e, c);
 }
 
+/*
+ * RFC 9293 3.10.7.4 in TIME-WAIT: all that can come is the peer's FIN again (its ACK of
+ * ours was lost); acknowledge it and restart the timer. An exact RST ends it early;
+ * anything else is dropped without an answer.
+ */
+static void time_wait_in(struct ssdk_engine *e, struct conn *c, const struct seg *s)
+{
+    if ((s->flags & TH_RST) && s->seq == c->rcv_nxt) {
+        e->st.rst_received++;
+        conn_free(e, c);
+    } else if ((s->flags & TH_FIN) && s->seq + s->len + 1 == c->rcv_nxt) {
+        timer_time_wait(e, c);
+        tcp_send_ctl(e, c, TH_ACK, c->snd_nxt);
+    }
+}
+
 static void tcp_segment(struct ssdk_engine *e, struct conn *c, struct seg *s)
 {
+    if (c->state == TCP_TIME_WAIT) {
+        time_wait_in(e, c, s);
+        return;
+    }
     if (c->state == TCP_SYN_RECEIVED && (s->flags & TH_SYN) && !(s->flags & TH_ACK)
         && s->seq == c->irs) {
         tcp_send_ctl(e, c, TH_SYN | TH_ACK, c->iss);  /* our SYN-ACK was lost */
@@ -303,8 +339,9 @@ static void tcp_segment(struct ssdk_engine *e, struct conn *c, struct seg *s)
         data_in(e, c, s);
     if ((s->flags & TH_FIN) && fin_in(e, c, s))
         need_ack = 1;
-    if (c->state == TCP_TIME_WAIT) {
-        tcp_send_ctl(e, c, TH_ACK, c->snd_nxt);
+    if (c->state == TCP_TIME_WAIT) {  /* our FIN was acknowledged, or theirs came */
+        if (need_ack)
+            tcp_send_ctl(e, c, TH_ACK, c->snd_nxt);
         return;
     }
     uint64_t sent = e->st.tx_frames;

@@ -220,6 +220,26 @@ void tcp_retransmit(struct ssdk_engine *e, struct conn *c, int rto)
     c->cwnd = c->ssthresh + 3u * c->mss;  /* RFC 5681 3.2 step 4 */
 }
 
+/*
+ * A zero-window probe: one byte at SND.UNA, sent whatever the window says (RFC 9293
+ * 3.8.6.1). The peer answers with its window; when it reopens, tcp_output resumes.
+ */
+void tcp_probe(struct ssdk_engine *e, struct conn *c)
+{
+    uint32_t end = c->resp_seq + (uint32_t)e->table.resp[c->resp].stream_len;
+    if (!seq_lt(c->snd_una, end))
+        return;
+    if (!send_data(e, c, c->snd_una, 1, c->snd_una + 1 == end))
+        return;
+    if (c->snd_nxt == c->snd_una) {
+        c->snd_nxt++;
+        if (seq_lt(c->snd_max, c->snd_nxt))
+            c->snd_max = c->snd_nxt;
+    } else {
+        e->st.retransmits++;
+    }
+}
+
 /* Resume connections whose output stopped at a full TX ring, oldest first. */
 void tcp_pending_run(struct ssdk_engine *e)
 {

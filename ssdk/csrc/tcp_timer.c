@@ -122,6 +122,11 @@ static void rto_backoff(struct ssdk_engine *e, struct conn *c)
     c->rto_ms = c->rto_ms * 2 > e->cfg.rto_max_ms ? e->cfg.rto_max_ms : c->rto_ms * 2;
 }
 
+/*
+ * The one timer ran out with data unacknowledged (retransmit), or with the peer's window
+ * closed (probe it). A peer that acknowledged nothing through max_retries expiries in a
+ * row is gone: reset the connection (RFC 9293 3.8.3, R2).
+ */
 static void rto_fire(struct ssdk_engine *e, struct conn *c)
 {
     if (++c->retries > e->cfg.max_retries) {
@@ -139,12 +144,8 @@ static void rto_fire(struct ssdk_engine *e, struct conn *c)
         rto_arm(e, c);
         return;
     }
-    if (c->snd_una == c->snd_max && c->snd_wnd == 0 && c->resp != NONE32) {
-        /* Persist: probe the zero window with one byte past what was acknowledged. */
-        uint32_t w = c->snd_wnd;
-        c->snd_wnd = 1;
-        tcp_output(e, c);
-        c->snd_wnd = w;
+    if (c->snd_wnd == 0 && c->resp != NONE32) {
+        tcp_probe(e, c);  /* persist: RFC 9293 3.8.6.1 */
         rto_arm(e, c);
         return;
     }

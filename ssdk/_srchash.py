@@ -1,0 +1,16 @@
+"""The fingerprint of the C core's sources, shared by the build and the import check."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+CSRC = Path(__file__).resolve().parent / "csrc"
+
+
+def source_hash(csrc: Path = CSRC) -> str:
+    """sha256 over the names and contents of every .c and .h file of the core."""
+    h = hashlib.sha256()
+    for p in sorted(csrc.glob("*.[ch]")):
+        h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()
