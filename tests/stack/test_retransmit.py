@@ -1,0 +1,305 @@
+# tests/stack/test_retransmit.py: the retransmission timer (RFC 6298), fast retransmit
+# (RFC 5681 3.2), giving up after repeated expiries (RFC 9293 3.8.3), and probing a
+# zero window (RFC 9293 3.8.6.1).
+#
+# The handshake happens at one virtual instant, so its RTT sample is 0 and the RTO after
+# it is the configured minimum; the tests that need the RFC 6298 1-second RTO set
+# rto_min_ms=1000 (RFC 6298 2.4: "if it is less than 1 second, then the RTO SHOULD be
+# rounded up to 1 second").
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from harness import Peer, Site, Stack, get
+
+
+def test_rto_resends_same_bytes_and_doubles(make_stack: Callable[..., Stack], site: Site) -> None:
+    """RFC 6298 5.4: when the timer expires, retransmit the earliest segment not
+    acknowledged, with the same bytes; 5.5: the RTO doubles ("back off the timer");
+    5.6: the timer restarts with the new value."""
+    stack = make_stack(rto_min_ms=1000)
+    peer = Peer(stack)
+    peer.connect()
+    first = peer.request(get("/a"))
+    assert [s.flags for s in first] == ["PA"]
+    assert peer.advance(999) == []
+    again = peer.advance(1)  # t = 1000 ms
+    assert len(again) == 1
+    assert (again[0].seq, again[0].flags, again[0].payload) == (
+        first[0].seq, "PA", first[0].payload,
+    )  # fmt: skip
+    assert again[0].payload == site.expect("/a")
+    assert peer.advance(1999) == []
+    third = peer.advance(1)  # t = 3000 ms: two seconds after the first retransmission
+    assert [(s.seq, s.payload) for s in third] == [(first[0].seq, first[0].payload)]
+    assert peer.advance(3999) == []
+    assert len(peer.advance(1)) == 1  # t = 7000 ms
+    st = stack.stats()
+    assert (st["rto_expired"], st["retransmits"]) == (3, 3)
+    # Once acknowledged, nothing more is sent.
+    assert peer.ack() == []
+    assert peer.advance(60_000 - 7000 - 1) == []
+
+
+def test_rto_resends_only_the_first_segment_then_goes_on(
+    make_stack: Callable[..., Stack], site: Site
+) -> None:
+    """RFC 6298 5.4 (the earliest unacknowledged segment only) and RFC 5681 3.1: after a
+    timeout cwnd is one segment (the loss window); each ACK then lets more out, the rest
+    of the flight going again from the template (go-back-N)."""
+    stack = make_stack(rto_min_ms=1000)
+    peer = Peer(stack)
+    peer.connect()
+    first = peer.request(get("/files/mid.bin"))
+    assert len(first) == 4
+    again = peer.advance(1000)
+    assert [(s.seq, s.payload) for s in again] == [(first[0].seq, first[0].payload)]
+    # ACK the first segment only: cwnd grows to two segments and the next two go.
+    segs = peer.send("A", ack=first[1].seq)
+    assert [s.seq for s in segs] == [first[1].seq, first[2].seq]
+    assert [s.payload for s in segs] == [first[1].payload, first[2].payload]
+    peer.drain()
+    assert bytes(peer.stream) == site.expect("/files/mid.bin")
+    assert stack.stats()["retransmits"] == 3
+
+
+def test_rto_from_measured_rtt(make_stack: Callable[..., Stack]) -> None:
+    """RFC 6298 2.2: after the first RTT measurement R, SRTT = R, RTTVAR = R/2 and
+    RTO = SRTT + max(G, 4 * RTTVAR); a 100 ms handshake gives an RTO of 300 ms."""
+    stack = make_stack()  # rto_min 200 ms does not bind here
+    peer = Peer(stack)
+    peer.syn()
+    stack.advance(100)
+    assert peer.send("A") == []
+    first = peer.request(get("/a"))
+    assert peer.advance(299) == []
+    again = peer.advance(1)
+    assert [(s.seq, s.payload) for s in again] == [(first[0].seq, first[0].payload)]
+
+
+def test_rto_not_below_minimum(make_stack: Callable[..., Stack]) -> None:
+    """RFC 6298 2.4: a computed RTO below the minimum is rounded up to it (here the
+    configured 1 s, the RFC's value) even for a zero-time handshake."""
+    stack = make_stack(rto_min_ms=1000)
+    peer = Peer(stack)
+    peer.connect()
+    peer.request(get("/a"))
+    assert peer.advance(999) == []
+    assert len(peer.advance(1)) == 1
+
+
+def test_rto_not_above_maximum(make_stack: Callable[..., Stack]) -> None:
+    """RFC 6298 2.5: a maximum value may be placed on RTO; backoff stops there."""
+    stack = make_stack(rto_min_ms=1000, rto_max_ms=3000, max_retries=10)
+    peer = Peer(stack)
+    peer.connect()
+    peer.request(get("/a"))
+    times = []
+    for _ in range(15_000):
+        if peer.advance(1):
+            times.append(stack.now_ms)
+    assert times == [1000, 3000, 6000, 9000, 12000, 15000]
+
+
+def test_three_duplicate_acks_fast_retransmit(stack: Stack, peer: Peer, site: Site) -> None:
+    """RFC 5681 3.2: on the third duplicate ACK, retransmit the segment that appears
+    lost (the first unacknowledged one), exactly once, without waiting for the RTO."""
+    peer.connect()
+    first = peer.request(get("/files/mid.bin"))
+    assert len(first) == 4
+    lost = first[1]
+    # The client got segments 0, 2 and 3; it ACKs 0, then once for each of 2 and 3 and
+    # once more: three duplicates of the ACK for segment 0.
+    at = lost.seq
+    assert peer.send("A", ack=at) == []
+    assert peer.send("A", ack=at) == []  # duplicate 1
+    assert peer.send("A", ack=at) == []  # duplicate 2
+    segs = peer.send("A", ack=at)  # duplicate 3
+    assert len(segs) == 1
+    assert (segs[0].seq, segs[0].payload, segs[0].flags) == (lost.seq, lost.payload, "A")
+    assert peer.send("A", ack=at) == []  # a fourth does not resend it again
+    st = stack.stats()
+    assert (st["fast_retransmits"], st["retransmits"], st["rto_expired"]) == (1, 1, 0)
+    # The cumulative ACK for everything ends recovery; nothing else goes.
+    assert peer.ack() == []
+    assert bytes(peer.stream) == site.expect("/files/mid.bin")
+
+
+def test_duplicate_ack_counting_needs_outstanding_data(stack: Stack, peer: Peer) -> None:
+    """RFC 5681 2 (definition of duplicate ACK, condition (a)): with nothing
+    outstanding, repeated ACKs are not duplicates and trigger nothing."""
+    peer.connect()
+    peer.fetch(get("/a"))
+    for _ in range(5):
+        assert peer.ack() == []
+    assert stack.stats()["fast_retransmits"] == 0
+
+
+def test_gives_up_after_max_retries(make_stack: Callable[..., Stack]) -> None:
+    """RFC 9293 3.8.3: after retransmitting R2 times without progress the connection is
+    closed (here after max_retries expiries), with a reset to the peer (RFC 9293 3.10.7.4,
+    "connection aborted")."""
+    stack = make_stack(rto_min_ms=1000, max_retries=2)
+    peer = Peer(stack)
+    peer.connect()
+    peer.request(get("/a"))
+    assert len(peer.advance(1000)) == 1  # retry 1
+    assert len(peer.advance(2000)) == 1  # retry 2
+    segs = peer.advance(4000)  # the third expiry is one too many
+    assert [s.flags for s in segs] == ["R"]
+    st = stack.stats()
+    assert (st["conns_timed_out"], st["conns_active"], st["rst_sent"]) == (1, 0, 1)
+
+
+def test_zero_window_holds_data_back(stack: Stack, peer: Peer, site: Site) -> None:
+    """RFC 9293 3.8.6: a zero window means no data may be sent; a window update then
+    lets the response out."""
+    peer.connect()
+    segs = peer.request(get("/a"), window=0)
+    assert [(s.flags, s.payload) for s in segs] == [("A", b"")]  # the request is ACKed
+    assert peer.rack(segs[0]) == peer.sent
+    segs = peer.ack(window=65535)
+    assert segs and bytes(peer.stream) == site.expect("/a")
+
+
+def test_zero_window_is_probed_while_peer_answers(make_stack: Callable[..., Stack]) -> None:
+    """RFC 9293 3.8.6.1: a sender facing a zero window MUST probe it, the first probe
+    after an RTO and then with exponential backoff, and MUST keep the connection open
+    as long as the receiver keeps acknowledging the probes."""
+    stack = make_stack(rto_min_ms=1000, max_retries=3)
+    peer = Peer(stack)
+    peer.connect()
+    # The request announces a zero window: the response cannot start.
+    segs = peer.request(get("/a"), window=0)
+    assert not any(s.payload for s in segs)
+    probes = []
+    for _ in range(6):  # more rounds than max_retries
+        out = []
+        for _ in range(70_000):
+            out = peer.advance(1)
+            if out:
+                break
+        assert out, f"no probe after probe {len(probes)}"
+        probe = out[0]
+        assert len(probe.payload) == 1
+        probes.append(stack.now_ms)
+        # The receiver still has no room: it acknowledges nothing new, window 0.
+        peer.send("A", ack=peer.irs + 1, window=0)
+    assert stack.stats()["conns_active"] == 1
+    # RFC 6298 5.5 backoff: 1 s after the request, then 2, 4, 8, 16 and 32 s apart.
+    assert probes == [1000, 3000, 7000, 15000, 31000, 63000]
+
+
+def test_window_probe_after_rto_sends_one_byte(
+    make_stack: Callable[..., Stack], site: Site
+) -> None:
+    """RFC 9293 3.8.6.1: the first zero-window probe goes after one RTO and carries one
+    byte of new data past what was acknowledged."""
+    stack = make_stack(rto_min_ms=1000)
+    peer = Peer(stack)
+    peer.connect()
+    segs = peer.request(get("/a"), window=0)
+    assert not any(s.payload for s in segs)
+    assert peer.advance(999) == []
+    probe = peer.advance(1)
+    assert len(probe) == 1
+    assert peer.rseq(probe[0]) == 1
+    assert probe[0].payload == b"H"  # the first byte of "HTTP/1.1 200 OK"
+    # The window opens: the rest follows.
+    peer.drain()
+    assert bytes(peer.stream) == site.expect("/a")
+
+
+def test_ack_of_new_data_restarts_the_timer(make_stack: Callable[..., Stack]) -> None:
+    """RFC 6298 5.3: when an ACK acknowledges new data, restart the timer so that it
+    expires after RTO from now; the retransmission then comes 1 s after that ACK, not
+    1 s after the first send."""
+    stack = make_stack(rto_min_ms=1000)
+    peer = Peer(stack)
+    peer.connect()
+    first = peer.request(get("/files/mid.bin"))
+    assert len(first) == 4
+    stack.advance(800)
+    assert peer.send("A", ack=first[1].seq) == []  # segment 0 acknowledged at t = 800
+    assert peer.advance(999) == []  # t = 1799
+    again = peer.advance(1)  # t = 1800
+    assert [(s.seq, s.payload) for s in again] == [(first[1].seq, first[1].payload)]
+
+
+def test_karn_no_sample_from_retransmission(make_stack: Callable[..., Stack]) -> None:
+    """RFC 6298 3 (Karn's algorithm: no RTT sample from a retransmitted segment) and the
+    note after 5.7 (a backed-off RTO stays until a new sample collapses it): the next
+    response runs on the doubled RTO, 400 ms; a sample taken from the retransmission's
+    250 ms would have given about 282 ms."""
+    stack = make_stack()  # rto_min 200 ms: the zero-time handshake leaves RTO = 200 ms
+    peer = Peer(stack)
+    peer.connect()
+    first = peer.request(get("/a"))
+    assert peer.advance(199) == []
+    assert len(peer.advance(1)) == 1  # t = 200: RTO doubles to 400 ms
+    stack.advance(50)
+    assert peer.ack() == []  # t = 250: acknowledges the retransmission
+    peer.request(get("/b"))
+    assert peer.advance(399) == []
+    again = peer.advance(1)  # t = 650
+    assert len(again) == 1 and again[0].payload.startswith(b"HTTP/1.1 200 OK")
+    assert first[0].payload != again[0].payload
+
+
+def test_backoff_beyond_the_timer_wheel_span(stack: Stack, peer: Peer) -> None:
+    """RFC 6298 5.5 over long times, default settings (RTO 200 ms after a zero-time
+    handshake, 8 retries): each expiry comes exactly when the doubled RTO says, also
+    once the RTO exceeds the timer wheel's 4096 one-millisecond slots, and the ninth
+    expiry gives up with a reset (RFC 9293 3.8.3)."""
+    peer.connect()
+    first = peer.request(get("/a"))
+    due, rto = 0, 200
+    for _ in range(8):
+        due += rto
+        rto *= 2
+        assert peer.advance(due - 1 - stack.now_ms) == [], f"early, before {due} ms"
+        again = peer.advance(1)
+        assert [(s.seq, s.payload) for s in again] == [(first[0].seq, first[0].payload)]
+    due += rto  # 102200 ms
+    assert peer.advance(due - 1 - stack.now_ms) == []
+    assert [s.flags for s in peer.advance(1)] == ["R"]
+    assert stack.stats()["conns_timed_out"] == 1
+
+
+def test_window_updates_are_not_duplicate_acks(stack: Stack, peer: Peer) -> None:
+    """RFC 5681 2 (DUPLICATE ACKNOWLEDGMENT, condition (e)): an ACK counts as a duplicate
+    only if its advertised window equals the last one's; window updates from a receiver
+    whose application reads slowly are not a sign of loss and trigger no retransmission
+    (RFC 5681 3.2)."""
+    peer.connect()
+    first = peer.request(get("/files/mid.bin"))
+    assert len(first) == 4
+    una = first[1].seq
+    assert peer.send("A", ack=una, window=20_000) == []
+    for window in (30_000, 40_000, 50_000):  # the window opens, the ACK stays
+        assert peer.send("A", ack=una, window=window) == []
+    assert stack.stats()["fast_retransmits"] == 0
+
+
+def test_window_closed_with_data_in_flight_is_probed(
+    make_stack: Callable[..., Stack], site: Site
+) -> None:
+    """RFC 9293 3.8.6.1: the window may close while data is in flight (the receiver's
+    application stopped reading); at the RTO the sender probes with one byte at
+    SND.UNA instead of a full retransmission, backs off, keeps the connection while the
+    probes are answered, and resumes when the window opens."""
+    stack = make_stack(rto_min_ms=1000)
+    peer = Peer(stack)
+    peer.connect()
+    first = peer.request(get("/files/big.bin"))
+    assert len(first) == 10
+    una = first[5].seq
+    assert peer.send("A", ack=una, window=0) == []  # five segments read, buffer full
+    for due in (1000, 2000, 4000, 8000):  # RTO from that ACK, then doubling
+        assert peer.advance(due - 1) == []
+        probe = peer.advance(1)
+        assert [(s.seq, s.payload) for s in probe] == [(una, first[5].payload[:1])]
+        assert peer.send("A", ack=una, window=0) == []  # still no room
+    assert stack.stats()["conns_active"] == 1
+    peer.drain()  # the reader catches up: everything received is acknowledged
+    assert bytes(peer.stream) == site.expect("/files/big.bin")
