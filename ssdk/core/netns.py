@@ -1,0 +1,300 @@
+# ssdk.core.netns: owns every network namespace and veth pair that ssdk makes for tests,
+# the demo and the benchmark. One place creates them, names them and removes them.
+#
+# Topology (addresses from 198.18.0.0/15, which exists only inside these namespaces):
+#
+#   client_ns                                 server_ns
+#   client_if 198.18.0.1/15  <--- veth --->   server_if (no address: the user-space stack
+#   kernel TCP (curl, wrk, ...)               owns 198.18.0.2 and reads frames raw)
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+__all__ = [
+    "NetnsError",
+    "Topology",
+    "cleanup_stale",
+    "kernel_owns_server_ip",
+    "ns_exec",
+    "veth_pair",
+]
+
+CLIENT_IP = "198.18.0.1"
+SERVER_IP = "198.18.0.2"
+PREFIX = 15
+
+_IFNAMSIZ = 15  # usable bytes of an interface name (IFNAMSIZ 16 minus the NUL)
+_counter = itertools.count()
+
+
+class NetnsError(RuntimeError):
+    """A namespace or link command failed; carries the command and its stderr."""
+
+    def __init__(self, argv: list[str], returncode: int, stderr: str) -> None:
+        self.argv = argv
+        self.returncode = returncode
+        self.stderr = stderr.strip()
+        super().__init__(f"{' '.join(argv)!r} exited {returncode}: {self.stderr}")
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Two namespaces joined by one veth pair.
+
+    The server end has no IP address: the user-space stack answers for ``server_ip`` by
+    reading and writing raw frames on ``server_if``. The client end is an ordinary kernel
+    interface with ``client_ip/prefix``.
+    """
+
+    server_ns: str
+    client_ns: str
+    server_if: str
+    client_if: str
+    server_mac: str
+    client_mac: str
+    server_ip: str = SERVER_IP
+    client_ip: str = CLIENT_IP
+    prefix: int = PREFIX
+    queues: int = 1
+
+    @property
+    def server_cidr(self) -> str:
+        """``server_ip/prefix``, the form ``ssdk serve --ip`` takes."""
+        return f"{self.server_ip}/{self.prefix}"
+
+    @property
+    def client_cidr(self) -> str:
+        return f"{self.client_ip}/{self.prefix}"
+
+
+def ns_exec(ns: str, argv: list[str]) -> list[str]:
+    """Return ``argv`` wrapped to run inside namespace ``ns``.
+
+    ``ip netns exec`` execs the command in place, so the pid of the resulting process is
+    the pid of the command itself (signals sent to it reach the command).
+    """
+    return ["ip", "netns", "exec", ns, *argv]
+
+
+def _run(argv: list[str]) -> str:
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=30)
+    except FileNotFoundError as e:
+        raise NetnsError(argv, 127, f"{argv[0]}: not found") from e
+    except subprocess.TimeoutExpired as e:
+        raise NetnsError(argv, -1, "timed out after 30 s") from e
+    if proc.returncode != 0:
+        raise NetnsError(argv, proc.returncode, proc.stderr)
+    return proc.stdout
+
+
+def _sysctl(ns: str, key: str, value: str) -> None:
+    # Written through /proc rather than sysctl(8) so procps is not a dependency; the path
+    # is resolved inside the namespace because `ip netns exec` runs the shell there.
+    path = "/proc/sys/" + key.replace(".", "/")
+    _run(ns_exec(ns, ["sh", "-c", f"echo {value} > {path}"]))
+
+
+def _mac(ns: str, ifname: str) -> str:
+    info = json.loads(_run(["ip", "-j", "-n", ns, "link", "show", "dev", ifname]))
+    return str(info[0]["address"])
+
+
+def _names(tag: str | None) -> tuple[str, str, str, str]:
+    pid = os.getpid()
+    n = next(_counter)
+    clean = re.sub(r"[^a-z0-9]", "", (tag or "").lower())[:16]
+    mid = f"{clean}-" if clean else ""
+    server_ns = f"ssdk-{mid}s-{pid}-{n}"
+    client_ns = f"ssdk-{mid}c-{pid}-{n}"
+    server_if = f"ss{pid}s{n}"
+    client_if = f"ss{pid}c{n}"
+    if len(server_if) > _IFNAMSIZ:
+        # pid and counter together overflow IFNAMSIZ only for absurd counters; wrap the
+        # counter into base 36 to stay unique within the process.
+        n36 = _base36(n)
+        server_if, client_if = f"ss{pid}s{n36}", f"ss{pid}c{n36}"
+    return server_ns, client_ns, server_if, client_if
+
+
+def _base36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if n == 0:
+            return out
+
+
+def _kill_ns_processes(ns: str) -> None:
+    """SIGKILL whatever still runs in ``ns``: a namespace with live processes keeps its
+    interfaces after ``ip netns del``, so stragglers would leak the veth."""
+    try:
+        pids = _run(["ip", "netns", "pids", ns]).split()
+    except NetnsError:
+        return
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(pid), signal.SIGKILL)
+
+
+def _delete_ns(ns: str) -> None:
+    _kill_ns_processes(ns)
+    with contextlib.suppress(NetnsError):
+        _run(["ip", "netns", "del", ns])
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Hold SIGINT while cleaning up, so a second Ctrl-C cannot leave half a topology.
+
+    The pending signal is delivered (as KeyboardInterrupt) once the block is left.
+    """
+    try:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    except (AttributeError, ValueError, OSError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _require_ip() -> None:
+    if shutil.which("ip") is None:
+        raise NetnsError(["ip"], 127, "iproute2 'ip' not found on PATH")
+
+
+@contextlib.contextmanager
+def veth_pair(
+    tag: str | None = None,
+    *,
+    queues: int = 1,
+    offload_off: bool = True,
+) -> Iterator[Topology]:
+    """Create a server and a client namespace joined by a veth pair; remove both on exit.
+
+    ``tag`` (letters and digits) goes into the namespace names so they say what made them.
+    ``queues`` sets the rx and tx queue count of both veth ends (for multi-queue engines).
+    ``offload_off`` turns off checksum offload, TSO, GSO and GRO on both ends: with TX
+    checksum offload a veth hands AF_PACKET readers TCP segments whose checksums are not
+    filled in, and GRO would hand them frames larger than the MTU.
+
+    Needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN). Removal happens on normal exit, on any
+    exception and on KeyboardInterrupt; anything still running inside the namespaces is
+    killed. If creation fails half way, whatever was made is removed and NetnsError is
+    raised with the failing command and its stderr.
+    """
+    if queues < 1:
+        raise ValueError("queues must be at least 1")
+    _require_ip()
+    server_ns, client_ns, server_if, client_if = _names(tag)
+    made: list[str] = []
+    try:
+        for ns in (server_ns, client_ns):
+            made.append(ns)  # recorded first: a failed add leaves nothing, del is harmless
+            _run(["ip", "netns", "add", ns])
+            # Before any link exists, so the veth ends are born without IPv6 and never
+            # send router solicitations or DAD probes into the captures.
+            _sysctl(ns, "net.ipv6.conf.default.disable_ipv6", "1")
+            _sysctl(ns, "net.ipv6.conf.all.disable_ipv6", "1")
+            _run(["ip", "-n", ns, "link", "set", "lo", "up"])
+        q = [str(queues)]
+        # Created directly inside the namespaces, never in the caller's namespace, so a
+        # crash at any point cannot leave a veth behind in the host.
+        _run(
+            ["ip", "-n", client_ns, "link", "add", client_if]
+            + ["numtxqueues", *q, "numrxqueues", *q, "type", "veth", "peer", "name", server_if]
+            + ["numtxqueues", *q, "numrxqueues", *q, "netns", server_ns]
+        )
+        if offload_off:
+            for ns, ifname in ((client_ns, client_if), (server_ns, server_if)):
+                _run(
+                    ns_exec(ns, ["ethtool", "-K", ifname])
+                    + ["tx", "off", "tso", "off", "gso", "off", "gro", "off"]
+                )
+        _run(["ip", "-n", client_ns, "addr", "add", f"{CLIENT_IP}/{PREFIX}", "dev", client_if])
+        _run(["ip", "-n", server_ns, "link", "set", server_if, "up"])
+        _run(["ip", "-n", client_ns, "link", "set", client_if, "up"])
+        topo = Topology(
+            server_ns=server_ns,
+            client_ns=client_ns,
+            server_if=server_if,
+            client_if=client_if,
+            server_mac=_mac(server_ns, server_if),
+            client_mac=_mac(client_ns, client_if),
+            queues=queues,
+        )
+    except BaseException:
+        with _sigint_deferred():
+            for ns in reversed(made):
+                _delete_ns(ns)
+        raise
+    try:
+        yield topo
+    finally:
+        with _sigint_deferred():
+            for ns in reversed(made):
+                _delete_ns(ns)
+
+
+@contextlib.contextmanager
+def kernel_owns_server_ip(topo: Topology) -> Iterator[None]:
+    """Give ``server_ip`` to the kernel of the server namespace for the duration.
+
+    For running a kernel-stack server (nginx) on the same topology as ssdk, one after the
+    other. Never while a user-space stack serves ``server_ip`` on ``server_if``: both would
+    answer ARP and TCP for the same address.
+    """
+    addr = ["addr", "add", topo.server_cidr, "dev", topo.server_if]
+    _run(["ip", "-n", topo.server_ns, *addr])
+    try:
+        yield
+    finally:
+        with _sigint_deferred(), contextlib.suppress(NetnsError):
+            _run(
+                ["ip", "-n", topo.server_ns, "addr", "del", topo.server_cidr, "dev", topo.server_if]
+            )
+
+
+def cleanup_stale(prefix: str = "ssdk-") -> list[str]:
+    """Delete namespaces named ``prefix...-<pid>-<n>`` whose creating process is gone.
+
+    Namespaces of live processes (for example a concurrent test run) are left alone.
+    Returns the names deleted.
+    """
+    _require_ip()
+    try:
+        listing = json.loads(_run(["ip", "-j", "netns", "list"]) or "[]")
+    except (NetnsError, json.JSONDecodeError):
+        return []
+    removed: list[str] = []
+    for entry in listing:
+        name = str(entry.get("name", ""))
+        m = re.fullmatch(re.escape(prefix) + r".*-(\d+)-(\d+)", name)
+        if m is None or _pid_alive(int(m.group(1))):
+            continue
+        _delete_ns(name)
+        removed.append(name)
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

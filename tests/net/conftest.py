@@ -1,0 +1,41 @@
+# tests/net/conftest.py: fixtures for tests against real peers: the privilege and tool
+# check, the test app built once per session, and one running server per test module.
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from nethelpers import FILE_SIZES, Server, build_bundle, random_files, require_net, serve, write_app
+
+
+@pytest.fixture(scope="session")
+def net_ready() -> None:
+    require_net()
+
+
+# Session-wide app: built once, served by each module's own server.
+
+
+@pytest.fixture(scope="session")
+def app(net_ready: None, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, bytes]]:
+    """The hello app plus the size-edge files: (app dir, path -> expected body)."""
+    app_dir = tmp_path_factory.mktemp("app")
+    return app_dir, write_app(app_dir, random_files(FILE_SIZES))
+
+
+@pytest.fixture(scope="session")
+def expected(app: tuple[Path, dict[str, bytes]]) -> dict[str, bytes]:
+    return app[1]
+
+
+@pytest.fixture(scope="session")
+def bundle(app: tuple[Path, dict[str, bytes]]) -> Path:
+    app_dir, _ = app
+    return build_bundle(app_dir / "app.py", app_dir / "app.ssdk")
+
+
+@pytest.fixture(scope="module")
+def server(bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with serve(bundle, tmp_path_factory.mktemp("srv")) as s:
+        yield s

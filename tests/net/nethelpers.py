@@ -1,0 +1,287 @@
+# tests/net/nethelpers.py: the test app, its expected bytes, and `serve`, which runs
+# `python -m ssdk serve` on the AF_PACKET backend in its own namespace, on one end of its
+# own veth pair, with clients (curl, http.client) in the peer namespace. Everything it makes
+# (namespaces, veths, processes) is removed again, also when a test fails. Kept apart from
+# conftest.py so test modules can import it by a name no other test folder uses.
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ssdk.core.netns import Topology, ns_exec, veth_pair
+
+REPO = Path(__file__).resolve().parents[2]
+HELLO = REPO / "examples" / "hello"
+CI = os.environ.get("CI") == "true"
+
+# Sizes around one template segment (MSS 1448) and well past the initial window.
+FILE_SIZES = {
+    "f0.bin": 0,
+    "f1.bin": 1,
+    "f1447.bin": 1447,
+    "f1448.bin": 1448,
+    "f1449.bin": 1449,
+    "f64k.bin": 64 * 1024,
+    "f8m.bin": 8 * 1024 * 1024,
+}
+BIG = "/files/f8m.bin"
+PAGES = {
+    "/": b"<h1>hello</h1>",
+    "/items/a": b'{"name":"a"}',
+    "/items/b": b'{"name":"b"}',
+    "/items/c": b'{"name":"c"}',
+}
+ROUTES = [*PAGES, *(f"/files/{p.name}" for p in sorted((HELLO / "public").iterdir()))] + [
+    f"/files/{name}" for name in FILE_SIZES
+]
+
+READY_TIMEOUT = 120.0  # serving an app.py builds it first, 8 MiB included
+STOP_TIMEOUT = 15.0
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def unavailable(reason: str) -> None:
+    """Skip outside CI; in CI a missing privilege or tool must fail the run."""
+    if CI:
+        pytest.fail(f"CI=true and {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def require_net() -> None:
+    """Root, iproute2, ethtool and curl, or the net tests cannot run at all."""
+    if os.geteuid() != 0:
+        unavailable("net tests need root (network namespaces, veth pairs, raw sockets)")
+    missing = [tool for tool in ("ip", "ethtool", "curl") if shutil.which(tool) is None]
+    if missing:
+        # Root but no tools is a broken test machine, not a reason to skip.
+        pytest.fail(f"tools missing for net tests: {', '.join(missing)}", pytrace=False)
+
+
+def write_app(app_dir: Path, files: dict[str, bytes]) -> dict[str, bytes]:
+    """The hello example plus ``files`` in its public folder; returns path -> body."""
+    app_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(HELLO / "app.py", app_dir / "app.py")
+    shutil.copytree(HELLO / "public", app_dir / "public", dirs_exist_ok=True)
+    for name, data in files.items():
+        (app_dir / "public" / name).write_bytes(data)
+    expected = dict(PAGES)
+    for p in sorted((app_dir / "public").iterdir()):
+        expected[f"/files/{p.name}"] = p.read_bytes()
+    return expected
+
+
+def random_files(sizes: dict[str, int]) -> dict[str, bytes]:
+    # Seeded per file, so a failing byte offset reproduces across runs.
+    return {name: random.Random(f"ssdk-{name}").randbytes(n) for name, n in sizes.items()}
+
+
+def build_bundle(app_py: Path, out: Path) -> Path:
+    argv = [sys.executable, "-m", "ssdk", "build", str(app_py), "-o", str(out)]
+    proc = subprocess.run(
+        argv, cwd=app_py.parent, env=_env(), capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, f"{argv} exited {proc.returncode}:\n{proc.stdout}{proc.stderr}"
+    assert out.is_file(), f"{argv} did not write {out}"
+    return out
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@dataclass
+class Server:
+    """A running `ssdk serve` and the topology it serves on."""
+
+    topo: Topology
+    proc: subprocess.Popen[str]
+    stats_path: Path
+    argv: list[str]
+    lines: list[str] = field(default_factory=list)
+    ready: threading.Event = field(default_factory=threading.Event)
+
+    def url(self, path: str) -> str:
+        return f"http://{self.topo.server_ip}{path}"
+
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def log_tail(self, n: int = 40) -> str:
+        return "server output (tail):\n" + "".join(self.lines[-n:])
+
+    def stats(self, *, fresh: bool = False, timeout: float = 5.0) -> dict[str, Any]:
+        """The counters of the last stats file the server wrote.
+
+        ``fresh``: wait for a file written entirely after this call (the server replaces
+        it by rename about every 0.5 s, so two replacements guarantee one that started
+        after we asked).
+        """
+        deadline = time.monotonic() + timeout
+        seen: set[tuple[int, int]] = set()
+        first = self._stamp()
+        if first is not None:
+            seen.add(first)
+        while True:
+            stamp = self._stamp()
+            if stamp is not None:
+                seen.add(stamp)
+                if not fresh or len(seen) >= 3:
+                    with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
+                        data: dict[str, Any] = json.loads(self.stats_path.read_text())
+                        return data
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"no {'fresh ' if fresh else ''}stats in {self.stats_path} after "
+                    f"{timeout} s\n{self.log_tail()}"
+                )
+            time.sleep(0.05)
+
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            st = self.stats_path.stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns)
+
+    def wait_stats(self, key: str, value: int, timeout: float = 10.0) -> dict[str, Any]:
+        """Poll fresh stats until ``stats[key] == value``; return the last stats read."""
+        deadline = time.monotonic() + timeout
+        while True:
+            s = self.stats(fresh=True)
+            if s.get(key) == value:
+                return s
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{key} is {s.get(key)}, expected {value} within {timeout} s; "
+                    f"stats: {s}\n{self.log_tail()}"
+                )
+
+    def client(self, argv: list[str], timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+        """Run ``argv`` in the client namespace."""
+        return subprocess.run(
+            ns_exec(self.topo.client_ns, argv),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def curl_to(self, path: str, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+        return self.client(
+            ["curl", "-sS", "--fail", "--max-time", "60", *extra, "-o", str(out), self.url(path)]
+        )
+
+
+def _pump(server: Server) -> None:
+    assert server.proc.stdout is not None
+    for line in server.proc.stdout:
+        server.lines.append(line)
+        if "ready" in line:
+            server.ready.set()
+
+
+@contextlib.contextmanager
+def serve(target: Path, workdir: Path, *extra: str, tag: str = "net") -> Iterator[Server]:
+    """Serve ``target`` (an app .py or a .ssdk bundle) on a fresh topology.
+
+    On exit: SIGINT, then the server must stop with status 0 and print its counters. If
+    it hangs it is killed (and the test fails); the namespaces go in any case.
+    """
+    stats_path = workdir / f"stats-{os.getpid()}-{time.monotonic_ns()}.json"
+    with veth_pair(tag) as topo:
+        argv = ns_exec(
+            topo.server_ns,
+            [sys.executable, "-m", "ssdk", "serve", str(target), "--backend", "af_packet"]
+            + ["--iface", topo.server_if, "--ip", topo.server_cidr]
+            + ["--stats-file", str(stats_path), *extra],
+        )
+        proc = subprocess.Popen(
+            argv,
+            cwd=workdir,
+            env=_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # our Ctrl-C is not the server's; teardown signals it
+        )
+        server = Server(topo=topo, proc=proc, stats_path=stats_path, argv=argv)
+        reader = threading.Thread(target=_pump, args=(server,), daemon=True)
+        reader.start()
+        try:
+            deadline = time.monotonic() + READY_TIMEOUT
+            while not server.ready.wait(0.1):
+                if proc.poll() is not None:
+                    reader.join(2)
+                    pytest.fail(
+                        f"server exited with {proc.returncode} before ready:\n"
+                        f"{' '.join(argv)}\n{server.output()}",
+                        pytrace=False,
+                    )
+                if time.monotonic() > deadline:
+                    pytest.fail(f"server not ready in {READY_TIMEOUT} s\n{server.log_tail()}")
+        except BaseException:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            raise
+        try:
+            yield server
+        finally:
+            _stop(server, reader)
+
+
+def _stop(server: Server, reader: threading.Thread) -> None:
+    proc = server.proc
+    if proc.poll() is not None:
+        reader.join(2)
+        pytest.fail(
+            f"server died during the test with status {proc.returncode}\n{server.log_tail()}",
+            pytrace=False,
+        )
+    ready_at = len(server.lines)
+    seen: dict[str, Any] = {}
+    with contextlib.suppress(AssertionError):
+        seen = server.stats(timeout=0.5)  # what the exit report must at least mention
+    proc.send_signal(signal.SIGINT)
+    try:
+        rc = proc.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        reader.join(2)
+        pytest.fail(f"server ignored SIGINT for {STOP_TIMEOUT} s\n{server.log_tail()}")
+    reader.join(5)
+    after = "".join(server.lines[ready_at:])
+    assert rc == 0, f"server exited with {rc} on SIGINT\n{server.log_tail()}"
+    assert "counters" in after, f"server printed no counters on SIGINT:\n{after}"
+    if seen.get("rx_frames"):
+        assert "rx_frames" in after, f"exit report lacks rx_frames ({seen}):\n{after}"
