@@ -18,6 +18,7 @@ from pathlib import Path
 
 import msgspec
 
+from ssdk.core.http import date_offset
 from ssdk.core.lower import nsegments, segment_sums
 
 MAGIC = b"SSDKBNDL"
@@ -156,7 +157,7 @@ def build_blob(
         struct.pack_into(f"<{count}I", blob, seg_off + seg_first * SEG.size, *sums)
         RESP.pack_into(
             blob, resp_off + n * RESP.size, soff, slen, len(s.header), seg_first, count,
-            s.conn_off, s.status, s.flags, 0,
+            s.conn_off, s.status, s.flags, date_offset(s.header),
         )  # fmt: skip
         seg_first += count
     view.release()

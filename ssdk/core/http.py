@@ -17,6 +17,9 @@ from pathlib import PurePath
 
 CONN_VALUE = b"keep-alive"
 _TAIL = b"Connection: keep-alive\r\n\r\n"
+# Every header block carries this Date; the server writes the current one over it as it
+# sends (docs/bundle.md, "The Date slot"). Its length is that of every IMF-fixdate.
+DATE_PLACEHOLDER = "Thu, 01 Jan 1970 00:00:00 GMT"
 
 # RFC 9110 section 15 (and 429/431/511 from RFC 6585), fixed here rather than taken from
 # http.HTTPStatus, whose phrases change between Python versions.
@@ -129,7 +132,8 @@ def header_block(
         raise ValueError(f"a {status} response has no body, got {content_length} bytes")
     if not isinstance(content_type, str) or _BAD_VALUE.search(content_type):
         raise ValueError(f"invalid content type {content_type!r}")
-    lines = [f"HTTP/1.1 {status} {reason_phrase(status)}", "Server: ssdk"]
+    lines = [f"HTTP/1.1 {status} {reason_phrase(status)}", "Server: ssdk",
+             f"Date: {DATE_PLACEHOLDER}"]  # fmt: skip
     if content_type:
         lines.append(f"Content-Type: {content_type}")
     if status not in NO_BODY:
@@ -141,6 +145,11 @@ def header_block(
         raise ValueError(f"content type {content_type!r} is not latin-1") from None
     block = head + _TAIL
     return block, len(head) + len(b"Connection: ")
+
+
+def date_offset(block: bytes) -> int:
+    """Where the Date value starts in a header block made by header_block."""
+    return block.index(b"\r\nDate: ") + len(b"\r\nDate: ")
 
 
 def special_page(status: int) -> bytes:

@@ -56,6 +56,7 @@ struct conn {
     uint64_t rtt_start_us;
     uint64_t timer_at_ms;     /* 0: no timer */
 
+    uint64_t date_sec;        /* the second the current response started in */
     uint32_t body_skip;       /* request body bytes still to discard */
     uint16_t req_len;
     uint8_t  req[REQ_CAP];
@@ -95,6 +96,9 @@ struct ssdk_engine {
 
     struct timer_wheel wheel;
     uint64_t now_us;
+    uint64_t date_sec;        /* the second e->date was rendered for */
+    int date_valid;
+    uint8_t date[DATE_LEN];
     uint64_t isn_secret[2];
     uint16_t ip_id;
     struct ssdk_stats st;
@@ -152,6 +156,11 @@ void timer_stop(struct ssdk_engine *e, struct conn *c);
 void timer_run(struct ssdk_engine *e);
 void rtt_sample(struct ssdk_engine *e, struct conn *c, uint64_t rtt_us);
 void rto_arm(struct ssdk_engine *e, struct conn *c);
+
+/* date.c */
+void date_render(uint64_t unix_sec, uint8_t out[DATE_LEN]);
+void date_tick(struct ssdk_engine *e);
+const uint8_t *date_for(const struct ssdk_engine *e, uint64_t sec, uint8_t buf[DATE_LEN]);
 
 /* http.c: parse what is buffered and start a response; returns 1 if one started. */
 int  http_serve(struct ssdk_engine *e, struct conn *c);

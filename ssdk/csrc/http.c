@@ -226,6 +226,7 @@ static void start_response(struct ssdk_engine *e, struct conn *c, uint32_t idx, 
     const struct ssdk_resp *r = &e->table.resp[idx];
     c->resp = idx;
     c->resp_seq = c->snd_nxt;
+    c->date_sec = e->date_sec;
     count_status(e, r->status);
     if (!keep || (r->flags & RESP_CLOSE)) {
         c->flags |= CF_CLOSE | CF_CLOSE_TOKEN;

@@ -174,6 +174,7 @@ int ssdk_poll(struct ssdk_engine *e)
     if (!e->nic)
         return -1;
     clock_tick(e);
+    date_tick(e);
     e->tx_budget = TX_PASS_BUDGET;
     struct frame burst[RX_BURST];
     unsigned total = 0, n;

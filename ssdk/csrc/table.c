@@ -43,6 +43,9 @@ static int resp_check(const struct table *t, uint32_t i, char *err, size_t errle
         FAIL("response %u: Connection slot outside the header", i);
     if (memcmp(t->blob + r->stream_off + r->conn_off, "keep-alive", CONN_TOKEN_LEN) != 0)
         FAIL("response %u: Connection slot does not hold keep-alive", i);
+    if ((uint64_t)r->date_off + DATE_LEN > r->hdr_len
+        || memcmp(t->blob + r->stream_off + r->date_off, date_placeholder, DATE_LEN) != 0)
+        FAIL("response %u: no Date placeholder at offset %u", i, r->date_off);
     return 0;
 }
 

@@ -44,11 +44,13 @@ struct ssdk_resp {
     uint32_t conn_off;
     uint16_t status;
     uint16_t flags;
-    uint32_t reserved;
+    uint32_t date_off;           /* offset in the stream of the 29-byte Date value */
 } __attribute__((packed));
 
 #define RESP_CLOSE 0x1
 #define CONN_TOKEN_LEN 10
+#define DATE_LEN 29
+extern const uint8_t date_placeholder[DATE_LEN];
 
 struct table {
     const uint8_t *blob;

@@ -103,7 +103,35 @@ void tcp_send_rst(struct ssdk_engine *e, const struct eth_hdr *eh, const struct 
     e->port_be = saved;
 }
 
-/* Bytes [seq, seq+len) of the current response, as one segment. 0: TX ring full. */
+/* Does the segment [off, off+len) of the stream touch the field [at, at+n)? */
+static int overlaps(uint64_t off, uint32_t len, uint64_t at, uint32_t n)
+{
+    return at < off + len && at + n > off;
+}
+
+/* Overwrite what falls inside the segment (bytes at pl) of the field [at, at+n). */
+static void patch(uint8_t *pl, uint64_t off, uint32_t len, uint64_t at, const uint8_t *v,
+                  uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (at + i >= off && at + i < off + len)
+            pl[at + i - off] = v[i];
+}
+
+/* The sum of n bytes placed at offset pos of a segment: odd offsets swap the bytes. */
+static uint16_t sum_at(const uint8_t *v, uint32_t n, uint64_t pos)
+{
+    uint16_t s = csum_fold(csum_partial(v, n, 0));
+    return pos & 1 ? (uint16_t)(s << 8 | s >> 8) : s;
+}
+
+/*
+ * Bytes [seq, seq+len) of the current response, as one segment. 0: TX ring full.
+ * The template's bytes are copied, then the Date value and, when closing, the
+ * Connection value are written over them. An exact template segment keeps its
+ * precomputed sum, corrected for the new date (RFC 1624: add the new bytes' sum and the
+ * complement of the old); anything else is summed as it is.
+ */
 static int send_data(struct ssdk_engine *e, struct conn *c, uint32_t seq, uint32_t len,
                      int last)
 {
@@ -117,24 +145,34 @@ static int send_data(struct ssdk_engine *e, struct conn *c, uint32_t seq, uint32
     e->tx_budget--;
     const struct table *t = &e->table;
     const struct ssdk_resp *r = &t->resp[c->resp];
-    uint64_t off = seq - c->resp_seq;
+    uint64_t off = seq - c->resp_seq, tail = r->stream_len - off;
     uint8_t *pl = f + HDRS_LEN;
     memcpy(pl, resp_stream(t, r) + off, len);
-    uint64_t sum;
-    int patched = (c->flags & CF_CLOSE_TOKEN) && off < r->conn_off + CONN_TOKEN_LEN
-               && r->conn_off < off + len;
-    if (patched) {
-        for (uint32_t i = 0; i < CONN_TOKEN_LEN; i++) {
-            uint64_t at = r->conn_off + i;
-            if (at >= off && at < off + len)
-                pl[at - off] = close_token[i];
-        }
+    int exact = off % t->mss == 0 && len == (tail < t->mss ? tail : t->mss);
+    uint8_t buf[DATE_LEN];
+    const uint8_t *date = NULL;
+    int dated = overlaps(off, len, r->date_off, DATE_LEN);
+    if (dated) {
+        date = date_for(e, c->date_sec, buf);
+        patch(pl, off, len, r->date_off, date, DATE_LEN);
+        if (r->date_off < off || r->date_off + DATE_LEN > off + len)
+            exact = 0;  /* only part of the date is here: no delta for that */
     }
-    uint64_t tail = r->stream_len - off;
-    if (!patched && off % t->mss == 0 && len == (tail < t->mss ? tail : t->mss))
+    if ((c->flags & CF_CLOSE_TOKEN) && overlaps(off, len, r->conn_off, CONN_TOKEN_LEN)) {
+        patch(pl, off, len, r->conn_off, close_token, CONN_TOKEN_LEN);
+        exact = 0;  /* the Connection value changed too: sum it all afresh */
+    }
+    uint64_t sum;
+    if (exact) {
         sum = t->seg_sum[r->seg_first + off / t->mss];
-    else
+        if (dated) {
+            uint64_t pos = r->date_off - off;
+            sum += (uint16_t)~sum_at(date_placeholder, DATE_LEN, pos)
+                 + sum_at(date, DATE_LEN, pos);
+        }
+    } else {
         sum = csum_partial(pl, len, 0);
+    }
     tcp_finish(e, c, f, TH_ACK | (last ? TH_PSH : 0), seq, 20, len, sum);
     e->st.tx_payload_bytes += len;
     return 1;

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from email.utils import formatdate, parsedate_to_datetime
 from typing import Any
 
 from scapy.layers.inet import ICMP, IP, TCP
@@ -38,6 +39,8 @@ MOD = 2**32  # sequence numbers are modulo 2^32 (RFC 9293 3.4)
 HTML = "text/html; charset=utf-8"
 BINARY = "application/octet-stream"
 CLOSE_VALUE = "     close"  # docs/bundle.md: the Connection slot when the server closes
+# docs/bundle.md: the Date every template carries; the stack writes the current one.
+DATE_PLACEHOLDER = "Thu, 01 Jan 1970 00:00:00 GMT"
 
 
 def head_block(
@@ -47,10 +50,12 @@ def head_block(
     extra: Sequence[tuple[str, str]] = (),
     connection: str = "keep-alive",
 ) -> bytes:
-    """The header block ssdk serves: status line, Server, Content-Type, Content-Length,
-    custom headers, Connection, blank line (the order ssdk/core/http.py documents)."""
-    lines = [f"HTTP/1.1 {status}", "Server: ssdk", f"Content-Type: {content_type}",
-             f"Content-Length: {length}"]  # fmt: skip
+    """The header block ssdk serves: status line, Server, Date, Content-Type,
+    Content-Length, custom headers, Connection, blank line (the order ssdk/core/http.py
+    documents). Date is the placeholder: Peer.responses checks the real one and puts
+    the placeholder back, so expectations stay independent of the clock."""
+    lines = [f"HTTP/1.1 {status}", "Server: ssdk", f"Date: {DATE_PLACEHOLDER}",
+             f"Content-Type: {content_type}", f"Content-Length: {length}"]  # fmt: skip
     lines += [f"{k}: {v}" for k, v in extra]
     lines.append(f"Connection: {connection}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
@@ -176,6 +181,7 @@ class HttpResponse:
     head: bytes  # the header block, blank line included
     headers: list[tuple[str, str]]
     body: bytes
+    date: str = ""  # the Date the stack sent (head holds the placeholder instead)
 
     def header(self, name: str) -> str | None:
         for k, v in self.headers:
@@ -225,9 +231,11 @@ class Peer:
     stream: bytearray = field(init=False, default_factory=bytearray)  # in order, from irs+1
     fin: bool = field(init=False, default=False)
     read_at: int = field(init=False, default=0)  # how much of stream responses consumed
+    born_s: int = field(init=False, default=0)  # the stack's clock when this peer began
 
     def __post_init__(self) -> None:
         self.snd_nxt = self.iss
+        self.born_s = self.stack.engine.now_us // 10**6
 
     # -- building and sending -------------------------------------------------------
     def frame(
@@ -365,8 +373,22 @@ class Peer:
         for _ in range(count):
             resp, used = parse_response(bytes(self.stream[self.read_at :]), head_only)
             self.read_at += used
+            self.check_date(resp)
             out.append(resp)
         return out
+
+    def check_date(self, resp: HttpResponse) -> None:
+        """RFC 9110 6.6.1: Date is an IMF-fixdate of a second between this peer's start
+        and now on the stack's (virtual) clock. It is then replaced by the template's
+        placeholder in resp.head, and kept in resp.date."""
+        value = resp.header("Date")
+        assert value is not None, "no Date header"
+        when = parsedate_to_datetime(value).timestamp()
+        assert formatdate(when, usegmt=True) == value, f"not an IMF-fixdate: {value!r}"
+        assert self.born_s <= when <= self.stack.engine.now_us // 10**6, value
+        resp.date = value
+        old = f"\r\nDate: {value}\r\n".encode()
+        resp.head = resp.head.replace(old, f"\r\nDate: {DATE_PLACEHOLDER}\r\n".encode(), 1)
 
     def fetch(self, data: bytes, head_only: bool = False) -> tuple[HttpResponse, list[Seg]]:
         """Send a request, ACK until the whole response is in, parse it."""

@@ -40,8 +40,9 @@ def test_get_is_byte_exact(peer: Peer, site: Site) -> None:
     assert peer.rseq(s) == 1
     assert peer.rack(s) == 1 + len(request)  # the response acknowledges the request
     assert s.payload == site.expect("/")
-    assert s.payload == (
-        b"HTTP/1.1 200 OK\r\nServer: ssdk\r\nContent-Type: text/html; charset=utf-8\r\n"
+    assert s.payload == (  # the virtual clock starts at the epoch: that is the Date
+        b"HTTP/1.1 200 OK\r\nServer: ssdk\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\n"
+        b"Content-Type: text/html; charset=utf-8\r\n"
         b"Content-Length: 14\r\nConnection: keep-alive\r\n\r\n<h1>hello</h1>"
     )
     st = peer.stack.stats()

@@ -11,7 +11,7 @@ from unit_helpers import AppWriter, decode_tables, lookup
 
 import ssdk
 from ssdk.core.build import build, load_app
-from ssdk.core.http import content_type_for, header_block
+from ssdk.core.http import content_type_for, date_offset, header_block
 from ssdk.core.report import format_routes, format_summary, human_bytes
 
 
@@ -51,7 +51,8 @@ def test_the_documented_example(write_app: AppWriter) -> None:
     assert rows["/files/logo.png"].content_type == "image/png"
     assert rows["/files/css/site.css"].kind == "static"
     assert served(app, "/") == (
-        b"HTTP/1.1 200 OK\r\nServer: ssdk\r\nContent-Type: text/html; charset=utf-8\r\n"
+        b"HTTP/1.1 200 OK\r\nServer: ssdk\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\n"
+            b"Content-Type: text/html; charset=utf-8\r\n"
         b"Content-Length: 14\r\nConnection: keep-alive\r\n\r\n<h1>hello</h1>"
     )
     assert served(app, "/items/b").endswith(
@@ -121,7 +122,8 @@ def test_custom_headers_and_statuses() -> None:
     app.page("/nc")(lambda: ssdk.Response(b"", 204))
     app.page("/t")(lambda: ssdk.Response("x", headers={"Content-Type": "text/css"}))
     assert served(app, "/r") == (
-        b"HTTP/1.1 301 Moved Permanently\r\nServer: ssdk\r\nContent-Type: text/plain\r\n"
+        b"HTTP/1.1 301 Moved Permanently\r\nServer: ssdk\r\n"
+        b"Date: Thu, 01 Jan 1970 00:00:00 GMT\r\nContent-Type: text/plain\r\n"
         b"Content-Length: 0\r\nLocation: /\r\nConnection: keep-alive\r\n\r\n"
     )
     assert b"Content-Length" not in served(app, "/nc")
@@ -133,6 +135,13 @@ def test_header_block_conn_off() -> None:
     assert block[off : off + 10] == b"keep-alive"
     assert block.index(b"Cache-Control") < block.index(b"Connection")
     assert block.endswith(b"Connection: keep-alive\r\n\r\n")
+
+
+def test_header_block_date_placeholder() -> None:
+    """Every block carries the placeholder Date the C core overwrites (docs/bundle.md)."""
+    block, _ = header_block(404, "text/html", 0)
+    at = date_offset(block)
+    assert block[at - 8 : at + 31] == b"\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\n"
 
 
 @pytest.mark.parametrize(

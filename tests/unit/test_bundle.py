@@ -112,7 +112,8 @@ def check_responses(t: Tables) -> None:
         assert header.endswith(b"\r\nConnection: keep-alive\r\n\r\n")
         assert stream[r.conn_off : r.conn_off + 10] == b"keep-alive"
         assert r.conn_off + 10 + 4 == r.hdr_len
-        assert r.reserved == 0
+        assert stream[r.date_off - 8 : r.date_off] == b"\r\nDate: "
+        assert stream[r.date_off : r.date_off + 29] == b"Thu, 01 Jan 1970 00:00:00 GMT"
     assert covered == t.nseg
 
 

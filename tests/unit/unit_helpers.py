@@ -54,7 +54,7 @@ class Resp:
     conn_off: int
     status: int
     flags: int
-    reserved: int
+    date_off: int
 
 
 @dataclass
