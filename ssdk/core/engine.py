@@ -138,6 +138,7 @@ class Engine:
         buf = ffi.from_buffer(blob)
         err = _err()
         if lib.ssdk_table_load(self._e, buf, len(buf), err, len(err)) != 0:
+            ffi.release(buf)  # the caller may close the mapping right away
             _raise(err, "table")
         self._blob = (blob, buf)
 
@@ -184,6 +185,8 @@ class Engine:
         if self._e is not None:
             lib.ssdk_engine_free(self._e)
             self._e = None
+            if self._blob is not None:
+                ffi.release(self._blob[1])
             self._blob = None
 
     def __enter__(self) -> Engine:
