@@ -210,11 +210,18 @@ def _pump(server: Server) -> None:
 
 
 @contextlib.contextmanager
-def serve(target: Path, workdir: Path, *extra: str, tag: str = "net") -> Iterator[Server]:
+def serve(
+    target: Path,
+    workdir: Path,
+    *extra: str,
+    tag: str = "net",
+    stop: signal.Signals = signal.SIGINT,
+) -> Iterator[Server]:
     """Serve ``target`` (an app .py or a .ssdk bundle) on a fresh topology.
 
-    On exit: SIGINT, then the server must stop with status 0 and print its counters. If
-    it hangs it is killed (and the test fails); the namespaces go in any case.
+    On exit: ``stop`` (SIGINT or SIGTERM), then the server must stop with status 0 and
+    print its counters. If it hangs it is killed (and the test fails); the namespaces go
+    in any case.
     """
     stats_path = workdir / f"stats-{os.getpid()}-{time.monotonic_ns()}.json"
     with veth_pair(tag) as topo:
@@ -256,10 +263,10 @@ def serve(target: Path, workdir: Path, *extra: str, tag: str = "net") -> Iterato
         try:
             yield server
         finally:
-            _stop(server, reader)
+            _stop(server, reader, stop)
 
 
-def _stop(server: Server, reader: threading.Thread) -> None:
+def _stop(server: Server, reader: threading.Thread, stop: signal.Signals) -> None:
     proc = server.proc
     if proc.poll() is not None:
         reader.join(2)
@@ -271,17 +278,18 @@ def _stop(server: Server, reader: threading.Thread) -> None:
     seen: dict[str, Any] = {}
     with contextlib.suppress(AssertionError):
         seen = server.stats(timeout=0.5)  # what the exit report must at least mention
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(stop)
     try:
         rc = proc.wait(timeout=STOP_TIMEOUT)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
         reader.join(2)
-        pytest.fail(f"server ignored SIGINT for {STOP_TIMEOUT} s\n{server.log_tail()}")
+        pytest.fail(f"server ignored {stop.name} for {STOP_TIMEOUT} s\n{server.log_tail()}")
     reader.join(5)
     after = "".join(server.lines[ready_at:])
-    assert rc == 0, f"server exited with {rc} on SIGINT\n{server.log_tail()}"
-    assert "counters" in after, f"server printed no counters on SIGINT:\n{after}"
+    assert rc == 0, f"server exited with {rc} on {stop.name}\n{server.log_tail()}"
+    assert f"stopped by {stop.name}" in after, f"no stop report for {stop.name}:\n{after}"
+    assert "counters" in after, f"server printed no counters on {stop.name}:\n{after}"
     if seen.get("rx_frames"):
         assert "rx_frames" in after, f"exit report lacks rx_frames ({seen}):\n{after}"
