@@ -232,13 +232,11 @@ static void data_in(struct ssdk_engine *e, struct conn *c, struct seg *s)
 }
 
 /* The peer's FIN, taken only when it is next in sequence, after all of its data. */
-static int fin_in(struct ssdk_engine *e, struct conn *c, const struct seg *s)
+static void fin_in(struct ssdk_engine *e, struct conn *c, const struct seg *s)
 {
-    uint32_t fin = s->seq + s->len;
-    if ((c->flags & CF_PEER_FIN) && fin + 1 == c->rcv_nxt)
-        return 1;  /* a retransmission: acknowledge it again */
-    if (fin != c->rcv_nxt || (c->flags & CF_PEER_FIN))
-        return 0;
+    /* A FIN we already have, or one beyond a gap, is only acknowledged (by the caller). */
+    if (s->seq + s->len != c->rcv_nxt || (c->flags & CF_PEER_FIN))
+        return;
     c->rcv_nxt++;
     c->flags |= CF_PEER_FIN;
     enum tcp_state n = tcp_next(c->state, EV_RCV_FIN);
@@ -248,7 +246,6 @@ static int fin_in(struct ssdk_engine *e, struct conn *c, const struct seg *s)
         e->st.conns_time_wait++;
         timer_time_wait(e, c);
     }
-    return 1;
 }
 
 /* Queue our FIN after everything sent so far (RFC 9293 3.10.4, CLOSE). */
@@ -334,11 +331,13 @@ static void tcp_segment(struct ssdk_engine *e, struct conn *c, struct seg *s)
     }
     if (ack_in(e, c, s))
         return;
-    int need_ack = s->len > 0;  /* every data segment is answered, in order or not */
+    /* Every segment that occupies sequence space is answered, in order or not: an
+     * out-of-order one gets a duplicate ACK that asks for what is missing. */
+    int need_ack = s->len > 0 || (s->flags & TH_FIN);
     if (s->len)
         data_in(e, c, s);
-    if ((s->flags & TH_FIN) && fin_in(e, c, s))
-        need_ack = 1;
+    if (s->flags & TH_FIN)
+        fin_in(e, c, s);
     if (c->state == TCP_TIME_WAIT) {  /* our FIN was acknowledged, or theirs came */
         if (need_ack)
             tcp_send_ctl(e, c, TH_ACK, c->snd_nxt);

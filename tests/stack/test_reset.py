@@ -220,3 +220,18 @@ def test_data_with_ack_far_below_snd_una_is_discarded(stack: Stack, peer: Peer) 
     assert [(s.flags, s.payload) for s in segs] == [("A", b"")]
     assert peer.rack(segs[0]) == len(get("/a")) + 1  # the injected bytes were not taken
     assert stack.stats()["http_requests"] == 1
+
+
+def test_fin_beyond_a_gap_gets_duplicate_ack(stack: Stack, peer: Peer, site: Site) -> None:
+    """RFC 9293 3.10.7.4: a FIN is processed only when it is next in sequence; one that
+    arrives beyond missing data is answered with an ACK for RCV.NXT (a duplicate ACK),
+    and taken once the gap is filled."""
+    peer.connect()
+    req = get("/a")
+    segs = peer.send("FA", seq=peer.iss + 1 + len(req))  # the request itself is lost
+    assert [s.flags for s in segs] == ["A"]
+    assert peer.rack(segs[0]) == 1
+    assert stack.stats()["conns_active"] == 1
+    peer.snd_nxt = peer.iss + 1
+    resp, _ = peer.fetch(req)
+    assert resp.raw == site.expect("/a")
