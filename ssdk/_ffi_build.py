@@ -48,6 +48,7 @@ ffibuilder.set_source(
     f'const char *ssdk_src_hash(void) {{ return "{source_hash()}"; }}\n',
     sources=[str(p.relative_to(CSRC.parent.parent)) for p in c_sources()],
     include_dirs=[str(CSRC)],
+    libraries=["m"],
     extra_compile_args=CFLAGS + _extra,
     extra_link_args=_extra,
 )

@@ -19,6 +19,7 @@
 #define REQ_CAP 4096          /* request bytes buffered per connection: also our window */
 #define RX_BURST 64
 #define RX_PASS_MAX 1024
+#define SACK_MAX 4            /* blocks read from a segment, and ranges kept per side */
 /* Data segments one loop pass may queue. A veth or NIC peer takes a burst into a
  * backlog of its own (1000 frames on Linux by default); a pass that queued the whole TX
  * ring at once would overflow it, and fairness between connections would suffer. */
@@ -31,6 +32,8 @@ struct conn {
     uint8_t  state;           /* enum tcp_state */
     uint8_t  flags;           /* CF_* */
     uint8_t  snd_wscale;      /* peer's window shift (RFC 7323) */
+    uint8_t  opts;            /* CO_*: what the handshake settled */
+    uint8_t  nsacked, nooo;   /* ranges in sacked[] and ooo[] */
     uint8_t  dupacks;
     uint8_t  retries;         /* RTO expiries since the last forward progress */
     uint8_t  tkind;           /* what the one timer of this connection is for: TK_* */
@@ -44,6 +47,23 @@ struct conn {
     uint32_t max_snd_wnd;     /* the largest it has been (RFC 5961 5.2) */
     uint32_t cwnd, ssthresh;
     uint32_t irs, rcv_nxt;
+    uint32_t ts_recent;       /* RFC 7323 4.3: the peer's timestamp we echo (and PAWS) */
+    uint32_t last_ack_sent;
+
+    /* Loss recovery (tcp_sack.c): what the peer holds above SND.UNA, and the holes. */
+    uint32_t sacked[SACK_MAX][2];   /* [start, end), disjoint, ascending */
+    uint32_t recover;         /* RFC 6582: SND.MAX when recovery began */
+    uint32_t rtx_hi;          /* holes below this were sent again in this recovery */
+    uint32_t lost_hi;         /* unSACKed bytes below this are taken as lost */
+    uint8_t  in_recovery;
+    uint8_t  cc_pad[3];
+
+    /* Request bytes received beyond a gap, held in req[] at their place. */
+    uint32_t ooo[SACK_MAX][2];      /* [start, end), newest first */
+
+    /* CUBIC (RFC 9438), in segments and microseconds. */
+    double   w_max, w_est, k_s;
+    uint64_t epoch_us;        /* 0: no epoch started since the last congestion event */
 
     /* The response being sent: bytes [resp_seq, resp_seq + stream_len) of our stream. */
     uint32_t resp;            /* response index, or NONE32 */
@@ -68,7 +88,17 @@ struct conn {
 #define CF_PEER_FIN   0x08   /* the peer's FIN has been received */
 #define CF_PENDING    0x10   /* on the pending-output list */
 #define CF_CLOSE_TOKEN 0x20  /* the current response says Connection: close */
-#define CF_WSCALE     0x40   /* the peer offered window scaling: we answer with ours */
+
+#define CO_WSCALE 0x01        /* the peer offered window scaling: we answer with ours */
+#define CO_TS     0x02        /* timestamps on every segment (RFC 7323 3) */
+#define CO_SACK   0x04        /* the peer may send, and is sent, SACK blocks (RFC 2018) */
+
+struct tcp_opts {
+    uint8_t  has_mss, has_ws, sack_ok, has_ts, nsack, ws;
+    uint16_t mss;
+    uint32_t tsval, tsecr;
+    uint32_t sack[SACK_MAX][2];
+};
 
 struct timer_wheel {
     uint32_t *slots;          /* head conn index per slot, NONE32 when empty */
@@ -131,6 +161,12 @@ static inline uint32_t conn_index(const struct ssdk_engine *e, const struct conn
 }
 uint32_t isn_make(struct ssdk_engine *e, uint32_t raddr, uint16_t rport);
 
+/* tcp_opt.c */
+void tcp_opts_parse(const uint8_t *o, uint32_t n, struct tcp_opts *out);
+uint32_t tcp_opts_write(const struct ssdk_engine *e, const struct conn *c, uint8_t *o,
+                        uint8_t flags, int pure_ack);
+uint32_t ts_now(const struct ssdk_engine *e, const struct conn *c);
+
 /* tcp_in.c */
 void tcp_input(struct ssdk_engine *e, const struct eth_hdr *eh, const struct ip_hdr *ih,
                uint8_t *p, uint32_t len, uint32_t fflags);
@@ -144,7 +180,22 @@ void tcp_send_rst(struct ssdk_engine *e, const struct eth_hdr *eh, const struct 
                   const struct tcp_hdr *th, uint32_t seglen);
 void tcp_pending_run(struct ssdk_engine *e);
 void tcp_probe(struct ssdk_engine *e, struct conn *c);
-void tcp_retransmit(struct ssdk_engine *e, struct conn *c, int rto);
+void tcp_retransmit(struct ssdk_engine *e, struct conn *c);
+int  tcp_resend(struct ssdk_engine *e, struct conn *c, uint32_t seq, uint32_t len);
+
+/* tcp_cc.c */
+void cc_init(struct ssdk_engine *e, struct conn *c);
+void cc_on_ack(struct ssdk_engine *e, struct conn *c, uint32_t acked);
+void cc_on_loss(struct ssdk_engine *e, struct conn *c);
+void cc_on_rto(struct ssdk_engine *e, struct conn *c);
+
+/* tcp_sack.c */
+void sack_trim(struct conn *c);
+void sack_update(struct conn *c, const struct tcp_opts *o);
+uint32_t recovery_pipe(const struct conn *c);
+int  recovery_next(const struct conn *c, uint32_t *seq, uint32_t *len);
+void recovery_enter(struct ssdk_engine *e, struct conn *c);
+void recovery_on_ack(struct ssdk_engine *e, struct conn *c, uint32_t acked);
 
 /* tcp_timer.c */
 int  timer_init(struct ssdk_engine *e);

@@ -231,10 +231,25 @@ static void start_response(struct ssdk_engine *e, struct conn *c, uint32_t idx, 
     if (!keep || (r->flags & RESP_CLOSE)) {
         c->flags |= CF_CLOSE | CF_CLOSE_TOKEN;
         c->req_len = 0;
+        c->nooo = 0;
         conn_queue_fin(e, c, c->resp_seq + (uint32_t)r->stream_len);
     } else {
         c->flags &= (uint8_t)~CF_CLOSE_TOKEN;
     }
+}
+
+/* Drop the first n request bytes. Bytes held beyond a gap (tcp_in.c, ooo_hold) sit in
+ * req[] past req_len at their distance from RCV.NXT, so they move along. */
+static void req_consume(struct conn *c, uint32_t n)
+{
+    uint32_t span = c->req_len;
+    for (uint8_t i = 0; i < c->nooo; i++) {
+        uint32_t end = c->req_len + (c->ooo[i][1] - c->rcv_nxt);
+        if (end > span)
+            span = end;
+    }
+    memmove(c->req, c->req + n, span - n);
+    c->req_len = (uint16_t)(c->req_len - n);
 }
 
 /* RFC 9112 2.2: empty lines before a request line are ignored (clients send a stray
@@ -244,10 +259,8 @@ static void skip_empty_lines(struct conn *c)
     size_t i = 0;
     while (i < c->req_len && (c->req[i] == '\r' || c->req[i] == '\n'))
         i++;
-    if (i) {
-        memmove(c->req, c->req + i, c->req_len - i);
-        c->req_len = (uint16_t)(c->req_len - i);
-    }
+    if (i)
+        req_consume(c, (uint32_t)i);
 }
 
 int http_serve(struct ssdk_engine *e, struct conn *c)
@@ -281,13 +294,13 @@ int http_serve(struct ssdk_engine *e, struct conn *c)
             idx = table_special(&e->table, rq.head ? SP_404_HEAD : SP_404_GET);
     }
     /* The request is consumed before the response starts: the buffer is ours again. */
-    memmove(c->req, c->req + end, c->req_len - end);
-    c->req_len = (uint16_t)(c->req_len - end);
+    req_consume(c, (uint32_t)end);
     if (sp == NONE32 && rq.content_length) {
         uint32_t have = c->req_len < rq.content_length ? c->req_len : rq.content_length;
-        memmove(c->req, c->req + have, c->req_len - have);
-        c->req_len = (uint16_t)(c->req_len - have);
+        req_consume(c, have);
         c->body_skip = rq.content_length - have;
+        if (c->body_skip)
+            c->nooo = 0;  /* held bytes may be body: let the peer send them again */
     }
     start_response(e, c, idx, rq.keep_alive);
     return 1;

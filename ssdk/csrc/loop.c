@@ -33,6 +33,7 @@ void ssdk_config_default(struct ssdk_config *cfg)
     cfg->time_wait_ms = 2000;
     cfg->max_retries = 8;
     cfg->idle_ms = 60000;
+    cfg->options = 3;
 }
 
 static uint64_t mono_us(void)

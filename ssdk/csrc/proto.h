@@ -75,6 +75,10 @@ struct tcp_hdr {
 #define TCPOPT_NOP 1
 #define TCPOPT_MSS 2
 #define TCPOPT_WS  3
+#define TCPOPT_SACK_PERM 4
+#define TCPOPT_SACK 5
+#define TCPOPT_TS  8
+#define TS_OPT_LEN 12        /* NOP, NOP, kind, length, TSval, TSecr */
 
 /* The frame we build: Ethernet + IPv4 (no options) + TCP (options only on SYN-ACK). */
 #define HDRS_LEN (ETH_HLEN_ + 20 + 20)

@@ -28,6 +28,8 @@ struct ssdk_config {
     uint32_t time_wait_ms;   /* how long a connection we closed lingers in TIME-WAIT */
     uint32_t max_retries;    /* RTO expiries in a row before the connection is dropped */
     uint32_t idle_ms;        /* an idle keep-alive connection is closed after this */
+    uint32_t cc;             /* congestion control: 0 CUBIC (RFC 9438), 1 NewReno */
+    uint32_t options;        /* TCP options we accept: bit 0 timestamps, bit 1 SACK */
     uint64_t seed;           /* ISN secret; 0 = from getrandom() */
     int      virtual_clock;  /* 1: time moves only through ssdk_clock_set */
 };
@@ -56,7 +58,9 @@ struct ssdk_stats {
     uint64_t drop_tcp_port;       /* SYN or segment for a port we do not listen on */
     uint64_t drop_tcp_seq;        /* outside the receive window */
     uint64_t drop_tcp_ack;        /* acknowledges data never sent */
-    uint64_t drop_tcp_ooo;        /* in window but not in order */
+    uint64_t drop_tcp_ooo;        /* in window, not in order, and no room to hold it */
+    uint64_t drop_paws;           /* an old timestamp: a segment from an earlier wrap (RFC 7323 5) */
+    uint64_t ooo_held;            /* request segments held beyond a gap until it fills */
     uint64_t drop_tcp_flags;      /* no ACK, SYN+FIN, and other impossible sets */
     uint64_t csum_offloaded;      /* frames whose L4 checksum the backend vouched for */
     uint64_t arp_replies;
@@ -74,7 +78,8 @@ struct ssdk_stats {
     uint64_t conns_time_wait;     /* gauge: of which in TIME-WAIT */
     uint64_t retransmits;         /* segments sent again */
     uint64_t rto_expired;
-    uint64_t fast_retransmits;
+    uint64_t fast_retransmits;    /* loss recoveries entered on duplicate ACKs */
+    uint64_t sack_blocks;         /* SACK blocks received */
     uint64_t http_requests;
     uint64_t http_2xx;
     uint64_t http_4xx;

@@ -20,6 +20,7 @@ struct seg {
     uint32_t seq, ack, wnd, len;  /* len: payload bytes */
     uint8_t flags;
     uint8_t *data;
+    struct tcp_opts opt;
 };
 
 static uint32_t rcv_wnd(const struct conn *c) { return REQ_CAP - c->req_len; }
@@ -31,31 +32,26 @@ static void set_snd_wnd(struct conn *c, uint32_t wnd)
         c->max_snd_wnd = wnd;
 }
 
-/* Read the options of a SYN: MSS (RFC 9293 3.7.1) and window scale (RFC 7323 2). */
-static void syn_options(struct conn *c, const uint8_t *o, uint32_t n, uint16_t tmpl_mss)
+/* Settle what the connection uses from the SYN's options (RFC 9293 3.7.1; RFC 7323
+ * 2.2, 3.2; RFC 2018 2), within what this engine accepts. */
+static void syn_options(const struct ssdk_engine *e, struct conn *c, const struct tcp_opts *o)
 {
-    uint16_t mss = 536;  /* RFC 9293 3.7.1: the default when the option is absent */
-    while (n > 0) {
-        if (o[0] == TCPOPT_EOL)
-            break;
-        if (o[0] == TCPOPT_NOP) {
-            o++, n--;
-            continue;
-        }
-        if (n < 2 || o[1] < 2 || o[1] > n)
-            break;
-        if (o[0] == TCPOPT_MSS && o[1] == 4)
-            mss = (uint16_t)(o[2] << 8 | o[3]);
-        else if (o[0] == TCPOPT_WS && o[1] == 3) {
-            c->flags |= CF_WSCALE;
-            c->snd_wscale = o[2] > 14 ? 14 : o[2];  /* RFC 7323 2.3: cap at 14 */
-        }
-        n -= o[1];
-        o += o[1];
+    uint16_t tmpl = (uint16_t)(e->table_loaded ? e->table.mss : 1448);
+    uint32_t mss = o->has_mss ? o->mss : 536;  /* 536: the default without the option */
+    if (o->has_ws) {
+        c->opts |= CO_WSCALE;
+        c->snd_wscale = o->ws > 14 ? 14 : o->ws;  /* RFC 7323 2.3: cap at 14 */
     }
+    if (o->has_ts && (e->cfg.options & 1)) {
+        c->opts |= CO_TS;
+        c->ts_recent = o->tsval;
+        mss = mss > TS_OPT_LEN ? mss - TS_OPT_LEN : 0;  /* RFC 6691: data + options <= MSS */
+    }
+    if (o->sack_ok && (e->cfg.options & 2))
+        c->opts |= CO_SACK;
     if (mss < 64)
         mss = 64;
-    c->mss = mss < tmpl_mss ? mss : tmpl_mss;
+    c->mss = (uint16_t)(mss < tmpl ? mss : tmpl);
 }
 
 /* No connection matches: a SYN opens one, anything else but a RST is reset. */
@@ -79,17 +75,14 @@ static void tcp_listen(struct ssdk_engine *e, const struct eth_hdr *eh, const st
         return;
     }
     memcpy(c->rmac, eh->src, 6);
-    uint32_t hl = (uint32_t)(s->th->off >> 4) * 4;
-    syn_options(c, (const uint8_t *)(s->th + 1), hl - 20,
-                (uint16_t)(e->table_loaded ? e->table.mss : 1448));
+    syn_options(e, c, &s->opt);
     c->irs = s->seq;
     c->rcv_nxt = s->seq + 1;
     c->iss = isn_make(e, ih->src, s->th->sport);
-    c->snd_una = c->iss;
+    c->snd_una = c->recover = c->iss;
     c->snd_nxt = c->snd_max = c->iss + 1;
     set_snd_wnd(c, s->wnd);  /* RFC 7323 2.2: the window of a SYN is never scaled */
-    c->cwnd = 10u * c->mss;  /* RFC 6928 */
-    c->ssthresh = UINT32_MAX;
+    cc_init(e, c);
     c->rto_ms = e->cfg.rto_init_ms;
     c->state = TCP_SYN_RECEIVED;
     c->rtt_start_us = e->now_us;
@@ -136,6 +129,34 @@ static int fin_acked(struct ssdk_engine *e, struct conn *c)
     return 0;
 }
 
+/* RTT samples: from the echoed timestamp when there is one (RFC 7323 4.1: it names the
+ * very segment being acknowledged, retransmitted or not), else from the one timed
+ * segment (RFC 6298 3, Karn's rule). */
+static void rtt_from_ack(struct ssdk_engine *e, struct conn *c, const struct seg *s)
+{
+    if ((c->opts & CO_TS) && s->opt.has_ts && s->opt.tsecr) {
+        uint32_t ms = ts_now(e, c) - s->opt.tsecr;
+        if (ms < 60u * 60 * 1000)
+            rtt_sample(e, c, (uint64_t)ms * 1000);
+        c->flags &= (uint8_t)~CF_TIMING;
+    } else if ((c->flags & CF_TIMING) && seq_lt(c->rtt_seq, s->ack)) {
+        c->flags &= (uint8_t)~CF_TIMING;
+        rtt_sample(e, c, e->now_us - c->rtt_start_us);
+    }
+}
+
+/* A duplicate ACK (RFC 5681 2): counted, and the third starts recovery unless it only
+ * echoes what an RTO already resent (RFC 6582 4.1, "recover"). */
+static void dupack_in(struct ssdk_engine *e, struct conn *c, const struct seg *s)
+{
+    if (c->dupacks < UINT8_MAX)
+        c->dupacks++;
+    if (c->in_recovery)
+        recovery_on_ack(e, c, 0);
+    else if (c->dupacks == 3 && seq_lt(c->recover, s->ack))
+        recovery_enter(e, c);
+}
+
 /* RFC 9293 3.10.7.4, fifth check. Returns -1 to drop the segment, 1 if c was freed. */
 static int ack_in(struct ssdk_engine *e, struct conn *c, const struct seg *s)
 {
@@ -164,33 +185,32 @@ static int ack_in(struct ssdk_engine *e, struct conn *c, const struct seg *s)
     uint32_t wnd = s->wnd << c->snd_wscale;
     if (wnd == 0)
         c->retries = 0;  /* a peer that answers our zero-window probes is alive */
+    if ((c->opts & CO_SACK) && s->opt.nsack) {
+        e->st.sack_blocks += s->opt.nsack;
+        sack_update(c, &s->opt);
+    }
     if (acked == 0) {
         /* RFC 5681 2: a duplicate ACK carries no data and does not move the window. */
         int dup = s->len == 0 && !(s->flags & TH_FIN) && c->snd_una != c->snd_max
                && wnd == c->snd_wnd && wnd != 0;
         set_snd_wnd(c, wnd);
-        if (dup && ++c->dupacks == 3) {
-            e->st.fast_retransmits++;
-            tcp_retransmit(e, c, 0);
-        }
+        if (dup)
+            dupack_in(e, c, s);
         return 0;
     }
     set_snd_wnd(c, wnd);
-    if ((c->flags & CF_TIMING) && seq_lt(c->rtt_seq, s->ack)) {
-        c->flags &= (uint8_t)~CF_TIMING;
-        rtt_sample(e, c, e->now_us - c->rtt_start_us);
-    }
-    if (c->dupacks >= 3)
-        c->cwnd = c->ssthresh;  /* leave fast recovery */
-    else if (c->cwnd < c->ssthresh)
-        c->cwnd += acked < c->mss ? acked : c->mss;  /* slow start, RFC 5681 3.1 */
-    else
-        c->cwnd += (uint32_t)((uint64_t)c->mss * c->mss / c->cwnd) + 1;
-    c->dupacks = 0;
+    rtt_from_ack(e, c, s);
     c->retries = 0;
     c->snd_una = s->ack;
     if (seq_lt(c->snd_nxt, c->snd_una))
         c->snd_nxt = c->snd_una;
+    sack_trim(c);
+    if (c->in_recovery) {
+        recovery_on_ack(e, c, acked);
+    } else {
+        c->dupacks = 0;
+        cc_on_ack(e, c, acked);
+    }
     if ((c->flags & CF_FIN_QUEUED) && s->ack == c->fin_seq + 1 && fin_acked(e, c))
         return 1;
     if (c->state == TCP_TIME_WAIT)
@@ -200,6 +220,58 @@ static int ack_in(struct ssdk_engine *e, struct conn *c, const struct seg *s)
     else
         timer_stop(e, c);
     return 0;
+}
+
+/*
+ * A segment beyond a gap: its bytes go into req[] where they will belong once the gap
+ * fills, and its range is remembered (and reported in SACK blocks). Only plain request
+ * bytes are held: not while a body is being skipped or the connection is closing.
+ */
+static void ooo_hold(struct ssdk_engine *e, struct conn *c, const struct seg *s)
+{
+    uint32_t off = s->seq - c->rcv_nxt, wnd = rcv_wnd(c);
+    if (off >= wnd || c->body_skip || (c->flags & (CF_CLOSE | CF_FIN_QUEUED | CF_PEER_FIN))) {
+        e->st.drop_tcp_ooo++;
+        return;
+    }
+    uint32_t take = s->len < wnd - off ? s->len : wnd - off;
+    memcpy(c->req + c->req_len + off, s->data, take);
+    uint32_t l = s->seq, r = s->seq + take;
+    uint32_t keep[SACK_MAX][2];
+    uint8_t n = 0;
+    for (uint8_t i = 0; i < c->nooo; i++) {  /* merge what touches; newest goes first */
+        if (seq_lt(r, c->ooo[i][0]) || seq_lt(c->ooo[i][1], l)) {
+            if (n < SACK_MAX - 1)
+                keep[n][0] = c->ooo[i][0], keep[n][1] = c->ooo[i][1], n++;
+            continue;
+        }
+        l = seq_lt(c->ooo[i][0], l) ? c->ooo[i][0] : l;
+        r = seq_lt(r, c->ooo[i][1]) ? c->ooo[i][1] : r;
+    }
+    c->ooo[0][0] = l, c->ooo[0][1] = r;
+    memcpy(c->ooo + 1, keep, n * sizeof(keep[0]));
+    c->nooo = (uint8_t)(n + 1);
+    e->st.ooo_held++;
+}
+
+/* The gap moved: take every held range that now starts at or below RCV.NXT. */
+static void ooo_fill(struct conn *c)
+{
+    for (int moved = 1; moved;) {
+        moved = 0;
+        for (uint8_t i = 0; i < c->nooo; i++) {
+            if (seq_lt(c->rcv_nxt, c->ooo[i][0]))
+                continue;
+            if (seq_lt(c->rcv_nxt, c->ooo[i][1])) {
+                c->req_len = (uint16_t)(c->req_len + (c->ooo[i][1] - c->rcv_nxt));
+                c->rcv_nxt = c->ooo[i][1];
+            }
+            c->ooo[i][0] = c->ooo[c->nooo - 1][0], c->ooo[i][1] = c->ooo[c->nooo - 1][1];
+            c->nooo--;
+            moved = 1;
+            break;
+        }
+    }
 }
 
 /* In-order request bytes go to the request buffer; anything else waits for a resend. */
@@ -215,7 +287,7 @@ static void data_in(struct ssdk_engine *e, struct conn *c, struct seg *s)
     }
     if (s->seq != c->rcv_nxt) {
         if (seq_lt(c->rcv_nxt, s->seq))
-            e->st.drop_tcp_ooo++;
+            ooo_hold(e, c, s);
         return;
     }
     if (c->flags & CF_PEER_FIN)
@@ -229,6 +301,8 @@ static void data_in(struct ssdk_engine *e, struct conn *c, struct seg *s)
         c->req_len = (uint16_t)(c->req_len + take - skip);
     }
     c->rcv_nxt += take;
+    if (c->nooo)
+        ooo_fill(c);
 }
 
 /* The peer's FIN, taken only when it is next in sequence, after all of its data. */
@@ -305,12 +379,20 @@ static void tcp_segment(struct ssdk_engine *e, struct conn *c, struct seg *s)
         tcp_send_ctl(e, c, TH_SYN | TH_ACK, c->iss);  /* our SYN-ACK was lost */
         return;
     }
+    if ((c->opts & CO_TS) && s->opt.has_ts && !(s->flags & TH_RST)
+        && seq_lt(s->opt.tsval, c->ts_recent)) {
+        e->st.drop_paws++;  /* RFC 7323 5.3: an old duplicate from a wrapped sequence space */
+        tcp_send_ctl(e, c, TH_ACK, c->snd_nxt);
+        return;
+    }
     if (!seq_acceptable(c, s)) {
         e->st.drop_tcp_seq++;
         if (!(s->flags & TH_RST))
             tcp_send_ctl(e, c, TH_ACK, c->snd_nxt);
         return;
     }
+    if ((c->opts & CO_TS) && s->opt.has_ts && seq_le(s->seq, c->last_ack_sent))
+        c->ts_recent = s->opt.tsval;  /* RFC 7323 4.3 */
     if (s->flags & TH_RST) {  /* RFC 5961 3.2: only an exact RST resets */
         e->st.rst_received++;
         if (s->seq == c->rcv_nxt) {
@@ -369,6 +451,7 @@ void tcp_input(struct ssdk_engine *e, const struct eth_hdr *eh, const struct ip_
         .th = th, .seq = ntohl(th->seq), .ack = ntohl(th->ack), .wnd = ntohs(th->win),
         .len = len - hl, .flags = th->flags, .data = p + hl,
     };
+    tcp_opts_parse(p + 20, hl - 20, &s.opt);
     if (th->dport != e->port_be || !e->table_loaded) {
         e->st.drop_tcp_port++;
         if (!(s.flags & TH_RST))

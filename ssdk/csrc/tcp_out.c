@@ -20,12 +20,15 @@ static const uint8_t close_token[CONN_TOKEN_LEN] = "     close";
 
 static uint16_t adv_window(const struct conn *c) { return (uint16_t)(REQ_CAP - c->req_len); }
 
-/* Fill the TCP header (options already in place) and both checksums, then commit. */
+/* Fill the TCP header (its options already in place) and both checksums, commit. */
 static void tcp_finish(struct ssdk_engine *e, struct conn *c, uint8_t *frame, uint8_t flags,
-                       uint32_t seq, uint32_t hl, uint32_t plen, uint64_t psum)
+                       uint32_t seq, uint32_t optlen, uint32_t plen, uint64_t psum)
 {
     struct tcp_hdr *th = (void *)(frame + ETH_HLEN_ + 20);
+    uint32_t hl = 20 + optlen;
     uint16_t l4 = (uint16_t)(hl + plen);
+    if (flags & TH_ACK)
+        c->last_ack_sent = c->rcv_nxt;
     ip_output_hdr(e, frame, c->rmac, c->raddr, IPPROTO_TCP_, l4);
     th->sport = e->port_be;
     th->dport = c->rport;
@@ -57,22 +60,12 @@ int tcp_send_ctl(struct ssdk_engine *e, struct conn *c, uint8_t flags, uint32_t 
         e->st.tx_ring_full++;
         return 0;
     }
-    uint32_t hl = 20;
-    if (flags & TH_SYN) {  /* our MSS, and window scale 0 if the peer offered scaling */
-        uint8_t *o = f + HDRS_LEN;
-        o[0] = TCPOPT_MSS, o[1] = 4, o[2] = (uint8_t)(e->cfg.rx_mss >> 8);
-        o[3] = (uint8_t)e->cfg.rx_mss;
-        hl += 4;
-        if (c->flags & CF_WSCALE) {
-            o[4] = TCPOPT_NOP, o[5] = TCPOPT_WS, o[6] = 3, o[7] = 0;
-            hl += 4;
-        }
-    }
     if (flags & TH_RST) {
         e->st.rst_sent++;
         flags &= (uint8_t)~TH_ACK;
     }
-    tcp_finish(e, c, f, flags, seq, hl, 0, 0);
+    uint32_t optlen = tcp_opts_write(e, c, f + HDRS_LEN, flags, flags == TH_ACK);
+    tcp_finish(e, c, f, flags, seq, optlen, 0, 0);
     return 1;
 }
 
@@ -95,7 +88,7 @@ void tcp_send_rst(struct ssdk_engine *e, const struct eth_hdr *eh, const struct 
         uint8_t *f = e->nic->tx_slot(e->nic);
         if (f) {
             e->st.rst_sent++;
-            tcp_finish(e, &tmp, f, TH_RST | TH_ACK, 0, 20, 0, 0);
+            tcp_finish(e, &tmp, f, TH_RST | TH_ACK, 0, 0, 0, 0);
         } else {
             e->st.tx_ring_full++;
         }
@@ -146,7 +139,8 @@ static int send_data(struct ssdk_engine *e, struct conn *c, uint32_t seq, uint32
     const struct table *t = &e->table;
     const struct ssdk_resp *r = &t->resp[c->resp];
     uint64_t off = seq - c->resp_seq, tail = r->stream_len - off;
-    uint8_t *pl = f + HDRS_LEN;
+    uint32_t optlen = (c->opts & CO_TS) ? tcp_opts_write(e, c, f + HDRS_LEN, TH_ACK, 0) : 0;
+    uint8_t *pl = f + HDRS_LEN + optlen;
     memcpy(pl, resp_stream(t, r) + off, len);
     int exact = off % t->mss == 0 && len == (tail < t->mss ? tail : t->mss);
     uint8_t buf[DATE_LEN];
@@ -173,7 +167,7 @@ static int send_data(struct ssdk_engine *e, struct conn *c, uint32_t seq, uint32
     } else {
         sum = csum_partial(pl, len, 0);
     }
-    tcp_finish(e, c, f, TH_ACK | (last ? TH_PSH : 0), seq, 20, len, sum);
+    tcp_finish(e, c, f, TH_ACK | (last ? TH_PSH : 0), seq, optlen, len, sum);
     e->st.tx_payload_bytes += len;
     return 1;
 }
@@ -186,42 +180,104 @@ static void pending_add(struct ssdk_engine *e, struct conn *c)
     e->pending[e->npending++] = conn_index(e, c);
 }
 
+/* Where a SACKed range covers seq, the first byte above it; else seq. */
+static uint32_t skip_sacked(const struct conn *c, uint32_t seq)
+{
+    for (uint8_t i = 0; i < c->nsacked; i++)
+        if (seq_le(c->sacked[i][0], seq) && seq_lt(seq, c->sacked[i][1]))
+            seq = c->sacked[i][1];
+    return seq;
+}
+
+/* Bytes [seq, seq+len) once more, as a retransmission. 0: held back (TX full). */
+int tcp_resend(struct ssdk_engine *e, struct conn *c, uint32_t seq, uint32_t len)
+{
+    uint32_t end = c->resp_seq + (uint32_t)e->table.resp[c->resp].stream_len;
+    if (!send_data(e, c, seq, len, seq + len == end)) {
+        pending_add(e, c);
+        return 0;
+    }
+    e->st.retransmits++;
+    return 1;
+}
+
+/*
+ * One segment of new data (or of data sent before, after an RTO rewound SND.NXT), if
+ * the windows allow; returns 0 when nothing more can go now.
+ */
+static int send_next(struct ssdk_engine *e, struct conn *c, uint32_t end, uint32_t wnd,
+                     uint32_t flight)
+{
+    c->snd_nxt = skip_sacked(c, c->snd_nxt);  /* after an RTO, what the peer holds stays */
+    if (!seq_lt(c->snd_nxt, end) || flight >= wnd)
+        return 0;
+    uint32_t len = end - c->snd_nxt, room = wnd - flight;
+    if (len > c->mss)
+        len = c->mss;
+    if (len > room) {
+        if (flight > 0)  /* sender-side silly window avoidance, RFC 9293 3.8.6.2.1 */
+            return 0;
+        len = room;
+    }
+    int resend = seq_lt(c->snd_nxt, c->snd_max);
+    if (!send_data(e, c, c->snd_nxt, len, c->snd_nxt + len == end)) {
+        pending_add(e, c);
+        return 0;
+    }
+    if (resend) {
+        e->st.retransmits++;
+    } else if (!(c->flags & CF_TIMING)) {
+        c->flags |= CF_TIMING;
+        c->rtt_seq = c->snd_nxt;
+        c->rtt_start_us = e->now_us;
+    }
+    c->snd_nxt += len;
+    if (seq_lt(c->snd_max, c->snd_nxt))
+        c->snd_max = c->snd_nxt;
+    return 1;
+}
+
+/*
+ * In recovery (RFC 6675 5, step C): while pipe leaves room in cwnd, send the next hole
+ * again, or else new data within the peer's window.
+ */
+static void output_recovery(struct ssdk_engine *e, struct conn *c, uint32_t end)
+{
+    for (;;) {
+        uint32_t pipe = recovery_pipe(c), seq, len;
+        if (pipe >= c->cwnd)
+            return;
+        if (recovery_next(c, &seq, &len)) {
+            if (!tcp_resend(e, c, seq, len))
+                return;
+            c->rtx_hi = seq + len;
+            continue;
+        }
+        uint32_t wnd = c->snd_wnd, flight = c->snd_nxt - c->snd_una;
+        uint32_t room = c->cwnd - pipe;
+        if (wnd > flight + room)
+            wnd = flight + room;
+        if (!send_next(e, c, end, wnd, flight))
+            return;
+    }
+}
+
 /* Send what the windows allow: response bytes, then our FIN once they are all out. */
 void tcp_output(struct ssdk_engine *e, struct conn *c)
 {
     if (c->state == TCP_SYN_RECEIVED || c->state == TCP_TIME_WAIT || c->state == TCP_NONE)
         return;
-    uint32_t wnd = c->snd_wnd < c->cwnd ? c->snd_wnd : c->cwnd;
     if (c->resp != NONE32) {
         uint32_t end = c->resp_seq + (uint32_t)e->table.resp[c->resp].stream_len;
-        while (seq_lt(c->snd_nxt, end)) {
-            uint32_t flight = c->snd_nxt - c->snd_una;
-            if (flight >= wnd)
-                break;
-            uint32_t len = end - c->snd_nxt, room = wnd - flight;
-            if (len > c->mss)
-                len = c->mss;
-            if (len > room) {
-                if (flight > 0)  /* sender-side silly window avoidance, RFC 9293 3.8.6.2.1 */
-                    break;
-                len = room;
-            }
-            int resend = seq_lt(c->snd_nxt, c->snd_max);
-            if (!send_data(e, c, c->snd_nxt, len, c->snd_nxt + len == end)) {
-                pending_add(e, c);
-                return;
-            }
-            if (resend) {
-                e->st.retransmits++;
-            } else if (!(c->flags & CF_TIMING)) {
-                c->flags |= CF_TIMING;
-                c->rtt_seq = c->snd_nxt;
-                c->rtt_start_us = e->now_us;
-            }
-            c->snd_nxt += len;
-            if (seq_lt(c->snd_max, c->snd_nxt))
-                c->snd_max = c->snd_nxt;
+        if (c->in_recovery) {
+            output_recovery(e, c, end);
+        } else {
+            uint32_t wnd = c->snd_wnd < c->cwnd ? c->snd_wnd : c->cwnd;
+            while (send_next(e, c, end, wnd, c->snd_nxt - c->snd_una))
+                ;
         }
+        if (c->flags & CF_PENDING)
+            return;
     }
     if ((c->flags & CF_FIN_QUEUED) && c->snd_nxt == c->fin_seq) {
         if (!tcp_send_ctl(e, c, TH_FIN | TH_ACK, c->fin_seq)) {
@@ -237,25 +293,19 @@ void tcp_output(struct ssdk_engine *e, struct conn *c)
 }
 
 /*
- * Send the first unacknowledged segment again. After an RTO everything after it follows
- * as the window reopens (go-back-N costs nothing extra when segments come from
- * templates); after three duplicate ACKs only that segment goes, and sending resumes
- * where it was.
+ * After an RTO: back to the first unacknowledged byte, with the window of one segment
+ * (RFC 5681 3.1). Everything after it follows as ACKs open the window again, skipping
+ * what the peer reported holding (RFC 6675 5.1); go-back-N costs nothing extra when
+ * segments come from templates.
  */
-void tcp_retransmit(struct ssdk_engine *e, struct conn *c, int rto)
+void tcp_retransmit(struct ssdk_engine *e, struct conn *c)
 {
-    uint32_t flight = c->snd_max - c->snd_una;
-    c->ssthresh = flight / 2 > 2u * c->mss ? flight / 2 : 2u * c->mss;  /* RFC 5681 (4) */
     c->flags &= (uint8_t)~CF_TIMING;  /* Karn: no RTT sample from a resent segment */
-    uint32_t resume = c->snd_nxt;
+    c->in_recovery = 0;
+    c->dupacks = 0;
+    cc_on_rto(e, c);
     c->snd_nxt = c->snd_una;
-    c->cwnd = c->mss;
     tcp_output(e, c);
-    if (rto)
-        return;
-    if (seq_lt(c->snd_nxt, resume))
-        c->snd_nxt = resume;
-    c->cwnd = c->ssthresh + 3u * c->mss;  /* RFC 5681 3.2 step 4 */
 }
 
 /*

@@ -149,7 +149,8 @@ static void rto_fire(struct ssdk_engine *e, struct conn *c)
         rto_arm(e, c);
         return;
     }
-    tcp_retransmit(e, c, 1);  /* RFC 6298 5.4, and RFC 5681 3.1 (cwnd to one segment) */
+    c->recover = c->snd_max;  /* RFC 6582 4.1: duplicate ACKs of this are no new loss */
+    tcp_retransmit(e, c);  /* RFC 6298 5.4, and RFC 5681 3.1 (cwnd to one segment) */
     rto_arm(e, c);
 }
 

@@ -162,14 +162,26 @@ def test_full_pool_drops_syn(make_stack: Callable[..., Stack]) -> None:
     assert st["rst_sent"] == 0
 
 
-def test_unknown_syn_options_are_not_echoed(peer: Peer) -> None:
-    """RFC 9293 3.7 (options a TCP implementation does not know are skipped by their
-    length) and RFC 7323 / RFC 2018: a SYN as Linux sends it, with SACK-permitted and
-    timestamps, is answered with MSS and window scale only; options we do not
-    implement are never offered back."""
+def test_linux_syn_options_are_answered(peer: Peer) -> None:
+    """RFC 7323 2.2 and 3.2, RFC 2018 2: a SYN as Linux sends it, with SACK-permitted,
+    timestamps and window scale, is answered with each of them: our MSS,
+    SACK-permitted, a timestamp echoing the SYN's TSval, and window scale 0."""
     segs = peer.syn(mss=None, options=[
         ("MSS", 1460), ("SAckOK", b""), ("Timestamp", (12345, 0)), ("NOP", None),
         ("WScale", 7),
+    ])  # fmt: skip
+    assert [s.flags for s in segs] == ["SA"]
+    opts = segs[0].options
+    assert [k for k, _ in opts] == ["MSS", "SAckOK", "Timestamp", "NOP", "WScale"]
+    assert opts[0] == ("MSS", 1460) and opts[4] == ("WScale", 0)
+    assert opts[2][1][1] == 12345  # TSecr echoes the SYN's TSval
+
+
+def test_unknown_syn_options_are_not_echoed(peer: Peer) -> None:
+    """RFC 9293 3.7: options a TCP does not know are skipped by their length, and never
+    offered back."""
+    segs = peer.syn(mss=None, options=[
+        ("MSS", 1460), (253, b"\x00\x01"), ("NOP", None), ("WScale", 7),
     ])  # fmt: skip
     assert [s.flags for s in segs] == ["SA"]
     assert segs[0].options == [("MSS", 1460), ("NOP", None), ("WScale", 0)]

@@ -1,0 +1,178 @@
+/*
+ * tcp_sack.c - loss recovery: the SACK scoreboard (RFC 2018), recovery driven by it
+ * (RFC 6675), and NewReno's partial ACKs (RFC 6582) for peers without SACK.
+ *
+ * tcp_in.c (ack_in) -> sack_update / sack_trim      what the peer reports holding
+ *                   -> recovery_enter               the third duplicate ACK
+ *                   -> recovery_on_ack              every ACK while recovering
+ * tcp_out.c (tcp_output) -> recovery_pipe / recovery_next   what may go, and what next
+ *
+ * The stack is bufferless, so recovery needs no copy of anything: a hole is a byte
+ * range of the response stream, sent again from its template. The scoreboard keeps at
+ * most SACK_MAX disjoint ranges above SND.UNA, ascending; when a new block does not fit,
+ * the lowest range is forgotten, which costs at most a needless retransmission.
+ * Invariants while in_recovery: SND.NXT == SND.MAX (new data only goes at the top),
+ * SND.UNA <= rtx_hi, and the holes below lost_hi that are not SACKed are presumed lost.
+ */
+#include <string.h>
+#include "engine.h"
+
+static uint32_t seq_max(uint32_t a, uint32_t b) { return seq_lt(a, b) ? b : a; }
+static uint32_t seq_min(uint32_t a, uint32_t b) { return seq_lt(a, b) ? a : b; }
+
+/* Drop ranges the cumulative ACK now covers, and cut the one it reaches into. */
+void sack_trim(struct conn *c)
+{
+    uint8_t k = 0;
+    for (uint8_t i = 0; i < c->nsacked; i++) {
+        if (seq_le(c->sacked[i][1], c->snd_una))
+            continue;
+        c->sacked[k][0] = seq_max(c->sacked[i][0], c->snd_una);
+        c->sacked[k][1] = c->sacked[i][1];
+        k++;
+    }
+    c->nsacked = k;
+}
+
+/* Merge one block into the ascending, disjoint scoreboard. */
+static void sack_add(struct conn *c, uint32_t l, uint32_t r)
+{
+    uint32_t out[SACK_MAX + 1][2];
+    uint8_t n = 0, placed = 0;
+    for (uint8_t i = 0; i < c->nsacked; i++) {
+        uint32_t a = c->sacked[i][0], b = c->sacked[i][1];
+        if (seq_lt(b, l)) {  /* wholly below the new block */
+            out[n][0] = a, out[n][1] = b, n++;
+        } else if (seq_lt(r, a)) {  /* wholly above: the new block goes first */
+            if (!placed)
+                out[n][0] = l, out[n][1] = r, n++, placed = 1;
+            out[n][0] = a, out[n][1] = b, n++;
+        } else {  /* touching or overlapping: grow the new block */
+            l = seq_min(l, a);
+            r = seq_max(r, b);
+        }
+    }
+    if (!placed)
+        out[n][0] = l, out[n][1] = r, n++;
+    uint8_t skip = n > SACK_MAX ? (uint8_t)(n - SACK_MAX) : 0;  /* forget the lowest */
+    c->nsacked = (uint8_t)(n - skip);
+    memcpy(c->sacked, out + skip, c->nsacked * sizeof(out[0]));
+}
+
+/* RFC 2018 3 and RFC 6675 5: take the blocks that report data we sent above SND.UNA. */
+void sack_update(struct conn *c, const struct tcp_opts *o)
+{
+    for (uint8_t i = 0; i < o->nsack; i++) {
+        uint32_t l = o->sack[i][0], r = o->sack[i][1];
+        if (!seq_lt(l, r) || !seq_lt(c->snd_una, r) || seq_lt(c->snd_max, r))
+            continue;  /* empty, all acknowledged already, or beyond what was sent */
+        sack_add(c, seq_max(l, c->snd_una), r);
+    }
+}
+
+static uint32_t sacked_bytes(const struct conn *c)
+{
+    uint32_t n = 0;
+    for (uint8_t i = 0; i < c->nsacked; i++)
+        n += c->sacked[i][1] - c->sacked[i][0];
+    return n;
+}
+
+static uint32_t sack_high(const struct conn *c)
+{
+    return c->nsacked ? c->sacked[c->nsacked - 1][1] : c->snd_una;
+}
+
+/* Unsacked bytes of [a, b). */
+static uint32_t holes_in(const struct conn *c, uint32_t a, uint32_t b)
+{
+    if (!seq_lt(a, b))
+        return 0;
+    uint32_t n = b - a;
+    for (uint8_t i = 0; i < c->nsacked; i++) {
+        uint32_t l = seq_max(c->sacked[i][0], a), r = seq_min(c->sacked[i][1], b);
+        if (seq_lt(l, r))
+            n -= r - l;
+    }
+    return n;
+}
+
+/*
+ * RFC 6675 4, "pipe": bytes presumed in the network. Without SACK, each duplicate ACK
+ * stands for one segment that left it (the peer holds it out of order).
+ */
+uint32_t recovery_pipe(const struct conn *c)
+{
+    uint32_t out = c->snd_max - c->snd_una;
+    uint32_t gone = (c->opts & CO_SACK) ? sacked_bytes(c) : c->dupacks * (uint32_t)c->mss;
+    uint32_t lost = holes_in(c, seq_max(c->rtx_hi, c->snd_una), c->lost_hi);
+    gone = gone + lost < out ? gone + lost : out;
+    return out - gone;
+}
+
+/* RFC 6675 4, NextSeg (1): the first presumed-lost byte range not yet sent again. */
+int recovery_next(const struct conn *c, uint32_t *seq, uint32_t *len)
+{
+    uint32_t s = seq_max(c->rtx_hi, c->snd_una);
+    for (uint8_t i = 0; i < c->nsacked && seq_lt(s, c->lost_hi); i++) {
+        if (seq_le(c->sacked[i][1], s))
+            continue;
+        if (seq_le(c->sacked[i][0], s)) {  /* s sits in a SACKed range: skip it */
+            s = c->sacked[i][1];
+            continue;
+        }
+        uint32_t end = seq_min(c->sacked[i][0], c->lost_hi);
+        *seq = s;
+        *len = end - s < c->mss ? end - s : c->mss;
+        return 1;
+    }
+    if (!seq_lt(s, c->lost_hi))
+        return 0;
+    *seq = s;
+    *len = c->lost_hi - s < c->mss ? c->lost_hi - s : c->mss;
+    return 1;
+}
+
+/* What is presumed lost now: everything unSACKed below the highest SACKed byte, or,
+ * without SACK, the segment at SND.UNA (RFC 6582: one hole per partial ACK). */
+static void mark_lost(struct conn *c)
+{
+    uint32_t lost = (c->opts & CO_SACK) && c->nsacked ? sack_high(c) : c->snd_una + c->mss;
+    lost = seq_min(lost, c->snd_max);
+    c->lost_hi = seq_max(c->lost_hi, lost);
+}
+
+/* RFC 6675 5 (4.1-4.3) / RFC 6582 3.2 (2): the third duplicate ACK. */
+void recovery_enter(struct ssdk_engine *e, struct conn *c)
+{
+    e->st.fast_retransmits++;
+    c->in_recovery = 1;
+    c->recover = c->snd_max;
+    c->flags &= (uint8_t)~CF_TIMING;  /* Karn: RTT samples wait for new data */
+    cc_on_loss(e, c);
+    c->cwnd = c->ssthresh;
+    c->rtx_hi = c->lost_hi = c->snd_una;
+    mark_lost(c);
+    /* The first hole goes now, whatever pipe says (RFC 6675 5, step 4.3). */
+    uint32_t seq, len;
+    if (recovery_next(c, &seq, &len) && tcp_resend(e, c, seq, len))
+        c->rtx_hi = seq + len;
+}
+
+/* Every ACK in recovery: a partial ACK marks the next hole, a full one ends it. */
+void recovery_on_ack(struct ssdk_engine *e, struct conn *c, uint32_t acked)
+{
+    (void)e;
+    if (acked && !seq_lt(c->snd_una, c->recover)) {  /* RFC 6582 3.2 (3), full ACK */
+        c->in_recovery = 0;
+        uint32_t fl = c->snd_max - c->snd_una + c->mss;
+        c->cwnd = c->ssthresh < fl ? c->ssthresh : fl;
+        c->dupacks = 0;
+        return;
+    }
+    if (acked && !(c->opts & CO_SACK)) {
+        c->dupacks = 0;
+        c->rtx_hi = c->snd_una;  /* RFC 6582 3.2 (4): resend the first unacknowledged */
+    }
+    mark_lost(c);
+}
