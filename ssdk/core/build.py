@@ -44,12 +44,14 @@ SPECIALS: dict[int, tuple[int, bool, bool, dict[str, str]]] = {
     bf.SP_501: (501, False, True, {}),
     bf.SP_505: (505, False, True, {}),
     bf.SP_414: (414, False, True, {}),
+    bf.SP_408: (408, False, True, {}),
 }
 SPECIAL_NAMES = {
     bf.SP_400: "<bad-request>", bf.SP_404_GET: "<not-found>",
     bf.SP_404_HEAD: "<not-found:head>", bf.SP_405: "<method-not-allowed>",
     bf.SP_431: "<header-fields-too-large>", bf.SP_501: "<not-implemented>",
     bf.SP_505: "<version-not-supported>", bf.SP_414: "<uri-too-long>",
+    bf.SP_408: "<request-timeout>",
 }  # fmt: skip
 
 _loads = itertools.count()

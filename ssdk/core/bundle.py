@@ -36,7 +36,7 @@ RESP = struct.Struct("<QQIIIIHHI")  # struct ssdk_resp, 40 bytes
 SEG = struct.Struct("<I")
 
 # special[] indices (SSDK_SP_*): (status, is the HEAD variant).
-SP_400, SP_404_GET, SP_404_HEAD, SP_405, SP_431, SP_501, SP_505, SP_414 = range(8)
+SP_400, SP_404_GET, SP_404_HEAD, SP_405, SP_431, SP_501, SP_505, SP_414, SP_408 = range(9)
 NSPECIAL = 16
 
 FNV_OFFSET = 0xCBF29CE484222325

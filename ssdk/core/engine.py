@@ -71,7 +71,11 @@ class EngineConfig:
     rto_max_ms: int | None = None
     time_wait_ms: int | None = None
     idle_ms: int | None = None
+    header_timeout_ms: int | None = None
     max_retries: int | None = None
+    cc: int | None = None  # 0 CUBIC, 1 NewReno
+    options: int | None = None  # TCP options accepted: bit 0 timestamps, bit 1 SACK
+    syn_backlog: int | None = None
     seed: int = 0
     virtual_clock: bool = False
 
@@ -83,7 +87,7 @@ class EngineConfig:
         cfg.mac = list(parse_mac(self.mac))
         cfg.max_conns = self.max_conns
         for name in ("rto_init_ms", "rto_min_ms", "rto_max_ms", "time_wait_ms", "idle_ms",
-                     "max_retries"):
+                     "header_timeout_ms", "max_retries", "cc", "options", "syn_backlog"):
             value = getattr(self, name)
             if value is not None:
                 setattr(cfg, name, value)

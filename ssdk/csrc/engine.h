@@ -77,6 +77,7 @@ struct conn {
     uint64_t timer_at_ms;     /* 0: no timer */
 
     uint64_t date_sec;        /* the second the current response started in */
+    uint64_t req_since_ms;    /* when the first byte of a pending request came; 0: none */
     uint32_t body_skip;       /* request body bytes still to discard */
     uint16_t req_len;
     uint8_t  req[REQ_CAP];
@@ -215,5 +216,6 @@ const uint8_t *date_for(const struct ssdk_engine *e, uint64_t sec, uint8_t buf[D
 
 /* http.c: parse what is buffered and start a response; returns 1 if one started. */
 int  http_serve(struct ssdk_engine *e, struct conn *c);
+int  http_request_timeout(struct ssdk_engine *e, struct conn *c);
 
 #endif

@@ -218,6 +218,8 @@ static void count_status(struct ssdk_engine *e, uint16_t status)
         e->st.http_400++;
     else if (status == 404)
         e->st.http_404++;
+    else if (status == 408)
+        e->st.http_408++;
 }
 
 /* Start response idx on c; a closing response queues the FIN right behind it. */
@@ -250,6 +252,7 @@ static void req_consume(struct conn *c, uint32_t n)
     }
     memmove(c->req, c->req + n, span - n);
     c->req_len = (uint16_t)(c->req_len - n);
+    c->req_since_ms = 0;  /* what is left, if anything, starts its clock when served */
 }
 
 /* RFC 9112 2.2: empty lines before a request line are ignored (clients send a stray
@@ -263,6 +266,17 @@ static void skip_empty_lines(struct conn *c)
         req_consume(c, (uint32_t)i);
 }
 
+/* The request-header timeout ran out (tcp_timer.c): answer 408 and close (RFC 9110
+ * 15.5.9). Returns 0 when there is no partial request to answer. */
+int http_request_timeout(struct ssdk_engine *e, struct conn *c)
+{
+    if (c->resp != NONE32 || (c->flags & (CF_CLOSE | CF_FIN_QUEUED)) || !c->req_len
+        || (c->state != TCP_ESTABLISHED && c->state != TCP_CLOSE_WAIT))
+        return 0;
+    start_response(e, c, table_special(&e->table, SP_408), 0);
+    return 1;
+}
+
 int http_serve(struct ssdk_engine *e, struct conn *c)
 {
     if (c->resp != NONE32 || (c->flags & (CF_CLOSE | CF_FIN_QUEUED)))
@@ -270,6 +284,8 @@ int http_serve(struct ssdk_engine *e, struct conn *c)
     skip_empty_lines(c);
     if (c->req_len == 0)
         return 0;
+    if (!c->req_since_ms)
+        c->req_since_ms = now_ms(e) ? now_ms(e) : 1;
     size_t end = header_end(c->req, c->req_len);
     if (end == 0) {
         if (c->req_len < REQ_CAP)

@@ -33,6 +33,7 @@ void ssdk_config_default(struct ssdk_config *cfg)
     cfg->time_wait_ms = 2000;
     cfg->max_retries = 8;
     cfg->idle_ms = 60000;
+    cfg->header_timeout_ms = 10000;
     cfg->options = 3;
 }
 

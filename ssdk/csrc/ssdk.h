@@ -28,6 +28,7 @@ struct ssdk_config {
     uint32_t time_wait_ms;   /* how long a connection we closed lingers in TIME-WAIT */
     uint32_t max_retries;    /* RTO expiries in a row before the connection is dropped */
     uint32_t idle_ms;        /* an idle keep-alive connection is closed after this */
+    uint32_t header_timeout_ms; /* a request's header block must be complete by then */
     uint32_t cc;             /* congestion control: 0 CUBIC (RFC 9438), 1 NewReno */
     uint32_t options;        /* TCP options we accept: bit 0 timestamps, bit 1 SACK */
     uint64_t seed;           /* ISN secret; 0 = from getrandom() */
@@ -86,6 +87,7 @@ struct ssdk_stats {
     uint64_t http_5xx;
     uint64_t http_400;            /* malformed requests */
     uint64_t http_404;
+    uint64_t http_408;            /* requests whose header did not complete in time */
     uint64_t tx_payload_bytes;    /* response bytes, retransmissions included */
 };
 

@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 enum special_resp {
-    SP_400 = 0, SP_404_GET, SP_404_HEAD, SP_405, SP_431, SP_501, SP_505, SP_414,
+    SP_400 = 0, SP_404_GET, SP_404_HEAD, SP_405, SP_431, SP_501, SP_505, SP_414, SP_408,
     SP_COUNT = 16
 };
 

@@ -77,9 +77,12 @@ void timer_time_wait(struct ssdk_engine *e, struct conn *c)
 }
 
 /*
- * After sending: unacknowledged data (or data the peer's zero window holds back) needs
- * the RTO running, started once and not pushed back by every send (RFC 6298 5.1);
- * a connection with nothing in flight waits on the idle timeout.
+ * After each segment in or out: unacknowledged data (or data the peer's zero window
+ * holds back) needs the RTO running, started once and not pushed back by every send
+ * (RFC 6298 5.1). A connection with nothing in flight waits on the idle timeout from
+ * now, or, with part of a request in, on the request-header timeout counted from its
+ * first byte, whichever comes first: a client that trickles a byte at a time cannot
+ * hold a slot longer than that.
  */
 void timer_after_output(struct ssdk_engine *e, struct conn *c)
 {
@@ -91,10 +94,13 @@ void timer_after_output(struct ssdk_engine *e, struct conn *c)
     if (waiting) {
         if (c->tkind != TK_RTO)
             rto_arm(e, c);
-    } else if (c->tkind != TK_IDLE) {
-        timer_set(e, c, now_ms(e) + e->cfg.idle_ms);
-        c->tkind = TK_IDLE;
+        return;
     }
+    uint64_t at = now_ms(e) + e->cfg.idle_ms;
+    if (c->req_since_ms && c->resp == NONE32 && c->req_since_ms + e->cfg.header_timeout_ms < at)
+        at = c->req_since_ms + e->cfg.header_timeout_ms;
+    timer_set(e, c, at);
+    c->tkind = TK_IDLE;
 }
 
 /* RFC 6298 2.2-2.4, in microseconds; the RTO itself is kept in milliseconds. */
@@ -166,10 +172,13 @@ static void timer_fire(struct ssdk_engine *e, struct conn *c)
         rto_fire(e, c);
         break;
     case TK_IDLE:
-        /* An idle keep-alive connection is closed from our side, politely. */
+        /* An idle keep-alive connection is closed from our side, politely; one that
+         * never finished its request is told so (408) first. */
         if (c->state == TCP_FIN_WAIT_2) {
             e->st.conns_timed_out++;
             conn_free(e, c);
+        } else if (c->req_since_ms && http_request_timeout(e, c)) {
+            tcp_output(e, c);
         } else {
             c->flags |= CF_CLOSE;
             conn_queue_fin(e, c, c->snd_max);

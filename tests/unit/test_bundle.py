@@ -24,7 +24,7 @@ from ssdk.core.bundle import (
     write_bundle,
 )
 
-SPECIAL_STATUS = [400, 404, 404, 405, 431, 501, 505, 414]
+SPECIAL_STATUS = [400, 404, 404, 405, 431, 501, 505, 414, 408]
 
 
 def sample_app(n_items: int = 40) -> ssdk.App:
@@ -120,7 +120,7 @@ def check_responses(t: Tables) -> None:
 def test_specials(built: tuple[Path, Manifest, bytes]) -> None:
     _, _, blob = built
     t = decode_tables(blob)
-    assert t.special[8:] == [0xFFFFFFFF] * 8
+    assert t.special[9:] == [0xFFFFFFFF] * 7
     for sp, status in enumerate(SPECIAL_STATUS):
         r = t.resp[t.special[sp]]
         assert r.status == status
