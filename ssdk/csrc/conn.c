@@ -69,6 +69,8 @@ void conn_free(struct ssdk_engine *e, struct conn *c)
     *pp = c->hnext;
     if (c->state == TCP_TIME_WAIT)
         e->st.conns_time_wait--;
+    if (c->state == TCP_SYN_RECEIVED)
+        e->st.conns_syn_received = --e->syn_recv;
     c->state = TCP_NONE;
     c->hnext = e->free_head;
     e->free_head = idx;

@@ -56,7 +56,8 @@ struct conn {
     uint32_t rtx_hi;          /* holes below this were sent again in this recovery */
     uint32_t lost_hi;         /* unSACKed bytes below this are taken as lost */
     uint8_t  in_recovery;
-    uint8_t  cc_pad[3];
+    uint8_t  ts_adj;          /* added to our TSval: a cookie's low bits, then past them */
+    uint8_t  cc_pad[2];
 
     /* Request bytes received beyond a gap, held in req[] at their place. */
     uint32_t ooo[SACK_MAX][2];      /* [start, end), newest first */
@@ -122,6 +123,7 @@ struct ssdk_engine {
     uint32_t free_head;
 
     uint32_t *pending;        /* connections with output blocked by a full TX ring */
+    uint32_t syn_recv;        /* connections in SYN-RECEIVED: the SYN backlog */
     uint32_t npending;
     uint32_t tx_budget;       /* data segments this pass may still queue */
 
@@ -161,6 +163,23 @@ static inline uint32_t conn_index(const struct ssdk_engine *e, const struct conn
     return (uint32_t)(c - e->conns);
 }
 uint32_t isn_make(struct ssdk_engine *e, uint32_t raddr, uint16_t rport);
+
+/* A received segment, as tcp_in.c and syncookie.c read it. */
+struct seg {
+    const struct tcp_hdr *th;
+    uint32_t seq, ack, wnd, len;  /* len: payload bytes */
+    uint8_t flags;
+    uint8_t *data;
+    struct tcp_opts opt;
+};
+
+/* syncookie.c */
+uint32_t syncookie_isn(const struct ssdk_engine *e, uint32_t raddr, uint16_t rport,
+                       uint32_t irs, const struct tcp_opts *o);
+uint32_t syncookie_ts_bits(const struct tcp_opts *o, int sack_ok);
+int syncookie_check(const struct ssdk_engine *e, uint32_t raddr, uint16_t rport,
+                    uint32_t seq, uint32_t ack, const struct tcp_opts *ackopt,
+                    struct tcp_opts *syn);
 
 /* tcp_opt.c */
 void tcp_opts_parse(const uint8_t *o, uint32_t n, struct tcp_opts *out);

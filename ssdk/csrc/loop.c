@@ -35,6 +35,7 @@ void ssdk_config_default(struct ssdk_config *cfg)
     cfg->idle_ms = 60000;
     cfg->header_timeout_ms = 10000;
     cfg->options = 3;
+    cfg->syn_backlog = 1024;
 }
 
 static uint64_t mono_us(void)

@@ -31,6 +31,7 @@ struct ssdk_config {
     uint32_t header_timeout_ms; /* a request's header block must be complete by then */
     uint32_t cc;             /* congestion control: 0 CUBIC (RFC 9438), 1 NewReno */
     uint32_t options;        /* TCP options we accept: bit 0 timestamps, bit 1 SACK */
+    uint32_t syn_backlog;    /* half-open connections before SYN cookies take over */
     uint64_t seed;           /* ISN secret; 0 = from getrandom() */
     int      virtual_clock;  /* 1: time moves only through ssdk_clock_set */
 };
@@ -71,6 +72,10 @@ struct ssdk_stats {
     uint64_t challenge_acks;
     uint64_t syn_received;
     uint64_t syn_dropped_pool_full;
+    uint64_t syncookies_sent;
+    uint64_t syncookies_ok;       /* connections made from a valid cookie */
+    uint64_t syncookies_failed;   /* ACKs for no connection that were no valid cookie */
+    uint64_t conns_syn_received;  /* gauge: the SYN backlog */
     uint64_t conns_opened;        /* reached ESTABLISHED */
     uint64_t conns_closed;        /* left the table, any way */
     uint64_t conns_reset;         /* closed by a RST, sent or received */

@@ -15,14 +15,6 @@
 #include "csum.h"
 #include "engine.h"
 
-struct seg {
-    const struct tcp_hdr *th;
-    uint32_t seq, ack, wnd, len;  /* len: payload bytes */
-    uint8_t flags;
-    uint8_t *data;
-    struct tcp_opts opt;
-};
-
 static uint32_t rcv_wnd(const struct conn *c) { return REQ_CAP - c->req_len; }
 
 static void set_snd_wnd(struct conn *c, uint32_t wnd)
@@ -54,14 +46,93 @@ static void syn_options(const struct ssdk_engine *e, struct conn *c, const struc
     c->mss = (uint16_t)(mss < tmpl ? mss : tmpl);
 }
 
-/* No connection matches: a SYN opens one, anything else but a RST is reset. */
+static void tcp_segment(struct ssdk_engine *e, struct conn *c, struct seg *s);
+
+/* A slot set up from a SYN's options; the caller sets the state. NULL: pool full. */
+static struct conn *conn_open(struct ssdk_engine *e, const struct eth_hdr *eh,
+                              const struct ip_hdr *ih, const struct seg *s,
+                              const struct tcp_opts *syn, uint32_t irs, uint32_t iss)
+{
+    struct conn *c = conn_alloc(e, ih->src, s->th->sport);
+    if (!c)
+        return NULL;
+    memcpy(c->rmac, eh->src, 6);
+    syn_options(e, c, syn);
+    c->irs = irs;
+    c->rcv_nxt = irs + 1;
+    c->iss = iss;
+    c->snd_una = c->recover = iss;
+    c->snd_nxt = c->snd_max = iss + 1;
+    cc_init(e, c);
+    c->rto_ms = e->cfg.rto_init_ms;
+    return c;
+}
+
+/* A cookie can carry window scale and SACK-permitted only inside a timestamp. */
+static void cookie_opts(struct conn *c)
+{
+    if (!(c->opts & CO_TS))
+        c->opts &= (uint8_t)~(CO_WSCALE | CO_SACK);
+}
+
+/* The SYN backlog is full: answer with a cookie and keep nothing (RFC 4987 3.6). */
+static void cookie_reply(struct ssdk_engine *e, const struct eth_hdr *eh,
+                         const struct ip_hdr *ih, const struct seg *s)
+{
+    struct conn tmp;
+    memset(&tmp, 0, offsetof(struct conn, req));
+    memcpy(tmp.rmac, eh->src, 6);
+    tmp.raddr = ih->src;
+    tmp.rport = s->th->sport;
+    syn_options(e, &tmp, &s->opt);
+    cookie_opts(&tmp);
+    tmp.iss = syncookie_isn(e, ih->src, s->th->sport, s->seq, &s->opt);
+    tmp.rcv_nxt = s->seq + 1;
+    uint32_t bits = syncookie_ts_bits(&s->opt, (tmp.opts & CO_SACK) != 0);
+    tmp.ts_adj = (uint8_t)((bits - ((uint32_t)(e->now_us / 1000) + tmp.iss)) & 0x3f);
+    if (tcp_send_ctl(e, &tmp, TH_SYN | TH_ACK, tmp.iss))
+        e->st.syncookies_sent++;
+}
+
+/* An ACK that matches no connection: the end of a cookie handshake, if it is one. */
+static struct conn *cookie_accept(struct ssdk_engine *e, const struct eth_hdr *eh,
+                                  const struct ip_hdr *ih, const struct seg *s)
+{
+    struct tcp_opts syn;
+    if (!syncookie_check(e, ih->src, s->th->sport, s->seq, s->ack, &s->opt, &syn)) {
+        e->st.syncookies_failed++;
+        return NULL;
+    }
+    struct conn *c = conn_open(e, eh, ih, s, &syn, s->seq - 1, s->ack - 1);
+    if (!c) {
+        e->st.syn_dropped_pool_full++;
+        return NULL;
+    }
+    cookie_opts(c);
+    c->ts_adj = 64;  /* our TSvals must not go back behind the cookie's */
+    c->snd_una = c->snd_nxt;
+    c->state = TCP_ESTABLISHED;
+    e->st.conns_opened++;
+    e->st.syncookies_ok++;
+    return c;
+}
+
+/*
+ * No connection matches. A SYN opens one in SYN-RECEIVED, or gets a cookie when the
+ * backlog of those is full; an ACK may complete a cookie handshake; anything else but a
+ * RST is answered with a RST (RFC 9293 3.10.7.1).
+ */
 static void tcp_listen(struct ssdk_engine *e, const struct eth_hdr *eh, const struct ip_hdr *ih,
-                       const struct seg *s)
+                       struct seg *s)
 {
     if (s->flags & TH_RST)
         return;
     if (s->flags & TH_ACK) {
-        tcp_send_rst(e, eh, ih, s->th, s->len);
+        struct conn *c = (s->flags & TH_SYN) ? NULL : cookie_accept(e, eh, ih, s);
+        if (c)
+            tcp_segment(e, c, s);
+        else
+            tcp_send_rst(e, eh, ih, s->th, s->len);
         return;
     }
     if ((s->flags & (TH_SYN | TH_FIN)) != TH_SYN) {
@@ -69,22 +140,18 @@ static void tcp_listen(struct ssdk_engine *e, const struct eth_hdr *eh, const st
         return;
     }
     e->st.syn_received++;
-    struct conn *c = conn_alloc(e, ih->src, s->th->sport);
-    if (!c) {
-        e->st.syn_dropped_pool_full++;
+    if (e->free_head == NONE32) {
+        e->st.syn_dropped_pool_full++;  /* a cookie would find no slot either */
         return;
     }
-    memcpy(c->rmac, eh->src, 6);
-    syn_options(e, c, &s->opt);
-    c->irs = s->seq;
-    c->rcv_nxt = s->seq + 1;
-    c->iss = isn_make(e, ih->src, s->th->sport);
-    c->snd_una = c->recover = c->iss;
-    c->snd_nxt = c->snd_max = c->iss + 1;
+    if (e->syn_recv >= e->cfg.syn_backlog) {
+        cookie_reply(e, eh, ih, s);
+        return;
+    }
+    struct conn *c = conn_open(e, eh, ih, s, &s->opt, s->seq, isn_make(e, ih->src, s->th->sport));
     set_snd_wnd(c, s->wnd);  /* RFC 7323 2.2: the window of a SYN is never scaled */
-    cc_init(e, c);
-    c->rto_ms = e->cfg.rto_init_ms;
     c->state = TCP_SYN_RECEIVED;
+    e->st.conns_syn_received = ++e->syn_recv;
     c->rtt_start_us = e->now_us;
     c->rtt_seq = c->iss;
     c->flags |= CF_TIMING;
@@ -166,6 +233,7 @@ static int ack_in(struct ssdk_engine *e, struct conn *c, const struct seg *s)
             return -1;
         }
         c->state = tcp_next(c->state, EV_ACK_OF_SYN);
+        e->st.conns_syn_received = --e->syn_recv;
         e->st.conns_opened++;
     }
     if (seq_lt(c->snd_max, s->ack)) {

@@ -61,7 +61,7 @@ void tcp_opts_parse(const uint8_t *o, uint32_t n, struct tcp_opts *out)
 /* Our timestamp clock: milliseconds, offset per connection (RFC 7323 5.4). */
 uint32_t ts_now(const struct ssdk_engine *e, const struct conn *c)
 {
-    return (uint32_t)(e->now_us / 1000) + c->iss;
+    return (uint32_t)(e->now_us / 1000) + c->iss + c->ts_adj;
 }
 
 /*
