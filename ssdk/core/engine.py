@@ -76,6 +76,7 @@ class EngineConfig:
     cc: int | None = None  # 0 CUBIC, 1 NewReno
     options: int | None = None  # TCP options accepted: bit 0 timestamps, bit 1 SACK
     syn_backlog: int | None = None
+    time_wait_max: int | None = None
     seed: int = 0
     virtual_clock: bool = False
 
@@ -87,7 +88,8 @@ class EngineConfig:
         cfg.mac = list(parse_mac(self.mac))
         cfg.max_conns = self.max_conns
         for name in ("rto_init_ms", "rto_min_ms", "rto_max_ms", "time_wait_ms", "idle_ms",
-                     "header_timeout_ms", "max_retries", "cc", "options", "syn_backlog"):
+                     "header_timeout_ms", "max_retries", "cc", "options", "syn_backlog",
+                     "time_wait_max"):
             value = getattr(self, name)
             if value is not None:
                 setattr(cfg, name, value)

@@ -67,8 +67,6 @@ void conn_free(struct ssdk_engine *e, struct conn *c)
     while (*pp != idx)
         pp = &e->conns[*pp].hnext;
     *pp = c->hnext;
-    if (c->state == TCP_TIME_WAIT)
-        e->st.conns_time_wait--;
     if (c->state == TCP_SYN_RECEIVED)
         e->st.conns_syn_received = --e->syn_recv;
     c->state = TCP_NONE;

@@ -108,6 +108,13 @@ struct timer_wheel {
     uint64_t tick_ms;         /* every slot before this has been visited */
 };
 
+struct tw_entry;
+struct tw_table {
+    struct tw_entry *ent;     /* a ring, oldest at head */
+    uint32_t *hash;
+    uint32_t cap, mask, head, count;
+};
+
 struct ssdk_engine {
     struct ssdk_config cfg;
     uint32_t ip_be;
@@ -128,6 +135,7 @@ struct ssdk_engine {
     uint32_t tx_budget;       /* data segments this pass may still queue */
 
     struct timer_wheel wheel;
+    struct tw_table tw;
     uint64_t now_us;
     uint64_t date_sec;        /* the second e->date was rendered for */
     int date_valid;
@@ -181,6 +189,14 @@ int syncookie_check(const struct ssdk_engine *e, uint32_t raddr, uint16_t rport,
                     uint32_t seq, uint32_t ack, const struct tcp_opts *ackopt,
                     struct tcp_opts *syn);
 
+/* timewait.c */
+int  tw_init(struct ssdk_engine *e, uint32_t cap);
+void tw_free(struct ssdk_engine *e);
+struct tw_entry *tw_lookup(struct ssdk_engine *e, uint32_t raddr, uint16_t rport);
+void tw_enter(struct ssdk_engine *e, struct conn *c);
+int  tw_input(struct ssdk_engine *e, struct tw_entry *w, const struct seg *s);
+void tw_run(struct ssdk_engine *e);
+
 /* tcp_opt.c */
 void tcp_opts_parse(const uint8_t *o, uint32_t n, struct tcp_opts *out);
 uint32_t tcp_opts_write(const struct ssdk_engine *e, const struct conn *c, uint8_t *o,
@@ -219,10 +235,9 @@ void recovery_on_ack(struct ssdk_engine *e, struct conn *c, uint32_t acked);
 
 /* tcp_timer.c */
 int  timer_init(struct ssdk_engine *e);
-enum { TK_NONE, TK_RTO, TK_IDLE, TK_TIME_WAIT };
+enum { TK_NONE, TK_RTO, TK_IDLE };
 void timer_set(struct ssdk_engine *e, struct conn *c, uint64_t at_ms);
 void timer_after_output(struct ssdk_engine *e, struct conn *c);
-void timer_time_wait(struct ssdk_engine *e, struct conn *c);
 void timer_stop(struct ssdk_engine *e, struct conn *c);
 void timer_run(struct ssdk_engine *e);
 void rtt_sample(struct ssdk_engine *e, struct conn *c, uint64_t rtt_us);

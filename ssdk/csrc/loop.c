@@ -30,7 +30,8 @@ void ssdk_config_default(struct ssdk_config *cfg)
     cfg->rto_init_ms = 1000;  /* RFC 6298 2.1 */
     cfg->rto_min_ms = 200;
     cfg->rto_max_ms = 60000;
-    cfg->time_wait_ms = 2000;
+    cfg->time_wait_ms = 60000;
+    cfg->time_wait_max = 65536;
     cfg->max_retries = 8;
     cfg->idle_ms = 60000;
     cfg->header_timeout_ms = 10000;
@@ -80,7 +81,8 @@ int ssdk_engine_new(const struct ssdk_config *cfg, struct ssdk_engine **out, cha
     e->hash = malloc(buckets * sizeof(uint32_t));
     e->pending = malloc(cfg->max_conns * sizeof(uint32_t));
     clock_tick(e);
-    if (!e->conns || !e->hash || !e->pending || timer_init(e)) {
+    if (!e->conns || !e->hash || !e->pending || timer_init(e)
+        || tw_init(e, cfg->time_wait_max ? cfg->time_wait_max : 1)) {
         ssdk_engine_free(e);
         snprintf(err, errlen, "out of memory for %u connections", cfg->max_conns);
         return -1;
@@ -109,6 +111,7 @@ void ssdk_engine_free(struct ssdk_engine *e)
     if (e->nic)
         e->nic->destroy(e->nic);
     free(e->wheel.slots);
+    tw_free(e);
     free(e->conns);
     free(e->hash);
     free(e->pending);
@@ -193,6 +196,7 @@ int ssdk_poll(struct ssdk_engine *e)
         total += n;
     } while (n == RX_BURST && total < RX_PASS_MAX);
     timer_run(e);
+    tw_run(e);
     if (e->npending)
         tcp_pending_run(e);
     e->nic->tx_flush(e->nic);

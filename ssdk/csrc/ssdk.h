@@ -26,6 +26,7 @@ struct ssdk_config {
     uint32_t rto_min_ms;
     uint32_t rto_max_ms;
     uint32_t time_wait_ms;   /* how long a connection we closed lingers in TIME-WAIT */
+    uint32_t time_wait_max;  /* TIME-WAIT entries kept; beyond, the oldest goes early */
     uint32_t max_retries;    /* RTO expiries in a row before the connection is dropped */
     uint32_t idle_ms;        /* an idle keep-alive connection is closed after this */
     uint32_t header_timeout_ms; /* a request's header block must be complete by then */
@@ -81,7 +82,8 @@ struct ssdk_stats {
     uint64_t conns_reset;         /* closed by a RST, sent or received */
     uint64_t conns_timed_out;     /* dropped after max_retries RTO expiries */
     uint64_t conns_active;        /* gauge: connections in the table */
-    uint64_t conns_time_wait;     /* gauge: of which in TIME-WAIT */
+    uint64_t conns_time_wait;     /* gauge: connections in TIME-WAIT (outside the pool) */
+    uint64_t tw_evicted;          /* TIME-WAIT entries given up early: the table was full */
     uint64_t retransmits;         /* segments sent again */
     uint64_t rto_expired;
     uint64_t fast_retransmits;    /* loss recoveries entered on duplicate ACKs */

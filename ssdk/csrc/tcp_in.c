@@ -189,10 +189,6 @@ static int fin_acked(struct ssdk_engine *e, struct conn *c)
     }
     if (n != TCP_NONE)
         c->state = n;
-    if (n == TCP_TIME_WAIT) {
-        e->st.conns_time_wait++;
-        timer_time_wait(e, c);
-    }
     return 0;
 }
 
@@ -374,7 +370,7 @@ static void data_in(struct ssdk_engine *e, struct conn *c, struct seg *s)
 }
 
 /* The peer's FIN, taken only when it is next in sequence, after all of its data. */
-static void fin_in(struct ssdk_engine *e, struct conn *c, const struct seg *s)
+static void fin_in(struct conn *c, const struct seg *s)
 {
     /* A FIN we already have, or one beyond a gap, is only acknowledged (by the caller). */
     if (s->seq + s->len != c->rcv_nxt || (c->flags & CF_PEER_FIN))
@@ -384,10 +380,6 @@ static void fin_in(struct ssdk_engine *e, struct conn *c, const struct seg *s)
     enum tcp_state n = tcp_next(c->state, EV_RCV_FIN);
     if (n != TCP_NONE)
         c->state = n;
-    if (n == TCP_TIME_WAIT) {
-        e->st.conns_time_wait++;
-        timer_time_wait(e, c);
-    }
 }
 
 /* Queue our FIN after everything sent so far (RFC 9293 3.10.4, CLOSE). */
@@ -420,28 +412,8 @@ static void conn_progress(struct ssdk_engine *e, struct conn *c)
     tcp_output(e, c);
 }
 
-/*
- * RFC 9293 3.10.7.4 in TIME-WAIT: all that can come is the peer's FIN again (its ACK of
- * ours was lost); acknowledge it and restart the timer. An exact RST ends it early;
- * anything else is dropped without an answer.
- */
-static void time_wait_in(struct ssdk_engine *e, struct conn *c, const struct seg *s)
-{
-    if ((s->flags & TH_RST) && s->seq == c->rcv_nxt) {
-        e->st.rst_received++;
-        conn_free(e, c);
-    } else if ((s->flags & TH_FIN) && s->seq + s->len + 1 == c->rcv_nxt) {
-        timer_time_wait(e, c);
-        tcp_send_ctl(e, c, TH_ACK, c->snd_nxt);
-    }
-}
-
 static void tcp_segment(struct ssdk_engine *e, struct conn *c, struct seg *s)
 {
-    if (c->state == TCP_TIME_WAIT) {
-        time_wait_in(e, c, s);
-        return;
-    }
     if (c->state == TCP_SYN_RECEIVED && (s->flags & TH_SYN) && !(s->flags & TH_ACK)
         && s->seq == c->irs) {
         tcp_send_ctl(e, c, TH_SYN | TH_ACK, c->iss);  /* our SYN-ACK was lost */
@@ -487,10 +459,11 @@ static void tcp_segment(struct ssdk_engine *e, struct conn *c, struct seg *s)
     if (s->len)
         data_in(e, c, s);
     if (s->flags & TH_FIN)
-        fin_in(e, c, s);
+        fin_in(c, s);
     if (c->state == TCP_TIME_WAIT) {  /* our FIN was acknowledged, or theirs came */
         if (need_ack)
             tcp_send_ctl(e, c, TH_ACK, c->snd_nxt);
+        tw_enter(e, c);
         return;
     }
     uint64_t sent = e->st.tx_frames;
@@ -527,10 +500,10 @@ void tcp_input(struct ssdk_engine *e, const struct eth_hdr *eh, const struct ip_
         return;
     }
     struct conn *c = conn_lookup(e, ih->src, th->sport);
-    if (c && c->state == TCP_TIME_WAIT && (s.flags & TH_SYN) && !(s.flags & TH_ACK)
-        && seq_lt(c->rcv_nxt, s.seq)) {
-        conn_free(e, c);  /* RFC 9293 3.10.7.4: a new SYN may end TIME-WAIT */
-        c = NULL;
+    if (!c && e->st.conns_time_wait) {
+        struct tw_entry *w = tw_lookup(e, ih->src, th->sport);
+        if (w && !tw_input(e, w, &s))
+            return;
     }
     if (!c)
         tcp_listen(e, eh, ih, &s);

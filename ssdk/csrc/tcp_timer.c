@@ -1,9 +1,10 @@
 /*
- * tcp_timer.c - time: the retransmission timer (RFC 6298), the persist probe, TIME-WAIT
- * and the idle timeout, all through one timer per connection on a timing wheel.
+ * tcp_timer.c - time: the retransmission timer (RFC 6298), the persist probe, and the
+ * idle and request-header timeouts, all through one timer per connection on a timing
+ * wheel. (TIME-WAIT has its own table: timewait.c.)
  *
  * loop.c -> timer_run -> timer_fire -> tcp_retransmit | conn_free | conn_queue_fin
- * tcp_in.c, tcp_out.c -> rto_arm / timer_after_output / timer_time_wait / timer_stop
+ * tcp_in.c, tcp_out.c -> rto_arm / timer_after_output / timer_stop
  *
  * The wheel has one slot per millisecond; a deadline further away than the wheel's span
  * sits in its slot and is skipped until its turn comes round. Invariant: a connection is
@@ -70,12 +71,6 @@ void rto_arm(struct ssdk_engine *e, struct conn *c)
     c->tkind = TK_RTO;
 }
 
-void timer_time_wait(struct ssdk_engine *e, struct conn *c)
-{
-    timer_set(e, c, now_ms(e) + e->cfg.time_wait_ms);
-    c->tkind = TK_TIME_WAIT;
-}
-
 /*
  * After each segment in or out: unacknowledged data (or data the peer's zero window
  * holds back) needs the RTO running, started once and not pushed back by every send
@@ -86,8 +81,6 @@ void timer_time_wait(struct ssdk_engine *e, struct conn *c)
  */
 void timer_after_output(struct ssdk_engine *e, struct conn *c)
 {
-    if (c->tkind == TK_TIME_WAIT)
-        return;
     int waiting = c->snd_una != c->snd_max
                || (c->resp != NONE32 && c->snd_wnd == 0)
                || ((c->flags & CF_FIN_QUEUED) && seq_le(c->snd_una, c->fin_seq));
@@ -165,9 +158,6 @@ static void timer_fire(struct ssdk_engine *e, struct conn *c)
     uint8_t kind = c->tkind;
     c->tkind = TK_NONE;
     switch (kind) {
-    case TK_TIME_WAIT:
-        conn_free(e, c);
-        break;
     case TK_RTO:
         rto_fire(e, c);
         break;

@@ -5,9 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from harness import CLOSE_VALUE, Peer, Site, Stack, get
+from scapy.layers.inet import TCP
 
-TIME_WAIT_MS = 2000
+TIME_WAIT_MS = 2000  # shorter than the default minute, so the tests wait less
+
+
+@pytest.fixture
+def stack(make_stack: Callable[..., Stack]) -> Stack:
+    return make_stack(time_wait_ms=TIME_WAIT_MS)
 
 
 def test_client_fin_after_response(stack: Stack, peer: Peer, site: Site) -> None:
@@ -63,7 +70,8 @@ def test_server_fin_then_time_wait(stack: Stack, peer: Peer, site: Site) -> None
     """RFC 9293 3.6 (case 1, the local user closes): after a "Connection: close" response
     our FIN follows the data (FIN-WAIT-1); the client's ACK of it gives FIN-WAIT-2, its
     FIN is acknowledged and we enter TIME-WAIT, which ends when its timer expires
-    (RFC 9293 3.10.8: the 2 MSL timeout; here the configured time_wait_ms)."""
+    (RFC 9293 3.10.8: the 2 MSL timeout; here the configured time_wait_ms). TIME-WAIT
+    is kept outside the connection pool (timewait.c): the slot is free at once."""
     peer.connect()
     segs = peer.request(get("/a", headers=["Connection: close"]))
     assert [s.flags for s in segs] == ["PA", "FA"]
@@ -75,9 +83,9 @@ def test_server_fin_then_time_wait(stack: Stack, peer: Peer, site: Site) -> None
     assert peer.rack(segs[0]) == peer.sent
     assert peer.rseq(segs[0]) == len(peer.stream) + 2  # after our FIN
     st = stack.stats()
-    assert (st["conns_active"], st["conns_time_wait"]) == (1, 1)
+    assert (st["conns_active"], st["conns_time_wait"], st["conns_closed"]) == (0, 1, 1)
     assert peer.advance(TIME_WAIT_MS - 1) == []
-    assert stack.stats()["conns_active"] == 1
+    assert stack.stats()["conns_time_wait"] == 1
     assert peer.advance(1) == []  # TIME-WAIT ends silently
     st = stack.stats()
     assert (st["conns_active"], st["conns_time_wait"], st["conns_closed"]) == (0, 0, 1)
@@ -127,9 +135,9 @@ def test_retransmitted_fin_in_time_wait_restarts_timer(stack: Stack, peer: Peer)
     assert [s.flags for s in again] == ["A"]
     assert peer.rack(again[0]) == peer.sent
     assert peer.advance(TIME_WAIT_MS - 1) == []
-    assert stack.stats()["conns_active"] == 1  # the timer started again
+    assert stack.stats()["conns_time_wait"] == 1  # the timer started again
     peer.advance(1)
-    assert stack.stats()["conns_active"] == 0
+    assert stack.stats()["conns_time_wait"] == 0
 
 
 def test_new_syn_ends_time_wait(stack: Stack, peer: Peer, site: Site) -> None:
@@ -242,3 +250,26 @@ def test_data_in_time_wait_is_dropped(stack: Stack, peer: Peer) -> None:
     assert peer.send("PA", get("/b"), seq=peer.snd_nxt) == []
     assert peer.advance(TIME_WAIT_MS // 2) == []
     assert stack.stats()["conns_active"] == 0  # the original deadline held
+
+
+def close_by_server(peer: Peer) -> None:
+    """A keep-alive-less request, then the client's ACK and FIN: TIME-WAIT on our side."""
+    peer.connect()
+    peer.request(get("/a", headers=["Connection: close"]))
+    peer.send("A")
+    peer.send("FA")
+
+
+def test_time_wait_table_is_bounded(make_stack: Callable[..., Stack]) -> None:
+    """TIME-WAIT is kept in a table of its own, outside the pool, and the table is
+    bounded: when it is full the oldest entry is given up early and counted, so closes
+    can never exhaust memory or ports (RFC 9293 3.6.1 leaves the resources to the
+    implementation)."""
+    stack = make_stack(time_wait_ms=TIME_WAIT_MS, time_wait_max=2, max_conns=4)
+    for port in (41000, 41001, 41002):
+        close_by_server(Peer(stack, sport=port))
+    st = stack.stats()
+    assert (st["conns_active"], st["conns_time_wait"], st["tw_evicted"]) == (0, 2, 1)
+    # The evicted one is gone: its retransmitted FIN is now a stray segment (RST).
+    stray = Peer(stack, sport=41000)
+    assert [f[TCP].flags for f in stack.send(stray.frame("FA", seq=5, ack=5))] == ["R"]

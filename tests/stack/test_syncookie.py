@@ -64,8 +64,12 @@ def test_cookie_carries_wscale_and_sack_in_the_timestamp(
     assert tsval & 0x3F == 0x10 | 0x20 | 7
     peer.send("A", options=[("NOP", None), ("NOP", None), ("Timestamp", (778, tsval))])
     # A window field of 1 is 128 bytes with the shift of 7 that the cookie kept.
-    segs = peer.send("PA", get("/a"), window=1,
-                     options=[("NOP", None), ("NOP", None), ("Timestamp", (779, tsval))])
+    segs = peer.send(
+        "PA",
+        get("/a"),
+        window=1,
+        options=[("NOP", None), ("NOP", None), ("Timestamp", (779, tsval))],
+    )
     assert segs and len(segs[0].payload) == 128
     later = dict(segs[0].options)["Timestamp"][0]
     assert (later - tsval) % 2**32 < 2**31  # our clock did not go back

@@ -38,8 +38,9 @@ def test_trickling_client_is_cut_off(make_stack: Callable[..., Stack]) -> None:
     assert peer.responses()[0].status == 408
 
 
-def test_idle_timeout_runs_from_the_last_request(make_stack: Callable[..., Stack],
-                                                 site: Site) -> None:
+def test_idle_timeout_runs_from_the_last_request(
+    make_stack: Callable[..., Stack], site: Site
+) -> None:
     """The idle timeout counts from the connection's last activity: a keep-alive client
     that sends its next request just before it runs out is served, and the clock starts
     again."""
@@ -54,8 +55,7 @@ def test_idle_timeout_runs_from_the_last_request(make_stack: Callable[..., Stack
     assert any("F" in s.flags for s in peer.advance(1001))
 
 
-def test_complete_request_is_not_timed_out(make_stack: Callable[..., Stack],
-                                           site: Site) -> None:
+def test_complete_request_is_not_timed_out(make_stack: Callable[..., Stack], site: Site) -> None:
     """A request whose header arrives within the timeout, even in pieces, is served."""
     stack = make_stack(header_timeout_ms=3000)
     peer = Peer(stack)
