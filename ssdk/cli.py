@@ -65,6 +65,15 @@ def _backend(value: str) -> str:
     return value
 
 
+CC_NAMES = ("cubic", "newreno")  # index = ssdk_config.cc
+
+
+def _cc(value: str) -> str:
+    if value not in CC_NAMES:
+        raise typer.BadParameter(f"{value!r} is not one of: {', '.join(CC_NAMES)}")
+    return value
+
+
 MssOption = Annotated[
     int, typer.Option("--mss", min=64, max=1946, help="Payload bytes per prebuilt segment.")
 ]
@@ -120,14 +129,31 @@ def serve(
     stats_file: Annotated[Path | None, typer.Option(
         "--stats-file", help="Rewrite this JSON file with the counters twice a second.")] = None,
     mss: MssOption = 1448,
+    cc: Annotated[str, typer.Option("--cc", callback=_cc,
+                                    help="Congestion control: cubic or newreno.")] = "cubic",
+    rto_min: Annotated[int, typer.Option("--rto-min", min=1, max=60000,
+                                         help="Minimum retransmission timeout, ms.")] = 200,
+    idle_timeout: Annotated[int, typer.Option(
+        "--idle-timeout", min=1, help="Close a connection idle this long, ms.")] = 60000,
+    header_timeout: Annotated[int, typer.Option(
+        "--header-timeout", min=1,
+        help="A request's header must be complete this long after its first byte, ms.")
+    ] = 10000,
+    syn_backlog: Annotated[int, typer.Option(
+        "--syn-backlog", min=1, help="Half-open connections before SYN cookies.")] = 1024,
+    time_wait: Annotated[int, typer.Option(
+        "--time-wait", min=1, help="How long TIME-WAIT lasts, ms.")] = 60000,
 ) -> None:
     """Serve TARGET from the user-space stack until SIGINT or SIGTERM."""
     from ssdk.serve import ServeOptions
     from ssdk.serve import serve as run
 
+    tcp = {"cc": CC_NAMES.index(cc), "rto_min_ms": rto_min, "idle_ms": idle_timeout,
+           "header_timeout_ms": header_timeout, "syn_backlog": syn_backlog,
+           "time_wait_ms": time_wait}  # fmt: skip
     opts = ServeOptions(target=target, backend=backend, iface=iface,
                         ip=ipaddress.IPv4Interface(ip), port=port, max_conns=max_conns,
-                        stats_file=stats_file, mss=mss)
+                        stats_file=stats_file, mss=mss, tcp=tcp)
     raise typer.Exit(run(opts))
 
 

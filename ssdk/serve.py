@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ssdk.core.build import open_target
@@ -36,6 +36,7 @@ class ServeOptions:
     max_conns: int = 4096
     stats_file: Path | None = None
     mss: int = 1448
+    tcp: dict[str, int] = field(default_factory=dict)  # EngineConfig overrides
 
 
 def write_stats(path: Path, stats: dict[str, int]) -> None:
@@ -54,7 +55,8 @@ def format_counters(stats: dict[str, int]) -> str:
 
 def serve(opts: ServeOptions) -> int:
     bundle = open_target(opts.target, mss=opts.mss)
-    cfg = EngineConfig(ip=str(opts.ip.ip), port=opts.port, max_conns=opts.max_conns)
+    cfg = EngineConfig(ip=str(opts.ip.ip), port=opts.port, max_conns=opts.max_conns,
+                       **opts.tcp)
     engine = Engine(cfg)
     stop: list[int] = []
 

@@ -60,9 +60,9 @@ int ssdk_engine_new(const struct ssdk_config *cfg, struct ssdk_engine **out, cha
         snprintf(err, errlen, "max_conns must be between 1 and %u", 1u << 24);
         return -1;
     }
-    if (cfg->rto_min_ms == 0 || cfg->rto_min_ms > cfg->rto_max_ms
-        || cfg->rto_init_ms < cfg->rto_min_ms) {
-        snprintf(err, errlen, "RTO bounds are inconsistent");
+    if (cfg->rto_min_ms == 0 || cfg->rto_min_ms > cfg->rto_max_ms) {
+        snprintf(err, errlen, "RTO bounds are inconsistent (%u ms minimum, %u ms maximum)",
+                 cfg->rto_min_ms, cfg->rto_max_ms);
         return -1;
     }
     struct ssdk_engine *e = calloc(1, sizeof(*e));
@@ -71,6 +71,8 @@ int ssdk_engine_new(const struct ssdk_config *cfg, struct ssdk_engine **out, cha
         return -1;
     }
     e->cfg = *cfg;
+    if (e->cfg.rto_init_ms < e->cfg.rto_min_ms)
+        e->cfg.rto_init_ms = e->cfg.rto_min_ms;  /* a raised minimum raises the start too */
     e->ip_be = __builtin_bswap32(cfg->ip);
     e->port_be = __builtin_bswap16(cfg->port);
     memcpy(e->mac, cfg->mac, 6);
