@@ -1,8 +1,9 @@
 """The `ssdk` command: build, routes, serve, demo.
 
 Each command is glue over a module that does the work (ssdk.core.build, ssdk.serve,
-ssdk.demo). Errors the user can fix are one line on stderr: exit code 2 for a bad
-argument, 1 for a build or runtime failure. Nothing here prints a traceback for them.
+ssdk.demo). Errors the user can fix are one line on stderr: exit
+code 2 for a bad argument, 1 for a build or runtime failure. Nothing here prints a
+traceback for them.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ import ipaddress
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ssdk import __version__
+
+if TYPE_CHECKING:
+    from ssdk.core.impair import Impairment
 
 app = typer.Typer(
     name="ssdk",
@@ -64,6 +68,43 @@ def _backend(value: str) -> str:
         raise typer.BadParameter(f"{value!r} is not one of: {', '.join(BACKENDS)}")
     return value
 
+
+def _impair(value: str | None) -> str | None:
+    from ssdk.core.impair import ImpairmentError, parse_impairment
+
+    if value is not None:
+        try:
+            parse_impairment(value)
+        except ImpairmentError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+    return value
+
+
+def _impairments(
+    both: str | None, one: str | None, other: str | None, names: tuple[str, str]
+) -> tuple[Impairment | None, Impairment | None]:
+    """The two directions' impairments from --impair-both or the per-direction options."""
+    from ssdk.core.impair import parse_impairment
+
+    if both is not None and (one is not None or other is not None):
+        raise typer.BadParameter(f"give either --impair-both or {' / '.join(names)}, not both",
+                                 param_hint="--impair-both")  # fmt: skip
+    if both is not None:
+        one = other = both
+    return (parse_impairment(one) if one is not None else None,
+            parse_impairment(other) if other is not None else None)  # fmt: skip
+
+
+SPEC_HELP = "loss=5%,dup=1%,reorder=1%,delay=10ms,jitter=2ms,corrupt=0.1%"
+
+
+def _spec_option(name: str, what: str) -> Any:
+    return typer.Option(name, metavar="SPEC", callback=_impair, help=f"{what}: {SPEC_HELP}")
+
+
+SeedOption = Annotated[int | None, typer.Option(
+    "--seed", min=0, max=2**64 - 1,
+    help="Seed of the impairment's decisions (default: random, printed).")]  # fmt: skip
 
 MssOption = Annotated[
     int, typer.Option("--mss", min=64, max=1946, help="Payload bytes per prebuilt segment.")
@@ -120,14 +161,23 @@ def serve(
     stats_file: Annotated[Path | None, typer.Option(
         "--stats-file", help="Rewrite this JSON file with the counters twice a second.")] = None,
     mss: MssOption = 1448,
+    impair_rx: Annotated[str | None, _spec_option(
+        "--impair-rx", "Impair the frames the stack receives")] = None,
+    impair_tx: Annotated[str | None, _spec_option(
+        "--impair-tx", "Impair the frames the stack sends")] = None,
+    impair_both: Annotated[str | None, _spec_option(
+        "--impair-both", "Impair both directions alike")] = None,
+    seed: SeedOption = None,
 ) -> None:
     """Serve TARGET from the user-space stack until SIGINT or SIGTERM."""
     from ssdk.serve import ServeOptions
     from ssdk.serve import serve as run
 
+    rx, tx = _impairments(impair_both, impair_rx, impair_tx, ("--impair-rx", "--impair-tx"))
     opts = ServeOptions(target=target, backend=backend, iface=iface,
                         ip=ipaddress.IPv4Interface(ip), port=port, max_conns=max_conns,
-                        stats_file=stats_file, mss=mss)
+                        stats_file=stats_file, mss=mss, impair_rx=rx, impair_tx=tx,
+                        impair_seed=seed)
     raise typer.Exit(run(opts))
 
 
