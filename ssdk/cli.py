@@ -1,7 +1,7 @@
-"""The `ssdk` command: build, routes, serve, demo.
+"""The `ssdk` command: build, routes, serve, impair, demo.
 
 Each command is glue over a module that does the work (ssdk.core.build, ssdk.serve,
-ssdk.demo). Errors the user can fix are one line on stderr: exit
+ssdk.impair_bridge, ssdk.demo). Errors the user can fix are one line on stderr: exit
 code 2 for a bad argument, 1 for a build or runtime failure. Nothing here prints a
 traceback for them.
 """
@@ -179,6 +179,35 @@ def serve(
                         stats_file=stats_file, mss=mss, impair_rx=rx, impair_tx=tx,
                         impair_seed=seed)
     raise typer.Exit(run(opts))
+
+
+@app.command()
+def impair(
+    a: Annotated[str, typer.Option("--a", metavar="IF_A", callback=_iface,
+                                   help="One side of the bridge.")],
+    b: Annotated[str, typer.Option("--b", metavar="IF_B", callback=_iface,
+                                   help="The other side.")],
+    impair_ab: Annotated[str | None, _spec_option(
+        "--impair-ab", "Impair the frames from IF_A to IF_B")] = None,
+    impair_ba: Annotated[str | None, _spec_option(
+        "--impair-ba", "Impair the frames from IF_B to IF_A")] = None,
+    impair_both: Annotated[str | None, _spec_option(
+        "--impair-both", "Impair both directions alike")] = None,
+    seed: SeedOption = None,
+    stats_file: Annotated[Path | None, typer.Option(
+        "--stats-file", help="Rewrite this JSON file with the counters twice a second.")] = None,
+) -> None:
+    """Bridge IF_A and IF_B through the impairment layer until SIGINT or SIGTERM."""
+    # Frames cross unchanged but for the impairment, so any server (nginx, ssdk) can be
+    # measured behind the same lossy path; without an impairment it is a plain bridge.
+    from ssdk.impair_bridge import BridgeOptions, run_bridge
+
+    if a == b:
+        raise typer.BadParameter("IF_A and IF_B must be different interfaces",
+                                 param_hint="--b")  # fmt: skip
+    ab, ba = _impairments(impair_both, impair_ab, impair_ba, ("--impair-ab", "--impair-ba"))
+    opts = BridgeOptions(a=a, b=b, ab=ab, ba=ba, seed=seed, stats_file=stats_file)
+    raise typer.Exit(run_bridge(opts))
 
 
 @app.command()

@@ -67,6 +67,11 @@ static inline struct nic *nic_base(struct nic *n)
     return n;
 }
 
+/* nic_af_packet_new with options: NIC_AFP_PROMISC receives frames for any MAC. */
+#define NIC_AFP_PROMISC 0x1u
+struct nic *nic_af_packet_open(const char *ifname, uint32_t ring_frames, unsigned opts,
+                               char *err, unsigned long errlen);
+
 /* nic_impair.c: wrap `inner` (owned by the wrapper from then on, left alone on failure).
  * rx / tx NULL: that direction passes untouched. now_us: the clock that times held
  * frames; it must outlive the wrapper. pool_frames: frames each impaired direction can

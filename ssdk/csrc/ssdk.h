@@ -144,6 +144,28 @@ int  ssdk_impair(struct ssdk_engine *e, const struct ssdk_impair *rx,
 /* Zeroes when the engine's backend is not impaired. */
 void ssdk_impair_stats(struct ssdk_engine *e, struct ssdk_impair_stats *rx,
                        struct ssdk_impair_stats *tx);
+
+/* bridge (bridge.c): two interfaces joined through the impairment layer. ab impairs
+ * the frames from a to b, ba those from b to a. */
+struct ssdk_bridge;
+
+struct ssdk_bridge_stats {
+    uint64_t forwarded;
+    uint64_t bytes;
+    uint64_t tx_full;     /* dropped: the outgoing ring had no slot */
+    uint64_t truncated;   /* dropped: captured shorter than on the wire */
+    uint64_t rx_ring;     /* dropped by the kernel: the incoming ring was full */
+    struct ssdk_impair_stats impair;
+};
+
+int  ssdk_bridge_new(const char *ifa, const char *ifb, const struct ssdk_impair *ab,
+                     const struct ssdk_impair *ba, uint64_t seed, struct ssdk_bridge **out,
+                     char *err, size_t errlen);
+/* Forward for up to ms milliseconds; returns the frames received. */
+int  ssdk_bridge_run(struct ssdk_bridge *b, uint32_t ms);
+void ssdk_bridge_stats(struct ssdk_bridge *b, struct ssdk_bridge_stats *ab,
+                       struct ssdk_bridge_stats *ba);
+void ssdk_bridge_free(struct ssdk_bridge *b);
 /* CDEF END */
 
 #endif

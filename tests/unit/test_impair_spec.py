@@ -84,6 +84,9 @@ def test_dataclass_checks_ranges() -> None:
         ([*SERVE, "--impair-both", "foo=1%"], "unknown field 'foo'"),
         ([*SERVE, "--impair-both", "loss=1%", "--impair-tx", "loss=1%"], "not both"),
         ([*SERVE, "--seed", "-1"], "--seed"),
+        (["impair", "--a", "lo", "--b", "lo"], "different interfaces"),
+        (["impair", "--a", "lo", "--b", "no-such-if0"], "no network interface"),
+        (["impair", "--a", "lo", "--b", "lo", "--impair-ab", "dup=200%"], "--impair-ab"),
     ],
 )
 def test_cli_bad_impairment_exits_2_with_one_line(
