@@ -1,8 +1,9 @@
-"""The `ssdk` command: build, routes, serve, demo.
+"""The `ssdk` command: build, routes, serve, impair, demo.
 
 Each command is glue over a module that does the work (ssdk.core.build, ssdk.serve,
-ssdk.demo). Errors the user can fix are one line on stderr: exit code 2 for a bad
-argument, 1 for a build or runtime failure. Nothing here prints a traceback for them.
+ssdk.impair_bridge, ssdk.demo). Errors the user can fix are one line on stderr: exit
+code 2 for a bad argument, 1 for a build or runtime failure. Nothing here prints a
+traceback for them.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ import ipaddress
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ssdk import __version__
+
+if TYPE_CHECKING:
+    from ssdk.core.impair import Impairment
 
 app = typer.Typer(
     name="ssdk",
@@ -73,6 +77,43 @@ def _cc(value: str) -> str:
         raise typer.BadParameter(f"{value!r} is not one of: {', '.join(CC_NAMES)}")
     return value
 
+
+def _impair(value: str | None) -> str | None:
+    from ssdk.core.impair import ImpairmentError, parse_impairment
+
+    if value is not None:
+        try:
+            parse_impairment(value)
+        except ImpairmentError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+    return value
+
+
+def _impairments(
+    both: str | None, one: str | None, other: str | None, names: tuple[str, str]
+) -> tuple[Impairment | None, Impairment | None]:
+    """The two directions' impairments from --impair-both or the per-direction options."""
+    from ssdk.core.impair import parse_impairment
+
+    if both is not None and (one is not None or other is not None):
+        raise typer.BadParameter(f"give either --impair-both or {' / '.join(names)}, not both",
+                                 param_hint="--impair-both")  # fmt: skip
+    if both is not None:
+        one = other = both
+    return (parse_impairment(one) if one is not None else None,
+            parse_impairment(other) if other is not None else None)  # fmt: skip
+
+
+SPEC_HELP = "loss=5%,dup=1%,reorder=1%,delay=10ms,jitter=2ms,corrupt=0.1%"
+
+
+def _spec_option(name: str, what: str) -> Any:
+    return typer.Option(name, metavar="SPEC", callback=_impair, help=f"{what}: {SPEC_HELP}")
+
+
+SeedOption = Annotated[int | None, typer.Option(
+    "--seed", min=0, max=2**64 - 1,
+    help="Seed of the impairment's decisions (default: random, printed).")]  # fmt: skip
 
 MssOption = Annotated[
     int, typer.Option("--mss", min=64, max=1946, help="Payload bytes per prebuilt segment.")
@@ -143,6 +184,13 @@ def serve(
         "--syn-backlog", min=1, help="Half-open connections before SYN cookies.")] = 1024,
     time_wait: Annotated[int, typer.Option(
         "--time-wait", min=1, help="How long TIME-WAIT lasts, ms.")] = 60000,
+    impair_rx: Annotated[str | None, _spec_option(
+        "--impair-rx", "Impair the frames the stack receives")] = None,
+    impair_tx: Annotated[str | None, _spec_option(
+        "--impair-tx", "Impair the frames the stack sends")] = None,
+    impair_both: Annotated[str | None, _spec_option(
+        "--impair-both", "Impair both directions alike")] = None,
+    seed: SeedOption = None,
 ) -> None:
     """Serve TARGET from the user-space stack until SIGINT or SIGTERM."""
     from ssdk.serve import ServeOptions
@@ -151,10 +199,41 @@ def serve(
     tcp = {"cc": CC_NAMES.index(cc), "rto_min_ms": rto_min, "idle_ms": idle_timeout,
            "header_timeout_ms": header_timeout, "syn_backlog": syn_backlog,
            "time_wait_ms": time_wait}  # fmt: skip
+    rx, tx = _impairments(impair_both, impair_rx, impair_tx, ("--impair-rx", "--impair-tx"))
     opts = ServeOptions(target=target, backend=backend, iface=iface,
                         ip=ipaddress.IPv4Interface(ip), port=port, max_conns=max_conns,
-                        stats_file=stats_file, mss=mss, tcp=tcp)
+                        stats_file=stats_file, mss=mss, tcp=tcp, impair_rx=rx, impair_tx=tx,
+                        impair_seed=seed)
     raise typer.Exit(run(opts))
+
+
+@app.command()
+def impair(
+    a: Annotated[str, typer.Option("--a", metavar="IF_A", callback=_iface,
+                                   help="One side of the bridge.")],
+    b: Annotated[str, typer.Option("--b", metavar="IF_B", callback=_iface,
+                                   help="The other side.")],
+    impair_ab: Annotated[str | None, _spec_option(
+        "--impair-ab", "Impair the frames from IF_A to IF_B")] = None,
+    impair_ba: Annotated[str | None, _spec_option(
+        "--impair-ba", "Impair the frames from IF_B to IF_A")] = None,
+    impair_both: Annotated[str | None, _spec_option(
+        "--impair-both", "Impair both directions alike")] = None,
+    seed: SeedOption = None,
+    stats_file: Annotated[Path | None, typer.Option(
+        "--stats-file", help="Rewrite this JSON file with the counters twice a second.")] = None,
+) -> None:
+    """Bridge IF_A and IF_B through the impairment layer until SIGINT or SIGTERM."""
+    # Frames cross unchanged but for the impairment, so any server (nginx, ssdk) can be
+    # measured behind the same lossy path; without an impairment it is a plain bridge.
+    from ssdk.impair_bridge import BridgeOptions, run_bridge
+
+    if a == b:
+        raise typer.BadParameter("IF_A and IF_B must be different interfaces",
+                                 param_hint="--b")  # fmt: skip
+    ab, ba = _impairments(impair_both, impair_ab, impair_ba, ("--impair-ab", "--impair-ba"))
+    opts = BridgeOptions(a=a, b=b, ab=ab, ba=ba, seed=seed, stats_file=stats_file)
+    raise typer.Exit(run_bridge(opts))
 
 
 @app.command()

@@ -1,6 +1,6 @@
 """`ssdk serve`: load a bundle (or build an app in memory), attach a NIC, run the loop.
 
-cli.serve -> open_target -> Engine (C) -> attach backend -> load table
+cli.serve -> open_target -> Engine (C) -> attach backend -> [impair] -> load table
           -> run in 100 ms slices until SIGINT/SIGTERM -> print counters
 
 The loop runs in C; it returns to Python every slice so that signals are handled and
@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import secrets
 import signal
 import sys
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from ssdk.core.build import open_target
 from ssdk.core.engine import Engine, EngineConfig
+from ssdk.core.impair import Impairment
 
 BACKENDS = ("af_packet",)
 SLICE_MS = 100
@@ -37,6 +39,22 @@ class ServeOptions:
     stats_file: Path | None = None
     mss: int = 1448
     tcp: dict[str, int] = field(default_factory=dict)  # EngineConfig overrides
+    impair_rx: Impairment | None = None
+    impair_tx: Impairment | None = None
+    impair_seed: int | None = None  # None: a random one, printed
+
+
+def pick_seed(seed: int | None) -> int:
+    """The seed to use: the one given, or a fresh random one (printed, so a run replays)."""
+    return secrets.randbits(63) if seed is None else seed
+
+
+def engine_counters(engine: Engine) -> dict[str, int]:
+    """The engine's counters and, as impair_rx_* / impair_tx_*, the impairment's."""
+    stats = engine.stats()
+    for direction, counters in engine.impair_stats().items():
+        stats.update({f"impair_{direction}_{k}": v for k, v in counters.items()})
+    return stats
 
 
 def write_stats(path: Path, stats: dict[str, int]) -> None:
@@ -67,6 +85,14 @@ def serve(opts: ServeOptions) -> int:
     try:
         if opts.backend == "af_packet":
             engine.attach_af_packet(opts.iface)
+        if opts.impair_rx or opts.impair_tx:
+            seed = pick_seed(opts.impair_seed)
+            engine.impair(opts.impair_rx, opts.impair_tx, seed)
+            print(
+                f"ssdk: impairing rx {opts.impair_rx or 'none'}, tx {opts.impair_tx or 'none'}, "
+                f"seed {seed}",
+                flush=True,
+            )
         engine.load(bundle.blob)
         mac = ":".join(f"{b:02x}" for b in engine.mac)
         routes = sum(1 for r in bundle.manifest.routes if r.kind != "special")
@@ -80,9 +106,9 @@ def serve(opts: ServeOptions) -> int:
         while not stop:
             engine.run(SLICE_MS)
             if opts.stats_file and time.monotonic() >= next_stats:
-                write_stats(opts.stats_file, engine.stats())
+                write_stats(opts.stats_file, engine_counters(engine))
                 next_stats = time.monotonic() + STATS_EVERY_S
-        stats = engine.stats()
+        stats = engine_counters(engine)
         if opts.stats_file:
             write_stats(opts.stats_file, stats)
         name = signal.Signals(stop[0]).name

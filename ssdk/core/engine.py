@@ -1,7 +1,7 @@
 """The Python face of the C engine: configure it, attach a backend, load a table, run.
 
-cli serve / tests -> Engine(...) -> .load(bundle) -> .run(ms) | .inject/.poll/.take
-                  -> .stats() -> .close()
+cli serve / tests -> Engine(...) -> .attach_*() -> [.impair()] -> .load(bundle)
+                  -> .run(ms) | .inject/.poll/.take -> .stats() -> .close()
 
 The C core comes from the cffi extension `ssdk._core`. It is compiled from
 `ssdk/csrc` at install time; importing this module checks that the compiled core and
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ssdk._srchash import source_hash
+from ssdk.core.impair import Impairment
 
 
 class EngineError(RuntimeError):
@@ -43,6 +44,9 @@ ffi, lib = _load_core()
 
 STATS_FIELDS: tuple[str, ...] = tuple(
     name for name, _ in ffi.typeof("struct ssdk_stats").fields
+)
+IMPAIR_STATS_FIELDS: tuple[str, ...] = tuple(
+    name for name, _ in ffi.typeof("struct ssdk_impair_stats").fields
 )
 
 
@@ -98,6 +102,21 @@ class EngineConfig:
         return cfg
 
 
+def impairment_to_c(imp: Impairment | None) -> Any:
+    """A ``struct ssdk_impair *`` for C, or NULL when nothing is to happen."""
+    if not imp:
+        return ffi.NULL
+    c = ffi.new("struct ssdk_impair *")
+    c.loss, c.duplicate, c.reorder, c.corrupt = imp.loss, imp.duplicate, imp.reorder, imp.corrupt
+    c.delay_ms, c.jitter_ms = imp.delay_ms, imp.jitter_ms
+    return c
+
+
+def impair_stats_dict(st: Any) -> dict[str, int]:
+    """A ``struct ssdk_impair_stats`` as a dict."""
+    return {name: int(getattr(st, name)) for name in IMPAIR_STATS_FIELDS}
+
+
 def _err() -> Any:
     return ffi.new("char[256]")
 
@@ -131,6 +150,25 @@ class Engine:
         if lib.ssdk_nic_af_packet(self._e, iface.encode(), ring_frames, err, len(err)) != 0:
             _raise(err, "AF_PACKET backend")
         self.backend = "af_packet"
+
+    def impair(self, rx: Impairment | None, tx: Impairment | None, seed: int) -> None:
+        """Put the impairment layer over the attached backend (attach one first).
+
+        ``rx`` acts on frames coming to the stack, ``tx`` on those it sends; None or an
+        empty Impairment leaves that direction alone. The same seed and the same frames
+        give the same decisions.
+        """
+        err = _err()
+        if lib.ssdk_impair(self._e, impairment_to_c(rx), impairment_to_c(tx), seed, err,
+                           len(err)) != 0:  # fmt: skip
+            _raise(err, "impairment")
+
+    def impair_stats(self) -> dict[str, dict[str, int]]:
+        """{"rx": counters, "tx": counters}; all zero when nothing is impaired."""
+        rx = ffi.new("struct ssdk_impair_stats *")
+        tx = ffi.new("struct ssdk_impair_stats *")
+        lib.ssdk_impair_stats(self._e, rx, tx)
+        return {"rx": impair_stats_dict(rx), "tx": impair_stats_dict(tx)}
 
     @property
     def mac(self) -> bytes:

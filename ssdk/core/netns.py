@@ -6,6 +6,12 @@
 #   client_ns                                 server_ns
 #   client_if 198.18.0.1/15  <--- veth --->   server_if (no address: the user-space stack
 #   kernel TCP (curl, wrk, ...)               owns 198.18.0.2 and reads frames raw)
+#
+# bridged_pair puts a third namespace in the middle, for `ssdk impair` (a bridge that
+# impairs what crosses it), so any server can be measured behind the same lossy path:
+#
+#   client_ns                  bridge_ns                          server_ns
+#   client_if  <--- veth --->  bridge_client_if | bridge_server_if  <--- veth --->  server_if
 from __future__ import annotations
 
 import contextlib
@@ -20,8 +26,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 __all__ = [
+    "BridgedTopology",
     "NetnsError",
     "Topology",
+    "bridged_pair",
     "cleanup_stale",
     "kernel_owns_server_ip",
     "ns_exec",
@@ -74,6 +82,21 @@ class Topology:
     @property
     def client_cidr(self) -> str:
         return f"{self.client_ip}/{self.prefix}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BridgedTopology(Topology):
+    """A Topology whose two ends meet in a bridge namespace instead of directly.
+
+    ``client_if`` is joined by a veth to ``bridge_client_if``, ``server_if`` to
+    ``bridge_server_if``; both bridge ends are up, without addresses, for a bridge that
+    reads and writes raw frames (``ssdk impair --a bridge_client_if --b bridge_server_if``).
+    Until one runs, client and server cannot reach each other.
+    """
+
+    bridge_ns: str
+    bridge_client_if: str
+    bridge_server_if: str
 
 
 def ns_exec(ns: str, argv: list[str]) -> list[str]:
@@ -235,6 +258,77 @@ def veth_pair(
             server_mac=_mac(server_ns, server_if),
             client_mac=_mac(client_ns, client_if),
             queues=queues,
+        )
+    except BaseException:
+        with _sigint_deferred():
+            for ns in reversed(made):
+                _delete_ns(ns)
+        raise
+    try:
+        yield topo
+    finally:
+        with _sigint_deferred():
+            for ns in reversed(made):
+                _delete_ns(ns)
+
+
+def _new_ns(ns: str) -> None:
+    _run(["ip", "netns", "add", ns])
+    # Before any link exists, so the veth ends are born without IPv6 and never send
+    # router solicitations or DAD probes into the captures.
+    _sysctl(ns, "net.ipv6.conf.default.disable_ipv6", "1")
+    _sysctl(ns, "net.ipv6.conf.all.disable_ipv6", "1")
+    _run(["ip", "-n", ns, "link", "set", "lo", "up"])
+
+
+@contextlib.contextmanager
+def bridged_pair(tag: str | None = None, *, offload_off: bool = True) -> Iterator[BridgedTopology]:
+    """Create client, bridge and server namespaces joined by two veth pairs; remove all
+    three on exit, with everything still running in them.
+
+    Addresses as in veth_pair: the client end has ``client_ip/prefix``; the server end
+    and both bridge ends have none. ``offload_off`` turns off checksum offload, TSO, GSO
+    and GRO on all four ends: a bridge that copies raw frames must get them complete,
+    with their checksums filled in and no larger than the MTU. Needs root; on a failure
+    half way, whatever was made is removed and NetnsError is raised.
+    """
+    _require_ip()
+    server_ns, client_ns, server_if, client_if = _names(tag)
+    # "ssdk-<tag>-s-<pid>-<n>" -> "...-b-..."; "ss<pid>c<n>" -> "ss<pid>a<n>", "ss<pid>b<n>"
+    head, pid, n = server_ns.rsplit("-", 2)
+    bridge_ns = f"{head[:-1]}b-{pid}-{n}"
+    mark = len(f"ss{pid}")
+    bridge_client_if = f"{client_if[:mark]}a{client_if[mark + 1:]}"
+    bridge_server_if = f"{client_if[:mark]}b{client_if[mark + 1:]}"
+    made: list[str] = []
+    try:
+        for ns in (server_ns, bridge_ns, client_ns):
+            made.append(ns)  # recorded first: a failed add leaves nothing, del is harmless
+            _new_ns(ns)
+        # Each veth is born inside the namespaces it joins, never in the caller's.
+        _run(["ip", "-n", client_ns, "link", "add", client_if, "type", "veth", "peer", "name",
+              bridge_client_if, "netns", bridge_ns])  # fmt: skip
+        _run(["ip", "-n", server_ns, "link", "add", server_if, "type", "veth", "peer", "name",
+              bridge_server_if, "netns", bridge_ns])  # fmt: skip
+        ends = ((client_ns, client_if), (bridge_ns, bridge_client_if),
+                (bridge_ns, bridge_server_if), (server_ns, server_if))  # fmt: skip
+        if offload_off:
+            for ns, ifname in ends:
+                _run(ns_exec(ns, ["ethtool", "-K", ifname])
+                     + ["tx", "off", "tso", "off", "gso", "off", "gro", "off"])  # fmt: skip
+        _run(["ip", "-n", client_ns, "addr", "add", f"{CLIENT_IP}/{PREFIX}", "dev", client_if])
+        for ns, ifname in ends:
+            _run(["ip", "-n", ns, "link", "set", ifname, "up"])
+        topo = BridgedTopology(
+            server_ns=server_ns,
+            client_ns=client_ns,
+            server_if=server_if,
+            client_if=client_if,
+            server_mac=_mac(server_ns, server_if),
+            client_mac=_mac(client_ns, client_if),
+            bridge_ns=bridge_ns,
+            bridge_client_if=bridge_client_if,
+            bridge_server_if=bridge_server_if,
         )
     except BaseException:
         with _sigint_deferred():

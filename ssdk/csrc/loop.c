@@ -148,14 +148,15 @@ int ssdk_nic_af_packet(struct ssdk_engine *e, const char *ifname, uint32_t ring_
 
 void ssdk_mac_get(struct ssdk_engine *e, uint8_t mac[6]) { memcpy(mac, e->mac, 6); }
 
+/* Through any wrapper (nic_impair.c), to the in-memory rings at the bottom. */
 int ssdk_mem_inject(struct ssdk_engine *e, const uint8_t *frame, uint32_t len)
 {
-    return e->nic ? nic_memory_inject(e->nic, frame, len) : -1;
+    return e->nic ? nic_memory_inject(nic_base(e->nic), frame, len) : -1;
 }
 
 int ssdk_mem_take(struct ssdk_engine *e, uint8_t *buf, uint32_t cap)
 {
-    return e->nic ? nic_memory_take(e->nic, buf, cap) : -1;
+    return e->nic ? nic_memory_take(nic_base(e->nic), buf, cap) : -1;
 }
 
 int ssdk_table_load(struct ssdk_engine *e, const uint8_t *blob, uint64_t len, char *err,
@@ -223,6 +224,12 @@ int ssdk_run(struct ssdk_engine *e, uint32_t ms)
         int fd = e->nic->fd(e->nic);
         uint64_t left_ms = (end - e->now_us) / 1000u;
         int timeout = e->st.conns_active ? 1 : (int)(left_ms ? left_ms : 1);
+        if (e->nic->next_due_us) {  /* a frame the backend holds falls due */
+            uint64_t due = e->nic->next_due_us(e->nic);
+            uint64_t wait_ms = due <= e->now_us ? 0 : (due - e->now_us + 999) / 1000;
+            if (wait_ms < (uint64_t)timeout)
+                timeout = (int)wait_ms;
+        }
         if (fd >= 0) {
             struct pollfd p = {.fd = fd, .events = POLLIN};
             poll(&p, 1, timeout);

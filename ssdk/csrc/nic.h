@@ -9,6 +9,10 @@
  * frames are borrowed in bursts and given back in order; transmit buffers are taken one
  * at a time from the ring, committed with their length, and pushed to the wire by one
  * flush per loop pass, so no system call is made per packet.
+ *
+ * A backend may wrap another (nic_impair.c): it then points `inner` at the wrapped one,
+ * which it owns and destroys, and may hold frames back until a time it reports through
+ * next_due_us.
  */
 #ifndef SSDK_NIC_H
 #define SSDK_NIC_H
@@ -40,6 +44,11 @@ struct nic {
     /* Frames the NIC or kernel dropped because the RX ring was full, since start. */
     uint64_t (*rx_dropped)(struct nic *n);
     void (*destroy)(struct nic *n);
+    /* Optional (NULL: never holds frames). The engine-clock time at which a frame the
+     * backend holds falls due without new input, UINT64_MAX when none; ssdk_run does not
+     * sleep past it. */
+    uint64_t (*next_due_us)(struct nic *n);
+    struct nic *inner;  /* the backend a wrapper wraps; NULL for a real one */
     uint8_t mac[6];
     int has_mac;
 };
@@ -49,5 +58,32 @@ struct nic *nic_af_packet_new(const char *ifname, uint32_t ring_frames, char *er
                               unsigned long errlen);
 int  nic_memory_inject(struct nic *n, const uint8_t *frame, uint32_t len);
 int  nic_memory_take(struct nic *n, uint8_t *buf, uint32_t cap);
+
+/* The backend at the bottom of a stack of wrappers (the one that holds the rings). */
+static inline struct nic *nic_base(struct nic *n)
+{
+    while (n && n->inner)
+        n = n->inner;
+    return n;
+}
+
+/* nic_af_packet_new with options: NIC_AFP_PROMISC receives frames for any MAC. */
+#define NIC_AFP_PROMISC 0x1u
+struct nic *nic_af_packet_open(const char *ifname, uint32_t ring_frames, unsigned opts,
+                               char *err, unsigned long errlen);
+
+/* nic_impair.c: wrap `inner` (owned by the wrapper from then on, left alone on failure).
+ * rx / tx NULL: that direction passes untouched. now_us: the clock that times held
+ * frames; it must outlive the wrapper. pool_frames: frames each impaired direction can
+ * hold, allocated here, never grown. */
+struct ssdk_impair;
+struct ssdk_impair_stats;
+struct nic *nic_impair_new(struct nic *inner, const struct ssdk_impair *rx,
+                           const struct ssdk_impair *tx, uint64_t seed,
+                           const uint64_t *now_us, uint32_t pool_frames, char *err,
+                           unsigned long errlen);
+/* The wrapper's counters; -1 (and zeroes) if n is not an impairment wrapper. */
+int  nic_impair_stats(struct nic *n, struct ssdk_impair_stats *rx,
+                      struct ssdk_impair_stats *tx);
 
 #endif

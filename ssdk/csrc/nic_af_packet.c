@@ -11,6 +11,10 @@
  * local sender left with a partial checksum (TP_STATUS_CSUMNOTREADY) or that the driver
  * already verified (TP_STATUS_CSUM_VALID) is marked trusted; every other frame has its
  * checksums verified by the stack.
+ *
+ * nic_af_packet_open(NIC_AFP_PROMISC) also puts the interface in promiscuous mode for
+ * as long as the socket lives (a packet-socket membership, dropped when it closes): the
+ * impairment bridge (bridge.c) forwards frames addressed to other hosts.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -142,8 +146,8 @@ static void afp_destroy(struct nic *n)
 
 #define AFP_FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); afp_destroy(&a->nic); return NULL; } while (0)
 
-struct nic *nic_af_packet_new(const char *ifname, uint32_t ring_frames, char *err,
-                              unsigned long errlen)
+struct nic *nic_af_packet_open(const char *ifname, uint32_t ring_frames, unsigned opts,
+                               char *err, unsigned long errlen)
 {
     struct nic_afp *a = calloc(1, sizeof(*a));
     if (!a) {
@@ -192,6 +196,11 @@ struct nic *nic_af_packet_new(const char *ifname, uint32_t ring_frames, char *er
     };
     if (bind(a->fd, (struct sockaddr *)&sll, sizeof(sll)))
         AFP_FAIL("bind to %s: %s", ifname, strerror(errno));
+    if (opts & NIC_AFP_PROMISC) {
+        struct packet_mreq mr = {.mr_ifindex = (int)idx, .mr_type = PACKET_MR_PROMISC};
+        if (setsockopt(a->fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr)))
+            AFP_FAIL("promiscuous mode on %s: %s", ifname, strerror(errno));
+    }
     struct ifreq ifr;
     memset(&ifr, 0, sizeof(ifr));
     snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
@@ -200,4 +209,10 @@ struct nic *nic_af_packet_new(const char *ifname, uint32_t ring_frames, char *er
     memcpy(a->nic.mac, ifr.ifr_hwaddr.sa_data, 6);
     a->nic.has_mac = 1;
     return &a->nic;
+}
+
+struct nic *nic_af_packet_new(const char *ifname, uint32_t ring_frames, char *err,
+                              unsigned long errlen)
+{
+    return nic_af_packet_open(ifname, ring_frames, 0, err, errlen);
 }

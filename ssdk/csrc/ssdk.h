@@ -125,6 +125,61 @@ uint64_t ssdk_clock_now(struct ssdk_engine *e);
 
 void ssdk_stats_get(struct ssdk_engine *e, struct ssdk_stats *out);
 const char *ssdk_src_hash(void);
+
+/* impairment (nic_impair.c) ---------------------------------------------------------
+ * Loss, duplication, reordering, delay and corruption between a backend and what uses
+ * it, each direction on its own, decided by a seeded PRNG: the same seed and the same
+ * frames give the same decisions, so a failing run replays. Probabilities are in [0, 1].
+ */
+struct ssdk_impair {
+    double   loss;        /* the frame is dropped */
+    double   duplicate;   /* a second copy follows it */
+    double   reorder;     /* it is held until 1 to 3 later frames have passed it */
+    double   corrupt;     /* one byte past the Ethernet header is changed */
+    uint32_t delay_ms;    /* every frame waits this long... */
+    uint32_t jitter_ms;   /* ...plus 0 to jitter_ms more, uniformly */
+};
+
+struct ssdk_impair_stats {
+    uint64_t frames;      /* entered this direction */
+    uint64_t dropped;
+    uint64_t duplicated;
+    uint64_t reordered;
+    uint64_t delayed;
+    uint64_t corrupted;
+    uint64_t pool_full;   /* times the wrapper pushed back because its pool was full */
+    uint64_t held;        /* gauge: frames in the pool now */
+};
+
+/* Wrap the engine's backend (attach one with ssdk_nic_* first). rx: frames from the
+ * wire to the stack; tx: frames the stack sends. NULL: that direction is untouched. */
+int  ssdk_impair(struct ssdk_engine *e, const struct ssdk_impair *rx,
+                 const struct ssdk_impair *tx, uint64_t seed, char *err, size_t errlen);
+/* Zeroes when the engine's backend is not impaired. */
+void ssdk_impair_stats(struct ssdk_engine *e, struct ssdk_impair_stats *rx,
+                       struct ssdk_impair_stats *tx);
+
+/* bridge (bridge.c): two interfaces joined through the impairment layer. ab impairs
+ * the frames from a to b, ba those from b to a. */
+struct ssdk_bridge;
+
+struct ssdk_bridge_stats {
+    uint64_t forwarded;
+    uint64_t bytes;
+    uint64_t tx_full;     /* dropped: the outgoing ring had no slot */
+    uint64_t truncated;   /* dropped: captured shorter than on the wire */
+    uint64_t rx_ring;     /* dropped by the kernel: the incoming ring was full */
+    struct ssdk_impair_stats impair;
+};
+
+int  ssdk_bridge_new(const char *ifa, const char *ifb, const struct ssdk_impair *ab,
+                     const struct ssdk_impair *ba, uint64_t seed, struct ssdk_bridge **out,
+                     char *err, size_t errlen);
+/* Forward for up to ms milliseconds; returns the frames received. */
+int  ssdk_bridge_run(struct ssdk_bridge *b, uint32_t ms);
+void ssdk_bridge_stats(struct ssdk_bridge *b, struct ssdk_bridge_stats *ab,
+                       struct ssdk_bridge_stats *ba);
+void ssdk_bridge_free(struct ssdk_bridge *b);
 /* CDEF END */
 
 #endif
