@@ -57,7 +57,9 @@ struct conn {
     uint32_t lost_hi;         /* unSACKed bytes below this are taken as lost */
     uint8_t  in_recovery;
     uint8_t  ts_adj;          /* added to our TSval: a cookie's low bits, then past them */
-    uint8_t  cc_pad[2];
+    uint8_t  tlp_sent;        /* a tail loss probe went out for this flight (RFC 8985 7) */
+    uint8_t  cc_pad;
+    uint64_t rtx_us;          /* when the segment at SND.UNA was last sent again; 0: not */
 
     /* Request bytes received beyond a gap, held in req[] at their place. */
     uint32_t ooo[SACK_MAX][2];      /* [start, end), newest first */
@@ -216,6 +218,8 @@ void tcp_send_rst(struct ssdk_engine *e, const struct eth_hdr *eh, const struct 
                   const struct tcp_hdr *th, uint32_t seglen);
 void tcp_pending_run(struct ssdk_engine *e);
 void tcp_probe(struct ssdk_engine *e, struct conn *c);
+void tcp_tail_probe(struct ssdk_engine *e, struct conn *c);
+int  tcp_can_send_new(const struct ssdk_engine *e, const struct conn *c);
 void tcp_retransmit(struct ssdk_engine *e, struct conn *c);
 int  tcp_resend(struct ssdk_engine *e, struct conn *c, uint32_t seq, uint32_t len);
 
@@ -227,21 +231,24 @@ void cc_on_rto(struct ssdk_engine *e, struct conn *c);
 
 /* tcp_sack.c */
 void sack_trim(struct conn *c);
-void sack_update(struct conn *c, const struct tcp_opts *o);
+uint32_t sack_update(struct conn *c, const struct tcp_opts *o);
 uint32_t recovery_pipe(const struct conn *c);
 int  recovery_next(const struct conn *c, uint32_t *seq, uint32_t *len);
 void recovery_enter(struct ssdk_engine *e, struct conn *c);
 void recovery_on_ack(struct ssdk_engine *e, struct conn *c, uint32_t acked);
+void recovery_probe(struct ssdk_engine *e, struct conn *c);
+void recovery_sent(struct ssdk_engine *e, struct conn *c, uint32_t seq, uint32_t len);
 
 /* tcp_timer.c */
 int  timer_init(struct ssdk_engine *e);
-enum { TK_NONE, TK_RTO, TK_IDLE };
+enum { TK_NONE, TK_RTO, TK_IDLE, TK_PTO };
 void timer_set(struct ssdk_engine *e, struct conn *c, uint64_t at_ms);
 void timer_after_output(struct ssdk_engine *e, struct conn *c);
 void timer_stop(struct ssdk_engine *e, struct conn *c);
 void timer_run(struct ssdk_engine *e);
 void rtt_sample(struct ssdk_engine *e, struct conn *c, uint64_t rtt_us);
 void rto_arm(struct ssdk_engine *e, struct conn *c);
+void loss_timer_arm(struct ssdk_engine *e, struct conn *c);
 
 /* date.c */
 void date_render(uint64_t unix_sec, uint8_t out[DATE_LEN]);

@@ -35,7 +35,7 @@ void ssdk_config_default(struct ssdk_config *cfg)
     cfg->max_retries = 8;
     cfg->idle_ms = 60000;
     cfg->header_timeout_ms = 10000;
-    cfg->options = 3;
+    cfg->options = 7;
     cfg->syn_backlog = 1024;
 }
 

@@ -31,7 +31,8 @@ struct ssdk_config {
     uint32_t idle_ms;        /* an idle keep-alive connection is closed after this */
     uint32_t header_timeout_ms; /* a request's header block must be complete by then */
     uint32_t cc;             /* congestion control: 0 CUBIC (RFC 9438), 1 NewReno */
-    uint32_t options;        /* TCP options we accept: bit 0 timestamps, bit 1 SACK */
+    uint32_t options;        /* bit 0 timestamps, bit 1 SACK (accepted from the SYN),
+                                bit 2 loss probes (RFC 8985 7) */
     uint32_t syn_backlog;    /* half-open connections before SYN cookies take over */
     uint64_t seed;           /* ISN secret; 0 = from getrandom() */
     int      virtual_clock;  /* 1: time moves only through ssdk_clock_set */
@@ -88,6 +89,8 @@ struct ssdk_stats {
     uint64_t rto_expired;
     uint64_t fast_retransmits;    /* loss recoveries entered on duplicate ACKs */
     uint64_t sack_blocks;         /* SACK blocks received */
+    uint64_t tail_probes;         /* tail loss probes sent (RFC 8985 7) */
+    uint64_t rtx_lost;            /* retransmissions found lost and sent again in recovery */
     uint64_t http_requests;
     uint64_t http_2xx;
     uint64_t http_4xx;

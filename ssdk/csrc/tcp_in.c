@@ -208,15 +208,30 @@ static void rtt_from_ack(struct ssdk_engine *e, struct conn *c, const struct seg
     }
 }
 
-/* A duplicate ACK (RFC 5681 2): counted, and the third starts recovery unless it only
- * echoes what an RTO already resent (RFC 6582 4.1, "recover"). */
+/* How many duplicate ACKs mean a loss: three, or fewer when fewer than four segments
+ * are out and no new data can go to bring more (RFC 5827, early retransmit). */
+static uint32_t dup_threshold(const struct ssdk_engine *e, const struct conn *c)
+{
+    uint32_t segs = (c->snd_max - c->snd_una + c->mss - 1) / c->mss;
+    if (segs >= 4 || tcp_can_send_new(e, c))
+        return 3;
+    return segs > 1 ? segs - 1 : 1;
+}
+
+/*
+ * A duplicate ACK (RFC 5681 2): counted, and the threshold's starts recovery. Without
+ * SACK, not while it may only echo what an RTO already resent (RFC 6582 4.1,
+ * "recover"); with SACK the blocks say what is really missing, so a hole that an RTO's
+ * resend lost again is recovered too instead of waiting for the next, doubled, RTO.
+ */
 static void dupack_in(struct ssdk_engine *e, struct conn *c, const struct seg *s)
 {
     if (c->dupacks < UINT8_MAX)
         c->dupacks++;
     if (c->in_recovery)
         recovery_on_ack(e, c, 0);
-    else if (c->dupacks == 3 && seq_lt(c->recover, s->ack))
+    else if (c->dupacks >= dup_threshold(e, c)
+             && ((c->opts & CO_SACK) || seq_lt(c->recover, s->ack)))
         recovery_enter(e, c);
 }
 
@@ -249,14 +264,18 @@ static int ack_in(struct ssdk_engine *e, struct conn *c, const struct seg *s)
     uint32_t wnd = s->wnd << c->snd_wscale;
     if (wnd == 0)
         c->retries = 0;  /* a peer that answers our zero-window probes is alive */
+    uint32_t news = 0;
     if ((c->opts & CO_SACK) && s->opt.nsack) {
         e->st.sack_blocks += s->opt.nsack;
-        sack_update(c, &s->opt);
+        news = sack_update(c, &s->opt);
     }
     if (acked == 0) {
-        /* RFC 5681 2: a duplicate ACK carries no data and does not move the window. */
-        int dup = s->len == 0 && !(s->flags & TH_FIN) && c->snd_una != c->snd_max
-               && wnd == c->snd_wnd && wnd != 0;
+        /* RFC 5681 2: a duplicate ACK carries no data and does not move the window; with
+         * SACK (RFC 6675 2), any ACK that reports new data held above the hole is one,
+         * whatever its window says (a receiver's window moves as it buffers). */
+        int dup = c->snd_una != c->snd_max
+               && (news || (s->len == 0 && !(s->flags & TH_FIN) && wnd == c->snd_wnd
+                            && wnd != 0 && !(c->opts & CO_SACK)));
         set_snd_wnd(c, wnd);
         if (dup)
             dupack_in(e, c, s);
@@ -265,6 +284,7 @@ static int ack_in(struct ssdk_engine *e, struct conn *c, const struct seg *s)
     set_snd_wnd(c, wnd);
     rtt_from_ack(e, c, s);
     c->retries = 0;
+    c->tlp_sent = 0;
     c->snd_una = s->ack;
     if (seq_lt(c->snd_nxt, c->snd_una))
         c->snd_nxt = c->snd_una;
@@ -280,7 +300,7 @@ static int ack_in(struct ssdk_engine *e, struct conn *c, const struct seg *s)
     if (c->state == TCP_TIME_WAIT)
         return 0;
     if (c->snd_una != c->snd_max)
-        rto_arm(e, c);  /* RFC 6298 5.3: new data acknowledged restarts the timer */
+        loss_timer_arm(e, c);  /* RFC 6298 5.3: new data acknowledged restarts the timer */
     else
         timer_stop(e, c);
     return 0;

@@ -250,7 +250,7 @@ static void output_recovery(struct ssdk_engine *e, struct conn *c, uint32_t end)
         if (recovery_next(c, &seq, &len)) {
             if (!tcp_resend(e, c, seq, len))
                 return;
-            c->rtx_hi = seq + len;
+            recovery_sent(e, c, seq, len);
             continue;
         }
         uint32_t wnd = c->snd_wnd, flight = c->snd_nxt - c->snd_una;
@@ -272,7 +272,10 @@ void tcp_output(struct ssdk_engine *e, struct conn *c)
         if (c->in_recovery) {
             output_recovery(e, c, end);
         } else {
-            uint32_t wnd = c->snd_wnd < c->cwnd ? c->snd_wnd : c->cwnd;
+            /* RFC 3042, limited transmit: each of the first two duplicate ACKs lets one
+             * new segment go beyond cwnd, so a small window still yields three. */
+            uint32_t cw = c->cwnd + (c->dupacks < 3 ? c->dupacks : 0) * (uint32_t)c->mss;
+            uint32_t wnd = c->snd_wnd < cw ? c->snd_wnd : cw;
             while (send_next(e, c, end, wnd, c->snd_nxt - c->snd_una))
                 ;
         }
@@ -326,6 +329,41 @@ void tcp_probe(struct ssdk_engine *e, struct conn *c)
     } else {
         e->st.retransmits++;
     }
+}
+
+/* Can a segment of new data go now, as far as the peer's window goes? */
+int tcp_can_send_new(const struct ssdk_engine *e, const struct conn *c)
+{
+    if (c->resp == NONE32)
+        return 0;
+    uint32_t end = c->resp_seq + (uint32_t)e->table.resp[c->resp].stream_len;
+    return seq_lt(c->snd_max, end) && c->snd_max - c->snd_una < c->snd_wnd;
+}
+
+/*
+ * RFC 8985 7.3: the probe is new data if the window allows, else the last segment sent
+ * again; either way the peer's answer (an ACK, or SACK of it) starts a fast recovery
+ * where silence would have waited for the RTO.
+ */
+void tcp_tail_probe(struct ssdk_engine *e, struct conn *c)
+{
+    if (tcp_can_send_new(e, c)) {
+        uint32_t end = c->resp_seq + (uint32_t)e->table.resp[c->resp].stream_len;
+        send_next(e, c, end, c->snd_max - c->snd_una + c->mss, c->snd_nxt - c->snd_una);
+        return;
+    }
+    if ((c->flags & CF_FIN_QUEUED) && c->snd_max == c->fin_seq + 1) {
+        if (tcp_send_ctl(e, c, TH_FIN | TH_ACK, c->fin_seq))
+            e->st.retransmits++;
+        return;
+    }
+    if (c->resp == NONE32)
+        return;
+    uint32_t end = c->resp_seq + (uint32_t)e->table.resp[c->resp].stream_len;
+    uint32_t top = seq_lt(end, c->snd_max) ? end : c->snd_max;
+    uint32_t len = top - c->snd_una < c->mss ? top - c->snd_una : c->mss;
+    if (len)
+        tcp_resend(e, c, top - len, len);
 }
 
 /* Resume connections whose output stopped at a full TX ring, oldest first. */

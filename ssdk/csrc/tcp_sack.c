@@ -59,15 +59,21 @@ static void sack_add(struct conn *c, uint32_t l, uint32_t r)
     memcpy(c->sacked, out + skip, c->nsacked * sizeof(out[0]));
 }
 
-/* RFC 2018 3 and RFC 6675 5: take the blocks that report data we sent above SND.UNA. */
-void sack_update(struct conn *c, const struct tcp_opts *o)
+static uint32_t sacked_bytes(const struct conn *c);
+
+/* RFC 2018 3 and RFC 6675 5: take the blocks that report data we sent above SND.UNA.
+ * Returns how many bytes are SACKed now that were not before. */
+uint32_t sack_update(struct conn *c, const struct tcp_opts *o)
 {
+    uint32_t before = sacked_bytes(c);
     for (uint8_t i = 0; i < o->nsack; i++) {
         uint32_t l = o->sack[i][0], r = o->sack[i][1];
         if (!seq_lt(l, r) || !seq_lt(c->snd_una, r) || seq_lt(c->snd_max, r))
             continue;  /* empty, all acknowledged already, or beyond what was sent */
         sack_add(c, seq_max(l, c->snd_una), r);
     }
+    uint32_t after = sacked_bytes(c);
+    return after > before ? after - before : 0;
 }
 
 static uint32_t sacked_bytes(const struct conn *c)
@@ -147,6 +153,7 @@ void recovery_enter(struct ssdk_engine *e, struct conn *c)
 {
     e->st.fast_retransmits++;
     c->in_recovery = 1;
+    c->snd_nxt = c->snd_max;  /* an RTO's go-back-N ends here: SACK says what to resend */
     c->recover = c->snd_max;
     c->flags &= (uint8_t)~CF_TIMING;  /* Karn: RTT samples wait for new data */
     cc_on_loss(e, c);
@@ -156,13 +163,47 @@ void recovery_enter(struct ssdk_engine *e, struct conn *c)
     /* The first hole goes now, whatever pipe says (RFC 6675 5, step 4.3). */
     uint32_t seq, len;
     if (recovery_next(c, &seq, &len) && tcp_resend(e, c, seq, len))
-        c->rtx_hi = seq + len;
+        recovery_sent(e, c, seq, len);
+}
+
+/* A hole went out again: move the resend pointer, and note when SND.UNA's did. */
+void recovery_sent(struct ssdk_engine *e, struct conn *c, uint32_t seq, uint32_t len)
+{
+    c->rtx_hi = seq + len;
+    if (seq == c->snd_una)
+        c->rtx_us = e->now_us ? e->now_us : 1;
+}
+
+/*
+ * The segment at SND.UNA, sent again more than a round trip ago and still missing
+ * while the peer keeps reporting data above it, was lost again: send it once more now,
+ * rather than wait for the RTO (the idea of RFC 8985's time-based detection, applied to
+ * the one hole that holds everything up).
+ */
+static void lost_retransmit(struct ssdk_engine *e, struct conn *c, int force)
+{
+    uint64_t rtt = c->srtt_us ? c->srtt_us + c->srtt_us / 4 + 1000 : 0;
+    if (!force && (!c->rtx_us || !rtt || e->now_us - c->rtx_us < rtt))
+        return;
+    uint32_t len = c->snd_max - c->snd_una < c->mss ? c->snd_max - c->snd_una : c->mss;
+    for (uint8_t i = 0; i < c->nsacked; i++)  /* up to the first SACKed byte */
+        if (seq_lt(c->snd_una, c->sacked[i][0]) && c->sacked[i][0] - c->snd_una < len)
+            len = c->sacked[i][0] - c->snd_una;
+    if (len && tcp_resend(e, c, c->snd_una, len)) {
+        c->rtx_us = e->now_us;
+        e->st.rtx_lost++;
+    }
+}
+
+/* The loss timer ran out before the RTO while recovering: the hole at SND.UNA again. */
+void recovery_probe(struct ssdk_engine *e, struct conn *c)
+{
+    lost_retransmit(e, c, 1);
 }
 
 /* Every ACK in recovery: a partial ACK marks the next hole, a full one ends it. */
 void recovery_on_ack(struct ssdk_engine *e, struct conn *c, uint32_t acked)
 {
-    (void)e;
     if (acked && !seq_lt(c->snd_una, c->recover)) {  /* RFC 6582 3.2 (3), full ACK */
         c->in_recovery = 0;
         uint32_t fl = c->snd_max - c->snd_una + c->mss;
@@ -170,9 +211,14 @@ void recovery_on_ack(struct ssdk_engine *e, struct conn *c, uint32_t acked)
         c->dupacks = 0;
         return;
     }
-    if (acked && !(c->opts & CO_SACK)) {
-        c->dupacks = 0;
-        c->rtx_hi = c->snd_una;  /* RFC 6582 3.2 (4): resend the first unacknowledged */
+    if (acked) {
+        c->rtx_us = 0;  /* a new SND.UNA: not resent yet */
+        if (!(c->opts & CO_SACK)) {
+            c->dupacks = 0;
+            c->rtx_hi = c->snd_una;  /* RFC 6582 3.2 (4): resend the first unacknowledged */
+        }
     }
     mark_lost(c);
+    if (!acked)
+        lost_retransmit(e, c, 0);
 }

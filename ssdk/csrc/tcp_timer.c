@@ -72,6 +72,29 @@ void rto_arm(struct ssdk_engine *e, struct conn *c)
 }
 
 /*
+ * (Re)start the timer that watches data in flight: a loss probe after about two round
+ * trips when one is due (RFC 8985 7.2: one per flight, an RTT known), else the RTO. A
+ * lost last segment (or, in recovery, a lost resend or the last ACKs) then costs a
+ * probe, not a timeout.
+ */
+void loss_timer_arm(struct ssdk_engine *e, struct conn *c)
+{
+    if (c->tlp_sent || !c->srtt_us || c->state != TCP_ESTABLISHED || !(e->cfg.options & 4)) {
+        rto_arm(e, c);
+        return;
+    }
+    uint64_t pto = (2ull * c->srtt_us + 999) / 1000;
+    if (pto < 10)
+        pto = 10;  /* RFC 8985 7.2 allows a floor; ACKs here are never delayed */
+    if (pto >= c->rto_ms) {
+        rto_arm(e, c);
+        return;
+    }
+    timer_set(e, c, now_ms(e) + pto);
+    c->tkind = TK_PTO;
+}
+
+/*
  * After each segment in or out: unacknowledged data (or data the peer's zero window
  * holds back) needs the RTO running, started once and not pushed back by every send
  * (RFC 6298 5.1). A connection with nothing in flight waits on the idle timeout from
@@ -85,8 +108,8 @@ void timer_after_output(struct ssdk_engine *e, struct conn *c)
                || (c->resp != NONE32 && c->snd_wnd == 0)
                || ((c->flags & CF_FIN_QUEUED) && seq_le(c->snd_una, c->fin_seq));
     if (waiting) {
-        if (c->tkind != TK_RTO)
-            rto_arm(e, c);
+        if (c->tkind != TK_RTO && c->tkind != TK_PTO)
+            loss_timer_arm(e, c);
         return;
     }
     uint64_t at = now_ms(e) + e->cfg.idle_ms;
@@ -160,6 +183,19 @@ static void timer_fire(struct ssdk_engine *e, struct conn *c)
     switch (kind) {
     case TK_RTO:
         rto_fire(e, c);
+        break;
+    case TK_PTO:
+        if (c->snd_una == c->snd_max) {
+            timer_after_output(e, c);
+            break;
+        }
+        c->tlp_sent = 1;
+        e->st.tail_probes++;
+        if (c->in_recovery)
+            recovery_probe(e, c);  /* the last ACKs of a recovery may be what was lost */
+        else
+            tcp_tail_probe(e, c);
+        rto_arm(e, c);
         break;
     case TK_IDLE:
         /* An idle keep-alive connection is closed from our side, politely; one that
