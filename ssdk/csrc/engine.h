@@ -53,13 +53,16 @@ struct conn {
     /* Loss recovery (tcp_sack.c): what the peer holds above SND.UNA, and the holes. */
     uint32_t sacked[SACK_MAX][2];   /* [start, end), disjoint, ascending */
     uint32_t recover;         /* RFC 6582: SND.MAX when recovery began */
+    uint32_t prev_una;        /* SND.UNA before the last ACK that moved it (RFC 6582 4.2) */
     uint32_t rtx_hi;          /* holes below this were sent again in this recovery */
     uint32_t lost_hi;         /* unSACKed bytes below this are taken as lost */
     uint8_t  in_recovery;
     uint8_t  ts_adj;          /* added to our TSval: a cookie's low bits, then past them */
     uint8_t  tlp_sent;        /* a tail loss probe went out for this flight (RFC 8985 7) */
-    uint8_t  cc_pad;
-    uint64_t rtx_us;          /* when the segment at SND.UNA was last sent again; 0: not */
+    uint8_t  lt_sent;         /* segments limited transmit sent beyond cwnd (RFC 3042) */
+    uint64_t rtx_us;          /* 1 + when the segment at SND.UNA was last sent again; 0: not */
+    uint32_t rtx_snd_max;     /* SND.MAX at that moment: what was sent after it is above */
+    uint64_t last_send_us;    /* for the restart window after idle (RFC 5681 4.1) */
 
     /* Request bytes received beyond a gap, held in req[] at their place. */
     uint32_t ooo[SACK_MAX][2];      /* [start, end), newest first */
@@ -228,15 +231,16 @@ void cc_init(struct ssdk_engine *e, struct conn *c);
 void cc_on_ack(struct ssdk_engine *e, struct conn *c, uint32_t acked);
 void cc_on_loss(struct ssdk_engine *e, struct conn *c);
 void cc_on_rto(struct ssdk_engine *e, struct conn *c);
+void cc_after_idle(struct ssdk_engine *e, struct conn *c);
 
 /* tcp_sack.c */
 void sack_trim(struct conn *c);
 uint32_t sack_update(struct conn *c, const struct tcp_opts *o);
+int  sack_is_lost(const struct conn *c);
 uint32_t recovery_pipe(const struct conn *c);
 int  recovery_next(const struct conn *c, uint32_t *seq, uint32_t *len);
 void recovery_enter(struct ssdk_engine *e, struct conn *c);
 void recovery_on_ack(struct ssdk_engine *e, struct conn *c, uint32_t acked);
-void recovery_probe(struct ssdk_engine *e, struct conn *c);
 void recovery_sent(struct ssdk_engine *e, struct conn *c, uint32_t seq, uint32_t len);
 
 /* tcp_timer.c */

@@ -27,7 +27,13 @@ void cc_init(struct ssdk_engine *e, struct conn *c)
     c->w_max = 0;
 }
 
-static uint32_t flight(const struct conn *c) { return c->snd_max - c->snd_una; }
+/* What was in flight, less what limited transmit sent beyond cwnd (RFC 5681 3.2 (2):
+ * those segments must not count in the new ssthresh). */
+static uint32_t flight(const struct conn *c)
+{
+    uint32_t f = c->snd_max - c->snd_una, lt = (uint32_t)c->lt_sent * c->mss;
+    return f > lt ? f - lt : 0;
+}
 
 /* RFC 9438 4.2-4.4: the window at time t of the epoch, and the Reno-friendly estimate. */
 static void cubic_on_ack(struct ssdk_engine *e, struct conn *c, uint32_t acked)
@@ -57,13 +63,21 @@ static void cubic_on_ack(struct ssdk_engine *e, struct conn *c, uint32_t acked)
     c->cwnd = bytes > 1e9 ? 1000000000u : (uint32_t)bytes;
 }
 
-/* New data acknowledged, outside loss recovery. */
+/* New data acknowledged, outside loss recovery. The window grows only while it is what
+ * limits the sender (RFC 7661): a flow held back by the peer's window or by having
+ * nothing to send would otherwise build up a window it never tested. */
 void cc_on_ack(struct ssdk_engine *e, struct conn *c, uint32_t acked)
 {
-    if (c->cwnd < c->ssthresh) {  /* slow start, RFC 5681 3.1 with L = 1 SMSS */
+    uint32_t was_out = c->snd_max - c->snd_una + acked;
+    if (c->cwnd < c->ssthresh) {
+        if (2ull * was_out < c->cwnd)
+            return;  /* slow start: limited if less than half the window was used */
+        /* slow start, RFC 5681 3.1 with L = 1 SMSS */
         c->cwnd += acked < c->mss ? acked : c->mss;
         return;
     }
+    if ((uint64_t)was_out + 3u * c->mss < c->cwnd)
+        return;  /* congestion avoidance: limited unless the window was (nearly) full */
     if (e->cfg.cc == CC_CUBIC)
         cubic_on_ack(e, c, acked);
     else  /* congestion avoidance: about one MSS per window, RFC 5681 (3) */
@@ -76,15 +90,30 @@ void cc_on_loss(struct ssdk_engine *e, struct conn *c)
 {
     uint32_t two = 2u * c->mss;
     if (e->cfg.cc == CC_CUBIC) {
-        double cwnd = c->cwnd / (double)c->mss;
+        /* RFC 9438 4.6: the cut applies to what was in flight, which a window-limited
+         * flow keeps below cwnd. */
+        uint32_t used = flight(c) < c->cwnd ? flight(c) : c->cwnd;
+        double cwnd = used / (double)c->mss;
         /* RFC 9438 4.7, fast convergence: yield to newer flows after a loss below W_max. */
         c->w_max = cwnd < c->w_max ? cwnd * (1 + CUBIC_BETA) / 2 : cwnd;
         c->epoch_us = 0;
-        uint32_t s = (uint32_t)(c->cwnd * CUBIC_BETA);
+        uint32_t s = (uint32_t)(used * CUBIC_BETA);
         c->ssthresh = s > two ? s : two;
     } else {
         uint32_t half = flight(c) / 2;  /* RFC 5681 (4) */
         c->ssthresh = half > two ? half : two;
+    }
+}
+
+/* RFC 5681 4.1: a connection idle for more than an RTO starts again from the initial
+ * window, since what it learned of the path is stale. */
+void cc_after_idle(struct ssdk_engine *e, struct conn *c)
+{
+    uint32_t iw = 10u * c->mss;
+    if (c->last_send_us && e->now_us - c->last_send_us > (uint64_t)c->rto_ms * 1000
+        && c->cwnd > iw) {
+        c->cwnd = iw;
+        c->epoch_us = 0;
     }
 }
 

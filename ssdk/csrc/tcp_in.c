@@ -218,6 +218,18 @@ static uint32_t dup_threshold(const struct ssdk_engine *e, const struct conn *c)
     return segs > 1 ? segs - 1 : 1;
 }
 
+/* RFC 6582 4.2, the ACK heuristic: duplicate ACKs right after a cumulative ACK that
+ * moved SND.UNA a little (at most four segments) report a new loss, not the echo of a
+ * timeout's resends, which would have moved it far. */
+static int ack_heuristic(const struct conn *c, uint32_t ack)
+{
+    if (c->cwnd > c->mss && c->snd_una - c->prev_una <= 4u * c->mss)
+        return 1;
+    /* After a tail loss probe (no go-back-N since), duplicate ACKs at exactly `recover`
+     * mean the first segment above the last recovery was lost. */
+    return c->tlp_sent && seq_le(c->recover, ack);
+}
+
 /*
  * A duplicate ACK (RFC 5681 2): counted, and the threshold's starts recovery. Without
  * SACK, not while it may only echo what an RTO already resent (RFC 6582 4.1,
@@ -230,8 +242,9 @@ static void dupack_in(struct ssdk_engine *e, struct conn *c, const struct seg *s
         c->dupacks++;
     if (c->in_recovery)
         recovery_on_ack(e, c, 0);
-    else if (c->dupacks >= dup_threshold(e, c)
-             && ((c->opts & CO_SACK) || seq_lt(c->recover, s->ack)))
+    else if ((c->dupacks >= dup_threshold(e, c) || sack_is_lost(c)
+              || (c->tlp_sent && c->nsacked))  /* RFC 8985 7.4: the probe found a hole */
+             && ((c->opts & CO_SACK) || seq_lt(c->recover, s->ack) || ack_heuristic(c, s->ack)))
         recovery_enter(e, c);
 }
 
@@ -285,6 +298,7 @@ static int ack_in(struct ssdk_engine *e, struct conn *c, const struct seg *s)
     rtt_from_ack(e, c, s);
     c->retries = 0;
     c->tlp_sent = 0;
+    c->prev_una = c->snd_una;
     c->snd_una = s->ack;
     if (seq_lt(c->snd_nxt, c->snd_una))
         c->snd_nxt = c->snd_una;
@@ -293,6 +307,7 @@ static int ack_in(struct ssdk_engine *e, struct conn *c, const struct seg *s)
         recovery_on_ack(e, c, acked);
     } else {
         c->dupacks = 0;
+        c->lt_sent = 0;
         cc_on_ack(e, c, acked);
     }
     if ((c->flags & CF_FIN_QUEUED) && s->ack == c->fin_seq + 1 && fin_acked(e, c))
@@ -350,8 +365,8 @@ static void ooo_fill(struct conn *c)
                 c->req_len = (uint16_t)(c->req_len + (c->ooo[i][1] - c->rcv_nxt));
                 c->rcv_nxt = c->ooo[i][1];
             }
-            c->ooo[i][0] = c->ooo[c->nooo - 1][0], c->ooo[i][1] = c->ooo[c->nooo - 1][1];
-            c->nooo--;
+            memmove(c->ooo + i, c->ooo + i + 1, (c->nooo - i - 1) * sizeof(c->ooo[0]));
+            c->nooo--;  /* the others keep their newest-first order (RFC 2018 4) */
             moved = 1;
             break;
         }

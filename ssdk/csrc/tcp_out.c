@@ -234,6 +234,7 @@ static int send_next(struct ssdk_engine *e, struct conn *c, uint32_t end, uint32
     c->snd_nxt += len;
     if (seq_lt(c->snd_max, c->snd_nxt))
         c->snd_max = c->snd_nxt;
+    c->last_send_us = e->now_us;
     return 1;
 }
 
@@ -274,10 +275,14 @@ void tcp_output(struct ssdk_engine *e, struct conn *c)
         } else {
             /* RFC 3042, limited transmit: each of the first two duplicate ACKs lets one
              * new segment go beyond cwnd, so a small window still yields three. */
-            uint32_t cw = c->cwnd + (c->dupacks < 3 ? c->dupacks : 0) * (uint32_t)c->mss;
+            if (c->snd_una == c->snd_max)
+                cc_after_idle(e, c);
+            int lt = c->dupacks && c->dupacks < 3 && c->snd_nxt == c->snd_max;
+            uint32_t cw = c->cwnd + (lt ? c->dupacks : 0) * (uint32_t)c->mss;
             uint32_t wnd = c->snd_wnd < cw ? c->snd_wnd : cw;
             while (send_next(e, c, end, wnd, c->snd_nxt - c->snd_una))
-                ;
+                if (lt && c->snd_max - c->snd_una > c->cwnd)
+                    c->lt_sent++;
         }
         if (c->flags & CF_PENDING)
             return;
@@ -306,8 +311,21 @@ void tcp_retransmit(struct ssdk_engine *e, struct conn *c)
     c->flags &= (uint8_t)~CF_TIMING;  /* Karn: no RTT sample from a resent segment */
     c->in_recovery = 0;
     c->dupacks = 0;
+    c->lt_sent = 0;
     cc_on_rto(e, c);
     c->snd_nxt = c->snd_una;
+    /* RFC 2018 8: the left edge goes again even if SACKed, since a receiver may renege. */
+    if (c->resp != NONE32) {
+        uint32_t end = c->resp_seq + (uint32_t)e->table.resp[c->resp].stream_len;
+        uint32_t len = end - c->snd_una < c->mss ? end - c->snd_una : c->mss;
+        if (seq_lt(c->snd_una, end)) {
+            if (!tcp_resend(e, c, c->snd_una, len))
+                return;
+            c->snd_nxt = c->snd_una + len;
+            c->rtx_us = e->now_us + 1;
+            c->rtx_snd_max = c->snd_max;
+        }
+    }
     tcp_output(e, c);
 }
 

@@ -153,12 +153,17 @@ void recovery_enter(struct ssdk_engine *e, struct conn *c)
 {
     e->st.fast_retransmits++;
     c->in_recovery = 1;
-    c->snd_nxt = c->snd_max;  /* an RTO's go-back-N ends here: SACK says what to resend */
+    /* An RTO's go-back-N ends here: what it already resent is not resent again, and
+     * SACK says what else is missing. */
+    uint32_t resent_to = c->snd_nxt;
+    c->snd_nxt = c->snd_max;
     c->recover = c->snd_max;
     c->flags &= (uint8_t)~CF_TIMING;  /* Karn: RTT samples wait for new data */
     cc_on_loss(e, c);
     c->cwnd = c->ssthresh;
     c->rtx_hi = c->lost_hi = c->snd_una;
+    if (seq_lt(c->snd_una, resent_to) && seq_lt(resent_to, c->snd_max))
+        c->rtx_hi = resent_to;
     mark_lost(c);
     /* The first hole goes now, whatever pipe says (RFC 6675 5, step 4.3). */
     uint32_t seq, len;
@@ -169,9 +174,17 @@ void recovery_enter(struct ssdk_engine *e, struct conn *c)
 /* A hole went out again: move the resend pointer, and note when SND.UNA's did. */
 void recovery_sent(struct ssdk_engine *e, struct conn *c, uint32_t seq, uint32_t len)
 {
-    c->rtx_hi = seq + len;
-    if (seq == c->snd_una)
-        c->rtx_us = e->now_us ? e->now_us : 1;
+    c->rtx_hi = seq_max(c->rtx_hi, seq + len);
+    if (seq == c->snd_una) {
+        c->rtx_us = e->now_us + 1;
+        c->rtx_snd_max = c->snd_max;
+    }
+}
+
+/* RFC 6675 4, IsLost(SND.UNA): DupThresh segments' worth SACKed above the hole. */
+int sack_is_lost(const struct conn *c)
+{
+    return (c->opts & CO_SACK) && sacked_bytes(c) >= 3u * c->mss;
 }
 
 /*
@@ -180,25 +193,23 @@ void recovery_sent(struct ssdk_engine *e, struct conn *c, uint32_t seq, uint32_t
  * rather than wait for the RTO (the idea of RFC 8985's time-based detection, applied to
  * the one hole that holds everything up).
  */
-static void lost_retransmit(struct ssdk_engine *e, struct conn *c, int force)
+static void lost_retransmit(struct ssdk_engine *e, struct conn *c)
 {
     uint64_t rtt = c->srtt_us ? c->srtt_us + c->srtt_us / 4 + 1000 : 0;
-    if (!force && (!c->rtx_us || !rtt || e->now_us - c->rtx_us < rtt))
+    if (!c->rtx_us || !rtt || e->now_us + 1 - c->rtx_us < rtt)
+        return;
+    /* RFC 8985 6.2: only data sent after the resend, reported since, proves it lost. */
+    if (!(c->opts & CO_SACK) || !seq_lt(c->rtx_snd_max, sack_high(c)))
         return;
     uint32_t len = c->snd_max - c->snd_una < c->mss ? c->snd_max - c->snd_una : c->mss;
     for (uint8_t i = 0; i < c->nsacked; i++)  /* up to the first SACKed byte */
         if (seq_lt(c->snd_una, c->sacked[i][0]) && c->sacked[i][0] - c->snd_una < len)
             len = c->sacked[i][0] - c->snd_una;
     if (len && tcp_resend(e, c, c->snd_una, len)) {
-        c->rtx_us = e->now_us;
+        c->rtx_us = e->now_us + 1;
+        c->rtx_snd_max = c->snd_max;
         e->st.rtx_lost++;
     }
-}
-
-/* The loss timer ran out before the RTO while recovering: the hole at SND.UNA again. */
-void recovery_probe(struct ssdk_engine *e, struct conn *c)
-{
-    lost_retransmit(e, c, 1);
 }
 
 /* Every ACK in recovery: a partial ACK marks the next hole, a full one ends it. */
@@ -206,19 +217,32 @@ void recovery_on_ack(struct ssdk_engine *e, struct conn *c, uint32_t acked)
 {
     if (acked && !seq_lt(c->snd_una, c->recover)) {  /* RFC 6582 3.2 (3), full ACK */
         c->in_recovery = 0;
-        uint32_t fl = c->snd_max - c->snd_una + c->mss;
+        uint32_t fl = c->snd_max - c->snd_una;
+        fl = (fl > c->mss ? fl : c->mss) + c->mss;
         c->cwnd = c->ssthresh < fl ? c->ssthresh : fl;
         c->dupacks = 0;
+        c->lt_sent = 0;
         return;
     }
     if (acked) {
-        c->rtx_us = 0;  /* a new SND.UNA: not resent yet */
+        /* A new SND.UNA. If recovery already resent it (holes go in order), its clock
+         * starts now: data sent from here on, once SACKed, proves the resend lost. */
+        c->rtx_us = seq_lt(c->snd_una, c->rtx_hi) ? e->now_us + 1 : 0;
+        c->rtx_snd_max = c->snd_max;
         if (!(c->opts & CO_SACK)) {
+            /* RFC 6582 3.2 (4): a partial ACK resends the first unacknowledged segment
+             * at once, whatever pipe says, and deflates the window by what it acked. */
             c->dupacks = 0;
-            c->rtx_hi = c->snd_una;  /* RFC 6582 3.2 (4): resend the first unacknowledged */
+            c->rtx_hi = c->snd_una;
+            c->lost_hi = seq_max(c->lost_hi, seq_min(c->snd_una + c->mss, c->snd_max));
+            uint32_t seq, len;
+            if (recovery_next(c, &seq, &len) && tcp_resend(e, c, seq, len))
+                recovery_sent(e, c, seq, len);
+            c->cwnd = c->cwnd > acked ? c->cwnd - acked + c->mss : c->mss;
+            return;
         }
     }
     mark_lost(c);
     if (!acked)
-        lost_retransmit(e, c, 0);
+        lost_retransmit(e, c);
 }

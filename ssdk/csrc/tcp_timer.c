@@ -72,14 +72,15 @@ void rto_arm(struct ssdk_engine *e, struct conn *c)
 }
 
 /*
- * (Re)start the timer that watches data in flight: a loss probe after about two round
- * trips when one is due (RFC 8985 7.2: one per flight, an RTT known), else the RTO. A
- * lost last segment (or, in recovery, a lost resend or the last ACKs) then costs a
- * probe, not a timeout.
+ * (Re)start the timer that watches data in flight: a tail loss probe after about two
+ * round trips when one is due (RFC 8985 7.2: not in recovery, one per flight, an RTT
+ * known), else the RTO. A lost last segment then costs a probe, not a timeout.
  */
 void loss_timer_arm(struct ssdk_engine *e, struct conn *c)
 {
-    if (c->tlp_sent || !c->srtt_us || c->state != TCP_ESTABLISHED || !(e->cfg.options & 4)) {
+    if (c->tlp_sent || c->in_recovery || !c->srtt_us || c->state != TCP_ESTABLISHED
+        || !(e->cfg.options & 4)
+        || c->snd_una == c->snd_max) {  /* nothing in flight: a zero window, persist */
         rto_arm(e, c);
         return;
     }
@@ -185,16 +186,11 @@ static void timer_fire(struct ssdk_engine *e, struct conn *c)
         rto_fire(e, c);
         break;
     case TK_PTO:
-        if (c->snd_una == c->snd_max) {
-            timer_after_output(e, c);
-            break;
-        }
-        c->tlp_sent = 1;
-        e->st.tail_probes++;
-        if (c->in_recovery)
-            recovery_probe(e, c);  /* the last ACKs of a recovery may be what was lost */
-        else
+        if (!c->in_recovery) {  /* recovery began since it was armed: no probe then */
+            c->tlp_sent = 1;
+            e->st.tail_probes++;
             tcp_tail_probe(e, c);
+        }
         rto_arm(e, c);
         break;
     case TK_IDLE:

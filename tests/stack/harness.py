@@ -8,13 +8,20 @@
 # client 4-tuple that keeps its own sequence numbers and reassembles what the server
 # sends, so a test reads as a script: connect, send this, expect that, advance the clock.
 #
+# For loss recovery the peer is also a small receiver of its own: it can offer timestamps
+# (RFC 7323) and SACK (RFC 2018), echo the server's TSval by the rules of RFC 7323 4.3,
+# hold bytes that arrive beyond a gap and report them in SACK blocks newest first (RFC
+# 2018 4). In queued mode the server's segments wait in an inbox until the test lets
+# them arrive one by one, each answered by an ACK, or loses them on the way.
+#
 # Expected HTTP bytes are restated here from docs/bundle.md and ssdk/core/http.py's
 # documented layout, not produced by calling ssdk, so a change in either shows up.
 # Kept apart from conftest.py so test modules can import it by a name no other test
 # folder uses.
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_to_datetime
 from typing import Any
@@ -35,6 +42,7 @@ SERVER_MSS = 1460  # the MSS option of our SYN-ACK (ssdk_config rx_mss)
 RX_WINDOW = 4096  # the request buffer per connection, which is also our receive window
 ETH_MIN = 60  # Ethernet minimum frame length without the FCS
 MOD = 2**32  # sequence numbers are modulo 2^32 (RFC 9293 3.4)
+TS_BASE = 3_000_000  # the peer's TSval is this plus the stack's clock in milliseconds
 
 HTML = "text/html; charset=utf-8"
 BINARY = "application/octet-stream"
@@ -102,12 +110,17 @@ def check_frame(frame: bytes) -> Ether:
     return pkt
 
 
+def seq_lt(a: int, b: int) -> bool:
+    """a < b in sequence (or timestamp) space, modulo 2^32 (RFC 9293 3.4, RFC 7323 5.2)."""
+    return 0 < (b - a) % MOD < 2**31
+
+
 def payload_of(pkt: Packet) -> bytes:
     """The TCP payload, without any Ethernet padding scapy split off."""
     return bytes(pkt[Raw].load) if Raw in pkt else b""
 
 
-@dataclass
+@dataclass(repr=False)
 class Seg:
     """One TCP segment the stack sent, with its fields already pulled out."""
 
@@ -120,6 +133,9 @@ class Seg:
     payload: bytes
     sport: int
     dport: int
+    resent: bool = False  # data that starts below the highest byte the peer had seen sent
+    lost: bool = False  # the peer lost it on the way (Peer.losing, Peer.lose)
+    at: float = 0.0  # the stack's clock (ms) when the peer collected it
 
     @classmethod
     def of(cls, pkt: Ether) -> Seg:
@@ -129,6 +145,30 @@ class Seg:
 
     def has(self, letters: str) -> bool:
         return all(ch in self.flags for ch in letters)
+
+    def __repr__(self) -> str:  # assertion messages show fields, not whole payloads
+        marks = "".join(m for m, on in ((" resent", self.resent), (" lost", self.lost)) if on)
+        return (f"<Seg {self.flags} seq={self.seq} ack={self.ack} win={self.win} "
+                f"len={len(self.payload)} opts={self.options}{marks}>")  # fmt: skip
+
+    def option(self, name: str) -> Any:
+        """The value of the first option of that scapy name, or None."""
+        for k, v in self.options:
+            if k == name:
+                return v
+        return None
+
+    @property
+    def ts(self) -> tuple[int, int] | None:
+        """(TSval, TSecr) of the Timestamps option (RFC 7323 3.2), if present."""
+        value = self.option("Timestamp")
+        return None if value is None else (value[0], value[1])
+
+    @property
+    def sack(self) -> list[tuple[int, int]]:
+        """The SACK blocks (RFC 2018 3) as (left, right) sequence numbers, in order."""
+        flat = self.option("SAck") or ()
+        return list(zip(flat[0::2], flat[1::2], strict=True))
 
 
 # --- the engine -------------------------------------------------------------------------
@@ -214,7 +254,7 @@ def parse_response(data: bytes, head_only: bool = False) -> tuple[HttpResponse, 
     return resp, end + 4 + length
 
 
-@dataclass
+@dataclass(repr=False)
 class Peer:
     """A client on one 4-tuple. It tracks its own SND.NXT and the server's stream."""
 
@@ -232,10 +272,39 @@ class Peer:
     fin: bool = field(init=False, default=False)
     read_at: int = field(init=False, default=0)  # how much of stream responses consumed
     born_s: int = field(init=False, default=0)  # the stack's clock when this peer began
+    # Options: what the SYN offers, and what the SYN-ACK showed the server took.
+    ts: bool = False  # offer timestamps (RFC 7323 3.2)
+    sack: bool = False  # offer SACK-permitted (RFC 2018 2)
+    ts_ok: bool = field(init=False, default=False)  # TSopt then goes on every segment
+    sack_ok: bool = field(init=False, default=False)  # SACK blocks go on our ACKs
+    ts_recent: int = field(init=False, default=0)  # the server's TSval we echo (7323 4.3)
+    last_ack_sent: int = field(init=False, default=0)
+    # The receiver: bytes beyond a gap, as (stream offset, bytes), disjoint and sorted;
+    # their blocks as [start, end) offsets, the one most recently added to first.
+    held: list[tuple[int, bytearray]] = field(init=False, default_factory=list)
+    sack_recent: list[tuple[int, int]] = field(init=False, default_factory=list)
+    fin_at: int | None = field(init=False, default=None)  # stream offset of the FIN
+    high: int = field(init=False, default=0)  # end of the highest data seen sent
+    # Loss: relative sequence numbers whose next arrival is lost, and/or a rule.
+    losing: set[int] = field(init=False, default_factory=set)
+    lose: Callable[[Seg], bool] | None = field(init=False, default=None)
+    lost: list[Seg] = field(init=False, default_factory=list)
+    # Queued mode: the server's segments wait here until deliver() lets them arrive.
+    queued: bool = False
+    inbox: deque[Seg] = field(init=False, default_factory=deque)
 
     def __post_init__(self) -> None:
         self.snd_nxt = self.iss
         self.born_s = self.stack.engine.now_us // 10**6
+
+    def __repr__(self) -> str:  # assertion messages stay short
+        held = [(a, a + len(b)) for a, b in self.held]
+        return (f"<Peer {self.ip}:{self.sport} sent={self.sent} received={len(self.stream)} "
+                f"held={held} inbox={len(self.inbox)}>")  # fmt: skip
+
+    def tsval(self) -> int:
+        """Our timestamp clock: one tick per millisecond of the stack's clock."""
+        return (TS_BASE + self.stack.engine.now_us // 1000) % MOD
 
     # -- building and sending -------------------------------------------------------
     def frame(
@@ -249,8 +318,35 @@ class Peer:
         options: Iterable[tuple[str, Any]] = (),
         dport: int = PORT,
         dst_ip: str = SERVER_IP,
+        tsval: int | None = None,
+        tsecr: int | None = None,
+        sack: Sequence[tuple[int, int]] | None = None,
     ) -> Packet:
-        """A segment from this peer; seq/ack default to where the peer is."""
+        """A segment from this peer; seq/ack default to where the peer is.
+
+        Once timestamps are in use, every segment but a RST carries one (RFC 7323 3.2),
+        TSval from tsval() and TSecr from ts_recent unless given; an explicit tsval puts
+        one on any segment. Once SACK is in use, ACKs carry a block per held range
+        (or `sack`, absolute (left, right) pairs; [] for none), three at most beside a
+        timestamp, four without (RFC 2018 3)."""
+        opts = list(options)
+        names = {k for k, _ in opts}
+        stamped = "Timestamp" in names
+        if (
+            "S" not in flags
+            and not stamped
+            and (tsval is not None or (self.ts_ok and "R" not in flags))
+        ):
+            value = (
+                self.tsval() if tsval is None else tsval,
+                self.ts_recent if tsecr is None else tsecr,
+            )
+            opts += [("NOP", None), ("NOP", None), ("Timestamp", value)]
+            stamped = True
+        blocks = self.sack_blocks() if sack is None else list(sack)
+        if blocks and "SAck" not in names and "A" in flags and not set("SR") & set(flags):
+            flat = tuple(x % MOD for b in blocks[: 3 if stamped else 4] for x in b)
+            opts += [("NOP", None), ("NOP", None), ("SAck", flat)]
         return (
             Ether(src=self.mac, dst=SERVER_MAC)
             / IP(src=self.ip, dst=dst_ip)
@@ -261,7 +357,7 @@ class Peer:
                 seq=(self.snd_nxt if seq is None else seq) % MOD,
                 ack=((self.rcv_nxt if "A" in flags else 0) if ack is None else ack) % MOD,
                 window=self.window if window is None else window,
-                options=list(options),
+                options=opts,
             )
             / Raw(payload)
         )
@@ -273,38 +369,157 @@ class Peer:
         pkt = self.frame(flags, payload, **kw)
         if kw.get("seq") is None:
             self.snd_nxt = (self.snd_nxt + len(payload) + ("S" in flags) + ("F" in flags)) % MOD
+        if "A" in flags:
+            self.last_ack_sent = pkt[TCP].ack
         return self.collect(self.stack.send(pkt))
 
     def collect(self, frames: list[Ether]) -> list[Seg]:
-        """Frames the stack sent, as segments to this peer; their data is reassembled."""
+        """Frames the stack sent, as segments to this peer. Each arrives at once (its
+        data reassembled) unless the peer is queued; lost ones are marked."""
         segs = []
         for pkt in frames:
             assert TCP in pkt, f"expected a TCP segment, got {pkt!r}"
             assert pkt.dst == self.mac and pkt[IP].dst == self.ip
             assert pkt[TCP].dport == self.sport, "segment for another peer"
             seg = Seg.of(pkt)
-            self._absorb(seg)
+            seg.at = self.stack.now_ms
+            if seg.payload and self.synced:
+                off = self.offset(seg)
+                seg.resent = off < self.high
+                self.high = max(self.high, off + len(seg.payload))
+            if self.queued:
+                self.inbox.append(seg)
+            else:
+                self.arrive(seg)
             segs.append(seg)
         return segs
 
     def advance(self, ms: float) -> list[Seg]:
         return self.collect(self.stack.advance(ms))
 
+    def advance_until(self, done: Callable[[Seg], bool], limit_ms: int = 120_000) -> list[Seg]:
+        """Step the clock a millisecond at a time until a segment for which done() holds
+        is sent; returns all segments sent meanwhile, that one last."""
+        out: list[Seg] = []
+        for _ in range(limit_ms):
+            for seg in self.advance(1):
+                out.append(seg)
+                if done(seg):
+                    return out
+        raise AssertionError(f"nothing matching within {limit_ms} ms; sent {out}")
+
+    def offset(self, seg: Seg) -> int:
+        """Where the segment starts in the server's stream (0 = the first byte)."""
+        return (seg.seq - self.irs - 1) % MOD
+
+    def seq_at(self, offset: int) -> int:
+        """The server's sequence number of a stream offset."""
+        return (self.irs + 1 + offset) % MOD
+
+    # -- the receiver ------------------------------------------------------------------
+    def arrive(self, seg: Seg) -> bool:
+        """A segment reaches the peer, unless it is lost on the way; False if lost."""
+        rel = self.rseq(seg)
+        if seg.payload and (rel in self.losing or (self.lose is not None and self.lose(seg))):
+            self.losing.discard(rel)
+            seg.lost = True
+            self.lost.append(seg)
+            return False
+        self._absorb(seg)
+        return True
+
+    def lose_once(self, *segs: Seg) -> None:
+        """The next arrival of data at each of these segments' sequence numbers is lost."""
+        self.losing.update(self.rseq(s) for s in segs)
+
+    def lose_segno(self, *numbers: int) -> None:
+        """The first arrival of these full-size template segments of the response (see
+        segno) is lost."""
+        self.losing.update(1 + n * TEMPLATE_MSS for n in numbers)
+
+    def sack_blocks(self) -> list[tuple[int, int]]:
+        """RFC 2018 4: a block per held range, the most recently changed first."""
+        if not self.sack_ok:
+            return []
+        return [(self.seq_at(a), self.seq_at(b)) for a, b in self.sack_recent]
+
     def _absorb(self, seg: Seg) -> None:
         if "S" in seg.flags or "R" in seg.flags or not self.synced:
             return
-        off = (seg.seq - self.irs - 1) % MOD  # offset of the segment in the server's stream
+        # RFC 7323 4.3 (2), as a receiver: echo the TSval of the latest segment that
+        # does not start beyond what we last acknowledged, and never go back.
+        if self.ts_ok and seg.ts is not None and not seq_lt(self.last_ack_sent, seg.seq):
+            if not seq_lt(seg.ts[0], self.ts_recent):
+                self.ts_recent = seg.ts[0]
+        off = self.offset(seg)
         if seg.payload:
-            have = len(self.stream)
-            assert off <= have, f"the server skipped bytes: segment at {off}, have {have}"
-            # A retransmission must carry the very bytes sent before (the stack is
-            # bufferless and rebuilds them from the template).
-            overlap = self.stream[off : off + len(seg.payload)]
-            assert seg.payload[: len(overlap)] == bytes(overlap), "retransmitted bytes differ"
-            self.stream += seg.payload[len(overlap) :]
-        if "F" in seg.flags and off + len(seg.payload) == len(self.stream):
+            self._take(off, seg.payload)
+        if "F" in seg.flags:
+            self.fin_at = off + len(seg.payload)
+        if self.fin_at is not None and self.fin_at == len(self.stream):
             self.fin = True
         self.rcv_nxt = (self.irs + 1 + len(self.stream) + self.fin) % MOD
+
+    def _take(self, off: int, data: bytes) -> None:
+        have = len(self.stream)
+        if off > have:
+            assert self.lost, f"the server skipped bytes: segment at {off}, have {have}"
+            self._hold(off, data)
+            return
+        # A retransmission must carry the very bytes sent before (the stack is
+        # bufferless and rebuilds them from the template).
+        overlap = self.stream[off : off + len(data)]
+        assert data[: len(overlap)] == bytes(overlap), "retransmitted bytes differ"
+        self.stream += data[len(overlap) :]
+        while self.held and self.held[0][0] <= len(self.stream):
+            start, buf = self.held.pop(0)
+            overlap = self.stream[start : start + len(buf)]
+            assert buf[: len(overlap)] == overlap, "retransmitted bytes differ"
+            self.stream += buf[len(overlap) :]
+        self.sack_recent = [b for b in self.sack_recent if b[1] > len(self.stream)]
+
+    def _hold(self, off: int, data: bytes) -> None:
+        lo, buf = off, bytearray(data)
+        keep = []
+        for start, old in self.held:
+            end = start + len(old)
+            if end < lo or start > lo + len(buf):  # apart, not even touching
+                keep.append((start, old))
+                continue
+            a, b = max(start, lo), min(end, lo + len(buf))
+            assert old[a - start : b - start] == buf[a - lo : b - lo], "retransmitted bytes differ"
+            first = min(start, lo)
+            merged = bytearray(max(end, lo + len(buf)) - first)
+            merged[start - first : end - first] = old
+            merged[lo - first : lo - first + len(buf)] = buf
+            lo, buf = first, merged
+        self.held = sorted([*keep, (lo, buf)], key=lambda item: item[0])
+        block = (lo, lo + len(buf))
+        rest = [b for b in self.sack_recent if not (block[0] <= b[0] and b[1] <= block[1])]
+        self.sack_recent = [block, *rest]
+
+    def deliver(self, count: int = 1, step_ms: float = 0, ack: bool = True) -> list[Seg]:
+        """Queued mode: the next `count` segments of the inbox arrive, `step_ms` apart
+        on the clock. Each one that occupies sequence space and is not lost is ACKed at
+        once (unless ack is False: those ACKs are lost). Returns what the server sent
+        meanwhile (also queued behind the rest)."""
+        out: list[Seg] = []
+        for _ in range(count):
+            if step_ms:
+                out += self.advance(step_ms)
+            seg = self.inbox.popleft()
+            if self.arrive(seg) and ack and (seg.payload or "F" in seg.flags):
+                out += self.ack()
+        return out
+
+    def deliver_all(self, step_ms: float = 0, limit: int = 100_000) -> list[Seg]:
+        """Deliver until the inbox is empty; returns everything the server sent."""
+        out: list[Seg] = []
+        for _ in range(limit):
+            if not self.inbox:
+                return out
+            out += self.deliver(1, step_ms)
+        raise AssertionError("the exchange did not settle")
 
     # -- sequence numbers relative to the ISNs, as packetdrill prints them -----------
     def rseq(self, seg: Seg) -> int:
@@ -322,10 +537,16 @@ class Peer:
 
     # -- scripts ------------------------------------------------------------------------
     def syn(self, mss: int | None = 1460, wscale: int | None = None, **kw: Any) -> list[Seg]:
-        """Send a SYN with the given options (or kw["options"] as they are)."""
+        """Send a SYN with the given options (or kw["options"] as they are), plus
+        SACK-permitted and a timestamp (TSecr 0, RFC 7323 3.2) if this peer offers them.
+        What the SYN-ACK answers is what the connection then uses."""
         opts: list[tuple[str, Any]] = []
         if mss is not None:
             opts.append(("MSS", mss))
+        if self.sack:
+            opts.append(("SAckOK", b""))
+        if self.ts:
+            opts.append(("Timestamp", (self.tsval(), 0)))
         if wscale is not None:
             opts.append(("WScale", wscale))
         kw.setdefault("options", opts)
@@ -335,6 +556,9 @@ class Peer:
                 self.irs = s.seq
                 self.rcv_nxt = (s.seq + 1) % MOD
                 self.synced = True
+                self.ts_ok = s.ts is not None
+                self.ts_recent = s.ts[0] if s.ts is not None else 0
+                self.sack_ok = s.option("SAckOK") is not None
         return segs
 
     def connect(self, mss: int | None = 1460, wscale: int | None = None) -> Seg:
@@ -357,11 +581,12 @@ class Peer:
             out += self.send("PA", data[at : at + SERVER_MSS], **kw)
         return out
 
-    def drain(self, limit: int = 1000) -> list[Seg]:
-        """ACK what arrived until the server has nothing more to send; returns it all."""
+    def drain(self, limit: int = 1000, **kw: Any) -> list[Seg]:
+        """ACK what arrived until the server has nothing more to send; returns it all.
+        kw goes to every ACK (e.g. tsval)."""
         out: list[Seg] = []
         for _ in range(limit):
-            segs = self.ack()
+            segs = self.ack(**kw)
             if not segs:
                 return out
             out += segs
@@ -398,6 +623,11 @@ class Peer:
 
     def unread(self) -> bytes:
         return bytes(self.stream[self.read_at :])
+
+
+def segno(peer: Peer, seg: Seg) -> int:
+    """Which full-size template segment of the response this one starts (0 = first)."""
+    return peer.offset(seg) // TEMPLATE_MSS
 
 
 def get(path: str = "/", version: str = "HTTP/1.1", host: str | None = "test",

@@ -150,9 +150,7 @@ def test_delay_holds_until_the_clock_passes(
 
 
 @pytest.mark.parametrize("direction", DIRECTIONS)
-def test_jitter_spreads_within_its_bounds(
-    make_stack: Callable[..., Stack], direction: str
-) -> None:
+def test_jitter_spreads_within_its_bounds(make_stack: Callable[..., Stack], direction: str) -> None:
     """delay 10 ms + jitter 5 ms: each frame arrives between 10 and 15 ms after it was
     sent, and not all at once."""
     stack = impaired(make_stack, **one_way(direction, Impairment(delay_ms=10, jitter_ms=5)))

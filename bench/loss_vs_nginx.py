@@ -1,0 +1,530 @@
+# bench/loss_vs_nginx.py: `python bench/loss_vs_nginx.py` (root). How long one 20 MiB
+# download takes from ssdk (user-space stack, AF_PACKET) and from nginx (kernel stack)
+# behind the same lossy path. One bridged topology (client ns -- bridge ns -- server ns,
+# ssdk.core.netns.bridged_pair) is built once; `ssdk impair` runs in the bridge namespace
+# with --impair-both SPEC (default loss=5%,dup=1%,reorder=1%) and a fixed, printed seed.
+# Behind that bridge the same random file is served first by ssdk, then by nginx, and
+# fetched by `curl -sS --fail -o FILE` from the client namespace, --reps times each; every
+# download is checked byte-exact by sha256. The bridge is then restarted with no
+# impairment for one baseline download from each. Nothing is pinned: the bridge, the
+# server and the client share the machine's cores. Prints tables (times, ssdk's and the
+# kernel's TCP counters, the bridge's counters per direction) and writes
+# bench/results/loss_vs_nginx.json. It reports; it never asserts.
+#
+#   sudo python3 bench/loss_vs_nginx.py [--spec SPEC] [--seed N] [--size-mib N] [--reps N]
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(BENCH))
+
+from wrk_vs_nginx import NGINX_CONF, fmt, running, wait_http  # noqa: E402
+
+from ssdk.core.netns import BridgedTopology, bridged_pair, kernel_owns_server_ip, ns_exec  # noqa: E402
+
+RESULTS = BENCH / "results" / "loss_vs_nginx.json"
+DEFAULT_SPEC = "loss=5%,dup=1%,reorder=1%"
+DEFAULT_SEED = 20261126
+BASELINE = "none"  # the bridge's label when it runs with no impairment
+
+APP = """\
+import ssdk
+
+app = ssdk.App()
+app.static("/", "www/")
+"""
+
+# ssdk counters shown in the table, with their column titles (drop_* follow when non-zero).
+SSDK_KEYS = (
+    ("retransmits", "retrans"),
+    ("rto_expired", "rto"),
+    ("fast_retransmits", "fast"),
+    ("tail_probes", "tlp"),
+    ("rtx_lost", "rtx_lost"),
+    ("sack_blocks", "sack"),
+)
+# The kernel's counters of the server namespace for nginx, as nstat names them.
+KERNEL_KEYS = (
+    "Tcp.RetransSegs",
+    "TcpExt.TCPTimeouts",
+    "TcpExt.TCPFastRetrans",
+    "TcpExt.TCPSackRecovery",
+    "TcpExt.TCPDSACKRecv",
+    "TcpExt.TCPLossProbes",
+)
+BRIDGE_KEYS = (
+    "forwarded",
+    "impair_dropped",
+    "impair_duplicated",
+    "impair_reordered",
+    "impair_pool_full",
+    "rx_ring",
+    "tx_full",
+    "truncated",
+)
+SETTLE_S = 1.2  # after a download: both stats files (rewritten every 0.5 s) are current
+
+
+def read_json(path: Path) -> dict[str, int]:
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {k: v - before.get(k, 0) for k, v in after.items() if isinstance(v, int)}
+
+
+def add(total: dict[str, int], more: dict[str, int]) -> None:
+    for k, v in more.items():
+        total[k] = total.get(k, 0) + v
+
+
+def kernel_tcp_counters(ns: str) -> dict[str, int]:
+    """Tcp and TcpExt counters of namespace ``ns``, from /proc/net/snmp and netstat."""
+    out: dict[str, int] = {}
+    for table in ("snmp", "netstat"):
+        proc = subprocess.run(
+            ns_exec(ns, ["cat", f"/proc/net/{table}"]), capture_output=True, text=True, check=False
+        )
+        lines = proc.stdout.splitlines()
+        for head, vals in zip(lines[::2], lines[1::2], strict=False):
+            names, values = head.split(), vals.split()
+            if not names or names[0] not in ("Tcp:", "TcpExt:"):
+                continue
+            prefix = names[0].rstrip(":")
+            for n, v in zip(names[1:], values[1:], strict=False):
+                if v.lstrip("-").isdigit():
+                    out[f"{prefix}.{n}"] = int(v)
+    return out
+
+
+def wait_log(log: Path, text: str, proc: subprocess.Popen[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and text in log.read_text():
+            return
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"exited with {proc.returncode} before {text!r}: "
+                f"{log.read_text()[-2000:] if log.exists() else ''}"
+            )
+        time.sleep(0.1)
+    raise RuntimeError(f"no {text!r} in {log} within {timeout} s")
+
+
+class Run:
+    """One bridge phase: the bridge's stats file and where its counters were last read."""
+
+    def __init__(self, stats: Path) -> None:
+        self.stats = stats
+        self.last = read_json(stats)
+
+    def take(self) -> dict[str, int]:
+        now = read_json(self.stats)
+        d = delta(now, self.last)
+        self.last = now
+        return d
+
+
+def fetch(
+    topo: BridgedTopology,
+    tmp: Path,
+    name: str,
+    want: str,
+    timeout: float,
+) -> dict[str, Any]:
+    """One timed download; its sha256 compared with ``want``. Never raises for a bad run."""
+    dest = tmp / "download.bin"
+    dest.unlink(missing_ok=True)
+    argv = ["curl", "-sS", "--fail", "-o", str(dest), f"http://{topo.server_ip}/{name}"]
+    res: dict[str, Any] = {"command": " ".join(argv)}
+    t0 = time.monotonic()
+    try:
+        proc = subprocess.run(
+            ns_exec(topo.client_ns, argv),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        res["seconds"] = time.monotonic() - t0
+        res["curl_exit"] = proc.returncode
+        res["curl_stderr"] = proc.stderr.strip()
+    except subprocess.TimeoutExpired:
+        res["seconds"] = time.monotonic() - t0
+        res["curl_exit"] = None
+        res["curl_stderr"] = f"timed out after {timeout} s (killed)"
+    got = None
+    if dest.exists():
+        h = hashlib.sha256()
+        with dest.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+        got = h.hexdigest()
+        res["bytes"] = dest.stat().st_size
+        dest.unlink()
+    res["sha256"] = got
+    if res["curl_exit"] != 0:
+        res["ok"], res["error"] = False, f"curl exit {res['curl_exit']}: {res['curl_stderr']}"
+    elif got != want:
+        res["ok"], res["error"] = False, f"sha256 mismatch: got {got}, want {want}"
+    else:
+        res["ok"], res["error"] = True, None
+    return res
+
+
+def downloads(
+    server: str,
+    topo: BridgedTopology,
+    tmp: Path,
+    bridge: Run,
+    server_stats: Path | None,
+    impairment: str,
+    reps: int,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    runs: list[dict[str, Any]] = []
+    ssdk_before = read_json(server_stats) if server_stats else {}
+    bridge.take()  # the setup probes' frames are not the first run's
+    for i in range(reps):
+        print(f"{server:<6}{impairment:<28}run {i + 1}/{reps} ...", end="", flush=True)
+        kern_before = kernel_tcp_counters(topo.server_ns) if server == "nginx" else {}
+        r = fetch(topo, tmp, args.name, args.sha256, args.timeout)
+        time.sleep(SETTLE_S)
+        r["bridge"] = bridge.take()
+        if server_stats:
+            now = read_json(server_stats)
+            r["ssdk"] = delta(now, ssdk_before)
+            ssdk_before = now
+        else:
+            r["kernel"] = delta(kernel_tcp_counters(topo.server_ns), kern_before)
+        print(f" {r['seconds']:.2f} s" + ("" if r["ok"] else f"  FAILED: {r['error']}"), flush=True)
+        runs.append(r)
+    return summarize(server, impairment, runs, args.size)
+
+
+def summarize(
+    server: str, impairment: str, runs: list[dict[str, Any]], size: int
+) -> dict[str, Any]:
+    good = [r["seconds"] for r in runs if r["ok"]]
+    med = statistics.median(good) if good else None
+    totals: dict[str, dict[str, int]] = {"bridge": {}, "ssdk": {}, "kernel": {}}
+    for r in runs:
+        for k, t in totals.items():
+            add(t, r.get(k, {}))
+    return {
+        "server": server,
+        "impairment": impairment,
+        "runs": runs,
+        "ok": len(good),
+        "failed": len(runs) - len(good),
+        "seconds_min": min(good) if good else None,
+        "seconds_median": med,
+        "seconds_max": max(good) if good else None,
+        "mbit_per_s_median": size * 8 / med / 1e6 if med else None,
+        "ssdk_counters": totals["ssdk"] if server == "ssdk" else None,
+        "kernel_counters": totals["kernel"] if server == "nginx" else None,
+        "bridge_counters": totals["bridge"],
+    }
+
+
+def serve_ssdk(
+    topo: BridgedTopology,
+    tmp: Path,
+    bridge: Run,
+    impairment: str,
+    reps: int,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    tag = "impaired" if impairment != BASELINE else "baseline"
+    stats = tmp / f"ssdk-stats-{tag}.json"
+    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+    argv = ns_exec(
+        topo.server_ns,
+        [sys.executable, "-m", "ssdk", "serve", str(args.bundle)]
+        + ["--backend", "af_packet", "--iface", topo.server_if]
+        + ["--ip", topo.server_cidr, "--stats-file", str(stats)],
+    )
+    with running(argv, signal.SIGINT, tmp / f"ssdk-{tag}.log", cwd=tmp, env=env) as proc:
+        wait_http(topo, f"/{args.name}", 120, proc)
+        time.sleep(SETTLE_S)
+        group = downloads("ssdk", topo, tmp, bridge, stats, impairment, reps, args)
+    group["ssdk_final_counters"] = read_json(stats)
+    return group
+
+
+def serve_nginx(
+    topo: BridgedTopology,
+    tmp: Path,
+    bridge: Run,
+    impairment: str,
+    reps: int,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    tag = "impaired" if impairment != BASELINE else "baseline"
+    conf = tmp / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(tmp=tmp, ip=topo.server_ip))
+    argv = ns_exec(topo.server_ns, ["nginx", "-p", str(tmp), "-c", str(conf)])
+    with (
+        kernel_owns_server_ip(topo),
+        running(argv, signal.SIGQUIT, tmp / f"nginx-{tag}.log", cwd=tmp) as proc,
+    ):
+        wait_http(topo, f"/{args.name}", 60, proc)
+        time.sleep(SETTLE_S)
+        return downloads("nginx", topo, tmp, bridge, None, impairment, reps, args)
+
+
+def bridge_phase(
+    topo: BridgedTopology,
+    tmp: Path,
+    spec: str | None,
+    reps: int,
+    args: argparse.Namespace,
+    errors: list[str],
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Start the bridge (impairing with ``spec``, or plain), serve with ssdk then nginx."""
+    impairment = spec or BASELINE
+    tag = "impaired" if spec else "baseline"
+    stats = tmp / f"bridge-stats-{tag}.json"
+    log = tmp / f"bridge-{tag}.log"
+    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+    argv = [
+        sys.executable,
+        "-m",
+        "ssdk",
+        "impair",
+        "--a",
+        topo.bridge_client_if,
+        "--b",
+        topo.bridge_server_if,
+        "--seed",
+        str(args.seed),
+        "--stats-file",
+        str(stats),
+    ]
+    if spec:
+        argv += ["--impair-both", spec]
+    groups: list[dict[str, Any]] = []
+    with running(ns_exec(topo.bridge_ns, argv), signal.SIGINT, log, cwd=tmp, env=env) as proc:
+        wait_log(log, "ssdk: ready", proc, 60)
+        print(log.read_text().splitlines()[0], flush=True)
+        while not stats.exists():
+            time.sleep(0.1)
+        bridge = Run(stats)
+        for server, fn in (("ssdk", serve_ssdk), ("nginx", serve_nginx)):
+            try:
+                groups.append(fn(topo, tmp, bridge, impairment, reps, args))
+            except (RuntimeError, subprocess.CalledProcessError, OSError) as e:
+                errors.append(f"{server} ({impairment}): {e}")
+                print(f"{server} ({impairment}) failed: {e}", file=sys.stderr)
+                slog = tmp / f"{server}-{tag}.log"
+                if slog.exists():
+                    print(slog.read_text()[-3000:], file=sys.stderr)
+    phase = {
+        "impairment": impairment,
+        "seed": args.seed,
+        "command": argv[2:],
+        "final_counters": read_json(stats),
+        "log": log.read_text()[-4000:],
+    }
+    return groups, phase
+
+
+def print_tables(groups: list[dict[str, Any]]) -> None:
+    print("\nDownload times (failed runs are left out of min/median/max and listed below):")
+    print(
+        f"{'server':<7}{'impairment':<28}{'ok':>5}{'min s':>8}{'median s':>10}{'max s':>8}"
+        f"{'Mbit/s':>9}  ssdk:" + "".join(f"{t:>9}" for _, t in SSDK_KEYS) + "  drop_*"
+    )
+    for g in groups:
+        c = g["ssdk_counters"]
+        extra = ""
+        if c is not None:
+            drops = " ".join(
+                f"{k}={v}" for k, v in sorted(c.items()) if k.startswith("drop_") and v
+            )
+            extra = "     " + "".join(f"{c.get(k, 0):>9}" for k, _ in SSDK_KEYS)
+            extra += f"  {drops or '-'}"
+        print(
+            f"{g['server']:<7}{g['impairment']:<28}{g['ok']:>3}/{len(g['runs'])}"
+            f"{fmt(g['seconds_min'], '.2f'):>8}{fmt(g['seconds_median'], '.2f'):>10}"
+            f"{fmt(g['seconds_max'], '.2f'):>8}{fmt(g['mbit_per_s_median'], '.1f'):>9}  {extra}"
+        )
+    print("\nnginx: the server namespace's kernel TCP counters (nstat names), summed over runs:")
+    print(f"{'impairment':<28}" + "".join(f"{k.split('.')[1]:>16}" for k in KERNEL_KEYS))
+    for g in groups:
+        if g["kernel_counters"] is not None:
+            k = g["kernel_counters"]
+            print(f"{g['impairment']:<28}" + "".join(f"{k.get(n, 0):>16}" for n in KERNEL_KEYS))
+    print(
+        "\nBridge counters during the downloads, per direction (c>s: client to server,"
+        " s>c: server to client):"
+    )
+    print(
+        f"{'server':<7}{'impairment':<28}{'dir':<5}"
+        + "".join(f"{k.removeprefix('impair_'):>11}" for k in BRIDGE_KEYS)
+    )
+    for g in groups:
+        b = g["bridge_counters"]
+        for d, label in (("ab", "c>s"), ("ba", "s>c")):
+            print(
+                f"{g['server']:<7}{g['impairment']:<28}{label:<5}"
+                + "".join(f"{b.get(f'{d}_{k}', 0):>11}" for k in BRIDGE_KEYS)
+            )
+    fails = [(g, i, r) for g in groups for i, r in enumerate(g["runs"], 1) if not r["ok"]]
+    print("\nFailed runs:" if fails else "\nFailed runs: none")
+    for g, i, r in fails:
+        print(f"  {g['server']} ({g['impairment']}) run {i}: {r['error']}")
+
+
+def core_digest() -> str:
+    """sha256 of ssdk's compiled core, to tell whether it was rebuilt during the run."""
+    h = hashlib.sha256()
+    for so in sorted((REPO / "ssdk").glob("_core*.so")):
+        h.update(so.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def fmt_load(load: tuple[float, float, float]) -> str:
+    return " ".join(f"{x:.2f}" for x in load)
+
+
+def interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description="ssdk against nginx behind an impairing bridge")
+    ap.add_argument("--spec", default=DEFAULT_SPEC, help="impairment, both directions")
+    ap.add_argument("--seed", type=int, default=DEFAULT_SEED, help="the bridge's seed")
+    ap.add_argument("--size-mib", type=int, default=20, help="file size, MiB")
+    ap.add_argument("--reps", type=int, default=3, help="downloads per server, impaired")
+    ap.add_argument("--timeout", type=float, default=300, help="seconds before a curl is killed")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("needs root (network namespaces, raw sockets)", file=sys.stderr)
+        return 2
+    missing = [t for t in ("ip", "ethtool", "curl", "nginx") if shutil.which(t) is None]
+    if missing:
+        print(f"missing tools: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    args.size = args.size_mib * 1024 * 1024
+    args.name = f"f{args.size_mib}m.bin"
+    cores = len(os.sched_getaffinity(0))
+    load_before = os.getloadavg()
+    core_before = core_digest()
+    print(
+        f"spec {args.spec}, seed {args.seed}, file {args.name} ({args.size} bytes), "
+        f"{args.reps} runs per server impaired, 1 baseline"
+    )
+    print(f"not pinned: the bridge, the server and the client share {cores} cores")
+    print(f"ssdk compiled core sha256 {core_before}...")
+
+    # SIGTERM cleans up as Ctrl-C does: servers stopped, namespaces and files removed.
+    signal.signal(signal.SIGTERM, interrupt)
+    groups: list[dict[str, Any]] = []
+    phases: list[dict[str, Any]] = []
+    errors: list[str] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="ssdk-loss-") as tmp_s:
+            tmp = Path(tmp_s)
+            (tmp / "www").mkdir()
+            data = random.Random(args.name).randbytes(args.size)
+            (tmp / "www" / args.name).write_bytes(data)
+            args.sha256 = hashlib.sha256(data).hexdigest()
+            del data
+            (tmp / "app.py").write_text(APP)
+            args.bundle = tmp / "loss.ssdk"
+            env = dict(os.environ, PYTHONPATH=str(REPO))
+            subprocess.run(
+                [sys.executable, "-m", "ssdk", "build", "app.py", "-o", str(args.bundle)],
+                cwd=tmp,
+                env=env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+            with bridged_pair("loss") as topo:
+                for spec, reps in ((args.spec, args.reps), (None, 1)):
+                    g, p = bridge_phase(topo, tmp, spec, reps, args, errors)
+                    groups += g
+                    phases.append(p)
+    except KeyboardInterrupt:
+        print(
+            "\ninterrupted: namespaces and processes removed, no results written", file=sys.stderr
+        )
+        return 130
+
+    print_tables(groups)
+    core_after = core_digest()
+    if core_after != core_before:
+        print(
+            f"\nssdk's compiled core changed during the run ({core_before} -> {core_after}):"
+            " the ssdk figures may mix two builds"
+        )
+    print(
+        f"\nload average (1, 5, 15 min) before {fmt_load(load_before)}, "
+        f"after {fmt_load(os.getloadavg())}: other work on the machine shows here"
+    )
+    for e in errors:
+        print(f"error: {e}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    report = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "host": {
+            "kernel": platform.release(),
+            "machine": platform.machine(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "loadavg_before": load_before,
+            "loadavg_after": os.getloadavg(),
+            "ssdk_core_sha256_16_before": core_before,
+            "ssdk_core_sha256_16_after": core_after,
+        },
+        "setup": {
+            "topology": "client ns -veth- bridge ns (ssdk impair) -veth- server ns, "
+            "offloads off on all four ends",
+            "pinning": f"none: bridge, server and client share {cores} cores",
+            "impairment": args.spec,
+            "impairment_directions": "both (ab: client to server, ba: server to client)",
+            "seed": args.seed,
+            "file": args.name,
+            "bytes": args.size,
+            "sha256": args.sha256,
+            "reps_impaired": args.reps,
+            "reps_baseline": 1,
+            "curl": f"curl -sS --fail -o FILE http://198.18.0.2/{args.name}",
+            "ssdk": "ssdk serve --backend af_packet (server end has no kernel address)",
+            "nginx": "1 worker, sendfile on, access_log off (kernel owns 198.18.0.2)",
+            "counters": "per-run deltas of the stats files, summed per server and impairment",
+        },
+        "results": groups,
+        "bridge_phases": phases,
+        "errors": errors,
+    }
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
