@@ -215,11 +215,13 @@ static void lost_retransmit(struct ssdk_engine *e, struct conn *c)
 /* Every ACK in recovery: a partial ACK marks the next hole, a full one ends it. */
 void recovery_on_ack(struct ssdk_engine *e, struct conn *c, uint32_t acked)
 {
-    if (acked && !seq_lt(c->snd_una, c->recover)) {  /* RFC 6582 3.2 (3), full ACK */
+    if (acked && !seq_lt(c->snd_una, c->recover)) {  /* the full ACK ends recovery */
         c->in_recovery = 0;
+        /* RFC 6675 leaves cwnd at ssthresh; RFC 6582 3.2 (3) deflates a NewReno window
+         * to what is in flight, to avoid a burst from the inflated window it used. */
         uint32_t fl = c->snd_max - c->snd_una;
         fl = (fl > c->mss ? fl : c->mss) + c->mss;
-        c->cwnd = c->ssthresh < fl ? c->ssthresh : fl;
+        c->cwnd = (c->opts & CO_SACK) || c->ssthresh < fl ? c->ssthresh : fl;
         c->dupacks = 0;
         c->lt_sent = 0;
         return;

@@ -73,13 +73,15 @@ void rto_arm(struct ssdk_engine *e, struct conn *c)
 
 /*
  * (Re)start the timer that watches data in flight: a tail loss probe after about two
- * round trips when one is due (RFC 8985 7.2: not in recovery, one per flight, an RTT
- * known), else the RTO. A lost last segment then costs a probe, not a timeout.
+ * round trips when one is due (RFC 8985 7.2: one per flight, an RTT known), else the
+ * RTO. A lost last segment then costs a probe, not a timeout. Unlike RFC 8985 the probe
+ * is armed in recovery too: when the last ACK of a small recovery window is lost,
+ * nothing else would come back before the RTO, and the probe's answer (a SACK of
+ * everything, or of all but a lost resend) ends or continues the recovery at once.
  */
 void loss_timer_arm(struct ssdk_engine *e, struct conn *c)
 {
-    if (c->tlp_sent || c->in_recovery || !c->srtt_us || c->state != TCP_ESTABLISHED
-        || !(e->cfg.options & 4)
+    if (c->tlp_sent || !c->srtt_us || c->state != TCP_ESTABLISHED || !(e->cfg.options & 4)
         || c->snd_una == c->snd_max) {  /* nothing in flight: a zero window, persist */
         rto_arm(e, c);
         return;
@@ -186,11 +188,9 @@ static void timer_fire(struct ssdk_engine *e, struct conn *c)
         rto_fire(e, c);
         break;
     case TK_PTO:
-        if (!c->in_recovery) {  /* recovery began since it was armed: no probe then */
-            c->tlp_sent = 1;
-            e->st.tail_probes++;
-            tcp_tail_probe(e, c);
-        }
+        c->tlp_sent = 1;
+        e->st.tail_probes++;
+        tcp_tail_probe(e, c);
         rto_arm(e, c);
         break;
     case TK_IDLE:
