@@ -19,7 +19,9 @@
  *    header whose total length matches the frame, and correct IP, TCP and ICMP checksums
  *    recomputed here from scratch (the stack patches sums incrementally: RFC 1624);
  *  - response bytes: a byte of a connection's stream sent again must be the byte sent
- *    before (the stack is bufferless: retransmissions are rebuilt from templates);
+ *    before (the stack is bufferless: retransmissions are rebuilt from templates), and
+ *    the stream is a sequence of the table's responses, byte for byte apart from the
+ *    Date and Connection values the stack writes at send time;
  *  - the engine's invariants that engine.h, conn.c and tcp_timer.c state: every pool slot
  *    on the free list or in one hash chain, a connection in the timer wheel exactly when
  *    it has a deadline, the gauges equal to what the table holds, and
@@ -50,6 +52,10 @@ const char *ssdk_src_hash(void) { return "fuzz"; }
 #define FZ_T0_US 1700000000000000ull  /* the virtual clock starts at a plausible date */
 static const uint8_t fz_server_mac[6] = {0x02, 0, 0, 0, 0, 0x01};
 static const uint8_t fz_client_mac[6] = {0x02, 0, 0, 0, 0, 0x02};
+
+/* For the checks that walk whole tables: left in coverage, their loops would count as
+ * features of the input and slow every run down. */
+#define FZ_UNCOVERED __attribute__((no_sanitize("coverage")))
 
 __attribute__((noreturn, format(printf, 1, 2))) static void fz_fail(const char *fmt, ...)
 {
@@ -327,6 +333,72 @@ static int fz_verbose(void)
     return v;
 }
 
+/*
+ * What a connection's stream must be: whole responses of the table, one after another,
+ * byte for byte as the template has them except the Date value (written at send time)
+ * and the Connection value ("keep-alive" or "     close"); only the last may be cut
+ * short (a reset, a timeout, or the end of the input). A HEAD response is a prefix of
+ * its GET response: the rest of the stream being the start of a response is enough,
+ * and otherwise the longest response that matches whole is taken.
+ */
+FZ_UNCOVERED static int fz_resp_match(const struct table *t, uint32_t i, const uint8_t *b,
+                                      uint64_t n)
+{
+    static const char keep[] = "keep-alive", close[] = "     close";
+    const struct ssdk_resp *r = &t->resp[i];
+    const uint8_t *tmpl = resp_stream(t, r);
+    for (uint64_t k = 0; k < n; k++) {
+        if (k >= r->date_off && k < r->date_off + DATE_LEN) {
+            if (b[k] < ' ' || b[k] > '~')
+                return 0;
+        } else if (k >= r->conn_off && k < r->conn_off + CONN_TOKEN_LEN) {
+            uint64_t j = k - r->conn_off;
+            if (b[k] != (uint8_t)keep[j] && b[k] != (uint8_t)close[j])
+                return 0;
+        } else if (b[k] != tmpl[k]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+FZ_UNCOVERED static void fz_check_responses(const struct ssdk_engine *e,
+                                            const struct fz_peer *p)
+{
+    const struct table *t = &e->table;
+    uint32_t pos = 0;
+    while (pos < p->known) {
+        uint32_t left = p->known - pos;
+        uint64_t best = 0;
+        int partial = 0;
+        for (uint32_t i = 0; i < t->hdr->nresp; i++) {
+            uint64_t len = t->resp[i].stream_len;
+            if (len <= left && len > best && fz_resp_match(t, i, p->buf + pos, len))
+                best = len;
+            else if (len > left && fz_resp_match(t, i, p->buf + pos, left))
+                partial = 1;
+        }
+        if (partial)
+            return;  /* the rest is the start of a response: the last, cut short */
+        if (best)
+            pos += (uint32_t)best;
+        else
+            fz_fail("port %u: stream bytes %u.. are no response of the table: %.40s",
+                    p->port, pos, p->buf + pos);
+    }
+}
+
+/* Every remembered stream, at the end of an input. */
+static void fz_check_all_responses(const struct ssdk_engine *e)
+{
+    for (int i = 0; i < FZ_PEERS; i++)
+        if (fz_peers[i].used && fz_peers[i].have_iss)
+            fz_check_responses(e, &fz_peers[i]);
+}
+
+/* Called for every TCP segment the stack sends, after the generic checks. */
+static void (*fz_seg_hook)(const struct fz_seg *s);
+
 /* Take and check everything the stack has sent; returns the number of frames. */
 static int fz_drain(struct ssdk_engine *e)
 {
@@ -338,6 +410,8 @@ static int fz_drain(struct ssdk_engine *e)
         struct fz_seg s;
         if (fz_check_frame(buf, n, &s)) {
             fz_stream_seen(&s);
+            if (fz_seg_hook)
+                fz_seg_hook(&s);
             if (fz_verbose() > 1)
                 fprintf(stderr, "  %llu ms: -> %u flags %#04x seq %u ack %u win %u len %u\n",
                         (unsigned long long)(ssdk_clock_now(e) - FZ_T0_US) / 1000,
@@ -349,10 +423,6 @@ static int fz_drain(struct ssdk_engine *e)
 }
 
 /* --- the engine's own invariants ---------------------------------------------------- */
-
-/* The checks walk whole tables; left out of coverage, their loops would be counted as
- * features of the input and slow every run down. */
-#define FZ_UNCOVERED __attribute__((no_sanitize("coverage")))
 
 /* Every connection in the timer wheel sits in the slot of its deadline, with consistent
  * back links, and no other is linked. A walk of every slot: done once per input. */
@@ -480,6 +550,7 @@ static void fz_run_out_clock(struct ssdk_engine *e)
         fz_poll(e, 1);
     }
     fz_check_wheel(e);
+    fz_check_all_responses(e);
 }
 
 #endif
