@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# fuzz/build.sh: builds the libFuzzer harnesses fuzz/build/fuzz_frames and
+# fuzz/build/fuzz_http from the C core (ssdk/csrc/*.c, which has no Python dependency)
+# with clang, AddressSanitizer and UndefinedBehaviorSanitizer.
+#
+#   fuzz/build.sh            (needs clang and libFuzzer: apt-get install clang libclang-rt-14-dev)
+#
+# fuzz/run.sh calls it; docs/testing.md says how to run the fuzzers. Any UB report
+# aborts (-fno-sanitize-recover), so libFuzzer counts it as a crash and keeps the input.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+csrc="$here/../ssdk/csrc"
+out="$here/build"
+CC="${CC:-clang}"
+mkdir -p "$out/obj"
+SAN=(-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all)
+CFLAGS=(-g -O1 -std=gnu11 -fno-omit-frame-pointer -fno-strict-aliasing -Wall -Wextra)
+# The core is compiled for instrumentation only (-fsanitize=fuzzer-no-link): libFuzzer's
+# main() is linked once, with the harness.
+objs=()
+for c in "$csrc"/*.c; do
+    o="$out/obj/$(basename "${c%.c}").o"
+    "$CC" "${CFLAGS[@]}" -fsanitize=fuzzer-no-link,address,undefined \
+        -fno-sanitize-recover=all -I"$csrc" -c "$c" -o "$o"
+    objs+=("$o")
+done
+for name in fuzz_frames fuzz_http; do
+    # The harnesses are ours: warnings are errors here (the core's flags are its own).
+    "$CC" "${CFLAGS[@]}" -Werror "${SAN[@]}" -I"$csrc" "$here/$name.c" "${objs[@]}" \
+        -o "$out/$name"
+done
+echo "built $out/fuzz_frames $out/fuzz_http"

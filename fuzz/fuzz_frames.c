@@ -1,0 +1,156 @@
+/*
+ * fuzz/fuzz_frames.c - libFuzzer harness: arbitrary Ethernet frames into the whole stack
+ * (eth, arp, ip, icmp, tcp_in/out, timers, http, table) on the in-memory backend with a
+ * virtual clock.
+ *
+ * Build and run: fuzz/run.sh SECONDS (or fuzz/build.sh, then
+ * fuzz/build/fuzz_frames -dict=fuzz/http.dict CORPUS_DIR SEED_DIR); see docs/testing.md.
+ *
+ * An input is a sequence of records, each:
+ *
+ *     ctl (1 byte) | dt (1 byte) | len (2 bytes, big-endian) | frame (len bytes)
+ *
+ * A record moves the virtual clock forward by dt, then injects the frame (cut at the
+ * end of the input and at 1514 bytes, the largest frame a 1500-byte MTU delivers), then
+ * runs one pass of the loop and takes what the stack sent. len 0 only moves the clock
+ * and runs a pass, which is how timers get their turn. dt is in milliseconds,
+ * (dt & 0x3f) << (4 * (dt >> 6)): up to 63 ms, 1 s, 16 s or 258 s.
+ *
+ * ctl says what the harness does to the frame before injecting it, because a fuzzer
+ * cannot compute checksums or guess the sequence numbers the stack chose:
+ *   0x01  destination MAC and IPv4 destination (or ARP target) set to the stack's own
+ *   0x02  IPv4 header checksum computed
+ *   0x04  TCP or ICMP checksum computed, over the length the IPv4 header claims
+ *   0x08  TCP ack field added to the stack's SND.NXT for this peer, as last seen on the
+ *         wire: 0 acknowledges everything sent, small values probe the edges
+ *   0x10  TCP seq field added to the stack's RCV.NXT for this peer, likewise
+ *   0x20  no pass after this frame: the next record's frame joins the same RX burst
+ *   0x40  what the pass sent is left in the TX ring, so the ring fills up
+ *   0x80  with 0x08: the ack field is added to the stack's ISS + 1 instead, an offset
+ *         into its stream, so an ACK can end anywhere in a segment (partial ACKs,
+ *         duplicate ACKs)
+ * Bits left clear leave the frame as the input has it, so broken checksums, foreign
+ * addresses and stale sequence numbers are reached too.
+ *
+ * Every input gets a fresh engine (harness.h), and ends with one more pass and the
+ * virtual clock run forward through every timer.
+ */
+#include "harness.h"
+
+#define C_ADDR 0x01
+#define C_IPSUM 0x02
+#define C_L4SUM 0x04
+#define C_RELACK 0x08
+#define C_RELSEQ 0x10
+#define C_HOLD 0x20
+#define C_NODRAIN 0x40
+#define C_ACKISS 0x80
+
+static uint64_t dt_us(uint8_t dt)
+{
+    return ((uint64_t)(dt & 0x3f) << (4 * (dt >> 6))) * 1000;
+}
+
+/* Apply the ctl fix-ups to f[0..n). */
+static void fix_frame(uint8_t *f, uint32_t n, uint8_t ctl)
+{
+    if (n < 14)
+        return;
+    uint16_t type = get16(f + 12);
+    if (ctl & C_ADDR) {
+        memcpy(f, fz_server_mac, 6);
+        if (type == ETHTYPE_ARP && n >= 14 + 28)
+            put32(f + 14 + 24, FZ_SERVER_IP);
+    }
+    if (type != ETHTYPE_IP || n < 14 + 20)
+        return;
+    uint8_t *ip = f + 14;
+    uint32_t hl = (uint32_t)(ip[0] & 0xf) * 4, avail = n - 14;
+    if (ctl & C_ADDR)
+        put32(ip + 16, FZ_SERVER_IP);
+    uint32_t tl = get16(ip + 2);
+    uint32_t l4len = tl > avail ? avail : tl;
+    l4len = l4len > hl ? l4len - hl : 0;
+    int tcp = ip[9] == IPPROTO_TCP_ && hl >= 20 && hl + 20 <= avail;
+    uint8_t *l4 = ip + hl;
+    if (tcp && (ctl & (C_RELACK | C_RELSEQ))) {
+        struct fz_peer *p = fz_peer(get32(ip + 12), get16(l4), 0);
+        if (p && p->have_nxt) {
+            if (ctl & C_RELACK)
+                put32(l4 + 8, get32(l4 + 8) + ((ctl & C_ACKISS) && p->have_iss
+                                               ? p->iss + 1 : p->snd_nxt));
+            if (ctl & C_RELSEQ)
+                put32(l4 + 4, get32(l4 + 4) + p->rcv_nxt);
+        }
+    }
+    if ((ctl & C_IPSUM) && hl >= 20 && hl <= avail) {
+        put16(ip + 10, 0);
+        put16(ip + 10, (uint16_t)~fz_sum(ip, hl, 0));
+    }
+    if (!(ctl & C_L4SUM) || hl < 20 || hl > avail)
+        return;
+    if (tcp && l4len >= 20) {
+        put16(l4 + 16, 0);
+        put16(l4 + 16, (uint16_t)~fz_sum(l4, l4len, fz_pseudo(ip, IPPROTO_TCP_, l4len)));
+    } else if (ip[9] == IPPROTO_ICMP_ && l4len >= 4) {
+        put16(l4 + 2, 0);
+        put16(l4 + 2, (uint16_t)~fz_sum(l4, l4len, 0));
+    }
+}
+
+/* A SYN may start a new incarnation of its connection: see fz_peer_forget. */
+static void note_syn(const uint8_t *f, uint32_t n)
+{
+    if (n < 14 + 20 || get16(f + 12) != ETHTYPE_IP || f[14 + 9] != IPPROTO_TCP_)
+        return;
+    uint32_t hl = (uint32_t)(f[14] & 0xf) * 4;
+    if (hl < 20 || 14 + hl + 20 > n)
+        return;
+    if (f[14 + hl + 13] & TH_SYN)
+        fz_peer_forget(get32(f + 14 + 12), get16(f + 14 + hl));
+}
+
+static void trace_in(const uint8_t *f, uint32_t n)
+{
+    uint32_t hl = n >= 34 ? (uint32_t)(f[14] & 0xf) * 4 : 0;
+    if (n < 14 + hl + 20 || get16(f + 12) != ETHTYPE_IP || f[14 + 9] != IPPROTO_TCP_) {
+        fprintf(stderr, "  <- frame of %u bytes\n", n);
+        return;
+    }
+    const uint8_t *th = f + 14 + hl;
+    fprintf(stderr, "  <- %u flags %#04x seq %u ack %u win %u\n", get16(th), th[13],
+            get32(th + 4), get32(th + 8), get16(th + 14));
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static uint8_t frame[FZ_WIRE_MAX];
+    fz_peers_reset();
+    struct ssdk_engine *e = fz_engine();
+    size_t at = 0;
+    while (size - at >= 4) {
+        uint8_t ctl = data[at], dt = data[at + 1];
+        uint32_t len = get16(data + at + 2);
+        at += 4;
+        if (len > size - at)
+            len = (uint32_t)(size - at);
+        uint32_t n = len < FZ_WIRE_MAX ? len : FZ_WIRE_MAX;
+        memcpy(frame, data + at, n);
+        at += len;
+        ssdk_clock_set(e, ssdk_clock_now(e) + dt_us(dt));
+        if (n) {
+            fix_frame(frame, n, ctl);
+            note_syn(frame, n);
+            if (fz_verbose() > 1)
+                trace_in(frame, n);
+            ssdk_mem_inject(e, frame, n);  /* a full RX ring refuses it, as a NIC drops */
+        }
+        if (!(ctl & C_HOLD))
+            fz_poll(e, !(ctl & C_NODRAIN));
+    }
+    fz_poll(e, 1);
+    fz_run_out_clock(e);
+    fz_report(e);
+    ssdk_engine_free(e);
+    return 0;
+}

@@ -1,0 +1,236 @@
+/*
+ * fuzz/fuzz_http.c - libFuzzer harness: arbitrary bytes as the request stream of real
+ * TCP connections, for the HTTP request parser (http.c), the choice of response
+ * (table.c) and the sending of it (tcp_out.c).
+ *
+ * Build and run: fuzz/run.sh SECONDS (or fuzz/build.sh, then
+ * fuzz/build/fuzz_http -dict=fuzz/http.dict CORPUS_DIR SEED_DIR); see docs/testing.md.
+ *
+ * The harness is a well-behaved client: it opens a connection with a proper handshake,
+ * sends the request bytes in order as the server's window allows, and acknowledges
+ * everything the server sends, so no input is lost to TCP before it reaches the parser.
+ * An input is:
+ *
+ *     opts (1 byte) | sizes (opts & 7 bytes) | request bytes (the rest)
+ *
+ * The request bytes are cut into segments whose lengths cycle through `sizes` (a size
+ * byte s gives s bytes; 0, or no sizes at all, as many as the window and an MSS of
+ * 1460 allow), so a request line or header can be split anywhere. The other bits of
+ * opts:
+ *   0x08  the SYN offers an MSS of 100, below the template's: the stack cuts and sums
+ *         segments as it sends them instead of using the prebuilt ones
+ *   0x10  the SYN offers window scaling (shift 2)
+ *   0x20  the client's window is 700 bytes, so responses go out in small pieces
+ *   0x40  the client sends its FIN after the last byte
+ *   0x80  the virtual clock moves 700 ms after every segment: a Date changes mid-response
+ * When the server closes (a 400, Connection: close, HTTP/1.0) or resets, the client
+ * closes too and carries on with the rest of the bytes on a new connection, up to 6.
+ * At the end the clock runs through the idle timeout and every other timer.
+ */
+#include "harness.h"
+
+#define O_NSIZES 0x07
+#define O_SMALL_MSS 0x08
+#define O_WSCALE 0x10
+#define O_SMALL_WND 0x20
+#define O_FIN 0x40
+#define O_SLOW 0x80
+#define CLIENT_MSS 1460
+#define MAX_CONNS_PER_INPUT 6
+#define CLIENT_ISS 1000u
+
+struct client {
+    struct ssdk_engine *e;
+    uint8_t opts;
+    uint16_t port;
+    uint32_t snd_nxt;   /* our next sequence number */
+    uint32_t acked;     /* the last acknowledgment we sent */
+    uint16_t win;
+    struct fz_peer *p;  /* what the server has sent us, on this connection */
+};
+
+/* The connection the hook checks segments against. */
+static struct client *cur;
+
+/*
+ * What a server may never send to a client that only ever moves its ACK forward and
+ * keeps its window: data beyond the window offered (RFC 9293 3.8.6; the client never
+ * closes it, so no probe is due), or an ACK of bytes the client has not sent.
+ */
+static void check_seg(const struct fz_seg *s)
+{
+    if (!cur || !cur->p || s->peer_port != cur->port || (s->flags & TH_RST))
+        return;
+    uint32_t wnd = (uint32_t)cur->win << ((cur->opts & O_WSCALE) ? 2 : 0);
+    if (s->len && cur->acked && seq_lt(cur->acked + wnd, s->seq + s->len))
+        fz_fail("port %u: data up to %u beyond the window offered, %u + %u", cur->port,
+                s->seq + s->len, cur->acked, wnd);
+    if ((s->flags & TH_ACK) && seq_lt(cur->snd_nxt, s->ack))
+        fz_fail("port %u: ACK %u of bytes never sent (SND.NXT %u)", cur->port, s->ack,
+                cur->snd_nxt);
+}
+
+/* Build and inject one TCP segment from the client. */
+static void send_seg(struct client *cl, uint8_t flags, uint32_t seq, const uint8_t *data,
+                     uint32_t len)
+{
+    static uint8_t f[FZ_WIRE_MAX];
+    uint8_t opt[8];
+    uint32_t ol = 0;
+    if (flags & TH_SYN) {
+        uint16_t mss = (cl->opts & O_SMALL_MSS) ? 100 : CLIENT_MSS;
+        opt[0] = TCPOPT_MSS, opt[1] = 4, opt[2] = (uint8_t)(mss >> 8), opt[3] = (uint8_t)mss;
+        ol = 4;
+        if (cl->opts & O_WSCALE)
+            opt[4] = TCPOPT_NOP, opt[5] = TCPOPT_WS, opt[6] = 3, opt[7] = 2, ol = 8;
+    }
+    uint32_t tl = 20 + 20 + ol + len;
+    memcpy(f, fz_server_mac, 6);
+    memcpy(f + 6, fz_client_mac, 6);
+    put16(f + 12, ETHTYPE_IP);
+    uint8_t *ip = f + 14, *th = ip + 20;
+    memset(ip, 0, 40);
+    ip[0] = 0x45;
+    put16(ip + 2, (uint16_t)tl);
+    put16(ip + 6, IP_DF);
+    ip[8] = 64;
+    ip[9] = IPPROTO_TCP_;
+    put32(ip + 12, FZ_CLIENT_IP);
+    put32(ip + 16, FZ_SERVER_IP);
+    put16(ip + 10, (uint16_t)~fz_sum(ip, 20, 0));
+    put16(th, cl->port);
+    put16(th + 2, FZ_PORT);
+    put32(th + 4, seq);
+    put32(th + 8, (flags & TH_ACK) ? cl->p->snd_nxt : 0);
+    th[12] = (uint8_t)(((20 + ol) / 4) << 4);
+    th[13] = flags;
+    put16(th + 14, cl->win);
+    memcpy(th + 20, opt, ol);
+    if (len)
+        memcpy(th + 20 + ol, data, len);
+    put16(th + 16, (uint16_t)~fz_sum(th, tl - 20, fz_pseudo(ip, IPPROTO_TCP_, tl - 20)));
+    if (flags & TH_ACK)
+        cl->acked = cl->p->snd_nxt;
+    uint32_t n = 14 + tl;
+    if (n < 60) {
+        memset(f + n, 0, 60 - n);
+        n = 60;
+    }
+    if (ssdk_mem_inject(cl->e, f, n))
+        fz_fail("the RX ring refused a frame from the well-behaved client");
+}
+
+/* Acknowledge whatever the server sent, until it sends nothing new. */
+static void ack_round(struct client *cl)
+{
+    for (int i = 0; i < 256 && cl->p->snd_nxt != cl->acked && !cl->p->rst; i++) {
+        send_seg(cl, TH_ACK, cl->snd_nxt, NULL, 0);
+        fz_poll(cl->e, 1);
+    }
+}
+
+/* A new connection on the next port; 0 if the server did not answer the SYN. */
+static int conn_open(struct client *cl)
+{
+    cl->port++;
+    fz_peer_forget(FZ_CLIENT_IP, cl->port);
+    cl->p = NULL;  /* the SYN acknowledges nothing */
+    cl->acked = 0;
+    cl->snd_nxt = CLIENT_ISS + 1;  /* the SYN's sequence number is used */
+    send_seg(cl, TH_SYN, CLIENT_ISS, NULL, 0);
+    fz_poll(cl->e, 1);
+    cl->p = fz_peer(FZ_CLIENT_IP, cl->port, 0);
+    if (!cl->p || !cl->p->have_iss || cl->p->rst)
+        return 0;
+    send_seg(cl, TH_ACK, cl->snd_nxt, NULL, 0);
+    fz_poll(cl->e, 1);
+    ack_round(cl);
+    return !cl->p->rst;
+}
+
+/* The server closed or reset: check what it sent, and close our side. */
+static void conn_close(struct client *cl)
+{
+    struct fz_peer *p = cl->p;
+    fz_check_responses(cl->e, p);
+    if (p->rst)
+        return;
+    send_seg(cl, TH_FIN | TH_ACK, cl->snd_nxt, NULL, 0);
+    cl->snd_nxt++;
+    fz_poll(cl->e, 1);
+    ack_round(cl);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1)
+        return 0;
+    struct client cl = {.opts = data[0], .port = 40000};
+    size_t nsizes = data[0] & O_NSIZES;
+    if (size < 1 + nsizes)
+        return 0;
+    const uint8_t *sizes = data + 1, *req = data + 1 + nsizes;
+    size_t len = size - 1 - nsizes, pos = 0, k = 0;
+    cl.win = (cl.opts & O_SMALL_WND) ? 700 : 65535;
+    cur = &cl;
+    fz_seg_hook = check_seg;
+    fz_peers_reset();
+    cl.e = fz_engine();
+    int conns = 1, live = conn_open(&cl), stuck = 0;
+    while (live && pos < len) {
+        struct fz_peer *p = cl.p;
+        if (p->rst || p->fin) {
+            conn_close(&cl);
+            if (++conns > MAX_CONNS_PER_INPUT)
+                break;
+            live = conn_open(&cl);
+            continue;
+        }
+        int32_t room = (int32_t)(p->rcv_nxt + p->wnd - cl.snd_nxt);
+        if (room <= 0) {
+            /* The server holds a full buffer until its response is acknowledged; the
+             * ACKs went out already, so only its timers can move it now. */
+            if (++stuck > 8)
+                break;
+            ssdk_clock_set(cl.e, ssdk_clock_now(cl.e) + 1000000);
+            fz_poll(cl.e, 1);
+            ack_round(&cl);
+            continue;
+        }
+        stuck = 0;
+        uint8_t s = nsizes ? sizes[k++ % nsizes] : 0;
+        uint32_t n = s ? s : CLIENT_MSS;
+        if (n > (uint32_t)room)
+            n = (uint32_t)room;
+        if (n > len - pos)
+            n = (uint32_t)(len - pos);
+        send_seg(&cl, TH_PSH | TH_ACK, cl.snd_nxt, req + pos, n);
+        cl.snd_nxt += n;
+        pos += n;
+        if (cl.opts & O_SLOW)
+            ssdk_clock_set(cl.e, ssdk_clock_now(cl.e) + 700000);
+        fz_poll(cl.e, 1);
+        ack_round(&cl);
+    }
+    if (live && (cl.p->fin || cl.p->rst)) {
+        conn_close(&cl);
+    } else if (live) {
+        if (cl.opts & O_FIN) {
+            send_seg(&cl, TH_FIN | TH_ACK, cl.snd_nxt, NULL, 0);
+            cl.snd_nxt++;
+            fz_poll(cl.e, 1);
+            ack_round(&cl);
+        }
+        /* Past the idle timeout: the server closes a quiet keep-alive connection. */
+        ssdk_clock_set(cl.e, ssdk_clock_now(cl.e) + 6000000);
+        fz_poll(cl.e, 1);
+        ack_round(&cl);
+        if ((cl.p->fin || cl.p->rst) && !(cl.opts & O_FIN))
+            conn_close(&cl);
+    }
+    fz_run_out_clock(cl.e);
+    fz_report(cl.e);
+    ssdk_engine_free(cl.e);
+    cur = NULL;
+    return 0;
+}

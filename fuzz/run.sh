@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# fuzz/run.sh SECONDS: builds the fuzzers, makes their route table and seeds, and runs
+# fuzz_frames and fuzz_http for SECONDS each. Exits non-zero if either finds a crash or
+# a sanitizer or harness check reports; the input that did it is kept as
+# fuzz/artifacts/<fuzzer>-crash-<sha1> (see docs/testing.md for replaying and
+# minimizing it).
+#
+#   fuzz/run.sh 30        (CI)
+#   fuzz/run.sh 600       (a longer local run; the corpus in fuzz/corpus/ grows across runs)
+#
+# Needs clang and libFuzzer (apt-get install clang libclang-rt-14-dev llvm-14), and the
+# Python side of ssdk with scapy (pip install -e '.[test]').
+set -euo pipefail
+secs="${1:?usage: fuzz/run.sh SECONDS}"
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+out="$here/build"
+"$here/build.sh"
+
+# The table: a small app with pages, a file of one segment, one of four and one that
+# outruns the initial window, built by ssdk's own build (pure Python, no C extension).
+PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" python3 -c '
+import random, sys, tempfile
+from pathlib import Path
+import ssdk
+from ssdk.core.build import build
+files = Path(tempfile.mkdtemp(prefix="ssdk-fuzz-"))
+rng = random.Random(1)  # fixed: the same table, and so the same coverage, every run
+(files / "small.txt").write_text("hello\n")
+(files / "mid.bin").write_bytes(rng.randbytes(5000))
+(files / "big.bin").write_bytes(rng.randbytes(30000))
+app = ssdk.App()
+app.page("/")(lambda: ssdk.html("<h1>hello</h1>"))
+app.page("/about")(lambda: ssdk.html("<p>about</p>" * 10))
+app.static("/files", files)
+_, blob = build(app, mss=1448)
+Path(sys.argv[1]).write_bytes(blob)
+for f in files.iterdir():
+    f.unlink()
+files.rmdir()
+' "$out/table.bin"
+rm -rf "$out/seeds"
+python3 "$here/make_seeds.py" "$out/seeds"
+
+# Reports name functions only when a symbolizer is at hand.
+if [ -z "${ASAN_SYMBOLIZER_PATH:-}" ]; then
+    for s in llvm-symbolizer llvm-symbolizer-14 /usr/lib/llvm-14/bin/llvm-symbolizer; do
+        if command -v "$s" >/dev/null; then
+            export ASAN_SYMBOLIZER_PATH="$(command -v "$s")"
+            break
+        fi
+    done
+fi
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+mkdir -p "$here/artifacts"
+failed=()
+for name in fuzz_frames fuzz_http; do
+    corpus="$here/corpus/${name#fuzz_}"
+    mkdir -p "$corpus"
+    echo "== $name for ${secs}s"
+    # 16 KB leaves room for whole conversations (frames) and for requests past the
+    # 4 KB request buffer (http).
+    if ! "$out/$name" -max_total_time="$secs" -max_len=16384 -timeout=20 \
+            -rss_limit_mb=2048 -print_final_stats=1 -dict="$here/http.dict" \
+            -artifact_prefix="$here/artifacts/$name-" \
+            "$corpus" "$out/seeds/${name#fuzz_}"; then
+        failed+=("$name")
+    fi
+done
+if [ "${#failed[@]}" -gt 0 ]; then
+    echo "fuzz: ${failed[*]} failed; inputs in $here/artifacts/" >&2
+    exit 1
+fi
+echo "fuzz: no crash in ${secs}s per fuzzer"
