@@ -448,7 +448,7 @@ FZ_UNCOVERED static void fz_check_engine(struct ssdk_engine *e)
 {
     uint32_t n = e->cfg.max_conns;
     uint8_t seen[FZ_MAX_CONNS] = {0};
-    uint32_t hashed = 0, time_wait = 0;
+    uint32_t hashed = 0, time_wait = tw_live(e);
     for (uint32_t i = e->free_head, k = 0; i != NONE32; i = e->conns[i].hnext, k++) {
         if (i >= n || seen[i] || k > n)
             fz_fail("free list broken at slot %u", i);
@@ -468,7 +468,8 @@ FZ_UNCOVERED static void fz_check_engine(struct ssdk_engine *e)
                 fz_fail("slot %u in the table with state %u", i, c->state);
             if (conn_lookup(e, c->raddr, c->rport) != c)
                 fz_fail("slot %u is not what its own 4-tuple finds", i);
-            time_wait += c->state == TCP_TIME_WAIT;
+            if (c->state == TCP_TIME_WAIT)  /* TIME-WAIT lives outside the pool */
+                fz_fail("slot %u is in TIME-WAIT inside the pool", i);
             if (c->req_len > REQ_CAP)
                 fz_fail("slot %u holds %u request bytes", i, c->req_len);
             if (c->resp != NONE32 && c->resp >= e->table.hdr->nresp)

@@ -54,6 +54,15 @@ fi
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 mkdir -p "$here/artifacts"
 failed=()
+# Inputs that once failed (fuzz/crashes/<harness>-NAME) must replay clean: regressions.
+for input in "$here"/crashes/*; do
+    [ -f "$input" ] || continue
+    name="fuzz_$(basename "$input" | cut -d- -f1)"
+    echo "== replay $(basename "$input") with $name"
+    if ! "$out/$name" "$input"; then
+        failed+=("$name:$(basename "$input")")
+    fi
+done
 for name in fuzz_frames fuzz_http; do
     corpus="$here/corpus/${name#fuzz_}"
     mkdir -p "$corpus"

@@ -201,6 +201,7 @@ struct tw_entry *tw_lookup(struct ssdk_engine *e, uint32_t raddr, uint16_t rport
 void tw_enter(struct ssdk_engine *e, struct conn *c);
 int  tw_input(struct ssdk_engine *e, struct tw_entry *w, const struct seg *s);
 void tw_run(struct ssdk_engine *e);
+uint32_t tw_live(const struct ssdk_engine *e);
 
 /* tcp_opt.c */
 void tcp_opts_parse(const uint8_t *o, uint32_t n, struct tcp_opts *out);

@@ -317,6 +317,8 @@ void tcp_retransmit(struct ssdk_engine *e, struct conn *c)
     /* RFC 2018 8: the left edge goes again even if SACKed, since a receiver may renege. */
     if (c->resp != NONE32) {
         uint32_t end = c->resp_seq + (uint32_t)e->table.resp[c->resp].stream_len;
+        if (seq_lt(c->snd_max, end))
+            end = c->snd_max;  /* only what was sent: a resend is no place for new data */
         uint32_t len = end - c->snd_una < c->mss ? end - c->snd_una : c->mss;
         if (seq_lt(c->snd_una, end)) {
             if (!tcp_resend(e, c, c->snd_una, len))

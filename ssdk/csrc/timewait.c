@@ -143,6 +143,15 @@ int tw_input(struct ssdk_engine *e, struct tw_entry *w, const struct seg *s)
     return 0;
 }
 
+/* Entries in use (for checks: it walks the whole ring). */
+uint32_t tw_live(const struct ssdk_engine *e)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < e->tw.count; i++)
+        n += e->tw.ent[(e->tw.head + i) % e->tw.cap].raddr != 0;
+    return n;
+}
+
 /* Expire the oldest entries. One whose wait was restarted holds the ones behind it for
  * at most one more wait, which errs on the safe side. */
 void tw_run(struct ssdk_engine *e)
