@@ -320,3 +320,21 @@ def test_window_closed_with_data_in_flight_is_probed(
     assert stack.stats()["conns_active"] == 1
     peer.drain()  # the reader catches up: everything received is acknowledged
     assert bytes(peer.stream) == site.expect("/files/big.bin")
+
+
+def test_rto_resends_no_more_than_was_sent(make_stack: Callable[..., Stack], site: Site) -> None:
+    """RFC 6298 5.4 resends "the earliest segment that has not been acknowledged": what
+    was sent, not a full segment's worth. A 500-byte window gets 500 bytes; when they
+    time out, the resend is those 500 bytes, and SND.NXT never passes SND.MAX (a case
+    fuzz_frames found: fuzz/crashes/frames-rto-resend-beyond-snd-max)."""
+    stack = make_stack(rto_min_ms=1000)
+    peer = Peer(stack, window=500)
+    peer.connect()
+    first = peer.request(get("/files/mid.bin"))
+    assert [len(s.payload) for s in first] == [500]
+    again = peer.advance(1000)
+    assert [(s.seq, len(s.payload)) for s in again] == [(first[0].seq, 500)]
+    peer.window = 65535
+    peer.ack()
+    peer.drain()
+    assert peer.responses()[0].raw == site.expect("/files/mid.bin")
