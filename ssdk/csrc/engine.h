@@ -209,7 +209,27 @@ uint32_t tcp_opts_write(const struct ssdk_engine *e, const struct conn *c, uint8
                         uint8_t flags, int pure_ack);
 uint32_t ts_now(const struct ssdk_engine *e, const struct conn *c);
 
+/* The receive window is what the request buffer has left (tcp_reass.c). */
+static inline uint32_t rcv_wnd(const struct conn *c) { return REQ_CAP - c->req_len; }
+
+/* The peer's window, and the largest it has been (RFC 5961 5.2). */
+static inline void set_snd_wnd(struct conn *c, uint32_t wnd)
+{
+    c->snd_wnd = wnd;
+    if (wnd > c->max_snd_wnd)
+        c->max_snd_wnd = wnd;
+}
+
+/* tcp_listen.c */
+void tcp_listen(struct ssdk_engine *e, const struct eth_hdr *eh, const struct ip_hdr *ih,
+                struct seg *s);
+
+/* tcp_reass.c */
+void tcp_data_in(struct ssdk_engine *e, struct conn *c, struct seg *s);
+void tcp_fin_in(struct conn *c, const struct seg *s);
+
 /* tcp_in.c */
+void tcp_segment(struct ssdk_engine *e, struct conn *c, struct seg *s);
 void tcp_input(struct ssdk_engine *e, const struct eth_hdr *eh, const struct ip_hdr *ih,
                uint8_t *p, uint32_t len, uint32_t fflags);
 

@@ -1,163 +1,20 @@
 /*
- * tcp_in.c - segments arriving: validation, the listen path, and the per-connection
- * rules of RFC 9293 section 3.10.7, in the order that section gives them.
+ * tcp_in.c - segments arriving: validation, and the per-connection rules of RFC 9293
+ * section 3.10.7, in the order that section gives them.
  *
- * ip_input -> tcp_input -> tcp_listen                    (no connection: SYN or RST)
- *                       -> tcp_segment -> ack_in -> data_in -> fin_in
+ * ip_input -> tcp_input -> tw_input                      (a connection in TIME-WAIT)
+ *                       -> tcp_listen                    (none: tcp_listen.c)
+ *                       -> tcp_segment -> ack_in -> dupack_in -> recovery (tcp_sack.c)
+ *                                      -> tcp_data_in, tcp_fin_in (tcp_reass.c)
  *                                      -> conn_progress -> http_serve, tcp_output
  *
- * The receive side only ever holds request bytes in order; a segment that is in the
- * window but not next in sequence is dropped and answered with a duplicate ACK, so the
- * peer retransmits it (a buffer for those is left for later work).
+ * The ACK is processed before the data it carries, so a request that arrives with the
+ * ACK of the previous response finds that response finished and is served at once.
  */
 #include <arpa/inet.h>
 #include <string.h>
 #include "csum.h"
 #include "engine.h"
-
-static uint32_t rcv_wnd(const struct conn *c) { return REQ_CAP - c->req_len; }
-
-static void set_snd_wnd(struct conn *c, uint32_t wnd)
-{
-    c->snd_wnd = wnd;
-    if (wnd > c->max_snd_wnd)
-        c->max_snd_wnd = wnd;
-}
-
-/* Settle what the connection uses from the SYN's options (RFC 9293 3.7.1; RFC 7323
- * 2.2, 3.2; RFC 2018 2), within what this engine accepts. */
-static void syn_options(const struct ssdk_engine *e, struct conn *c, const struct tcp_opts *o)
-{
-    uint16_t tmpl = (uint16_t)(e->table_loaded ? e->table.mss : 1448);
-    uint32_t mss = o->has_mss ? o->mss : 536;  /* 536: the default without the option */
-    if (o->has_ws) {
-        c->opts |= CO_WSCALE;
-        c->snd_wscale = o->ws > 14 ? 14 : o->ws;  /* RFC 7323 2.3: cap at 14 */
-    }
-    if (o->has_ts && (e->cfg.options & 1)) {
-        c->opts |= CO_TS;
-        c->ts_recent = o->tsval;
-        mss = mss > TS_OPT_LEN ? mss - TS_OPT_LEN : 0;  /* RFC 6691: data + options <= MSS */
-    }
-    if (o->sack_ok && (e->cfg.options & 2))
-        c->opts |= CO_SACK;
-    if (mss < 64)
-        mss = 64;
-    c->mss = (uint16_t)(mss < tmpl ? mss : tmpl);
-}
-
-static void tcp_segment(struct ssdk_engine *e, struct conn *c, struct seg *s);
-
-/* A slot set up from a SYN's options; the caller sets the state. NULL: pool full. */
-static struct conn *conn_open(struct ssdk_engine *e, const struct eth_hdr *eh,
-                              const struct ip_hdr *ih, const struct seg *s,
-                              const struct tcp_opts *syn, uint32_t irs, uint32_t iss)
-{
-    struct conn *c = conn_alloc(e, ih->src, s->th->sport);
-    if (!c)
-        return NULL;
-    memcpy(c->rmac, eh->src, 6);
-    syn_options(e, c, syn);
-    c->irs = irs;
-    c->rcv_nxt = irs + 1;
-    c->iss = iss;
-    c->snd_una = c->recover = iss;
-    c->snd_nxt = c->snd_max = iss + 1;
-    cc_init(e, c);
-    c->rto_ms = e->cfg.rto_init_ms;
-    return c;
-}
-
-/* A cookie can carry window scale and SACK-permitted only inside a timestamp. */
-static void cookie_opts(struct conn *c)
-{
-    if (!(c->opts & CO_TS))
-        c->opts &= (uint8_t)~(CO_WSCALE | CO_SACK);
-}
-
-/* The SYN backlog is full: answer with a cookie and keep nothing (RFC 4987 3.6). */
-static void cookie_reply(struct ssdk_engine *e, const struct eth_hdr *eh,
-                         const struct ip_hdr *ih, const struct seg *s)
-{
-    struct conn tmp;
-    memset(&tmp, 0, offsetof(struct conn, req));
-    memcpy(tmp.rmac, eh->src, 6);
-    tmp.raddr = ih->src;
-    tmp.rport = s->th->sport;
-    syn_options(e, &tmp, &s->opt);
-    cookie_opts(&tmp);
-    tmp.iss = syncookie_isn(e, ih->src, s->th->sport, s->seq, &s->opt);
-    tmp.rcv_nxt = s->seq + 1;
-    uint32_t bits = syncookie_ts_bits(&s->opt, (tmp.opts & CO_SACK) != 0);
-    tmp.ts_adj = (uint8_t)((bits - ((uint32_t)(e->now_us / 1000) + tmp.iss)) & 0x3f);
-    if (tcp_send_ctl(e, &tmp, TH_SYN | TH_ACK, tmp.iss))
-        e->st.syncookies_sent++;
-}
-
-/* An ACK that matches no connection: the end of a cookie handshake, if it is one. */
-static struct conn *cookie_accept(struct ssdk_engine *e, const struct eth_hdr *eh,
-                                  const struct ip_hdr *ih, const struct seg *s)
-{
-    struct tcp_opts syn;
-    if (!syncookie_check(e, ih->src, s->th->sport, s->seq, s->ack, &s->opt, &syn)) {
-        e->st.syncookies_failed++;
-        return NULL;
-    }
-    struct conn *c = conn_open(e, eh, ih, s, &syn, s->seq - 1, s->ack - 1);
-    if (!c) {
-        e->st.syn_dropped_pool_full++;
-        return NULL;
-    }
-    cookie_opts(c);
-    c->ts_adj = 64;  /* our TSvals must not go back behind the cookie's */
-    c->snd_una = c->snd_nxt;
-    c->state = TCP_ESTABLISHED;
-    e->st.conns_opened++;
-    e->st.syncookies_ok++;
-    return c;
-}
-
-/*
- * No connection matches. A SYN opens one in SYN-RECEIVED, or gets a cookie when the
- * backlog of those is full; an ACK may complete a cookie handshake; anything else but a
- * RST is answered with a RST (RFC 9293 3.10.7.1).
- */
-static void tcp_listen(struct ssdk_engine *e, const struct eth_hdr *eh, const struct ip_hdr *ih,
-                       struct seg *s)
-{
-    if (s->flags & TH_RST)
-        return;
-    if (s->flags & TH_ACK) {
-        struct conn *c = (s->flags & TH_SYN) ? NULL : cookie_accept(e, eh, ih, s);
-        if (c)
-            tcp_segment(e, c, s);
-        else
-            tcp_send_rst(e, eh, ih, s->th, s->len);
-        return;
-    }
-    if ((s->flags & (TH_SYN | TH_FIN)) != TH_SYN) {
-        e->st.drop_tcp_flags++;
-        return;
-    }
-    e->st.syn_received++;
-    if (e->free_head == NONE32) {
-        e->st.syn_dropped_pool_full++;  /* a cookie would find no slot either */
-        return;
-    }
-    if (e->syn_recv >= e->cfg.syn_backlog) {
-        cookie_reply(e, eh, ih, s);
-        return;
-    }
-    struct conn *c = conn_open(e, eh, ih, s, &s->opt, s->seq, isn_make(e, ih->src, s->th->sport));
-    set_snd_wnd(c, s->wnd);  /* RFC 7323 2.2: the window of a SYN is never scaled */
-    c->state = TCP_SYN_RECEIVED;
-    e->st.conns_syn_received = ++e->syn_recv;
-    c->rtt_start_us = e->now_us;
-    c->rtt_seq = c->iss;
-    c->flags |= CF_TIMING;
-    tcp_send_ctl(e, c, TH_SYN | TH_ACK, c->iss);
-    rto_arm(e, c);
-}
 
 /* RFC 9293 3.10.7.4, first check: does any part of the segment fall in the window? */
 static int seq_acceptable(const struct conn *c, const struct seg *s)
@@ -321,102 +178,6 @@ static int ack_in(struct ssdk_engine *e, struct conn *c, const struct seg *s)
     return 0;
 }
 
-/*
- * A segment beyond a gap: its bytes go into req[] where they will belong once the gap
- * fills, and its range is remembered (and reported in SACK blocks). Only plain request
- * bytes are held: not while a body is being skipped or the connection is closing.
- */
-static void ooo_hold(struct ssdk_engine *e, struct conn *c, const struct seg *s)
-{
-    uint32_t off = s->seq - c->rcv_nxt, wnd = rcv_wnd(c);
-    if (off >= wnd || c->body_skip || (c->flags & (CF_CLOSE | CF_FIN_QUEUED | CF_PEER_FIN))) {
-        e->st.drop_tcp_ooo++;
-        return;
-    }
-    uint32_t take = s->len < wnd - off ? s->len : wnd - off;
-    memcpy(c->req + c->req_len + off, s->data, take);
-    uint32_t l = s->seq, r = s->seq + take;
-    uint32_t keep[SACK_MAX][2];
-    uint8_t n = 0;
-    for (uint8_t i = 0; i < c->nooo; i++) {  /* merge what touches; newest goes first */
-        if (seq_lt(r, c->ooo[i][0]) || seq_lt(c->ooo[i][1], l)) {
-            if (n < SACK_MAX - 1)
-                keep[n][0] = c->ooo[i][0], keep[n][1] = c->ooo[i][1], n++;
-            continue;
-        }
-        l = seq_lt(c->ooo[i][0], l) ? c->ooo[i][0] : l;
-        r = seq_lt(r, c->ooo[i][1]) ? c->ooo[i][1] : r;
-    }
-    c->ooo[0][0] = l, c->ooo[0][1] = r;
-    memcpy(c->ooo + 1, keep, n * sizeof(keep[0]));
-    c->nooo = (uint8_t)(n + 1);
-    e->st.ooo_held++;
-}
-
-/* The gap moved: take every held range that now starts at or below RCV.NXT. */
-static void ooo_fill(struct conn *c)
-{
-    for (int moved = 1; moved;) {
-        moved = 0;
-        for (uint8_t i = 0; i < c->nooo; i++) {
-            if (seq_lt(c->rcv_nxt, c->ooo[i][0]))
-                continue;
-            if (seq_lt(c->rcv_nxt, c->ooo[i][1])) {
-                c->req_len = (uint16_t)(c->req_len + (c->ooo[i][1] - c->rcv_nxt));
-                c->rcv_nxt = c->ooo[i][1];
-            }
-            memmove(c->ooo + i, c->ooo + i + 1, (c->nooo - i - 1) * sizeof(c->ooo[0]));
-            c->nooo--;  /* the others keep their newest-first order (RFC 2018 4) */
-            moved = 1;
-            break;
-        }
-    }
-}
-
-/* In-order request bytes go to the request buffer; anything else waits for a resend. */
-static void data_in(struct ssdk_engine *e, struct conn *c, struct seg *s)
-{
-    if (seq_lt(s->seq, c->rcv_nxt)) {  /* trim what we already have */
-        uint32_t skip = c->rcv_nxt - s->seq;
-        if (skip > s->len)
-            skip = s->len;
-        s->data += skip;
-        s->len -= skip;
-        s->seq += skip;
-    }
-    if (s->seq != c->rcv_nxt) {
-        if (seq_lt(c->rcv_nxt, s->seq))
-            ooo_hold(e, c, s);
-        return;
-    }
-    if (c->flags & CF_PEER_FIN)
-        return;  /* nothing can follow the peer's FIN */
-    uint32_t take = s->len < rcv_wnd(c) ? s->len : rcv_wnd(c);
-    uint32_t skip = c->body_skip < take ? c->body_skip : take;
-    c->body_skip -= skip;
-    /* After we decided to close, what the peer still sends is read and discarded. */
-    if (!(c->flags & (CF_CLOSE | CF_FIN_QUEUED))) {
-        memcpy(c->req + c->req_len, s->data + skip, take - skip);
-        c->req_len = (uint16_t)(c->req_len + take - skip);
-    }
-    c->rcv_nxt += take;
-    if (c->nooo)
-        ooo_fill(c);
-}
-
-/* The peer's FIN, taken only when it is next in sequence, after all of its data. */
-static void fin_in(struct conn *c, const struct seg *s)
-{
-    /* A FIN we already have, or one beyond a gap, is only acknowledged (by the caller). */
-    if (s->seq + s->len != c->rcv_nxt || (c->flags & CF_PEER_FIN))
-        return;
-    c->rcv_nxt++;
-    c->flags |= CF_PEER_FIN;
-    enum tcp_state n = tcp_next(c->state, EV_RCV_FIN);
-    if (n != TCP_NONE)
-        c->state = n;
-}
-
 /* Queue our FIN after everything sent so far (RFC 9293 3.10.4, CLOSE). */
 void conn_queue_fin(struct ssdk_engine *e, struct conn *c, uint32_t at)
 {
@@ -447,7 +208,7 @@ static void conn_progress(struct ssdk_engine *e, struct conn *c)
     tcp_output(e, c);
 }
 
-static void tcp_segment(struct ssdk_engine *e, struct conn *c, struct seg *s)
+void tcp_segment(struct ssdk_engine *e, struct conn *c, struct seg *s)
 {
     if (c->state == TCP_SYN_RECEIVED && (s->flags & TH_SYN) && !(s->flags & TH_ACK)
         && s->seq == c->irs) {
@@ -492,9 +253,9 @@ static void tcp_segment(struct ssdk_engine *e, struct conn *c, struct seg *s)
      * out-of-order one gets a duplicate ACK that asks for what is missing. */
     int need_ack = s->len > 0 || (s->flags & TH_FIN);
     if (s->len)
-        data_in(e, c, s);
+        tcp_data_in(e, c, s);
     if (s->flags & TH_FIN)
-        fin_in(c, s);
+        tcp_fin_in(c, s);
     if (c->state == TCP_TIME_WAIT) {  /* our FIN was acknowledged, or theirs came */
         if (need_ack)
             tcp_send_ctl(e, c, TH_ACK, c->snd_nxt);
