@@ -4,6 +4,10 @@ setup.py names this file in `cffi_modules`, so `pip install .` and `pip install 
 compile it. The sources' sha256 is compiled in; `ssdk.core.engine` compares it with the
 sources next to the package at import, so a stale build fails loudly instead of running
 old C against new Python.
+
+The AF_XDP backend (nic_af_xdp.c) is compiled only where libxdp's and libbpf's headers
+are installed (libxdp-dev, libbpf-dev); elsewhere ssdk_nic_af_xdp refuses with a message.
+SSDK_AF_XDP=0 in the environment builds without it even where it could be built.
 """
 
 from __future__ import annotations
@@ -27,9 +31,23 @@ source_hash = _srchash.source_hash
 CFLAGS = ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-fno-strict-aliasing"]
 
 
-def c_sources() -> list[Path]:
-    """Every C file of the core, in a stable order."""
-    return sorted(CSRC.glob("*.c"))
+XDP_SOURCE = "nic_af_xdp.c"
+XDP_HEADERS = ("xdp/xsk.h", "xdp/libxdp.h", "bpf/libbpf.h")
+INCLUDE_DIRS = ("/usr/include", "/usr/local/include")
+
+
+def have_af_xdp() -> bool:
+    """Whether libxdp's and libbpf's headers are there to build the AF_XDP backend."""
+    if os.environ.get("SSDK_AF_XDP", "1") == "0":
+        return False
+    return all(any((Path(d) / h).is_file() for d in INCLUDE_DIRS) for h in XDP_HEADERS)
+
+
+def c_sources(af_xdp: bool | None = None) -> list[Path]:
+    """Every C file of the core that this machine can build, in a stable order."""
+    if af_xdp is None:
+        af_xdp = have_af_xdp()
+    return sorted(p for p in CSRC.glob("*.c") if af_xdp or p.name != XDP_SOURCE)
 
 
 def cdef_text() -> str:
@@ -42,13 +60,15 @@ def cdef_text() -> str:
 ffibuilder = FFI()
 ffibuilder.cdef(cdef_text())
 _extra = os.environ.get("SSDK_CFLAGS", "").split()
+_xdp = have_af_xdp()
 ffibuilder.set_source(
     "ssdk._core",
     '#include "ssdk.h"\n'
     f'const char *ssdk_src_hash(void) {{ return "{source_hash()}"; }}\n',
-    sources=[str(p.relative_to(CSRC.parent.parent)) for p in c_sources()],
+    sources=[str(p.relative_to(CSRC.parent.parent)) for p in c_sources(_xdp)],
     include_dirs=[str(CSRC)],
-    libraries=["m"],
+    libraries=["m", *(["xdp", "bpf"] if _xdp else [])],
+    define_macros=[("SSDK_HAVE_AF_XDP", "1")] if _xdp else [],
     extra_compile_args=CFLAGS + _extra,
     extra_link_args=_extra,
 )

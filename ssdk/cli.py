@@ -61,6 +61,12 @@ def _iface(value: str) -> str:
     return value
 
 
+def _xdp_mode(value: str) -> str:
+    if value not in ("auto", "native", "skb"):
+        raise typer.BadParameter(f"{value!r} is not one of: auto, native, skb")
+    return value
+
+
 def _backend(value: str) -> str:
     from ssdk.serve import BACKENDS
 
@@ -163,7 +169,13 @@ def serve(
     ip: Annotated[str, typer.Option("--ip", callback=_ip,
                                     help="The stack's address, A.B.C.D/NN.")],
     backend: Annotated[str, typer.Option("--backend", callback=_backend,
-                                         help="NIC backend: af_packet.")] = "af_packet",
+                                         help="NIC backend: af_packet or af_xdp.")
+    ] = "af_packet",
+    queue: Annotated[int, typer.Option("--queue", min=0,
+                                       help="af_xdp: the interface queue to serve.")] = 0,
+    xdp_mode: Annotated[str, typer.Option(
+        "--xdp-mode", callback=_xdp_mode,
+        help="af_xdp: auto (native, else SKB), native or skb.")] = "auto",
     port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 80,
     max_conns: Annotated[int, typer.Option("--max-conns", min=1, max=1 << 24,
                                            help="Connection pool size.")] = 4096,
@@ -200,7 +212,8 @@ def serve(
            "header_timeout_ms": header_timeout, "syn_backlog": syn_backlog,
            "time_wait_ms": time_wait}  # fmt: skip
     rx, tx = _impairments(impair_both, impair_rx, impair_tx, ("--impair-rx", "--impair-tx"))
-    opts = ServeOptions(target=target, backend=backend, iface=iface,
+    opts = ServeOptions(target=target, backend=backend, iface=iface, queue=queue,
+                        xdp_mode=xdp_mode,
                         ip=ipaddress.IPv4Interface(ip), port=port, max_conns=max_conns,
                         stats_file=stats_file, mss=mss, tcp=tcp, impair_rx=rx, impair_tx=tx,
                         impair_seed=seed)

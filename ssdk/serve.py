@@ -23,7 +23,7 @@ from ssdk.core.build import open_target
 from ssdk.core.engine import Engine, EngineConfig
 from ssdk.core.impair import Impairment
 
-BACKENDS = ("af_packet",)
+BACKENDS = ("af_packet", "af_xdp")
 SLICE_MS = 100
 STATS_EVERY_S = 0.5
 
@@ -38,6 +38,8 @@ class ServeOptions:
     max_conns: int = 4096
     stats_file: Path | None = None
     mss: int = 1448
+    queue: int = 0  # af_xdp: the interface queue to bind
+    xdp_mode: str = "auto"  # af_xdp: auto (native, else SKB), native or skb
     tcp: dict[str, int] = field(default_factory=dict)  # EngineConfig overrides
     impair_rx: Impairment | None = None
     impair_tx: Impairment | None = None
@@ -85,6 +87,8 @@ def serve(opts: ServeOptions) -> int:
     try:
         if opts.backend == "af_packet":
             engine.attach_af_packet(opts.iface)
+        elif opts.backend == "af_xdp":
+            engine.attach_af_xdp(opts.iface, queue=opts.queue, mode=opts.xdp_mode)
         if opts.impair_rx or opts.impair_tx:
             seed = pick_seed(opts.impair_seed)
             engine.impair(opts.impair_rx, opts.impair_tx, seed)
@@ -96,9 +100,14 @@ def serve(opts: ServeOptions) -> int:
         engine.load(bundle.blob)
         mac = ":".join(f"{b:02x}" for b in engine.mac)
         routes = sum(1 for r in bundle.manifest.routes if r.kind != "special")
+        backend = opts.backend
+        if opts.backend == "af_xdp":
+            backend += f" queue {opts.queue}"
+        if engine.backend_mode:
+            backend += f", {engine.backend_mode}"
         print(
             f"ssdk: serving {routes} routes from {opts.target} on {opts.iface} "
-            f"({opts.backend}) at {opts.ip.ip}:{opts.port}, mac {mac}",
+            f"({backend}) at {opts.ip.ip}:{opts.port}, mac {mac}",
             flush=True,
         )
         print(f"ssdk: ready: http://{opts.ip.ip}:{opts.port}/", flush=True)

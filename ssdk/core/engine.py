@@ -50,6 +50,10 @@ IMPAIR_STATS_FIELDS: tuple[str, ...] = tuple(
 )
 
 
+XDP_MODES = ("auto", "native", "skb")  # index = the flags of ssdk_nic_af_xdp
+HAVE_AF_XDP = bool(lib.ssdk_have_af_xdp())
+
+
 def parse_mac(mac: str | bytes) -> bytes:
     """'02:00:00:00:00:01' or 6 raw bytes -> 6 raw bytes."""
     if isinstance(mac, bytes):
@@ -150,6 +154,26 @@ class Engine:
         if lib.ssdk_nic_af_packet(self._e, iface.encode(), ring_frames, err, len(err)) != 0:
             _raise(err, "AF_PACKET backend")
         self.backend = "af_packet"
+
+    def attach_af_xdp(self, iface: str, queue: int = 0, ring_frames: int = 4096,
+                      mode: str = "auto") -> None:
+        """AF_XDP on one queue of ``iface`` (libxdp's program redirects it to us).
+
+        ``mode``: "auto" tries native (driver) mode, then SKB (generic) mode; "native" or
+        "skb" insists on one. ``ring_frames`` UMEM frames, half to receive, half to send.
+        """
+        if mode not in XDP_MODES:
+            raise ValueError(f"mode must be one of {', '.join(XDP_MODES)}, not {mode!r}")
+        err = _err()
+        if lib.ssdk_nic_af_xdp(self._e, iface.encode(), queue, ring_frames,
+                               XDP_MODES.index(mode), err, len(err)) != 0:  # fmt: skip
+            _raise(err, "AF_XDP backend")
+        self.backend = "af_xdp"
+
+    @property
+    def backend_mode(self) -> str:
+        """How the backend runs ("native, copy", "SKB, copy"...), "" if it does not say."""
+        return ffi.string(lib.ssdk_nic_mode(self._e)).decode()
 
     def impair(self, rx: Impairment | None, tx: Impairment | None, seed: int) -> None:
         """Put the impairment layer over the attached backend (attach one first).

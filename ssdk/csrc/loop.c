@@ -146,6 +146,37 @@ int ssdk_nic_af_packet(struct ssdk_engine *e, const char *ifname, uint32_t ring_
     return attach(e, nic_af_packet_new(ifname, ring_frames, err, errlen), err, errlen);
 }
 
+/* Refused, with what to do about it, when the build had no <xdp/xsk.h>. */
+int ssdk_nic_af_xdp(struct ssdk_engine *e, const char *ifname, uint32_t queue,
+                    uint32_t ring_frames, uint32_t flags, char *err, size_t errlen)
+{
+#ifdef SSDK_HAVE_AF_XDP
+    return attach(e, nic_af_xdp_new(ifname, queue, ring_frames, flags, err, errlen), err,
+                  errlen);
+#else
+    (void)e, (void)ifname, (void)queue, (void)ring_frames, (void)flags;
+    snprintf(err, errlen, "ssdk was built without AF_XDP: install libxdp-dev and "
+             "libbpf-dev and rebuild");
+    return -1;
+#endif
+}
+
+int ssdk_have_af_xdp(void)
+{
+#ifdef SSDK_HAVE_AF_XDP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+/* The mode of the backend at the bottom of any wrappers, "" if it names none. */
+const char *ssdk_nic_mode(struct ssdk_engine *e)
+{
+    struct nic *n = e->nic ? nic_base(e->nic) : NULL;
+    return n && n->mode ? n->mode : "";
+}
+
 void ssdk_mac_get(struct ssdk_engine *e, uint8_t mac[6]) { memcpy(mac, e->mac, 6); }
 
 /* Through any wrapper (nic_impair.c), to the in-memory rings at the bottom. */

@@ -32,6 +32,8 @@ struct frame {
 
 struct nic {
     const char *name;
+    /* How the backend runs, for the start banner ("native, zero-copy"...); may be NULL. */
+    const char *mode;
     /* Borrow up to max received frames; they stay valid until rx_release. */
     unsigned (*rx_burst)(struct nic *n, struct frame *out, unsigned max);
     void (*rx_release)(struct nic *n, unsigned count);
@@ -71,6 +73,15 @@ static inline struct nic *nic_base(struct nic *n)
 #define NIC_AFP_PROMISC 0x1u
 struct nic *nic_af_packet_open(const char *ifname, uint32_t ring_frames, unsigned opts,
                                char *err, unsigned long errlen);
+
+/* nic_af_xdp.c (built where <xdp/xsk.h> exists: SSDK_HAVE_AF_XDP). flags: at most one
+ * of NIC_XDP_NATIVE (driver mode only) and NIC_XDP_SKB (generic mode only); 0 tries
+ * native first, then SKB. ring_frames: UMEM frames, rounded up to a power of two, half
+ * for receiving and half for sending. */
+#define NIC_XDP_NATIVE 0x1u
+#define NIC_XDP_SKB    0x2u
+struct nic *nic_af_xdp_new(const char *ifname, uint32_t queue, uint32_t ring_frames,
+                           uint32_t flags, char *err, unsigned long errlen);
 
 /* nic_impair.c: wrap `inner` (owned by the wrapper from then on, left alone on failure).
  * rx / tx NULL: that direction passes untouched. now_us: the clock that times held

@@ -110,6 +110,13 @@ void ssdk_engine_free(struct ssdk_engine *e);
 int  ssdk_nic_memory(struct ssdk_engine *e, uint32_t ring_frames, char *err, size_t errlen);
 int  ssdk_nic_af_packet(struct ssdk_engine *e, const char *ifname, uint32_t ring_frames,
                         char *err, size_t errlen);
+/* AF_XDP on (ifname, queue); flags: 0 native then SKB mode, 1 native only, 2 SKB only.
+ * Fails with a message when ssdk was built without libxdp (ssdk_have_af_xdp() == 0). */
+int  ssdk_nic_af_xdp(struct ssdk_engine *e, const char *ifname, uint32_t queue,
+                     uint32_t ring_frames, uint32_t flags, char *err, size_t errlen);
+int  ssdk_have_af_xdp(void);
+/* How the backend runs ("native, copy", "SKB, copy"...), "" when it does not say. */
+const char *ssdk_nic_mode(struct ssdk_engine *e);
 void ssdk_mac_get(struct ssdk_engine *e, uint8_t mac[6]);
 
 /* The in-memory backend: frames in and out, from Python. */

@@ -1,12 +1,23 @@
 # tests/net/conftest.py: fixtures for tests against real peers: the privilege and tool
-# check, the test app built once per session, and one running server per test module.
+# check, the test app built once per session, and one running server per test module and
+# backend: every test that takes `server` runs on AF_PACKET and on AF_XDP.
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from nethelpers import FILE_SIZES, Server, build_bundle, random_files, require_net, serve, write_app
+from nethelpers import (
+    BACKENDS,
+    FILE_SIZES,
+    Server,
+    build_bundle,
+    random_files,
+    require_backend,
+    require_net,
+    serve,
+    write_app,
+)
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +46,18 @@ def bundle(app: tuple[Path, dict[str, bytes]]) -> Path:
     return build_bundle(app_dir / "app.py", app_dir / "app.ssdk")
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The NIC backend the module's server runs on; skipped (failed under CI) if not built."""
+    name: str = request.param
+    require_backend(name)
+    return name
+
+
 @pytest.fixture(scope="module")
-def server(bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with serve(bundle, tmp_path_factory.mktemp("srv")) as s:
+def server(
+    bundle: Path, backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    tag = "xdp" if backend == "af_xdp" else "net"
+    with serve(bundle, tmp_path_factory.mktemp("srv"), tag=tag, backend=backend) as s:
         yield s

@@ -1,8 +1,9 @@
 # tests/net/nethelpers.py: the test app, its expected bytes, and `serve`, which runs
-# `python -m ssdk serve` on the AF_PACKET backend in its own namespace, on one end of its
-# own veth pair, with clients (curl, http.client) in the peer namespace. Everything it makes
-# (namespaces, veths, processes) is removed again, also when a test fails. Kept apart from
-# conftest.py so test modules can import it by a name no other test folder uses.
+# `python -m ssdk serve` on a given backend (AF_PACKET or AF_XDP) in its own namespace, on
+# one end of its own veth pair, with clients (curl, http.client) in the peer namespace.
+# Everything it makes (namespaces, veths, processes) is removed again, also when a test
+# fails. Kept apart from conftest.py so test modules can import it by a name no other test
+# folder uses.
 from __future__ import annotations
 
 import contextlib
@@ -71,6 +72,18 @@ def unavailable(reason: str) -> None:
     if CI:
         pytest.fail(f"CI=true and {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+BACKENDS = ("af_packet", "af_xdp")
+
+
+def require_backend(backend: str) -> None:
+    """Skip (fail under CI) when this build of ssdk lacks ``backend``."""
+    if backend == "af_xdp":
+        from ssdk.core.engine import HAVE_AF_XDP
+
+        if not HAVE_AF_XDP:
+            unavailable("ssdk was built without AF_XDP (install libxdp-dev, libbpf-dev)")
 
 
 def require_net() -> None:
@@ -216,8 +229,9 @@ def serve(
     *extra: str,
     tag: str = "net",
     stop: signal.Signals = signal.SIGINT,
+    backend: str = "af_packet",
 ) -> Iterator[Server]:
-    """Serve ``target`` (an app .py or a .ssdk bundle) on a fresh topology.
+    """Serve ``target`` (an app .py or a .ssdk bundle) on a fresh topology over ``backend``.
 
     On exit: ``stop`` (SIGINT or SIGTERM), then the server must stop with status 0 and
     print its counters. If it hangs it is killed (and the test fails); the namespaces go
@@ -227,7 +241,7 @@ def serve(
     with veth_pair(tag) as topo:
         argv = ns_exec(
             topo.server_ns,
-            [sys.executable, "-m", "ssdk", "serve", str(target), "--backend", "af_packet"]
+            [sys.executable, "-m", "ssdk", "serve", str(target), "--backend", backend]
             + ["--iface", topo.server_if, "--ip", topo.server_cidr]
             + ["--stats-file", str(stats_path), *extra],
         )
