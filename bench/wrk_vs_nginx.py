@@ -1,5 +1,6 @@
-# bench/wrk_vs_nginx.py: `python bench/wrk_vs_nginx.py`. The same files served by ssdk
-# (user-space stack, AF_PACKET) and by nginx (kernel stack), one after the other on one
+# bench/wrk_vs_nginx.py: `python bench/wrk_vs_nginx.py [--backend af_xdp ...]`. The same
+# files served by ssdk (user-space stack; AF_PACKET unless --backend says otherwise, once
+# per backend given) and by nginx (kernel stack), one after the other on one
 # veth topology, measured by the same wrk from the same client namespace. Prints a table
 # and writes bench/results/wrk_vs_nginx.json. It reports; it never asserts.
 from __future__ import annotations
@@ -153,7 +154,11 @@ def parse_wrk(stdout: str, stderr: str, rc: int) -> dict[str, Any]:
 
 
 def bench_ssdk(
-    topo: Topology, tmp: Path, cpus: tuple[int | None, int | None], args: argparse.Namespace
+    topo: Topology,
+    tmp: Path,
+    cpus: tuple[int | None, int | None],
+    args: argparse.Namespace,
+    backend: str = "af_packet",
 ) -> list[dict[str, Any]]:
     server_cpu, client_cpu = cpus
     bundle = tmp / "bench.ssdk"
@@ -168,16 +173,17 @@ def bench_ssdk(
     argv = ns_exec(
         topo.server_ns,
         pin(server_cpu, [sys.executable, "-m", "ssdk", "serve", str(bundle)])
-        + ["--backend", "af_packet", "--iface", topo.server_if, "--ip", topo.server_cidr]
+        + ["--backend", backend, "--iface", topo.server_if, "--ip", topo.server_cidr]
         + ["--stats-file", str(stats)],
     )
+    label = "ssdk" if backend == "af_packet" else f"ssdk/{backend}"
     rows = []
     with running(argv, signal.SIGINT, tmp / "ssdk.log", cwd=tmp, env=env) as proc:
         wait_http(topo, "/files/f1448.bin", 120, proc)
         for name in FILES:
-            print(f"ssdk  {name} ...", flush=True)
+            print(f"{label}  {name} ...", flush=True)
             r = wrk(topo, client_cpu, f"/files/{name}", args.duration, args.connections)
-            r.update(server="ssdk", file=name)
+            r.update(server=label, backend=backend, file=name)
             if stats.exists():
                 r["server_stats"] = json.loads(stats.read_text())
             rows.append(r)
@@ -210,11 +216,15 @@ def fmt(v: float | None, spec: str) -> str:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description="ssdk (AF_PACKET) against nginx, measured by wrk")
+    ap = argparse.ArgumentParser(description="ssdk against nginx, measured by wrk")
+    ap.add_argument("--backend", action="append", choices=["af_packet", "af_xdp"],
+                    help="ssdk backend to measure (repeatable; default af_packet)")
+    ap.add_argument("--no-nginx", action="store_true", help="measure ssdk only")
     ap.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     ap.add_argument("--connections", type=int, default=32, help="wrk -c")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
+    backends: list[str] = args.backend or ["af_packet"]
     if os.geteuid() != 0:
         print("needs root (network namespaces, raw sockets)", file=sys.stderr)
         return 2
@@ -235,7 +245,12 @@ def main() -> int:
         (tmp / "app.py").write_text(APP)
         with veth_pair("bench") as topo:
             # ssdk first: nginx needs the kernel to own the address, which ssdk must not see.
-            for label, fn in (("ssdk", bench_ssdk), ("nginx", bench_nginx)):
+            runs: list[tuple[str, Any]] = [
+                ("ssdk", lambda t, d, c, a, b=b: bench_ssdk(t, d, c, a, b)) for b in backends
+            ]
+            if not args.no_nginx:
+                runs.append(("nginx", bench_nginx))
+            for label, fn in runs:
                 try:
                     rows += fn(topo, tmp, cpus, args)
                 except (RuntimeError, subprocess.CalledProcessError, OSError) as e:
@@ -246,13 +261,13 @@ def main() -> int:
                         print(log.read_text()[-3000:], file=sys.stderr)
 
     print()
-    print(f"{'server':<8}{'file':<12}{'requests/s':>14}{'Gbit/s':>10}  errors")
+    print(f"{'server':<16}{'file':<12}{'requests/s':>14}{'Gbit/s':>10}  errors")
     for r in rows:
         errs = r.get("socket_errors") or ""
         if r.get("non_2xx"):
             errs += f" non-2xx: {r['non_2xx']}"
         print(
-            f"{r['server']:<8}{r['file']:<12}{fmt(r['requests_per_s'], ',.0f'):>14}"
+            f"{r['server']:<16}{r['file']:<12}{fmt(r['requests_per_s'], ',.0f'):>14}"
             f"{fmt(r['gbit_per_s'], '.2f'):>10}  {errs.strip()}"
         )
 
@@ -270,7 +285,7 @@ def main() -> int:
             "server_cpu": cpus[0],
             "client_cpu": cpus[1],
             "wrk": f"wrk -t1 -c{args.connections} -d{args.duration}s",
-            "ssdk": "ssdk serve --backend af_packet",
+            "ssdk": " | ".join(f"ssdk serve --backend {b}" for b in backends),
             "nginx": "1 worker, sendfile on, access_log off, keepalive",
             "files": FILES,
         },
