@@ -12,10 +12,13 @@
  * - an RX frame is always in exactly one place: the fill ring, the kernel, the RX ring,
  *   or borrowed by the loop (rx_borrowed, oldest first); rx_release gives the oldest
  *   `count` back to the fill ring, so the fill ring is kept as full as it can be.
- *   The fill ring has room for every RX frame, so refilling never fails.
  * - a TX frame is in exactly one place: the free list (tx_free), the TX ring (reserved,
- *   submitted or in flight) or the completion ring. The TX ring has as many entries as
- *   there are TX frames, so a frame from the free list always finds a descriptor.
+ *   submitted or in flight) or the completion ring.
+ * - the fill and TX rings have twice as many entries as there are frames for them: the
+ *   kernel publishes how far it has consumed them lazily (when its cached view runs
+ *   out), so entries it has taken may still count as occupied, up to one ring's worth
+ *   of frames. With twice the entries, refilling and a frame from the free list always
+ *   find room.
  * - no system call per packet: the rings are shared memory; the only calls are one
  *   sendto per pass while the kernel asks for a wakeup (always in copy mode, where the
  *   kernel sends from sendto, at most a batch per call), and getsockopt for counters.
@@ -63,7 +66,7 @@ struct nic_xdp {
     struct xsk_ring_cons comp, rx;
     uint8_t *area;
     size_t area_len;
-    uint32_t nframes;       /* in the UMEM: half RX, half TX; each ring has half entries */
+    uint32_t nframes;       /* in the UMEM: half RX, half TX; fill and TX rings: nframes */
     uint32_t half;
     uint32_t rx_next;       /* RX ring index of the oldest borrowed frame */
     uint32_t rx_borrowed;
@@ -111,8 +114,10 @@ static void xdp_rx_release(struct nic *n, unsigned count)
 {
     struct nic_xdp *x = (void *)n;
     uint32_t fidx;
-    if (xsk_ring_prod__reserve(&x->fill, count, &fidx) != count)
-        abort();  /* cannot happen: the fill ring has an entry for every RX frame */
+    if (xsk_ring_prod__reserve(&x->fill, count, &fidx) != count) {
+        fprintf(stderr, "ssdk: af_xdp: no room on the fill ring for %u frames\n", count);
+        abort();  /* cannot happen: the fill ring has two entries for every RX frame */
+    }  /* cannot happen: the fill ring has an entry for every RX frame */
     for (unsigned i = 0; i < count; i++) {
         uint64_t addr = xsk_ring_cons__rx_desc(&x->rx, x->rx_next + i)->addr;
         *xsk_ring_prod__fill_addr(&x->fill, fidx + i) = addr & ~(uint64_t)(FRAME_SIZE - 1);
@@ -139,8 +144,10 @@ static void xdp_tx_commit(struct nic *n, uint32_t len)
 {
     struct nic_xdp *x = (void *)n;
     uint32_t idx;
-    if (xsk_ring_prod__reserve(&x->tx, 1, &idx) != 1)
-        abort();  /* cannot happen: the TX ring has an entry for every TX frame */
+    if (xsk_ring_prod__reserve(&x->tx, 1, &idx) != 1) {
+        fprintf(stderr, "ssdk: af_xdp: no room on the TX ring\n");
+        abort();  /* cannot happen: the TX ring has two entries for every TX frame */
+    }  /* cannot happen: the TX ring has an entry for every TX frame */
     struct xdp_desc *d = xsk_ring_prod__tx_desc(&x->tx, idx);
     d->addr = x->tx_free[--x->tx_nfree];
     d->len = len;
@@ -164,7 +171,7 @@ static void xdp_tx_flush(struct nic *n)
         for (int i = 0; i < KICK_MAX; i++) {
             if (sendto(fd, NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0 || errno != EAGAIN)
                 break;
-            if (xsk_prod_nb_free(&x->tx, x->half) == x->half)
+            if (xsk_prod_nb_free(&x->tx, x->nframes) == x->nframes)
                 break;  /* the kernel took every descriptor */
             xdp_reap(x);
         }
@@ -231,7 +238,7 @@ static int xdp_open(struct nic_xdp *x, const char *ifname, uint32_t queue, uint3
         x->umem = NULL;
     }
     struct xsk_umem_config ucfg = {
-        .fill_size = x->half, .comp_size = x->half, .frame_size = FRAME_SIZE,
+        .fill_size = x->nframes, .comp_size = x->half, .frame_size = FRAME_SIZE,
         .frame_headroom = 0, .flags = 0,
     };
     int rc = xsk_umem__create(&x->umem, x->area, x->area_len, &x->fill, &x->comp, &ucfg);
@@ -240,7 +247,7 @@ static int xdp_open(struct nic_xdp *x, const char *ifname, uint32_t queue, uint3
         return rc < 0 ? rc : -rc;
     }
     struct xsk_socket_config scfg = {
-        .rx_size = x->half, .tx_size = x->half, .libxdp_flags = 0,
+        .rx_size = x->half, .tx_size = x->nframes, .libxdp_flags = 0,
         .xdp_flags = xdp_flags, .bind_flags = XDP_USE_NEED_WAKEUP,
     };
     rc = xsk_socket__create(&x->xsk, ifname, queue, x->umem, &x->rx, &x->tx, &scfg);
