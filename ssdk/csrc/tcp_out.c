@@ -189,15 +189,34 @@ static uint32_t skip_sacked(const struct conn *c, uint32_t seq)
     return seq;
 }
 
-/* Bytes [seq, seq+len) once more, as a retransmission. 0: held back (TX full). */
+/*
+ * Bytes [seq, seq+len) once more, as a retransmission. 0: held back (TX full). The range
+ * is cut at the response's end: past it is our FIN's sequence number, which goes as a
+ * FIN, never as a byte of data (recovery counts sequence space, FIN included).
+ */
 int tcp_resend(struct ssdk_engine *e, struct conn *c, uint32_t seq, uint32_t len)
 {
-    uint32_t end = c->resp_seq + (uint32_t)e->table.resp[c->resp].stream_len;
+    uint32_t end = c->resp != NONE32
+                 ? c->resp_seq + (uint32_t)e->table.resp[c->resp].stream_len : c->snd_una;
+    if (!seq_lt(seq, end)) {
+        if ((c->flags & CF_FIN_QUEUED) && seq == c->fin_seq
+            && !tcp_send_ctl(e, c, TH_FIN | TH_ACK, c->fin_seq)) {
+            pending_add(e, c);
+            return 0;
+        }
+        e->st.retransmits++;
+        return 1;
+    }
+    int fin = len > end - seq && (c->flags & CF_FIN_QUEUED) && c->fin_seq == end;
+    if (len > end - seq)
+        len = end - seq;
     if (!send_data(e, c, seq, len, seq + len == end)) {
         pending_add(e, c);
         return 0;
     }
     e->st.retransmits++;
+    if (fin)  /* the range went on to our FIN: it goes again too, as a FIN */
+        tcp_send_ctl(e, c, TH_FIN | TH_ACK, c->fin_seq);
     return 1;
 }
 

@@ -338,3 +338,23 @@ def test_rto_resends_no_more_than_was_sent(make_stack: Callable[..., Stack], sit
     peer.ack()
     peer.drain()
     assert peer.responses()[0].raw == site.expect("/files/mid.bin")
+
+
+def test_resend_stops_at_the_response_end_and_fin_goes_as_fin(
+    make_stack: Callable[..., Stack], site: Site
+) -> None:
+    """Recovery counts sequence space, and our FIN has a sequence number: a hole that
+    reaches it must be resent as the response's last bytes plus a FIN, never as one more
+    byte of data (found by fuzz_frames: fuzz/crashes/frames-resend-past-response-end).
+    One segment and a FIN out, nothing new to send: a single duplicate ACK is enough
+    (RFC 5827, early retransmit)."""
+    stack = make_stack(rto_min_ms=1000)
+    peer = Peer(stack)
+    peer.connect()
+    first = peer.request(get("/a", headers=["Connection: close"]))
+    assert [s.flags for s in first] == ["PA", "FA"]
+    at = first[0].seq
+    again = peer.send("A", ack=at)
+    data = [s for s in again if s.payload]
+    assert [(s.seq, len(s.payload)) for s in data] == [(at, len(first[0].payload))]
+    assert any("F" in s.flags and s.seq == first[1].seq for s in again)
