@@ -31,7 +31,8 @@ def test_20m_through_5pct_loss_dup_and_reorder(
     with serve(bundle, tmp_path, "--impair-both", spec, "--seed", SEED, tag="loss") as srv:
         out = tmp_path / "f20m"
         start = time.monotonic()
-        proc = srv.curl_to("/files/f20m.bin", out, "--max-time", "240")
+        proc = srv.client(["curl", "-sS", "--fail", "--max-time", "240", "-o", str(out),
+                           srv.url("/files/f20m.bin")], timeout=300)  # fmt: skip
         took = time.monotonic() - start
         assert proc.returncode == 0, f"curl: {proc.stderr}\n{srv.log_tail()}"
         assert file_sha256(out) == sha256(expected["/files/f20m.bin"])
