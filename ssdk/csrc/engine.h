@@ -271,6 +271,7 @@ void timer_set(struct ssdk_engine *e, struct conn *c, uint64_t at_ms);
 void timer_after_output(struct ssdk_engine *e, struct conn *c);
 void timer_stop(struct ssdk_engine *e, struct conn *c);
 void timer_run(struct ssdk_engine *e);
+uint64_t timer_next_ms(const struct ssdk_engine *e);
 void rtt_sample(struct ssdk_engine *e, struct conn *c, uint64_t rtt_us);
 void rto_arm(struct ssdk_engine *e, struct conn *c);
 void loss_timer_arm(struct ssdk_engine *e, struct conn *c);

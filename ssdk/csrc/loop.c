@@ -251,10 +251,17 @@ int ssdk_run(struct ssdk_engine *e, uint32_t ms)
         total += n;
         if (n > 0 || e->npending)
             continue;
-        /* Idle: sleep until a frame comes, or until the next timer could be due. */
+        /* Idle: sleep until a frame comes, the next timer is due, or the slice ends. An
+         * idle keep-alive connection thus costs no wake-ups until its own timer. */
         int fd = e->nic->fd(e->nic);
         uint64_t left_ms = (end - e->now_us) / 1000u;
-        int timeout = e->st.conns_active ? 1 : (int)(left_ms ? left_ms : 1);
+        uint64_t next = timer_next_ms(e), now = now_ms(e);
+        uint64_t wait = next > now ? next - now : 0;
+        if (e->tw.count && wait > 1000)
+            wait = 1000;  /* TIME-WAIT entries expire on a pass: check once a second */
+        int timeout = (int)(left_ms ? left_ms : 1);
+        if (wait < (uint64_t)timeout)
+            timeout = (int)wait;
         if (e->nic->next_due_us) {  /* a frame the backend holds falls due */
             uint64_t due = e->nic->next_due_us(e->nic);
             uint64_t wait_ms = due <= e->now_us ? 0 : (due - e->now_us + 999) / 1000;

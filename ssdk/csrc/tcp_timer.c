@@ -212,6 +212,21 @@ static void timer_fire(struct ssdk_engine *e, struct conn *c)
     }
 }
 
+/*
+ * When the loop may sleep until: the first non-empty slot ahead of the hand (a
+ * connection there may be due a lap later; waking for it costs one idle pass), or a
+ * whole lap from now when the wheel is empty. One scan per idle sleep, never per packet.
+ */
+uint64_t timer_next_ms(const struct ssdk_engine *e)
+{
+    const struct timer_wheel *w = &e->wheel;
+    uint32_t mask = w->nslots - 1;
+    for (uint64_t t = w->tick_ms + 1; t <= w->tick_ms + w->nslots; t++)
+        if (w->slots[t & mask] != NONE32)
+            return t;
+    return w->tick_ms + w->nslots;
+}
+
 /* Visit every slot the clock has passed since the last call. */
 void timer_run(struct ssdk_engine *e)
 {
