@@ -15,16 +15,13 @@ frames from IF_A to IF_B by `ab`, the frames back by `ba`.
 
 from __future__ import annotations
 
-import signal
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ssdk.core.engine import EngineError, ffi, impair_stats_dict, impairment_to_c, lib
 from ssdk.core.impair import Impairment
-from ssdk.serve import SLICE_MS, STATS_EVERY_S, format_counters, pick_seed, write_stats
+from ssdk.serve import pick_seed, run_until_stopped, signals_stop
 
 BRIDGE_FIELDS: tuple[str, ...] = tuple(
     name for name, _ in ffi.typeof("struct ssdk_bridge_stats").fields if name != "impair"
@@ -85,33 +82,11 @@ class BridgeOptions:
 def run_bridge(opts: BridgeOptions) -> int:
     """Forward until SIGINT or SIGTERM, then print the counters; returns the exit code."""
     seed = pick_seed(opts.seed)
-    stop: list[int] = []
-
-    def on_signal(signum: int, _frame: object) -> None:
-        stop.append(signum)
-
-    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        with Bridge(opts.a, opts.b, opts.ab, opts.ba, seed) as bridge:
-            print(
-                f"ssdk: bridging {opts.a} <-> {opts.b}: {opts.a} -> {opts.b} "
-                f"{opts.ab or 'none'}, {opts.b} -> {opts.a} {opts.ba or 'none'}, seed {seed}",
-                flush=True,
-            )
-            print("ssdk: ready", flush=True)
-            next_stats = 0.0
-            while not stop:
-                bridge.run(SLICE_MS)
-                if opts.stats_file and time.monotonic() >= next_stats:
-                    write_stats(opts.stats_file, bridge.stats())
-                    next_stats = time.monotonic() + STATS_EVERY_S
-            stats = bridge.stats()
-        if opts.stats_file:
-            write_stats(opts.stats_file, stats)
-        name = signal.Signals(stop[0]).name
-        print(f"ssdk: stopped by {name}; counters:\n{format_counters(stats)}", flush=True)
-        return 0
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-        sys.stdout.flush()
+    with signals_stop() as stop, Bridge(opts.a, opts.b, opts.ab, opts.ba, seed) as bridge:
+        print(
+            f"ssdk: bridging {opts.a} <-> {opts.b}: {opts.a} -> {opts.b} "
+            f"{opts.ab or 'none'}, {opts.b} -> {opts.a} {opts.ba or 'none'}, seed {seed}",
+            flush=True,
+        )
+        print("ssdk: ready", flush=True)
+        return run_until_stopped(stop, bridge.run, bridge.stats, opts.stats_file)

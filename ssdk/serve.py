@@ -9,6 +9,7 @@ the stats file is refreshed, which costs nothing measurable at that rate.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
@@ -16,6 +17,7 @@ import secrets
 import signal
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,11 +75,10 @@ def format_counters(stats: dict[str, int]) -> str:
     return "\n".join(rows) if rows else "  (all zero)"
 
 
-def serve(opts: ServeOptions) -> int:
-    bundle = open_target(opts.target, mss=opts.mss)
-    cfg = EngineConfig(ip=str(opts.ip.ip), port=opts.port, max_conns=opts.max_conns,
-                       **opts.tcp)
-    engine = Engine(cfg)
+@contextlib.contextmanager
+def signals_stop() -> Iterator[list[int]]:
+    """While inside, SIGINT and SIGTERM are noted in the yielded list, not raised; the
+    loop checks it between slices. The old handlers come back on the way out."""
     stop: list[int] = []
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -85,6 +86,42 @@ def serve(opts: ServeOptions) -> int:
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
+        yield stop
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+        sys.stdout.flush()
+
+
+def run_until_stopped(
+    stop: list[int],
+    run_slice: Callable[[int], object],
+    counters: Callable[[], dict[str, int]],
+    stats_file: Path | None,
+) -> int:
+    """Run C in SLICE_MS slices until a signal, keep the stats file fresh, then print
+    the counters; the exit code (0). One loop for `ssdk serve` and `ssdk impair`."""
+    next_stats = 0.0
+    while not stop:
+        run_slice(SLICE_MS)
+        if stats_file and time.monotonic() >= next_stats:
+            write_stats(stats_file, counters())
+            next_stats = time.monotonic() + STATS_EVERY_S
+    stats = counters()
+    if stats_file:
+        write_stats(stats_file, stats)
+    name = signal.Signals(stop[0]).name
+    print(f"ssdk: stopped by {name}; counters:\n{format_counters(stats)}", flush=True)
+    return 0
+
+
+def serve(opts: ServeOptions) -> int:
+    bundle = open_target(opts.target, mss=opts.mss)
+    cfg = EngineConfig(ip=str(opts.ip.ip), port=opts.port, max_conns=opts.max_conns,
+                       **opts.tcp)
+    engine = Engine(cfg)
+    # The engine points into the bundle's mapping: it is closed first (exits run in reverse).
+    with signals_stop() as stop, contextlib.closing(bundle), contextlib.closing(engine):
         if opts.backend == "af_packet":
             engine.attach_af_packet(opts.iface)
         elif opts.backend == "af_xdp":
@@ -111,21 +148,6 @@ def serve(opts: ServeOptions) -> int:
             flush=True,
         )
         print(f"ssdk: ready: http://{opts.ip.ip}:{opts.port}/", flush=True)
-        next_stats = 0.0
-        while not stop:
-            engine.run(SLICE_MS)
-            if opts.stats_file and time.monotonic() >= next_stats:
-                write_stats(opts.stats_file, engine_counters(engine))
-                next_stats = time.monotonic() + STATS_EVERY_S
-        stats = engine_counters(engine)
-        if opts.stats_file:
-            write_stats(opts.stats_file, stats)
-        name = signal.Signals(stop[0]).name
-        print(f"ssdk: stopped by {name}; counters:\n{format_counters(stats)}", flush=True)
-        return 0
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-        engine.close()
-        bundle.close()
-        sys.stdout.flush()
+        return run_until_stopped(
+            stop, engine.run, lambda: engine_counters(engine), opts.stats_file
+        )

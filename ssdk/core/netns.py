@@ -224,7 +224,7 @@ def veth_pair(
     _require_ip()
     server_ns, client_ns, server_if, client_if = _names(tag)
     made: list[str] = []
-    try:
+    with _removed_after(made):
         for ns in (server_ns, client_ns):
             made.append(ns)  # recorded first: a failed add leaves nothing, del is harmless
             _run(["ip", "netns", "add", ns])
@@ -259,13 +259,15 @@ def veth_pair(
             client_mac=_mac(client_ns, client_if),
             queues=queues,
         )
-    except BaseException:
-        with _sigint_deferred():
-            for ns in reversed(made):
-                _delete_ns(ns)
-        raise
-    try:
         yield topo
+
+
+@contextlib.contextmanager
+def _removed_after(made: list[str]) -> Iterator[None]:
+    """Delete every namespace in ``made`` (newest first) when the block ends, whether
+    setting up failed half way, the caller's block raised, or all went well."""
+    try:
+        yield
     finally:
         with _sigint_deferred():
             for ns in reversed(made):
@@ -301,7 +303,7 @@ def bridged_pair(tag: str | None = None, *, offload_off: bool = True) -> Iterato
     bridge_client_if = f"{client_if[:mark]}a{client_if[mark + 1:]}"
     bridge_server_if = f"{client_if[:mark]}b{client_if[mark + 1:]}"
     made: list[str] = []
-    try:
+    with _removed_after(made):
         for ns in (server_ns, bridge_ns, client_ns):
             made.append(ns)  # recorded first: a failed add leaves nothing, del is harmless
             _new_ns(ns)
@@ -330,17 +332,7 @@ def bridged_pair(tag: str | None = None, *, offload_off: bool = True) -> Iterato
             bridge_client_if=bridge_client_if,
             bridge_server_if=bridge_server_if,
         )
-    except BaseException:
-        with _sigint_deferred():
-            for ns in reversed(made):
-                _delete_ns(ns)
-        raise
-    try:
         yield topo
-    finally:
-        with _sigint_deferred():
-            for ns in reversed(made):
-                _delete_ns(ns)
 
 
 @contextlib.contextmanager

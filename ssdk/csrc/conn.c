@@ -11,16 +11,6 @@
 #include <string.h>
 #include "engine.h"
 
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    return x;
-}
-
 static uint32_t bucket(const struct ssdk_engine *e, uint32_t raddr, uint16_t rport)
 {
     return (uint32_t)mix64(((uint64_t)raddr << 16 | rport) ^ e->isn_secret[1]) & e->hash_mask;

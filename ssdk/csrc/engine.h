@@ -152,6 +152,19 @@ struct ssdk_engine {
 
 static inline uint64_t now_ms(const struct ssdk_engine *e) { return e->now_us / 1000; }
 
+/* A 64-bit finalizer (splitmix64's): every input bit moves every output bit. Keyed with
+ * the engine's secret it spreads the connection hash and makes ISNs and SYN cookies
+ * unguessable from outside. */
+static inline uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return x;
+}
+
 /* Sequence-number comparisons modulo 2^32 (RFC 9293 section 3.4). */
 static inline int seq_lt(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
 static inline int seq_le(uint32_t a, uint32_t b) { return (int32_t)(a - b) <= 0; }

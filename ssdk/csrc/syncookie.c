@@ -19,22 +19,12 @@ static const uint16_t mss_table[8] = {536, 1000, 1220, 1360, 1400, 1440, 1452, 1
 #define COOKIE_PERIOD_US (64ull * 1000000ull)
 #define TS_BITS 6
 
-static uint64_t mix(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    x ^= x >> 33;
-    return x;
-}
-
 static uint32_t mac24(const struct ssdk_engine *e, uint32_t raddr, uint16_t rport,
                       uint32_t irs, uint32_t t, uint32_t m)
 {
-    uint64_t h = mix(((uint64_t)raddr << 32 | (uint64_t)rport << 16 | e->port_be)
+    uint64_t h = mix64(((uint64_t)raddr << 32 | (uint64_t)rport << 16 | e->port_be)
                      ^ e->isn_secret[0]);
-    h = mix(h ^ ((uint64_t)irs << 32 | t << 8 | m) ^ e->isn_secret[1]);
+    h = mix64(h ^ ((uint64_t)irs << 32 | t << 8 | m) ^ e->isn_secret[1]);
     return (uint32_t)h & 0xffffff;
 }
 
