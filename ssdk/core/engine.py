@@ -140,6 +140,7 @@ class Engine:
             _raise(err, "engine")
         self._e = out[0]
         self._blob: Any = None  # keeps the table's memory alive while C points into it
+        self._shared: Any = None  # the same for shared counters
         self.backend = ""
 
     # -- backends -------------------------------------------------------------------
@@ -149,9 +150,15 @@ class Engine:
             _raise(err, "in-memory backend")
         self.backend = "memory"
 
-    def attach_af_packet(self, iface: str, ring_frames: int = 4096) -> None:
+    def attach_af_packet(self, iface: str, ring_frames: int = 4096, fanout: int = 0) -> None:
+        """A TPACKET_V2 socket on ``iface``. ``fanout``: 0, or a PACKET_FANOUT group id
+        that the engines sharing the interface all give; the kernel then hands each
+        connection's frames to one of them, by flow hash."""
+        if not 0 <= fanout <= 0xFFFF:
+            raise ValueError("fanout is a 16-bit group id")
         err = _err()
-        if lib.ssdk_nic_af_packet(self._e, iface.encode(), ring_frames, err, len(err)) != 0:
+        if lib.ssdk_nic_af_packet(self._e, iface.encode(), ring_frames, fanout, err,
+                                  len(err)) != 0:  # fmt: skip
             _raise(err, "AF_PACKET backend")
         self.backend = "af_packet"
 
@@ -248,6 +255,14 @@ class Engine:
         st = ffi.new("struct ssdk_stats *")
         lib.ssdk_stats_get(self._e, st)
         return {name: int(getattr(st, name)) for name in STATS_FIELDS}
+
+    def share_stats(self, mem: Any) -> None:
+        """Keep the counters in ``mem`` from now on: a writable buffer of exactly
+        ``ffi.sizeof("struct ssdk_stats")`` bytes (a slot of shared memory that other
+        processes read). It must outlive the engine."""
+        ptr = ffi.from_buffer("struct ssdk_stats *", mem, require_writable=True)
+        lib.ssdk_stats_share(self._e, ptr)
+        self._shared = (mem, ptr)
 
     def close(self) -> None:
         if self._e is not None:

@@ -15,12 +15,12 @@ void arp_input(struct ssdk_engine *e, const struct eth_hdr *eh, const uint8_t *p
     const struct arp_pkt *a = (const void *)p;
     if (len < sizeof(*a) || ntohs(a->htype) != 1 || ntohs(a->ptype) != ETHTYPE_IP
         || a->hlen != 6 || a->plen != 4 || ntohs(a->op) != 1 || a->tpa != e->ip_be) {
-        e->st.drop_arp++;
+        e->st->drop_arp++;
         return;
     }
     uint8_t *out = e->nic->tx_slot(e->nic);
     if (!out) {
-        e->st.tx_ring_full++;
+        e->st->tx_ring_full++;
         return;
     }
     struct eth_hdr *oe = (void *)out;
@@ -41,7 +41,7 @@ void arp_input(struct ssdk_engine *e, const struct eth_hdr *eh, const uint8_t *p
     uint32_t n = ETH_HLEN_ + sizeof(*r);
     memset(out + n, 0, 60 - n);
     e->nic->tx_commit(e->nic, 60);
-    e->st.tx_frames++;
-    e->st.tx_bytes += 60;
-    e->st.arp_replies++;
+    e->st->tx_frames++;
+    e->st->tx_bytes += 60;
+    e->st->arp_replies++;
 }

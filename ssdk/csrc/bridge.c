@@ -83,7 +83,7 @@ void ssdk_bridge_free(struct ssdk_bridge *b)
 static struct nic *side(struct ssdk_bridge *b, const char *ifname, const struct ssdk_impair *rx,
                         uint64_t seed, char *err, size_t errlen)
 {
-    struct nic *raw = nic_af_packet_open(ifname, BRIDGE_RING_FRAMES, NIC_AFP_PROMISC, err, errlen);
+    struct nic *raw = nic_af_packet_open(ifname, BRIDGE_RING_FRAMES, NIC_AFP_PROMISC, 0, err, errlen);
     if (!raw)
         return NULL;
     struct nic *w = nic_impair_new(raw, rx, NULL, seed, &b->now_us, BRIDGE_POOL_FRAMES, err,

@@ -45,7 +45,7 @@ struct conn *conn_alloc(struct ssdk_engine *e, uint32_t raddr, uint16_t rport)
     uint32_t b = bucket(e, raddr, rport);
     c->hnext = e->hash[b];
     e->hash[b] = conn_index(e, c);
-    e->st.conns_active++;
+    e->st->conns_active++;
     return c;
 }
 
@@ -58,12 +58,12 @@ void conn_free(struct ssdk_engine *e, struct conn *c)
         pp = &e->conns[*pp].hnext;
     *pp = c->hnext;
     if (c->state == TCP_SYN_RECEIVED)
-        e->st.conns_syn_received = --e->syn_recv;
+        e->st->conns_syn_received = --e->syn_recv;
     c->state = TCP_NONE;
     c->hnext = e->free_head;
     e->free_head = idx;
-    e->st.conns_active--;
-    e->st.conns_closed++;
+    e->st->conns_active--;
+    e->st->conns_closed++;
 }
 
 /*

@@ -147,7 +147,8 @@ struct ssdk_engine {
     uint8_t date[DATE_LEN];
     uint64_t isn_secret[2];
     uint16_t ip_id;
-    struct ssdk_stats st;
+    struct ssdk_stats *st;    /* st_own, or shared memory given by ssdk_stats_share */
+    struct ssdk_stats st_own;
 };
 
 static inline uint64_t now_ms(const struct ssdk_engine *e) { return e->now_us / 1000; }

@@ -13,19 +13,19 @@ static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
 void eth_input(struct ssdk_engine *e, struct frame *f)
 {
-    e->st.rx_frames++;
-    e->st.rx_bytes += f->wire_len;
+    e->st->rx_frames++;
+    e->st->rx_bytes += f->wire_len;
     if (f->len < f->wire_len) {
-        e->st.drop_truncated++;
+        e->st->drop_truncated++;
         return;
     }
     if (f->len < ETH_HLEN_) {
-        e->st.drop_runt++;
+        e->st->drop_runt++;
         return;
     }
     const struct eth_hdr *eh = (const void *)f->data;
     if (memcmp(eh->dst, e->mac, 6) != 0 && memcmp(eh->dst, bcast, 6) != 0) {
-        e->st.drop_not_ours++;
+        e->st->drop_not_ours++;
         return;
     }
     uint8_t *p = f->data + ETH_HLEN_;
@@ -38,6 +38,6 @@ void eth_input(struct ssdk_engine *e, struct frame *f)
         ip_input(e, eh, p, len, f->flags);
         break;
     default:
-        e->st.drop_ethertype++;
+        e->st->drop_ethertype++;
     }
 }

@@ -207,19 +207,19 @@ static uint32_t parse_fields(const uint8_t *b, size_t at, size_t end, int v11,
 
 static void count_status(struct ssdk_engine *e, uint16_t status)
 {
-    e->st.http_requests++;
+    e->st->http_requests++;
     if (status >= 200 && status < 300)
-        e->st.http_2xx++;
+        e->st->http_2xx++;
     else if (status >= 400 && status < 500)
-        e->st.http_4xx++;
+        e->st->http_4xx++;
     else if (status >= 500)
-        e->st.http_5xx++;
+        e->st->http_5xx++;
     if (status == 400)
-        e->st.http_400++;
+        e->st->http_400++;
     else if (status == 404)
-        e->st.http_404++;
+        e->st->http_404++;
     else if (status == 408)
-        e->st.http_408++;
+        e->st->http_408++;
 }
 
 /* Start response idx on c; a closing response queues the FIN right behind it. */

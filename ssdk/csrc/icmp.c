@@ -16,12 +16,12 @@ void icmp_input(struct ssdk_engine *e, const struct eth_hdr *eh, const struct ip
     const struct icmp_hdr *ic = (const void *)p;
     if (len < sizeof(*ic) || ic->type != 8 || ic->code != 0
         || !csum_ok(csum_partial(p, len, 0)) || ETH_HLEN_ + 20 + len > NIC_FRAME_MAX) {
-        e->st.drop_icmp++;
+        e->st->drop_icmp++;
         return;
     }
     uint8_t *out = e->nic->tx_slot(e->nic);
     if (!out) {
-        e->st.tx_ring_full++;
+        e->st->tx_ring_full++;
         return;
     }
     ip_output_hdr(e, out, eh->src, ih->src, IPPROTO_ICMP_, (uint16_t)len);
@@ -37,7 +37,7 @@ void icmp_input(struct ssdk_engine *e, const struct eth_hdr *eh, const struct ip
         n = 60;
     }
     e->nic->tx_commit(e->nic, n);
-    e->st.tx_frames++;
-    e->st.tx_bytes += n;
-    e->st.icmp_echo_replies++;
+    e->st->tx_frames++;
+    e->st->tx_bytes += n;
+    e->st->icmp_echo_replies++;
 }

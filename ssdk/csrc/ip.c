@@ -18,29 +18,29 @@ void ip_input(struct ssdk_engine *e, const struct eth_hdr *eh, uint8_t *p, uint3
               uint32_t fflags)
 {
     if (len < 20) {
-        e->st.drop_runt++;
+        e->st->drop_runt++;
         return;
     }
     const struct ip_hdr *ih = (const void *)p;
     if ((ih->ver_ihl >> 4) != 4) {
-        e->st.drop_ip_version++;
+        e->st->drop_ip_version++;
         return;
     }
     uint32_t hl = (uint32_t)(ih->ver_ihl & 0xf) * 4, tl = ntohs(ih->len);
     if (hl < 20 || hl > len || tl < hl || tl > len) {
-        e->st.drop_ip_len++;
+        e->st->drop_ip_len++;
         return;
     }
     if (!csum_ok(csum_partial(p, hl, 0))) {
-        e->st.drop_ip_csum++;
+        e->st->drop_ip_csum++;
         return;
     }
     if (ih->dst != e->ip_be) {
-        e->st.drop_not_ours++;
+        e->st->drop_not_ours++;
         return;
     }
     if (ntohs(ih->frag) & (IP_MF | IP_OFFMASK)) {
-        e->st.drop_ip_frag++;
+        e->st->drop_ip_frag++;
         return;
     }
     switch (ih->proto) {
@@ -51,7 +51,7 @@ void ip_input(struct ssdk_engine *e, const struct eth_hdr *eh, uint8_t *p, uint3
         icmp_input(e, eh, ih, p + hl, tl - hl);
         break;
     default:
-        e->st.drop_ip_proto++;
+        e->st->drop_ip_proto++;
     }
 }
 

@@ -76,6 +76,7 @@ int ssdk_engine_new(const struct ssdk_config *cfg, struct ssdk_engine **out, cha
     e->ip_be = __builtin_bswap32(cfg->ip);
     e->port_be = __builtin_bswap16(cfg->port);
     memcpy(e->mac, cfg->mac, 6);
+    e->st = &e->st_own;
     uint32_t buckets = 1;
     while (buckets < cfg->max_conns * 2)
         buckets <<= 1;
@@ -141,9 +142,10 @@ int ssdk_nic_memory(struct ssdk_engine *e, uint32_t ring_frames, char *err, size
 }
 
 int ssdk_nic_af_packet(struct ssdk_engine *e, const char *ifname, uint32_t ring_frames,
-                       char *err, size_t errlen)
+                       uint16_t fanout, char *err, size_t errlen)
 {
-    return attach(e, nic_af_packet_new(ifname, ring_frames, err, errlen), err, errlen);
+    return attach(e, nic_af_packet_new(ifname, ring_frames, fanout, err, errlen), err,
+                  errlen);
 }
 
 /* Refused, with what to do about it, when the build had no <xdp/xsk.h>. */
@@ -274,6 +276,8 @@ int ssdk_run(struct ssdk_engine *e, uint32_t ms)
         }
         clock_tick(e);
     }
+    if (e->nic->rx_dropped)  /* a gauge the kernel keeps: refreshed once a slice */
+        e->st->drop_rx_ring = e->nic->rx_dropped(e->nic);
     return total;
 }
 
@@ -288,6 +292,14 @@ uint64_t ssdk_clock_now(struct ssdk_engine *e) { return e->now_us; }
 void ssdk_stats_get(struct ssdk_engine *e, struct ssdk_stats *out)
 {
     if (e->nic)
-        e->st.drop_rx_ring = e->nic->rx_dropped(e->nic);
-    *out = e->st;
+        e->st->drop_rx_ring = e->nic->rx_dropped(e->nic);
+    *out = *e->st;
+}
+
+/* From now on the counters live at `mem` (shared memory that `ssdk stats` reads while
+ * the engine runs); they carry on from their current values. */
+void ssdk_stats_share(struct ssdk_engine *e, struct ssdk_stats *mem)
+{
+    *mem = *e->st;
+    e->st = mem;
 }

@@ -56,8 +56,10 @@ struct nic {
 };
 
 struct nic *nic_memory_new(uint32_t ring_frames, char *err, unsigned long errlen);
-struct nic *nic_af_packet_new(const char *ifname, uint32_t ring_frames, char *err,
-                              unsigned long errlen);
+/* fanout: 0, or a PACKET_FANOUT group id: sockets of one group on one interface share
+ * its frames by flow hash, so each connection stays with one engine. */
+struct nic *nic_af_packet_new(const char *ifname, uint32_t ring_frames, uint16_t fanout,
+                              char *err, unsigned long errlen);
 int  nic_memory_inject(struct nic *n, const uint8_t *frame, uint32_t len);
 int  nic_memory_take(struct nic *n, uint8_t *buf, uint32_t cap);
 
@@ -72,7 +74,7 @@ static inline struct nic *nic_base(struct nic *n)
 /* nic_af_packet_new with options: NIC_AFP_PROMISC receives frames for any MAC. */
 #define NIC_AFP_PROMISC 0x1u
 struct nic *nic_af_packet_open(const char *ifname, uint32_t ring_frames, unsigned opts,
-                               char *err, unsigned long errlen);
+                               uint16_t fanout, char *err, unsigned long errlen);
 
 /* nic_af_xdp.c (built where <xdp/xsk.h> exists: SSDK_HAVE_AF_XDP). flags: at most one
  * of NIC_XDP_NATIVE (driver mode only) and NIC_XDP_SKB (generic mode only); 0 tries

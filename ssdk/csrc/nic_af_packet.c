@@ -147,7 +147,7 @@ static void afp_destroy(struct nic *n)
 #define AFP_FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); afp_destroy(&a->nic); return NULL; } while (0)
 
 struct nic *nic_af_packet_open(const char *ifname, uint32_t ring_frames, unsigned opts,
-                               char *err, unsigned long errlen)
+                               uint16_t fanout, char *err, unsigned long errlen)
 {
     struct nic_afp *a = calloc(1, sizeof(*a));
     if (!a) {
@@ -196,6 +196,11 @@ struct nic *nic_af_packet_open(const char *ifname, uint32_t ring_frames, unsigne
     };
     if (bind(a->fd, (struct sockaddr *)&sll, sizeof(sll)))
         AFP_FAIL("bind to %s: %s", ifname, strerror(errno));
+    if (fanout) {  /* after bind: the kernel joins the group of the bound interface */
+        int arg = fanout | (PACKET_FANOUT_HASH << 16);
+        if (setsockopt(a->fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg)))
+            AFP_FAIL("PACKET_FANOUT group %u on %s: %s", fanout, ifname, strerror(errno));
+    }
     if (opts & NIC_AFP_PROMISC) {
         struct packet_mreq mr = {.mr_ifindex = (int)idx, .mr_type = PACKET_MR_PROMISC};
         if (setsockopt(a->fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr)))
@@ -211,8 +216,8 @@ struct nic *nic_af_packet_open(const char *ifname, uint32_t ring_frames, unsigne
     return &a->nic;
 }
 
-struct nic *nic_af_packet_new(const char *ifname, uint32_t ring_frames, char *err,
-                              unsigned long errlen)
+struct nic *nic_af_packet_new(const char *ifname, uint32_t ring_frames, uint16_t fanout,
+                              char *err, unsigned long errlen)
 {
-    return nic_af_packet_open(ifname, ring_frames, 0, err, errlen);
+    return nic_af_packet_open(ifname, ring_frames, 0, fanout, err, errlen);
 }

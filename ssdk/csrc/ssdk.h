@@ -108,8 +108,10 @@ void ssdk_engine_free(struct ssdk_engine *e);
 
 /* Backends: exactly one per engine. */
 int  ssdk_nic_memory(struct ssdk_engine *e, uint32_t ring_frames, char *err, size_t errlen);
+/* fanout: 0, or a PACKET_FANOUT group id shared by the engines of one interface (each
+ * connection's frames then reach one engine, chosen by flow hash). */
 int  ssdk_nic_af_packet(struct ssdk_engine *e, const char *ifname, uint32_t ring_frames,
-                        char *err, size_t errlen);
+                        uint16_t fanout, char *err, size_t errlen);
 /* AF_XDP on (ifname, queue); flags: 0 native then SKB mode, 1 native only, 2 SKB only.
  * Fails with a message when ssdk was built without libxdp (ssdk_have_af_xdp() == 0). */
 int  ssdk_nic_af_xdp(struct ssdk_engine *e, const char *ifname, uint32_t queue,
@@ -134,6 +136,9 @@ void ssdk_clock_set(struct ssdk_engine *e, uint64_t now_us);
 uint64_t ssdk_clock_now(struct ssdk_engine *e);
 
 void ssdk_stats_get(struct ssdk_engine *e, struct ssdk_stats *out);
+/* Move the counters to `mem` (kept mapped for the engine's life), where other processes
+ * can read them live; they go on from their current values. */
+void ssdk_stats_share(struct ssdk_engine *e, struct ssdk_stats *mem);
 const char *ssdk_src_hash(void);
 
 /* impairment (nic_impair.c) ---------------------------------------------------------

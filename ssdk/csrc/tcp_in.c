@@ -32,7 +32,7 @@ static int seq_acceptable(const struct conn *c, const struct seg *s)
 
 static void challenge_ack(struct ssdk_engine *e, struct conn *c)
 {
-    e->st.challenge_acks++;
+    e->st->challenge_acks++;
     tcp_send_ctl(e, c, TH_ACK, c->snd_nxt);
 }
 
@@ -114,17 +114,17 @@ static int ack_in(struct ssdk_engine *e, struct conn *c, const struct seg *s)
             return -1;
         }
         c->state = tcp_next(c->state, EV_ACK_OF_SYN);
-        e->st.conns_syn_received = --e->syn_recv;
-        e->st.conns_opened++;
+        e->st->conns_syn_received = --e->syn_recv;
+        e->st->conns_opened++;
     }
     if (seq_lt(c->snd_max, s->ack)) {
-        e->st.drop_tcp_ack++;
+        e->st->drop_tcp_ack++;
         tcp_send_ctl(e, c, TH_ACK, c->snd_nxt);
         return -1;
     }
     if (seq_lt(s->ack, c->snd_una - c->max_snd_wnd)) {
         /* RFC 5961 5.2: an ACK this far back was never valid; it may be blind injection. */
-        e->st.drop_tcp_ack++;
+        e->st->drop_tcp_ack++;
         tcp_send_ctl(e, c, TH_ACK, c->snd_nxt);
         return -1;
     }
@@ -136,7 +136,7 @@ static int ack_in(struct ssdk_engine *e, struct conn *c, const struct seg *s)
         c->retries = 0;  /* a peer that answers our zero-window probes is alive */
     uint32_t news = 0;
     if ((c->opts & CO_SACK) && s->opt.nsack) {
-        e->st.sack_blocks += s->opt.nsack;
+        e->st->sack_blocks += s->opt.nsack;
         news = sack_update(c, &s->opt);
     }
     if (acked == 0) {
@@ -217,12 +217,12 @@ void tcp_segment(struct ssdk_engine *e, struct conn *c, struct seg *s)
     }
     if ((c->opts & CO_TS) && s->opt.has_ts && !(s->flags & TH_RST)
         && seq_lt(s->opt.tsval, c->ts_recent)) {
-        e->st.drop_paws++;  /* RFC 7323 5.3: an old duplicate from a wrapped sequence space */
+        e->st->drop_paws++;  /* RFC 7323 5.3: an old duplicate from a wrapped sequence space */
         tcp_send_ctl(e, c, TH_ACK, c->snd_nxt);
         return;
     }
     if (!seq_acceptable(c, s)) {
-        e->st.drop_tcp_seq++;
+        e->st->drop_tcp_seq++;
         if (!(s->flags & TH_RST))
             tcp_send_ctl(e, c, TH_ACK, c->snd_nxt);
         return;
@@ -230,9 +230,9 @@ void tcp_segment(struct ssdk_engine *e, struct conn *c, struct seg *s)
     if ((c->opts & CO_TS) && s->opt.has_ts && seq_le(s->seq, c->last_ack_sent))
         c->ts_recent = s->opt.tsval;  /* RFC 7323 4.3 */
     if (s->flags & TH_RST) {  /* RFC 5961 3.2: only an exact RST resets */
-        e->st.rst_received++;
+        e->st->rst_received++;
         if (s->seq == c->rcv_nxt) {
-            e->st.conns_reset++;
+            e->st->conns_reset++;
             conn_free(e, c);
         } else {
             challenge_ack(e, c);
@@ -244,7 +244,7 @@ void tcp_segment(struct ssdk_engine *e, struct conn *c, struct seg *s)
         return;
     }
     if (!(s->flags & TH_ACK)) {
-        e->st.drop_tcp_flags++;
+        e->st->drop_tcp_flags++;
         return;
     }
     if (ack_in(e, c, s))
@@ -262,9 +262,9 @@ void tcp_segment(struct ssdk_engine *e, struct conn *c, struct seg *s)
         tw_enter(e, c);
         return;
     }
-    uint64_t sent = e->st.tx_frames;
+    uint64_t sent = e->st->tx_frames;
     conn_progress(e, c);
-    if (need_ack && e->st.tx_frames == sent)
+    if (need_ack && e->st->tx_frames == sent)
         tcp_send_ctl(e, c, TH_ACK, c->snd_nxt);
 }
 
@@ -274,14 +274,14 @@ void tcp_input(struct ssdk_engine *e, const struct eth_hdr *eh, const struct ip_
     const struct tcp_hdr *th = (const void *)p;
     uint32_t hl = len >= 20 ? (uint32_t)(th->off >> 4) * 4 : 0;
     if (len < 20 || hl < 20 || hl > len) {
-        e->st.drop_tcp_len++;
+        e->st->drop_tcp_len++;
         return;
     }
     if (fflags & FRAME_CSUM_TRUSTED)
-        e->st.csum_offloaded++;
+        e->st->csum_offloaded++;
     else if (!csum_ok(csum_partial(p, len, csum_pseudo(ih->src, ih->dst, IPPROTO_TCP_,
                                                           (uint16_t)len)))) {
-        e->st.drop_tcp_csum++;
+        e->st->drop_tcp_csum++;
         return;
     }
     struct seg s = {
@@ -290,13 +290,13 @@ void tcp_input(struct ssdk_engine *e, const struct eth_hdr *eh, const struct ip_
     };
     tcp_opts_parse(p + 20, hl - 20, &s.opt);
     if (th->dport != e->port_be || !e->table_loaded) {
-        e->st.drop_tcp_port++;
+        e->st->drop_tcp_port++;
         if (!(s.flags & TH_RST))
             tcp_send_rst(e, eh, ih, th, s.len);
         return;
     }
     struct conn *c = conn_lookup(e, ih->src, th->sport);
-    if (!c && e->st.conns_time_wait) {
+    if (!c && e->st->conns_time_wait) {
         struct tw_entry *w = tw_lookup(e, ih->src, th->sport);
         if (w && !tw_input(e, w, &s))
             return;

@@ -77,7 +77,7 @@ static void cookie_reply(struct ssdk_engine *e, const struct eth_hdr *eh,
     uint32_t bits = syncookie_ts_bits(&s->opt, (tmp.opts & CO_SACK) != 0);
     tmp.ts_adj = (uint8_t)((bits - ((uint32_t)(e->now_us / 1000) + tmp.iss)) & 0x3f);
     if (tcp_send_ctl(e, &tmp, TH_SYN | TH_ACK, tmp.iss))
-        e->st.syncookies_sent++;
+        e->st->syncookies_sent++;
 }
 
 /* An ACK that matches no connection: the end of a cookie handshake, if it is one. */
@@ -86,20 +86,20 @@ static struct conn *cookie_accept(struct ssdk_engine *e, const struct eth_hdr *e
 {
     struct tcp_opts syn;
     if (!syncookie_check(e, ih->src, s->th->sport, s->seq, s->ack, &s->opt, &syn)) {
-        e->st.syncookies_failed++;
+        e->st->syncookies_failed++;
         return NULL;
     }
     struct conn *c = conn_open(e, eh, ih, s, &syn, s->seq - 1, s->ack - 1);
     if (!c) {
-        e->st.syn_dropped_pool_full++;
+        e->st->syn_dropped_pool_full++;
         return NULL;
     }
     cookie_opts(c);
     c->ts_adj = 64;  /* our TSvals must not go back behind the cookie's */
     c->snd_una = c->snd_nxt;
     c->state = TCP_ESTABLISHED;
-    e->st.conns_opened++;
-    e->st.syncookies_ok++;
+    e->st->conns_opened++;
+    e->st->syncookies_ok++;
     return c;
 }
 
@@ -122,12 +122,12 @@ void tcp_listen(struct ssdk_engine *e, const struct eth_hdr *eh, const struct ip
         return;
     }
     if ((s->flags & (TH_SYN | TH_FIN)) != TH_SYN) {
-        e->st.drop_tcp_flags++;
+        e->st->drop_tcp_flags++;
         return;
     }
-    e->st.syn_received++;
+    e->st->syn_received++;
     if (e->free_head == NONE32) {
-        e->st.syn_dropped_pool_full++;  /* a cookie would find no slot either */
+        e->st->syn_dropped_pool_full++;  /* a cookie would find no slot either */
         return;
     }
     if (e->syn_recv >= e->cfg.syn_backlog) {
@@ -137,7 +137,7 @@ void tcp_listen(struct ssdk_engine *e, const struct eth_hdr *eh, const struct ip
     struct conn *c = conn_open(e, eh, ih, s, &s->opt, s->seq, isn_make(e, ih->src, s->th->sport));
     set_snd_wnd(c, s->wnd);  /* RFC 7323 2.2: the window of a SYN is never scaled */
     c->state = TCP_SYN_RECEIVED;
-    e->st.conns_syn_received = ++e->syn_recv;
+    e->st->conns_syn_received = ++e->syn_recv;
     c->rtt_start_us = e->now_us;
     c->rtt_seq = c->iss;
     c->flags |= CF_TIMING;

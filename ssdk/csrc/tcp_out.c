@@ -48,8 +48,8 @@ static void tcp_finish(struct ssdk_engine *e, struct conn *c, uint8_t *frame, ui
         n = 60;
     }
     e->nic->tx_commit(e->nic, n);
-    e->st.tx_frames++;
-    e->st.tx_bytes += n;
+    e->st->tx_frames++;
+    e->st->tx_bytes += n;
 }
 
 /* A segment without data. Returns 0 when the TX ring had no room (the peer recovers). */
@@ -57,11 +57,11 @@ int tcp_send_ctl(struct ssdk_engine *e, struct conn *c, uint8_t flags, uint32_t 
 {
     uint8_t *f = e->nic->tx_slot(e->nic);
     if (!f) {
-        e->st.tx_ring_full++;
+        e->st->tx_ring_full++;
         return 0;
     }
     if (flags & TH_RST) {
-        e->st.rst_sent++;
+        e->st->rst_sent++;
         flags &= (uint8_t)~TH_ACK;
     }
     uint32_t optlen = tcp_opts_write(e, c, f + HDRS_LEN, flags, flags == TH_ACK);
@@ -87,10 +87,10 @@ void tcp_send_rst(struct ssdk_engine *e, const struct eth_hdr *eh, const struct 
         tmp.rcv_nxt = ntohl(th->seq) + seglen + !!(th->flags & TH_SYN) + !!(th->flags & TH_FIN);
         uint8_t *f = e->nic->tx_slot(e->nic);
         if (f) {
-            e->st.rst_sent++;
+            e->st->rst_sent++;
             tcp_finish(e, &tmp, f, TH_RST | TH_ACK, 0, 0, 0, 0);
         } else {
-            e->st.tx_ring_full++;
+            e->st->tx_ring_full++;
         }
     }
     e->port_be = saved;
@@ -132,7 +132,7 @@ static int send_data(struct ssdk_engine *e, struct conn *c, uint32_t seq, uint32
         return 0;
     uint8_t *f = e->nic->tx_slot(e->nic);
     if (!f) {
-        e->st.tx_ring_full++;
+        e->st->tx_ring_full++;
         return 0;
     }
     e->tx_budget--;
@@ -168,7 +168,7 @@ static int send_data(struct ssdk_engine *e, struct conn *c, uint32_t seq, uint32
         sum = csum_partial(pl, len, 0);
     }
     tcp_finish(e, c, f, TH_ACK | (last ? TH_PSH : 0), seq, optlen, len, sum);
-    e->st.tx_payload_bytes += len;
+    e->st->tx_payload_bytes += len;
     return 1;
 }
 
@@ -204,7 +204,7 @@ int tcp_resend(struct ssdk_engine *e, struct conn *c, uint32_t seq, uint32_t len
             pending_add(e, c);
             return 0;
         }
-        e->st.retransmits++;
+        e->st->retransmits++;
         return 1;
     }
     int fin = len > end - seq && (c->flags & CF_FIN_QUEUED) && c->fin_seq == end;
@@ -214,7 +214,7 @@ int tcp_resend(struct ssdk_engine *e, struct conn *c, uint32_t seq, uint32_t len
         pending_add(e, c);
         return 0;
     }
-    e->st.retransmits++;
+    e->st->retransmits++;
     if (fin)  /* the range went on to our FIN: it goes again too, as a FIN */
         tcp_send_ctl(e, c, TH_FIN | TH_ACK, c->fin_seq);
     return 1;
@@ -244,7 +244,7 @@ static int send_next(struct ssdk_engine *e, struct conn *c, uint32_t end, uint32
         return 0;
     }
     if (resend) {
-        e->st.retransmits++;
+        e->st->retransmits++;
     } else if (!(c->flags & CF_TIMING)) {
         c->flags |= CF_TIMING;
         c->rtt_seq = c->snd_nxt;
@@ -312,7 +312,7 @@ void tcp_output(struct ssdk_engine *e, struct conn *c)
             return;
         }
         if (c->snd_max != c->fin_seq)
-            e->st.retransmits++;
+            e->st->retransmits++;
         c->snd_nxt = c->fin_seq + 1;
         c->snd_max = c->snd_nxt;
     }
@@ -366,7 +366,7 @@ void tcp_probe(struct ssdk_engine *e, struct conn *c)
         if (seq_lt(c->snd_max, c->snd_nxt))
             c->snd_max = c->snd_nxt;
     } else {
-        e->st.retransmits++;
+        e->st->retransmits++;
     }
 }
 
@@ -393,7 +393,7 @@ void tcp_tail_probe(struct ssdk_engine *e, struct conn *c)
     }
     if ((c->flags & CF_FIN_QUEUED) && c->snd_max == c->fin_seq + 1) {
         if (tcp_send_ctl(e, c, TH_FIN | TH_ACK, c->fin_seq))
-            e->st.retransmits++;
+            e->st->retransmits++;
         return;
     }
     if (c->resp == NONE32)

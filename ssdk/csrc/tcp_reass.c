@@ -21,7 +21,7 @@ static void ooo_hold(struct ssdk_engine *e, struct conn *c, const struct seg *s)
 {
     uint32_t off = s->seq - c->rcv_nxt, wnd = rcv_wnd(c);
     if (off >= wnd || c->body_skip || (c->flags & (CF_CLOSE | CF_FIN_QUEUED | CF_PEER_FIN))) {
-        e->st.drop_tcp_ooo++;
+        e->st->drop_tcp_ooo++;
         return;
     }
     uint32_t take = s->len < wnd - off ? s->len : wnd - off;
@@ -41,7 +41,7 @@ static void ooo_hold(struct ssdk_engine *e, struct conn *c, const struct seg *s)
     c->ooo[0][0] = l, c->ooo[0][1] = r;
     memcpy(c->ooo + 1, keep, n * sizeof(keep[0]));
     c->nooo = (uint8_t)(n + 1);
-    e->st.ooo_held++;
+    e->st->ooo_held++;
 }
 
 /* The gap moved: take every held range that now starts at or below RCV.NXT. */

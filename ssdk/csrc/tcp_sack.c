@@ -151,7 +151,7 @@ static void mark_lost(struct conn *c)
 /* RFC 6675 5 (4.1-4.3) / RFC 6582 3.2 (2): the third duplicate ACK. */
 void recovery_enter(struct ssdk_engine *e, struct conn *c)
 {
-    e->st.fast_retransmits++;
+    e->st->fast_retransmits++;
     c->in_recovery = 1;
     /* An RTO's go-back-N ends here: what it already resent is not resent again, and
      * SACK says what else is missing. */
@@ -208,7 +208,7 @@ static void lost_retransmit(struct ssdk_engine *e, struct conn *c)
     if (len && tcp_resend(e, c, c->snd_una, len)) {
         c->rtx_us = e->now_us + 1;
         c->rtx_snd_max = c->snd_max;
-        e->st.rtx_lost++;
+        e->st->rtx_lost++;
     }
 }
 

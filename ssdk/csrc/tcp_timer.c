@@ -155,16 +155,16 @@ static void rto_backoff(struct ssdk_engine *e, struct conn *c)
 static void rto_fire(struct ssdk_engine *e, struct conn *c)
 {
     if (++c->retries > e->cfg.max_retries) {
-        e->st.conns_timed_out++;
+        e->st->conns_timed_out++;
         tcp_send_ctl(e, c, TH_RST, c->snd_nxt);
         conn_free(e, c);
         return;
     }
-    e->st.rto_expired++;
+    e->st->rto_expired++;
     rto_backoff(e, c);  /* RFC 6298 5.5 */
     if (c->state == TCP_SYN_RECEIVED) {
         c->flags &= (uint8_t)~CF_TIMING;
-        e->st.retransmits++;
+        e->st->retransmits++;
         tcp_send_ctl(e, c, TH_SYN | TH_ACK, c->iss);
         rto_arm(e, c);
         return;
@@ -189,7 +189,7 @@ static void timer_fire(struct ssdk_engine *e, struct conn *c)
         break;
     case TK_PTO:
         c->tlp_sent = 1;
-        e->st.tail_probes++;
+        e->st->tail_probes++;
         tcp_tail_probe(e, c);
         rto_arm(e, c);
         break;
@@ -197,7 +197,7 @@ static void timer_fire(struct ssdk_engine *e, struct conn *c)
         /* An idle keep-alive connection is closed from our side, politely; one that
          * never finished its request is told so (408) first. */
         if (c->state == TCP_FIN_WAIT_2) {
-            e->st.conns_timed_out++;
+            e->st->conns_timed_out++;
             conn_free(e, c);
         } else if (c->req_since_ms && http_request_timeout(e, c)) {
             tcp_output(e, c);

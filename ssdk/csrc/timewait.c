@@ -64,7 +64,7 @@ static void unhash(struct ssdk_engine *e, uint32_t idx)
         pp = &t->ent[*pp].hnext;
     *pp = w->hnext;
     w->raddr = 0;
-    e->st.conns_time_wait--;
+    e->st->conns_time_wait--;
 }
 
 struct tw_entry *tw_lookup(struct ssdk_engine *e, uint32_t raddr, uint16_t rport)
@@ -85,7 +85,7 @@ void tw_enter(struct ssdk_engine *e, struct conn *c)
             unhash(e, t->head);
         t->head = (t->head + 1) % t->cap;
         t->count--;
-        e->st.tw_evicted++;
+        e->st->tw_evicted++;
     }
     uint32_t idx = (t->head + t->count) % t->cap;
     struct tw_entry *w = &t->ent[idx];
@@ -99,7 +99,7 @@ void tw_enter(struct ssdk_engine *e, struct conn *c)
     w->hnext = t->hash[b];
     t->hash[b] = idx;
     t->count++;
-    e->st.conns_time_wait++;
+    e->st->conns_time_wait++;
     conn_free(e, c);
 }
 
@@ -134,7 +134,7 @@ int tw_input(struct ssdk_engine *e, struct tw_entry *w, const struct seg *s)
         return 1;
     }
     if ((s->flags & TH_RST) && s->seq == w->rcv_nxt) {
-        e->st.rst_received++;
+        e->st->rst_received++;
         unhash(e, idx);
     } else if ((s->flags & TH_FIN) && s->seq + s->len + 1 == w->rcv_nxt) {
         w->expire_ms = now_ms(e) + e->cfg.time_wait_ms;
