@@ -1,9 +1,9 @@
-"""The `ssdk` command: build, routes, serve, impair, demo.
+"""The `ssdk` command: build, routes, serve, stats, impair, demo.
 
 Each command is glue over a module that does the work (ssdk.core.build, ssdk.serve,
-ssdk.impair_bridge, ssdk.demo). Errors the user can fix are one line on stderr: exit
-code 2 for a bad argument, 1 for a build or runtime failure. Nothing here prints a
-traceback for them.
+ssdk.stats, ssdk.impair_bridge, ssdk.demo). Errors the user can fix are one line on
+stderr: exit code 2 for a bad argument, 1 for a build or runtime failure. Nothing here
+prints a traceback for them.
 """
 
 from __future__ import annotations
@@ -171,8 +171,14 @@ def serve(
     backend: Annotated[str, typer.Option("--backend", callback=_backend,
                                          help="NIC backend: af_packet or af_xdp.")
     ] = "af_packet",
-    queue: Annotated[int, typer.Option("--queue", min=0,
-                                       help="af_xdp: the interface queue to serve.")] = 0,
+    queue: Annotated[int, typer.Option(
+        "--queue", min=0,
+        help="af_xdp: the interface queue of the first worker (worker i serves queue+i).")
+    ] = 0,
+    workers: Annotated[int, typer.Option(
+        "--workers", min=1, max=256,
+        help="Engine processes: one per NIC queue (af_xdp) or per share of the "
+             "flows (af_packet fanout).")] = 1,
     xdp_mode: Annotated[str, typer.Option(
         "--xdp-mode", callback=_xdp_mode,
         help="af_xdp: auto (native, else SKB), native or skb.")] = "auto",
@@ -205,7 +211,7 @@ def serve(
     seed: SeedOption = None,
 ) -> None:
     """Serve TARGET from the user-space stack until SIGINT or SIGTERM."""
-    from ssdk.serve import ServeOptions
+    from ssdk.serve import ServeOptions, check_queues
     from ssdk.serve import serve as run
 
     tcp = {"cc": CC_NAMES.index(cc), "rto_min_ms": rto_min, "idle_ms": idle_timeout,
@@ -213,11 +219,43 @@ def serve(
            "time_wait_ms": time_wait}  # fmt: skip
     rx, tx = _impairments(impair_both, impair_rx, impair_tx, ("--impair-rx", "--impair-tx"))
     opts = ServeOptions(target=target, backend=backend, iface=iface, queue=queue,
-                        xdp_mode=xdp_mode,
+                        workers=workers, xdp_mode=xdp_mode,
                         ip=ipaddress.IPv4Interface(ip), port=port, max_conns=max_conns,
                         stats_file=stats_file, mss=mss, tcp=tcp, impair_rx=rx, impair_tx=tx,
                         impair_seed=seed)
+    try:
+        check_queues(opts)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--workers") from None
     raise typer.Exit(run(opts))
+
+
+@app.command()
+def stats(
+    server: Annotated[str | None, typer.Argument(
+        metavar="[SERVER]",
+        help="The serving process's pid, or its counter file; the only one running if "
+             "left out.")] = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print every counter of every worker once, as JSON.")] = False,
+    interval: Annotated[float, typer.Option(
+        "--interval", min=0.1, max=3600, help="Seconds between two tables.")] = 1.0,
+    count: Annotated[int | None, typer.Option(
+        "--count", min=1, help="Stop after this many tables.")] = None,
+) -> None:
+    """Show a running server's counters per worker, live (or once, with --json)."""
+    from ssdk.stats import Ambiguous, NoServer, run_stats
+
+    if server is not None and not server.isdigit() and not Path(server).is_file():
+        raise typer.BadParameter(f"{server!r} is neither a pid nor a counter file",
+                                 param_hint="SERVER")  # fmt: skip
+    try:
+        code = run_stats(server, as_json, interval, count)
+    except Ambiguous as e:
+        raise typer.BadParameter(str(e), param_hint="SERVER") from None
+    except NoServer as e:
+        raise Failure(str(e)) from None
+    raise typer.Exit(code)
 
 
 @app.command()

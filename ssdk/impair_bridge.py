@@ -21,7 +21,7 @@ from typing import Any
 
 from ssdk.core.engine import EngineError, ffi, impair_stats_dict, impairment_to_c, lib
 from ssdk.core.impair import Impairment
-from ssdk.serve import pick_seed, run_until_stopped, signals_stop
+from ssdk.serve import pick_seed, report_stop, run_until_stopped, signals_stop
 
 BRIDGE_FIELDS: tuple[str, ...] = tuple(
     name for name, _ in ffi.typeof("struct ssdk_bridge_stats").fields if name != "impair"
@@ -89,4 +89,5 @@ def run_bridge(opts: BridgeOptions) -> int:
             flush=True,
         )
         print("ssdk: ready", flush=True)
-        return run_until_stopped(stop, bridge.run, bridge.stats, opts.stats_file)
+        run_until_stopped(stop, bridge.run, bridge.stats, opts.stats_file)
+        return report_stop(stop, bridge.stats(), opts.stats_file)

@@ -1,10 +1,12 @@
-"""`ssdk serve`: load a bundle (or build an app in memory), attach a NIC, run the loop.
+"""`ssdk serve`: load a bundle (or build an app in memory), start the workers, watch them.
 
-cli.serve -> open_target -> Engine (C) -> attach backend -> [impair] -> load table
-          -> run in 100 ms slices until SIGINT/SIGTERM -> print counters
+cli.serve -> open_target (the bundle, mapped once) -> Board (shared counters)
+          -> Supervisor.start_all (ssdk/workers.py: one engine per worker, forked)
+          -> watch in 100 ms steps until SIGINT/SIGTERM -> stop_all -> print counters
 
-The loop runs in C; it returns to Python every slice so that signals are handled and
-the stats file is refreshed, which costs nothing measurable at that rate.
+Every engine runs in a worker process, also when there is one: a worker that dies is
+started again while the others keep serving, and the counters of all of them are in
+shared memory, where `ssdk stats` reads them live.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ssdk.core.build import open_target
+from ssdk.core.counters import Board, total
 from ssdk.core.engine import Engine, EngineConfig
 from ssdk.core.impair import Impairment
+from ssdk.workers import Supervisor, WorkerPlan, WorkerStartError
 
 BACKENDS = ("af_packet", "af_xdp")
 SLICE_MS = 100
@@ -40,7 +44,8 @@ class ServeOptions:
     max_conns: int = 4096
     stats_file: Path | None = None
     mss: int = 1448
-    queue: int = 0  # af_xdp: the interface queue to bind
+    queue: int = 0  # af_xdp: the interface queue of the first worker (worker i: queue + i)
+    workers: int = 1
     xdp_mode: str = "auto"  # af_xdp: auto (native, else SKB), native or skb
     tcp: dict[str, int] = field(default_factory=dict)  # EngineConfig overrides
     impair_rx: Impairment | None = None
@@ -51,14 +56,6 @@ class ServeOptions:
 def pick_seed(seed: int | None) -> int:
     """The seed to use: the one given, or a fresh random one (printed, so a run replays)."""
     return secrets.randbits(63) if seed is None else seed
-
-
-def engine_counters(engine: Engine) -> dict[str, int]:
-    """The engine's counters and, as impair_rx_* / impair_tx_*, the impairment's."""
-    stats = engine.stats()
-    for direction, counters in engine.impair_stats().items():
-        stats.update({f"impair_{direction}_{k}": v for k, v in counters.items()})
-    return stats
 
 
 def write_stats(path: Path, stats: dict[str, int]) -> None:
@@ -98,56 +95,118 @@ def run_until_stopped(
     run_slice: Callable[[int], object],
     counters: Callable[[], dict[str, int]],
     stats_file: Path | None,
-) -> int:
-    """Run C in SLICE_MS slices until a signal, keep the stats file fresh, then print
-    the counters; the exit code (0). One loop for `ssdk serve` and `ssdk impair`."""
+) -> None:
+    """Call run_slice(SLICE_MS) until a signal, keeping the stats file fresh. One loop
+    for `ssdk serve` and `ssdk impair`."""
     next_stats = 0.0
     while not stop:
         run_slice(SLICE_MS)
         if stats_file and time.monotonic() >= next_stats:
             write_stats(stats_file, counters())
             next_stats = time.monotonic() + STATS_EVERY_S
-    stats = counters()
+
+
+def report_stop(stop: list[int], stats: dict[str, int], stats_file: Path | None) -> int:
+    """Write the final counters to the stats file and print them; the exit code (0)."""
     if stats_file:
         write_stats(stats_file, stats)
-    name = signal.Signals(stop[0]).name
+    name = signal.Signals(stop[0]).name if stop else "request"
     print(f"ssdk: stopped by {name}; counters:\n{format_counters(stats)}", flush=True)
     return 0
 
 
-def serve(opts: ServeOptions) -> int:
-    bundle = open_target(opts.target, mss=opts.mss)
+def rx_queues(iface: str) -> int:
+    """How many receive queues the interface has (1 where sysfs does not say)."""
+    try:
+        return max(1, len(list(Path(f"/sys/class/net/{iface}/queues").glob("rx-*"))))
+    except OSError:
+        return 1
+
+
+def check_queues(opts: ServeOptions) -> None:
+    """AF_XDP binds one socket per queue: refuse queues the interface lacks, and warn
+    about queues no worker reads (what RSS puts there goes to the kernel)."""
+    if opts.backend != "af_xdp":
+        return
+    have = rx_queues(opts.iface)
+    last = opts.queue + opts.workers - 1
+    if last >= have:
+        raise ValueError(
+            f"{opts.iface} has {have} receive queue{'s' * (have > 1)}; --workers "
+            f"{opts.workers} from --queue {opts.queue} needs queues {opts.queue} to {last}"
+        )
+    if opts.workers < have:
+        print(f"ssdk: warning: {opts.iface} has {have} receive queues and "
+              f"{opts.workers} are served; frames on the others reach the kernel, not "
+              "ssdk", file=sys.stderr, flush=True)  # fmt: skip
+
+
+def worker_plan(opts: ServeOptions, blob: object, seed: int | None) -> WorkerPlan:
+    """How worker i attaches: its queue (AF_XDP), the shared fanout group (AF_PACKET)."""
     cfg = EngineConfig(ip=str(opts.ip.ip), port=opts.port, max_conns=opts.max_conns,
-                       **opts.tcp)
-    engine = Engine(cfg)
-    # The engine points into the bundle's mapping: it is closed first (exits run in reverse).
-    with signals_stop() as stop, contextlib.closing(bundle), contextlib.closing(engine):
+                       **opts.tcp)  # fmt: skip
+    fanout = (os.getpid() & 0x7FFF) | 0x8000 if opts.workers > 1 else 0
+
+    def setup(engine: Engine, i: int) -> None:
         if opts.backend == "af_packet":
-            engine.attach_af_packet(opts.iface)
-        elif opts.backend == "af_xdp":
-            engine.attach_af_xdp(opts.iface, queue=opts.queue, mode=opts.xdp_mode)
-        if opts.impair_rx or opts.impair_tx:
-            seed = pick_seed(opts.impair_seed)
-            engine.impair(opts.impair_rx, opts.impair_tx, seed)
-            print(
-                f"ssdk: impairing rx {opts.impair_rx or 'none'}, tx {opts.impair_tx or 'none'}, "
-                f"seed {seed}",
-                flush=True,
-            )
-        engine.load(bundle.blob)
-        mac = ":".join(f"{b:02x}" for b in engine.mac)
-        routes = sum(1 for r in bundle.manifest.routes if r.kind != "special")
-        backend = opts.backend
-        if opts.backend == "af_xdp":
-            backend += f" queue {opts.queue}"
-        if engine.backend_mode:
-            backend += f", {engine.backend_mode}"
-        print(
-            f"ssdk: serving {routes} routes from {opts.target} on {opts.iface} "
-            f"({backend}) at {opts.ip.ip}:{opts.port}, mac {mac}",
-            flush=True,
-        )
-        print(f"ssdk: ready: http://{opts.ip.ip}:{opts.port}/", flush=True)
-        return run_until_stopped(
-            stop, engine.run, lambda: engine_counters(engine), opts.stats_file
-        )
+            engine.attach_af_packet(opts.iface, fanout=fanout)
+        else:
+            engine.attach_af_xdp(opts.iface, queue=opts.queue + i, mode=opts.xdp_mode)
+        if seed is not None:
+            engine.impair(opts.impair_rx, opts.impair_tx, seed + i)
+
+    def queue_of(i: int) -> int:
+        return opts.queue + i if opts.backend == "af_xdp" else 0
+
+    return WorkerPlan(config=cfg, blob=blob, setup=setup, queue_of=queue_of,
+                      impaired=seed is not None)  # fmt: skip
+
+
+def serve(opts: ServeOptions) -> int:
+    """Serve until SIGINT or SIGTERM; the exit code. Call check_queues(opts) first."""
+    bundle = open_target(opts.target, mss=opts.mss)
+    seed = None
+    if opts.impair_rx or opts.impair_tx:
+        seed = pick_seed(opts.impair_seed)
+        print(f"ssdk: impairing rx {opts.impair_rx or 'none'}, tx {opts.impair_tx or 'none'}, "
+              f"seed {seed}", flush=True)  # fmt: skip
+    info = {"target": opts.target, "iface": opts.iface, "backend": opts.backend,
+            "address": f"{opts.ip.ip}:{opts.port}", "workers": opts.workers}  # fmt: skip
+    board = Board.create(opts.workers + 1, info)
+    sup = Supervisor(worker_plan(opts, bundle.blob, seed), board, opts.workers,
+                     log=lambda m: print(f"ssdk: {m}", flush=True))  # fmt: skip
+    # The workers point into the bundle's mapping: they are stopped before it is closed.
+    with signals_stop() as stop, contextlib.closing(bundle):
+        try:
+            try:
+                mode = sup.start_all()
+            except WorkerStartError as e:
+                print(f"ssdk: error: {e}", file=sys.stderr, flush=True)
+                return 1
+            print_banner(opts, bundle, mode)
+            run_until_stopped(stop, lambda ms: (time.sleep(ms / 1000), sup.watch()),
+                              lambda: board_totals(board), opts.stats_file)  # fmt: skip
+        finally:
+            sup.stop_all()
+            counters = board_totals(board)
+            board.close(unlink=True)
+    return report_stop(stop, counters, opts.stats_file)
+
+
+def board_totals(board: Board) -> dict[str, int]:
+    """Every worker's counters added up, the lives that ended included."""
+    return total(board.read_all())
+
+
+def print_banner(opts: ServeOptions, bundle: object, mode: str) -> None:
+    routes = sum(1 for r in bundle.manifest.routes if r.kind != "special")  # type: ignore[attr-defined]
+    backend = opts.backend
+    if opts.backend == "af_xdp":
+        last = opts.queue + opts.workers - 1
+        backend += f" queues {opts.queue}-{last}" if last > opts.queue else f" queue {last}"
+    if mode:
+        backend += f", {mode}"
+    workers = f", {opts.workers} workers" if opts.workers > 1 else ""
+    print(f"ssdk: serving {routes} routes from {opts.target} on {opts.iface} ({backend}) "
+          f"at {opts.ip.ip}:{opts.port}{workers}", flush=True)  # fmt: skip
+    print(f"ssdk: ready: http://{opts.ip.ip}:{opts.port}/", flush=True)

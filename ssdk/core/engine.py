@@ -271,6 +271,11 @@ class Engine:
             if self._blob is not None:
                 ffi.release(self._blob[1])
             self._blob = None
+            if self._shared is not None:  # so the shared mapping can be closed after us
+                ffi.release(self._shared[1])
+                if isinstance(self._shared[0], memoryview):
+                    self._shared[0].release()
+            self._shared = None
 
     def __enter__(self) -> Engine:
         return self

@@ -230,15 +230,17 @@ def serve(
     tag: str = "net",
     stop: signal.Signals = signal.SIGINT,
     backend: str = "af_packet",
+    queues: int = 1,
 ) -> Iterator[Server]:
-    """Serve ``target`` (an app .py or a .ssdk bundle) on a fresh topology over ``backend``.
+    """Serve ``target`` (an app .py or a .ssdk bundle) on a fresh topology over ``backend``,
+    on a veth pair with ``queues`` queues each way.
 
     On exit: ``stop`` (SIGINT or SIGTERM), then the server must stop with status 0 and
     print its counters. If it hangs it is killed (and the test fails); the namespaces go
     in any case.
     """
     stats_path = workdir / f"stats-{os.getpid()}-{time.monotonic_ns()}.json"
-    with veth_pair(tag) as topo:
+    with veth_pair(tag, queues=queues) as topo:
         argv = ns_exec(
             topo.server_ns,
             [sys.executable, "-m", "ssdk", "serve", str(target), "--backend", backend]
