@@ -1,6 +1,6 @@
 /*
- * nic.h - the backend interface: what every NIC driver (in-memory, AF_PACKET, and the
- * ones to come: AF_XDP, netmap, TAP) provides to the loop.
+ * nic.h - the backend interface: what every NIC driver (in-memory, AF_PACKET, AF_XDP,
+ * and the ones to come: netmap, TAP) provides to the loop.
  *
  * loop.c -> nic->rx_burst -> (stack) -> nic->rx_release
  *        -> (stack) nic->tx_slot / nic->tx_commit ... -> nic->tx_flush
@@ -9,6 +9,12 @@
  * frames are borrowed in bursts and given back in order; transmit buffers are taken one
  * at a time from the ring, committed with their length, and pushed to the wire by one
  * flush per loop pass, so no system call is made per packet.
+ *
+ * netmap fits it as it is: rx_burst hands out the slots from head to tail of the RX
+ * ring, rx_release moves head and cur past them; tx_slot is the buffer of the slot at
+ * cur (NULL when cur meets tail), tx_commit sets its len and moves head and cur on;
+ * tx_flush is ioctl(NIOCTXSYNC), and an empty RX ring asks ioctl(NIOCRXSYNC) or poll()
+ * on fd for more. One netmap ring per engine, as one AF_XDP queue per engine.
  *
  * A backend may wrap another (nic_impair.c): it then points `inner` at the wrapped one,
  * which it owns and destroys, and may hold frames back until a time it reports through
