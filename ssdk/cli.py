@@ -169,7 +169,7 @@ def serve(
     ip: Annotated[str, typer.Option("--ip", callback=_ip,
                                     help="The stack's address, A.B.C.D/NN.")],
     backend: Annotated[str, typer.Option("--backend", callback=_backend,
-                                         help="NIC backend: af_packet or af_xdp.")
+                                         help="NIC backend: af_packet, af_xdp or tap.")
     ] = "af_packet",
     queue: Annotated[int, typer.Option(
         "--queue", min=0,

@@ -29,7 +29,7 @@ from ssdk.core.engine import Engine, EngineConfig
 from ssdk.core.impair import Impairment
 from ssdk.workers import Supervisor, WorkerPlan, WorkerStartError
 
-BACKENDS = ("af_packet", "af_xdp")
+BACKENDS = ("af_packet", "af_xdp", "tap")
 SLICE_MS = 100
 STATS_EVERY_S = 0.5
 
@@ -125,7 +125,10 @@ def rx_queues(iface: str) -> int:
 
 def check_queues(opts: ServeOptions) -> None:
     """AF_XDP binds one socket per queue: refuse queues the interface lacks, and warn
-    about queues no worker reads (what RSS puts there goes to the kernel)."""
+    about queues no worker reads (what RSS puts there goes to the kernel). A TAP has
+    one queue, so one worker."""
+    if opts.backend == "tap" and opts.workers > 1:
+        raise ValueError("a TAP device is served by one worker")
     if opts.backend != "af_xdp":
         return
     have = rx_queues(opts.iface)
@@ -150,6 +153,8 @@ def worker_plan(opts: ServeOptions, blob: object, seed: int | None) -> WorkerPla
     def setup(engine: Engine, i: int) -> None:
         if opts.backend == "af_packet":
             engine.attach_af_packet(opts.iface, fanout=fanout)
+        elif opts.backend == "tap":
+            engine.attach_tap(opts.iface)
         else:
             engine.attach_af_xdp(opts.iface, queue=opts.queue + i, mode=opts.xdp_mode)
         if seed is not None:

@@ -162,6 +162,13 @@ class Engine:
             _raise(err, "AF_PACKET backend")
         self.backend = "af_packet"
 
+    def attach_tap(self, iface: str) -> None:
+        """The TAP device ``iface`` (made if missing); the engine keeps its own MAC."""
+        err = _err()
+        if lib.ssdk_nic_tap(self._e, iface.encode(), err, len(err)) != 0:
+            _raise(err, "TAP backend")
+        self.backend = "tap"
+
     def attach_af_xdp(self, iface: str, queue: int = 0, ring_frames: int = 4096,
                       mode: str = "auto") -> None:
         """AF_XDP on one queue of ``iface`` (libxdp's program redirects it to us).

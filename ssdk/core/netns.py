@@ -33,6 +33,8 @@ __all__ = [
     "cleanup_stale",
     "kernel_owns_server_ip",
     "ns_exec",
+    "tap_link",
+    "tap_namespace",
     "veth_pair",
 ]
 
@@ -227,12 +229,7 @@ def veth_pair(
     with _removed_after(made):
         for ns in (server_ns, client_ns):
             made.append(ns)  # recorded first: a failed add leaves nothing, del is harmless
-            _run(["ip", "netns", "add", ns])
-            # Before any link exists, so the veth ends are born without IPv6 and never
-            # send router solicitations or DAD probes into the captures.
-            _sysctl(ns, "net.ipv6.conf.default.disable_ipv6", "1")
-            _sysctl(ns, "net.ipv6.conf.all.disable_ipv6", "1")
-            _run(["ip", "-n", ns, "link", "set", "lo", "up"])
+            _new_ns(ns)
         q = [str(queues)]
         # Created directly inside the namespaces, never in the caller's namespace, so a
         # crash at any point cannot leave a veth behind in the host.
@@ -333,6 +330,40 @@ def bridged_pair(tag: str | None = None, *, offload_off: bool = True) -> Iterato
             bridge_server_if=bridge_server_if,
         )
         yield topo
+
+
+@contextlib.contextmanager
+def tap_link(name: str, host_cidr: str, ns: str | None = None) -> Iterator[str]:
+    """Make the TAP device ``name`` (in namespace ``ns``, or this one) with the kernel's
+    end at ``host_cidr``, up; remove it on exit. ssdk then serves another address of
+    that subnet on it (``ssdk serve --backend tap``), reachable from this machine."""
+    _require_ip()
+    at = ["-n", ns] if ns else []
+    _run(["ip", *at, "tuntap", "add", "dev", name, "mode", "tap"])
+    try:
+        _run(["ip", *at, "addr", "add", host_cidr, "dev", name])
+        _run(["ip", *at, "link", "set", name, "up"])
+        yield name
+    finally:
+        with _sigint_deferred(), contextlib.suppress(NetnsError):
+            _run(["ip", *at, "tuntap", "del", "dev", name, "mode", "tap"])
+
+
+@contextlib.contextmanager
+def tap_namespace(tag: str | None = None) -> Iterator[Topology]:
+    """One namespace holding a TAP device: the kernel's end has ``client_ip``, ssdk
+    serves ``server_ip`` on the same device, and clients run in the same namespace. In
+    the Topology, server and client namespace and interface are the same, and both MACs
+    are the kernel's end's (ssdk keeps its own MAC on a TAP)."""
+    server_ns, _, server_if, _ = _names(tag)
+    made: list[str] = []
+    with _removed_after(made):
+        made.append(server_ns)
+        _new_ns(server_ns)
+        with tap_link(server_if, f"{CLIENT_IP}/{PREFIX}", server_ns):
+            mac = _mac(server_ns, server_if)
+            yield Topology(server_ns=server_ns, client_ns=server_ns, server_if=server_if,
+                           client_if=server_if, server_mac=mac, client_mac=mac)  # fmt: skip
 
 
 @contextlib.contextmanager

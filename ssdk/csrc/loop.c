@@ -148,6 +148,11 @@ int ssdk_nic_af_packet(struct ssdk_engine *e, const char *ifname, uint32_t ring_
                   errlen);
 }
 
+int ssdk_nic_tap(struct ssdk_engine *e, const char *ifname, char *err, size_t errlen)
+{
+    return attach(e, nic_tap_new(ifname, err, errlen), err, errlen);
+}
+
 /* Refused, with what to do about it, when the build had no <xdp/xsk.h>. */
 int ssdk_nic_af_xdp(struct ssdk_engine *e, const char *ifname, uint32_t queue,
                     uint32_t ring_frames, uint32_t flags, char *err, size_t errlen)

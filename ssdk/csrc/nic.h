@@ -82,6 +82,9 @@ static inline struct nic *nic_base(struct nic *n)
 struct nic *nic_af_packet_open(const char *ifname, uint32_t ring_frames, unsigned opts,
                                uint16_t fanout, char *err, unsigned long errlen);
 
+/* nic_tap.c: open (or make) the TAP device ifname. */
+struct nic *nic_tap_new(const char *ifname, char *err, unsigned long errlen);
+
 /* nic_af_xdp.c (built where <xdp/xsk.h> exists: SSDK_HAVE_AF_XDP). flags: at most one
  * of NIC_XDP_NATIVE (driver mode only) and NIC_XDP_SKB (generic mode only); 0 tries
  * native first, then SKB. ring_frames: UMEM frames, rounded up to a power of two, half

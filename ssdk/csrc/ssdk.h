@@ -117,6 +117,9 @@ int  ssdk_nic_af_packet(struct ssdk_engine *e, const char *ifname, uint32_t ring
 int  ssdk_nic_af_xdp(struct ssdk_engine *e, const char *ifname, uint32_t queue,
                      uint32_t ring_frames, uint32_t flags, char *err, size_t errlen);
 int  ssdk_have_af_xdp(void);
+/* A TAP device (made if it does not exist): the stack as a host on this machine's own
+ * link, reachable by its local programs. One system call per frame: for development. */
+int  ssdk_nic_tap(struct ssdk_engine *e, const char *ifname, char *err, size_t errlen);
 /* How the backend runs ("native, copy", "SKB, copy"...), "" when it does not say. */
 const char *ssdk_nic_mode(struct ssdk_engine *e);
 void ssdk_mac_get(struct ssdk_engine *e, uint8_t mac[6]);

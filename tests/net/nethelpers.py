@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from ssdk.core.netns import Topology, ns_exec, veth_pair
+from ssdk.core.netns import Topology, ns_exec, tap_namespace, veth_pair
 
 REPO = Path(__file__).resolve().parents[2]
 HELLO = REPO / "examples" / "hello"
@@ -240,7 +240,10 @@ def serve(
     in any case.
     """
     stats_path = workdir / f"stats-{os.getpid()}-{time.monotonic_ns()}.json"
-    with veth_pair(tag, queues=queues) as topo:
+    # A TAP's clients live in the server's own namespace (they reach it through the
+    # kernel's routing, as a browser does under `ssdk dev`).
+    net = tap_namespace(tag) if backend == "tap" else veth_pair(tag, queues=queues)
+    with net as topo:
         argv = ns_exec(
             topo.server_ns,
             [sys.executable, "-m", "ssdk", "serve", str(target), "--backend", backend]
