@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import inspect
 import itertools
 import os
 import sys
@@ -20,15 +19,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import msgspec
-
 import ssdk
 from ssdk.core import bundle as bf
 from ssdk.core.bundle import Bundle, Manifest, RouteRow, Stream, read_bundle, write_bundle
 from ssdk.core.http import content_type_for, header_block, special_page
 from ssdk.core.lower import nsegments
 from ssdk.routing.app import App, Location, Route, RouteError, Static, parse_path
-from ssdk.routing.responses import HTML, Response, html, json
+from ssdk.routing.responses import HTML, Response, to_response
 
 # Characters left as they are in route keys (docs/bundle.md, "Route keys").
 KEY_SAFE = "/:@!$&'()*+,;=-._~"
@@ -109,25 +106,10 @@ def _concrete(decl: Route | Static, where: Location, path: str, resp: Response) 
 
 
 def _coerce(route: Route, value: object) -> Response:
-    if isinstance(value, Response):
-        return value
-    if isinstance(value, str):
-        return html(value)
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return Response(bytes(value))
-    if isinstance(value, (dict, list)):
-        try:
-            return json(value)
-        except (msgspec.EncodeError, TypeError, ValueError) as e:
-            msg = f"returned a {type(value).__name__} not encodable as JSON: {e}"
-            raise _error(route, msg) from e
-    if inspect.iscoroutine(value):
-        value.close()
-        raise _error(route, "handler is async; pages are rendered by plain functions")
-    raise _error(
-        route,
-        f"handler returned {type(value).__name__}; expected Response, str, bytes, dict or list",
-    )
+    try:
+        return to_response(value)
+    except TypeError as e:
+        raise _error(route, str(e)) from e
 
 
 def _render(route: Route, kwargs: dict[str, Any]) -> Response:

@@ -197,12 +197,45 @@ class Static:
         return f"<Static {self.prefix!r} -> {str(self.directory)!r} at {self.location}>"
 
 
+# Methods a dynamic route may take; HEAD comes with GET (RFC 9110 9.3.2).
+METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
+MAX_BODY = 1 << 20
+
+
+@dataclass(eq=False)
+class Dynamic:
+    """A route whose handler the server calls for every request, with a Request."""
+
+    path: str
+    handler: Callable[..., Any]
+    location: Location
+    methods: tuple[str, ...]
+    blocking: bool = False  # run in a thread pool, off the loop
+    max_body: int = MAX_BODY  # request bodies beyond this get 413
+    seq: int = field(default_factory=lambda: next(_sequence))
+
+    @property
+    def name(self) -> str:
+        return getattr(self.handler, "__name__", repr(self.handler))
+
+    def pattern(self) -> PathPattern:
+        return parse_path(self.path)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.handler(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<Dynamic {'|'.join(self.methods)} {self.path!r} -> {self.name} at {self.location}>"
+
+
 class App:
-    """The application: every page and static folder it serves."""
+    """The application: every page, static folder and dynamic route it serves."""
 
     def __init__(self) -> None:
         self.routes: list[Route] = []
         self.statics: list[Static] = []
+        self.dynamics: list[Dynamic] = []
+        self.refreshes: list[str] = []  # paths asked for by refresh(), drained by the server
 
     def page(
         self, path: str, *, revalidate: float | None = None
@@ -235,10 +268,44 @@ class App:
         self.statics.append(static)
         return static
 
+    def dynamic(
+        self,
+        path: str,
+        *,
+        methods: Iterable[str] = ("GET",),
+        blocking: bool = False,
+        max_body: int = MAX_BODY,
+    ) -> Callable[[Callable[..., Any]], Dynamic]:
+        """Declare a route called per request: `@app.dynamic("/api/search")`.
+
+        The handler takes a `Request` (path parameters in `req.params`) and returns what
+        a page may return. `blocking=True` runs it in a thread pool so that a slow
+        handler does not hold up the loop; `max_body` bounds request bodies (413 beyond).
+        The build checks the declaration and reports problems with this file and line.
+        """
+        where = _caller(1)
+
+        def decorate(handler: Callable[..., Any]) -> Dynamic:
+            if not callable(handler):
+                raise TypeError(f"@app.dynamic({path!r}) decorates a function")
+            names = (methods,) if isinstance(methods, str) else tuple(methods)
+            route = Dynamic(path, handler, where, names, blocking, max_body)
+            self.dynamics.append(route)
+            return route
+
+        return decorate
+
+    def refresh(self, path: str) -> None:
+        """Ask the server to render the page at `path` again and publish it. Called from
+        a dynamic handler (a webhook, say); the swap happens after the handler returns,
+        and a response already on its way finishes with the bytes it started with."""
+        self.refreshes.append(path)
+
     def declarations(self) -> list[Route | Static]:
         """Every route and static folder in the order they were declared."""
         both: list[Route | Static] = [*self.routes, *self.statics]
         return sorted(both, key=lambda d: d.seq)
 
     def __repr__(self) -> str:
-        return f"<App {len(self.routes)} pages, {len(self.statics)} static folders>"
+        return (f"<App {len(self.routes)} pages, {len(self.statics)} static folders, "
+                f"{len(self.dynamics)} dynamic routes>")  # fmt: skip

@@ -1,6 +1,6 @@
 # ssdk/routing/responses.py: what a handler returns, and the helpers that make one.
 #
-# Owns: Response and html/json/text.
+# Owns: Response, html/json/text, and to_response (what a handler may return).
 # Invariants: Response.body is always bytes; Response.content_type is always set; headers
 # never carry Content-Type (it lives in content_type). Checking status and header syntax
 # is left to the build (ssdk.core.http), where the route's location is known.
@@ -79,3 +79,29 @@ def json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> 
     import msgspec
 
     return Response(msgspec.json.encode(obj), status, headers, JSON)
+
+
+def to_response(value: object) -> Response:
+    """What a handler returned, as a Response: a Response as it is, str as HTML, bytes
+    as binary, a dict or list as JSON. Raises TypeError saying what was wrong."""
+    if isinstance(value, Response):
+        return value
+    if isinstance(value, str):
+        return html(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return Response(bytes(value))
+    if isinstance(value, (dict, list)):
+        import msgspec
+
+        try:
+            return json(value)
+        except (msgspec.EncodeError, TypeError, ValueError) as e:
+            raise TypeError(f"returned a {type(value).__name__} not encodable as JSON: {e}") from e
+    if hasattr(value, "__await__"):
+        close = getattr(value, "close", None)
+        if close:
+            close()
+        raise TypeError("handler is async; handlers are plain functions")
+    raise TypeError(
+        f"handler returned {type(value).__name__}; expected Response, str, bytes, dict or list"
+    )

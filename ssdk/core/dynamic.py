@@ -1,0 +1,93 @@
+# ssdk/core/dynamic.py: from a request the loop hands up to the bytes it sends back.
+#
+# worker (C loop, extern "Python") -> Dispatcher.handle -> match -> handler(Request)
+#                                  -> to_response -> header_block -> Rendered
+#
+# Owns: matching a path against the dynamic routes, calling their handlers, and turning
+# what they return (or raise) into one response stream for the C core to segment.
+# Invariants: handle() never raises for anything a handler does: an exception or a
+# wrong return value becomes a 500 whose body says nothing of it, and the traceback
+# goes to the log. The stream has the same layout as a template's (a header block with
+# the Date and Connection slots, then the body), so the C core sends it the same way.
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ssdk.core.http import date_offset, header_block, special_page
+from ssdk.routing.app import App, Dynamic, PathPattern, RouteError
+from ssdk.routing.request import Request
+from ssdk.routing.responses import HTML, Response, to_response
+
+log = logging.getLogger("ssdk.app")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One response, ready for the wire."""
+
+    stream: bytes  # header block, then the body (none for HEAD)
+    status: int
+    conn_off: int  # offset of the Connection value ("keep-alive" / "     close")
+    date_off: int  # offset of the 29-byte Date value
+
+
+def render(resp: Response, head: bool = False) -> Rendered:
+    """The stream for a Response; raises ValueError for a bad status or header."""
+    block, conn_off = header_block(resp.status, resp.content_type, len(resp.body), resp.headers)
+    stream = block if head else block + resp.body
+    return Rendered(stream, resp.status, conn_off, date_offset(block))
+
+
+def error_page(status: int, headers: dict[str, str] | None = None, head: bool = False) -> Rendered:
+    return render(Response(special_page(status), status, headers, HTML), head)
+
+
+class Dispatcher:
+    """The dynamic routes of an app, in declaration order, and their handlers."""
+
+    def __init__(self, routes: Iterable[Dynamic]) -> None:
+        self.routes: list[tuple[Dynamic, PathPattern]] = [(r, r.pattern()) for r in routes]
+
+    @classmethod
+    def for_app(cls, app: App) -> Dispatcher:
+        return cls(app.dynamics)
+
+    def match(self, path: str) -> list[tuple[Dynamic, dict[str, Any]]]:
+        """Every route whose pattern matches `path`, with its converted parameters."""
+        out = []
+        for route, pattern in self.routes:
+            try:
+                params = pattern.match(path)
+            except (ValueError, RouteError):
+                continue  # the converter refused the text: no match, as for a regex miss
+            if params is not None:
+                out.append((route, params))
+        return out
+
+    def handle(self, req: Request) -> Rendered:
+        """Call the handler for `req` and render what it returns; never raises."""
+        head = req.method == "HEAD"
+        found = self.match(req.path)
+        if not found:
+            return error_page(404, head=head)
+        method = "GET" if head else req.method
+        chosen = next(((r, p) for r, p in found if method in r.methods), None)
+        if chosen is None:
+            allowed = sorted({m for r, _ in found for m in r.methods}
+                             | ({"HEAD"} if any("GET" in r.methods for r, _ in found)
+                                else set()))  # fmt: skip
+            return error_page(405, {"Allow": ", ".join(allowed)}, head=head)
+        route, params = chosen
+        if len(req.body) > route.max_body:
+            return error_page(413, head=head)
+        req.params = params
+        try:
+            value = route.handler(req)
+            return render(to_response(value), head)
+        except Exception:
+            log.exception("%s %s: handler %s() at %s failed", req.method, req.target,
+                          route.name, route.location)  # fmt: skip
+            return error_page(500, head=head)

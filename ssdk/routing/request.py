@@ -1,0 +1,93 @@
+# ssdk/routing/request.py: what a dynamic handler receives.
+#
+# Owns: Request, Headers (case-insensitive, several values per name) and Query (the
+# decoded query string, several values per name).
+# Invariants: a Request is built from what the C core has already validated (method
+# token, target, header syntax, body framing); nothing here parses HTTP framing.
+# Names compare case-insensitively (RFC 9110 5.1); values keep their order.
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+
+class _MultiMap(Mapping[str, str]):
+    """A read-only mapping whose [] and get() give the first value of a name and
+    getlist() all of them, in order."""
+
+    __slots__ = ("_items", "_index")
+
+    def __init__(self, items: Iterable[tuple[str, str]]) -> None:
+        self._items = list(items)
+        self._index: dict[str, list[str]] = {}
+        for k, v in self._items:
+            self._index.setdefault(self._key(k), []).append(v)
+
+    @staticmethod
+    def _key(name: str) -> str:
+        return name
+
+    def __getitem__(self, name: str) -> str:
+        return self._index[self._key(name)][0]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self._key(name) in self._index
+
+    def getlist(self, name: str) -> list[str]:
+        return list(self._index.get(self._key(name), []))
+
+    def items_all(self) -> list[tuple[str, str]]:
+        """Every (name, value) pair as received, names as they were spelled."""
+        return list(self._items)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._items!r})"
+
+
+class Headers(_MultiMap):
+    """Request header fields; `req.headers["content-type"]` matches any spelling."""
+
+    @staticmethod
+    def _key(name: str) -> str:
+        return name.lower()
+
+
+class Query(_MultiMap):
+    """The query string, percent- and plus-decoded: `req.query.get("q", "")`."""
+
+    @classmethod
+    def parse(cls, raw: str) -> Query:
+        return cls(parse_qsl(raw, keep_blank_values=True))
+
+
+class Request:
+    """One HTTP request handed to a dynamic route by the server's loop."""
+
+    __slots__ = ("method", "target", "path", "query", "headers", "body", "params")
+
+    def __init__(
+        self,
+        method: str,
+        target: str,
+        headers: Iterable[tuple[str, str]] = (),
+        body: bytes = b"",
+        params: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.method = method
+        self.target = target  # as on the request line (origin-form)
+        raw_path, _, raw_query = target.partition("?")
+        self.path = unquote(raw_path)
+        self.query = Query.parse(raw_query)
+        self.headers = Headers(headers)
+        self.body = body
+        self.params: dict[str, Any] = dict(params or {})
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.target!r} body={len(self.body)} bytes>"
