@@ -363,7 +363,7 @@ FZ_UNCOVERED static int fz_resp_match(const struct table *t, uint32_t i, const u
 FZ_UNCOVERED static void fz_check_responses(const struct ssdk_engine *e,
                                             const struct fz_peer *p)
 {
-    const struct table *t = &e->table;
+    const struct table *t = cur_table(e);
     uint32_t pos = 0;
     while (pos < p->known) {
         uint32_t left = p->known - pos;
@@ -472,8 +472,9 @@ FZ_UNCOVERED static void fz_check_engine(struct ssdk_engine *e)
                 fz_fail("slot %u is in TIME-WAIT inside the pool", i);
             if (c->req_len > REQ_CAP)
                 fz_fail("slot %u holds %u request bytes", i, c->req_len);
-            if (c->resp != NONE32 && c->resp >= e->table.hdr->nresp)
-                fz_fail("slot %u sends response %u of %u", i, c->resp, e->table.hdr->nresp);
+            if (c->resp != NONE32 && c->resp >= conn_table(e, c)->hdr->nresp)
+                fz_fail("slot %u sends response %u of %u", i, c->resp,
+                        conn_table(e, c)->hdr->nresp);
             if (c->state != TCP_SYN_RECEIVED
                 && (!seq_le(c->snd_una, c->snd_nxt) || !seq_le(c->snd_nxt, c->snd_max)))
                 fz_fail("slot %u (%s): SND.UNA %u, SND.NXT %u, SND.MAX %u", i,

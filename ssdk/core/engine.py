@@ -139,7 +139,7 @@ class Engine:
         if lib.ssdk_engine_new(config.to_c(), out, err, len(err)) != 0:
             _raise(err, "engine")
         self._e = out[0]
-        self._blob: Any = None  # keeps the table's memory alive while C points into it
+        self._blobs: dict[int, Any] = {}  # generation -> the memory C points into
         self._shared: Any = None  # the same for shared counters
         self.backend = ""
 
@@ -215,14 +215,32 @@ class Engine:
         return bytes(buf)
 
     # -- the table ------------------------------------------------------------------
-    def load(self, blob: Any) -> None:
-        """Serve the table in `blob` (bytes, mmap or memoryview of a bundle's blob)."""
+    def load(self, blob: Any) -> int:
+        """Serve the table in `blob` (bytes, mmap or memoryview of a bundle's blob); its
+        generation number. Loading while a table serves is a hot swap: new requests get
+        the new table, responses under way finish from theirs. The engine keeps `blob`
+        referenced until no response uses it (see reap_tables)."""
+        self.reap_tables()  # frees the slots of finished generations for this one
         buf = ffi.from_buffer(blob)
         err = _err()
-        if lib.ssdk_table_load(self._e, buf, len(buf), err, len(err)) != 0:
+        gen = int(lib.ssdk_table_load(self._e, buf, len(buf), err, len(err)))
+        if gen == 0:
             ffi.release(buf)  # the caller may close the mapping right away
             _raise(err, "table")
-        self._blob = (blob, buf)
+        self._blobs[gen] = (blob, buf)
+        return gen
+
+    def reap_tables(self) -> list[Any]:
+        """Let go of the tables no response uses any more; the blobs released (their
+        owners may close them now)."""
+        gens = ffi.new("uint64_t[8]")
+        freed: list[Any] = []
+        while (n := lib.ssdk_table_retired(self._e, gens, 8)) > 0:
+            for g in gens[0:n]:
+                blob, buf = self._blobs.pop(int(g))
+                ffi.release(buf)
+                freed.append(blob)
+        return freed
 
     # -- the loop -------------------------------------------------------------------
     def run(self, ms: int) -> int:
@@ -275,9 +293,9 @@ class Engine:
         if self._e is not None:
             lib.ssdk_engine_free(self._e)
             self._e = None
-            if self._blob is not None:
-                ffi.release(self._blob[1])
-            self._blob = None
+            for _blob, buf in self._blobs.values():
+                ffi.release(buf)
+            self._blobs.clear()
             if self._shared is not None:  # so the shared mapping can be closed after us
                 ffi.release(self._shared[1])
                 if isinstance(self._shared[0], memoryview):

@@ -53,6 +53,7 @@ void conn_free(struct ssdk_engine *e, struct conn *c)
 {
     uint32_t idx = conn_index(e, c);
     timer_stop(e, c);
+    resp_release(e, c);
     uint32_t *pp = &e->hash[bucket(e, c->raddr, c->rport)];
     while (*pp != idx)
         pp = &e->conns[*pp].hnext;

@@ -24,6 +24,9 @@
  * backlog of its own (1000 frames on Linux by default); a pass that queued the whole TX
  * ring at once would overflow it, and fairness between connections would suffer. */
 #define TX_PASS_BUDGET 256
+/* Tables alive at once: the current one and those that responses still in flight were
+ * started from (hot swap, table.c). */
+#define GEN_MAX 8
 
 /* One connection: fixed size, lives in the pool. */
 struct conn {
@@ -37,6 +40,7 @@ struct conn {
     uint8_t  dupacks;
     uint8_t  retries;         /* RTO expiries since the last forward progress */
     uint8_t  tkind;           /* what the one timer of this connection is for: TK_* */
+    uint8_t  gen;             /* the table slot the current response comes from */
     uint8_t  rmac[6];
     uint32_t raddr;           /* network order */
     uint16_t rport;           /* network order */
@@ -126,7 +130,11 @@ struct ssdk_engine {
     uint16_t port_be;
     uint8_t  mac[6];
     struct nic *nic;
-    struct table table;
+    struct table tables[GEN_MAX];
+    uint32_t gen_refs[GEN_MAX];   /* responses in flight from each table */
+    uint64_t gen_id[GEN_MAX];     /* publication number of each slot; 0: slot free */
+    uint64_t gen_next;            /* the number the next published table gets */
+    uint8_t  cur;                 /* the slot new responses come from */
     int table_loaded;
 
     struct conn *conns;
@@ -152,6 +160,19 @@ struct ssdk_engine {
 };
 
 static inline uint64_t now_ms(const struct ssdk_engine *e) { return e->now_us / 1000; }
+
+/* The table new requests are answered from. */
+static inline const struct table *cur_table(const struct ssdk_engine *e)
+{
+    return &e->tables[e->cur];
+}
+
+/* The table c's current response comes from (valid while c->resp != NONE32). */
+static inline const struct table *conn_table(const struct ssdk_engine *e,
+                                             const struct conn *c)
+{
+    return &e->tables[c->gen];
+}
 
 /* A 64-bit finalizer (splitmix64's): every input bit moves every output bit. Keyed with
  * the engine's secret it spreads the connection hash and makes ISNs and SYN cookies
@@ -294,6 +315,10 @@ void loss_timer_arm(struct ssdk_engine *e, struct conn *c);
 void date_render(uint64_t unix_sec, uint8_t out[DATE_LEN]);
 void date_tick(struct ssdk_engine *e);
 const uint8_t *date_for(const struct ssdk_engine *e, uint64_t sec, uint8_t buf[DATE_LEN]);
+
+/* table.c: c takes (or gives back) its hold on the table of its response. */
+void resp_hold(struct ssdk_engine *e, struct conn *c, uint32_t idx);
+void resp_release(struct ssdk_engine *e, struct conn *c);
 
 /* http.c: parse what is buffered and start a response; returns 1 if one started. */
 int  http_serve(struct ssdk_engine *e, struct conn *c);

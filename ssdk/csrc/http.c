@@ -225,8 +225,8 @@ static void count_status(struct ssdk_engine *e, uint16_t status)
 /* Start response idx on c; a closing response queues the FIN right behind it. */
 static void start_response(struct ssdk_engine *e, struct conn *c, uint32_t idx, int keep)
 {
-    const struct ssdk_resp *r = &e->table.resp[idx];
-    c->resp = idx;
+    const struct ssdk_resp *r = &cur_table(e)->resp[idx];
+    resp_hold(e, c, idx);
     c->resp_seq = c->snd_nxt;
     c->date_sec = e->date_sec;
     count_status(e, r->status);
@@ -273,7 +273,7 @@ int http_request_timeout(struct ssdk_engine *e, struct conn *c)
     if (c->resp != NONE32 || (c->flags & (CF_CLOSE | CF_FIN_QUEUED)) || !c->req_len
         || (c->state != TCP_ESTABLISHED && c->state != TCP_CLOSE_WAIT))
         return 0;
-    start_response(e, c, table_special(&e->table, SP_408), 0);
+    start_response(e, c, table_special(cur_table(e), SP_408), 0);
     return 1;
 }
 
@@ -290,7 +290,7 @@ int http_serve(struct ssdk_engine *e, struct conn *c)
     if (end == 0) {
         if (c->req_len < REQ_CAP)
             return 0;
-        start_response(e, c, table_special(&e->table, SP_431), 0);
+        start_response(e, c, table_special(cur_table(e), SP_431), 0);
         return 1;
     }
     struct request rq = {0};
@@ -302,12 +302,12 @@ int http_serve(struct ssdk_engine *e, struct conn *c)
         sp = parse_fields(c->req, at, end, v11, &rq);
     uint32_t idx;
     if (sp != NONE32) {
-        idx = table_special(&e->table, (enum special_resp)sp);
+        idx = table_special(cur_table(e), (enum special_resp)sp);
         rq.keep_alive = 0;
     } else {
-        idx = table_lookup(&e->table, rq.path, rq.path_len, rq.head);
+        idx = table_lookup(cur_table(e), rq.path, rq.path_len, rq.head);
         if (idx == NONE32)
-            idx = table_special(&e->table, rq.head ? SP_404_HEAD : SP_404_GET);
+            idx = table_special(cur_table(e), rq.head ? SP_404_HEAD : SP_404_GET);
     }
     /* The request is consumed before the response starts: the buffer is ours again. */
     req_consume(c, (uint32_t)end);

@@ -197,19 +197,6 @@ int ssdk_mem_take(struct ssdk_engine *e, uint8_t *buf, uint32_t cap)
     return e->nic ? nic_memory_take(nic_base(e->nic), buf, cap) : -1;
 }
 
-int ssdk_table_load(struct ssdk_engine *e, const uint8_t *blob, uint64_t len, char *err,
-                    size_t errlen)
-{
-    if (e->table_loaded) {
-        snprintf(err, errlen, "a table is already loaded (hot swap is not built yet)");
-        return -1;
-    }
-    if (table_open(&e->table, blob, len, err, errlen))
-        return -1;
-    e->table_loaded = 1;
-    return 0;
-}
-
 /*
  * One pass of the loop; returns the number of frames received. Receiving drains the
  * ring (in bursts, up to RX_PASS_MAX frames) before anything is sent: on a veth the

@@ -128,9 +128,16 @@ void ssdk_mac_get(struct ssdk_engine *e, uint8_t mac[6]);
 int  ssdk_mem_inject(struct ssdk_engine *e, const uint8_t *frame, uint32_t len);
 int  ssdk_mem_take(struct ssdk_engine *e, uint8_t *buf, uint32_t cap);
 
-/* The route table: `blob` must stay mapped for as long as the engine serves it. */
-int  ssdk_table_load(struct ssdk_engine *e, const uint8_t *blob, uint64_t len,
-                     char *err, size_t errlen);
+/* The route table. The first call loads one; each later call publishes a new
+ * generation (hot swap): requests from then on are answered from it, and a response
+ * already started finishes from the table it started from. Returns the generation's
+ * number (1, 2, ...), or 0 with err set (a bad table, or too many generations still in
+ * flight). `blob` must stay mapped until ssdk_table_retired names its generation. */
+uint64_t ssdk_table_load(struct ssdk_engine *e, const uint8_t *blob, uint64_t len,
+                         char *err, size_t errlen);
+/* Generations that are neither current nor used by any response: their blobs may be
+ * unmapped now. Writes up to max numbers to gens; returns how many. */
+int  ssdk_table_retired(struct ssdk_engine *e, uint64_t *gens, int max);
 
 /* The loop. poll: one pass, never sleeps. run: passes for up to ms, sleeping when idle. */
 int  ssdk_poll(struct ssdk_engine *e);

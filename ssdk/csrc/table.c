@@ -1,11 +1,18 @@
 /*
  * table.c - opens a bundle blob and answers "which response for this path".
  *
- * ssdk_table_load -> table_open (validate once)
- * http_serve -> table_lookup / table_special
+ * ssdk_table_load -> table_open (validate once) -> table_publish (hot swap)
+ * http_serve -> table_lookup / table_special -> resp_hold ... resp_release
  *
  * The blob is immutable and mapped read-only; the engine keeps only pointers into it.
  * Everything that could make a later access go out of bounds is rejected here.
+ *
+ * Hot swap (DESIGN.md): a table loaded while another serves is published as the next
+ * generation. New responses come from the current generation; a connection holds the
+ * generation its response started from (resp_hold) until the response is acknowledged
+ * or the connection goes (resp_release), so no response mixes two versions. A
+ * generation that is not current and held by nobody is retired: its slot is reused and
+ * ssdk_table_retired tells the owner of its blob that the memory may go.
  */
 #include <stdio.h>
 #include <string.h>
@@ -101,6 +108,65 @@ uint32_t table_lookup(const struct table *t, const uint8_t *path, size_t len, in
             return head ? s->head_resp : s->get_resp;
     }
     return NONE32;
+}
+
+/* Publish t as the newest generation, in a free slot; -1 if all GEN_MAX are in use. */
+static int table_publish(struct ssdk_engine *e, const struct table *t)
+{
+    for (uint8_t i = 0; i < GEN_MAX; i++) {
+        if (e->gen_id[i])
+            continue;
+        e->tables[i] = *t;
+        e->gen_refs[i] = 0;
+        e->gen_id[i] = ++e->gen_next;
+        e->cur = i;
+        e->table_loaded = 1;
+        return 0;
+    }
+    return -1;
+}
+
+void resp_hold(struct ssdk_engine *e, struct conn *c, uint32_t idx)
+{
+    resp_release(e, c);
+    c->resp = idx;
+    c->gen = e->cur;
+    e->gen_refs[e->cur]++;
+}
+
+void resp_release(struct ssdk_engine *e, struct conn *c)
+{
+    if (c->resp == NONE32)
+        return;
+    e->gen_refs[c->gen]--;
+    c->resp = NONE32;
+}
+
+uint64_t ssdk_table_load(struct ssdk_engine *e, const uint8_t *blob, uint64_t len, char *err,
+                         size_t errlen)
+{
+    struct table t;
+    if (table_open(&t, blob, len, err, errlen))
+        return 0;
+    if (table_publish(e, &t)) {
+        snprintf(err, errlen, "all %d table slots hold tables with responses in flight "
+                 "(or not yet reaped by ssdk_table_retired); try again when some have "
+                 "finished", GEN_MAX);
+        return 0;
+    }
+    return e->gen_next;
+}
+
+int ssdk_table_retired(struct ssdk_engine *e, uint64_t *gens, int max)
+{
+    int n = 0;
+    for (uint8_t i = 0; i < GEN_MAX && n < max; i++) {
+        if (!e->gen_id[i] || i == e->cur || e->gen_refs[i])
+            continue;
+        gens[n++] = e->gen_id[i];
+        e->gen_id[i] = 0;
+    }
+    return n;
 }
 
 uint32_t table_special(const struct table *t, enum special_resp sp)

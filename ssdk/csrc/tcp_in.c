@@ -196,9 +196,9 @@ void conn_queue_fin(struct ssdk_engine *e, struct conn *c, uint32_t at)
 static void conn_progress(struct ssdk_engine *e, struct conn *c)
 {
     if (c->resp != NONE32) {
-        const struct ssdk_resp *r = &e->table.resp[c->resp];
+        const struct ssdk_resp *r = &conn_table(e, c)->resp[c->resp];
         if (seq_le(c->resp_seq + (uint32_t)r->stream_len, c->snd_una))
-            c->resp = NONE32;
+            resp_release(e, c);
     }
     if (c->resp == NONE32 && !(c->flags & CF_FIN_QUEUED)
         && (c->state == TCP_ESTABLISHED || c->state == TCP_CLOSE_WAIT)) {
