@@ -30,7 +30,9 @@
  *         into its stream, so an ACK can end anywhere in a segment (partial ACKs,
  *         duplicate ACKs)
  * Bits left clear leave the frame as the input has it, so broken checksums, foreign
- * addresses and stale sequence numbers are reached too.
+ * addresses and stale sequence numbers are reached too. A record with no frame and
+ * 0x01 set publishes the table again as a new generation (hot swap) and reaps the
+ * retired ones, so responses in flight cross swaps.
  *
  * Every input gets a fresh engine (harness.h), and ends with one more pass and the
  * virtual clock run forward through every timer.
@@ -138,6 +140,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(frame, data + at, n);
         at += len;
         ssdk_clock_set(e, ssdk_clock_now(e) + dt_us(dt));
+        if (!n && (ctl & C_ADDR)) {
+            uint64_t gens[GEN_MAX];
+            char err[256];
+            ssdk_table_retired(e, gens, GEN_MAX);
+            ssdk_table_load(e, fz_blob, fz_blob_len, err, sizeof(err));  /* may be full */
+        }
         if (n) {
             fix_frame(frame, n, ctl);
             note_syn(frame, n);

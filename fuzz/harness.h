@@ -129,7 +129,7 @@ static struct ssdk_engine *fz_engine(void)
     char err[256];
     if (ssdk_engine_new(&cfg, &e, err, sizeof(err))
         || ssdk_nic_memory(e, FZ_RING, err, sizeof(err))
-        || ssdk_table_load(e, fz_blob, fz_blob_len, err, sizeof(err)))
+        || !ssdk_table_load(e, fz_blob, fz_blob_len, err, sizeof(err)))
         fz_fail("engine set-up: %s", err);
     ssdk_clock_set(e, FZ_T0_US);
     return e;
@@ -485,6 +485,20 @@ FZ_UNCOVERED static void fz_check_engine(struct ssdk_engine *e)
     for (uint32_t i = 0; i < n; i++)
         if (!seen[i])
             fz_fail("slot %u is neither free nor in the table", i);
+    /* Every response in flight holds a live generation, and each count is exact. */
+    uint32_t held[GEN_MAX] = {0};
+    for (uint32_t i = 0; i < n; i++) {
+        const struct conn *c = &e->conns[i];
+        if (c->state == TCP_NONE || c->resp == NONE32)
+            continue;
+        if (c->gen >= GEN_MAX || !e->gen_id[c->gen])
+            fz_fail("slot %u sends from table slot %u, which is free", i, c->gen);
+        held[c->gen]++;
+    }
+    for (uint32_t g = 0; g < GEN_MAX; g++)
+        if (held[g] != e->gen_refs[g])
+            fz_fail("table slot %u: %u responses use it, the count says %u", g, held[g],
+                    e->gen_refs[g]);
     if (hashed != e->st->conns_active || time_wait != e->st->conns_time_wait)
         fz_fail("gauges say %llu active, %llu in TIME-WAIT; the table holds %u and %u",
                 (unsigned long long)e->st->conns_active,
