@@ -1,9 +1,9 @@
-"""The `ssdk` command: build, routes, serve, stats, impair, demo.
+"""The `ssdk` command: build, routes, serve, stats, dev, impair, demo.
 
 Each command is glue over a module that does the work (ssdk.core.build, ssdk.serve,
-ssdk.stats, ssdk.impair_bridge, ssdk.demo). Errors the user can fix are one line on
-stderr: exit code 2 for a bad argument, 1 for a build or runtime failure. Nothing here
-prints a traceback for them.
+ssdk.stats, ssdk.dev, ssdk.impair_bridge, ssdk.demo). Errors the user can fix are one
+line on stderr: exit code 2 for a bad argument, 1 for a build or runtime failure.
+Nothing here prints a traceback for them.
 """
 
 from __future__ import annotations
@@ -298,6 +298,25 @@ def demo(
     if not (app_dir / "app.py").is_file():
         raise typer.BadParameter(f"{app_dir} holds no app.py", param_hint="APP_DIR")
     raise typer.Exit(run_demo(app_dir))
+
+
+@app.command()
+def dev(
+    app_file: Annotated[Path, typer.Argument(
+        metavar="[APP]", help="The app file; app.py in this folder if left out.")] = Path(
+        "app.py"),
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 80,
+) -> None:
+    """Serve APP on this machine over the user-space stack and follow its edits."""
+    from ssdk.dev import DevError, run_dev
+
+    if not app_file.is_file():
+        raise typer.BadParameter(f"{app_file} is not a file", param_hint="APP")
+    try:
+        code = run_dev(app_file, port)
+    except DevError as e:
+        raise Failure(str(e)) from None
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -12,7 +12,11 @@ totals never go backwards when a worker is replaced.
 
 A worker tells the supervisor it is ready (or why it could not start) by one JSON line
 on a pipe; a worker that dies is started again in its slot, at once the first time and
-with a growing delay when it keeps dying young, while the others keep serving.
+with a growing delay when it keeps dying young, while the others keep serving. The
+supervisor speaks to a worker through a second pipe: `publish` hands it a bundle file to
+swap in (the C core's generation swap), which each worker maps itself; a worker started
+later begins with the newest published bundle. The generation a worker serves is in its
+board slot.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ssdk.core.bundle import Bundle, BundleError, read_bundle
 from ssdk.core.counters import Board
 from ssdk.core.engine import Engine, EngineConfig, EngineError
 
@@ -53,6 +58,7 @@ class WorkerPlan:
     setup: Callable[[Engine, int], None]  # attach backend (+ impairment) for worker i
     queue_of: Callable[[int], int]
     impaired: bool
+    latest: str | None = None  # the newest bundle file published, which restarts load
 
 
 @dataclass
@@ -64,6 +70,7 @@ class Worker:
     retry_at: float = 0.0  # when a dead worker is due to be started again
     delay: float = 0.0
     mode: str = ""
+    ctl: int = -1  # the supervisor's end of the worker's control pipe
 
 
 def _die_with_parent() -> None:
@@ -75,7 +82,55 @@ def _die_with_parent() -> None:
         pass
 
 
-def worker_main(plan: WorkerPlan, board: Board, w: Worker, ready_fd: int) -> int:
+class Tables:
+    """The bundles a worker's engine serves from: published ones are mapped here and
+    closed once the engine has retired their generation."""
+
+    def __init__(self, engine: Engine, board: Board, slot: int) -> None:
+        self.engine, self.board, self.slot = engine, board, slot
+        self.open: dict[int, Bundle] = {}  # id(blob) -> bundle, for the mapped ones
+        self.waiting: str | None = None  # a publish the engine had no room for yet
+
+    def publish(self, path: str) -> None:
+        self.waiting = path
+        self.retry()
+
+    def retry(self) -> None:
+        """Load the waiting bundle if the engine has a free table slot now."""
+        for blob in self.engine.reap_tables():
+            bundle = self.open.pop(id(blob), None)
+            if bundle is not None:
+                bundle.close()
+        if self.waiting is None:
+            return
+        try:
+            bundle = read_bundle(self.waiting)
+        except BundleError as e:
+            print(f"ssdk: worker {self.slot}: {e}", file=sys.stderr, flush=True)
+            self.waiting = None
+            return
+        try:
+            gen = self.engine.load(bundle.blob)
+        except EngineError:
+            bundle.close()  # every slot busy with responses in flight: next slice
+            return
+        self.open[id(bundle.blob)] = bundle
+        self.board.set_meta(self.slot, generation=gen)
+        self.waiting = None
+
+
+def _commands(fd: int) -> list[dict[str, Any]]:
+    """The JSON lines waiting on the control pipe (non-blocking)."""
+    data = b""
+    while select.select([fd], [], [], 0)[0]:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        data += chunk
+    return [json.loads(line) for line in data.splitlines() if line.strip()]
+
+
+def worker_main(plan: WorkerPlan, board: Board, w: Worker, ready_fd: int, ctl_fd: int) -> int:
     """The life of one worker, in the forked child; returns its exit code."""
     stop: list[int] = []
     for s in (signal.SIGINT, signal.SIGTERM):
@@ -87,8 +142,11 @@ def worker_main(plan: WorkerPlan, board: Board, w: Worker, ready_fd: int) -> int
     try:
         engine = Engine(plan.config)
         plan.setup(engine, w.slot)
-        engine.load(plan.blob)
+        board.set_meta(w.slot, generation=engine.load(plan.blob))
         engine.share_stats(board.engine_area(w.slot))
+        tables = Tables(engine, board, w.slot)
+        if plan.latest:
+            tables.publish(plan.latest)
     except (EngineError, ValueError, OSError) as e:
         os.write(ready_fd, json.dumps({"error": str(e)}).encode() + b"\n")
         return 1
@@ -98,7 +156,13 @@ def worker_main(plan: WorkerPlan, board: Board, w: Worker, ready_fd: int) -> int
         engine.run(SLICE_MS)
         if plan.impaired:
             board.set_impair(w.slot, engine.impair_stats())
+        for cmd in _commands(ctl_fd):
+            if "publish" in cmd:
+                tables.publish(cmd["publish"])
+        tables.retry()
     engine.close()
+    for bundle in tables.open.values():
+        bundle.close()
     return 0
 
 
@@ -114,6 +178,7 @@ class Supervisor:
     def _fork(self, w: Worker) -> dict[str, Any]:
         """Start worker w and wait for its ready line; {"mode": ...} or {"error": ...}."""
         r, wfd = os.pipe()
+        ctl_r, ctl_w = os.pipe()
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
@@ -121,7 +186,11 @@ class Supervisor:
             code = 1
             try:
                 os.close(r)
-                code = worker_main(self.plan, self.board, w, wfd)
+                os.close(ctl_w)
+                for other in self.workers:  # a sibling's control pipe is not ours
+                    if other.ctl >= 0:
+                        os.close(other.ctl)
+                code = worker_main(self.plan, self.board, w, wfd, ctl_r)
             except BaseException:
                 traceback.print_exc()
             finally:
@@ -129,6 +198,10 @@ class Supervisor:
                 sys.stderr.flush()
                 os._exit(code)
         os.close(wfd)
+        os.close(ctl_r)
+        if w.ctl >= 0:
+            os.close(w.ctl)
+        w.ctl = ctl_w
         w.pid, w.started = pid, time.monotonic()
         try:
             line = _read_line(r, READY_TIMEOUT_S)
@@ -195,6 +268,33 @@ class Supervisor:
                     self.log(f"worker {w.slot} did not start: {msg['error']}")
                 else:
                     self.log(f"worker {w.slot} is back as pid {w.pid}")
+
+    def publish(self, path: str) -> None:
+        """Have every worker swap in the bundle file at `path`; workers started later
+        load it too. Its generation shows in each worker's board slot."""
+        self.plan.latest = path
+        line = json.dumps({"publish": path}).encode() + b"\n"
+        for w in self.workers:
+            if w.pid and w.ctl >= 0:
+                try:
+                    os.write(w.ctl, line)
+                except BrokenPipeError:
+                    pass  # it is dying; watch() starts it again with `latest`
+
+    def restart_all(self, path: str) -> None:
+        """Replace every worker by a fresh one that serves the bundle at `path` (for new
+        application code: a swap keeps the old code, a new process imports the new)."""
+        self.plan.latest = path
+        for w in self.workers:
+            if w.pid:
+                _signal(w.pid, signal.SIGTERM)
+                self._reap_one(w, block=True)
+            w.restarts += 1
+            msg = self._fork(w)
+            if "error" in msg:
+                self._reap_one(w, block=True)
+                w.retry_at = time.monotonic() + BACKOFF_MAX_S
+                self.log(f"worker {w.slot} did not start: {msg['error']}")
 
     def stop_all(self) -> None:
         """SIGTERM every worker, wait for it, SIGKILL those that do not go."""

@@ -12,11 +12,12 @@ self-describing, so a reader needs no knowledge of the writer's build:
     info     JSON describing the server (target, interface, backend, address)
     slots    `slots` arrays of `fields` u64 each
 
-A slot starts with META (pid, queue, restarts, started_ns), then the engine's
-`struct ssdk_stats` verbatim (the C core increments it in place), then the impairment
-counters, which the worker copies in once a slice. Aligned 64-bit words are written and
-read whole on every platform ssdk runs on, so a reader never sees a torn counter; it
-may see one counter of a slot newer than another, which is harmless for rates.
+A slot starts with META (pid, queue, restarts, started_ns, the table generation it
+serves), then the engine's `struct ssdk_stats` verbatim (the C core increments it in
+place), then the impairment counters, which the worker copies in once a slice. Aligned
+64-bit words are written and read whole on every platform ssdk runs on, so a reader
+never sees a torn counter; it may see one counter of a slot newer than another, which
+is harmless for rates.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from ssdk.core.engine import IMPAIR_STATS_FIELDS, STATS_FIELDS, ffi
 MAGIC = b"SSDKCTR1"
 HEADER = struct.Struct("<8sIIIIQQ")
 SHM_DIR = Path("/dev/shm")
-META = ("pid", "queue", "restarts", "started_ns")
+META = ("pid", "queue", "restarts", "started_ns", "generation")
 FIELDS: tuple[str, ...] = (
     META
     + STATS_FIELDS

@@ -1,0 +1,198 @@
+"""`ssdk dev`: serve an app on this machine, rebuild it on every save, swap it in.
+
+cli.dev -> rebuild (a `ssdk build` subprocess, into .ssdk/ in the project)
+        -> a TAP device with a /30 from 198.19.0.0/16 (ssdk/core/netns.py: tap_link)
+        -> Supervisor with one worker on the TAP (ssdk/workers.py)
+        -> watch the project (watchfiles): content -> rebuild + publish (hot swap, open
+           connections finish with what they started); Python -> rebuild + restart the
+           worker (its code changed); a failed build -> the error, the last good build
+           keeps serving
+
+Builds run in a fresh interpreter each time, so an edited module is imported anew and a
+broken one cannot take the dev server down with it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ssdk.core.counters import Board
+from ssdk.core.netns import NetnsError, tap_link
+from ssdk.serve import ServeOptions, signals_stop, worker_plan
+from ssdk.workers import Supervisor, WorkerStartError
+
+OUT_DIR = ".ssdk"
+# Never watched: build output, environments, VCS and tool caches.
+IGNORED_DIRS = frozenset({OUT_DIR, ".git", ".hg", ".venv", "venv", "env", "__pycache__",
+                          ".pytest_cache", ".ruff_cache", ".mypy_cache", "node_modules",
+                          "site", "build", "dist"})  # fmt: skip
+IGNORED_SUFFIXES = (".ssdk", ".pyc", ".swp", ".tmp", "~")
+DEV_NET = ipaddress.IPv4Network("198.19.0.0/16")  # inside the 198.18.0.0/15 benchmark range
+DEBOUNCE_MS = 150
+KEEP_BUILDS = 4
+
+
+class DevError(RuntimeError):
+    """ssdk dev cannot start (no app, no network of its own)."""
+
+
+def watched(change: object, path: str) -> bool:
+    """The watch filter: the project's own files, never its output or tool folders."""
+    parts = Path(path).parts
+    return not any(p in IGNORED_DIRS for p in parts) and not path.endswith(IGNORED_SUFFIXES)
+
+
+@dataclass
+class Builds:
+    """Numbered bundle files in the project's .ssdk/ folder; the newest few are kept
+    (a worker may still be serving from an older one while it drains)."""
+
+    app: Path
+    out: Path
+    n: int = 0
+    made: list[Path] = field(default_factory=list)
+
+    def build(self) -> tuple[Path | None, str, float]:
+        """Build the app into a new file: (path or None, error text, seconds)."""
+        self.out.mkdir(exist_ok=True)
+        self.n += 1
+        path = self.out / f"dev-{os.getpid()}-{self.n}.ssdk"
+        t0 = time.monotonic()
+        proc = subprocess.run(
+            [sys.executable, "-m", "ssdk", "build", str(self.app), "-o", str(path)],
+            cwd=self.app.parent, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        took = time.monotonic() - t0
+        if proc.returncode != 0:
+            lines = (proc.stderr or proc.stdout).strip().splitlines()
+            err = lines[-1].removeprefix("ssdk: build failed: ") if lines else ""
+            return None, err or f"ssdk build exited {proc.returncode}", took
+        self.made.append(path)
+        while len(self.made) > KEEP_BUILDS:
+            self.made.pop(0).unlink(missing_ok=True)
+        return path, "", took
+
+    def remove_all(self) -> None:
+        for p in self.made:
+            p.unlink(missing_ok=True)
+
+
+def pick_subnet() -> ipaddress.IPv4Network:
+    """A /30 of DEV_NET that no interface of this machine uses yet."""
+    used: list[ipaddress.IPv4Network] = []
+    try:
+        out = subprocess.run(["ip", "-j", "-4", "addr"], capture_output=True, text=True,
+                             check=False).stdout  # fmt: skip
+        for link in json.loads(out or "[]"):
+            for a in link.get("addr_info", []):
+                used.append(ipaddress.IPv4Interface(f"{a['local']}/{a['prefixlen']}").network)
+    except (OSError, ValueError, KeyError):
+        pass
+    subnets = list(DEV_NET.subnets(new_prefix=30))
+    start = os.getpid() % len(subnets)
+    for i in range(len(subnets)):
+        net = subnets[(start + i) % len(subnets)]
+        if not any(net.overlaps(u) for u in used):
+            return net
+    raise DevError(f"no free /30 left in {DEV_NET}")
+
+
+def changed_python(changes: set[tuple[object, str]]) -> bool:
+    return any(path.endswith(".py") for _, path in changes)
+
+
+def run_dev(app: Path, port: int) -> int:
+    """Serve `app` on a TAP device and follow its edits until Ctrl-C; the exit code."""
+    import watchfiles
+
+    app = app.resolve()
+    root = app.parent
+    builds = Builds(app, root / OUT_DIR)
+    first, err, took = builds.build()
+    if first is None:
+        raise DevError(f"the first build failed: {err}")
+    print(f"ssdk dev: built {app.name} in {took:.2f} s", flush=True)
+    net = pick_subnet()
+    host_ip, ssdk_ip = net[1], net[2]
+    tap = f"ssdk{os.getpid() % 10_000_000}"
+    with ExitStack() as stack, signals_stop() as stop:
+        stack.callback(builds.remove_all)
+        try:
+            stack.enter_context(tap_link(tap, f"{host_ip}/{net.prefixlen}"))
+        except NetnsError as e:
+            raise DevError(f"cannot make a TAP device ({e.stderr or e}); ssdk dev needs "
+                           "root or CAP_NET_ADMIN") from None  # fmt: skip
+        from ssdk.core.bundle import read_bundle
+
+        bundle = read_bundle(first)
+        stack.callback(bundle.close)
+        opts = ServeOptions(target=str(first), backend="tap", iface=tap,
+                            ip=ipaddress.IPv4Interface(f"{ssdk_ip}/{net.prefixlen}"),
+                            port=port)  # fmt: skip
+        board = Board.create(2, {"target": str(app), "iface": tap, "backend": "tap",
+                                 "address": f"{ssdk_ip}:{port}", "workers": 1})  # fmt: skip
+        stack.callback(board.close, unlink=True)
+        sup = Supervisor(worker_plan(opts, bundle.blob, None), board, 1,
+                         log=lambda m: print(f"ssdk dev: {m}", flush=True))  # fmt: skip
+        stack.callback(sup.stop_all)
+        try:
+            sup.start_all()
+        except WorkerStartError as e:
+            raise DevError(str(e)) from None
+        url = f"http://{ssdk_ip}/" if port == 80 else f"http://{ssdk_ip}:{port}/"
+        print(f"ssdk dev: serving {app.name} at {url} (TAP {tap}, this machine is "
+              f"{host_ip}); watching {root}", flush=True)  # fmt: skip
+        print(f"ssdk dev: ready: {url}", flush=True)
+        for changes in _changes(watchfiles, root, stop):
+            if changes:
+                _apply(changes, builds, sup)
+            sup.watch()
+    print("ssdk dev: stopped", flush=True)
+    return 0
+
+
+class _StopFlag:
+    """What watchfiles polls to end its loop: set once a signal arrived."""
+
+    def __init__(self, stop: list[int]) -> None:
+        self.stop = stop
+
+    def is_set(self) -> bool:
+        return bool(self.stop)
+
+
+def _changes(watchfiles: object, root: Path, stop: list[int]) -> Iterator[set[tuple[object, str]]]:
+    """Sets of changed files, debounced; an empty set every 100 ms while nothing changes,
+    so the caller can look after its worker."""
+    yield from watchfiles.watch(  # type: ignore[attr-defined]
+        root, watch_filter=watched, debounce=DEBOUNCE_MS, step=50, rust_timeout=100,
+        yield_on_timeout=True, stop_event=_StopFlag(stop), raise_interrupt=False,
+    )  # fmt: skip
+
+
+def _apply(changes: set[tuple[object, str]], builds: Builds, sup: Supervisor) -> None:
+    """Rebuild after a change and publish it, or restart the worker for new code."""
+    # Editors' and sed's short-lived temporary files are not worth naming.
+    names = sorted({Path(p).name for _, p in changes if Path(p).exists()}) or ["a file"]
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    path, err, took = builds.build()
+    if path is None:
+        print(f"ssdk dev: {shown} changed; build failed, still serving the last good "
+              f"build:\n  {err}", flush=True)  # fmt: skip
+        return
+    if changed_python(changes):
+        sup.restart_all(str(path))
+        print(f"ssdk dev: {shown} changed; rebuilt in {took:.2f} s, worker restarted",
+              flush=True)  # fmt: skip
+    else:
+        sup.publish(str(path))
+        print(f"ssdk dev: {shown} changed; rebuilt in {took:.2f} s, swapped in", flush=True)
