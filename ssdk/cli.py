@@ -3,16 +3,18 @@
 Each command is glue over a module that does the work (ssdk.core.build, ssdk.serve,
 ssdk.stats, ssdk.dev, ssdk.impair_bridge, ssdk.demo). Errors the user can fix are one
 line on stderr: exit code 2 for a bad argument, 1 for a build or runtime failure.
-Nothing here prints a traceback for them.
+Nothing here prints a traceback for them, and nothing asks a question.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
 import sys
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
@@ -126,6 +128,60 @@ MssOption = Annotated[
 ]
 
 
+# Builds this large get a progress bar on a terminal; smaller ones finish before a bar
+# would tell anything.
+PROGRESS_MIN_RESPONSES = 200
+
+
+class TerminalProgress:
+    """A build's progress on a terminal, redrawn in place at most ten times a second.
+
+    Draws nothing for a build of PROGRESS_MIN_RESPONSES responses or fewer; clear()
+    removes the line, so only the summary stays on screen.
+    """
+
+    def __init__(self, stream: TextIO, width: int | None = None) -> None:
+        self.stream = stream
+        self.width = width
+        self.began = time.monotonic()
+        self.drawn_at = 0.0
+        self.on_screen = 0  # characters of the line drawn last
+        self.paths = 0
+        self.responses = 0
+
+    def start(self, paths: int, responses: int) -> None:
+        self.paths, self.responses = paths, responses
+        self._draw("render", 0, paths, force=True)
+
+    def rendered(self, paths: int) -> None:
+        self._draw("render", paths, self.paths, force=paths == self.paths)
+
+    def lowering(self) -> None:
+        self._draw("lower", 0, self.responses, force=True)
+
+    def _draw(self, stage: str, done: int, total: int, force: bool) -> None:
+        from ssdk.core.report import format_progress
+
+        if self.responses <= PROGRESS_MIN_RESPONSES:
+            return
+        now = time.monotonic()
+        if not force and now - self.drawn_at < 0.1:
+            return
+        self.drawn_at = now
+        # One column short of the edge: a full line would wrap on some terminals.
+        width = (self.width or shutil.get_terminal_size().columns) - 1
+        line = format_progress(stage, done, total, now - self.began, width)
+        self.stream.write("\r" + line.ljust(self.on_screen))
+        self.stream.flush()
+        self.on_screen = len(line)
+
+    def clear(self) -> None:
+        if self.on_screen:
+            self.stream.write("\r" + " " * self.on_screen + "\r")
+            self.stream.flush()
+            self.on_screen = 0
+
+
 @app.command()
 def build(
     app_file: Annotated[str, typer.Argument(metavar="APP", callback=_target,
@@ -133,13 +189,20 @@ def build(
     out: Annotated[Path | None, typer.Option("-o", "--out", help="Bundle to write.")] = None,
     mss: MssOption = 1448,
 ) -> None:
-    """Lower every route of APP into a packet-template bundle."""
-    from ssdk.core.build import build_file
+    """Lower every route of APP into a packet-template bundle, and summarize it."""
+    from ssdk.core.build import BuildStats, build_file
     from ssdk.core.report import format_summary
 
     path = out or Path(app_file.split(":", 1)[0]).with_suffix(".ssdk")
-    manifest = build_file(app_file, path, mss=mss)
-    print(format_summary(manifest, str(path)))
+    stats = BuildStats()
+    # Only a person watching gets a bar: logs and pipes get the summary alone.
+    progress = TerminalProgress(sys.stderr) if sys.stderr.isatty() else None
+    try:
+        manifest = build_file(app_file, path, mss=mss, progress=progress, stats=stats)
+    finally:
+        if progress is not None:
+            progress.clear()
+    print(format_summary(manifest, str(path), stats))
 
 
 @app.command()

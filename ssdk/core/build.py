@@ -5,6 +5,12 @@
 # Invariants: every problem a developer can cause surfaces as one BuildError carrying the
 # file and line of the declaration at fault (the later one, for a collision); a build is
 # deterministic: responses are laid out by route key, specials first.
+#
+# A build first plans every path (params functions, static folder listings), then
+# renders them in the same order. The plan knows the total, so a large build can show a
+# progress bar; a problem found while planning is held back until every path planned
+# before it has rendered, so the error reported is the one a path-by-path build would
+# have met first.
 from __future__ import annotations
 
 import hashlib
@@ -12,11 +18,12 @@ import importlib.util
 import itertools
 import os
 import sys
+import time
 import traceback
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import ssdk
@@ -120,7 +127,60 @@ def _render(route: Route, kwargs: dict[str, Any]) -> Response:
     return _coerce(route, value)
 
 
-def _page(route: Route) -> Iterator[Concrete]:
+@dataclass
+class RouteStats:
+    """What one declaration produced, for the build summary."""
+
+    route: str  # the page's pattern, or the static folder's prefix
+    kind: str  # "page" | "static"
+    location: str  # file:line of the declaration
+    paths: int = 0
+    body_bytes: int = 0
+    segments: int = 0  # of the GET responses
+    seconds: float = 0.0  # rendering the pages, or reading the files
+    decl: Route | Static | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass
+class BuildStats:
+    """Where a build's time and bytes went; filled in by build() and build_file()."""
+
+    routes: list[RouteStats] = field(default_factory=list)
+    load_s: float = 0.0  # importing the app file
+    render_s: float = 0.0  # planning and rendering every path
+    lower_s: float = 0.0  # header blocks, segments and their sums, the blob
+    write_s: float = 0.0  # the bundle file
+
+    @property
+    def total_s(self) -> float:
+        return self.load_s + self.render_s + self.lower_s + self.write_s
+
+
+class Progress(Protocol):
+    """Told how a build advances; `ssdk build` draws it as a bar on a terminal."""
+
+    def start(self, paths: int, responses: int) -> None:
+        """Every path is planned: `paths` to render, `responses` to lower in all."""
+
+    def rendered(self, paths: int) -> None:
+        """`paths` of them are rendered so far."""
+
+    def lowering(self) -> None:
+        """Rendering is done; the responses are being cut into segments."""
+
+
+@dataclass
+class _Planned:
+    """A path to render: a page with its handler's arguments, or a static file."""
+
+    decl: Route | Static
+    where: Location
+    path: str  # unquoted
+    kwargs: dict[str, Any]
+    file: Path | None = None
+
+
+def _plan_page(route: Route) -> Iterator[_Planned]:
     try:
         pattern = route.pattern()
     except RouteError as e:
@@ -132,7 +192,7 @@ def _page(route: Route) -> Iterator[Concrete]:
             names = ", ".join(pattern.names)
             raise _error(route, f"has parameters ({names}) but no @{route.name}.params")
         path, _ = pattern.expand({})
-        yield _concrete(route, route.location, path, _render(route, {}))
+        yield _Planned(route, route.location, path, {})
         return
     src = route.sources[0]
     try:
@@ -157,10 +217,10 @@ def _page(route: Route) -> Iterator[Concrete]:
             path, kwargs = pattern.expand(item)
         except RouteError as e:
             raise _error(route, str(e), src.location) from None
-        yield _concrete(route, src.location, path, _render(route, kwargs))
+        yield _Planned(route, src.location, path, kwargs)
 
 
-def _static(static: Static) -> Iterator[Concrete]:
+def _plan_static(static: Static) -> Iterator[_Planned]:
     try:
         pattern = parse_path(static.prefix)
     except RouteError as e:
@@ -175,40 +235,93 @@ def _static(static: Static) -> Iterator[Concrete]:
         for name in sorted(files):
             file = Path(folder, name)
             rel = file.relative_to(static.directory).as_posix()
-            try:
-                body = file.read_bytes()
-            except OSError as e:
-                raise _error(static, f"cannot read {str(file)!r}: {e.strerror}") from None
-            resp = Response(body, content_type=content_type_for(name))
-            c = _concrete(static, static.location, f"{base}/{rel}", resp)
-            c.origin = str(file)
-            yield c
+            yield _Planned(static, static.location, f"{base}/{rel}", {}, file)
 
 
-def concrete_responses(app: App) -> list[Concrete]:
-    """Every servable path of `app`, checked for collisions, in declaration order."""
+def _plan(app: App) -> tuple[list[_Planned], BuildError | None]:
+    """Every path in declaration order, up to the first problem, and that problem."""
+    planned: list[_Planned] = []
     seen_patterns: dict[str, Route] = {}
+    try:
+        for decl in app.declarations():
+            if isinstance(decl, Route):
+                first = seen_patterns.setdefault(decl.path, decl)
+                if first is not decl:
+                    raise _error(decl, f"path is already declared at {first.location}")
+            for p in _plan_page(decl) if isinstance(decl, Route) else _plan_static(decl):
+                planned.append(p)
+    except BuildError as e:
+        return planned, e
+    return planned, None
+
+
+def _make(p: _Planned) -> Concrete:
+    if p.file is None:
+        assert isinstance(p.decl, Route)
+        return _concrete(p.decl, p.where, p.path, _render(p.decl, p.kwargs))
+    try:
+        body = p.file.read_bytes()
+    except OSError as e:
+        raise _error(p.decl, f"cannot read {str(p.file)!r}: {e.strerror}") from None
+    c = _concrete(p.decl, p.where, p.path, Response(body, content_type=content_type_for(p.file)))
+    c.origin = str(p.file)
+    return c
+
+
+def _stats_of(decl: Route | Static) -> RouteStats:
+    if isinstance(decl, Route):
+        return RouteStats(decl.path, "page", str(decl.location), decl=decl)
+    return RouteStats(decl.prefix, "static", str(decl.location), decl=decl)
+
+
+def concrete_responses(
+    app: App, progress: Progress | None = None, stats: BuildStats | None = None
+) -> list[Concrete]:
+    """Every servable path of `app`, checked for collisions, in declaration order."""
+    planned, problem = _plan(app)
+    if progress is not None:
+        progress.start(len(planned), 2 * len(planned) + len(SPECIALS))
+    per_decl: dict[int, RouteStats] = {}
+    if stats is not None:
+        for decl in app.declarations():
+            row = per_decl[id(decl)] = _stats_of(decl)
+            stats.routes.append(row)
     seen: dict[str, Concrete] = {}
-    for decl in app.declarations():
-        if isinstance(decl, Route):
-            first = seen_patterns.setdefault(decl.path, decl)
-            if first is not decl:
-                raise _error(decl, f"path is already declared at {first.location}")
-        for c in _page(decl) if isinstance(decl, Route) else _static(decl):
-            other = seen.setdefault(c.key, c)
-            if other is not c:
-                kind = "route" if isinstance(other.decl, Route) else "static folder"
-                name = other.decl.path if isinstance(other.decl, Route) else other.decl.prefix
-                raise _error(
-                    decl,
-                    f"path {c.key!r} is also served by {kind} '{name}' ({other.where})",
-                    c.where,
-                )
+    for n, p in enumerate(planned, 1):
+        began = time.perf_counter()
+        c = _make(p)
+        if stats is not None:
+            row = per_decl[id(p.decl)]
+            row.seconds += time.perf_counter() - began
+            row.paths += 1
+            row.body_bytes += len(c.response.body)
+        other = seen.setdefault(c.key, c)
+        if other is not c:
+            kind = "route" if isinstance(other.decl, Route) else "static folder"
+            name = other.decl.path if isinstance(other.decl, Route) else other.decl.prefix
+            raise _error(
+                p.decl, f"path {c.key!r} is also served by {kind} '{name}' ({other.where})", c.where
+            )
+        if progress is not None:
+            progress.rendered(n)
+    if problem is not None:
+        raise problem
     return list(seen.values())
 
 
-def build(app: App, *, mss: int = 1448, source: str = "") -> tuple[Manifest, bytes]:
-    """Render and lower every response of `app`; returns the manifest and the blob."""
+def build(
+    app: App,
+    *,
+    mss: int = 1448,
+    source: str = "",
+    progress: Progress | None = None,
+    stats: BuildStats | None = None,
+) -> tuple[Manifest, bytes]:
+    """Render and lower every response of `app`; returns the manifest and the blob.
+
+    `progress` is told how far it got; `stats`, if given, gets a row per declaration and
+    the time spent rendering and lowering.
+    """
     if not isinstance(app, App):
         raise TypeError(f"build() needs an ssdk.App, not {type(app).__name__}")
     if not MSS_RANGE[0] <= mss <= MSS_RANGE[1]:
@@ -224,9 +337,15 @@ def build(app: App, *, mss: int = 1448, source: str = "") -> tuple[Manifest, byt
         streams.append(Stream(header, b"" if head else body, conn_off, status, flags))
         segs = nsegments(len(header) + (0 if head else len(body)), mss)
         rows.append(RouteRow(SPECIAL_NAMES[idx], status, HTML, len(body), segs, "special"))
+    began = time.perf_counter()
+    concretes = concrete_responses(app, progress, stats)
+    rendered = time.perf_counter()
+    if progress is not None:
+        progress.lowering()
+    by_decl = {id(r.decl): r for r in stats.routes} if stats is not None else {}
     routes: list[tuple[bytes, int, int]] = []
     page_rows: list[RouteRow] = []
-    for c in sorted(concrete_responses(app), key=lambda c: c.key):
+    for c in sorted(concretes, key=lambda c: c.key):
         r = c.response
         get_idx = len(streams)
         streams.append(Stream(c.header, r.body, c.conn_off, r.status))
@@ -234,6 +353,8 @@ def build(app: App, *, mss: int = 1448, source: str = "") -> tuple[Manifest, byt
         routes.append((c.key.encode("ascii"), get_idx, get_idx + 1))
         kind = "page" if isinstance(c.decl, Route) else "static"
         segs = nsegments(len(c.header) + len(r.body), mss)
+        if stats is not None:
+            by_decl[id(c.decl)].segments += segs
         page_rows.append(
             RouteRow(c.key, r.status, r.content_type, len(r.body), segs, kind, c.origin)
         )
@@ -249,6 +370,9 @@ def build(app: App, *, mss: int = 1448, source: str = "") -> tuple[Manifest, byt
         nresp=len(streams),
         nseg=sum(nsegments(len(s.header) + len(s.body), mss) for s in streams),
     )
+    if stats is not None:
+        stats.render_s += rendered - began
+        stats.lower_s += time.perf_counter() - rendered
     return manifest, blob
 
 
@@ -297,11 +421,24 @@ def load_app(path: str | Path, attr: str = "app") -> App:
     return app
 
 
-def build_file(app_path: str | Path, out_path: str | Path, *, mss: int = 1448) -> Manifest:
+def build_file(
+    app_path: str | Path,
+    out_path: str | Path,
+    *,
+    mss: int = 1448,
+    progress: Progress | None = None,
+    stats: BuildStats | None = None,
+) -> Manifest:
     """Load the app at `app_path`, build it and write the bundle to `out_path`."""
+    began = time.perf_counter()
     app = load_app(app_path)
-    manifest, blob = build(app, mss=mss, source=str(app_path))
+    loaded = time.perf_counter()
+    manifest, blob = build(app, mss=mss, source=str(app_path), progress=progress, stats=stats)
+    built = time.perf_counter()
     write_bundle(out_path, manifest, blob)
+    if stats is not None:
+        stats.load_s += loaded - began
+        stats.write_s += time.perf_counter() - built
     return manifest
 
 
