@@ -1,9 +1,9 @@
-"""The `ssdk` command: build, routes, serve, stats, dev, impair, demo.
+"""The `ssdk` command: new, build, routes, serve, stats, dev, impair, demo.
 
-Each command is glue over a module that does the work (ssdk.core.build, ssdk.serve,
-ssdk.stats, ssdk.dev, ssdk.impair_bridge, ssdk.demo). Errors the user can fix are one
-line on stderr: exit code 2 for a bad argument, 1 for a build or runtime failure.
-Nothing here prints a traceback for them, and nothing asks a question.
+Each command is glue over a module that does the work (ssdk.new, ssdk.core.build,
+ssdk.serve, ssdk.stats, ssdk.dev, ssdk.impair_bridge, ssdk.demo). Errors the user can
+fix are one line on stderr: exit code 2 for a bad argument, 1 for a build or runtime
+failure. Nothing here prints a traceback for them, and nothing asks a question.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO
 import typer
 
 from ssdk import __version__
+from ssdk.new import TEMPLATES
 
 if TYPE_CHECKING:
     from ssdk.core.impair import Impairment
@@ -126,6 +127,32 @@ SeedOption = Annotated[int | None, typer.Option(
 MssOption = Annotated[
     int, typer.Option("--mss", min=64, max=1946, help="Payload bytes per prebuilt segment.")
 ]
+
+
+@app.command()
+def new(
+    name: Annotated[str, typer.Argument(
+        metavar="NAME",
+        help="The project's name and folder: a Python identifier that no importable "
+             "module has.")],
+    template: Annotated[str, typer.Option(
+        "--template", "-t", help=f"What to start from: {', '.join(TEMPLATES)}.")
+    ] = "minimal",
+    force: Annotated[bool, typer.Option(
+        "--force", help="Write into a folder that is not empty (the template's files "
+                        "replace those of the same name; others stay).")] = False,
+    parent: Annotated[Path | None, typer.Option(
+        "--dir", metavar="PARENT",
+        help="Make the project in PARENT rather than the working folder.")] = None,
+) -> None:
+    """Make a new project NAME from a template, with its tests, and say what to run next."""
+    from ssdk.new import NewError, format_created, new_project
+
+    try:
+        created = new_project(name, template, parent, force)
+    except NewError as e:
+        raise typer.BadParameter(str(e), param_hint=e.param) from None
+    print(format_created(created))
 
 
 # Builds this large get a progress bar on a terminal; smaller ones finish before a bar
