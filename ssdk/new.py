@@ -73,19 +73,15 @@ class Created:
 
     def next_steps(self, cwd: Path | None = None) -> list[tuple[str, str]]:
         """(command, what it does) pairs, starting with the `cd` into the project."""
-        here = (cwd or Path.cwd()).resolve()
-        try:
-            where = os.path.relpath(self.path, here)
-        except ValueError:  # another drive: relpath has no answer
-            where = str(self.path)
-        if where.startswith(".."):
+        where = os.path.relpath(self.path, (cwd or Path.cwd()).resolve())
+        if where.startswith(".."):  # outside the working folder: the full path reads better
             where = str(self.path)
         steps = [(f"cd {shlex.quote(where)}", "")]
         if self.template.needs:
             steps.append(("pip install -e .", f"installs {', '.join(self.template.needs)}"))
         steps += [
             ("ssdk build app.py", "every response, lowered into app.ssdk"),
-            ("ssdk dev", "serve it, and rebuild on every change"),
+            ("ssdk dev", "serve it here, rebuilt on every change (as root)"),
             ("pytest", "the project's own tests"),
         ]
         return steps
@@ -95,7 +91,7 @@ def _shadowed(name: str) -> str | None:
     """What importable module `name` would shadow, or None."""
     if name in sys.builtin_module_names:
         return "a built-in module"
-    if name in getattr(sys, "stdlib_module_names", ()):
+    if name in sys.stdlib_module_names:
         return "a standard library module"
     # The working folder is left out: the folder about to be made (or an earlier
     # attempt) would otherwise be found as a namespace package of the same name.

@@ -78,7 +78,7 @@ def human_seconds(s: float) -> str:
 
 
 def _table(
-    header: tuple[str, ...], rows: list[tuple[str, ...]], right: set[str] | frozenset[str]
+    header: tuple[str, ...], rows: list[tuple[str, ...]], right: frozenset[str]
 ) -> list[str]:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = []
