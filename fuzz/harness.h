@@ -484,10 +484,10 @@ FZ_UNCOVERED static void fz_check_engine(struct ssdk_engine *e)
     for (uint32_t i = 0; i < n; i++)
         if (!seen[i])
             fz_fail("slot %u is neither free nor in the table", i);
-    if (hashed != e->st.conns_active || time_wait != e->st.conns_time_wait)
+    if (hashed != e->st->conns_active || time_wait != e->st->conns_time_wait)
         fz_fail("gauges say %llu active, %llu in TIME-WAIT; the table holds %u and %u",
-                (unsigned long long)e->st.conns_active,
-                (unsigned long long)e->st.conns_time_wait, hashed, time_wait);
+                (unsigned long long)e->st->conns_active,
+                (unsigned long long)e->st->conns_time_wait, hashed, time_wait);
     /* A connection with a deadline is in the list of its slot (fz_check_wheel does the
      * whole wheel once per input). */
     for (uint32_t i = 0; i < n; i++) {
