@@ -82,9 +82,9 @@ int table_open(struct table *t, const uint8_t *blob, uint64_t len, char *err, si
     for (int i = 0; i < SP_COUNT; i++)
         if (h->special[i] != NONE32 && h->special[i] >= h->nresp)
             FAIL("special response %d out of bounds", i);
-    if (h->special[SP_400] == NONE32 || h->special[SP_404_GET] == NONE32
-        || h->special[SP_404_HEAD] == NONE32)
-        FAIL("table lacks the 400 and 404 responses");
+    for (int i = 0; i < SP_USED; i++)
+        if (h->special[i] == NONE32)
+            FAIL("table lacks special response %d (a bundle older than this ssdk?)", i);
     *t = n;
     return 0;
 }
