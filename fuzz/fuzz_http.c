@@ -26,6 +26,11 @@
  * When the server closes (a 400, Connection: close, HTTP/1.0) or resets, the client
  * closes too and carries on with the rest of the bytes on a new connection, up to 6.
  * At the end the clock runs through the idle timeout and every other timer.
+ *
+ * Before any of that, the request bytes go straight to the parser (http_parse.c), which
+ * does no I/O and so can be checked on its own: read at once or a byte at a time it
+ * must come to the same result, its offsets must stay inside what it read, and the
+ * route key of an accepted path must be canonical: what hp_path_key makes of it again.
  */
 #include "harness.h"
 
@@ -161,6 +166,75 @@ static void conn_close(struct client *cl)
     ack_round(cl);
 }
 
+/*
+ * A route key is "/" and segments, none "." or "..", none empty but a last one (a
+ * trailing slash); every byte a character `ssdk build` leaves as it is, or "%" and two
+ * upper-case hex digits; and a key is its own key.
+ */
+static void check_key(const uint8_t *k, size_t n)
+{
+    static const char keep[] = "-._~!$&'()*+,;=:@/";
+    static uint8_t dec[3 * HTTP_TARGET_MAX], again[9 * HTTP_TARGET_MAX];
+    if (n == 0 || k[0] != '/')
+        fz_fail("route key does not start with /: %.*s", (int)n, k);
+    for (size_t i = 0, seg = 1; i <= n; i++) {
+        if (i == n || k[i] == '/') {
+            size_t len = i - seg;
+            if ((len == 0 && i > 0 && i < n) || (len == 1 && k[seg] == '.')
+                || (len == 2 && k[seg] == '.' && k[seg + 1] == '.'))
+                fz_fail("route key keeps an empty or dot segment: %.*s", (int)n, k);
+            seg = i + 1;
+            continue;
+        }
+        uint8_t ch = k[i];
+        if (ch == '%') {
+            for (int j = 1; j <= 2; j++)
+                if (i + (size_t)j >= n || !((k[i + j] >= '0' && k[i + j] <= '9')
+                                            || (k[i + j] >= 'A' && k[i + j] <= 'F')))
+                    fz_fail("route key has a bad escape: %.*s", (int)n, k);
+            i += 2;
+        } else if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
+                     || (ch >= '0' && ch <= '9') || (ch && strchr(keep, ch)))) {
+            fz_fail("route key has a raw %#04x: %.*s", ch, (int)n, k);
+        }
+    }
+    size_t m;
+    if (hp_path_key(k, n, dec, again, &m) || m != n || memcmp(again, k, n) != 0)
+        fz_fail("route key %.*s is not its own key", (int)n, k);
+}
+
+/* The parser alone, on the first request of the input. */
+static void check_parser(const uint8_t *req, size_t size)
+{
+    static uint8_t dec[HTTP_TARGET_MAX], key[3 * HTTP_TARGET_MAX];
+    uint32_t len = size < REQ_CAP ? (uint32_t)size : REQ_CAP;
+    struct http_parse whole = {0}, bytes = {0};
+    enum hp_result a = hp_run(&whole, req, len), b = HP_MORE;
+    for (uint32_t n = 1; n <= len && b == HP_MORE; n++)
+        b = hp_run(&bytes, req, n);
+    if (a != b || memcmp(&whole, &bytes, sizeof(whole)) != 0)
+        fz_fail("the parser read at once says %d at %u (error %u), byte by byte %d at %u",
+                a, whole.pos, whole.error, b, bytes.pos);
+    if (whole.pos > len || (a == HP_MORE && whole.pos != len))
+        fz_fail("the parser stopped at %u of %u bytes with result %d", whole.pos, len, a);
+    if (a == HP_ERROR && (whole.error >= SP_USED || whole.error == SP_CONTINUE
+                          || whole.error == SP_OPTIONS || whole.error == SP_404_GET
+                          || whole.error == SP_404_HEAD))
+        fz_fail("the parser refused a request with special response %u", whole.error);
+    if (a != HP_DONE)
+        return;
+    if (whole.path + whole.path_len > whole.pos || whole.path_len > HTTP_TARGET_MAX)
+        fz_fail("path [%u, +%u) outside the %u bytes read", whole.path, whole.path_len,
+                whole.pos);
+    if (whole.method == M_NONE || whole.method == M_UNKNOWN || whole.form == TF_NONE)
+        fz_fail("a request accepted with method %u, form %u", whole.method, whole.form);
+    if ((whole.form == TF_ORIGIN || whole.form == TF_ABSOLUTE) && whole.path_len) {
+        size_t k;
+        if (!hp_path_key(req + whole.path, whole.path_len, dec, key, &k))
+            check_key(key, k);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
@@ -171,6 +245,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     const uint8_t *sizes = data + 1, *req = data + 1 + nsizes;
     size_t len = size - 1 - nsizes, pos = 0, k = 0;
+    check_parser(req, len);
     cl.win = (cl.opts & O_SMALL_WND) ? 700 : 65535;
     cur = &cl;
     fz_seg_hook = check_seg;

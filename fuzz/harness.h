@@ -24,9 +24,11 @@
  *    Date and Connection values the stack writes at send time;
  *  - the engine's invariants that engine.h, conn.c and tcp_timer.c state: every pool slot
  *    on the free list or in one hash chain, a connection in the timer wheel exactly when
- *    it has a deadline, the gauges equal to what the table holds, and
- *    SND.UNA <= SND.NXT <= SND.MAX. This reads the engine's private state (engine.h),
- *    which is the point: the public API cannot see a corrupt pool until it crashes.
+ *    it has a deadline, the gauges equal to what the table holds,
+ *    SND.UNA <= SND.NXT <= SND.MAX, the HTTP parser inside what it was given, and a
+ *    response behind a 100 Continue only while that 100 is being sent. This reads the
+ *    engine's private state (engine.h), which is the point: the public API cannot see a
+ *    corrupt pool until it crashes.
  */
 #ifndef SSDK_FUZZ_HARNESS_H
 #define SSDK_FUZZ_HARNESS_H
@@ -475,6 +477,18 @@ FZ_UNCOVERED static void fz_check_engine(struct ssdk_engine *e)
             if (c->resp != NONE32 && c->resp >= conn_table(e, c)->hdr->nresp)
                 fz_fail("slot %u sends response %u of %u", i, c->resp,
                         conn_table(e, c)->hdr->nresp);
+            if (c->hp.pos > c->req_len)
+                fz_fail("slot %u: the parser read %u of %u request bytes", i, c->hp.pos,
+                        c->req_len);
+            /* A final response waits behind a 100 Continue only while the 100 is out. */
+            if ((c->hflags & HC_NEXT)
+                && c->resp != conn_table(e, c)->hdr->special[SP_CONTINUE])
+                fz_fail("slot %u holds a response behind %u, not behind the 100", i, c->resp);
+            if (c->resp != NONE32
+                && (seq_lt(c->resp_end, c->resp_seq)
+                    || c->resp_end - c->resp_seq > conn_table(e, c)->resp[c->resp].stream_len))
+                fz_fail("slot %u: response %u spans %u bytes", i, c->resp,
+                        c->resp_end - c->resp_seq);
             if (c->state != TCP_SYN_RECEIVED
                 && (!seq_le(c->snd_una, c->snd_nxt) || !seq_le(c->snd_nxt, c->snd_max)))
                 fz_fail("slot %u (%s): SND.UNA %u, SND.NXT %u, SND.MAX %u", i,
@@ -489,7 +503,14 @@ FZ_UNCOVERED static void fz_check_engine(struct ssdk_engine *e)
     uint32_t held[GEN_MAX] = {0};
     for (uint32_t i = 0; i < n; i++) {
         const struct conn *c = &e->conns[i];
-        if (c->state == TCP_NONE || c->resp == NONE32)
+        if (c->state == TCP_NONE)
+            continue;
+        if (c->hflags & HC_NEXT) {
+            if (c->next_gen >= GEN_MAX || !e->gen_id[c->next_gen])
+                fz_fail("slot %u waits on table slot %u, which is free", i, c->next_gen);
+            held[c->next_gen]++;
+        }
+        if (c->resp == NONE32)
             continue;
         if (c->gen >= GEN_MAX || !e->gen_id[c->gen])
             fz_fail("slot %u sends from table slot %u, which is free", i, c->gen);

@@ -264,6 +264,12 @@ def http_seeds() -> dict[str, bytes]:
         return bytes([opts]) + sizes + data
 
     host = "Host: 198.18.0.2\r\n"
+
+    def r(line: str, *fields: str) -> bytes:
+        """A request: the line (method and target), Host, these fields."""
+        lines = [f"{line} HTTP/1.1", host.rstrip(), *fields, "", ""]
+        return "\r\n".join(lines).encode()
+
     return {
         "get": h(0, b"", get("/")),
         "split": h(3, b"\x01\x07\x00", get("/about")),
@@ -302,6 +308,37 @@ def http_seeds() -> dict[str, bytes]:
         "bare-lf": h(0, b"", b"\r\n\r\nGET /about HTTP/1.1\nHost: a\n\n"),
         "methods": h(0, b"", b"DELETE / HTTP/1.1\r\n\r\n"),
         "version": h(0, b"", b"GET / HTTP/2.0\r\n\r\n"),
+        # docs/http.md, rule by rule
+        "continue": h(
+            2, b"\x40\x05", r("GET /about", "Expect: 100-continue", "Content-Length: 5") + b"hello"
+        ),
+        "continue-head": h(0, b"", r("HEAD /", "Expect: 100-continue", "Content-Length: 2")),
+        "expect-other": h(0, b"", r("GET /", "Expect: x")),
+        "options": h(0, b"", r("OPTIONS *") + r("OPTIONS /about") + get("/")),
+        "post-405": h(0, b"", r("POST /about", "Content-Length: 2") + b"ab"),
+        "post-404": h(0, b"", r("POST /nope", "Content-Length: 2") + b"ab" + get("/")),
+        "connect": h(0, b"", b"CONNECT 198.18.0.2:443 HTTP/1.1\r\nHost: 198.18.0.2:443\r\n\r\n"),
+        "paths": h(
+            0,
+            b"",
+            get("/files/%2e%2E/files//mid.bin")
+            + get("/files%2Fsmall.txt?../..")
+            + get("/about/./")
+            + get("/%61bout")
+            + get("/a/../../x"),
+        ),
+        "bad-escape": h(0, b"", get("/%0") + get("/")),
+        "nul": h(0, b"", get("/a%00")),
+        "absolute-host": h(
+            0, b"", b"GET HTTPS://[::1]:80/about HTTP/1.1\r\nHost: not a host\r\n\r\n" + get("/")
+        ),
+        "bad-host": h(0, b"", b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n"),
+        "cl-te": h(0, b"", r("GET /", "Content-Length: 3", "Transfer-Encoding: chunked")),
+        "te-not-last": h(0, b"", r("GET /", "Transfer-Encoding: chunked, x")),
+        "too-large": h(0, b"", r("GET /", "Content-Length: 1048577")),
+        "many-fields": h(0, b"", r("GET /", *["X: y"] * 101)),
+        "head-error": h(0, b"", b"HEAD / HTTP/1.1\r\n\r\n"),
+        "pipelined-many": h(0, b"", b"".join(get(p) for p in ["/", "/about", "/nope"] * 40)),
     }
 
 

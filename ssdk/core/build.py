@@ -29,34 +29,14 @@ from urllib.parse import quote
 import ssdk
 from ssdk.core import bundle as bf
 from ssdk.core.bundle import Bundle, Manifest, RouteRow, Stream, read_bundle, write_bundle
-from ssdk.core.http import content_type_for, header_block, special_page
+from ssdk.core.http import SPECIALS, content_type_for, header_block
 from ssdk.core.lower import nsegments
 from ssdk.routing.app import App, Location, Route, RouteError, Static, parse_path
-from ssdk.routing.responses import HTML, Response, to_response
+from ssdk.routing.responses import Response, to_response
 
 # Characters left as they are in route keys (docs/bundle.md, "Route keys").
 KEY_SAFE = "/:@!$&'()*+,;=-._~"
 MSS_RANGE = (64, 1946)  # what the C core accepts: a segment fits a 2000-byte frame
-
-# special[] index -> (status, HEAD variant, close after, extra headers)
-SPECIALS: dict[int, tuple[int, bool, bool, dict[str, str]]] = {
-    bf.SP_400: (400, False, True, {}),
-    bf.SP_404_GET: (404, False, False, {}),
-    bf.SP_404_HEAD: (404, True, False, {}),
-    bf.SP_405: (405, False, True, {"Allow": "GET, HEAD"}),
-    bf.SP_431: (431, False, True, {}),
-    bf.SP_501: (501, False, True, {}),
-    bf.SP_505: (505, False, True, {}),
-    bf.SP_414: (414, False, True, {}),
-    bf.SP_408: (408, False, True, {}),
-}
-SPECIAL_NAMES = {
-    bf.SP_400: "<bad-request>", bf.SP_404_GET: "<not-found>",
-    bf.SP_404_HEAD: "<not-found:head>", bf.SP_405: "<method-not-allowed>",
-    bf.SP_431: "<header-fields-too-large>", bf.SP_501: "<not-implemented>",
-    bf.SP_505: "<version-not-supported>", bf.SP_414: "<uri-too-long>",
-    bf.SP_408: "<request-timeout>",
-}  # fmt: skip
 
 _loads = itertools.count()
 
@@ -329,14 +309,15 @@ def build(
     streams: list[Stream] = []
     specials: dict[int, int] = {}
     rows: list[RouteRow] = []
-    for idx, (status, head, close, extra) in SPECIALS.items():
-        body = special_page(status)
-        header, conn_off = header_block(status, HTML, len(body), extra)
+    for idx, sp in SPECIALS.items():
+        header, conn_off = sp.render()
+        body = sp.body()
+        sent = b"" if sp.head else body
         specials[idx] = len(streams)
-        flags = bf.RESP_CLOSE if close else 0
-        streams.append(Stream(header, b"" if head else body, conn_off, status, flags))
-        segs = nsegments(len(header) + (0 if head else len(body)), mss)
-        rows.append(RouteRow(SPECIAL_NAMES[idx], status, HTML, len(body), segs, "special"))
+        flags = bf.RESP_CLOSE if sp.close else 0
+        streams.append(Stream(header, sent, conn_off, sp.status, flags))
+        segs = nsegments(len(header) + len(sent), mss)
+        rows.append(RouteRow(sp.name, sp.status, sp.content_type, len(body), segs, "special"))
     began = time.perf_counter()
     concretes = concrete_responses(app, progress, stats)
     rendered = time.perf_counter()

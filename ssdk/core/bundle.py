@@ -22,7 +22,7 @@ from ssdk.core.http import date_offset
 from ssdk.core.lower import nsegments, segment_sums
 
 MAGIC = b"SSDKBNDL"
-FORMAT = 1
+FORMAT = 2  # 2: special responses 9-13 (411, 413, 417, 100 Continue, OPTIONS)
 TABLE_MAGIC = b"SSDKTBL1"
 PAGE = 4096
 STREAM_ALIGN = 64
@@ -35,9 +35,7 @@ SLOT = struct.Struct("<QIHHII")  # struct ssdk_route_slot, 24 bytes
 RESP = struct.Struct("<QQIIIIHHI")  # struct ssdk_resp, 40 bytes
 SEG = struct.Struct("<I")
 
-# special[] indices (SSDK_SP_*): (status, is the HEAD variant).
-SP_400, SP_404_GET, SP_404_HEAD, SP_405, SP_431, SP_501, SP_505, SP_414, SP_408 = range(9)
-NSPECIAL = 16
+NSPECIAL = 16  # slots of special[]; ssdk.core.http.SPECIALS fills the first 14
 
 FNV_OFFSET = 0xCBF29CE484222325
 FNV_PRIME = 0x100000001B3

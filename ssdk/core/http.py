@@ -1,11 +1,14 @@
 # ssdk/core/http.py: the bytes of an HTTP/1.1 response header block.
 #
 # Owns: reason phrases, header syntax checks, content types by file extension, and the
-# small HTML pages of the special responses.
+# special responses (what the C core answers on its own, docs/http.md) with their pages.
 # Invariants: every header block is
-#   status line, Server, Content-Type, Content-Length, custom headers, Connection, CRLF
-# and ends in b"Connection: keep-alive\r\n\r\n"; header_block returns the offset of
-# "keep-alive" (conn_off), which the server overwrites with "     close".
+#   status line, Server, Date, Content-Type, Content-Length, custom headers, Connection,
+#   CRLF
+# (a block without content has no Content-Type; an interim 1xx block has neither that
+# nor Content-Length, RFC 9110 8.6) and ends in b"Connection: keep-alive\r\n\r\n";
+# header_block returns the offset of "keep-alive" (conn_off), which the server
+# overwrites with "     close".
 # Output depends only on the arguments: the same response gives the same bytes on every
 # machine and Python version (the bundle is content-addressed).
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import mimetypes
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import PurePath
 
 CONN_VALUE = b"keep-alive"
@@ -24,6 +28,7 @@ DATE_PLACEHOLDER = "Thu, 01 Jan 1970 00:00:00 GMT"
 # RFC 9110 section 15 (and 429/431/511 from RFC 6585), fixed here rather than taken from
 # http.HTTPStatus, whose phrases change between Python versions.
 REASONS: dict[int, str] = {
+    100: "Continue",
     200: "OK", 201: "Created", 202: "Accepted", 203: "Non-Authoritative Information",
     204: "No Content", 205: "Reset Content", 206: "Partial Content",
     300: "Multiple Choices", 301: "Moved Permanently", 302: "Found", 303: "See Other",
@@ -147,6 +152,17 @@ def header_block(
     return block, len(head) + len(b"Connection: ")
 
 
+def interim_block(status: int) -> tuple[bytes, int]:
+    """A 1xx header block (status line, Server, Date, Connection) and its conn_off."""
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 199:
+        raise ValueError(f"status {status!r} is not an interim status code (100..199)")
+    head = (
+        f"HTTP/1.1 {status} {reason_phrase(status)}\r\nServer: ssdk\r\n"
+        f"Date: {DATE_PLACEHOLDER}\r\n"
+    ).encode("latin-1")
+    return head + _TAIL, len(head) + len(b"Connection: ")
+
+
 def date_offset(block: bytes) -> int:
     """Where the Date value starts in a header block made by header_block."""
     return block.index(b"\r\nDate: ") + len(b"\r\nDate: ")
@@ -159,3 +175,61 @@ def special_page(status: int) -> bytes:
         f'<!doctype html>\n<html><head><meta charset="utf-8"><title>{title}</title></head>'
         f"<body><h1>{title}</h1><hr><p>ssdk</p></body></html>\n"
     ).encode()
+
+
+# --- special responses ------------------------------------------------------------------
+# Each sits at its index of the bundle's special[] table (SP_* in ssdk/csrc/table.h,
+# docs/bundle.md); the C core picks them by index. They are built like any other
+# response, Date and Connection slots included, so the server dates them and can write
+# "close" into them.
+SP_400, SP_404_GET, SP_404_HEAD, SP_405, SP_431, SP_501, SP_505, SP_414, SP_408 = range(9)
+SP_411, SP_413, SP_417, SP_CONTINUE, SP_OPTIONS = range(9, 14)
+# What every route allows (docs/http.md): sent with 405 and with the answer to OPTIONS.
+ALLOW = "GET, HEAD, OPTIONS"
+PAGE_TYPE = with_charset("text/html")
+
+
+@dataclass(frozen=True)
+class Special:
+    """One response the C core answers on its own."""
+
+    name: str  # its row in the manifest, e.g. "<bad-request>"
+    status: int
+    close: bool = True  # the server closes the connection after it (RESP_CLOSE)
+    head: bool = False  # the HEAD variant: the header block alone
+    page: bool = True  # a small HTML page says what happened; False: no content
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def content_type(self) -> str:
+        return PAGE_TYPE if self.page else ""
+
+    def body(self) -> bytes:
+        """The content (also what a HEAD variant's Content-Length counts)."""
+        return special_page(self.status) if self.page else b""
+
+    def render(self) -> tuple[bytes, int]:
+        """The header block and the offset of its Connection value."""
+        if self.status < 200:
+            return interim_block(self.status)
+        return header_block(self.status, self.content_type, len(self.body()), dict(self.headers))
+
+
+SPECIALS: dict[int, Special] = {
+    SP_400: Special("<bad-request>", 400),
+    SP_404_GET: Special("<not-found>", 404, close=False),
+    SP_404_HEAD: Special("<not-found:head>", 404, close=False, head=True),
+    SP_405: Special("<method-not-allowed>", 405, headers=(("Allow", ALLOW),)),
+    SP_431: Special("<header-fields-too-large>", 431),
+    SP_501: Special("<not-implemented>", 501),
+    SP_505: Special("<version-not-supported>", 505),
+    SP_414: Special("<uri-too-long>", 414),
+    SP_408: Special("<request-timeout>", 408),
+    SP_411: Special("<length-required>", 411),
+    SP_413: Special("<content-too-large>", 413),
+    SP_417: Special("<expectation-failed>", 417),
+    # RFC 9110 15.2.1: sent before a request body we are going to read (and discard).
+    SP_CONTINUE: Special("<continue>", 100, close=False, page=False),
+    # RFC 9110 9.3.7: OPTIONS * and OPTIONS on a route; no content, so Content-Length: 0.
+    SP_OPTIONS: Special("<options>", 200, close=False, page=False, headers=(("Allow", ALLOW),)),
+}

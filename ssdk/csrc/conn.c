@@ -54,6 +54,8 @@ void conn_free(struct ssdk_engine *e, struct conn *c)
     uint32_t idx = conn_index(e, c);
     timer_stop(e, c);
     resp_release(e, c);
+    if (c->hflags & HC_NEXT)  /* an answer that waited behind a 100 Continue, never sent */
+        e->gen_refs[c->next_gen]--;
     uint32_t *pp = &e->hash[bucket(e, c->raddr, c->rport)];
     while (*pp != idx)
         pp = &e->conns[*pp].hnext;

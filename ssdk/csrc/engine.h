@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include "ssdk.h"
+#include "http_parse.h"
 #include "nic.h"
 #include "proto.h"
 #include "table.h"
@@ -75,10 +76,15 @@ struct conn {
     double   w_max, w_est, k_s;
     uint64_t epoch_us;        /* 0: no epoch started since the last congestion event */
 
-    /* The response being sent: bytes [resp_seq, resp_seq + stream_len) of our stream. */
+    /* The response being sent: bytes [resp_seq, resp_end) of our stream, which are its
+     * whole stream, or only its header block (an error answering HEAD). */
     uint32_t resp;            /* response index, or NONE32 */
     uint32_t resp_seq;
+    uint32_t resp_end;
     uint32_t fin_seq;         /* sequence number of our FIN, when CF_FIN_QUEUED */
+    uint32_t next_resp;       /* the final response behind a 100 Continue, when HC_NEXT */
+    uint8_t  next_gen;        /* ...and the table slot it comes from, held meanwhile */
+    uint8_t  hflags;          /* HC_* */
 
     /* RFC 6298 state, in microseconds. */
     uint32_t srtt_us, rttvar_us, rto_ms;
@@ -89,6 +95,7 @@ struct conn {
     uint64_t date_sec;        /* the second the current response started in */
     uint64_t req_since_ms;    /* when the first byte of a pending request came; 0: none */
     uint32_t body_skip;       /* request body bytes still to discard */
+    struct http_parse hp;     /* how far the request in req[] has been read (http_parse.c) */
     uint16_t req_len;
     uint8_t  req[REQ_CAP];
 };
@@ -99,6 +106,9 @@ struct conn {
 #define CF_PEER_FIN   0x08   /* the peer's FIN has been received */
 #define CF_PENDING    0x10   /* on the pending-output list */
 #define CF_CLOSE_TOKEN 0x20  /* the current response says Connection: close */
+
+#define HC_NEXT       0x01   /* next_resp starts once the 100 Continue is acknowledged */
+#define HC_NEXT_HEAD  0x02   /* ... and answers HEAD: its header block only */
 
 #define CO_WSCALE 0x01        /* the peer offered window scaling: we answer with ours */
 #define CO_TS     0x02        /* timestamps on every segment (RFC 7323 3) */
@@ -278,7 +288,7 @@ void tcp_send_rst(struct ssdk_engine *e, const struct eth_hdr *eh, const struct 
 void tcp_pending_run(struct ssdk_engine *e);
 void tcp_probe(struct ssdk_engine *e, struct conn *c);
 void tcp_tail_probe(struct ssdk_engine *e, struct conn *c);
-int  tcp_can_send_new(const struct ssdk_engine *e, const struct conn *c);
+int  tcp_can_send_new(const struct conn *c);
 void tcp_retransmit(struct ssdk_engine *e, struct conn *c);
 int  tcp_resend(struct ssdk_engine *e, struct conn *c, uint32_t seq, uint32_t len);
 
@@ -319,6 +329,10 @@ const uint8_t *date_for(const struct ssdk_engine *e, uint64_t sec, uint8_t buf[D
 /* table.c: c takes (or gives back) its hold on the table of its response. */
 void resp_hold(struct ssdk_engine *e, struct conn *c, uint32_t idx);
 void resp_release(struct ssdk_engine *e, struct conn *c);
+/* A hold on the current table for a response chosen now and started later; resp_take
+ * starts it on c with that hold (no new one), conn_free drops it if it never starts. */
+uint8_t gen_hold(struct ssdk_engine *e);
+void resp_take(struct conn *c, uint32_t idx, uint8_t gen);
 
 /* http.c: parse what is buffered and start a response; returns 1 if one started. */
 int  http_serve(struct ssdk_engine *e, struct conn *c);

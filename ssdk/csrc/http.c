@@ -1,247 +1,92 @@
 /*
- * http.c - the HTTP/1.x request parser (RFC 9112) and the choice of response.
+ * http.c - what a request is answered with, and what becomes of its bytes: the body
+ * discarded, a 100 Continue before a body we discard, pipelined requests one after
+ * another, a 408 for a request that never completes.
  *
- * tcp_in.c (conn_progress) -> http_serve -> parse_request -> table_lookup
- *                                        -> start the response, queue FIN if closing
+ * tcp_in.c (conn_progress) -> http_serve -> hp_run (http_parse.c: the grammar)
+ *                                        -> choose -> hp_path_key, table_lookup
+ *                                        -> start_response (queues the FIN if closing)
+ * tcp_timer.c (idle timer) -> http_request_timeout -> start_response
  *
- * A request is parsed only once its header block is complete in the connection's
- * buffer; until then nothing is looked at twice. The parser is strict where leniency
- * has caused request smuggling (whitespace before the colon, obsolete line folding,
- * Transfer-Encoding on a request we cannot read the body of, conflicting
- * Content-Length) and tolerant where RFC 9112 allows it (a bare LF ends a line).
- * Whatever it rejects is answered with a precomputed error response that closes the
- * connection, so the stream can never be misread afterwards.
+ * Invariants: a connection sends one response at a time (c->resp), and http_serve runs
+ * only when there is none, that is once the last one is acknowledged whole
+ * (conn_progress); so pipelined requests wait in the buffer and are answered in the
+ * order they came. A request leaves the buffer (req_consume) before its response starts,
+ * so none is answered twice. Whatever the parser refuses is answered with a special
+ * response that closes the connection, and nothing after it is read, so a stream whose
+ * framing is in doubt is never read on.
  */
 #include <string.h>
 #include "engine.h"
 
-#define TARGET_MAX 2048
-#define BODY_SKIP_MAX (1u << 20)
-
-struct request {
-    int head;                  /* HEAD rather than GET */
-    int keep_alive;
-    const uint8_t *path;       /* origin-form path, without the query */
-    size_t path_len;
-    uint32_t content_length;
-};
-
-/* RFC 9110 5.6.2 tchar. */
-static int is_tchar(uint8_t ch)
+/* The status counters, by status; a 100 Continue is no answer to a request. */
+static void count(struct ssdk_engine *e, const struct table *t, uint32_t idx, uint8_t why)
 {
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')
-        || (ch && strchr("!#$%&'*+-.^_`|~", ch));
-}
-
-static int ieq(const uint8_t *a, size_t n, const char *b)
-{
-    if (strlen(b) != n)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        uint8_t x = a[i], y = (uint8_t)b[i];
-        if (x >= 'A' && x <= 'Z')
-            x = (uint8_t)(x + 32);
-        if (x != y)
-            return 0;
+    struct ssdk_stats *st = e->st;
+    uint16_t status = t->resp[idx].status;
+    if (status < 200) {
+        st->http_continue++;
+        return;
     }
-    return 1;
-}
-
-/* Length of the header block (through the empty line), or 0 if it is incomplete. */
-static size_t header_end(const uint8_t *b, size_t n)
-{
-    for (size_t i = 0; i + 1 < n; i++) {
-        if (b[i] != '\n')
-            continue;
-        if (b[i + 1] == '\n')
-            return i + 2;
-        if (b[i + 1] == '\r' && i + 2 < n && b[i + 2] == '\n')
-            return i + 3;
-    }
-    return 0;
-}
-
-/* One line, without its terminator. Returns the offset just past it. */
-static size_t next_line(const uint8_t *b, size_t at, size_t end, size_t *len)
-{
-    size_t i = at;
-    while (i < end && b[i] != '\n')
-        i++;
-    *len = i - at - (i > at && b[i - 1] == '\r');
-    return i + 1;
-}
-
-static const char *const known_methods[] = {
-    "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", NULL,
-};
-
-/* Method, target and version. Returns a special response or NONE32 when acceptable. */
-static uint32_t parse_request_line(const uint8_t *l, size_t n, struct request *rq, int *v11)
-{
-    size_t m = 0;
-    while (m < n && is_tchar(l[m]))
-        m++;
-    if (m == 0 || m >= n || l[m] != ' ')
-        return SP_400;
-    size_t t = m + 1, te = t;
-    while (te < n && l[te] > ' ' && l[te] < 0x7f)
-        te++;
-    if (te == t || te >= n || l[te] != ' ')
-        return SP_400;
-    const uint8_t *ver = l + te + 1;
-    size_t vn = n - te - 1;
-    if (vn != 8 || memcmp(ver, "HTTP/", 5) != 0 || ver[6] != '.'
-        || ver[5] < '0' || ver[5] > '9' || ver[7] < '0' || ver[7] > '9')
-        return SP_400;
-    if (ver[5] != '1')
-        return SP_505;
-    *v11 = ver[7] != '0';
-    if (te - t > TARGET_MAX)
-        return SP_414;
-    if (m == 4 && !memcmp(l, "HEAD", 4))
-        rq->head = 1;
-    else if (!(m == 3 && !memcmp(l, "GET", 3))) {
-        for (int i = 0; known_methods[i]; i++)
-            if (strlen(known_methods[i]) == m && !memcmp(l, known_methods[i], m))
-                return SP_405;
-        return SP_501;
-    }
-    const uint8_t *p = l + t;
-    size_t pn = te - t;
-    if (pn > 7 && ieq(p, 7, "http://")) {  /* absolute-form: keep the path */
-        size_t s = 7;
-        while (s < pn && p[s] != '/' && p[s] != '?')
-            s++;
-        p += s;
-        pn -= s;
-        if (pn == 0 || p[0] == '?') {
-            static const uint8_t root = '/';
-            rq->path = &root;
-            rq->path_len = 1;
-            return NONE32;
-        }
-    }
-    if (pn == 0 || p[0] != '/')
-        return SP_400;
-    size_t q = 0;
-    while (q < pn && p[q] != '?' && p[q] != '#')
-        q++;
-    rq->path = p;
-    rq->path_len = q;
-    return NONE32;
-}
-
-/* Connection tokens (RFC 9110 7.6.1): a comma-separated list, case-insensitive. */
-static void connection_tokens(const uint8_t *v, size_t n, int *close, int *keep)
-{
-    size_t i = 0;
-    while (i < n) {
-        while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-            i++;
-        size_t s = i;
-        while (i < n && v[i] != ',' && v[i] != ' ' && v[i] != '\t')
-            i++;
-        if (ieq(v + s, i - s, "close"))
-            *close = 1;
-        else if (ieq(v + s, i - s, "keep-alive"))
-            *keep = 1;
-    }
-}
-
-/* Header fields after the request line. Returns a special response or NONE32. */
-static uint32_t parse_fields(const uint8_t *b, size_t at, size_t end, int v11,
-                             struct request *rq)
-{
-    int close = 0, keep = 0, hosts = 0, have_cl = 0;
-    size_t n;
-    for (;;) {
-        const uint8_t *l = b + at;
-        at = next_line(b, at, end, &n);
-        if (n == 0)
-            break;
-        if (l[0] == ' ' || l[0] == '\t')
-            return SP_400;  /* obsolete line folding, RFC 9112 5.2 */
-        size_t c = 0;
-        while (c < n && is_tchar(l[c]))
-            c++;
-        if (c == 0 || c >= n || l[c] != ':')
-            return SP_400;  /* no name, or whitespace before the colon (RFC 9112 5.1) */
-        size_t vs = c + 1, ve = n;
-        while (vs < ve && (l[vs] == ' ' || l[vs] == '\t'))
-            vs++;
-        while (ve > vs && (l[ve - 1] == ' ' || l[ve - 1] == '\t'))
-            ve--;
-        for (size_t i = vs; i < ve; i++)
-            if ((l[i] < ' ' && l[i] != '\t') || l[i] == 0x7f)
-                return SP_400;
-        const uint8_t *v = l + vs;
-        size_t vn = ve - vs;
-        if (ieq(l, c, "connection")) {
-            connection_tokens(v, vn, &close, &keep);
-        } else if (ieq(l, c, "host")) {
-            hosts++;
-        } else if (ieq(l, c, "transfer-encoding")) {
-            return SP_400;  /* no request body is read yet; refuse rather than misframe */
-        } else if (ieq(l, c, "content-length")) {
-            uint64_t x = 0;
-            if (vn == 0 || vn > 10)
-                return SP_400;
-            for (size_t i = 0; i < vn; i++) {
-                if (v[i] < '0' || v[i] > '9')
-                    return SP_400;
-                x = x * 10 + (uint64_t)(v[i] - '0');
-            }
-            if (x > BODY_SKIP_MAX || (have_cl && x != rq->content_length))
-                return SP_400;
-            have_cl = 1;
-            rq->content_length = (uint32_t)x;
-        }
-    }
-    if (v11 && hosts != 1)
-        return SP_400;  /* RFC 9112 3.2: exactly one Host in HTTP/1.1 */
-    if (hosts > 1)
-        return SP_400;
-    rq->keep_alive = v11 ? !close : (keep && !close);
-    return NONE32;
-}
-
-static void count_status(struct ssdk_engine *e, uint16_t status)
-{
-    e->st->http_requests++;
-    if (status >= 200 && status < 300)
-        e->st->http_2xx++;
+    st->http_requests++;
+    if (status < 300)
+        st->http_2xx++;
     else if (status >= 400 && status < 500)
-        e->st->http_4xx++;
+        st->http_4xx++;
     else if (status >= 500)
-        e->st->http_5xx++;
-    if (status == 400)
-        e->st->http_400++;
-    else if (status == 404)
-        e->st->http_404++;
-    else if (status == 408)
-        e->st->http_408++;
+        st->http_5xx++;
+    switch (status) {
+    case 400: st->http_400++; break;
+    case 404: st->http_404++; break;
+    case 405: st->http_405++; break;
+    case 408: st->http_408++; break;
+    case 411: st->http_411++; break;
+    case 413: st->http_413++; break;
+    case 414: st->http_414++; break;
+    case 417: st->http_417++; break;
+    case 431: st->http_431++; break;
+    case 501: st->http_501++; break;
+    case 505: st->http_505++; break;
+    default: break;
+    }
+    if (why == W_HOST)
+        st->http_bad_host++;
+    else if (why == W_FRAMING)
+        st->http_bad_framing++;
+    else if (why == W_PATH)
+        st->http_bad_path++;
+    if (idx == t->hdr->special[SP_OPTIONS])
+        st->http_options++;
 }
 
-/* Start response idx on c; a closing response queues the FIN right behind it. */
-static void start_response(struct ssdk_engine *e, struct conn *c, uint32_t idx, int keep)
+/* Start response idx on c (its header block only for HEAD); a closing response queues
+ * the FIN right behind it. The response comes from the current table, unless c already
+ * holds the table it is to come from (the answer behind a 100 Continue: resp_take). */
+static void start_response(struct ssdk_engine *e, struct conn *c, uint32_t idx, int keep,
+                           int head, uint8_t why)
 {
-    const struct ssdk_resp *r = &cur_table(e)->resp[idx];
-    resp_hold(e, c, idx);
+    if (c->resp == NONE32)
+        resp_hold(e, c, idx);
+    const struct table *t = conn_table(e, c);
+    const struct ssdk_resp *r = &t->resp[idx];
     c->resp_seq = c->snd_nxt;
+    c->resp_end = c->resp_seq + (uint32_t)(head ? r->hdr_len : r->stream_len);
     c->date_sec = e->date_sec;
-    count_status(e, r->status);
+    count(e, t, idx, why);
     if (!keep || (r->flags & RESP_CLOSE)) {
         c->flags |= CF_CLOSE | CF_CLOSE_TOKEN;
-        c->req_len = 0;
+        c->req_len = 0;  /* nothing after a closing response is read (RFC 9112 9.6) */
         c->nooo = 0;
-        conn_queue_fin(e, c, c->resp_seq + (uint32_t)r->stream_len);
+        memset(&c->hp, 0, sizeof(c->hp));
+        conn_queue_fin(e, c, c->resp_end);
     } else {
         c->flags &= (uint8_t)~CF_CLOSE_TOKEN;
     }
 }
 
-/* Drop the first n request bytes. Bytes held beyond a gap (tcp_in.c, ooo_hold) sit in
- * req[] past req_len at their distance from RCV.NXT, so they move along. */
+/* Drop the first n request bytes, and with them the parser's hold on them. Bytes held
+ * beyond a gap (tcp_reass.c) sit in req[] past req_len at their distance from RCV.NXT,
+ * so they move along. */
 static void req_consume(struct conn *c, uint32_t n)
 {
     uint32_t span = c->req_len;
@@ -253,17 +98,81 @@ static void req_consume(struct conn *c, uint32_t n)
     memmove(c->req, c->req + n, span - n);
     c->req_len = (uint16_t)(c->req_len - n);
     c->req_since_ms = 0;  /* what is left, if anything, starts its clock when served */
+    memset(&c->hp, 0, sizeof(c->hp));
 }
 
-/* RFC 9112 2.2: empty lines before a request line are ignored (clients send a stray
- * CRLF after a body); they are dropped as they arrive, so they never count as a line. */
-static void skip_empty_lines(struct conn *c)
+/*
+ * RFC 9112 2.2: empty lines before a request line are ignored (clients send a stray CRLF
+ * after a body). They are dropped as they arrive, so they never start the request-header
+ * clock. Returns 0 when nothing is left to parse; a CR alone waits for its LF.
+ */
+static int skip_empty_lines(struct conn *c)
 {
-    size_t i = 0;
-    while (i < c->req_len && (c->req[i] == '\r' || c->req[i] == '\n'))
-        i++;
+    uint32_t i = 0;
+    for (;;) {
+        if (i < c->req_len && c->req[i] == '\n')
+            i++;
+        else if (i + 1 < c->req_len && c->req[i] == '\r' && c->req[i + 1] == '\n')
+            i += 2;
+        else
+            break;
+    }
     if (i)
-        req_consume(c, (uint32_t)i);
+        req_consume(c, i);
+    return c->req_len > 1 || (c->req_len == 1 && c->req[0] != '\r');
+}
+
+/* The response for a request the parser accepted (RFC 9110 9.1, 9.3, 15.5.5, 15.5.6). */
+static uint32_t choose(struct ssdk_engine *e, const struct conn *c, uint8_t *why)
+{
+    const struct http_parse *p = &c->hp;
+    const struct table *t = cur_table(e);
+    if (p->form == TF_ASTERISK)
+        return table_special(t, SP_OPTIONS);  /* OPTIONS *: the server as a whole */
+    if (p->form == TF_AUTHORITY)
+        return table_special(t, SP_405);  /* CONNECT host:port: we tunnel nowhere */
+    static const uint8_t root = '/';
+    const uint8_t *path = p->path_len ? c->req + p->path : &root;  /* http://host is "/" */
+    size_t n = p->path_len ? p->path_len : 1;
+    uint8_t dec[HTTP_TARGET_MAX], key[3 * HTTP_TARGET_MAX];
+    size_t klen;
+    if (hp_path_key(path, n, dec, key, &klen)) {
+        *why = W_PATH;
+        return table_special(t, SP_400);
+    }
+    int head = p->method == M_HEAD;
+    uint32_t idx = table_lookup(t, key, klen, head);
+    if (idx == NONE32)
+        return table_special(t, head ? SP_404_HEAD : SP_404_GET);
+    if (p->method == M_GET || head)
+        return idx;
+    return table_special(t, p->method == M_OPTIONS ? SP_OPTIONS : SP_405);
+}
+
+/*
+ * The request's body (Content-Length bytes; the parser refused every other framing) is
+ * read and discarded: what is buffered now, then the rest as it arrives (tcp_reass.c).
+ * RFC 9110 10.1.1: a client that sent "Expect: 100-continue" waits for a 100 before the
+ * body; we send one when no body byte has come yet and the answer keeps the connection
+ * (a closing answer goes at once, and the body is never read). The answer itself waits
+ * behind the 100, as the next response. Returns 1 if the 100 was started.
+ */
+static int body_follows(struct ssdk_engine *e, struct conn *c, const struct http_parse *rq,
+                        uint32_t idx, int head)
+{
+    uint32_t have = c->req_len < rq->content_length ? c->req_len : rq->content_length;
+    req_consume(c, have);
+    c->body_skip = rq->content_length - have;
+    if (!c->body_skip)
+        return 0;
+    c->nooo = 0;  /* held bytes may be body: let the peer send them again */
+    if (have || rq->minor == 0 || !(rq->flags & HF_CONTINUE))
+        return 0;  /* RFC 9110 10.1.1: a 1.0 request's expectation is ignored */
+    c->next_resp = idx;
+    c->next_gen = gen_hold(e);  /* the answer comes from the table it was chosen in */
+    c->hflags = HC_NEXT | (head ? HC_NEXT_HEAD : 0);
+    start_response(e, c, table_special(cur_table(e), SP_CONTINUE), 1, 0, W_NONE);
+    return 1;
 }
 
 /* The request-header timeout ran out (tcp_timer.c): answer 408 and close (RFC 9110
@@ -273,51 +182,53 @@ int http_request_timeout(struct ssdk_engine *e, struct conn *c)
     if (c->resp != NONE32 || (c->flags & (CF_CLOSE | CF_FIN_QUEUED)) || !c->req_len
         || (c->state != TCP_ESTABLISHED && c->state != TCP_CLOSE_WAIT))
         return 0;
-    start_response(e, c, table_special(cur_table(e), SP_408), 0);
+    int head = c->hp.method == M_HEAD;
+    start_response(e, c, table_special(cur_table(e), SP_408), 0, head, W_NONE);
     return 1;
 }
 
+/*
+ * The connection has no response in flight: start the one behind a 100 Continue, or
+ * read on in the buffered request and, once it is whole or refused, answer it.
+ */
 int http_serve(struct ssdk_engine *e, struct conn *c)
 {
     if (c->resp != NONE32 || (c->flags & (CF_CLOSE | CF_FIN_QUEUED)))
         return 0;
-    skip_empty_lines(c);
-    if (c->req_len == 0)
+    if (c->hflags & HC_NEXT) {  /* the 100 Continue is through: now the answer */
+        int head = !!(c->hflags & HC_NEXT_HEAD);
+        c->hflags = 0;
+        resp_take(c, c->next_resp, c->next_gen);
+        start_response(e, c, c->next_resp, 1, head, W_NONE);
+        return 1;
+    }
+    if (c->hp.pos == 0 && !skip_empty_lines(c))
         return 0;
     if (!c->req_since_ms)
         c->req_since_ms = now_ms(e) ? now_ms(e) : 1;
-    size_t end = header_end(c->req, c->req_len);
-    if (end == 0) {
+    enum hp_result res = hp_run(&c->hp, c->req, c->req_len);
+    if (res == HP_MORE) {
         if (c->req_len < REQ_CAP)
             return 0;
-        start_response(e, c, table_special(cur_table(e), SP_431), 0);
-        return 1;
+        res = hp_fail(&c->hp, SP_431, W_NONE);  /* RFC 6585 5: larger than our buffer */
     }
-    struct request rq = {0};
-    size_t n;
-    int v11 = 1;
-    size_t at = next_line(c->req, 0, end, &n);
-    uint32_t sp = parse_request_line(c->req, n, &rq, &v11);
-    if (sp == NONE32)
-        sp = parse_fields(c->req, at, end, v11, &rq);
+    struct http_parse rq = c->hp;
+    int head = rq.method == M_HEAD, keep = 0;
+    uint8_t why = rq.why;
     uint32_t idx;
-    if (sp != NONE32) {
-        idx = table_special(cur_table(e), (enum special_resp)sp);
-        rq.keep_alive = 0;
+    if (res == HP_ERROR) {
+        idx = table_special(cur_table(e), (enum special_resp)rq.error);
     } else {
-        idx = table_lookup(cur_table(e), rq.path, rq.path_len, rq.head);
-        if (idx == NONE32)
-            idx = table_special(cur_table(e), rq.head ? SP_404_HEAD : SP_404_GET);
+        idx = choose(e, c, &why);
+        /* RFC 9112 9.3: 1.1 persists unless told to close; 1.0 only when asked to. */
+        keep = !(rq.flags & HF_CLOSE) && (rq.minor >= 1 || (rq.flags & HF_KEEP));
+        if (why != W_NONE)
+            keep = 0;
     }
-    /* The request is consumed before the response starts: the buffer is ours again. */
-    req_consume(c, (uint32_t)end);
-    if (sp == NONE32 && rq.content_length) {
-        uint32_t have = c->req_len < rq.content_length ? c->req_len : rq.content_length;
-        req_consume(c, have);
-        c->body_skip = rq.content_length - have;
-        if (c->body_skip)
-            c->nooo = 0;  /* held bytes may be body: let the peer send them again */
-    }
-    start_response(e, c, idx, rq.keep_alive);
+    req_consume(c, rq.pos);
+    int closing = !keep || (cur_table(e)->resp[idx].flags & RESP_CLOSE);
+    if (!closing && rq.content_length && body_follows(e, c, &rq, idx, head))
+        return 1;
+    start_response(e, c, idx, keep, head, why);
     return 1;
 }

@@ -98,6 +98,19 @@ struct ssdk_stats {
     uint64_t http_400;            /* malformed requests */
     uint64_t http_404;
     uint64_t http_408;            /* requests whose header did not complete in time */
+    uint64_t http_405;            /* a known method a route does not allow (only GET, HEAD, OPTIONS) */
+    uint64_t http_411;            /* chunked request bodies, which we do not read */
+    uint64_t http_413;            /* request bodies longer than we will read to discard */
+    uint64_t http_414;            /* request targets longer than 2048 bytes */
+    uint64_t http_417;            /* expectations other than 100-continue */
+    uint64_t http_431;            /* header blocks beyond the request buffer or 100 fields */
+    uint64_t http_501;            /* methods we do not know */
+    uint64_t http_505;            /* HTTP versions other than 1.x */
+    uint64_t http_bad_host;       /* 400s for Host: missing, repeated or invalid; bad authority */
+    uint64_t http_bad_framing;    /* 400s for Content-Length and Transfer-Encoding */
+    uint64_t http_bad_path;       /* 400s for bad escapes, %00, and ".." above the root */
+    uint64_t http_options;        /* OPTIONS answered with Allow */
+    uint64_t http_continue;       /* 100 Continue interim responses sent */
     uint64_t tx_payload_bytes;    /* response bytes, retransmissions included */
 };
 

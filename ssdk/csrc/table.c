@@ -89,9 +89,9 @@ int table_open(struct table *t, const uint8_t *blob, uint64_t len, char *err, si
     for (int i = 0; i < SP_COUNT; i++)
         if (h->special[i] != NONE32 && h->special[i] >= h->nresp)
             FAIL("special response %d out of bounds", i);
-    if (h->special[SP_400] == NONE32 || h->special[SP_404_GET] == NONE32
-        || h->special[SP_404_HEAD] == NONE32)
-        FAIL("table lacks the 400 and 404 responses");
+    for (int i = 0; i < SP_USED; i++)
+        if (h->special[i] == NONE32)
+            FAIL("table lacks special response %d (a bundle older than this ssdk?)", i);
     *t = n;
     return 0;
 }
@@ -132,6 +132,18 @@ void resp_hold(struct ssdk_engine *e, struct conn *c, uint32_t idx)
     c->resp = idx;
     c->gen = e->cur;
     e->gen_refs[e->cur]++;
+}
+
+uint8_t gen_hold(struct ssdk_engine *e)
+{
+    e->gen_refs[e->cur]++;
+    return e->cur;
+}
+
+void resp_take(struct conn *c, uint32_t idx, uint8_t gen)
+{
+    c->resp = idx;
+    c->gen = gen;
 }
 
 void resp_release(struct ssdk_engine *e, struct conn *c)

@@ -8,9 +8,12 @@
 #include <stdint.h>
 #include <stddef.h>
 
+/* The responses the C core answers on its own (docs/bundle.md, docs/http.md). SP_USED of
+ * them must be in every table: the parser can call for any. */
 enum special_resp {
     SP_400 = 0, SP_404_GET, SP_404_HEAD, SP_405, SP_431, SP_501, SP_505, SP_414, SP_408,
-    SP_COUNT = 16
+    SP_411, SP_413, SP_417, SP_CONTINUE, SP_OPTIONS,
+    SP_USED, SP_COUNT = 16
 };
 
 struct ssdk_table_hdr {

@@ -67,10 +67,10 @@ static void rtt_from_ack(struct ssdk_engine *e, struct conn *c, const struct seg
 
 /* How many duplicate ACKs mean a loss: three, or fewer when fewer than four segments
  * are out and no new data can go to bring more (RFC 5827, early retransmit). */
-static uint32_t dup_threshold(const struct ssdk_engine *e, const struct conn *c)
+static uint32_t dup_threshold(const struct conn *c)
 {
     uint32_t segs = (c->snd_max - c->snd_una + c->mss - 1) / c->mss;
-    if (segs >= 4 || tcp_can_send_new(e, c))
+    if (segs >= 4 || tcp_can_send_new(c))
         return 3;
     return segs > 1 ? segs - 1 : 1;
 }
@@ -99,7 +99,7 @@ static void dupack_in(struct ssdk_engine *e, struct conn *c, const struct seg *s
         c->dupacks++;
     if (c->in_recovery)
         recovery_on_ack(e, c, 0);
-    else if ((c->dupacks >= dup_threshold(e, c) || sack_is_lost(c)
+    else if ((c->dupacks >= dup_threshold(c) || sack_is_lost(c)
               || (c->tlp_sent && c->nsacked))  /* RFC 8985 7.4: the probe found a hole */
              && ((c->opts & CO_SACK) || seq_lt(c->recover, s->ack) || ack_heuristic(c, s->ack)))
         recovery_enter(e, c);
@@ -195,11 +195,8 @@ void conn_queue_fin(struct ssdk_engine *e, struct conn *c, uint32_t at)
 /* After input: finish the response that is done, start the next, send. */
 static void conn_progress(struct ssdk_engine *e, struct conn *c)
 {
-    if (c->resp != NONE32) {
-        const struct ssdk_resp *r = &conn_table(e, c)->resp[c->resp];
-        if (seq_le(c->resp_seq + (uint32_t)r->stream_len, c->snd_una))
-            resp_release(e, c);
-    }
+    if (c->resp != NONE32 && seq_le(c->resp_end, c->snd_una))
+        resp_release(e, c);
     if (c->resp == NONE32 && !(c->flags & CF_FIN_QUEUED)
         && (c->state == TCP_ESTABLISHED || c->state == TCP_CLOSE_WAIT)) {
         if (!http_serve(e, c) && (c->flags & CF_PEER_FIN))

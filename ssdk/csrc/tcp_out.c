@@ -7,9 +7,10 @@
  *
  * The stack is bufferless: what a connection sends is always a byte range of an
  * immutable response stream in the table, so a retransmission rebuilds the segment from
- * the template. A segment that is exactly a template segment uses its precomputed
- * payload sum; any other range (a peer MSS below the template's, a partial ACK, the
- * Connection slot patched to "close") is summed as it is copied.
+ * the template. A response is sent whole, or only its header block (an error answering
+ * HEAD): c->resp_end says where it ends. A segment that is exactly a template segment
+ * uses its precomputed payload sum; any other range (a peer MSS below the template's, a
+ * partial ACK, the Connection slot patched to "close") is summed as it is copied.
  */
 #include <arpa/inet.h>
 #include <string.h>
@@ -196,8 +197,7 @@ static uint32_t skip_sacked(const struct conn *c, uint32_t seq)
  */
 int tcp_resend(struct ssdk_engine *e, struct conn *c, uint32_t seq, uint32_t len)
 {
-    uint32_t end = c->resp != NONE32
-                 ? c->resp_seq + (uint32_t)conn_table(e, c)->resp[c->resp].stream_len : c->snd_una;
+    uint32_t end = c->resp != NONE32 ? c->resp_end : c->snd_una;
     if (!seq_lt(seq, end)) {
         if ((c->flags & CF_FIN_QUEUED) && seq == c->fin_seq
             && !tcp_send_ctl(e, c, TH_FIN | TH_ACK, c->fin_seq)) {
@@ -288,7 +288,7 @@ void tcp_output(struct ssdk_engine *e, struct conn *c)
     if (c->state == TCP_SYN_RECEIVED || c->state == TCP_TIME_WAIT || c->state == TCP_NONE)
         return;
     if (c->resp != NONE32) {
-        uint32_t end = c->resp_seq + (uint32_t)conn_table(e, c)->resp[c->resp].stream_len;
+        uint32_t end = c->resp_end;
         if (c->in_recovery) {
             output_recovery(e, c, end);
         } else {
@@ -335,7 +335,7 @@ void tcp_retransmit(struct ssdk_engine *e, struct conn *c)
     c->snd_nxt = c->snd_una;
     /* RFC 2018 8: the left edge goes again even if SACKed, since a receiver may renege. */
     if (c->resp != NONE32) {
-        uint32_t end = c->resp_seq + (uint32_t)conn_table(e, c)->resp[c->resp].stream_len;
+        uint32_t end = c->resp_end;
         if (seq_lt(c->snd_max, end))
             end = c->snd_max;  /* only what was sent: a resend is no place for new data */
         uint32_t len = end - c->snd_una < c->mss ? end - c->snd_una : c->mss;
@@ -356,7 +356,7 @@ void tcp_retransmit(struct ssdk_engine *e, struct conn *c)
  */
 void tcp_probe(struct ssdk_engine *e, struct conn *c)
 {
-    uint32_t end = c->resp_seq + (uint32_t)conn_table(e, c)->resp[c->resp].stream_len;
+    uint32_t end = c->resp_end;
     if (!seq_lt(c->snd_una, end))
         return;
     if (!send_data(e, c, c->snd_una, 1, c->snd_una + 1 == end))
@@ -371,12 +371,11 @@ void tcp_probe(struct ssdk_engine *e, struct conn *c)
 }
 
 /* Can a segment of new data go now, as far as the peer's window goes? */
-int tcp_can_send_new(const struct ssdk_engine *e, const struct conn *c)
+int tcp_can_send_new(const struct conn *c)
 {
     if (c->resp == NONE32)
         return 0;
-    uint32_t end = c->resp_seq + (uint32_t)conn_table(e, c)->resp[c->resp].stream_len;
-    return seq_lt(c->snd_max, end) && c->snd_max - c->snd_una < c->snd_wnd;
+    return seq_lt(c->snd_max, c->resp_end) && c->snd_max - c->snd_una < c->snd_wnd;
 }
 
 /*
@@ -386,8 +385,8 @@ int tcp_can_send_new(const struct ssdk_engine *e, const struct conn *c)
  */
 void tcp_tail_probe(struct ssdk_engine *e, struct conn *c)
 {
-    if (tcp_can_send_new(e, c)) {
-        uint32_t end = c->resp_seq + (uint32_t)conn_table(e, c)->resp[c->resp].stream_len;
+    if (tcp_can_send_new(c)) {
+        uint32_t end = c->resp_end;
         send_next(e, c, end, c->snd_max - c->snd_una + c->mss, c->snd_nxt - c->snd_una);
         return;
     }
@@ -398,7 +397,7 @@ void tcp_tail_probe(struct ssdk_engine *e, struct conn *c)
     }
     if (c->resp == NONE32)
         return;
-    uint32_t end = c->resp_seq + (uint32_t)conn_table(e, c)->resp[c->resp].stream_len;
+    uint32_t end = c->resp_end;
     uint32_t top = seq_lt(end, c->snd_max) ? end : c->snd_max;
     uint32_t len = top - c->snd_una < c->mss ? top - c->snd_una : c->mss;
     if (len)

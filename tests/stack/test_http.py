@@ -266,11 +266,12 @@ def test_unknown_method_is_501(peer: Peer) -> None:
 
 def test_post_is_405_with_allow(peer: Peer) -> None:
     """RFC 9110 15.5.6: a known method that the resource does not support gets 405, and
-    the response MUST carry Allow with the methods it does support (10.2.1)."""
+    the response MUST carry Allow with the methods it does support (10.2.1): GET, HEAD
+    and OPTIONS (RFC 9110 9.3.7)."""
     raw = expect_closing_error(
         peer, get("/", method="POST", headers=["Content-Length: 0"]), "405 Method Not Allowed"
     )
-    assert b"\r\nAllow: GET, HEAD\r\n" in raw
+    assert b"\r\nAllow: GET, HEAD, OPTIONS\r\n" in raw
 
 
 def test_http2_version_is_505(peer: Peer) -> None:
@@ -344,14 +345,14 @@ def test_target_over_2048_is_414(peer: Peer) -> None:
 
 @pytest.mark.parametrize(
     "headers",
-    [["Transfer-Encoding: chunked"], ["Content-Length: 1", "Content-Length: 2"],
+    [["Transfer-Encoding: gzip"], ["Content-Length: 1", "Content-Length: 2"],
      ["Content-Length: -1"], ["X-Folded: a", " b"]],
     ids=["transfer-encoding", "conflicting-length", "bad-length", "obs-fold"],
 )  # fmt: skip
 def test_ambiguous_framing_is_400(peer: Peer, headers: list[str]) -> None:
-    """RFC 9112 6.3 (invalid or conflicting Content-Length, a Transfer-Encoding we cannot
-    decode) and 5.2 (obsolete line folding): the message cannot be framed safely, so it
-    gets 400 and the connection is closed."""
+    """RFC 9112 6.3 (invalid or conflicting Content-Length, a Transfer-Encoding whose
+    last coding is not chunked) and 5.2 (obsolete line folding): the message cannot be
+    framed safely, so it gets 400 and the connection is closed."""
     expect_closing_error(peer, get("/", headers=headers), "400 Bad Request")
 
 

@@ -113,3 +113,38 @@ def test_too_many_generations_in_flight_is_refused_then_recovers(swap_stack: Sta
     peers[0].drain()
     peers[0].responses(1)
     assert swap_stack.engine.load(version(9)[0]) == 9
+
+
+def test_the_answer_behind_a_100_continue_comes_from_the_table_it_was_chosen_in(
+    swap_stack: Stack, v1: Version
+) -> None:
+    """A request with "Expect: 100-continue" gets its 100 from version 1 and its answer
+    chosen there; version 2 is published before the body comes; the answer that follows
+    the 100 is version 1's, and the connection's next request gets version 2's."""
+    peer = Peer(swap_stack)
+    peer.connect()
+    segs = peer.request(get("/", headers=["Expect: 100-continue", "Content-Length: 4"]))
+    assert segs and segs[0].payload.startswith(b"HTTP/1.1 100 Continue")
+    v2_blob, v2 = version(2)
+    swap_stack.engine.load(v2_blob)
+    assert swap_stack.engine.reap_tables() == []  # version 1 is held by the waiting answer
+    peer.request(b"body")
+    peer.drain()
+    interim, answer = peer.responses(2)
+    assert interim.status == 100 and answer.body == v1[1]["/"]
+    resp, _ = peer.fetch(get("/"))
+    assert resp.body == v2["/"]
+    assert len(swap_stack.engine.reap_tables()) == 1
+
+
+def test_a_connection_reset_while_its_answer_waits_behind_a_100_lets_go(
+    swap_stack: Stack,
+) -> None:
+    peer = Peer(swap_stack)
+    peer.connect()
+    # The 100 is out, unacknowledged: the answer waits behind it, holding version 1.
+    peer.request(get("/", headers=["Expect: 100-continue", "Content-Length: 4"]))
+    swap_stack.engine.load(version(2)[0])
+    assert swap_stack.engine.reap_tables() == []
+    peer.send("R", seq=peer.snd_nxt)
+    assert len(swap_stack.engine.reap_tables()) == 1

@@ -192,7 +192,7 @@ def test_reports() -> None:
     assert lines[0].split() == ["PATH", "KIND", "STATUS", "TYPE", "BYTES", "SEGS"]
     assert lines[1].split() == ["/", "page", "200", "text/html", "3000", "3"]
     assert len(lines) == 2 and all(line == line.rstrip() for line in lines)
-    assert len(format_routes(manifest, specials=True).splitlines()) == 11
+    assert len(format_routes(manifest, specials=True).splitlines()) == 2 + 14  # the specials
     summary = format_summary(manifest, "out.ssdk")
     assert "app.py -> out.ssdk" in summary and manifest.blob_sha256 in summary
     assert [human_bytes(n) for n in (0, 1023, 1536, 5 << 20)] == [

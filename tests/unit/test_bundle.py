@@ -24,7 +24,10 @@ from ssdk.core.bundle import (
     write_bundle,
 )
 
-SPECIAL_STATUS = [400, 404, 404, 405, 431, 501, 505, 414, 408]
+# docs/bundle.md: special[] index -> status
+SPECIAL_STATUS = [400, 404, 404, 405, 431, 501, 505, 414, 408, 411, 413, 417, 100, 200]
+KEEP_ALIVE = {404, 100, 200}  # the specials after which the connection stays open
+ALLOW = b"\r\nAllow: GET, HEAD, OPTIONS\r\n"
 
 
 def sample_app(n_items: int = 40) -> ssdk.App:
@@ -74,9 +77,9 @@ def test_file_layout(built: tuple[Path, Manifest, bytes]) -> None:
     path, manifest, blob = built
     data = path.read_bytes()
     magic, version, reserved, mlen = struct.unpack_from("<8sIIQ", data, 0)
-    assert (magic, version, reserved) == (b"SSDKBNDL", 1, 0)
+    assert (magic, version, reserved) == (b"SSDKBNDL", 2, 0)
     meta = msgspec.msgpack.decode(data[24 : 24 + mlen])
-    assert meta["format"] == 1 and meta["mss"] == 1448 and meta["source"] == "sample.py"
+    assert meta["format"] == 2 and meta["mss"] == 1448 and meta["source"] == "sample.py"
     blob_off = -(-(24 + mlen) // 4096) * 4096
     assert data[24 + mlen : blob_off] == bytes(blob_off - 24 - mlen)
     assert data[blob_off:] == blob
@@ -120,15 +123,24 @@ def check_responses(t: Tables) -> None:
 def test_specials(built: tuple[Path, Manifest, bytes]) -> None:
     _, _, blob = built
     t = decode_tables(blob)
-    assert t.special[9:] == [0xFFFFFFFF] * 7
+    assert t.special[14:] == [0xFFFFFFFF] * 2
     for sp, status in enumerate(SPECIAL_STATUS):
         r = t.resp[t.special[sp]]
         assert r.status == status
-        assert r.flags == (0 if status == 404 else 1)
+        assert r.flags == (0 if status in KEEP_ALIVE else 1)
         stream = t.stream(t.special[sp])
         assert stream.startswith(f"HTTP/1.1 {status} ".encode())
-        assert b"\r\nContent-Type: text/html; charset=utf-8\r\n" in stream
-        assert (b"\r\nAllow: GET, HEAD\r\n" in stream) == (status == 405)
+        has_page = status >= 300
+        assert (b"\r\nContent-Type: text/html; charset=utf-8\r\n" in stream) == has_page
+        assert (ALLOW in stream) == (status in (405, 200))
+    # RFC 9110 8.6: no Content-Length in a 1xx; RFC 9110 9.3.7: 0 for OPTIONS without content
+    interim, options = t.stream(t.special[12]), t.stream(t.special[13])
+    assert interim == (
+        b"HTTP/1.1 100 Continue\r\nServer: ssdk\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\n"
+        b"Connection: keep-alive\r\n\r\n"
+    )
+    assert options.endswith(b"\r\nContent-Length: 0\r\nAllow: GET, HEAD, OPTIONS\r\n"
+                            b"Connection: keep-alive\r\n\r\n")  # fmt: skip
     get, head = t.stream(t.special[1]), t.stream(t.special[2])
     r_head = t.resp[t.special[2]]
     assert r_head.hdr_len == r_head.stream_len and get.startswith(head) and len(get) > len(head)
@@ -213,7 +225,8 @@ def test_errors(built: tuple[Path, Manifest, bytes], tmp_path: Path) -> None:
     expect(good[: blob_off + 64], "truncated")
     expect(good[:-1], "truncated")
     expect(b"NOTABNDL" + good[8:], "not an ssdk bundle")
-    expect(good[:8] + struct.pack("<I", 2) + good[12:], "format 2")
+    expect(good[:8] + struct.pack("<I", 1) + good[12:], "format 1, this ssdk reads 2")  # older
+    expect(good[:8] + struct.pack("<I", 3) + good[12:], "format 3")
     flipped = bytearray(good)
     flipped[blob_off + 5000] ^= 0x01
     expect(bytes(flipped), "sha256")
