@@ -129,6 +129,22 @@ def _raise(err: Any, what: str) -> None:
     raise EngineError(f"{what}: {ffi.string(err).decode(errors='replace')}")
 
 
+@dataclass(frozen=True)
+class Answer:
+    """Engine.answer's result: the response's bytes as stored (Date and Connection
+    slots still to be written), and what to do with the request's bytes."""
+
+    status: int
+    consumed: int  # bytes of the header block (and empty lines before it)
+    body: int  # body bytes that follow, to read and discard
+    keep: bool  # the connection stays open
+    stream: bytes
+    date_off: int
+    conn_off: int
+    interim: bytes  # a 100 Continue to send first, or b""
+    interim_date_off: int
+
+
 class Engine:
     """One engine: one backend, one table, one connection pool."""
 
@@ -241,6 +257,25 @@ class Engine:
                 ffi.release(buf)
                 freed.append(blob)
         return freed
+
+    def answer(self, request: bytes) -> Answer | None:
+        """What the table answers to the request at the start of `request` (bytes from a
+        kernel socket): None while its header block is incomplete. The same parser and
+        choice as the stack's; no TCP and no backend needed."""
+        a = ffi.new("struct ssdk_answer *")
+        rc = lib.ssdk_http_answer(self._e, request, len(request), a)
+        if rc < 0:
+            raise EngineError("no table loaded")
+        if rc == 0:
+            return None
+        blob = self._blobs[int(a.generation)][0]
+        mv = memoryview(blob)
+        stream = bytes(mv[a.stream_off : a.stream_off + a.stream_len])
+        interim = bytes(mv[a.interim_off : a.interim_off + a.interim_len])
+        return Answer(status=int(a.status), consumed=int(a.consumed), body=int(a.body),
+                      keep=bool(a.keep), stream=stream, date_off=int(a.date_off),
+                      conn_off=int(a.conn_off), interim=interim,
+                      interim_date_off=int(a.interim_date_off))  # fmt: skip
 
     # -- the loop -------------------------------------------------------------------
     def run(self, ms: int) -> int:

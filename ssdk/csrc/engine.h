@@ -145,6 +145,7 @@ struct ssdk_engine {
     uint64_t gen_id[GEN_MAX];     /* publication number of each slot; 0: slot free */
     uint64_t gen_next;            /* the number the next published table gets */
     uint8_t  cur;                 /* the slot new responses come from */
+    struct conn *scratch;         /* ssdk_http_answer's parser state, made on first use */
     int table_loaded;
 
     struct conn *conns;

@@ -16,6 +16,7 @@
  * response that closes the connection, and nothing after it is read, so a stream whose
  * framing is in doubt is never read on.
  */
+#include <stdlib.h>
 #include <string.h>
 #include "engine.h"
 
@@ -187,6 +188,23 @@ int http_request_timeout(struct ssdk_engine *e, struct conn *c)
     return 1;
 }
 
+/* The answer to the request the parser finished (res: HP_DONE or HP_ERROR): the
+ * response, whether the connection may stay (RFC 9112 9.3: 1.1 persists unless told to
+ * close, 1.0 only when asked to; a refused request never), and why, for the counters. */
+static uint32_t decide(struct ssdk_engine *e, struct conn *c, enum hp_result res, int *keep,
+                       uint8_t *why)
+{
+    const struct http_parse *rq = &c->hp;
+    *why = rq->why;
+    *keep = 0;
+    if (res == HP_ERROR)
+        return table_special(cur_table(e), (enum special_resp)rq->error);
+    uint32_t idx = choose(e, c, why);
+    *keep = *why == W_NONE && !(rq->flags & HF_CLOSE)
+            && (rq->minor >= 1 || (rq->flags & HF_KEEP));
+    return idx;
+}
+
 /*
  * The connection has no response in flight: start the one behind a 100 Continue, or
  * read on in the buffered request and, once it is whole or refused, answer it.
@@ -213,22 +231,68 @@ int http_serve(struct ssdk_engine *e, struct conn *c)
         res = hp_fail(&c->hp, SP_431, W_NONE);  /* RFC 6585 5: larger than our buffer */
     }
     struct http_parse rq = c->hp;
-    int head = rq.method == M_HEAD, keep = 0;
-    uint8_t why = rq.why;
-    uint32_t idx;
-    if (res == HP_ERROR) {
-        idx = table_special(cur_table(e), (enum special_resp)rq.error);
-    } else {
-        idx = choose(e, c, &why);
-        /* RFC 9112 9.3: 1.1 persists unless told to close; 1.0 only when asked to. */
-        keep = !(rq.flags & HF_CLOSE) && (rq.minor >= 1 || (rq.flags & HF_KEEP));
-        if (why != W_NONE)
-            keep = 0;
-    }
+    int head = rq.method == M_HEAD, keep;
+    uint8_t why;
+    uint32_t idx = decide(e, c, res, &keep, &why);
     req_consume(c, rq.pos);
     int closing = !keep || (cur_table(e)->resp[idx].flags & RESP_CLOSE);
     if (!closing && rq.content_length && body_follows(e, c, &rq, idx, head))
         return 1;
     start_response(e, c, idx, keep, head, why);
+    return 1;
+}
+
+/*
+ * The same choice for a request that came through a kernel socket (ssdk dev without the
+ * privileges for a TAP device): no connection of ours, no TCP. The request's bytes go
+ * through the same parser and table into a scratch connection, and the answer says
+ * where the response's bytes are, for the caller to write. Returns 1 with an answer,
+ * 0 when the header block is not complete yet, -1 without a table.
+ */
+int ssdk_http_answer(struct ssdk_engine *e, const uint8_t *req, uint32_t len,
+                     struct ssdk_answer *a)
+{
+    memset(a, 0, sizeof(*a));
+    if (!e->table_loaded)
+        return -1;
+    if (!e->scratch && !(e->scratch = calloc(1, sizeof(struct conn))))
+        return -1;
+    struct conn *c = e->scratch;
+    uint32_t skip = 0;  /* empty lines before a request line are ignored (RFC 9112 2.2) */
+    while (skip < len && (req[skip] == '\n'
+                          || (req[skip] == '\r' && skip + 1 < len && req[skip + 1] == '\n')))
+        skip += req[skip] == '\r' ? 2 : 1;
+    uint32_t n = len - skip < REQ_CAP ? len - skip : REQ_CAP;
+    memset(&c->hp, 0, sizeof(c->hp));
+    memcpy(c->req, req + skip, n);
+    c->req_len = (uint16_t)n;
+    enum hp_result res = hp_run(&c->hp, c->req, n);
+    if (res == HP_MORE) {
+        if (n < REQ_CAP)
+            return 0;
+        res = hp_fail(&c->hp, SP_431, W_NONE);
+    }
+    int keep;
+    uint8_t why;
+    uint32_t idx = decide(e, c, res, &keep, &why);
+    const struct table *t = cur_table(e);
+    const struct ssdk_resp *r = &t->resp[idx];
+    keep = keep && !(r->flags & RESP_CLOSE);
+    count(e, t, idx, why);
+    a->status = r->status;
+    a->consumed = skip + c->hp.pos;
+    a->keep = (uint32_t)keep;
+    a->body = keep ? c->hp.content_length : 0;
+    a->generation = e->gen_id[e->cur];
+    a->stream_off = r->stream_off;
+    a->stream_len = c->hp.method == M_HEAD ? r->hdr_len : r->stream_len;
+    a->date_off = r->date_off;
+    a->conn_off = r->conn_off;
+    if (a->body && (c->hp.flags & HF_CONTINUE) && c->hp.minor >= 1 && n == c->hp.pos) {
+        const struct ssdk_resp *i = &t->resp[table_special(t, SP_CONTINUE)];
+        a->interim_off = i->stream_off;  /* 100 Continue first: no body byte came yet */
+        a->interim_len = i->stream_len;
+        a->interim_date_off = i->date_off;
+    }
     return 1;
 }

@@ -118,6 +118,7 @@ void ssdk_engine_free(struct ssdk_engine *e)
     free(e->conns);
     free(e->hash);
     free(e->pending);
+    free(e->scratch);
     free(e);
 }
 

@@ -158,6 +158,26 @@ int  ssdk_run(struct ssdk_engine *e, uint32_t ms);
 void ssdk_clock_set(struct ssdk_engine *e, uint64_t now_us);
 uint64_t ssdk_clock_now(struct ssdk_engine *e);
 
+/* The answer to one request read from a kernel socket (ssdk dev's fallback): the same
+ * parser and table as the stack's, no TCP. The response is bytes [stream_off,
+ * stream_off + stream_len) of the blob of table `generation`, with the Date value at
+ * date_off and the Connection value at conn_off to be written as on the wire
+ * ("     close" when keep is 0). interim_len != 0: a 100 Continue to send first. */
+struct ssdk_answer {
+    uint32_t status;
+    uint32_t consumed;      /* request bytes the header block took (the body follows) */
+    uint32_t body;          /* body bytes to read and discard before the next request */
+    uint32_t keep;          /* 1: the connection stays open */
+    uint64_t generation;
+    uint64_t stream_off, stream_len;
+    uint32_t date_off, conn_off;
+    uint64_t interim_off, interim_len;
+    uint32_t interim_date_off;
+};
+/* 1: answered; 0: the header block is not complete yet; -1: no table. */
+int  ssdk_http_answer(struct ssdk_engine *e, const uint8_t *req, uint32_t len,
+                      struct ssdk_answer *a);
+
 void ssdk_stats_get(struct ssdk_engine *e, struct ssdk_stats *out);
 /* Move the counters to `mem` (kept mapped for the engine's life), where other processes
  * can read them live; they go on from their current values. */
