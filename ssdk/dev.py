@@ -199,8 +199,9 @@ def _serve_tap(app: Path, first: Path, builds: Builds, feed: ChangeFeed, stop: l
         board = Board.create(2, {"target": str(app), "iface": tap, "backend": "tap",
                                  "address": f"{ssdk_ip}:{port}", "workers": 1})  # fmt: skip
         stack.callback(board.close, unlink=True)
-        sup = Supervisor(worker_plan(opts, bundle.blob, None), board, 1,
-                         log=lambda m: print(f"ssdk dev: {m}", flush=True))  # fmt: skip
+        plan = worker_plan(opts, bundle.blob, None)
+        plan.app_path = str(app)  # its dynamic routes run in the worker, fresh each restart
+        sup = Supervisor(plan, board, 1, log=lambda m: print(f"ssdk dev: {m}", flush=True))
         stack.callback(sup.stop_all)
         try:
             sup.start_all()

@@ -163,8 +163,9 @@ def worker_plan(opts: ServeOptions, blob: object, seed: int | None) -> WorkerPla
     def queue_of(i: int) -> int:
         return opts.queue + i if opts.backend == "af_xdp" else 0
 
+    app_path = opts.target if not opts.target.endswith(".ssdk") else None
     return WorkerPlan(config=cfg, blob=blob, setup=setup, queue_of=queue_of,
-                      impaired=seed is not None)  # fmt: skip
+                      impaired=seed is not None, app_path=app_path)  # fmt: skip
 
 
 def serve(opts: ServeOptions) -> int:

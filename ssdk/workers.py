@@ -33,11 +33,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ssdk.core.app_calls import AppCalls
+from ssdk.core.build import BuildError, load_app
 from ssdk.core.bundle import Bundle, BundleError, read_bundle
 from ssdk.core.counters import Board
 from ssdk.core.engine import Engine, EngineConfig, EngineError
 
 SLICE_MS = 100
+BUSY_SLICE_MS = 2
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 YOUNG_S = 2.0  # a worker that dies sooner than this after its start backs off
@@ -59,6 +62,7 @@ class WorkerPlan:
     queue_of: Callable[[int], int]
     impaired: bool
     latest: str | None = None  # the newest bundle file published, which restarts load
+    app_path: str | None = None  # the app file: its dynamic routes run in each worker
 
 
 @dataclass
@@ -147,23 +151,39 @@ def worker_main(plan: WorkerPlan, board: Board, w: Worker, ready_fd: int, ctl_fd
         tables = Tables(engine, board, w.slot)
         if plan.latest:
             tables.publish(plan.latest)
-    except (EngineError, ValueError, OSError) as e:
+        calls = _app_calls(engine, plan.app_path)
+    except (EngineError, ValueError, OSError, BuildError) as e:
         os.write(ready_fd, json.dumps({"error": str(e)}).encode() + b"\n")
         return 1
     os.write(ready_fd, json.dumps({"mode": engine.backend_mode}).encode() + b"\n")
     os.close(ready_fd)
     while not stop:
-        engine.run(SLICE_MS)
+        # While handlers run in the pool, come back often to send what they finish.
+        engine.run(BUSY_SLICE_MS if calls and calls.busy() else SLICE_MS)
+        if calls:
+            calls.drain()
+            board.set_app(w.slot, calls.counters())
         if plan.impaired:
             board.set_impair(w.slot, engine.impair_stats())
         for cmd in _commands(ctl_fd):
             if "publish" in cmd:
                 tables.publish(cmd["publish"])
         tables.retry()
+    if calls:
+        calls.close()
     engine.close()
     for bundle in tables.open.values():
         bundle.close()
     return 0
+
+
+def _app_calls(engine: Engine, app_path: str | None) -> AppCalls | None:
+    """Import the app in this worker (its own, fresh copy) and give its dynamic routes
+    to the engine; None when it has none."""
+    if not app_path:
+        return None
+    app = load_app(app_path)
+    return AppCalls(engine, app) if app.dynamics else None
 
 
 class Supervisor:

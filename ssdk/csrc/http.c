@@ -21,10 +21,9 @@
 #include "engine.h"
 
 /* The status counters, by status; a 100 Continue is no answer to a request. */
-static void count(struct ssdk_engine *e, const struct table *t, uint32_t idx, uint8_t why)
+void http_count_status(struct ssdk_engine *e, uint16_t status)
 {
     struct ssdk_stats *st = e->st;
-    uint16_t status = t->resp[idx].status;
     if (status < 200) {
         st->http_continue++;
         return;
@@ -50,6 +49,13 @@ static void count(struct ssdk_engine *e, const struct table *t, uint32_t idx, ui
     case 505: st->http_505++; break;
     default: break;
     }
+}
+
+/* The counters of response idx, and of why it was chosen. */
+static void count(struct ssdk_engine *e, const struct table *t, uint32_t idx, uint8_t why)
+{
+    struct ssdk_stats *st = e->st;
+    http_count_status(e, t->resp[idx].status);
     if (why == W_HOST)
         st->http_bad_host++;
     else if (why == W_FRAMING)
@@ -206,6 +212,31 @@ static uint32_t decide(struct ssdk_engine *e, struct conn *c, enum hp_result res
 }
 
 /*
+ * A request for a path no table holds goes to the application when one of its dynamic
+ * routes takes the path (dynamic.c). Returns 1 if it went, or was refused as too large
+ * for the route (413, closing); 0 if no dynamic route takes it.
+ */
+static int to_application(struct ssdk_engine *e, struct conn *c, int keep, int head)
+{
+    const struct http_parse *p = &c->hp;
+    if (!p->path_len)
+        return 0;
+    uint8_t dec[HTTP_TARGET_MAX], key[3 * HTTP_TARGET_MAX];
+    size_t klen;
+    if (hp_path_key(c->req + p->path, p->path_len, dec, key, &klen))
+        return 0;
+    const struct dyn_route *r = dyn_match(e, key, klen);
+    if (!r)
+        return 0;
+    if (p->content_length > dyn_max_body(r)) {  /* RFC 9110 15.5.14 */
+        req_consume(c, p->pos);
+        start_response(e, c, table_special(cur_table(e), SP_413), 0, head, W_NONE);
+        return 1;
+    }
+    return dyn_start(e, c, r, keep, head) == 0;
+}
+
+/*
  * The connection has no response in flight: start the one behind a 100 Continue, or
  * read on in the buffered request and, once it is whole or refused, answer it.
  */
@@ -234,6 +265,11 @@ int http_serve(struct ssdk_engine *e, struct conn *c)
     int head = rq.method == M_HEAD, keep;
     uint8_t why;
     uint32_t idx = decide(e, c, res, &keep, &why);
+    const struct table *t = cur_table(e);
+    if (e->ndyn && res == HP_DONE && (idx == t->hdr->special[SP_404_GET]
+                                      || idx == t->hdr->special[SP_404_HEAD])
+        && to_application(e, c, keep, head))
+        return 1;
     req_consume(c, rq.pos);
     int closing = !keep || (cur_table(e)->resp[idx].flags & RESP_CLOSE);
     if (!closing && rq.content_length && body_follows(e, c, &rq, idx, head))
