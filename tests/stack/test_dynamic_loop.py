@@ -1,4 +1,4 @@
-# tests/stack/test_dynamic.py: dynamic routes through the C loop (dynamic.c) and the
+# tests/stack/test_dynamic_loop.py: dynamic routes through the C loop (dynamic.c) and the
 # Python side (ssdk/core/app_calls.py), on the in-memory backend. A path no table holds
 # goes to the application when a dynamic route takes it; the answer is sent like a
 # template, kept until acknowledged (a lost segment is sent again from it), and a
