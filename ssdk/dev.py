@@ -249,7 +249,6 @@ def _serve_kernel(first: Path, builds: Builds, feed: ChangeFeed, stop: list[int]
                 open_bundles.pop(id(blob)).close()
 
         load(first)
-        print(f"ssdk dev: ready: http://127.0.0.1:{port}/", flush=True)
 
         def tick() -> bool:
             changes = feed.take()
@@ -261,7 +260,8 @@ def _serve_kernel(first: Path, builds: Builds, feed: ChangeFeed, stop: list[int]
             return not stop
 
         try:
-            run_kernel_server(engine, "127.0.0.1", port, tick)
+            run_kernel_server(engine, "127.0.0.1", port, tick, lambda: print(
+                f"ssdk dev: ready: http://127.0.0.1:{port}/", flush=True))
         except OSError as e:
             raise DevError(f"cannot listen on 127.0.0.1:{port}: {e.strerror}") from None
 

@@ -75,13 +75,15 @@ class KernelServer:
                 await writer.wait_closed()
 
 
-def run_kernel_server(engine: Engine, host: str, port: int,
-                      tick: Callable[[], bool]) -> None:  # fmt: skip
-    """Serve until tick() returns False; tick runs every 100 ms (file watching, swaps)."""
+def run_kernel_server(engine: Engine, host: str, port: int, tick: Callable[[], bool],
+                      ready: Callable[[], None]) -> None:  # fmt: skip
+    """Serve until tick() returns False; tick runs every 100 ms (file watching, swaps).
+    ready() is called once the socket listens."""
 
     async def main() -> None:
         srv = KernelServer(engine, host, port)
         await srv.start()
+        ready()
         try:
             while tick():
                 await asyncio.sleep(0.1)

@@ -61,6 +61,7 @@ class AppCalls:
 
     def __init__(self, engine: Engine, app: App) -> None:
         self.engine = engine
+        self.app = app
         self.dispatcher = Dispatcher.for_app(app)
         self.blocking = {id(r) for r in app.dynamics if r.blocking}
         for i, route in enumerate(app.dynamics):
@@ -121,6 +122,12 @@ class AppCalls:
         if r.status >= 500:
             self.failures += 1
         self.engine.respond(token, r.stream, r.date_off, r.conn_off, r.status, keep)
+
+    def refreshes(self) -> list[str]:
+        """The paths handlers asked to have rendered again (app.refresh) since the last
+        call; the worker sends them to its supervisor, which renders and publishes."""
+        asked, self.app.refreshes[:] = list(self.app.refreshes), []
+        return asked
 
     def busy(self) -> bool:
         return self.in_pool > 0
