@@ -108,6 +108,29 @@ static void fz_load_table(void)
 
 /* --- the engine --------------------------------------------------------------------- */
 
+#define FZ_APP_RESP "HTTP/1.1 200 OK\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\n" \
+                    "Content-Length: 2\r\nConnection: keep-alive\r\n\r\nok"
+#define FZ_APP_DATE 23   /* offsets of its Date and Connection values */
+#define FZ_APP_CONN 85
+
+/* The fuzzed application: answers every other request at once, keeps the others
+ * waiting (their connections time out or are reset), as a slow handler would. */
+static void fz_app(void *ctx, const struct ssdk_request *reqs, uint32_t n)
+{
+    const char *resp = FZ_APP_RESP;
+    static unsigned turn;
+    struct ssdk_engine *e = ctx;
+    for (uint32_t i = 0; i < n; i++) {
+        if (reqs[i].head_len == 0 || (reqs[i].body_len && !reqs[i].body))
+            fz_fail("the application got a request without its head or body");
+        if (turn++ % 2)
+            continue;
+        if (ssdk_respond(e, reqs[i].token, (const uint8_t *)resp, sizeof(FZ_APP_RESP) - 1,
+                         FZ_APP_DATE, FZ_APP_CONN, 200, (int)reqs[i].keep))
+            fz_fail("a fresh token was refused");
+    }
+}
+
 /*
  * The configuration differs from the defaults only to bring far paths near: a pool of
  * 8 connections and rings of 32 frames fill up, and shorter idle, retry and RTO limits
@@ -133,6 +156,15 @@ static struct ssdk_engine *fz_engine(void)
         || ssdk_nic_memory(e, FZ_RING, err, sizeof(err))
         || !ssdk_table_load(e, fz_blob, fz_blob_len, err, sizeof(err)))
         fz_fail("engine set-up: %s", err);
+    /* Paths under /d/ go to an "application" (fz_app) that answers at once every other
+     * time and keeps the rest waiting: dynamic.c and its chunked decoder get the
+     * fuzzer's requests too. */
+    if (memcmp(&FZ_APP_RESP[FZ_APP_DATE], "Thu, ", 5)
+        || memcmp(&FZ_APP_RESP[FZ_APP_CONN], "keep-alive", CONN_TOKEN_LEN))
+        fz_fail("FZ_APP_DATE or FZ_APP_CONN do not match FZ_APP_RESP");
+    if (ssdk_dynamic_route(e, (const uint8_t *)"/d/", 3, 0, 1, 300))
+        fz_fail("dynamic route refused");
+    ssdk_dynamic_set(e, fz_app, e);
     ssdk_clock_set(e, FZ_T0_US);
     return e;
 }
@@ -341,18 +373,16 @@ static int fz_verbose(void)
  * its GET response: the rest of the stream being the start of a response is enough,
  * and otherwise the longest response that matches whole is taken.
  */
-FZ_UNCOVERED static int fz_resp_match(const struct table *t, uint32_t i, const uint8_t *b,
-                                      uint64_t n)
+FZ_UNCOVERED static int fz_bytes_match(const uint8_t *tmpl, uint32_t date_off,
+                                       uint32_t conn_off, const uint8_t *b, uint64_t n)
 {
     static const char keep[] = "keep-alive", close[] = "     close";
-    const struct ssdk_resp *r = &t->resp[i];
-    const uint8_t *tmpl = resp_stream(t, r);
     for (uint64_t k = 0; k < n; k++) {
-        if (k >= r->date_off && k < r->date_off + DATE_LEN) {
+        if (k >= date_off && k < date_off + DATE_LEN) {
             if (b[k] < ' ' || b[k] > '~')
                 return 0;
-        } else if (k >= r->conn_off && k < r->conn_off + CONN_TOKEN_LEN) {
-            uint64_t j = k - r->conn_off;
+        } else if (k >= conn_off && k < conn_off + CONN_TOKEN_LEN) {
+            uint64_t j = k - conn_off;
             if (b[k] != (uint8_t)keep[j] && b[k] != (uint8_t)close[j])
                 return 0;
         } else if (b[k] != tmpl[k]) {
@@ -360,6 +390,13 @@ FZ_UNCOVERED static int fz_resp_match(const struct table *t, uint32_t i, const u
         }
     }
     return 1;
+}
+
+FZ_UNCOVERED static int fz_resp_match(const struct table *t, uint32_t i, const uint8_t *b,
+                                      uint64_t n)
+{
+    const struct ssdk_resp *r = &t->resp[i];
+    return fz_bytes_match(resp_stream(t, r), r->date_off, r->conn_off, b, n);
 }
 
 FZ_UNCOVERED static void fz_check_responses(const struct ssdk_engine *e,
@@ -378,6 +415,13 @@ FZ_UNCOVERED static void fz_check_responses(const struct ssdk_engine *e,
             else if (len > left && fz_resp_match(t, i, p->buf + pos, left))
                 partial = 1;
         }
+        uint64_t app = sizeof(FZ_APP_RESP) - 1;  /* fz_app's answer is a response too */
+        const uint8_t *ar = (const uint8_t *)FZ_APP_RESP;
+        if (app <= left && app > best && fz_bytes_match(ar, FZ_APP_DATE, FZ_APP_CONN,
+                                                        p->buf + pos, app))
+            best = app;
+        else if (app > left && fz_bytes_match(ar, FZ_APP_DATE, FZ_APP_CONN, p->buf + pos, left))
+            partial = 1;
         if (partial)
             return;  /* the rest is the start of a response: the last, cut short */
         if (best)

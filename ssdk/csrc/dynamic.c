@@ -74,33 +74,43 @@ uint32_t dyn_max_body(const struct dyn_route *r) { return r->max_body; }
 
 /* The request of c (header block parsed, hp.pos bytes) goes to the application: its
  * head and the body bytes buffered so far are copied out, the rest follows through
- * tcp_reass.c. Returns 0, or -1 when there is no memory for it. */
+ * tcp_reass.c (a Content-Length body counted down by body_skip, a chunked one through
+ * the decoder). Returns 0, or -1 when there is no memory for it. */
 int dyn_start(struct ssdk_engine *e, struct conn *c, const struct dyn_route *r, int keep,
               int head)
 {
-    uint32_t hlen = c->hp.pos, blen = c->hp.content_length;
-    struct dyn_in *in = malloc(sizeof(*in) + hlen + blen);
+    uint32_t hlen = c->hp.pos;
+    int chunked = !!(c->hp.flags & HF_TE);
+    uint32_t cap = chunked ? (r->max_body < 4096 ? r->max_body : 4096) : c->hp.content_length;
+    struct dyn_in *in = malloc(sizeof(*in) + hlen + cap);
     if (!in)
         return -1;
-    in->route = r->id;
-    in->head_len = hlen;
-    in->body_len = blen;
-    in->keep = (uint8_t)keep;
-    in->is_head = (uint8_t)head;
-    uint32_t have = c->req_len - hlen < blen ? c->req_len - hlen : blen;
-    memcpy(in->data, c->req, hlen + have);
-    in->got = have;
+    *in = (struct dyn_in){.route = r->id, .head_len = hlen, .cap = cap,
+                          .max_body = r->max_body, .keep = (uint8_t)keep,
+                          .is_head = (uint8_t)head, .chunked = (uint8_t)chunked};
+    memcpy(in->data, c->req, hlen);
     c->dyn_in = in;
-    c->body_skip = blen - have;
     c->nooo = 0;  /* held bytes beyond a gap are body: let the peer send them again */
-    memmove(c->req, c->req + hlen + have, c->req_len - hlen - have);
-    c->req_len = (uint16_t)(c->req_len - hlen - have);
-    memset(&c->hp, 0, sizeof(c->hp));
     c->req_since_ms = 0;
     c->resp = RESP_WAIT;  /* nothing to send, nothing more read, until the answer */
     c->resp_seq = c->resp_end = c->snd_nxt;
-    if (!c->body_skip)
-        dyn_ready(e, c);
+    uint32_t rest = c->req_len - hlen, used;
+    if (chunked) {
+        used = dyn_chunked(e, c, c->req + hlen, rest);
+    } else {
+        in->body_len = c->hp.content_length;
+        used = rest < in->body_len ? rest : in->body_len;
+        memcpy(in->data + hlen, c->req + hlen, used);
+        in->got = used;
+        c->body_skip = in->body_len - used;
+        if (!c->body_skip)
+            dyn_ready(e, c);
+    }
+    if (c->resp == RESP_WAIT) {  /* not refused by the decoder (that closes, req empty) */
+        memmove(c->req, c->req + hlen + used, rest - used);
+        c->req_len = (uint16_t)(rest - used);
+        memset(&c->hp, 0, sizeof(c->hp));
+    }
     return 0;
 }
 
@@ -112,6 +122,140 @@ void dyn_body(struct ssdk_engine *e, struct conn *c, const uint8_t *p, uint32_t 
     in->got += n;
     if (in->got == in->body_len)
         dyn_ready(e, c);
+}
+
+/* The chunk decoder's states (RFC 9112 7.1): a size line (hex digits, then extensions
+ * up to CRLF), that many data bytes and their CRLF, and after the last (size 0) chunk,
+ * trailer lines up to an empty line. */
+enum { CS_SIZE, CS_EXT, CS_SIZE_LF, CS_DATA, CS_DATA_CR, CS_DATA_LF, CS_TRAILER_START,
+       CS_TRAILER, CS_TRAILER_LF, CS_END_LF };
+
+static int hexval(uint8_t ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    ch |= 0x20;
+    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+/* Room for n more body bytes, up to the route's limit; 0 when over it (413). */
+static int body_room(struct conn *c, uint32_t n)
+{
+    struct dyn_in *in = c->dyn_in;
+    if ((uint64_t)in->got + n > in->max_body)
+        return 0;
+    if (in->got + n <= in->cap)
+        return 1;
+    uint32_t cap = in->cap ? in->cap : 1;
+    while (cap < in->got + n)
+        cap = cap > in->max_body / 2 ? in->max_body : cap * 2;
+    struct dyn_in *grown = realloc(in, sizeof(*in) + in->head_len + cap);
+    if (!grown)
+        return 0;
+    grown->cap = cap;
+    c->dyn_in = grown;
+    return 1;
+}
+
+/* The decoder gave up: the request is refused with sp, and the connection closes. */
+static uint32_t chunk_refuse(struct ssdk_engine *e, struct conn *c, uint8_t sp, uint32_t used)
+{
+    free(c->dyn_in);
+    c->dyn_in = NULL;
+    e->st->dyn_bad_bodies++;
+    http_refuse(e, c, sp);
+    return used;
+}
+
+/*
+ * Decode chunked body bytes p[0..n) into c->dyn_in; returns how many were the body's
+ * (the rest, after the last chunk's trailer, is the next request's). A malformed body
+ * is 400, one over the route's limit 413; either closes the connection.
+ */
+uint32_t dyn_chunked(struct ssdk_engine *e, struct conn *c, const uint8_t *p, uint32_t n)
+{
+    uint32_t i = 0;
+    while (i < n && c->dyn_in && c->dyn_in->chunked) {
+        struct dyn_in *in = c->dyn_in;
+        uint8_t ch = p[i];
+        switch (in->cstate) {
+        case CS_SIZE: {
+            int v = hexval(ch);
+            if (v >= 0) {
+                if (in->digits++ == 8)  /* more than 32 bits of size */
+                    return chunk_refuse(e, c, SP_413, i + 1);
+                in->chunk_left = in->chunk_left * 16 + (uint32_t)v;
+            } else if (in->digits && (ch == ';' || ch == ' ' || ch == '\t')) {
+                in->cstate = CS_EXT;
+            } else if (in->digits && ch == '\r') {
+                in->cstate = CS_SIZE_LF;
+            } else {
+                return chunk_refuse(e, c, SP_400, i + 1);
+            }
+            i++;
+            break;
+        }
+        case CS_EXT:  /* chunk extensions are ignored (RFC 9112 7.1.1) */
+            if (ch == '\r')
+                in->cstate = CS_SIZE_LF;
+            else if (ch == '\n' || (ch < 0x20 && ch != '\t') || ch == 0x7f)
+                return chunk_refuse(e, c, SP_400, i + 1);
+            i++;
+            break;
+        case CS_SIZE_LF:
+            if (ch != '\n')
+                return chunk_refuse(e, c, SP_400, i + 1);
+            in->digits = 0;
+            in->cstate = in->chunk_left ? CS_DATA : CS_TRAILER_START;
+            if (in->chunk_left && !body_room(c, in->chunk_left))
+                return chunk_refuse(e, c, SP_413, i + 1);
+            i++;
+            break;
+        case CS_DATA: {
+            uint32_t take = n - i < in->chunk_left ? n - i : in->chunk_left;
+            memcpy(in->data + in->head_len + in->got, p + i, take);
+            in->got += take;
+            in->chunk_left -= take;
+            i += take;
+            if (!in->chunk_left)
+                in->cstate = CS_DATA_CR;
+            break;
+        }
+        case CS_DATA_CR:
+        case CS_DATA_LF:
+            if (ch != (in->cstate == CS_DATA_CR ? '\r' : '\n'))
+                return chunk_refuse(e, c, SP_400, i + 1);
+            in->cstate = in->cstate == CS_DATA_CR ? CS_DATA_LF : CS_SIZE;
+            i++;
+            break;
+        case CS_TRAILER_START:  /* an empty line ends the body; anything else a trailer */
+            in->cstate = ch == '\r' ? CS_END_LF : CS_TRAILER;
+            if (ch == '\n')
+                return chunk_refuse(e, c, SP_400, i + 1);
+            i++;
+            break;
+        case CS_TRAILER:
+            if (ch == '\r')
+                in->cstate = CS_TRAILER_LF;
+            i++;
+            break;
+        case CS_TRAILER_LF:
+            if (ch != '\n')
+                return chunk_refuse(e, c, SP_400, i + 1);
+            in->cstate = CS_TRAILER_START;
+            i++;
+            break;
+        case CS_END_LF:
+            if (ch != '\n')
+                return chunk_refuse(e, c, SP_400, i + 1);
+            in->body_len = in->got;
+            in->chunked = 0;  /* done: the rest is the next request's */
+            dyn_ready(e, c);
+            i++;
+            break;
+        }
+    }
+    return i;
 }
 
 void dyn_ready(struct ssdk_engine *e, struct conn *c)

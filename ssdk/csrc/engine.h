@@ -33,7 +33,12 @@
 /* A request on its way to the application, and the response it gave (dynamic.c). */
 struct dyn_in {
     uint32_t route, head_len, body_len, got;
+    uint32_t cap;             /* body bytes data[] has room for */
+    uint32_t max_body;
+    uint32_t chunk_left;      /* chunked: data bytes left in the current chunk */
     uint8_t  keep, is_head;
+    uint8_t  chunked;         /* 1 while a chunked body is being decoded (dynamic.c) */
+    uint8_t  cstate, digits;  /* the chunk decoder's state (CS_*) and size digits */
     uint8_t  data[];          /* the header block, then the body */
 };
 struct dyn_out {
@@ -361,6 +366,8 @@ uint32_t dyn_max_body(const struct dyn_route *r);
 int  dyn_start(struct ssdk_engine *e, struct conn *c, const struct dyn_route *r, int keep,
                int head);
 void dyn_body(struct ssdk_engine *e, struct conn *c, const uint8_t *p, uint32_t n);
+uint32_t dyn_chunked(struct ssdk_engine *e, struct conn *c, const uint8_t *p, uint32_t n);
+void http_refuse(struct ssdk_engine *e, struct conn *c, uint8_t sp);
 void dyn_ready(struct ssdk_engine *e, struct conn *c);
 void dyn_flush(struct ssdk_engine *e);
 void dyn_drop(struct conn *c);

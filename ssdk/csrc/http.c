@@ -211,6 +211,14 @@ static uint32_t decide(struct ssdk_engine *e, struct conn *c, enum hp_result res
     return idx;
 }
 
+/* Refuse the request c was reading for the application (a malformed or oversized
+ * chunked body): the special response sp, and the connection closes. */
+void http_refuse(struct ssdk_engine *e, struct conn *c, uint8_t sp)
+{
+    c->resp = NONE32;
+    start_response(e, c, table_special(cur_table(e), (enum special_resp)sp), 0, 0, W_FRAMING);
+}
+
 /*
  * A request for a path no table holds goes to the application when one of its dynamic
  * routes takes the path (dynamic.c). Returns 1 if it went, or was refused as too large
@@ -228,7 +236,8 @@ static int to_application(struct ssdk_engine *e, struct conn *c, int keep, int h
     const struct dyn_route *r = dyn_match(e, key, klen);
     if (!r)
         return 0;
-    if (p->content_length > dyn_max_body(r)) {  /* RFC 9110 15.5.14 */
+    if ((p->flags & HF_TE_CODED) || p->content_length > dyn_max_body(r)) {
+        /* RFC 9110 15.5.14; a coding besides chunked we cannot undo for the handler */
         req_consume(c, p->pos);
         start_response(e, c, table_special(cur_table(e), SP_413), 0, head, W_NONE);
         return 1;
@@ -270,6 +279,8 @@ int http_serve(struct ssdk_engine *e, struct conn *c)
                                       || idx == t->hdr->special[SP_404_HEAD])
         && to_application(e, c, keep, head))
         return 1;
+    if (res == HP_DONE && (rq.flags & HF_TE))  /* a chunked body only the app reads */
+        idx = table_special(t, SP_411), keep = 0;
     req_consume(c, rq.pos);
     int closing = !keep || (cur_table(e)->resp[idx].flags & RESP_CLOSE);
     if (!closing && rq.content_length && body_follows(e, c, &rq, idx, head))
@@ -312,6 +323,8 @@ int ssdk_http_answer(struct ssdk_engine *e, const uint8_t *req, uint32_t len,
     uint8_t why;
     uint32_t idx = decide(e, c, res, &keep, &why);
     const struct table *t = cur_table(e);
+    if (res == HP_DONE && (c->hp.flags & HF_TE))  /* chunked bodies are not read here */
+        idx = table_special(t, SP_411), keep = 0;
     const struct ssdk_resp *r = &t->resp[idx];
     keep = keep && !(r->flags & RESP_CLOSE);
     count(e, t, idx, why);

@@ -165,6 +165,8 @@ static enum hp_result on_transfer_encoding(struct http_parse *p, const uint8_t *
             if (name != len)
                 return hp_fail(p, SP_400, W_FRAMING);  /* chunked takes no parameters */
             p->flags |= HF_TE_CHUNKED;
+        } else {
+            p->flags |= HF_TE_CODED;
         }
     }
     return HP_MORE;
@@ -211,13 +213,12 @@ enum hp_result hp_block_end(struct http_parse *p)
         return hp_fail(p, SP_400, W_HOST);  /* RFC 9112 3.2 */
     if (p->flags & HF_TE) {
         /* RFC 9112 6.1: in HTTP/1.0 the framing is faulty; RFC 9112 6.3: chunked not last
-         * means the length cannot be known. A well-framed chunked body is one we choose
-         * not to read: 411 (RFC 9112 6.3, RFC 9110 15.5.12). */
+         * means the length cannot be known. A well-framed chunked body is read only for
+         * the application (dynamic.c); http.c answers 411 for any other (RFC 9112 6.3,
+         * RFC 9110 15.5.12). */
         if (p->minor == 0 || !(p->flags & HF_TE_CHUNKED))
             return hp_fail(p, SP_400, W_FRAMING);
-        return hp_fail(p, SP_411, W_NONE);
-    }
-    if ((p->flags & HF_LENGTH) && p->content_length > HTTP_BODY_SKIP_MAX)
+    } else if ((p->flags & HF_LENGTH) && p->content_length > HTTP_BODY_SKIP_MAX)
         return hp_fail(p, SP_413, W_NONE);  /* RFC 9110 15.5.14 */
     if (p->flags & HF_EXPECT_BAD)
         return hp_fail(p, SP_417, W_NONE);  /* RFC 9110 10.1.1 */

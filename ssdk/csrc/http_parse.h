@@ -39,6 +39,7 @@ enum hp_why { W_NONE, W_SYNTAX, W_HOST, W_FRAMING, W_PATH };
 #define HF_TE         0x0020  /* a Transfer-Encoding was given */
 #define HF_TE_CHUNKED 0x0040  /* ... and its last coding so far is chunked */
 #define HF_TE_TWICE   0x0080  /* chunked was applied more than once */
+#define HF_TE_CODED   0x0100  /* a coding besides chunked (gzip, ...) was applied */
 
 struct http_parse {
     uint16_t pos;             /* bytes of the buffer read so far */

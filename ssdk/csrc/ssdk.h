@@ -113,6 +113,7 @@ struct ssdk_stats {
     uint64_t http_continue;       /* 100 Continue interim responses sent */
     uint64_t dyn_requests;        /* requests handed to the application */
     uint64_t dyn_orphans;         /* answers for connections that had gone */
+    uint64_t dyn_bad_bodies;      /* chunked bodies refused: malformed, or over the limit */
     uint64_t tx_payload_bytes;    /* response bytes, retransmissions included */
 };
 

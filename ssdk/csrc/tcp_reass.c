@@ -20,7 +20,8 @@
 static void ooo_hold(struct ssdk_engine *e, struct conn *c, const struct seg *s)
 {
     uint32_t off = s->seq - c->rcv_nxt, wnd = rcv_wnd(c);
-    if (off >= wnd || c->body_skip || (c->flags & (CF_CLOSE | CF_FIN_QUEUED | CF_PEER_FIN))) {
+    if (off >= wnd || c->body_skip || (c->dyn_in && c->dyn_in->chunked)
+        || (c->flags & (CF_CLOSE | CF_FIN_QUEUED | CF_PEER_FIN))) {
         e->st->drop_tcp_ooo++;
         return;
     }
@@ -83,10 +84,15 @@ void tcp_data_in(struct ssdk_engine *e, struct conn *c, struct seg *s)
     if (c->flags & CF_PEER_FIN)
         return;  /* nothing can follow the peer's FIN */
     uint32_t take = s->len < rcv_wnd(c) ? s->len : rcv_wnd(c);
-    uint32_t skip = c->body_skip < take ? c->body_skip : take;
-    c->body_skip -= skip;
-    if (skip && c->dyn_in)  /* a body the application reads rather than one we drop */
-        dyn_body(e, c, s->data, skip);
+    uint32_t skip;
+    if (c->dyn_in && c->dyn_in->chunked) {  /* the decoder takes what is body */
+        skip = dyn_chunked(e, c, s->data, take);
+    } else {
+        skip = c->body_skip < take ? c->body_skip : take;
+        c->body_skip -= skip;
+        if (skip && c->dyn_in)  /* a body the application reads rather than one we drop */
+            dyn_body(e, c, s->data, skip);
+    }
     /* After we decided to close, what the peer still sends is read and discarded. */
     if (!(c->flags & (CF_CLOSE | CF_FIN_QUEUED))) {
         memcpy(c->req + c->req_len, s->data + skip, take - skip);

@@ -210,3 +210,66 @@ def test_an_answer_for_a_connection_that_went_is_refused(
         threading.Event().wait(0.01)
         calls.drain()
     assert stack.stats()["dyn_orphans"] == 1
+
+
+def chunked(*chunks: bytes, trailer: bytes = b"") -> bytes:
+    out = b"".join(f"{len(c):x}\r\n".encode() + c + b"\r\n" for c in chunks)
+    return out + b"0\r\n" + trailer + b"\r\n"
+
+
+def post_chunked(path: str, body: bytes) -> bytes:
+    return get(path, method="POST", headers=["Transfer-Encoding: chunked"]) + body
+
+
+def test_a_chunked_body_is_decoded(dyn: tuple[Stack, AppCalls]) -> None:
+    """RFC 9112 7.1: chunk sizes in hex, extensions ignored, trailers read past; the
+    handler gets the body whole, and a request pipelined after it is answered next."""
+    stack, _ = dyn
+    peer = Peer(stack)
+    peer.connect()
+    parts = [bytes(range(256)) * 10, b"x" * 7, b"tail"]
+    body = chunked(*parts, trailer=b"X-Check: 1\r\n").replace(b"7\r\n", b"7;ext=1\r\n", 1)
+    peer.request(post_chunked("/api/search", body) + get("/api/items/9"))
+    peer.drain()
+    first, second = peer.responses(2)
+    whole = b"".join(parts)
+    assert body_json(first) == {"q": "", "len": len(whole), "sum": sum(whole) % 65536}
+    assert body_json(second) == {"id": 9}
+
+
+@pytest.mark.parametrize("body", [
+    b"zz\r\nabc\r\n0\r\n\r\n",          # not a hex size
+    b"3\r\nabcd\r\n0\r\n\r\n",          # more data than the size said
+    b"3\nabc\r\n0\r\n\r\n",             # a bare LF after the size
+    b"3\r\nabc\r\n0\r\n\n",             # a bare LF ends the trailer section
+])
+def test_a_malformed_chunked_body_is_400_and_closes(dyn: tuple[Stack, AppCalls],
+                                                    body: bytes) -> None:  # fmt: skip
+    stack, calls = dyn
+    peer = Peer(stack)
+    peer.connect()
+    peer.request(post_chunked("/api/search", body))
+    peer.drain()
+    resp = peer.responses(1)[0]
+    assert resp.status == 400 and resp.header("Connection") == "close"
+    assert calls.requests == 0 and stack.stats()["dyn_bad_bodies"] == 1
+
+
+def test_a_chunked_body_over_the_limit_is_413(dyn: tuple[Stack, AppCalls]) -> None:
+    stack, calls = dyn
+    peer = Peer(stack)
+    peer.connect()
+    peer.request(post_chunked("/api/items/1", chunked(b"a" * 60, b"b" * 60)))
+    peer.drain()
+    resp = peer.responses(1)[0]
+    assert resp.status == 413 and calls.requests == 0
+
+
+def test_chunked_to_a_precomputed_route_is_still_411(dyn: tuple[Stack, AppCalls]) -> None:
+    """RFC 9112 6.3: ssdk reads a chunked body only for the application."""
+    stack, _ = dyn
+    peer = Peer(stack)
+    peer.connect()
+    peer.request(post_chunked("/static", chunked(b"abc")))
+    peer.drain()
+    assert peer.responses(1)[0].status == 411
