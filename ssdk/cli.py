@@ -13,10 +13,12 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
+from typer.core import TyperGroup
 
 from ssdk import __version__
 from ssdk.new import TEMPLATES
@@ -24,8 +26,24 @@ from ssdk.new import TEMPLATES
 if TYPE_CHECKING:
     from ssdk.core.impair import Impairment
 
+class OneLineGroup(TyperGroup):
+    """The `ssdk` command group. Its failures are reported in one line (_run_one_line)
+    whoever runs it: the `ssdk` script, `python -m ssdk`, or typer's CliRunner."""
+
+    def main(self, args: Any = None, prog_name: str | None = None,  # type: ignore[override]
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:  # fmt: skip
+        code = _run_one_line(lambda: super(OneLineGroup, self).main(
+            args=args, prog_name=prog_name or "ssdk", complete_var=complete_var,
+            standalone_mode=False, **extra))  # fmt: skip
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
 app = typer.Typer(
     name="ssdk",
+    cls=OneLineGroup,
     help="Web services on their own user-space TCP/IP stack.",
     add_completion=False,
     no_args_is_help=True,
@@ -422,14 +440,14 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: runs the typer app and turns every known failure into one line."""
+def _run_one_line(call: Callable[[], object]) -> int:
+    """Run the command line; every known failure becomes one line on stderr and an exit
+    code: 2 for a bad argument, 1 for a failed build or run, 130 for an abort."""
     from ssdk.core.build import BuildError
     from ssdk.core.bundle import BundleError
 
-    command = typer.main.get_command(app)
     try:
-        rv = command.main(args=argv, prog_name="ssdk", standalone_mode=False)
+        rv = call()
     except UsageError as exc:
         ctx = getattr(exc, "ctx", None)
         hint = f"{ctx.command_path}: " if ctx else "ssdk: "
@@ -450,3 +468,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ssdk: error: {_one_line(str(exc))}", file=sys.stderr)
         return 1
     return rv if isinstance(rv, int) else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point (the `ssdk` script): runs the command line, returns the exit code."""
+    command = typer.main.get_command(app)
+    return int(command.main(args=argv, prog_name="ssdk", standalone_mode=False))

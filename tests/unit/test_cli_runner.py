@@ -1,0 +1,78 @@
+# tests/unit/test_cli_runner.py: every command through typer's CliRunner, the way a
+# user's shell runs it (standalone mode): its help works, and each way to call it wrongly
+# ends with exit code 2 and one line on stderr that names the problem.
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ssdk.cli import app
+
+REPO = Path(__file__).resolve().parents[2]
+HELLO = str(REPO / "examples" / "hello" / "app.py")
+SERVE = ["serve", HELLO, "--iface", "lo", "--ip", "198.18.0.2/15"]
+COMMANDS = ["build", "routes", "serve", "stats", "dev", "new", "impair", "demo", "version"]
+
+BAD: list[tuple[list[str], str]] = [
+    (["build", "missing.py"], "does not exist"),
+    (["build", HELLO, "--mss", "10"], "--mss"),
+    (["routes", "nothing.ssdk"], "does not exist"),
+    (["serve", HELLO, "--ip", "198.18.0.2/15"], "--iface"),
+    ([*SERVE, "--backend", "dpdk"], "not one of"),
+    ([*SERVE, "--workers", "0"], "--workers"),
+    ([*SERVE, "--backend", "af_xdp", "--workers", "2"], "needs queues 0 to 1"),
+    ([*SERVE, "--backend", "tap", "--workers", "2"], "one worker"),
+    ([*SERVE, "--cc", "bbr"], "not one of"),
+    ([*SERVE, "--impair-rx", "loss=200%"], "--impair-rx"),
+    (["stats", "not-a-pid"], "neither a pid nor a counter file"),
+    (["stats", "--interval", "0"], "--interval"),
+    (["dev", "/nonexistent/app.py"], "is not a file"),
+    (["dev", HELLO, "--port", "70000"], "--port"),
+    (["new", "json"], "json"),
+    (["new", "1abc"], "identifier"),
+    (["new", "demo", "--template", "wiki"], "wiki"),
+    (["impair", "--a", "lo", "--b", "lo"], "different interfaces"),
+    (["impair", "--a", "lo"], "--b"),
+    (["demo", "/nonexistent"], "holds no app.py"),
+    (["version", "extra"], "unexpected extra argument"),
+    (["no-such-command"], "No such command"),
+]
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(runner: CliRunner, command: str) -> None:
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.stdout
+
+
+def test_every_command_is_listed() -> None:
+    import typer
+
+    names = set(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+    assert names == set(COMMANDS)
+
+
+@pytest.mark.parametrize(("argv", "needle"), BAD, ids=[" ".join(a)[:60] for a, _ in BAD])
+def test_a_bad_call_is_one_line_and_exit_2(runner: CliRunner, argv: list[str],
+                                           needle: str, tmp_path: Path) -> None:  # fmt: skip
+    result = runner.invoke(app, argv)
+    assert result.exit_code == 2, (result.exit_code, result.output)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert needle.lower() in lines[0].lower(), lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_version(runner: CliRunner) -> None:
+    from ssdk import __version__
+
+    result = runner.invoke(app, ["version"])
+    assert result.exit_code == 0 and result.stdout.strip() == __version__
