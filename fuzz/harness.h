@@ -474,7 +474,8 @@ FZ_UNCOVERED static void fz_check_engine(struct ssdk_engine *e)
                 fz_fail("slot %u is in TIME-WAIT inside the pool", i);
             if (c->req_len > REQ_CAP)
                 fz_fail("slot %u holds %u request bytes", i, c->req_len);
-            if (c->resp != NONE32 && c->resp >= conn_table(e, c)->hdr->nresp)
+            if (c->resp != NONE32 && c->resp != RESP_DYN && c->resp != RESP_WAIT
+                && c->resp >= conn_table(e, c)->hdr->nresp)
                 fz_fail("slot %u sends response %u of %u", i, c->resp,
                         conn_table(e, c)->hdr->nresp);
             if (c->hp.pos > c->req_len)
@@ -484,7 +485,7 @@ FZ_UNCOVERED static void fz_check_engine(struct ssdk_engine *e)
             if ((c->hflags & HC_NEXT)
                 && c->resp != conn_table(e, c)->hdr->special[SP_CONTINUE])
                 fz_fail("slot %u holds a response behind %u, not behind the 100", i, c->resp);
-            if (c->resp != NONE32
+            if (c->resp != NONE32 && c->resp != RESP_DYN && c->resp != RESP_WAIT
                 && (seq_lt(c->resp_end, c->resp_seq)
                     || c->resp_end - c->resp_seq > conn_table(e, c)->resp[c->resp].stream_len))
                 fz_fail("slot %u: response %u spans %u bytes", i, c->resp,
@@ -510,7 +511,7 @@ FZ_UNCOVERED static void fz_check_engine(struct ssdk_engine *e)
                 fz_fail("slot %u waits on table slot %u, which is free", i, c->next_gen);
             held[c->next_gen]++;
         }
-        if (c->resp == NONE32)
+        if (c->resp == NONE32 || c->resp == RESP_DYN || c->resp == RESP_WAIT)
             continue;
         if (c->gen >= GEN_MAX || !e->gen_id[c->gen])
             fz_fail("slot %u sends from table slot %u, which is free", i, c->gen);

@@ -57,8 +57,14 @@ def cdef_text() -> str:
     return text[start : text.index("/* CDEF END */")]
 
 
+# The loop hands requests for dynamic routes to Python through this (ssdk/core/app.py).
+EXTERN_PYTHON = (
+    'extern "Python" void ssdk_py_requests(void *, const struct ssdk_request *, uint32_t);'
+)
+
 ffibuilder = FFI()
 ffibuilder.cdef(cdef_text())
+ffibuilder.cdef(EXTERN_PYTHON)
 _extra = os.environ.get("SSDK_CFLAGS", "").split()
 _xdp = have_af_xdp()
 ffibuilder.set_source(

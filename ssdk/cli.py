@@ -395,7 +395,10 @@ def dev(
     app_file: Annotated[Path, typer.Argument(
         metavar="[APP]", help="The app file; app.py in this folder if left out.")] = Path(
         "app.py"),
-    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 80,
+    port: Annotated[int | None, typer.Option(
+        "--port", min=1, max=65535,
+        help="Port to serve on (default: 80 on the TAP device, 8000 through kernel "
+             "sockets).")] = None,
 ) -> None:
     """Serve APP on this machine over the user-space stack and follow its edits."""
     from ssdk.dev import DevError, run_dev

@@ -3,10 +3,12 @@
 cli.dev -> rebuild (a `ssdk build` subprocess, into .ssdk/ in the project)
         -> a TAP device with a /30 from 198.19.0.0/16 (ssdk/core/netns.py: tap_link)
         -> Supervisor with one worker on the TAP (ssdk/workers.py)
-        -> watch the project (watchfiles): content -> rebuild + publish (hot swap, open
-           connections finish with what they started); Python -> rebuild + restart the
-           worker (its code changed); a failed build -> the error, the last good build
-           keeps serving
+        -> watch the project (ChangeFeed: watchfiles in a thread): content -> rebuild +
+           publish (hot swap, open connections finish with what they started); Python
+           -> rebuild + restart the worker (its code changed); a failed build -> the
+           error, the last good build keeps serving
+        (no TAP allowed -> ssdk/kernel_serve.py: the same bundle, the same C parser and
+         table, through the kernel's sockets on 127.0.0.1; each rebuild loaded in place)
 
 Builds run in a fresh interpreter each time, so an edited module is imported anew and a
 broken one cannot take the dev server down with it.
@@ -17,10 +19,11 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import queue
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,29 +113,84 @@ def changed_python(changes: set[tuple[object, str]]) -> bool:
     return any(path.endswith(".py") for _, path in changes)
 
 
-def run_dev(app: Path, port: int) -> int:
-    """Serve `app` on a TAP device and follow its edits until Ctrl-C; the exit code."""
-    import watchfiles
-
+def run_dev(app: Path, port: int | None) -> int:
+    """Serve `app` on this machine and follow its edits until Ctrl-C; the exit code.
+    On a TAP device over the user-space stack where this process may make one; through
+    the kernel's sockets on 127.0.0.1 otherwise (said in one line)."""
     app = app.resolve()
-    root = app.parent
-    builds = Builds(app, root / OUT_DIR)
+    builds = Builds(app, app.parent / OUT_DIR)
     first, err, took = builds.build()
     if first is None:
         raise DevError(f"the first build failed: {err}")
     print(f"ssdk dev: built {app.name} in {took:.2f} s", flush=True)
-    net = pick_subnet()
-    host_ip, ssdk_ip = net[1], net[2]
-    tap = f"ssdk{os.getpid() % 10_000_000}"
     with ExitStack() as stack, signals_stop() as stop:
         stack.callback(builds.remove_all)
+        feed = stack.enter_context(ChangeFeed(app.parent, stop))
+        net = pick_subnet()
+        tap = f"ssdk{os.getpid() % 10_000_000}"
         try:
-            stack.enter_context(tap_link(tap, f"{host_ip}/{net.prefixlen}"))
+            stack.enter_context(tap_link(tap, f"{net[1]}/{net.prefixlen}"))
         except NetnsError as e:
-            raise DevError(f"cannot make a TAP device ({e.stderr or e}); ssdk dev needs "
-                           "root or CAP_NET_ADMIN") from None  # fmt: skip
-        from ssdk.core.bundle import read_bundle
+            why = (e.stderr or str(e)).splitlines()[-1] if (e.stderr or str(e)) else "refused"
+            kport = port or KERNEL_PORT
+            print(f"ssdk dev: no TAP device ({why}; it needs root or CAP_NET_ADMIN): "
+                  f"serving through the kernel's sockets at http://127.0.0.1:{kport}/ "
+                  "instead", flush=True)  # fmt: skip
+            _serve_kernel(first, builds, feed, stop, kport)
+        else:
+            _serve_tap(app, first, builds, feed, stop, tap, net, port or 80)
+    print("ssdk dev: stopped", flush=True)
+    return 0
 
+
+KERNEL_PORT = 8000
+
+
+class ChangeFeed:
+    """The project's file changes, from a watcher thread: debounced sets of paths."""
+
+    def __init__(self, root: Path, stop: list[int]) -> None:
+        self.root, self.stop = root, stop
+        self.done: list[int] = []
+        self.queue: queue.Queue[set[tuple[object, str]]] = queue.Queue()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> ChangeFeed:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.append(1)  # the watcher's own stop, whatever ended the serving
+        self.thread.join(2)
+
+    def _watch(self) -> None:
+        import watchfiles
+
+        for changes in watchfiles.watch(
+            self.root, watch_filter=watched, debounce=DEBOUNCE_MS, step=50, rust_timeout=100,
+            yield_on_timeout=True, stop_event=_StopFlag(self.stop, self.done),
+            raise_interrupt=False,
+        ):  # fmt: skip
+            if changes:
+                self.queue.put(changes)
+
+    def take(self) -> set[tuple[object, str]]:
+        """Every change since the last call (empty if none)."""
+        out: set[tuple[object, str]] = set()
+        while True:
+            try:
+                out |= self.queue.get_nowait()
+            except queue.Empty:
+                return out
+
+
+def _serve_tap(app: Path, first: Path, builds: Builds, feed: ChangeFeed, stop: list[int],
+               tap: str, net: ipaddress.IPv4Network, port: int) -> None:  # fmt: skip
+    """One worker on the TAP device; content swapped in, code restarts the worker."""
+    from ssdk.core.bundle import read_bundle
+
+    host_ip, ssdk_ip = net[1], net[2]
+    with ExitStack() as stack:
         bundle = read_bundle(first)
         stack.callback(bundle.close)
         opts = ServeOptions(target=str(first), backend="tap", iface=tap,
@@ -141,8 +199,9 @@ def run_dev(app: Path, port: int) -> int:
         board = Board.create(2, {"target": str(app), "iface": tap, "backend": "tap",
                                  "address": f"{ssdk_ip}:{port}", "workers": 1})  # fmt: skip
         stack.callback(board.close, unlink=True)
-        sup = Supervisor(worker_plan(opts, bundle.blob, None), board, 1,
-                         log=lambda m: print(f"ssdk dev: {m}", flush=True))  # fmt: skip
+        plan = worker_plan(opts, bundle.blob, None)
+        plan.app_path = str(app)  # its dynamic routes run in the worker, fresh each restart
+        sup = Supervisor(plan, board, 1, log=lambda m: print(f"ssdk dev: {m}", flush=True))
         stack.callback(sup.stop_all)
         try:
             sup.start_all()
@@ -150,37 +209,75 @@ def run_dev(app: Path, port: int) -> int:
             raise DevError(str(e)) from None
         url = f"http://{ssdk_ip}/" if port == 80 else f"http://{ssdk_ip}:{port}/"
         print(f"ssdk dev: serving {app.name} at {url} (TAP {tap}, this machine is "
-              f"{host_ip}); watching {root}", flush=True)  # fmt: skip
+              f"{host_ip}); watching {app.parent}", flush=True)  # fmt: skip
         print(f"ssdk dev: ready: {url}", flush=True)
-        for changes in _changes(watchfiles, root, stop):
+        while not stop:
+            time.sleep(0.1)
+            changes = feed.take()
             if changes:
-                _apply(changes, builds, sup)
+                path = _rebuild(changes, builds)
+                if path is None:
+                    pass
+                elif changed_python(changes):
+                    sup.restart_all(str(path))
+                    print("ssdk dev: worker restarted", flush=True)
+                else:
+                    sup.publish(str(path))
+                    print("ssdk dev: swapped in", flush=True)
             sup.watch()
-    print("ssdk dev: stopped", flush=True)
-    return 0
+
+
+def _serve_kernel(first: Path, builds: Builds, feed: ChangeFeed, stop: list[int],
+                  port: int) -> None:  # fmt: skip
+    """The same bundle through kernel sockets; every rebuild is loaded in place."""
+    from ssdk.core.bundle import Bundle, read_bundle
+    from ssdk.core.engine import Engine, EngineConfig
+    from ssdk.kernel_serve import run_kernel_server
+
+    engine = Engine(EngineConfig(ip="127.0.0.1", port=port))
+    open_bundles: dict[int, Bundle] = {}
+    with ExitStack() as stack:
+        # Exits run in reverse: the engine lets go of the blobs before they are closed.
+        stack.callback(lambda: [b.close() for b in open_bundles.values()])
+        stack.callback(engine.close)
+
+        def load(path: Path) -> None:
+            bundle = read_bundle(path)
+            open_bundles[id(bundle.blob)] = bundle
+            engine.load(bundle.blob)
+            for blob in engine.reap_tables():
+                open_bundles.pop(id(blob)).close()
+
+        load(first)
+
+        def tick() -> bool:
+            changes = feed.take()
+            if changes:
+                path = _rebuild(changes, builds)
+                if path is not None:
+                    load(path)
+                    print("ssdk dev: loaded", flush=True)
+            return not stop
+
+        try:
+            run_kernel_server(engine, "127.0.0.1", port, tick, lambda: print(
+                f"ssdk dev: ready: http://127.0.0.1:{port}/", flush=True))
+        except OSError as e:
+            raise DevError(f"cannot listen on 127.0.0.1:{port}: {e.strerror}") from None
 
 
 class _StopFlag:
     """What watchfiles polls to end its loop: set once a signal arrived."""
 
-    def __init__(self, stop: list[int]) -> None:
-        self.stop = stop
+    def __init__(self, *flags: list[int]) -> None:
+        self.flags = flags
 
     def is_set(self) -> bool:
-        return bool(self.stop)
+        return any(self.flags)
 
 
-def _changes(watchfiles: object, root: Path, stop: list[int]) -> Iterator[set[tuple[object, str]]]:
-    """Sets of changed files, debounced; an empty set every 100 ms while nothing changes,
-    so the caller can look after its worker."""
-    yield from watchfiles.watch(  # type: ignore[attr-defined]
-        root, watch_filter=watched, debounce=DEBOUNCE_MS, step=50, rust_timeout=100,
-        yield_on_timeout=True, stop_event=_StopFlag(stop), raise_interrupt=False,
-    )  # fmt: skip
-
-
-def _apply(changes: set[tuple[object, str]], builds: Builds, sup: Supervisor) -> None:
-    """Rebuild after a change and publish it, or restart the worker for new code."""
+def _rebuild(changes: set[tuple[object, str]], builds: Builds) -> Path | None:
+    """Build after a change; the new bundle, or None (the error is printed)."""
     # Editors' and sed's short-lived temporary files are not worth naming.
     names = sorted({Path(p).name for _, p in changes if Path(p).exists()}) or ["a file"]
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
@@ -188,11 +285,6 @@ def _apply(changes: set[tuple[object, str]], builds: Builds, sup: Supervisor) ->
     if path is None:
         print(f"ssdk dev: {shown} changed; build failed, still serving the last good "
               f"build:\n  {err}", flush=True)  # fmt: skip
-        return
-    if changed_python(changes):
-        sup.restart_all(str(path))
-        print(f"ssdk dev: {shown} changed; rebuilt in {took:.2f} s, worker restarted",
-              flush=True)  # fmt: skip
-    else:
-        sup.publish(str(path))
-        print(f"ssdk dev: {shown} changed; rebuilt in {took:.2f} s, swapped in", flush=True)
+        return None
+    print(f"ssdk dev: {shown} changed; rebuilt in {took:.2f} s", flush=True)
+    return path

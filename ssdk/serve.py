@@ -16,17 +16,22 @@ import ipaddress
 import json
 import os
 import secrets
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ssdk.core.build import open_target
+from ssdk.core.build import Concrete, build, concrete_responses, load_app, open_target
+from ssdk.core.bundle import Bundle
 from ssdk.core.counters import Board, total
 from ssdk.core.engine import Engine, EngineConfig
 from ssdk.core.impair import Impairment
+from ssdk.revalidate import Revalidator
+from ssdk.routing.app import App
 from ssdk.workers import Supervisor, WorkerPlan, WorkerStartError
 
 BACKENDS = ("af_packet", "af_xdp", "tap")
@@ -163,13 +168,25 @@ def worker_plan(opts: ServeOptions, blob: object, seed: int | None) -> WorkerPla
     def queue_of(i: int) -> int:
         return opts.queue + i if opts.backend == "af_xdp" else 0
 
+    app_path = opts.target if not opts.target.endswith(".ssdk") else None
     return WorkerPlan(config=cfg, blob=blob, setup=setup, queue_of=queue_of,
-                      impaired=seed is not None)  # fmt: skip
+                      impaired=seed is not None, app_path=app_path)  # fmt: skip
+
+
+def open_app(opts: ServeOptions) -> tuple[Bundle, App | None, list[Concrete]]:
+    """The bundle to serve; when the target is an app, the app and its rendered
+    responses too (built here, in memory; each page rendered once)."""
+    if opts.target.endswith(".ssdk"):
+        return open_target(opts.target, mss=opts.mss), None, []
+    app = load_app(opts.target)
+    concretes = concrete_responses(app)
+    manifest, blob = build(app, mss=opts.mss, source=opts.target, concretes=concretes)
+    return Bundle(manifest, blob), app, concretes
 
 
 def serve(opts: ServeOptions) -> int:
     """Serve until SIGINT or SIGTERM; the exit code. Call check_queues(opts) first."""
-    bundle = open_target(opts.target, mss=opts.mss)
+    bundle, app, concretes = open_app(opts)
     seed = None
     if opts.impair_rx or opts.impair_tx:
         seed = pick_seed(opts.impair_seed)
@@ -180,6 +197,19 @@ def serve(opts: ServeOptions) -> int:
     board = Board.create(opts.workers + 1, info)
     sup = Supervisor(worker_plan(opts, bundle.blob, seed), board, opts.workers,
                      log=lambda m: print(f"ssdk: {m}", flush=True))  # fmt: skip
+    run_dir = Path(tempfile.mkdtemp(prefix=f"ssdk-{os.getpid()}-"))
+    reval = (Revalidator(app, concretes, opts.mss, run_dir, sup.publish, opts.target)
+             if app is not None and (app.dynamics or any(r.revalidate for r in app.routes))
+             else None)  # fmt: skip
+
+    def step(ms: int) -> None:
+        time.sleep(reval.wait_s(ms / 1000) if reval is not None else ms / 1000)
+        sup.watch()
+        if reval is not None:
+            for path in sup.asked():
+                reval.refresh(path)
+            reval.tick()
+
     # The workers point into the bundle's mapping: they are stopped before it is closed.
     with signals_stop() as stop, contextlib.closing(bundle):
         try:
@@ -189,12 +219,12 @@ def serve(opts: ServeOptions) -> int:
                 print(f"ssdk: error: {e}", file=sys.stderr, flush=True)
                 return 1
             print_banner(opts, bundle, mode)
-            run_until_stopped(stop, lambda ms: (time.sleep(ms / 1000), sup.watch()),
-                              lambda: board_totals(board), opts.stats_file)  # fmt: skip
+            run_until_stopped(stop, step, lambda: board_totals(board), opts.stats_file)
         finally:
             sup.stop_all()
             counters = board_totals(board)
             board.close(unlink=True)
+            shutil.rmtree(run_dir, ignore_errors=True)
     return report_stop(stop, counters, opts.stats_file)
 
 

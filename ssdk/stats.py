@@ -80,6 +80,7 @@ COLUMNS = (  # heading, counter, rate (per second) or level
     ("opened/s", "conns_opened", True),
     ("rtx/s", "retransmits", True),
     ("drops/s", "drops", True),
+    ("app us/req", "app", True),  # Python time per dynamic request, on the loop's thread
 )
 
 
@@ -99,6 +100,11 @@ def render(prev: dict[str, Any], cur: dict[str, Any], dt: float) -> str:
     def cells(before: dict[str, Any], after: dict[str, Any]) -> str:
         out = ""
         for _, key, rate in COLUMNS:
+            if key == "app":
+                n = after["app_requests"] - before.get("app_requests", 0)
+                ns = after["app_ns"] - before.get("app_ns", 0)
+                out += f" {ns / n / 1000:>10,.1f}" if n > 0 else f" {'-':>10}"
+                continue
             a = _drops(after) if key == "drops" else after[key]
             b = _drops(before) if key == "drops" else before.get(key, 0)
             if not rate:

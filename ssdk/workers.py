@@ -21,6 +21,7 @@ board slot.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -33,11 +34,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ssdk.core.app_calls import AppCalls
+from ssdk.core.build import BuildError, load_app
 from ssdk.core.bundle import Bundle, BundleError, read_bundle
 from ssdk.core.counters import Board
 from ssdk.core.engine import Engine, EngineConfig, EngineError
 
 SLICE_MS = 100
+BUSY_SLICE_MS = 2
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 YOUNG_S = 2.0  # a worker that dies sooner than this after its start backs off
@@ -59,6 +63,7 @@ class WorkerPlan:
     queue_of: Callable[[int], int]
     impaired: bool
     latest: str | None = None  # the newest bundle file published, which restarts load
+    app_path: str | None = None  # the app file: its dynamic routes run in each worker
 
 
 @dataclass
@@ -71,6 +76,7 @@ class Worker:
     delay: float = 0.0
     mode: str = ""
     ctl: int = -1  # the supervisor's end of the worker's control pipe
+    up: int = -1  # the supervisor's end of the worker's pipe upwards (ready, refresh)
 
 
 def _die_with_parent() -> None:
@@ -147,23 +153,40 @@ def worker_main(plan: WorkerPlan, board: Board, w: Worker, ready_fd: int, ctl_fd
         tables = Tables(engine, board, w.slot)
         if plan.latest:
             tables.publish(plan.latest)
-    except (EngineError, ValueError, OSError) as e:
+        calls = _app_calls(engine, plan.app_path)
+    except (EngineError, ValueError, OSError, BuildError) as e:
         os.write(ready_fd, json.dumps({"error": str(e)}).encode() + b"\n")
         return 1
     os.write(ready_fd, json.dumps({"mode": engine.backend_mode}).encode() + b"\n")
-    os.close(ready_fd)
     while not stop:
-        engine.run(SLICE_MS)
+        # While handlers run in the pool, come back often to send what they finish.
+        engine.run(BUSY_SLICE_MS if calls and calls.busy() else SLICE_MS)
+        if calls:
+            calls.drain()
+            board.set_app(w.slot, calls.counters())
+            for path in calls.refreshes():  # rendering is the supervisor's job
+                os.write(ready_fd, json.dumps({"refresh": path}).encode() + b"\n")
         if plan.impaired:
             board.set_impair(w.slot, engine.impair_stats())
         for cmd in _commands(ctl_fd):
             if "publish" in cmd:
                 tables.publish(cmd["publish"])
         tables.retry()
+    if calls:
+        calls.close()
     engine.close()
     for bundle in tables.open.values():
         bundle.close()
     return 0
+
+
+def _app_calls(engine: Engine, app_path: str | None) -> AppCalls | None:
+    """Import the app in this worker (its own, fresh copy) and give its dynamic routes
+    to the engine; None when it has none."""
+    if not app_path:
+        return None
+    app = load_app(app_path)
+    return AppCalls(engine, app) if app.dynamics else None
 
 
 class Supervisor:
@@ -187,9 +210,10 @@ class Supervisor:
             try:
                 os.close(r)
                 os.close(ctl_w)
-                for other in self.workers:  # a sibling's control pipe is not ours
-                    if other.ctl >= 0:
-                        os.close(other.ctl)
+                for other in self.workers:  # a sibling's pipes are not ours
+                    for fd in (other.ctl, other.up):
+                        if fd >= 0:
+                            os.close(fd)
                 code = worker_main(self.plan, self.board, w, wfd, ctl_r)
             except BaseException:
                 traceback.print_exc()
@@ -203,10 +227,11 @@ class Supervisor:
             os.close(w.ctl)
         w.ctl = ctl_w
         w.pid, w.started = pid, time.monotonic()
-        try:
-            line = _read_line(r, READY_TIMEOUT_S)
-        finally:
-            os.close(r)
+        if w.up >= 0:
+            os.close(w.up)
+        w.up = r  # stays open: the worker asks for refreshes through it
+        line = _read_line(r, READY_TIMEOUT_S)
+        os.set_blocking(r, False)
         if not line:
             return {"error": f"no word from worker {w.slot} (pid {pid}) in "
                              f"{READY_TIMEOUT_S:.0f} s"}  # fmt: skip
@@ -244,6 +269,21 @@ class Supervisor:
         """Move a finished life's counters into the retired slot."""
         self.board.accumulate(self.retired, slot)
         self.board.clear(slot)
+
+    def asked(self) -> list[str]:
+        """Paths workers asked to have rendered again (app.refresh), since last asked."""
+        out: list[str] = []
+        for w in self.workers:
+            if w.up < 0:
+                continue
+            try:
+                data = os.read(w.up, 65536)
+            except BlockingIOError:
+                continue
+            for line in data.splitlines():
+                with contextlib.suppress(ValueError, TypeError):
+                    out.append(str(json.loads(line)["refresh"]))
+        return out
 
     def watch(self) -> None:
         """One supervision step: reap dead workers and start those that are due."""

@@ -248,6 +248,11 @@ def _make(p: _Planned) -> Concrete:
     return c
 
 
+def render_route(route: Route) -> list[Concrete]:
+    """Every response of one page, rendered now (revalidation); raises BuildError."""
+    return [_make(p) for p in _plan_page(route)]
+
+
 def _stats_of(decl: Route | Static) -> RouteStats:
     if isinstance(decl, Route):
         return RouteStats(decl.path, "page", str(decl.location), decl=decl)
@@ -296,11 +301,13 @@ def build(
     source: str = "",
     progress: Progress | None = None,
     stats: BuildStats | None = None,
+    concretes: list[Concrete] | None = None,
 ) -> tuple[Manifest, bytes]:
     """Render and lower every response of `app`; returns the manifest and the blob.
 
     `progress` is told how far it got; `stats`, if given, gets a row per declaration and
-    the time spent rendering and lowering.
+    the time spent rendering and lowering. `concretes`, if given, are the responses to
+    lower instead of rendering them (revalidation keeps most and renders a few again).
     """
     if not isinstance(app, App):
         raise TypeError(f"build() needs an ssdk.App, not {type(app).__name__}")
@@ -319,7 +326,8 @@ def build(
         segs = nsegments(len(header) + len(sent), mss)
         rows.append(RouteRow(sp.name, sp.status, sp.content_type, len(body), segs, "special"))
     began = time.perf_counter()
-    concretes = concrete_responses(app, progress, stats)
+    if concretes is None:
+        concretes = concrete_responses(app, progress, stats)
     rendered = time.perf_counter()
     if progress is not None:
         progress.lowering()

@@ -14,7 +14,8 @@ self-describing, so a reader needs no knowledge of the writer's build:
 
 A slot starts with META (pid, queue, restarts, started_ns, the table generation it
 serves), then the engine's `struct ssdk_stats` verbatim (the C core increments it in
-place), then the impairment counters, which the worker copies in once a slice. Aligned
+place), then the impairment counters and those of dynamic routes (requests, failures,
+nanoseconds of Python on the loop's thread), which the worker copies in once a slice. Aligned
 64-bit words are written and read whole on every platform ssdk runs on, so a reader
 never sees a torn counter; it may see one counter of a slot newer than another, which
 is harmless for rates.
@@ -38,10 +39,12 @@ MAGIC = b"SSDKCTR1"
 HEADER = struct.Struct("<8sIIIIQQ")
 SHM_DIR = Path("/dev/shm")
 META = ("pid", "queue", "restarts", "started_ns", "generation")
+APP = ("app_requests", "app_failures", "app_ns")  # dynamic routes: Python's share
 FIELDS: tuple[str, ...] = (
     META
     + STATS_FIELDS
     + tuple(f"impair_{d}_{k}" for d in ("rx", "tx") for k in IMPAIR_STATS_FIELDS)
+    + APP
 )
 # Gauges are levels, not totals: summed over workers, never turned into rates.
 GAUGES = frozenset(
@@ -156,6 +159,11 @@ class Board:
         sums = [(a[k] + b[k]) & 0xFFFFFFFFFFFFFFFF for k in self.names[len(META) :]]
         struct.pack_into(f"<{len(sums)}Q", self.mm, self._slot_at(dst) + len(META) * 8,
                          *sums)  # fmt: skip
+
+    def set_app(self, i: int, values: dict[str, int]) -> None:
+        """Copy the dynamic-route counters (APP) into slot i."""
+        at = self._slot_at(i) + 8 * FIELDS.index(APP[0])
+        struct.pack_into(f"<{len(APP)}Q", self.mm, at, *(values[k] for k in APP))
 
     def clear(self, i: int) -> None:
         """Zero slot i (before a worker starts in it)."""

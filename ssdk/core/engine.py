@@ -129,6 +129,22 @@ def _raise(err: Any, what: str) -> None:
     raise EngineError(f"{what}: {ffi.string(err).decode(errors='replace')}")
 
 
+@dataclass(frozen=True)
+class Answer:
+    """Engine.answer's result: the response's bytes as stored (Date and Connection
+    slots still to be written), and what to do with the request's bytes."""
+
+    status: int
+    consumed: int  # bytes of the header block (and empty lines before it)
+    body: int  # body bytes that follow, to read and discard
+    keep: bool  # the connection stays open
+    stream: bytes
+    date_off: int
+    conn_off: int
+    interim: bytes  # a 100 Continue to send first, or b""
+    interim_date_off: int
+
+
 class Engine:
     """One engine: one backend, one table, one connection pool."""
 
@@ -141,6 +157,7 @@ class Engine:
         self._e = out[0]
         self._blobs: dict[int, Any] = {}  # generation -> the memory C points into
         self._shared: Any = None  # the same for shared counters
+        self._calls: Any = None  # the handle the dynamic-route callback gets
         self.backend = ""
 
     # -- backends -------------------------------------------------------------------
@@ -241,6 +258,50 @@ class Engine:
                 ffi.release(buf)
                 freed.append(blob)
         return freed
+
+    def answer(self, request: bytes) -> Answer | None:
+        """What the table answers to the request at the start of `request` (bytes from a
+        kernel socket): None while its header block is incomplete. The same parser and
+        choice as the stack's; no TCP and no backend needed."""
+        a = ffi.new("struct ssdk_answer *")
+        rc = lib.ssdk_http_answer(self._e, request, len(request), a)
+        if rc < 0:
+            raise EngineError("no table loaded")
+        if rc == 0:
+            return None
+        blob = self._blobs[int(a.generation)][0]
+        mv = memoryview(blob)
+        stream = bytes(mv[a.stream_off : a.stream_off + a.stream_len])
+        interim = bytes(mv[a.interim_off : a.interim_off + a.interim_len])
+        return Answer(status=int(a.status), consumed=int(a.consumed), body=int(a.body),
+                      keep=bool(a.keep), stream=stream, date_off=int(a.date_off),
+                      conn_off=int(a.conn_off), interim=interim,
+                      interim_date_off=int(a.interim_date_off))  # fmt: skip
+
+    # -- dynamic routes (ssdk/core/app_calls.py) --------------------------------------
+    def dynamic_route(self, key: str, exact: bool, route_id: int, max_body: int) -> None:
+        """Requests for route key `key` (or any key starting with it, exact=False) that
+        no table holds go to the callback set with on_requests, as route `route_id`;
+        bodies over max_body are answered 413."""
+        raw = key.encode("ascii")
+        if lib.ssdk_dynamic_route(self._e, raw, len(raw), int(exact), route_id, max_body):
+            raise EngineError(f"dynamic route key {key!r} refused")
+
+    def on_requests(self, fn: Any, handle: Any) -> None:
+        """The extern "Python" function that takes each pass's ready requests."""
+        self._calls = handle  # keeps the handle alive while C holds it
+        lib.ssdk_dynamic_set(self._e, fn, handle)
+
+    def respond(self, token: int, stream: bytes, date_off: int, conn_off: int, status: int,
+                keep: bool) -> bool:
+        """Answer the request `token` named; False if its connection has gone."""
+        rc = lib.ssdk_respond(self._e, token, stream, len(stream), date_off, conn_off, status,
+                              int(keep))  # fmt: skip
+        if rc == -2:
+            raise EngineError("a response without its Date and Connection slots")
+        if rc == -3:
+            raise MemoryError("no memory for a response")
+        return rc == 0
 
     # -- the loop -------------------------------------------------------------------
     def run(self, ms: int) -> int:

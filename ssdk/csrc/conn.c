@@ -38,6 +38,7 @@ struct conn *conn_alloc(struct ssdk_engine *e, uint32_t raddr, uint16_t rport)
     uint8_t pending = c->flags & CF_PENDING;
     memset(c, 0, offsetof(struct conn, req));
     c->flags = pending;
+    e->incarnation[conn_index(e, c)]++;  /* tokens of the slot's last life go stale */
     c->raddr = raddr;
     c->rport = rport;
     c->resp = NONE32;
@@ -54,6 +55,7 @@ void conn_free(struct ssdk_engine *e, struct conn *c)
     uint32_t idx = conn_index(e, c);
     timer_stop(e, c);
     resp_release(e, c);
+    dyn_drop(c);
     if (c->hflags & HC_NEXT)  /* an answer that waited behind a 100 Continue, never sent */
         e->gen_refs[c->next_gen]--;
     uint32_t *pp = &e->hash[bucket(e, c->raddr, c->rport)];

@@ -25,6 +25,23 @@
  * backlog of its own (1000 frames on Linux by default); a pass that queued the whole TX
  * ring at once would overflow it, and fairness between connections would suffer. */
 #define TX_PASS_BUDGET 256
+/* c->resp when the response is not a table's: the application's answer (dynamic.c),
+ * or none yet while the application works on the request. */
+#define RESP_DYN  0xfffffffeu
+#define RESP_WAIT 0xfffffffdu
+
+/* A request on its way to the application, and the response it gave (dynamic.c). */
+struct dyn_in {
+    uint32_t route, head_len, body_len, got;
+    uint8_t  keep, is_head;
+    uint8_t  data[];          /* the header block, then the body */
+};
+struct dyn_out {
+    uint32_t len, date_off, conn_off;
+    uint8_t  data[];
+};
+struct dyn_route;
+
 /* Tables alive at once: the current one and those that responses still in flight were
  * started from (hot swap, table.c). */
 #define GEN_MAX 8
@@ -84,6 +101,8 @@ struct conn {
     uint32_t fin_seq;         /* sequence number of our FIN, when CF_FIN_QUEUED */
     uint32_t next_resp;       /* the final response behind a 100 Continue, when HC_NEXT */
     uint8_t  next_gen;        /* ...and the table slot it comes from, held meanwhile */
+    struct dyn_in *dyn_in;    /* a request for the application, until it answers */
+    struct dyn_out *dyn_out;  /* its answer, until acknowledged (c->resp == RESP_DYN) */
     uint8_t  hflags;          /* HC_* */
 
     /* RFC 6298 state, in microseconds. */
@@ -145,6 +164,15 @@ struct ssdk_engine {
     uint64_t gen_id[GEN_MAX];     /* publication number of each slot; 0: slot free */
     uint64_t gen_next;            /* the number the next published table gets */
     uint8_t  cur;                 /* the slot new responses come from */
+    struct conn *scratch;         /* ssdk_http_answer's parser state, made on first use */
+    struct dyn_route *dyn_routes; /* paths the application answers itself (dynamic.c) */
+    uint32_t ndyn;
+    ssdk_request_fn dyn_fn;
+    void *dyn_ctx;
+    uint32_t *dyn_batch;          /* connections whose request became ready this pass */
+    uint32_t ndyn_batch;
+    struct ssdk_request *dyn_reqs;
+    uint32_t *incarnation;        /* per slot, bumped on every allocation: tokens */
     int table_loaded;
 
     struct conn *conns;
@@ -325,6 +353,25 @@ void loss_timer_arm(struct ssdk_engine *e, struct conn *c);
 void date_render(uint64_t unix_sec, uint8_t out[DATE_LEN]);
 void date_tick(struct ssdk_engine *e);
 const uint8_t *date_for(const struct ssdk_engine *e, uint64_t sec, uint8_t buf[DATE_LEN]);
+
+/* dynamic.c */
+const struct dyn_route *dyn_match(const struct ssdk_engine *e, const uint8_t *key,
+                                  size_t len);
+uint32_t dyn_max_body(const struct dyn_route *r);
+int  dyn_start(struct ssdk_engine *e, struct conn *c, const struct dyn_route *r, int keep,
+               int head);
+void dyn_body(struct ssdk_engine *e, struct conn *c, const uint8_t *p, uint32_t n);
+void dyn_ready(struct ssdk_engine *e, struct conn *c);
+void dyn_flush(struct ssdk_engine *e);
+void dyn_drop(struct conn *c);
+/* http.c: the counters of a response's status. */
+void http_count_status(struct ssdk_engine *e, uint16_t status);
+
+/* Whether c has a response with bytes to send (not merely waiting for the app). */
+static inline int resp_sending(const struct conn *c)
+{
+    return c->resp != NONE32 && c->resp != RESP_WAIT;
+}
 
 /* table.c: c takes (or gives back) its hold on the table of its response. */
 void resp_hold(struct ssdk_engine *e, struct conn *c, uint32_t idx);

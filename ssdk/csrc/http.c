@@ -16,14 +16,14 @@
  * response that closes the connection, and nothing after it is read, so a stream whose
  * framing is in doubt is never read on.
  */
+#include <stdlib.h>
 #include <string.h>
 #include "engine.h"
 
 /* The status counters, by status; a 100 Continue is no answer to a request. */
-static void count(struct ssdk_engine *e, const struct table *t, uint32_t idx, uint8_t why)
+void http_count_status(struct ssdk_engine *e, uint16_t status)
 {
     struct ssdk_stats *st = e->st;
-    uint16_t status = t->resp[idx].status;
     if (status < 200) {
         st->http_continue++;
         return;
@@ -49,6 +49,13 @@ static void count(struct ssdk_engine *e, const struct table *t, uint32_t idx, ui
     case 505: st->http_505++; break;
     default: break;
     }
+}
+
+/* The counters of response idx, and of why it was chosen. */
+static void count(struct ssdk_engine *e, const struct table *t, uint32_t idx, uint8_t why)
+{
+    struct ssdk_stats *st = e->st;
+    http_count_status(e, t->resp[idx].status);
     if (why == W_HOST)
         st->http_bad_host++;
     else if (why == W_FRAMING)
@@ -187,6 +194,48 @@ int http_request_timeout(struct ssdk_engine *e, struct conn *c)
     return 1;
 }
 
+/* The answer to the request the parser finished (res: HP_DONE or HP_ERROR): the
+ * response, whether the connection may stay (RFC 9112 9.3: 1.1 persists unless told to
+ * close, 1.0 only when asked to; a refused request never), and why, for the counters. */
+static uint32_t decide(struct ssdk_engine *e, struct conn *c, enum hp_result res, int *keep,
+                       uint8_t *why)
+{
+    const struct http_parse *rq = &c->hp;
+    *why = rq->why;
+    *keep = 0;
+    if (res == HP_ERROR)
+        return table_special(cur_table(e), (enum special_resp)rq->error);
+    uint32_t idx = choose(e, c, why);
+    *keep = *why == W_NONE && !(rq->flags & HF_CLOSE)
+            && (rq->minor >= 1 || (rq->flags & HF_KEEP));
+    return idx;
+}
+
+/*
+ * A request for a path no table holds goes to the application when one of its dynamic
+ * routes takes the path (dynamic.c). Returns 1 if it went, or was refused as too large
+ * for the route (413, closing); 0 if no dynamic route takes it.
+ */
+static int to_application(struct ssdk_engine *e, struct conn *c, int keep, int head)
+{
+    const struct http_parse *p = &c->hp;
+    if (!p->path_len)
+        return 0;
+    uint8_t dec[HTTP_TARGET_MAX], key[3 * HTTP_TARGET_MAX];
+    size_t klen;
+    if (hp_path_key(c->req + p->path, p->path_len, dec, key, &klen))
+        return 0;
+    const struct dyn_route *r = dyn_match(e, key, klen);
+    if (!r)
+        return 0;
+    if (p->content_length > dyn_max_body(r)) {  /* RFC 9110 15.5.14 */
+        req_consume(c, p->pos);
+        start_response(e, c, table_special(cur_table(e), SP_413), 0, head, W_NONE);
+        return 1;
+    }
+    return dyn_start(e, c, r, keep, head) == 0;
+}
+
 /*
  * The connection has no response in flight: start the one behind a 100 Continue, or
  * read on in the buffered request and, once it is whole or refused, answer it.
@@ -213,22 +262,73 @@ int http_serve(struct ssdk_engine *e, struct conn *c)
         res = hp_fail(&c->hp, SP_431, W_NONE);  /* RFC 6585 5: larger than our buffer */
     }
     struct http_parse rq = c->hp;
-    int head = rq.method == M_HEAD, keep = 0;
-    uint8_t why = rq.why;
-    uint32_t idx;
-    if (res == HP_ERROR) {
-        idx = table_special(cur_table(e), (enum special_resp)rq.error);
-    } else {
-        idx = choose(e, c, &why);
-        /* RFC 9112 9.3: 1.1 persists unless told to close; 1.0 only when asked to. */
-        keep = !(rq.flags & HF_CLOSE) && (rq.minor >= 1 || (rq.flags & HF_KEEP));
-        if (why != W_NONE)
-            keep = 0;
-    }
+    int head = rq.method == M_HEAD, keep;
+    uint8_t why;
+    uint32_t idx = decide(e, c, res, &keep, &why);
+    const struct table *t = cur_table(e);
+    if (e->ndyn && res == HP_DONE && (idx == t->hdr->special[SP_404_GET]
+                                      || idx == t->hdr->special[SP_404_HEAD])
+        && to_application(e, c, keep, head))
+        return 1;
     req_consume(c, rq.pos);
     int closing = !keep || (cur_table(e)->resp[idx].flags & RESP_CLOSE);
     if (!closing && rq.content_length && body_follows(e, c, &rq, idx, head))
         return 1;
     start_response(e, c, idx, keep, head, why);
+    return 1;
+}
+
+/*
+ * The same choice for a request that came through a kernel socket (ssdk dev without the
+ * privileges for a TAP device): no connection of ours, no TCP. The request's bytes go
+ * through the same parser and table into a scratch connection, and the answer says
+ * where the response's bytes are, for the caller to write. Returns 1 with an answer,
+ * 0 when the header block is not complete yet, -1 without a table.
+ */
+int ssdk_http_answer(struct ssdk_engine *e, const uint8_t *req, uint32_t len,
+                     struct ssdk_answer *a)
+{
+    memset(a, 0, sizeof(*a));
+    if (!e->table_loaded)
+        return -1;
+    if (!e->scratch && !(e->scratch = calloc(1, sizeof(struct conn))))
+        return -1;
+    struct conn *c = e->scratch;
+    uint32_t skip = 0;  /* empty lines before a request line are ignored (RFC 9112 2.2) */
+    while (skip < len && (req[skip] == '\n'
+                          || (req[skip] == '\r' && skip + 1 < len && req[skip + 1] == '\n')))
+        skip += req[skip] == '\r' ? 2 : 1;
+    uint32_t n = len - skip < REQ_CAP ? len - skip : REQ_CAP;
+    memset(&c->hp, 0, sizeof(c->hp));
+    memcpy(c->req, req + skip, n);
+    c->req_len = (uint16_t)n;
+    enum hp_result res = hp_run(&c->hp, c->req, n);
+    if (res == HP_MORE) {
+        if (n < REQ_CAP)
+            return 0;
+        res = hp_fail(&c->hp, SP_431, W_NONE);
+    }
+    int keep;
+    uint8_t why;
+    uint32_t idx = decide(e, c, res, &keep, &why);
+    const struct table *t = cur_table(e);
+    const struct ssdk_resp *r = &t->resp[idx];
+    keep = keep && !(r->flags & RESP_CLOSE);
+    count(e, t, idx, why);
+    a->status = r->status;
+    a->consumed = skip + c->hp.pos;
+    a->keep = (uint32_t)keep;
+    a->body = keep ? c->hp.content_length : 0;
+    a->generation = e->gen_id[e->cur];
+    a->stream_off = r->stream_off;
+    a->stream_len = c->hp.method == M_HEAD ? r->hdr_len : r->stream_len;
+    a->date_off = r->date_off;
+    a->conn_off = r->conn_off;
+    if (a->body && (c->hp.flags & HF_CONTINUE) && c->hp.minor >= 1 && n == c->hp.pos) {
+        const struct ssdk_resp *i = &t->resp[table_special(t, SP_CONTINUE)];
+        a->interim_off = i->stream_off;  /* 100 Continue first: no body byte came yet */
+        a->interim_len = i->stream_len;
+        a->interim_date_off = i->date_off;
+    }
     return 1;
 }

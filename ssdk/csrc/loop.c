@@ -83,8 +83,12 @@ int ssdk_engine_new(const struct ssdk_config *cfg, struct ssdk_engine **out, cha
     e->conns = calloc(cfg->max_conns, sizeof(struct conn));
     e->hash = malloc(buckets * sizeof(uint32_t));
     e->pending = malloc(cfg->max_conns * sizeof(uint32_t));
+    e->dyn_batch = malloc(cfg->max_conns * sizeof(uint32_t));
+    e->dyn_reqs = malloc(cfg->max_conns * sizeof(struct ssdk_request));
+    e->incarnation = calloc(cfg->max_conns, sizeof(uint32_t));
     clock_tick(e);
-    if (!e->conns || !e->hash || !e->pending || timer_init(e)
+    if (!e->conns || !e->hash || !e->pending || !e->dyn_batch || !e->dyn_reqs
+        || !e->incarnation || timer_init(e)
         || tw_init(e, cfg->time_wait_max ? cfg->time_wait_max : 1)) {
         ssdk_engine_free(e);
         snprintf(err, errlen, "out of memory for %u connections", cfg->max_conns);
@@ -115,9 +119,17 @@ void ssdk_engine_free(struct ssdk_engine *e)
         e->nic->destroy(e->nic);
     free(e->wheel.slots);
     tw_free(e);
+    if (e->conns)  /* requests with the application, answers not yet acknowledged */
+        for (uint32_t i = 0; i < e->cfg.max_conns; i++)
+            dyn_drop(&e->conns[i]);
     free(e->conns);
     free(e->hash);
     free(e->pending);
+    free(e->scratch);
+    free(e->dyn_batch);
+    free(e->dyn_reqs);
+    free(e->incarnation);
+    free(e->dyn_routes);
     free(e);
 }
 
@@ -227,6 +239,8 @@ int ssdk_poll(struct ssdk_engine *e)
     tw_run(e);
     if (e->npending)
         tcp_pending_run(e);
+    if (e->ndyn_batch)  /* the application answers now; what it sends goes this pass */
+        dyn_flush(e);
     e->nic->tx_flush(e->nic);
     return (int)total;
 }

@@ -111,6 +111,8 @@ struct ssdk_stats {
     uint64_t http_bad_path;       /* 400s for bad escapes, %00, and ".." above the root */
     uint64_t http_options;        /* OPTIONS answered with Allow */
     uint64_t http_continue;       /* 100 Continue interim responses sent */
+    uint64_t dyn_requests;        /* requests handed to the application */
+    uint64_t dyn_orphans;         /* answers for connections that had gone */
     uint64_t tx_payload_bytes;    /* response bytes, retransmissions included */
 };
 
@@ -157,6 +159,50 @@ int  ssdk_poll(struct ssdk_engine *e);
 int  ssdk_run(struct ssdk_engine *e, uint32_t ms);
 void ssdk_clock_set(struct ssdk_engine *e, uint64_t now_us);
 uint64_t ssdk_clock_now(struct ssdk_engine *e);
+
+/* The answer to one request read from a kernel socket (ssdk dev's fallback): the same
+ * parser and table as the stack's, no TCP. The response is bytes [stream_off,
+ * stream_off + stream_len) of the blob of table `generation`, with the Date value at
+ * date_off and the Connection value at conn_off to be written as on the wire
+ * ("     close" when keep is 0). interim_len != 0: a 100 Continue to send first. */
+struct ssdk_answer {
+    uint32_t status;
+    uint32_t consumed;      /* request bytes the header block took (the body follows) */
+    uint32_t body;          /* body bytes to read and discard before the next request */
+    uint32_t keep;          /* 1: the connection stays open */
+    uint64_t generation;
+    uint64_t stream_off, stream_len;
+    uint32_t date_off, conn_off;
+    uint64_t interim_off, interim_len;
+    uint32_t interim_date_off;
+};
+/* 1: answered; 0: the header block is not complete yet; -1: no table. */
+int  ssdk_http_answer(struct ssdk_engine *e, const uint8_t *req, uint32_t len,
+                      struct ssdk_answer *a);
+
+/* Dynamic routes: requests the application answers itself. A request whose route key
+ * starts with `key` (exact: equals it) and that no table holds is handed to `fn`, with
+ * every other request made ready in the same pass of the loop, in one call; each is
+ * answered, then or later, with ssdk_respond(token). The arrays live for that call. */
+struct ssdk_request {
+    uint64_t token;          /* names the connection (slot and incarnation) */
+    uint32_t route;          /* the id given to ssdk_dynamic_route */
+    const uint8_t *head;     /* the request line and header fields, as received */
+    uint32_t head_len;
+    const uint8_t *body;
+    uint32_t body_len;
+    uint32_t keep;           /* the request lets the connection stay open */
+    uint32_t is_head;        /* HEAD: the answer carries no body */
+};
+typedef void (*ssdk_request_fn)(void *ctx, const struct ssdk_request *reqs, uint32_t n);
+int  ssdk_dynamic_route(struct ssdk_engine *e, const uint8_t *key, uint32_t len, int exact,
+                        uint32_t id, uint32_t max_body);
+void ssdk_dynamic_set(struct ssdk_engine *e, ssdk_request_fn fn, void *ctx);
+/* The answer: a whole response (header block with Date and Connection slots at date_off
+ * and conn_off, then the body), copied and kept until acknowledged. 0, or -1 when the
+ * connection is gone, -2 for a bad layout, -3 without memory. */
+int  ssdk_respond(struct ssdk_engine *e, uint64_t token, const uint8_t *stream, uint64_t len,
+                  uint32_t date_off, uint32_t conn_off, uint32_t status, int keep);
 
 void ssdk_stats_get(struct ssdk_engine *e, struct ssdk_stats *out);
 /* Move the counters to `mem` (kept mapped for the engine's life), where other processes

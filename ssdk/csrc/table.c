@@ -15,6 +15,7 @@
  * ssdk_table_retired tells the owner of its blob that the memory may go.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "engine.h"
 
@@ -148,9 +149,14 @@ void resp_take(struct conn *c, uint32_t idx, uint8_t gen)
 
 void resp_release(struct ssdk_engine *e, struct conn *c)
 {
-    if (c->resp == NONE32)
-        return;
-    e->gen_refs[c->gen]--;
+    if (c->resp == NONE32 || c->resp == RESP_WAIT)
+        return;  /* a request with the application keeps its connection waiting */
+    if (c->resp == RESP_DYN) {
+        free(c->dyn_out);
+        c->dyn_out = NULL;
+    } else {
+        e->gen_refs[c->gen]--;
+    }
     c->resp = NONE32;
 }
 

@@ -119,6 +119,31 @@ static uint16_t sum_at(const uint8_t *v, uint32_t n, uint64_t pos)
     return pos & 1 ? (uint16_t)(s << 8 | s >> 8) : s;
 }
 
+/* Where the bytes of c's response are: a table's template (with its segment sums) or
+ * the application's answer (dynamic.c; no sums: every segment is summed as sent). */
+struct resp_view {
+    const uint8_t *stream;
+    uint64_t len;
+    uint32_t date_off, conn_off;
+    const uint32_t *seg_sum;  /* the response's first segment's sum, or NULL */
+    uint32_t mss;
+};
+
+static void resp_view(const struct ssdk_engine *e, const struct conn *c, struct resp_view *v)
+{
+    if (c->resp == RESP_DYN) {
+        *v = (struct resp_view){.stream = c->dyn_out->data, .len = c->dyn_out->len,
+                                .date_off = c->dyn_out->date_off,
+                                .conn_off = c->dyn_out->conn_off};
+        return;
+    }
+    const struct table *t = conn_table(e, c);
+    const struct ssdk_resp *r = &t->resp[c->resp];
+    *v = (struct resp_view){.stream = resp_stream(t, r), .len = r->stream_len,
+                            .date_off = r->date_off, .conn_off = r->conn_off,
+                            .seg_sum = t->seg_sum + r->seg_first, .mss = t->mss};
+}
+
 /*
  * Bytes [seq, seq+len) of the current response, as one segment. 0: TX ring full.
  * The template's bytes are copied, then the Date value and, when closing, the
@@ -137,36 +162,36 @@ static int send_data(struct ssdk_engine *e, struct conn *c, uint32_t seq, uint32
         return 0;
     }
     e->tx_budget--;
-    const struct table *t = conn_table(e, c);
-    const struct ssdk_resp *r = &t->resp[c->resp];
-    uint64_t off = seq - c->resp_seq, tail = r->stream_len - off;
+    struct resp_view v;
+    resp_view(e, c, &v);
+    uint64_t off = seq - c->resp_seq, tail = v.len - off;
     uint32_t optlen = (c->opts & CO_TS) ? tcp_opts_write(e, c, f + HDRS_LEN, TH_ACK, 0) : 0;
     uint8_t *pl = f + HDRS_LEN + optlen;
-    memcpy(pl, resp_stream(t, r) + off, len);
-    int exact = off % t->mss == 0 && len == (tail < t->mss ? tail : t->mss);
+    memcpy(pl, v.stream + off, len);
+    int exact = v.seg_sum && off % v.mss == 0 && len == (tail < v.mss ? tail : v.mss);
     uint8_t buf[DATE_LEN];
     const uint8_t *date = NULL;
-    int dated = overlaps(off, len, r->date_off, DATE_LEN);
+    int dated = overlaps(off, len, v.date_off, DATE_LEN);
     if (dated) {
         date = date_for(e, c->date_sec, buf);
-        patch(pl, off, len, r->date_off, date, DATE_LEN);
-        if (r->date_off < off || r->date_off + DATE_LEN > off + len)
+        patch(pl, off, len, v.date_off, date, DATE_LEN);
+        if (v.date_off < off || v.date_off + DATE_LEN > off + len)
             exact = 0;  /* only part of the date is here: no delta for that */
     }
-    if ((c->flags & CF_CLOSE_TOKEN) && overlaps(off, len, r->conn_off, CONN_TOKEN_LEN)) {
-        patch(pl, off, len, r->conn_off, close_token, CONN_TOKEN_LEN);
+    if ((c->flags & CF_CLOSE_TOKEN) && overlaps(off, len, v.conn_off, CONN_TOKEN_LEN)) {
+        patch(pl, off, len, v.conn_off, close_token, CONN_TOKEN_LEN);
         exact = 0;  /* the Connection value changed too: sum it all afresh */
     }
     uint64_t sum;
     if (exact) {
-        sum = t->seg_sum[r->seg_first + off / t->mss];
+        sum = v.seg_sum[off / v.mss];
         if (dated) {
-            uint64_t pos = r->date_off - off;
+            uint64_t pos = v.date_off - off;
             sum += (uint16_t)~sum_at(date_placeholder, DATE_LEN, pos)
                  + sum_at(date, DATE_LEN, pos);
         }
     } else {
-        sum = csum_partial(pl, len, 0);
+        sum = csum_partial(pl, len, 0);  /* an application's answer is summed as it goes */
     }
     tcp_finish(e, c, f, TH_ACK | (last ? TH_PSH : 0), seq, optlen, len, sum);
     e->st->tx_payload_bytes += len;

@@ -85,6 +85,8 @@ void tcp_data_in(struct ssdk_engine *e, struct conn *c, struct seg *s)
     uint32_t take = s->len < rcv_wnd(c) ? s->len : rcv_wnd(c);
     uint32_t skip = c->body_skip < take ? c->body_skip : take;
     c->body_skip -= skip;
+    if (skip && c->dyn_in)  /* a body the application reads rather than one we drop */
+        dyn_body(e, c, s->data, skip);
     /* After we decided to close, what the peer still sends is read and discarded. */
     if (!(c->flags & (CF_CLOSE | CF_FIN_QUEUED))) {
         memcpy(c->req + c->req_len, s->data + skip, take - skip);

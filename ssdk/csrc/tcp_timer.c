@@ -108,7 +108,7 @@ void loss_timer_arm(struct ssdk_engine *e, struct conn *c)
 void timer_after_output(struct ssdk_engine *e, struct conn *c)
 {
     int waiting = c->snd_una != c->snd_max
-               || (c->resp != NONE32 && c->snd_wnd == 0)
+               || (resp_sending(c) && c->snd_wnd == 0)
                || ((c->flags & CF_FIN_QUEUED) && seq_le(c->snd_una, c->fin_seq));
     if (waiting) {
         if (c->tkind != TK_RTO && c->tkind != TK_PTO)
@@ -169,7 +169,7 @@ static void rto_fire(struct ssdk_engine *e, struct conn *c)
         rto_arm(e, c);
         return;
     }
-    if (c->snd_wnd == 0 && c->resp != NONE32) {
+    if (c->snd_wnd == 0 && resp_sending(c)) {
         tcp_probe(e, c);  /* persist: RFC 9293 3.8.6.1 */
         rto_arm(e, c);
         return;

@@ -75,6 +75,8 @@ def test_routes_lists_path_status_type_bytes_segments(
         (["serve", str(HELLO), "--iface", "lo", "--ip", "198.18.0.2/15", "--backend", "af_xdp",
           "--workers", "2"], "needs queues 0 to 1"),
         (["stats", "not-a-pid"], "neither a pid nor a counter file"),
+        (["dev", "/nonexistent/app.py"], "is not a file"),
+        (["dev", str(HELLO), "--port", "0"], "--port"),
         (["stats", "--interval", "0"], "--interval"),
         (["build", str(HELLO), "--mss", "10"], "--mss"),
         (["routes", str(HELLO.with_suffix(".txt"))], "does not exist"),

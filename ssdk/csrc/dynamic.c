@@ -1,0 +1,201 @@
+/*
+ * dynamic.c - requests answered by the application's own code (@app.dynamic), and the
+ * responses it gives back.
+ *
+ * http.c (http_serve: a path no table holds) -> dyn_start -> [body: tcp_reass.c appends
+ *        it to c->dyn_in while body_skip counts down] -> dyn_ready (queued for the pass)
+ * loop.c (end of a pass) -> dyn_flush -> the application's callback, once, with every
+ *        request made ready in the pass (Python: extern "Python", batched)
+ * the application -> ssdk_respond -> c->dyn_out (a copy) -> tcp_output: tcp_out.c sends
+ *        from it like from a template, summing each segment as it goes
+ *
+ * Invariants: a connection waits for the application (c->resp == RESP_WAIT) with nothing
+ * to send and reads no further request meanwhile, so pipelined requests are still
+ * answered in order. A response the application gave is kept whole in c->dyn_out until
+ * it is acknowledged, since it cannot be rebuilt: retransmissions copy from it. The
+ * buffers of a connection go with it (dyn_drop in conn_free); a token names a connection
+ * slot and its incarnation, so an answer for a connection that has gone is refused.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "engine.h"
+
+struct dyn_route {
+    uint8_t  prefix[HTTP_TARGET_MAX * 3];
+    uint32_t len;
+    uint32_t id;
+    uint32_t max_body;
+    uint8_t  exact;
+};
+
+int ssdk_dynamic_route(struct ssdk_engine *e, const uint8_t *key, uint32_t len, int exact,
+                       uint32_t id, uint32_t max_body)
+{
+    if (len == 0 || len > sizeof(e->dyn_routes[0].prefix) || key[0] != '/')
+        return -1;
+    struct dyn_route *r = realloc(e->dyn_routes, (e->ndyn + 1) * sizeof(*r));
+    if (!r)
+        return -1;
+    e->dyn_routes = r;
+    r = &e->dyn_routes[e->ndyn++];
+    memcpy(r->prefix, key, len);
+    r->len = len;
+    r->id = id;
+    r->max_body = max_body;
+    r->exact = (uint8_t)!!exact;
+    return 0;
+}
+
+void ssdk_dynamic_set(struct ssdk_engine *e, ssdk_request_fn fn, void *ctx)
+{
+    e->dyn_fn = fn;
+    e->dyn_ctx = ctx;
+}
+
+/* The dynamic route for route key `key`: an exact one first, else the longest prefix. */
+const struct dyn_route *dyn_match(const struct ssdk_engine *e, const uint8_t *key,
+                                  size_t len)
+{
+    const struct dyn_route *best = NULL;
+    for (uint32_t i = 0; i < e->ndyn; i++) {
+        const struct dyn_route *r = &e->dyn_routes[i];
+        if (r->exact) {
+            if (r->len == len && !memcmp(r->prefix, key, len))
+                return r;
+        } else if (r->len <= len && !memcmp(r->prefix, key, r->len)
+                   && (!best || r->len > best->len)) {
+            best = r;
+        }
+    }
+    return best;
+}
+
+uint32_t dyn_max_body(const struct dyn_route *r) { return r->max_body; }
+
+/* The request of c (header block parsed, hp.pos bytes) goes to the application: its
+ * head and the body bytes buffered so far are copied out, the rest follows through
+ * tcp_reass.c. Returns 0, or -1 when there is no memory for it. */
+int dyn_start(struct ssdk_engine *e, struct conn *c, const struct dyn_route *r, int keep,
+              int head)
+{
+    uint32_t hlen = c->hp.pos, blen = c->hp.content_length;
+    struct dyn_in *in = malloc(sizeof(*in) + hlen + blen);
+    if (!in)
+        return -1;
+    in->route = r->id;
+    in->head_len = hlen;
+    in->body_len = blen;
+    in->keep = (uint8_t)keep;
+    in->is_head = (uint8_t)head;
+    uint32_t have = c->req_len - hlen < blen ? c->req_len - hlen : blen;
+    memcpy(in->data, c->req, hlen + have);
+    in->got = have;
+    c->dyn_in = in;
+    c->body_skip = blen - have;
+    c->nooo = 0;  /* held bytes beyond a gap are body: let the peer send them again */
+    memmove(c->req, c->req + hlen + have, c->req_len - hlen - have);
+    c->req_len = (uint16_t)(c->req_len - hlen - have);
+    memset(&c->hp, 0, sizeof(c->hp));
+    c->req_since_ms = 0;
+    c->resp = RESP_WAIT;  /* nothing to send, nothing more read, until the answer */
+    c->resp_seq = c->resp_end = c->snd_nxt;
+    if (!c->body_skip)
+        dyn_ready(e, c);
+    return 0;
+}
+
+/* Body bytes of the request on its way to the application (from tcp_reass.c). */
+void dyn_body(struct ssdk_engine *e, struct conn *c, const uint8_t *p, uint32_t n)
+{
+    struct dyn_in *in = c->dyn_in;
+    memcpy(in->data + in->head_len + in->got, p, n);
+    in->got += n;
+    if (in->got == in->body_len)
+        dyn_ready(e, c);
+}
+
+void dyn_ready(struct ssdk_engine *e, struct conn *c)
+{
+    e->dyn_batch[e->ndyn_batch++] = conn_index(e, c);
+}
+
+/* Hand every request made ready in this pass to the application, in one call. */
+void dyn_flush(struct ssdk_engine *e)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < e->ndyn_batch; i++) {
+        uint32_t idx = e->dyn_batch[i];
+        struct conn *c = &e->conns[idx];
+        if (!c->dyn_in)
+            continue;  /* gone since it was queued */
+        struct dyn_in *in = c->dyn_in;
+        e->dyn_reqs[n++] = (struct ssdk_request){
+            .token = ((uint64_t)e->incarnation[idx] << 32) | idx,
+            .route = in->route, .head = in->data, .head_len = in->head_len,
+            .body = in->data + in->head_len, .body_len = in->body_len,
+            .keep = in->keep, .is_head = in->is_head,
+        };
+    }
+    e->ndyn_batch = 0;
+    if (n && e->dyn_fn)
+        e->dyn_fn(e->dyn_ctx, e->dyn_reqs, n);
+    e->st->dyn_requests += n;
+}
+
+/* The connection a token names, if it still waits for its answer. */
+static struct conn *by_token(struct ssdk_engine *e, uint64_t token)
+{
+    uint32_t idx = (uint32_t)token;
+    if (idx >= e->cfg.max_conns || e->incarnation[idx] != (uint32_t)(token >> 32))
+        return NULL;
+    struct conn *c = &e->conns[idx];
+    return c->state != TCP_NONE && c->resp == RESP_WAIT && c->dyn_in ? c : NULL;
+}
+
+int ssdk_respond(struct ssdk_engine *e, uint64_t token, const uint8_t *stream, uint64_t len,
+                 uint32_t date_off, uint32_t conn_off, uint32_t status, int keep)
+{
+    struct conn *c = by_token(e, token);
+    if (!c) {
+        e->st->dyn_orphans++;
+        return -1;
+    }
+    if (len > UINT32_MAX / 2 || (uint64_t)date_off + DATE_LEN > len
+        || (uint64_t)conn_off + CONN_TOKEN_LEN > len)
+        return -2;
+    struct dyn_out *out = malloc(sizeof(*out) + len);
+    if (!out)
+        return -3;
+    memcpy(out->data, stream, len);
+    out->len = (uint32_t)len;
+    out->date_off = date_off;
+    out->conn_off = conn_off;
+    keep = keep && c->dyn_in->keep;
+    free(c->dyn_in);
+    c->dyn_in = NULL;
+    c->dyn_out = out;
+    c->resp = RESP_DYN;
+    c->resp_seq = c->snd_nxt;
+    c->resp_end = c->resp_seq + out->len;
+    c->date_sec = e->date_sec;
+    http_count_status(e, (uint16_t)status);
+    if (!keep) {
+        c->flags |= CF_CLOSE | CF_CLOSE_TOKEN;
+        c->req_len = 0;
+        c->nooo = 0;
+        conn_queue_fin(e, c, c->resp_end);
+    } else {
+        c->flags &= (uint8_t)~CF_CLOSE_TOKEN;
+    }
+    tcp_output(e, c);
+    return 0;
+}
+
+/* A connection's dynamic buffers go with it, or with its acknowledged response. */
+void dyn_drop(struct conn *c)
+{
+    free(c->dyn_in);
+    free(c->dyn_out);
+    c->dyn_in = NULL;
+    c->dyn_out = NULL;
+}

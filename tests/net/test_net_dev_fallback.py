@@ -1,0 +1,102 @@
+# tests/net/test_net_dev_fallback.py: `ssdk dev` without the privilege a TAP device needs
+# (root with CAP_NET_ADMIN taken out of its bounding set, so `ip tuntap` is refused): it
+# says so in one line and serves the same bundle through kernel sockets on 127.0.0.1,
+# answering with the same C parser and table (a bad request gets the same 400 and a
+# close, pipelined requests are answered in order), and follows edits.
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from nethelpers import HELLO, REPO, unavailable
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def exchange(port: int, data: bytes, timeout: float = 5.0) -> bytes:
+    """Send data, read until the server closes or goes quiet."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+        return out
+
+
+@pytest.fixture
+def dev(tmp_path: Path) -> Iterator[tuple[int, Path, list[str]]]:
+    if os.geteuid() != 0:
+        unavailable("dropping CAP_NET_ADMIN needs root (setpriv)")
+    if shutil.which("setpriv") is None:
+        unavailable("setpriv (util-linux) is missing")
+    proj = tmp_path / "hello"
+    shutil.copytree(HELLO, proj)
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+    argv = ["setpriv", "--bounding-set=-net_admin", sys.executable, "-m", "ssdk", "dev",
+            "--port", str(port)]
+    proc = subprocess.Popen(argv, cwd=proj, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    ready = threading.Event()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if "ready:" in line:
+                ready.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    try:
+        assert ready.wait(60), "ssdk dev not ready:\n" + "".join(lines)
+        yield port, proj, lines
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert "stopped" in "".join(lines)
+
+
+def test_says_why_in_one_line_and_serves_through_kernel_sockets(
+    dev: tuple[int, Path, list[str]],
+) -> None:
+    port, _, lines = dev
+    said = [line for line in lines if "no TAP device" in line]
+    assert len(said) == 1 and f"127.0.0.1:{port}" in said[0], lines
+    out = exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 200 OK\r\n") and out.endswith(b"<h1>hello</h1>")
+    assert re.search(rb"\r\nDate: \w{3}, \d\d \w{3} \d{4} ", out)
+    assert b"\r\nConnection:      close\r\n" in out
+
+
+def test_the_same_parser_answers(dev: tuple[int, Path, list[str]]) -> None:
+    port, _, _ = dev
+    bad = exchange(port, b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\nGET / HTTP/1.1\r\n\r\n")
+    assert bad.startswith(b"HTTP/1.1 400 ") and bad.count(b"HTTP/1.1") == 1  # closed after
+    pipelined = (b"GET /items/a HTTP/1.1\r\nHost: x\r\n\r\n"
+                 b"GET /items/b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    two = exchange(port, pipelined)
+    assert two.index(b'{"name":"a"}') < two.index(b'{"name":"b"}')
+
+
+def test_an_edit_is_served(dev: tuple[int, Path, list[str]]) -> None:
+    port, proj, lines = dev
+    (proj / "public" / "hello.txt").write_text("changed\n")
+    deadline = time.monotonic() + 30
+    while not exchange(port, b"GET /files/hello.txt HTTP/1.0\r\n\r\n").endswith(b"changed\n"):
+        assert time.monotonic() < deadline, "".join(lines)
+        time.sleep(0.1)
