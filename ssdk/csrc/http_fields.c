@@ -94,7 +94,9 @@ static enum hp_result on_host(struct http_parse *p, const uint8_t *v, size_t n)
 {
     if (++p->hosts > 1)
         return hp_fail(p, SP_400, W_HOST);
-    if (p->form != TF_ABSOLUTE && !hp_host_ok(v, n, 0, 0))
+    /* RFC 9112 3.2: an invalid Host is 400 even beside an absolute-form target, whose
+     * authority is then the one that counts (3.2.2). */
+    if (!hp_host_ok(v, n, 0, 0))
         return hp_fail(p, SP_400, W_HOST);
     return HP_MORE;
 }

@@ -557,12 +557,6 @@ def _connect(req: Req) -> bool:
     return req.method == b"CONNECT"
 
 
-@known("Host beside an absolute target", {"status", "close"},
-       Req(target=b"http://198.18.0.2/about.html", lines=(b"Host: a b",)), nginx={400})  # fmt: skip
-def _host_beside_absolute(req: Req) -> bool:
-    return re.match(rb"(?i)https?://", req.target) is not None and _host_values(req)
-
-
 def allowed(req: Req, a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[set[str], list[str]]:
     """The fields that may differ between the answers ``a`` (ssdk's) and ``b`` (nginx's)
     to ``req``, and the entries of KNOWN that say so."""
