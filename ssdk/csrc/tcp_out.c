@@ -10,7 +10,8 @@
  * the template. A response is sent whole, or only its header block (an error answering
  * HEAD): c->resp_end says where it ends. A segment that is exactly a template segment
  * uses its precomputed payload sum; any other range (a peer MSS below the template's, a
- * partial ACK, the Connection slot patched to "close") is summed as it is copied.
+ * partial ACK, the Connection slot patched to "close", a 206's header and part of a
+ * body: http_range.c) is summed as it is copied.
  */
 #include <arpa/inet.h>
 #include <string.h>
@@ -142,8 +143,13 @@ static int send_data(struct ssdk_engine *e, struct conn *c, uint32_t seq, uint32
     uint64_t off = seq - c->resp_seq, tail = r->stream_len - off;
     uint32_t optlen = (c->opts & CO_TS) ? tcp_opts_write(e, c, f + HDRS_LEN, TH_ACK, 0) : 0;
     uint8_t *pl = f + HDRS_LEN + optlen;
-    memcpy(pl, resp_stream(t, r) + off, len);
-    int exact = off % t->mss == 0 && len == (tail < t->mss ? tail : t->mss);
+    int exact = 0;
+    if (r->flags & RESP_RANGE) {
+        range_fill(t, r, c, pl, off, len);  /* a 206: template header, part of a body */
+    } else {
+        memcpy(pl, resp_stream(t, r) + off, len);
+        exact = off % t->mss == 0 && len == (tail < t->mss ? tail : t->mss);
+    }
     uint8_t buf[DATE_LEN];
     const uint8_t *date = NULL;
     int dated = overlaps(off, len, r->date_off, DATE_LEN);

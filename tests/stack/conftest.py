@@ -5,6 +5,7 @@
 # well past the initial window, so tests can pick the size a TCP rule needs.
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +22,8 @@ PAGES = {
     "/b": "<p>second, a little longer</p>",
     "/c": "<p>third</p>" * 20,
 }
+BUILT = 1_700_000_000  # the build time: the Last-Modified of pages
+FILED = 1_600_000_000  # the files' modification time: their Last-Modified
 FILES = {
     "mid.bin": 5000,  # four template segments with its header block
     "big.bin": 30000,  # about 21 template segments: more than the initial window
@@ -40,14 +43,16 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
     for name, size in FILES.items():
         data = rng.randbytes(size)
         (folder / name).write_bytes(data)
+        os.utime(folder / name, (FILED, FILED))
         bodies[f"/files/{name}"] = (BINARY, data)
     app = ssdk.App()
     for path, body in PAGES.items():
         app.page(path)(_page(body))
         bodies[path] = (HTML, body.encode())
     app.static("/files", folder)
-    _, blob = build(app, mss=TEMPLATE_MSS)
-    return Site(blob, bodies)
+    _, blob = build(app, mss=TEMPLATE_MSS, build_time=BUILT)
+    modified = {p: FILED if p.startswith("/files/") else BUILT for p in bodies}
+    return Site(blob, bodies, modified)
 
 
 @pytest.fixture
