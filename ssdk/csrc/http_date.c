@@ -138,19 +138,25 @@ static int64_t year_of(int64_t now)
     return yoe + era * 400 + (mp >= 10);
 }
 
+/* Seconds since 1970 of a date in a given year. */
+static int64_t seconds_in(const struct hp_date *d, int64_t year)
+{
+    return days_from_civil(year, d->mon, d->day) * 86400 + d->hour * 3600 + d->min * 60
+         + d->sec;
+}
+
 /*
  * RFC 9110 5.6.7: a two-digit year that would be more than 50 years in the future is the
- * most recent past year with those digits.
+ * most recent past year with those digits; so it is the latest year with those digits
+ * that is not more than 50 years (of 365.2425 days) ahead of now.
  */
 int64_t hp_date_seconds(const struct hp_date *d, int64_t now)
 {
-    int64_t year = d->year;
-    if (d->yy2) {
-        int64_t cur = year_of(now);
-        year += cur - cur % 100;
-        if (year > cur + 50)
-            year -= 100;
-    }
-    return days_from_civil(year, d->mon, d->day) * 86400 + d->hour * 3600 + d->min * 60
-         + d->sec;
+    if (!d->yy2)
+        return seconds_in(d, d->year);
+    int64_t horizon = now + 50 * 31556952ll, cur = year_of(now);
+    int64_t year = cur - cur % 100 + d->year + 100;
+    while (seconds_in(d, year) > horizon)
+        year -= 100;
+    return seconds_in(d, year);
 }

@@ -2,7 +2,8 @@
 # session, and engines (one per test, closed afterwards) with a client peer.
 #
 # The site has small pages and static files whose responses span from one segment to
-# well past the initial window, so tests can pick the size a TCP rule needs.
+# well past the initial window, so tests can pick the size a TCP rule needs. The variant
+# site (variant_site.py) has compressible pages and files, virtual hosts and error pages.
 from __future__ import annotations
 
 import os
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from harness import BINARY, HTML, TEMPLATE_MSS, Peer, Site, Stack
+from variant_site import VSite, make_vsite
 
 import ssdk
 from ssdk.core.build import build
@@ -78,3 +80,16 @@ def stack(make_stack: Callable[..., Stack]) -> Stack:
 @pytest.fixture
 def peer(stack: Stack) -> Peer:
     return Peer(stack)
+
+
+@pytest.fixture(scope="session")
+def vsite(tmp_path_factory: pytest.TempPathFactory) -> VSite:
+    """The site with variants, virtual hosts and error pages (variant_site.py)."""
+    return make_vsite(tmp_path_factory.mktemp("vfiles"))
+
+
+@pytest.fixture
+def vstack(vsite: VSite) -> Iterator[Stack]:
+    s = Stack(vsite.blob)
+    yield s
+    s.close()
