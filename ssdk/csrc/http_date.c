@@ -58,6 +58,7 @@ static int time_of_day(const uint8_t *v, struct hp_date *d)
     return 0;
 }
 
+/* A Gregorian leap year. */
 static int leap(unsigned y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
 
 /* The day exists in its month (a two-digit year is taken as leap when yy % 4 == 0: the

@@ -16,6 +16,8 @@
 #include <string.h>
 #include "engine.h"
 
+/* How many bytes response r sends on c: its header block for HEAD, a 206's header
+ * block and part, or its whole stream. */
 uint32_t resp_span(const struct ssdk_resp *r, const struct conn *c, int head)
 {
     if (head)
@@ -51,6 +53,8 @@ static void put(uint8_t *pl, uint64_t off, uint32_t len, uint64_t at, const uint
         memcpy(pl + (a - off), v + (a - at), b - a);
 }
 
+/* Bytes [off, off+len) of c's 206 into pl: the template's header with both slots
+ * written, then the part of the body from the 200's stream. */
 void range_fill(const struct table *t, const struct ssdk_resp *r, const struct conn *c,
                 uint8_t *pl, uint64_t off, uint32_t len)
 {

@@ -28,6 +28,7 @@ static uint64_t fnv_more(uint64_t h, const uint8_t *p, size_t len)
     return h;
 }
 
+/* FNV-1a 64 of a byte string (host names; ssdk.core.blob computes the same). */
 uint64_t fnv1a64(const uint8_t *p, size_t len)
 {
     return fnv_more(0xcbf29ce484222325ull, p, len);
@@ -40,6 +41,7 @@ static int fits(uint64_t off, uint64_t n, uint64_t size, uint64_t len)
 
 #define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
 
+/* The width of a 206 template's Content-Range slot, as the build lays it out. */
 uint32_t range_slot_len(uint64_t total)
 {
     uint32_t d = 1;
@@ -88,6 +90,7 @@ static int resp_check(const struct table *t, uint32_t i, char *err, size_t errle
     return (r->flags & RESP_RANGE) ? range_check(t, i, err, errlen) : 0;
 }
 
+/* A response index that exists, or NONE32 where the table allows none. */
 static int index_ok(const struct table *t, uint32_t i, int may_be_none)
 {
     return i < t->hdr->nresp || (may_be_none && i == NONE32);
@@ -126,6 +129,8 @@ static int route_check(const struct table *t, uint32_t i, char *err, size_t errl
     return 0;
 }
 
+/* Every section has every special response the parser may call for; every host slot
+ * names bytes in the blob and a section that exists. */
 static int sections_check(const struct table *t, char *err, size_t errlen)
 {
     for (uint32_t s = 0; s < t->hdr->nsection; s++)
@@ -189,6 +194,7 @@ int table_open(struct table *t, const uint8_t *blob, uint64_t len, char *err, si
     return 0;
 }
 
+/* Open addressing with linear probing over (section, key); an empty slot ends it. */
 const struct ssdk_route_slot *table_route(const struct table *t, uint16_t section,
                                           const uint8_t *key, size_t len)
 {
@@ -313,6 +319,7 @@ int ssdk_table_retired(struct ssdk_engine *e, uint64_t *gens, int max)
     return n;
 }
 
+/* A section's special response (table_open saw to it that each one is there). */
 uint32_t table_special(const struct table *t, uint16_t section, enum special_resp sp)
 {
     const struct ssdk_section *s = &t->sections[section < t->hdr->nsection ? section : 0];

@@ -110,6 +110,8 @@ static int range_pick(const struct hp_prefs *pf, uint64_t total, struct range_pi
     return 1;
 }
 
+/* The response of route s for the GET or HEAD request p: the coding first, then a
+ * 304, then (GET only) a 206 or 416; the part of a 206 goes to *rg. */
 uint32_t variant_choose(struct ssdk_engine *e, const struct http_parse *p,
                         const struct table *t, const struct ssdk_route_slot *s,
                         struct range_pick *rg)

@@ -203,13 +203,16 @@ def test_import_ssdk_is_light() -> None:
 def test_reports() -> None:
     app = ssdk.App()
     app.page("/")(lambda: "x" * 3000)
+    app.host("a.example").page("/b")(lambda: b"\0")
     manifest, _ = build(app, source="app.py")
     table = format_routes(manifest)
     lines = table.splitlines()
     assert lines[0].split() == ["PATH", "KIND", "STATUS", "TYPE", "BYTES", "SEGS"]
-    assert lines[1].split() == ["/", "page", "200", "text/html", "3000", "3"]
-    assert len(lines) == 2 and all(line == line.rstrip() for line in lines)
-    assert len(format_routes(manifest, specials=True).splitlines()) == 2 + 14  # the specials
+    assert lines[1].split() == ["/", "page+gzip+br", "200", "text/html", "3000", "3"]
+    assert lines[2].split() == ["a.example/b", "page", "200", "application/octet-stream",
+                                "1", "1"]  # fmt: skip
+    assert len(lines) == 3 and all(line == line.rstrip() for line in lines)
+    assert len(format_routes(manifest, specials=True).splitlines()) == 3 + 14  # the specials
     summary = format_summary(manifest, "out.ssdk")
     assert "app.py -> out.ssdk" in summary and manifest.blob_sha256 in summary
     assert [human_bytes(n) for n in (0, 1023, 1536, 5 << 20)] == [
