@@ -96,12 +96,21 @@ static int index_ok(const struct table *t, uint32_t i, int may_be_none)
     return i < t->hdr->nresp || (may_be_none && i == NONE32);
 }
 
+/* A response that may be sent as it is: anything but a 206 template, which only a
+ * variant's `partial` may name (a 206 is sent with the part variant.c chose). */
+static int whole_ok(const struct table *t, uint32_t i, int may_be_none)
+{
+    if (i == NONE32)
+        return may_be_none;
+    return i < t->hdr->nresp && !(t->resp[i].flags & RESP_RANGE);
+}
+
 /* One variant: its responses exist, and its 206 template takes parts of its own GET. */
 static int variant_check(const struct table *t, uint32_t i, char *err, size_t errlen)
 {
     const struct ssdk_variant *v = &t->var[i];
-    if (!index_ok(t, v->get, 0) || !index_ok(t, v->head, 0) || !index_ok(t, v->not_modified, 1)
-        || !index_ok(t, v->partial, 1) || !index_ok(t, v->unsatisfiable, v->partial == NONE32)
+    if (!whole_ok(t, v->get, 0) || !whole_ok(t, v->head, 0) || !whole_ok(t, v->not_modified, 1)
+        || !index_ok(t, v->partial, 1) || !whole_ok(t, v->unsatisfiable, v->partial == NONE32)
         || v->coding >= CODING_N)
         FAIL("variant %u: a response index or coding out of range", i);
     if (v->partial != NONE32
@@ -136,7 +145,7 @@ static int sections_check(const struct table *t, char *err, size_t errlen)
     for (uint32_t s = 0; s < t->hdr->nsection; s++)
         for (int i = 0; i < SP_COUNT; i++) {
             uint32_t r = t->sections[s].special[i];
-            if (r != NONE32 && r >= t->hdr->nresp)
+            if (!whole_ok(t, r, 1))
                 FAIL("section %u: special response %d out of bounds", s, i);
             if (i < SP_USED && r == NONE32)
                 FAIL("section %u lacks special response %d (a bundle older than this ssdk?)",
