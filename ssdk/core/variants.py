@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ssdk.core.blob import Stream
 from ssdk.core.http import SERVER, Page, check_headers, header_block, http_date, special_page
@@ -102,7 +102,6 @@ class Variant:
     not_modified: Stream | None = None
     partial: Stream | None = None  # the 206 template; body_of names `get`
     unsatisfiable: Stream | None = None
-    size: int = field(default=0)  # bytes of the representation
 
 
 def merge_headers(*layers: Mapping[str, str]) -> dict[str, str]:
@@ -137,7 +136,7 @@ def lower_response(
     block, conn_off = header_block(status, content_type, len(body), custom, server=server)
     if status != 200:
         return [Variant(IDENTITY, "", 0, Stream(block, body, conn_off, status),
-                        Stream(block, b"", conn_off, status), size=len(body))]  # fmt: skip
+                        Stream(block, b"", conn_off, status))]  # fmt: skip
     coded = any(k.lower() == "content-encoding" for k in custom)
     reps = [(IDENTITY, body)] if coded else representations(body, content_type)
     vary: list[tuple[str, str]] = []
@@ -157,7 +156,7 @@ def lower_response(
         block, conn_off = header_block(200, content_type, len(data), custom, server=server,
                                        fields=fields)  # fmt: skip
         v = Variant(coding, etag, last_modified, Stream(block, data, conn_off, 200),
-                    Stream(block, b"", conn_off, 200), size=len(data))  # fmt: skip
+                    Stream(block, b"", conn_off, 200))  # fmt: skip
         # RFC 9110 15.4.5: a 304 carries what a cache updates its stored response with.
         block, conn_off = header_block(304, "", 0, kept, server=server,
                                        fields=[("ETag", etag), *vary])  # fmt: skip
