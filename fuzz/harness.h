@@ -4,7 +4,7 @@
  * stack does.
  *
  * fuzz_*.c -> fz_engine -> (inject, ssdk_poll) -> fz_drain -> fz_check_frame
- *                                                          -> fz_stream_seen
+ *                                                          -> fz_stream_seen (streams.h)
  *                                              -> fz_check_engine
  *
  * Built by fuzz/build.sh, run by fuzz/run.sh; see docs/testing.md.
@@ -21,7 +21,9 @@
  *  - response bytes: a byte of a connection's stream sent again must be the byte sent
  *    before (the stack is bufferless: retransmissions are rebuilt from templates), and
  *    the stream is a sequence of the table's responses, byte for byte apart from the
- *    Date and Connection values the stack writes at send time;
+ *    Date and Connection values the stack writes at send time; a 206 is its template's
+ *    header with the Content-Length and Content-Range slots written, then exactly the
+ *    part of its 200's body that Content-Range names;
  *  - the engine's invariants that engine.h, conn.c and tcp_timer.c state: every pool slot
  *    on the free list or in one hash chain, a connection in the timer wheel exactly when
  *    it has a deadline, the gauges equal to what the table holds,
@@ -260,102 +262,6 @@ static int fz_check_frame(const uint8_t *f, int n, struct fz_seg *s)
     return 1;
 }
 
-/* --- response streams: a retransmitted byte equals the byte first sent -------------- */
-
-#define FZ_STREAM_MAX 65536   /* bytes of each connection's stream remembered */
-#define FZ_PEERS 16
-
-/* What the harness knows of one peer's connection, from the frames the stack sent. */
-struct fz_peer {
-    int used;
-    uint32_t ip;
-    uint16_t port;
-    int have_iss, have_nxt;
-    uint32_t iss;
-    uint32_t snd_nxt;     /* the highest sequence number the stack has used, plus one */
-    uint32_t rcv_nxt;     /* the last acknowledgment number the stack sent */
-    uint32_t wnd;         /* the last window the stack advertised */
-    int fin, rst;
-    uint32_t known;       /* stream bytes [0, known) seen, kept in buf */
-    uint8_t buf[FZ_STREAM_MAX];
-};
-
-static struct fz_peer fz_peers[FZ_PEERS];
-static unsigned fz_peer_next;
-
-static void fz_peers_reset(void)
-{
-    for (int i = 0; i < FZ_PEERS; i++)
-        fz_peers[i].used = 0;
-    fz_peer_next = 0;
-}
-
-/* The record of (ip, port), made (replacing the oldest) if create is set. */
-static struct fz_peer *fz_peer(uint32_t ip, uint16_t port, int create)
-{
-    for (int i = 0; i < FZ_PEERS; i++)
-        if (fz_peers[i].used && fz_peers[i].ip == ip && fz_peers[i].port == port)
-            return &fz_peers[i];
-    if (!create)
-        return NULL;
-    struct fz_peer *p = &fz_peers[fz_peer_next++ % FZ_PEERS];
-    memset(p, 0, offsetof(struct fz_peer, buf));
-    p->used = 1;
-    p->ip = ip;
-    p->port = port;
-    return p;
-}
-
-/*
- * The peer sent a SYN: whatever comes next may be a new incarnation of the connection,
- * whose stream must not be compared with the old one's (the ISN clock of RFC 6528 does
- * not move when the virtual clock does not, so the ISS alone cannot tell them apart).
- */
-static void fz_peer_forget(uint32_t ip, uint16_t port)
-{
-    struct fz_peer *p = fz_peer(ip, port, 0);
-    if (p)
-        memset(p, 0, offsetof(struct fz_peer, buf)), p->used = 0;
-}
-
-static void fz_stream_seen(const struct fz_seg *s)
-{
-    struct fz_peer *p = fz_peer(s->peer_ip, s->peer_port, 1);
-    if (s->flags & TH_RST) {
-        p->rst = 1;
-        return;
-    }
-    if (s->flags & TH_SYN) {
-        if (!p->have_iss || p->iss != s->seq)
-            p->known = 0, p->have_nxt = 0;
-        p->have_iss = 1;
-        p->iss = s->seq;
-        p->fin = 0;
-    }
-    uint32_t end = s->seq + s->len + !!(s->flags & TH_SYN) + !!(s->flags & TH_FIN);
-    if (!p->have_nxt || seq_lt(p->snd_nxt, end))
-        p->snd_nxt = end;
-    p->have_nxt = 1;
-    if (s->flags & TH_ACK)
-        p->rcv_nxt = s->ack;
-    p->wnd = s->win;
-    if (s->flags & TH_FIN)
-        p->fin = 1;
-    if (!p->have_iss || s->len == 0)
-        return;
-    uint32_t off = s->seq - p->iss - 1;
-    if (off >= FZ_STREAM_MAX || off > p->known)
-        return;  /* beyond what is remembered, or after a gap the harness did not see */
-    uint32_t n = s->len < FZ_STREAM_MAX - off ? s->len : FZ_STREAM_MAX - off;
-    uint32_t same = p->known - off < n ? p->known - off : n;
-    for (uint32_t i = 0; i < same; i++)
-        if (p->buf[off + i] != s->data[i])
-            fz_fail("port %u: stream byte %u sent as %#04x, first sent as %#04x",
-                    s->peer_port, off + i, s->data[i], p->buf[off + i]);
-    memcpy(p->buf + p->known, s->data + same, n - same);
-    p->known = off + n;
-}
-
 /* SSDK_FUZZ_VERBOSE: 1 prints counters per input (fz_report), 2 every segment too. */
 static int fz_verbose(void)
 {
@@ -365,80 +271,7 @@ static int fz_verbose(void)
     return v;
 }
 
-/*
- * What a connection's stream must be: whole responses of the table, one after another,
- * byte for byte as the template has them except the Date value (written at send time)
- * and the Connection value ("keep-alive" or "     close"); only the last may be cut
- * short (a reset, a timeout, or the end of the input). A HEAD response is a prefix of
- * its GET response: the rest of the stream being the start of a response is enough,
- * and otherwise the longest response that matches whole is taken.
- */
-FZ_UNCOVERED static int fz_bytes_match(const uint8_t *tmpl, uint32_t date_off,
-                                       uint32_t conn_off, const uint8_t *b, uint64_t n)
-{
-    static const char keep[] = "keep-alive", close[] = "     close";
-    for (uint64_t k = 0; k < n; k++) {
-        if (k >= date_off && k < date_off + DATE_LEN) {
-            if (b[k] < ' ' || b[k] > '~')
-                return 0;
-        } else if (k >= conn_off && k < conn_off + CONN_TOKEN_LEN) {
-            uint64_t j = k - conn_off;
-            if (b[k] != (uint8_t)keep[j] && b[k] != (uint8_t)close[j])
-                return 0;
-        } else if (b[k] != tmpl[k]) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-FZ_UNCOVERED static int fz_resp_match(const struct table *t, uint32_t i, const uint8_t *b,
-                                      uint64_t n)
-{
-    const struct ssdk_resp *r = &t->resp[i];
-    return fz_bytes_match(resp_stream(t, r), r->date_off, r->conn_off, b, n);
-}
-
-FZ_UNCOVERED static void fz_check_responses(const struct ssdk_engine *e,
-                                            const struct fz_peer *p)
-{
-    const struct table *t = cur_table(e);
-    uint32_t pos = 0;
-    while (pos < p->known) {
-        uint32_t left = p->known - pos;
-        uint64_t best = 0;
-        int partial = 0;
-        for (uint32_t i = 0; i < t->hdr->nresp; i++) {
-            uint64_t len = t->resp[i].stream_len;
-            if (len <= left && len > best && fz_resp_match(t, i, p->buf + pos, len))
-                best = len;
-            else if (len > left && fz_resp_match(t, i, p->buf + pos, left))
-                partial = 1;
-        }
-        uint64_t app = sizeof(FZ_APP_RESP) - 1;  /* fz_app's answer is a response too */
-        const uint8_t *ar = (const uint8_t *)FZ_APP_RESP;
-        if (app <= left && app > best && fz_bytes_match(ar, FZ_APP_DATE, FZ_APP_CONN,
-                                                        p->buf + pos, app))
-            best = app;
-        else if (app > left && fz_bytes_match(ar, FZ_APP_DATE, FZ_APP_CONN, p->buf + pos, left))
-            partial = 1;
-        if (partial)
-            return;  /* the rest is the start of a response: the last, cut short */
-        if (best)
-            pos += (uint32_t)best;
-        else
-            fz_fail("port %u: stream bytes %u.. are no response of the table: %.40s",
-                    p->port, pos, p->buf + pos);
-    }
-}
-
-/* Every remembered stream, at the end of an input. */
-static void fz_check_all_responses(const struct ssdk_engine *e)
-{
-    for (int i = 0; i < FZ_PEERS; i++)
-        if (fz_peers[i].used && fz_peers[i].have_iss)
-            fz_check_responses(e, &fz_peers[i]);
-}
+#include "streams.h"
 
 /* Called for every TCP segment the stack sends, after the generic checks. */
 static void (*fz_seg_hook)(const struct fz_seg *s);
@@ -527,11 +360,11 @@ FZ_UNCOVERED static void fz_check_engine(struct ssdk_engine *e)
                         c->req_len);
             /* A final response waits behind a 100 Continue only while the 100 is out. */
             if ((c->hflags & HC_NEXT)
-                && c->resp != conn_table(e, c)->hdr->special[SP_CONTINUE])
+                && c->resp != conn_table(e, c)->sections[0].special[SP_CONTINUE])
                 fz_fail("slot %u holds a response behind %u, not behind the 100", i, c->resp);
             if (c->resp != NONE32 && c->resp != RESP_DYN && c->resp != RESP_WAIT
                 && (seq_lt(c->resp_end, c->resp_seq)
-                    || c->resp_end - c->resp_seq > conn_table(e, c)->resp[c->resp].stream_len))
+                    || c->resp_end - c->resp_seq > fz_span_max(conn_table(e, c), c)))
                 fz_fail("slot %u: response %u spans %u bytes", i, c->resp,
                         c->resp_end - c->resp_seq);
             if (c->state != TCP_SYN_RECEIVED

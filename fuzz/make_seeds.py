@@ -128,6 +128,10 @@ def frame_seeds() -> dict[str, bytes]:
         "get-index": conversation(40001, get("/")),
         "head-about": conversation(40002, get("/about").replace(b"GET", b"HEAD", 1)),
         "get-file": conversation(40003, get("/files/mid.bin"), acks=6),
+        "get-range": conversation(
+            40020, get("/files/big.bin", "Range: bytes=1000-9000\r\n"), acks=8
+        ),
+        "get-gzip": conversation(40021, get("/text", "Accept-Encoding: gzip\r\n"), acks=4),
         "get-file-small-mss": conversation(40004, get("/files/mid.bin"), mss=100, acks=12),
         "get-file-small-window": conversation(40005, get("/files/mid.bin"), window=1000, acks=8),
         "pipelined": conversation(
@@ -339,6 +343,30 @@ def http_seeds() -> dict[str, bytes]:
         "many-fields": h(0, b"", r("GET /", *["X: y"] * 101)),
         "head-error": h(0, b"", b"HEAD / HTTP/1.1\r\n\r\n"),
         "pipelined-many": h(0, b"", b"".join(get(p) for p in ["/", "/about", "/nope"] * 40)),
+        # docs/http.md, variants: conditionals, codings, ranges, hosts
+        "etag": h(0, b"", r("GET /files/mid.bin", 'If-None-Match: W/"0123456789abcdef", *')
+                  + r("HEAD /text", 'If-None-Match: "0123456789abcdef"')),
+        "since": h(0, b"", r("GET /text", "If-Modified-Since: Tue, 14 Nov 2023 22:13:20 GMT")
+                   + r("GET /about", "If-Modified-Since: Sunday, 06-Nov-94 08:49:37 GMT")
+                   + r("GET /", "If-Modified-Since: Sun Nov  6 08:49:37 1994")),
+        "codings": h(0, b"", r("GET /text", "Accept-Encoding: gzip;q=0.5, br;q=0.9, *;q=0")
+                     + r("GET /text", "Accept-Encoding: identity;q=0, x-gzip")
+                     + r("GET /files/page.html", "Accept-Encoding: br")),
+        "ranges": h(0, b"", r("GET /files/big.bin", "Range: bytes=1000-20000")
+                    + r("GET /text", "Accept-Encoding: gzip", "Range: bytes=-700")
+                    + r("GET /files/mid.bin", "Range: bytes=4990-")
+                    + r("GET /files/mid.bin", "Range: bytes=9000-")),
+        "range-small-mss": h(0x08, b"", r("GET /files/big.bin", "Range: bytes=1447-4400")),
+        "range-slow": h(0xA0, b"", r("GET /files/mid.bin", "Range: bytes=1-4000")),
+        "if-range": h(0, b"", r("GET /files/mid.bin", "Range: bytes=0-9",
+                                'If-Range: "0123456789abcdef"')
+                      + r("GET /files/mid.bin", "Range: bytes=0-9",
+                          "If-Range: Tue, 14 Nov 2023 22:13:20 GMT")
+                      + r("GET /files/mid.bin", "Range: bytes=0-1,3-4")),
+        "hosts": h(0, b"", b"GET / HTTP/1.1\r\nHost: EXAMPLE.org:8080\r\n\r\n"
+                   + b"GET /nope HTTP/1.1\r\nHost: www.example.org.\r\n\r\n"
+                   + b"GET http://example.org/files/docs HTTP/1.1\r\nHost: x\r\n\r\n"
+                   + get("/files/docs/")),
     }
 
 

@@ -18,26 +18,35 @@ out="$here/build"
 "$here/build.sh"
 
 # The table: a small app with pages, a file of one segment, one of four and one that
-# outruns the initial window, built by ssdk's own build (pure Python, no C extension).
+# outruns the initial window, a page and a file stored gzip- and br-coded too, a folder
+# with an index, an error page and a virtual host, built by ssdk's own build (pure
+# Python, no C extension) at a fixed time from fixed bytes.
 PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" python3 -c '
-import random, sys, tempfile
+import os, random, shutil, sys, tempfile
 from pathlib import Path
 import ssdk
 from ssdk.core.build import build
 files = Path(tempfile.mkdtemp(prefix="ssdk-fuzz-"))
 rng = random.Random(1)  # fixed: the same table, and so the same coverage, every run
+(files / "docs").mkdir()
 (files / "small.txt").write_text("hello\n")
 (files / "mid.bin").write_bytes(rng.randbytes(5000))
 (files / "big.bin").write_bytes(rng.randbytes(30000))
+(files / "page.html").write_text("<p>a page of a folder</p>\n" * 40)
+(files / "docs" / "index.html").write_text("<h1>docs</h1>\n")
+for f in files.rglob("*"):
+    os.utime(f, (1_600_000_000, 1_600_000_000))
+text = " ".join(f"w{(i * 7919) % 613}" for i in range(4000))  # codes to several segments
 app = ssdk.App()
 app.page("/")(lambda: ssdk.html("<h1>hello</h1>"))
 app.page("/about")(lambda: ssdk.html("<p>about</p>" * 10))
+app.page("/text", cache_control="max-age=60")(lambda: ssdk.text(text))
 app.static("/files", files)
-_, blob = build(app, mss=1448)
+app.error(404)(lambda: ssdk.html("<p>no such page</p>"))
+app.host("example.org", "www.example.org").page("/")(lambda: ssdk.text("example\n"))
+_, blob = build(app, mss=1448, build_time=1_700_000_000)
 Path(sys.argv[1]).write_bytes(blob)
-for f in files.iterdir():
-    f.unlink()
-files.rmdir()
+shutil.rmtree(files)
 ' "$out/table.bin"
 rm -rf "$out/seeds"
 python3 "$here/make_seeds.py" "$out/seeds"

@@ -81,7 +81,7 @@ class Revalidator:
         fresh: list[Concrete] = []
         for rid in todo:
             try:
-                fresh += render_route(self.routes[rid])
+                fresh += render_route(self.app, self.routes[rid], int(time.time()))
             except BuildError as e:
                 log.error("revalidating %s failed; the last good response stays: %s",
                           self.routes[rid].path, e)  # fmt: skip

@@ -1,16 +1,18 @@
 # ssdk/core/build.py: from an app (file) to a bundle: load, enumerate, lower, write.
 #
-# Owns: BuildError, loading app files, turning declarations into concrete responses,
-# the special responses, and the manifest.
+# Owns: loading app files, turning declarations into concrete responses and their
+# variants, the error pages and special responses of each host, virtual hosts, and the
+# manifest.
 # Invariants: every problem a developer can cause surfaces as one BuildError carrying the
 # file and line of the declaration at fault (the later one, for a collision); a build is
-# deterministic: responses are laid out by route key, specials first.
+# deterministic for a given build time: responses are laid out by host and route key,
+# specials first (identical ones stored once).
 #
-# A build first plans every path (params functions, static folder listings), then
-# renders them in the same order. The plan knows the total, so a large build can show a
-# progress bar; a problem found while planning is held back until every path planned
-# before it has rendered, so the error reported is the one a path-by-path build would
-# have met first.
+# A build first plans every path (ssdk/core/plan.py: params functions, folder listings),
+# then renders them in the same order, each into its variants (ssdk/core/variants.py).
+# The plan knows the total, so a large build can show a progress bar; a problem found
+# while planning is held back until every path planned before it has rendered, so the
+# error reported is the one a path-by-path build would have met first.
 from __future__ import annotations
 
 import hashlib
@@ -20,7 +22,6 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,11 +29,19 @@ from urllib.parse import quote
 
 import ssdk
 from ssdk.core import bundle as bf
-from ssdk.core.bundle import Bundle, Manifest, RouteRow, Stream, read_bundle, write_bundle
-from ssdk.core.http import SPECIALS, content_type_for, header_block
+from ssdk.core.bundle import Bundle, Manifest, RouteRow, read_bundle, write_bundle
+from ssdk.core.errors import BuildError, located, raised
+from ssdk.core.hosts import error_pages, host_names, sections
+from ssdk.core.http import PAGE_TYPE, SPECIALS, Page, check_headers, content_type_for, redirect_page
 from ssdk.core.lower import nsegments
-from ssdk.routing.app import App, Location, Route, RouteError, Static, parse_path
+from ssdk.core.plan import Planned, plan, plan_page
+from ssdk.core.tables import Tables
+from ssdk.core.variants import CODINGS, Variant, lower_response, merge_headers
+from ssdk.routing.app import App, ErrorPage, Location, Route, Static, VirtualHost
 from ssdk.routing.responses import Response, to_response
+
+__all__ = ["BuildError", "BuildStats", "Concrete", "Progress", "RouteStats", "build",
+           "build_file", "concrete_responses", "load_app", "open_target"]  # fmt: skip
 
 # Characters left as they are in route keys (docs/bundle.md, "Route keys").
 KEY_SAFE = "/:@!$&'()*+,;=-._~"
@@ -41,69 +50,64 @@ MSS_RANGE = (64, 1946)  # what the C core accepts: a segment fits a 2000-byte fr
 _loads = itertools.count()
 
 
-class BuildError(Exception):
-    """A problem in the app, located at the declaration that causes it."""
-
-    def __init__(self, route: str, file: str, line: int, message: str) -> None:
-        self.route = route
-        self.file = file
-        self.line = line
-        self.message = message
-        super().__init__(f"{file}:{line}: route '{route}': {message}")
-
-
-def _error(decl: Route | Static, message: str, where: Location | None = None) -> BuildError:
-    name = decl.path if isinstance(decl, Route) else decl.prefix
-    loc = where or decl.location
-    return BuildError(str(name), loc.file, loc.line, message)
-
-
-def _raised(e: BaseException) -> str:
-    """`Type: message (at file:line)`, the line being where it was raised."""
-    tb = traceback.extract_tb(e.__traceback__)
-    at = f" (at {tb[-1].filename}:{tb[-1].lineno})" if tb else ""
-    return f"{type(e).__name__}: {e}{at}"
-
-
 @dataclass
 class Concrete:
-    """One servable path with its rendered response."""
+    """One servable path of one host, rendered into its variants."""
 
     key: str  # percent-encoded, as on the wire
     decl: Route | Static
     where: Location  # blamed if this path collides with an earlier one
     response: Response
-    header: bytes
-    conn_off: int
+    variants: list[Variant]
     origin: str
+    section: int = 0  # 0: the default host; n: the app's n-th virtual host
+    kind: str = "page"  # "page" | "static" | "redirect"
 
 
-def _concrete(decl: Route | Static, where: Location, path: str, resp: Response) -> Concrete:
-    if any(seg in (".", "..") for seg in path.split("/")):
-        raise _error(decl, f"path {path!r} has a '.' or '..' segment, which clients remove", where)
+def _route_headers(decl: Route | Static) -> dict[str, str]:
+    """What a declaration adds to each of its responses (headers, then cache_control)."""
+    given = dict(decl.headers)
+    if decl.cache_control is not None:
+        if any(k.lower() == "cache-control" for k in given):
+            raise located(decl, "Cache-Control given both in headers and as cache_control")
+        given["Cache-Control"] = decl.cache_control
     try:
-        header, conn_off = header_block(
-            resp.status, resp.content_type, len(resp.body), resp.headers
-        )
+        check_headers(given)
+    except ValueError as e:
+        raise located(decl, str(e)) from None
+    return given
+
+
+def _concrete(p: Planned, resp: Response, ctx: _Context, last_modified: int, kind: str,
+              origin: str) -> Concrete:  # fmt: skip
+    path = p.path
+    if any(seg in (".", "..") for seg in path.split("/")):
+        raise located(p.decl, f"path {path!r} has a '.' or '..' segment, which clients remove",
+                      p.where)  # fmt: skip
+    headers = merge_headers(_route_headers(p.decl), resp.headers)
+    try:
+        variants = lower_response(resp.status, resp.content_type, resp.body, headers,
+                                  last_modified=last_modified, server=ctx.server,
+                                  range_page=ctx.pages.get(416))  # fmt: skip
     except ValueError as e:
         # The handler made this response, so blame it rather than the params function.
-        raise _error(decl, f"response for {path!r}: {e}") from None
-    origin = str(decl.location) if isinstance(decl, Route) else ""
-    return Concrete(quote(path, safe=KEY_SAFE), decl, where, resp, header, conn_off, origin)
+        raise located(p.decl, f"response for {path!r}: {e}") from None
+    key = quote(path, safe=KEY_SAFE)
+    return Concrete(key, p.decl, p.where, resp, variants, origin, ctx.section, kind)
 
 
-def _coerce(route: Route, value: object) -> Response:
+def _coerce(decl: Route | ErrorPage, value: object) -> Response:
     try:
         return to_response(value)
     except TypeError as e:
-        raise _error(route, str(e)) from e
+        raise located(decl, str(e)) from e
 
 
 def _render(route: Route, kwargs: dict[str, Any]) -> Response:
     try:
         value = route.handler(**kwargs)
     except Exception as e:
-        raise _error(route, f"handler {route.name}() raised {_raised(e)}") from e
+        raise located(route, f"handler {route.name}() raised {raised(e)}") from e
     return _coerce(route, value)
 
 
@@ -150,107 +154,31 @@ class Progress(Protocol):
 
 
 @dataclass
-class _Planned:
-    """A path to render: a page with its handler's arguments, or a static file."""
+class _Context:
+    """What rendering one host's paths needs to know."""
 
-    decl: Route | Static
-    where: Location
-    path: str  # unquoted
-    kwargs: dict[str, Any]
-    file: Path | None = None
-
-
-def _plan_page(route: Route) -> Iterator[_Planned]:
-    try:
-        pattern = route.pattern()
-    except RouteError as e:
-        raise _error(route, str(e)) from None
-    if len(route.sources) > 1:
-        raise _error(route, "has more than one @params function", route.sources[1].location)
-    if not route.sources:
-        if pattern.names:
-            names = ", ".join(pattern.names)
-            raise _error(route, f"has parameters ({names}) but no @{route.name}.params")
-        path, _ = pattern.expand({})
-        yield _Planned(route, route.location, path, {})
-        return
-    src = route.sources[0]
-    try:
-        result = src.fn()
-    except Exception as e:
-        raise _error(route, f"params function raised {_raised(e)}", src.location) from e
-    try:
-        values = iter(result)
-    except TypeError:
-        msg = f"params function returned {type(result).__name__}, not an iterable of dicts"
-        raise _error(route, msg, src.location) from None
-    while True:
-        try:
-            item = next(values)
-        except StopIteration:
-            return
-        except Exception as e:
-            raise _error(route, f"params function raised {_raised(e)}", src.location) from e
-        if not isinstance(item, Mapping):
-            raise _error(route, f"params yielded {item!r}, not a dict", src.location)
-        try:
-            path, kwargs = pattern.expand(item)
-        except RouteError as e:
-            raise _error(route, str(e), src.location) from None
-        yield _Planned(route, src.location, path, kwargs)
+    section: int
+    server: str | None
+    build_time: int
+    pages: dict[int, Page]
 
 
-def _plan_static(static: Static) -> Iterator[_Planned]:
-    try:
-        pattern = parse_path(static.prefix)
-    except RouteError as e:
-        raise _error(static, f"static prefix: {e}") from None
-    if pattern.names:
-        raise _error(static, f"static prefix {static.prefix!r} must be a plain '/path'")
-    if not static.directory.is_dir():
-        raise _error(static, f"static folder {str(static.directory)!r} does not exist")
-    base = static.prefix.rstrip("/")
-    for folder, dirs, files in os.walk(static.directory):
-        dirs.sort()
-        for name in sorted(files):
-            file = Path(folder, name)
-            rel = file.relative_to(static.directory).as_posix()
-            yield _Planned(static, static.location, f"{base}/{rel}", {}, file)
-
-
-def _plan(app: App) -> tuple[list[_Planned], BuildError | None]:
-    """Every path in declaration order, up to the first problem, and that problem."""
-    planned: list[_Planned] = []
-    seen_patterns: dict[str, Route] = {}
-    try:
-        for decl in app.declarations():
-            if isinstance(decl, Route):
-                first = seen_patterns.setdefault(decl.path, decl)
-                if first is not decl:
-                    raise _error(decl, f"path is already declared at {first.location}")
-            for p in _plan_page(decl) if isinstance(decl, Route) else _plan_static(decl):
-                planned.append(p)
-    except BuildError as e:
-        return planned, e
-    return planned, None
-
-
-def _make(p: _Planned) -> Concrete:
+def _make(p: Planned, ctx: _Context) -> Concrete:
+    if p.redirect is not None:
+        target = quote(p.redirect, safe=KEY_SAFE)
+        resp = Response(redirect_page(target), 301, {"Location": target}, PAGE_TYPE)
+        return _concrete(p, resp, ctx, ctx.build_time, "redirect", "")
     if p.file is None:
         assert isinstance(p.decl, Route)
-        return _concrete(p.decl, p.where, p.path, _render(p.decl, p.kwargs))
+        resp = _render(p.decl, p.kwargs)
+        return _concrete(p, resp, ctx, ctx.build_time, "page", str(p.decl.location))
     try:
         body = p.file.read_bytes()
+        mtime = int(p.file.stat().st_mtime)
     except OSError as e:
-        raise _error(p.decl, f"cannot read {str(p.file)!r}: {e.strerror}") from None
-    c = _concrete(p.decl, p.where, p.path, Response(body, content_type=content_type_for(p.file)))
-    c.origin = str(p.file)
-    return c
-
-
-def render_route(route: Route) -> list[Concrete]:
-    """Every response of one page, rendered now (revalidation); raises BuildError."""
-    return [_make(p) for p in _plan_page(route)]
+        raise located(p.decl, f"cannot read {str(p.file)!r}: {e.strerror}") from None
+    resp = Response(body, content_type=content_type_for(p.file))
+    return _concrete(p, resp, ctx, mtime, "static", str(p.file))
 
 
 def _stats_of(decl: Route | Static) -> RouteStats:
@@ -260,38 +188,65 @@ def _stats_of(decl: Route | Static) -> RouteStats:
 
 
 def concrete_responses(
-    app: App, progress: Progress | None = None, stats: BuildStats | None = None
+    app: App,
+    progress: Progress | None = None,
+    stats: BuildStats | None = None,
+    build_time: int = 0,
 ) -> list[Concrete]:
-    """Every servable path of `app`, checked for collisions, in declaration order."""
-    planned, problem = _plan(app)
+    """Every servable path of `app`, host by host, checked for collisions, in
+    declaration order."""
+    plans = []
+    problem: BuildError | None = None
+    for n, sec in enumerate(sections(app)):
+        planned, problem = plan(sec)
+        plans.append((n, sec, planned))
+        if problem is not None:
+            break
+    total = sum(len(p) for _, _, p in plans)
     if progress is not None:
-        progress.start(len(planned), 2 * len(planned) + len(SPECIALS))
+        progress.start(total, 2 * total + len(SPECIALS))
     per_decl: dict[int, RouteStats] = {}
     if stats is not None:
-        for decl in app.declarations():
-            row = per_decl[id(decl)] = _stats_of(decl)
-            stats.routes.append(row)
-    seen: dict[str, Concrete] = {}
-    for n, p in enumerate(planned, 1):
-        began = time.perf_counter()
-        c = _make(p)
-        if stats is not None:
-            row = per_decl[id(p.decl)]
-            row.seconds += time.perf_counter() - began
-            row.paths += 1
-            row.body_bytes += len(c.response.body)
-        other = seen.setdefault(c.key, c)
-        if other is not c:
-            kind = "route" if isinstance(other.decl, Route) else "static folder"
-            name = other.decl.path if isinstance(other.decl, Route) else other.decl.prefix
-            raise _error(
-                p.decl, f"path {c.key!r} is also served by {kind} '{name}' ({other.where})", c.where
-            )
-        if progress is not None:
-            progress.rendered(n)
+        for _, sec, _ in plans:
+            for decl in sec.declarations():
+                row = per_decl[id(decl)] = _stats_of(decl)
+                stats.routes.append(row)
+    out: list[Concrete] = []
+    done = 0
+    for n, sec, planned in plans:
+        ctx = _Context(n, app.server, build_time, error_pages(sec))
+        seen: dict[str, Concrete] = {}
+        for p in planned:
+            began = time.perf_counter()
+            c = _make(p, ctx)
+            if stats is not None:
+                row = per_decl[id(p.decl)]
+                row.seconds += time.perf_counter() - began
+                row.paths += 1
+                row.body_bytes += len(c.response.body)
+            other = seen.setdefault(c.key, c)
+            if other is not c:
+                kind = "route" if isinstance(other.decl, Route) else "static folder"
+                name = other.decl.path if isinstance(other.decl, Route) else other.decl.prefix
+                raise located(p.decl, f"path {c.key!r} is also served by {kind} '{name}' "
+                                      f"({other.where})", c.where)  # fmt: skip
+            done += 1
+            if progress is not None:
+                progress.rendered(done)
+        out += seen.values()
     if problem is not None:
         raise problem
-    return list(seen.values())
+    return out
+
+
+def render_route(app: App, route: Route, build_time: int) -> list[Concrete]:
+    """Every response of one page of `app`, rendered now (revalidation), with
+    `build_time` as its Last-Modified; raises BuildError."""
+    for n, sec in enumerate(sections(app)):
+        if any(r is route for r in sec.routes):
+            ctx = _Context(n, app.server, build_time, error_pages(sec))
+            return [_make(p, ctx) for p in plan_page(route)]
+    raise ValueError(f"{route!r} is not a page of this app")
 
 
 def build(
@@ -301,63 +256,58 @@ def build(
     source: str = "",
     progress: Progress | None = None,
     stats: BuildStats | None = None,
+    build_time: int | None = None,
     concretes: list[Concrete] | None = None,
 ) -> tuple[Manifest, bytes]:
     """Render and lower every response of `app`; returns the manifest and the blob.
 
     `progress` is told how far it got; `stats`, if given, gets a row per declaration and
-    the time spent rendering and lowering. `concretes`, if given, are the responses to
-    lower instead of rendering them (revalidation keeps most and renders a few again).
+    the time spent rendering and lowering. `build_time` (seconds since 1970) is the
+    Last-Modified of pages; by default $SOURCE_DATE_EPOCH, or now. `concretes`, if given,
+    are the responses to lower instead of rendering them (revalidation keeps most and
+    renders a few again).
     """
-    if not isinstance(app, App):
+    if not isinstance(app, App) or isinstance(app, VirtualHost):
         raise TypeError(f"build() needs an ssdk.App, not {type(app).__name__}")
     if not MSS_RANGE[0] <= mss <= MSS_RANGE[1]:
         raise ValueError(f"mss {mss} outside {MSS_RANGE[0]}..{MSS_RANGE[1]}")
-    streams: list[Stream] = []
-    specials: dict[int, int] = {}
-    rows: list[RouteRow] = []
-    for idx, sp in SPECIALS.items():
-        header, conn_off = sp.render()
-        body = sp.body()
-        sent = b"" if sp.head else body
-        specials[idx] = len(streams)
-        flags = bf.RESP_CLOSE if sp.close else 0
-        streams.append(Stream(header, sent, conn_off, sp.status, flags))
-        segs = nsegments(len(header) + len(sent), mss)
-        rows.append(RouteRow(sp.name, sp.status, sp.content_type, len(body), segs, "special"))
+    if build_time is None:
+        build_time = int(os.environ.get("SOURCE_DATE_EPOCH") or time.time())
+    hosts = host_names(app)
+    tables = Tables(mss)
     began = time.perf_counter()
     if concretes is None:
-        concretes = concrete_responses(app, progress, stats)
+        concretes = concrete_responses(app, progress, stats, build_time)
+    for sec in sections(app):
+        tables.specials(app.server, error_pages(sec))
     rendered = time.perf_counter()
     if progress is not None:
         progress.lowering()
     by_decl = {id(r.decl): r for r in stats.routes} if stats is not None else {}
-    routes: list[tuple[bytes, int, int]] = []
+    names = {n: name.decode() for name, n in reversed(hosts)}
     page_rows: list[RouteRow] = []
-    for c in sorted(concretes, key=lambda c: c.key):
-        r = c.response
-        get_idx = len(streams)
-        streams.append(Stream(c.header, r.body, c.conn_off, r.status))
-        streams.append(Stream(c.header, b"", c.conn_off, r.status))
-        routes.append((c.key.encode("ascii"), get_idx, get_idx + 1))
-        kind = "page" if isinstance(c.decl, Route) else "static"
-        segs = nsegments(len(c.header) + len(r.body), mss)
+    for c in sorted(concretes, key=lambda c: (c.section, c.key)):
+        tables.route(c.section, c.key.encode("ascii"), c.variants)
+        ident = c.variants[0]
+        segs = nsegments(len(ident.get.header) + len(ident.get.body), mss)
         if stats is not None:
             by_decl[id(c.decl)].segments += segs
-        page_rows.append(
-            RouteRow(c.key, r.status, r.content_type, len(r.body), segs, kind, c.origin)
-        )
-    blob = bf.build_blob(mss, streams, routes, specials)
+        codings = " ".join(CODINGS[v.coding] for v in c.variants[1:])
+        page_rows.append(RouteRow(c.key, c.response.status, c.response.content_type,
+                                  len(c.response.body), segs, c.kind, c.origin,
+                                  names.get(c.section, ""), codings))  # fmt: skip
+    blob = tables.blob(hosts)
     manifest = Manifest(
         format=bf.FORMAT,
         ssdk_version=ssdk.__version__,
         mss=mss,
         source=source,
         blob_sha256=hashlib.sha256(blob).hexdigest(),
-        routes=page_rows + rows,
+        routes=page_rows + tables.special_rows,
         blob_bytes=len(blob),
-        nresp=len(streams),
-        nseg=sum(nsegments(len(s.header) + len(s.body), mss) for s in streams),
+        nresp=len(tables.streams),
+        nseg=tables.nseg(),
+        built_at=build_time,
     )
     if stats is not None:
         stats.render_s += rendered - began
@@ -373,7 +323,7 @@ def _import_error(file: Path, e: BaseException) -> BuildError:
         for frame in traceback.extract_tb(e.__traceback__):
             if frame.filename == str(file):
                 line = frame.lineno or 0
-    return BuildError("<app>", str(file), line, f"import failed: {_raised(e)}")
+    return BuildError("<app>", str(file), line, f"import failed: {raised(e)}")
 
 
 def load_app(path: str | Path, attr: str = "app") -> App:

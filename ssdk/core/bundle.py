@@ -1,49 +1,50 @@
 # ssdk/core/bundle.py: the bundle file (docs/bundle.md): manifest, blob and blob tables.
 #
-# Owns: Manifest/RouteRow, the blob layout (table header, route hash table, response
-# table, segment sums, path bytes, streams), encoding, atomic writing and mmap reading.
+# Owns: Manifest/RouteRow, the file's layout (header, manifest, padding, blob), encoding,
+# atomic writing and mmap reading. The blob's own tables are ssdk/core/blob.py's.
 # Invariants: all integers little-endian; the blob starts at a multiple of 4096 in the
-# file; streams start at multiples of 64 in the blob; the hash table is a power of two
-# at least twice the number of routes; the same inputs give the same bytes (sorted by the
-# caller, no timestamps), so the blob's sha256 names its content.
+# file; the same inputs give the same bytes, so the blob's sha256 names its content.
 from __future__ import annotations
 
 import hashlib
 import mmap
 import os
 import struct
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
 
-from ssdk.core.http import date_offset
-from ssdk.core.lower import nsegments, segment_sums
+from ssdk.core.blob import (
+    NONE32,
+    RESP,
+    RESP_CLOSE,
+    RESP_RANGE,
+    TABLE_HDR,
+    BundleError,
+    RouteKey,
+    Stream,
+    VariantRow,
+    build_blob,
+    check_tables,
+    find_host,
+    find_route,
+    header_of,
+)
+
+__all__ = ["FORMAT", "MAGIC", "NONE32", "RESP_CLOSE", "RESP_RANGE", "Bundle", "BundleError",
+           "Manifest", "RouteKey", "RouteRow", "Stream", "VariantRow", "build_blob",
+           "check_tables", "read_bundle", "write_bundle"]  # fmt: skip
 
 MAGIC = b"SSDKBNDL"
-FORMAT = 2  # 2: special responses 9-13 (411, 413, 417, 100 Continue, OPTIONS)
-TABLE_MAGIC = b"SSDKTBL1"
+# 3: variants (codings, 304, 206, 416), virtual hosts and a section of special responses
+#    per host; 2: special responses 9-13 (411, 413, 417, 100 Continue, OPTIONS)
+FORMAT = 3
 PAGE = 4096
-STREAM_ALIGN = 64
-NONE32 = 0xFFFFFFFF
-RESP_CLOSE = 0x1
-
 FILE_HDR = struct.Struct("<8sIIQ")  # magic, version, reserved, manifest length
-TABLE_HDR = struct.Struct("<8sIIQQQII16I16s")  # struct ssdk_table_hdr, 128 bytes
-SLOT = struct.Struct("<QIHHII")  # struct ssdk_route_slot, 24 bytes
-RESP = struct.Struct("<QQIIIIHHI")  # struct ssdk_resp, 40 bytes
-SEG = struct.Struct("<I")
-
-NSPECIAL = 16  # slots of special[]; ssdk.core.http.SPECIALS fills the first 14
-
-FNV_OFFSET = 0xCBF29CE484222325
-FNV_PRIME = 0x100000001B3
-MASK64 = (1 << 64) - 1
 
 
-class BundleError(Exception):
-    """A bundle file that cannot be used: wrong magic or version, truncated, corrupted."""
+def _align(n: int, to: int) -> int:
+    return -(-n // to) * to
 
 
 class RouteRow(msgspec.Struct):
@@ -52,8 +53,10 @@ class RouteRow(msgspec.Struct):
     content_type: str
     body_bytes: int
     segments: int  # of the GET stream
-    kind: str  # "static" | "page" | "special"
+    kind: str  # "static" | "page" | "special" | "redirect"
     origin: str = ""  # file:line of the declaration, or the static file's path
+    host: str = ""  # the virtual host's first name; "" for the default host
+    codings: str = ""  # content codings stored besides identity, e.g. "gzip br"
 
 
 class Manifest(msgspec.Struct):
@@ -66,100 +69,7 @@ class Manifest(msgspec.Struct):
     blob_bytes: int = 0
     nresp: int = 0
     nseg: int = 0
-
-
-@dataclass(frozen=True)
-class Stream:
-    """One response to lay into the blob: its header block, body and table fields."""
-
-    header: bytes
-    body: bytes
-    conn_off: int
-    status: int
-    flags: int = 0
-
-
-def fnv1a64(data: bytes) -> int:
-    h = FNV_OFFSET
-    for b in data:
-        h = ((h ^ b) * FNV_PRIME) & MASK64
-    return h
-
-
-def _align(n: int, to: int) -> int:
-    return -(-n // to) * to
-
-
-def hash_slots_for(nroutes: int) -> int:
-    """Table size: a power of two, at least 16, at most half full."""
-    slots = 16
-    while slots < 2 * nroutes:
-        slots *= 2
-    return slots
-
-
-def build_blob(
-    mss: int,
-    streams: Sequence[Stream],
-    routes: Sequence[tuple[bytes, int, int]],
-    specials: dict[int, int],
-) -> bytes:
-    """Lay out the blob. `routes` are (path key, GET response, HEAD response)."""
-    nresp = len(streams)
-    slots = hash_slots_for(len(routes))
-    seg_counts = [nsegments(len(s.header) + len(s.body), mss) for s in streams]
-    nseg = sum(seg_counts)
-    hash_off = _align(TABLE_HDR.size, STREAM_ALIGN)
-    resp_off = _align(hash_off + slots * SLOT.size, STREAM_ALIGN)
-    seg_off = _align(resp_off + nresp * RESP.size, STREAM_ALIGN)
-    path_off = seg_off + nseg * SEG.size
-    paths_len = sum(len(p) for p, _, _ in routes)
-    stream_offs = []
-    end = path_off + paths_len
-    for s in streams:
-        end = _align(end, STREAM_ALIGN)
-        stream_offs.append(end)
-        end += len(s.header) + len(s.body)
-    blob = bytearray(end)
-    view = memoryview(blob)
-
-    special = [NONE32] * NSPECIAL
-    for idx, resp in specials.items():
-        special[idx] = resp
-    TABLE_HDR.pack_into(
-        blob, 0, TABLE_MAGIC, mss, slots, hash_off, resp_off, seg_off, nresp, nseg,
-        *special, bytes(16),
-    )  # fmt: skip
-
-    taken = [False] * slots
-    off = path_off
-    for path, get_resp, head_resp in routes:
-        if not 0 < len(path) <= 0xFFFF:
-            raise ValueError(f"route key of {len(path)} bytes does not fit the table")
-        h = fnv1a64(path)
-        i = h & (slots - 1)
-        while taken[i]:
-            i = (i + 1) & (slots - 1)
-        taken[i] = True
-        SLOT.pack_into(blob, hash_off + i * SLOT.size, h, off, len(path), 0, get_resp, head_resp)
-        blob[off : off + len(path)] = path
-        off += len(path)
-
-    seg_first = 0
-    for n, (s, soff, count) in enumerate(zip(streams, stream_offs, seg_counts, strict=True)):
-        slen = len(s.header) + len(s.body)
-        blob[soff : soff + len(s.header)] = s.header
-        blob[soff + len(s.header) : soff + slen] = s.body
-        sums = segment_sums(view[soff : soff + slen], mss)
-        assert len(sums) == count
-        struct.pack_into(f"<{count}I", blob, seg_off + seg_first * SEG.size, *sums)
-        RESP.pack_into(
-            blob, resp_off + n * RESP.size, soff, slen, len(s.header), seg_first, count,
-            s.conn_off, s.status, s.flags, date_offset(s.header),
-        )  # fmt: skip
-        seg_first += count
-    view.release()
-    return bytes(blob)
+    built_at: int = 0  # the Last-Modified of pages (seconds since 1970)
 
 
 def encode_bundle(manifest: Manifest, blob: bytes) -> bytes:
@@ -225,26 +135,26 @@ class Bundle:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def lookup(self, path: str | bytes, head: bool = False) -> int | None:
-        """The response index the server picks for a request path, or None."""
+    def lookup(
+        self, path: str | bytes, head: bool = False, host: str | bytes | None = None
+    ) -> int | None:
+        """The response index the server picks for a plain GET (or HEAD) of a path, on
+        a host (None: the default one), or None where it answers 404."""
+        variants = self.variants(path, host)
+        if variants is None:
+            return None
+        return variants[0].head if head else variants[0].get
+
+    def variants(
+        self, path: str | bytes, host: str | bytes | None = None
+    ) -> list[VariantRow] | None:
+        """Every variant of a route (identity first), or None."""
         key = path.encode() if isinstance(path, str) else path
-        _, _, slots, hash_off, *_ = TABLE_HDR.unpack_from(self.blob, 0)
-        h = fnv1a64(key)
-        i = h & (slots - 1)
-        for _ in range(slots):
-            sh, poff, plen, _, get_resp, head_resp = SLOT.unpack_from(
-                self.blob, hash_off + i * SLOT.size
-            )
-            if plen == 0:
-                return None
-            if sh == h and self.blob[poff : poff + plen] == key:
-                return head_resp if head else get_resp
-            i = (i + 1) & (slots - 1)
-        return None
+        return find_route(self.blob, key, find_host(self.blob, host))
 
     def stream(self, index: int) -> bytes:
-        """The bytes a response sends (header block and body)."""
-        resp_off = TABLE_HDR.unpack_from(self.blob, 0)[4]
+        """The bytes a response's template holds (header block and body)."""
+        resp_off = header_of(self.blob)[4]
         off, length = RESP.unpack_from(self.blob, resp_off + index * RESP.size)[:2]
         return bytes(self.blob[off : off + length])
 
@@ -299,28 +209,3 @@ def read_bundle(path: str | Path) -> Bundle:
         bundle.close()
         raise
     return bundle
-
-
-def check_tables(blob: bytes | mmap.mmap | memoryview, mss: int) -> None:
-    """Check the blob's table header and that its sections lie inside the blob."""
-    if len(blob) < TABLE_HDR.size:
-        raise BundleError("blob shorter than its table header")
-    magic, tmss, slots, hash_off, resp_off, seg_off, nresp, nseg, *rest = TABLE_HDR.unpack_from(
-        blob, 0
-    )
-    if magic != TABLE_MAGIC:
-        raise BundleError(f"bad table magic {magic!r}")
-    if tmss != mss:
-        raise BundleError(f"table MSS {tmss} differs from the manifest's {mss}")
-    if slots == 0 or slots & (slots - 1):
-        raise BundleError(f"hash table size {slots} is not a power of two")
-    for name, off, n, size in (
-        ("route hash table", hash_off, slots, SLOT.size),
-        ("response table", resp_off, nresp, RESP.size),
-        ("segment sums", seg_off, nseg, SEG.size),
-    ):
-        if off + n * size > len(blob):
-            raise BundleError(f"{name} lies outside the blob")
-    special = rest[:NSPECIAL]
-    if any(s != NONE32 and s >= nresp for s in special):
-        raise BundleError("special response index out of range")

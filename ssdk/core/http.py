@@ -1,12 +1,14 @@
 # ssdk/core/http.py: the bytes of an HTTP/1.1 response header block.
 #
-# Owns: reason phrases, header syntax checks, content types by file extension, and the
-# special responses (what the C core answers on its own, docs/http.md) with their pages.
+# Owns: reason phrases, header syntax checks, content types by file extension, HTTP-dates,
+# and the special responses (what the C core answers on its own, docs/http.md) with their
+# pages.
 # Invariants: every header block is
-#   status line, Server, Date, Content-Type, Content-Length, custom headers, Connection,
-#   CRLF
-# (a block without content has no Content-Type; an interim 1xx block has neither that
-# nor Content-Length, RFC 9110 8.6) and ends in b"Connection: keep-alive\r\n\r\n";
+#   status line, Server, Date, Content-Type, Content-Length, ssdk's fields (validators,
+#   codings, ranges: ssdk/core/variants.py), custom headers, Connection, CRLF
+# (Server only when the app names one; a block without content has no Content-Type; an
+# interim 1xx block has neither that nor Content-Length, RFC 9110 8.6) and ends in
+# b"Connection: keep-alive\r\n\r\n";
 # header_block returns the offset of "keep-alive" (conn_off), which the server
 # overwrites with "     close".
 # Output depends only on the arguments: the same response gives the same bytes on every
@@ -15,8 +17,10 @@ from __future__ import annotations
 
 import mimetypes
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from email.utils import formatdate
+from html import escape
 from pathlib import PurePath
 
 CONN_VALUE = b"keep-alive"
@@ -50,8 +54,10 @@ REASONS: dict[int, str] = {
 # Headers the server itself owns: set through Response fields or never by an app.
 RESERVED = frozenset(
     {"content-length", "connection", "transfer-encoding", "server", "date", "keep-alive",
-     "content-type", "upgrade", "te", "trailer"}
+     "content-type", "upgrade", "te", "trailer", "etag", "last-modified", "accept-ranges",
+     "content-range"}
 )  # fmt: skip
+SERVER = "ssdk"  # the Server value unless the app names another (or none)
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
@@ -127,22 +133,33 @@ def check_headers(headers: Mapping[str, str]) -> list[tuple[str, str]]:
 def header_block(
     status: int,
     content_type: str,
-    content_length: int,
+    content_length: int | None,
     headers: Mapping[str, str] | None = None,
+    *,
+    server: str | None = SERVER,
+    fields: Sequence[tuple[str, str]] = (),
 ) -> tuple[bytes, int]:
-    """The header block and the offset of its Connection value; raises ValueError."""
+    """The header block and the offset of its Connection value; raises ValueError.
+
+    `fields` are ssdk's own header lines (validators, codings, ranges), placed after
+    Content-Length and not checked against RESERVED; `content_length` None leaves the
+    Content-Length line to them (a 206 template's slot).
+    """
     if isinstance(status, bool) or not isinstance(status, int) or not 200 <= status <= 599:
         raise ValueError(f"status {status!r} is not a final status code (200..599)")
     if status in NO_BODY and content_length:
         raise ValueError(f"a {status} response has no body, got {content_length} bytes")
     if not isinstance(content_type, str) or _BAD_VALUE.search(content_type):
         raise ValueError(f"invalid content type {content_type!r}")
-    lines = [f"HTTP/1.1 {status} {reason_phrase(status)}", "Server: ssdk",
-             f"Date: {DATE_PLACEHOLDER}"]  # fmt: skip
+    lines = [f"HTTP/1.1 {status} {reason_phrase(status)}"]
+    if server is not None:
+        lines.append(f"Server: {server}")
+    lines.append(f"Date: {DATE_PLACEHOLDER}")
     if content_type:
         lines.append(f"Content-Type: {content_type}")
-    if status not in NO_BODY:
+    if status not in NO_BODY and content_length is not None:
         lines.append(f"Content-Length: {content_length}")
+    lines.extend(f"{k}: {v}" for k, v in fields)
     lines.extend(f"{k}: {v}" for k, v in check_headers(headers or {}))
     try:
         head = ("\r\n".join(lines) + "\r\n").encode("latin-1")
@@ -152,15 +169,21 @@ def header_block(
     return block, len(head) + len(b"Connection: ")
 
 
-def interim_block(status: int) -> tuple[bytes, int]:
+def interim_block(status: int, server: str | None = SERVER) -> tuple[bytes, int]:
     """A 1xx header block (status line, Server, Date, Connection) and its conn_off."""
     if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 199:
         raise ValueError(f"status {status!r} is not an interim status code (100..199)")
+    named = f"Server: {server}\r\n" if server is not None else ""
     head = (
-        f"HTTP/1.1 {status} {reason_phrase(status)}\r\nServer: ssdk\r\n"
+        f"HTTP/1.1 {status} {reason_phrase(status)}\r\n{named}"
         f"Date: {DATE_PLACEHOLDER}\r\n"
     ).encode("latin-1")
     return head + _TAIL, len(head) + len(b"Connection: ")
+
+
+def http_date(seconds: int) -> str:
+    """IMF-fixdate of a Unix time (RFC 9110 5.6.7), as Date and Last-Modified carry it."""
+    return formatdate(seconds, usegmt=True)
 
 
 def date_offset(block: bytes) -> int:
@@ -168,13 +191,33 @@ def date_offset(block: bytes) -> int:
     return block.index(b"\r\nDate: ") + len(b"\r\nDate: ")
 
 
-def special_page(status: int) -> bytes:
+def special_page(status: int, server: str | None = SERVER) -> bytes:
     """The small HTML body ssdk serves for its own error responses."""
     title = f"{status} {reason_phrase(status)}"
+    sign = f"<hr><p>{escape(server)}</p>" if server is not None else ""
     return (
         f'<!doctype html>\n<html><head><meta charset="utf-8"><title>{title}</title></head>'
-        f"<body><h1>{title}</h1><hr><p>ssdk</p></body></html>\n"
+        f"<body><h1>{title}</h1>{sign}</body></html>\n"
     ).encode()
+
+
+def redirect_page(location: str, status: int = 301) -> bytes:
+    """The small HTML body of a redirect ssdk makes (a folder's path without its slash)."""
+    title = f"{status} {reason_phrase(status)}"
+    href = escape(location)
+    return (
+        f'<!doctype html>\n<html><head><meta charset="utf-8"><title>{title}</title></head>'
+        f'<body><h1>{title}</h1><p><a href="{href}">{href}</a></p></body></html>\n'
+    ).encode()
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page an app gives for one of ssdk's own answers (`@app.error(status)`)."""
+
+    body: bytes
+    content_type: str
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 # --- special responses ------------------------------------------------------------------
@@ -200,19 +243,26 @@ class Special:
     page: bool = True  # a small HTML page says what happened; False: no content
     headers: tuple[tuple[str, str], ...] = ()
 
-    @property
-    def content_type(self) -> str:
-        return PAGE_TYPE if self.page else ""
-
-    def body(self) -> bytes:
-        """The content (also what a HEAD variant's Content-Length counts)."""
-        return special_page(self.status) if self.page else b""
-
-    def render(self) -> tuple[bytes, int]:
-        """The header block and the offset of its Connection value."""
+    def rendered(
+        self, server: str | None = SERVER, page: Page | None = None
+    ) -> tuple[bytes, bytes, int]:
+        """Its header block, its content (what a HEAD variant's Content-Length counts;
+        the HEAD variant sends none of it) and the offset of its Connection value. An
+        error with a page takes the app's `page` if given; raises ValueError for a page
+        whose headers are not allowed."""
         if self.status < 200:
-            return interim_block(self.status)
-        return header_block(self.status, self.content_type, len(self.body()), dict(self.headers))
+            header, conn_off = interim_block(self.status, server)
+            return header, b"", conn_off
+        if not self.page:
+            body, ctype, custom = b"", "", ()
+        elif page is not None:
+            body, ctype, custom = page.body, page.content_type, page.headers
+        else:
+            body, ctype, custom = special_page(self.status, server), PAGE_TYPE, ()
+        names = {k.lower() for k, _ in self.headers}
+        extra = dict(self.headers) | {k: v for k, v in custom if k.lower() not in names}
+        header, conn_off = header_block(self.status, ctype, len(body), extra, server=server)
+        return header, body, conn_off
 
 
 SPECIALS: dict[int, Special] = {

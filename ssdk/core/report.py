@@ -39,8 +39,11 @@ def _short_type(ctype: str) -> str:
 
 
 def _row(r: RouteRow) -> tuple[str, ...]:
-    return (r.path, r.kind, str(r.status), _short_type(r.content_type), str(r.body_bytes),
-            str(r.segments))  # fmt: skip
+    # A virtual host's paths are shown after its name; the codings stored beside identity
+    # after the kind ("page+gzip+br").
+    kind = "+".join([r.kind, *r.codings.split()])
+    return (r.host + r.path, kind, str(r.status), _short_type(r.content_type),
+            str(r.body_bytes), str(r.segments))  # fmt: skip
 
 
 def format_routes(manifest: Manifest, *, specials: bool = False, origin: bool = False) -> str:
@@ -116,7 +119,7 @@ def format_summary(
     and where it went. With `stats`, one row per declaration; otherwise one per kind."""
     routes = [r for r in manifest.routes if r.kind != "special"]
     pages = sum(r.kind == "page" for r in routes)
-    statics = len(routes) - pages
+    statics = sum(r.kind == "static" for r in routes)
     body = sum(r.body_bytes for r in routes)
     segs = sum(r.segments for r in routes)
     where = f" -> {out_path}" if out_path else ""

@@ -104,6 +104,8 @@ struct conn {
     uint32_t resp_seq;
     uint32_t resp_end;
     uint32_t fin_seq;         /* sequence number of our FIN, when CF_FIN_QUEUED */
+    uint32_t rng_first;       /* a 206 (RESP_RANGE): the body bytes [rng_first, +rng_len) */
+    uint32_t rng_len;         /*   of its 200 follow the template's header block */
     uint32_t next_resp;       /* the final response behind a 100 Continue, when HC_NEXT */
     uint8_t  next_gen;        /* ...and the table slot it comes from, held meanwhile */
     struct dyn_in *dyn_in;    /* a request for the application, until it answers */
@@ -387,6 +389,21 @@ void resp_release(struct ssdk_engine *e, struct conn *c);
  * starts it on c with that hold (no new one), conn_free drops it if it never starts. */
 uint8_t gen_hold(struct ssdk_engine *e);
 void resp_take(struct conn *c, uint32_t idx, uint8_t gen);
+
+/* variant.c: the response of a route for a GET or HEAD request; for a 206 template,
+ * the part of the body it sends. */
+struct range_pick {
+    uint32_t first, len;
+};
+uint32_t variant_choose(struct ssdk_engine *e, const struct http_parse *p,
+                        const struct table *t, const struct ssdk_route_slot *s,
+                        struct range_pick *rg);
+
+/* http_range.c: how many bytes a response sends (its header block alone for HEAD, a
+ * 206's header block and part), and a 206's bytes [off, off+len) into pl. */
+uint32_t resp_span(const struct ssdk_resp *r, const struct conn *c, int head);
+void range_fill(const struct table *t, const struct ssdk_resp *r, const struct conn *c,
+                uint8_t *pl, uint64_t off, uint32_t len);
 
 /* http.c: parse what is buffered and start a response; returns 1 if one started. */
 int  http_serve(struct ssdk_engine *e, struct conn *c);

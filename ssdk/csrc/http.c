@@ -4,7 +4,8 @@
  * another, a 408 for a request that never completes.
  *
  * tcp_in.c (conn_progress) -> http_serve -> hp_run (http_parse.c: the grammar)
- *                                        -> choose -> hp_path_key, table_lookup
+ *                                        -> choose -> table_host, hp_path_key,
+ *                                                     table_route, variant_choose
  *                                        -> start_response (queues the FIN if closing)
  * tcp_timer.c (idle timer) -> http_request_timeout -> start_response
  *
@@ -31,11 +32,16 @@ void http_count_status(struct ssdk_engine *e, uint16_t status)
     st->http_requests++;
     if (status < 300)
         st->http_2xx++;
-    else if (status >= 400 && status < 500)
+    else if (status < 400)
+        st->http_3xx++;
+    else if (status < 500)
         st->http_4xx++;
     else if (status >= 500)
         st->http_5xx++;
     switch (status) {
+    case 206: st->http_206++; break;
+    case 304: st->http_304++; break;
+    case 416: st->http_416++; break;
     case 400: st->http_400++; break;
     case 404: st->http_404++; break;
     case 405: st->http_405++; break;
@@ -62,7 +68,7 @@ static void count(struct ssdk_engine *e, const struct table *t, uint32_t idx, ui
         st->http_bad_framing++;
     else if (why == W_PATH)
         st->http_bad_path++;
-    if (idx == t->hdr->special[SP_OPTIONS])
+    if (idx == t->sections[0].special[SP_OPTIONS])  /* stored once for every host */
         st->http_options++;
 }
 
@@ -77,7 +83,7 @@ static void start_response(struct ssdk_engine *e, struct conn *c, uint32_t idx, 
     const struct table *t = conn_table(e, c);
     const struct ssdk_resp *r = &t->resp[idx];
     c->resp_seq = c->snd_nxt;
-    c->resp_end = c->resp_seq + (uint32_t)(head ? r->hdr_len : r->stream_len);
+    c->resp_end = c->resp_seq + resp_span(r, c, head);
     c->date_sec = e->date_sec;
     count(e, t, idx, why);
     if (!keep || (r->flags & RESP_CLOSE)) {
@@ -129,15 +135,21 @@ static int skip_empty_lines(struct conn *c)
     return c->req_len > 1 || (c->req_len == 1 && c->req[0] != '\r');
 }
 
-/* The response for a request the parser accepted (RFC 9110 9.1, 9.3, 15.5.5, 15.5.6). */
-static uint32_t choose(struct ssdk_engine *e, const struct conn *c, uint8_t *why)
+/*
+ * The response for a request the parser accepted (RFC 9110 9.1, 9.3, 15.5.5, 15.5.6):
+ * the section of its host (a virtual host's, or the default), the route of its path
+ * there, and of that route's variants the one the request's fields call for (variant.c;
+ * for a 206, the part of the body goes to c->rng_*).
+ */
+static uint32_t choose(struct ssdk_engine *e, struct conn *c, uint8_t *why)
 {
     const struct http_parse *p = &c->hp;
     const struct table *t = cur_table(e);
+    uint16_t sec = table_host(t, c->req + p->host, p->host_len);
     if (p->form == TF_ASTERISK)
-        return table_special(t, SP_OPTIONS);  /* OPTIONS *: the server as a whole */
+        return table_special(t, sec, SP_OPTIONS);  /* OPTIONS *: the server as a whole */
     if (p->form == TF_AUTHORITY)
-        return table_special(t, SP_405);  /* CONNECT host:port: we tunnel nowhere */
+        return table_special(t, sec, SP_405);  /* CONNECT host:port: we tunnel nowhere */
     static const uint8_t root = '/';
     const uint8_t *path = p->path_len ? c->req + p->path : &root;  /* http://host is "/" */
     size_t n = p->path_len ? p->path_len : 1;
@@ -145,15 +157,20 @@ static uint32_t choose(struct ssdk_engine *e, const struct conn *c, uint8_t *why
     size_t klen;
     if (hp_path_key(path, n, dec, key, &klen)) {
         *why = W_PATH;
-        return table_special(t, SP_400);
+        return table_special(t, sec, SP_400);
     }
     int head = p->method == M_HEAD;
-    uint32_t idx = table_lookup(t, key, klen, head);
-    if (idx == NONE32)
-        return table_special(t, head ? SP_404_HEAD : SP_404_GET);
-    if (p->method == M_GET || head)
+    const struct ssdk_route_slot *route = table_route(t, sec, key, klen);
+    if (!route)
+        return table_special(t, sec, head ? SP_404_HEAD : SP_404_GET);
+    if (p->method == M_GET || head) {
+        struct range_pick rg = {0, 0};
+        uint32_t idx = variant_choose(e, p, t, route, &rg);
+        c->rng_first = rg.first;
+        c->rng_len = rg.len;
         return idx;
-    return table_special(t, p->method == M_OPTIONS ? SP_OPTIONS : SP_405);
+    }
+    return table_special(t, sec, p->method == M_OPTIONS ? SP_OPTIONS : SP_405);
 }
 
 /*
@@ -178,7 +195,7 @@ static int body_follows(struct ssdk_engine *e, struct conn *c, const struct http
     c->next_resp = idx;
     c->next_gen = gen_hold(e);  /* the answer comes from the table it was chosen in */
     c->hflags = HC_NEXT | (head ? HC_NEXT_HEAD : 0);
-    start_response(e, c, table_special(cur_table(e), SP_CONTINUE), 1, 0, W_NONE);
+    start_response(e, c, table_special(cur_table(e), 0, SP_CONTINUE), 1, 0, W_NONE);
     return 1;
 }
 
@@ -190,7 +207,7 @@ int http_request_timeout(struct ssdk_engine *e, struct conn *c)
         || (c->state != TCP_ESTABLISHED && c->state != TCP_CLOSE_WAIT))
         return 0;
     int head = c->hp.method == M_HEAD;
-    start_response(e, c, table_special(cur_table(e), SP_408), 0, head, W_NONE);
+    start_response(e, c, table_special(cur_table(e), 0, SP_408), 0, head, W_NONE);
     return 1;
 }
 
@@ -204,7 +221,7 @@ static uint32_t decide(struct ssdk_engine *e, struct conn *c, enum hp_result res
     *why = rq->why;
     *keep = 0;
     if (res == HP_ERROR)
-        return table_special(cur_table(e), (enum special_resp)rq->error);
+        return table_special(cur_table(e), 0, (enum special_resp)rq->error);
     uint32_t idx = choose(e, c, why);
     *keep = *why == W_NONE && !(rq->flags & HF_CLOSE)
             && (rq->minor >= 1 || (rq->flags & HF_KEEP));
@@ -216,7 +233,8 @@ static uint32_t decide(struct ssdk_engine *e, struct conn *c, enum hp_result res
 void http_refuse(struct ssdk_engine *e, struct conn *c, uint8_t sp)
 {
     c->resp = NONE32;
-    start_response(e, c, table_special(cur_table(e), (enum special_resp)sp), 0, 0, W_FRAMING);
+    start_response(e, c, table_special(cur_table(e), 0, (enum special_resp)sp), 0, 0,
+                   W_FRAMING);
 }
 
 /*
@@ -239,7 +257,7 @@ static int to_application(struct ssdk_engine *e, struct conn *c, int keep, int h
     if ((p->flags & HF_TE_CODED) || p->content_length > dyn_max_body(r)) {
         /* RFC 9110 15.5.14; a coding besides chunked we cannot undo for the handler */
         req_consume(c, p->pos);
-        start_response(e, c, table_special(cur_table(e), SP_413), 0, head, W_NONE);
+        start_response(e, c, table_special(cur_table(e), 0, SP_413), 0, head, W_NONE);
         return 1;
     }
     return dyn_start(e, c, r, keep, head) == 0;
@@ -275,12 +293,11 @@ int http_serve(struct ssdk_engine *e, struct conn *c)
     uint8_t why;
     uint32_t idx = decide(e, c, res, &keep, &why);
     const struct table *t = cur_table(e);
-    if (e->ndyn && res == HP_DONE && (idx == t->hdr->special[SP_404_GET]
-                                      || idx == t->hdr->special[SP_404_HEAD])
+    if (e->ndyn && res == HP_DONE && t->resp[idx].status == 404  /* no route, any host */
         && to_application(e, c, keep, head))
         return 1;
     if (res == HP_DONE && (rq.flags & HF_TE))  /* a chunked body only the app reads */
-        idx = table_special(t, SP_411), keep = 0;
+        idx = table_special(t, 0, SP_411), keep = 0;
     req_consume(c, rq.pos);
     int closing = !keep || (cur_table(e)->resp[idx].flags & RESP_CLOSE);
     if (!closing && rq.content_length && body_follows(e, c, &rq, idx, head))
@@ -321,10 +338,12 @@ int ssdk_http_answer(struct ssdk_engine *e, const uint8_t *req, uint32_t len,
     }
     int keep;
     uint8_t why;
+    /* The caller writes the stored bytes as they are: a whole 200, never a 206 slice. */
+    c->hp.pf.flags &= (uint16_t)~PF_RANGE;
     uint32_t idx = decide(e, c, res, &keep, &why);
     const struct table *t = cur_table(e);
     if (res == HP_DONE && (c->hp.flags & HF_TE))  /* chunked bodies are not read here */
-        idx = table_special(t, SP_411), keep = 0;
+        idx = table_special(t, 0, SP_411), keep = 0;
     const struct ssdk_resp *r = &t->resp[idx];
     keep = keep && !(r->flags & RESP_CLOSE);
     count(e, t, idx, why);
@@ -338,7 +357,7 @@ int ssdk_http_answer(struct ssdk_engine *e, const uint8_t *req, uint32_t len,
     a->date_off = r->date_off;
     a->conn_off = r->conn_off;
     if (a->body && (c->hp.flags & HF_CONTINUE) && c->hp.minor >= 1 && n == c->hp.pos) {
-        const struct ssdk_resp *i = &t->resp[table_special(t, SP_CONTINUE)];
+        const struct ssdk_resp *i = &t->resp[table_special(t, 0, SP_CONTINUE)];
         a->interim_off = i->stream_off;  /* 100 Continue first: no body byte came yet */
         a->interim_len = i->stream_len;
         a->interim_date_off = i->date_off;

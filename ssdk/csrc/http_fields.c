@@ -1,7 +1,9 @@
 /*
  * http_fields.c - what the header fields of a request mean (RFC 9110 5.6.1, 7.2, 7.6.1,
  * 8.6, 10.1.1; RFC 9112 3.2, 6.1, 6.3): a table of the fields we act on, each with its
- * rule, and what only the whole block can tell.
+ * rule, and what only the whole block can tell. The rules of the fields that choose a
+ * response's variant (Accept-Encoding, If-None-Match, If-Modified-Since, Range,
+ * If-Range) are in http_prefs.c.
  *
  * http_parse.c (hp_run, at each field line's end) -> hp_field_line -> field_rules[]
  *              (at the block's end)              -> hp_block_end
@@ -29,7 +31,7 @@ static int all(const uint8_t *a, size_t n, uint8_t bits)
  * The next element of a comma-separated list (RFC 9110 5.6.1) in v[*at..n), without the
  * whitespace around it; empty elements are skipped, as a recipient must. 0: none left.
  */
-static int list_next(const uint8_t *v, size_t n, size_t *at, const uint8_t **el, size_t *len)
+int hp_list_next(const uint8_t *v, size_t n, size_t *at, const uint8_t **el, size_t *len)
 {
     size_t i = *at;
     while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
@@ -95,9 +97,13 @@ static enum hp_result on_host(struct http_parse *p, const uint8_t *v, size_t n)
     if (++p->hosts > 1)
         return hp_fail(p, SP_400, W_HOST);
     /* RFC 9112 3.2: an invalid Host is 400 even beside an absolute-form target, whose
-     * authority is then the one that counts (3.2.2). */
+     * authority is then the one that counts (3.2.2, recorded by target_form). */
     if (!hp_host_ok(v, n, 0, 0))
         return hp_fail(p, SP_400, W_HOST);
+    if (p->form != TF_ABSOLUTE) {
+        p->host = p->vstart;
+        p->host_len = (uint16_t)n;
+    }
     return HP_MORE;
 }
 
@@ -106,7 +112,7 @@ static enum hp_result on_connection(struct http_parse *p, const uint8_t *v, size
 {
     const uint8_t *el;
     size_t len, at = 0;
-    while (list_next(v, n, &at, &el, &len)) {
+    while (hp_list_next(v, n, &at, &el, &len)) {
         if (hp_ieq(el, len, "close"))
             p->flags |= HF_CLOSE;
         else if (hp_ieq(el, len, "keep-alive"))
@@ -128,7 +134,7 @@ static enum hp_result on_content_length(struct http_parse *p, const uint8_t *v, 
     int any = 0;
     if (p->flags & HF_TE)
         return hp_fail(p, SP_400, W_FRAMING);
-    while (list_next(v, n, &at, &el, &len)) {
+    while (hp_list_next(v, n, &at, &el, &len)) {
         if (!all(el, len, B_DIGIT))
             return hp_fail(p, SP_400, W_FRAMING);
         uint64_t x = 0;
@@ -157,7 +163,7 @@ static enum hp_result on_transfer_encoding(struct http_parse *p, const uint8_t *
     if (p->flags & HF_LENGTH)
         return hp_fail(p, SP_400, W_FRAMING);
     p->flags |= HF_TE;
-    while (list_next(v, n, &at, &el, &len)) {
+    while (hp_list_next(v, n, &at, &el, &len)) {
         size_t name = 0;
         while (name < len && el[name] != ';' && el[name] != ' ' && el[name] != '\t')
             name++;
@@ -179,7 +185,7 @@ static enum hp_result on_expect(struct http_parse *p, const uint8_t *v, size_t n
 {
     const uint8_t *el;
     size_t len, at = 0;
-    while (list_next(v, n, &at, &el, &len))
+    while (hp_list_next(v, n, &at, &el, &len))
         p->flags |= hp_ieq(el, len, "100-continue") ? HF_CONTINUE : HF_EXPECT_BAD;
     return HP_MORE;
 }
@@ -194,6 +200,12 @@ static const struct {
     {"content-length", on_content_length},
     {"transfer-encoding", on_transfer_encoding},
     {"expect", on_expect},
+    /* what chooses among a route's variants (http_prefs.c) */
+    {"accept-encoding", hp_on_accept_encoding},
+    {"if-none-match", hp_on_if_none_match},
+    {"if-modified-since", hp_on_if_modified_since},
+    {"range", hp_on_range},
+    {"if-range", hp_on_if_range},
 };
 
 enum hp_result hp_field_line(struct http_parse *p, const uint8_t *b)

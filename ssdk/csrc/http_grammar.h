@@ -1,6 +1,6 @@
 /*
  * http_grammar.h - what the request parser's own files share (http_parse.c,
- * http_fields.c, http_path.c; nothing else includes it): the character sets of RFC 9110
+ * http_fields.c, http_prefs.c, http_date.c, http_path.c; nothing else includes it): the character sets of RFC 9110
  * and RFC 3986 as one table of bits, and the parser's inner entry points.
  */
 #ifndef SSDK_HTTP_GRAMMAR_H
@@ -35,7 +35,15 @@ static inline int hp_ieq(const uint8_t *a, size_t n, const char *s)
 
 /* http_fields.c */
 int hp_host_ok(const uint8_t *h, size_t n, int need_host, int need_port);
+int hp_list_next(const uint8_t *v, size_t n, size_t *at, const uint8_t **el, size_t *len);
 enum hp_result hp_field_line(struct http_parse *p, const uint8_t *b);
 enum hp_result hp_block_end(struct http_parse *p);
+
+/* http_prefs.c: the rules of the fields that choose a variant */
+enum hp_result hp_on_accept_encoding(struct http_parse *p, const uint8_t *v, size_t n);
+enum hp_result hp_on_if_none_match(struct http_parse *p, const uint8_t *v, size_t n);
+enum hp_result hp_on_if_modified_since(struct http_parse *p, const uint8_t *v, size_t n);
+enum hp_result hp_on_range(struct http_parse *p, const uint8_t *v, size_t n);
+enum hp_result hp_on_if_range(struct http_parse *p, const uint8_t *v, size_t n);
 
 #endif

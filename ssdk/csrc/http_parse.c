@@ -226,6 +226,8 @@ static enum hp_result target_form(struct http_parse *p, const uint8_t *b)
         if (memchr(t + a, '@', ae - a) || !hp_host_ok(t + a, ae - a, 1, 0))
             return hp_fail(p, SP_400, W_HOST);
         p->form = TF_ABSOLUTE;
+        p->host = (uint16_t)(p->path + a);
+        p->host_len = (uint16_t)(ae - a);
         p->path = (uint16_t)(p->path + ae);
         p->path_len = path_end(t + ae, n - ae);
         return HP_MORE;

@@ -13,6 +13,7 @@
 #define SSDK_HTTP_PARSE_H
 #include <stddef.h>
 #include <stdint.h>
+#include "table.h"
 
 #define HTTP_TARGET_MAX 2048   /* request-target bytes: longer is 414 */
 #define HTTP_METHOD_MAX 32     /* longer than any method we know: 501 at once */
@@ -41,12 +42,63 @@ enum hp_why { W_NONE, W_SYNTAX, W_HOST, W_FRAMING, W_PATH };
 #define HF_TE_TWICE   0x0080  /* chunked was applied more than once */
 #define HF_TE_CODED   0x0100  /* a coding besides chunked (gzip, ...) was applied */
 
+/*
+ * An HTTP-date as written (RFC 9110 5.6.7). It becomes seconds only when compared
+ * (hp_date_seconds), since a two-digit year (rfc850-date) is read against the current
+ * date.
+ */
+struct hp_date {
+    uint16_t year;            /* four digits; two when yy2 */
+    uint8_t  mon, day;        /* 1..12, 1..31 (checked against the month) */
+    uint8_t  hour, min, sec;
+    uint8_t  yy2;
+};
+
+#define INM_MAX 4             /* If-None-Match tags of ssdk's form kept */
+#define AE_STAR CODING_N      /* ae_q[] has one entry per coding (table.h), then "*" */
+
+/*
+ * What the fields that choose among a route's variants said (http_prefs.c): content
+ * coding preferences, validators and a byte range, each reduced as its field line ends
+ * to what variant.c compares with the table. ssdk's entity-tags are a double quote, 16
+ * lower-case hex digits and a double quote; a tag of another form cannot match one of
+ * them, so only tags of that form are kept, as numbers.
+ */
+struct hp_prefs {
+    uint16_t ae_q[AE_STAR + 1];  /* Accept-Encoding weights, 0..1000, per coding and "*" */
+    uint8_t  ae_named;        /* bit per entry of ae_q: the field named it */
+    uint8_t  ninm;            /* tags in inm[] */
+    uint16_t flags;           /* PF_* */
+    uint64_t inm[INM_MAX];    /* If-None-Match: the tags of ssdk's form */
+    uint64_t if_range_tag;    /* If-Range: a strong tag of ssdk's form (PF_IR_TAG) */
+    struct hp_date ims;       /* If-Modified-Since (PF_IMS) */
+    struct hp_date if_range_date;  /* If-Range (PF_IR_DATE) */
+    uint64_t range_first;     /* Range: bytes=first-last, first- (PF_OPEN) or -last */
+    uint64_t range_last;      /*   (PF_SUFFIX: the last range_last bytes) */
+};
+
+#define PF_AE        0x0001   /* an Accept-Encoding field came */
+#define PF_INM       0x0002   /* an If-None-Match field came */
+#define PF_INM_STAR  0x0004   /* ... and said "*" */
+#define PF_INM_MORE  0x0008   /* ... with more tags of ssdk's form than inm[] keeps */
+#define PF_IMS       0x0010   /* one If-Modified-Since, a valid HTTP-date */
+#define PF_IMS_SEEN  0x0020   /* an If-Modified-Since line came (a second one voids it) */
+#define PF_RANGE     0x0040   /* one Range field of one valid byte range */
+#define PF_RANGE_SEEN 0x0080  /* a Range line came (a second one voids it) */
+#define PF_SUFFIX    0x0100   /* the range is the last range_last bytes */
+#define PF_OPEN      0x0200   /* the range runs from range_first to the end */
+#define PF_IR        0x0400   /* an If-Range field came */
+#define PF_IR_TAG    0x0800   /* ... holding a strong entity-tag of ssdk's form */
+#define PF_IR_DATE   0x1000   /* ... holding an HTTP-date */
+
 struct http_parse {
     uint16_t pos;             /* bytes of the buffer read so far */
     uint16_t mark;            /* where the current lexeme (or field line) began */
     uint16_t name_end;        /* the current field's name is [mark, name_end) */
     uint16_t vstart, vend;    /* its value, without surrounding whitespace */
     uint16_t path, path_len;  /* the path of an origin- or absolute-form target */
+    uint16_t host, host_len;  /* the request's host: Host's value, or the absolute form's
+                                 authority (RFC 9112 3.2.2); in the buffer like the path */
     uint16_t flags;           /* HF_* */
     uint8_t  state;           /* the grammar's state (http_parse.c) */
     uint8_t  method;          /* enum hp_method */
@@ -57,6 +109,7 @@ struct http_parse {
     uint8_t  error;           /* the special response (SP_*) when the result is HP_ERROR */
     uint8_t  why;             /* enum hp_why */
     uint32_t content_length;
+    struct hp_prefs pf;
 };
 
 /* Read buf[p->pos .. len) on from where the last call stopped. */
@@ -72,5 +125,10 @@ enum hp_result hp_fail(struct http_parse *p, uint8_t error, uint8_t why);
  * or -1 for a bad escape, an escaped NUL, or a ".." above the root.
  */
 int hp_path_key(const uint8_t *path, size_t n, uint8_t *dec, uint8_t *key, size_t *keylen);
+
+/* http_date.c: an HTTP-date in any of its three forms (0), or -1; and its time in
+ * seconds since 1970, a two-digit year taken relative to the time `now`. */
+int hp_date_parse(const uint8_t *v, size_t n, struct hp_date *d);
+int64_t hp_date_seconds(const struct hp_date *d, int64_t now);
 
 #endif

@@ -115,6 +115,11 @@ struct ssdk_stats {
     uint64_t dyn_orphans;         /* answers for connections that had gone */
     uint64_t dyn_bad_bodies;      /* chunked bodies refused: malformed, or over the limit */
     uint64_t tx_payload_bytes;    /* response bytes, retransmissions included */
+    uint64_t http_3xx;
+    uint64_t http_304;            /* a validator matched (If-None-Match, If-Modified-Since) */
+    uint64_t http_206;            /* one byte range of a 200 */
+    uint64_t http_416;            /* a byte range past the end of the representation */
+    uint64_t http_encoded;        /* answers with a content coding (gzip, br) chosen */
 };
 
 void ssdk_config_default(struct ssdk_config *cfg);

@@ -10,7 +10,8 @@
  * the template. A response is sent whole, or only its header block (an error answering
  * HEAD): c->resp_end says where it ends. A segment that is exactly a template segment
  * uses its precomputed payload sum; any other range (a peer MSS below the template's, a
- * partial ACK, the Connection slot patched to "close") is summed as it is copied.
+ * partial ACK, the Connection slot patched to "close", a 206's header and part of a
+ * body: http_range.c) is summed as it is copied.
  */
 #include <arpa/inet.h>
 #include <string.h>
@@ -122,6 +123,8 @@ static uint16_t sum_at(const uint8_t *v, uint32_t n, uint64_t pos)
 /* Where the bytes of c's response are: a table's template (with its segment sums) or
  * the application's answer (dynamic.c; no sums: every segment is summed as sent). */
 struct resp_view {
+    const struct table *t;    /* a table's response: its table and entry; else NULL */
+    const struct ssdk_resp *r;
     const uint8_t *stream;
     uint64_t len;
     uint32_t date_off, conn_off;
@@ -139,7 +142,7 @@ static void resp_view(const struct ssdk_engine *e, const struct conn *c, struct 
     }
     const struct table *t = conn_table(e, c);
     const struct ssdk_resp *r = &t->resp[c->resp];
-    *v = (struct resp_view){.stream = resp_stream(t, r), .len = r->stream_len,
+    *v = (struct resp_view){.t = t, .r = r, .stream = resp_stream(t, r), .len = r->stream_len,
                             .date_off = r->date_off, .conn_off = r->conn_off,
                             .seg_sum = t->seg_sum + r->seg_first, .mss = t->mss};
 }
@@ -167,8 +170,13 @@ static int send_data(struct ssdk_engine *e, struct conn *c, uint32_t seq, uint32
     uint64_t off = seq - c->resp_seq, tail = v.len - off;
     uint32_t optlen = (c->opts & CO_TS) ? tcp_opts_write(e, c, f + HDRS_LEN, TH_ACK, 0) : 0;
     uint8_t *pl = f + HDRS_LEN + optlen;
-    memcpy(pl, v.stream + off, len);
-    int exact = v.seg_sum && off % v.mss == 0 && len == (tail < v.mss ? tail : v.mss);
+    int exact = 0;
+    if (v.r && (v.r->flags & RESP_RANGE)) {
+        range_fill(v.t, v.r, c, pl, off, len);  /* a 206: template header, part of a body */
+    } else {
+        memcpy(pl, v.stream + off, len);
+        exact = v.seg_sum && off % v.mss == 0 && len == (tail < v.mss ? tail : v.mss);
+    }
     uint8_t buf[DATE_LEN];
     const uint8_t *date = NULL;
     int dated = overlaps(off, len, v.date_off, DATE_LEN);

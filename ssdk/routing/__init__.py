@@ -3,11 +3,13 @@
 from ssdk.routing.app import (
     App,
     Dynamic,
+    ErrorPage,
     Location,
     PathPattern,
     Route,
     RouteError,
     Static,
+    VirtualHost,
     parse_path,
 )
 from ssdk.routing.convertors import CONVERTOR_TYPES, Convertor, register_convertor
@@ -19,6 +21,7 @@ __all__ = [
     "CONVERTOR_TYPES",
     "Convertor",
     "Dynamic",
+    "ErrorPage",
     "Headers",
     "Location",
     "PathPattern",
@@ -28,6 +31,7 @@ __all__ = [
     "Route",
     "RouteError",
     "Static",
+    "VirtualHost",
     "html",
     "json",
     "parse_path",

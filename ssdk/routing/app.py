@@ -1,4 +1,5 @@
-# ssdk/routing/app.py: App, the declarations it records (Route, Static) and path patterns.
+# ssdk/routing/app.py: App, the declarations it records (Route, Static, ErrorPage, Dynamic)
+# and its virtual hosts.
 #
 # Owns: what the developer declares, with the file and line of each declaration.
 # Invariants: declaring never raises for a bad pattern, a duplicate path or a missing
@@ -8,19 +9,19 @@
 from __future__ import annotations
 
 import itertools
-import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ssdk.routing.convertors import CONVERTOR_TYPES, Convertor
+from ssdk.routing.paths import PathPattern, RouteError, parse_path
+
+__all__ = ["App", "Dynamic", "ErrorPage", "Location", "PathPattern", "Route", "RouteError",
+           "Static", "VirtualHost", "parse_path"]  # fmt: skip
 
 # Order of declaration across every App; used to report the later of two colliding ones.
 _sequence = itertools.count()
-
-_PARAM = re.compile(r"\{([^{}]*)\}")
 
 
 @dataclass(frozen=True)
@@ -46,103 +47,6 @@ def _function_location(fn: Callable[..., Any]) -> Location | None:
     return Location(code.co_filename, code.co_firstlineno) if code is not None else None
 
 
-class RouteError(ValueError):
-    """A declaration that cannot be built; the build adds route, file and line."""
-
-
-@dataclass(frozen=True)
-class PathPattern:
-    """A parsed route pattern: literal text and `{name:type}` parameters, in order."""
-
-    pattern: str
-    parts: tuple[str | tuple[str, Convertor[Any]], ...]
-    names: tuple[str, ...]
-    regex: re.Pattern[str]
-
-    def expand(self, values: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-        """The concrete (unquoted) path for one set of values, and the handler's kwargs.
-
-        A value may be given as text (checked against the converter's regex) or as the
-        converted type (turned into text by the converter first).
-        """
-        given = set(values)
-        wanted = set(self.names)
-        if given != wanted:
-            problems = []
-            if wanted - given:
-                problems.append("missing " + ", ".join(sorted(wanted - given)))
-            if given - wanted:
-                problems.append("unexpected " + ", ".join(sorted(map(str, given - wanted))))
-            raise RouteError(f"params {dict(values)!r}: {'; '.join(problems)}")
-        out: list[str] = []
-        kwargs: dict[str, Any] = {}
-        for part in self.parts:
-            if isinstance(part, str):
-                out.append(part)
-                continue
-            name, conv = part
-            value = values[name]
-            try:
-                text = value if isinstance(value, str) else conv.to_string(value)
-            except (ValueError, TypeError, AssertionError) as e:
-                raise RouteError(f"param {name}={value!r} rejected by its converter: {e}") from e
-            if re.fullmatch(conv.regex, text) is None:
-                raise RouteError(
-                    f"param {name}={value!r} does not match {{{name}}}'s pattern {conv.regex}"
-                )
-            try:
-                kwargs[name] = conv.convert(text)
-            except (ValueError, TypeError) as e:
-                raise RouteError(f"param {name}={value!r} rejected by its converter: {e}") from e
-            out.append(text)
-        return "".join(out), kwargs
-
-    def match(self, path: str) -> dict[str, Any] | None:
-        """The converted parameters if `path` (unquoted) matches this pattern."""
-        m = self.regex.fullmatch(path)
-        if m is None:
-            return None
-        convs = {p[0]: p[1] for p in self.parts if not isinstance(p, str)}
-        return {k: convs[k].convert(v) for k, v in m.groupdict().items()}
-
-
-def parse_path(pattern: str) -> PathPattern:
-    """Parse `/a/{b}/{c:int}`; raises RouteError for a malformed pattern."""
-    if not isinstance(pattern, str) or not pattern.startswith("/"):
-        raise RouteError(f"path pattern {pattern!r} must start with '/'")
-    if "?" in pattern or "#" in pattern:
-        raise RouteError(f"path pattern {pattern!r} may not contain '?' or '#'")
-    parts: list[str | tuple[str, Convertor[Any]]] = []
-    names: list[str] = []
-    regex = ["^"]
-    pos = 0
-    for m in itertools.chain(_PARAM.finditer(pattern), [None]):
-        literal = pattern[pos : m.start() if m else len(pattern)]
-        if "{" in literal or "}" in literal:
-            raise RouteError(f"path pattern {pattern!r} has an unbalanced '{{' or '}}'")
-        if literal:
-            parts.append(literal)
-            regex.append(re.escape(literal))
-        if m is None:
-            break
-        name, _, kind = m.group(1).partition(":")
-        kind = kind or "str"
-        if not name.isidentifier():
-            raise RouteError(f"path pattern {pattern!r}: {{{m.group(1)}}} needs a name")
-        if kind not in CONVERTOR_TYPES:
-            known = ", ".join(sorted(CONVERTOR_TYPES))
-            raise RouteError(f"path pattern {pattern!r}: unknown converter '{kind}' ({known})")
-        if name in names:
-            raise RouteError(f"path pattern {pattern!r}: parameter '{name}' appears twice")
-        conv = CONVERTOR_TYPES[kind]
-        parts.append((name, conv))
-        names.append(name)
-        regex.append(f"(?P<{name}>{conv.regex})")
-        pos = m.end()
-    regex.append("$")
-    return PathPattern(pattern, tuple(parts), tuple(names), re.compile("".join(regex)))
-
-
 @dataclass(frozen=True)
 class ParamsSource:
     """A `@route.params` function and where it was declared."""
@@ -161,6 +65,8 @@ class Route:
     revalidate: float | None = None
     sources: list[ParamsSource] = field(default_factory=list)
     seq: int = field(default_factory=lambda: next(_sequence))
+    headers: dict[str, str] = field(default_factory=dict)  # added to every response
+    cache_control: str | None = None
 
     @property
     def name(self) -> str:
@@ -186,12 +92,34 @@ class Route:
 
 @dataclass(eq=False)
 class Static:
-    """A folder whose files are served as-is below a URL prefix."""
+    """A folder whose files are served as-is below a URL prefix; a folder holding an
+    `index` file is served at its path with a slash (and redirected to it without)."""
 
     prefix: str
     directory: Path
     location: Location
     seq: int = field(default_factory=lambda: next(_sequence))
+    headers: dict[str, str] = field(default_factory=dict)  # added to every response
+    cache_control: str | None = None
+    index: str | None = "index.html"
+
+
+# The statuses ssdk answers on its own with a page (docs/http.md), and 416.
+ERROR_STATUSES = frozenset({400, 404, 405, 408, 411, 413, 414, 416, 417, 431, 501, 505})
+
+
+@dataclass(eq=False)
+class ErrorPage:
+    """An `@app.error(status)` handler: rendered at build time, the page the server
+    sends whenever it answers that status on its own."""
+
+    status: int
+    handler: Callable[[], Any]
+    location: Location
+
+    @property
+    def name(self) -> str:
+        return getattr(self.handler, "__name__", repr(self.handler))
 
     def __repr__(self) -> str:
         return f"<Static {self.prefix!r} -> {str(self.directory)!r} at {self.location}>"
@@ -228,45 +156,108 @@ class Dynamic:
         return f"<Dynamic {'|'.join(self.methods)} {self.path!r} -> {self.name} at {self.location}>"
 
 
-class App:
-    """The application: every page, static folder and dynamic route it serves."""
+SERVER = "ssdk"  # the Server header's value unless App(server=...) says otherwise
 
-    def __init__(self) -> None:
+
+class App:
+    """The application: every page, static folder and dynamic route it serves.
+
+    `server` is the value of the Server header of every response (None: no Server
+    header). Pages and folders declared on `app.host(name)` are served only for that
+    Host; those declared here for every other one.
+    """
+
+    def __init__(self, *, server: str | None = SERVER) -> None:
+        if server is not None and (
+            not isinstance(server, str) or not server.strip() or server != server.strip()
+            or not server.isprintable() or not server.isascii()
+        ):
+            raise ValueError(f"server={server!r}: a printable ASCII product name, or None")
+        self.server = server
         self.routes: list[Route] = []
         self.statics: list[Static] = []
         self.dynamics: list[Dynamic] = []
+        self.errors: list[ErrorPage] = []
+        self.hosts: list[VirtualHost] = []
         self.refreshes: list[str] = []  # paths asked for by refresh(), drained by the server
 
     def page(
-        self, path: str, *, revalidate: float | None = None
+        self,
+        path: str,
+        *,
+        revalidate: float | None = None,
+        headers: Mapping[str, str] | None = None,
+        cache_control: str | None = None,
     ) -> Callable[[Callable[..., Any]], Route]:
         """Declare a page rendered at build time; use as `@app.page("/path/{param}")`.
 
         `revalidate` (seconds) is kept for the server, which re-renders such pages; the
-        build renders every page once either way.
+        build renders every page once either way. `headers` are added to every response
+        of the page (a header the handler's Response sets wins); `cache_control` is the
+        Cache-Control header's value.
         """
         where = _caller(1)
 
         def decorate(handler: Callable[..., Any]) -> Route:
             if not callable(handler):
                 raise TypeError(f"@app.page({path!r}) decorates a function")
-            route = Route(path, handler, where, revalidate)
+            route = Route(path, handler, where, revalidate, headers=dict(headers or {}),
+                          cache_control=cache_control)  # fmt: skip
             self.routes.append(route)
             return route
 
         return decorate
 
-    def static(self, prefix: str, directory: str | Path) -> Static:
-        """Serve every file below `directory` (relative to the calling file) at `prefix`."""
+    def static(
+        self,
+        prefix: str,
+        directory: str | Path,
+        *,
+        headers: Mapping[str, str] | None = None,
+        cache_control: str | None = None,
+        index: str | None = "index.html",
+    ) -> Static:
+        """Serve every file below `directory` (relative to the calling file) at `prefix`.
+
+        `headers` and `cache_control` go on every response of the folder. A folder that
+        holds a file named `index` (None: none does) is also served at its own path with
+        a trailing slash, and its path without one is a 301 to that.
+        """
         where = _caller(1)
         folder = Path(directory)
         if not folder.is_absolute():
             # Interactive and exec'd code has no file; fall back to the working directory.
             base = Path.cwd() if where.file.startswith("<") else Path(where.file).parent
             folder = base / folder
-        static = Static(prefix, folder, where)
+        static = Static(prefix, folder, where, headers=dict(headers or {}),
+                        cache_control=cache_control, index=index)  # fmt: skip
         self.statics.append(static)
         return static
+
+    def error(self, status: int) -> Callable[[Callable[[], Any]], Callable[[], Any]]:
+        """Declare the page for an error ssdk answers on its own: `@app.error(404)`.
+
+        The handler takes no arguments and returns what a page may return; its body,
+        content type and headers are sent with `status` (ssdk keeps its own Allow,
+        Connection and Content-Length). Rendered at build time, like a page.
+        """
+        where = _caller(1)
+
+        def decorate(handler: Callable[[], Any]) -> Callable[[], Any]:
+            if not callable(handler):
+                raise TypeError(f"@app.error({status!r}) decorates a function")
+            self.errors.append(ErrorPage(status, handler, where))
+            return handler
+
+        return decorate
+
+    def host(self, name: str, *aliases: str) -> VirtualHost:
+        """A virtual host: the pages, folders and error pages declared on what this
+        returns are served for requests whose Host is `name` or an alias (case and port
+        do not matter), and only for those."""
+        vhost = VirtualHost(self, (name, *aliases), _caller(1))
+        self.hosts.append(vhost)
+        return vhost
 
     def dynamic(
         self,
@@ -308,4 +299,26 @@ class App:
 
     def __repr__(self) -> str:
         return (f"<App {len(self.routes)} pages, {len(self.statics)} static folders, "
-                f"{len(self.dynamics)} dynamic routes>")  # fmt: skip
+                f"{len(self.dynamics)} dynamic routes, "
+                f"{len(self.hosts)} virtual hosts>")  # fmt: skip
+
+
+class VirtualHost(App):
+    """The pages, folders and error pages of one virtual host (`app.host(name)`). Error
+    pages it does not declare are its app's; its Server header is its app's."""
+
+    def __init__(self, parent: App, names: tuple[str, ...], location: Location) -> None:
+        super().__init__(server=parent.server)
+        self.parent = parent
+        self.names = names
+        self.location = location
+
+    def host(self, name: str, *aliases: str) -> VirtualHost:
+        raise TypeError("a virtual host has no virtual hosts of its own")
+
+    def dynamic(self, path: str, **options: Any) -> Callable[[Callable[..., Any]], Dynamic]:
+        raise TypeError("dynamic routes are declared on the app, for every host")
+
+    def __repr__(self) -> str:
+        return (f"<VirtualHost {', '.join(self.names)}: {len(self.routes)} pages, "
+                f"{len(self.statics)} static folders>")  # fmt: skip

@@ -2,15 +2,18 @@
 # session, and engines (one per test, closed afterwards) with a client peer.
 #
 # The site has small pages and static files whose responses span from one segment to
-# well past the initial window, so tests can pick the size a TCP rule needs.
+# well past the initial window, so tests can pick the size a TCP rule needs. The variant
+# site (variant_site.py) has compressible pages and files, virtual hosts and error pages.
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from harness import BINARY, HTML, TEMPLATE_MSS, Peer, Site, Stack
+from variant_site import VSite, make_vsite
 
 import ssdk
 from ssdk.core.build import build
@@ -21,6 +24,8 @@ PAGES = {
     "/b": "<p>second, a little longer</p>",
     "/c": "<p>third</p>" * 20,
 }
+BUILT = 1_700_000_000  # the build time: the Last-Modified of pages
+FILED = 1_600_000_000  # the files' modification time: their Last-Modified
 FILES = {
     "mid.bin": 5000,  # four template segments with its header block
     "big.bin": 30000,  # about 21 template segments: more than the initial window
@@ -40,14 +45,16 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
     for name, size in FILES.items():
         data = rng.randbytes(size)
         (folder / name).write_bytes(data)
+        os.utime(folder / name, (FILED, FILED))
         bodies[f"/files/{name}"] = (BINARY, data)
     app = ssdk.App()
     for path, body in PAGES.items():
         app.page(path)(_page(body))
         bodies[path] = (HTML, body.encode())
     app.static("/files", folder)
-    _, blob = build(app, mss=TEMPLATE_MSS)
-    return Site(blob, bodies)
+    _, blob = build(app, mss=TEMPLATE_MSS, build_time=BUILT)
+    modified = {p: FILED if p.startswith("/files/") else BUILT for p in bodies}
+    return Site(blob, bodies, modified)
 
 
 @pytest.fixture
@@ -73,3 +80,16 @@ def stack(make_stack: Callable[..., Stack]) -> Stack:
 @pytest.fixture
 def peer(stack: Stack) -> Peer:
     return Peer(stack)
+
+
+@pytest.fixture(scope="session")
+def vsite(tmp_path_factory: pytest.TempPathFactory) -> VSite:
+    """The site with variants, virtual hosts and error pages (variant_site.py)."""
+    return make_vsite(tmp_path_factory.mktemp("vfiles"))
+
+
+@pytest.fixture
+def vstack(vsite: VSite) -> Iterator[Stack]:
+    s = Stack(vsite.blob)
+    yield s
+    s.close()

@@ -20,6 +20,7 @@
 # folder uses.
 from __future__ import annotations
 
+import hashlib
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -54,19 +55,44 @@ DATE_PLACEHOLDER = "Thu, 01 Jan 1970 00:00:00 GMT"
 def head_block(
     status: str,
     content_type: str,
-    length: int,
+    length: int | None,
     extra: Sequence[tuple[str, str]] = (),
     connection: str = "keep-alive",
+    server: str | None = "ssdk",
 ) -> bytes:
     """The header block ssdk serves: status line, Server, Date, Content-Type,
-    Content-Length, custom headers, Connection, blank line (the order ssdk/core/http.py
-    documents). Date is the placeholder: Peer.responses checks the real one and puts
-    the placeholder back, so expectations stay independent of the clock."""
-    lines = [f"HTTP/1.1 {status}", "Server: ssdk", f"Date: {DATE_PLACEHOLDER}",
-             f"Content-Type: {content_type}", f"Content-Length: {length}"]  # fmt: skip
+    Content-Length, ssdk's and custom headers, Connection, blank line (the order
+    ssdk/core/http.py documents; no Content-Type when it is "", no Content-Length when
+    None). Date is the placeholder: Peer.responses checks the real one and puts the
+    placeholder back, so expectations stay independent of the clock."""
+    lines = [f"HTTP/1.1 {status}"]
+    if server is not None:
+        lines.append(f"Server: {server}")
+    lines.append(f"Date: {DATE_PLACEHOLDER}")
+    if content_type:
+        lines.append(f"Content-Type: {content_type}")
+    if length is not None:
+        lines.append(f"Content-Length: {length}")
     lines += [f"{k}: {v}" for k, v in extra]
     lines.append(f"Connection: {connection}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def etag_of(data: bytes) -> str:
+    """docs/http.md: a strong ETag, the first 16 hex digits of the sha256 of the
+    representation's bytes, in double quotes."""
+    return f'"{hashlib.sha256(data).hexdigest()[:16]}"'
+
+
+def validators(body: bytes, modified: int, coding: str | None = None) -> list[tuple[str, str]]:
+    """What a 200 carries after Content-Length (docs/http.md): Content-Encoding for a
+    coded body, Last-Modified (an IMF-fixdate), the ETag of the bytes sent, and
+    Accept-Ranges when there is a body to take ranges of."""
+    out = [("Content-Encoding", coding)] if coding else []
+    out += [("Last-Modified", formatdate(modified, usegmt=True)), ("ETag", etag_of(body))]
+    if body:
+        out.append(("Accept-Ranges", "bytes"))
+    return out
 
 
 # --- what comes out -------------------------------------------------------------------
@@ -649,12 +675,13 @@ class Site:
 
     blob: bytes
     bodies: dict[str, tuple[str, bytes]]  # path -> (Content-Type, body)
+    modified: dict[str, int] = field(default_factory=dict)  # path -> Last-Modified
 
     def expect(self, path: str, connection: str = "keep-alive") -> bytes:
         """The exact response bytes of a GET for path."""
-        ctype, body = self.bodies[path]
-        return head_block("200 OK", ctype, len(body), connection=connection) + body
+        return self.expect_head(path, connection) + self.bodies[path][1]
 
-    def expect_head(self, path: str) -> bytes:
+    def expect_head(self, path: str, connection: str = "keep-alive") -> bytes:
         ctype, body = self.bodies[path]
-        return head_block("200 OK", ctype, len(body))
+        extra = validators(body, self.modified[path])
+        return head_block("200 OK", ctype, len(body), extra, connection=connection)

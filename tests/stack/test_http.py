@@ -6,6 +6,7 @@
 # checksum was verified by the harness on the way out.
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 
 import pytest
@@ -42,8 +43,10 @@ def test_get_is_byte_exact(peer: Peer, site: Site) -> None:
     assert s.payload == site.expect("/")
     assert s.payload == (  # the virtual clock starts at the epoch: that is the Date
         b"HTTP/1.1 200 OK\r\nServer: ssdk\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\n"
-        b"Content-Type: text/html; charset=utf-8\r\n"
-        b"Content-Length: 14\r\nConnection: keep-alive\r\n\r\n<h1>hello</h1>"
+        b"Content-Type: text/html; charset=utf-8\r\nContent-Length: 14\r\n"
+        b"Last-Modified: Tue, 14 Nov 2023 22:13:20 GMT\r\n"
+        b'ETag: "' + hashlib.sha256(b"<h1>hello</h1>").hexdigest()[:16].encode() + b'"\r\n'
+        b"Accept-Ranges: bytes\r\nConnection: keep-alive\r\n\r\n<h1>hello</h1>"
     )
     st = peer.stack.stats()
     assert (st["http_requests"], st["http_2xx"]) == (1, 1)

@@ -2,6 +2,8 @@
 # header block format and content types.
 from __future__ import annotations
 
+import hashlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,9 +16,20 @@ from ssdk.core.build import build, load_app
 from ssdk.core.http import content_type_for, date_offset, header_block
 from ssdk.core.report import format_routes, format_summary, human_bytes
 
+BUILT = 1_700_000_000  # the build time every test build here is given
+BUILT_TEXT = "Tue, 14 Nov 2023 22:13:20 GMT"  # the same as an IMF-fixdate
+
+
+def validators(body: bytes, modified: str = BUILT_TEXT) -> bytes:
+    """What every 200 carries after Content-Length (docs/http.md): Last-Modified, a
+    strong ETag from the sha256 of the body, and Accept-Ranges for a non-empty one."""
+    etag = hashlib.sha256(body).hexdigest()[:16]
+    ranges = b"Accept-Ranges: bytes\r\n" if body else b""
+    return f'Last-Modified: {modified}\r\nETag: "{etag}"\r\n'.encode() + ranges
+
 
 def served(app: ssdk.App, path: str) -> bytes:
-    _, blob = build(app)
+    _, blob = build(app, build_time=BUILT)
     t = decode_tables(blob)
     found = lookup(t, path.encode())
     assert found is not None, path
@@ -43,6 +56,7 @@ def test_the_documented_example(write_app: AppWriter) -> None:
     (path.parent / "public" / "css").mkdir(parents=True)
     (path.parent / "public" / "css" / "site.css").write_text("h1{}")
     (path.parent / "public" / "logo.png").write_bytes(b"\x89PNG")
+    os.utime(path.parent / "public" / "css" / "site.css", (1_600_000_000, 1_600_000_000))
     app = load_app(path)
     manifest, _ = build(app)
     rows = {r.path: r for r in manifest.routes if r.kind != "special"}
@@ -52,15 +66,18 @@ def test_the_documented_example(write_app: AppWriter) -> None:
     assert rows["/files/css/site.css"].kind == "static"
     assert served(app, "/") == (
         b"HTTP/1.1 200 OK\r\nServer: ssdk\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\n"
-            b"Content-Type: text/html; charset=utf-8\r\n"
-        b"Content-Length: 14\r\nConnection: keep-alive\r\n\r\n<h1>hello</h1>"
+        b"Content-Type: text/html; charset=utf-8\r\nContent-Length: 14\r\n"
+        + validators(b"<h1>hello</h1>")
+        + b"Connection: keep-alive\r\n\r\n<h1>hello</h1>"
     )
     assert served(app, "/items/b").endswith(
         b"Content-Type: application/json\r\nContent-Length: 12\r\n"
-        b'Connection: keep-alive\r\n\r\n{"name":"b"}'
+        + validators(b'{"name":"b"}') + b'Connection: keep-alive\r\n\r\n{"name":"b"}'
     )
     css = served(app, "/files/css/site.css")
-    assert css.endswith(b"charset=utf-8\r\nContent-Length: 4\r\nConnection: keep-alive\r\n\r\nh1{}")
+    assert css.endswith(b"charset=utf-8\r\nContent-Length: 4\r\n"
+                        + validators(b"h1{}", "Sun, 13 Sep 2020 12:26:40 GMT")
+                        + b"Connection: keep-alive\r\n\r\nh1{}")  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -186,13 +203,16 @@ def test_import_ssdk_is_light() -> None:
 def test_reports() -> None:
     app = ssdk.App()
     app.page("/")(lambda: "x" * 3000)
+    app.host("a.example").page("/b")(lambda: b"\0")
     manifest, _ = build(app, source="app.py")
     table = format_routes(manifest)
     lines = table.splitlines()
     assert lines[0].split() == ["PATH", "KIND", "STATUS", "TYPE", "BYTES", "SEGS"]
-    assert lines[1].split() == ["/", "page", "200", "text/html", "3000", "3"]
-    assert len(lines) == 2 and all(line == line.rstrip() for line in lines)
-    assert len(format_routes(manifest, specials=True).splitlines()) == 2 + 14  # the specials
+    assert lines[1].split() == ["/", "page+gzip+br", "200", "text/html", "3000", "3"]
+    assert lines[2].split() == ["a.example/b", "page", "200", "application/octet-stream",
+                                "1", "1"]  # fmt: skip
+    assert len(lines) == 3 and all(line == line.rstrip() for line in lines)
+    assert len(format_routes(manifest, specials=True).splitlines()) == 3 + 14  # the specials
     summary = format_summary(manifest, "out.ssdk")
     assert "app.py -> out.ssdk" in summary and manifest.blob_sha256 in summary
     assert [human_bytes(n) for n in (0, 1023, 1536, 5 << 20)] == [

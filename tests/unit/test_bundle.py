@@ -77,9 +77,9 @@ def test_file_layout(built: tuple[Path, Manifest, bytes]) -> None:
     path, manifest, blob = built
     data = path.read_bytes()
     magic, version, reserved, mlen = struct.unpack_from("<8sIIQ", data, 0)
-    assert (magic, version, reserved) == (b"SSDKBNDL", 2, 0)
+    assert (magic, version, reserved) == (b"SSDKBNDL", 3, 0)
     meta = msgspec.msgpack.decode(data[24 : 24 + mlen])
-    assert meta["format"] == 2 and meta["mss"] == 1448 and meta["source"] == "sample.py"
+    assert meta["format"] == 3 and meta["mss"] == 1448 and meta["source"] == "sample.py"
     blob_off = -(-(24 + mlen) // 4096) * 4096
     assert data[24 + mlen : blob_off] == bytes(blob_off - 24 - mlen)
     assert data[blob_off:] == blob
@@ -95,9 +95,12 @@ def test_tables(built: tuple[Path, Manifest, bytes]) -> None:
     paths = [r.path for r in manifest.routes if r.kind != "special"]
     assert len(used) == len(paths) and 2 * len(used) <= t.hash_slots
     # Sections do not overlap and come in the documented order.
-    assert 128 <= t.hash_off < t.resp_off < t.seg_off
-    assert t.hash_off + 24 * t.hash_slots <= t.resp_off
-    assert t.resp_off + 40 * t.nresp <= t.seg_off
+    var_off, host_off, section_off = struct.unpack_from("<QQQ", blob, 48)
+    assert 128 <= t.hash_off < host_off <= section_off < var_off < t.resp_off < t.seg_off
+    assert t.hash_off + 24 * t.hash_slots <= host_off
+    assert section_off + 64 * len(t.sections) <= var_off
+    assert var_off + 40 * len(t.variants) <= t.resp_off
+    assert t.resp_off + 56 * t.nresp <= t.seg_off
     check_responses(t)
 
 
@@ -176,8 +179,8 @@ def test_hash_table_with_many_routes() -> None:
 
 
 def test_deterministic() -> None:
-    a = build(sample_app(), source="x")
-    b = build(sample_app(), source="x")
+    a = build(sample_app(), source="x", build_time=1_700_000_000)
+    b = build(sample_app(), source="x", build_time=1_700_000_000)
     assert a == b
 
 
@@ -225,8 +228,8 @@ def test_errors(built: tuple[Path, Manifest, bytes], tmp_path: Path) -> None:
     expect(good[: blob_off + 64], "truncated")
     expect(good[:-1], "truncated")
     expect(b"NOTABNDL" + good[8:], "not an ssdk bundle")
-    expect(good[:8] + struct.pack("<I", 1) + good[12:], "format 1, this ssdk reads 2")  # older
-    expect(good[:8] + struct.pack("<I", 3) + good[12:], "format 3")
+    expect(good[:8] + struct.pack("<I", 2) + good[12:], "format 2, this ssdk reads 3")  # older
+    expect(good[:8] + struct.pack("<I", 4) + good[12:], "format 4")
     flipped = bytearray(good)
     flipped[blob_off + 5000] ^= 0x01
     expect(bytes(flipped), "sha256")

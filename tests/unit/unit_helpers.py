@@ -55,6 +55,22 @@ class Resp:
     status: int
     flags: int
     date_off: int
+    clen_off: int
+    range_off: int
+    body: int
+    reserved: int
+
+
+@dataclass
+class Var:
+    etag: int
+    last_modified: int
+    get: int
+    head: int
+    not_modified: int
+    partial: int
+    unsatisfiable: int
+    coding: int
 
 
 @dataclass
@@ -67,10 +83,17 @@ class Tables:
     seg_off: int
     nresp: int
     nseg: int
-    special: list[int]
     resp: list[Resp]
     seg_sum: list[int]
-    slots: list[tuple[int, int, int, int, int, int]]
+    slots: list[tuple[int, int, int, int, int, int, int]]
+    variants: list[Var]
+    hosts: list[tuple[int, int, int, int]]
+    sections: list[list[int]]
+
+    @property
+    def special(self) -> list[int]:
+        """The default host's special responses."""
+        return self.sections[0]
 
     def stream(self, i: int) -> bytes:
         r = self.resp[i]
@@ -89,29 +112,68 @@ def fnv1a64(data: bytes) -> int:
     return h
 
 
+NONE32 = 0xFFFFFFFF
+
+
 def decode_tables(blob: bytes) -> Tables:
+    """The blob's tables as docs/bundle.md lays out format 3."""
     blob = bytes(blob)
-    assert blob[:8] == b"SSDKTBL1"
+    assert blob[:8] == b"SSDKTBL3"
     mss, slots, hash_off, resp_off, seg_off, nresp, nseg = struct.unpack_from("<IIQQQII", blob, 8)
-    special = list(struct.unpack_from("<16I", blob, 48))
-    assert blob[112:128] == bytes(16)
-    resp = [Resp(*struct.unpack_from("<QQIIIIHHI", blob, resp_off + 40 * i)) for i in range(nresp)]
+    var_off, host_off, section_off, nvar, host_slots, nsection = struct.unpack_from(
+        "<QQQIII", blob, 48
+    )
+    assert blob[84:128] == bytes(44)
+    resp = [Resp(*struct.unpack_from("<QQIIIIHHIIIII", blob, resp_off + 56 * i))
+            for i in range(nresp)]  # fmt: skip
     seg_sum = list(struct.unpack_from(f"<{nseg}I", blob, seg_off))
-    slot_rows = [struct.unpack_from("<QIHHII", blob, hash_off + 24 * i) for i in range(slots)]
-    return Tables(blob, mss, slots, hash_off, resp_off, seg_off, nresp, nseg, special, resp,
-                  seg_sum, slot_rows)  # fmt: skip
+    slot_rows = [struct.unpack_from("<QIHHIHH", blob, hash_off + 24 * i) for i in range(slots)]
+    variants = [Var(*struct.unpack_from("<QqIIIIIB", blob, var_off + 40 * i))
+                for i in range(nvar)]  # fmt: skip
+    hosts = [struct.unpack_from("<QIHH", blob, host_off + 16 * i) for i in range(host_slots)]
+    sections = [list(struct.unpack_from("<16I", blob, section_off + 64 * i))
+                for i in range(nsection)]  # fmt: skip
+    return Tables(blob, mss, slots, hash_off, resp_off, seg_off, nresp, nseg, resp, seg_sum,
+                  slot_rows, variants, hosts, sections)  # fmt: skip
 
 
-def lookup(t: Tables, path: bytes) -> tuple[int, int] | None:
-    """(GET, HEAD) response indexes for `path`, by FNV-1a 64 and linear probing."""
-    h = fnv1a64(path)
+def route_variants(t: Tables, path: bytes, section: int = 0) -> list[Var] | None:
+    """The variants of `path` in a section: FNV-1a 64 of the section as two bytes
+    (little-endian) and the path, linear probing."""
+    key = struct.pack("<H", section) + path
+    h = fnv1a64(key)
     i = h & (t.hash_slots - 1)
     for _ in range(t.hash_slots):
-        sh, poff, plen, flags, get_r, head_r = t.slots[i]
+        sh, poff, plen, sec, first, nvar, flags = t.slots[i]
         if plen == 0:
             return None
-        if sh == h and t.blob[poff : poff + plen] == path:
+        if sh == h and sec == section and t.blob[poff : poff + plen] == path:
             assert flags == 0
-            return get_r, head_r
+            return t.variants[first : first + nvar]
         i = (i + 1) & (t.hash_slots - 1)
     return None
+
+
+def host_section(t: Tables, name: bytes) -> int:
+    """The section of a lower-case host name, or 0."""
+    if not t.hosts:
+        return 0
+    h = fnv1a64(name)
+    i = h & (len(t.hosts) - 1)
+    for _ in range(len(t.hosts)):
+        sh, noff, nlen, section = t.hosts[i]
+        if nlen == 0:
+            return 0
+        if sh == h and t.blob[noff : noff + nlen] == name:
+            return section
+        i = (i + 1) & (len(t.hosts) - 1)
+    return 0
+
+
+def lookup(t: Tables, path: bytes, section: int = 0) -> tuple[int, int] | None:
+    """(GET, HEAD) response indexes of the identity variant of `path`."""
+    found = route_variants(t, path, section)
+    if found is None:
+        return None
+    assert found[0].coding == 0, "the identity variant comes first"
+    return found[0].get, found[0].head

@@ -1,5 +1,5 @@
 # The example site as the server would serve it (built in memory, see served.py): every
-# file of public/ at its path with its content type, the home page at /, no broken link
+# file of public/ at its path with its content type, folder index pages, no broken link
 # in a page or the style sheet, every icon a page uses present in the font, images of the
 # size the pages give them, and the generated files equal to what make_assets.py makes.
 from __future__ import annotations
@@ -53,7 +53,10 @@ def parse(site: Site, path: str) -> tuple[Page, str]:
 
 
 def test_every_public_file_is_served_and_so_is_the_root(site: Site) -> None:
-    assert site.paths == public_paths() | {"/"}
+    """Each file at its path; a folder's index.html also at the folder's path, which
+    without its slash redirects there."""
+    assert site.paths == public_paths() | {"/", "/guide/", "/guide"}
+    assert site.get("/guide").status == 301
 
 
 def test_the_root_is_the_home_page(site: Site) -> None:

@@ -1,0 +1,275 @@
+# ssdk/core/blob.py: the blob of a bundle, the tables the C core reads (docs/bundle.md,
+# "The blob"; ssdk/csrc/table.h mirrors it).
+#
+# build.py -> build_blob (lay out)      bundle.py (read_bundle) -> check_tables
+# bundle.py (Bundle.lookup) -> find_host -> find_route
+#
+# Owns: the binary layout of the table header, the route and host hash tables, the
+# sections (special responses per host), variants, responses, segment sums and streams.
+# Invariants: all integers little-endian; streams start at multiples of 64 in the blob;
+# each hash table is a power of two at least twice its number of keys; the same inputs
+# give the same bytes (the caller sorts, nothing here reads a clock).
+from __future__ import annotations
+
+import mmap
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ssdk.core.http import date_offset
+from ssdk.core.lower import nsegments, segment_sums
+
+TABLE_MAGIC = b"SSDKTBL3"
+STREAM_ALIGN = 64
+NONE32 = 0xFFFFFFFF
+RESP_CLOSE = 0x1  # the server closes the connection after it
+RESP_RANGE = 0x2  # a 206 template: header block only; parts of `body` follow it
+
+TABLE_HDR = struct.Struct("<8sIIQQQIIQQQIII44s")  # struct ssdk_table_hdr, 128 bytes
+SLOT = struct.Struct("<QIHHIHH")  # struct ssdk_route_slot, 24 bytes
+VARIANT = struct.Struct("<QqIIIIIB3s")  # struct ssdk_variant, 40 bytes
+HOST = struct.Struct("<QIHH")  # struct ssdk_host_slot, 16 bytes
+NSPECIAL = 16  # slots of a section's special[]; ssdk.core.http.SPECIALS fills 14
+SECTION = struct.Struct(f"<{NSPECIAL}I")  # struct ssdk_section, 64 bytes
+RESP = struct.Struct("<QQIIIIHHIIIII")  # struct ssdk_resp, 56 bytes
+SEG = struct.Struct("<I")
+
+FNV_OFFSET = 0xCBF29CE484222325
+FNV_PRIME = 0x100000001B3
+MASK64 = (1 << 64) - 1
+
+
+class BundleError(Exception):
+    """A bundle file that cannot be used: wrong magic or version, truncated, corrupted."""
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One response to lay into the blob: its header block, body and table fields."""
+
+    header: bytes
+    body: bytes
+    conn_off: int
+    status: int
+    flags: int = 0
+    clen_off: int = 0  # a 206 template: its Content-Length slot
+    range_off: int = 0  # a 206 template: its Content-Range slot
+    body_of: int = -1  # a 206 template: the stream index it takes parts of
+
+
+@dataclass(frozen=True)
+class VariantRow:
+    """struct ssdk_variant: a representation and the responses that answer for it."""
+
+    coding: int
+    etag: int  # the 16 hex digits of its ETag as a number; 0 without validators
+    last_modified: int
+    get: int
+    head: int
+    not_modified: int = NONE32
+    partial: int = NONE32
+    unsatisfiable: int = NONE32
+
+
+@dataclass(frozen=True)
+class RouteKey:
+    """struct ssdk_route_slot: a path of a section and where its variants are."""
+
+    section: int
+    path: bytes
+    var_first: int
+    nvar: int
+
+
+def fnv1a64(data: bytes, h: int = FNV_OFFSET) -> int:
+    for b in data:
+        h = ((h ^ b) * FNV_PRIME) & MASK64
+    return h
+
+
+def route_hash(section: int, path: bytes) -> int:
+    """The route table's key: FNV-1a 64 of the section (2 bytes LE), then the path."""
+    return fnv1a64(path, fnv1a64(struct.pack("<H", section)))
+
+
+def _align(n: int, to: int) -> int:
+    return -(-n // to) * to
+
+
+def hash_slots_for(n: int) -> int:
+    """Table size: a power of two, at least 16, at most half full."""
+    slots = 16
+    while slots < 2 * n:
+        slots *= 2
+    return slots
+
+
+def _place(taken: list[bool], h: int) -> int:
+    """The slot a key of hash h lands in, by linear probing."""
+    mask = len(taken) - 1
+    i = h & mask
+    while taken[i]:
+        i = (i + 1) & mask
+    taken[i] = True
+    return i
+
+
+def build_blob(
+    mss: int,
+    streams: Sequence[Stream],
+    routes: Sequence[RouteKey],
+    variants: Sequence[VariantRow],
+    hosts: Sequence[tuple[bytes, int]],
+    sections: Sequence[dict[int, int]],
+) -> bytes:
+    """Lay out the blob. `hosts` are (lower-case name, section); `sections[i]` maps the
+    special response numbers of section i (0: the default host) to stream indexes."""
+    slots = hash_slots_for(len(routes))
+    host_slots = hash_slots_for(len(hosts)) if hosts else 0
+    seg_counts = [nsegments(len(s.header) + len(s.body), mss) for s in streams]
+    hash_off = _align(TABLE_HDR.size, STREAM_ALIGN)
+    host_off = _align(hash_off + slots * SLOT.size, STREAM_ALIGN)
+    section_off = _align(host_off + host_slots * HOST.size, STREAM_ALIGN)
+    var_off = _align(section_off + len(sections) * SECTION.size, STREAM_ALIGN)
+    resp_off = _align(var_off + len(variants) * VARIANT.size, STREAM_ALIGN)
+    seg_off = _align(resp_off + len(streams) * RESP.size, STREAM_ALIGN)
+    names_off = seg_off + sum(seg_counts) * SEG.size
+    end = names_off + sum(len(r.path) for r in routes) + sum(len(n) for n, _ in hosts)
+    stream_offs = []
+    for s in streams:
+        end = _align(end, STREAM_ALIGN)
+        stream_offs.append(end)
+        end += len(s.header) + len(s.body)
+    blob = bytearray(end)
+    TABLE_HDR.pack_into(
+        blob, 0, TABLE_MAGIC, mss, slots, hash_off, resp_off, seg_off, len(streams),
+        sum(seg_counts), var_off, host_off, section_off, len(variants), host_slots,
+        len(sections), bytes(44),
+    )  # fmt: skip
+    off = names_off
+    taken = [False] * slots
+    for r in routes:
+        if not 0 < len(r.path) <= 0xFFFF:
+            raise ValueError(f"route key of {len(r.path)} bytes does not fit the table")
+        i = _place(taken, route_hash(r.section, r.path))
+        SLOT.pack_into(blob, hash_off + i * SLOT.size, route_hash(r.section, r.path), off,
+                       len(r.path), r.section, r.var_first, r.nvar, 0)  # fmt: skip
+        blob[off : off + len(r.path)] = r.path
+        off += len(r.path)
+    taken = [False] * host_slots
+    for name, section in hosts:
+        i = _place(taken, fnv1a64(name))
+        HOST.pack_into(blob, host_off + i * HOST.size, fnv1a64(name), off, len(name), section)
+        blob[off : off + len(name)] = name
+        off += len(name)
+    for n, specials in enumerate(sections):
+        row = [specials.get(k, NONE32) for k in range(NSPECIAL)]
+        SECTION.pack_into(blob, section_off + n * SECTION.size, *row)
+    for n, v in enumerate(variants):
+        VARIANT.pack_into(blob, var_off + n * VARIANT.size, v.etag, v.last_modified, v.get,
+                          v.head, v.not_modified, v.partial, v.unsatisfiable, v.coding,
+                          bytes(3))  # fmt: skip
+    _lay_streams(blob, mss, streams, stream_offs, seg_counts, resp_off, seg_off)
+    return bytes(blob)
+
+
+def _lay_streams(blob: bytearray, mss: int, streams: Sequence[Stream], offs: list[int],
+                 counts: list[int], resp_off: int, seg_off: int) -> None:  # fmt: skip
+    """Each stream's bytes, its segment sums and its row of the response table."""
+    view = memoryview(blob)
+    seg_first = 0
+    for n, (s, soff, count) in enumerate(zip(streams, offs, counts, strict=True)):
+        slen = len(s.header) + len(s.body)
+        blob[soff : soff + len(s.header)] = s.header
+        blob[soff + len(s.header) : soff + slen] = s.body
+        sums = segment_sums(view[soff : soff + slen], mss)
+        assert len(sums) == count
+        struct.pack_into(f"<{count}I", blob, seg_off + seg_first * SEG.size, *sums)
+        body = s.body_of if s.body_of >= 0 else NONE32
+        RESP.pack_into(
+            blob, resp_off + n * RESP.size, soff, slen, len(s.header), seg_first, count,
+            s.conn_off, s.status, s.flags, date_offset(s.header), s.clen_off, s.range_off,
+            body, 0,
+        )  # fmt: skip
+        seg_first += count
+    view.release()
+
+
+Blob = bytes | mmap.mmap | memoryview
+
+
+def header_of(blob: Blob) -> tuple:
+    return TABLE_HDR.unpack_from(blob, 0)
+
+
+def find_host(blob: Blob, host: str | bytes | None) -> int:
+    """The section a request's host picks (port and case do not matter), or 0."""
+    if not host:
+        return 0
+    raw = host.encode("latin-1") if isinstance(host, str) else host
+    name = raw.split(b"]")[0] + b"]" if raw.startswith(b"[") else raw.split(b":")[0]
+    name = name.lower().removesuffix(b".")
+    hdr = header_of(blob)
+    host_off, host_slots = hdr[9], hdr[12]
+    if not host_slots or not name:
+        return 0
+    h = fnv1a64(name)
+    i = h & (host_slots - 1)
+    for _ in range(host_slots):
+        sh, noff, nlen, section = HOST.unpack_from(blob, host_off + i * HOST.size)
+        if nlen == 0:
+            return 0
+        if sh == h and blob[noff : noff + nlen] == name:
+            return int(section)
+        i = (i + 1) & (host_slots - 1)
+    return 0
+
+
+def find_route(blob: Blob, path: bytes, section: int = 0) -> list[VariantRow] | None:
+    """The variants of a route key in a section, identity first, or None."""
+    hdr = header_of(blob)
+    slots, hash_off, var_off = hdr[2], hdr[3], hdr[8]
+    h = route_hash(section, path)
+    i = h & (slots - 1)
+    for _ in range(slots):
+        sh, poff, plen, sec, first, nvar, _ = SLOT.unpack_from(blob, hash_off + i * SLOT.size)
+        if plen == 0:
+            return None
+        if sh == h and sec == section and blob[poff : poff + plen] == path:
+            rows = [VARIANT.unpack_from(blob, var_off + (first + k) * VARIANT.size)
+                    for k in range(nvar)]  # fmt: skip
+            return [VariantRow(r[7], r[0], r[1], *r[2:7]) for r in rows]
+        i = (i + 1) & (slots - 1)
+    return None
+
+
+def check_tables(blob: Blob, mss: int) -> None:
+    """Check the blob's table header and that its sections lie inside the blob (the C
+    core checks every entry again when it loads the table)."""
+    if len(blob) < TABLE_HDR.size:
+        raise BundleError("blob shorter than its table header")
+    (magic, tmss, slots, hash_off, resp_off, seg_off, nresp, nseg, var_off, host_off,
+     section_off, nvar, host_slots, nsection, _) = header_of(blob)  # fmt: skip
+    if magic != TABLE_MAGIC:
+        raise BundleError(f"bad table magic {magic!r}")
+    if tmss != mss:
+        raise BundleError(f"table MSS {tmss} differs from the manifest's {mss}")
+    for name, n in (("route", slots), ("host", host_slots)):
+        if n & (n - 1) or (name == "route" and n == 0):
+            raise BundleError(f"{name} hash table size {n} is not a power of two")
+    if nsection == 0:
+        raise BundleError("no sections: the default host's is missing")
+    for name, off, n, size in (
+        ("route hash table", hash_off, slots, SLOT.size),
+        ("host hash table", host_off, host_slots, HOST.size),
+        ("section table", section_off, nsection, SECTION.size),
+        ("variant table", var_off, nvar, VARIANT.size),
+        ("response table", resp_off, nresp, RESP.size),
+        ("segment sums", seg_off, nseg, SEG.size),
+    ):
+        if off + n * size > len(blob):
+            raise BundleError(f"{name} lies outside the blob")
+    for s in range(nsection):
+        special = SECTION.unpack_from(blob, section_off + s * SECTION.size)
+        if any(x != NONE32 and x >= nresp for x in special):
+            raise BundleError("special response index out of range")
