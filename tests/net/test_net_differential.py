@@ -398,34 +398,92 @@ def _several_faults(req: Req) -> bool:
     return len(faults(req)) >= 2
 
 
-@known("validators", {"validators"}, Req(target=b"/css/site.css"))
-def _validators(req: Req) -> bool:
-    return True
+@known("on-the-fly gzip", {"accept_ranges", "validators", "length", "encoding"},
+       Req(target=b"/css/site.css", lines=(H, b"Accept-Encoding: gzip")))  # fmt: skip
+def _on_the_fly_gzip(req: Req) -> bool:
+    return req.has("accept-encoding")
 
 
-@known("Accept-Ranges", {"accept_ranges"}, Req(target=b"/css/site.css"))
-def _accept_ranges(req: Req) -> bool:
-    return True
+@known("brotli", {"encoding", "accept_ranges", "validators", "length"},
+       Req(target=b"/css/site.css", lines=(H, b"Accept-Encoding: br, gzip")))  # fmt: skip
+def _brotli(req: Req) -> bool:
+    return any(b"br" in v.lower() for v in req.values("accept-encoding"))
 
 
-@known("ranges", {"status"}, Req(target=b"/css/site.css", lines=(H, b"Range: bytes=0-9")),
-       ssdk={200}, nginx={206, 416})  # fmt: skip
-def _ranges(req: Req) -> bool:
-    return req.has("range")
+@known("ranges of compressed files", {"status", "range", "length", "accept_ranges",
+                                      "validators", "encoding", "body"},
+       Req(target=b"/css/site.css", lines=(H, b"Accept-Encoding: gzip", b"Range: bytes=0-9")),
+       ssdk={206, 416}, nginx={200, 206, 416})  # fmt: skip
+def _compressed_ranges(req: Req) -> bool:
+    return req.has("accept-encoding") and req.has("range")
 
 
-@known("conditional requests", {"status", "close"},
-       Req(target=b"/css/site.css", lines=(H, b"If-None-Match: " + ETAG)),
-       ssdk={200}, nginx={304, 412})  # fmt: skip
-def _conditional(req: Req) -> bool:
-    return any(req.has(n) for n in ("if-none-match", "if-modified-since", "if-match",
-                                    "if-unmodified-since", "if-range"))  # fmt: skip
+@known("several ranges", {"status", "range", "length", "type"},
+       Req(target=b"/css/site.css", lines=(H, b"Range: bytes=0-0,5-9")),
+       ssdk={200}, nginx={206})  # fmt: skip
+def _several_ranges(req: Req) -> bool:
+    return any(b"," in v for v in req.values("range"))
 
 
-@known("folders", {"status", "close"}, Req(target=b"/guide/"), ssdk={404},
-       nginx={200, 206, 301, 304, 403, 412, 416})  # fmt: skip
+@known("If-Match", {"status", "close", "range", "length"},
+       Req(target=b"/css/site.css", lines=(H, b'If-Match: "x"')),
+       ssdk={200, 206, 416}, nginx={412})  # fmt: skip
+def _if_match(req: Req) -> bool:
+    return req.has("if-match") or req.has("if-unmodified-since")
+
+
+@known("folders without an index", {"status", "close", "location"}, Req(target=b"/img/"),
+       ssdk={404}, nginx={301, 403})  # fmt: skip
 def _folders(req: Req) -> bool:
     return is_folder(req)
+
+
+@known("304 fields", {"validators", "vary"},
+       Req(target=b"/about.html", lines=(H, b"If-None-Match: *")),
+       ssdk={304}, nginx={304})  # fmt: skip
+def _not_modified_fields(req: Req) -> bool:
+    return req.has("if-none-match") or req.has("if-modified-since")
+
+
+VALID_RANGES = re.compile(rb"\s*bytes\s*=\s*(\d+-\d*|-\d+)(\s*,\s*(\d+-\d*|-\d+))*\s*")
+
+
+@known("invalid ranges", {"status", "range", "length", "type"},
+       Req(target=b"/about.html", lines=(H, b"Range: bytes=abc")),
+       ssdk={200}, nginx={416})  # fmt: skip
+def _invalid_ranges(req: Req) -> bool:
+    return any(VALID_RANGES.fullmatch(v) is None for v in req.values("range"))
+
+
+@known("ranges on HEAD", {"status", "range", "length"},
+       Req(method=b"HEAD", target=b"/about.html", lines=(H, b"Range: bytes=0-9")),
+       ssdk={200}, nginx={206, 416})  # fmt: skip
+def _head_ranges(req: Req) -> bool:
+    return req.method == b"HEAD" and req.has("range")
+
+
+@known("an ETag per encoding", {"status", "close", "validators", "vary", "encoding",
+                                "length", "range", "accept_ranges"},
+       Req(target=b"/about.html",
+           lines=(H, b"If-None-Match: {etag}", b"Accept-Encoding: gzip")),
+       ssdk={200, 206, 416}, nginx={200, 206, 304, 416})  # fmt: skip
+def _etag_per_encoding(req: Req) -> bool:
+    return req.has("accept-encoding") and (req.has("if-none-match") or req.has("if-range"))
+
+
+@known("If-None-Match before If-Modified-Since", {"status", "validators", "vary", "type",
+                                                  "length", "accept_ranges", "range"},
+       Req(target=b"/about.html", lines=(H, b"If-None-Match: {etag}",
+                                         b"If-Modified-Since: Sat, 01 Jan 2000 00:00:00 GMT")),
+       ssdk={304}, nginx={200, 206, 416})  # fmt: skip
+def _inm_before_ims(req: Req) -> bool:
+    return req.has("if-none-match") and req.has("if-modified-since")
+
+
+@known("methods on a folder without its slash", {"status", "close", "allow", "location"},
+       Req(method=b"POST", target=b"/guide"), ssdk={405}, nginx={301})  # fmt: skip
+def _folder_methods(req: Req) -> bool:
+    return is_folder(req) and req.method not in (b"GET", b"HEAD")
 
 
 @known("JavaScript's type", {"type"}, Req(target=b"/js/site.js"))
