@@ -452,7 +452,13 @@ VALID_RANGES = re.compile(rb"\s*bytes\s*=\s*(\d+-\d*|-\d+)(\s*,\s*(\d+-\d*|-\d+)
        Req(target=b"/about.html", lines=(H, b"Range: bytes=abc")),
        ssdk={200}, nginx={416})  # fmt: skip
 def _invalid_ranges(req: Req) -> bool:
-    return any(VALID_RANGES.fullmatch(v) is None for v in req.values("range"))
+    """Bad syntax, or a range whose last byte is before its first (RFC 9110 14.1.1)."""
+    for v in req.values("range"):
+        if VALID_RANGES.fullmatch(v) is None:
+            return True
+        if any(int(a) > int(b) for a, b in re.findall(rb"(\d+)-(\d+)", v)):
+            return True
+    return False
 
 
 @known("ranges on HEAD", {"status", "range", "length"},
