@@ -260,6 +260,7 @@ uint32_t dyn_chunked(struct ssdk_engine *e, struct conn *c, const uint8_t *p, ui
 
 void dyn_ready(struct ssdk_engine *e, struct conn *c)
 {
+    c->dyn_in->queued = 1;
     e->dyn_batch[e->ndyn_batch++] = conn_index(e, c);
 }
 
@@ -280,10 +281,22 @@ void dyn_flush(struct ssdk_engine *e)
             .keep = in->keep, .is_head = in->is_head,
         };
     }
+    uint32_t batch = e->ndyn_batch;
     e->ndyn_batch = 0;
     if (n && e->dyn_fn)
         e->dyn_fn(e->dyn_ctx, e->dyn_reqs, n);
     e->st->dyn_requests += n;
+    /* Requests the application did not answer at once are acknowledged now, alone. */
+    for (uint32_t i = 0; i < batch; i++) {
+        struct conn *c = &e->conns[e->dyn_batch[i]];
+        if (c->dyn_in)
+            c->dyn_in->queued = 0;
+        if (c->flags & CF_ACK_OWED) {
+            c->flags &= (uint8_t)~CF_ACK_OWED;
+            if (c->state != TCP_NONE)
+                tcp_send_ctl(e, c, TH_ACK, c->snd_nxt);
+        }
+    }
 }
 
 /* The connection a token names, if it still waits for its answer. */
@@ -331,7 +344,10 @@ int ssdk_respond(struct ssdk_engine *e, uint64_t token, const uint8_t *stream, u
     } else {
         c->flags &= (uint8_t)~CF_CLOSE_TOKEN;
     }
+    uint64_t sent = e->st->tx_frames;
     tcp_output(e, c);
+    if ((c->flags & CF_ACK_OWED) && e->st->tx_frames != sent)
+        c->flags &= (uint8_t)~CF_ACK_OWED;  /* the answer carried the ACK */
     return 0;
 }
 

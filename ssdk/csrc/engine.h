@@ -38,6 +38,7 @@ struct dyn_in {
     uint32_t chunk_left;      /* chunked: data bytes left in the current chunk */
     uint8_t  keep, is_head;
     uint8_t  chunked;         /* 1 while a chunked body is being decoded (dynamic.c) */
+    uint8_t  queued;          /* whole, and in this pass's batch for the application */
     uint8_t  cstate, digits;  /* the chunk decoder's state (CS_*) and size digits */
     uint8_t  data[];          /* the header block, then the body */
 };
@@ -132,6 +133,8 @@ struct conn {
 #define CF_PEER_FIN   0x08   /* the peer's FIN has been received */
 #define CF_PENDING    0x10   /* on the pending-output list */
 #define CF_CLOSE_TOKEN 0x20  /* the current response says Connection: close */
+#define CF_ACK_OWED   0x40   /* a request went to the application this pass: its answer
+                                carries the ACK, or dyn_flush sends one */
 
 #define HC_NEXT       0x01   /* next_resp starts once the 100 Continue is acknowledged */
 #define HC_NEXT_HEAD  0x02   /* ... and answers HEAD: its header block only */

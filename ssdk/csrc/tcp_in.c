@@ -261,8 +261,12 @@ void tcp_segment(struct ssdk_engine *e, struct conn *c, struct seg *s)
     }
     uint64_t sent = e->st->tx_frames;
     conn_progress(e, c);
-    if (need_ack && e->st->tx_frames == sent)
-        tcp_send_ctl(e, c, TH_ACK, c->snd_nxt);
+    if (need_ack && e->st->tx_frames == sent) {
+        if (c->resp == RESP_WAIT && c->dyn_in && c->dyn_in->queued)
+            c->flags |= CF_ACK_OWED;  /* the answer, later in this pass, acknowledges it */
+        else
+            tcp_send_ctl(e, c, TH_ACK, c->snd_nxt);
+    }
 }
 
 void tcp_input(struct ssdk_engine *e, const struct eth_hdr *eh, const struct ip_hdr *ih,
