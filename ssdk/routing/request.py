@@ -68,9 +68,11 @@ class Query(_MultiMap):
 
 
 class Request:
-    """One HTTP request handed to a dynamic route by the server's loop."""
+    """One HTTP request handed to a dynamic route by the server's loop. The query and
+    the header fields are parsed when first asked for: most handlers read one or none."""
 
-    __slots__ = ("method", "target", "path", "query", "headers", "body", "params")
+    __slots__ = ("method", "target", "body", "params", "_fields", "_path", "_query",
+                 "_headers")  # fmt: skip
 
     def __init__(
         self,
@@ -82,12 +84,32 @@ class Request:
     ) -> None:
         self.method = method
         self.target = target  # as on the request line (origin-form)
-        raw_path, _, raw_query = target.partition("?")
-        self.path = unquote(raw_path)
-        self.query = Query.parse(raw_query)
-        self.headers = Headers(headers)
         self.body = body
-        self.params: dict[str, Any] = dict(params or {})
+        self.params: dict[str, Any] = dict(params) if params else {}
+        self._fields = headers
+        self._path: str | None = None
+        self._query: Query | None = None
+        self._headers: Headers | None = None
+
+    @property
+    def path(self) -> str:
+        """The target's path, percent-decoded."""
+        if self._path is None:
+            raw = self.target.partition("?")[0]
+            self._path = unquote(raw) if "%" in raw else raw
+        return self._path
+
+    @property
+    def query(self) -> Query:
+        if self._query is None:
+            self._query = Query.parse(self.target.partition("?")[2])
+        return self._query
+
+    @property
+    def headers(self) -> Headers:
+        if self._headers is None:
+            self._headers = Headers(self._fields)
+        return self._headers
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.target!r} body={len(self.body)} bytes>"
