@@ -358,7 +358,9 @@ class Ctx:
     client_cpu: int | None
     duration: int
     attempts: int = 3
+    quiet_wait: float = 30.0
     foreign_max: float = 0.05
+    quiet_busy: float = 0.05
 
 
 def cpu_record(ctx: Ctx, t0: dict[str, list[int]], t1: dict[str, list[int]]) -> dict[str, Any]:
@@ -382,6 +384,24 @@ def foreign_user(
     return max(0.0, core_user - server["user"] - client["user"])
 
 
+def wait_quiet(ctx: Ctx) -> tuple[float, float]:
+    """Wait (at most ctx.quiet_wait seconds) until the two benchmark cores have been
+    almost idle (busy below ctx.quiet_busy of their time) for half a second, while no
+    benchmark traffic runs. Returns the seconds waited and the last busy fraction."""
+    cores = [f"cpu{c}" for c in (ctx.server_cpu, ctx.client_cpu) if c is not None] or ["cpu"]
+    start = time.monotonic()
+    while True:
+        a = proc_stat()
+        time.sleep(0.5)
+        b = proc_stat()
+        busy = sum(cpu_delta(a[c], b[c])["busy"] for c in cores)
+        total = sum(sum(cpu_delta(a[c], b[c])[k] for k in _STAT_FIELDS) for c in cores)
+        frac = busy / total if total else 0.0
+        waited = time.monotonic() - start
+        if frac <= ctx.quiet_busy or waited >= ctx.quiet_wait:
+            return round(waited, 2), round(frac, 3)
+
+
 def measure_quiet(
     ctx: Ctx,
     spec: ServerSpec,
@@ -396,7 +416,9 @@ def measure_quiet(
     cores; the least disturbed attempt is kept, the others are listed in it."""
     rows = []
     for _ in range(ctx.attempts):
+        waited, busy = wait_quiet(ctx)
         row = measure(ctx, spec, pid, size_label, mode, conns, stats_file)
+        row["quiet_wait"] = {"seconds": waited, "cores_busy_before": busy}
         rows.append(row)
         foreign = row["cpu"]["foreign_user_s"]
         if foreign is None or foreign <= ctx.foreign_max * ctx.duration:
@@ -404,7 +426,7 @@ def measure_quiet(
     best = min(rows, key=lambda r: r["cpu"]["foreign_user_s"] or 0.0)
     best["attempts"] = [
         {k: r[k] for k in ("requests_per_s", "loadavg_1m_before")}
-        | {"foreign_user_s": r["cpu"]["foreign_user_s"]}
+        | {"foreign_user_s": r["cpu"]["foreign_user_s"], "quiet_wait_s": r["quiet_wait"]["seconds"]}
         for r in rows
     ]
     return best
@@ -692,7 +714,9 @@ def run_server(
             row = measure_quiet(ctx, spec, pid, size, mode, conns, stats)
             rows.append(row)
             tries = len(row["attempts"])
+            waited = sum(a["quiet_wait_s"] for a in row["attempts"])
             again = f" ({tries} attempts: other work)" if tries > 1 else ""
+            again += f" (waited {waited:.0f} s for idle cores)" if waited >= 1 else ""
             print(f" {fmt(row['requests_per_s'], ',.0f')} req/s{again}", flush=True)
         if profile:
             print(f"  {spec.name}: perf record during {PROFILE_RUN} ...", flush=True)
@@ -736,7 +760,9 @@ def ceiling(ctx: Ctx, exes: dict[str, Path], window: int) -> dict[str, Any]:
         for payload in (18, 1472):
             tried = []
             for _ in range(ctx.attempts):
+                waited, busy = wait_quiet(ctx)
                 tried.append(reflect_once(ctx, exes, payload, window))
+                tried[-1]["quiet_wait"] = {"seconds": waited, "cores_busy_before": busy}
                 foreign = tried[-1]["cpu"]["foreign_user_s"]
                 if foreign is None or foreign <= ctx.foreign_max * ctx.duration:
                     break
@@ -897,6 +923,12 @@ def main() -> int:
         action="store_true",
         help="perf record the server core in one 1 KiB keep-alive c16 run",
     )
+    ap.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=30.0,
+        help="seconds to wait at most before a run for the two cores to be idle (default 30)",
+    )
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     only = parse_only(args.only)
@@ -952,6 +984,9 @@ def main() -> int:
             "over the wrk run, in seconds, per 10,000 completed requests",
             "gbit_per_s": "requests/s x body bytes x 8 / 1e9 (bodies only)",
             "order": "one size at a time; for each size every server in turn (a phase each)",
+            "quiet_gate": f"before each run, wait up to {args.quiet_wait:g} s until the two "
+            f"benchmark cores were at most {Ctx.quiet_busy:.0%} busy for 0.5 s (recorded per "
+            "run in 'quiet_wait')",
             "retry": f"a run is repeated (at most {args.attempts} runs) while other processes "
             f"took more than {Ctx.foreign_max:.0%} of its length in user time on the two "
             "benchmark cores; the least disturbed run is kept, all are listed in 'attempts'",
@@ -972,7 +1007,9 @@ def main() -> int:
                 (files / file_name(label)).write_bytes(random.Random(label).randbytes(size))
             (tmp / "app.py").write_text(APP)
             with veth_pair("bench", queues=1, offload_off=True) as topo:
-                ctx = Ctx(topo, tmp, server_cpu, client_cpu, args.duration, args.attempts)
+                ctx = Ctx(
+                    topo, tmp, server_cpu, client_cpu, args.duration, args.attempts, args.quiet_wait
+                )
                 report["setup"]["namespaces"] = [topo.server_ns, topo.client_ns]
                 if not args.no_ceiling:
                     print("ceiling (AF_XDP reflector) ...", flush=True)
