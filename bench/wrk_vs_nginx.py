@@ -532,6 +532,7 @@ def perf_profile(ctx: Ctx, spec: ServerSpec, pid: int, stats_file: Path | None) 
     size, mode, conns = PROFILE_RUN
     data = ctx.tmp / f"perf-{spec.name}.data"
     secs = max(1, ctx.duration - 1)
+    waited, busy = wait_quiet(ctx)
     perf = subprocess.Popen(
         ["perf", "record", "-e", "cpu-clock", "-C", str(ctx.server_cpu), "-g", "-o", str(data)]
         + ["--", "sleep", str(secs)],
@@ -545,6 +546,8 @@ def perf_profile(ctx: Ctx, spec: ServerSpec, pid: int, stats_file: Path | None) 
         "server": spec.name,
         "run": {"size": size, "mode": mode, "conns": conns},
         "requests_per_s_under_perf": row["requests_per_s"],
+        "quiet_wait": {"seconds": waited, "cores_busy_before": busy},
+        "foreign_user_s": row["cpu"]["foreign_user_s"],
         "command": f"perf record -e cpu-clock -C {ctx.server_cpu} -g -- sleep {secs}",
     }
     if perf.returncode != 0 or not data.exists():
