@@ -587,6 +587,7 @@ def perf_summary(data: Path) -> dict[str, Any]:
     )
     top: list[dict[str, Any]] = []
     by_comm: dict[str, float] = {}
+    by_dso: dict[str, float] = {}
     split = {"idle": 0.0, "kernel": 0.0, "user": 0.0}
     for line in text.splitlines():
         m = line_re.match(line)
@@ -594,6 +595,7 @@ def perf_summary(data: Path) -> dict[str, Any]:
             continue
         pct, comm, dso, mode, sym = float(m.group(1)), *m.group(2, 3, 4, 5)
         by_comm[comm] = by_comm.get(comm, 0.0) + pct
+        by_dso[dso] = by_dso.get(dso, 0.0) + pct
         idle = comm == "swapper"
         split["idle" if idle else "kernel" if mode == "k" else "user"] += pct
         if len(top) < 30:
@@ -616,11 +618,12 @@ def perf_summary(data: Path) -> dict[str, Any]:
                     "sym": m.group(4).strip(),
                 }
             )
-    samples = re.search(r"Samples: (\S+)", text)
+    samples = re.search(r"^# Samples: (\S+)", text, re.M)
     return {
         "samples": samples.group(1) if samples else None,
         "split_pct": {k: round(v, 2) for k, v in split.items()},
         "by_comm_pct": {k: round(v, 2) for k, v in sorted(by_comm.items(), key=lambda kv: -kv[1])},
+        "by_dso_pct": {k: round(v, 2) for k, v in sorted(by_dso.items(), key=lambda kv: -kv[1])},
         "top_self": top,
         "top_inclusive": inclusive,
     }
