@@ -179,8 +179,11 @@ def open_app(opts: ServeOptions) -> tuple[Bundle, App | None, list[Concrete]]:
     if opts.target.endswith(".ssdk"):
         return open_target(opts.target, mss=opts.mss), None, []
     app = load_app(opts.target)
-    concretes = concrete_responses(app)
-    manifest, blob = build(app, mss=opts.mss, source=opts.target, concretes=concretes)
+    # Pages' Last-Modified: as `ssdk build` sets it ($SOURCE_DATE_EPOCH, else now).
+    built = int(os.environ.get("SOURCE_DATE_EPOCH") or time.time())
+    concretes = concrete_responses(app, build_time=built)
+    manifest, blob = build(app, mss=opts.mss, source=opts.target, concretes=concretes,
+                           build_time=built)  # fmt: skip
     return Bundle(manifest, blob), app, concretes
 
 
