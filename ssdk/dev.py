@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ssdk.core.counters import Board
+from ssdk.core.dynamic import Dispatcher
 from ssdk.core.netns import NetnsError, tap_link
 from ssdk.serve import ServeOptions, signals_stop, worker_plan
 from ssdk.workers import Supervisor, WorkerStartError
@@ -136,7 +137,7 @@ def run_dev(app: Path, port: int | None) -> int:
             print(f"ssdk dev: no TAP device ({why}; it needs root or CAP_NET_ADMIN): "
                   f"serving through the kernel's sockets at http://127.0.0.1:{kport}/ "
                   "instead", flush=True)  # fmt: skip
-            _serve_kernel(first, builds, feed, stop, kport)
+            _serve_kernel(app, first, builds, feed, stop, kport)
         else:
             _serve_tap(app, first, builds, feed, stop, tap, net, port or 80)
     print("ssdk dev: stopped", flush=True)
@@ -227,9 +228,10 @@ def _serve_tap(app: Path, first: Path, builds: Builds, feed: ChangeFeed, stop: l
             sup.watch()
 
 
-def _serve_kernel(first: Path, builds: Builds, feed: ChangeFeed, stop: list[int],
-                  port: int) -> None:  # fmt: skip
-    """The same bundle through kernel sockets; every rebuild is loaded in place."""
+def _serve_kernel(app: Path, first: Path, builds: Builds, feed: ChangeFeed,
+                  stop: list[int], port: int) -> None:  # fmt: skip
+    """The same bundle through kernel sockets; every rebuild is loaded in place, and the
+    app's dynamic routes imported again when its Python changes."""
     from ssdk.core.bundle import Bundle, read_bundle
     from ssdk.core.engine import Engine, EngineConfig
     from ssdk.kernel_serve import run_kernel_server
@@ -249,6 +251,7 @@ def _serve_kernel(first: Path, builds: Builds, feed: ChangeFeed, stop: list[int]
                 open_bundles.pop(id(blob)).close()
 
         load(first)
+        routes: list[Dispatcher | None] = [_dispatcher(app)]
 
         def tick() -> bool:
             changes = feed.take()
@@ -256,14 +259,24 @@ def _serve_kernel(first: Path, builds: Builds, feed: ChangeFeed, stop: list[int]
                 path = _rebuild(changes, builds)
                 if path is not None:
                     load(path)
+                    if changed_python(changes):  # a build that passed imports it fine
+                        routes[0] = _dispatcher(app)
                     print("ssdk dev: loaded", flush=True)
             return not stop
 
         try:
             run_kernel_server(engine, "127.0.0.1", port, tick, lambda: print(
-                f"ssdk dev: ready: http://127.0.0.1:{port}/", flush=True))
+                f"ssdk dev: ready: http://127.0.0.1:{port}/", flush=True), lambda: routes[0])
         except OSError as e:
             raise DevError(f"cannot listen on 127.0.0.1:{port}: {e.strerror}") from None
+
+
+def _dispatcher(app: Path) -> Dispatcher | None:
+    """The app's dynamic routes, from a fresh import of its code; None if it has none."""
+    from ssdk.core.build import load_app
+
+    loaded = load_app(str(app))
+    return Dispatcher.for_app(loaded) if loaded.dynamics else None
 
 
 class _StopFlag:

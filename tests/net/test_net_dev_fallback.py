@@ -2,7 +2,8 @@
 # (root with CAP_NET_ADMIN taken out of its bounding set, so `ip tuntap` is refused): it
 # says so in one line and serves the same bundle through kernel sockets on 127.0.0.1,
 # answering with the same C parser and table (a bad request gets the same 400 and a
-# close, pipelined requests are answered in order), and follows edits.
+# close, pipelined requests are answered in order), runs the app's dynamic routes, and
+# follows edits.
 from __future__ import annotations
 
 import os
@@ -18,6 +19,13 @@ from pathlib import Path
 
 import pytest
 from nethelpers import HELLO, REPO, unavailable
+
+ECHO = """
+
+@app.dynamic("/echo", methods=["GET", "POST"])
+def echo(req):
+    return ssdk.json({"q": req.query.get("q", ""), "body": req.body.decode()})
+"""
 
 
 def free_port() -> int:
@@ -45,6 +53,8 @@ def dev(tmp_path: Path) -> Iterator[tuple[int, Path, list[str]]]:
         unavailable("setpriv (util-linux) is missing")
     proj = tmp_path / "hello"
     shutil.copytree(HELLO, proj)
+    with (proj / "app.py").open("a") as f:  # and a dynamic route
+        f.write(ECHO)
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
     argv = ["setpriv", "--bounding-set=-net_admin", sys.executable, "-m", "ssdk", "dev",
@@ -100,3 +110,12 @@ def test_an_edit_is_served(dev: tuple[int, Path, list[str]]) -> None:
     while not exchange(port, b"GET /files/hello.txt HTTP/1.0\r\n\r\n").endswith(b"changed\n"):
         assert time.monotonic() < deadline, "".join(lines)
         time.sleep(0.1)
+
+
+def test_dynamic_routes_are_served_too(dev: tuple[int, Path, list[str]]) -> None:
+    port, _, _ = dev
+    got = exchange(port, b"GET /echo?q=hi HTTP/1.1\r\nHost: x\r\n\r\n"
+                         b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                         b"Connection: close\r\n\r\nhello")  # fmt: skip
+    assert got.count(b"HTTP/1.1 200 OK") == 2, got
+    assert got.index(b'{"q":"hi","body":""}') < got.index(b'{"q":"","body":"hello"}')
