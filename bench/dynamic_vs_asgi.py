@@ -31,8 +31,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(BENCH))
+
+from wrk_vs_nginx import pick_cpus, pin  # noqa: E402
 
 from ssdk.core.netns import Topology, kernel_owns_server_ip, ns_exec, veth_pair  # noqa: E402
 
@@ -40,18 +44,6 @@ APPS = REPO / "bench" / "apps"
 RESULTS = REPO / "bench" / "results" / "dynamic_vs_asgi.json"
 EXPECTED_BODY = b'{"hello":"world"}'
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def pin(cpu: int | None, argv: list[str]) -> list[str]:
-    return argv if cpu is None else ["taskset", "-c", str(cpu), *argv]
-
-
-def pick_cpus() -> tuple[int | None, int | None]:
-    """(server cpu, client cpu): different cores when there are two and taskset exists."""
-    cpus = sorted(os.sched_getaffinity(0))
-    if shutil.which("taskset") is None or len(cpus) < 2:
-        return None, None
-    return cpus[-1], cpus[0]
 
 
 # --- what the machine and the packages are ----------------------------------------------

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ssdk.core.engine import IMPAIR_STATS_FIELDS, STATS_FIELDS, ffi
+from ssdk.core.netns import pid_alive as alive
 
 MAGIC = b"SSDKCTR1"
 HEADER = struct.Struct("<8sIIIIQQ")
@@ -191,16 +192,6 @@ def total(rows: list[dict[str, int]]) -> dict[str, int]:
             if k not in META:
                 out[k] = out.get(k, 0) + v
     return out
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def find_boards() -> Iterator[Board]:

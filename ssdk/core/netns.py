@@ -33,6 +33,7 @@ __all__ = [
     "cleanup_stale",
     "kernel_owns_server_ip",
     "ns_exec",
+    "pid_alive",
     "tap_link",
     "tap_namespace",
     "veth_pair",
@@ -400,14 +401,15 @@ def cleanup_stale(prefix: str = "ssdk-") -> list[str]:
     for entry in listing:
         name = str(entry.get("name", ""))
         m = re.fullmatch(re.escape(prefix) + r".*-(\d+)-(\d+)", name)
-        if m is None or _pid_alive(int(m.group(1))):
+        if m is None or pid_alive(int(m.group(1))):
             continue
         _delete_ns(name)
         removed.append(name)
     return removed
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (one we may not signal counts too)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
