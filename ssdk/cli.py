@@ -8,6 +8,7 @@ failure. Nothing here prints a traceback for them, and nothing asks a question.
 
 from __future__ import annotations
 
+import importlib
 import ipaddress
 import os
 import shutil
@@ -15,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, TextIO, TypeVar
 
 import typer
 from typer.core import TyperGroup
@@ -51,21 +52,60 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        print(__version__)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _group(
+    show_version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_print_version,
+        help="Print ssdk's version and exit.")] = False,
+) -> None:
+    """Web services on their own user-space TCP/IP stack."""
+
+
 # typer raises click's exceptions, from click or from its own vendored copy of it.
 UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+click_context = importlib.import_module(
+    UsageError.__module__.rsplit(".", 1)[0] + ".globals").get_current_context
 
 
 class Failure(Exception):
     """A failure to report in one line with exit code 1."""
 
 
-def _target(value: str) -> str:
+def _target(value: str | None) -> str | None:
+    if value is None:
+        return None  # the project's app (_project_target)
     p = Path(value.split(".py:", 1)[0] + ".py" if ".py:" in value else value)
     if not p.exists():
         raise typer.BadParameter(f"{p} does not exist")
     if p.suffix not in (".py", ".ssdk"):
         raise typer.BadParameter(f"{p} is neither an app (.py) nor a bundle (.ssdk)")
     return value
+
+
+T = TypeVar("T")
+
+
+def _project_call(call: Callable[[], T]) -> T:
+    """A call into ssdk.project; a wrong or missing project is a usage error."""
+    from ssdk.project import ProjectError
+
+    try:
+        return call()
+    except ProjectError as e:
+        raise UsageError(str(e), ctx=click_context()) from None
+
+
+def _project_target(given: str | None) -> str:
+    """The APP or TARGET given, else the app of the project the command runs in."""
+    from ssdk.project import app_argument
+
+    return _project_call(lambda: app_argument(given))
 
 
 def _ip(value: str) -> str:
@@ -229,8 +269,9 @@ class TerminalProgress:
 
 @app.command()
 def build(
-    app_file: Annotated[str, typer.Argument(metavar="APP", callback=_target,
-                                            help="The app file (app.py or app.py:name).")],
+    app_file: Annotated[str | None, typer.Argument(
+        metavar="APP", callback=_target,
+        help="The app file (app.py or app.py:name); the project's if left out.")] = None,
     out: Annotated[Path | None, typer.Option("-o", "--out", help="Bundle to write.")] = None,
     mss: MssOption = 1448,
 ) -> None:
@@ -238,6 +279,7 @@ def build(
     from ssdk.core.build import BuildStats, build_file
     from ssdk.core.report import format_summary
 
+    app_file = _project_target(app_file)
     path = out or Path(app_file.split(":", 1)[0]).with_suffix(".ssdk")
     stats = BuildStats()
     # Only a person watching gets a bar: logs and pipes get the summary alone.
@@ -252,8 +294,9 @@ def build(
 
 @app.command()
 def routes(
-    target: Annotated[str, typer.Argument(metavar="TARGET", callback=_target,
-                                          help="An app (.py) or a bundle (.ssdk).")],
+    target: Annotated[str | None, typer.Argument(
+        metavar="TARGET", callback=_target,
+        help="An app (.py) or a bundle (.ssdk); the project's app if left out.")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Also list the error responses.")] = False,
     mss: MssOption = 1448,
 ) -> None:
@@ -261,7 +304,7 @@ def routes(
     from ssdk.core.build import open_target
     from ssdk.core.report import format_routes
 
-    bundle = open_target(target, mss=mss)
+    bundle = open_target(_project_target(target), mss=mss)
     try:
         print(format_routes(bundle.manifest, specials=all_))
     finally:
@@ -270,12 +313,14 @@ def routes(
 
 @app.command()
 def serve(
-    target: Annotated[str, typer.Argument(metavar="TARGET", callback=_target,
-                                          help="An app (.py) or a built bundle (.ssdk).")],
     iface: Annotated[str, typer.Option("--iface", callback=_iface,
                                        help="The interface the stack owns.")],
     ip: Annotated[str, typer.Option("--ip", callback=_ip,
                                     help="The stack's address, A.B.C.D/NN.")],
+    target: Annotated[str | None, typer.Argument(
+        metavar="TARGET", callback=_target,
+        help="An app (.py) or a built bundle (.ssdk); the project's app if left out.")
+    ] = None,
     backend: Annotated[str, typer.Option("--backend", callback=_backend,
                                          help="NIC backend: af_packet, af_xdp or tap.")
     ] = "af_packet",
@@ -319,6 +364,7 @@ def serve(
     seed: SeedOption = None,
 ) -> None:
     """Serve TARGET from the user-space stack until SIGINT or SIGTERM."""
+    target = _project_target(target)
     from ssdk.serve import ServeOptions, check_queues
     from ssdk.serve import serve as run
 
@@ -410,9 +456,10 @@ def demo(
 
 @app.command()
 def dev(
-    app_file: Annotated[Path, typer.Argument(
-        metavar="[APP]", help="The app file; app.py in this folder if left out.")] = Path(
-        "app.py"),
+    app_file: Annotated[Path | None, typer.Argument(
+        metavar="APP",
+        help="The app file; if left out, the one the project's pyproject.toml names, "
+             "else app.py in this folder.")] = None,
     port: Annotated[int | None, typer.Option(
         "--port", min=1, max=65535,
         help="Port to serve on (default: 80 on the TAP device, 8000 through kernel "
@@ -420,7 +467,11 @@ def dev(
 ) -> None:
     """Serve APP on this machine over the user-space stack and follow its edits."""
     from ssdk.dev import DevError, run_dev
+    from ssdk.project import find_project
 
+    if app_file is None:
+        project = _project_call(find_project)
+        app_file = project.app_file if project is not None else Path("app.py")
     if not app_file.is_file():
         raise typer.BadParameter(f"{app_file} is not a file", param_hint="APP")
     try:

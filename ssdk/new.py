@@ -80,7 +80,7 @@ class Created:
         if self.template.needs:
             steps.append(("pip install -e .", f"installs {', '.join(self.template.needs)}"))
         steps += [
-            ("ssdk build app.py", "every response, lowered into app.ssdk"),
+            ("ssdk build", "every response of app.py, lowered into app.ssdk"),
             ("ssdk dev", "serve it here, rebuilt on every change (as root)"),
             ("pytest", "the project's own tests"),
         ]

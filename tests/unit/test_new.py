@@ -177,7 +177,7 @@ def test_a_project_is_its_template_with_the_name_filled_in(
     steps = out.split("next:\n", 1)[1].splitlines()
     commands = [s.split("#")[0].strip() for s in steps]
     assert commands[0] == f"cd {project}"
-    assert commands[-3:] == ["ssdk build app.py", "ssdk dev", "pytest"]
+    assert commands[-3:] == ["ssdk build", "ssdk dev", "pytest"]
     assert ("pip install -e ." in commands) == bool(TEMPLATES[template].needs)
 
 
@@ -221,7 +221,8 @@ def test_a_new_project_passes_its_own_tests_and_builds(tmp_path: Path, template:
     tests = in_project(project, "-m", "pytest", "-q", "-p", "no:cacheprovider")
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert " passed" in tests.stdout and "failed" not in tests.stdout
-    built = in_project(project, "-m", "ssdk", "build", "app.py")
+    # Inside the project no APP is needed: pyproject.toml's [tool.ssdk] names it.
+    built = in_project(project, "-m", "ssdk", "build")
     assert built.returncode == 0, built.stderr
     assert built.stderr == ""  # not a terminal: no progress bar
     with read_bundle(project / "app.ssdk") as bundle:
