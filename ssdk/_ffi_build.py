@@ -57,7 +57,7 @@ def cdef_text() -> str:
     return text[start : text.index("/* CDEF END */")]
 
 
-# The loop hands requests for dynamic routes to Python through this (ssdk/core/app.py).
+# The loop hands requests for dynamic routes to Python through this (ssdk/core/app_calls.py).
 EXTERN_PYTHON = (
     'extern "Python" void ssdk_py_requests(void *, const struct ssdk_request *, uint32_t);'
 )

@@ -1,6 +1,6 @@
 /*
  * nic.h - the backend interface: what every NIC driver (in-memory, AF_PACKET, AF_XDP,
- * and the ones to come: netmap, TAP) provides to the loop.
+ * TAP, and netmap to come) provides to the loop.
  *
  * loop.c -> nic->rx_burst -> (stack) -> nic->rx_release
  *        -> (stack) nic->tx_slot / nic->tx_commit ... -> nic->tx_flush

@@ -7,7 +7,7 @@
  * The blob is immutable and mapped read-only; the engine keeps only pointers into it.
  * Everything that could make a later access go out of bounds is rejected here.
  *
- * Hot swap (DESIGN.md): a table loaded while another serves is published as the next
+ * Hot swap (docs/architecture.md): a table loaded while another serves is published as the next
  * generation. New responses come from the current generation; a connection holds the
  * generation its response started from (resp_hold) until the response is acknowledged
  * or the connection goes (resp_release), so no response mixes two versions. A

@@ -103,6 +103,9 @@ class Static:
     cache_control: str | None = None
     index: str | None = "index.html"
 
+    def __repr__(self) -> str:
+        return f"<Static {self.prefix!r} -> {str(self.directory)!r} at {self.location}>"
+
 
 # The statuses ssdk answers on its own with a page (docs/http.md), and 416.
 ERROR_STATUSES = frozenset({400, 404, 405, 408, 411, 413, 414, 416, 417, 431, 501, 505})
@@ -122,7 +125,7 @@ class ErrorPage:
         return getattr(self.handler, "__name__", repr(self.handler))
 
     def __repr__(self) -> str:
-        return f"<Static {self.prefix!r} -> {str(self.directory)!r} at {self.location}>"
+        return f"<ErrorPage {self.status} -> {self.name} at {self.location}>"
 
 
 # Methods a dynamic route may take; HEAD comes with GET (RFC 9110 9.3.2).

@@ -1,4 +1,4 @@
-# tests/stack/test_swap.py: hot swap of the route table (DESIGN.md "Hot swap"). A table
+# tests/stack/test_swap.py: hot swap of the route table (docs/architecture.md, "Hot swap"). A table
 # loaded while another serves becomes the current generation; a response already under
 # way finishes from the table it started from, retransmissions included, so no response
 # mixes two versions; a generation is retired once no response uses it, and only then
