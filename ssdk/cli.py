@@ -445,13 +445,16 @@ def impair(
 def demo(
     app_dir: Annotated[Path, typer.Argument(help="The app's folder (holds app.py).")] = Path(
         "examples/hello"),
+    check: Annotated[bool, typer.Option(
+        "--check", help="Fetch / once from the other namespace, then stop (exit 0 if it "
+                        "came back).")] = False,
 ) -> None:
     """Serve an example over a veth pair in namespaces made (and removed) for it."""
     from ssdk.demo import run_demo
 
     if not (app_dir / "app.py").is_file():
         raise typer.BadParameter(f"{app_dir} holds no app.py", param_hint="APP_DIR")
-    raise typer.Exit(run_demo(app_dir))
+    raise typer.Exit(run_demo(app_dir, check))
 
 
 @app.command()

@@ -1,5 +1,7 @@
-# ssdk.demo: `ssdk demo [APP_DIR]`. Builds an app, serves it from the user-space stack on
-# one end of a private veth pair, and leaves the other end for the user to try with curl.
+# ssdk.demo: `ssdk demo [--check] [APP_DIR]`. Builds an app, serves it from the user-space
+# stack on one end of a private veth pair, and leaves the other end for the user to try
+# with curl. With --check it fetches / from the other end once and stops: the proof, for
+# a script or CI, that the set-up works end to end.
 from __future__ import annotations
 
 import contextlib
@@ -42,6 +44,22 @@ def _answers(topo: Topology) -> bool:
     return probe.stdout.strip() not in ("", "000")
 
 
+def _check(topo: Topology, proc: subprocess.Popen[str]) -> int:
+    """Fetch / from the client namespace once, then stop the server: 0 if the page came
+    back whole (200) and the server stopped cleanly."""
+    out = subprocess.run(
+        ns_exec(topo.client_ns, ["curl", "-sS", "--max-time", "5", "-w", "\n%{http_code}",
+                                 f"http://{topo.server_ip}/"]),
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    body, _, status = out.stdout.rpartition("\n")
+    print(f"check: GET http://{topo.server_ip}/ from {topo.client_ns}: {status or 'no answer'}"
+          f" ({len(body.encode())} bytes){' ' + out.stderr.strip() if out.stderr else ''}",
+          flush=True)  # fmt: skip
+    rc = _stop(proc)
+    return 0 if status == "200" and rc in (0, -signal.SIGINT) else 1
+
+
 def _stop(proc: subprocess.Popen[str]) -> int:
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
@@ -52,7 +70,7 @@ def _stop(proc: subprocess.Popen[str]) -> int:
     return proc.wait()
 
 
-def _serve(bundle: Path, topo: Topology) -> int:
+def _serve(bundle: Path, topo: Topology, check: bool) -> int:
     argv = ns_exec(
         topo.server_ns,
         [sys.executable, "-u", "-m", "ssdk", "serve", str(bundle)]
@@ -81,6 +99,8 @@ def _serve(bundle: Path, topo: Topology) -> int:
                 print(f"server did not answer within {_READY_TIMEOUT:.0f} s", flush=True)
                 return 1
             time.sleep(0.2)
+        if check:
+            return _check(topo, proc)
         sudo = "" if os.geteuid() == 0 else "sudo "
         url = f"http://{topo.server_ip}/"
         print(
@@ -126,8 +146,9 @@ def _terminate_as_interrupt() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def run_demo(app_dir: Path) -> int:
-    """Build the app in ``app_dir`` and serve it on a private veth pair until Ctrl-C.
+def run_demo(app_dir: Path, check: bool = False) -> int:
+    """Build the app in ``app_dir`` and serve it on a private veth pair until Ctrl-C (with
+    ``check``: until / has been fetched once from the other end).
 
     Returns a process exit code: 0 after a clean Ctrl-C, non-zero if the build, the
     topology or the server failed. Needs root for the namespaces and the raw socket.
@@ -150,6 +171,6 @@ def run_demo(app_dir: Path) -> int:
                 print(f"  {r.status} {r.path}  ({r.content_type}, {r.body_bytes} B)", flush=True)
         try:
             with _terminate_as_interrupt(), veth_pair("demo") as topo:
-                return _serve(bundle, topo)
+                return _serve(bundle, topo, check)
         except KeyboardInterrupt:
             return 0
