@@ -1,0 +1,40 @@
+# Tasks for working on ssdk. Each target is one command a developer (or CI, .ci/run)
+# runs; the README's two commands (`./demo`, `python3 -m pytest -q`) need none of this.
+#
+#   make test        the whole suite (as root, the network tests too)
+#   make test-fast   unit and stack tiers only: no root, no network, seconds
+#   make lint        ruff on the Python, the CLI reference against the command
+#   make sanitize    the stack tests against an ASan/UBSan build of the C core
+#   make fuzz        both libFuzzer targets, FUZZ_SECONDS each (default 30)
+#   make docs        the user guide as a site, strict (a broken link fails)
+#   make bench       ssdk against nginx, the headline subset (root; minutes)
+#   make ci          what .ci/run runs after the README's commands
+PYTHON ?= python3
+FUZZ_SECONDS ?= 30
+
+.PHONY: test test-fast lint sanitize fuzz docs bench ci
+
+test:
+	$(PYTHON) -m pytest -q
+
+test-fast:
+	$(PYTHON) -m pytest -q tests/unit tests/stack
+
+lint:
+	ruff check ssdk tests bench examples templates
+	$(PYTHON) scripts/gen-cli-docs --check
+
+sanitize:
+	scripts/sanitize-stack
+
+fuzz:
+	fuzz/run.sh $(FUZZ_SECONDS)
+
+docs:
+	mkdocs build --strict -d /tmp/ssdk-site
+
+bench:
+	$(PYTHON) bench/wrk_vs_nginx.py --only size=1KiB,64KiB --only conns=16 --no-ceiling \
+		--out bench/results/wrk_vs_nginx_headline.json
+
+ci: lint docs sanitize fuzz
