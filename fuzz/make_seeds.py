@@ -20,6 +20,8 @@ from scapy.layers.inet import ICMP, IP, TCP
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Raw, raw
 
+from ssdk.core.cdefs import DEFAULT_MSS  # the table fuzz/run.sh builds has this MSS
+
 SERVER_IP, CLIENT_IP = "198.18.0.2", "198.18.0.1"
 SERVER_MAC, CLIENT_MAC = "02:00:00:00:00:01", "02:00:00:00:00:02"
 PORT = 80
@@ -242,9 +244,9 @@ def frame_seeds() -> dict[str, bytes]:
         "recovery": syn(40033)
         + ack(40033)
         + ack(40033, "PA", get("/files/big.bin"))
-        + rec(tcp(40033, "A", ack=1448), REL | ACKISS)
-        + rec(tcp(40033, "A", ack=1448), REL | ACKISS) * 3
-        + b"".join(rec(tcp(40033, "A", ack=1448 * k), REL | ACKISS) for k in range(2, 22))
+        + rec(tcp(40033, "A", ack=DEFAULT_MSS), REL | ACKISS)
+        + rec(tcp(40033, "A", ack=DEFAULT_MSS), REL | ACKISS) * 3
+        + b"".join(rec(tcp(40033, "A", ack=DEFAULT_MSS * k), REL | ACKISS) for k in range(2, 22))
         + ack(40033) * 3
         + ack(40033, "FA")
         + ack(40033),

@@ -25,7 +25,7 @@ PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" python3 -c '
 import os, random, shutil, sys, tempfile
 from pathlib import Path
 import ssdk
-from ssdk.core.build import build
+from ssdk.core.build import DEFAULT_MSS, build
 files = Path(tempfile.mkdtemp(prefix="ssdk-fuzz-"))
 rng = random.Random(1)  # fixed: the same table, and so the same coverage, every run
 (files / "docs").mkdir()
@@ -44,7 +44,7 @@ app.page("/text", cache_control="max-age=60")(lambda: ssdk.text(text))
 app.static("/files", files)
 app.error(404)(lambda: ssdk.html("<p>no such page</p>"))
 app.host("example.org", "www.example.org").page("/")(lambda: ssdk.text("example\n"))
-_, blob = build(app, mss=1448, build_time=1_700_000_000)
+_, blob = build(app, mss=DEFAULT_MSS, build_time=1_700_000_000)
 Path(sys.argv[1]).write_bytes(blob)
 shutil.rmtree(files)
 ' "$out/table.bin"

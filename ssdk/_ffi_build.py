@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from pathlib import Path
 
 from cffi import FFI
@@ -27,6 +28,14 @@ _srchash = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_srchash)
 CSRC: Path = _srchash.CSRC
 source_hash = _srchash.source_hash
+# ...and so is ssdk/core/cdefs.py, which reads the table layouts out of table.h.
+_spec = importlib.util.spec_from_file_location(
+    "_ssdk_cdefs", Path(__file__).resolve().parent / "core" / "cdefs.py"
+)
+assert _spec and _spec.loader
+_cdefs = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = _cdefs  # its dataclasses look their module up there
+_spec.loader.exec_module(_cdefs)
 
 CFLAGS = ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-fno-strict-aliasing"]
 
@@ -65,11 +74,17 @@ EXTERN_PYTHON = (
 ffibuilder = FFI()
 ffibuilder.cdef(cdef_text())
 ffibuilder.cdef(EXTERN_PYTHON)
+# The bundle's table structs as ssdk.core.cdefs reads them from table.h: cffi checks this
+# layout against the compiler's when a struct is first used (ffi.sizeof, ffi.offsetof),
+# which tests/unit/test_cdefs.py does. Nothing calls C with them.
+ffibuilder.cdef(_cdefs.cffi_cdef(), packed=True)
 _extra = os.environ.get("SSDK_CFLAGS", "").split()
 _xdp = have_af_xdp()
 ffibuilder.set_source(
     "ssdk._core",
-    '#include "ssdk.h"\n'
+    '#include "ssdk.h"\n#include "table.h"\n'
+    # cffi's generated checks of the packed table structs take their members' addresses.
+    '#pragma GCC diagnostic ignored "-Waddress-of-packed-member"\n'
     f'const char *ssdk_src_hash(void) {{ return "{source_hash()}"; }}\n',
     sources=[str(p.relative_to(CSRC.parent.parent)) for p in c_sources(_xdp)],
     include_dirs=[str(CSRC)],

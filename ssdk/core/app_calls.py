@@ -19,6 +19,7 @@ import time
 from typing import Any
 from urllib.parse import quote
 
+from ssdk.core.cdefs import ROUTE_KEY_SAFE
 from ssdk.core.dynamic import Dispatcher, Rendered, error_page
 from ssdk.core.engine import Engine, ffi, lib
 from ssdk.routing.app import App, Dynamic
@@ -26,8 +27,9 @@ from ssdk.routing.request import Request
 
 log = logging.getLogger("ssdk.app")
 
-# Route keys leave these characters as they are (docs/bundle.md, "Route keys").
-KEY_SAFE = "/:@!$&'()*+,;=-._~"
+# Route keys leave these characters as they are (docs/bundle.md, "Route keys"); the C
+# parser's set, from ssdk/csrc/http_grammar.h.
+KEY_SAFE = ROUTE_KEY_SAFE
 POOL_THREADS = 8
 
 

@@ -1,5 +1,6 @@
 # ssdk/core/blob.py: the blob of a bundle, the tables the C core reads (docs/bundle.md,
-# "The blob"; ssdk/csrc/table.h mirrors it).
+# "The blob"). The layouts are ssdk/csrc/table.h's, read by ssdk/core/cdefs.py; rows are
+# packed by field name.
 #
 # build.py -> build_blob (lay out)      bundle.py (read_bundle) -> check_tables
 # bundle.py (Bundle.lookup) -> find_host -> find_route
@@ -15,23 +16,31 @@ import mmap
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from ssdk.core.cdefs import (
+    HOST_SLOT,
+    RESP,
+    RESP_CLOSE,
+    RESP_RANGE,
+    ROUTE_SLOT,
+    SECTION,
+    SPECIAL,
+    TABLE_HDR,
+    TABLE_MAGIC,
+    VARIANT,
+)
 from ssdk.core.http import date_offset
 from ssdk.core.lower import nsegments, segment_sums
 
-TABLE_MAGIC = b"SSDKTBL3"
+__all__ = ["NONE32", "RESP", "RESP_CLOSE", "RESP_RANGE", "TABLE_HDR", "TABLE_MAGIC",
+           "BundleError", "RouteKey", "Stream", "VariantRow", "build_blob", "check_tables",
+           "find_host", "find_route", "header_of"]  # fmt: skip
+
 STREAM_ALIGN = 64
 NONE32 = 0xFFFFFFFF
-RESP_CLOSE = 0x1  # the server closes the connection after it
-RESP_RANGE = 0x2  # a 206 template: header block only; parts of `body` follow it
-
-TABLE_HDR = struct.Struct("<8sIIQQQIIQQQIII44s")  # struct ssdk_table_hdr, 128 bytes
-SLOT = struct.Struct("<QIHHIHH")  # struct ssdk_route_slot, 24 bytes
-VARIANT = struct.Struct("<QqIIIIIB3s")  # struct ssdk_variant, 40 bytes
-HOST = struct.Struct("<QIHH")  # struct ssdk_host_slot, 16 bytes
-NSPECIAL = 16  # slots of a section's special[]; ssdk.core.http.SPECIALS fills 14
-SECTION = struct.Struct(f"<{NSPECIAL}I")  # struct ssdk_section, 64 bytes
-RESP = struct.Struct("<QQIIIIHHIIIII")  # struct ssdk_resp, 56 bytes
+SLOT, HOST = ROUTE_SLOT, HOST_SLOT
+NSPECIAL = SPECIAL["SP_COUNT"]  # slots of a section's special[]; SPECIALS fills SP_USED
 SEG = struct.Struct("<I")
 
 FNV_OFFSET = 0xCBF29CE484222325
@@ -142,9 +151,10 @@ def build_blob(
         end += len(s.header) + len(s.body)
     blob = bytearray(end)
     TABLE_HDR.pack_into(
-        blob, 0, TABLE_MAGIC, mss, slots, hash_off, resp_off, seg_off, len(streams),
-        sum(seg_counts), var_off, host_off, section_off, len(variants), host_slots,
-        len(sections), bytes(44),
+        blob, 0, magic=TABLE_MAGIC, mss=mss, hash_slots=slots, hash_off=hash_off,
+        resp_off=resp_off, seg_off=seg_off, nresp=len(streams), nseg=sum(seg_counts),
+        var_off=var_off, host_off=host_off, section_off=section_off, nvar=len(variants),
+        host_slots=host_slots, nsection=len(sections),
     )  # fmt: skip
     off = names_off
     taken = [False] * slots
@@ -152,23 +162,26 @@ def build_blob(
         if not 0 < len(r.path) <= 0xFFFF:
             raise ValueError(f"route key of {len(r.path)} bytes does not fit the table")
         i = _place(taken, route_hash(r.section, r.path))
-        SLOT.pack_into(blob, hash_off + i * SLOT.size, route_hash(r.section, r.path), off,
-                       len(r.path), r.section, r.var_first, r.nvar, 0)  # fmt: skip
+        SLOT.pack_into(blob, hash_off + i * SLOT.size, hash=route_hash(r.section, r.path),
+                       path_off=off, path_len=len(r.path), section=r.section,
+                       var_first=r.var_first, nvar=r.nvar, flags=0)  # fmt: skip
         blob[off : off + len(r.path)] = r.path
         off += len(r.path)
     taken = [False] * host_slots
     for name, section in hosts:
         i = _place(taken, fnv1a64(name))
-        HOST.pack_into(blob, host_off + i * HOST.size, fnv1a64(name), off, len(name), section)
+        HOST.pack_into(blob, host_off + i * HOST.size, hash=fnv1a64(name), name_off=off,
+                       name_len=len(name), section=section)  # fmt: skip
         blob[off : off + len(name)] = name
         off += len(name)
     for n, specials in enumerate(sections):
         row = [specials.get(k, NONE32) for k in range(NSPECIAL)]
-        SECTION.pack_into(blob, section_off + n * SECTION.size, *row)
+        SECTION.pack_into(blob, section_off + n * SECTION.size, special=row)
     for n, v in enumerate(variants):
-        VARIANT.pack_into(blob, var_off + n * VARIANT.size, v.etag, v.last_modified, v.get,
-                          v.head, v.not_modified, v.partial, v.unsatisfiable, v.coding,
-                          bytes(3))  # fmt: skip
+        VARIANT.pack_into(blob, var_off + n * VARIANT.size, etag=v.etag,
+                          last_modified=v.last_modified, get=v.get, head=v.head,
+                          not_modified=v.not_modified, partial=v.partial,
+                          unsatisfiable=v.unsatisfiable, coding=v.coding)  # fmt: skip
     _lay_streams(blob, mss, streams, stream_offs, seg_counts, resp_off, seg_off)
     return bytes(blob)
 
@@ -187,9 +200,10 @@ def _lay_streams(blob: bytearray, mss: int, streams: Sequence[Stream], offs: lis
         struct.pack_into(f"<{count}I", blob, seg_off + seg_first * SEG.size, *sums)
         body = s.body_of if s.body_of >= 0 else NONE32
         RESP.pack_into(
-            blob, resp_off + n * RESP.size, soff, slen, len(s.header), seg_first, count,
-            s.conn_off, s.status, s.flags, date_offset(s.header), s.clen_off, s.range_off,
-            body, 0,
+            blob, resp_off + n * RESP.size, stream_off=soff, stream_len=slen,
+            hdr_len=len(s.header), seg_first=seg_first, nseg=count, conn_off=s.conn_off,
+            status=s.status, flags=s.flags, date_off=date_offset(s.header),
+            clen_off=s.clen_off, range_off=s.range_off, body=body,
         )  # fmt: skip
         seg_first += count
     view.release()
@@ -198,7 +212,8 @@ def _lay_streams(blob: bytearray, mss: int, streams: Sequence[Stream], offs: lis
 Blob = bytes | mmap.mmap | memoryview
 
 
-def header_of(blob: Blob) -> tuple:
+def header_of(blob: Blob) -> dict[str, Any]:
+    """The table header's fields by name (struct ssdk_table_hdr)."""
     return TABLE_HDR.unpack_from(blob, 0)
 
 
@@ -210,17 +225,18 @@ def find_host(blob: Blob, host: str | bytes | None) -> int:
     name = raw.split(b"]")[0] + b"]" if raw.startswith(b"[") else raw.split(b":")[0]
     name = name.lower().removesuffix(b".")
     hdr = header_of(blob)
-    host_off, host_slots = hdr[9], hdr[12]
+    host_off, host_slots = hdr["host_off"], hdr["host_slots"]
     if not host_slots or not name:
         return 0
     h = fnv1a64(name)
     i = h & (host_slots - 1)
     for _ in range(host_slots):
-        sh, noff, nlen, section = HOST.unpack_from(blob, host_off + i * HOST.size)
+        slot = HOST.unpack_from(blob, host_off + i * HOST.size)
+        noff, nlen = slot["name_off"], slot["name_len"]
         if nlen == 0:
             return 0
-        if sh == h and blob[noff : noff + nlen] == name:
-            return int(section)
+        if slot["hash"] == h and blob[noff : noff + nlen] == name:
+            return int(slot["section"])
         i = (i + 1) & (host_slots - 1)
     return 0
 
@@ -228,17 +244,19 @@ def find_host(blob: Blob, host: str | bytes | None) -> int:
 def find_route(blob: Blob, path: bytes, section: int = 0) -> list[VariantRow] | None:
     """The variants of a route key in a section, identity first, or None."""
     hdr = header_of(blob)
-    slots, hash_off, var_off = hdr[2], hdr[3], hdr[8]
+    slots, hash_off, var_off = hdr["hash_slots"], hdr["hash_off"], hdr["var_off"]
     h = route_hash(section, path)
     i = h & (slots - 1)
+    names = [f.name for f in VARIANT.fields if f.name in VariantRow.__dataclass_fields__]
     for _ in range(slots):
-        sh, poff, plen, sec, first, nvar, _ = SLOT.unpack_from(blob, hash_off + i * SLOT.size)
+        s = SLOT.unpack_from(blob, hash_off + i * SLOT.size)
+        poff, plen = s["path_off"], s["path_len"]
         if plen == 0:
             return None
-        if sh == h and sec == section and blob[poff : poff + plen] == path:
-            rows = [VARIANT.unpack_from(blob, var_off + (first + k) * VARIANT.size)
-                    for k in range(nvar)]  # fmt: skip
-            return [VariantRow(r[7], r[0], r[1], *r[2:7]) for r in rows]
+        if s["hash"] == h and s["section"] == section and blob[poff : poff + plen] == path:
+            rows = [VARIANT.unpack_from(blob, var_off + (s["var_first"] + k) * VARIANT.size)
+                    for k in range(s["nvar"])]  # fmt: skip
+            return [VariantRow(**{n: r[n] for n in names}) for r in rows]
         i = (i + 1) & (slots - 1)
     return None
 
@@ -248,8 +266,9 @@ def check_tables(blob: Blob, mss: int) -> None:
     core checks every entry again when it loads the table)."""
     if len(blob) < TABLE_HDR.size:
         raise BundleError("blob shorter than its table header")
-    (magic, tmss, slots, hash_off, resp_off, seg_off, nresp, nseg, var_off, host_off,
-     section_off, nvar, host_slots, nsection, _) = header_of(blob)  # fmt: skip
+    hdr = header_of(blob)
+    magic, tmss, nsection = hdr["magic"], hdr["mss"], hdr["nsection"]
+    slots, host_slots, nresp = hdr["hash_slots"], hdr["host_slots"], hdr["nresp"]
     if magic != TABLE_MAGIC:
         raise BundleError(f"bad table magic {magic!r}")
     if tmss != mss:
@@ -260,16 +279,16 @@ def check_tables(blob: Blob, mss: int) -> None:
     if nsection == 0:
         raise BundleError("no sections: the default host's is missing")
     for name, off, n, size in (
-        ("route hash table", hash_off, slots, SLOT.size),
-        ("host hash table", host_off, host_slots, HOST.size),
-        ("section table", section_off, nsection, SECTION.size),
-        ("variant table", var_off, nvar, VARIANT.size),
-        ("response table", resp_off, nresp, RESP.size),
-        ("segment sums", seg_off, nseg, SEG.size),
+        ("route hash table", hdr["hash_off"], slots, SLOT.size),
+        ("host hash table", hdr["host_off"], host_slots, HOST.size),
+        ("section table", hdr["section_off"], nsection, SECTION.size),
+        ("variant table", hdr["var_off"], hdr["nvar"], VARIANT.size),
+        ("response table", hdr["resp_off"], nresp, RESP.size),
+        ("segment sums", hdr["seg_off"], hdr["nseg"], SEG.size),
     ):
         if off + n * size > len(blob):
             raise BundleError(f"{name} lies outside the blob")
     for s in range(nsection):
-        special = SECTION.unpack_from(blob, section_off + s * SECTION.size)
+        special = SECTION.unpack_from(blob, hdr["section_off"] + s * SECTION.size)["special"]
         if any(x != NONE32 and x >= nresp for x in special):
             raise BundleError("special response index out of range")

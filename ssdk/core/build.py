@@ -30,6 +30,7 @@ from urllib.parse import quote
 import ssdk
 from ssdk.core import bundle as bf
 from ssdk.core.bundle import Bundle, Manifest, RouteRow, read_bundle, write_bundle
+from ssdk.core.cdefs import DEFAULT_MSS, MSS_MAX, MSS_MIN, ROUTE_KEY_SAFE
 from ssdk.core.errors import BuildError, located, raised
 from ssdk.core.hosts import error_pages, host_names, sections
 from ssdk.core.http import PAGE_TYPE, SPECIALS, Page, check_headers, content_type_for, redirect_page
@@ -40,12 +41,14 @@ from ssdk.core.variants import CODINGS, Variant, lower_response, merge_headers
 from ssdk.routing.app import App, ErrorPage, Location, Route, Static, VirtualHost
 from ssdk.routing.responses import Response, to_response
 
-__all__ = ["BuildError", "BuildStats", "Concrete", "Progress", "RouteStats", "build",
+__all__ = ["DEFAULT_MSS", "BuildError", "BuildStats", "Concrete", "Progress", "RouteStats", "build",
            "build_file", "concrete_responses", "load_app", "open_target"]  # fmt: skip
 
-# Characters left as they are in route keys (docs/bundle.md, "Route keys").
-KEY_SAFE = "/:@!$&'()*+,;=-._~"
-MSS_RANGE = (64, 1946)  # what the C core accepts: a segment fits a 2000-byte frame
+# Characters left as they are in route keys (docs/bundle.md, "Route keys"), the template
+# MSS the C core accepts (a segment fits a NIC_FRAME_MAX frame) and the one a build
+# takes unless told: all from the C headers (ssdk/core/cdefs.py).
+KEY_SAFE = ROUTE_KEY_SAFE
+MSS_RANGE = (MSS_MIN, MSS_MAX)
 
 _loads = itertools.count()
 
@@ -252,7 +255,7 @@ def render_route(app: App, route: Route, build_time: int) -> list[Concrete]:
 def build(
     app: App,
     *,
-    mss: int = 1448,
+    mss: int = DEFAULT_MSS,
     source: str = "",
     progress: Progress | None = None,
     stats: BuildStats | None = None,
@@ -364,7 +367,7 @@ def build_file(
     app_path: str | Path,
     out_path: str | Path,
     *,
-    mss: int = 1448,
+    mss: int = DEFAULT_MSS,
     progress: Progress | None = None,
     stats: BuildStats | None = None,
 ) -> Manifest:
@@ -389,7 +392,7 @@ def _is_bundle(path: Path) -> bool:
         return False
 
 
-def open_target(target: str | Path, *, mss: int = 1448) -> Bundle:
+def open_target(target: str | Path, *, mss: int = DEFAULT_MSS) -> Bundle:
     """A bundle file as it is, or an app file built in memory."""
     path = Path(target)
     if path.suffix == ".ssdk" or _is_bundle(path):

@@ -154,8 +154,9 @@ class Bundle:
 
     def stream(self, index: int) -> bytes:
         """The bytes a response's template holds (header block and body)."""
-        resp_off = header_of(self.blob)[4]
-        off, length = RESP.unpack_from(self.blob, resp_off + index * RESP.size)[:2]
+        resp_off = header_of(self.blob)["resp_off"]
+        r = RESP.unpack_from(self.blob, resp_off + index * RESP.size)
+        off, length = r["stream_off"], r["stream_len"]
         return bytes(self.blob[off : off + length])
 
 

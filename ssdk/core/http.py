@@ -23,6 +23,8 @@ from email.utils import formatdate
 from html import escape
 from pathlib import PurePath
 
+from ssdk.core.cdefs import SPECIAL as _SP
+
 CONN_VALUE = b"keep-alive"
 _TAIL = b"Connection: keep-alive\r\n\r\n"
 # Every header block carries this Date; the server writes the current one over it as it
@@ -221,12 +223,17 @@ class Page:
 
 
 # --- special responses ------------------------------------------------------------------
-# Each sits at its index of the bundle's special[] table (SP_* in ssdk/csrc/table.h,
-# docs/bundle.md); the C core picks them by index. They are built like any other
-# response, Date and Connection slots included, so the server dates them and can write
-# "close" into them.
-SP_400, SP_404_GET, SP_404_HEAD, SP_405, SP_431, SP_501, SP_505, SP_414, SP_408 = range(9)
-SP_411, SP_413, SP_417, SP_CONTINUE, SP_OPTIONS = range(9, 14)
+# Each sits at its index of the bundle's special[] table (enum special_resp in
+# ssdk/csrc/table.h, read by ssdk.core.cdefs; docs/bundle.md); the C core picks them by
+# index. They are built like any other response, Date and Connection slots included, so
+# the server dates them and can write "close" into them.
+SP_400, SP_404_GET, SP_404_HEAD, SP_405, SP_431, SP_501, SP_505, SP_414, SP_408 = (
+    _SP[n] for n in ("SP_400", "SP_404_GET", "SP_404_HEAD", "SP_405", "SP_431", "SP_501",
+                     "SP_505", "SP_414", "SP_408")
+)  # fmt: skip
+SP_411, SP_413, SP_417, SP_CONTINUE, SP_OPTIONS = (
+    _SP[n] for n in ("SP_411", "SP_413", "SP_417", "SP_CONTINUE", "SP_OPTIONS")
+)
 # What every route allows (docs/http.md): sent with 405 and with the answer to OPTIONS.
 ALLOW = "GET, HEAD, OPTIONS"
 PAGE_TYPE = with_charset("text/html")

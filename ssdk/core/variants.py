@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ssdk.core.blob import Stream
+from ssdk.core.cdefs import CLEN_SLOT, CODING
 from ssdk.core.http import SERVER, Page, check_headers, header_block, http_date, special_page
 
 try:  # optional: brotli variants are made only where the module is installed
@@ -28,10 +29,9 @@ except ImportError:  # pragma: no cover - depends on the installation
     _brotli = None
 
 CODINGS = ("identity", "gzip", "br")  # index = enum coding in ssdk/csrc/table.h
-IDENTITY, GZIP, BR = range(3)
+IDENTITY, GZIP, BR = (CODING[f"CODING_{c.upper()}"] for c in CODINGS)
 MIN_COMPRESS = 256  # bodies smaller than this are sent as they are
 WORTH = 0.9  # an encoded body is kept only if smaller than this share of the original
-CLEN_SLOT = 10  # a 206 template's Content-Length value: right-aligned digits
 RANGE_MAX = 0x7FFFFFFF  # larger bodies are served whole: a range must fit TCP's window
 # Media types worth compressing besides text/*, +json and +xml (others are images,
 # fonts and archives that carry their own compression).

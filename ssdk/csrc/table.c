@@ -40,6 +40,10 @@ static int fits(uint64_t off, uint64_t n, uint64_t size, uint64_t len)
     return n <= UINT64_MAX / (size ? size : 1) && off <= len && n * size <= len - off;
 }
 
+_Static_assert(TABLE_MSS_MAX == NIC_FRAME_MAX - HDRS_LEN, "a template segment fills a frame");
+_Static_assert(sizeof(TABLE_MAGIC) - 1 == sizeof(((struct ssdk_table_hdr *)0)->magic),
+               "the magic fills its field");
+
 #define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
 
 /* The width of a 206 template's Content-Range slot, as the build lays it out. */
@@ -164,10 +168,10 @@ static int sections_check(const struct table *t, char *err, size_t errlen)
 int table_open(struct table *t, const uint8_t *blob, uint64_t len, char *err, size_t errlen)
 {
     const struct ssdk_table_hdr *h = (const void *)blob;
-    if (len < sizeof(*h) || memcmp(h->magic, "SSDKTBL3", 8) != 0)
+    if (len < sizeof(*h) || memcmp(h->magic, TABLE_MAGIC, sizeof(h->magic)) != 0)
         FAIL("not a ssdk table of format 3 (bad magic)");
-    if (h->mss < 64 || h->mss > NIC_FRAME_MAX - HDRS_LEN)
-        FAIL("template MSS %u out of range (64..%d)", h->mss, NIC_FRAME_MAX - HDRS_LEN);
+    if (h->mss < TABLE_MSS_MIN || h->mss > TABLE_MSS_MAX)
+        FAIL("template MSS %u out of range (%d..%d)", h->mss, TABLE_MSS_MIN, TABLE_MSS_MAX);
     if (h->hash_slots == 0 || (h->hash_slots & (h->hash_slots - 1))
         || (h->host_slots & (h->host_slots - 1)))
         FAIL("a hash table size (%u, %u) is not a power of two", h->hash_slots, h->host_slots);

@@ -8,6 +8,12 @@
  * every virtual host has its own); its path, within that section, picks a route; the
  * route's variants (one per content coding) each name the responses that can answer it:
  * GET and HEAD, 304, the 206 template and 416 (variant.c picks one).
+ *
+ * This header is the one source of the layouts and constants the build shares with the
+ * core: ssdk/core/cdefs.py reads its literal #defines, its enums and its packed structs
+ * at import (keep them in that plain form), and tests/unit/test_cdefs.py checks the
+ * result against cffi and the compiler. The sizes below are the bundle format's
+ * (docs/bundle.md); a change to them is a new format.
  */
 #ifndef SSDK_TABLE_H
 #define SSDK_TABLE_H
@@ -16,6 +22,13 @@
 
 /* The responses the C core answers on its own (docs/bundle.md, docs/http.md). SP_USED of
  * them must be in every section: the parser can call for any. */
+#define TABLE_MAGIC "SSDKTBL3"
+/* The template MSS (payload bytes per prebuilt segment): a segment with its headers fits
+ * a NIC_FRAME_MAX frame (table.c checks the bound against nic.h and proto.h). */
+#define TABLE_MSS_MIN 64
+#define TABLE_MSS_MAX 1946
+#define TABLE_MSS_DEFAULT 1448    /* a 1500-byte MTU with room for timestamps */
+
 enum special_resp {
     SP_400 = 0, SP_404_GET, SP_404_HEAD, SP_405, SP_431, SP_501, SP_505, SP_414, SP_408,
     SP_411, SP_413, SP_417, SP_CONTINUE, SP_OPTIONS,
@@ -23,7 +36,7 @@ enum special_resp {
 };
 
 struct ssdk_table_hdr {
-    char     magic[8];           /* "SSDKTBL3" */
+    char     magic[8];           /* TABLE_MAGIC */
     uint32_t mss;
     uint32_t hash_slots;
     uint64_t hash_off;
@@ -97,6 +110,16 @@ struct ssdk_resp {
 #define DATE_LEN 29
 #define CLEN_SLOT 10             /* a 206's Content-Length value: 10 bytes, right-aligned */
 extern const uint8_t date_placeholder[DATE_LEN];
+
+_Static_assert(sizeof(struct ssdk_table_hdr) == 128, "bundle format: table header");
+_Static_assert(sizeof(struct ssdk_route_slot) == 24, "bundle format: route slot");
+_Static_assert(sizeof(struct ssdk_variant) == 40, "bundle format: variant");
+_Static_assert(sizeof(struct ssdk_host_slot) == 16, "bundle format: host slot");
+_Static_assert(sizeof(struct ssdk_section) == 64, "bundle format: section");
+_Static_assert(sizeof(struct ssdk_resp) == 56, "bundle format: response");
+_Static_assert(offsetof(struct ssdk_table_hdr, reserved) == 84, "bundle format: table header");
+_Static_assert(offsetof(struct ssdk_resp, date_off) == 36, "bundle format: response");
+_Static_assert(SP_USED <= SP_COUNT, "every special response has a slot in a section");
 
 struct table {
     const uint8_t *blob;

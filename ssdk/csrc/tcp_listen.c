@@ -16,7 +16,7 @@
  * 2.2, 3.2; RFC 2018 2), within what this engine accepts. */
 static void syn_options(const struct ssdk_engine *e, struct conn *c, const struct tcp_opts *o)
 {
-    uint16_t tmpl = (uint16_t)(e->table_loaded ? cur_table(e)->mss : 1448);
+    uint16_t tmpl = (uint16_t)(e->table_loaded ? cur_table(e)->mss : TABLE_MSS_DEFAULT);
     uint32_t mss = o->has_mss ? o->mss : 536;  /* 536: the default without the option */
     if (o->has_ws) {
         c->opts |= CO_WSCALE;

@@ -31,6 +31,7 @@ from scapy.layers.inet import ICMP, IP, TCP
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Packet, Raw, raw
 
+from ssdk.core.cdefs import DEFAULT_MSS
 from ssdk.core.engine import Engine, EngineConfig
 
 SERVER_IP = "198.18.0.2"
@@ -38,7 +39,7 @@ SERVER_MAC = "02:00:00:00:00:01"
 CLIENT_IP = "198.18.0.1"
 CLIENT_MAC = "02:00:00:00:00:02"
 PORT = 80
-TEMPLATE_MSS = 1448  # what the test bundle is built with
+TEMPLATE_MSS = DEFAULT_MSS  # what the test bundle is built with (ssdk build's default)
 SERVER_MSS = 1460  # the MSS option of our SYN-ACK (ssdk_config rx_mss)
 RX_WINDOW = 4096  # the request buffer per connection, which is also our receive window
 ETH_MIN = 60  # Ethernet minimum frame length without the FCS
