@@ -365,7 +365,8 @@ def serve(
 ) -> None:
     """Serve TARGET from the user-space stack until SIGINT or SIGTERM."""
     target = _project_target(target)
-    from ssdk.serve import ServeOptions, check_queues
+    from ssdk.doctor import BadOption, preflight
+    from ssdk.serve import ServeOptions
     from ssdk.serve import serve as run
 
     tcp = {"cc": CC_NAMES.index(cc), "rto_min_ms": rto_min, "idle_ms": idle_timeout,
@@ -377,11 +378,51 @@ def serve(
                         ip=ipaddress.IPv4Interface(ip), port=port, max_conns=max_conns,
                         stats_file=stats_file, mss=mss, tcp=tcp, impair_rx=rx, impair_tx=tx,
                         impair_seed=seed)
+    # ssdk doctor's checks for this backend: a failure stops serve here, in a line each.
     try:
-        check_queues(opts)
-    except ValueError as e:
-        raise typer.BadParameter(str(e), param_hint="--workers") from None
+        failed = preflight(opts)
+    except BadOption as e:
+        raise typer.BadParameter(str(e), param_hint=e.param) from None
+    if failed:
+        raise typer.Exit(failed)
     raise typer.Exit(run(opts))
+
+
+def _optional_ip(value: str | None) -> str | None:
+    return None if value is None else _ip(value)
+
+
+@app.command()
+def doctor(
+    iface: Annotated[str | None, typer.Option(
+        "--iface", help="The interface ssdk would serve on (checked, not required to exist).")
+    ] = None,
+    backend: Annotated[str, typer.Option("--backend", callback=_backend,
+                                         help="NIC backend: af_packet, af_xdp or tap.")
+    ] = "af_packet",
+    workers: Annotated[int, typer.Option("--workers", min=1, max=256,
+                                         help="Engine processes, as serve's --workers.")] = 1,
+    queue: Annotated[int, typer.Option(
+        "--queue", min=0, help="af_xdp: the interface queue of the first worker.")] = 0,
+    xdp_mode: Annotated[str, typer.Option(
+        "--xdp-mode", callback=_xdp_mode, help="af_xdp: auto, native or skb.")] = "auto",
+    ip: Annotated[str | None, typer.Option(
+        "--ip", callback=_optional_ip,
+        help="The address ssdk would serve, A.B.C.D/NN (or A.B.C.D).")
+    ] = None,
+    mss: MssOption = 1448,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the findings as JSON, for scripts.")] = False,
+) -> None:
+    """Check what would stop `ssdk serve` here; each failing check comes with its fix."""
+    from ssdk.doctor import Target, exit_code, format_report, report_json, run_checks
+
+    target = Target(backend=backend, iface=iface, workers=workers, queue=queue,
+                    xdp_mode=xdp_mode, mss=mss,
+                    ip=ipaddress.IPv4Interface(ip) if ip is not None else None)  # fmt: skip
+    results = run_checks(target)
+    print(report_json(target, results) if as_json else format_report(target, results))
+    raise typer.Exit(exit_code(results))
 
 
 @app.command()

@@ -120,35 +120,6 @@ def report_stop(stop: list[int], stats: dict[str, int], stats_file: Path | None)
     return 0
 
 
-def rx_queues(iface: str) -> int:
-    """How many receive queues the interface has (1 where sysfs does not say)."""
-    try:
-        return max(1, len(list(Path(f"/sys/class/net/{iface}/queues").glob("rx-*"))))
-    except OSError:
-        return 1
-
-
-def check_queues(opts: ServeOptions) -> None:
-    """AF_XDP binds one socket per queue: refuse queues the interface lacks, and warn
-    about queues no worker reads (what RSS puts there goes to the kernel). A TAP has
-    one queue, so one worker."""
-    if opts.backend == "tap" and opts.workers > 1:
-        raise ValueError("a TAP device is served by one worker")
-    if opts.backend != "af_xdp":
-        return
-    have = rx_queues(opts.iface)
-    last = opts.queue + opts.workers - 1
-    if last >= have:
-        raise ValueError(
-            f"{opts.iface} has {have} receive queue{'s' * (have > 1)}; --workers "
-            f"{opts.workers} from --queue {opts.queue} needs queues {opts.queue} to {last}"
-        )
-    if opts.workers < have:
-        print(f"ssdk: warning: {opts.iface} has {have} receive queues and "
-              f"{opts.workers} are served; frames on the others reach the kernel, not "
-              "ssdk", file=sys.stderr, flush=True)  # fmt: skip
-
-
 def worker_plan(opts: ServeOptions, blob: object, seed: int | None) -> WorkerPlan:
     """How worker i attaches: its queue (AF_XDP), the shared fanout group (AF_PACKET)."""
     cfg = EngineConfig(ip=str(opts.ip.ip), port=opts.port, max_conns=opts.max_conns,
@@ -188,7 +159,8 @@ def open_app(opts: ServeOptions) -> tuple[Bundle, App | None, list[Concrete]]:
 
 
 def serve(opts: ServeOptions) -> int:
-    """Serve until SIGINT or SIGTERM; the exit code. Call check_queues(opts) first."""
+    """Serve until SIGINT or SIGTERM; the exit code. Call ssdk.doctor.preflight(opts)
+    first: it refuses what would fail here."""
     bundle, app, concretes = open_app(opts)
     seed = None
     if opts.impair_rx or opts.impair_tx:

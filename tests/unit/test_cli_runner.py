@@ -13,7 +13,8 @@ from ssdk.cli import app
 REPO = Path(__file__).resolve().parents[2]
 HELLO = str(REPO / "examples" / "hello" / "app.py")
 SERVE = ["serve", HELLO, "--iface", "lo", "--ip", "198.18.0.2/15"]
-COMMANDS = ["build", "routes", "serve", "stats", "dev", "new", "impair", "demo", "version"]
+COMMANDS = ["build", "routes", "serve", "doctor", "stats", "dev", "new", "impair", "demo",
+            "version"]
 
 BAD: list[tuple[list[str], str]] = [
     (["build", "missing.py"], "does not exist"),
