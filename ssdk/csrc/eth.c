@@ -15,6 +15,8 @@ void eth_input(struct ssdk_engine *e, struct frame *f)
 {
     e->st->rx_frames++;
     e->st->rx_bytes += f->wire_len;
+    if (f->flags & FRAME_GSO_SEG)
+        e->st->rx_gso_segs++;
     if (f->len < f->wire_len) {
         e->st->drop_truncated++;
         return;

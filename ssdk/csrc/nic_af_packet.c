@@ -3,14 +3,31 @@
  * a TPACKET_V2 receive ring and transmit ring, both mapped into our memory.
  *
  * loop.c -> rx_burst (frames the kernel marked TP_STATUS_USER) -> rx_release
+ *                    (a slot marked TP_STATUS_COPY: take_copy -> recv -> gso_split)
  *        -> tx_slot / tx_commit (TP_STATUS_SEND_REQUEST) -> tx_flush (one sendto)
  *
  * Works on any Linux interface, with no driver support needed; it is the portable
  * fallback below AF_XDP. The socket bypasses the qdisc layer and ignores our own
- * outgoing frames. Checksum status flags from the driver are honoured: a frame that a
- * local sender left with a partial checksum (TP_STATUS_CSUMNOTREADY) or that the driver
- * already verified (TP_STATUS_CSUM_VALID) is marked trusted; every other frame has its
- * checksums verified by the stack.
+ * outgoing frames. Checksum status flags from the kernel are honoured: a frame that a
+ * local sender left with a partial checksum (TP_STATUS_CSUMNOTREADY: a veth or TAP
+ * peer with TX checksum offload on) or that the driver already verified
+ * (TP_STATUS_CSUM_VALID) is marked trusted; every other frame has its checksums
+ * verified by the stack.
+ *
+ * Super-frames. A peer with TSO/GSO on (a veth's default; the interface then sets no
+ * limit below 64 KiB) and GRO on our side (a physical NIC's default) hand a packet
+ * socket TCP frames of up to 64 KiB, far beyond a ring slot. The socket therefore has
+ * PACKET_VNET_HDR (each frame comes with a virtio_net_hdr: gso_type, gso_size, and
+ * NEEDS_CSUM / DATA_VALID, the same checksum status as the ring's flags) and
+ * PACKET_COPY_THRESH: tpacket_rcv then still writes what fits into the ring slot, marks
+ * it TP_STATUS_COPY, and queues the whole frame on the socket as well. rx_burst reads
+ * that one with recv (a system call only for such frames; ordinary ones never leave
+ * the ring) and cuts a TCP super-frame into gso_size segments (gso.c), which the stack
+ * receives like any other frames, trusted as the header says. A frame too big for a
+ * slot that is no TCP super-frame, or whose copy the kernel could not queue (the
+ * socket's receive buffer was full), is handed on truncated and dropped by the stack
+ * (drop_truncated), as before. The transmit ring then expects a virtio_net_hdr in
+ * front of every frame as well: ours are zero (no offload asked), written once.
  *
  * nic_af_packet_open(NIC_AFP_PROMISC) also puts the interface in promiscuous mode for
  * as long as the socket lives (a packet-socket membership, dropped when it closes): the
@@ -28,12 +45,21 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <endian.h>
+#include <linux/virtio_net.h>
+#include "gso.h"
 #include "nic.h"
 
 #define FRAME_SIZE 2048u
 #define BLOCK_SIZE (1u << 16)
-_Static_assert(FRAME_SIZE - (TPACKET2_HDRLEN - sizeof(struct sockaddr_ll)) >= NIC_FRAME_MAX,
-               "a ring frame must hold NIC_FRAME_MAX bytes");
+#define VNET_LEN ((uint32_t)sizeof(struct virtio_net_hdr))
+#define TX_DATA (TPACKET2_HDRLEN - sizeof(struct sockaddr_ll))  /* where a TX frame starts */
+_Static_assert(FRAME_SIZE - TX_DATA - VNET_LEN >= NIC_FRAME_MAX,
+               "a ring frame must hold NIC_FRAME_MAX bytes after a virtio_net_hdr");
+/* A whole frame read with recv: a 64 KiB IP packet, its Ethernet header, the vnet header. */
+#define COPY_MAX (VNET_LEN + 14u + 65535u)
+#define SEG_STRIDE NIC_FRAME_MAX         /* one segment cut from a super-frame */
+#define RCVBUF (8 << 20)                 /* room for the queued copies of super-frames */
 
 #ifndef PACKET_IGNORE_OUTGOING
 #define PACKET_IGNORE_OUTGOING 23
@@ -45,9 +71,20 @@ struct nic_afp {
     uint8_t *map;
     size_t map_len;
     uint32_t nframes;        /* per ring */
-    uint32_t rx_next, rx_borrowed, tx_next, tx_queued;
+    uint32_t rx_next;        /* the oldest slot lent (in part) and not yet given back */
+    uint32_t rx_taken;       /* slots from rx_next on that frames were lent from */
+    uint32_t head_done;      /* frames of slot rx_next already given back */
+    uint16_t *slot_frames;   /* per slot: frames lent from it (a super-frame's segments) */
+    uint32_t tx_next, tx_queued;
     uint8_t *rx_ring, *tx_ring;
     uint64_t rx_drops;
+    uint32_t vnet;           /* VNET_LEN with PACKET_VNET_HDR on, else 0 */
+    /* The super-frame being lent: read whole into copy, cut into segs. */
+    uint8_t *copy, *segs;
+    uint32_t seg_lens[GSO_SEG_MAX];
+    uint32_t seg_n, seg_lent, seg_flags;
+    int seg_busy;            /* segs holds frames until seg_slot is given back */
+    uint32_t seg_slot;
 };
 
 static struct tpacket2_hdr *rx_hdr(struct nic_afp *a, uint32_t i)
@@ -60,33 +97,108 @@ static struct tpacket2_hdr *tx_hdr(struct nic_afp *a, uint32_t i)
     return (void *)(a->tx_ring + (size_t)(i % a->nframes) * FRAME_SIZE);
 }
 
+/* Reads the whole frame behind a TP_STATUS_COPY slot and cuts it into segs. Returns the
+ * number of frames now in segs, 0 when there is none to lend (no copy was queued, it is
+ * no TCP super-frame, or it is malformed): the truncated slot is lent instead. */
+static uint32_t take_copy(struct nic_afp *a)
+{
+    ssize_t r = recv(a->fd, a->copy, COPY_MAX, MSG_DONTWAIT | MSG_TRUNC);
+    if (r < (ssize_t)a->vnet || r > (ssize_t)COPY_MAX)
+        return 0;
+    const struct virtio_net_hdr *vh = (const void *)a->copy;
+    const uint8_t *f = a->copy + a->vnet;
+    uint32_t len = (uint32_t)r - a->vnet;
+    /* NEEDS_CSUM: a local sender left the checksum partial; DATA_VALID: the driver
+     * verified it (virtio_net_hdr_from_skb: CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY). */
+    int vouched = (vh->flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID)) != 0;
+    a->seg_flags = vouched ? FRAME_CSUM_TRUSTED : 0;
+    if ((vh->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) == VIRTIO_NET_HDR_GSO_TCPV4) {
+        int k = gso_split(f, len, le16toh(vh->gso_size), vouched, a->segs, SEG_STRIDE,
+                          GSO_SEG_MAX, a->seg_lens);
+        a->seg_flags |= FRAME_GSO_SEG;
+        return k > 0 ? (uint32_t)k : 0;
+    }
+    if (vh->gso_type != VIRTIO_NET_HDR_GSO_NONE || len > SEG_STRIDE)
+        return 0;
+    memcpy(a->segs, f, len);  /* one frame larger than a slot (an MTU above 1900) */
+    a->seg_lens[0] = len;
+    return 1;
+}
+
+/* Lends frames in ring order: a slot's frame in place, or the segments of the super-frame
+ * behind a TP_STATUS_COPY slot, which may span several bursts. One super-frame is cut at
+ * a time: a second one waits until the first one's slot is given back. */
 static unsigned afp_rx_burst(struct nic *n, struct frame *out, unsigned max)
 {
     struct nic_afp *a = (void *)n;
     unsigned k = 0;
     while (k < max) {
-        struct tpacket2_hdr *h = rx_hdr(a, a->rx_next + a->rx_borrowed + k);
-        if (!(__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER))
+        if (a->seg_lent < a->seg_n) {  /* the super-frame of the last slot taken */
+            out[k++] = (struct frame){
+                .data = a->segs + (size_t)a->seg_lent * SEG_STRIDE,
+                .len = a->seg_lens[a->seg_lent], .wire_len = a->seg_lens[a->seg_lent],
+                .flags = a->seg_flags,
+            };
+            a->seg_lent++;
+            a->slot_frames[a->seg_slot % a->nframes]++;
+            continue;
+        }
+        uint32_t slot = a->rx_next + a->rx_taken;
+        struct tpacket2_hdr *h = rx_hdr(a, slot);
+        uint32_t st = __atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE);
+        if (!(st & TP_STATUS_USER))
             break;
-        out[k].data = (uint8_t *)h + h->tp_mac;
-        out[k].len = h->tp_snaplen;
-        out[k].wire_len = h->tp_len;
-        out[k].flags = (h->tp_status & (TP_STATUS_CSUMNOTREADY | TP_STATUS_CSUM_VALID))
-                           ? FRAME_CSUM_TRUSTED : 0;
-        k++;
+        uint32_t trusted = (st & (TP_STATUS_CSUMNOTREADY | TP_STATUS_CSUM_VALID))
+                               ? FRAME_CSUM_TRUSTED : 0;
+        if (st & TP_STATUS_COPY) {
+            if (a->seg_busy)
+                break;  /* segs still lent: this one waits for the next burst */
+            a->rx_taken++;
+            a->slot_frames[slot % a->nframes] = 0;
+            a->seg_slot = slot;
+            a->seg_lent = 0;
+            a->seg_n = take_copy(a);
+            a->seg_busy = 1;
+            if (a->seg_n)
+                continue;
+            a->slot_frames[slot % a->nframes] = 1;  /* lent truncated, as it is */
+        } else {
+            a->rx_taken++;
+            a->slot_frames[slot % a->nframes] = 1;
+        }
+        out[k++] = (struct frame){
+            .data = (uint8_t *)h + h->tp_mac, .len = h->tp_snaplen, .wire_len = h->tp_len,
+            .flags = trusted,
+        };
     }
-    a->rx_borrowed += k;
     return k;
 }
 
+/* Takes back the oldest `count` frames lent; a slot goes back to the kernel once every
+ * frame lent from it is back and none is left to lend. */
 static void afp_rx_release(struct nic *n, unsigned count)
 {
     struct nic_afp *a = (void *)n;
-    for (unsigned i = 0; i < count; i++)
-        __atomic_store_n(&rx_hdr(a, a->rx_next + i)->tp_status, TP_STATUS_KERNEL,
-                         __ATOMIC_RELEASE);
-    a->rx_next += count;
-    a->rx_borrowed -= count;
+    while (count && a->rx_taken) {
+        uint32_t slot = a->rx_next;
+        uint32_t left = a->slot_frames[slot % a->nframes] - a->head_done;
+        if (count < left) {
+            a->head_done += count;
+            return;
+        }
+        count -= left;
+        a->head_done += left;
+        if (a->seg_busy && a->seg_slot == slot) {
+            if (a->seg_lent < a->seg_n)
+                return;  /* more segments to lend from it */
+            a->seg_busy = 0;
+            a->seg_n = a->seg_lent = 0;
+        }
+        __atomic_store_n(&rx_hdr(a, slot)->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+        a->head_done = 0;
+        a->rx_next++;
+        a->rx_taken--;
+    }
 }
 
 static uint8_t *afp_tx_slot(struct nic *n)
@@ -98,14 +210,14 @@ static uint8_t *afp_tx_slot(struct nic *n)
         st = TP_STATUS_AVAILABLE;  /* the kernel refused it; the slot is ours again */
     if (st != TP_STATUS_AVAILABLE)
         return NULL;
-    return (uint8_t *)h + TPACKET2_HDRLEN - sizeof(struct sockaddr_ll);
+    return (uint8_t *)h + TX_DATA + a->vnet;  /* behind the zeroed virtio_net_hdr */
 }
 
 static void afp_tx_commit(struct nic *n, uint32_t len)
 {
     struct nic_afp *a = (void *)n;
     struct tpacket2_hdr *h = tx_hdr(a, a->tx_next);
-    h->tp_len = len;
+    h->tp_len = len + a->vnet;
     __atomic_store_n(&h->tp_status, TP_STATUS_SEND_REQUEST, __ATOMIC_RELEASE);
     a->tx_next++;
     a->tx_queued++;
@@ -141,7 +253,33 @@ static void afp_destroy(struct nic *n)
         munmap(a->map, a->map_len);
     if (a->fd >= 0)
         close(a->fd);
+    free(a->slot_frames);
+    free(a->copy);
+    free(a->segs);
     free(a);
+}
+
+/* Before the rings exist (the kernel refuses PACKET_VNET_HDR after): the virtio_net_hdr
+ * that says how to cut a super-frame, and copies of frames too big for a slot. A kernel
+ * without either keeps the old behaviour: such frames are dropped truncated. Returns -1
+ * only when memory runs out. */
+static int enable_copies(struct nic_afp *a)
+{
+    int one = 1, rcvbuf = RCVBUF;
+    if (setsockopt(a->fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof(one)))
+        return 0;
+    if (setsockopt(a->fd, SOL_PACKET, PACKET_COPY_THRESH, &one, sizeof(one))) {
+        int zero = 0;
+        setsockopt(a->fd, SOL_PACKET, PACKET_VNET_HDR, &zero, sizeof(zero));
+        return 0;
+    }
+    a->vnet = VNET_LEN;
+    /* The copies wait in the receive buffer; beyond rmem_max only with CAP_NET_ADMIN. */
+    if (setsockopt(a->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)))
+        setsockopt(a->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    a->copy = malloc(COPY_MAX);
+    a->segs = malloc((size_t)GSO_SEG_MAX * SEG_STRIDE);
+    return a->copy && a->segs ? 0 : -1;
 }
 
 #define AFP_FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); afp_destroy(&a->nic); return NULL; } while (0)
@@ -169,6 +307,8 @@ struct nic *nic_af_packet_open(const char *ifname, uint32_t ring_frames, unsigne
     int v = TPACKET_V2, one = 1;
     if (setsockopt(a->fd, SOL_PACKET, PACKET_VERSION, &v, sizeof(v)))
         AFP_FAIL("PACKET_VERSION: %s", strerror(errno));
+    if (enable_copies(a))
+        AFP_FAIL("out of memory");
     setsockopt(a->fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one));
     setsockopt(a->fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one));
     uint32_t per_block = BLOCK_SIZE / FRAME_SIZE;
@@ -180,6 +320,9 @@ struct nic *nic_af_packet_open(const char *ifname, uint32_t ring_frames, unsigne
         .tp_frame_size = FRAME_SIZE, .tp_frame_nr = blocks * per_block,
     };
     a->nframes = req.tp_frame_nr;
+    a->slot_frames = calloc(a->nframes, sizeof(*a->slot_frames));
+    if (!a->slot_frames)
+        AFP_FAIL("out of memory");
     if (setsockopt(a->fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)))
         AFP_FAIL("PACKET_RX_RING: %s", strerror(errno));
     if (setsockopt(a->fd, SOL_PACKET, PACKET_TX_RING, &req, sizeof(req)))
@@ -191,6 +334,8 @@ struct nic *nic_af_packet_open(const char *ifname, uint32_t ring_frames, unsigne
         AFP_FAIL("mmap of the packet rings: %s", strerror(errno));
     a->rx_ring = a->map;
     a->tx_ring = a->map + ring_len;
+    for (uint32_t i = 0; i < a->nframes && a->vnet; i++)  /* no offload asked, ever */
+        memset((uint8_t *)tx_hdr(a, i) + TX_DATA, 0, a->vnet);
     struct sockaddr_ll sll = {
         .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL), .sll_ifindex = (int)idx,
     };

@@ -25,13 +25,40 @@
  *
  * The XDP program is libxdp's default one (redirect every frame of the queue to the
  * socket). Native (driver) mode is tried first, SKB (generic) mode after it; the kernel
- * picks copy or zero-copy. `nic.mode` says which ran. AF_XDP reports no checksum state,
- * so every received frame is verified by the stack (flags 0).
+ * picks copy or zero-copy. `nic.mode` says which ran.
+ *
+ * Checksums. AF_XDP hands over bytes and a length, nothing of the kernel's checksum
+ * state (no CHECKSUM_PARTIAL, no CHECKSUM_UNNECESSARY), so the stack verifies every
+ * frame. One case needs more: on a veth or a TAP whose peer has TX checksum offload on
+ * (the default), the peer's kernel leaves each TCP checksum partial, the folded
+ * pseudo-header sum, for a device that does not exist; XDP runs on the frame before
+ * anything would finish it, so such frames reach us with that partial sum, SYNs
+ * included. They cannot be verified (the segment was never summed) and are not
+ * damaged. The rule: where the interface is virtual (the driver is veth, tun or netkit:
+ * no wire, so every frame was built by a kernel on this machine, which a
+ * CHECKSUM_PARTIAL sender trusts as well), frames are marked FRAME_CSUM_LOCAL_LINK, and
+ * the stack accepts a TCP segment that fails verification but carries exactly the
+ * partial sum (gso.h; counted csum_partial_local); anything else that fails is dropped
+ * as before (drop_tcp_csum). On a physical NIC nothing is marked: the wire can damage
+ * frames, so every checksum is verified in full.
+ *
+ * Super-frames. A UMEM frame holds FRAME_SIZE bytes and AF_XDP carries no GSO state,
+ * so a TCP frame of up to 64 KiB (a peer's TSO/GSO, GRO on our side) cannot reach us
+ * whole. In native mode on a veth the kernel prevents it: with an XDP program attached
+ * to one end, veth_fix_features clears the peer's NETIF_F_GSO_SOFTWARE (TSO and GSO go
+ * off), so the peer sends MSS-sized frames; our own end's GRO runs only after XDP. In
+ * SKB (generic) mode that does not happen: the kernel linearises a super-frame for the
+ * generic XDP program and the socket drops it for being larger than a frame (counted
+ * by XDP_STATISTICS, so in drop_rx_ring); the peer's TCP then sends the data again,
+ * after a timeout, in MSS-sized segments. SKB mode with a peer whose segmentation
+ * offloads are on works, slowly for large requests; native mode, or TSO and GSO off on
+ * the peer, avoid it.
  *
  * Compiled only where <xdp/xsk.h> exists (ssdk/_ffi_build.py defines SSDK_HAVE_AF_XDP
  * and links libxdp and libbpf); loop.c refuses the backend otherwise.
  */
 #include <errno.h>
+#include <linux/ethtool.h>
 #include <linux/if_link.h>
 #include <linux/if_xdp.h>
 #include <net/if.h>
@@ -41,6 +68,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <linux/sockios.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <bpf/libbpf.h>
@@ -75,6 +103,7 @@ struct nic_xdp {
     uint32_t tx_queued;     /* committed this pass, not yet submitted */
     uint32_t tx_inflight;   /* submitted, completion not yet reaped */
     int zerocopy;
+    uint32_t rx_flags;      /* FRAME_CSUM_LOCAL_LINK on a virtual interface, else 0 */
     char mode[32];
 };
 
@@ -102,7 +131,7 @@ static unsigned xdp_rx_burst(struct nic *n, struct frame *out, unsigned max)
         out[i].data = xsk_umem__get_data(x->area, d->addr);
         out[i].len = d->len;
         out[i].wire_len = d->len;
-        out[i].flags = 0;
+        out[i].flags = x->rx_flags;
     }
     x->rx_borrowed += k;
     return k;
@@ -258,6 +287,27 @@ static int xdp_open(struct nic_xdp *x, const char *ifname, uint32_t queue, uint3
     return 0;
 }
 
+/* Whether ifname is a virtual link whose frames are all built by kernels on this machine
+ * (see the head of this file); asked through the socket s, so it answers for the
+ * namespace we run in. Anything else, or no answer, counts as a wire. */
+static int local_link(int s, const char *ifname)
+{
+    static const char *const virtual_drivers[] = {"veth", "tun", "netkit"};
+    struct ethtool_drvinfo info;
+    struct ifreq ifr;
+    memset(&info, 0, sizeof(info));
+    memset(&ifr, 0, sizeof(ifr));
+    info.cmd = ETHTOOL_GDRVINFO;
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+    ifr.ifr_data = (void *)&info;
+    if (ioctl(s, SIOCETHTOOL, &ifr))
+        return 0;
+    for (size_t i = 0; i < sizeof(virtual_drivers) / sizeof(virtual_drivers[0]); i++)
+        if (strncmp(info.driver, virtual_drivers[i], sizeof(info.driver)) == 0)
+            return 1;
+    return 0;
+}
+
 #define XDP_FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); xdp_destroy(&x->nic); return NULL; } while (0)
 
 struct nic *nic_af_xdp_new(const char *ifname, uint32_t queue, uint32_t ring_frames,
@@ -344,6 +394,8 @@ struct nic *nic_af_xdp_new(const char *ifname, uint32_t queue, uint32_t ring_fra
     snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
     int ok = s >= 0 && ioctl(s, SIOCGIFHWADDR, &ifr) == 0;
     int e = errno;
+    if (ok && local_link(s, ifname))
+        x->rx_flags = FRAME_CSUM_LOCAL_LINK;
     if (s >= 0)
         close(s);
     if (!ok)

@@ -11,8 +11,15 @@
  * this backend makes a system call per packet and is meant for development, not speed.
  * The device is opened by name (IFF_TAP | IFF_NO_PI); if it does not exist it is made,
  * and then lives as long as we hold it. We keep the engine's own MAC: the TAP's MAC
- * belongs to the kernel's side of the link. The kernel computes full checksums on
- * frames it sends into a TAP that has not asked for offloads, so all are verified.
+ * belongs to the kernel's side of the link.
+ *
+ * Offloads: the TAP is opened without IFF_VNET_HDR and never given TUNSETOFFLOAD, so
+ * the device has no checksum or segmentation features (`ethtool -k` on it: tx-checksumming
+ * off, tcp-segmentation-offload off). The kernel therefore finishes every checksum
+ * (skb_checksum_help) and cuts every GSO super-frame into MTU-sized frames
+ * (validate_xmit_skb) before tun's transmit queues a frame for our read(): what we read
+ * is complete, and every checksum is verified by the stack (flags 0). GRO on the TAP
+ * applies to frames we write, not to those we read.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -67,6 +67,9 @@ struct ssdk_stats {
     uint64_t ooo_held;            /* request segments held beyond a gap until it fills */
     uint64_t drop_tcp_flags;      /* no ACK, SYN+FIN, and other impossible sets */
     uint64_t csum_offloaded;      /* frames whose L4 checksum the backend vouched for */
+    uint64_t csum_partial_local;  /* accepted with the partial checksum a local sender left
+                                     (virtual links only, see nic_af_xdp.c) */
+    uint64_t rx_gso_segs;         /* segments cut from super-frames the kernel passed whole */
     uint64_t arp_replies;
     uint64_t icmp_echo_replies;
     uint64_t rst_sent;
@@ -270,6 +273,13 @@ int  ssdk_bridge_run(struct ssdk_bridge *b, uint32_t ms);
 void ssdk_bridge_stats(struct ssdk_bridge *b, struct ssdk_bridge_stats *ab,
                        struct ssdk_bridge_stats *ba);
 void ssdk_bridge_free(struct ssdk_bridge *b);
+/* gso.c, for tests: cut an Ethernet/IPv4/TCP super-frame into segments of at most
+ * seg_payload bytes (out: max_segs frames of stride bytes, lengths in lens); the number
+ * of segments, or -1. And whether a frame's TCP checksum field holds what a sender
+ * with checksum offload leaves there (1, 0, or -1: not an IPv4/TCP frame). */
+int  ssdk_gso_split(const uint8_t *frame, uint32_t len, uint32_t seg_payload, int vouched,
+                    uint8_t *out, uint32_t stride, uint32_t max_segs, uint32_t *lens);
+int  ssdk_tcp_csum_partial(const uint8_t *frame, uint32_t len);
 /* CDEF END */
 
 #endif
