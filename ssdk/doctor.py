@@ -570,9 +570,9 @@ def _own_host(t: Target, p: Probe) -> Finding:
     if route is not None and route.oif == t.iface:
         return warn(f"this host sends to {ip} {how}: ssdk sees those frames only if "
                     f"{route.gateway} sends them back onto the link", instead)  # fmt: skip
-    where = f"sends to {ip} {how}" if route else f"has no route to {ip}"
-    return ok(f"this host {where}, not into {t.iface}: clients reach ssdk over "
-              f"{t.iface}'s link, this host does not")  # fmt: skip
+    where = f"sends to {ip} {how}, not into {t.iface}" if route else f"has no route to {ip}"
+    return ok(f"this host {where}: clients reach ssdk over {t.iface}'s link, this host "
+              "does not")  # fmt: skip
 
 
 def _peer(ip: ipaddress.IPv4Interface) -> str:
