@@ -469,7 +469,7 @@ def main() -> int:
             errors.append(f"{name}: {entry['why']}")
     with tempfile.TemporaryDirectory(prefix="ssdk-dynbench-") as tmp_s:
         tmp = Path(tmp_s)
-        with veth_pair("dynbench") as topo:
+        with veth_pair("dynbench", offload_off=True) as topo:
             # ssdk first: the kernel servers need the kernel to own the address, which the
             # user-space stack must not see.
             for backend in backends:

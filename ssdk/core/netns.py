@@ -207,15 +207,17 @@ def veth_pair(
     tag: str | None = None,
     *,
     queues: int = 1,
-    offload_off: bool = True,
+    offload_off: bool = False,
 ) -> Iterator[Topology]:
     """Create a server and a client namespace joined by a veth pair; remove both on exit.
 
     ``tag`` (letters and digits) goes into the namespace names so they say what made them.
     ``queues`` sets the rx and tx queue count of both veth ends (for multi-queue engines).
-    ``offload_off`` turns off checksum offload, TSO, GSO and GRO on both ends: with TX
-    checksum offload a veth hands AF_PACKET readers TCP segments whose checksums are not
-    filled in, and GRO would hand them frames larger than the MTU.
+    Offloads are left as the kernel sets them (a veth: TX checksum offload, TSO and GSO
+    on, GRO off), which ssdk serves as it is: partial checksums and super-frames are
+    handled by its backends (docs/network.md, Offloads). ``offload_off`` turns off
+    checksum offload, TSO, GSO and GRO on both ends with ethtool, for comparisons (an
+    nginx benchmark) and for tests that run both ways.
 
     Needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN). Removal happens on normal exit, on any
     exception and on KeyboardInterrupt; anything still running inside the namespaces is

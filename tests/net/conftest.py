@@ -1,6 +1,7 @@
 # tests/net/conftest.py: fixtures for tests against real peers: the privilege and tool
-# check, the test app built once per session, and one running server per test module and
-# backend: every test that takes `server` runs on AF_PACKET and on AF_XDP.
+# check, the test app built once per session, and one running server per test module,
+# backend and offload state: every test that takes `server` runs on AF_PACKET and on
+# AF_XDP, each with the veth offloads left on (the kernel's default) and turned off.
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ import pytest
 from nethelpers import (
     BACKENDS,
     FILE_SIZES,
+    OFFLOADS,
     Server,
     build_bundle,
     random_files,
@@ -54,10 +56,18 @@ def backend(request: pytest.FixtureRequest) -> str:
     return name
 
 
+@pytest.fixture(scope="module", params=OFFLOADS)
+def offloads(request: pytest.FixtureRequest) -> str:
+    """Both veth ends' offloads: "on" as the kernel left them, or "off"."""
+    name: str = request.param
+    return name
+
+
 @pytest.fixture(scope="module")
 def server(
-    bundle: Path, backend: str, tmp_path_factory: pytest.TempPathFactory
+    bundle: Path, backend: str, offloads: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
     tag = "xdp" if backend == "af_xdp" else "net"
-    with serve(bundle, tmp_path_factory.mktemp("srv"), tag=tag, backend=backend) as s:
+    with serve(bundle, tmp_path_factory.mktemp("srv"), tag=tag, backend=backend,
+               offloads=offloads) as s:  # fmt: skip
         yield s

@@ -75,6 +75,10 @@ def unavailable(reason: str) -> None:
 
 
 BACKENDS = ("af_packet", "af_xdp")
+# Offloads of both veth ends: "on" leaves them as the kernel made them (TX checksum,
+# TSO and GSO on: partial checksums and 64 KiB super-frames reach the server), "off"
+# turns them off with ethtool, as a tuned physical NIC would have them.
+OFFLOADS = ("on", "off")
 
 
 def require_backend(backend: str) -> None:
@@ -87,7 +91,8 @@ def require_backend(backend: str) -> None:
 
 
 def require_net() -> None:
-    """Root, iproute2, ethtool and curl, or the net tests cannot run at all."""
+    """Root, iproute2, ethtool (for the offloads-off runs) and curl, or the net tests
+    cannot run at all."""
     if os.geteuid() != 0:
         unavailable("net tests need root (network namespaces, veth pairs, raw sockets)")
     missing = [tool for tool in ("ip", "ethtool", "curl") if shutil.which(tool) is None]
@@ -231,9 +236,10 @@ def serve(
     stop: signal.Signals = signal.SIGINT,
     backend: str = "af_packet",
     queues: int = 1,
+    offloads: str = "on",
 ) -> Iterator[Server]:
     """Serve ``target`` (an app .py or a .ssdk bundle) on a fresh topology over ``backend``,
-    on a veth pair with ``queues`` queues each way.
+    on a veth pair with ``queues`` queues each way and ``offloads`` (OFFLOADS) on both ends.
 
     On exit: ``stop`` (SIGINT or SIGTERM), then the server must stop with status 0 and
     print its counters. If it hangs it is killed (and the test fails); the namespaces go
@@ -242,7 +248,13 @@ def serve(
     stats_path = workdir / f"stats-{os.getpid()}-{time.monotonic_ns()}.json"
     # A TAP's clients live in the server's own namespace (they reach it through the
     # kernel's routing, as a browser does under `ssdk dev`).
-    net = tap_namespace(tag) if backend == "tap" else veth_pair(tag, queues=queues)
+    if offloads not in OFFLOADS:
+        raise ValueError(f"offloads must be one of {OFFLOADS}, not {offloads!r}")
+    net = (
+        tap_namespace(tag)
+        if backend == "tap"
+        else veth_pair(tag, queues=queues, offload_off=offloads == "off")
+    )
     with net as topo:
         argv = ns_exec(
             topo.server_ns,
