@@ -3,7 +3,8 @@
 #
 #   make test        the whole suite (as root, the network tests too)
 #   make test-fast   unit and stack tiers only: no root, no network, seconds
-#   make lint        ruff on the Python, the CLI reference against the command
+#   make lint        ruff and mypy (strict) on the Python, the CLI reference against
+#                    the command
 #   make sanitize    the stack tests against an ASan/UBSan build of the C core
 #   make fuzz        both libFuzzer targets, FUZZ_SECONDS each (default 30)
 #   make docs        the user guide as a site, strict (a broken link fails)
@@ -22,6 +23,7 @@ test-fast:
 
 lint:
 	ruff check ssdk tests bench examples templates
+	mypy
 	$(PYTHON) scripts/gen-cli-docs --check
 
 sanitize:

@@ -68,7 +68,8 @@ def _group(
 
 
 # typer raises click's exceptions, from click or from its own vendored copy of it.
-UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+UsageError: Any = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
 click_context = importlib.import_module(
     UsageError.__module__.rsplit(".", 1)[0] + ".globals").get_current_context
 

@@ -173,7 +173,7 @@ class ChangeFeed:
             raise_interrupt=False,
         ):  # fmt: skip
             if changes:
-                self.queue.put(changes)
+                self.queue.put(set(changes))
 
     def take(self) -> set[tuple[object, str]]:
         """Every change since the last call (empty if none)."""
@@ -240,7 +240,11 @@ def _serve_kernel(app: Path, first: Path, builds: Builds, feed: ChangeFeed,
     open_bundles: dict[int, Bundle] = {}
     with ExitStack() as stack:
         # Exits run in reverse: the engine lets go of the blobs before they are closed.
-        stack.callback(lambda: [b.close() for b in open_bundles.values()])
+        def close_all() -> None:
+            for b in open_bundles.values():
+                b.close()
+
+        stack.callback(close_all)
         stack.callback(engine.close)
 
         def load(path: Path) -> None:

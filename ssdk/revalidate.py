@@ -93,9 +93,9 @@ class Revalidator:
         manifest, blob = build(self.app, mss=self.mss, source=self.source,
                                concretes=self.concretes)  # fmt: skip
         self.published += 1
-        path = self.folder / f"revalidated-{self.published}.ssdk"
-        write_bundle(path, manifest, blob)
-        self.files.append(path)
+        out = self.folder / f"revalidated-{self.published}.ssdk"
+        write_bundle(out, manifest, blob)
+        self.files.append(out)
         while len(self.files) > KEEP_FILES:  # a worker's mapping outlives the file's name
             self.files.pop(0).unlink(missing_ok=True)
         self.publish(str(path))

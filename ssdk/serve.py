@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ssdk.core.build import Concrete, build, concrete_responses, load_app, open_target
 from ssdk.core.bundle import Bundle
@@ -52,7 +53,7 @@ class ServeOptions:
     queue: int = 0  # af_xdp: the interface queue of the first worker (worker i: queue + i)
     workers: int = 1
     xdp_mode: str = "auto"  # af_xdp: auto (native, else SKB), native or skb
-    tcp: dict[str, int] = field(default_factory=dict)  # EngineConfig overrides
+    tcp: dict[str, Any] = field(default_factory=dict)  # EngineConfig overrides
     impair_rx: Impairment | None = None
     impair_tx: Impairment | None = None
     impair_seed: int | None = None  # None: a random one, printed
@@ -208,8 +209,8 @@ def board_totals(board: Board) -> dict[str, int]:
     return total(board.read_all())
 
 
-def print_banner(opts: ServeOptions, bundle: object, mode: str) -> None:
-    routes = sum(1 for r in bundle.manifest.routes if r.kind != "special")  # type: ignore[attr-defined]
+def print_banner(opts: ServeOptions, bundle: Bundle, mode: str) -> None:
+    routes = sum(1 for r in bundle.manifest.routes if r.kind != "special")
     backend = opts.backend
     if opts.backend == "af_xdp":
         last = opts.queue + opts.workers - 1

@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ssdk.core.counters import GAUGES, META, Board, BoardError, alive, board_path, find_boards
+from ssdk.core.counters import GAUGES, META, Board, BoardError, board_path, find_boards
+from ssdk.core.netns import pid_alive as alive
 
 
 class NoServer(RuntimeError):

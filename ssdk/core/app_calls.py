@@ -143,7 +143,8 @@ class AppCalls:
             self.pool.shutdown(wait=False, cancel_futures=True)
 
 
-@ffi.def_extern(onerror=lambda *exc: log.error("ssdk_py_requests failed", exc_info=exc))
+# cffi ships no type hints: its decorator is untyped, the function below is not.
+@ffi.def_extern(onerror=lambda *exc: log.error("ssdk_py_requests failed", exc_info=exc))  # type: ignore[untyped-decorator]
 def ssdk_py_requests(ctx: Any, reqs: Any, n: int) -> None:
     calls: AppCalls = ffi.from_handle(ctx)
     calls.take(reqs, n)

@@ -25,7 +25,7 @@ class EngineError(RuntimeError):
 
 def _load_core() -> tuple[Any, Any]:
     try:
-        from ssdk import _core
+        import ssdk._core as _core
     except ImportError as exc:  # pragma: no cover - depends on the installation
         raise ImportError(
             "ssdk's C core is not built; run `pip install -e .` in the source tree "
@@ -204,7 +204,7 @@ class Engine:
     @property
     def backend_mode(self) -> str:
         """How the backend runs ("native, copy", "SKB, copy"...), "" if it does not say."""
-        return ffi.string(lib.ssdk_nic_mode(self._e)).decode()
+        return str(ffi.string(lib.ssdk_nic_mode(self._e)).decode())
 
     def impair(self, rx: Impairment | None, tx: Impairment | None, seed: int) -> None:
         """Put the impairment layer over the attached backend (attach one first).
@@ -301,7 +301,7 @@ class Engine:
             raise EngineError("a response without its Date and Connection slots")
         if rc == -3:
             raise MemoryError("no memory for a response")
-        return rc == 0
+        return bool(rc == 0)
 
     # -- the loop -------------------------------------------------------------------
     def run(self, ms: int) -> int:

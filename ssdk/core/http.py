@@ -260,6 +260,7 @@ class Special:
         if self.status < 200:
             header, conn_off = interim_block(self.status, server)
             return header, b"", conn_off
+        custom: tuple[tuple[str, str], ...]
         if not self.page:
             body, ctype, custom = b"", "", ()
         elif page is not None:

@@ -102,7 +102,7 @@ def _summary_rows(manifest: Manifest, stats: BuildStats | None) -> list[tuple[st
             for r in stats.routes
         ]  # fmt: skip
     # A bundle read back has no declarations: one row per kind instead.
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for kind, label in (("page", "(pages)"), ("static", "(static files)")):
         mine = [r for r in manifest.routes if r.kind == kind]
         if mine:
