@@ -14,7 +14,8 @@ out="$here/build"
 CC="${CC:-clang}"
 mkdir -p "$out/obj"
 SAN=(-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all)
-CFLAGS=(-g -O1 -std=gnu11 -fno-omit-frame-pointer -fno-strict-aliasing -Wall -Wextra)
+# SSDK_DEBUG: the core's SSDK_ASSERTs (ssdk/csrc/check.h) are compiled in.
+CFLAGS=(-g -O1 -std=gnu11 -DSSDK_DEBUG -fno-omit-frame-pointer -fno-strict-aliasing -Wall -Wextra)
 # The core is compiled for instrumentation only (-fsanitize=fuzzer-no-link): libFuzzer's
 # main() is linked once, with the harness.
 objs=()

@@ -8,6 +8,10 @@ old C against new Python.
 The AF_XDP backend (nic_af_xdp.c) is compiled only where libxdp's and libbpf's headers
 are installed (libxdp-dev, libbpf-dev); elsewhere ssdk_nic_af_xdp refuses with a message.
 SSDK_AF_XDP=0 in the environment builds without it even where it could be built.
+
+SSDK_CFLAGS in the environment adds compiler flags: scripts/sanitize-stack passes the
+sanitizers and -DSSDK_DEBUG (the SSDK_ASSERTs of csrc/check.h) that way. CFLAGS here,
+the release build's, never define SSDK_DEBUG.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ struct conn *conn_alloc(struct ssdk_engine *e, uint32_t raddr, uint16_t rport)
     if (e->free_head == NONE32)
         return NULL;
     struct conn *c = &e->conns[e->free_head];
+    SSDK_ASSERT(c->state == TCP_NONE && c->timer_at_ms == 0);  /* a free slot is nothing else */
     e->free_head = c->hnext;
     /* The request buffer is not cleared: req_len says how much of it is valid. A slot
      * freed while on the pending-output list stays marked, so it is never listed twice. */
@@ -53,20 +54,28 @@ struct conn *conn_alloc(struct ssdk_engine *e, uint32_t raddr, uint16_t rport)
 void conn_free(struct ssdk_engine *e, struct conn *c)
 {
     uint32_t idx = conn_index(e, c);
+    SSDK_ASSERT(c->state != TCP_NONE);  /* not freed twice: it is in a hash chain */
     timer_stop(e, c);
     resp_release(e, c);
     dyn_drop(c);
-    if (c->hflags & HC_NEXT)  /* an answer that waited behind a 100 Continue, never sent */
+    if (c->hflags & HC_NEXT) {  /* an answer that waited behind a 100 Continue, never sent */
+        SSDK_ASSERT(e->gen_refs[c->next_gen] > 0);
         e->gen_refs[c->next_gen]--;
+    }
     uint32_t *pp = &e->hash[bucket(e, c->raddr, c->rport)];
-    while (*pp != idx)
+    while (*pp != idx) {
+        SSDK_ASSERT(*pp != NONE32);  /* the invariant above: it is in its chain */
         pp = &e->conns[*pp].hnext;
+    }
     *pp = c->hnext;
     if (c->state == TCP_SYN_RECEIVED)
         e->st->conns_syn_received = --e->syn_recv;
     c->state = TCP_NONE;
     c->hnext = e->free_head;
     e->free_head = idx;
+    SSDK_ASSERT(e->st->conns_active > 0);
+    SSDK_ASSERT(c->timer_at_ms == 0);
+    SSDK_ASSERT(c->resp == NONE32 || c->resp == RESP_WAIT);  /* no table held any more */
     e->st->conns_active--;
     e->st->conns_closed++;
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include "ssdk.h"
+#include "check.h"
 #include "http_parse.h"
 #include "nic.h"
 #include "proto.h"
@@ -239,6 +240,24 @@ static inline uint64_t mix64(uint64_t x)
 static inline int seq_lt(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
 static inline int seq_le(uint32_t a, uint32_t b) { return (int32_t)(a - b) <= 0; }
 
+/* RFC 9293 3.4: SND.UNA =< SND.NXT =< SND.MAX (modulo 2^32; SND.NXT goes back to SND.UNA
+ * for a retransmission, SND.MAX never does), the FIN, once queued, at or past SND.UNA's
+ * side of the stream, and the receive window what req[] has left (tcp_reass.c). */
+static inline void conn_check_seq(const struct conn *c)
+{
+    SSDK_ASSERT(seq_le(c->snd_una, c->snd_nxt));
+    SSDK_ASSERT(seq_le(c->snd_nxt, c->snd_max));
+    SSDK_ASSERT(c->req_len <= REQ_CAP);
+    SSDK_ASSERT(c->nsacked <= SACK_MAX && c->nooo <= SACK_MAX);
+}
+
+/* The one way a connection's state changes (tcp_state.h): a move the table allows. */
+static inline void conn_set_state(struct conn *c, enum tcp_state to)
+{
+    SSDK_ASSERT(to != TCP_NONE && tcp_move_ok((enum tcp_state)c->state, to));
+    c->state = (uint8_t)to;
+}
+
 /* eth.c / arp.c / ip.c / icmp.c */
 void eth_input(struct ssdk_engine *e, struct frame *f);
 void arp_input(struct ssdk_engine *e, const struct eth_hdr *eh, const uint8_t *p, uint32_t len);
@@ -293,7 +312,11 @@ uint32_t tcp_opts_write(const struct ssdk_engine *e, const struct conn *c, uint8
 uint32_t ts_now(const struct ssdk_engine *e, const struct conn *c);
 
 /* The receive window is what the request buffer has left (tcp_reass.c). */
-static inline uint32_t rcv_wnd(const struct conn *c) { return REQ_CAP - c->req_len; }
+static inline uint32_t rcv_wnd(const struct conn *c)
+{
+    SSDK_ASSERT(c->req_len <= REQ_CAP);
+    return REQ_CAP - c->req_len;
+}
 
 /* The peer's window, and the largest it has been (RFC 5961 5.2). */
 static inline void set_snd_wnd(struct conn *c, uint32_t wnd)

@@ -15,7 +15,8 @@
 #define B_DIGIT 0x04
 #define B_KEY   0x08   /* kept as it is in a route key: what `ssdk build` does not escape */
 /* ...besides letters and digits: urllib.parse.quote's `safe` in ssdk/core/cdefs.py, which
- * reads it from here. KEYSAFE (http_parse.c) must make the same set. */
+ * reads it from here. KEYSAFE (http_parse.c) must make the same set: hp_grammar_check
+ * asserts it in debug builds. */
 #define ROUTE_KEY_SAFE "/:@!$&'()*+,;=-._~"
 #define B_REG   0x10   /* reg-name: unreserved or sub-delims (RFC 3986 3.2.2) */
 #define B_SCHEME 0x20  /* ALPHA DIGIT + - . (RFC 3986 3.1) */

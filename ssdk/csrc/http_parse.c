@@ -22,6 +22,7 @@
  *    as it is after HP_DONE; a zeroed struct starts the next request.
  */
 #include <string.h>
+#include "check.h"
 #include "http_grammar.h"
 #include "table.h"
 
@@ -64,6 +65,19 @@ static const uint8_t char_class[256] = {R256(CLASS)};
                  | (ALPHA(c) || DIGIT(c) || (c) == '+' || (c) == '-' || (c) == '.'            \
                     ? B_SCHEME : 0) | (ALPHA(c) ? B_ALPHA : 0))
 const uint8_t hp_bits[256] = {R256(BITS)};
+
+/* B_KEY is the route-key set ssdk build escapes by: letters, digits and ROUTE_KEY_SAFE
+ * (http_grammar.h, which ssdk/core/cdefs.py reads). The table above is made by macros
+ * at compile time, so this compares the two at engine start in debug builds. */
+void hp_grammar_check(void)
+{
+    for (int c = 1; c < 256; c++) {
+        int listed = ALPHA(c) || DIGIT(c) || strchr(ROUTE_KEY_SAFE, c) != NULL;
+        SSDK_ASSERT(!!(hp_bits[c] & B_KEY) == listed);
+        (void)listed;
+    }
+    SSDK_ASSERT(!(hp_bits[0] & B_KEY));
+}
 
 /* --- the header block as a state machine ---------------------------------------------
  *

@@ -114,6 +114,8 @@ struct http_parse {
 
 /* Read buf[p->pos .. len) on from where the last call stopped. */
 enum hp_result hp_run(struct http_parse *p, const uint8_t *buf, uint32_t len);
+/* Debug builds: the parser's character tables agree with what they are derived from. */
+void hp_grammar_check(void);
 
 /* Give up on the request with a special response (e.g. 431 when the buffer is full). */
 enum hp_result hp_fail(struct http_parse *p, uint8_t error, uint8_t why);

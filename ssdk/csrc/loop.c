@@ -56,6 +56,7 @@ int ssdk_engine_new(const struct ssdk_config *cfg, struct ssdk_engine **out, cha
                     size_t errlen)
 {
     *out = NULL;
+    SSDK_DEBUG_ONLY(hp_grammar_check());
     if (cfg->max_conns == 0 || cfg->max_conns > (1u << 24)) {
         snprintf(err, errlen, "max_conns must be between 1 and %u", 1u << 24);
         return -1;

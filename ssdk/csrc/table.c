@@ -278,9 +278,18 @@ static int table_publish(struct ssdk_engine *e, const struct table *t)
     return -1;
 }
 
+/* The hot-swap invariant (top of this file): a connection holds a generation that is
+ * published and counted, and the current one is always published. */
+static void gen_check(const struct ssdk_engine *e, uint8_t gen)
+{
+    SSDK_ASSERT(gen < GEN_MAX && e->gen_id[gen] != 0 && e->gen_id[e->cur] != 0);
+}
+
 void resp_hold(struct ssdk_engine *e, struct conn *c, uint32_t idx)
 {
     resp_release(e, c);
+    SSDK_ASSERT(idx < cur_table(e)->hdr->nresp);
+    gen_check(e, e->cur);
     c->resp = idx;
     c->gen = e->cur;
     e->gen_refs[e->cur]++;
@@ -288,12 +297,14 @@ void resp_hold(struct ssdk_engine *e, struct conn *c, uint32_t idx)
 
 uint8_t gen_hold(struct ssdk_engine *e)
 {
+    gen_check(e, e->cur);
     e->gen_refs[e->cur]++;
     return e->cur;
 }
 
 void resp_take(struct conn *c, uint32_t idx, uint8_t gen)
 {
+    SSDK_ASSERT(gen < GEN_MAX && (c->resp == NONE32 || c->resp == RESP_WAIT));
     c->resp = idx;
     c->gen = gen;
 }
@@ -306,6 +317,8 @@ void resp_release(struct ssdk_engine *e, struct conn *c)
         free(c->dyn_out);
         c->dyn_out = NULL;
     } else {
+        gen_check(e, c->gen);
+        SSDK_ASSERT(e->gen_refs[c->gen] > 0);  /* every hold is released once */
         e->gen_refs[c->gen]--;
     }
     c->resp = NONE32;
@@ -332,6 +345,7 @@ int ssdk_table_retired(struct ssdk_engine *e, uint64_t *gens, int max)
     for (uint8_t i = 0; i < GEN_MAX && n < max; i++) {
         if (!e->gen_id[i] || i == e->cur || e->gen_refs[i])
             continue;
+        SSDK_ASSERT(e->gen_id[i] < e->gen_id[e->cur]);  /* only older ones retire */
         gens[n++] = e->gen_id[i];
         e->gen_id[i] = 0;
     }

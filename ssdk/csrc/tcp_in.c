@@ -46,7 +46,7 @@ static int fin_acked(struct ssdk_engine *e, struct conn *c)
         return 1;
     }
     if (n != TCP_NONE)
-        c->state = n;
+        conn_set_state(c, n);
     return 0;
 }
 
@@ -114,7 +114,7 @@ static int ack_in(struct ssdk_engine *e, struct conn *c, const struct seg *s)
             tcp_send_ctl(e, c, TH_RST, s->ack);
             return -1;
         }
-        c->state = tcp_next(c->state, EV_ACK_OF_SYN);
+        conn_set_state(c, tcp_next(c->state, EV_ACK_OF_SYN));
         e->st->conns_syn_received = --e->syn_recv;
         e->st->conns_opened++;
     }
@@ -188,7 +188,7 @@ void conn_queue_fin(struct ssdk_engine *e, struct conn *c, uint32_t at)
     enum tcp_state n = tcp_next(c->state, EV_SND_FIN);
     if (n == TCP_NONE)
         return;
-    c->state = n;
+    conn_set_state(c, n);
     c->fin_seq = at;
     c->flags |= CF_FIN_QUEUED;
 }

@@ -97,7 +97,7 @@ static struct conn *cookie_accept(struct ssdk_engine *e, const struct eth_hdr *e
     cookie_opts(c);
     c->ts_adj = 64;  /* our TSvals must not go back behind the cookie's */
     c->snd_una = c->snd_nxt;
-    c->state = TCP_ESTABLISHED;
+    conn_set_state(c, TCP_ESTABLISHED);
     e->st->conns_opened++;
     e->st->syncookies_ok++;
     return c;
@@ -136,7 +136,7 @@ void tcp_listen(struct ssdk_engine *e, const struct eth_hdr *eh, const struct ip
     }
     struct conn *c = conn_open(e, eh, ih, s, &s->opt, s->seq, isn_make(e, ih->src, s->th->sport));
     set_snd_wnd(c, s->wnd);  /* RFC 7323 2.2: the window of a SYN is never scaled */
-    c->state = TCP_SYN_RECEIVED;
+    conn_set_state(c, TCP_SYN_RECEIVED);
     e->st->conns_syn_received = ++e->syn_recv;
     c->rtt_start_us = e->now_us;
     c->rtt_seq = c->iss;

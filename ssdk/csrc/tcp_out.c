@@ -349,7 +349,7 @@ void tcp_output(struct ssdk_engine *e, struct conn *c)
         c->snd_nxt = c->fin_seq + 1;
         c->snd_max = c->snd_nxt;
     }
-    timer_after_output(e, c);
+    timer_after_output(e, c);  /* which checks SND.UNA =< SND.NXT =< SND.MAX */
 }
 
 /*

@@ -12,6 +12,20 @@
 #include <string.h>
 #include "engine.h"
 
+/* The held ranges (comment above): at most SACK_MAX, each non-empty, apart from the
+ * others (touching ones are merged), and inside the receive window, which has their
+ * place in req[]. Debug builds only. */
+static void ooo_check(const struct conn *c)
+{
+    SSDK_ASSERT(c->nooo <= SACK_MAX && c->req_len <= REQ_CAP);
+    for (uint8_t i = 0; i < c->nooo; i++) {
+        SSDK_ASSERT(seq_lt(c->ooo[i][0], c->ooo[i][1]));
+        SSDK_ASSERT(seq_le(c->ooo[i][1], c->rcv_nxt + rcv_wnd(c)));
+        for (uint8_t j = 0; j < i; j++)
+            SSDK_ASSERT(seq_lt(c->ooo[i][1], c->ooo[j][0]) || seq_lt(c->ooo[j][1], c->ooo[i][0]));
+    }
+}
+
 /*
  * A segment beyond a gap: its bytes go into req[] where they will belong once the gap
  * fills, and its range is remembered (and reported in SACK blocks). Only plain request
@@ -43,6 +57,7 @@ static void ooo_hold(struct ssdk_engine *e, struct conn *c, const struct seg *s)
     memcpy(c->ooo + 1, keep, n * sizeof(keep[0]));
     c->nooo = (uint8_t)(n + 1);
     e->st->ooo_held++;
+    SSDK_DEBUG_ONLY(ooo_check(c));
 }
 
 /* The gap moved: take every held range that now starts at or below RCV.NXT. */
@@ -101,6 +116,7 @@ void tcp_data_in(struct ssdk_engine *e, struct conn *c, struct seg *s)
     c->rcv_nxt += take;
     if (c->nooo)
         ooo_fill(c);
+    SSDK_DEBUG_ONLY(ooo_check(c));
 }
 
 /* The peer's FIN, taken only when it is next in sequence, after all of its data. */
@@ -113,5 +129,5 @@ void tcp_fin_in(struct conn *c, const struct seg *s)
     c->flags |= CF_PEER_FIN;
     enum tcp_state n = tcp_next(c->state, EV_RCV_FIN);
     if (n != TCP_NONE)
-        c->state = n;
+        conn_set_state(c, n);
 }

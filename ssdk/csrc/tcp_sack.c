@@ -20,6 +20,21 @@
 static uint32_t seq_max(uint32_t a, uint32_t b) { return seq_lt(a, b) ? b : a; }
 static uint32_t seq_min(uint32_t a, uint32_t b) { return seq_lt(a, b) ? a : b; }
 
+/* The scoreboard as the comment above states it (RFC 2018 3, RFC 6675 3): at most
+ * SACK_MAX non-empty ranges, ascending and apart (touching ones are merged), none below
+ * SND.UNA nor above SND.MAX; and in recovery SND.NXT == SND.MAX. Debug builds only. */
+static void sack_check(const struct conn *c)
+{
+    SSDK_ASSERT(c->nsacked <= SACK_MAX);
+    for (uint8_t i = 0; i < c->nsacked; i++) {
+        SSDK_ASSERT(seq_lt(c->sacked[i][0], c->sacked[i][1]));
+        SSDK_ASSERT(seq_le(c->snd_una, c->sacked[i][0]));
+        SSDK_ASSERT(seq_le(c->sacked[i][1], c->snd_max));
+        SSDK_ASSERT(i == 0 || seq_lt(c->sacked[i - 1][1], c->sacked[i][0]));
+    }
+    SSDK_ASSERT(!c->in_recovery || c->snd_nxt == c->snd_max);
+}
+
 /* Drop ranges the cumulative ACK now covers, and cut the one it reaches into. */
 void sack_trim(struct conn *c)
 {
@@ -32,6 +47,7 @@ void sack_trim(struct conn *c)
         k++;
     }
     c->nsacked = k;
+    SSDK_DEBUG_ONLY(sack_check(c));
 }
 
 /* Merge one block into the ascending, disjoint scoreboard. */
@@ -73,6 +89,7 @@ uint32_t sack_update(struct conn *c, const struct tcp_opts *o)
         sack_add(c, seq_max(l, c->snd_una), r);
     }
     uint32_t after = sacked_bytes(c);
+    SSDK_DEBUG_ONLY(sack_check(c));
     return after > before ? after - before : 0;
 }
 
@@ -169,6 +186,7 @@ void recovery_enter(struct ssdk_engine *e, struct conn *c)
     uint32_t seq, len;
     if (recovery_next(c, &seq, &len) && tcp_resend(e, c, seq, len))
         recovery_sent(e, c, seq, len);
+    SSDK_DEBUG_ONLY(sack_check(c));
 }
 
 /* A hole went out again: move the resend pointer, and note when SND.UNA's did. */

@@ -32,6 +32,19 @@ enum tcp_state tcp_next(enum tcp_state s, enum tcp_event ev)
     return (enum tcp_state)next_state[s][ev];
 }
 
+/* A SYN makes a connection in SYN-RECEIVED; the ACK of a valid SYN cookie makes one in
+ * ESTABLISHED, SYN-RECEIVED and its ACK_OF_SYN at once (syncookie.c). Every other move
+ * is an event of the table. Leaving the table (conn_free) is no state change. */
+int tcp_move_ok(enum tcp_state from, enum tcp_state to)
+{
+    if (from == TCP_NONE)
+        return to == TCP_SYN_RECEIVED || to == TCP_ESTABLISHED;
+    for (int ev = 0; ev < EV_NEVENTS; ev++)
+        if (to != TCP_NONE && tcp_next(from, (enum tcp_event)ev) == to)
+            return 1;
+    return 0;
+}
+
 const char *tcp_state_name(enum tcp_state s)
 {
     return (unsigned)s < TCP_NSTATES ? names[s] : "?";

@@ -27,9 +27,25 @@ int timer_init(struct ssdk_engine *e)
     return 0;
 }
 
+/* The invariant above, around c: linked exactly when timer_at_ms != 0, its neighbours
+ * pointing back at it, the first of its slot its list's head. */
+static void timer_check(const struct ssdk_engine *e, const struct conn *c)
+{
+    uint32_t idx = conn_index(e, c), head = e->wheel.slots[c->timer_at_ms & (e->wheel.nslots - 1)];
+    if (!c->timer_at_ms) {
+        SSDK_ASSERT(c->tprev == NONE32 && c->tnext == NONE32);
+        return;
+    }
+    SSDK_ASSERT(c->tprev != NONE32 ? e->conns[c->tprev].tnext == idx : head == idx);
+    SSDK_ASSERT(c->tnext == NONE32 || e->conns[c->tnext].tprev == idx);
+    SSDK_ASSERT(c->tnext == NONE32 || (e->conns[c->tnext].timer_at_ms & (e->wheel.nslots - 1))
+                                          == (c->timer_at_ms & (e->wheel.nslots - 1)));
+}
+
 static void unlink_conn(struct ssdk_engine *e, struct conn *c)
 {
     uint32_t idx = conn_index(e, c);
+    timer_check(e, c);
     uint32_t *head = &e->wheel.slots[c->timer_at_ms & (e->wheel.nslots - 1)];
     if (c->tprev != NONE32)
         e->conns[c->tprev].tnext = c->tnext;
@@ -62,6 +78,7 @@ void timer_set(struct ssdk_engine *e, struct conn *c, uint64_t at_ms)
     if (*head != NONE32)
         e->conns[*head].tprev = idx;
     *head = idx;
+    timer_check(e, c);
 }
 
 /* (Re)start the retransmission timer with the current RTO. */
@@ -107,6 +124,7 @@ void loss_timer_arm(struct ssdk_engine *e, struct conn *c)
  */
 void timer_after_output(struct ssdk_engine *e, struct conn *c)
 {
+    conn_check_seq(c);
     int waiting = c->snd_una != c->snd_max
                || (resp_sending(c) && c->snd_wnd == 0)
                || ((c->flags & CF_FIN_QUEUED) && seq_le(c->snd_una, c->fin_seq));

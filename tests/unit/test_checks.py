@@ -1,0 +1,28 @@
+# tests/unit/test_checks.py: SSDK_ASSERT (ssdk/csrc/check.h) is compiled into the
+# sanitizer and fuzz builds and out of the release build (docs/testing.md).
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ssdk import _ffi_build
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_release_build_has_no_assertions() -> None:
+    assert not any("SSDK_DEBUG" in f for f in _ffi_build.CFLAGS)
+
+
+def test_sanitizer_and_fuzz_builds_have_them() -> None:
+    assert "-DSSDK_DEBUG" in (REPO / "scripts" / "sanitize-stack").read_text()
+    assert re.search(r"^CFLAGS=\(.*-DSSDK_DEBUG", (REPO / "fuzz" / "build.sh").read_text(), re.M)
+
+
+def test_states_change_only_through_the_table() -> None:
+    """tcp_state.h: a connection's state changes through conn_set_state (which asserts a
+    move of the table); conn_free alone writes TCP_NONE, the slot leaving the table."""
+    for c in sorted((REPO / "ssdk" / "csrc").glob("*.c")):
+        for line in c.read_text().splitlines():
+            if re.search(r"\bc->state\s*=[^=]", line):
+                assert c.name == "conn.c" and "TCP_NONE" in line, f"{c.name}: {line.strip()}"
