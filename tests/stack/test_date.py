@@ -55,8 +55,9 @@ def test_dates_across_years_and_leap_days(make_stack: Callable[..., Stack]) -> N
 def test_retransmission_repeats_the_original_date(
     make_stack: Callable[..., Stack], site: Site
 ) -> None:
-    """docs/architecture.md (date.c): a response keeps the second it started in, so a segment sent again
-    seconds later carries the same bytes and no response mixes two dates."""
+    """docs/architecture.md (date.c): a response keeps the second it started in, so a
+    segment sent again seconds later carries the same bytes and no response mixes two
+    dates."""
     stack = make_stack(rto_min_ms=1000)
     at(stack, RFC_EXAMPLE_S)
     peer = Peer(stack)
