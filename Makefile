@@ -3,8 +3,9 @@
 #
 #   make test        the whole suite (as root, the network tests too)
 #   make test-fast   unit and stack tiers only: no root, no network, seconds
-#   make lint        ruff and mypy (strict) on the Python, the CLI reference against
-#                    the command
+#   make lint        ruff (lint; the formatter on ssdk/), mypy --strict on ssdk/, the
+#                    CLI reference against the command
+#   make format      ruff's formatter on ssdk/
 #   make sanitize    the stack tests against an ASan/UBSan build of the C core
 #   make fuzz        both libFuzzer targets, FUZZ_SECONDS each (default 30)
 #   make docs        the user guide as a site, strict (a broken link fails)
@@ -13,7 +14,7 @@
 PYTHON ?= python3
 FUZZ_SECONDS ?= 30
 
-.PHONY: test test-fast lint sanitize fuzz docs bench ci
+.PHONY: test test-fast lint format sanitize fuzz docs bench ci
 
 test:
 	$(PYTHON) -m pytest -q
@@ -23,8 +24,12 @@ test-fast:
 
 lint:
 	ruff check ssdk tests bench examples templates
+	ruff format --check ssdk
 	mypy
 	$(PYTHON) scripts/gen-cli-docs --check
+
+format:
+	ruff format ssdk
 
 sanitize:
 	scripts/sanitize-stack

@@ -22,21 +22,34 @@ import typer
 from typer.core import TyperGroup
 
 from ssdk import __version__
+from ssdk.core.cdefs import DEFAULT_MSS, MSS_MAX, MSS_MIN
 from ssdk.new import TEMPLATES
 
 if TYPE_CHECKING:
     from ssdk.core.impair import Impairment
 
+
 class OneLineGroup(TyperGroup):
     """The `ssdk` command group. Its failures are reported in one line (_run_one_line)
     whoever runs it: the `ssdk` script, `python -m ssdk`, or typer's CliRunner."""
 
-    def main(self, args: Any = None, prog_name: str | None = None,  # type: ignore[override]
-             complete_var: str | None = None, standalone_mode: bool = True,
-             **extra: Any) -> Any:  # fmt: skip
-        code = _run_one_line(lambda: super(OneLineGroup, self).main(
-            args=args, prog_name=prog_name or "ssdk", complete_var=complete_var,
-            standalone_mode=False, **extra))  # fmt: skip
+    def main(  # type: ignore[override]
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        code = _run_one_line(
+            lambda: super(OneLineGroup, self).main(
+                args=args,
+                prog_name=prog_name or "ssdk",
+                complete_var=complete_var,
+                standalone_mode=False,
+                **extra,
+            )
+        )
         if standalone_mode:
             sys.exit(code)
         return code
@@ -60,18 +73,24 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _group(
-    show_version: Annotated[bool, typer.Option(
-        "--version", is_eager=True, callback=_print_version,
-        help="Print ssdk's version and exit.")] = False,
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            is_eager=True,
+            callback=_print_version,
+            help="Print ssdk's version and exit.",
+        ),
+    ] = False,
 ) -> None:
     """Web services on their own user-space TCP/IP stack."""
 
 
 # typer raises click's exceptions, from click or from its own vendored copy of it.
-UsageError: Any = next(
-    c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+UsageError: Any = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
 click_context = importlib.import_module(
-    UsageError.__module__.rsplit(".", 1)[0] + ".globals").get_current_context
+    UsageError.__module__.rsplit(".", 1)[0] + ".globals"
+).get_current_context
 
 
 class Failure(Exception):
@@ -164,12 +183,16 @@ def _impairments(
     from ssdk.core.impair import parse_impairment
 
     if both is not None and (one is not None or other is not None):
-        raise typer.BadParameter(f"give either --impair-both or {' / '.join(names)}, not both",
-                                 param_hint="--impair-both")  # fmt: skip
+        raise typer.BadParameter(
+            f"give either --impair-both or {' / '.join(names)}, not both",
+            param_hint="--impair-both",
+        )
     if both is not None:
         one = other = both
-    return (parse_impairment(one) if one is not None else None,
-            parse_impairment(other) if other is not None else None)  # fmt: skip
+    return (
+        parse_impairment(one) if one is not None else None,
+        parse_impairment(other) if other is not None else None,
+    )
 
 
 SPEC_HELP = "loss=5%,dup=1%,reorder=1%,delay=10ms,jitter=2ms,corrupt=0.1%"
@@ -179,30 +202,50 @@ def _spec_option(name: str, what: str) -> Any:
     return typer.Option(name, metavar="SPEC", callback=_impair, help=f"{what}: {SPEC_HELP}")
 
 
-SeedOption = Annotated[int | None, typer.Option(
-    "--seed", min=0, max=2**64 - 1,
-    help="Seed of the impairment's decisions (default: random, printed).")]  # fmt: skip
+SeedOption = Annotated[
+    int | None,
+    typer.Option(
+        "--seed",
+        min=0,
+        max=2**64 - 1,
+        help="Seed of the impairment's decisions (default: random, printed).",
+    ),
+]
 
 MssOption = Annotated[
-    int, typer.Option("--mss", min=64, max=1946, help="Payload bytes per prebuilt segment.")
+    int, typer.Option("--mss", min=MSS_MIN, max=MSS_MAX, help="Payload bytes per prebuilt segment.")
 ]
 
 
 @app.command()
 def new(
-    name: Annotated[str, typer.Argument(
-        metavar="NAME",
-        help="The project's name and folder: a Python identifier that no importable "
-             "module has.")],
-    template: Annotated[str, typer.Option(
-        "--template", "-t", help=f"What to start from: {', '.join(TEMPLATES)}.")
+    name: Annotated[
+        str,
+        typer.Argument(
+            metavar="NAME",
+            help="The project's name and folder: a Python identifier that no importable "
+            "module has.",
+        ),
+    ],
+    template: Annotated[
+        str, typer.Option("--template", "-t", help=f"What to start from: {', '.join(TEMPLATES)}.")
     ] = "minimal",
-    force: Annotated[bool, typer.Option(
-        "--force", help="Write into a folder that is not empty (the template's files "
-                        "replace those of the same name; others stay).")] = False,
-    parent: Annotated[Path | None, typer.Option(
-        "--dir", metavar="PARENT",
-        help="Make the project in PARENT rather than the working folder.")] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Write into a folder that is not empty (the template's files "
+            "replace those of the same name; others stay).",
+        ),
+    ] = False,
+    parent: Annotated[
+        Path | None,
+        typer.Option(
+            "--dir",
+            metavar="PARENT",
+            help="Make the project in PARENT rather than the working folder.",
+        ),
+    ] = None,
 ) -> None:
     """Make a new project NAME from a template, with its tests, and say what to run next."""
     from ssdk.new import NewError, format_created, new_project
@@ -270,11 +313,16 @@ class TerminalProgress:
 
 @app.command()
 def build(
-    app_file: Annotated[str | None, typer.Argument(
-        metavar="APP", callback=_target,
-        help="The app file (app.py or app.py:name); the project's if left out.")] = None,
+    app_file: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="APP",
+            callback=_target,
+            help="The app file (app.py or app.py:name); the project's if left out.",
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option("-o", "--out", help="Bundle to write.")] = None,
-    mss: MssOption = 1448,
+    mss: MssOption = DEFAULT_MSS,
 ) -> None:
     """Lower every route of APP into a packet-template bundle, and summarize it."""
     from ssdk.core.build import BuildStats, build_file
@@ -295,11 +343,16 @@ def build(
 
 @app.command()
 def routes(
-    target: Annotated[str | None, typer.Argument(
-        metavar="TARGET", callback=_target,
-        help="An app (.py) or a bundle (.ssdk); the project's app if left out.")] = None,
+    target: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="TARGET",
+            callback=_target,
+            help="An app (.py) or a bundle (.ssdk); the project's app if left out.",
+        ),
+    ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Also list the error responses.")] = False,
-    mss: MssOption = 1448,
+    mss: MssOption = DEFAULT_MSS,
 ) -> None:
     """List every response: path, status, content type, bytes, segments."""
     from ssdk.core.build import open_target
@@ -314,54 +367,89 @@ def routes(
 
 @app.command()
 def serve(
-    iface: Annotated[str, typer.Option("--iface", callback=_iface,
-                                       help="The interface the stack owns.")],
-    ip: Annotated[str, typer.Option("--ip", callback=_ip,
-                                    help="The stack's address, A.B.C.D/NN.")],
-    target: Annotated[str | None, typer.Argument(
-        metavar="TARGET", callback=_target,
-        help="An app (.py) or a built bundle (.ssdk); the project's app if left out.")
+    iface: Annotated[
+        str, typer.Option("--iface", callback=_iface, help="The interface the stack owns.")
+    ],
+    ip: Annotated[str, typer.Option("--ip", callback=_ip, help="The stack's address, A.B.C.D/NN.")],
+    target: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="TARGET",
+            callback=_target,
+            help="An app (.py) or a built bundle (.ssdk); the project's app if left out.",
+        ),
     ] = None,
-    backend: Annotated[str, typer.Option("--backend", callback=_backend,
-                                         help="NIC backend: af_packet, af_xdp or tap.")
+    backend: Annotated[
+        str,
+        typer.Option("--backend", callback=_backend, help="NIC backend: af_packet, af_xdp or tap."),
     ] = "af_packet",
-    queue: Annotated[int, typer.Option(
-        "--queue", min=0,
-        help="af_xdp: the interface queue of the first worker (worker i serves queue+i).")
+    queue: Annotated[
+        int,
+        typer.Option(
+            "--queue",
+            min=0,
+            help="af_xdp: the interface queue of the first worker (worker i serves queue+i).",
+        ),
     ] = 0,
-    workers: Annotated[int, typer.Option(
-        "--workers", min=1, max=256,
-        help="Engine processes: one per NIC queue (af_xdp) or per share of the "
-             "flows (af_packet fanout).")] = 1,
-    xdp_mode: Annotated[str, typer.Option(
-        "--xdp-mode", callback=_xdp_mode,
-        help="af_xdp: auto (native, else SKB), native or skb.")] = "auto",
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=256,
+            help="Engine processes: one per NIC queue (af_xdp) or per share of the "
+            "flows (af_packet fanout).",
+        ),
+    ] = 1,
+    xdp_mode: Annotated[
+        str,
+        typer.Option(
+            "--xdp-mode", callback=_xdp_mode, help="af_xdp: auto (native, else SKB), native or skb."
+        ),
+    ] = "auto",
     port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 80,
-    max_conns: Annotated[int, typer.Option("--max-conns", min=1, max=1 << 24,
-                                           help="Connection pool size.")] = 4096,
-    stats_file: Annotated[Path | None, typer.Option(
-        "--stats-file", help="Rewrite this JSON file with the counters twice a second.")] = None,
-    mss: MssOption = 1448,
-    cc: Annotated[str, typer.Option("--cc", callback=_cc,
-                                    help="Congestion control: cubic or newreno.")] = "cubic",
-    rto_min: Annotated[int, typer.Option("--rto-min", min=1, max=60000,
-                                         help="Minimum retransmission timeout, ms.")] = 200,
-    idle_timeout: Annotated[int, typer.Option(
-        "--idle-timeout", min=1, help="Close a connection idle this long, ms.")] = 60000,
-    header_timeout: Annotated[int, typer.Option(
-        "--header-timeout", min=1,
-        help="A request's header must be complete this long after its first byte, ms.")
+    max_conns: Annotated[
+        int, typer.Option("--max-conns", min=1, max=1 << 24, help="Connection pool size.")
+    ] = 4096,
+    stats_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--stats-file", help="Rewrite this JSON file with the counters twice a second."
+        ),
+    ] = None,
+    mss: MssOption = DEFAULT_MSS,
+    cc: Annotated[
+        str, typer.Option("--cc", callback=_cc, help="Congestion control: cubic or newreno.")
+    ] = "cubic",
+    rto_min: Annotated[
+        int, typer.Option("--rto-min", min=1, max=60000, help="Minimum retransmission timeout, ms.")
+    ] = 200,
+    idle_timeout: Annotated[
+        int, typer.Option("--idle-timeout", min=1, help="Close a connection idle this long, ms.")
+    ] = 60000,
+    header_timeout: Annotated[
+        int,
+        typer.Option(
+            "--header-timeout",
+            min=1,
+            help="A request's header must be complete this long after its first byte, ms.",
+        ),
     ] = 10000,
-    syn_backlog: Annotated[int, typer.Option(
-        "--syn-backlog", min=1, help="Half-open connections before SYN cookies.")] = 1024,
-    time_wait: Annotated[int, typer.Option(
-        "--time-wait", min=1, help="How long TIME-WAIT lasts, ms.")] = 60000,
-    impair_rx: Annotated[str | None, _spec_option(
-        "--impair-rx", "Impair the frames the stack receives")] = None,
-    impair_tx: Annotated[str | None, _spec_option(
-        "--impair-tx", "Impair the frames the stack sends")] = None,
-    impair_both: Annotated[str | None, _spec_option(
-        "--impair-both", "Impair both directions alike")] = None,
+    syn_backlog: Annotated[
+        int, typer.Option("--syn-backlog", min=1, help="Half-open connections before SYN cookies.")
+    ] = 1024,
+    time_wait: Annotated[
+        int, typer.Option("--time-wait", min=1, help="How long TIME-WAIT lasts, ms.")
+    ] = 60000,
+    impair_rx: Annotated[
+        str | None, _spec_option("--impair-rx", "Impair the frames the stack receives")
+    ] = None,
+    impair_tx: Annotated[
+        str | None, _spec_option("--impair-tx", "Impair the frames the stack sends")
+    ] = None,
+    impair_both: Annotated[
+        str | None, _spec_option("--impair-both", "Impair both directions alike")
+    ] = None,
     seed: SeedOption = None,
 ) -> None:
     """Serve TARGET from the user-space stack until SIGINT or SIGTERM."""
@@ -370,15 +458,32 @@ def serve(
     from ssdk.serve import ServeOptions
     from ssdk.serve import serve as run
 
-    tcp = {"cc": CC_NAMES.index(cc), "rto_min_ms": rto_min, "idle_ms": idle_timeout,
-           "header_timeout_ms": header_timeout, "syn_backlog": syn_backlog,
-           "time_wait_ms": time_wait}  # fmt: skip
+    tcp = {
+        "cc": CC_NAMES.index(cc),
+        "rto_min_ms": rto_min,
+        "idle_ms": idle_timeout,
+        "header_timeout_ms": header_timeout,
+        "syn_backlog": syn_backlog,
+        "time_wait_ms": time_wait,
+    }
     rx, tx = _impairments(impair_both, impair_rx, impair_tx, ("--impair-rx", "--impair-tx"))
-    opts = ServeOptions(target=target, backend=backend, iface=iface, queue=queue,
-                        workers=workers, xdp_mode=xdp_mode,
-                        ip=ipaddress.IPv4Interface(ip), port=port, max_conns=max_conns,
-                        stats_file=stats_file, mss=mss, tcp=tcp, impair_rx=rx, impair_tx=tx,
-                        impair_seed=seed)
+    opts = ServeOptions(
+        target=target,
+        backend=backend,
+        iface=iface,
+        queue=queue,
+        workers=workers,
+        xdp_mode=xdp_mode,
+        ip=ipaddress.IPv4Interface(ip),
+        port=port,
+        max_conns=max_conns,
+        stats_file=stats_file,
+        mss=mss,
+        tcp=tcp,
+        impair_rx=rx,
+        impair_tx=tx,
+        impair_seed=seed,
+    )
     # ssdk doctor's checks for this backend: a failure stops serve here, in a line each.
     try:
         failed = preflight(opts)
@@ -395,32 +500,51 @@ def _optional_ip(value: str | None) -> str | None:
 
 @app.command()
 def doctor(
-    iface: Annotated[str | None, typer.Option(
-        "--iface", help="The interface ssdk would serve on (checked, not required to exist).")
+    iface: Annotated[
+        str | None,
+        typer.Option(
+            "--iface", help="The interface ssdk would serve on (checked, not required to exist)."
+        ),
     ] = None,
-    backend: Annotated[str, typer.Option("--backend", callback=_backend,
-                                         help="NIC backend: af_packet, af_xdp or tap.")
+    backend: Annotated[
+        str,
+        typer.Option("--backend", callback=_backend, help="NIC backend: af_packet, af_xdp or tap."),
     ] = "af_packet",
-    workers: Annotated[int, typer.Option("--workers", min=1, max=256,
-                                         help="Engine processes, as serve's --workers.")] = 1,
-    queue: Annotated[int, typer.Option(
-        "--queue", min=0, help="af_xdp: the interface queue of the first worker.")] = 0,
-    xdp_mode: Annotated[str, typer.Option(
-        "--xdp-mode", callback=_xdp_mode, help="af_xdp: auto, native or skb.")] = "auto",
-    ip: Annotated[str | None, typer.Option(
-        "--ip", callback=_optional_ip,
-        help="The address ssdk would serve, A.B.C.D/NN (or A.B.C.D).")
+    workers: Annotated[
+        int,
+        typer.Option("--workers", min=1, max=256, help="Engine processes, as serve's --workers."),
+    ] = 1,
+    queue: Annotated[
+        int, typer.Option("--queue", min=0, help="af_xdp: the interface queue of the first worker.")
+    ] = 0,
+    xdp_mode: Annotated[
+        str, typer.Option("--xdp-mode", callback=_xdp_mode, help="af_xdp: auto, native or skb.")
+    ] = "auto",
+    ip: Annotated[
+        str | None,
+        typer.Option(
+            "--ip",
+            callback=_optional_ip,
+            help="The address ssdk would serve, A.B.C.D/NN (or A.B.C.D).",
+        ),
     ] = None,
-    mss: MssOption = 1448,
-    as_json: Annotated[bool, typer.Option(
-        "--json", help="Print the findings as JSON, for scripts.")] = False,
+    mss: MssOption = DEFAULT_MSS,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the findings as JSON, for scripts.")
+    ] = False,
 ) -> None:
     """Check what would stop `ssdk serve` here; each failing check comes with its fix."""
     from ssdk.doctor import Target, exit_code, format_report, report_json, run_checks
 
-    target = Target(backend=backend, iface=iface, workers=workers, queue=queue,
-                    xdp_mode=xdp_mode, mss=mss,
-                    ip=ipaddress.IPv4Interface(ip) if ip is not None else None)  # fmt: skip
+    target = Target(
+        backend=backend,
+        iface=iface,
+        workers=workers,
+        queue=queue,
+        xdp_mode=xdp_mode,
+        mss=mss,
+        ip=ipaddress.IPv4Interface(ip) if ip is not None else None,
+    )
     results = run_checks(target)
     print(report_json(target, results) if as_json else format_report(target, results))
     raise typer.Exit(exit_code(results))
@@ -428,23 +552,31 @@ def doctor(
 
 @app.command()
 def stats(
-    server: Annotated[str | None, typer.Argument(
-        metavar="[SERVER]",
-        help="The serving process's pid, or its counter file; the only one running if "
-             "left out.")] = None,
-    as_json: Annotated[bool, typer.Option(
-        "--json", help="Print every counter of every worker once, as JSON.")] = False,
-    interval: Annotated[float, typer.Option(
-        "--interval", min=0.1, max=3600, help="Seconds between two tables.")] = 1.0,
-    count: Annotated[int | None, typer.Option(
-        "--count", min=1, help="Stop after this many tables.")] = None,
+    server: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[SERVER]",
+            help="The serving process's pid, or its counter file; the only one running if "
+            "left out.",
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print every counter of every worker once, as JSON.")
+    ] = False,
+    interval: Annotated[
+        float, typer.Option("--interval", min=0.1, max=3600, help="Seconds between two tables.")
+    ] = 1.0,
+    count: Annotated[
+        int | None, typer.Option("--count", min=1, help="Stop after this many tables.")
+    ] = None,
 ) -> None:
     """Show a running server's counters per worker, live (or once, with --json)."""
     from ssdk.stats import Ambiguous, NoServer, run_stats
 
     if server is not None and not server.isdigit() and not Path(server).is_file():
-        raise typer.BadParameter(f"{server!r} is neither a pid nor a counter file",
-                                 param_hint="SERVER")  # fmt: skip
+        raise typer.BadParameter(
+            f"{server!r} is neither a pid nor a counter file", param_hint="SERVER"
+        )
     try:
         code = run_stats(server, as_json, interval, count)
     except Ambiguous as e:
@@ -456,19 +588,26 @@ def stats(
 
 @app.command()
 def impair(
-    a: Annotated[str, typer.Option("--a", metavar="IF_A", callback=_iface,
-                                   help="One side of the bridge.")],
-    b: Annotated[str, typer.Option("--b", metavar="IF_B", callback=_iface,
-                                   help="The other side.")],
-    impair_ab: Annotated[str | None, _spec_option(
-        "--impair-ab", "Impair the frames from IF_A to IF_B")] = None,
-    impair_ba: Annotated[str | None, _spec_option(
-        "--impair-ba", "Impair the frames from IF_B to IF_A")] = None,
-    impair_both: Annotated[str | None, _spec_option(
-        "--impair-both", "Impair both directions alike")] = None,
+    a: Annotated[
+        str, typer.Option("--a", metavar="IF_A", callback=_iface, help="One side of the bridge.")
+    ],
+    b: Annotated[str, typer.Option("--b", metavar="IF_B", callback=_iface, help="The other side.")],
+    impair_ab: Annotated[
+        str | None, _spec_option("--impair-ab", "Impair the frames from IF_A to IF_B")
+    ] = None,
+    impair_ba: Annotated[
+        str | None, _spec_option("--impair-ba", "Impair the frames from IF_B to IF_A")
+    ] = None,
+    impair_both: Annotated[
+        str | None, _spec_option("--impair-both", "Impair both directions alike")
+    ] = None,
     seed: SeedOption = None,
-    stats_file: Annotated[Path | None, typer.Option(
-        "--stats-file", help="Rewrite this JSON file with the counters twice a second.")] = None,
+    stats_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--stats-file", help="Rewrite this JSON file with the counters twice a second."
+        ),
+    ] = None,
 ) -> None:
     """Bridge IF_A and IF_B through the impairment layer until SIGINT or SIGTERM."""
     # Frames cross unchanged but for the impairment, so any server (nginx, ssdk) can be
@@ -476,8 +615,7 @@ def impair(
     from ssdk.impair_bridge import BridgeOptions, run_bridge
 
     if a == b:
-        raise typer.BadParameter("IF_A and IF_B must be different interfaces",
-                                 param_hint="--b")  # fmt: skip
+        raise typer.BadParameter("IF_A and IF_B must be different interfaces", param_hint="--b")
     ab, ba = _impairments(impair_both, impair_ab, impair_ba, ("--impair-ab", "--impair-ba"))
     opts = BridgeOptions(a=a, b=b, ab=ab, ba=ba, seed=seed, stats_file=stats_file)
     raise typer.Exit(run_bridge(opts))
@@ -486,10 +624,15 @@ def impair(
 @app.command()
 def demo(
     app_dir: Annotated[Path, typer.Argument(help="The app's folder (holds app.py).")] = Path(
-        "examples/hello"),
-    check: Annotated[bool, typer.Option(
-        "--check", help="Fetch / once from the other namespace, then stop (exit 0 if it "
-                        "came back).")] = False,
+        "examples/hello"
+    ),
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Fetch / once from the other namespace, then stop (exit 0 if it came back).",
+        ),
+    ] = False,
 ) -> None:
     """Serve an example over a veth pair in namespaces made (and removed) for it."""
     from ssdk.demo import run_demo
@@ -501,14 +644,23 @@ def demo(
 
 @app.command()
 def dev(
-    app_file: Annotated[Path | None, typer.Argument(
-        metavar="APP",
-        help="The app file; if left out, the one the project's pyproject.toml names, "
-             "else app.py in this folder.")] = None,
-    port: Annotated[int | None, typer.Option(
-        "--port", min=1, max=65535,
-        help="Port to serve on (default: 80 on the TAP device, 8000 through kernel "
-             "sockets).")] = None,
+    app_file: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="APP",
+            help="The app file; if left out, the one the project's pyproject.toml names, "
+            "else app.py in this folder.",
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port",
+            min=1,
+            max=65535,
+            help="Port to serve on (default: 80 on the TAP device, 8000 through kernel sockets).",
+        ),
+    ] = None,
 ) -> None:
     """Serve APP on this machine over the user-space stack and follow its edits."""
     from ssdk.dev import DevError, run_dev

@@ -48,14 +48,20 @@ def _check(topo: Topology, proc: subprocess.Popen[str]) -> int:
     """Fetch / from the client namespace once, then stop the server: 0 if the page came
     back whole (200) and the server stopped cleanly."""
     out = subprocess.run(
-        ns_exec(topo.client_ns, ["curl", "-sS", "--max-time", "5", "-w", "\n%{http_code}",
-                                 f"http://{topo.server_ip}/"]),
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        ns_exec(
+            topo.client_ns,
+            ["curl", "-sS", "--max-time", "5", "-w", "\n%{http_code}", f"http://{topo.server_ip}/"],
+        ),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     body, _, status = out.stdout.rpartition("\n")
-    print(f"check: GET http://{topo.server_ip}/ from {topo.client_ns}: {status or 'no answer'}"
-          f" ({len(body.encode())} bytes){' ' + out.stderr.strip() if out.stderr else ''}",
-          flush=True)  # fmt: skip
+    print(
+        f"check: GET http://{topo.server_ip}/ from {topo.client_ns}: {status or 'no answer'}"
+        f" ({len(body.encode())} bytes){' ' + out.stderr.strip() if out.stderr else ''}",
+        flush=True,
+    )
     rc = _stop(proc)
     return 0 if status == "200" and rc in (0, -signal.SIGINT) else 1
 

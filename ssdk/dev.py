@@ -36,9 +36,24 @@ from ssdk.workers import Supervisor, WorkerStartError
 
 OUT_DIR = ".ssdk"
 # Never watched: build output, environments, VCS and tool caches.
-IGNORED_DIRS = frozenset({OUT_DIR, ".git", ".hg", ".venv", "venv", "env", "__pycache__",
-                          ".pytest_cache", ".ruff_cache", ".mypy_cache", "node_modules",
-                          "site", "build", "dist"})  # fmt: skip
+IGNORED_DIRS = frozenset(
+    {
+        OUT_DIR,
+        ".git",
+        ".hg",
+        ".venv",
+        "venv",
+        "env",
+        "__pycache__",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".mypy_cache",
+        "node_modules",
+        "site",
+        "build",
+        "dist",
+    }
+)
 IGNORED_SUFFIXES = (".ssdk", ".pyc", ".swp", ".tmp", "~")
 DEV_NET = ipaddress.IPv4Network("198.19.0.0/16")  # inside the 198.18.0.0/15 benchmark range
 DEBOUNCE_MS = 150
@@ -73,8 +88,11 @@ class Builds:
         t0 = time.monotonic()
         proc = subprocess.run(
             [sys.executable, "-m", "ssdk", "build", str(self.app), "-o", str(path)],
-            cwd=self.app.parent, capture_output=True, text=True, check=False,
-        )  # fmt: skip
+            cwd=self.app.parent,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         took = time.monotonic() - t0
         if proc.returncode != 0:
             lines = (proc.stderr or proc.stdout).strip().splitlines()
@@ -94,8 +112,9 @@ def pick_subnet() -> ipaddress.IPv4Network:
     """A /30 of DEV_NET that no interface of this machine uses yet."""
     used: list[ipaddress.IPv4Network] = []
     try:
-        out = subprocess.run(["ip", "-j", "-4", "addr"], capture_output=True, text=True,
-                             check=False).stdout  # fmt: skip
+        out = subprocess.run(
+            ["ip", "-j", "-4", "addr"], capture_output=True, text=True, check=False
+        ).stdout
         for link in json.loads(out or "[]"):
             for a in link.get("addr_info", []):
                 used.append(ipaddress.IPv4Interface(f"{a['local']}/{a['prefixlen']}").network)
@@ -134,9 +153,12 @@ def run_dev(app: Path, port: int | None) -> int:
         except NetnsError as e:
             why = (e.stderr or str(e)).splitlines()[-1] if (e.stderr or str(e)) else "refused"
             kport = port or KERNEL_PORT
-            print(f"ssdk dev: no TAP device ({why}; it needs root or CAP_NET_ADMIN): "
-                  f"serving through the kernel's sockets at http://127.0.0.1:{kport}/ "
-                  "instead", flush=True)  # fmt: skip
+            print(
+                f"ssdk dev: no TAP device ({why}; it needs root or CAP_NET_ADMIN): "
+                f"serving through the kernel's sockets at http://127.0.0.1:{kport}/ "
+                "instead",
+                flush=True,
+            )
             _serve_kernel(app, first, builds, feed, stop, kport)
         else:
             _serve_tap(app, first, builds, feed, stop, tap, net, port or 80)
@@ -168,10 +190,15 @@ class ChangeFeed:
         import watchfiles
 
         for changes in watchfiles.watch(
-            self.root, watch_filter=watched, debounce=DEBOUNCE_MS, step=50, rust_timeout=100,
-            yield_on_timeout=True, stop_event=_StopFlag(self.stop, self.done),
+            self.root,
+            watch_filter=watched,
+            debounce=DEBOUNCE_MS,
+            step=50,
+            rust_timeout=100,
+            yield_on_timeout=True,
+            stop_event=_StopFlag(self.stop, self.done),
             raise_interrupt=False,
-        ):  # fmt: skip
+        ):
             if changes:
                 self.queue.put(set(changes))
 
@@ -185,8 +212,16 @@ class ChangeFeed:
                 return out
 
 
-def _serve_tap(app: Path, first: Path, builds: Builds, feed: ChangeFeed, stop: list[int],
-               tap: str, net: ipaddress.IPv4Network, port: int) -> None:  # fmt: skip
+def _serve_tap(
+    app: Path,
+    first: Path,
+    builds: Builds,
+    feed: ChangeFeed,
+    stop: list[int],
+    tap: str,
+    net: ipaddress.IPv4Network,
+    port: int,
+) -> None:
     """One worker on the TAP device; content swapped in, code restarts the worker."""
     from ssdk.core.bundle import read_bundle
 
@@ -194,11 +229,23 @@ def _serve_tap(app: Path, first: Path, builds: Builds, feed: ChangeFeed, stop: l
     with ExitStack() as stack:
         bundle = read_bundle(first)
         stack.callback(bundle.close)
-        opts = ServeOptions(target=str(first), backend="tap", iface=tap,
-                            ip=ipaddress.IPv4Interface(f"{ssdk_ip}/{net.prefixlen}"),
-                            port=port)  # fmt: skip
-        board = Board.create(2, {"target": str(app), "iface": tap, "backend": "tap",
-                                 "address": f"{ssdk_ip}:{port}", "workers": 1})  # fmt: skip
+        opts = ServeOptions(
+            target=str(first),
+            backend="tap",
+            iface=tap,
+            ip=ipaddress.IPv4Interface(f"{ssdk_ip}/{net.prefixlen}"),
+            port=port,
+        )
+        board = Board.create(
+            2,
+            {
+                "target": str(app),
+                "iface": tap,
+                "backend": "tap",
+                "address": f"{ssdk_ip}:{port}",
+                "workers": 1,
+            },
+        )
         stack.callback(board.close, unlink=True)
         plan = worker_plan(opts, bundle.blob, None)
         plan.app_path = str(app)  # its dynamic routes run in the worker, fresh each restart
@@ -209,8 +256,11 @@ def _serve_tap(app: Path, first: Path, builds: Builds, feed: ChangeFeed, stop: l
         except WorkerStartError as e:
             raise DevError(str(e)) from None
         url = f"http://{ssdk_ip}/" if port == 80 else f"http://{ssdk_ip}:{port}/"
-        print(f"ssdk dev: serving {app.name} at {url} (TAP {tap}, this machine is "
-              f"{host_ip}); watching {app.parent}", flush=True)  # fmt: skip
+        print(
+            f"ssdk dev: serving {app.name} at {url} (TAP {tap}, this machine is "
+            f"{host_ip}); watching {app.parent}",
+            flush=True,
+        )
         print(f"ssdk dev: ready: {url}", flush=True)
         while not stop:
             time.sleep(0.1)
@@ -228,8 +278,9 @@ def _serve_tap(app: Path, first: Path, builds: Builds, feed: ChangeFeed, stop: l
             sup.watch()
 
 
-def _serve_kernel(app: Path, first: Path, builds: Builds, feed: ChangeFeed,
-                  stop: list[int], port: int) -> None:  # fmt: skip
+def _serve_kernel(
+    app: Path, first: Path, builds: Builds, feed: ChangeFeed, stop: list[int], port: int
+) -> None:
     """The same bundle through kernel sockets; every rebuild is loaded in place, and the
     app's dynamic routes imported again when its Python changes."""
     from ssdk.core.bundle import Bundle, read_bundle
@@ -269,8 +320,14 @@ def _serve_kernel(app: Path, first: Path, builds: Builds, feed: ChangeFeed,
             return not stop
 
         try:
-            run_kernel_server(engine, "127.0.0.1", port, tick, lambda: print(
-                f"ssdk dev: ready: http://127.0.0.1:{port}/", flush=True), lambda: routes[0])
+            run_kernel_server(
+                engine,
+                "127.0.0.1",
+                port,
+                tick,
+                lambda: print(f"ssdk dev: ready: http://127.0.0.1:{port}/", flush=True),
+                lambda: routes[0],
+            )
         except OSError as e:
             raise DevError(f"cannot listen on 127.0.0.1:{port}: {e.strerror}") from None
 
@@ -300,8 +357,10 @@ def _rebuild(changes: set[tuple[object, str]], builds: Builds) -> Path | None:
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
     path, err, took = builds.build()
     if path is None:
-        print(f"ssdk dev: {shown} changed; build failed, still serving the last good "
-              f"build:\n  {err}", flush=True)  # fmt: skip
+        print(
+            f"ssdk dev: {shown} changed; build failed, still serving the last good build:\n  {err}",
+            flush=True,
+        )
         return None
     print(f"ssdk dev: {shown} changed; rebuilt in {took:.2f} s", flush=True)
     return path

@@ -28,29 +28,63 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from ssdk.core import rtnl
+from ssdk.core.cdefs import DEFAULT_MSS
 from ssdk.core.rtnl import Link, Route
 
 if TYPE_CHECKING:
     from ssdk.serve import ServeOptions
 
 BACKENDS = ("af_packet", "af_xdp", "tap")
-DEFAULT_MSS = 1448
 FRAME_OVERHEAD = 52  # IPv4 20 + TCP 20 + timestamps 12: a segment of MSS m is m + 52 bytes
 SLOT = 2048  # bytes of a ring slot (AF_PACKET, AF_XDP UMEM, TAP buffer: FRAME_SIZE in C)
 
 # Capability numbers (linux/capability.h).
 CAP_NET_ADMIN, CAP_NET_RAW, CAP_IPC_LOCK, CAP_SYS_ADMIN, CAP_BPF = 12, 13, 14, 21, 39
-CAP_NAMES = {CAP_NET_ADMIN: "CAP_NET_ADMIN", CAP_NET_RAW: "CAP_NET_RAW", CAP_BPF: "CAP_BPF",
-             CAP_IPC_LOCK: "CAP_IPC_LOCK", CAP_SYS_ADMIN: "CAP_SYS_ADMIN"}
+CAP_NAMES = {
+    CAP_NET_ADMIN: "CAP_NET_ADMIN",
+    CAP_NET_RAW: "CAP_NET_RAW",
+    CAP_BPF: "CAP_BPF",
+    CAP_IPC_LOCK: "CAP_IPC_LOCK",
+    CAP_SYS_ADMIN: "CAP_SYS_ADMIN",
+}
 
 # Drivers with native XDP, for kernels older than 6.3, which cannot be asked (the
 # "netdev" netlink family): a list kept by hand, so only a guess.
-NATIVE_XDP_DRIVERS = frozenset({
-    "veth", "virtio_net", "tun", "mlx5_core", "mlx4_en", "i40e", "ice", "ixgbe", "ixgbevf",
-    "igb", "igc", "bnxt_en", "nfp", "qede", "ena", "gve", "hv_netvsc", "xen-netfront",
-    "sfc", "mvneta", "mvpp2", "stmmac", "fec", "enetc", "dpaa2-eth", "atlantic", "netdevsim",
-    "bonding", "thunder-nicvf", "lan966x-switch", "octeontx2-nicpf",
-})  # fmt: skip
+NATIVE_XDP_DRIVERS = frozenset(
+    {
+        "veth",
+        "virtio_net",
+        "tun",
+        "mlx5_core",
+        "mlx4_en",
+        "i40e",
+        "ice",
+        "ixgbe",
+        "ixgbevf",
+        "igb",
+        "igc",
+        "bnxt_en",
+        "nfp",
+        "qede",
+        "ena",
+        "gve",
+        "hv_netvsc",
+        "xen-netfront",
+        "sfc",
+        "mvneta",
+        "mvpp2",
+        "stmmac",
+        "fec",
+        "enetc",
+        "dpaa2-eth",
+        "atlantic",
+        "netdevsim",
+        "bonding",
+        "thunder-nicvf",
+        "lan966x-switch",
+        "octeontx2-nicpf",
+    }
+)
 XDP_PROGRAMS_OF_LIBXDP = frozenset({"xsk_def_prog", "xdp_dispatcher"})
 
 
@@ -102,8 +136,15 @@ class Target:
 
     @classmethod
     def of(cls, opts: ServeOptions) -> Target:
-        return cls(backend=opts.backend, iface=opts.iface, ip=opts.ip, workers=opts.workers,
-                   queue=opts.queue, xdp_mode=opts.xdp_mode, mss=opts.mss)  # fmt: skip
+        return cls(
+            backend=opts.backend,
+            iface=opts.iface,
+            ip=opts.ip,
+            workers=opts.workers,
+            queue=opts.queue,
+            xdp_mode=opts.xdp_mode,
+            mss=opts.mss,
+        )
 
 
 class Probe(Protocol):
@@ -234,8 +275,9 @@ class Check:
 CHECKS: dict[str, Check] = {}
 
 
-def register_check(name: str, run: CheckFn, backends: Iterable[str] = BACKENDS,
-                   needs_link: bool = False) -> None:  # fmt: skip
+def register_check(
+    name: str, run: CheckFn, backends: Iterable[str] = BACKENDS, needs_link: bool = False
+) -> None:
     """Add a check to the table, after those there; doctor and serve run it from then on."""
     if name in CHECKS:
         raise ValueError(f"a check named {name!r} exists already")
@@ -245,8 +287,9 @@ def register_check(name: str, run: CheckFn, backends: Iterable[str] = BACKENDS,
     CHECKS[name] = Check(name, run, frozenset(backends), needs_link)
 
 
-def check(name: str, backends: Iterable[str] = BACKENDS,
-          needs_link: bool = False) -> Callable[[CheckFn], CheckFn]:  # fmt: skip
+def check(
+    name: str, backends: Iterable[str] = BACKENDS, needs_link: bool = False
+) -> Callable[[CheckFn], CheckFn]:
     """@check("name"): register_check as a decorator."""
 
     def add(fn: CheckFn) -> CheckFn:
@@ -262,8 +305,9 @@ class Result:
     finding: Finding
 
 
-def run_checks(target: Target, probe: Probe | None = None,
-               relevant_only: bool = False) -> list[Result]:  # fmt: skip
+def run_checks(
+    target: Target, probe: Probe | None = None, relevant_only: bool = False
+) -> list[Result]:
     """Every check's finding, in the table's order. ``relevant_only``: leave out the
     checks of other backends (what serve runs)."""
     probe = probe or LiveProbe()
@@ -289,8 +333,10 @@ def run_checks(target: Target, probe: Probe | None = None,
 def _core(t: Target, p: Probe) -> Finding:
     error = p.core_error()
     if error is not None:
-        return fail(f"ssdk's C core does not load: {error}",
-                    "pip install -e . in the source tree (or reinstall ssdk)")  # fmt: skip
+        return fail(
+            f"ssdk's C core does not load: {error}",
+            "pip install -e . in the source tree (or reinstall ssdk)",
+        )
     return ok("ssdk's C core loads and matches ssdk/csrc")
 
 
@@ -310,23 +356,29 @@ def _privileges(t: Target, p: Probe) -> Finding:
             euid, groups = p.user()
             if (uid != -1 or gid != -1) and uid in (-1, euid) and (gid == -1 or gid in groups):
                 return ok(f"{t.iface} belongs to this user (uid {euid}); no privilege needed")
-        return fail("CAP_NET_ADMIN missing: opening a TAP device that is not this user's "
-                    "needs it", f"run as root, or make the TAP this user's: ip tuntap add "
-                    f"dev {t.iface or 'TAP'} mode tap user {p.user()[0]}")  # fmt: skip
+        return fail(
+            "CAP_NET_ADMIN missing: opening a TAP device that is not this user's needs it",
+            f"run as root, or make the TAP this user's: ip tuntap add "
+            f"dev {t.iface or 'TAP'} mode tap user {p.user()[0]}",
+        )
     needed = [CAP_NET_RAW]  # AF_PACKET and AF_XDP sockets alike
     why = "a packet socket"
     if t.backend == "af_xdp":
         # Attaching an XDP program is CAP_NET_ADMIN's; loading it and its map CAP_BPF's
         # (or CAP_SYS_ADMIN's, as before Linux 5.8).
-        needed += [CAP_NET_ADMIN, CAP_BPF if held(CAP_BPF) or not held(CAP_SYS_ADMIN)
-                   else CAP_SYS_ADMIN]  # fmt: skip
+        needed += [
+            CAP_NET_ADMIN,
+            CAP_BPF if held(CAP_BPF) or not held(CAP_SYS_ADMIN) else CAP_SYS_ADMIN,
+        ]
         why = "an AF_XDP socket and its XDP program"
     missing = [CAP_NAMES[c] for c in needed if not held(c)]
     names = ", ".join(CAP_NAMES[c] for c in needed)
     if missing:
-        return fail(f"{', '.join(missing)} missing: {t.backend} needs {names} for {why}",
-                    f"run as root (sudo), or grant them: systemd AmbientCapabilities="
-                    f"{' '.join(CAP_NAMES[c] for c in needed)}")  # fmt: skip
+        return fail(
+            f"{', '.join(missing)} missing: {t.backend} needs {names} for {why}",
+            f"run as root (sudo), or grant them: systemd AmbientCapabilities="
+            f"{' '.join(CAP_NAMES[c] for c in needed)}",
+        )
     return ok(f"{names} held")
 
 
@@ -344,12 +396,16 @@ def _memlock(t: Target, p: Probe) -> Finding:
         return skip("no C core to size the UMEM by")
     need = p.umem_bytes() * t.workers
     if limit < need:
-        return fail(f"RLIMIT_MEMLOCK is {_size(limit)} and {t.workers} worker"
-                    f"{'s' * (t.workers > 1)} pin {_size(need)} of UMEM (no CAP_IPC_LOCK)",
-                    f"ulimit -l {need // 1024} (or unlimited; systemd: LimitMEMLOCK="
-                    "infinity), or run with CAP_IPC_LOCK")  # fmt: skip
-    return ok(f"RLIMIT_MEMLOCK {_size(limit)} holds the {_size(need)} of UMEM "
-              "(less what this user's other AF_XDP sockets pin)")  # fmt: skip
+        return fail(
+            f"RLIMIT_MEMLOCK is {_size(limit)} and {t.workers} worker"
+            f"{'s' * (t.workers > 1)} pin {_size(need)} of UMEM (no CAP_IPC_LOCK)",
+            f"ulimit -l {need // 1024} (or unlimited; systemd: LimitMEMLOCK="
+            "infinity), or run with CAP_IPC_LOCK",
+        )
+    return ok(
+        f"RLIMIT_MEMLOCK {_size(limit)} holds the {_size(need)} of UMEM "
+        "(less what this user's other AF_XDP sockets pin)"
+    )
 
 
 @check("libxdp", backends=("af_xdp",))
@@ -357,8 +413,10 @@ def _libxdp(t: Target, p: Probe) -> Finding:
     if p.core_error() is not None:
         return skip("no C core")
     if not p.have_af_xdp():
-        return fail("ssdk was built without AF_XDP (no libxdp headers at build time)",
-                    "apt-get install libxdp-dev libbpf-dev, then pip install -e . again")
+        return fail(
+            "ssdk was built without AF_XDP (no libxdp headers at build time)",
+            "apt-get install libxdp-dev libbpf-dev, then pip install -e . again",
+        )
     return ok("ssdk was built with libxdp")
 
 
@@ -368,19 +426,25 @@ def _interface(t: Target, p: Probe) -> Finding:
         return skip("no --iface given")
     link = p.link(t.iface)
     if link is None:
-        return fail(f"no interface named {t.iface} in this network namespace",
-                    "ip -br link lists them; run ssdk in the interface's namespace "
-                    "(ip netns exec NS ssdk ...)")
+        return fail(
+            f"no interface named {t.iface} in this network namespace",
+            "ip -br link lists them; run ssdk in the interface's namespace "
+            "(ip netns exec NS ssdk ...)",
+        )
     if t.backend == "tap" and link.kind != "tun":
-        return fail(f"{t.iface} is a {link.kind or 'network'} interface, not a TAP device",
-                    "--backend af_packet, or make a TAP: ip tuntap add dev NAME mode tap")
+        return fail(
+            f"{t.iface} is a {link.kind or 'network'} interface, not a TAP device",
+            "--backend af_packet, or make a TAP: ip tuntap add dev NAME mode tap",
+        )
     if not link.up:
         return fail(f"{t.iface} is down", f"ip link set {t.iface} up")
     if not link.carrier and t.backend != "tap":
         # A TAP has carrier only while a program holds it, that is once ssdk runs.
         other = "its peer is down" if link.kind == "veth" else "no cable or link partner"
-        return warn(f"{t.iface} is up but has no carrier ({other}): nothing will arrive",
-                    "bring up the other end (the veth peer, the switch port)")  # fmt: skip
+        return warn(
+            f"{t.iface} is up but has no carrier ({other}): nothing will arrive",
+            "bring up the other end (the veth peer, the switch port)",
+        )
     return ok(f"{t.iface} is up ({link.kind or 'device'}, operstate {link.operstate})")
 
 
@@ -393,21 +457,28 @@ def _queues(t: Target, p: Probe) -> Finding:
         return ok("one worker on the TAP's one queue")
     have = p.rx_queues(t.iface) or 1
     if t.backend == "af_packet":
-        return ok(f"{t.iface} has {have} receive queue{'s' * (have > 1)}; the kernel shares "
-                  f"flows among {t.workers} worker{'s' * (t.workers > 1)} (fanout)")  # fmt: skip
+        return ok(
+            f"{t.iface} has {have} receive queue{'s' * (have > 1)}; the kernel shares "
+            f"flows among {t.workers} worker{'s' * (t.workers > 1)} (fanout)"
+        )
     # AF_XDP binds one socket per queue: worker i serves queue --queue + i.
     last = t.queue + t.workers - 1
     if last >= have:
-        return fail(f"{t.iface} has {have} receive queue{'s' * (have > 1)}; --workers "
-                    f"{t.workers} from --queue {t.queue} needs queues {t.queue} to {last}",
-                    f"--workers {max(1, have - t.queue)}" if t.queue < have else "--queue 0",
-                    "--workers")  # fmt: skip
+        return fail(
+            f"{t.iface} has {have} receive queue{'s' * (have > 1)}; --workers "
+            f"{t.workers} from --queue {t.queue} needs queues {t.queue} to {last}",
+            f"--workers {max(1, have - t.queue)}" if t.queue < have else "--queue 0",
+            "--workers",
+        )
     if t.workers < have:
-        return warn(f"{t.iface} has {have} receive queues and {t.workers} are served; frames "
-                    "on the others reach the kernel, not ssdk",
-                    f"--workers {have - t.queue}" if t.queue == 0 else
-                    f"point RSS at the served queues: ethtool -X {t.iface} start {t.queue} "
-                    f"equal {t.workers}")  # fmt: skip
+        return warn(
+            f"{t.iface} has {have} receive queues and {t.workers} are served; frames "
+            "on the others reach the kernel, not ssdk",
+            f"--workers {have - t.queue}"
+            if t.queue == 0
+            else f"point RSS at the served queues: ethtool -X {t.iface} start {t.queue} "
+            f"equal {t.workers}",
+        )
     return ok(f"queues {t.queue} to {last} of {have}, one worker each")
 
 
@@ -417,9 +488,11 @@ def _mtu(t: Target, p: Probe) -> Finding:
     assert link is not None
     frame = t.mss + FRAME_OVERHEAD
     if link.mtu < frame:
-        return fail(f"{t.iface}'s MTU is {link.mtu}: segments of MSS {t.mss} are {frame}-byte "
-                    "packets, which the interface will not send",
-                    f"--mss {link.mtu - FRAME_OVERHEAD}, or ip link set {t.iface} mtu {frame}")
+        return fail(
+            f"{t.iface}'s MTU is {link.mtu}: segments of MSS {t.mss} are {frame}-byte "
+            "packets, which the interface will not send",
+            f"--mss {link.mtu - FRAME_OVERHEAD}, or ip link set {t.iface} mtu {frame}",
+        )
     return ok(f"MTU {link.mtu} carries MSS {t.mss} ({frame}-byte packets)")
 
 
@@ -435,27 +508,37 @@ def _xdp_program(t: Target, p: Probe) -> Finding:
     off = f"ip link set dev {t.iface} {'xdpgeneric' if mode == 'skb' else 'xdp'} off"
     if t.backend == "af_packet":
         # XDP runs before packet sockets: what it drops or redirects never reaches ssdk.
-        return warn(f"{what} on {t.iface} sees every frame first: what it drops or "
-                    "redirects never reaches ssdk", f"{off} (if nothing else needs it)")
+        return warn(
+            f"{what} on {t.iface} sees every frame first: what it drops or "
+            "redirects never reaches ssdk",
+            f"{off} (if nothing else needs it)",
+        )
     if name in XDP_PROGRAMS_OF_LIBXDP:
         # libxdp adds its socket to the program already there; a queue bound twice fails.
-        return warn(f"{what} on {t.iface}: another AF_XDP server (ssdk serve?) is running; "
-                    f"ssdk joins it, but a queue it serves cannot be served twice",
-                    "stop the other server, or serve queues it does not (--queue)")  # fmt: skip
-    return fail(f"{what} holds {t.iface}: libxdp cannot attach ssdk's program beside it",
-                f"{off} (after checking what it is for: ip -d link show {t.iface})")  # fmt: skip
+        return warn(
+            f"{what} on {t.iface}: another AF_XDP server (ssdk serve?) is running; "
+            f"ssdk joins it, but a queue it serves cannot be served twice",
+            "stop the other server, or serve queues it does not (--queue)",
+        )
+    return fail(
+        f"{what} holds {t.iface}: libxdp cannot attach ssdk's program beside it",
+        f"{off} (after checking what it is for: ip -d link show {t.iface})",
+    )
 
 
 @check("bpffs", backends=("af_xdp",))
 def _bpffs(t: Target, p: Probe) -> Finding:
     where = [m for m, kind in p.mounts() if kind == "bpf"]
     if "/sys/fs/bpf" in where:
-        return ok("bpffs at /sys/fs/bpf: libxdp's dispatcher lets other XDP programs share "
-                  "the interface")  # fmt: skip
+        return ok(
+            "bpffs at /sys/fs/bpf: libxdp's dispatcher lets other XDP programs share the interface"
+        )
     on = t.iface or "the interface"
-    return warn(f"no bpffs at /sys/fs/bpf: libxdp attaches ssdk's program alone, so no other "
-                f"XDP program can share {on} while ssdk runs",
-                "mount -t bpf bpf /sys/fs/bpf")  # fmt: skip
+    return warn(
+        f"no bpffs at /sys/fs/bpf: libxdp attaches ssdk's program alone, so no other "
+        f"XDP program can share {on} while ssdk runs",
+        "mount -t bpf bpf /sys/fs/bpf",
+    )
 
 
 @check("xdp-mode", backends=("af_xdp",), needs_link=True)
@@ -473,16 +556,23 @@ def _xdp_mode(t: Target, p: Probe) -> Finding:
         zc = ""
         source = "(a guess from the driver's name: this kernel cannot be asked)"
     if t.xdp_mode == "skb":
-        return ok(f"SKB mode as asked (native {'possible' if native else 'not offered'} "
-                  f"on {driver} {source})")  # fmt: skip
+        return ok(
+            f"SKB mode as asked (native {'possible' if native else 'not offered'} "
+            f"on {driver} {source})"
+        )
     if native:
         return ok(f"{driver} does native XDP{zc} {source}")
     if t.xdp_mode == "native":
-        return fail(f"{driver} ({t.iface}) has no native XDP {source}",
-                    "--xdp-mode auto (or skb) serves in SKB mode")  # fmt: skip
-    return warn(f"{driver} ({t.iface}) has no native XDP {source}: ssdk will serve in SKB "
-                "(generic) mode, where each frame becomes an skb first, at a fraction of "
-                "the speed", "use a NIC whose driver has XDP, or --backend af_packet")  # fmt: skip
+        return fail(
+            f"{driver} ({t.iface}) has no native XDP {source}",
+            "--xdp-mode auto (or skb) serves in SKB mode",
+        )
+    return warn(
+        f"{driver} ({t.iface}) has no native XDP {source}: ssdk will serve in SKB "
+        "(generic) mode, where each frame becomes an skb first, at a fraction of "
+        "the speed",
+        "use a NIC whose driver has XDP, or --backend af_packet",
+    )
 
 
 @check("offloads", backends=("af_packet", "af_xdp"), needs_link=True)
@@ -498,8 +588,12 @@ def _offloads(t: Target, p: Probe) -> Finding:
     # driver, before GRO; in SKB mode after it. LRO is the card's, before both, and
     # several drivers refuse native XDP while it is on.
     link = p.link(t.iface)
-    native = (t.backend == "af_xdp" and t.xdp_mode != "skb" and link is not None
-              and bool((p.xdp_features(link) or 0) & rtnl.XDP_ACT_BASIC))  # fmt: skip
+    native = (
+        t.backend == "af_xdp"
+        and t.xdp_mode != "skb"
+        and link is not None
+        and bool((p.xdp_features(link) or 0) & rtnl.XDP_ACT_BASIC)
+    )
     merged = [k for k in ("gro", "lro") if state.get(k)]
     if t.backend == "af_xdp":
         merged = [k for k in merged if not (k == "gro" and native)]
@@ -507,13 +601,18 @@ def _offloads(t: Target, p: Probe) -> Finding:
         merged = [k for k in merged if k == "lro"]
     if merged:
         names = " and ".join(k.upper() for k in merged)
-        return warn(f"{shown}: {names} merge segments into frames over {SLOT} bytes, which "
-                    f"{t.backend} loses (drop_truncated), and some drivers refuse XDP with LRO",
-                    f"ethtool -K {t.iface} {' '.join(f'{k} off' for k in merged)}")  # fmt: skip
+        return warn(
+            f"{shown}: {names} merge segments into frames over {SLOT} bytes, which "
+            f"{t.backend} loses (drop_truncated), and some drivers refuse XDP with LRO",
+            f"ethtool -K {t.iface} {' '.join(f'{k} off' for k in merged)}",
+        )
     # Receive checksum offload is used (a frame the driver verified is not summed again);
     # on send, TX checksum, TSO and GSO do nothing: ssdk writes every frame whole.
-    gro = (" (AF_PACKET reads merged frames whole and cuts them again)"
-           if t.backend == "af_packet" and state.get("gro") else "")  # fmt: skip
+    gro = (
+        " (AF_PACKET reads merged frames whole and cuts them again)"
+        if t.backend == "af_packet" and state.get("gro")
+        else ""
+    )
     return ok(f"{shown}: none loses frames{gro}; what ssdk sends uses no offload")
 
 
@@ -524,9 +623,11 @@ def _address(t: Target, p: Probe) -> Finding:
     held = [(name, a) for name, a in p.addresses() if a.ip == t.ip.ip]
     if held:
         name, a = held[0]
-        return fail(f"the kernel holds {t.ip.ip} itself (on {name}): it answers ARP and "
-                    "TCP for it too, and resets ssdk's connections",
-                    f"ip addr del {a.with_prefixlen} dev {name}")  # fmt: skip
+        return fail(
+            f"the kernel holds {t.ip.ip} itself (on {name}): it answers ARP and "
+            "TCP for it too, and resets ssdk's connections",
+            f"ip addr del {a.with_prefixlen} dev {name}",
+        )
     return ok(f"the kernel does not hold {t.ip.ip}")
 
 
@@ -536,9 +637,11 @@ def _forwarding(t: Target, p: Probe) -> Finding:
     if p.forwarding(t.iface):
         # AF_PACKET reads copies: the kernel still receives every frame for ssdk's
         # address (its MAC is the interface's), and a forwarding kernel routes them on.
-        return warn(f"IPv4 forwarding is on for {t.iface}: the kernel routes its own copy "
-                    "of every frame sent to ssdk, so each one leaves twice",
-                    f"sysctl -w net.ipv4.conf.{t.iface}.forwarding=0")
+        return warn(
+            f"IPv4 forwarding is on for {t.iface}: the kernel routes its own copy "
+            "of every frame sent to ssdk, so each one leaves twice",
+            f"sysctl -w net.ipv4.conf.{t.iface}.forwarding=0",
+        )
     return ok(f"IPv4 forwarding is off for {t.iface}")
 
 
@@ -550,29 +653,40 @@ def _own_host(t: Target, p: Probe) -> Finding:
     route = p.route_to(ip)
     if route is not None and route.local:
         return skip(f"the kernel holds {ip} (see address)")
-    how = f"out of {route.oif}" + (f" via {route.gateway}" if route and route.gateway else "") \
-        if route is not None else ""
+    how = (
+        f"out of {route.oif}" + (f" via {route.gateway}" if route and route.gateway else "")
+        if route is not None
+        else ""
+    )
     if t.backend == "tap":
         if route is not None and route.oif == t.iface and route.gateway is None:
             return ok(f"this host reaches {ip} through the TAP")
-        return fail(f"this host sends to {ip} {how or 'nowhere (no route)'}, not into "
-                    f"{t.iface}, so nothing reaches ssdk",
-                    f"give {t.iface} an address in {t.ip.network}: ip addr add "
-                    f"{_peer(t.ip)} dev {t.iface}")  # fmt: skip
+        return fail(
+            f"this host sends to {ip} {how or 'nowhere (no route)'}, not into "
+            f"{t.iface}, so nothing reaches ssdk",
+            f"give {t.iface} an address in {t.ip.network}: ip addr add {_peer(t.ip)} dev {t.iface}",
+        )
     # AF_PACKET and AF_XDP read what arrives on the interface. This host's own frames
     # to ssdk would leave on it and never come back in (AF_PACKET ignores outgoing
     # frames; XDP sees only received ones), and ssdk's answers would go out on the wire.
-    instead = ("test from another host or network namespace (ssdk demo shows one), or "
-               "serve on a TAP on this host: ssdk dev / --backend tap")  # fmt: skip
+    instead = (
+        "test from another host or network namespace (ssdk demo shows one), or "
+        "serve on a TAP on this host: ssdk dev / --backend tap"
+    )
     if route is not None and route.oif == t.iface and route.gateway is None:
-        return warn(f"this host sends to {ip} {how}, where ssdk cannot see its frames: a "
-                    "client on this host gets no answer", instead)  # fmt: skip
+        return warn(
+            f"this host sends to {ip} {how}, where ssdk cannot see its frames: a "
+            "client on this host gets no answer",
+            instead,
+        )
     if route is not None and route.oif == t.iface:
-        return warn(f"this host sends to {ip} {how}: ssdk sees those frames only if "
-                    f"{route.gateway} sends them back onto the link", instead)  # fmt: skip
+        return warn(
+            f"this host sends to {ip} {how}: ssdk sees those frames only if "
+            f"{route.gateway} sends them back onto the link",
+            instead,
+        )
     where = f"sends to {ip} {how}, not into {t.iface}" if route else f"has no route to {ip}"
-    return ok(f"this host {where}: clients reach ssdk over {t.iface}'s link, this host "
-              "does not")  # fmt: skip
+    return ok(f"this host {where}: clients reach ssdk over {t.iface}'s link, this host does not")
 
 
 def _peer(ip: ipaddress.IPv4Interface) -> str:
@@ -597,11 +711,18 @@ def format_report(target: Target, results: list[Result]) -> str:
     """One line per check (mark, name, finding), the fix under each that is not ok,
     and a closing count."""
     width = max(len(r.name) for r in results)
-    head = ", ".join(filter(None, (
-        target.iface or "no --iface", target.backend,
-        f"{target.workers} worker{'s' * (target.workers > 1)}",
-        f"queue {target.queue}" if target.backend == "af_xdp" and target.queue else "",
-        str(target.ip.ip) if target.ip else "no --ip")))  # fmt: skip
+    head = ", ".join(
+        filter(
+            None,
+            (
+                target.iface or "no --iface",
+                target.backend,
+                f"{target.workers} worker{'s' * (target.workers > 1)}",
+                f"queue {target.queue}" if target.backend == "af_xdp" and target.queue else "",
+                str(target.ip.ip) if target.ip else "no --ip",
+            ),
+        )
+    )
     lines = [f"ssdk doctor: {head}"]
     for r in results:
         lines.append(f"  {MARKS[r.finding.status]:<4}  {r.name:<{width}}  {r.finding.text}")
@@ -617,8 +738,15 @@ def format_report(target: Target, results: list[Result]) -> str:
 def report_json(target: Target, results: list[Result]) -> str:
     data = {
         "target": {**asdict(target), "ip": str(target.ip) if target.ip else None},
-        "checks": [{"name": r.name, "status": r.finding.status.value, "finding": r.finding.text,
-                    "fix": r.finding.fix or None} for r in results],  # fmt: skip
+        "checks": [
+            {
+                "name": r.name,
+                "status": r.finding.status.value,
+                "finding": r.finding.text,
+                "fix": r.finding.fix or None,
+            }
+            for r in results
+        ],
         "failed": any(r.finding.status is Status.FAIL for r in results),
     }
     return json.dumps(data, indent=2)

@@ -31,12 +31,21 @@ BRIDGE_FIELDS: tuple[str, ...] = tuple(
 class Bridge:
     """The C bridge: two interfaces, two impairments, one forwarding loop."""
 
-    def __init__(self, a: str, b: str, ab: Impairment | None, ba: Impairment | None,
-                 seed: int) -> None:  # fmt: skip
+    def __init__(
+        self, a: str, b: str, ab: Impairment | None, ba: Impairment | None, seed: int
+    ) -> None:
         out = ffi.new("struct ssdk_bridge **")
         err = ffi.new("char[256]")
-        rc = lib.ssdk_bridge_new(a.encode(), b.encode(), impairment_to_c(ab),
-                                 impairment_to_c(ba), seed, out, err, len(err))  # fmt: skip
+        rc = lib.ssdk_bridge_new(
+            a.encode(),
+            b.encode(),
+            impairment_to_c(ab),
+            impairment_to_c(ba),
+            seed,
+            out,
+            err,
+            len(err),
+        )
         if rc != 0:
             raise EngineError(f"bridge: {ffi.string(err).decode(errors='replace')}")
         self._b: Any = out[0]

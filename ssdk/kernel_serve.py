@@ -40,8 +40,9 @@ def on_the_wire(stream: bytes, date_off: int, conn_off: int | None, keep: bool) 
 class KernelServer:
     """An asyncio server answering from `engine`'s current table."""
 
-    def __init__(self, engine: Engine, host: str, port: int,
-                 dispatcher: Dispatcher | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, engine: Engine, host: str, port: int, dispatcher: Dispatcher | None = None
+    ) -> None:
         self.engine, self.host, self.port = engine, host, port
         self.dispatcher = dispatcher  # the app's dynamic routes; replaced on reloads
         self.server: asyncio.base_events.Server | None = None
@@ -114,9 +115,14 @@ def _parsed(head: bytes) -> Request:
     return Request(method, target, fields)
 
 
-def run_kernel_server(engine: Engine, host: str, port: int, tick: Callable[[], bool],
-                      ready: Callable[[], None],
-                      dispatcher: Callable[[], Dispatcher | None]) -> None:  # fmt: skip
+def run_kernel_server(
+    engine: Engine,
+    host: str,
+    port: int,
+    tick: Callable[[], bool],
+    ready: Callable[[], None],
+    dispatcher: Callable[[], Dispatcher | None],
+) -> None:
     """Serve until tick() returns False; tick runs every 100 ms (file watching, swaps).
     ready() is called once the socket listens; dispatcher() gives the current app's
     dynamic routes (it changes when the app's code does)."""

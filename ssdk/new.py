@@ -48,8 +48,7 @@ TEMPLATES: dict[str, Template] = {
     for t in (
         Template("minimal", "one page and one JSON route with parameters"),
         Template("site", "a static site: pages, CSS, JavaScript and an image"),
-        Template("blog", "Markdown posts rendered into pages, and an index",
-                 ("markdown-it-py",)),  # fmt: skip
+        Template("blog", "Markdown posts rendered into pages, and an index", ("markdown-it-py",)),
     )
 }
 

@@ -65,17 +65,21 @@ def _table(pyproject: Path) -> dict[str, Any] | None:
 def _project(pyproject: Path, table: dict[str, Any]) -> Project:
     unknown = sorted(set(table) - KEYS)
     if unknown:
-        raise ProjectError(f"{pyproject}: [tool.ssdk] has no setting {unknown[0]!r} "
-                           f"(known: {', '.join(sorted(KEYS))})")  # fmt: skip
+        raise ProjectError(
+            f"{pyproject}: [tool.ssdk] has no setting {unknown[0]!r} "
+            f"(known: {', '.join(sorted(KEYS))})"
+        )
     app = table.get("app", DEFAULT_APP)
     if not isinstance(app, str) or not app.split(":", 1)[0].endswith(".py"):
-        raise ProjectError(f"{pyproject}: [tool.ssdk] app = {app!r} is not a .py file "
-                           "(optionally with :name)")  # fmt: skip
+        raise ProjectError(
+            f"{pyproject}: [tool.ssdk] app = {app!r} is not a .py file (optionally with :name)"
+        )
     root = pyproject.parent.resolve()
     project = Project(root, str(root / app))
     if not project.app_file.is_file():
-        raise ProjectError(f"{pyproject}: [tool.ssdk] app = {app!r}, but "
-                           f"{project.app_file} does not exist")  # fmt: skip
+        raise ProjectError(
+            f"{pyproject}: [tool.ssdk] app = {app!r}, but {project.app_file} does not exist"
+        )
     return project
 
 
@@ -99,6 +103,8 @@ def app_argument(given: str | None, start: Path | None = None) -> str:
     project = find_project(start)
     if project is None:
         where = (start or Path.cwd()).resolve()
-        raise ProjectError(f"no app given, and no pyproject.toml with a [tool.ssdk] table "
-                           f"in {where} or above (`ssdk new NAME` makes a project)")  # fmt: skip
+        raise ProjectError(
+            f"no app given, and no pyproject.toml with a [tool.ssdk] table "
+            f"in {where} or above (`ssdk new NAME` makes a project)"
+        )
     return project.app

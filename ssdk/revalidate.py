@@ -30,16 +30,26 @@ KEEP_FILES = 4  # bundles kept on disk: workers map them, a few swaps may be in 
 class Revalidator:
     """Keeps the app's responses, re-renders what is due and publishes the result."""
 
-    def __init__(self, app: App, concretes: list[Concrete], mss: int, folder: Path,
-                 publish: Callable[[str], None], source: str = "") -> None:  # fmt: skip
+    def __init__(
+        self,
+        app: App,
+        concretes: list[Concrete],
+        mss: int,
+        folder: Path,
+        publish: Callable[[str], None],
+        source: str = "",
+    ) -> None:
         """`concretes`: the responses the served table was built from."""
         self.app, self.mss, self.folder, self.publish, self.source = (
-            app, mss, folder, publish, source)  # fmt: skip
+            app,
+            mss,
+            folder,
+            publish,
+            source,
+        )
         self.concretes = list(concretes)
         now = time.monotonic()
-        self.due: dict[int, float] = {
-            id(r): now + r.revalidate for r in app.routes if r.revalidate
-        }
+        self.due: dict[int, float] = {id(r): now + r.revalidate for r in app.routes if r.revalidate}
         self.routes: dict[int, Route] = {id(r): r for r in app.routes}
         self.asked: set[str] = set()
         self.published = 0
@@ -83,15 +93,17 @@ class Revalidator:
             try:
                 fresh += render_route(self.app, self.routes[rid], int(time.time()))
             except BuildError as e:
-                log.error("revalidating %s failed; the last good response stays: %s",
-                          self.routes[rid].path, e)  # fmt: skip
+                log.error(
+                    "revalidating %s failed; the last good response stays: %s",
+                    self.routes[rid].path,
+                    e,
+                )
                 todo = todo - {rid}
         if not todo:
             return False
         kept = [c for c in self.concretes if id(c.decl) not in todo]
         self.concretes = kept + fresh
-        manifest, blob = build(self.app, mss=self.mss, source=self.source,
-                               concretes=self.concretes)  # fmt: skip
+        manifest, blob = build(self.app, mss=self.mss, source=self.source, concretes=self.concretes)
         self.published += 1
         out = self.folder / f"revalidated-{self.published}.ssdk"
         write_bundle(out, manifest, blob)

@@ -28,6 +28,7 @@ from typing import Any
 
 from ssdk.core.build import Concrete, build, concrete_responses, load_app, open_target
 from ssdk.core.bundle import Bundle
+from ssdk.core.cdefs import DEFAULT_MSS
 from ssdk.core.counters import Board, total
 from ssdk.core.engine import Engine, EngineConfig
 from ssdk.core.impair import Impairment
@@ -49,7 +50,7 @@ class ServeOptions:
     port: int = 80
     max_conns: int = 4096
     stats_file: Path | None = None
-    mss: int = 1448
+    mss: int = DEFAULT_MSS
     queue: int = 0  # af_xdp: the interface queue of the first worker (worker i: queue + i)
     workers: int = 1
     xdp_mode: str = "auto"  # af_xdp: auto (native, else SKB), native or skb
@@ -123,8 +124,7 @@ def report_stop(stop: list[int], stats: dict[str, int], stats_file: Path | None)
 
 def worker_plan(opts: ServeOptions, blob: object, seed: int | None) -> WorkerPlan:
     """How worker i attaches: its queue (AF_XDP), the shared fanout group (AF_PACKET)."""
-    cfg = EngineConfig(ip=str(opts.ip.ip), port=opts.port, max_conns=opts.max_conns,
-                       **opts.tcp)  # fmt: skip
+    cfg = EngineConfig(ip=str(opts.ip.ip), port=opts.port, max_conns=opts.max_conns, **opts.tcp)
     fanout = (os.getpid() & 0x7FFF) | 0x8000 if opts.workers > 1 else 0
 
     def setup(engine: Engine, i: int) -> None:
@@ -141,8 +141,14 @@ def worker_plan(opts: ServeOptions, blob: object, seed: int | None) -> WorkerPla
         return opts.queue + i if opts.backend == "af_xdp" else 0
 
     app_path = opts.target if not opts.target.endswith(".ssdk") else None
-    return WorkerPlan(config=cfg, blob=blob, setup=setup, queue_of=queue_of,
-                      impaired=seed is not None, app_path=app_path)  # fmt: skip
+    return WorkerPlan(
+        config=cfg,
+        blob=blob,
+        setup=setup,
+        queue_of=queue_of,
+        impaired=seed is not None,
+        app_path=app_path,
+    )
 
 
 def open_app(opts: ServeOptions) -> tuple[Bundle, App | None, list[Concrete]]:
@@ -154,8 +160,9 @@ def open_app(opts: ServeOptions) -> tuple[Bundle, App | None, list[Concrete]]:
     # Pages' Last-Modified: as `ssdk build` sets it ($SOURCE_DATE_EPOCH, else now).
     built = int(os.environ.get("SOURCE_DATE_EPOCH") or time.time())
     concretes = concrete_responses(app, build_time=built)
-    manifest, blob = build(app, mss=opts.mss, source=opts.target, concretes=concretes,
-                           build_time=built)  # fmt: skip
+    manifest, blob = build(
+        app, mss=opts.mss, source=opts.target, concretes=concretes, build_time=built
+    )
     return Bundle(manifest, blob), app, concretes
 
 
@@ -166,17 +173,31 @@ def serve(opts: ServeOptions) -> int:
     seed = None
     if opts.impair_rx or opts.impair_tx:
         seed = pick_seed(opts.impair_seed)
-        print(f"ssdk: impairing rx {opts.impair_rx or 'none'}, tx {opts.impair_tx or 'none'}, "
-              f"seed {seed}", flush=True)  # fmt: skip
-    info = {"target": opts.target, "iface": opts.iface, "backend": opts.backend,
-            "address": f"{opts.ip.ip}:{opts.port}", "workers": opts.workers}  # fmt: skip
+        print(
+            f"ssdk: impairing rx {opts.impair_rx or 'none'}, tx {opts.impair_tx or 'none'}, "
+            f"seed {seed}",
+            flush=True,
+        )
+    info = {
+        "target": opts.target,
+        "iface": opts.iface,
+        "backend": opts.backend,
+        "address": f"{opts.ip.ip}:{opts.port}",
+        "workers": opts.workers,
+    }
     board = Board.create(opts.workers + 1, info)
-    sup = Supervisor(worker_plan(opts, bundle.blob, seed), board, opts.workers,
-                     log=lambda m: print(f"ssdk: {m}", flush=True))  # fmt: skip
+    sup = Supervisor(
+        worker_plan(opts, bundle.blob, seed),
+        board,
+        opts.workers,
+        log=lambda m: print(f"ssdk: {m}", flush=True),
+    )
     run_dir = Path(tempfile.mkdtemp(prefix=f"ssdk-{os.getpid()}-"))
-    reval = (Revalidator(app, concretes, opts.mss, run_dir, sup.publish, opts.target)
-             if app is not None and (app.dynamics or any(r.revalidate for r in app.routes))
-             else None)  # fmt: skip
+    reval = (
+        Revalidator(app, concretes, opts.mss, run_dir, sup.publish, opts.target)
+        if app is not None and (app.dynamics or any(r.revalidate for r in app.routes))
+        else None
+    )
 
     def step(ms: int) -> None:
         time.sleep(reval.wait_s(ms / 1000) if reval is not None else ms / 1000)
@@ -218,6 +239,9 @@ def print_banner(opts: ServeOptions, bundle: Bundle, mode: str) -> None:
     if mode:
         backend += f", {mode}"
     workers = f", {opts.workers} workers" if opts.workers > 1 else ""
-    print(f"ssdk: serving {routes} routes from {opts.target} on {opts.iface} ({backend}) "
-          f"at {opts.ip.ip}:{opts.port}{workers}", flush=True)  # fmt: skip
+    print(
+        f"ssdk: serving {routes} routes from {opts.target} on {opts.iface} ({backend}) "
+        f"at {opts.ip.ip}:{opts.port}{workers}",
+        flush=True,
+    )
     print(f"ssdk: ready: http://{opts.ip.ip}:{opts.port}/", flush=True)

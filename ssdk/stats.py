@@ -44,8 +44,9 @@ def pick_board(which: str | None) -> Board:
     if not boards:
         raise NoServer("no running ssdk serve found (no counter file in /dev/shm)")
     if len(boards) > 1:
-        names = ", ".join(f"{b.supervisor} ({b.info.get('iface')} "
-                          f"{b.info.get('address')})" for b in boards)  # fmt: skip
+        names = ", ".join(
+            f"{b.supervisor} ({b.info.get('iface')} {b.info.get('address')})" for b in boards
+        )
         for b in boards:
             b.close()
         raise Ambiguous(f"several servers run, name one by pid: {names}")
@@ -64,8 +65,11 @@ def snapshot(board: Board) -> dict[str, Any]:
     retired = {k: v for k, v in rows[-1].items() if k not in META}
     total = {k: sum(r[k] for r in rows) for k in board.names if k not in META}
     return {
-        "server": {**board.info, "pid": board.supervisor,
-                   "uptime_s": round((now - board.created_ns) / 1e9, 3)},  # fmt: skip
+        "server": {
+            **board.info,
+            "pid": board.supervisor,
+            "uptime_s": round((now - board.created_ns) / 1e9, 3),
+        },
         "workers": workers,
         "retired": retired,
         "total": total,
@@ -91,9 +95,11 @@ def _drops(row: dict[str, Any]) -> int:
 
 def render(prev: dict[str, Any], cur: dict[str, Any], dt: float) -> str:
     """The table of rates between two snapshots, one line per worker and a total."""
-    lines = [f"ssdk serve pid {cur['server']['pid']}: {cur['server'].get('target')} on "
-             f"{cur['server'].get('iface')} ({cur['server'].get('backend')}) at "
-             f"{cur['server'].get('address')}, up {cur['server']['uptime_s']:.0f} s"]  # fmt: skip
+    lines = [
+        f"ssdk serve pid {cur['server']['pid']}: {cur['server'].get('target')} on "
+        f"{cur['server'].get('iface')} ({cur['server'].get('backend')}) at "
+        f"{cur['server'].get('address')}, up {cur['server']['uptime_s']:.0f} s"
+    ]
     head = f"{'worker':>6} {'pid':>7} {'queue':>5} {'restarts':>8}"
     head += "".join(f" {h:>10}" for h, _, _ in COLUMNS)
     lines.append(head)
@@ -118,13 +124,14 @@ def render(prev: dict[str, Any], cur: dict[str, Any], dt: float) -> str:
 
     for w_prev, w in zip(prev["workers"], cur["workers"], strict=True):
         same_life = w_prev["pid"] == w["pid"]
-        lines.append(f"{w['worker']:>6} {w['pid'] or '-':>7} {w['queue']:>5} "
-                     f"{w['restarts']:>8}" + cells(w_prev if same_life else {}, w))  # fmt: skip
+        lines.append(
+            f"{w['worker']:>6} {w['pid'] or '-':>7} {w['queue']:>5} "
+            f"{w['restarts']:>8}" + cells(w_prev if same_life else {}, w)
+        )
     lines.append(f"{'all':>6} {'':>7} {'':>5} {'':>8}" + cells(prev["total"], cur["total"]))
     drops = {k: v for k, v in cur["total"].items() if k.startswith("drop_") and v}
     if drops:
-        lines.append("drops since start: " + ", ".join(f"{k[5:]} {v:,}"
-                                                       for k, v in drops.items()))  # fmt: skip
+        lines.append("drops since start: " + ", ".join(f"{k[5:]} {v:,}" for k, v in drops.items()))
     return "\n".join(lines)
 
 

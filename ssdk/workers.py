@@ -143,8 +143,13 @@ def worker_main(plan: WorkerPlan, board: Board, w: Worker, ready_fd: int, ctl_fd
         signal.signal(s, lambda signum, _f: stop.append(signum))
     _die_with_parent()
     board.clear(w.slot)
-    board.set_meta(w.slot, pid=os.getpid(), queue=plan.queue_of(w.slot), restarts=w.restarts,
-                   started_ns=time.time_ns())  # fmt: skip
+    board.set_meta(
+        w.slot,
+        pid=os.getpid(),
+        queue=plan.queue_of(w.slot),
+        restarts=w.restarts,
+        started_ns=time.time_ns(),
+    )
     try:
         engine = Engine(plan.config)
         plan.setup(engine, w.slot)
@@ -192,8 +197,9 @@ def _app_calls(engine: Engine, app_path: str | None) -> AppCalls | None:
 class Supervisor:
     """Starts N workers, restarts those that die, stops them all on request."""
 
-    def __init__(self, plan: WorkerPlan, board: Board, count: int,
-                 log: Callable[[str], None]) -> None:  # fmt: skip
+    def __init__(
+        self, plan: WorkerPlan, board: Board, count: int, log: Callable[[str], None]
+    ) -> None:
         self.plan, self.board, self.log = plan, board, log
         self.workers = [Worker(slot=i) for i in range(count)]
         self.retired = count  # the board's slot for ended lives
@@ -233,8 +239,7 @@ class Supervisor:
         line = _read_line(r, READY_TIMEOUT_S)
         os.set_blocking(r, False)
         if not line:
-            return {"error": f"no word from worker {w.slot} (pid {pid}) in "
-                             f"{READY_TIMEOUT_S:.0f} s"}  # fmt: skip
+            return {"error": f"no word from worker {w.slot} (pid {pid}) in {READY_TIMEOUT_S:.0f} s"}
         msg: dict[str, Any] = json.loads(line)
         return msg
 
@@ -296,8 +301,9 @@ class Supervisor:
                 w.delay = min(BACKOFF_MAX_S, max(0.25, w.delay * 2)) if young else 0.0
                 w.retry_at = now + w.delay
                 when = f" in {w.delay:.2g} s" if w.delay else ""
-                self.log(f"worker {w.slot} (pid {old}) {_describe(status)}; "
-                         f"starting it again{when}")  # fmt: skip
+                self.log(
+                    f"worker {w.slot} (pid {old}) {_describe(status)}; starting it again{when}"
+                )
             if not w.pid and now >= w.retry_at:
                 w.restarts += 1
                 msg = self._fork(w)

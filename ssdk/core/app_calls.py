@@ -135,8 +135,7 @@ class AppCalls:
         return self.in_pool > 0
 
     def counters(self) -> dict[str, int]:
-        return {"app_requests": self.requests, "app_failures": self.failures,
-                "app_ns": self.ns}  # fmt: skip
+        return {"app_requests": self.requests, "app_failures": self.failures, "app_ns": self.ns}
 
     def close(self) -> None:
         if self.pool is not None:

@@ -33,9 +33,23 @@ from ssdk.core.cdefs import (
 from ssdk.core.http import date_offset
 from ssdk.core.lower import nsegments, segment_sums
 
-__all__ = ["NONE32", "RESP", "RESP_CLOSE", "RESP_RANGE", "TABLE_HDR", "TABLE_MAGIC",
-           "BundleError", "RouteKey", "Stream", "VariantRow", "build_blob", "check_tables",
-           "find_host", "find_route", "header_of"]  # fmt: skip
+__all__ = [
+    "NONE32",
+    "RESP",
+    "RESP_CLOSE",
+    "RESP_RANGE",
+    "TABLE_HDR",
+    "TABLE_MAGIC",
+    "BundleError",
+    "RouteKey",
+    "Stream",
+    "VariantRow",
+    "build_blob",
+    "check_tables",
+    "find_host",
+    "find_route",
+    "header_of",
+]
 
 STREAM_ALIGN = 64
 NONE32 = 0xFFFFFFFF
@@ -151,43 +165,84 @@ def build_blob(
         end += len(s.header) + len(s.body)
     blob = bytearray(end)
     TABLE_HDR.pack_into(
-        blob, 0, magic=TABLE_MAGIC, mss=mss, hash_slots=slots, hash_off=hash_off,
-        resp_off=resp_off, seg_off=seg_off, nresp=len(streams), nseg=sum(seg_counts),
-        var_off=var_off, host_off=host_off, section_off=section_off, nvar=len(variants),
-        host_slots=host_slots, nsection=len(sections),
-    )  # fmt: skip
+        blob,
+        0,
+        magic=TABLE_MAGIC,
+        mss=mss,
+        hash_slots=slots,
+        hash_off=hash_off,
+        resp_off=resp_off,
+        seg_off=seg_off,
+        nresp=len(streams),
+        nseg=sum(seg_counts),
+        var_off=var_off,
+        host_off=host_off,
+        section_off=section_off,
+        nvar=len(variants),
+        host_slots=host_slots,
+        nsection=len(sections),
+    )
     off = names_off
     taken = [False] * slots
     for r in routes:
         if not 0 < len(r.path) <= 0xFFFF:
             raise ValueError(f"route key of {len(r.path)} bytes does not fit the table")
         i = _place(taken, route_hash(r.section, r.path))
-        SLOT.pack_into(blob, hash_off + i * SLOT.size, hash=route_hash(r.section, r.path),
-                       path_off=off, path_len=len(r.path), section=r.section,
-                       var_first=r.var_first, nvar=r.nvar, flags=0)  # fmt: skip
+        SLOT.pack_into(
+            blob,
+            hash_off + i * SLOT.size,
+            hash=route_hash(r.section, r.path),
+            path_off=off,
+            path_len=len(r.path),
+            section=r.section,
+            var_first=r.var_first,
+            nvar=r.nvar,
+            flags=0,
+        )
         blob[off : off + len(r.path)] = r.path
         off += len(r.path)
     taken = [False] * host_slots
     for name, section in hosts:
         i = _place(taken, fnv1a64(name))
-        HOST.pack_into(blob, host_off + i * HOST.size, hash=fnv1a64(name), name_off=off,
-                       name_len=len(name), section=section)  # fmt: skip
+        HOST.pack_into(
+            blob,
+            host_off + i * HOST.size,
+            hash=fnv1a64(name),
+            name_off=off,
+            name_len=len(name),
+            section=section,
+        )
         blob[off : off + len(name)] = name
         off += len(name)
     for n, specials in enumerate(sections):
         row = [specials.get(k, NONE32) for k in range(NSPECIAL)]
         SECTION.pack_into(blob, section_off + n * SECTION.size, special=row)
     for n, v in enumerate(variants):
-        VARIANT.pack_into(blob, var_off + n * VARIANT.size, etag=v.etag,
-                          last_modified=v.last_modified, get=v.get, head=v.head,
-                          not_modified=v.not_modified, partial=v.partial,
-                          unsatisfiable=v.unsatisfiable, coding=v.coding)  # fmt: skip
+        VARIANT.pack_into(
+            blob,
+            var_off + n * VARIANT.size,
+            etag=v.etag,
+            last_modified=v.last_modified,
+            get=v.get,
+            head=v.head,
+            not_modified=v.not_modified,
+            partial=v.partial,
+            unsatisfiable=v.unsatisfiable,
+            coding=v.coding,
+        )
     _lay_streams(blob, mss, streams, stream_offs, seg_counts, resp_off, seg_off)
     return bytes(blob)
 
 
-def _lay_streams(blob: bytearray, mss: int, streams: Sequence[Stream], offs: list[int],
-                 counts: list[int], resp_off: int, seg_off: int) -> None:  # fmt: skip
+def _lay_streams(
+    blob: bytearray,
+    mss: int,
+    streams: Sequence[Stream],
+    offs: list[int],
+    counts: list[int],
+    resp_off: int,
+    seg_off: int,
+) -> None:
     """Each stream's bytes, its segment sums and its row of the response table."""
     view = memoryview(blob)
     seg_first = 0
@@ -200,11 +255,21 @@ def _lay_streams(blob: bytearray, mss: int, streams: Sequence[Stream], offs: lis
         struct.pack_into(f"<{count}I", blob, seg_off + seg_first * SEG.size, *sums)
         body = s.body_of if s.body_of >= 0 else NONE32
         RESP.pack_into(
-            blob, resp_off + n * RESP.size, stream_off=soff, stream_len=slen,
-            hdr_len=len(s.header), seg_first=seg_first, nseg=count, conn_off=s.conn_off,
-            status=s.status, flags=s.flags, date_off=date_offset(s.header),
-            clen_off=s.clen_off, range_off=s.range_off, body=body,
-        )  # fmt: skip
+            blob,
+            resp_off + n * RESP.size,
+            stream_off=soff,
+            stream_len=slen,
+            hdr_len=len(s.header),
+            seg_first=seg_first,
+            nseg=count,
+            conn_off=s.conn_off,
+            status=s.status,
+            flags=s.flags,
+            date_off=date_offset(s.header),
+            clen_off=s.clen_off,
+            range_off=s.range_off,
+            body=body,
+        )
         seg_first += count
     view.release()
 
@@ -254,8 +319,10 @@ def find_route(blob: Blob, path: bytes, section: int = 0) -> list[VariantRow] | 
         if plen == 0:
             return None
         if s["hash"] == h and s["section"] == section and blob[poff : poff + plen] == path:
-            rows = [VARIANT.unpack_from(blob, var_off + (s["var_first"] + k) * VARIANT.size)
-                    for k in range(s["nvar"])]  # fmt: skip
+            rows = [
+                VARIANT.unpack_from(blob, var_off + (s["var_first"] + k) * VARIANT.size)
+                for k in range(s["nvar"])
+            ]
             return [VariantRow(**{n: r[n] for n in names}) for r in rows]
         i = (i + 1) & (slots - 1)
     return None

@@ -41,8 +41,19 @@ from ssdk.core.variants import CODINGS, Variant, lower_response, merge_headers
 from ssdk.routing.app import App, ErrorPage, Location, Route, Static, VirtualHost
 from ssdk.routing.responses import Response, to_response
 
-__all__ = ["DEFAULT_MSS", "BuildError", "BuildStats", "Concrete", "Progress", "RouteStats", "build",
-           "build_file", "concrete_responses", "load_app", "open_target"]  # fmt: skip
+__all__ = [
+    "DEFAULT_MSS",
+    "BuildError",
+    "BuildStats",
+    "Concrete",
+    "Progress",
+    "RouteStats",
+    "build",
+    "build_file",
+    "concrete_responses",
+    "load_app",
+    "open_target",
+]
 
 # Characters left as they are in route keys (docs/bundle.md, "Route keys"), the template
 # MSS the C core accepts (a segment fits a NIC_FRAME_MAX frame) and the one a build
@@ -81,17 +92,25 @@ def _route_headers(decl: Route | Static) -> dict[str, str]:
     return given
 
 
-def _concrete(p: Planned, resp: Response, ctx: _Context, last_modified: int, kind: str,
-              origin: str) -> Concrete:  # fmt: skip
+def _concrete(
+    p: Planned, resp: Response, ctx: _Context, last_modified: int, kind: str, origin: str
+) -> Concrete:
     path = p.path
     if any(seg in (".", "..") for seg in path.split("/")):
-        raise located(p.decl, f"path {path!r} has a '.' or '..' segment, which clients remove",
-                      p.where)  # fmt: skip
+        raise located(
+            p.decl, f"path {path!r} has a '.' or '..' segment, which clients remove", p.where
+        )
     headers = merge_headers(_route_headers(p.decl), resp.headers)
     try:
-        variants = lower_response(resp.status, resp.content_type, resp.body, headers,
-                                  last_modified=last_modified, server=ctx.server,
-                                  range_page=ctx.pages.get(416))  # fmt: skip
+        variants = lower_response(
+            resp.status,
+            resp.content_type,
+            resp.body,
+            headers,
+            last_modified=last_modified,
+            server=ctx.server,
+            range_page=ctx.pages.get(416),
+        )
     except ValueError as e:
         # The handler made this response, so blame it rather than the params function.
         raise located(p.decl, f"response for {path!r}: {e}") from None
@@ -231,8 +250,11 @@ def concrete_responses(
             if other is not c:
                 kind = "route" if isinstance(other.decl, Route) else "static folder"
                 name = other.decl.path if isinstance(other.decl, Route) else other.decl.prefix
-                raise located(p.decl, f"path {c.key!r} is also served by {kind} '{name}' "
-                                      f"({other.where})", c.where)  # fmt: skip
+                raise located(
+                    p.decl,
+                    f"path {c.key!r} is also served by {kind} '{name}' ({other.where})",
+                    c.where,
+                )
             done += 1
             if progress is not None:
                 progress.rendered(done)
@@ -296,9 +318,19 @@ def build(
         if stats is not None:
             by_decl[id(c.decl)].segments += segs
         codings = " ".join(CODINGS[v.coding] for v in c.variants[1:])
-        page_rows.append(RouteRow(c.key, c.response.status, c.response.content_type,
-                                  len(c.response.body), segs, c.kind, c.origin,
-                                  names.get(c.section, ""), codings))  # fmt: skip
+        page_rows.append(
+            RouteRow(
+                c.key,
+                c.response.status,
+                c.response.content_type,
+                len(c.response.body),
+                segs,
+                c.kind,
+                c.origin,
+                names.get(c.section, ""),
+                codings,
+            )
+        )
     blob = tables.blob(hosts)
     manifest = Manifest(
         format=bf.FORMAT,

@@ -31,9 +31,24 @@ from ssdk.core.blob import (
     header_of,
 )
 
-__all__ = ["FORMAT", "MAGIC", "NONE32", "RESP_CLOSE", "RESP_RANGE", "Bundle", "BundleError",
-           "Manifest", "RouteKey", "RouteRow", "Stream", "VariantRow", "build_blob",
-           "check_tables", "read_bundle", "write_bundle"]  # fmt: skip
+__all__ = [
+    "FORMAT",
+    "MAGIC",
+    "NONE32",
+    "RESP_CLOSE",
+    "RESP_RANGE",
+    "Bundle",
+    "BundleError",
+    "Manifest",
+    "RouteKey",
+    "RouteRow",
+    "Stream",
+    "VariantRow",
+    "build_blob",
+    "check_tables",
+    "read_bundle",
+    "write_bundle",
+]
 
 MAGIC = b"SSDKBNDL"
 # 3: variants (codings, 304, 206, 416), virtual hosts and a section of special responses

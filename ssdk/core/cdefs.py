@@ -43,8 +43,17 @@ _ENUM = re.compile(r"\benum\s+(\w+)\s*\{([^}]*)\}\s*;")
 _STRUCT = re.compile(r"\bstruct\s+(\w+)\s*\{([^}]*)\}\s*__attribute__\(\(packed\)\)\s*;")
 _FIELD = re.compile(r"^(u?int(?:8|16|32|64)_t|char)\s+(.+)$")
 _NAME = re.compile(r"^(\w+)(?:\[(\w+)\])?$")
-_CODES = {"uint8_t": "B", "uint16_t": "H", "uint32_t": "I", "uint64_t": "Q",
-          "int8_t": "b", "int16_t": "h", "int32_t": "i", "int64_t": "q", "char": "c"}  # fmt: skip
+_CODES = {
+    "uint8_t": "B",
+    "uint16_t": "H",
+    "uint32_t": "I",
+    "uint64_t": "Q",
+    "int8_t": "b",
+    "int16_t": "h",
+    "int32_t": "i",
+    "int64_t": "q",
+    "char": "c",
+}
 
 
 @dataclass(frozen=True)
@@ -128,8 +137,9 @@ def _int(text: str) -> int:
     return int(text.rstrip("uU"), 0)
 
 
-def parse_header(text: str) -> tuple[dict[str, int | str], dict[str, dict[str, int]],
-                                     dict[str, CStruct]]:  # fmt: skip
+def parse_header(
+    text: str,
+) -> tuple[dict[str, int | str], dict[str, dict[str, int]], dict[str, CStruct]]:
     """The literal #defines, the enums and the packed structs of a header's text."""
     text = _COMMENT.sub(" ", text)
     defines: dict[str, int | str] = {}
@@ -179,8 +189,9 @@ def cffi_cdef(names: Sequence[str] | None = None) -> str:
     against the compiler's."""
     out = []
     for s in (STRUCTS[n] for n in names) if names else STRUCTS.values():
-        body = "".join(f"    {f.ctype} {f.name}{f'[{f.count}]' if f.count else ''};\n"
-                       for f in s.fields)  # fmt: skip
+        body = "".join(
+            f"    {f.ctype} {f.name}{f'[{f.count}]' if f.count else ''};\n" for f in s.fields
+        )
         out.append(f"struct {s.name} {{\n{body}}};\n")
     return "".join(out)
 

@@ -49,9 +49,15 @@ FIELDS: tuple[str, ...] = (
 )
 # Gauges are levels, not totals: summed over workers, never turned into rates.
 GAUGES = frozenset(
-    {"conns_syn_received", "conns_active", "conns_time_wait", "drop_rx_ring",
-     "impair_rx_held", "impair_tx_held"}
-)  # fmt: skip
+    {
+        "conns_syn_received",
+        "conns_active",
+        "conns_time_wait",
+        "drop_rx_ring",
+        "impair_rx_held",
+        "impair_tx_held",
+    }
+)
 _ENGINE_AT = len(META)
 _IMPAIR_AT = _ENGINE_AT + len(STATS_FIELDS)
 assert ffi.sizeof("struct ssdk_stats") == 8 * len(STATS_FIELDS)
@@ -104,8 +110,9 @@ class Board:
         at = HEADER.size + names_len
         mm[at : at + len(info_b)] = info_b
         # The magic goes in last: a reader never takes a half-written file for a board.
-        mm[: HEADER.size] = HEADER.pack(MAGIC, slots, len(FIELDS), names_len, info_len,
-                                        created, pid)  # fmt: skip
+        mm[: HEADER.size] = HEADER.pack(
+            MAGIC, slots, len(FIELDS), names_len, info_len, created, pid
+        )
         return cls(path, mm, FIELDS, info, slots, created, pid, slots_at)
 
     @classmethod
@@ -151,15 +158,13 @@ class Board:
     def set_impair(self, i: int, stats: dict[str, dict[str, int]]) -> None:
         """Copy the impairment counters ({"rx": {...}, "tx": {...}}) into slot i."""
         values = [stats[d][k] for d in ("rx", "tx") for k in IMPAIR_STATS_FIELDS]
-        struct.pack_into(f"<{len(values)}Q", self.mm, self._slot_at(i) + _IMPAIR_AT * 8,
-                         *values)  # fmt: skip
+        struct.pack_into(f"<{len(values)}Q", self.mm, self._slot_at(i) + _IMPAIR_AT * 8, *values)
 
     def accumulate(self, dst: int, src: int) -> None:
         """Add slot src's counters (not its meta fields) to slot dst's."""
         a, b = self.read(dst), self.read(src)
         sums = [(a[k] + b[k]) & 0xFFFFFFFFFFFFFFFF for k in self.names[len(META) :]]
-        struct.pack_into(f"<{len(sums)}Q", self.mm, self._slot_at(dst) + len(META) * 8,
-                         *sums)  # fmt: skip
+        struct.pack_into(f"<{len(sums)}Q", self.mm, self._slot_at(dst) + len(META) * 8, *sums)
 
     def set_app(self, i: int, values: dict[str, int]) -> None:
         """Copy the dynamic-route counters (APP) into slot i."""

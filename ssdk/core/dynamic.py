@@ -44,8 +44,9 @@ _BLOCKS_MAX = 256
 def _block(resp: Response, server: str | None) -> tuple[bytes, int, int]:
     """Header block, conn_off and date_off of `resp` (a cached shape when it can)."""
     if resp.headers or resp.status in NO_BODY:
-        block, conn_off = header_block(resp.status, resp.content_type, len(resp.body),
-                                       resp.headers, server=server)  # fmt: skip
+        block, conn_off = header_block(
+            resp.status, resp.content_type, len(resp.body), resp.headers, server=server
+        )
         return block, conn_off, date_offset(block)
     key = (resp.status, resp.content_type, server)
     shape = _BLOCKS.get(key)
@@ -67,8 +68,12 @@ def render(resp: Response, head: bool = False, server: str | None = SERVER) -> R
     return Rendered(block if head else block + resp.body, resp.status, conn_off, date_off)
 
 
-def error_page(status: int, headers: dict[str, str] | None = None, head: bool = False,
-               server: str | None = SERVER) -> Rendered:  # fmt: skip
+def error_page(
+    status: int,
+    headers: dict[str, str] | None = None,
+    head: bool = False,
+    server: str | None = SERVER,
+) -> Rendered:
     return render(Response(special_page(status), status, headers, HTML), head, server)
 
 
@@ -104,9 +109,10 @@ class Dispatcher:
         method = "GET" if head else req.method
         chosen = next(((r, p) for r, p in found if method in r.methods), None)
         if chosen is None:
-            allowed = sorted({m for r, _ in found for m in r.methods}
-                             | ({"HEAD"} if any("GET" in r.methods for r, _ in found)
-                                else set()))  # fmt: skip
+            allowed = sorted(
+                {m for r, _ in found for m in r.methods}
+                | ({"HEAD"} if any("GET" in r.methods for r, _ in found) else set())
+            )
             return error_page(405, {"Allow": ", ".join(allowed)}, head, self.server)
         route, params = chosen
         if len(req.body) > route.max_body:
@@ -116,6 +122,11 @@ class Dispatcher:
             value = route.handler(req)
             return render(to_response(value), head, self.server)
         except Exception:
-            log.exception("%s %s: handler %s() at %s failed", req.method, req.target,
-                          route.name, route.location)  # fmt: skip
+            log.exception(
+                "%s %s: handler %s() at %s failed",
+                req.method,
+                req.target,
+                route.name,
+                route.location,
+            )
             return error_page(500, head=head, server=self.server)

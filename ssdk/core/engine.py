@@ -42,9 +42,7 @@ def _load_core() -> tuple[Any, Any]:
 
 ffi, lib = _load_core()
 
-STATS_FIELDS: tuple[str, ...] = tuple(
-    name for name, _ in ffi.typeof("struct ssdk_stats").fields
-)
+STATS_FIELDS: tuple[str, ...] = tuple(name for name, _ in ffi.typeof("struct ssdk_stats").fields)
 IMPAIR_STATS_FIELDS: tuple[str, ...] = tuple(
     name for name, _ in ffi.typeof("struct ssdk_impair_stats").fields
 )
@@ -95,9 +93,19 @@ class EngineConfig:
         cfg.port = self.port
         cfg.mac = list(parse_mac(self.mac))
         cfg.max_conns = self.max_conns
-        for name in ("rto_init_ms", "rto_min_ms", "rto_max_ms", "time_wait_ms", "idle_ms",
-                     "header_timeout_ms", "max_retries", "cc", "options", "syn_backlog",
-                     "time_wait_max"):
+        for name in (
+            "rto_init_ms",
+            "rto_min_ms",
+            "rto_max_ms",
+            "time_wait_ms",
+            "idle_ms",
+            "header_timeout_ms",
+            "max_retries",
+            "cc",
+            "options",
+            "syn_backlog",
+            "time_wait_max",
+        ):
             value = getattr(self, name)
             if value is not None:
                 setattr(cfg, name, value)
@@ -174,8 +182,7 @@ class Engine:
         if not 0 <= fanout <= 0xFFFF:
             raise ValueError("fanout is a 16-bit group id")
         err = _err()
-        if lib.ssdk_nic_af_packet(self._e, iface.encode(), ring_frames, fanout, err,
-                                  len(err)) != 0:  # fmt: skip
+        if lib.ssdk_nic_af_packet(self._e, iface.encode(), ring_frames, fanout, err, len(err)) != 0:
             _raise(err, "AF_PACKET backend")
         self.backend = "af_packet"
 
@@ -186,8 +193,9 @@ class Engine:
             _raise(err, "TAP backend")
         self.backend = "tap"
 
-    def attach_af_xdp(self, iface: str, queue: int = 0, ring_frames: int = 4096,
-                      mode: str = "auto") -> None:
+    def attach_af_xdp(
+        self, iface: str, queue: int = 0, ring_frames: int = 4096, mode: str = "auto"
+    ) -> None:
         """AF_XDP on one queue of ``iface`` (libxdp's program redirects it to us).
 
         ``mode``: "auto" tries native (driver) mode, then SKB (generic) mode; "native" or
@@ -196,8 +204,12 @@ class Engine:
         if mode not in XDP_MODES:
             raise ValueError(f"mode must be one of {', '.join(XDP_MODES)}, not {mode!r}")
         err = _err()
-        if lib.ssdk_nic_af_xdp(self._e, iface.encode(), queue, ring_frames,
-                               XDP_MODES.index(mode), err, len(err)) != 0:  # fmt: skip
+        if (
+            lib.ssdk_nic_af_xdp(
+                self._e, iface.encode(), queue, ring_frames, XDP_MODES.index(mode), err, len(err)
+            )
+            != 0
+        ):
             _raise(err, "AF_XDP backend")
         self.backend = "af_xdp"
 
@@ -214,8 +226,10 @@ class Engine:
         give the same decisions.
         """
         err = _err()
-        if lib.ssdk_impair(self._e, impairment_to_c(rx), impairment_to_c(tx), seed, err,
-                           len(err)) != 0:  # fmt: skip
+        if (
+            lib.ssdk_impair(self._e, impairment_to_c(rx), impairment_to_c(tx), seed, err, len(err))
+            != 0
+        ):
             _raise(err, "impairment")
 
     def impair_stats(self) -> dict[str, dict[str, int]]:
@@ -273,10 +287,17 @@ class Engine:
         mv = memoryview(blob)
         stream = bytes(mv[a.stream_off : a.stream_off + a.stream_len])
         interim = bytes(mv[a.interim_off : a.interim_off + a.interim_len])
-        return Answer(status=int(a.status), consumed=int(a.consumed), body=int(a.body),
-                      keep=bool(a.keep), stream=stream, date_off=int(a.date_off),
-                      conn_off=int(a.conn_off), interim=interim,
-                      interim_date_off=int(a.interim_date_off))  # fmt: skip
+        return Answer(
+            status=int(a.status),
+            consumed=int(a.consumed),
+            body=int(a.body),
+            keep=bool(a.keep),
+            stream=stream,
+            date_off=int(a.date_off),
+            conn_off=int(a.conn_off),
+            interim=interim,
+            interim_date_off=int(a.interim_date_off),
+        )
 
     # -- dynamic routes (ssdk/core/app_calls.py) --------------------------------------
     def dynamic_route(self, key: str, exact: bool, route_id: int, max_body: int) -> None:
@@ -292,11 +313,13 @@ class Engine:
         self._calls = handle  # keeps the handle alive while C holds it
         lib.ssdk_dynamic_set(self._e, fn, handle)
 
-    def respond(self, token: int, stream: bytes, date_off: int, conn_off: int, status: int,
-                keep: bool) -> bool:
+    def respond(
+        self, token: int, stream: bytes, date_off: int, conn_off: int, status: int, keep: bool
+    ) -> bool:
         """Answer the request `token` named; False if its connection has gone."""
-        rc = lib.ssdk_respond(self._e, token, stream, len(stream), date_off, conn_off, status,
-                              int(keep))  # fmt: skip
+        rc = lib.ssdk_respond(
+            self._e, token, stream, len(stream), date_off, conn_off, status, int(keep)
+        )
         if rc == -2:
             raise EngineError("a response without its Date and Connection slots")
         if rc == -3:

@@ -72,8 +72,9 @@ def error_pages(app: App) -> dict[int, Page]:
                 raise located(e, f"ssdk answers only these statuses on its own: {known}")
             first = declared.setdefault(e.status, e)
             if first is not e:
-                raise located(e, f"an error page for {e.status} is already declared at "
-                                 f"{first.location}")  # fmt: skip
+                raise located(
+                    e, f"an error page for {e.status} is already declared at {first.location}"
+                )
             pages[e.status] = _page(e)
     return pages
 

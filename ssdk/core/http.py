@@ -35,30 +35,75 @@ DATE_PLACEHOLDER = "Thu, 01 Jan 1970 00:00:00 GMT"
 # http.HTTPStatus, whose phrases change between Python versions.
 REASONS: dict[int, str] = {
     100: "Continue",
-    200: "OK", 201: "Created", 202: "Accepted", 203: "Non-Authoritative Information",
-    204: "No Content", 205: "Reset Content", 206: "Partial Content",
-    300: "Multiple Choices", 301: "Moved Permanently", 302: "Found", 303: "See Other",
-    304: "Not Modified", 307: "Temporary Redirect", 308: "Permanent Redirect",
-    400: "Bad Request", 401: "Unauthorized", 402: "Payment Required", 403: "Forbidden",
-    404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
-    407: "Proxy Authentication Required", 408: "Request Timeout", 409: "Conflict",
-    410: "Gone", 411: "Length Required", 412: "Precondition Failed",
-    413: "Content Too Large", 414: "URI Too Long", 415: "Unsupported Media Type",
-    416: "Range Not Satisfiable", 417: "Expectation Failed", 418: "I'm a teapot",
-    421: "Misdirected Request", 422: "Unprocessable Content", 425: "Too Early",
-    426: "Upgrade Required", 428: "Precondition Required", 429: "Too Many Requests",
-    431: "Request Header Fields Too Large", 451: "Unavailable For Legal Reasons",
-    500: "Internal Server Error", 501: "Not Implemented", 502: "Bad Gateway",
-    503: "Service Unavailable", 504: "Gateway Timeout", 505: "HTTP Version Not Supported",
+    200: "OK",
+    201: "Created",
+    202: "Accepted",
+    203: "Non-Authoritative Information",
+    204: "No Content",
+    205: "Reset Content",
+    206: "Partial Content",
+    300: "Multiple Choices",
+    301: "Moved Permanently",
+    302: "Found",
+    303: "See Other",
+    304: "Not Modified",
+    307: "Temporary Redirect",
+    308: "Permanent Redirect",
+    400: "Bad Request",
+    401: "Unauthorized",
+    402: "Payment Required",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    407: "Proxy Authentication Required",
+    408: "Request Timeout",
+    409: "Conflict",
+    410: "Gone",
+    411: "Length Required",
+    412: "Precondition Failed",
+    413: "Content Too Large",
+    414: "URI Too Long",
+    415: "Unsupported Media Type",
+    416: "Range Not Satisfiable",
+    417: "Expectation Failed",
+    418: "I'm a teapot",
+    421: "Misdirected Request",
+    422: "Unprocessable Content",
+    425: "Too Early",
+    426: "Upgrade Required",
+    428: "Precondition Required",
+    429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
+    451: "Unavailable For Legal Reasons",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+    505: "HTTP Version Not Supported",
     511: "Network Authentication Required",
-}  # fmt: skip
+}
 
 # Headers the server itself owns: set through Response fields or never by an app.
 RESERVED = frozenset(
-    {"content-length", "connection", "transfer-encoding", "server", "date", "keep-alive",
-     "content-type", "upgrade", "te", "trailer", "etag", "last-modified", "accept-ranges",
-     "content-range"}
-)  # fmt: skip
+    {
+        "content-length",
+        "connection",
+        "transfer-encoding",
+        "server",
+        "date",
+        "keep-alive",
+        "content-type",
+        "upgrade",
+        "te",
+        "trailer",
+        "etag",
+        "last-modified",
+        "accept-ranges",
+        "content-range",
+    }
+)
 SERVER = "ssdk"  # the Server value unless the app names another (or none)
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -66,18 +111,39 @@ _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 # Extensions whose type must not depend on /etc/mime.types or the Python version.
 CONTENT_TYPES: dict[str, str] = {
-    ".html": "text/html", ".htm": "text/html", ".css": "text/css",
-    ".js": "text/javascript", ".mjs": "text/javascript", ".json": "application/json",
-    ".map": "application/json", ".webmanifest": "application/manifest+json",
-    ".txt": "text/plain", ".md": "text/markdown", ".csv": "text/csv",
-    ".xml": "application/xml", ".svg": "image/svg+xml", ".png": "image/png",
-    ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
-    ".webp": "image/webp", ".avif": "image/avif", ".ico": "image/x-icon",
-    ".woff": "font/woff", ".woff2": "font/woff2", ".ttf": "font/ttf", ".otf": "font/otf",
-    ".wasm": "application/wasm", ".pdf": "application/pdf", ".zip": "application/zip",
-    ".gz": "application/gzip", ".mp4": "video/mp4", ".webm": "video/webm",
-    ".mp3": "audio/mpeg", ".ogg": "audio/ogg",
-}  # fmt: skip
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".css": "text/css",
+    ".js": "text/javascript",
+    ".mjs": "text/javascript",
+    ".json": "application/json",
+    ".map": "application/json",
+    ".webmanifest": "application/manifest+json",
+    ".txt": "text/plain",
+    ".md": "text/markdown",
+    ".csv": "text/csv",
+    ".xml": "application/xml",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".avif": "image/avif",
+    ".ico": "image/x-icon",
+    ".woff": "font/woff",
+    ".woff2": "font/woff2",
+    ".ttf": "font/ttf",
+    ".otf": "font/otf",
+    ".wasm": "application/wasm",
+    ".pdf": "application/pdf",
+    ".zip": "application/zip",
+    ".gz": "application/gzip",
+    ".mp4": "video/mp4",
+    ".webm": "video/webm",
+    ".mp3": "audio/mpeg",
+    ".ogg": "audio/ogg",
+}
 DEFAULT_TYPE = "application/octet-stream"
 NO_BODY = frozenset({204, 304})
 
@@ -177,8 +243,7 @@ def interim_block(status: int, server: str | None = SERVER) -> tuple[bytes, int]
         raise ValueError(f"status {status!r} is not an interim status code (100..199)")
     named = f"Server: {server}\r\n" if server is not None else ""
     head = (
-        f"HTTP/1.1 {status} {reason_phrase(status)}\r\n{named}"
-        f"Date: {DATE_PLACEHOLDER}\r\n"
+        f"HTTP/1.1 {status} {reason_phrase(status)}\r\n{named}Date: {DATE_PLACEHOLDER}\r\n"
     ).encode("latin-1")
     return head + _TAIL, len(head) + len(b"Connection: ")
 
@@ -228,9 +293,19 @@ class Page:
 # index. They are built like any other response, Date and Connection slots included, so
 # the server dates them and can write "close" into them.
 SP_400, SP_404_GET, SP_404_HEAD, SP_405, SP_431, SP_501, SP_505, SP_414, SP_408 = (
-    _SP[n] for n in ("SP_400", "SP_404_GET", "SP_404_HEAD", "SP_405", "SP_431", "SP_501",
-                     "SP_505", "SP_414", "SP_408")
-)  # fmt: skip
+    _SP[n]
+    for n in (
+        "SP_400",
+        "SP_404_GET",
+        "SP_404_HEAD",
+        "SP_405",
+        "SP_431",
+        "SP_501",
+        "SP_505",
+        "SP_414",
+        "SP_408",
+    )
+)
 SP_411, SP_413, SP_417, SP_CONTINUE, SP_OPTIONS = (
     _SP[n] for n in ("SP_411", "SP_413", "SP_417", "SP_CONTINUE", "SP_OPTIONS")
 )

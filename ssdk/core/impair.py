@@ -54,10 +54,14 @@ class Impairment:
 
     def __str__(self) -> str:
         """The spec form, which parse_impairment reads back (to six significant digits)."""
-        parts = [f"{key}={getattr(self, name) * 100:g}%" for key, name in _PROBABILITIES.items()
-                 if getattr(self, name)]  # fmt: skip
-        parts += [f"{key}={getattr(self, name)}ms" for key, name in _TIMES.items()
-                  if getattr(self, name)]  # fmt: skip
+        parts = [
+            f"{key}={getattr(self, name) * 100:g}%"
+            for key, name in _PROBABILITIES.items()
+            if getattr(self, name)
+        ]
+        parts += [
+            f"{key}={getattr(self, name)}ms" for key, name in _TIMES.items() if getattr(self, name)
+        ]
         return ",".join(parts) or "none"
 
 

@@ -300,24 +300,60 @@ def bridged_pair(tag: str | None = None, *, offload_off: bool = True) -> Iterato
     head, pid, n = server_ns.rsplit("-", 2)
     bridge_ns = f"{head[:-1]}b-{pid}-{n}"
     mark = len(f"ss{pid}")
-    bridge_client_if = f"{client_if[:mark]}a{client_if[mark + 1:]}"
-    bridge_server_if = f"{client_if[:mark]}b{client_if[mark + 1:]}"
+    bridge_client_if = f"{client_if[:mark]}a{client_if[mark + 1 :]}"
+    bridge_server_if = f"{client_if[:mark]}b{client_if[mark + 1 :]}"
     made: list[str] = []
     with _removed_after(made):
         for ns in (server_ns, bridge_ns, client_ns):
             made.append(ns)  # recorded first: a failed add leaves nothing, del is harmless
             _new_ns(ns)
         # Each veth is born inside the namespaces it joins, never in the caller's.
-        _run(["ip", "-n", client_ns, "link", "add", client_if, "type", "veth", "peer", "name",
-              bridge_client_if, "netns", bridge_ns])  # fmt: skip
-        _run(["ip", "-n", server_ns, "link", "add", server_if, "type", "veth", "peer", "name",
-              bridge_server_if, "netns", bridge_ns])  # fmt: skip
-        ends = ((client_ns, client_if), (bridge_ns, bridge_client_if),
-                (bridge_ns, bridge_server_if), (server_ns, server_if))  # fmt: skip
+        _run(
+            [
+                "ip",
+                "-n",
+                client_ns,
+                "link",
+                "add",
+                client_if,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                bridge_client_if,
+                "netns",
+                bridge_ns,
+            ]
+        )
+        _run(
+            [
+                "ip",
+                "-n",
+                server_ns,
+                "link",
+                "add",
+                server_if,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                bridge_server_if,
+                "netns",
+                bridge_ns,
+            ]
+        )
+        ends = (
+            (client_ns, client_if),
+            (bridge_ns, bridge_client_if),
+            (bridge_ns, bridge_server_if),
+            (server_ns, server_if),
+        )
         if offload_off:
             for ns, ifname in ends:
-                _run(ns_exec(ns, ["ethtool", "-K", ifname])
-                     + ["tx", "off", "tso", "off", "gso", "off", "gro", "off"])  # fmt: skip
+                _run(
+                    ns_exec(ns, ["ethtool", "-K", ifname])
+                    + ["tx", "off", "tso", "off", "gso", "off", "gro", "off"]
+                )
         _run(["ip", "-n", client_ns, "addr", "add", f"{CLIENT_IP}/{PREFIX}", "dev", client_if])
         for ns, ifname in ends:
             _run(["ip", "-n", ns, "link", "set", ifname, "up"])
@@ -365,8 +401,14 @@ def tap_namespace(tag: str | None = None) -> Iterator[Topology]:
         _new_ns(server_ns)
         with tap_link(server_if, f"{CLIENT_IP}/{PREFIX}", server_ns):
             mac = _mac(server_ns, server_if)
-            yield Topology(server_ns=server_ns, client_ns=server_ns, server_if=server_if,
-                           client_if=server_if, server_mac=mac, client_mac=mac)  # fmt: skip
+            yield Topology(
+                server_ns=server_ns,
+                client_ns=server_ns,
+                server_if=server_if,
+                client_if=server_if,
+                server_mac=mac,
+                client_mac=mac,
+            )
 
 
 @contextlib.contextmanager

@@ -42,8 +42,14 @@ def _row(r: RouteRow) -> tuple[str, ...]:
     # A virtual host's paths are shown after its name; the codings stored beside identity
     # after the kind ("page+gzip+br").
     kind = "+".join([r.kind, *r.codings.split()])
-    return (r.host + r.path, kind, str(r.status), _short_type(r.content_type),
-            str(r.body_bytes), str(r.segments))  # fmt: skip
+    return (
+        r.host + r.path,
+        kind,
+        str(r.status),
+        _short_type(r.content_type),
+        str(r.body_bytes),
+        str(r.segments),
+    )
 
 
 def format_routes(manifest: Manifest, *, specials: bool = False, origin: bool = False) -> str:
@@ -97,18 +103,31 @@ def _table(
 def _summary_rows(manifest: Manifest, stats: BuildStats | None) -> list[tuple[str, ...]]:
     if stats is not None:
         return [
-            (r.route if r.kind == "page" else r.route.rstrip("/") + "/*", r.kind, str(r.paths),
-             human_bytes(r.body_bytes), str(r.segments), human_seconds(r.seconds))
+            (
+                r.route if r.kind == "page" else r.route.rstrip("/") + "/*",
+                r.kind,
+                str(r.paths),
+                human_bytes(r.body_bytes),
+                str(r.segments),
+                human_seconds(r.seconds),
+            )
             for r in stats.routes
-        ]  # fmt: skip
+        ]
     # A bundle read back has no declarations: one row per kind instead.
     rows: list[tuple[str, ...]] = []
     for kind, label in (("page", "(pages)"), ("static", "(static files)")):
         mine = [r for r in manifest.routes if r.kind == kind]
         if mine:
-            rows.append((label, kind, str(len(mine)),
-                         human_bytes(sum(r.body_bytes for r in mine)),
-                         str(sum(r.segments for r in mine)), ""))  # fmt: skip
+            rows.append(
+                (
+                    label,
+                    kind,
+                    str(len(mine)),
+                    human_bytes(sum(r.body_bytes for r in mine)),
+                    str(sum(r.segments for r in mine)),
+                    "",
+                )
+            )
     return rows
 
 
@@ -126,8 +145,16 @@ def format_summary(
     took = f" in {human_seconds(stats.total_s)}" if stats is not None else ""
     rows = _summary_rows(manifest, stats)
     rendering = sum(r.seconds for r in stats.routes) if stats is not None else None
-    rows.append(("total", "", str(len(routes)), human_bytes(body), str(segs),
-                 human_seconds(rendering) if rendering is not None else ""))  # fmt: skip
+    rows.append(
+        (
+            "total",
+            "",
+            str(len(routes)),
+            human_bytes(body),
+            str(segs),
+            human_seconds(rendering) if rendering is not None else "",
+        )
+    )
     lines = [f"built {manifest.source or 'app'}{where}{took}", ""]
     lines += _table(SUMMARY_COLUMNS, rows, _SUMMARY_RIGHT)
     lines += [

@@ -143,8 +143,11 @@ def _link(payload: bytes) -> Link:
     xdp: dict[str, int] = {}
     if IFLA_XDP in a:
         x = dict(_attrs(a[IFLA_XDP]))
-        for attr, mode in ((IFLA_XDP_DRV_PROG_ID, "native"), (IFLA_XDP_SKB_PROG_ID, "skb"),
-                           (IFLA_XDP_HW_PROG_ID, "offloaded")):  # fmt: skip
+        for attr, mode in (
+            (IFLA_XDP_DRV_PROG_ID, "native"),
+            (IFLA_XDP_SKB_PROG_ID, "skb"),
+            (IFLA_XDP_HW_PROG_ID, "offloaded"),
+        ):
             if attr in x:
                 xdp[mode] = _u32(x[attr])
         attached = x.get(IFLA_XDP_ATTACHED, b"\0")[0]
@@ -152,11 +155,16 @@ def _link(payload: bytes) -> Link:
             xdp[XDP_ATTACH_MODES[attached]] = _u32(x[IFLA_XDP_PROG_ID])
     oper = a.get(IFLA_OPERSTATE, b"\0")[0]
     return Link(
-        index=index, name=_cstr(a.get(IFLA_IFNAME, b"")), flags=flags,
+        index=index,
+        name=_cstr(a.get(IFLA_IFNAME, b"")),
+        flags=flags,
         operstate=OPERSTATES[oper] if oper < len(OPERSTATES) else str(oper),
-        carrier=bool(a.get(IFLA_CARRIER, b"\1")[0]), mtu=_u32(a.get(IFLA_MTU, b"\0" * 4)),
-        rx_queues=_u32(a.get(IFLA_NUM_RX_QUEUES, b"\1\0\0\0")), kind=kind, xdp=xdp,
-    )  # fmt: skip
+        carrier=bool(a.get(IFLA_CARRIER, b"\1")[0]),
+        mtu=_u32(a.get(IFLA_MTU, b"\0" * 4)),
+        rx_queues=_u32(a.get(IFLA_NUM_RX_QUEUES, b"\1\0\0\0")),
+        kind=kind,
+        xdp=xdp,
+    )
 
 
 def link(name: str) -> Link | None:
@@ -233,8 +241,9 @@ def xdp_features(index: int) -> int | None:
     try:
         fam = _genl(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, _attr(CTRL_ATTR_FAMILY_NAME, b"netdev\0"))
         family = struct.unpack_from("=H", fam[0][CTRL_ATTR_FAMILY_ID])[0]
-        dev = _genl(family, NETDEV_CMD_DEV_GET, _attr(NETDEV_A_DEV_IFINDEX,
-                                                      struct.pack("=I", index)))  # fmt: skip
+        dev = _genl(
+            family, NETDEV_CMD_DEV_GET, _attr(NETDEV_A_DEV_IFINDEX, struct.pack("=I", index))
+        )
     except (NetlinkError, IndexError, KeyError):
         return None
     raw = dev[0].get(NETDEV_A_DEV_XDP_FEATURES) if dev else None
@@ -270,10 +279,14 @@ def ethtool_offloads(name: str) -> dict[str, bool]:
     """Offloads on (True) or off, by ethtool -k's short names; those the device does
     not report are left out."""
     out: dict[str, bool] = {}
-    for key, cmd, mask in (("rx", ETHTOOL_GRXCSUM, 0), ("tx", ETHTOOL_GTXCSUM, 0),
-                           ("tso", ETHTOOL_GTSO, 0), ("gso", ETHTOOL_GGSO, 0),
-                           ("gro", ETHTOOL_GGRO, 0),
-                           ("lro", ETHTOOL_GFLAGS, ETH_FLAG_LRO)):  # fmt: skip
+    for key, cmd, mask in (
+        ("rx", ETHTOOL_GRXCSUM, 0),
+        ("tx", ETHTOOL_GTXCSUM, 0),
+        ("tso", ETHTOOL_GTSO, 0),
+        ("gso", ETHTOOL_GGSO, 0),
+        ("gro", ETHTOOL_GGRO, 0),
+        ("lro", ETHTOOL_GFLAGS, ETH_FLAG_LRO),
+    ):
         buf = ctypes.create_string_buffer(struct.pack("=II", cmd, 0), 8)
         try:
             _ethtool(name, buf)
@@ -303,7 +316,8 @@ def bpf_prog_name(prog_id: int) -> str | None:
     try:
         info = ctypes.create_string_buffer(PROG_INFO_SIZE)
         req = ctypes.create_string_buffer(
-            struct.pack("=IIQ", fd, PROG_INFO_SIZE, ctypes.addressof(info)), 128)
+            struct.pack("=IIQ", fd, PROG_INFO_SIZE, ctypes.addressof(info)), 128
+        )
         if libc.syscall(nr, BPF_OBJ_GET_INFO_BY_FD, req, 128) < 0:
             return None
         return _cstr(info.raw[PROG_INFO_NAME : PROG_INFO_NAME + 16]) or None

@@ -49,11 +49,15 @@ class Tables:
             flags = bl.RESP_CLOSE if sp.close else 0
             row[idx] = self.add(bl.Stream(header, sent, conn_off, sp.status, flags), True)
             if not self.sections:
-                ctype = (pages[sp.status].content_type if sp.status in pages
-                         else PAGE_TYPE) if sp.page else ""  # fmt: skip
+                ctype = (
+                    (pages[sp.status].content_type if sp.status in pages else PAGE_TYPE)
+                    if sp.page
+                    else ""
+                )
                 segs = nsegments(len(header) + len(sent), self.mss)
                 self.special_rows.append(
-                    RouteRow(sp.name, sp.status, ctype, len(body), segs, "special"))
+                    RouteRow(sp.name, sp.status, ctype, len(body), segs, "special")
+                )
         self.sections.append(row)
 
     def route(self, section: int, key: bytes, variants: list[Variant]) -> None:
@@ -66,17 +70,31 @@ class Tables:
                 not_modified = self.add(v.not_modified)
             if v.partial is not None and v.unsatisfiable is not None:
                 p = v.partial
-                partial = self.add(bl.Stream(p.header, b"", p.conn_off, p.status,
-                                             bl.RESP_RANGE, p.clen_off, p.range_off, get))
+                partial = self.add(
+                    bl.Stream(
+                        p.header,
+                        b"",
+                        p.conn_off,
+                        p.status,
+                        bl.RESP_RANGE,
+                        p.clen_off,
+                        p.range_off,
+                        get,
+                    )
+                )
                 unsat = self.add(v.unsatisfiable)
             etag = int(v.etag.strip('"'), 16) if v.etag else 0
-            self.variants.append(bl.VariantRow(v.coding, etag, v.last_modified, get, head,
-                                               not_modified, partial, unsat))  # fmt: skip
+            self.variants.append(
+                bl.VariantRow(
+                    v.coding, etag, v.last_modified, get, head, not_modified, partial, unsat
+                )
+            )
         self.routes.append(bl.RouteKey(section, key, first, len(variants)))
 
     def blob(self, hosts: list[tuple[bytes, int]]) -> bytes:
-        return bl.build_blob(self.mss, self.streams, self.routes, self.variants, hosts,
-                             self.sections)  # fmt: skip
+        return bl.build_blob(
+            self.mss, self.streams, self.routes, self.variants, hosts, self.sections
+        )
 
     def nseg(self) -> int:
         return sum(nsegments(len(s.header) + len(s.body), self.mss) for s in self.streams)

@@ -36,10 +36,21 @@ RANGE_MAX = 0x7FFFFFFF  # larger bodies are served whole: a range must fit TCP's
 # Media types worth compressing besides text/*, +json and +xml (others are images,
 # fonts and archives that carry their own compression).
 COMPRESSIBLE = frozenset(
-    {"application/json", "application/javascript", "application/xml", "application/wasm",
-     "application/manifest+json", "application/xhtml+xml", "image/svg+xml", "image/x-icon",
-     "font/ttf", "font/otf", "application/x-javascript", "application/rss+xml"}
-)  # fmt: skip
+    {
+        "application/json",
+        "application/javascript",
+        "application/xml",
+        "application/wasm",
+        "application/manifest+json",
+        "application/xhtml+xml",
+        "image/svg+xml",
+        "image/x-icon",
+        "font/ttf",
+        "font/otf",
+        "application/x-javascript",
+        "application/rss+xml",
+    }
+)
 # What a 304 repeats of the 200's custom headers (RFC 9110 15.4.5).
 NOT_MODIFIED_KEEPS = frozenset({"cache-control", "expires", "content-location", "vary"})
 
@@ -135,8 +146,15 @@ def lower_response(
     custom = dict(check_headers(headers))
     block, conn_off = header_block(status, content_type, len(body), custom, server=server)
     if status != 200:
-        return [Variant(IDENTITY, "", 0, Stream(block, body, conn_off, status),
-                        Stream(block, b"", conn_off, status))]  # fmt: skip
+        return [
+            Variant(
+                IDENTITY,
+                "",
+                0,
+                Stream(block, body, conn_off, status),
+                Stream(block, b"", conn_off, status),
+            )
+        ]
     coded = any(k.lower() == "content-encoding" for k in custom)
     reps = [(IDENTITY, body)] if coded else representations(body, content_type)
     vary: list[tuple[str, str]] = []
@@ -151,21 +169,37 @@ def lower_response(
         etag = etag_for(data)
         coding_field = [("Content-Encoding", CODINGS[coding])] if coding != IDENTITY else []
         ranges = 0 < len(data) <= RANGE_MAX
-        fields = [*coding_field, *modified, ("ETag", etag),
-                  *([("Accept-Ranges", "bytes")] if ranges else []), *vary]  # fmt: skip
-        block, conn_off = header_block(200, content_type, len(data), custom, server=server,
-                                       fields=fields)  # fmt: skip
-        v = Variant(coding, etag, last_modified, Stream(block, data, conn_off, 200),
-                    Stream(block, b"", conn_off, 200))  # fmt: skip
+        fields = [
+            *coding_field,
+            *modified,
+            ("ETag", etag),
+            *([("Accept-Ranges", "bytes")] if ranges else []),
+            *vary,
+        ]
+        block, conn_off = header_block(
+            200, content_type, len(data), custom, server=server, fields=fields
+        )
+        v = Variant(
+            coding,
+            etag,
+            last_modified,
+            Stream(block, data, conn_off, 200),
+            Stream(block, b"", conn_off, 200),
+        )
         # RFC 9110 15.4.5: a 304 carries what a cache updates its stored response with.
-        block, conn_off = header_block(304, "", 0, kept, server=server,
-                                       fields=[("ETag", etag), *vary])  # fmt: skip
+        block, conn_off = header_block(
+            304, "", 0, kept, server=server, fields=[("ETag", etag), *vary]
+        )
         v.not_modified = Stream(block, b"", conn_off, 304)
         if ranges:
             v.partial, v.unsatisfiable = _range_streams(
-                content_type, len(data), custom, server, range_page,
+                content_type,
+                len(data),
+                custom,
+                server,
+                range_page,
                 [*coding_field, *modified, ("ETag", etag), *vary],
-            )  # fmt: skip
+            )
         out.append(v)
     return out
 
@@ -181,16 +215,26 @@ def _range_streams(
     """A representation's 206 template (RFC 9110 15.3.7: its slots hold the values for
     the whole body until the server writes the part's) and its 416 (15.5.17)."""
     whole = f"bytes 0-{total - 1}/{total}"
-    slots = [("Content-Length", str(total).rjust(CLEN_SLOT)),
-             ("Content-Range", whole.rjust(range_slot(total)))]  # fmt: skip
-    block, conn_off = header_block(206, content_type, None, custom, server=server,
-                                   fields=[*slots, *fields])  # fmt: skip
-    partial = Stream(block, b"", conn_off, 206, clen_off=_find(block, b"Content-Length"),
-                     range_off=_find(block, b"Content-Range"))  # fmt: skip
+    slots = [
+        ("Content-Length", str(total).rjust(CLEN_SLOT)),
+        ("Content-Range", whole.rjust(range_slot(total))),
+    ]
+    block, conn_off = header_block(
+        206, content_type, None, custom, server=server, fields=[*slots, *fields]
+    )
+    partial = Stream(
+        block,
+        b"",
+        conn_off,
+        206,
+        clen_off=_find(block, b"Content-Length"),
+        range_off=_find(block, b"Content-Range"),
+    )
     page = range_page or Page(special_page(416, server), "text/html; charset=utf-8")
     vary = [f for f in fields if f[0] == "Vary"]
     extra = {k: v for k, v in page.headers}
     fields416 = [("Content-Range", f"bytes */{total}"), *vary]
-    block, conn_off = header_block(416, page.content_type, len(page.body), extra,
-                                   server=server, fields=fields416)  # fmt: skip
+    block, conn_off = header_block(
+        416, page.content_type, len(page.body), extra, server=server, fields=fields416
+    )
     return partial, Stream(block, page.body, conn_off, 416)

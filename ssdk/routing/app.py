@@ -17,8 +17,18 @@ from typing import Any
 
 from ssdk.routing.paths import PathPattern, RouteError, parse_path
 
-__all__ = ["App", "Dynamic", "ErrorPage", "Location", "PathPattern", "Route", "RouteError",
-           "Static", "VirtualHost", "parse_path"]  # fmt: skip
+__all__ = [
+    "App",
+    "Dynamic",
+    "ErrorPage",
+    "Location",
+    "PathPattern",
+    "Route",
+    "RouteError",
+    "Static",
+    "VirtualHost",
+    "parse_path",
+]
 
 # Order of declaration across every App; used to report the later of two colliding ones.
 _sequence = itertools.count()
@@ -172,8 +182,11 @@ class App:
 
     def __init__(self, *, server: str | None = SERVER) -> None:
         if server is not None and (
-            not isinstance(server, str) or not server.strip() or server != server.strip()
-            or not server.isprintable() or not server.isascii()
+            not isinstance(server, str)
+            or not server.strip()
+            or server != server.strip()
+            or not server.isprintable()
+            or not server.isascii()
         ):
             raise ValueError(f"server={server!r}: a printable ASCII product name, or None")
         self.server = server
@@ -204,8 +217,14 @@ class App:
         def decorate(handler: Callable[..., Any]) -> Route:
             if not callable(handler):
                 raise TypeError(f"@app.page({path!r}) decorates a function")
-            route = Route(path, handler, where, revalidate, headers=dict(headers or {}),
-                          cache_control=cache_control)  # fmt: skip
+            route = Route(
+                path,
+                handler,
+                where,
+                revalidate,
+                headers=dict(headers or {}),
+                cache_control=cache_control,
+            )
             self.routes.append(route)
             return route
 
@@ -232,8 +251,14 @@ class App:
             # Interactive and exec'd code has no file; fall back to the working directory.
             base = Path.cwd() if where.file.startswith("<") else Path(where.file).parent
             folder = base / folder
-        static = Static(prefix, folder, where, headers=dict(headers or {}),
-                        cache_control=cache_control, index=index)  # fmt: skip
+        static = Static(
+            prefix,
+            folder,
+            where,
+            headers=dict(headers or {}),
+            cache_control=cache_control,
+            index=index,
+        )
         self.statics.append(static)
         return static
 
@@ -301,9 +326,11 @@ class App:
         return sorted(both, key=lambda d: d.seq)
 
     def __repr__(self) -> str:
-        return (f"<App {len(self.routes)} pages, {len(self.statics)} static folders, "
-                f"{len(self.dynamics)} dynamic routes, "
-                f"{len(self.hosts)} virtual hosts>")  # fmt: skip
+        return (
+            f"<App {len(self.routes)} pages, {len(self.statics)} static folders, "
+            f"{len(self.dynamics)} dynamic routes, "
+            f"{len(self.hosts)} virtual hosts>"
+        )
 
 
 class VirtualHost(App):
@@ -323,5 +350,7 @@ class VirtualHost(App):
         raise TypeError("dynamic routes are declared on the app, for every host")
 
     def __repr__(self) -> str:
-        return (f"<VirtualHost {', '.join(self.names)}: {len(self.routes)} pages, "
-                f"{len(self.statics)} static folders>")  # fmt: skip
+        return (
+            f"<VirtualHost {', '.join(self.names)}: {len(self.routes)} pages, "
+            f"{len(self.statics)} static folders>"
+        )

@@ -71,8 +71,7 @@ class Request:
     """One HTTP request handed to a dynamic route by the server's loop. The query and
     the header fields are parsed when first asked for: most handlers read one or none."""
 
-    __slots__ = ("method", "target", "body", "params", "_fields", "_path", "_query",
-                 "_headers")  # fmt: skip
+    __slots__ = ("method", "target", "body", "params", "_fields", "_path", "_query", "_headers")
 
     def __init__(
         self,
