@@ -110,7 +110,7 @@ class Revalidator:
         self.files.append(out)
         while len(self.files) > KEEP_FILES:  # a worker's mapping outlives the file's name
             self.files.pop(0).unlink(missing_ok=True)
-        self.publish(str(path))
+        self.publish(str(out))
         return True
 
     def close(self) -> None:
