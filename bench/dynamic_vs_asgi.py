@@ -80,7 +80,8 @@ def have_af_xdp() -> tuple[bool, str]:
     """Whether this build of the C core has the AF_XDP backend (asked in a child, so the
     benchmark itself never loads the core)."""
     probe = subprocess.run(
-        [sys.executable, "-c", "from ssdk.core.engine import HAVE_AF_XDP; print(HAVE_AF_XDP)"],
+        [sys.executable, "-c",
+         "from ssdk.core.runtime.engine import HAVE_AF_XDP; print(HAVE_AF_XDP)"],
         capture_output=True, text=True, check=False, cwd=REPO,
         env=dict(os.environ, PYTHONPATH=str(REPO)),
     )  # fmt: skip

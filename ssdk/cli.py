@@ -1,6 +1,6 @@
 """The `ssdk` command: new, build, routes, serve, stats, dev, impair, demo.
 
-Each command is glue over a module that does the work (ssdk.new, ssdk.core.build,
+Each command is glue over a module that does the work (ssdk.new, ssdk.core.buildtime.build,
 ssdk.serve, ssdk.stats, ssdk.dev, ssdk.impair_bridge, ssdk.demo). Errors the user can
 fix are one line on stderr: exit code 2 for a bad argument, 1 for a build or runtime
 failure. Nothing here prints a traceback for them, and nothing asks a question.
@@ -26,7 +26,7 @@ from ssdk.core.cdefs import DEFAULT_MSS, MSS_MAX, MSS_MIN
 from ssdk.new import TEMPLATES
 
 if TYPE_CHECKING:
-    from ssdk.core.impair import Impairment
+    from ssdk.core.runtime.impair import Impairment
 
 
 class OneLineGroup(TyperGroup):
@@ -166,7 +166,7 @@ def _cc(value: str) -> str:
 
 
 def _impair(value: str | None) -> str | None:
-    from ssdk.core.impair import ImpairmentError, parse_impairment
+    from ssdk.core.runtime.impair import ImpairmentError, parse_impairment
 
     if value is not None:
         try:
@@ -180,7 +180,7 @@ def _impairments(
     both: str | None, one: str | None, other: str | None, names: tuple[str, str]
 ) -> tuple[Impairment | None, Impairment | None]:
     """The two directions' impairments from --impair-both or the per-direction options."""
-    from ssdk.core.impair import parse_impairment
+    from ssdk.core.runtime.impair import parse_impairment
 
     if both is not None and (one is not None or other is not None):
         raise typer.BadParameter(
@@ -289,7 +289,7 @@ class TerminalProgress:
         self._draw("lower", 0, self.responses, force=True)
 
     def _draw(self, stage: str, done: int, total: int, force: bool) -> None:
-        from ssdk.core.report import format_progress
+        from ssdk.core.buildtime.report import format_progress
 
         if self.responses <= PROGRESS_MIN_RESPONSES:
             return
@@ -325,8 +325,8 @@ def build(
     mss: MssOption = DEFAULT_MSS,
 ) -> None:
     """Lower every route of APP into a packet-template bundle, and summarize it."""
-    from ssdk.core.build import BuildStats, build_file
-    from ssdk.core.report import format_summary
+    from ssdk.core.buildtime.build import BuildStats, build_file
+    from ssdk.core.buildtime.report import format_summary
 
     app_file = _project_target(app_file)
     path = out or Path(app_file.split(":", 1)[0]).with_suffix(".ssdk")
@@ -355,8 +355,8 @@ def routes(
     mss: MssOption = DEFAULT_MSS,
 ) -> None:
     """List every response: path, status, content type, bytes, segments."""
-    from ssdk.core.build import open_target
-    from ssdk.core.report import format_routes
+    from ssdk.core.buildtime.build import open_target
+    from ssdk.core.buildtime.report import format_routes
 
     bundle = open_target(_project_target(target), mss=mss)
     try:
@@ -691,7 +691,7 @@ def _one_line(text: str) -> str:
 def _run_one_line(call: Callable[[], object]) -> int:
     """Run the command line; every known failure becomes one line on stderr and an exit
     code: 2 for a bad argument, 1 for a failed build or run, 130 for an abort."""
-    from ssdk.core.build import BuildError
+    from ssdk.core.buildtime.errors import BuildError
     from ssdk.core.bundle import BundleError
 
     try:

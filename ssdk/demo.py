@@ -159,7 +159,7 @@ def run_demo(app_dir: Path, check: bool = False) -> int:
     Returns a process exit code: 0 after a clean Ctrl-C, non-zero if the build, the
     topology or the server failed. Needs root for the namespaces and the raw socket.
     """
-    from ssdk.core.build import build_file  # the build pulls in the routing layer
+    from ssdk.core.buildtime.build import build_file  # the build pulls in the routing layer
 
     app_path = Path(app_dir).resolve() / "app.py"
     if not app_path.is_file():

@@ -28,9 +28,9 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ssdk.core.counters import Board
-from ssdk.core.dynamic import Dispatcher
 from ssdk.core.netns import NetnsError, tap_link
+from ssdk.core.runtime.counters import Board
+from ssdk.core.runtime.dynamic import Dispatcher
 from ssdk.serve import ServeOptions, signals_stop, worker_plan
 from ssdk.workers import Supervisor, WorkerStartError
 
@@ -284,7 +284,7 @@ def _serve_kernel(
     """The same bundle through kernel sockets; every rebuild is loaded in place, and the
     app's dynamic routes imported again when its Python changes."""
     from ssdk.core.bundle import Bundle, read_bundle
-    from ssdk.core.engine import Engine, EngineConfig
+    from ssdk.core.runtime.engine import Engine, EngineConfig
     from ssdk.kernel_serve import run_kernel_server
 
     engine = Engine(EngineConfig(ip="127.0.0.1", port=port))
@@ -334,7 +334,7 @@ def _serve_kernel(
 
 def _dispatcher(app: Path) -> Dispatcher | None:
     """The app's dynamic routes, from a fresh import of its code; None if it has none."""
-    from ssdk.core.build import load_app
+    from ssdk.core.buildtime.build import load_app
 
     loaded = load_app(str(app))
     return Dispatcher.for_app(loaded) if loaded.dynamics else None

@@ -188,18 +188,18 @@ class LiveProbe:
 
     def core_error(self) -> str | None:
         try:
-            import ssdk.core.engine  # noqa: F401
+            import ssdk.core.runtime.engine  # noqa: F401
         except ImportError as e:
             return str(e)
         return None
 
     def have_af_xdp(self) -> bool:
-        from ssdk.core.engine import HAVE_AF_XDP
+        from ssdk.core.runtime.engine import HAVE_AF_XDP
 
         return HAVE_AF_XDP
 
     def umem_bytes(self) -> int:
-        from ssdk.core.engine import Engine
+        from ssdk.core.runtime.engine import Engine
 
         # The UMEM holds ring_frames (Engine.attach_af_xdp's default, as serve uses it)
         # rounded up to a power of two, at least 64 (nic_af_xdp.c), of SLOT bytes each.

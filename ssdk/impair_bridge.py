@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ssdk.core.engine import EngineError, ffi, impair_stats_dict, impairment_to_c, lib
-from ssdk.core.impair import Impairment
+from ssdk.core.runtime.engine import EngineError, ffi, impair_stats_dict, impairment_to_c, lib
+from ssdk.core.runtime.impair import Impairment
 from ssdk.serve import pick_seed, report_stop, run_until_stopped, signals_stop
 
 BRIDGE_FIELDS: tuple[str, ...] = tuple(

@@ -6,7 +6,7 @@ ssdk serve -> Supervisor.start_all -> fork -> worker_main (engine, backend, tabl
 Shared-nothing: a worker owns its engine, its NIC queue (AF_XDP) or its share of the
 interface's flows (AF_PACKET fanout), and its connection pool. What workers share is
 read-only or their own slot: the bundle's mapping, made once before the fork, and the
-counter board (ssdk/core/counters.py), where each writes only its own slot. The last
+counter board (ssdk/core/runtime/counters.py), where each writes only its own slot. The last
 slot of the board, "retired", holds the counters of worker lives that have ended, so
 totals never go backwards when a worker is replaced.
 
@@ -34,11 +34,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ssdk.core.app_calls import AppCalls
-from ssdk.core.build import BuildError, load_app
+from ssdk.core.buildtime.build import load_app
+from ssdk.core.buildtime.errors import BuildError
 from ssdk.core.bundle import Bundle, BundleError, read_bundle
-from ssdk.core.counters import Board
-from ssdk.core.engine import Engine, EngineConfig, EngineError
+from ssdk.core.runtime.app_calls import AppCalls
+from ssdk.core.runtime.counters import Board
+from ssdk.core.runtime.engine import Engine, EngineConfig, EngineError
 
 SLICE_MS = 100
 BUSY_SLICE_MS = 2

@@ -12,9 +12,9 @@ import pytest
 from unit_helpers import AppWriter, decode_tables, lookup
 
 import ssdk
-from ssdk.core.build import build, load_app
+from ssdk.core.buildtime.build import build, load_app
+from ssdk.core.buildtime.report import format_routes, format_summary, human_bytes
 from ssdk.core.http import content_type_for, date_offset, header_block
-from ssdk.core.report import format_routes, format_summary, human_bytes
 
 BUILT = 1_700_000_000  # the build time every test build here is given
 BUILT_TEXT = "Tue, 14 Nov 2023 22:13:20 GMT"  # the same as an IMF-fixdate

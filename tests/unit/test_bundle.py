@@ -14,7 +14,7 @@ import pytest
 from unit_helpers import AppWriter, Tables, decode_tables, lookup
 
 import ssdk
-from ssdk.core.build import build, build_file, open_target
+from ssdk.core.buildtime.build import build, build_file, open_target
 from ssdk.core.bundle import (
     Bundle,
     BundleError,

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from ssdk.cli import main
-from ssdk.core import counters
-from ssdk.core.counters import Board, BoardError, find_boards
-from ssdk.core.engine import Engine, EngineConfig
+from ssdk.core.runtime import counters
+from ssdk.core.runtime.counters import Board, BoardError, find_boards
+from ssdk.core.runtime.engine import Engine, EngineConfig
 from ssdk.stats import render, snapshot
 
 

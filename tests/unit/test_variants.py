@@ -16,8 +16,8 @@ import pytest
 from unit_helpers import NONE32, Tables, Var, decode_tables, host_section, route_variants
 
 import ssdk
-from ssdk.core import variants
-from ssdk.core.build import build
+from ssdk.core.buildtime import variants
+from ssdk.core.buildtime.build import build
 from ssdk.core.bundle import Bundle
 
 BUILT = 1_700_000_000

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from ssdk.core.build import BuildError, build, load_app
+from ssdk.core.buildtime.build import build, load_app
+from ssdk.core.buildtime.errors import BuildError
 
 AppWriter = Callable[..., tuple[Path, dict[str, int]]]
 

@@ -1,4 +1,4 @@
-# ssdk/core/tables.py: the tables of a blob as a build fills them (docs/bundle.md): the
+# ssdk/core/buildtime/tables.py: the tables of a blob as a build fills them (docs/bundle.md): the
 # response streams, each route's variants, the route keys, and each host's special
 # responses.
 #
@@ -12,10 +12,10 @@
 from __future__ import annotations
 
 from ssdk.core import blob as bl
+from ssdk.core.buildtime.variants import Variant
 from ssdk.core.bundle import RouteRow
 from ssdk.core.http import PAGE_TYPE, SPECIALS, Page
 from ssdk.core.lower import nsegments
-from ssdk.core.variants import Variant
 
 
 class Tables:

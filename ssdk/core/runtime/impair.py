@@ -1,4 +1,4 @@
-# ssdk.core.impair: what an impairment is, and the one parser of its command-line form.
+# ssdk.core.runtime.impair: what an impairment is, and the one parser of its command-line form.
 #
 # cli (--impair-rx/-tx/-both, option callbacks) -> parse_impairment -> Impairment
 #   -> Engine.impair (ssdk serve) | ssdk.impair_bridge.Bridge (ssdk impair)
