@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ssdk.core.netns import _delete_ns, _new_ns  # noqa: E402
+from ssdk.tools.netns import _delete_ns, _new_ns  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "dev_loop.json"
 

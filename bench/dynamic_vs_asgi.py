@@ -38,7 +38,7 @@ sys.path.insert(0, str(BENCH))
 
 from wrk_vs_nginx import pick_cpus, pin  # noqa: E402
 
-from ssdk.core.netns import Topology, kernel_owns_server_ip, ns_exec, veth_pair  # noqa: E402
+from ssdk.tools.netns import Topology, kernel_owns_server_ip, ns_exec, veth_pair  # noqa: E402
 
 APPS = REPO / "bench" / "apps"
 RESULTS = REPO / "bench" / "results" / "dynamic_vs_asgi.json"

@@ -1,7 +1,7 @@
 # bench/loss_vs_nginx.py: `python bench/loss_vs_nginx.py` (root). How long one 20 MiB
 # download takes from ssdk (user-space stack, AF_PACKET) and from nginx (kernel stack)
 # behind the same lossy path. One bridged topology (client ns -- bridge ns -- server ns,
-# ssdk.core.netns.bridged_pair) is built once; `ssdk impair` runs in the bridge namespace
+# ssdk.tools.netns.bridged_pair) is built once; `ssdk impair` runs in the bridge namespace
 # with --impair-both SPEC (default loss=5%,dup=1%,reorder=1%) and a fixed, printed seed.
 # Behind that bridge the same random file is served first by ssdk, then by nginx, and
 # fetched by `curl -sS --fail -o FILE` from the client namespace, --reps times each; every
@@ -37,7 +37,7 @@ sys.path.insert(0, str(BENCH))
 
 from wrk_vs_nginx import NGINX_CONF, fmt, running, wait_http  # noqa: E402
 
-from ssdk.core.netns import BridgedTopology, bridged_pair, kernel_owns_server_ip, ns_exec  # noqa: E402
+from ssdk.tools.netns import BridgedTopology, bridged_pair, kernel_owns_server_ip, ns_exec  # noqa: E402
 
 RESULTS = BENCH / "results" / "loss_vs_nginx.json"
 DEFAULT_SPEC = "loss=5%,dup=1%,reorder=1%"

@@ -45,7 +45,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 
-from ssdk.core.netns import Topology, kernel_owns_server_ip, ns_exec, veth_pair  # noqa: E402
+from ssdk.tools.netns import Topology, kernel_owns_server_ip, ns_exec, veth_pair  # noqa: E402
 
 RESULTS = BENCH / "results" / "wrk_vs_nginx.json"
 REFLECTOR = BENCH / "reflector"

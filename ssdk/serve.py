@@ -167,7 +167,7 @@ def open_app(opts: ServeOptions) -> tuple[Bundle, App | None, list[Concrete]]:
 
 
 def serve(opts: ServeOptions) -> int:
-    """Serve until SIGINT or SIGTERM; the exit code. Call ssdk.doctor.preflight(opts)
+    """Serve until SIGINT or SIGTERM; the exit code. Call ssdk.tools.doctor.preflight(opts)
     first: it refuses what would fail here."""
     bundle, app, concretes = open_app(opts)
     seed = None

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from ssdk.core.netns import Topology, ns_exec, tap_namespace, veth_pair
+from ssdk.tools.netns import Topology, ns_exec, tap_namespace, veth_pair
 
 REPO = Path(__file__).resolve().parents[2]
 HELLO = REPO / "examples" / "hello"

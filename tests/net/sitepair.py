@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from nethelpers import REPO, Server, build_bundle, serve, unavailable
 
-from ssdk.core.netns import Topology, kernel_owns_server_ip, ns_exec, veth_pair
+from ssdk.tools.netns import Topology, kernel_owns_server_ip, ns_exec, veth_pair
 
 SITE = REPO / "examples" / "site"
 RAW_CLIENT = Path(__file__).resolve().parent / "raw_http.py"

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from nethelpers import HELLO, Server, _env, require_backend, serve, unavailable
 
-from ssdk.core.netns import Topology, kernel_owns_server_ip, ns_exec, veth_pair
+from ssdk.tools.netns import Topology, kernel_owns_server_ip, ns_exec, veth_pair
 
 APP = HELLO / "app.py"
 

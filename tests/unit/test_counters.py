@@ -15,7 +15,7 @@ from ssdk.cli import main
 from ssdk.core.runtime import counters
 from ssdk.core.runtime.counters import Board, BoardError, find_boards
 from ssdk.core.runtime.engine import Engine, EngineConfig
-from ssdk.stats import render, snapshot
+from ssdk.tools.stats import render, snapshot
 
 
 @pytest.fixture

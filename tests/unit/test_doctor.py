@@ -14,10 +14,9 @@ from typing import Any
 
 import pytest
 
-from ssdk import doctor
-from ssdk.core import rtnl
-from ssdk.core.rtnl import Link, Route
-from ssdk.doctor import (
+from ssdk.serve import ServeOptions
+from ssdk.tools import doctor, rtnl
+from ssdk.tools.doctor import (
     CAP_BPF,
     CAP_IPC_LOCK,
     CAP_NET_ADMIN,
@@ -33,7 +32,7 @@ from ssdk.doctor import (
     report_json,
     run_checks,
 )
-from ssdk.serve import ServeOptions
+from ssdk.tools.rtnl import Link, Route
 
 IP = ipaddress.IPv4Interface("198.18.0.2/15")
 ALL_CAPS = (1 << 41) - 1

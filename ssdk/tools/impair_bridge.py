@@ -9,7 +9,7 @@ stack and ssdk can be measured behind it alike (the kernel here has no netem):
 
     client ns --veth-- [IF_A  bridge ns  IF_B] --veth-- server ns
 
-ssdk.core.netns.bridged_pair makes that topology. Each direction is impaired once: the
+ssdk.tools.netns.bridged_pair makes that topology. Each direction is impaired once: the
 frames from IF_A to IF_B by `ab`, the frames back by `ba`.
 """
 

@@ -8,7 +8,7 @@ cli.serve  -> preflight(ServeOptions) -> run_checks(only this backend's checks)
 Every check is a small function in one table, CHECKS, added with @check (as route
 convertors are with register_convertor). A check reads the system only through its
 Probe, so a test hands it a made-up system in which it fails; LiveProbe reads the real
-one: /proc/self/status, getrlimit, netlink and SIOCETHTOOL (ssdk/core/rtnl.py), sysfs
+one: /proc/self/status, getrlimit, netlink and SIOCETHTOOL (ssdk/tools/rtnl.py), sysfs
 and /proc/mounts. No check starts a process or changes anything, and all of them
 together take about a millisecond, so serve runs them on every start.
 """
@@ -27,9 +27,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from ssdk.core import rtnl
 from ssdk.core.cdefs import DEFAULT_MSS
-from ssdk.core.rtnl import Link, Route
+from ssdk.tools import rtnl
+from ssdk.tools.rtnl import Link, Route
 
 if TYPE_CHECKING:
     from ssdk.serve import ServeOptions

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ssdk.core.netns import pid_alive as alive
 from ssdk.core.runtime.counters import GAUGES, META, Board, BoardError, board_path, find_boards
+from ssdk.core.runtime.procs import pid_alive as alive
 
 
 class NoServer(RuntimeError):
