@@ -89,9 +89,10 @@ def _die_with_parent() -> None:
         pass
 
 
-class Tables:
+class ServedBundles:
     """The bundles a worker's engine serves from: published ones are mapped here and
-    closed once the engine has retired their generation."""
+    closed once the engine has retired their generation (the build side's tables are
+    ssdk.core.buildtime.tables.TableBuilder)."""
 
     def __init__(self, engine: Engine, board: Board, slot: int) -> None:
         self.engine, self.board, self.slot = engine, board, slot
@@ -156,9 +157,9 @@ def worker_main(plan: WorkerPlan, board: Board, w: Worker, ready_fd: int, ctl_fd
         plan.setup(engine, w.slot)
         board.set_meta(w.slot, generation=engine.load(plan.blob))
         engine.share_stats(board.engine_area(w.slot))
-        tables = Tables(engine, board, w.slot)
+        served = ServedBundles(engine, board, w.slot)
         if plan.latest:
-            tables.publish(plan.latest)
+            served.publish(plan.latest)
         calls = _app_calls(engine, plan.app_path)
     except (EngineError, ValueError, OSError, BuildError) as e:
         os.write(ready_fd, json.dumps({"error": str(e)}).encode() + b"\n")
@@ -176,12 +177,12 @@ def worker_main(plan: WorkerPlan, board: Board, w: Worker, ready_fd: int, ctl_fd
             board.set_impair(w.slot, engine.impair_stats())
         for cmd in _commands(ctl_fd):
             if "publish" in cmd:
-                tables.publish(cmd["publish"])
-        tables.retry()
+                served.publish(cmd["publish"])
+        served.retry()
     if calls:
         calls.close()
     engine.close()
-    for bundle in tables.open.values():
+    for bundle in served.open.values():
         bundle.close()
     return 0
 

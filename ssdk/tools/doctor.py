@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from ssdk.core.cdefs import DEFAULT_MSS
 from ssdk.tools import rtnl
-from ssdk.tools.rtnl import Link, Route
+from ssdk.tools.rtnl import KernelRoute, Link
 
 if TYPE_CHECKING:
     from ssdk.serve import ServeOptions
@@ -164,7 +164,7 @@ class Probe(Protocol):
     def prog_name(self, prog_id: int) -> str | None: ...
     def mounts(self) -> list[tuple[str, str]]: ...  # (mount point, type)
     def addresses(self) -> list[tuple[str, ipaddress.IPv4Interface]]: ...
-    def route_to(self, ip: ipaddress.IPv4Address) -> Route | None: ...
+    def route_to(self, ip: ipaddress.IPv4Address) -> KernelRoute | None: ...
     def forwarding(self, name: str) -> bool: ...
     def tap_owner(self, name: str) -> tuple[int, int]: ...  # uid, gid; -1 for none
     def user(self) -> tuple[int, set[int]]: ...  # euid, and the groups it is in
@@ -239,7 +239,7 @@ class LiveProbe:
     def addresses(self) -> list[tuple[str, ipaddress.IPv4Interface]]:
         return rtnl.addresses()
 
-    def route_to(self, ip: ipaddress.IPv4Address) -> Route | None:
+    def route_to(self, ip: ipaddress.IPv4Address) -> KernelRoute | None:
         return rtnl.route_to(ip)
 
     def forwarding(self, name: str) -> bool:

@@ -2,7 +2,7 @@
 
 cli.build -> build.build_file -> load_app -> build.build
     -> hosts.sections -> plan.plan (every path) -> render -> variants.lower_response
-    -> tables.Tables -> blob.build_blob -> bundle.write_bundle
+    -> tables.TableBuilder -> blob.build_blob -> bundle.write_bundle
     -> report (summary, progress, `ssdk routes`)
 
 It also runs inside `ssdk serve` in two places that are builds too: an app given to

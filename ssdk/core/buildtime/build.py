@@ -32,7 +32,7 @@ from ssdk.core import bundle as bf
 from ssdk.core.buildtime.errors import BuildError, located, raised
 from ssdk.core.buildtime.hosts import error_pages, host_names, sections
 from ssdk.core.buildtime.plan import Planned, plan, plan_page
-from ssdk.core.buildtime.tables import Tables
+from ssdk.core.buildtime.tables import TableBuilder
 from ssdk.core.buildtime.variants import CODINGS, Variant, lower_response, merge_headers
 from ssdk.core.bundle import Bundle, Manifest, RouteRow, read_bundle, write_bundle
 from ssdk.core.cdefs import DEFAULT_MSS, MSS_MAX, MSS_MIN, ROUTE_KEY_SAFE
@@ -299,7 +299,7 @@ def build(
     if build_time is None:
         build_time = int(os.environ.get("SOURCE_DATE_EPOCH") or time.time())
     hosts = host_names(app)
-    tables = Tables(mss)
+    tables = TableBuilder(mss)
     began = time.perf_counter()
     if concretes is None:
         concretes = concrete_responses(app, progress, stats, build_time)

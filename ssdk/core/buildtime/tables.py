@@ -2,7 +2,7 @@
 # response streams, each route's variants, the route keys, and each host's special
 # responses.
 #
-# build.py -> Tables.specials (per host) -> Tables.route (per path) -> blob.build_blob
+# build.py -> TableBuilder.specials (per host) -> TableBuilder.route (per path) -> blob.build_blob
 #
 # Owns: stream indexes, and storing identical special responses once (hosts without
 # pages of their own share their app's; the C core counts OPTIONS answers by the index
@@ -18,8 +18,9 @@ from ssdk.core.http import PAGE_TYPE, SPECIALS, Page
 from ssdk.core.lower import nsegments
 
 
-class Tables:
-    """Streams, variants, routes and sections, in the order they are added."""
+class TableBuilder:
+    """Streams, variants, routes and sections, in the order they are added: the blob's
+    tables while a build fills them (a worker's mapped bundles are workers.ServedBundles)."""
 
     def __init__(self, mss: int) -> None:
         self.mss = mss
