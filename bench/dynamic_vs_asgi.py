@@ -1,4 +1,4 @@
-# bench/dynamic_vs_asgi.py: `sudo python3 bench/dynamic_vs_asgi.py [--duration 5]`. A
+# bench/dynamic_vs_asgi.py: `sudo python3 -m bench.dynamic_vs_asgi [--duration 5]`. A
 # trivial JSON handler served four ways on one veth topology, in one run, measured by
 # the same `wrk -t1 -c32 --latency` from the client namespace (client core) against a
 # server pinned to the other core:
@@ -31,17 +31,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(BENCH))
-
-from wrk_vs_nginx import pick_cpus, pin  # noqa: E402
-
+from bench.common import BENCH, REPO, RESULTS_DIR, pick_cpus, pin
 from ssdk.tools.netns import Topology, kernel_owns_server_ip, ns_exec, veth_pair  # noqa: E402
 
-APPS = REPO / "bench" / "apps"
-RESULTS = REPO / "bench" / "results" / "dynamic_vs_asgi.json"
+APPS = BENCH / "apps"
+RESULTS = RESULTS_DIR / "dynamic_vs_asgi.json"
 EXPECTED_BODY = b'{"hello":"world"}'
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
