@@ -41,7 +41,7 @@ docs:
 	mkdocs build --strict -d /tmp/ssdk-site
 
 bench:
-	$(PYTHON) bench/wrk_vs_nginx.py --only size=1KiB,64KiB --only conns=16 --no-ceiling \
+	$(PYTHON) -m bench.wrk_vs_nginx --only size=1KiB,64KiB --only conns=16 --no-ceiling \
 		--out bench/results/wrk_vs_nginx_headline.json
 
 ci: lint docs sanitize fuzz

@@ -1,4 +1,4 @@
-# bench/dev_loop.py: `sudo python3 bench/dev_loop.py [--edits N]`. How long the
+# bench/dev_loop.py: `sudo python3 -m bench.dev_loop [--edits N]`. How long the
 # developer's loop takes: from `ssdk new demo --template blog` to the first page served
 # by `ssdk dev`, and from saving a post to its new text being served (median and worst of
 # N edits). ssdk dev runs in a network namespace made for the run, so its TAP device and
@@ -17,12 +17,10 @@ import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from bench.common import REPO, RESULTS_DIR
+from ssdk.tools.netns import _delete_ns, _new_ns
 
-from ssdk.core.netns import _delete_ns, _new_ns  # noqa: E402
-
-RESULTS = REPO / "bench" / "results" / "dev_loop.json"
+RESULTS = RESULTS_DIR / "dev_loop.json"
 
 
 def main() -> int:

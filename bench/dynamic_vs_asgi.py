@@ -1,4 +1,4 @@
-# bench/dynamic_vs_asgi.py: `sudo python3 bench/dynamic_vs_asgi.py [--duration 5]`. A
+# bench/dynamic_vs_asgi.py: `sudo python3 -m bench.dynamic_vs_asgi [--duration 5]`. A
 # trivial JSON handler served four ways on one veth topology, in one run, measured by
 # the same `wrk -t1 -c32 --latency` from the client namespace (client core) against a
 # server pinned to the other core:
@@ -31,17 +31,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(BENCH))
+from bench.common import BENCH, REPO, RESULTS_DIR, pick_cpus, pin
+from ssdk.tools.netns import Topology, kernel_owns_server_ip, ns_exec, veth_pair  # noqa: E402
 
-from wrk_vs_nginx import pick_cpus, pin  # noqa: E402
-
-from ssdk.core.netns import Topology, kernel_owns_server_ip, ns_exec, veth_pair  # noqa: E402
-
-APPS = REPO / "bench" / "apps"
-RESULTS = REPO / "bench" / "results" / "dynamic_vs_asgi.json"
+APPS = BENCH / "apps"
+RESULTS = RESULTS_DIR / "dynamic_vs_asgi.json"
 EXPECTED_BODY = b'{"hello":"world"}'
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -80,7 +74,8 @@ def have_af_xdp() -> tuple[bool, str]:
     """Whether this build of the C core has the AF_XDP backend (asked in a child, so the
     benchmark itself never loads the core)."""
     probe = subprocess.run(
-        [sys.executable, "-c", "from ssdk.core.engine import HAVE_AF_XDP; print(HAVE_AF_XDP)"],
+        [sys.executable, "-c",
+         "from ssdk.core.runtime.engine import HAVE_AF_XDP; print(HAVE_AF_XDP)"],
         capture_output=True, text=True, check=False, cwd=REPO,
         env=dict(os.environ, PYTHONPATH=str(REPO)),
     )  # fmt: skip

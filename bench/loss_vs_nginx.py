@@ -1,17 +1,17 @@
-# bench/loss_vs_nginx.py: `python bench/loss_vs_nginx.py` (root). How long one 20 MiB
-# download takes from ssdk (user-space stack, AF_PACKET) and from nginx (kernel stack)
-# behind the same lossy path. One bridged topology (client ns -- bridge ns -- server ns,
-# ssdk.core.netns.bridged_pair) is built once; `ssdk impair` runs in the bridge namespace
-# with --impair-both SPEC (default loss=5%,dup=1%,reorder=1%) and a fixed, printed seed.
-# Behind that bridge the same random file is served first by ssdk, then by nginx, and
-# fetched by `curl -sS --fail -o FILE` from the client namespace, --reps times each; every
-# download is checked byte-exact by sha256. The bridge is then restarted with no
-# impairment for one baseline download from each. Nothing is pinned: the bridge, the
-# server and the client share the machine's cores. Prints tables (times, ssdk's and the
-# kernel's TCP counters, the bridge's counters per direction) and writes
+# bench/loss_vs_nginx.py: `python3 -m bench.loss_vs_nginx` (root; from the repository's
+# root). How long one 20 MiB download takes from ssdk (user-space stack, AF_PACKET) and
+# from nginx (kernel stack) behind the same lossy path. One bridged topology (client ns --
+# bridge ns -- server ns, ssdk.tools.netns.bridged_pair) is built once; `ssdk impair` runs
+# in the bridge namespace with --impair-both SPEC (default loss=5%,dup=1%,reorder=1%) and
+# a fixed, printed seed. Behind that bridge the same random file is served first by ssdk,
+# then by nginx, and fetched by `curl -sS --fail -o FILE` from the client namespace,
+# --reps times each; every download is checked byte-exact by sha256. The bridge is then
+# restarted with no impairment for one baseline download from each. Nothing is pinned: the
+# bridge, the server and the client share the machine's cores. Prints tables (times,
+# ssdk's and the kernel's TCP counters, the bridge's counters per direction) and writes
 # bench/results/loss_vs_nginx.json. It reports; it never asserts.
 #
-#   sudo python3 bench/loss_vs_nginx.py [--spec SPEC] [--seed N] [--size-mib N] [--reps N]
+#   sudo python3 -m bench.loss_vs_nginx [--spec SPEC] [--seed N] [--size-mib N] [--reps N]
 from __future__ import annotations
 
 import argparse
@@ -30,16 +30,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(BENCH))
+from bench.common import NGINX_CONF, REPO, RESULTS_DIR, fmt, running, wait_http
+from ssdk.tools.netns import BridgedTopology, bridged_pair, kernel_owns_server_ip, ns_exec
 
-from wrk_vs_nginx import NGINX_CONF, fmt, running, wait_http  # noqa: E402
-
-from ssdk.core.netns import BridgedTopology, bridged_pair, kernel_owns_server_ip, ns_exec  # noqa: E402
-
-RESULTS = BENCH / "results" / "loss_vs_nginx.json"
+RESULTS = RESULTS_DIR / "loss_vs_nginx.json"
 DEFAULT_SPEC = "loss=5%,dup=1%,reorder=1%"
 DEFAULT_SEED = 20261126
 BASELINE = "none"  # the bridge's label when it runs with no impairment

@@ -1,4 +1,4 @@
-# bench/plot.py: `python3 bench/plot.py [--results FILE] [--out DIR] [--conns N]`. Draws
+# bench/plot.py: `python3 -m bench.plot [--results FILE] [--out DIR] [--conns N]`. Draws
 # the results of bench/wrk_vs_nginx.py (bench/results/wrk_vs_nginx.json) as PNGs in
 # docs/img/: requests/s per file size for keep-alive and for one connection per request,
 # CPU seconds of the whole machine per 10,000 requests, and p99 latency; one line per
@@ -12,8 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
+from bench.common import REPO, RESULTS_DIR
 
 try:
     import matplotlib
@@ -23,7 +22,7 @@ try:
     from matplotlib.axes import Axes
     from matplotlib.ticker import NullLocator
 except ImportError:
-    sys.exit("bench/plot.py needs matplotlib: pip install -e '.[bench]'")
+    sys.exit("bench.plot needs matplotlib: pip install -e '.[bench]'")
 
 MODE_TITLE = {"keepalive": "keep-alive", "close": "one connection per request"}
 STYLE = {
@@ -80,7 +79,7 @@ def subtitle(report: dict[str, Any], conns: int) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description="plot bench/results/wrk_vs_nginx.json")
-    ap.add_argument("--results", type=Path, default=BENCH / "results" / "wrk_vs_nginx.json")
+    ap.add_argument("--results", type=Path, default=RESULTS_DIR / "wrk_vs_nginx.json")
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "img")
     ap.add_argument("--conns", type=int, default=16)
     args = ap.parse_args()

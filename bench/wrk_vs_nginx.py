@@ -1,7 +1,8 @@
-# bench/wrk_vs_nginx.py: `sudo python3 bench/wrk_vs_nginx.py [--duration S] [--quick]
-# [--only KEY=V,...] [--profile] [--attempts N] [--quiet-wait S]`. The wrk benchmark: the same files
-# served on one topology (two network namespaces, one veth pair with one queue, the
-# server pinned to one core and the client to the other) by
+# bench/wrk_vs_nginx.py: `sudo python3 -m bench.wrk_vs_nginx [--duration S] [--quick]
+# [--only KEY=V,...] [--profile] [--attempts N] [--quiet-wait S]`, from the repository's
+# root. The wrk benchmark: the same files served on one topology (two network namespaces,
+# one veth pair with one queue, the server pinned to one core and the client to the
+# other) by
 #   ssdk-af_xdp         ssdk serve --backend af_xdp    (veth offloads off on both ends)
 #   ssdk-af_packet      ssdk serve --backend af_packet (veth offloads off on both ends)
 #   nginx-offloads-off  nginx, TSO, GSO, GRO and checksum offload off on both ends
@@ -17,7 +18,7 @@
 # bench/reflector (an AF_XDP UDP reflector and a UDP load generator, built here with
 # gcc): the "ceiling". --profile adds a `perf record` of the server core during the 1 KiB
 # 16-connection runs of each server (keep-alive, close). Prints a table and writes
-# bench/results/wrk_vs_nginx.json; bench/plot.py draws it. It reports; it never asserts.
+# bench/results/wrk_vs_nginx.json; bench.plot draws it. It reports; it never asserts.
 from __future__ import annotations
 
 import argparse
@@ -41,13 +42,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-sys.path.insert(0, str(REPO))
+from bench.common import (
+    BENCH,
+    NGINX_CONF,
+    REPO,
+    RESULTS_DIR,
+    fmt,
+    pick_cpus,
+    pin,
+    running,
+    wait_http,
+)
+from ssdk.tools.netns import Topology, kernel_owns_server_ip, ns_exec, veth_pair
 
-from ssdk.core.netns import Topology, kernel_owns_server_ip, ns_exec, veth_pair  # noqa: E402
-
-RESULTS = BENCH / "results" / "wrk_vs_nginx.json"
+RESULTS = RESULTS_DIR / "wrk_vs_nginx.json"
 REFLECTOR = BENCH / "reflector"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -93,55 +101,10 @@ app = ssdk.App()
 app.static("/files", "www/files/")
 """
 
-# One worker, sendfile, tcp_nopush, no access log, long keep-alive, and the open file
-# cache as nginx's documentation shows it for static files: nginx as it is usually tuned
-# to serve files. keepalive_requests is raised so wrk never has to reconnect, as with ssdk.
-NGINX_CONF = """\
-worker_processes 1;
-daemon off;
-master_process on;
-user root;
-pid {tmp}/nginx.pid;
-error_log {tmp}/nginx-error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    keepalive_timeout 65;
-    keepalive_requests 1000000;
-    open_file_cache max=1000 inactive=20s;
-    open_file_cache_valid 30s;
-    open_file_cache_min_uses 2;
-    open_file_cache_errors on;
-    default_type application/octet-stream;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    server {{
-        listen {ip}:80;
-        root {tmp}/www;
-    }}
-}}
-"""
 
 
 def file_name(size_label: str) -> str:
     return f"f{size_label.lower()}.bin"
-
-
-def pin(cpu: int | None, argv: list[str]) -> list[str]:
-    return argv if cpu is None else ["taskset", "-c", str(cpu), *argv]
-
-
-def pick_cpus() -> tuple[int | None, int | None]:
-    """(server cpu, client cpu): different cores when there are two and taskset exists."""
-    cpus = sorted(os.sched_getaffinity(0))
-    if shutil.which("taskset") is None or len(cpus) < 2:
-        return None, None
-    return cpus[-1], cpus[0]
 
 
 def run_text(argv: list[str], timeout: float = 30) -> str:
@@ -151,50 +114,6 @@ def run_text(argv: list[str], timeout: float = 30) -> str:
     except (OSError, subprocess.TimeoutExpired) as e:
         return f"({argv[0]}: {e})"
     return (p.stdout + p.stderr).strip()
-
-
-def wait_http(topo: Topology, path: str, timeout: float, proc: subprocess.Popen[str]) -> None:
-    url = f"http://{topo.server_ip}{path}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode} before it answered")
-        probe = subprocess.run(
-            ns_exec(topo.client_ns, ["curl", "-s", "-o", "/dev/null", "--max-time", "2"])
-            + ["-w", "%{http_code}", url],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if probe.stdout.strip() == "200":
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer 200 within {timeout} s")
-
-
-@contextmanager
-def running(
-    argv: list[str], stop_sig: int, log: Path, **kw: Any
-) -> Iterator[subprocess.Popen[str]]:
-    """Run a server in its own session with its output in ``log``; stop it on exit."""
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True, **kw
-        )
-        try:
-            yield proc
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(stop_sig)
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-
-
-def fmt(v: float | None, spec: str) -> str:
-    return "n/a" if v is None else format(v, spec)
 
 
 # ---------------------------------------------------------------- measurements

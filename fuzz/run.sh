@@ -25,7 +25,7 @@ PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" python3 -c '
 import os, random, shutil, sys, tempfile
 from pathlib import Path
 import ssdk
-from ssdk.core.build import DEFAULT_MSS, build
+from ssdk.core.buildtime.build import DEFAULT_MSS, build
 files = Path(tempfile.mkdtemp(prefix="ssdk-fuzz-"))
 rng = random.Random(1)  # fixed: the same table, and so the same coverage, every run
 (files / "docs").mkdir()

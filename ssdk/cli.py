@@ -1,9 +1,10 @@
 """The `ssdk` command: new, build, routes, serve, stats, dev, impair, demo.
 
-Each command is glue over a module that does the work (ssdk.new, ssdk.core.build,
-ssdk.serve, ssdk.stats, ssdk.dev, ssdk.impair_bridge, ssdk.demo). Errors the user can
-fix are one line on stderr: exit code 2 for a bad argument, 1 for a build or runtime
-failure. Nothing here prints a traceback for them, and nothing asks a question.
+Each command is glue over a module that does the work (ssdk.core.buildtime.build,
+ssdk.serve, and in ssdk.tools: new, stats, dev, impair_bridge, demo, doctor). Errors
+the user can fix are one line on stderr: exit code 2 for a bad argument, 1 for a build
+or runtime failure. Nothing here prints a traceback for them, and nothing asks a
+question.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from typer.core import TyperGroup
 
 from ssdk import __version__
 from ssdk.core.cdefs import DEFAULT_MSS, MSS_MAX, MSS_MIN
-from ssdk.new import TEMPLATES
+from ssdk.tools.new import TEMPLATES
 
 if TYPE_CHECKING:
-    from ssdk.core.impair import Impairment
+    from ssdk.core.runtime.impair import Impairment
 
 
 class OneLineGroup(TyperGroup):
@@ -166,7 +167,7 @@ def _cc(value: str) -> str:
 
 
 def _impair(value: str | None) -> str | None:
-    from ssdk.core.impair import ImpairmentError, parse_impairment
+    from ssdk.core.runtime.impair import ImpairmentError, parse_impairment
 
     if value is not None:
         try:
@@ -180,7 +181,7 @@ def _impairments(
     both: str | None, one: str | None, other: str | None, names: tuple[str, str]
 ) -> tuple[Impairment | None, Impairment | None]:
     """The two directions' impairments from --impair-both or the per-direction options."""
-    from ssdk.core.impair import parse_impairment
+    from ssdk.core.runtime.impair import parse_impairment
 
     if both is not None and (one is not None or other is not None):
         raise typer.BadParameter(
@@ -248,7 +249,7 @@ def new(
     ] = None,
 ) -> None:
     """Make a new project NAME from a template, with its tests, and say what to run next."""
-    from ssdk.new import NewError, format_created, new_project
+    from ssdk.tools.new import NewError, format_created, new_project
 
     try:
         created = new_project(name, template, parent, force)
@@ -289,7 +290,7 @@ class TerminalProgress:
         self._draw("lower", 0, self.responses, force=True)
 
     def _draw(self, stage: str, done: int, total: int, force: bool) -> None:
-        from ssdk.core.report import format_progress
+        from ssdk.core.buildtime.report import format_progress
 
         if self.responses <= PROGRESS_MIN_RESPONSES:
             return
@@ -325,8 +326,8 @@ def build(
     mss: MssOption = DEFAULT_MSS,
 ) -> None:
     """Lower every route of APP into a packet-template bundle, and summarize it."""
-    from ssdk.core.build import BuildStats, build_file
-    from ssdk.core.report import format_summary
+    from ssdk.core.buildtime.build import BuildStats, build_file
+    from ssdk.core.buildtime.report import format_summary
 
     app_file = _project_target(app_file)
     path = out or Path(app_file.split(":", 1)[0]).with_suffix(".ssdk")
@@ -355,8 +356,8 @@ def routes(
     mss: MssOption = DEFAULT_MSS,
 ) -> None:
     """List every response: path, status, content type, bytes, segments."""
-    from ssdk.core.build import open_target
-    from ssdk.core.report import format_routes
+    from ssdk.core.buildtime.build import open_target
+    from ssdk.core.buildtime.report import format_routes
 
     bundle = open_target(_project_target(target), mss=mss)
     try:
@@ -454,9 +455,9 @@ def serve(
 ) -> None:
     """Serve TARGET from the user-space stack until SIGINT or SIGTERM."""
     target = _project_target(target)
-    from ssdk.doctor import BadOption, preflight
     from ssdk.serve import ServeOptions
     from ssdk.serve import serve as run
+    from ssdk.tools.doctor import BadOption, preflight
 
     tcp = {
         "cc": CC_NAMES.index(cc),
@@ -534,7 +535,7 @@ def doctor(
     ] = False,
 ) -> None:
     """Check what would stop `ssdk serve` here; each failing check comes with its fix."""
-    from ssdk.doctor import Target, exit_code, format_report, report_json, run_checks
+    from ssdk.tools.doctor import Target, exit_code, format_report, report_json, run_checks
 
     target = Target(
         backend=backend,
@@ -571,7 +572,7 @@ def stats(
     ] = None,
 ) -> None:
     """Show a running server's counters per worker, live (or once, with --json)."""
-    from ssdk.stats import Ambiguous, NoServer, run_stats
+    from ssdk.tools.stats import Ambiguous, NoServer, run_stats
 
     if server is not None and not server.isdigit() and not Path(server).is_file():
         raise typer.BadParameter(
@@ -612,7 +613,7 @@ def impair(
     """Bridge IF_A and IF_B through the impairment layer until SIGINT or SIGTERM."""
     # Frames cross unchanged but for the impairment, so any server (nginx, ssdk) can be
     # measured behind the same lossy path; without an impairment it is a plain bridge.
-    from ssdk.impair_bridge import BridgeOptions, run_bridge
+    from ssdk.tools.impair_bridge import BridgeOptions, run_bridge
 
     if a == b:
         raise typer.BadParameter("IF_A and IF_B must be different interfaces", param_hint="--b")
@@ -635,7 +636,7 @@ def demo(
     ] = False,
 ) -> None:
     """Serve an example over a veth pair in namespaces made (and removed) for it."""
-    from ssdk.demo import run_demo
+    from ssdk.tools.demo import run_demo
 
     if not (app_dir / "app.py").is_file():
         raise typer.BadParameter(f"{app_dir} holds no app.py", param_hint="APP_DIR")
@@ -663,8 +664,8 @@ def dev(
     ] = None,
 ) -> None:
     """Serve APP on this machine over the user-space stack and follow its edits."""
-    from ssdk.dev import DevError, run_dev
     from ssdk.project import find_project
+    from ssdk.tools.dev import DevError, run_dev
 
     if app_file is None:
         project = _project_call(find_project)
@@ -691,7 +692,7 @@ def _one_line(text: str) -> str:
 def _run_one_line(call: Callable[[], object]) -> int:
     """Run the command line; every known failure becomes one line on stderr and an exit
     code: 2 for a bad argument, 1 for a failed build or run, 130 for an abort."""
-    from ssdk.core.build import BuildError
+    from ssdk.core.buildtime.errors import BuildError
     from ssdk.core.bundle import BundleError
 
     try:

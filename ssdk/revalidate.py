@@ -19,7 +19,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ssdk.core.build import BuildError, Concrete, build, render_route
+from ssdk.core.buildtime.build import Concrete, build, render_route
+from ssdk.core.buildtime.errors import BuildError
 from ssdk.core.bundle import write_bundle
 from ssdk.routing.app import App, Route
 

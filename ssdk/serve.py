@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ssdk.core.build import Concrete, build, concrete_responses, load_app, open_target
+from ssdk.core.buildtime.build import Concrete, build, concrete_responses, load_app, open_target
 from ssdk.core.bundle import Bundle
 from ssdk.core.cdefs import DEFAULT_MSS
-from ssdk.core.counters import Board, total
-from ssdk.core.engine import Engine, EngineConfig
-from ssdk.core.impair import Impairment
+from ssdk.core.runtime.counters import Board, total
+from ssdk.core.runtime.engine import Engine, EngineConfig
+from ssdk.core.runtime.impair import Impairment
 from ssdk.revalidate import Revalidator
 from ssdk.routing.app import App
 from ssdk.workers import Supervisor, WorkerPlan, WorkerStartError
@@ -167,7 +167,7 @@ def open_app(opts: ServeOptions) -> tuple[Bundle, App | None, list[Concrete]]:
 
 
 def serve(opts: ServeOptions) -> int:
-    """Serve until SIGINT or SIGTERM; the exit code. Call ssdk.doctor.preflight(opts)
+    """Serve until SIGINT or SIGTERM; the exit code. Call ssdk.tools.doctor.preflight(opts)
     first: it refuses what would fail here."""
     bundle, app, concretes = open_app(opts)
     seed = None

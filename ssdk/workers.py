@@ -6,7 +6,7 @@ ssdk serve -> Supervisor.start_all -> fork -> worker_main (engine, backend, tabl
 Shared-nothing: a worker owns its engine, its NIC queue (AF_XDP) or its share of the
 interface's flows (AF_PACKET fanout), and its connection pool. What workers share is
 read-only or their own slot: the bundle's mapping, made once before the fork, and the
-counter board (ssdk/core/counters.py), where each writes only its own slot. The last
+counter board (ssdk/core/runtime/counters.py), where each writes only its own slot. The last
 slot of the board, "retired", holds the counters of worker lives that have ended, so
 totals never go backwards when a worker is replaced.
 
@@ -34,11 +34,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ssdk.core.app_calls import AppCalls
-from ssdk.core.build import BuildError, load_app
+from ssdk.core.buildtime.build import load_app
+from ssdk.core.buildtime.errors import BuildError
 from ssdk.core.bundle import Bundle, BundleError, read_bundle
-from ssdk.core.counters import Board
-from ssdk.core.engine import Engine, EngineConfig, EngineError
+from ssdk.core.runtime.app_calls import AppCalls
+from ssdk.core.runtime.counters import Board
+from ssdk.core.runtime.engine import Engine, EngineConfig, EngineError
 
 SLICE_MS = 100
 BUSY_SLICE_MS = 2
@@ -88,9 +89,10 @@ def _die_with_parent() -> None:
         pass
 
 
-class Tables:
+class ServedBundles:
     """The bundles a worker's engine serves from: published ones are mapped here and
-    closed once the engine has retired their generation."""
+    closed once the engine has retired their generation (the build side's tables are
+    ssdk.core.buildtime.tables.TableBuilder)."""
 
     def __init__(self, engine: Engine, board: Board, slot: int) -> None:
         self.engine, self.board, self.slot = engine, board, slot
@@ -155,9 +157,9 @@ def worker_main(plan: WorkerPlan, board: Board, w: Worker, ready_fd: int, ctl_fd
         plan.setup(engine, w.slot)
         board.set_meta(w.slot, generation=engine.load(plan.blob))
         engine.share_stats(board.engine_area(w.slot))
-        tables = Tables(engine, board, w.slot)
+        served = ServedBundles(engine, board, w.slot)
         if plan.latest:
-            tables.publish(plan.latest)
+            served.publish(plan.latest)
         calls = _app_calls(engine, plan.app_path)
     except (EngineError, ValueError, OSError, BuildError) as e:
         os.write(ready_fd, json.dumps({"error": str(e)}).encode() + b"\n")
@@ -175,12 +177,12 @@ def worker_main(plan: WorkerPlan, board: Board, w: Worker, ready_fd: int, ctl_fd
             board.set_impair(w.slot, engine.impair_stats())
         for cmd in _commands(ctl_fd):
             if "publish" in cmd:
-                tables.publish(cmd["publish"])
-        tables.retry()
+                served.publish(cmd["publish"])
+        served.retry()
     if calls:
         calls.close()
     engine.close()
-    for bundle in tables.open.values():
+    for bundle in served.open.values():
         bundle.close()
     return 0
 

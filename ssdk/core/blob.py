@@ -2,7 +2,7 @@
 # "The blob"). The layouts are ssdk/csrc/table.h's, read by ssdk/core/cdefs.py; rows are
 # packed by field name.
 #
-# build.py -> build_blob (lay out)      bundle.py (read_bundle) -> check_tables
+# buildtime/build.py -> build_blob (lay out)      bundle.py (read_bundle) -> check_tables
 # bundle.py (Bundle.lookup) -> find_host -> find_route
 #
 # Owns: the binary layout of the table header, the route and host hash tables, the

@@ -1,6 +1,7 @@
 """What the C core and Python share, read from the C headers: one source for both.
 
-blob.py, http.py, variants.py, build.py, app_calls.py -> this module -> ssdk/csrc/*.h
+blob.py, http.py, buildtime/variants.py, buildtime/build.py, runtime/app_calls.py
+    -> this module -> ssdk/csrc/*.h
 
 The C headers are the source of the bundle's table layouts (struct ssdk_table_hdr and the
 rows that follow it, ssdk/csrc/table.h), the special response indices (enum

@@ -5,7 +5,7 @@
 # pages.
 # Invariants: every header block is
 #   status line, Server, Date, Content-Type, Content-Length, ssdk's fields (validators,
-#   codings, ranges: ssdk/core/variants.py), custom headers, Connection, CRLF
+#   codings, ranges: ssdk/core/buildtime/variants.py), custom headers, Connection, CRLF
 # (Server only when the app names one; a block without content has no Content-Type; an
 # interim 1xx block has neither that nor Content-Length, RFC 9110 8.6) and ends in
 # b"Connection: keep-alive\r\n\r\n";

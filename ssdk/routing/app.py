@@ -3,7 +3,7 @@
 #
 # Owns: what the developer declares, with the file and line of each declaration.
 # Invariants: declaring never raises for a bad pattern, a duplicate path or a missing
-# folder: the build (ssdk.core.build) checks every declaration in order and reports the
+# folder: the build (ssdk.core.buildtime.build) checks every declaration in order and reports the
 # first problem with its location, so the same error comes out however the app is loaded.
 # No I/O happens here: static folders are only resolved to absolute paths.
 from __future__ import annotations

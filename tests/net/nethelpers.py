@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from ssdk.core.netns import Topology, ns_exec, tap_namespace, veth_pair
+from ssdk.tools.netns import Topology, ns_exec, tap_namespace, veth_pair
 
 REPO = Path(__file__).resolve().parents[2]
 HELLO = REPO / "examples" / "hello"
@@ -84,7 +84,7 @@ OFFLOADS = ("on", "off")
 def require_backend(backend: str) -> None:
     """Skip (fail under CI) when this build of ssdk lacks ``backend``."""
     if backend == "af_xdp":
-        from ssdk.core.engine import HAVE_AF_XDP
+        from ssdk.core.runtime.engine import HAVE_AF_XDP
 
         if not HAVE_AF_XDP:
             unavailable("ssdk was built without AF_XDP (install libxdp-dev, libbpf-dev)")

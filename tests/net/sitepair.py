@@ -1,7 +1,7 @@
 # tests/net/sitepair.py: examples/site served two ways for the tests that compare them:
 # by ssdk (`ssdk serve` on AF_PACKET, nethelpers.serve) and by nginx on the kernel's
 # stack, each on its own veth topology with the same addresses, so the same request
-# (Host included) can go to both. nginx is configured as bench/wrk_vs_nginx.py runs it,
+# (Host included) can go to both. nginx is configured as the benchmarks run it (bench/common.py),
 # plus what a site needs: the stock mime.types, UTF-8 as the charset of text types,
 # ETags, `index index.html` and, when ssdk compresses, gzip for text types. Also: the
 # raw-socket client (raw_http.py) as a long-running process in a client namespace.
@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from nethelpers import REPO, Server, build_bundle, serve, unavailable
 
-from ssdk.core.netns import Topology, kernel_owns_server_ip, ns_exec, veth_pair
+from ssdk.tools.netns import Topology, kernel_owns_server_ip, ns_exec, veth_pair
 
 SITE = REPO / "examples" / "site"
 RAW_CLIENT = Path(__file__).resolve().parent / "raw_http.py"

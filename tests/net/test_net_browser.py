@@ -15,7 +15,7 @@ import pytest
 from PIL import Image, ImageChops
 from sitepair import SitePair, require_tool, site_pair
 
-from ssdk.core.netns import Topology, ns_exec
+from ssdk.tools.netns import Topology, ns_exec
 
 pytestmark = pytest.mark.net
 

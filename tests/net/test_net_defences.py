@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from nethelpers import file_sha256, serve, sha256
 
-from ssdk.core.netns import ns_exec
+from ssdk.tools.netns import ns_exec
 
 pytestmark = pytest.mark.net
 

@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 from nethelpers import REPO, unavailable
 from sitepair import SitePair, site_pair
 
-from ssdk.core.netns import SERVER_IP
+from ssdk.tools.netns import SERVER_IP
 
 pytestmark = pytest.mark.net
 

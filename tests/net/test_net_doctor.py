@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from nethelpers import HELLO, Server, _env, require_backend, serve, unavailable
 
-from ssdk.core.netns import Topology, kernel_owns_server_ip, ns_exec, veth_pair
+from ssdk.tools.netns import Topology, kernel_owns_server_ip, ns_exec, veth_pair
 
 APP = HELLO / "app.py"
 
@@ -143,7 +143,7 @@ def test_memlock_too_low_for_the_umem(topo: Topology) -> None:
     assert m["status"] == "fail" and "RLIMIT_MEMLOCK is 4 MiB" in m["finding"], m
     assert "ulimit -l 8192" in m["fix"]
     # What the check foresees: the kernel refuses the AF_XDP socket (ENOBUFS).
-    attach = ("from ssdk.core.engine import Engine, EngineConfig\n"
+    attach = ("from ssdk.core.runtime.engine import Engine, EngineConfig\n"
               "with Engine(EngineConfig(ip='198.18.0.2')) as e:\n"
               f"    e.attach_af_xdp({topo.server_if!r})\n")  # fmt: skip
     proc = subprocess.run(ns_exec(topo.server_ns, [*low, sys.executable, "-c", attach]),

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from nethelpers import BIG, STOP_TIMEOUT, _env, file_sha256, serve, sha256
 
-from ssdk.core.netns import BridgedTopology, bridged_pair, kernel_owns_server_ip, ns_exec
+from ssdk.tools.netns import BridgedTopology, bridged_pair, kernel_owns_server_ip, ns_exec
 
 pytestmark = pytest.mark.net
 

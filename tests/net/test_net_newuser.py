@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from nethelpers import REPO, unavailable
 
-from ssdk.core.netns import _delete_ns, _new_ns  # one owner of namespaces (netns.py)
+from ssdk.tools.netns import _delete_ns, _new_ns  # one owner of namespaces (netns.py)
 
 BIG = 24 * 1024 * 1024
 COPY_IGNORE = shutil.ignore_patterns(".git", "build", "dist", "*.egg-info", "__pycache__",
@@ -69,7 +69,8 @@ def test_new_build_dev_edit(venv: Path, namespace: str, tmp_path: Path) -> None:
     # Nothing of this checkout may leak in: the venv's own ssdk must be the one running.
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["PATH"] = f"{bin_}{os.pathsep}{env.get('PATH', '')}"
-    where = run([str(bin_ / "python"), "-c", "import ssdk.new; print(ssdk.new.__file__)"],
+    where = run([str(bin_ / "python"), "-c",
+                 "import ssdk.tools.new; print(ssdk.tools.new.__file__)"],
                 env=env, cwd=tmp_path).stdout  # fmt: skip
     assert str(venv) in where, where
     t_new = time.monotonic()

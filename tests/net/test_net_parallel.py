@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from nethelpers import BIG, Server, file_sha256, sha256
 
-from ssdk.core.netns import ns_exec
+from ssdk.tools.netns import ns_exec
 
 pytestmark = pytest.mark.net
 

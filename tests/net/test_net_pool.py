@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from nethelpers import Server, serve
 
-from ssdk.core.netns import ns_exec
+from ssdk.tools.netns import ns_exec
 
 pytestmark = pytest.mark.net
 

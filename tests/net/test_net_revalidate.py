@@ -77,7 +77,7 @@ def test_every_response_is_one_whole_version(server: Server) -> None:
 
 
 def max_generation(server: Server) -> int:
-    from ssdk.core.counters import Board, board_path
+    from ssdk.core.runtime.counters import Board, board_path
 
     board = Board.open(board_path(server.proc.pid))
     try:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from nethelpers import BACKENDS, REPO, Server, require_backend, serve, sha256
 
-from ssdk.core.netns import ns_exec
+from ssdk.tools.netns import ns_exec
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -16,7 +16,7 @@ from harness import BINARY, HTML, TEMPLATE_MSS, Peer, Site, Stack
 from variant_site import VSite, make_vsite
 
 import ssdk
-from ssdk.core.build import build
+from ssdk.core.buildtime.build import build
 
 PAGES = {
     "/": "<h1>hello</h1>",

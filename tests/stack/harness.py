@@ -32,7 +32,7 @@ from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Packet, Raw, raw
 
 from ssdk.core.cdefs import DEFAULT_MSS
-from ssdk.core.engine import Engine, EngineConfig
+from ssdk.core.runtime.engine import Engine, EngineConfig
 
 SERVER_IP = "198.18.0.2"
 SERVER_MAC = "02:00:00:00:00:01"

@@ -1,5 +1,5 @@
 # tests/stack/test_dynamic_loop.py: dynamic routes through the C loop (dynamic.c) and the
-# Python side (ssdk/core/app_calls.py), on the in-memory backend. A path no table holds
+# Python side (ssdk/core/runtime/app_calls.py), on the in-memory backend. A path no table holds
 # goes to the application when a dynamic route takes it; the answer is sent like a
 # template, kept until acknowledged (a lost segment is sent again from it), and a
 # pipelined request waits its turn; errors are 500s that leak nothing; bodies arrive
@@ -15,8 +15,8 @@ import pytest
 from harness import TEMPLATE_MSS, Peer, Stack, get
 
 import ssdk
-from ssdk.core.app_calls import AppCalls
-from ssdk.core.build import build
+from ssdk.core.buildtime.build import build
+from ssdk.core.runtime.app_calls import AppCalls
 
 BIG = bytes(range(256)) * 40  # 10 KiB: several segments
 

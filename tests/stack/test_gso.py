@@ -18,7 +18,7 @@ from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
-from ssdk.core.engine import ffi, lib
+from ssdk.core.runtime.engine import ffi, lib
 
 STRIDE = 2000  # NIC_FRAME_MAX: what one segment may take
 SEG_MAX = 256  # GSO_SEG_MAX

@@ -17,8 +17,8 @@ from scapy.layers.inet import ICMP, IP
 from scapy.layers.l2 import Ether
 from scapy.packet import Packet, Raw, raw
 
-from ssdk.core.engine import EngineError, ffi, lib
-from ssdk.core.impair import Impairment
+from ssdk.core.runtime.engine import EngineError, ffi, lib
+from ssdk.core.runtime.impair import Impairment
 
 DIRECTIONS = ("rx", "tx")
 

@@ -21,7 +21,7 @@ from variant_site import (
 )
 
 import ssdk
-from ssdk.core.build import build
+from ssdk.core.buildtime.build import build
 
 CACHE = [("Cache-Control", "public, max-age=3600")]
 VARY = [("Vary", "Accept-Encoding")]

@@ -12,8 +12,8 @@ import pytest
 from harness import HTML, TEMPLATE_MSS, Peer, Stack, get
 
 import ssdk
-from ssdk.core.build import build
-from ssdk.core.engine import EngineError
+from ssdk.core.buildtime.build import build
+from ssdk.core.runtime.engine import EngineError
 
 SIZE = 40_000  # past the initial window: the response is still under way at the swap
 

@@ -18,7 +18,7 @@ from typing import Any
 from harness import TEMPLATE_MSS, HttpResponse, Peer, Stack, get
 
 import ssdk
-from ssdk.core.build import build
+from ssdk.core.buildtime.build import build
 
 BUILT = 1_700_000_000  # build time: Last-Modified of pages
 FILED = 1_600_000_000  # modification time of the files

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ssdk.core.engine import HAVE_AF_XDP, Engine, EngineConfig, EngineError
+from ssdk.core.runtime.engine import HAVE_AF_XDP, Engine, EngineConfig, EngineError
 
 
 def test_bad_mode_is_a_value_error() -> None:

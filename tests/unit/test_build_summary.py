@@ -21,8 +21,8 @@ from unit_helpers import AppWriter, build_error
 
 import ssdk
 from ssdk.cli import PROGRESS_MIN_RESPONSES, TerminalProgress, main
-from ssdk.core.build import SPECIALS, BuildStats, build, build_file
-from ssdk.core.report import format_progress, format_summary, human_seconds
+from ssdk.core.buildtime.build import SPECIALS, BuildStats, build, build_file
+from ssdk.core.buildtime.report import format_progress, format_summary, human_seconds
 
 REPO = Path(__file__).resolve().parents[2]
 HELLO = REPO / "examples" / "hello" / "app.py"

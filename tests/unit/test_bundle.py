@@ -11,10 +11,10 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from unit_helpers import AppWriter, Tables, decode_tables, lookup
+from unit_helpers import AppWriter, DecodedTables, decode_tables, lookup
 
 import ssdk
-from ssdk.core.build import build, build_file, open_target
+from ssdk.core.buildtime.build import build, build_file, open_target
 from ssdk.core.bundle import (
     Bundle,
     BundleError,
@@ -104,7 +104,7 @@ def test_tables(built: tuple[Path, Manifest, bytes]) -> None:
     check_responses(t)
 
 
-def check_responses(t: Tables) -> None:
+def check_responses(t: DecodedTables) -> None:
     covered = 0
     for i, r in enumerate(t.resp):
         stream = t.stream(i)

@@ -14,9 +14,9 @@ from cffi import FFI
 
 import ssdk
 from ssdk.core import cdefs
-from ssdk.core.build import KEY_SAFE, MSS_RANGE, build
+from ssdk.core.buildtime.build import KEY_SAFE, MSS_RANGE, build
+from ssdk.core.buildtime.variants import CODINGS
 from ssdk.core.http import CONN_VALUE, DATE_PLACEHOLDER, SPECIALS
-from ssdk.core.variants import CODINGS
 
 CSRC = cdefs.CSRC
 TABLE_H = (CSRC / "table.h").read_text()
@@ -141,12 +141,12 @@ def test_route_key_safe_set() -> None:
 
 
 def test_dynamic_route_keys_use_the_same_set() -> None:
-    app_calls = pytest.importorskip("ssdk.core.app_calls")  # needs the compiled core
+    app_calls = pytest.importorskip("ssdk.core.runtime.app_calls")  # needs the compiled core
     assert app_calls.KEY_SAFE == cdefs.ROUTE_KEY_SAFE
 
 
 def test_counter_gauges_are_counters() -> None:
-    counters = pytest.importorskip("ssdk.core.counters")
+    counters = pytest.importorskip("ssdk.core.runtime.counters")
     ssdk_h = (CSRC / "ssdk.h").read_text()
 
     def gauges(struct_name: str) -> set[str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ssdk import _srchash
-from ssdk.core import engine
+from ssdk.core.runtime import engine
 
 
 def test_compiled_core_matches_the_sources() -> None:
@@ -35,7 +35,7 @@ def test_a_refused_table_leaves_the_mapping_closable() -> None:
     buffer, so the bundle's mmap can be closed at once (ssdk serve does so on errors)."""
     import mmap
 
-    from ssdk.core.engine import Engine, EngineConfig, EngineError
+    from ssdk.core.runtime.engine import Engine, EngineConfig, EngineError
 
     m = mmap.mmap(-1, 4096)
     m[:8] = b"NOTATBL1"
@@ -48,7 +48,7 @@ def test_a_refused_table_leaves_the_mapping_closable() -> None:
 
 
 def _refused(blob: bytes, match: str) -> None:
-    from ssdk.core.engine import Engine, EngineConfig, EngineError
+    from ssdk.core.runtime.engine import Engine, EngineConfig, EngineError
 
     e = Engine(EngineConfig(ip="198.18.0.2", virtual_clock=True))
     e.attach_memory(16)
@@ -69,7 +69,7 @@ def test_the_c_core_checks_variants_hosts_and_sections() -> None:
     import struct
 
     import ssdk
-    from ssdk.core.build import build
+    from ssdk.core.buildtime.build import build
 
     app = ssdk.App()
     app.page("/")(lambda: "<p>" + "text " * 200 + "</p>")

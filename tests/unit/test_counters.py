@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from ssdk.cli import main
-from ssdk.core import counters
-from ssdk.core.counters import Board, BoardError, find_boards
-from ssdk.core.engine import Engine, EngineConfig
-from ssdk.stats import render, snapshot
+from ssdk.core.runtime import counters
+from ssdk.core.runtime.counters import Board, BoardError, find_boards
+from ssdk.core.runtime.engine import Engine, EngineConfig
+from ssdk.tools.stats import render, snapshot
 
 
 @pytest.fixture

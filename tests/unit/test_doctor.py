@@ -14,10 +14,9 @@ from typing import Any
 
 import pytest
 
-from ssdk import doctor
-from ssdk.core import rtnl
-from ssdk.core.rtnl import Link, Route
-from ssdk.doctor import (
+from ssdk.serve import ServeOptions
+from ssdk.tools import doctor, rtnl
+from ssdk.tools.doctor import (
     CAP_BPF,
     CAP_IPC_LOCK,
     CAP_NET_ADMIN,
@@ -33,7 +32,7 @@ from ssdk.doctor import (
     report_json,
     run_checks,
 )
-from ssdk.serve import ServeOptions
+from ssdk.tools.rtnl import KernelRoute, Link
 
 IP = ipaddress.IPv4Interface("198.18.0.2/15")
 ALL_CAPS = (1 << 41) - 1
@@ -59,7 +58,7 @@ class FakeProbe:
         default_factory=lambda: [("/", "ext4"), ("/sys/fs/bpf", "bpf")])
     addrs: list[tuple[str, ipaddress.IPv4Interface]] = field(
         default_factory=lambda: [("lo", ipaddress.IPv4Interface("127.0.0.1/8"))])
-    route: Route | None = None
+    route: KernelRoute | None = None
     forward: bool = False
     owner: tuple[int, int] = (-1, -1)
     me: tuple[int, set[int]] = (1000, {1000})
@@ -103,7 +102,7 @@ class FakeProbe:
     def addresses(self) -> list[tuple[str, ipaddress.IPv4Interface]]:
         return self.addrs
 
-    def route_to(self, ip: ipaddress.IPv4Address) -> Route | None:
+    def route_to(self, ip: ipaddress.IPv4Address) -> KernelRoute | None:
         return self.route
 
     def forwarding(self, name: str) -> bool:
@@ -137,7 +136,7 @@ def test_a_healthy_machine_passes_every_check_of_every_backend() -> None:
                                                                             Status.WARN)]
         assert not bad, (backend, bad)
     tap = FakeProbe(links={"tap0": make_link(name="tap0", kind="tun", carrier=False)},
-                    route=Route(oif="tap0", gateway=None, local=False))  # fmt: skip
+                    route=KernelRoute(oif="tap0", gateway=None, local=False))  # fmt: skip
     results = run_checks(Target(backend="tap", iface="tap0", ip=IP), tap)
     assert all(r.finding.status in (Status.OK, Status.SKIP) for r in results), results
 
@@ -213,9 +212,9 @@ CASES: list[Case] = [
      "ip addr del 198.18.0.2/15 dev veth0"),
     ("forwarding", _set(forward=True), {}, Status.WARN, "forwarding is on",
      "net.ipv4.conf.veth0.forwarding=0"),
-    ("own-host", _set(route=Route(oif="veth0", gateway=None, local=False)), {}, Status.WARN,
+    ("own-host", _set(route=KernelRoute(oif="veth0", gateway=None, local=False)), {}, Status.WARN,
      "ssdk cannot see its frames", "ssdk dev"),
-    ("own-host", _set(route=Route(oif="veth0", gateway="198.18.0.9", local=False)), {},
+    ("own-host", _set(route=KernelRoute(oif="veth0", gateway="198.18.0.9", local=False)), {},
      Status.WARN, "only if 198.18.0.9 sends them back", "another host or network namespace"),
     ("own-host", _set(links={"veth0": make_link(kind="tun")}, route=None), {"backend": "tap"},
      Status.FAIL, "nowhere (no route)", "ip addr add 198.18.0.1/15 dev veth0"),

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 import ssdk
-from ssdk.core.dynamic import Dispatcher, render
+from ssdk.core.runtime.dynamic import Dispatcher, render
 from ssdk.routing.request import Request
 
 

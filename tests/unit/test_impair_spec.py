@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ssdk.cli import main
-from ssdk.core.impair import Impairment, ImpairmentError, parse_impairment
+from ssdk.core.runtime.impair import Impairment, ImpairmentError, parse_impairment
 
 HELLO = Path(__file__).resolve().parents[2] / "examples" / "hello" / "app.py"
 SERVE = ["serve", str(HELLO), "--iface", "lo", "--ip", "198.18.0.2/15"]

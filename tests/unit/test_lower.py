@@ -16,7 +16,7 @@ from scapy.utils import checksum as scapy_checksum
 from unit_helpers import decode_tables, lookup
 
 import ssdk
-from ssdk.core.build import build
+from ssdk.core.buildtime.build import build
 from ssdk.core.http import header_block
 from ssdk.core.lower import nsegments, ones_sum, segment_sums
 

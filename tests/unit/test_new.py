@@ -18,7 +18,7 @@ import typer
 import ssdk.cli
 from ssdk.cli import main
 from ssdk.core.bundle import read_bundle
-from ssdk.new import PLACEHOLDER, TEMPLATE_ROOT, TEMPLATES, check_name, new_project
+from ssdk.tools.new import PLACEHOLDER, TEMPLATE_ROOT, TEMPLATES, check_name, new_project
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from ssdk import __version__
 from ssdk.cli import app
-from ssdk.new import new_project
 from ssdk.project import ProjectError, app_argument, find_project
+from ssdk.tools.new import new_project
 
 HELLO_APP = (Path(__file__).resolve().parents[2] / "examples" / "hello" / "app.py").read_text()
 

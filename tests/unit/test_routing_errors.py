@@ -9,7 +9,8 @@ import pytest
 from unit_helpers import AppWriter, build_error
 
 import ssdk
-from ssdk.core.build import BuildError, build, load_app
+from ssdk.core.buildtime.build import build, load_app
+from ssdk.core.buildtime.errors import BuildError
 
 
 def assert_at(e: BuildError, path: Path, line: int, route: str, *fragments: str) -> None:

@@ -143,7 +143,7 @@ def test_same_path_on_two_hosts_is_fine(write_app: AppWriter) -> None:
         app.host("a.example").page("/")(lambda: "a")
         """
     )
-    from ssdk.core.build import build, load_app
+    from ssdk.core.buildtime.build import build, load_app
 
     manifest, _ = build(load_app(path))
     rows = [(r.path, r.host) for r in manifest.routes if r.kind == "page"]

@@ -13,18 +13,18 @@ from pathlib import Path
 
 import brotli
 import pytest
-from unit_helpers import NONE32, Tables, Var, decode_tables, host_section, route_variants
+from unit_helpers import NONE32, DecodedTables, Var, decode_tables, host_section, route_variants
 
 import ssdk
-from ssdk.core import variants
-from ssdk.core.build import build
+from ssdk.core.buildtime import variants
+from ssdk.core.buildtime.build import build
 from ssdk.core.bundle import Bundle
 
 BUILT = 1_700_000_000
 TEXT = "<p>" + " ".join(f"word{i % 37}" for i in range(400)) + "</p>"  # compresses well
 
 
-def built(app: ssdk.App) -> Tables:
+def built(app: ssdk.App) -> DecodedTables:
     return decode_tables(build(app, build_time=BUILT)[1])
 
 
@@ -34,17 +34,17 @@ def page_app(body: str | bytes, ctype: str | None = None, **page: object) -> ssd
     return app
 
 
-def vars_of(t: Tables, path: bytes = b"/p", section: int = 0) -> list[Var]:
+def vars_of(t: DecodedTables, path: bytes = b"/p", section: int = 0) -> list[Var]:
     found = route_variants(t, path, section)
     assert found is not None, path
     return found
 
 
-def body_of(t: Tables, i: int) -> bytes:
+def body_of(t: DecodedTables, i: int) -> bytes:
     return t.stream(i)[t.resp[i].hdr_len :]
 
 
-def field(t: Tables, i: int, name: str) -> str | None:
+def field(t: DecodedTables, i: int, name: str) -> str | None:
     head = t.stream(i)[: t.resp[i].hdr_len].decode("latin-1")
     for line in head.split("\r\n")[1:]:
         k, _, v = line.partition(":")

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from ssdk.core.build import BuildError, build, load_app
+from ssdk.core.buildtime.build import build, load_app
+from ssdk.core.buildtime.errors import BuildError
 
 AppWriter = Callable[..., tuple[Path, dict[str, int]]]
 
@@ -74,7 +75,7 @@ class Var:
 
 
 @dataclass
-class Tables:
+class DecodedTables:
     blob: bytes
     mss: int
     hash_slots: int
@@ -115,7 +116,7 @@ def fnv1a64(data: bytes) -> int:
 NONE32 = 0xFFFFFFFF
 
 
-def decode_tables(blob: bytes) -> Tables:
+def decode_tables(blob: bytes) -> DecodedTables:
     """The blob's tables as docs/bundle.md lays out format 3."""
     blob = bytes(blob)
     assert blob[:8] == b"SSDKTBL3"
@@ -133,11 +134,11 @@ def decode_tables(blob: bytes) -> Tables:
     hosts = [struct.unpack_from("<QIHH", blob, host_off + 16 * i) for i in range(host_slots)]
     sections = [list(struct.unpack_from("<16I", blob, section_off + 64 * i))
                 for i in range(nsection)]  # fmt: skip
-    return Tables(blob, mss, slots, hash_off, resp_off, seg_off, nresp, nseg, resp, seg_sum,
+    return DecodedTables(blob, mss, slots, hash_off, resp_off, seg_off, nresp, nseg, resp, seg_sum,
                   slot_rows, variants, hosts, sections)  # fmt: skip
 
 
-def route_variants(t: Tables, path: bytes, section: int = 0) -> list[Var] | None:
+def route_variants(t: DecodedTables, path: bytes, section: int = 0) -> list[Var] | None:
     """The variants of `path` in a section: FNV-1a 64 of the section as two bytes
     (little-endian) and the path, linear probing."""
     key = struct.pack("<H", section) + path
@@ -154,7 +155,7 @@ def route_variants(t: Tables, path: bytes, section: int = 0) -> list[Var] | None
     return None
 
 
-def host_section(t: Tables, name: bytes) -> int:
+def host_section(t: DecodedTables, name: bytes) -> int:
     """The section of a lower-case host name, or 0."""
     if not t.hosts:
         return 0
@@ -170,7 +171,7 @@ def host_section(t: Tables, name: bytes) -> int:
     return 0
 
 
-def lookup(t: Tables, path: bytes, section: int = 0) -> tuple[int, int] | None:
+def lookup(t: DecodedTables, path: bytes, section: int = 0) -> tuple[int, int] | None:
     """(GET, HEAD) response indexes of the identity variant of `path`."""
     found = route_variants(t, path, section)
     if found is None:

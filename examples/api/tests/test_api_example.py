@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ssdk.core.build import build, concrete_responses, load_app
-from ssdk.core.dynamic import Dispatcher
+from ssdk.core.buildtime.build import build, concrete_responses, load_app
+from ssdk.core.runtime.dynamic import Dispatcher
 from ssdk.routing.request import Request
 
 APP = load_app(Path(__file__).resolve().parents[1] / "app.py")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ssdk.core.build import build, load_app
+from ssdk.core.buildtime.build import build, load_app
 from ssdk.core.bundle import Bundle
 
 APP = Path(__file__).resolve().parents[1] / "app.py"

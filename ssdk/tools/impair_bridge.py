@@ -9,7 +9,7 @@ stack and ssdk can be measured behind it alike (the kernel here has no netem):
 
     client ns --veth-- [IF_A  bridge ns  IF_B] --veth-- server ns
 
-ssdk.core.netns.bridged_pair makes that topology. Each direction is impaired once: the
+ssdk.tools.netns.bridged_pair makes that topology. Each direction is impaired once: the
 frames from IF_A to IF_B by `ab`, the frames back by `ba`.
 """
 
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ssdk.core.engine import EngineError, ffi, impair_stats_dict, impairment_to_c, lib
-from ssdk.core.impair import Impairment
+from ssdk.core.runtime.engine import EngineError, ffi, impair_stats_dict, impairment_to_c, lib
+from ssdk.core.runtime.impair import Impairment
 from ssdk.serve import pick_seed, report_stop, run_until_stopped, signals_stop
 
 BRIDGE_FIELDS: tuple[str, ...] = tuple(

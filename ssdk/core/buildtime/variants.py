@@ -1,4 +1,4 @@
-# ssdk/core/variants.py: every response the C core may choose for one route, made at
+# ssdk/core/buildtime/variants.py: every response the C core may choose for one route, made at
 # build time (docs/http.md, "Variants"): the response as rendered, and for a 200 one
 # representation per content coding that pays (identity, gzip, br), each with its GET,
 # HEAD, 304, 206 template and 416.

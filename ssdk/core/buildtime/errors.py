@@ -1,4 +1,4 @@
-# ssdk/core/errors.py: BuildError, the one error a build reports, and how a declaration
+# ssdk/core/buildtime/errors.py: BuildError, the one error a build reports, and how a declaration
 # is named in it.
 #
 # plan.py, build.py -> located(decl, message) -> BuildError

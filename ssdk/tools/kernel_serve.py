@@ -18,9 +18,9 @@ import contextlib
 from collections.abc import Callable
 from email.utils import formatdate
 
-from ssdk.core.app_calls import parse_head
-from ssdk.core.dynamic import Dispatcher
-from ssdk.core.engine import Engine
+from ssdk.core.runtime.app_calls import parse_head
+from ssdk.core.runtime.dynamic import Dispatcher
+from ssdk.core.runtime.engine import Engine
 from ssdk.routing.request import Request
 
 READ_CHUNK = 65536

@@ -1,7 +1,7 @@
-# ssdk.core.impair: what an impairment is, and the one parser of its command-line form.
+# ssdk.core.runtime.impair: what an impairment is, and the one parser of its command-line form.
 #
 # cli (--impair-rx/-tx/-both, option callbacks) -> parse_impairment -> Impairment
-#   -> Engine.impair (ssdk serve) | ssdk.impair_bridge.Bridge (ssdk impair)
+#   -> Engine.impair (ssdk serve) | ssdk.tools.impair_bridge.Bridge (ssdk impair)
 #   -> struct ssdk_impair (C, nic_impair.c)
 #
 # Owns: the spec grammar and the ranges of each field; nothing here touches the C core,

@@ -1,4 +1,4 @@
-# ssdk/core/hosts.py: what each host of an app brings to a build: its section number, its
+# ssdk/core/buildtime/hosts.py: what each host of an app brings to a build: its section number, its
 # names, and its error pages.
 #
 # build.py -> sections (section numbers) -> host_names -> error_pages
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from ssdk.core.errors import BuildError, located, raised
+from ssdk.core.buildtime.errors import BuildError, located, raised
 from ssdk.core.http import Page, check_headers
 from ssdk.routing.app import ERROR_STATUSES, App, ErrorPage, VirtualHost
 from ssdk.routing.responses import Response, to_response

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ssdk._srchash import source_hash
-from ssdk.core.impair import Impairment
+from ssdk.core.runtime.impair import Impairment
 
 
 class EngineError(RuntimeError):
@@ -299,7 +299,7 @@ class Engine:
             interim_date_off=int(a.interim_date_off),
         )
 
-    # -- dynamic routes (ssdk/core/app_calls.py) --------------------------------------
+    # -- dynamic routes (ssdk/core/runtime/app_calls.py) --------------------------------------
     def dynamic_route(self, key: str, exact: bool, route_id: int, max_body: int) -> None:
         """Requests for route key `key` (or any key starting with it, exact=False) that
         no table holds go to the callback set with on_requests, as route `route_id`;

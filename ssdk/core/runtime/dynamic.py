@@ -1,4 +1,4 @@
-# ssdk/core/dynamic.py: from a request the loop hands up to the bytes it sends back.
+# ssdk/core/runtime/dynamic.py: from a request the loop hands up to the bytes it sends back.
 #
 # worker (C loop, extern "Python") -> Dispatcher.handle -> match -> handler(Request)
 #                                  -> to_response -> header_block -> Rendered

@@ -1,4 +1,4 @@
-# ssdk/core/plan.py: every path one host of an app serves, before anything is rendered:
+# ssdk/core/buildtime/plan.py: every path one host of an app serves, before anything is rendered:
 # pages once per set of parameters, static files, the index files of folders and the
 # redirects to them.
 #
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ssdk.core.errors import BuildError, located, raised
+from ssdk.core.buildtime.errors import BuildError, located, raised
 from ssdk.routing.app import App, Location, Route, Static
 from ssdk.routing.paths import RouteError, parse_path
 

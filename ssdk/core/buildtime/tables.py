@@ -1,8 +1,8 @@
-# ssdk/core/tables.py: the tables of a blob as a build fills them (docs/bundle.md): the
+# ssdk/core/buildtime/tables.py: the tables of a blob as a build fills them (docs/bundle.md): the
 # response streams, each route's variants, the route keys, and each host's special
 # responses.
 #
-# build.py -> Tables.specials (per host) -> Tables.route (per path) -> blob.build_blob
+# build.py -> TableBuilder.specials (per host) -> TableBuilder.route (per path) -> blob.build_blob
 #
 # Owns: stream indexes, and storing identical special responses once (hosts without
 # pages of their own share their app's; the C core counts OPTIONS answers by the index
@@ -12,14 +12,15 @@
 from __future__ import annotations
 
 from ssdk.core import blob as bl
+from ssdk.core.buildtime.variants import Variant
 from ssdk.core.bundle import RouteRow
 from ssdk.core.http import PAGE_TYPE, SPECIALS, Page
 from ssdk.core.lower import nsegments
-from ssdk.core.variants import Variant
 
 
-class Tables:
-    """Streams, variants, routes and sections, in the order they are added."""
+class TableBuilder:
+    """Streams, variants, routes and sections, in the order they are added: the blob's
+    tables while a build fills them (a worker's mapped bundles are workers.ServedBundles)."""
 
     def __init__(self, mss: int) -> None:
         self.mss = mss

@@ -1,4 +1,4 @@
-# ssdk/core/report.py: human-readable text about a manifest (`ssdk routes`, build summary,
+# ssdk/core/buildtime/report.py: human-readable text about a manifest (`ssdk routes`, build summary,
 # build progress).
 #
 # Owns: formatting only; reads a Manifest and the build's BuildStats, never the blob,
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from ssdk.core.bundle import Manifest, RouteRow
 
 if TYPE_CHECKING:
-    from ssdk.core.build import BuildStats
+    from ssdk.core.buildtime.build import BuildStats
 
 COLUMNS = ("PATH", "KIND", "STATUS", "TYPE", "BYTES", "SEGS")
 SUMMARY_COLUMNS = ("ROUTE", "KIND", "PATHS", "BYTES", "SEGS", "TIME")

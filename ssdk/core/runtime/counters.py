@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ssdk.core.engine import IMPAIR_STATS_FIELDS, STATS_FIELDS, ffi
-from ssdk.core.netns import pid_alive as alive
+from ssdk.core.runtime.engine import IMPAIR_STATS_FIELDS, STATS_FIELDS, ffi
+from ssdk.core.runtime.procs import pid_alive as alive
 
 MAGIC = b"SSDKCTR1"
 HEADER = struct.Struct("<8sIIIIQQ")

@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-TEMPLATE_ROOT = Path(__file__).resolve().parent / "templates"
+TEMPLATE_ROOT = Path(__file__).resolve().parent.parent / "templates"  # ssdk/templates
 
 # Written wherever a template names its project (pyproject.toml, README, page titles).
 # It is a valid identifier, so template code stays valid Python that ruff can check.

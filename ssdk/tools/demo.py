@@ -1,4 +1,4 @@
-# ssdk.demo: `ssdk demo [--check] [APP_DIR]`. Builds an app, serves it from the user-space
+# ssdk.tools.demo: `ssdk demo [--check] [APP_DIR]`. Builds an app, serves it from the user-space
 # stack on one end of a private veth pair, and leaves the other end for the user to try
 # with curl. With --check it fetches / from the other end once and stops: the proof, for
 # a script or CI, that the set-up works end to end.
@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from ssdk.core.netns import Topology, ns_exec, veth_pair
+from ssdk.tools.netns import Topology, ns_exec, veth_pair
 
 _READY_TIMEOUT = 30.0
 _STOP_TIMEOUT = 10.0
@@ -159,7 +159,7 @@ def run_demo(app_dir: Path, check: bool = False) -> int:
     Returns a process exit code: 0 after a clean Ctrl-C, non-zero if the build, the
     topology or the server failed. Needs root for the namespaces and the raw socket.
     """
-    from ssdk.core.build import build_file  # the build pulls in the routing layer
+    from ssdk.core.buildtime.build import build_file  # the build pulls in the routing layer
 
     app_path = Path(app_dir).resolve() / "app.py"
     if not app_path.is_file():

@@ -1,8 +1,8 @@
-# ssdk/core/app_calls.py: the application's dynamic routes, called from the C loop.
+# ssdk/core/runtime/app_calls.py: the application's dynamic routes, called from the C loop.
 #
 # worker -> AppCalls(engine, app) -> Engine.dynamic_route per route (C prefilters paths)
 # C loop (end of a pass) -> ssdk_py_requests (extern "Python", every ready request at
-#   once) -> AppCalls.take -> Dispatcher.handle (ssdk/core/dynamic.py) -> Engine.respond
+#   once) -> AppCalls.take -> Dispatcher.handle (ssdk/core/runtime/dynamic.py) -> Engine.respond
 #   | blocking=True -> a thread pool -> AppCalls.drain (between slices) -> Engine.respond
 #
 # Owns: turning the C core's request records into Requests, running handlers on the
@@ -20,8 +20,8 @@ from typing import Any
 from urllib.parse import quote
 
 from ssdk.core.cdefs import ROUTE_KEY_SAFE
-from ssdk.core.dynamic import Dispatcher, Rendered, error_page
-from ssdk.core.engine import Engine, ffi, lib
+from ssdk.core.runtime.dynamic import Dispatcher, Rendered, error_page
+from ssdk.core.runtime.engine import Engine, ffi, lib
 from ssdk.routing.app import App, Dynamic
 from ssdk.routing.request import Request
 

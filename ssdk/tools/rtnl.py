@@ -1,7 +1,7 @@
 """What the kernel says about this namespace's links, addresses and routes, read through
 netlink and the SIOCETHTOOL ioctl: no `ip` or `ethtool` process, no privilege.
 
-ssdk doctor / serve's checks (ssdk/doctor.py: LiveProbe)
+ssdk doctor / serve's checks (ssdk/tools/doctor.py: LiveProbe)
     -> link(name)       RTM_GETLINK: flags, operstate, MTU, queues, kind, XDP programs
     -> addresses()      RTM_GETADDR dump: every IPv4 address the kernel holds
     -> route_to(ip)     RTM_GETROUTE: the interface (and gateway) this host sends ip by
@@ -75,9 +75,10 @@ class Link:
 
 
 @dataclass(frozen=True)
-class Route:
+class KernelRoute:
     """How this host sends to an address: its interface, gateway, and whether the
-    address is the kernel's own (delivered locally, never sent)."""
+    address is the kernel's own (delivered locally, never sent). A route of the
+    kernel's routing table, not an app's (ssdk.routing.app.Route)."""
 
     oif: str
     gateway: str | None
@@ -209,7 +210,7 @@ def addresses() -> list[tuple[str, ipaddress.IPv4Interface]]:
     return out
 
 
-def route_to(ip: ipaddress.IPv4Address) -> Route | None:
+def route_to(ip: ipaddress.IPv4Address) -> KernelRoute | None:
     """How this host would send to ``ip`` (as `ip route get`), None with no route."""
     body = struct.pack("=BBBBBBBBI", socket.AF_INET, 32, 0, 0, 0, 0, 0, 0, 0)
     body += _attr(RTA_DST, ip.packed)
@@ -226,7 +227,7 @@ def route_to(ip: ipaddress.IPv4Address) -> Route | None:
         a = dict(_attrs(payload, 12))
         oif = link_name(_u32(a[RTA_OIF])) if RTA_OIF in a else ""
         gw = socket.inet_ntoa(a[RTA_GATEWAY]) if RTA_GATEWAY in a else None
-        return Route(oif=oif, gateway=gw, local=rtype == RTN_LOCAL)
+        return KernelRoute(oif=oif, gateway=gw, local=rtype == RTN_LOCAL)
     return None
 
 

@@ -1,4 +1,4 @@
-# ssdk/core/build.py: from an app (file) to a bundle: load, enumerate, lower, write.
+# ssdk/core/buildtime/build.py: from an app (file) to a bundle: load, enumerate, lower, write.
 #
 # Owns: loading app files, turning declarations into concrete responses and their
 # variants, the error pages and special responses of each host, virtual hosts, and the
@@ -8,8 +8,8 @@
 # deterministic for a given build time: responses are laid out by host and route key,
 # specials first (identical ones stored once).
 #
-# A build first plans every path (ssdk/core/plan.py: params functions, folder listings),
-# then renders them in the same order, each into its variants (ssdk/core/variants.py).
+# A build first plans every path (ssdk/core/buildtime/plan.py: params functions, folder listings),
+# then renders them in the same order, each into its variants (ssdk/core/buildtime/variants.py).
 # The plan knows the total, so a large build can show a progress bar; a problem found
 # while planning is held back until every path planned before it has rendered, so the
 # error reported is the one a path-by-path build would have met first.
@@ -29,15 +29,15 @@ from urllib.parse import quote
 
 import ssdk
 from ssdk.core import bundle as bf
+from ssdk.core.buildtime.errors import BuildError, located, raised
+from ssdk.core.buildtime.hosts import error_pages, host_names, sections
+from ssdk.core.buildtime.plan import Planned, plan, plan_page
+from ssdk.core.buildtime.tables import TableBuilder
+from ssdk.core.buildtime.variants import CODINGS, Variant, lower_response, merge_headers
 from ssdk.core.bundle import Bundle, Manifest, RouteRow, read_bundle, write_bundle
 from ssdk.core.cdefs import DEFAULT_MSS, MSS_MAX, MSS_MIN, ROUTE_KEY_SAFE
-from ssdk.core.errors import BuildError, located, raised
-from ssdk.core.hosts import error_pages, host_names, sections
 from ssdk.core.http import PAGE_TYPE, SPECIALS, Page, check_headers, content_type_for, redirect_page
 from ssdk.core.lower import nsegments
-from ssdk.core.plan import Planned, plan, plan_page
-from ssdk.core.tables import Tables
-from ssdk.core.variants import CODINGS, Variant, lower_response, merge_headers
 from ssdk.routing.app import App, ErrorPage, Location, Route, Static, VirtualHost
 from ssdk.routing.responses import Response, to_response
 
@@ -299,7 +299,7 @@ def build(
     if build_time is None:
         build_time = int(os.environ.get("SOURCE_DATE_EPOCH") or time.time())
     hosts = host_names(app)
-    tables = Tables(mss)
+    tables = TableBuilder(mss)
     began = time.perf_counter()
     if concretes is None:
         concretes = concrete_responses(app, progress, stats, build_time)

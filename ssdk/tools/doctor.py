@@ -8,7 +8,7 @@ cli.serve  -> preflight(ServeOptions) -> run_checks(only this backend's checks)
 Every check is a small function in one table, CHECKS, added with @check (as route
 convertors are with register_convertor). A check reads the system only through its
 Probe, so a test hands it a made-up system in which it fails; LiveProbe reads the real
-one: /proc/self/status, getrlimit, netlink and SIOCETHTOOL (ssdk/core/rtnl.py), sysfs
+one: /proc/self/status, getrlimit, netlink and SIOCETHTOOL (ssdk/tools/rtnl.py), sysfs
 and /proc/mounts. No check starts a process or changes anything, and all of them
 together take about a millisecond, so serve runs them on every start.
 """
@@ -27,9 +27,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from ssdk.core import rtnl
 from ssdk.core.cdefs import DEFAULT_MSS
-from ssdk.core.rtnl import Link, Route
+from ssdk.tools import rtnl
+from ssdk.tools.rtnl import KernelRoute, Link
 
 if TYPE_CHECKING:
     from ssdk.serve import ServeOptions
@@ -164,7 +164,7 @@ class Probe(Protocol):
     def prog_name(self, prog_id: int) -> str | None: ...
     def mounts(self) -> list[tuple[str, str]]: ...  # (mount point, type)
     def addresses(self) -> list[tuple[str, ipaddress.IPv4Interface]]: ...
-    def route_to(self, ip: ipaddress.IPv4Address) -> Route | None: ...
+    def route_to(self, ip: ipaddress.IPv4Address) -> KernelRoute | None: ...
     def forwarding(self, name: str) -> bool: ...
     def tap_owner(self, name: str) -> tuple[int, int]: ...  # uid, gid; -1 for none
     def user(self) -> tuple[int, set[int]]: ...  # euid, and the groups it is in
@@ -188,18 +188,18 @@ class LiveProbe:
 
     def core_error(self) -> str | None:
         try:
-            import ssdk.core.engine  # noqa: F401
+            import ssdk.core.runtime.engine  # noqa: F401
         except ImportError as e:
             return str(e)
         return None
 
     def have_af_xdp(self) -> bool:
-        from ssdk.core.engine import HAVE_AF_XDP
+        from ssdk.core.runtime.engine import HAVE_AF_XDP
 
         return HAVE_AF_XDP
 
     def umem_bytes(self) -> int:
-        from ssdk.core.engine import Engine
+        from ssdk.core.runtime.engine import Engine
 
         # The UMEM holds ring_frames (Engine.attach_af_xdp's default, as serve uses it)
         # rounded up to a power of two, at least 64 (nic_af_xdp.c), of SLOT bytes each.
@@ -239,7 +239,7 @@ class LiveProbe:
     def addresses(self) -> list[tuple[str, ipaddress.IPv4Interface]]:
         return rtnl.addresses()
 
-    def route_to(self, ip: ipaddress.IPv4Address) -> Route | None:
+    def route_to(self, ip: ipaddress.IPv4Address) -> KernelRoute | None:
         return rtnl.route_to(ip)
 
     def forwarding(self, name: str) -> bool:

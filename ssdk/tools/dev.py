@@ -1,13 +1,13 @@
 """`ssdk dev`: serve an app on this machine, rebuild it on every save, swap it in.
 
 cli.dev -> rebuild (a `ssdk build` subprocess, into .ssdk/ in the project)
-        -> a TAP device with a /30 from 198.19.0.0/16 (ssdk/core/netns.py: tap_link)
+        -> a TAP device with a /30 from 198.19.0.0/16 (ssdk/tools/netns.py: tap_link)
         -> Supervisor with one worker on the TAP (ssdk/workers.py)
         -> watch the project (ChangeFeed: watchfiles in a thread): content -> rebuild +
            publish (hot swap, open connections finish with what they started); Python
            -> rebuild + restart the worker (its code changed); a failed build -> the
            error, the last good build keeps serving
-        (no TAP allowed -> ssdk/kernel_serve.py: the same bundle, the same C parser and
+        (no TAP allowed -> ssdk/tools/kernel_serve.py: the same bundle, the same C parser and
          table, through the kernel's sockets on 127.0.0.1; each rebuild loaded in place)
 
 Builds run in a fresh interpreter each time, so an edited module is imported anew and a
@@ -28,10 +28,10 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ssdk.core.counters import Board
-from ssdk.core.dynamic import Dispatcher
-from ssdk.core.netns import NetnsError, tap_link
+from ssdk.core.runtime.counters import Board
+from ssdk.core.runtime.dynamic import Dispatcher
 from ssdk.serve import ServeOptions, signals_stop, worker_plan
+from ssdk.tools.netns import NetnsError, tap_link
 from ssdk.workers import Supervisor, WorkerStartError
 
 OUT_DIR = ".ssdk"
@@ -284,8 +284,8 @@ def _serve_kernel(
     """The same bundle through kernel sockets; every rebuild is loaded in place, and the
     app's dynamic routes imported again when its Python changes."""
     from ssdk.core.bundle import Bundle, read_bundle
-    from ssdk.core.engine import Engine, EngineConfig
-    from ssdk.kernel_serve import run_kernel_server
+    from ssdk.core.runtime.engine import Engine, EngineConfig
+    from ssdk.tools.kernel_serve import run_kernel_server
 
     engine = Engine(EngineConfig(ip="127.0.0.1", port=port))
     open_bundles: dict[int, Bundle] = {}
@@ -334,7 +334,7 @@ def _serve_kernel(
 
 def _dispatcher(app: Path) -> Dispatcher | None:
     """The app's dynamic routes, from a fresh import of its code; None if it has none."""
-    from ssdk.core.build import load_app
+    from ssdk.core.buildtime.build import load_app
 
     loaded = load_app(str(app))
     return Dispatcher.for_app(loaded) if loaded.dynamics else None

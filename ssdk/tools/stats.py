@@ -1,6 +1,6 @@
 """`ssdk stats`: the counters of a running `ssdk serve`, per worker, live or as JSON.
 
-cli.stats -> pick_board (ssdk/core/counters.py: find_boards | Board.open)
+cli.stats -> pick_board (ssdk/core/runtime/counters.py: find_boards | Board.open)
           -> snapshot (--json, once) | watch (a table of rates every interval)
 
 It only reads the server's shared memory: it costs the server nothing, and any number
@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ssdk.core.counters import GAUGES, META, Board, BoardError, board_path, find_boards
-from ssdk.core.netns import pid_alive as alive
+from ssdk.core.runtime.counters import GAUGES, META, Board, BoardError, board_path, find_boards
+from ssdk.core.runtime.procs import pid_alive as alive
 
 
 class NoServer(RuntimeError):

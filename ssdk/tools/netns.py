@@ -1,4 +1,4 @@
-# ssdk.core.netns: owns every network namespace and veth pair that ssdk makes for tests,
+# ssdk.tools.netns: owns every network namespace and veth pair that ssdk makes for tests,
 # the demo and the benchmark. One place creates them, names them and removes them.
 #
 # Topology (addresses from 198.18.0.0/15, which exists only inside these namespaces):
@@ -25,6 +25,8 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from ssdk.core.runtime.procs import pid_alive
+
 __all__ = [
     "BridgedTopology",
     "NetnsError",
@@ -33,7 +35,6 @@ __all__ = [
     "cleanup_stale",
     "kernel_owns_server_ip",
     "ns_exec",
-    "pid_alive",
     "tap_link",
     "tap_namespace",
     "veth_pair",
@@ -450,14 +451,3 @@ def cleanup_stale(prefix: str = "ssdk-") -> list[str]:
         _delete_ns(name)
         removed.append(name)
     return removed
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists (one we may not signal counts too)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

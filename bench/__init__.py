@@ -1,0 +1,12 @@
+"""ssdk's benchmarks, run from the repository's root as `python3 -m bench.<name>` (root).
+
+bench.wrk_vs_nginx    static files against nginx, wrk (docs/performance.md)
+bench.loss_vs_nginx   one download behind a lossy bridge, against nginx
+bench.dynamic_vs_asgi dynamic routes against uvicorn and granian
+bench.dev_loop        `ssdk new` to first page, and save to new page, under `ssdk dev`
+bench.plot            PNGs in docs/img/ from bench/results/wrk_vs_nginx.json
+bench.common          what more than one of them uses
+
+A package, so they share bench/common.py by import and find the checkout's ssdk as the
+current directory's, with no sys.path edits. They report; none of them asserts.
+"""
