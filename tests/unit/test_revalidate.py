@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import ssdk
-from ssdk.core.build import concrete_responses
+from ssdk.core.buildtime.build import concrete_responses
 from ssdk.core.bundle import read_bundle
 from ssdk.revalidate import KEEP_FILES, Revalidator
 
