@@ -1,7 +1,7 @@
 """What the kernel says about this namespace's links, addresses and routes, read through
 netlink and the SIOCETHTOOL ioctl: no `ip` or `ethtool` process, no privilege.
 
-ssdk doctor / serve's checks (ssdk/tools/doctor.py: LiveProbe)
+ssdk doctor / serve's checks (ssdk/tools/doctor/probe.py: LiveProbe)
     -> link(name)       RTM_GETLINK: flags, operstate, MTU, queues, kind, XDP programs
     -> addresses()      RTM_GETADDR dump: every IPv4 address the kernel holds
     -> route_to(ip)     RTM_GETROUTE: the interface (and gateway) this host sends ip by

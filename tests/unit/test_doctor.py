@@ -276,7 +276,8 @@ def test_without_iface_or_ip_the_checks_that_need_them_skip() -> None:
 
 
 def test_register_check_adds_one_and_refuses_duplicates(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(doctor, "CHECKS", dict(CHECKS))
+    # The table lives in doctor.table: register_check and run_checks use it there.
+    monkeypatch.setattr(doctor.table, "CHECKS", dict(CHECKS))
     register_check("always", lambda t, p: doctor.warn("it warns", "nothing"), ("af_xdp",))
     names = [r.name for r in run_checks(Target(backend="af_xdp"), FakeProbe())]
     assert names[-1] == "always"

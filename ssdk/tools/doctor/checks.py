@@ -1,52 +1,37 @@
-"""`ssdk doctor`: what would stop `ssdk serve` on this machine, each finding with its fix.
+"""ssdk's own checks, in the order `ssdk doctor` reports them: the process, the build,
+the interface, XDP, then the addresses. Each is registered in table.CHECKS by @check.
 
-cli.doctor -> Target (the options) -> run_checks(target, LiveProbe()) -> format_report
-cli.serve  -> preflight(ServeOptions) -> run_checks(only this backend's checks)
-           -> warnings printed; a failure stops serve with the same line (exit 1), or
-              as a bad argument (exit 2) when one option is at fault (--workers)
-
-Every check is a small function in one table, CHECKS, added with @check (as route
-convertors are with register_convertor). A check reads the system only through its
-Probe, so a test hands it a made-up system in which it fails; LiveProbe reads the real
-one: /proc/self/status, getrlimit, netlink and SIOCETHTOOL (ssdk/tools/rtnl.py), sysfs
-and /proc/mounts. No check starts a process or changes anything, and all of them
-together take about a millisecond, so serve runs them on every start.
+table.run_checks -> _core, _privileges, _memlock, ... _own_host (target, probe) -> Finding
 """
 
 from __future__ import annotations
 
-import enum
-import inspect
 import ipaddress
-import json
-import os
-import resource
-import sys
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
-from ssdk.core.cdefs import DEFAULT_MSS
 from ssdk.tools import rtnl
-from ssdk.tools.rtnl import KernelRoute, Link
 
 if TYPE_CHECKING:
-    from ssdk.serve import ServeOptions
+    pass
 
-BACKENDS = ("af_packet", "af_xdp", "tap")
-FRAME_OVERHEAD = 52  # IPv4 20 + TCP 20 + timestamps 12: a segment of MSS m is m + 52 bytes
-SLOT = 2048  # bytes of a ring slot (AF_PACKET, AF_XDP UMEM, TAP buffer: FRAME_SIZE in C)
-
-# Capability numbers (linux/capability.h).
-CAP_NET_ADMIN, CAP_NET_RAW, CAP_IPC_LOCK, CAP_SYS_ADMIN, CAP_BPF = 12, 13, 14, 21, 39
-CAP_NAMES = {
-    CAP_NET_ADMIN: "CAP_NET_ADMIN",
-    CAP_NET_RAW: "CAP_NET_RAW",
-    CAP_BPF: "CAP_BPF",
-    CAP_IPC_LOCK: "CAP_IPC_LOCK",
-    CAP_SYS_ADMIN: "CAP_SYS_ADMIN",
-}
+from ssdk.tools.doctor.probe import Probe
+from ssdk.tools.doctor.table import (
+    CAP_BPF,
+    CAP_IPC_LOCK,
+    CAP_NAMES,
+    CAP_NET_ADMIN,
+    CAP_NET_RAW,
+    CAP_SYS_ADMIN,
+    FRAME_OVERHEAD,
+    SLOT,
+    Finding,
+    Target,
+    check,
+    fail,
+    ok,
+    skip,
+    warn,
+)
 
 # Drivers with native XDP, for kernels older than 6.3, which cannot be asked (the
 # "netdev" netlink family): a list kept by hand, so only a guess.
@@ -86,243 +71,6 @@ NATIVE_XDP_DRIVERS = frozenset(
     }
 )
 XDP_PROGRAMS_OF_LIBXDP = frozenset({"xsk_def_prog", "xdp_dispatcher"})
-
-
-class Status(str, enum.Enum):
-    OK = "ok"
-    WARN = "warn"
-    FAIL = "fail"
-    SKIP = "skip"  # does not apply: another backend, or an option not given
-
-
-@dataclass(frozen=True)
-class Finding:
-    """What one check found: a line to read and, unless all is well, a line to do.
-    ``param``: the option whose value is at fault, when another value is the fix."""
-
-    status: Status
-    text: str
-    fix: str = ""
-    param: str | None = None
-
-
-def ok(text: str) -> Finding:
-    return Finding(Status.OK, text)
-
-
-def warn(text: str, fix: str) -> Finding:
-    return Finding(Status.WARN, text, fix)
-
-
-def fail(text: str, fix: str, param: str | None = None) -> Finding:
-    return Finding(Status.FAIL, text, fix, param)
-
-
-def skip(text: str) -> Finding:
-    return Finding(Status.SKIP, text)
-
-
-@dataclass(frozen=True)
-class Target:
-    """What is checked: the options `ssdk serve` would be given."""
-
-    backend: str = "af_packet"
-    iface: str | None = None
-    ip: ipaddress.IPv4Interface | None = None
-    workers: int = 1
-    queue: int = 0
-    xdp_mode: str = "auto"
-    mss: int = DEFAULT_MSS
-
-    @classmethod
-    def of(cls, opts: ServeOptions) -> Target:
-        return cls(
-            backend=opts.backend,
-            iface=opts.iface,
-            ip=opts.ip,
-            workers=opts.workers,
-            queue=opts.queue,
-            xdp_mode=opts.xdp_mode,
-            mss=opts.mss,
-        )
-
-
-class Probe(Protocol):
-    """The system as the checks see it. LiveProbe reads this machine; tests give a
-    made-up one."""
-
-    def capabilities(self) -> int: ...  # CapEff bits
-    def memlock(self) -> int: ...  # RLIMIT_MEMLOCK soft limit, bytes; -1 unlimited
-    def core_error(self) -> str | None: ...  # why the C core does not load, or None
-    def have_af_xdp(self) -> bool: ...
-    def umem_bytes(self) -> int: ...  # what one AF_XDP worker's UMEM pins
-    def link(self, name: str) -> Link | None: ...
-    def rx_queues(self, name: str) -> int: ...  # receive queues in use
-    def xdp_features(self, link: Link) -> int | None: ...
-    def driver(self, name: str) -> str | None: ...
-    def offloads(self, name: str) -> dict[str, bool]: ...
-    def prog_name(self, prog_id: int) -> str | None: ...
-    def mounts(self) -> list[tuple[str, str]]: ...  # (mount point, type)
-    def addresses(self) -> list[tuple[str, ipaddress.IPv4Interface]]: ...
-    def route_to(self, ip: ipaddress.IPv4Address) -> KernelRoute | None: ...
-    def forwarding(self, name: str) -> bool: ...
-    def tap_owner(self, name: str) -> tuple[int, int]: ...  # uid, gid; -1 for none
-    def user(self) -> tuple[int, set[int]]: ...  # euid, and the groups it is in
-
-
-class LiveProbe:
-    """This machine, in this process's network namespace, read without a subprocess."""
-
-    def __init__(self) -> None:
-        self._links: dict[str, Link | None] = {}
-
-    def capabilities(self) -> int:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("CapEff:"):
-                return int(line.split()[1], 16)
-        return 0
-
-    def memlock(self) -> int:
-        soft, _ = resource.getrlimit(resource.RLIMIT_MEMLOCK)
-        return -1 if soft == resource.RLIM_INFINITY else soft
-
-    def core_error(self) -> str | None:
-        try:
-            import ssdk.core.runtime.engine  # noqa: F401
-        except ImportError as e:
-            return str(e)
-        return None
-
-    def have_af_xdp(self) -> bool:
-        from ssdk.core.runtime.engine import HAVE_AF_XDP
-
-        return HAVE_AF_XDP
-
-    def umem_bytes(self) -> int:
-        from ssdk.core.runtime.engine import Engine
-
-        # The UMEM holds ring_frames (Engine.attach_af_xdp's default, as serve uses it)
-        # rounded up to a power of two, at least 64 (nic_af_xdp.c), of SLOT bytes each.
-        frames = int(inspect.signature(Engine.attach_af_xdp).parameters["ring_frames"].default)
-        return max(64, 1 << (frames - 1).bit_length()) * SLOT
-
-    def link(self, name: str) -> Link | None:
-        if name not in self._links:
-            self._links[name] = rtnl.link(name)
-        return self._links[name]
-
-    def rx_queues(self, name: str) -> int:
-        try:
-            return len(list(Path(f"/sys/class/net/{name}/queues").glob("rx-*")))
-        except OSError:
-            return 0
-
-    def xdp_features(self, link: Link) -> int | None:
-        return rtnl.xdp_features(link.index)
-
-    def driver(self, name: str) -> str | None:
-        try:
-            return os.path.basename(os.readlink(f"/sys/class/net/{name}/device/driver"))
-        except OSError:
-            return rtnl.ethtool_driver(name)
-
-    def offloads(self, name: str) -> dict[str, bool]:
-        return rtnl.ethtool_offloads(name)
-
-    def prog_name(self, prog_id: int) -> str | None:
-        return rtnl.bpf_prog_name(prog_id)
-
-    def mounts(self) -> list[tuple[str, str]]:
-        rows = (line.split() for line in Path("/proc/mounts").read_text().splitlines())
-        return [(r[1], r[2]) for r in rows if len(r) >= 3]
-
-    def addresses(self) -> list[tuple[str, ipaddress.IPv4Interface]]:
-        return rtnl.addresses()
-
-    def route_to(self, ip: ipaddress.IPv4Address) -> KernelRoute | None:
-        return rtnl.route_to(ip)
-
-    def forwarding(self, name: str) -> bool:
-        try:
-            return Path(f"/proc/sys/net/ipv4/conf/{name}/forwarding").read_text().strip() == "1"
-        except OSError:
-            return False
-
-    def tap_owner(self, name: str) -> tuple[int, int]:
-        def read(what: str) -> int:
-            try:
-                return int(Path(f"/sys/class/net/{name}/{what}").read_text())
-            except (OSError, ValueError):
-                return -1
-
-        return read("owner"), read("group")
-
-    def user(self) -> tuple[int, set[int]]:
-        return os.geteuid(), {os.getegid(), *os.getgroups()}
-
-
-CheckFn = Callable[[Target, Probe], Finding]
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    run: CheckFn
-    backends: frozenset[str]
-    needs_link: bool  # skipped when the interface is not given or does not exist
-
-
-CHECKS: dict[str, Check] = {}
-
-
-def register_check(
-    name: str, run: CheckFn, backends: Iterable[str] = BACKENDS, needs_link: bool = False
-) -> None:
-    """Add a check to the table, after those there; doctor and serve run it from then on."""
-    if name in CHECKS:
-        raise ValueError(f"a check named {name!r} exists already")
-    bad = set(backends) - set(BACKENDS)
-    if bad:
-        raise ValueError(f"no backend named {', '.join(sorted(bad))}")
-    CHECKS[name] = Check(name, run, frozenset(backends), needs_link)
-
-
-def check(
-    name: str, backends: Iterable[str] = BACKENDS, needs_link: bool = False
-) -> Callable[[CheckFn], CheckFn]:
-    """@check("name"): register_check as a decorator."""
-
-    def add(fn: CheckFn) -> CheckFn:
-        register_check(name, fn, backends, needs_link)
-        return fn
-
-    return add
-
-
-@dataclass(frozen=True)
-class Result:
-    name: str
-    finding: Finding
-
-
-def run_checks(
-    target: Target, probe: Probe | None = None, relevant_only: bool = False
-) -> list[Result]:
-    """Every check's finding, in the table's order. ``relevant_only``: leave out the
-    checks of other backends (what serve runs)."""
-    probe = probe or LiveProbe()
-    out: list[Result] = []
-    for c in CHECKS.values():
-        if target.backend not in c.backends:
-            if not relevant_only:
-                out.append(Result(c.name, skip(f"{' and '.join(sorted(c.backends))} only")))
-            continue
-        if c.needs_link and (target.iface is None or probe.link(target.iface) is None):
-            finding = skip("no --iface given" if target.iface is None else "no interface")
-        else:
-            finding = c.run(target, probe)
-        out.append(Result(c.name, finding))
-    return out
 
 
 # The checks, in the order they are reported: the process, the build, the interface,
@@ -700,90 +448,3 @@ def _peer(ip: ipaddress.IPv4Interface) -> str:
 
 def _size(n: int) -> str:
     return f"{n / (1 << 20):g} MiB" if n >= 1 << 20 else f"{n / 1024:g} KiB"
-
-
-# What the results look like: `ssdk doctor` prints a report, serve its failures.
-
-MARKS = {Status.OK: "ok", Status.WARN: "warn", Status.FAIL: "FAIL", Status.SKIP: "-"}
-
-
-def format_report(target: Target, results: list[Result]) -> str:
-    """One line per check (mark, name, finding), the fix under each that is not ok,
-    and a closing count."""
-    width = max(len(r.name) for r in results)
-    head = ", ".join(
-        filter(
-            None,
-            (
-                target.iface or "no --iface",
-                target.backend,
-                f"{target.workers} worker{'s' * (target.workers > 1)}",
-                f"queue {target.queue}" if target.backend == "af_xdp" and target.queue else "",
-                str(target.ip.ip) if target.ip else "no --ip",
-            ),
-        )
-    )
-    lines = [f"ssdk doctor: {head}"]
-    for r in results:
-        lines.append(f"  {MARKS[r.finding.status]:<4}  {r.name:<{width}}  {r.finding.text}")
-        if r.finding.fix and r.finding.status in (Status.FAIL, Status.WARN):
-            lines.append(f"  {'':<4}  {'':<{width}}  fix: {r.finding.fix}")
-    count = {s: sum(r.finding.status is s for r in results) for s in Status}
-    failed = count[Status.FAIL]
-    verdict = f"{failed} check{'s' * (failed > 1)} failed" if failed else "nothing stops ssdk serve"
-    lines.append(f"{verdict}; {count[Status.WARN]} warning{'s' * (count[Status.WARN] != 1)}")
-    return "\n".join(lines)
-
-
-def report_json(target: Target, results: list[Result]) -> str:
-    data = {
-        "target": {**asdict(target), "ip": str(target.ip) if target.ip else None},
-        "checks": [
-            {
-                "name": r.name,
-                "status": r.finding.status.value,
-                "finding": r.finding.text,
-                "fix": r.finding.fix or None,
-            }
-            for r in results
-        ],
-        "failed": any(r.finding.status is Status.FAIL for r in results),
-    }
-    return json.dumps(data, indent=2)
-
-
-def exit_code(results: list[Result]) -> int:
-    return 1 if any(r.finding.status is Status.FAIL for r in results) else 0
-
-
-def serve_line(r: Result) -> str:
-    """A finding as serve prints it: one line, its fix after a semicolon."""
-    return f"{r.finding.text}; fix: {r.finding.fix}" if r.finding.fix else r.finding.text
-
-
-@dataclass
-class BadOption(ValueError):
-    """A failing check whose fix is another value for one option (exit code 2)."""
-
-    message: str
-    param: str = field(default="")
-
-    def __str__(self) -> str:
-        return self.message
-
-
-def preflight(opts: ServeOptions, probe: Probe | None = None) -> int:
-    """The checks of opts.backend before serve starts: warnings are printed and serve
-    goes on; a failure whose fix is another option value raises BadOption, the other
-    failures are printed one line each and 1 is returned (0: go on)."""
-    results = run_checks(Target.of(opts), probe, relevant_only=True)
-    failed = [r for r in results if r.finding.status is Status.FAIL]
-    for r in failed:
-        if r.finding.param:
-            raise BadOption(serve_line(r), r.finding.param)
-    for r in results:
-        if r.finding.status is Status.WARN:
-            print(f"ssdk: warning: {serve_line(r)}", file=sys.stderr, flush=True)
-    for r in failed:
-        print(f"ssdk: error: {serve_line(r)}", file=sys.stderr, flush=True)
-    return 1 if failed else 0
