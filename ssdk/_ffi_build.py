@@ -5,12 +5,15 @@ compile it. The sources' sha256 is compiled in; `ssdk.core.engine` compares it w
 sources next to the package at import, so a stale build fails loudly instead of running
 old C against new Python.
 
-The AF_XDP backend (nic_af_xdp.c) is compiled only where libxdp's and libbpf's headers
+The core's sources are in folders, one per layer (docs/architecture.md, "Layers"); every
+.c file under csrc/ is compiled, and includes are written from csrc/ ("tcp/tcp.h").
+
+The AF_XDP backend (nic/nic_af_xdp.c) is compiled only where libxdp's and libbpf's headers
 are installed (libxdp-dev, libbpf-dev); elsewhere ssdk_nic_af_xdp refuses with a message.
 SSDK_AF_XDP=0 in the environment builds without it even where it could be built.
 
 SSDK_CFLAGS in the environment adds compiler flags: scripts/sanitize-stack passes the
-sanitizers and -DSSDK_DEBUG (the SSDK_ASSERTs of csrc/check.h) that way. CFLAGS here,
+sanitizers and -DSSDK_DEBUG (the SSDK_ASSERTs of csrc/base/check.h) that way. CFLAGS here,
 the release build's, never define SSDK_DEBUG.
 """
 
@@ -32,7 +35,7 @@ _srchash = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_srchash)
 CSRC: Path = _srchash.CSRC
 source_hash = _srchash.source_hash
-# ...and so is ssdk/core/cdefs.py, which reads the table layouts out of table.h.
+# ...and so is ssdk/core/cdefs.py, which reads the table layouts out of table/table.h.
 _spec = importlib.util.spec_from_file_location(
     "_ssdk_cdefs", Path(__file__).resolve().parent / "core" / "cdefs.py"
 )
@@ -44,7 +47,7 @@ _spec.loader.exec_module(_cdefs)
 CFLAGS = ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-fno-strict-aliasing"]
 
 
-XDP_SOURCE = "nic_af_xdp.c"
+XDP_SOURCE = "nic/nic_af_xdp.c"
 XDP_HEADERS = ("xdp/xsk.h", "xdp/libxdp.h", "bpf/libbpf.h")
 INCLUDE_DIRS = ("/usr/include", "/usr/local/include")
 
@@ -60,7 +63,9 @@ def c_sources(af_xdp: bool | None = None) -> list[Path]:
     """Every C file of the core that this machine can build, in a stable order."""
     if af_xdp is None:
         af_xdp = have_af_xdp()
-    return sorted(p for p in CSRC.glob("*.c") if af_xdp or p.name != XDP_SOURCE)
+    return sorted(
+        p for p in CSRC.rglob("*.c") if af_xdp or p.relative_to(CSRC).as_posix() != XDP_SOURCE
+    )
 
 
 def cdef_text() -> str:
@@ -78,15 +83,15 @@ EXTERN_PYTHON = (
 ffibuilder = FFI()
 ffibuilder.cdef(cdef_text())
 ffibuilder.cdef(EXTERN_PYTHON)
-# The bundle's table structs as ssdk.core.cdefs reads them from table.h: cffi checks this
-# layout against the compiler's when a struct is first used (ffi.sizeof, ffi.offsetof),
-# which tests/unit/test_cdefs.py does. Nothing calls C with them.
+# The bundle's table structs as ssdk.core.cdefs reads them from table/table.h: cffi checks
+# this layout against the compiler's when a struct is first used (ffi.sizeof,
+# ffi.offsetof), which tests/unit/test_cdefs.py does. Nothing calls C with them.
 ffibuilder.cdef(_cdefs.cffi_cdef(), packed=True)
 _extra = os.environ.get("SSDK_CFLAGS", "").split()
 _xdp = have_af_xdp()
 ffibuilder.set_source(
     "ssdk._core",
-    '#include "ssdk.h"\n#include "table.h"\n'
+    '#include "ssdk.h"\n#include "table/table.h"\n'
     # cffi's generated checks of the packed table structs take their members' addresses.
     '#pragma GCC diagnostic ignored "-Waddress-of-packed-member"\n'
     f'const char *ssdk_src_hash(void) {{ return "{source_hash()}"; }}\n',

@@ -1,4 +1,4 @@
-# tests/unit/test_checks.py: SSDK_ASSERT (ssdk/csrc/check.h) is compiled into the
+# tests/unit/test_checks.py: SSDK_ASSERT (ssdk/csrc/base/check.h) is compiled into the
 # sanitizer and fuzz builds and out of the release build (docs/testing.md).
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def test_sanitizer_and_fuzz_builds_have_them() -> None:
 def test_states_change_only_through_the_table() -> None:
     """tcp_state.h: a connection's state changes through conn_set_state (which asserts a
     move of the table); conn_free alone writes TCP_NONE, the slot leaving the table."""
-    for c in sorted((REPO / "ssdk" / "csrc").glob("*.c")):
+    for c in sorted((REPO / "ssdk" / "csrc").rglob("*.c")):
         for line in c.read_text().splitlines():
             if re.search(r"\bc->state\s*=[^=]", line):
                 assert c.name == "conn.c" and "TCP_NONE" in line, f"{c.name}: {line.strip()}"
