@@ -4,7 +4,7 @@
  * struct hp_date, and that date's time in seconds once the current one is known.
  *
  * http_prefs.c (a field line ends) -> hp_date_parse
- * variant.c (choosing a response)  -> hp_date_seconds
+ * serve/variant.c (choosing)       -> hp_date_seconds
  *
  * Names of days and months and "GMT" are case-sensitive (%s in RFC 9110's grammar). The
  * day of the week must be a day's name but is not checked against the date, as no

@@ -228,7 +228,7 @@ enum hp_result hp_block_end(struct http_parse *p)
     if (p->flags & HF_TE) {
         /* RFC 9112 6.1: in HTTP/1.0 the framing is faulty; RFC 9112 6.3: chunked not last
          * means the length cannot be known. A well-framed chunked body is read only for
-         * the application (dynamic.c); http.c answers 411 for any other (RFC 9112 6.3,
+         * the application (serve/dynamic.c); serve.c answers 411 for any other (RFC 9112 6.3,
          * RFC 9110 15.5.12). */
         if (p->minor == 0 || !(p->flags & HF_TE_CHUNKED))
             return hp_fail(p, SP_400, W_FRAMING);

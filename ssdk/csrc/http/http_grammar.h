@@ -1,7 +1,8 @@
 /*
  * http_grammar.h - what the request parser's own files share (http_parse.c,
- * http_fields.c, http_prefs.c, http_date.c, http_path.c; nothing else includes it): the character sets of RFC 9110
- * and RFC 3986 as one table of bits, and the parser's inner entry points.
+ * http_fields.c, http_prefs.c, http_date.c, http_path.c; nothing outside http/ includes
+ * it, scripts/check-layers sees to that): the character sets of RFC 9110 and RFC 3986
+ * as one table of bits, and the parser's inner entry points.
  */
 #ifndef SSDK_HTTP_GRAMMAR_H
 #define SSDK_HTTP_GRAMMAR_H

@@ -3,7 +3,7 @@
  * a transition table over them with a length limit per state, the methods we know; and
  * the driver that walks them, reading a request's header block as it arrives.
  *
- * tcp_in.c (conn_progress) -> http.c (http_serve) -> hp_run -> act -> request_line
+ * tcp/ (up->sent) -> serve/serve.c (http_serve) -> hp_run -> act -> request_line
  *                                                                  -> hp_field_line
  *                                                                  -> hp_block_end
  * http_fields.c says what the header fields mean; http_path.c makes a path's route key.
@@ -11,7 +11,7 @@
  * Invariants:
  *  - the driver reads each byte once, at p->pos, and advances p->pos by one per byte; the
  *    only other reads are of a lexeme that has just ended (method, target, version, one
- *    field's name and value), whose bytes stay in the buffer until http.c consumes the
+ *    field's name and value), whose bytes stay in the buffer until serve.c consumes the
  *    whole request;
  *  - a state that loops on itself has a limit in state_limit[], or belongs to a field
  *    line, whose bytes are bounded by the buffer and whose number by HTTP_FIELDS_MAX; so

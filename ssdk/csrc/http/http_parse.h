@@ -1,12 +1,13 @@
 /*
- * http_parse.h - the HTTP/1.1 request grammar (http_parse.c) as http.c and the fuzz
- * harness see it: a parser state that lives in struct conn, its driver, and the route key
- * of a path.
+ * http_parse.h - the HTTP/1.1 request grammar (http_parse.c) and body decoder
+ * (http_body.c) as serve/ and the fuzz harness see them: a parser state that lives in
+ * the engine's HTTP connection (serve/engine.h), its driver, the route key of a path,
+ * and the decoder of a request body. The grammar's own files share http_grammar.h.
  *
  * The parser reads a request's header block from the connection's buffer as it arrives,
  * byte after byte, never the same byte twice; it keeps only offsets into that buffer and
  * what the header fields said. It does no I/O and chooses no response: it reports "more",
- * "done" or "error" (with the special response the error calls for), and http.c acts.
+ * "done" or "error" (with the special response the error calls for), and serve/serve.c acts.
  * A zeroed struct http_parse is the state before the first byte of a request.
  */
 #ifndef SSDK_HTTP_PARSE_H
@@ -22,7 +23,7 @@
 
 enum hp_result { HP_MORE, HP_DONE, HP_ERROR };
 
-/* What the method asks of us (http.c chooses the response from it). M_OTHER: a method we
+/* What the method asks of us (serve/serve.c chooses the response from it). M_OTHER: a method we
  * know and do not allow (405); M_UNKNOWN: one we do not know (501). */
 enum hp_method { M_NONE, M_GET, M_HEAD, M_OPTIONS, M_CONNECT, M_OTHER, M_UNKNOWN };
 
@@ -60,7 +61,7 @@ struct hp_date {
 /*
  * What the fields that choose among a route's variants said (http_prefs.c): content
  * coding preferences, validators and a byte range, each reduced as its field line ends
- * to what variant.c compares with the table. ssdk's entity-tags are a double quote, 16
+ * to what serve/variant.c compares with the table. ssdk's entity-tags are a double quote, 16
  * lower-case hex digits and a double quote; a tag of another form cannot match one of
  * them, so only tags of that form are kept, as numbers.
  */
@@ -127,6 +128,36 @@ enum hp_result hp_fail(struct http_parse *p, uint8_t error, uint8_t why);
  * or -1 for a bad escape, an escaped NUL, or a ".." above the root.
  */
 int hp_path_key(const uint8_t *path, size_t n, uint8_t *dec, uint8_t *key, size_t *keylen);
+
+/*
+ * A request body as it arrives (http_body.c): Content-Length bytes, or the chunked
+ * coding. kind goes back to HB_NONE when the body ends or is refused (failed, with the
+ * special response in error: SP_400 or SP_413).
+ */
+enum hb_kind { HB_NONE, HB_LENGTH, HB_CHUNKED };
+struct hp_body {
+    uint32_t left;            /* body bytes still to come; chunked: of this chunk */
+    uint8_t  kind;            /* enum hb_kind */
+    uint8_t  state;           /* the chunk decoder's state */
+    uint8_t  digits;          /* hex digits of the chunk size so far */
+    uint8_t  failed;          /* the body was refused */
+    uint8_t  error;           /* ...with this special response (SP_*) */
+};
+
+/* Where the body's data goes: data() gets its bytes in order (none: read and dropped);
+ * chunk() hears of each chunk's size before its data and returns 0 to refuse it (413).
+ * Either may be NULL. */
+struct hp_body_sink {
+    void *arg;
+    int  (*chunk)(void *arg, uint32_t size);
+    void (*data)(void *arg, const uint8_t *p, uint32_t n);
+};
+
+void hp_body_start(struct hp_body *b, int chunked, uint32_t length);
+/* Read p[0..n) on: returns how many of the bytes were the body's (its data and its
+ * framing; on an error, up to the byte that made it). Stops where the body ends. */
+uint32_t hp_body_run(struct hp_body *b, const uint8_t *p, uint32_t n,
+                     const struct hp_body_sink *s);
 
 /* http_date.c: an HTTP-date in any of its three forms (0), or -1; and its time in
  * seconds since 1970, a two-digit year taken relative to the time `now`. */

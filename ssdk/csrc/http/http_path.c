@@ -4,7 +4,7 @@
  * way `ssdk build` encodes route keys (docs/bundle.md, "Route keys"), so that every
  * spelling of a path finds the one key it was built under.
  *
- * http.c (choose) -> hp_path_key -> table_route
+ * serve/serve.c (choose) -> hp_path_key -> table_route (table/)
  *
  * A key is canonical: "/" and segments, none "." or "..", none empty but a trailing one;
  * every byte left as it is or escaped upper-case; hp_path_key of a key is the key itself.

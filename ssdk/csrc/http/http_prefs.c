@@ -2,7 +2,8 @@
  * http_prefs.c - the rules of the fields that choose among a route's precomputed
  * variants: Accept-Encoding (RFC 9110 12.5.3), If-None-Match (13.1.2), If-Modified-Since
  * (13.1.3), Range (14.2) and If-Range (13.1.5). Each reduces its field line to struct
- * hp_prefs while the bytes are in the buffer; variant.c compares that with the table.
+ * hp_prefs while the bytes are in the buffer; serve/variant.c compares that with
+ * the table.
  *
  * http_parse.c (hp_run) -> hp_field_line (http_fields.c: field_rules[]) -> hp_on_*
  *

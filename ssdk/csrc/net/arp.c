@@ -8,9 +8,9 @@
  */
 #include <arpa/inet.h>
 #include <string.h>
-#include "serve/engine.h"
+#include "net/net_priv.h"
 
-void arp_input(struct ssdk_engine *e, const struct eth_hdr *eh, const uint8_t *p, uint32_t len)
+void arp_input(struct net *e, const struct eth_hdr *eh, const uint8_t *p, uint32_t len)
 {
     const struct arp_pkt *a = (const void *)p;
     if (len < sizeof(*a) || ntohs(a->htype) != 1 || ntohs(a->ptype) != ETHTYPE_IP

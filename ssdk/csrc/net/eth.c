@@ -1,17 +1,17 @@
 /*
  * eth.c - the first stop of every received frame.
  *
- * loop.c -> eth_input -> arp_input | ip_input
+ * serve/loop.c -> eth_input -> arp_input | ip_input
  *
  * Accepts frames for our MAC and broadcast; everything else is counted and dropped.
  */
 #include <arpa/inet.h>
 #include <string.h>
-#include "serve/engine.h"
+#include "net/net_priv.h"
 
 static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
-void eth_input(struct ssdk_engine *e, struct frame *f)
+void eth_input(struct net *e, struct frame *f)
 {
     e->st->rx_frames++;
     e->st->rx_bytes += f->wire_len;

@@ -8,9 +8,9 @@
 #include <arpa/inet.h>
 #include <string.h>
 #include "base/csum.h"
-#include "serve/engine.h"
+#include "net/net_priv.h"
 
-void icmp_input(struct ssdk_engine *e, const struct eth_hdr *eh, const struct ip_hdr *ih,
+void icmp_input(struct net *e, const struct eth_hdr *eh, const struct ip_hdr *ih,
                 const uint8_t *p, uint32_t len)
 {
     const struct icmp_hdr *ic = (const void *)p;

@@ -1,8 +1,8 @@
 /*
  * ip.c - IPv4 in and out (RFC 791).
  *
- * eth_input -> ip_input -> icmp_input | tcp_input
- * tcp_out.c, icmp.c -> ip_output_hdr
+ * eth_input -> ip_input -> icmp_input | e->tcp_input (tcp/tcp_in.c; tcp_init registers it)
+ * tcp/tcp_out.c, icmp.c -> ip_output_hdr
  *
  * Input validates the header completely before anything above looks at it: version,
  * header and total length against the frame, header checksum, our address. Fragments
@@ -12,9 +12,9 @@
 #include <arpa/inet.h>
 #include <string.h>
 #include "base/csum.h"
-#include "serve/engine.h"
+#include "net/net_priv.h"
 
-void ip_input(struct ssdk_engine *e, const struct eth_hdr *eh, uint8_t *p, uint32_t len,
+void ip_input(struct net *e, const struct eth_hdr *eh, uint8_t *p, uint32_t len,
               uint32_t fflags)
 {
     if (len < 20) {
@@ -45,7 +45,7 @@ void ip_input(struct ssdk_engine *e, const struct eth_hdr *eh, uint8_t *p, uint3
     }
     switch (ih->proto) {
     case IPPROTO_TCP_:
-        tcp_input(e, eh, ih, p + hl, tl - hl, fflags);
+        e->tcp_input(e, eh, ih, p + hl, tl - hl, fflags);
         break;
     case IPPROTO_ICMP_:
         icmp_input(e, eh, ih, p + hl, tl - hl);
@@ -56,7 +56,7 @@ void ip_input(struct ssdk_engine *e, const struct eth_hdr *eh, uint8_t *p, uint3
 }
 
 /* Ethernet and a 20-byte IPv4 header, checksummed, in front of l4len bytes. */
-void ip_output_hdr(struct ssdk_engine *e, uint8_t *frame, const uint8_t dst_mac[6],
+void ip_output_hdr(struct net *e, uint8_t *frame, const uint8_t dst_mac[6],
                    uint32_t dst_be, uint8_t proto, uint16_t l4len)
 {
     struct eth_hdr *eh = (void *)frame;

@@ -3,7 +3,7 @@
  * partial TCP checksums.
  *
  * nic_af_packet.c -> gso_split (a super-frame the kernel queued whole) -> segments
- * tcp_in.c        -> tcp_csum_left_partial (a frame that failed verification, from a
+ * tcp/tcp_in.c    -> tcp_csum_left_partial (a frame that failed verification, from a
  *                    backend that marked it FRAME_CSUM_LOCAL_LINK)
  *
  * A sender whose device offloads TCP checksums leaves in the checksum field only the

@@ -2,8 +2,8 @@
  * nic.h - the backend interface: what every NIC driver (in-memory, AF_PACKET, AF_XDP,
  * TAP, and netmap to come) provides to the loop.
  *
- * loop.c -> nic->rx_burst -> (stack) -> nic->rx_release
- *        -> (stack) nic->tx_slot / nic->tx_commit ... -> nic->tx_flush
+ * serve/loop.c -> nic->rx_burst -> (stack) -> nic->rx_release
+ *              -> (stack) nic->tx_slot / nic->tx_commit ... -> nic->tx_flush
  *
  * It is the ring model of netmap and AF_XDP, reduced to what the loop needs: received
  * frames are borrowed in bursts and given back in order; transmit buffers are taken one
@@ -113,5 +113,7 @@ struct nic *nic_impair_new(struct nic *inner, const struct ssdk_impair *rx,
 /* The wrapper's counters; -1 (and zeroes) if n is not an impairment wrapper. */
 int  nic_impair_stats(struct nic *n, struct ssdk_impair_stats *rx,
                       struct ssdk_impair_stats *tx);
+/* Whether n is an impairment wrapper. */
+int  nic_is_impair(const struct nic *n);
 
 #endif

@@ -2,9 +2,9 @@
  * nic_af_packet.c - the AF_PACKET backend: a packet socket bound to one interface with
  * a TPACKET_V2 receive ring and transmit ring, both mapped into our memory.
  *
- * loop.c -> rx_burst (frames the kernel marked TP_STATUS_USER) -> rx_release
- *                    (a slot marked TP_STATUS_COPY: take_copy -> recv -> gso_split)
- *        -> tx_slot / tx_commit (TP_STATUS_SEND_REQUEST) -> tx_flush (one sendto)
+ * serve/loop.c -> rx_burst (frames the kernel marked TP_STATUS_USER) -> rx_release
+ *                          (a slot marked TP_STATUS_COPY: take_copy -> recv -> gso_split)
+ *              -> tx_slot / tx_commit (TP_STATUS_SEND_REQUEST) -> tx_flush (one sendto)
  *
  * Works on any Linux interface, with no driver support needed; it is the portable
  * fallback below AF_XDP. The socket bypasses the qdisc layer and ignores our own

@@ -2,10 +2,10 @@
  * nic_af_xdp.c - the AF_XDP backend: an XDP socket bound to one queue of one interface,
  * through libxdp, with a UMEM of fixed-size frames shared by its four rings.
  *
- * loop.c -> rx_burst (peek the RX ring) -> rx_release (release RX, refill the fill ring
- *                                          with the same frame addresses)
- *        -> tx_slot (a frame from the TX free list) / tx_commit (one TX descriptor)
- *        -> tx_flush (submit, reap the completion ring, sendto only on need_wakeup)
+ * serve/loop.c -> rx_burst (peek the RX ring) -> rx_release (release RX, refill the
+ *                                                fill ring with the same addresses)
+ *              -> tx_slot (a frame from the TX free list) / tx_commit (one TX descriptor)
+ *              -> tx_flush (submit, reap the completion ring, sendto only on need_wakeup)
  *
  * The UMEM holds `nframes` frames of FRAME_SIZE bytes (ring_frames rounded up to a power
  * of two): the first half belongs to receiving, the second half to sending. Invariants:
@@ -55,7 +55,7 @@
  * the peer, avoid it.
  *
  * Compiled only where <xdp/xsk.h> exists (ssdk/_ffi_build.py defines SSDK_HAVE_AF_XDP
- * and links libxdp and libbpf); loop.c refuses the backend otherwise.
+ * and links libxdp and libbpf); serve/loop.c refuses the backend otherwise.
  */
 #include <errno.h>
 #include <linux/ethtool.h>

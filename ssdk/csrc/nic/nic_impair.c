@@ -3,14 +3,14 @@
  * duplicates, reorders, delays and corrupts frames, each direction on its own, as a
  * seeded PRNG decides. It stands in for netem, which the kernel here does not have.
  *
- * RX: loop.c -> imp_rx_burst -> inner->rx_burst -> admit (copy into the pool)
- *                            -> inner->rx_release -> due frames from the pool -> stack
- *     loop.c -> imp_rx_release (the pool slots the stack borrowed come back)
+ * RX: serve/loop.c -> imp_rx_burst -> inner->rx_burst -> admit (copy into the pool)
+ *                                  -> inner->rx_release -> due frames from the pool -> stack
+ *     serve/loop.c -> imp_rx_release (the pool slots the stack borrowed come back)
  * TX: stack -> imp_tx_slot (the staging buffer) -> imp_tx_commit -> admit
  *           -> tx_release_due -> inner->tx_slot / inner->tx_commit
- *     loop.c -> imp_tx_flush -> tx_release_due -> inner->tx_flush
+ *     serve/loop.c -> imp_tx_flush -> tx_release_due -> inner->tx_flush
  *     ssdk_run -> imp_next_due_us (poll() does not sleep past a held frame)
- * Python -> ssdk_impair -> nic_impair_new;  bridge.c -> nic_impair_new
+ * Python -> ssdk_impair (serve/loop.c) -> nic_impair_new;  bridge.c -> nic_impair_new
  *
  * A test tool, not the fast path: in an impaired direction every frame is copied into
  * the wrapper's pool (RX: out of the inner ring; TX: out of the staging buffer, and
@@ -40,9 +40,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "serve/engine.h"
+#include "ssdk.h"
+#include "base/proto.h"
+#include "nic/nic.h"
 
-#define IMPAIR_POOL_FRAMES 4096u  /* per impaired direction of an engine: 8 MB */
 #define DRAWS 8
 #define REORDER_GAP_MAX 3         /* a reordered frame lets 1 to 3 later ones pass it... */
 #define REORDER_WAIT_US 2000u     /* ...or leaves this long after its due time anyway */
@@ -528,29 +529,4 @@ int nic_impair_stats(struct nic *n, struct ssdk_impair_stats *rx, struct ssdk_im
     return 0;
 }
 
-/* --- the engine's face (ssdk.h) --------------------------------------------------------- */
-
-int ssdk_impair(struct ssdk_engine *e, const struct ssdk_impair *rx,
-                const struct ssdk_impair *tx, uint64_t seed, char *err, size_t errlen)
-{
-    if (!e->nic) {
-        snprintf(err, errlen, "attach a backend before impairing it");
-        return -1;
-    }
-    if (e->nic->rx_burst == imp_rx_burst) {
-        snprintf(err, errlen, "the backend is impaired already");
-        return -1;
-    }
-    struct nic *w = nic_impair_new(e->nic, rx, tx, seed, &e->now_us, IMPAIR_POOL_FRAMES, err,
-                                   errlen);
-    if (!w)
-        return -1;
-    e->nic = w;
-    return 0;
-}
-
-void ssdk_impair_stats(struct ssdk_engine *e, struct ssdk_impair_stats *rx,
-                       struct ssdk_impair_stats *tx)
-{
-    nic_impair_stats(e->nic, rx, tx);
-}
+int nic_is_impair(const struct nic *n) { return n && n->rx_burst == imp_rx_burst; }

@@ -2,8 +2,8 @@
  * nic_memory.c - the in-memory backend: frames in and out through two rings that the
  * host program (the tests, through Python) fills and drains.
  *
- * ssdk_mem_inject -> rx ring -> loop.c (rx_burst) ... tx_slot/tx_commit -> tx ring
- *                                                       -> ssdk_mem_take
+ * ssdk_mem_inject -> rx ring -> serve/loop.c (rx_burst) ... tx_slot/tx_commit -> tx ring
+ *                                                             -> ssdk_mem_take
  *
  * It is a real backend, not a mock: the stack cannot tell it from a NIC, which is what
  * lets the stack's tests run frame by frame against a virtual clock.

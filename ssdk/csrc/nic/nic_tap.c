@@ -3,9 +3,10 @@
  * this very machine (a browser, curl) reach it through the kernel's routing, with no
  * NIC and no second namespace. It is the backend of `ssdk dev`.
  *
- * loop.c -> rx_burst (read() until EAGAIN or the burst is full) -> rx_release (no-op)
- *        -> tx_slot / tx_commit (frames kept in our buffers) -> tx_flush (one write()
- *           per frame)
+ * serve/loop.c -> rx_burst (read() until EAGAIN or the burst is full)
+ *              -> rx_release (no-op)
+ *              -> tx_slot / tx_commit (frames kept in our buffers) -> tx_flush (one write()
+ *                 per frame)
  *
  * A TAP device moves one frame per read() or write(): there is no ring to share, so
  * this backend makes a system call per packet and is meant for development, not speed.

@@ -2,7 +2,7 @@
  * date.c - the Date header (RFC 9110 6.6.1), rendered once a second.
  *
  * loop.c (every pass) -> date_tick -> date_render, when the second changed
- * tcp_out.c -> date_for (the text for the second a response started in)
+ * resp.c (resp_fill) -> date_for (the text for the second a response started in)
  *
  * Every template carries a fixed placeholder date, and its segment sums were computed
  * with it; at send time the segment gets the current text, and its checksum the
@@ -14,7 +14,6 @@
 #include "base/csum.h"
 #include "serve/engine.h"
 
-const uint8_t date_placeholder[DATE_LEN] = "Thu, 01 Jan 1970 00:00:00 GMT";
 
 static void put2(uint8_t *p, unsigned v)
 {
@@ -54,8 +53,8 @@ void date_render(uint64_t unix_sec, uint8_t out[DATE_LEN])
 
 static uint64_t wall_sec(const struct ssdk_engine *e)
 {
-    if (e->cfg.virtual_clock)
-        return e->now_us / 1000000u;  /* tests: the virtual clock counts from the epoch */
+    if (e->tcp.net.cfg.virtual_clock)
+        return e->tcp.net.now_us / 1000000u;  /* tests: the virtual clock counts from the epoch */
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec;

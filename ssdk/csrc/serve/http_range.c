@@ -2,11 +2,11 @@
  * http_range.c - the bytes of a 206 (RFC 9110 14.4, 15.3.7): its precomputed header
  * block with the Content-Length and Content-Range values written into their slots, then
  * the chosen part of the body of its 200, read from the 200's stream in place. Nothing
- * is stored per connection but the part (c->rng_first, c->rng_len), so a retransmission
+ * is stored per response but the part (struct resp's rng), so a retransmission
  * rebuilds the same bytes, as for any template.
  *
- * http.c (start_response) -> resp_span
- * tcp_out.c (send_data)   -> range_fill -> slot_text
+ * serve.c (start_response)    -> resp_span
+ * resp.c (resp_fill, a segment) -> range_fill -> slot_text
  *
  * The slots are right-aligned: the spaces before a value are the optional whitespace a
  * field value may start with (RFC 9110 5.6.3), as with the Connection slot. Their bytes'
@@ -18,12 +18,12 @@
 
 /* How many bytes response r sends on c: its header block for HEAD, a 206's header
  * block and part, or its whole stream. */
-uint32_t resp_span(const struct ssdk_resp *r, const struct conn *c, int head)
+uint32_t resp_span(const struct ssdk_resp *r, const struct range_pick *rg, int head)
 {
     if (head)
         return r->hdr_len;
     if (r->flags & RESP_RANGE)
-        return r->hdr_len + c->rng_len;
+        return r->hdr_len + rg->len;
     return (uint32_t)r->stream_len;
 }
 
@@ -55,7 +55,7 @@ static void put(uint8_t *pl, uint64_t off, uint32_t len, uint64_t at, const uint
 
 /* Bytes [off, off+len) of c's 206 into pl: the template's header with both slots
  * written, then the part of the body from the 200's stream. */
-void range_fill(const struct table *t, const struct ssdk_resp *r, const struct conn *c,
+void range_fill(const struct table *t, const struct ssdk_resp *r, const struct range_pick *rg,
                 uint8_t *pl, uint64_t off, uint32_t len)
 {
     const struct ssdk_resp *b = &t->resp[r->body];
@@ -64,16 +64,16 @@ void range_fill(const struct table *t, const struct ssdk_resp *r, const struct c
         uint32_t n = (uint32_t)(off + len <= hdr ? len : hdr - off);
         memcpy(pl, resp_stream(t, r) + off, n);
         uint8_t num[24], slot[3 * 20 + 8];
-        uint8_t *end = num + sizeof(num), *s = digits_back(end, c->rng_len);
+        uint8_t *end = num + sizeof(num), *s = digits_back(end, rg->len);
         slot_text(slot, CLEN_SLOT, s, (uint32_t)(end - s));
         put(pl, off, n, r->clen_off, slot, CLEN_SLOT);
         /* "bytes first-last/total" */
         uint8_t text[3 * 20 + 8], *w = text + sizeof(text);
         w = digits_back(w, total);
         *--w = '/';
-        w = digits_back(w, (uint64_t)c->rng_first + c->rng_len - 1);
+        w = digits_back(w, (uint64_t)rg->first + rg->len - 1);
         *--w = '-';
-        w = digits_back(w, c->rng_first);
+        w = digits_back(w, rg->first);
         w -= 6;
         memcpy(w, "bytes ", 6);
         uint32_t rlen = range_slot_len(total);
@@ -83,6 +83,6 @@ void range_fill(const struct table *t, const struct ssdk_resp *r, const struct c
     if (off + len > hdr) {
         uint64_t from = off > hdr ? off - hdr : 0;  /* offset in the part */
         uint64_t at = off > hdr ? 0 : hdr - off;    /* where it lands in the segment */
-        memcpy(pl + at, resp_stream(t, b) + b->hdr_len + c->rng_first + from, len - at);
+        memcpy(pl + at, resp_stream(t, b) + b->hdr_len + rg->first + from, len - at);
     }
 }

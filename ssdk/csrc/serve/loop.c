@@ -1,9 +1,11 @@
 /*
  * loop.c - the engine's life and its event loop.
  *
- * Python -> ssdk_engine_new -> ssdk_nic_* -> ssdk_table_load
- *        -> ssdk_run -> ssdk_poll -> nic->rx_burst -> eth_input ... -> nic->rx_release
- *                                 -> timer_run -> tcp_pending_run -> nic->tx_flush
+ * Python -> ssdk_engine_new -> tcp_init (tcp/: the pool; serve.c's upcalls registered)
+ *        -> ssdk_nic_* (nic/) -> ssdk_table_load (resp.c)
+ *        -> ssdk_run -> ssdk_poll -> nic->rx_burst -> eth_input (net/) ... -> nic->rx_release
+ *                                 -> timer_run, tw_run, tcp_pending_run (tcp/)
+ *                                 -> dyn_flush (dynamic.c) -> nic->tx_flush
  *
  * One pass handles a burst of received frames to completion, then the timers, then the
  * connections a full TX ring held back, then pushes every frame built during the pass
@@ -48,8 +50,8 @@ static uint64_t mono_us(void)
 
 static void clock_tick(struct ssdk_engine *e)
 {
-    if (!e->cfg.virtual_clock)
-        e->now_us = mono_us();
+    if (!e->tcp.net.cfg.virtual_clock)
+        e->tcp.net.now_us = mono_us();
 }
 
 int ssdk_engine_new(const struct ssdk_config *cfg, struct ssdk_engine **out, char *err,
@@ -71,39 +73,29 @@ int ssdk_engine_new(const struct ssdk_config *cfg, struct ssdk_engine **out, cha
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    e->cfg = *cfg;
-    if (e->cfg.rto_init_ms < e->cfg.rto_min_ms)
-        e->cfg.rto_init_ms = e->cfg.rto_min_ms;  /* a raised minimum raises the start too */
-    e->ip_be = __builtin_bswap32(cfg->ip);
-    e->port_be = __builtin_bswap16(cfg->port);
-    memcpy(e->mac, cfg->mac, 6);
-    e->st = &e->st_own;
-    uint32_t buckets = 1;
-    while (buckets < cfg->max_conns * 2)
-        buckets <<= 1;
-    e->conns = calloc(cfg->max_conns, sizeof(struct conn));
-    e->hash = malloc(buckets * sizeof(uint32_t));
-    e->pending = malloc(cfg->max_conns * sizeof(uint32_t));
+    struct net *n = &e->tcp.net;
+    n->cfg = *cfg;
+    if (n->cfg.rto_init_ms < n->cfg.rto_min_ms)
+        n->cfg.rto_init_ms = n->cfg.rto_min_ms;  /* a raised minimum raises the start too */
+    n->ip_be = __builtin_bswap32(cfg->ip);
+    memcpy(n->mac, cfg->mac, 6);
+    n->st = &e->st_own;
+    e->tcp.port_be = __builtin_bswap16(cfg->port);
+    e->tcp.mss_max = TABLE_MSS_DEFAULT;  /* until a table says its own */
+    e->hconns = calloc(cfg->max_conns, sizeof(struct hconn));
     e->dyn_batch = malloc(cfg->max_conns * sizeof(uint32_t));
     e->dyn_reqs = malloc(cfg->max_conns * sizeof(struct ssdk_request));
-    e->incarnation = calloc(cfg->max_conns, sizeof(uint32_t));
     clock_tick(e);
-    if (!e->conns || !e->hash || !e->pending || !e->dyn_batch || !e->dyn_reqs
-        || !e->incarnation || timer_init(e)
-        || tw_init(e, cfg->time_wait_max ? cfg->time_wait_max : 1)) {
+    if (!e->hconns || !e->dyn_batch || !e->dyn_reqs || tcp_init(&e->tcp, &http_upcalls)) {
         ssdk_engine_free(e);
         snprintf(err, errlen, "out of memory for %u connections", cfg->max_conns);
         return -1;
     }
-    e->hash_mask = buckets - 1;
-    memset(e->hash, 0xff, buckets * sizeof(uint32_t));
-    for (uint32_t i = 0; i < cfg->max_conns; i++)
-        e->conns[i].hnext = i + 1 < cfg->max_conns ? i + 1 : NONE32;
-    e->free_head = 0;
+    uint64_t *secret = e->tcp.isn_secret;
     if (cfg->seed) {
-        e->isn_secret[0] = cfg->seed;
-        e->isn_secret[1] = cfg->seed * 0x9e3779b97f4a7c15ull;
-    } else if (getrandom(e->isn_secret, sizeof(e->isn_secret), 0) != sizeof(e->isn_secret)) {
+        secret[0] = cfg->seed;
+        secret[1] = cfg->seed * 0x9e3779b97f4a7c15ull;
+    } else if (getrandom(secret, 2 * sizeof(*secret), 0) != 2 * sizeof(*secret)) {
         ssdk_engine_free(e);
         snprintf(err, errlen, "getrandom: %s", strerror(errno));
         return -1;
@@ -116,20 +108,18 @@ void ssdk_engine_free(struct ssdk_engine *e)
 {
     if (!e)
         return;
-    if (e->nic)
-        e->nic->destroy(e->nic);
-    free(e->wheel.slots);
-    tw_free(e);
-    if (e->conns)  /* requests with the application, answers not yet acknowledged */
-        for (uint32_t i = 0; i < e->cfg.max_conns; i++)
-            dyn_drop(&e->conns[i]);
-    free(e->conns);
-    free(e->hash);
-    free(e->pending);
+    if (e->tcp.net.nic)
+        e->tcp.net.nic->destroy(e->tcp.net.nic);
+    tcp_free(&e->tcp);
+    if (e->hconns)  /* requests with the application, answers not yet acknowledged */
+        for (uint32_t i = 0; i < e->tcp.net.cfg.max_conns; i++) {
+            resp_drop_all(e, &e->hconns[i]);
+            dyn_drop(&e->hconns[i]);
+        }
+    free(e->hconns);
     free(e->scratch);
     free(e->dyn_batch);
     free(e->dyn_reqs);
-    free(e->incarnation);
     free(e->dyn_routes);
     free(e);
 }
@@ -138,14 +128,14 @@ static int attach(struct ssdk_engine *e, struct nic *n, char *err, size_t errlen
 {
     if (!n)
         return -1;
-    if (e->nic) {
+    if (e->tcp.net.nic) {
         n->destroy(n);
         snprintf(err, errlen, "the engine already has a backend");
         return -1;
     }
-    e->nic = n;
+    e->tcp.net.nic = n;
     if (n->has_mac)
-        memcpy(e->mac, n->mac, 6);
+        memcpy(e->tcp.net.mac, n->mac, 6);
     return 0;
 }
 
@@ -193,21 +183,21 @@ int ssdk_have_af_xdp(void)
 /* The mode of the backend at the bottom of any wrappers, "" if it names none. */
 const char *ssdk_nic_mode(struct ssdk_engine *e)
 {
-    struct nic *n = e->nic ? nic_base(e->nic) : NULL;
+    struct nic *n = e->tcp.net.nic ? nic_base(e->tcp.net.nic) : NULL;
     return n && n->mode ? n->mode : "";
 }
 
-void ssdk_mac_get(struct ssdk_engine *e, uint8_t mac[6]) { memcpy(mac, e->mac, 6); }
+void ssdk_mac_get(struct ssdk_engine *e, uint8_t mac[6]) { memcpy(mac, e->tcp.net.mac, 6); }
 
 /* Through any wrapper (nic_impair.c), to the in-memory rings at the bottom. */
 int ssdk_mem_inject(struct ssdk_engine *e, const uint8_t *frame, uint32_t len)
 {
-    return e->nic ? nic_memory_inject(nic_base(e->nic), frame, len) : -1;
+    return e->tcp.net.nic ? nic_memory_inject(nic_base(e->tcp.net.nic), frame, len) : -1;
 }
 
 int ssdk_mem_take(struct ssdk_engine *e, uint8_t *buf, uint32_t cap)
 {
-    return e->nic ? nic_memory_take(nic_base(e->nic), buf, cap) : -1;
+    return e->tcp.net.nic ? nic_memory_take(nic_base(e->tcp.net.nic), buf, cap) : -1;
 }
 
 /*
@@ -218,62 +208,63 @@ int ssdk_mem_take(struct ssdk_engine *e, uint8_t *buf, uint32_t cap)
  */
 int ssdk_poll(struct ssdk_engine *e)
 {
-    if (!e->nic)
+    if (!e->tcp.net.nic)
         return -1;
     clock_tick(e);
     date_tick(e);
-    e->tx_budget = TX_PASS_BUDGET;
+    e->tcp.tx_budget = TX_PASS_BUDGET;
     struct frame burst[RX_BURST];
     unsigned total = 0, n;
     do {
-        n = e->nic->rx_burst(e->nic, burst, RX_BURST);
+        n = e->tcp.net.nic->rx_burst(e->tcp.net.nic, burst, RX_BURST);
         for (unsigned i = 0; i < n; i++) {
             if (i + 1 < n)
                 __builtin_prefetch(burst[i + 1].data);
-            eth_input(e, &burst[i]);
+            eth_input(&e->tcp.net, &burst[i]);
         }
         if (n)
-            e->nic->rx_release(e->nic, n);
+            e->tcp.net.nic->rx_release(e->tcp.net.nic, n);
         total += n;
     } while (n == RX_BURST && total < RX_PASS_MAX);
-    timer_run(e);
-    tw_run(e);
-    if (e->npending)
-        tcp_pending_run(e);
+    timer_run(&e->tcp);
+    tw_run(&e->tcp);
+    if (e->tcp.npending)
+        tcp_pending_run(&e->tcp);
     if (e->ndyn_batch)  /* the application answers now; what it sends goes this pass */
         dyn_flush(e);
-    e->nic->tx_flush(e->nic);
+    e->tcp.net.nic->tx_flush(e->tcp.net.nic);
     return (int)total;
 }
 
 int ssdk_run(struct ssdk_engine *e, uint32_t ms)
 {
-    if (!e->nic || e->cfg.virtual_clock)
+    if (!e->tcp.net.nic || e->tcp.net.cfg.virtual_clock)
         return -1;
     clock_tick(e);
-    uint64_t end = e->now_us + (uint64_t)ms * 1000u;
+    uint64_t end = e->tcp.net.now_us + (uint64_t)ms * 1000u;
     int total = 0;
-    while (e->now_us < end) {
+    while (e->tcp.net.now_us < end) {
         int n = ssdk_poll(e);
         if (n < 0)
             return n;
         total += n;
-        if (n > 0 || e->npending)
+        if (n > 0 || e->tcp.npending)
             continue;
         /* Idle: sleep until a frame comes, the next timer is due, or the slice ends. An
          * idle keep-alive connection thus costs no wake-ups until its own timer. */
-        int fd = e->nic->fd(e->nic);
-        uint64_t left_ms = (end - e->now_us) / 1000u;
-        uint64_t next = timer_next_ms(e), now = now_ms(e);
+        int fd = e->tcp.net.nic->fd(e->tcp.net.nic);
+        uint64_t left_ms = (end - e->tcp.net.now_us) / 1000u;
+        uint64_t next = timer_next_ms(&e->tcp), now = now_ms(&e->tcp.net);
         uint64_t wait = next > now ? next - now : 0;
-        if (e->tw.count && wait > 1000)
+        if (e->tcp.tw.count && wait > 1000)
             wait = 1000;  /* TIME-WAIT entries expire on a pass: check once a second */
         int timeout = (int)(left_ms ? left_ms : 1);
         if (wait < (uint64_t)timeout)
             timeout = (int)wait;
-        if (e->nic->next_due_us) {  /* a frame the backend holds falls due */
-            uint64_t due = e->nic->next_due_us(e->nic);
-            uint64_t wait_ms = due <= e->now_us ? 0 : (due - e->now_us + 999) / 1000;
+        if (e->tcp.net.nic->next_due_us) {  /* a frame the backend holds falls due */
+            uint64_t due = e->tcp.net.nic->next_due_us(e->tcp.net.nic);
+            uint64_t now_us = e->tcp.net.now_us;
+            uint64_t wait_ms = due <= now_us ? 0 : (due - now_us + 999) / 1000;
             if (wait_ms < (uint64_t)timeout)
                 timeout = (int)wait_ms;
         }
@@ -283,30 +274,60 @@ int ssdk_run(struct ssdk_engine *e, uint32_t ms)
         }
         clock_tick(e);
     }
-    if (e->nic->rx_dropped)  /* a gauge the kernel keeps: refreshed once a slice */
-        e->st->drop_rx_ring = e->nic->rx_dropped(e->nic);
+    if (e->tcp.net.nic->rx_dropped)  /* a gauge the kernel keeps: refreshed once a slice */
+        e->tcp.net.st->drop_rx_ring = e->tcp.net.nic->rx_dropped(e->tcp.net.nic);
     return total;
 }
 
 void ssdk_clock_set(struct ssdk_engine *e, uint64_t now_us)
 {
-    if (e->cfg.virtual_clock && now_us >= e->now_us)
-        e->now_us = now_us;
+    if (e->tcp.net.cfg.virtual_clock && now_us >= e->tcp.net.now_us)
+        e->tcp.net.now_us = now_us;
 }
 
-uint64_t ssdk_clock_now(struct ssdk_engine *e) { return e->now_us; }
+uint64_t ssdk_clock_now(struct ssdk_engine *e) { return e->tcp.net.now_us; }
 
 void ssdk_stats_get(struct ssdk_engine *e, struct ssdk_stats *out)
 {
-    if (e->nic)
-        e->st->drop_rx_ring = e->nic->rx_dropped(e->nic);
-    *out = *e->st;
+    if (e->tcp.net.nic)
+        e->tcp.net.st->drop_rx_ring = e->tcp.net.nic->rx_dropped(e->tcp.net.nic);
+    *out = *e->tcp.net.st;
 }
 
 /* From now on the counters live at `mem` (shared memory that `ssdk stats` reads while
  * the engine runs); they carry on from their current values. */
 void ssdk_stats_share(struct ssdk_engine *e, struct ssdk_stats *mem)
 {
-    *mem = *e->st;
-    e->st = mem;
+    *mem = *e->tcp.net.st;
+    e->tcp.net.st = mem;
+}
+
+/* --- the impairment layer (nic/nic_impair.c) on the engine's backend -------------- */
+
+#define IMPAIR_POOL_FRAMES 4096u  /* per impaired direction of an engine: 8 MB */
+
+int ssdk_impair(struct ssdk_engine *e, const struct ssdk_impair *rx,
+                const struct ssdk_impair *tx, uint64_t seed, char *err, size_t errlen)
+{
+    struct net *n = &e->tcp.net;
+    if (!n->nic) {
+        snprintf(err, errlen, "attach a backend before impairing it");
+        return -1;
+    }
+    if (nic_is_impair(n->nic)) {
+        snprintf(err, errlen, "the backend is impaired already");
+        return -1;
+    }
+    struct nic *w = nic_impair_new(n->nic, rx, tx, seed, &n->now_us, IMPAIR_POOL_FRAMES, err,
+                                   errlen);
+    if (!w)
+        return -1;
+    n->nic = w;
+    return 0;
+}
+
+void ssdk_impair_stats(struct ssdk_engine *e, struct ssdk_impair_stats *rx,
+                       struct ssdk_impair_stats *tx)
+{
+    nic_impair_stats(e->tcp.net.nic, rx, tx);
 }

@@ -5,7 +5,7 @@
  * 206 or a 416 (14.2), if If-Range allows (13.1.5). Everything compared was reduced to
  * numbers as the request's fields were read (http_prefs.c), so this is table work only.
  *
- * http.c (choose) -> variant_choose -> negotiate, not_modified, range_pick
+ * serve.c (choose) -> variant_choose -> negotiate, not_modified, range_pick
  */
 #include "serve/engine.h"
 
@@ -121,7 +121,7 @@ uint32_t variant_choose(struct ssdk_engine *e, const struct http_parse *p,
     int head = p->method == M_HEAD;
     int64_t now = (int64_t)e->date_sec;
     if (v->coding != CODING_IDENTITY)
-        e->st->http_encoded++;
+        stats(e)->http_encoded++;
     if (v->not_modified != NONE32 && not_modified(pf, v, now))
         return v->not_modified;
     /* RFC 9110 14.2: Range is for GET only; a HEAD gets the 200's header block. */

@@ -1,23 +1,21 @@
 /*
  * table.c - opens a bundle blob and answers "which response for this path".
  *
- * ssdk_table_load -> table_open (validate once) -> table_publish (hot swap)
- * http.c (choose) -> table_host, table_route, table_special -> resp_hold ... resp_release
+ * serve/resp.c (ssdk_table_load) -> table_open (validate once)
+ * serve/serve.c (choose) -> table_host, table_route, table_special
  *
  * The blob is immutable and mapped read-only; the engine keeps only pointers into it.
- * Everything that could make a later access go out of bounds is rejected here.
- *
- * Hot swap (docs/architecture.md): a table loaded while another serves is published as the next
- * generation. New responses come from the current generation; a connection holds the
- * generation its response started from (resp_hold) until the response is acknowledged
- * or the connection goes (resp_release), so no response mixes two versions. A
- * generation that is not current and held by nobody is retired: its slot is reused and
- * ssdk_table_retired tells the owner of its blob that the memory may go.
+ * Everything that could make a later access go out of bounds is rejected here. Which
+ * table serves, and the hot swap between tables, is the engine's (serve/resp.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "serve/engine.h"
+#include "base/seq.h"
+#include "table/table.h"
+
+/* Every template's Date value as built: its segments' sums were computed with it. */
+const uint8_t date_placeholder[DATE_LEN] = "Thu, 01 Jan 1970 00:00:00 GMT";
 
 /* FNV-1a 64 carried on over more bytes (the route hash covers section and path). */
 static uint64_t fnv_more(uint64_t h, const uint8_t *p, size_t len)
@@ -40,7 +38,6 @@ static int fits(uint64_t off, uint64_t n, uint64_t size, uint64_t len)
     return n <= UINT64_MAX / (size ? size : 1) && off <= len && n * size <= len - off;
 }
 
-_Static_assert(TABLE_MSS_MAX == NIC_FRAME_MAX - HDRS_LEN, "a template segment fills a frame");
 _Static_assert(sizeof(TABLE_MAGIC) - 1 == sizeof(((struct ssdk_table_hdr *)0)->magic),
                "the magic fills its field");
 
@@ -260,96 +257,6 @@ uint16_t table_host(const struct table *t, const uint8_t *host, size_t len)
             return s->section;
     }
     return 0;
-}
-
-/* Publish t as the newest generation, in a free slot; -1 if all GEN_MAX are in use. */
-static int table_publish(struct ssdk_engine *e, const struct table *t)
-{
-    for (uint8_t i = 0; i < GEN_MAX; i++) {
-        if (e->gen_id[i])
-            continue;
-        e->tables[i] = *t;
-        e->gen_refs[i] = 0;
-        e->gen_id[i] = ++e->gen_next;
-        e->cur = i;
-        e->table_loaded = 1;
-        return 0;
-    }
-    return -1;
-}
-
-/* The hot-swap invariant (top of this file): a connection holds a generation that is
- * published and counted, and the current one is always published. */
-static void gen_check(const struct ssdk_engine *e, uint8_t gen)
-{
-    SSDK_ASSERT(gen < GEN_MAX && e->gen_id[gen] != 0 && e->gen_id[e->cur] != 0);
-}
-
-void resp_hold(struct ssdk_engine *e, struct conn *c, uint32_t idx)
-{
-    resp_release(e, c);
-    SSDK_ASSERT(idx < cur_table(e)->hdr->nresp);
-    gen_check(e, e->cur);
-    c->resp = idx;
-    c->gen = e->cur;
-    e->gen_refs[e->cur]++;
-}
-
-uint8_t gen_hold(struct ssdk_engine *e)
-{
-    gen_check(e, e->cur);
-    e->gen_refs[e->cur]++;
-    return e->cur;
-}
-
-void resp_take(struct conn *c, uint32_t idx, uint8_t gen)
-{
-    SSDK_ASSERT(gen < GEN_MAX && (c->resp == NONE32 || c->resp == RESP_WAIT));
-    c->resp = idx;
-    c->gen = gen;
-}
-
-void resp_release(struct ssdk_engine *e, struct conn *c)
-{
-    if (c->resp == NONE32 || c->resp == RESP_WAIT)
-        return;  /* a request with the application keeps its connection waiting */
-    if (c->resp == RESP_DYN) {
-        free(c->dyn_out);
-        c->dyn_out = NULL;
-    } else {
-        gen_check(e, c->gen);
-        SSDK_ASSERT(e->gen_refs[c->gen] > 0);  /* every hold is released once */
-        e->gen_refs[c->gen]--;
-    }
-    c->resp = NONE32;
-}
-
-uint64_t ssdk_table_load(struct ssdk_engine *e, const uint8_t *blob, uint64_t len, char *err,
-                         size_t errlen)
-{
-    struct table t;
-    if (table_open(&t, blob, len, err, errlen))
-        return 0;
-    if (table_publish(e, &t)) {
-        snprintf(err, errlen, "all %d table slots hold tables with responses in flight "
-                 "(or not yet reaped by ssdk_table_retired); try again when some have "
-                 "finished", GEN_MAX);
-        return 0;
-    }
-    return e->gen_next;
-}
-
-int ssdk_table_retired(struct ssdk_engine *e, uint64_t *gens, int max)
-{
-    int n = 0;
-    for (uint8_t i = 0; i < GEN_MAX && n < max; i++) {
-        if (!e->gen_id[i] || i == e->cur || e->gen_refs[i])
-            continue;
-        SSDK_ASSERT(e->gen_id[i] < e->gen_id[e->cur]);  /* only older ones retire */
-        gens[n++] = e->gen_id[i];
-        e->gen_id[i] = 0;
-    }
-    return n;
 }
 
 /* A section's special response (table_open saw to it that each one is there). */

@@ -7,7 +7,7 @@
  * A request's host picks a section (struct ssdk_section: the default host is section 0,
  * every virtual host has its own); its path, within that section, picks a route; the
  * route's variants (one per content coding) each name the responses that can answer it:
- * GET and HEAD, 304, the 206 template and 416 (variant.c picks one).
+ * GET and HEAD, 304, the 206 template and 416 (serve/variant.c picks one).
  *
  * This header is the one source of the layouts and constants the build shares with the
  * core: ssdk/core/cdefs.py reads its literal #defines, its enums and its packed structs
@@ -24,7 +24,7 @@
  * them must be in every section: the parser can call for any. */
 #define TABLE_MAGIC "SSDKTBL3"
 /* The template MSS (payload bytes per prebuilt segment): a segment with its headers fits
- * a NIC_FRAME_MAX frame (table.c checks the bound against nic.h and proto.h). */
+ * a NIC_FRAME_MAX frame (serve/resp.c checks the bound against nic.h and proto.h). */
 #define TABLE_MSS_MIN 64
 #define TABLE_MSS_MAX 1946
 #define TABLE_MSS_DEFAULT 1448    /* a 1500-byte MTU with room for timestamps */

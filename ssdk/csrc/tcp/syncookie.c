@@ -12,14 +12,14 @@
  * echoes (as Linux does); without timestamps they are not offered, and the connection
  * runs without them. A cookie is good for two counter periods (64 to 128 seconds).
  */
-#include "serve/engine.h"
+#include "tcp/tcp_priv.h"
 
 static const uint16_t mss_table[8] = {536, 1000, 1220, 1360, 1400, 1440, 1452, 1460};
 
 #define COOKIE_PERIOD_US (64ull * 1000000ull)
 #define TS_BITS 6
 
-static uint32_t mac24(const struct ssdk_engine *e, uint32_t raddr, uint16_t rport,
+static uint32_t mac24(const struct tcp *e, uint32_t raddr, uint16_t rport,
                       uint32_t irs, uint32_t t, uint32_t m)
 {
     uint64_t h = mix64(((uint64_t)raddr << 32 | (uint64_t)rport << 16 | e->port_be)
@@ -28,13 +28,13 @@ static uint32_t mac24(const struct ssdk_engine *e, uint32_t raddr, uint16_t rpor
     return (uint32_t)h & 0xffffff;
 }
 
-static uint32_t period(const struct ssdk_engine *e)
+static uint32_t period(const struct tcp *e)
 {
-    return (uint32_t)(e->now_us / COOKIE_PERIOD_US) & 31;
+    return (uint32_t)(e->net.now_us / COOKIE_PERIOD_US) & 31;
 }
 
 /* The ISN of a cookie SYN-ACK for the SYN (raddr, rport, irs, options o). */
-uint32_t syncookie_isn(const struct ssdk_engine *e, uint32_t raddr, uint16_t rport,
+uint32_t syncookie_isn(const struct tcp *e, uint32_t raddr, uint16_t rport,
                        uint32_t irs, const struct tcp_opts *o)
 {
     uint32_t want = o->has_mss ? o->mss : 536, m = 0;
@@ -56,7 +56,7 @@ uint32_t syncookie_ts_bits(const struct tcp_opts *o, int sack_ok)
  * An ACK that matches no connection: if it answers a cookie of ours, fill `syn` with
  * the options its SYN carried (as far as the cookie kept them) and return 1.
  */
-int syncookie_check(const struct ssdk_engine *e, uint32_t raddr, uint16_t rport,
+int syncookie_check(const struct tcp *e, uint32_t raddr, uint16_t rport,
                     uint32_t seq, uint32_t ack, const struct tcp_opts *ackopt,
                     struct tcp_opts *syn)
 {

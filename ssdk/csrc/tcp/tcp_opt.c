@@ -11,7 +11,7 @@
  */
 #include <arpa/inet.h>
 #include <string.h>
-#include "serve/engine.h"
+#include "tcp/tcp_priv.h"
 
 static uint32_t get32(const uint8_t *p) { return (uint32_t)p[0] << 24 | p[1] << 16 | p[2] << 8 | p[3]; }
 
@@ -59,9 +59,9 @@ void tcp_opts_parse(const uint8_t *o, uint32_t n, struct tcp_opts *out)
 }
 
 /* Our timestamp clock: milliseconds, offset per connection (RFC 7323 5.4). */
-uint32_t ts_now(const struct ssdk_engine *e, const struct conn *c)
+uint32_t ts_now(const struct tcp *e, const struct tcb *c)
 {
-    return (uint32_t)(e->now_us / 1000) + c->iss + c->ts_adj;
+    return (uint32_t)(e->net.now_us / 1000) + c->snd.iss + c->ts_adj;
 }
 
 /*
@@ -69,7 +69,7 @@ uint32_t ts_now(const struct ssdk_engine *e, const struct conn *c)
  * multiple of 4. A SYN-ACK answers each option the SYN offered; later segments carry a
  * timestamp, and pure ACKs SACK blocks for the request bytes held out of order.
  */
-uint32_t tcp_opts_write(const struct ssdk_engine *e, const struct conn *c, uint8_t *o,
+uint32_t tcp_opts_write(const struct tcp *e, const struct tcb *c, uint8_t *o,
                         uint8_t flags, int pure_ack)
 {
     uint32_t n = 0;
@@ -77,7 +77,7 @@ uint32_t tcp_opts_write(const struct ssdk_engine *e, const struct conn *c, uint8
         return 0;
     if (flags & TH_SYN) {
         o[n++] = TCPOPT_MSS, o[n++] = 4;
-        o[n++] = (uint8_t)(e->cfg.rx_mss >> 8), o[n++] = (uint8_t)e->cfg.rx_mss;
+        o[n++] = (uint8_t)(e->net.cfg.rx_mss >> 8), o[n++] = (uint8_t)e->net.cfg.rx_mss;
         if (c->opts & CO_SACK) {
             o[n++] = (c->opts & CO_TS) ? TCPOPT_SACK_PERM : TCPOPT_NOP;
             o[n++] = (c->opts & CO_TS) ? 2 : TCPOPT_NOP;
@@ -89,7 +89,7 @@ uint32_t tcp_opts_write(const struct ssdk_engine *e, const struct conn *c, uint8
                 o[n++] = TCPOPT_NOP, o[n++] = TCPOPT_NOP;
             o[n++] = TCPOPT_TS, o[n++] = 10;
             put32(o + n, ts_now(e, c));
-            put32(o + n + 4, c->ts_recent);
+            put32(o + n + 4, c->rcv.ts_recent);
             n += 8;
         }
         if (c->opts & CO_WSCALE)
@@ -99,16 +99,16 @@ uint32_t tcp_opts_write(const struct ssdk_engine *e, const struct conn *c, uint8
     if (c->opts & CO_TS) {
         o[n++] = TCPOPT_NOP, o[n++] = TCPOPT_NOP, o[n++] = TCPOPT_TS, o[n++] = 10;
         put32(o + n, ts_now(e, c));
-        put32(o + n + 4, c->ts_recent);
+        put32(o + n + 4, c->rcv.ts_recent);
         n += 8;
     }
-    if (pure_ack && (c->opts & CO_SACK) && c->nooo) {
-        uint32_t blocks = c->nooo < (n ? 3u : 4u) ? c->nooo : (n ? 3u : 4u);
+    if (pure_ack && (c->opts & CO_SACK) && c->rcv.nooo) {
+        uint32_t blocks = c->rcv.nooo < (n ? 3u : 4u) ? c->rcv.nooo : (n ? 3u : 4u);
         o[n++] = TCPOPT_NOP, o[n++] = TCPOPT_NOP;
         o[n++] = TCPOPT_SACK, o[n++] = (uint8_t)(2 + 8 * blocks);
         for (uint32_t i = 0; i < blocks; i++, n += 8) {
-            put32(o + n, c->ooo[i][0]);
-            put32(o + n + 4, c->ooo[i][1]);
+            put32(o + n, c->rcv.ooo[i][0]);
+            put32(o + n + 4, c->rcv.ooo[i][1]);
         }
     }
     return n;

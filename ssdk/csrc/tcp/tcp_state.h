@@ -34,7 +34,7 @@ enum tcp_event {
 
 enum tcp_state tcp_next(enum tcp_state s, enum tcp_event ev);
 /* Whether from -> to is a move of the table, or one out of listening (TCP_NONE: no
- * connection yet). Checked by conn_set_state (engine.h) in debug builds. */
+ * connection yet). Checked by conn_set_state (tcp_priv.h) in debug builds. */
 int tcp_move_ok(enum tcp_state from, enum tcp_state to);
 const char *tcp_state_name(enum tcp_state s);
 

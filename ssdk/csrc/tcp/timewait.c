@@ -3,7 +3,7 @@
  *
  * tcp_in.c (tcp_segment) -> tw_enter      a connection reaches TIME-WAIT: its slot is freed
  * tcp_in.c (tcp_input)   -> tw_lookup / tw_input   a segment for a connection that is gone
- * loop.c                 -> tw_run        expiry
+ * serve/loop.c           -> tw_run        expiry
  *
  * A connection in TIME-WAIT needs only its 4-tuple, its two sequence numbers and its
  * timestamp state, so it leaves the connection pool (4 KiB and more per slot) for an
@@ -11,11 +11,12 @@
  * the oldest. The table is bounded: when it is full the oldest entry is given up early
  * and counted (tw_evicted), which is what every stack does under that pressure; the
  * slot and the port then serve new connections rather than lingering.
- * Invariant: an entry is in the hash exactly when its raddr is nonzero.
+ * Invariant: an entry is in the hash exactly when its raddr is nonzero, and `live`
+ * counts them (tcp_input looks the table up only when there is one).
  */
 #include <stdlib.h>
 #include <string.h>
-#include "serve/engine.h"
+#include "tcp/tcp_priv.h"
 
 struct tw_entry {
     uint32_t raddr;
@@ -27,7 +28,7 @@ struct tw_entry {
     uint64_t expire_ms;
 };
 
-int tw_init(struct ssdk_engine *e, uint32_t cap)
+int tw_init(struct tcp *e, uint32_t cap)
 {
     struct tw_table *t = &e->tw;
     uint32_t buckets = 1;
@@ -43,7 +44,7 @@ int tw_init(struct ssdk_engine *e, uint32_t cap)
     return 0;
 }
 
-void tw_free(struct ssdk_engine *e)
+void tw_free(struct tcp *e)
 {
     free(e->tw.ent);
     free(e->tw.hash);
@@ -55,7 +56,7 @@ static uint32_t bucket(const struct tw_table *t, uint32_t raddr, uint16_t rport)
     return (uint32_t)(x >> 32) & t->mask;
 }
 
-static void unhash(struct ssdk_engine *e, uint32_t idx)
+static void unhash(struct tcp *e, uint32_t idx)
 {
     struct tw_table *t = &e->tw;
     struct tw_entry *w = &t->ent[idx];
@@ -64,10 +65,10 @@ static void unhash(struct ssdk_engine *e, uint32_t idx)
         pp = &t->ent[*pp].hnext;
     *pp = w->hnext;
     w->raddr = 0;
-    e->st->conns_time_wait--;
+    e->net.st->conns_time_wait = --t->live;
 }
 
-struct tw_entry *tw_lookup(struct ssdk_engine *e, uint32_t raddr, uint16_t rport)
+struct tw_entry *tw_lookup(struct tcp *e, uint32_t raddr, uint16_t rport)
 {
     struct tw_table *t = &e->tw;
     for (uint32_t i = t->hash[bucket(t, raddr, rport)]; i != NONE32; i = t->ent[i].hnext)
@@ -77,7 +78,7 @@ struct tw_entry *tw_lookup(struct ssdk_engine *e, uint32_t raddr, uint16_t rport
 }
 
 /* Take over c's TIME-WAIT and give its slot back to the pool. */
-void tw_enter(struct ssdk_engine *e, struct conn *c)
+void tw_enter(struct tcp *e, struct tcb *c)
 {
     struct tw_table *t = &e->tw;
     if (t->count == t->cap) {  /* full: the oldest goes early */
@@ -85,35 +86,35 @@ void tw_enter(struct ssdk_engine *e, struct conn *c)
             unhash(e, t->head);
         t->head = (t->head + 1) % t->cap;
         t->count--;
-        e->st->tw_evicted++;
+        e->net.st->tw_evicted++;
     }
     uint32_t idx = (t->head + t->count) % t->cap;
     struct tw_entry *w = &t->ent[idx];
     *w = (struct tw_entry){
-        .raddr = c->raddr, .rport = c->rport, .snd_nxt = c->snd_nxt, .rcv_nxt = c->rcv_nxt,
-        .iss = c->iss, .ts_recent = c->ts_recent, .opts = c->opts, .ts_adj = c->ts_adj,
-        .expire_ms = now_ms(e) + e->cfg.time_wait_ms,
+        .raddr = c->raddr, .rport = c->rport, .snd_nxt = c->snd.nxt, .rcv_nxt = c->rcv.nxt,
+        .iss = c->snd.iss, .ts_recent = c->rcv.ts_recent, .opts = c->opts, .ts_adj = c->ts_adj,
+        .expire_ms = now_ms(&e->net) + e->net.cfg.time_wait_ms,
     };
     memcpy(w->rmac, c->rmac, 6);
     uint32_t b = bucket(t, w->raddr, w->rport);
     w->hnext = t->hash[b];
     t->hash[b] = idx;
     t->count++;
-    e->st->conns_time_wait++;
+    e->net.st->conns_time_wait = ++t->live;
     conn_free(e, c);
 }
 
 /* An ACK from a TIME-WAIT entry, through the ordinary output path. */
-static void tw_ack(struct ssdk_engine *e, const struct tw_entry *w)
+static void tw_ack(struct tcp *e, const struct tw_entry *w)
 {
-    struct conn tmp;
-    memset(&tmp, 0, offsetof(struct conn, req));
+    struct tcb tmp;
+    memset(&tmp, 0, offsetof(struct tcb, rcv.buf));
     tmp.raddr = w->raddr;
     tmp.rport = w->rport;
     memcpy(tmp.rmac, w->rmac, 6);
-    tmp.rcv_nxt = w->rcv_nxt;
-    tmp.iss = w->iss;
-    tmp.ts_recent = w->ts_recent;
+    tmp.rcv.nxt = w->rcv_nxt;
+    tmp.snd.iss = w->iss;
+    tmp.rcv.ts_recent = w->ts_recent;
     tmp.opts = w->opts & CO_TS;
     tmp.ts_adj = w->ts_adj;
     tcp_send_ctl(e, &tmp, TH_ACK, w->snd_nxt);
@@ -126,7 +127,7 @@ static void tw_ack(struct ssdk_engine *e, const struct tw_entry *w)
  * sequence space ends it and opens a new connection (returns 1: go on as a SYN).
  * Everything else is dropped.
  */
-int tw_input(struct ssdk_engine *e, struct tw_entry *w, const struct seg *s)
+int tw_input(struct tcp *e, struct tw_entry *w, const struct seg *s)
 {
     uint32_t idx = (uint32_t)(w - e->tw.ent);
     if ((s->flags & TH_SYN) && !(s->flags & TH_ACK) && seq_lt(w->rcv_nxt, s->seq)) {
@@ -134,17 +135,17 @@ int tw_input(struct ssdk_engine *e, struct tw_entry *w, const struct seg *s)
         return 1;
     }
     if ((s->flags & TH_RST) && s->seq == w->rcv_nxt) {
-        e->st->rst_received++;
+        e->net.st->rst_received++;
         unhash(e, idx);
     } else if ((s->flags & TH_FIN) && s->seq + s->len + 1 == w->rcv_nxt) {
-        w->expire_ms = now_ms(e) + e->cfg.time_wait_ms;
+        w->expire_ms = now_ms(&e->net) + e->net.cfg.time_wait_ms;
         tw_ack(e, w);
     }
     return 0;
 }
 
 /* Entries in use (for checks: it walks the whole ring). */
-uint32_t tw_live(const struct ssdk_engine *e)
+uint32_t tw_live(const struct tcp *e)
 {
     uint32_t n = 0;
     for (uint32_t i = 0; i < e->tw.count; i++)
@@ -154,10 +155,10 @@ uint32_t tw_live(const struct ssdk_engine *e)
 
 /* Expire the oldest entries. One whose wait was restarted holds the ones behind it for
  * at most one more wait, which errs on the safe side. */
-void tw_run(struct ssdk_engine *e)
+void tw_run(struct tcp *e)
 {
     struct tw_table *t = &e->tw;
-    uint64_t now = now_ms(e);
+    uint64_t now = now_ms(&e->net);
     while (t->count) {
         struct tw_entry *w = &t->ent[t->head];
         if (w->raddr && w->expire_ms > now)
