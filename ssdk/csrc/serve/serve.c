@@ -109,6 +109,7 @@ static void start_response(struct ssdk_engine *e, struct tcb *c, struct hconn *h
         memset(&h->hp, 0, sizeof(h->hp));
         tcp_close(&e->tcp, c);
     }
+    SSDK_DEBUG_ONLY(resp_check(e, c, h));
 }
 
 /* Drop the first n request bytes, and with them the parser's hold on them. */
