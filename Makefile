@@ -4,7 +4,7 @@
 #   make test        the whole suite (as root, the network tests too)
 #   make test-fast   unit and stack tiers only: no root, no network, seconds
 #   make lint        ruff (lint; the formatter on ssdk/), mypy --strict on ssdk/, the
-#                    CLI reference against the command
+#                    CLI reference against the command, the C core's layers
 #   make format      ruff's formatter on ssdk/
 #   make sanitize    the stack tests against an ASan/UBSan build of the C core
 #   make fuzz        both libFuzzer targets, FUZZ_SECONDS each (default 30)
@@ -27,6 +27,7 @@ lint:
 	ruff format --check ssdk
 	mypy
 	$(PYTHON) scripts/gen-cli-docs --check
+	$(PYTHON) scripts/check-layers
 
 format:
 	ruff format ssdk

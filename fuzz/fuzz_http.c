@@ -31,6 +31,8 @@
  * does no I/O and so can be checked on its own: read at once or a byte at a time it
  * must come to the same result, its offsets must stay inside what it read, and the
  * route key of an accepted path must be canonical: what hp_path_key makes of it again.
+ * The same bytes go to the body decoder (http_body.c) as a chunked body and as a
+ * Content-Length one, at once and a byte at a time: the same body, the same end.
  */
 #include "harness.h"
 
@@ -207,7 +209,7 @@ static void check_key(const uint8_t *k, size_t n)
 static void check_parser(const uint8_t *req, size_t size)
 {
     static uint8_t dec[HTTP_TARGET_MAX], key[3 * HTTP_TARGET_MAX];
-    uint32_t len = size < REQ_CAP ? (uint32_t)size : REQ_CAP;
+    uint32_t len = size < TCP_RCV_CAP ? (uint32_t)size : TCP_RCV_CAP;
     struct http_parse whole = {0}, bytes = {0};
     enum hp_result a = hp_run(&whole, req, len), b = HP_MORE;
     for (uint32_t n = 1; n <= len && b == HP_MORE; n++)
@@ -235,6 +237,59 @@ static void check_parser(const uint8_t *req, size_t size)
     }
 }
 
+/* What a body decoder reported, for comparing two reads of the same bytes. */
+struct body_seen {
+    uint8_t data[TCP_RCV_CAP];
+    uint32_t len, chunks;
+};
+
+static int seen_chunk(void *arg, uint32_t size)
+{
+    struct body_seen *b = arg;
+    b->chunks++;
+    return size <= sizeof(b->data) - b->len;  /* no room beyond the buffer: 413 */
+}
+
+static void seen_data(void *arg, const uint8_t *p, uint32_t n)
+{
+    struct body_seen *b = arg;
+    if (n > sizeof(b->data) - b->len)
+        fz_fail("the body decoder gave %u bytes after %u, beyond a chunk it was told of", n,
+                b->len);
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+}
+
+/* The body decoder (http/http_body.c) alone, on the input's bytes as a chunked body and
+ * as a Content-Length body: read at once or a byte at a time it must come to the same
+ * body, end or error at the same byte, and never take more bytes than it was given. */
+static void check_body(const uint8_t *p, size_t size)
+{
+    static struct body_seen whole, bytes;
+    uint32_t len = size < TCP_RCV_CAP ? (uint32_t)size : TCP_RCV_CAP;
+    for (int chunked = 0; chunked <= 1; chunked++) {
+        struct hp_body a, b;
+        hp_body_start(&a, chunked, len / 2);
+        hp_body_start(&b, chunked, len / 2);
+        whole.len = whole.chunks = bytes.len = bytes.chunks = 0;
+        const struct hp_body_sink ws = {&whole, seen_chunk, seen_data};
+        const struct hp_body_sink bs = {&bytes, seen_chunk, seen_data};
+        uint32_t ua = hp_body_run(&a, p, len, &ws), ub = 0;
+        while (ub < len && b.kind != HB_NONE)
+            ub += hp_body_run(&b, p + ub, 1, &bs);
+        if (ua > len || ua != ub || a.kind != b.kind || a.failed != b.failed
+            || a.error != b.error || whole.len != bytes.len || whole.chunks != bytes.chunks
+            || memcmp(whole.data, bytes.data, whole.len) != 0)
+            fz_fail("the %s decoder read at once took %u bytes (%u of body, failed %u), "
+                    "byte by byte %u (%u, failed %u)", chunked ? "chunked" : "length", ua,
+                    whole.len, a.failed, ub, bytes.len, b.failed);
+        if (!chunked && (whole.len != len / 2 || a.kind != HB_NONE || a.failed))
+            fz_fail("a Content-Length body of %u bytes read as %u", len / 2, whole.len);
+        if (a.failed && a.error != SP_400 && a.error != SP_413)
+            fz_fail("the body decoder refused with special response %u", a.error);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
@@ -246,6 +301,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const uint8_t *sizes = data + 1, *req = data + 1 + nsizes;
     size_t len = size - 1 - nsizes, pos = 0, k = 0;
     check_parser(req, len);
+    check_body(req, len);
     cl.win = (cl.opts & O_SMALL_WND) ? 700 : 65535;
     cur = &cl;
     fz_seg_hook = check_seg;

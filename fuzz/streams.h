@@ -223,17 +223,17 @@ FZ_UNCOVERED static uint64_t fz_range_match(const struct table *t, uint32_t i,
     return len;
 }
 
-/* The most bytes c's response may span: its stream, or a 206's header and part. */
-static uint64_t fz_span_max(const struct table *t, const struct conn *c)
+/* The most bytes a response q may span: its stream, or a 206's header and part. */
+static uint64_t fz_span_max(const struct table *t, const struct resp *q)
 {
-    const struct ssdk_resp *r = &t->resp[c->resp];
+    const struct ssdk_resp *r = &t->resp[q->idx];
     if (!(r->flags & RESP_RANGE))
         return r->stream_len;
     const struct ssdk_resp *b = &t->resp[r->body];
-    if ((uint64_t)c->rng_first + c->rng_len > b->stream_len - b->hdr_len || !c->rng_len)
-        fz_fail("a 206 of %u bytes from %u, of a body of %llu", c->rng_len, c->rng_first,
+    if ((uint64_t)q->rng.first + q->rng.len > b->stream_len - b->hdr_len || !q->rng.len)
+        fz_fail("a 206 of %u bytes from %u, of a body of %llu", q->rng.len, q->rng.first,
                 (unsigned long long)(b->stream_len - b->hdr_len));
-    return r->hdr_len + c->rng_len;
+    return r->hdr_len + q->rng.len;
 }
 
 FZ_UNCOVERED static void fz_check_responses(const struct ssdk_engine *e,

@@ -9,8 +9,10 @@ CSRC = Path(__file__).resolve().parent / "csrc"
 
 
 def source_hash(csrc: Path = CSRC) -> str:
-    """sha256 over the names and contents of every .c and .h file of the core."""
+    """sha256 over the paths (from csrc/) and contents of every .c and .h file of the core,
+    in every folder, and of its flags (cflags.txt)."""
     h = hashlib.sha256()
-    for p in sorted(csrc.glob("*.[ch]")):
-        h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+    files = [*csrc.rglob("*.[ch]"), *csrc.glob("cflags.txt")]
+    for p in sorted(files):
+        h.update(p.relative_to(csrc).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
     return h.hexdigest()

@@ -1,5 +1,5 @@
 # ssdk/core/blob.py: the blob of a bundle, the tables the C core reads (docs/bundle.md,
-# "The blob"). The layouts are ssdk/csrc/table.h's, read by ssdk/core/cdefs.py; rows are
+# "The blob"). The layouts are ssdk/csrc/table/table.h's, read by ssdk/core/cdefs.py; rows are
 # packed by field name.
 #
 # buildtime/build.py -> build_blob (lay out)      bundle.py (read_bundle) -> check_tables

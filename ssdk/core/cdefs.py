@@ -1,13 +1,13 @@
 """What the C core and Python share, read from the C headers: one source for both.
 
 blob.py, http.py, buildtime/variants.py, buildtime/build.py, runtime/app_calls.py
-    -> this module -> ssdk/csrc/*.h
+    -> this module -> ssdk/csrc/table/table.h, ssdk/csrc/http/http_grammar.h
 
 The C headers are the source of the bundle's table layouts (struct ssdk_table_hdr and the
-rows that follow it, ssdk/csrc/table.h), the special response indices (enum
+rows that follow it, ssdk/csrc/table/table.h), the special response indices (enum
 special_resp), the content codings (enum coding), the response flags, the limits of the
 template MSS and its default, and the characters a route key keeps unescaped
-(ROUTE_KEY_SAFE, http_grammar.h). They are what the engine is compiled from and reads
+(ROUTE_KEY_SAFE, http/http_grammar.h). They are what the engine is compiled from and reads
 the blob with, so Python follows them rather than the reverse: a header edit cannot
 leave a stale Python copy behind, and there is no generated file to forget.
 
@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 CSRC = Path(__file__).resolve().parent.parent / "csrc"
-HEADERS = ("table.h", "http_grammar.h")
+HEADERS = ("table/table.h", "http/http_grammar.h")
 
 _COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
 _DEFINE = re.compile(r'^#define\s+(\w+)\s+("(?:[^"\\]|\\.)*"|0x[0-9a-fA-F]+u?|\d+u?)\s*$', re.M)

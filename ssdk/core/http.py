@@ -289,7 +289,7 @@ class Page:
 
 # --- special responses ------------------------------------------------------------------
 # Each sits at its index of the bundle's special[] table (enum special_resp in
-# ssdk/csrc/table.h, read by ssdk.core.cdefs; docs/bundle.md); the C core picks them by
+# ssdk/csrc/table/table.h, read by ssdk.core.cdefs; docs/bundle.md); the C core picks them by
 # index. They are built like any other response, Date and Connection slots included, so
 # the server dates them and can write "close" into them.
 SP_400, SP_404_GET, SP_404_HEAD, SP_405, SP_431, SP_501, SP_505, SP_414, SP_408 = (

@@ -1,4 +1,4 @@
-# tests/stack/test_impair.py: the impairment layer (ssdk/csrc/nic_impair.c) between the
+# tests/stack/test_impair.py: the impairment layer (ssdk/csrc/nic/nic_impair.c) between the
 # in-memory backend and the stack, on the virtual clock.
 #
 # Each impairment does what it says, in each direction: loss, duplication, delay with

@@ -20,8 +20,13 @@ def test_an_edited_source_changes_the_fingerprint(tmp_path: Path) -> None:
     copy = tmp_path / "csrc"
     shutil.copytree(_srchash.CSRC, copy)
     before = _srchash.source_hash(copy)
-    (copy / "loop.c").write_text((copy / "loop.c").read_text() + "\n/* edit */\n")
-    assert _srchash.source_hash(copy) != before
+    for name in ("serve/loop.c", "base/check.h"):  # a file in any folder counts
+        f = copy / name
+        saved = f.read_text()
+        f.write_text(saved + "\n/* edit */\n")
+        assert _srchash.source_hash(copy) != before
+        f.write_text(saved)
+    assert _srchash.source_hash(copy) == before
 
 
 def test_stale_core_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

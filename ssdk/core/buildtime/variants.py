@@ -28,7 +28,7 @@ try:  # optional: brotli variants are made only where the module is installed
 except ImportError:  # pragma: no cover - depends on the installation
     _brotli = None
 
-CODINGS = ("identity", "gzip", "br")  # index = enum coding in ssdk/csrc/table.h
+CODINGS = ("identity", "gzip", "br")  # index = enum coding in ssdk/csrc/table/table.h
 IDENTITY, GZIP, BR = (CODING[f"CODING_{c.upper()}"] for c in CODINGS)
 MIN_COMPRESS = 256  # bodies smaller than this are sent as they are
 WORTH = 0.9  # an encoded body is kept only if smaller than this share of the original

@@ -28,7 +28,7 @@ from ssdk.routing.request import Request
 log = logging.getLogger("ssdk.app")
 
 # Route keys leave these characters as they are (docs/bundle.md, "Route keys"); the C
-# parser's set, from ssdk/csrc/http_grammar.h.
+# parser's set, from ssdk/csrc/http/http_grammar.h.
 KEY_SAFE = ROUTE_KEY_SAFE
 POOL_THREADS = 8
 

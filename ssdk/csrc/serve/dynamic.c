@@ -1,0 +1,260 @@
+/*
+ * dynamic.c - requests answered by the application's own code (@app.dynamic), and the
+ * responses it gives back.
+ *
+ * serve.c (http_serve: a path no table holds) -> dyn_start -> [body: on_recv ->
+ *        dyn_body_in -> hp_body_run (http/: the length or chunked decoder) -> h->dyn_in]
+ *        -> dyn_ready (queued for the pass)
+ * loop.c (end of a pass) -> dyn_flush -> the application's callback, once, with every
+ *        request made ready in the pass (Python: extern "Python", batched)
+ *        -> tcp_ack_flush (a request not answered at once is acknowledged alone)
+ * the application -> ssdk_respond -> an RK_DYN response (a copy) -> tcp_output: tcp/
+ *        sends it like a template's, resp.c summing each segment as it goes
+ *
+ * Invariants: a connection waits for the application (an RK_WAIT response, the last in
+ * flight) with nothing to send and reads no further request meanwhile, so pipelined
+ * requests are still answered in order. A response the application gave is kept whole
+ * until it is acknowledged, since it cannot be rebuilt: retransmissions copy from it.
+ * The buffers of a connection go with it (on_gone); a token names a connection slot and
+ * its incarnation, so an answer for a connection that has gone is refused.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "serve/engine.h"
+
+struct dyn_route {
+    uint8_t  prefix[HTTP_TARGET_MAX * 3];
+    uint32_t len;
+    uint32_t id;
+    uint32_t max_body;
+    uint8_t  exact;
+};
+
+int ssdk_dynamic_route(struct ssdk_engine *e, const uint8_t *key, uint32_t len, int exact,
+                       uint32_t id, uint32_t max_body)
+{
+    if (len == 0 || len > sizeof(e->dyn_routes[0].prefix) || key[0] != '/')
+        return -1;
+    struct dyn_route *r = realloc(e->dyn_routes, (e->ndyn + 1) * sizeof(*r));
+    if (!r)
+        return -1;
+    e->dyn_routes = r;
+    r = &e->dyn_routes[e->ndyn++];
+    memcpy(r->prefix, key, len);
+    r->len = len;
+    r->id = id;
+    r->max_body = max_body;
+    r->exact = (uint8_t)!!exact;
+    return 0;
+}
+
+void ssdk_dynamic_set(struct ssdk_engine *e, ssdk_request_fn fn, void *ctx)
+{
+    e->dyn_fn = fn;
+    e->dyn_ctx = ctx;
+}
+
+/* The dynamic route for route key `key`: an exact one first, else the longest prefix. */
+const struct dyn_route *dyn_match(const struct ssdk_engine *e, const uint8_t *key,
+                                  size_t len)
+{
+    const struct dyn_route *best = NULL;
+    for (uint32_t i = 0; i < e->ndyn; i++) {
+        const struct dyn_route *r = &e->dyn_routes[i];
+        if (r->exact) {
+            if (r->len == len && !memcmp(r->prefix, key, len))
+                return r;
+        } else if (r->len <= len && !memcmp(r->prefix, key, r->len)
+                   && (!best || r->len > best->len)) {
+            best = r;
+        }
+    }
+    return best;
+}
+
+uint32_t dyn_max_body(const struct dyn_route *r) { return r->max_body; }
+
+static void dyn_ready(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
+{
+    h->dyn_in->queued = 1;
+    e->dyn_batch[e->ndyn_batch++] = tcb_index(&e->tcp, c);
+}
+
+/* The request of c (header block parsed, hp.pos bytes) goes to the application: its
+ * head and the body bytes buffered so far are copied out, the rest follows through
+ * on_recv (serve.c) and the body decoder. Returns 0, or -1 when there is no memory. */
+int dyn_start(struct ssdk_engine *e, struct tcb *c, struct hconn *h, const struct dyn_route *r,
+              int keep, int head)
+{
+    uint32_t hlen = h->hp.pos;
+    int chunked = !!(h->hp.flags & HF_TE);
+    uint32_t cap = chunked ? (r->max_body < 4096 ? r->max_body : 4096) : h->hp.content_length;
+    struct dyn_in *in = malloc(sizeof(*in) + hlen + cap);
+    if (!in)
+        return -1;
+    *in = (struct dyn_in){.route = r->id, .head_len = hlen, .cap = cap,
+                          .max_body = r->max_body, .keep = (uint8_t)keep,
+                          .is_head = (uint8_t)head};
+    memcpy(in->data, c->rcv.buf, hlen);
+    h->dyn_in = in;
+    tcp_rcv_drop_held(c);  /* held bytes beyond a gap are body: let the peer resend them */
+    h->req_since_ms = 0;
+    resp_push(e, c, h, RK_WAIT);  /* nothing to send, nothing more read, until the answer */
+    hp_body_start(&h->body, chunked, h->hp.content_length);
+    if (!chunked)
+        in->body_len = h->hp.content_length;
+    uint32_t rest = c->rcv.len - hlen;
+    uint32_t used = h->body.kind != HB_NONE ? dyn_body_in(e, c, h, c->rcv.buf + hlen, rest) : 0;
+    if (h->body.kind == HB_NONE && !chunked && h->dyn_in && !h->dyn_in->queued)
+        dyn_ready(e, c, h);  /* no body at all */
+    if (resp_waiting(h)) {  /* not refused by the decoder (that closes, the buffer empty) */
+        tcp_recved(c, hlen + used);
+        memset(&h->hp, 0, sizeof(h->hp));
+    }
+    return 0;
+}
+
+/* Room for n more body bytes, up to the route's limit; 0 when over it (413). */
+static int body_room(void *arg, uint32_t n)
+{
+    struct hconn *h = arg;
+    struct dyn_in *in = h->dyn_in;
+    if ((uint64_t)in->got + n > in->max_body)
+        return 0;
+    if (in->got + n <= in->cap)
+        return 1;
+    uint32_t cap = in->cap ? in->cap : 1;
+    while (cap < in->got + n)
+        cap = cap > in->max_body / 2 ? in->max_body : cap * 2;
+    struct dyn_in *grown = realloc(in, sizeof(*in) + in->head_len + cap);
+    if (!grown)
+        return 0;
+    grown->cap = cap;
+    h->dyn_in = grown;
+    return 1;
+}
+
+/* Body bytes for the application: into dyn_in, after its head. */
+static void body_data(void *arg, const uint8_t *p, uint32_t n)
+{
+    struct hconn *h = arg;
+    struct dyn_in *in = h->dyn_in;
+    memcpy(in->data + in->head_len + in->got, p, n);
+    in->got += n;
+}
+
+/*
+ * Body bytes p[0..n) of the request on its way to the application, through the
+ * decoder (http/http_body.c); returns how many were the body's (the rest, after its
+ * end, is the next request's). Once the body is whole the request is ready for the
+ * application; a malformed chunked body is refused with 400, one over the route's limit
+ * with 413, and either closes the connection.
+ */
+uint32_t dyn_body_in(struct ssdk_engine *e, struct tcb *c, struct hconn *h, const uint8_t *p,
+                     uint32_t n)
+{
+    const struct hp_body_sink sink = {.arg = h, .chunk = body_room, .data = body_data};
+    int chunked = h->body.kind == HB_CHUNKED;
+    uint32_t used = hp_body_run(&h->body, p, n, &sink);
+    if (h->body.kind != HB_NONE)
+        return used;
+    if (h->body.failed) {
+        free(h->dyn_in);
+        h->dyn_in = NULL;
+        stats(e)->dyn_bad_bodies++;
+        http_refuse(e, c, h, h->body.error);
+        return used;
+    }
+    if (chunked)
+        h->dyn_in->body_len = h->dyn_in->got;
+    dyn_ready(e, c, h);
+    return used;
+}
+
+/* Hand every request made ready in this pass to the application, in one call. */
+void dyn_flush(struct ssdk_engine *e)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < e->ndyn_batch; i++) {
+        uint32_t idx = e->dyn_batch[i];
+        struct dyn_in *in = e->hconns[idx].dyn_in;
+        if (!in)
+            continue;  /* gone since it was queued */
+        e->dyn_reqs[n++] = (struct ssdk_request){
+            .token = ((uint64_t)e->tcp.incarnation[idx] << 32) | idx,
+            .route = in->route, .head = in->data, .head_len = in->head_len,
+            .body = in->data + in->head_len, .body_len = in->body_len,
+            .keep = in->keep, .is_head = in->is_head,
+        };
+    }
+    uint32_t batch = e->ndyn_batch;
+    e->ndyn_batch = 0;
+    if (n && e->dyn_fn)
+        e->dyn_fn(e->dyn_ctx, e->dyn_reqs, n);
+    stats(e)->dyn_requests += n;
+    /* Requests the application did not answer at once are acknowledged now, alone. */
+    for (uint32_t i = 0; i < batch; i++) {
+        uint32_t idx = e->dyn_batch[i];
+        if (e->hconns[idx].dyn_in)
+            e->hconns[idx].dyn_in->queued = 0;
+        tcp_ack_flush(&e->tcp, &e->tcp.conns[idx]);
+    }
+}
+
+/* The connection a token names, if it still waits for its answer. */
+static struct tcb *by_token(struct ssdk_engine *e, uint64_t token)
+{
+    uint32_t idx = (uint32_t)token;
+    if (idx >= e->tcp.net.cfg.max_conns || e->tcp.incarnation[idx] != (uint32_t)(token >> 32))
+        return NULL;
+    struct tcb *c = &e->tcp.conns[idx];
+    struct hconn *h = &e->hconns[idx];
+    return c->state != TCP_NONE && resp_waiting(h) && h->dyn_in ? c : NULL;
+}
+
+int ssdk_respond(struct ssdk_engine *e, uint64_t token, const uint8_t *stream, uint64_t len,
+                 uint32_t date_off, uint32_t conn_off, uint32_t status, int keep)
+{
+    struct tcb *c = by_token(e, token);
+    if (!c) {
+        stats(e)->dyn_orphans++;
+        return -1;
+    }
+    struct hconn *h = hconn_of(e, c);
+    if (len > UINT32_MAX / 2 || (uint64_t)date_off + DATE_LEN > len
+        || (uint64_t)conn_off + CONN_TOKEN_LEN > len)
+        return -2;
+    struct dyn_out *out = malloc(sizeof(*out) + len);
+    if (!out)
+        return -3;
+    memcpy(out->data, stream, len);
+    out->len = (uint32_t)len;
+    out->date_off = date_off;
+    out->conn_off = conn_off;
+    keep = keep && h->dyn_in->keep;
+    free(h->dyn_in);
+    h->dyn_in = NULL;
+    struct resp *q = resp_last(h);  /* the waiting one becomes the answer */
+    q->kind = RK_DYN;
+    q->out = out;
+    q->end = q->seq + out->len;
+    q->date_sec = e->date_sec;
+    tcp_write_stream(c, q->end);
+    http_count_status(e, (uint16_t)status);
+    if (!keep) {
+        q->close_token = 1;
+        tcp_rcv_discard(c);
+        tcp_close(&e->tcp, c);
+    }
+    SSDK_DEBUG_ONLY(resp_check(e, c, h));
+    http_sync_tcp(e, c, h);
+    tcp_output(&e->tcp, c);  /* the answer carries the ACK it was held for, if any */
+    return 0;
+}
+
+/* A connection's dynamic request goes with it (its answer is a response: resp.c). */
+void dyn_drop(struct hconn *h)
+{
+    free(h->dyn_in);
+    h->dyn_in = NULL;
+}

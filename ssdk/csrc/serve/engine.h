@@ -1,0 +1,202 @@
+/*
+ * engine.h - the engine (serve/): HTTP served over the TCP layer from the bundle's
+ * tables and from the application's dynamic routes. Private to serve/; the engine's
+ * public face is ssdk.h.
+ *
+ * serve/loop.c -> eth_input (net/) ... tcp_input (tcp/) -> the upcalls below (serve.c):
+ *   up->recv    -> on_recv    a request body as it comes: hp_body_run (http/) -> dyn_in
+ *   up->sent    -> on_sent    resp_retire (resp.c), then http_serve: the next request
+ *   up->payload -> on_payload the bytes of the responses a segment covers (resp.c)
+ *   up->timeout -> on_timeout the 408 for a request that never completes
+ *   up->gone    -> on_gone    what the connection held: tables, buffers
+ *
+ * One engine owns one NIC queue, one connection pool and one route table; nothing in it
+ * is shared with another engine, so nothing here takes a lock. The pool is allocated
+ * once at start; the fast path never allocates (but for a dynamic route's request).
+ * Each TCP control block (tcp/tcp.h: struct tcb) has an HTTP connection at the same
+ * index of e->hconns.
+ */
+#ifndef SSDK_ENGINE_H
+#define SSDK_ENGINE_H
+#include <stddef.h>
+#include <stdint.h>
+#include "ssdk.h"
+#include "base/check.h"
+#include "http/http_parse.h"
+#include "nic/nic.h"
+#include "table/table.h"
+#include "tcp/tcp.h"
+
+#define RX_BURST 64
+#define RX_PASS_MAX 1024
+
+/* A request on its way to the application, and the response it gave (dynamic.c). */
+struct dyn_in {
+    uint32_t route, head_len, body_len, got;
+    uint32_t cap;             /* body bytes data[] has room for */
+    uint32_t max_body;
+    uint8_t  keep, is_head;
+    uint8_t  queued;          /* whole, and in this pass's batch for the application */
+    uint8_t  data[];          /* the header block, then the body */
+};
+struct dyn_out {
+    uint32_t len, date_off, conn_off;
+    uint8_t  data[];
+};
+struct dyn_route;
+
+/* Tables alive at once: the current one and those that responses still in flight were
+ * started from (hot swap, resp.c). */
+#define GEN_MAX 8
+
+/* variant.c: the part of a 206's body it sends. */
+struct range_pick {
+    uint32_t first, len;
+};
+
+/*
+ * A response in flight: what the bytes [seq, end) of the connection's stream are. It
+ * stays until the peer acknowledges its last byte, since a retransmission rebuilds its
+ * bytes from it (resp.c: resp_fill).
+ */
+enum resp_kind {
+    RK_NONE,                  /* an unused entry */
+    RK_TABLE,                 /* response idx of the table in slot gen, held (resp_hold) */
+    RK_DYN,                   /* the application's answer, a copy owned here (out) */
+    RK_WAIT,                  /* none yet: the application works on the request; empty */
+};
+struct resp {
+    uint8_t  kind;            /* enum resp_kind */
+    uint8_t  gen;             /* RK_TABLE: the table slot it comes from */
+    uint8_t  close_token;     /* its Connection value is sent as "close" */
+    uint32_t idx;             /* RK_TABLE: its index in that table */
+    struct dyn_out *out;      /* RK_DYN */
+    uint32_t seq, end;        /* the stream bytes it occupies */
+    struct range_pick rng;    /* a 206 (RESP_RANGE): the part of its 200's body */
+    uint64_t date_sec;        /* the second it started in: its Date, sent again alike */
+};
+
+/* Responses a connection may have in flight: each one's range follows the last's, so
+ * a segment may end one and begin the next. Only pipelining at full speed fills more
+ * than one; a waiting (RK_WAIT) one is always the last. */
+#define RESPQ_MAX 4
+
+/* One connection's HTTP side, at its control block's index (e->hconns). All zero is a
+ * connection that has read nothing and sends nothing. */
+struct hconn {
+    struct resp rq[RESPQ_MAX];  /* in flight, oldest first: rq[0 .. nresp) */
+    uint8_t  nresp;
+    uint8_t  hflags;          /* HC_* */
+    uint8_t  next_gen;        /* the table slot the response behind a 100 comes from */
+    uint32_t next_resp;       /* ...and that response, when HC_NEXT */
+    struct range_pick rng;    /* the part chosen for the next 206 started (choose) */
+    uint64_t req_since_ms;    /* when the first byte of a pending request came; 0: none */
+    struct hp_body body;      /* a request body being read (for the application or not) */
+    struct dyn_in *dyn_in;    /* a request for the application, until it answers */
+    struct http_parse hp;     /* how far the request in tcb->rcv.buf has been read */
+};
+
+#define HC_NEXT       0x01   /* next_resp starts once the 100 Continue is acknowledged */
+#define HC_NEXT_HEAD  0x02   /* ... and answers HEAD: its header block only */
+
+struct ssdk_engine {
+    struct tcp tcp;               /* the layers below: tcp.net is the network layer */
+    struct hconn *hconns;         /* one per control block, at the same index */
+    struct table tables[GEN_MAX];
+    uint32_t gen_refs[GEN_MAX];   /* responses in flight from each table */
+    uint64_t gen_id[GEN_MAX];     /* publication number of each slot; 0: slot free */
+    uint64_t gen_next;            /* the number the next published table gets */
+    uint8_t  cur;                 /* the slot new responses come from */
+    int table_loaded;
+    struct http_scratch *scratch; /* ssdk_http_answer's parser state, made on first use */
+    struct dyn_route *dyn_routes; /* paths the application answers itself (dynamic.c) */
+    uint32_t ndyn;
+    ssdk_request_fn dyn_fn;
+    void *dyn_ctx;
+    uint32_t *dyn_batch;          /* connections whose request became ready this pass */
+    uint32_t ndyn_batch;
+    struct ssdk_request *dyn_reqs;
+    uint64_t date_sec;            /* the second e->date was rendered for */
+    int date_valid;
+    uint8_t date[DATE_LEN];
+    struct ssdk_stats st_own;
+};
+
+static inline struct ssdk_engine *engine_of(struct tcp *t)
+{
+    return (struct ssdk_engine *)((char *)t - offsetof(struct ssdk_engine, tcp));
+}
+
+static inline struct hconn *hconn_of(struct ssdk_engine *e, const struct tcb *c)
+{
+    return &e->hconns[tcb_index(&e->tcp, c)];
+}
+
+static inline struct ssdk_stats *stats(struct ssdk_engine *e) { return e->tcp.net.st; }
+
+/* The table new requests are answered from. */
+static inline const struct table *cur_table(const struct ssdk_engine *e)
+{
+    return &e->tables[e->cur];
+}
+
+/* The response in flight last started (the tail of the queue), or NULL. */
+static inline struct resp *resp_last(struct hconn *h)
+{
+    return h->nresp ? &h->rq[h->nresp - 1] : NULL;
+}
+
+/* Whether the connection waits for the application's answer. */
+static inline int resp_waiting(const struct hconn *h)
+{
+    return h->nresp && h->rq[h->nresp - 1].kind == RK_WAIT;
+}
+
+/* resp.c: the response queue and the tables' generations (hot swap). */
+struct resp *resp_push(struct ssdk_engine *e, struct tcb *c, struct hconn *h, uint8_t kind);
+void resp_hold(struct ssdk_engine *e, struct resp *q, uint32_t idx);
+void resp_retire(struct ssdk_engine *e, struct tcb *c, struct hconn *h);
+void resp_drop_all(struct ssdk_engine *e, struct hconn *h);
+void resp_check(const struct ssdk_engine *e, const struct tcb *c, const struct hconn *h);
+/* A hold on the current table for a response chosen now and started later (behind a
+ * 100 Continue); on_gone drops it if it never starts. */
+uint8_t gen_hold(struct ssdk_engine *e);
+uint64_t resp_payload(struct ssdk_engine *e, struct tcb *c, struct hconn *h, uint32_t seq,
+                      uint32_t len, uint8_t *pl);
+
+/* date.c */
+void date_render(uint64_t unix_sec, uint8_t out[DATE_LEN]);
+void date_tick(struct ssdk_engine *e);
+const uint8_t *date_for(const struct ssdk_engine *e, uint64_t sec, uint8_t buf[DATE_LEN]);
+
+/* dynamic.c */
+const struct dyn_route *dyn_match(const struct ssdk_engine *e, const uint8_t *key,
+                                  size_t len);
+uint32_t dyn_max_body(const struct dyn_route *r);
+int  dyn_start(struct ssdk_engine *e, struct tcb *c, struct hconn *h,
+               const struct dyn_route *r, int keep, int head);
+uint32_t dyn_body_in(struct ssdk_engine *e, struct tcb *c, struct hconn *h,
+                     const uint8_t *p, uint32_t n);
+void dyn_flush(struct ssdk_engine *e);
+void dyn_drop(struct hconn *h);
+
+/* serve.c: the counters of a response's status; a request refused (a body the decoder
+ * gave up on); what keeps TCP in step after a change (its deadline and receive mode). */
+void http_count_status(struct ssdk_engine *e, uint16_t status);
+void http_refuse(struct ssdk_engine *e, struct tcb *c, struct hconn *h, uint8_t sp);
+void http_sync_tcp(struct ssdk_engine *e, struct tcb *c, struct hconn *h);
+extern const struct tcp_upcalls http_upcalls;
+
+/* variant.c: the response of a route for a GET or HEAD request; for a 206 template,
+ * the part of the body it sends. */
+uint32_t variant_choose(struct ssdk_engine *e, const struct http_parse *p,
+                        const struct table *t, const struct ssdk_route_slot *s,
+                        struct range_pick *rg);
+
+/* http_range.c: how many bytes a response sends (its header block alone for HEAD, a
+ * 206's header block and part), and a 206's bytes [off, off+len) into pl. */
+uint32_t resp_span(const struct ssdk_resp *r, const struct range_pick *rg, int head);
+void range_fill(const struct table *t, const struct ssdk_resp *r, const struct range_pick *rg,
+                uint8_t *pl, uint64_t off, uint32_t len);
+
+#endif

@@ -1,0 +1,333 @@
+/*
+ * loop.c - the engine's life and its event loop.
+ *
+ * Python -> ssdk_engine_new -> tcp_init (tcp/: the pool; serve.c's upcalls registered)
+ *        -> ssdk_nic_* (nic/) -> ssdk_table_load (resp.c)
+ *        -> ssdk_run -> ssdk_poll -> nic->rx_burst -> eth_input (net/) ... -> nic->rx_release
+ *                                 -> timer_run, tw_run, tcp_pending_run (tcp/)
+ *                                 -> dyn_flush (dynamic.c) -> nic->tx_flush
+ *
+ * One pass handles a burst of received frames to completion, then the timers, then the
+ * connections a full TX ring held back, then pushes every frame built during the pass
+ * to the NIC at once. ssdk_run repeats passes while there is work and sleeps in poll()
+ * when there is none, so an idle server uses next to no CPU.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include "serve/engine.h"
+
+void ssdk_config_default(struct ssdk_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->mac[0] = 0x02;  /* locally administered */
+    cfg->mac[5] = 0x01;
+    cfg->port = 80;
+    cfg->max_conns = 4096;
+    cfg->rx_mss = 1460;
+    cfg->rto_init_ms = 1000;  /* RFC 6298 2.1 */
+    cfg->rto_min_ms = 200;
+    cfg->rto_max_ms = 60000;
+    cfg->time_wait_ms = 60000;
+    cfg->time_wait_max = 65536;
+    cfg->max_retries = 8;
+    cfg->idle_ms = 60000;
+    cfg->header_timeout_ms = 10000;
+    cfg->options = 7;
+    cfg->syn_backlog = 1024;
+}
+
+static uint64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void clock_tick(struct ssdk_engine *e)
+{
+    if (!e->tcp.net.cfg.virtual_clock)
+        e->tcp.net.now_us = mono_us();
+}
+
+int ssdk_engine_new(const struct ssdk_config *cfg, struct ssdk_engine **out, char *err,
+                    size_t errlen)
+{
+    *out = NULL;
+    SSDK_DEBUG_ONLY(hp_grammar_check());
+    if (cfg->max_conns == 0 || cfg->max_conns > (1u << 24)) {
+        snprintf(err, errlen, "max_conns must be between 1 and %u", 1u << 24);
+        return -1;
+    }
+    if (cfg->rto_min_ms == 0 || cfg->rto_min_ms > cfg->rto_max_ms) {
+        snprintf(err, errlen, "RTO bounds are inconsistent (%u ms minimum, %u ms maximum)",
+                 cfg->rto_min_ms, cfg->rto_max_ms);
+        return -1;
+    }
+    struct ssdk_engine *e = calloc(1, sizeof(*e));
+    if (!e) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    struct net *n = &e->tcp.net;
+    n->cfg = *cfg;
+    if (n->cfg.rto_init_ms < n->cfg.rto_min_ms)
+        n->cfg.rto_init_ms = n->cfg.rto_min_ms;  /* a raised minimum raises the start too */
+    n->ip_be = __builtin_bswap32(cfg->ip);
+    memcpy(n->mac, cfg->mac, 6);
+    n->st = &e->st_own;
+    e->tcp.port_be = __builtin_bswap16(cfg->port);
+    e->tcp.mss_max = TABLE_MSS_DEFAULT;  /* until a table says its own */
+    e->hconns = calloc(cfg->max_conns, sizeof(struct hconn));
+    e->dyn_batch = malloc(cfg->max_conns * sizeof(uint32_t));
+    e->dyn_reqs = malloc(cfg->max_conns * sizeof(struct ssdk_request));
+    clock_tick(e);
+    if (!e->hconns || !e->dyn_batch || !e->dyn_reqs || tcp_init(&e->tcp, &http_upcalls)) {
+        ssdk_engine_free(e);
+        snprintf(err, errlen, "out of memory for %u connections", cfg->max_conns);
+        return -1;
+    }
+    uint64_t *secret = e->tcp.isn_secret;
+    if (cfg->seed) {
+        secret[0] = cfg->seed;
+        secret[1] = cfg->seed * 0x9e3779b97f4a7c15ull;
+    } else if (getrandom(secret, 2 * sizeof(*secret), 0) != 2 * sizeof(*secret)) {
+        ssdk_engine_free(e);
+        snprintf(err, errlen, "getrandom: %s", strerror(errno));
+        return -1;
+    }
+    *out = e;
+    return 0;
+}
+
+void ssdk_engine_free(struct ssdk_engine *e)
+{
+    if (!e)
+        return;
+    if (e->tcp.net.nic)
+        e->tcp.net.nic->destroy(e->tcp.net.nic);
+    tcp_free(&e->tcp);
+    if (e->hconns)  /* requests with the application, answers not yet acknowledged */
+        for (uint32_t i = 0; i < e->tcp.net.cfg.max_conns; i++) {
+            resp_drop_all(e, &e->hconns[i]);
+            dyn_drop(&e->hconns[i]);
+        }
+    free(e->hconns);
+    free(e->scratch);
+    free(e->dyn_batch);
+    free(e->dyn_reqs);
+    free(e->dyn_routes);
+    free(e);
+}
+
+static int attach(struct ssdk_engine *e, struct nic *n, char *err, size_t errlen)
+{
+    if (!n)
+        return -1;
+    if (e->tcp.net.nic) {
+        n->destroy(n);
+        snprintf(err, errlen, "the engine already has a backend");
+        return -1;
+    }
+    e->tcp.net.nic = n;
+    if (n->has_mac)
+        memcpy(e->tcp.net.mac, n->mac, 6);
+    return 0;
+}
+
+int ssdk_nic_memory(struct ssdk_engine *e, uint32_t ring_frames, char *err, size_t errlen)
+{
+    return attach(e, nic_memory_new(ring_frames, err, errlen), err, errlen);
+}
+
+int ssdk_nic_af_packet(struct ssdk_engine *e, const char *ifname, uint32_t ring_frames,
+                       uint16_t fanout, char *err, size_t errlen)
+{
+    return attach(e, nic_af_packet_new(ifname, ring_frames, fanout, err, errlen), err,
+                  errlen);
+}
+
+int ssdk_nic_tap(struct ssdk_engine *e, const char *ifname, char *err, size_t errlen)
+{
+    return attach(e, nic_tap_new(ifname, err, errlen), err, errlen);
+}
+
+/* Refused, with what to do about it, when the build had no <xdp/xsk.h>. */
+int ssdk_nic_af_xdp(struct ssdk_engine *e, const char *ifname, uint32_t queue,
+                    uint32_t ring_frames, uint32_t flags, char *err, size_t errlen)
+{
+#ifdef SSDK_HAVE_AF_XDP
+    return attach(e, nic_af_xdp_new(ifname, queue, ring_frames, flags, err, errlen), err,
+                  errlen);
+#else
+    (void)e, (void)ifname, (void)queue, (void)ring_frames, (void)flags;
+    snprintf(err, errlen, "ssdk was built without AF_XDP: install libxdp-dev and "
+             "libbpf-dev and rebuild");
+    return -1;
+#endif
+}
+
+int ssdk_have_af_xdp(void)
+{
+#ifdef SSDK_HAVE_AF_XDP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+/* The mode of the backend at the bottom of any wrappers, "" if it names none. */
+const char *ssdk_nic_mode(struct ssdk_engine *e)
+{
+    struct nic *n = e->tcp.net.nic ? nic_base(e->tcp.net.nic) : NULL;
+    return n && n->mode ? n->mode : "";
+}
+
+void ssdk_mac_get(struct ssdk_engine *e, uint8_t mac[6]) { memcpy(mac, e->tcp.net.mac, 6); }
+
+/* Through any wrapper (nic_impair.c), to the in-memory rings at the bottom. */
+int ssdk_mem_inject(struct ssdk_engine *e, const uint8_t *frame, uint32_t len)
+{
+    return e->tcp.net.nic ? nic_memory_inject(nic_base(e->tcp.net.nic), frame, len) : -1;
+}
+
+int ssdk_mem_take(struct ssdk_engine *e, uint8_t *buf, uint32_t cap)
+{
+    return e->tcp.net.nic ? nic_memory_take(nic_base(e->tcp.net.nic), buf, cap) : -1;
+}
+
+/*
+ * One pass of the loop; returns the number of frames received. Receiving drains the
+ * ring (in bursts, up to RX_PASS_MAX frames) before anything is sent: on a veth the
+ * peer's stack runs inside our transmit call and answers into our RX ring while we send,
+ * so a pass that read less than a pass provokes would fall behind and drop ACKs.
+ */
+int ssdk_poll(struct ssdk_engine *e)
+{
+    if (!e->tcp.net.nic)
+        return -1;
+    clock_tick(e);
+    date_tick(e);
+    e->tcp.tx_budget = TX_PASS_BUDGET;
+    struct frame burst[RX_BURST];
+    unsigned total = 0, n;
+    do {
+        n = e->tcp.net.nic->rx_burst(e->tcp.net.nic, burst, RX_BURST);
+        for (unsigned i = 0; i < n; i++) {
+            if (i + 1 < n)
+                __builtin_prefetch(burst[i + 1].data);
+            eth_input(&e->tcp.net, &burst[i]);
+        }
+        if (n)
+            e->tcp.net.nic->rx_release(e->tcp.net.nic, n);
+        total += n;
+    } while (n == RX_BURST && total < RX_PASS_MAX);
+    timer_run(&e->tcp);
+    tw_run(&e->tcp);
+    if (e->tcp.npending)
+        tcp_pending_run(&e->tcp);
+    if (e->ndyn_batch)  /* the application answers now; what it sends goes this pass */
+        dyn_flush(e);
+    e->tcp.net.nic->tx_flush(e->tcp.net.nic);
+    return (int)total;
+}
+
+int ssdk_run(struct ssdk_engine *e, uint32_t ms)
+{
+    if (!e->tcp.net.nic || e->tcp.net.cfg.virtual_clock)
+        return -1;
+    clock_tick(e);
+    uint64_t end = e->tcp.net.now_us + (uint64_t)ms * 1000u;
+    int total = 0;
+    while (e->tcp.net.now_us < end) {
+        int n = ssdk_poll(e);
+        if (n < 0)
+            return n;
+        total += n;
+        if (n > 0 || e->tcp.npending)
+            continue;
+        /* Idle: sleep until a frame comes, the next timer is due, or the slice ends. An
+         * idle keep-alive connection thus costs no wake-ups until its own timer. */
+        int fd = e->tcp.net.nic->fd(e->tcp.net.nic);
+        uint64_t left_ms = (end - e->tcp.net.now_us) / 1000u;
+        uint64_t next = timer_next_ms(&e->tcp), now = now_ms(&e->tcp.net);
+        uint64_t wait = next > now ? next - now : 0;
+        if (e->tcp.tw.count && wait > 1000)
+            wait = 1000;  /* TIME-WAIT entries expire on a pass: check once a second */
+        int timeout = (int)(left_ms ? left_ms : 1);
+        if (wait < (uint64_t)timeout)
+            timeout = (int)wait;
+        if (e->tcp.net.nic->next_due_us) {  /* a frame the backend holds falls due */
+            uint64_t due = e->tcp.net.nic->next_due_us(e->tcp.net.nic);
+            uint64_t now_us = e->tcp.net.now_us;
+            uint64_t wait_ms = due <= now_us ? 0 : (due - now_us + 999) / 1000;
+            if (wait_ms < (uint64_t)timeout)
+                timeout = (int)wait_ms;
+        }
+        if (fd >= 0) {
+            struct pollfd p = {.fd = fd, .events = POLLIN};
+            poll(&p, 1, timeout);
+        }
+        clock_tick(e);
+    }
+    if (e->tcp.net.nic->rx_dropped)  /* a gauge the kernel keeps: refreshed once a slice */
+        e->tcp.net.st->drop_rx_ring = e->tcp.net.nic->rx_dropped(e->tcp.net.nic);
+    return total;
+}
+
+void ssdk_clock_set(struct ssdk_engine *e, uint64_t now_us)
+{
+    if (e->tcp.net.cfg.virtual_clock && now_us >= e->tcp.net.now_us)
+        e->tcp.net.now_us = now_us;
+}
+
+uint64_t ssdk_clock_now(struct ssdk_engine *e) { return e->tcp.net.now_us; }
+
+void ssdk_stats_get(struct ssdk_engine *e, struct ssdk_stats *out)
+{
+    if (e->tcp.net.nic)
+        e->tcp.net.st->drop_rx_ring = e->tcp.net.nic->rx_dropped(e->tcp.net.nic);
+    *out = *e->tcp.net.st;
+}
+
+/* From now on the counters live at `mem` (shared memory that `ssdk stats` reads while
+ * the engine runs); they carry on from their current values. */
+void ssdk_stats_share(struct ssdk_engine *e, struct ssdk_stats *mem)
+{
+    *mem = *e->tcp.net.st;
+    e->tcp.net.st = mem;
+}
+
+/* --- the impairment layer (nic/nic_impair.c) on the engine's backend -------------- */
+
+#define IMPAIR_POOL_FRAMES 4096u  /* per impaired direction of an engine: 8 MB */
+
+int ssdk_impair(struct ssdk_engine *e, const struct ssdk_impair *rx,
+                const struct ssdk_impair *tx, uint64_t seed, char *err, size_t errlen)
+{
+    struct net *n = &e->tcp.net;
+    if (!n->nic) {
+        snprintf(err, errlen, "attach a backend before impairing it");
+        return -1;
+    }
+    if (nic_is_impair(n->nic)) {
+        snprintf(err, errlen, "the backend is impaired already");
+        return -1;
+    }
+    struct nic *w = nic_impair_new(n->nic, rx, tx, seed, &n->now_us, IMPAIR_POOL_FRAMES, err,
+                                   errlen);
+    if (!w)
+        return -1;
+    n->nic = w;
+    return 0;
+}
+
+void ssdk_impair_stats(struct ssdk_engine *e, struct ssdk_impair_stats *rx,
+                       struct ssdk_impair_stats *tx)
+{
+    nic_impair_stats(e->tcp.net.nic, rx, tx);
+}

@@ -1,0 +1,287 @@
+/*
+ * resp.c - the responses a connection has in flight, and the tables they come from.
+ *
+ * serve.c (start_response), dynamic.c -> resp_push (-> resp_hold) ... resp_retire
+ * serve.c (on_payload: tcp/ sends a segment) -> resp_payload -> resp_fill -> date_for,
+ *                                                               range_fill (http_range.c)
+ * Python -> ssdk_table_load -> table_open (table/) -> table_publish (hot swap)
+ *        -> ssdk_table_retired
+ *
+ * The queue: each response occupies the bytes [seq, end) of the connection's stream,
+ * each one's seq the last one's end, the first one's end past SND.UNA (an acknowledged
+ * response leaves at once: resp_retire), and a waiting one (RK_WAIT, no bytes yet)
+ * only last. A segment is built from the responses its range covers: an exact template
+ * segment keeps its precomputed sum, corrected for the new date (RFC 1624: add the new
+ * bytes' sum and the complement of the old); anything else (a peer MSS below the
+ * template's, a partial ACK, the Connection slot patched to "close", a 206's header and
+ * part of a body, the application's answer, a segment across two responses) is summed
+ * as it is copied.
+ *
+ * Hot swap (docs/architecture.md): a table loaded while another serves is published as
+ * the next generation. New responses come from the current generation; a response holds
+ * the generation it started from (resp_hold) until it is acknowledged or the connection
+ * goes, so no response mixes two versions. A generation that is not current and held by
+ * nobody is retired: its slot is reused and ssdk_table_retired tells the owner of its
+ * blob that the memory may go.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "base/csum.h"
+#include "serve/engine.h"
+
+_Static_assert(TABLE_MSS_MAX == NIC_FRAME_MAX - HDRS_LEN, "a template segment fills a frame");
+
+static const uint8_t close_token[CONN_TOKEN_LEN] = "     close";
+
+/* Publish t as the newest generation, in a free slot; -1 if all GEN_MAX are in use. TCP
+ * then serves its port, with the template's segment size as its limit. */
+static int table_publish(struct ssdk_engine *e, const struct table *t)
+{
+    for (uint8_t i = 0; i < GEN_MAX; i++) {
+        if (e->gen_id[i])
+            continue;
+        e->tables[i] = *t;
+        e->gen_refs[i] = 0;
+        e->gen_id[i] = ++e->gen_next;
+        e->cur = i;
+        e->table_loaded = 1;
+        e->tcp.listening = 1;
+        e->tcp.mss_max = (uint16_t)t->mss;
+        return 0;
+    }
+    return -1;
+}
+
+/* The hot-swap invariant (top of this file): a response holds a generation that is
+ * published and counted, and the current one is always published. */
+static void gen_check(const struct ssdk_engine *e, uint8_t gen)
+{
+    SSDK_ASSERT(gen < GEN_MAX && e->gen_id[gen] != 0 && e->gen_id[e->cur] != 0);
+}
+
+uint8_t gen_hold(struct ssdk_engine *e)
+{
+    gen_check(e, e->cur);
+    e->gen_refs[e->cur]++;
+    return e->cur;
+}
+
+/* The queue's invariant (top of this file), and every table response's hold. */
+void resp_check(const struct ssdk_engine *e, const struct tcb *c, const struct hconn *h)
+{
+    SSDK_ASSERT(h->nresp <= RESPQ_MAX);
+    for (uint8_t i = 0; i < h->nresp; i++) {
+        const struct resp *q = &h->rq[i];
+        SSDK_ASSERT(q->kind == RK_TABLE || q->kind == RK_DYN || q->kind == RK_WAIT);
+        SSDK_ASSERT(seq_le(q->seq, q->end) && seq_le(q->end, c->snd.end));
+        SSDK_ASSERT(i == 0 || q->seq == h->rq[i - 1].end);
+        SSDK_ASSERT(q->kind != RK_WAIT || (i == h->nresp - 1 && q->seq == q->end));
+        SSDK_ASSERT((q->kind == RK_DYN) == (q->out != NULL));
+        SSDK_ASSERT(q->kind != RK_TABLE
+                    || (q->gen < GEN_MAX && e->gen_refs[q->gen] > 0
+                        && q->idx < e->tables[q->gen].hdr->nresp));
+    }
+    for (uint8_t i = h->nresp; i < RESPQ_MAX; i++)
+        SSDK_ASSERT(h->rq[i].kind == RK_NONE);
+}
+
+/* A new response at the end of the stream, after every other one. */
+struct resp *resp_push(struct ssdk_engine *e, struct tcb *c, struct hconn *h, uint8_t kind)
+{
+    (void)e;
+    SSDK_ASSERT(h->nresp < RESPQ_MAX && !resp_waiting(h));
+    struct resp *q = &h->rq[h->nresp++];
+    *q = (struct resp){.kind = kind, .seq = c->snd.end, .end = c->snd.end};
+    return q;
+}
+
+/* q, a new table response, is idx of the current table, which it holds until it goes. */
+void resp_hold(struct ssdk_engine *e, struct resp *q, uint32_t idx)
+{
+    SSDK_ASSERT(idx < cur_table(e)->hdr->nresp);
+    gen_check(e, e->cur);
+    q->idx = idx;
+    q->gen = e->cur;
+    e->gen_refs[e->cur]++;
+}
+
+/* What q holds goes: its table's hold, or the application's answer. */
+static void resp_release(struct ssdk_engine *e, struct resp *q)
+{
+    if (q->kind == RK_DYN) {
+        free(q->out);
+    } else if (q->kind == RK_TABLE) {
+        gen_check(e, q->gen);
+        SSDK_ASSERT(e->gen_refs[q->gen] > 0);  /* every hold is released once */
+        e->gen_refs[q->gen]--;
+    }
+    *q = (struct resp){0};
+}
+
+/* The responses the peer acknowledged whole leave the queue. */
+void resp_retire(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
+{
+    uint8_t n = 0;
+    while (n < h->nresp && h->rq[n].kind != RK_WAIT && seq_le(h->rq[n].end, c->snd.una))
+        resp_release(e, &h->rq[n++]);
+    if (n) {
+        memmove(h->rq, h->rq + n, (h->nresp - n) * sizeof(h->rq[0]));
+        for (uint8_t i = h->nresp - n; i < h->nresp; i++)
+            h->rq[i] = (struct resp){0};
+        h->nresp = (uint8_t)(h->nresp - n);
+    }
+    SSDK_DEBUG_ONLY(resp_check(e, c, h));
+}
+
+/* Everything in flight goes (the connection does). */
+void resp_drop_all(struct ssdk_engine *e, struct hconn *h)
+{
+    for (uint8_t i = 0; i < h->nresp; i++)
+        resp_release(e, &h->rq[i]);
+    h->nresp = 0;
+}
+
+/* Does the segment [off, off+len) of the stream touch the field [at, at+n)? */
+static int overlaps(uint64_t off, uint32_t len, uint64_t at, uint32_t n)
+{
+    return at < off + len && at + n > off;
+}
+
+/* Overwrite what falls inside the segment (bytes at pl) of the field [at, at+n). */
+static void patch(uint8_t *pl, uint64_t off, uint32_t len, uint64_t at, const uint8_t *v,
+                  uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (at + i >= off && at + i < off + len)
+            pl[at + i - off] = v[i];
+}
+
+/* The sum of n bytes placed at offset pos of a segment: odd offsets swap the bytes. */
+static uint16_t sum_at(const uint8_t *v, uint32_t n, uint64_t pos)
+{
+    uint16_t s = csum_fold(csum_partial(v, n, 0));
+    return pos & 1 ? (uint16_t)(s << 8 | s >> 8) : s;
+}
+
+/* Where the bytes of a response are: a table's template (with its segment sums) or
+ * the application's answer (no sums: every segment is summed as sent). */
+struct resp_view {
+    const struct table *t;    /* a table's response: its table and entry; else NULL */
+    const struct ssdk_resp *r;
+    const uint8_t *stream;
+    uint64_t len;
+    uint32_t date_off, conn_off;
+    const uint32_t *seg_sum;  /* the response's first segment's sum, or NULL */
+    uint32_t mss;
+};
+
+static void resp_view(const struct ssdk_engine *e, const struct resp *q, struct resp_view *v)
+{
+    if (q->kind == RK_DYN) {
+        *v = (struct resp_view){.stream = q->out->data, .len = q->out->len,
+                                .date_off = q->out->date_off, .conn_off = q->out->conn_off};
+        return;
+    }
+    const struct table *t = &e->tables[q->gen];
+    const struct ssdk_resp *r = &t->resp[q->idx];
+    *v = (struct resp_view){.t = t, .r = r, .stream = resp_stream(t, r), .len = r->stream_len,
+                            .date_off = r->date_off, .conn_off = r->conn_off,
+                            .seg_sum = t->seg_sum + r->seg_first, .mss = t->mss};
+}
+
+/*
+ * Bytes [off, off+len) of response q into pl. The template's bytes are copied, then the
+ * Date value and, when closing, the Connection value are written over them. Returns 1
+ * with *sum when the part is exactly a template segment (its precomputed sum, the date
+ * corrected), else 0 (the caller sums the bytes).
+ */
+static int resp_fill(const struct ssdk_engine *e, const struct resp *q, uint64_t off,
+                     uint32_t len, uint8_t *pl, uint64_t *sum)
+{
+    struct resp_view v;
+    resp_view(e, q, &v);
+    uint64_t tail = v.len - off;
+    int exact = 0;
+    if (v.r && (v.r->flags & RESP_RANGE)) {
+        range_fill(v.t, v.r, &q->rng, pl, off, len);  /* a 206: header, part of a body */
+    } else {
+        memcpy(pl, v.stream + off, len);
+        exact = v.seg_sum && off % v.mss == 0 && len == (tail < v.mss ? tail : v.mss);
+    }
+    uint8_t buf[DATE_LEN];
+    const uint8_t *date = NULL;
+    int dated = overlaps(off, len, v.date_off, DATE_LEN);
+    if (dated) {
+        date = date_for(e, q->date_sec, buf);
+        patch(pl, off, len, v.date_off, date, DATE_LEN);
+        if (v.date_off < off || v.date_off + DATE_LEN > off + len)
+            exact = 0;  /* only part of the date is here: no delta for that */
+    }
+    if (q->close_token && overlaps(off, len, v.conn_off, CONN_TOKEN_LEN)) {
+        patch(pl, off, len, v.conn_off, close_token, CONN_TOKEN_LEN);
+        exact = 0;  /* the Connection value changed too: sum it all afresh */
+    }
+    if (!exact)
+        return 0;
+    *sum = v.seg_sum[off / v.mss];
+    if (dated) {
+        uint64_t pos = v.date_off - off;
+        *sum += (uint16_t)~sum_at(date_placeholder, DATE_LEN, pos) + sum_at(date, DATE_LEN, pos);
+    }
+    return 1;
+}
+
+/* Bytes [seq, seq+len) of the stream into pl, from every response they fall in; their
+ * sum. TCP asks only for bytes it was given (tcp_write_stream), never acknowledged ones. */
+uint64_t resp_payload(struct ssdk_engine *e, struct tcb *c, struct hconn *h, uint32_t seq,
+                      uint32_t len, uint8_t *pl)
+{
+    (void)c;
+    uint64_t sum = 0;
+    uint32_t done = 0;
+    int parts = 0, exact = 0;
+    for (uint8_t i = 0; i < h->nresp && done < len; i++) {
+        const struct resp *q = &h->rq[i];
+        uint32_t at = seq + done;
+        if (!seq_lt(at, q->end))
+            continue;
+        SSDK_ASSERT(seq_le(q->seq, at) && q->kind != RK_WAIT);
+        uint32_t n = q->end - at < len - done ? q->end - at : len - done;
+        exact = resp_fill(e, q, at - q->seq, n, pl + done, &sum);
+        done += n;
+        parts++;
+    }
+    SSDK_ASSERT(done == len);  /* the range lies inside the responses in flight */
+    if (parts == 1 && exact)
+        return sum;
+    return csum_partial(pl, len, 0);  /* an application's answer is summed as it goes */
+}
+
+uint64_t ssdk_table_load(struct ssdk_engine *e, const uint8_t *blob, uint64_t len, char *err,
+                         size_t errlen)
+{
+    struct table t;
+    if (table_open(&t, blob, len, err, errlen))
+        return 0;
+    if (table_publish(e, &t)) {
+        snprintf(err, errlen, "all %d table slots hold tables with responses in flight "
+                 "(or not yet reaped by ssdk_table_retired); try again when some have "
+                 "finished", GEN_MAX);
+        return 0;
+    }
+    return e->gen_next;
+}
+
+int ssdk_table_retired(struct ssdk_engine *e, uint64_t *gens, int max)
+{
+    int n = 0;
+    for (uint8_t i = 0; i < GEN_MAX && n < max; i++) {
+        if (!e->gen_id[i] || i == e->cur || e->gen_refs[i])
+            continue;
+        SSDK_ASSERT(e->gen_id[i] < e->gen_id[e->cur]);  /* only older ones retire */
+        gens[n++] = e->gen_id[i];
+        e->gen_id[i] = 0;
+    }
+    return n;
+}

@@ -1,0 +1,242 @@
+/*
+ * tcp.h - the TCP layer as the layer above sees it: the control block, the stack's
+ * state, the upcalls the application registers, and the calls it makes. What only the
+ * files of tcp/ share is in tcp_priv.h.
+ *
+ * net/ip.c -> e->tcp_input (tcp_in.c) -> ... -> up->recv   in-order bytes (tcp_reass.c)
+ *                                            -> up->sent   input done: what is
+ *                                               acknowledged, received, closed (tcp_in.c)
+ * tcp_out.c (a segment of data, new or again)  -> up->payload  the bytes and their sum
+ * tcp_timer.c (idle)                           -> up->timeout  a request left unfinished
+ * conn.c (conn_free)                           -> up->gone     the connection is gone
+ * serve/ -> tcp_write_stream, tcp_close, tcp_recved, tcp_output, tcp_ack_flush ...
+ *
+ * The interface is lwIP's raw API (tcp_recv, tcp_sent, tcp_write, tcp_recved,
+ * tcp_close) made bufferless: TCP keeps no copy of what it sends. The application says
+ * how far its stream goes (tcp_write_stream), and TCP asks it for the bytes of a range
+ * whenever a segment goes out, first time or again; a retransmission is rebuilt from
+ * the same source. What TCP receives in order is offered to the application as it
+ * comes (recv: it may take bytes it reads as they come, a request body), and the rest
+ * is kept in the control block's receive buffer, where the application parses it in
+ * place and frees it with tcp_recved; the buffer is also the receive window. TCP knows
+ * nothing of HTTP, of responses or of tables.
+ */
+#ifndef SSDK_TCP_H
+#define SSDK_TCP_H
+#include <stddef.h>
+#include <stdint.h>
+#include "base/check.h"
+#include "base/seq.h"
+#include "net/net.h"
+#include "tcp/tcp_state.h"
+
+#define TCP_RCV_CAP 4096      /* bytes buffered per connection: also our receive window */
+#define SACK_MAX 4            /* blocks read from a segment, and ranges kept per side */
+/* Data segments one loop pass may queue. A veth or NIC peer takes a burst into a
+ * backlog of its own (1000 frames on Linux by default); a pass that queued the whole TX
+ * ring at once would overflow it, and fairness between connections would suffer. */
+#define TX_PASS_BUDGET 256
+
+/*
+ * One connection's TCP control block: fixed size, lives in the pool (conn.c). The
+ * groups follow Seastar's tcp.hh: what the send side and the receive side keep apart,
+ * then the timers, the congestion controller and loss recovery.
+ */
+struct tcb {
+    uint32_t hnext;           /* hash chain, or free list */
+    uint8_t  state;           /* enum tcp_state */
+    uint8_t  flags;           /* TF_* */
+    uint8_t  opts;            /* CO_*: what the handshake settled */
+    uint8_t  ts_adj;          /* added to our TSval: a cookie's low bits, then past them */
+    uint8_t  rmac[6];
+    uint16_t rport;           /* network order */
+    uint32_t raddr;           /* network order */
+    uint16_t mss;             /* payload bytes per segment we send */
+
+    struct tcb_snd {
+        uint32_t iss, una, nxt, max;
+        uint32_t end;         /* where the stream the application wrote ends */
+        uint32_t fin;         /* sequence number of our FIN, when TF_FIN_QUEUED */
+        uint32_t wnd;         /* peer's window, scaled */
+        uint32_t max_wnd;     /* the largest it has been (RFC 5961 5.2) */
+        uint8_t  wscale;      /* peer's window shift (RFC 7323) */
+        uint64_t last_us;     /* data last sent: the restart window after idle (RFC 5681 4.1) */
+    } snd;
+
+    /* The one timer (tcp_timer.c) and RFC 6298 state, in microseconds. */
+    struct tcb_timer {
+        uint32_t prev, next;  /* timer wheel slot list */
+        uint8_t  kind;        /* what the timer is for: TK_* */
+        uint8_t  retries;     /* RTO expiries since the last forward progress */
+        uint64_t at_ms;       /* 0: no timer */
+        uint64_t app_ms;      /* the application's deadline while idle; 0: none */
+        uint32_t srtt_us, rttvar_us, rto_ms;
+        uint32_t rtt_seq;     /* segment being timed (Karn: never a retransmitted one) */
+        uint64_t rtt_start_us;
+    } timer;
+
+    /* CUBIC (RFC 9438), in segments and microseconds (tcp_cc.c). */
+    struct tcb_cc {
+        uint32_t cwnd, ssthresh;
+        double   w_max, w_est, k_s;
+        uint64_t epoch_us;    /* 0: no epoch started since the last congestion event */
+    } cc;
+
+    /* Loss detection and recovery (tcp_sack.c): what the peer holds above SND.UNA, and
+     * the holes. */
+    struct tcb_sack {
+        uint32_t blocks[SACK_MAX][2];  /* [start, end), disjoint, ascending */
+        uint8_t  nblocks;
+        uint8_t  dupacks;
+        uint8_t  in_recovery;
+        uint8_t  tlp_sent;    /* a tail loss probe went out for this flight (RFC 8985 7) */
+        uint8_t  lt_sent;     /* segments limited transmit sent beyond cwnd (RFC 3042) */
+        uint32_t recover;     /* RFC 6582: SND.MAX when recovery began */
+        uint32_t prev_una;    /* SND.UNA before the last ACK that moved it (RFC 6582 4.2) */
+        uint32_t rtx_hi;      /* holes below this were sent again in this recovery */
+        uint32_t lost_hi;     /* unSACKed bytes below this are taken as lost */
+        uint64_t rtx_us;      /* 1 + when the segment at SND.UNA was last sent again; 0: not */
+        uint32_t rtx_snd_max; /* SND.MAX at that moment: what was sent after it is above */
+    } sack;
+
+    /* The receive side (tcp_reass.c). buf holds what came in order and the application
+     * has not taken yet (len bytes), and past it, at their distance from RCV.NXT, the
+     * bytes held beyond a gap (ooo). Last, so that a slot is cleared up to buf. */
+    struct tcb_rcv {
+        uint32_t irs, nxt;
+        uint32_t ts_recent;   /* RFC 7323 4.3: the peer's timestamp we echo (and PAWS) */
+        uint32_t last_ack;    /* RCV.NXT as our last ACK carried it */
+        uint32_t ooo[SACK_MAX][2];  /* held beyond a gap: [start, end), newest first */
+        uint8_t  nooo;
+        uint16_t len;
+        uint8_t  buf[TCP_RCV_CAP];
+    } rcv;
+};
+
+#define TF_TIMING      0x01  /* timer.rtt_seq is being timed */
+#define TF_RCV_SHUT    0x02  /* closed by the application: what still comes is dropped */
+#define TF_FIN_QUEUED  0x04  /* our FIN has a sequence number */
+#define TF_PEER_FIN    0x08  /* the peer's FIN has been received */
+#define TF_PENDING     0x10  /* on the pending-output list */
+#define TF_RCV_DIRECT  0x20  /* the application takes what comes as it comes (a body):
+                                nothing is held beyond a gap */
+#define TF_ACK_PENDING 0x40  /* a segment wants an ACK that has not gone yet */
+
+/* What up->sent returns. */
+#define TCP_ACK_LATER 1       /* the application answers later in this pass: its answer
+                                 carries the ACK, or it calls tcp_ack_flush */
+
+struct tcp;
+
+/* The layer above, registered at tcp_init (lwIP's tcp_recv, tcp_sent, ...). Each is
+ * called at most a few times per segment, never per byte. */
+struct tcp_upcalls {
+    /* In-order bytes [data, data+len) arrived. Returns how many of the first ones the
+     * application took as they are (a body it reads or drops); TCP buffers the rest in
+     * c->rcv.buf, unless the application closed (TF_RCV_SHUT). */
+    uint32_t (*recv)(struct tcp *e, struct tcb *c, const uint8_t *data, uint32_t len);
+    /* A segment was processed: bytes below c->snd.una are acknowledged, c->rcv.buf may
+     * hold more, the peer may have closed (TF_PEER_FIN). The application finishes and
+     * starts responses (tcp_write_stream) or closes (tcp_close); TCP sends after it.
+     * Returns 0 or TCP_ACK_LATER. */
+    int (*sent)(struct tcp *e, struct tcb *c);
+    /* Bytes [seq, seq+len) of the stream into pl, for a segment; returns their
+     * one's-complement sum (csum.h, unfolded). */
+    uint64_t (*payload)(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len,
+                        uint8_t *pl);
+    /* The idle timer ran out: 1 if the application answered (wrote, closed), 0 for TCP
+     * to close the connection itself. */
+    int (*timeout)(struct tcp *e, struct tcb *c);
+    /* The connection leaves the pool (closed, reset, timed out, into TIME-WAIT): the
+     * application lets go of what it holds for it. */
+    void (*gone)(struct tcp *e, struct tcb *c);
+};
+
+struct timer_wheel {
+    uint32_t *slots;          /* head tcb index per slot, NONE32 when empty */
+    uint32_t nslots;          /* power of two; one slot per millisecond */
+    uint64_t tick_ms;         /* every slot before this has been visited */
+};
+
+struct tw_entry;
+struct tw_table {
+    struct tw_entry *ent;     /* a ring, oldest at head */
+    uint32_t *hash;
+    uint32_t cap, mask, head, count;
+    uint32_t live;            /* entries in the hash (count includes dead ones) */
+};
+
+/* The TCP layer's state; the engine holds it, and it holds the layer below. */
+struct tcp {
+    struct net net;
+    const struct tcp_upcalls *up;
+    uint16_t port_be;
+    uint8_t  listening;       /* segments to port_be are served (the engine has a table) */
+    uint16_t mss_max;         /* our segments' payload limit (the template MSS) */
+    struct tcb *conns;        /* the pool, cfg.max_conns slots */
+    uint32_t *hash;           /* bucket heads */
+    uint32_t hash_mask;
+    uint32_t free_head;
+    uint32_t *incarnation;    /* per slot, bumped on every allocation: tokens */
+    uint32_t *pending;        /* connections with output blocked by a full TX ring */
+    uint32_t npending;
+    uint32_t syn_recv;        /* connections in SYN-RECEIVED: the SYN backlog */
+    uint32_t tx_budget;       /* data segments this pass may still queue */
+    struct timer_wheel wheel;
+    struct tw_table tw;
+    uint64_t isn_secret[2];
+};
+
+static inline uint32_t tcb_index(const struct tcp *e, const struct tcb *c)
+{
+    return (uint32_t)(c - e->conns);
+}
+
+/* conn.c: the pool, the hash, the wheel and TIME-WAIT for cfg.max_conns connections,
+ * and tcp_input registered with net/; e->net, port_be and isn_secret set before. */
+int  tcp_init(struct tcp *e, const struct tcp_upcalls *up);
+void tcp_free(struct tcp *e);
+
+/* The application's side of a connection (tcp_in.c, tcp_reass.c). */
+/* The stream goes on to `end` (never back; nothing after tcp_close). */
+static inline void tcp_write_stream(struct tcb *c, uint32_t end)
+{
+    SSDK_ASSERT(!(c->flags & TF_FIN_QUEUED) && seq_le(c->snd.end, end));
+    c->snd.end = end;
+}
+/* Close (RFC 9293 3.10.4): nothing more is read, the FIN follows what was written. */
+void tcp_close(struct tcp *e, struct tcb *c);
+/* The application took the first n buffered bytes; the window opens by as much. */
+void tcp_recved(struct tcb *c, uint32_t n);
+/* Forget the bytes held beyond a gap (the peer sends them again), or every byte. */
+void tcp_rcv_drop_held(struct tcb *c);
+void tcp_rcv_discard(struct tcb *c);
+/* Whether the application takes what comes as it comes (TF_RCV_DIRECT). */
+static inline void tcp_rcv_direct(struct tcb *c, int on)
+{
+    c->flags = (uint8_t)(on ? c->flags | TF_RCV_DIRECT : c->flags & ~TF_RCV_DIRECT);
+}
+/* The application's own deadline for an idle connection (0: none): its idle timer runs
+ * out then, if before the idle timeout, and up->timeout decides. */
+static inline void tcp_set_app_deadline(struct tcb *c, uint64_t at_ms)
+{
+    c->timer.app_ms = at_ms;
+}
+
+/* tcp_out.c: send what the windows allow. */
+void tcp_output(struct tcp *e, struct tcb *c);
+/* The ACK a segment wanted, if nothing has carried it yet (TCP_ACK_LATER). */
+void tcp_ack_flush(struct tcp *e, struct tcb *c);
+/* Connections a full TX ring or the pass budget held back, once per pass. */
+void tcp_pending_run(struct tcp *e);
+
+/* tcp_timer.c, timewait.c: once per pass. */
+void timer_run(struct tcp *e);
+uint64_t timer_next_ms(const struct tcp *e);
+void tw_run(struct tcp *e);
+uint32_t tw_live(const struct tcp *e);
+
+/* conn.c: the connection of a peer, for checks (the fuzzers). */
+struct tcb *conn_lookup(struct tcp *e, uint32_t raddr, uint16_t rport);
+
+#endif

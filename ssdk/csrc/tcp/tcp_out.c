@@ -1,0 +1,369 @@
+/*
+ * tcp_out.c - segments leaving: the application's stream, control segments, resets.
+ *
+ * tcp_in.c, tcp_timer.c, serve/ -> tcp_output -> send_next -> send_data -> up->payload
+ *                                                          -> tcp_finish -> nic->tx_commit
+ *                               -> tcp_send_ctl (SYN-ACK, ACK, FIN) / tcp_send_rst
+ * serve/loop.c -> tcp_pending_run (connections a full TX ring or the pass budget held back)
+ *
+ * The stack is bufferless: what a connection sends is always a byte range of the stream
+ * the application wrote (tcp_write_stream: up to c->snd.end), and the application
+ * rebuilds any range of it on demand (up->payload: serve/ copies it from a template,
+ * with the template segment's precomputed sum where the range is exactly one), so a
+ * retransmission costs no copy kept per connection. Our FIN goes after the stream's
+ * last byte, as its own segment.
+ */
+#include <arpa/inet.h>
+#include <string.h>
+#include "base/csum.h"
+#include "tcp/tcp_priv.h"
+
+static uint16_t adv_window(const struct tcb *c) { return (uint16_t)(TCP_RCV_CAP - c->rcv.len); }
+
+/* Fill the TCP header (its options already in place) and both checksums, commit. */
+static void tcp_finish(struct tcp *e, struct tcb *c, uint8_t *frame, uint8_t flags,
+                       uint32_t seq, uint32_t optlen, uint32_t plen, uint64_t psum)
+{
+    struct tcp_hdr *th = (void *)(frame + ETH_HLEN_ + 20);
+    uint32_t hl = 20 + optlen;
+    uint16_t l4 = (uint16_t)(hl + plen);
+    if (flags & TH_ACK) {
+        c->rcv.last_ack = c->rcv.nxt;
+        c->flags &= (uint8_t)~TF_ACK_PENDING;  /* the ACK a segment wanted is on its way */
+    }
+    ip_output_hdr(&e->net, frame, c->rmac, c->raddr, IPPROTO_TCP_, l4);
+    th->sport = e->port_be;
+    th->dport = c->rport;
+    th->seq = htonl(seq);
+    th->ack = (flags & TH_ACK) ? htonl(c->rcv.nxt) : 0;
+    th->off = (uint8_t)((hl / 4) << 4);
+    th->flags = flags;
+    th->win = htons(adv_window(c));
+    th->csum = 0;
+    th->urp = 0;
+    uint64_t sum = csum_pseudo(e->net.ip_be, c->raddr, IPPROTO_TCP_, l4);
+    sum = csum_partial(th, hl, sum) + psum;
+    th->csum = htons(csum_finish(sum));
+    uint32_t n = ETH_HLEN_ + 20 + l4;
+    if (n < 60) {
+        memset(frame + n, 0, 60 - n);
+        n = 60;
+    }
+    e->net.nic->tx_commit(e->net.nic, n);
+    e->net.st->tx_frames++;
+    e->net.st->tx_bytes += n;
+}
+
+/* A segment without data. Returns 0 when the TX ring had no room (the peer recovers). */
+int tcp_send_ctl(struct tcp *e, struct tcb *c, uint8_t flags, uint32_t seq)
+{
+    uint8_t *f = e->net.nic->tx_slot(e->net.nic);
+    if (!f) {
+        e->net.st->tx_ring_full++;
+        return 0;
+    }
+    if (flags & TH_RST) {
+        e->net.st->rst_sent++;
+        flags &= (uint8_t)~TH_ACK;
+    }
+    uint32_t optlen = tcp_opts_write(e, c, f + HDRS_LEN, flags, flags == TH_ACK);
+    tcp_finish(e, c, f, flags, seq, optlen, 0, 0);
+    return 1;
+}
+
+/* RFC 9293 3.10.7.1: the reset for a segment that belongs to no connection. */
+void tcp_send_rst(struct tcp *e, const struct eth_hdr *eh, const struct ip_hdr *ih,
+                  const struct tcp_hdr *th, uint32_t seglen)
+{
+    struct tcb tmp;
+    memset(&tmp, 0, offsetof(struct tcb, rcv.buf));
+    memcpy(tmp.rmac, eh->src, 6);
+    tmp.raddr = ih->src;
+    tmp.rport = th->sport;
+    tmp.rcv.len = TCP_RCV_CAP;  /* window 0 */
+    uint16_t saved = e->port_be;
+    e->port_be = th->dport;  /* answer from the port that was asked */
+    if (th->flags & TH_ACK) {
+        tcp_send_ctl(e, &tmp, TH_RST, ntohl(th->ack));
+    } else {
+        tmp.rcv.nxt = ntohl(th->seq) + seglen + !!(th->flags & TH_SYN) + !!(th->flags & TH_FIN);
+        uint8_t *f = e->net.nic->tx_slot(e->net.nic);
+        if (f) {
+            e->net.st->rst_sent++;
+            tcp_finish(e, &tmp, f, TH_RST | TH_ACK, 0, 0, 0, 0);
+        } else {
+            e->net.st->tx_ring_full++;
+        }
+    }
+    e->port_be = saved;
+}
+
+/*
+ * Bytes [seq, seq+len) of the stream, as one segment. 0: TX ring full, or the pass's
+ * budget spent. The application writes the payload and gives its sum (up->payload);
+ * TCP adds the header's.
+ */
+static int send_data(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len, int last)
+{
+    if (e->tx_budget == 0)
+        return 0;
+    uint8_t *f = e->net.nic->tx_slot(e->net.nic);
+    if (!f) {
+        e->net.st->tx_ring_full++;
+        return 0;
+    }
+    e->tx_budget--;
+    uint32_t optlen = (c->opts & CO_TS) ? tcp_opts_write(e, c, f + HDRS_LEN, TH_ACK, 0) : 0;
+    uint64_t sum = e->up->payload(e, c, seq, len, f + HDRS_LEN + optlen);
+    tcp_finish(e, c, f, TH_ACK | (last ? TH_PSH : 0), seq, optlen, len, sum);
+    e->net.st->tx_payload_bytes += len;
+    return 1;
+}
+
+static void pending_add(struct tcp *e, struct tcb *c)
+{
+    if (c->flags & TF_PENDING)
+        return;
+    c->flags |= TF_PENDING;
+    e->pending[e->npending++] = tcb_index(e, c);
+}
+
+/* Where a SACKed range covers seq, the first byte above it; else seq. */
+static uint32_t skip_sacked(const struct tcb *c, uint32_t seq)
+{
+    for (uint8_t i = 0; i < c->sack.nblocks; i++)
+        if (seq_le(c->sack.blocks[i][0], seq) && seq_lt(seq, c->sack.blocks[i][1]))
+            seq = c->sack.blocks[i][1];
+    return seq;
+}
+
+/*
+ * Bytes [seq, seq+len) once more, as a retransmission. 0: held back (TX full). The range
+ * is cut at the stream's end: past it is our FIN's sequence number, which goes as a
+ * FIN, never as a byte of data (recovery counts sequence space, FIN included).
+ */
+int tcp_resend(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len)
+{
+    uint32_t end = c->snd.end;
+    if (!seq_lt(seq, end)) {
+        if ((c->flags & TF_FIN_QUEUED) && seq == c->snd.fin
+            && !tcp_send_ctl(e, c, TH_FIN | TH_ACK, c->snd.fin)) {
+            pending_add(e, c);
+            return 0;
+        }
+        e->net.st->retransmits++;
+        return 1;
+    }
+    int fin = len > end - seq && (c->flags & TF_FIN_QUEUED) && c->snd.fin == end;
+    if (len > end - seq)
+        len = end - seq;
+    if (!send_data(e, c, seq, len, seq + len == end)) {
+        pending_add(e, c);
+        return 0;
+    }
+    e->net.st->retransmits++;
+    if (fin)  /* the range went on to our FIN: it goes again too, as a FIN */
+        tcp_send_ctl(e, c, TH_FIN | TH_ACK, c->snd.fin);
+    return 1;
+}
+
+/*
+ * One segment of new data (or of data sent before, after an RTO rewound SND.NXT), if
+ * the windows allow; returns 0 when nothing more can go now.
+ */
+static int send_next(struct tcp *e, struct tcb *c, uint32_t end, uint32_t wnd,
+                     uint32_t flight)
+{
+    c->snd.nxt = skip_sacked(c, c->snd.nxt);  /* after an RTO, what the peer holds stays */
+    if (!seq_lt(c->snd.nxt, end) || flight >= wnd)
+        return 0;
+    uint32_t len = end - c->snd.nxt, room = wnd - flight;
+    if (len > c->mss)
+        len = c->mss;
+    if (len > room) {
+        if (flight > 0)  /* sender-side silly window avoidance, RFC 9293 3.8.6.2.1 */
+            return 0;
+        len = room;
+    }
+    int resend = seq_lt(c->snd.nxt, c->snd.max);
+    if (!send_data(e, c, c->snd.nxt, len, c->snd.nxt + len == end)) {
+        pending_add(e, c);
+        return 0;
+    }
+    if (resend) {
+        e->net.st->retransmits++;
+    } else if (!(c->flags & TF_TIMING)) {
+        c->flags |= TF_TIMING;
+        c->timer.rtt_seq = c->snd.nxt;
+        c->timer.rtt_start_us = e->net.now_us;
+    }
+    c->snd.nxt += len;
+    if (seq_lt(c->snd.max, c->snd.nxt))
+        c->snd.max = c->snd.nxt;
+    c->snd.last_us = e->net.now_us;
+    return 1;
+}
+
+/*
+ * In recovery (RFC 6675 5, step C): while pipe leaves room in cwnd, send the next hole
+ * again, or else new data within the peer's window.
+ */
+static void output_recovery(struct tcp *e, struct tcb *c, uint32_t end)
+{
+    for (;;) {
+        uint32_t pipe = recovery_pipe(c), seq, len;
+        if (pipe >= c->cc.cwnd)
+            return;
+        if (recovery_next(c, &seq, &len)) {
+            if (!tcp_resend(e, c, seq, len))
+                return;
+            recovery_sent(e, c, seq, len);
+            continue;
+        }
+        uint32_t wnd = c->snd.wnd, flight = c->snd.nxt - c->snd.una;
+        uint32_t room = c->cc.cwnd - pipe;
+        if (wnd > flight + room)
+            wnd = flight + room;
+        if (!send_next(e, c, end, wnd, flight))
+            return;
+    }
+}
+
+/* Send what the windows allow: the stream's bytes, then our FIN once they are all out. */
+void tcp_output(struct tcp *e, struct tcb *c)
+{
+    if (c->state == TCP_SYN_RECEIVED || c->state == TCP_TIME_WAIT || c->state == TCP_NONE)
+        return;
+    if (seq_lt(c->snd.una, c->snd.end)) {  /* stream bytes not yet acknowledged */
+        uint32_t end = c->snd.end;
+        if (c->sack.in_recovery) {
+            output_recovery(e, c, end);
+        } else {
+            /* RFC 3042, limited transmit: each of the first two duplicate ACKs lets one
+             * new segment go beyond cwnd, so a small window still yields three. */
+            if (c->snd.una == c->snd.max)
+                cc_after_idle(e, c);
+            int lt = c->sack.dupacks && c->sack.dupacks < 3 && c->snd.nxt == c->snd.max;
+            uint32_t cw = c->cc.cwnd + (lt ? c->sack.dupacks : 0) * (uint32_t)c->mss;
+            uint32_t wnd = c->snd.wnd < cw ? c->snd.wnd : cw;
+            while (send_next(e, c, end, wnd, c->snd.nxt - c->snd.una))
+                if (lt && c->snd.max - c->snd.una > c->cc.cwnd)
+                    c->sack.lt_sent++;
+        }
+        if (c->flags & TF_PENDING)
+            return;
+    }
+    if ((c->flags & TF_FIN_QUEUED) && c->snd.nxt == c->snd.fin) {
+        if (!tcp_send_ctl(e, c, TH_FIN | TH_ACK, c->snd.fin)) {
+            pending_add(e, c);
+            return;
+        }
+        if (c->snd.max != c->snd.fin)
+            e->net.st->retransmits++;
+        c->snd.nxt = c->snd.fin + 1;
+        c->snd.max = c->snd.nxt;
+    }
+    timer_after_output(e, c);  /* which checks SND.UNA =< SND.NXT =< SND.MAX */
+}
+
+/*
+ * After an RTO: back to the first unacknowledged byte, with the window of one segment
+ * (RFC 5681 3.1). Everything after it follows as ACKs open the window again, skipping
+ * what the peer reported holding (RFC 6675 5.1); go-back-N costs nothing extra when
+ * segments come from templates.
+ */
+void tcp_retransmit(struct tcp *e, struct tcb *c)
+{
+    c->flags &= (uint8_t)~TF_TIMING;  /* Karn: no RTT sample from a resent segment */
+    c->sack.in_recovery = 0;
+    c->sack.dupacks = 0;
+    c->sack.lt_sent = 0;
+    cc_on_rto(e, c);
+    c->snd.nxt = c->snd.una;
+    /* RFC 2018 8: the left edge goes again even if SACKed, since a receiver may renege. */
+    uint32_t end = c->snd.end;
+    if (seq_lt(c->snd.max, end))
+        end = c->snd.max;  /* only what was sent: a resend is no place for new data */
+    uint32_t len = end - c->snd.una < c->mss ? end - c->snd.una : c->mss;
+    if (seq_lt(c->snd.una, end)) {
+        if (!tcp_resend(e, c, c->snd.una, len))
+            return;
+        c->snd.nxt = c->snd.una + len;
+        c->sack.rtx_us = e->net.now_us + 1;
+        c->sack.rtx_snd_max = c->snd.max;
+    }
+    tcp_output(e, c);
+}
+
+/*
+ * A zero-window probe: one byte at SND.UNA, sent whatever the window says (RFC 9293
+ * 3.8.6.1). The peer answers with its window; when it reopens, tcp_output resumes.
+ */
+void tcp_probe(struct tcp *e, struct tcb *c)
+{
+    uint32_t end = c->snd.end;
+    if (!seq_lt(c->snd.una, end))
+        return;
+    if (!send_data(e, c, c->snd.una, 1, c->snd.una + 1 == end))
+        return;
+    if (c->snd.nxt == c->snd.una) {
+        c->snd.nxt++;
+        if (seq_lt(c->snd.max, c->snd.nxt))
+            c->snd.max = c->snd.nxt;
+    } else {
+        e->net.st->retransmits++;
+    }
+}
+
+/* Can a segment of new data go now, as far as the peer's window goes? */
+int tcp_can_send_new(const struct tcb *c)
+{
+    return seq_lt(c->snd.max, c->snd.end) && c->snd.max - c->snd.una < c->snd.wnd;
+}
+
+/*
+ * RFC 8985 7.3: the probe is new data if the window allows, else the last segment sent
+ * again; either way the peer's answer (an ACK, or SACK of it) starts a fast recovery
+ * where silence would have waited for the RTO.
+ */
+void tcp_tail_probe(struct tcp *e, struct tcb *c)
+{
+    if (tcp_can_send_new(c)) {
+        uint32_t end = c->snd.end;
+        send_next(e, c, end, c->snd.max - c->snd.una + c->mss, c->snd.nxt - c->snd.una);
+        return;
+    }
+    if ((c->flags & TF_FIN_QUEUED) && c->snd.max == c->snd.fin + 1) {
+        if (tcp_send_ctl(e, c, TH_FIN | TH_ACK, c->snd.fin))
+            e->net.st->retransmits++;
+        return;
+    }
+    if (!seq_lt(c->snd.una, c->snd.end))
+        return;
+    uint32_t end = c->snd.end;
+    uint32_t top = seq_lt(end, c->snd.max) ? end : c->snd.max;
+    uint32_t len = top - c->snd.una < c->mss ? top - c->snd.una : c->mss;
+    if (len)
+        tcp_resend(e, c, top - len, len);
+}
+
+/* Resume connections whose output stopped at a full TX ring, oldest first. */
+void tcp_pending_run(struct tcp *e)
+{
+    uint32_t n = e->npending;
+    e->npending = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        struct tcb *c = &e->conns[e->pending[i]];
+        c->flags &= (uint8_t)~TF_PENDING;
+        if (c->state != TCP_NONE)
+            tcp_output(e, c);
+    }
+}
+
+/* The ACK a segment wanted and the application said it would carry (TCP_ACK_LATER), if
+ * its answer did not come in time to carry it. */
+void tcp_ack_flush(struct tcp *e, struct tcb *c)
+{
+    if ((c->flags & TF_ACK_PENDING) && c->state != TCP_NONE)
+        tcp_send_ctl(e, c, TH_ACK, c->snd.nxt);
+}

@@ -1,0 +1,153 @@
+/*
+ * tcp_priv.h - what the files of tcp/ share and nothing outside tcp/ includes: options,
+ * the received segment, and each file's functions for the others.
+ *
+ * tcp_in.c: tcp_input -> tw_input (timewait.c) | tcp_listen (tcp_listen.c, syncookie.c)
+ *                     | tcp_segment -> ack_in -> tcp_sack.c, tcp_cc.c
+ *                                   -> tcp_data_in, tcp_fin_in (tcp_reass.c)
+ *                                   -> up->sent -> tcp_output (tcp_out.c)
+ * tcp_timer.c: timer_run -> tcp_retransmit, tcp_probe, tcp_tail_probe (tcp_out.c)
+ * conn.c: the pool (conn_alloc, conn_free); tcp_opt.c: options; tcp_state.c: states.
+ */
+#ifndef SSDK_TCP_PRIV_H
+#define SSDK_TCP_PRIV_H
+#include "base/proto.h"
+#include "tcp/tcp.h"
+
+/* The TCP layer whose net is n: struct tcp holds it. */
+static inline struct tcp *tcp_of(struct net *n)
+{
+    return (struct tcp *)((char *)n - offsetof(struct tcp, net));
+}
+
+#define CO_WSCALE 0x01        /* the peer offered window scaling: we answer with ours */
+#define CO_TS     0x02        /* timestamps on every segment (RFC 7323 3) */
+#define CO_SACK   0x04        /* the peer may send, and is sent, SACK blocks (RFC 2018) */
+
+struct tcp_opts {
+    uint8_t  has_mss, has_ws, sack_ok, has_ts, nsack, ws;
+    uint16_t mss;
+    uint32_t tsval, tsecr;
+    uint32_t sack[SACK_MAX][2];
+};
+
+/* A received segment, as tcp_in.c and syncookie.c read it. */
+struct seg {
+    const struct tcp_hdr *th;
+    uint32_t seq, ack, wnd, len;  /* len: payload bytes */
+    uint8_t flags;
+    uint8_t *data;
+    struct tcp_opts opt;
+};
+
+/* RFC 9293 3.4: SND.UNA =< SND.NXT =< SND.MAX (modulo 2^32; SND.NXT goes back to SND.UNA
+ * for a retransmission, SND.MAX never does), what the application wrote not behind
+ * SND.UNA's side of what was acknowledged of it, and the receive window what the buffer
+ * has left (tcp_reass.c). */
+static inline void conn_check_seq(const struct tcb *c)
+{
+    SSDK_ASSERT(seq_le(c->snd.una, c->snd.nxt));
+    SSDK_ASSERT(seq_le(c->snd.nxt, c->snd.max));
+    SSDK_ASSERT(c->rcv.len <= TCP_RCV_CAP);
+    SSDK_ASSERT(c->sack.nblocks <= SACK_MAX && c->rcv.nooo <= SACK_MAX);
+}
+
+/* The one way a connection's state changes (tcp_state.h): a move the table allows. */
+static inline void conn_set_state(struct tcb *c, enum tcp_state to)
+{
+    SSDK_ASSERT(to != TCP_NONE && tcp_move_ok((enum tcp_state)c->state, to));
+    c->state = (uint8_t)to;
+}
+
+/* The receive window is what the buffer has left (tcp_reass.c). */
+static inline uint32_t rcv_wnd(const struct tcb *c)
+{
+    SSDK_ASSERT(c->rcv.len <= TCP_RCV_CAP);
+    return TCP_RCV_CAP - c->rcv.len;
+}
+
+/* The peer's window, and the largest it has been (RFC 5961 5.2). */
+static inline void set_snd_wnd(struct tcb *c, uint32_t wnd)
+{
+    c->snd.wnd = wnd;
+    if (wnd > c->snd.max_wnd)
+        c->snd.max_wnd = wnd;
+}
+
+/* conn.c */
+struct tcb *conn_alloc(struct tcp *e, uint32_t raddr, uint16_t rport);
+void conn_free(struct tcp *e, struct tcb *c);
+uint32_t isn_make(struct tcp *e, uint32_t raddr, uint16_t rport);
+
+/* syncookie.c */
+uint32_t syncookie_isn(const struct tcp *e, uint32_t raddr, uint16_t rport, uint32_t irs,
+                       const struct tcp_opts *o);
+uint32_t syncookie_ts_bits(const struct tcp_opts *o, int sack_ok);
+int syncookie_check(const struct tcp *e, uint32_t raddr, uint16_t rport, uint32_t seq,
+                    uint32_t ack, const struct tcp_opts *ackopt, struct tcp_opts *syn);
+
+/* timewait.c */
+int  tw_init(struct tcp *e, uint32_t cap);
+void tw_free(struct tcp *e);
+struct tw_entry *tw_lookup(struct tcp *e, uint32_t raddr, uint16_t rport);
+void tw_enter(struct tcp *e, struct tcb *c);
+int  tw_input(struct tcp *e, struct tw_entry *w, const struct seg *s);
+
+/* tcp_opt.c */
+void tcp_opts_parse(const uint8_t *o, uint32_t n, struct tcp_opts *out);
+uint32_t tcp_opts_write(const struct tcp *e, const struct tcb *c, uint8_t *o, uint8_t flags,
+                        int pure_ack);
+uint32_t ts_now(const struct tcp *e, const struct tcb *c);
+
+/* tcp_listen.c */
+void tcp_listen(struct tcp *e, const struct eth_hdr *eh, const struct ip_hdr *ih,
+                struct seg *s);
+
+/* tcp_reass.c */
+void tcp_data_in(struct tcp *e, struct tcb *c, struct seg *s);
+void tcp_fin_in(struct tcb *c, const struct seg *s);
+
+/* tcp_in.c; tcp_input is net's e->tcp_input (tcp_init registers it). */
+void tcp_input(struct net *n, const struct eth_hdr *eh, const struct ip_hdr *ih, uint8_t *p,
+               uint32_t len, uint32_t fflags);
+void tcp_segment(struct tcp *e, struct tcb *c, struct seg *s);
+void conn_queue_fin(struct tcb *c, uint32_t at);
+
+/* tcp_out.c */
+int  tcp_send_ctl(struct tcp *e, struct tcb *c, uint8_t flags, uint32_t seq);
+void tcp_send_rst(struct tcp *e, const struct eth_hdr *eh, const struct ip_hdr *ih,
+                  const struct tcp_hdr *th, uint32_t seglen);
+void tcp_probe(struct tcp *e, struct tcb *c);
+void tcp_tail_probe(struct tcp *e, struct tcb *c);
+int  tcp_can_send_new(const struct tcb *c);
+void tcp_retransmit(struct tcp *e, struct tcb *c);
+int  tcp_resend(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len);
+
+/* tcp_cc.c */
+void cc_init(struct tcp *e, struct tcb *c);
+void cc_on_ack(struct tcp *e, struct tcb *c, uint32_t acked);
+void cc_on_loss(struct tcp *e, struct tcb *c);
+void cc_on_rto(struct tcp *e, struct tcb *c);
+void cc_after_idle(struct tcp *e, struct tcb *c);
+
+/* tcp_sack.c */
+void sack_trim(struct tcb *c);
+uint32_t sack_update(struct tcb *c, const struct tcp_opts *o);
+int  sack_is_lost(const struct tcb *c);
+uint32_t recovery_pipe(const struct tcb *c);
+int  recovery_next(const struct tcb *c, uint32_t *seq, uint32_t *len);
+void recovery_enter(struct tcp *e, struct tcb *c);
+void recovery_on_ack(struct tcp *e, struct tcb *c, uint32_t acked);
+void recovery_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len);
+
+/* tcp_timer.c */
+int  timer_init(struct tcp *e);
+enum { TK_NONE, TK_RTO, TK_IDLE, TK_PTO };
+void timer_set(struct tcp *e, struct tcb *c, uint64_t at_ms);
+void timer_after_output(struct tcp *e, struct tcb *c);
+void timer_stop(struct tcp *e, struct tcb *c);
+void rtt_sample(struct tcp *e, struct tcb *c, uint64_t rtt_us);
+void rto_arm(struct tcp *e, struct tcb *c);
+void loss_timer_arm(struct tcp *e, struct tcb *c);
+
+#endif

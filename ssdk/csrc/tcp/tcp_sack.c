@@ -1,0 +1,268 @@
+/*
+ * tcp_sack.c - loss recovery: the SACK scoreboard (RFC 2018), recovery driven by it
+ * (RFC 6675), and NewReno's partial ACKs (RFC 6582) for peers without SACK.
+ *
+ * tcp_in.c (ack_in) -> sack_update / sack_trim      what the peer reports holding
+ *                   -> recovery_enter               the third duplicate ACK
+ *                   -> recovery_on_ack              every ACK while recovering
+ * tcp_out.c (tcp_output) -> recovery_pipe / recovery_next   what may go, and what next
+ *
+ * The stack is bufferless, so recovery needs no copy of anything: a hole is a byte
+ * range of the response stream, sent again from its template. The scoreboard keeps at
+ * most SACK_MAX disjoint ranges above SND.UNA, ascending; when a new block does not fit,
+ * the lowest range is forgotten, which costs at most a needless retransmission.
+ * Invariants while in_recovery: SND.NXT == SND.MAX (new data only goes at the top),
+ * SND.UNA <= rtx_hi, and the holes below lost_hi that are not SACKed are presumed lost.
+ */
+#include <string.h>
+#include "tcp/tcp_priv.h"
+
+static uint32_t seq_max(uint32_t a, uint32_t b) { return seq_lt(a, b) ? b : a; }
+static uint32_t seq_min(uint32_t a, uint32_t b) { return seq_lt(a, b) ? a : b; }
+
+/* The scoreboard as the comment above states it (RFC 2018 3, RFC 6675 3): at most
+ * SACK_MAX non-empty ranges, ascending and apart (touching ones are merged), none below
+ * SND.UNA nor above SND.MAX; and in recovery SND.NXT == SND.MAX. Debug builds only. */
+static void sack_check(const struct tcb *c)
+{
+    SSDK_ASSERT(c->sack.nblocks <= SACK_MAX);
+    for (uint8_t i = 0; i < c->sack.nblocks; i++) {
+        SSDK_ASSERT(seq_lt(c->sack.blocks[i][0], c->sack.blocks[i][1]));
+        SSDK_ASSERT(seq_le(c->snd.una, c->sack.blocks[i][0]));
+        SSDK_ASSERT(seq_le(c->sack.blocks[i][1], c->snd.max));
+        SSDK_ASSERT(i == 0 || seq_lt(c->sack.blocks[i - 1][1], c->sack.blocks[i][0]));
+    }
+    SSDK_ASSERT(!c->sack.in_recovery || c->snd.nxt == c->snd.max);
+}
+
+/* Drop ranges the cumulative ACK now covers, and cut the one it reaches into. */
+void sack_trim(struct tcb *c)
+{
+    uint8_t k = 0;
+    for (uint8_t i = 0; i < c->sack.nblocks; i++) {
+        if (seq_le(c->sack.blocks[i][1], c->snd.una))
+            continue;
+        c->sack.blocks[k][0] = seq_max(c->sack.blocks[i][0], c->snd.una);
+        c->sack.blocks[k][1] = c->sack.blocks[i][1];
+        k++;
+    }
+    c->sack.nblocks = k;
+    SSDK_DEBUG_ONLY(sack_check(c));
+}
+
+/* Merge one block into the ascending, disjoint scoreboard. */
+static void sack_add(struct tcb *c, uint32_t l, uint32_t r)
+{
+    uint32_t out[SACK_MAX + 1][2];
+    uint8_t n = 0, placed = 0;
+    for (uint8_t i = 0; i < c->sack.nblocks; i++) {
+        uint32_t a = c->sack.blocks[i][0], b = c->sack.blocks[i][1];
+        if (seq_lt(b, l)) {  /* wholly below the new block */
+            out[n][0] = a, out[n][1] = b, n++;
+        } else if (seq_lt(r, a)) {  /* wholly above: the new block goes first */
+            if (!placed)
+                out[n][0] = l, out[n][1] = r, n++, placed = 1;
+            out[n][0] = a, out[n][1] = b, n++;
+        } else {  /* touching or overlapping: grow the new block */
+            l = seq_min(l, a);
+            r = seq_max(r, b);
+        }
+    }
+    if (!placed)
+        out[n][0] = l, out[n][1] = r, n++;
+    uint8_t skip = n > SACK_MAX ? (uint8_t)(n - SACK_MAX) : 0;  /* forget the lowest */
+    c->sack.nblocks = (uint8_t)(n - skip);
+    memcpy(c->sack.blocks, out + skip, c->sack.nblocks * sizeof(out[0]));
+}
+
+static uint32_t sacked_bytes(const struct tcb *c);
+
+/* RFC 2018 3 and RFC 6675 5: take the blocks that report data we sent above SND.UNA.
+ * Returns how many bytes are SACKed now that were not before. */
+uint32_t sack_update(struct tcb *c, const struct tcp_opts *o)
+{
+    uint32_t before = sacked_bytes(c);
+    for (uint8_t i = 0; i < o->nsack; i++) {
+        uint32_t l = o->sack[i][0], r = o->sack[i][1];
+        if (!seq_lt(l, r) || !seq_lt(c->snd.una, r) || seq_lt(c->snd.max, r))
+            continue;  /* empty, all acknowledged already, or beyond what was sent */
+        sack_add(c, seq_max(l, c->snd.una), r);
+    }
+    uint32_t after = sacked_bytes(c);
+    SSDK_DEBUG_ONLY(sack_check(c));
+    return after > before ? after - before : 0;
+}
+
+static uint32_t sacked_bytes(const struct tcb *c)
+{
+    uint32_t n = 0;
+    for (uint8_t i = 0; i < c->sack.nblocks; i++)
+        n += c->sack.blocks[i][1] - c->sack.blocks[i][0];
+    return n;
+}
+
+static uint32_t sack_high(const struct tcb *c)
+{
+    return c->sack.nblocks ? c->sack.blocks[c->sack.nblocks - 1][1] : c->snd.una;
+}
+
+/* Unsacked bytes of [a, b). */
+static uint32_t holes_in(const struct tcb *c, uint32_t a, uint32_t b)
+{
+    if (!seq_lt(a, b))
+        return 0;
+    uint32_t n = b - a;
+    for (uint8_t i = 0; i < c->sack.nblocks; i++) {
+        uint32_t l = seq_max(c->sack.blocks[i][0], a), r = seq_min(c->sack.blocks[i][1], b);
+        if (seq_lt(l, r))
+            n -= r - l;
+    }
+    return n;
+}
+
+/*
+ * RFC 6675 4, "pipe": bytes presumed in the network. Without SACK, each duplicate ACK
+ * stands for one segment that left it (the peer holds it out of order).
+ */
+uint32_t recovery_pipe(const struct tcb *c)
+{
+    uint32_t out = c->snd.max - c->snd.una;
+    uint32_t gone = (c->opts & CO_SACK) ? sacked_bytes(c) : c->sack.dupacks * (uint32_t)c->mss;
+    uint32_t lost = holes_in(c, seq_max(c->sack.rtx_hi, c->snd.una), c->sack.lost_hi);
+    gone = gone + lost < out ? gone + lost : out;
+    return out - gone;
+}
+
+/* RFC 6675 4, NextSeg (1): the first presumed-lost byte range not yet sent again. */
+int recovery_next(const struct tcb *c, uint32_t *seq, uint32_t *len)
+{
+    uint32_t s = seq_max(c->sack.rtx_hi, c->snd.una);
+    for (uint8_t i = 0; i < c->sack.nblocks && seq_lt(s, c->sack.lost_hi); i++) {
+        if (seq_le(c->sack.blocks[i][1], s))
+            continue;
+        if (seq_le(c->sack.blocks[i][0], s)) {  /* s sits in a SACKed range: skip it */
+            s = c->sack.blocks[i][1];
+            continue;
+        }
+        uint32_t end = seq_min(c->sack.blocks[i][0], c->sack.lost_hi);
+        *seq = s;
+        *len = end - s < c->mss ? end - s : c->mss;
+        return 1;
+    }
+    if (!seq_lt(s, c->sack.lost_hi))
+        return 0;
+    *seq = s;
+    *len = c->sack.lost_hi - s < c->mss ? c->sack.lost_hi - s : c->mss;
+    return 1;
+}
+
+/* What is presumed lost now: everything unSACKed below the highest SACKed byte, or,
+ * without SACK, the segment at SND.UNA (RFC 6582: one hole per partial ACK). */
+static void mark_lost(struct tcb *c)
+{
+    uint32_t lost = (c->opts & CO_SACK) && c->sack.nblocks ? sack_high(c) : c->snd.una + c->mss;
+    lost = seq_min(lost, c->snd.max);
+    c->sack.lost_hi = seq_max(c->sack.lost_hi, lost);
+}
+
+/* RFC 6675 5 (4.1-4.3) / RFC 6582 3.2 (2): the third duplicate ACK. */
+void recovery_enter(struct tcp *e, struct tcb *c)
+{
+    e->net.st->fast_retransmits++;
+    c->sack.in_recovery = 1;
+    /* An RTO's go-back-N ends here: what it already resent is not resent again, and
+     * SACK says what else is missing. */
+    uint32_t resent_to = c->snd.nxt;
+    c->snd.nxt = c->snd.max;
+    c->sack.recover = c->snd.max;
+    c->flags &= (uint8_t)~TF_TIMING;  /* Karn: RTT samples wait for new data */
+    cc_on_loss(e, c);
+    c->cc.cwnd = c->cc.ssthresh;
+    c->sack.rtx_hi = c->sack.lost_hi = c->snd.una;
+    if (seq_lt(c->snd.una, resent_to) && seq_lt(resent_to, c->snd.max))
+        c->sack.rtx_hi = resent_to;
+    mark_lost(c);
+    /* The first hole goes now, whatever pipe says (RFC 6675 5, step 4.3). */
+    uint32_t seq, len;
+    if (recovery_next(c, &seq, &len) && tcp_resend(e, c, seq, len))
+        recovery_sent(e, c, seq, len);
+    SSDK_DEBUG_ONLY(sack_check(c));
+}
+
+/* A hole went out again: move the resend pointer, and note when SND.UNA's did. */
+void recovery_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len)
+{
+    c->sack.rtx_hi = seq_max(c->sack.rtx_hi, seq + len);
+    if (seq == c->snd.una) {
+        c->sack.rtx_us = e->net.now_us + 1;
+        c->sack.rtx_snd_max = c->snd.max;
+    }
+}
+
+/* RFC 6675 4, IsLost(SND.UNA): DupThresh segments' worth SACKed above the hole. */
+int sack_is_lost(const struct tcb *c)
+{
+    return (c->opts & CO_SACK) && sacked_bytes(c) >= 3u * c->mss;
+}
+
+/*
+ * The segment at SND.UNA, sent again more than a round trip ago and still missing
+ * while the peer keeps reporting data above it, was lost again: send it once more now,
+ * rather than wait for the RTO (the idea of RFC 8985's time-based detection, applied to
+ * the one hole that holds everything up).
+ */
+static void lost_retransmit(struct tcp *e, struct tcb *c)
+{
+    uint64_t rtt = c->timer.srtt_us ? c->timer.srtt_us + c->timer.srtt_us / 4 + 1000 : 0;
+    if (!c->sack.rtx_us || !rtt || e->net.now_us + 1 - c->sack.rtx_us < rtt)
+        return;
+    /* RFC 8985 6.2: only data sent after the resend, reported since, proves it lost. */
+    if (!(c->opts & CO_SACK) || !seq_lt(c->sack.rtx_snd_max, sack_high(c)))
+        return;
+    uint32_t len = c->snd.max - c->snd.una < c->mss ? c->snd.max - c->snd.una : c->mss;
+    for (uint8_t i = 0; i < c->sack.nblocks; i++)  /* up to the first SACKed byte */
+        if (seq_lt(c->snd.una, c->sack.blocks[i][0]) && c->sack.blocks[i][0] - c->snd.una < len)
+            len = c->sack.blocks[i][0] - c->snd.una;
+    if (len && tcp_resend(e, c, c->snd.una, len)) {
+        c->sack.rtx_us = e->net.now_us + 1;
+        c->sack.rtx_snd_max = c->snd.max;
+        e->net.st->rtx_lost++;
+    }
+}
+
+/* Every ACK in recovery: a partial ACK marks the next hole, a full one ends it. */
+void recovery_on_ack(struct tcp *e, struct tcb *c, uint32_t acked)
+{
+    if (acked && !seq_lt(c->snd.una, c->sack.recover)) {  /* the full ACK ends recovery */
+        c->sack.in_recovery = 0;
+        /* RFC 6675 leaves cwnd at ssthresh; RFC 6582 3.2 (3) deflates a NewReno window
+         * to what is in flight, to avoid a burst from the inflated window it used. */
+        uint32_t fl = c->snd.max - c->snd.una;
+        fl = (fl > c->mss ? fl : c->mss) + c->mss;
+        c->cc.cwnd = (c->opts & CO_SACK) || c->cc.ssthresh < fl ? c->cc.ssthresh : fl;
+        c->sack.dupacks = 0;
+        c->sack.lt_sent = 0;
+        return;
+    }
+    if (acked) {
+        /* A new SND.UNA. If recovery already resent it (holes go in order), its clock
+         * starts now: data sent from here on, once SACKed, proves the resend lost. */
+        c->sack.rtx_us = seq_lt(c->snd.una, c->sack.rtx_hi) ? e->net.now_us + 1 : 0;
+        c->sack.rtx_snd_max = c->snd.max;
+        if (!(c->opts & CO_SACK)) {
+            /* RFC 6582 3.2 (4): a partial ACK resends the first unacknowledged segment
+             * at once, whatever pipe says, and deflates the window by what it acked. */
+            c->sack.dupacks = 0;
+            c->sack.rtx_hi = c->snd.una;
+            c->sack.lost_hi = seq_max(c->sack.lost_hi, seq_min(c->snd.una + c->mss, c->snd.max));
+            uint32_t seq, len;
+            if (recovery_next(c, &seq, &len) && tcp_resend(e, c, seq, len))
+                recovery_sent(e, c, seq, len);
+            c->cc.cwnd = c->cc.cwnd > acked ? c->cc.cwnd - acked + c->mss : c->mss;
+            return;
+        }
+    }
+    mark_lost(c);
+    if (!acked)
+        lost_retransmit(e, c);
+}

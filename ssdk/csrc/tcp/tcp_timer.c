@@ -1,0 +1,272 @@
+/*
+ * tcp_timer.c - time: the retransmission timer (RFC 6298), the persist probe, and the
+ * idle and request-header timeouts, all through one timer per connection on a timing
+ * wheel. (TIME-WAIT has its own table: timewait.c.)
+ *
+ * serve/loop.c -> timer_run -> timer_fire -> tcp_retransmit | tcp_probe | tcp_tail_probe
+ *                                         | conn_free | up->timeout | conn_queue_fin
+ * tcp_in.c, tcp_out.c -> rto_arm / timer_after_output / timer_stop
+ *
+ * The wheel has one slot per millisecond; a deadline further away than the wheel's span
+ * sits in its slot and is skipped until its turn comes round. Invariant: a connection is
+ * linked in the wheel exactly when timer_at_ms != 0, in slot timer_at_ms & mask.
+ */
+#include <stdlib.h>
+#include "tcp/tcp_priv.h"
+
+#define WHEEL_SLOTS 4096u
+
+int timer_init(struct tcp *e)
+{
+    e->wheel.nslots = WHEEL_SLOTS;
+    e->wheel.slots = malloc(WHEEL_SLOTS * sizeof(uint32_t));
+    if (!e->wheel.slots)
+        return -1;
+    for (uint32_t i = 0; i < WHEEL_SLOTS; i++)
+        e->wheel.slots[i] = NONE32;
+    e->wheel.tick_ms = now_ms(&e->net);
+    return 0;
+}
+
+/* The invariant above, around c: linked exactly when timer_at_ms != 0, its neighbours
+ * pointing back at it, the first of its slot its list's head. */
+static void timer_check(const struct tcp *e, const struct tcb *c)
+{
+    uint32_t idx = tcb_index(e, c), head = e->wheel.slots[c->timer.at_ms & (e->wheel.nslots - 1)];
+    if (!c->timer.at_ms) {
+        SSDK_ASSERT(c->timer.prev == NONE32 && c->timer.next == NONE32);
+        return;
+    }
+    SSDK_ASSERT(c->timer.prev != NONE32 ? e->conns[c->timer.prev].timer.next == idx : head == idx);
+    SSDK_ASSERT(c->timer.next == NONE32 || e->conns[c->timer.next].timer.prev == idx);
+    uint64_t mask = e->wheel.nslots - 1;
+    SSDK_ASSERT(c->timer.next == NONE32
+                || (e->conns[c->timer.next].timer.at_ms & mask) == (c->timer.at_ms & mask));
+}
+
+static void unlink_conn(struct tcp *e, struct tcb *c)
+{
+    uint32_t idx = tcb_index(e, c);
+    timer_check(e, c);
+    uint32_t *head = &e->wheel.slots[c->timer.at_ms & (e->wheel.nslots - 1)];
+    if (c->timer.prev != NONE32)
+        e->conns[c->timer.prev].timer.next = c->timer.next;
+    else if (*head == idx)
+        *head = c->timer.next;
+    if (c->timer.next != NONE32)
+        e->conns[c->timer.next].timer.prev = c->timer.prev;
+    c->timer.prev = c->timer.next = NONE32;
+    c->timer.at_ms = 0;
+}
+
+void timer_stop(struct tcp *e, struct tcb *c)
+{
+    if (c->timer.at_ms)
+        unlink_conn(e, c);
+    c->timer.kind = TK_NONE;
+}
+
+void timer_set(struct tcp *e, struct tcb *c, uint64_t at_ms)
+{
+    if (c->timer.at_ms)
+        unlink_conn(e, c);
+    if (at_ms <= e->wheel.tick_ms)
+        at_ms = e->wheel.tick_ms + 1;  /* never behind the hand: it would wait a lap */
+    uint32_t idx = tcb_index(e, c);
+    uint32_t *head = &e->wheel.slots[at_ms & (e->wheel.nslots - 1)];
+    c->timer.at_ms = at_ms;
+    c->timer.prev = NONE32;
+    c->timer.next = *head;
+    if (*head != NONE32)
+        e->conns[*head].timer.prev = idx;
+    *head = idx;
+    timer_check(e, c);
+}
+
+/* (Re)start the retransmission timer with the current RTO. */
+void rto_arm(struct tcp *e, struct tcb *c)
+{
+    timer_set(e, c, now_ms(&e->net) + c->timer.rto_ms);
+    c->timer.kind = TK_RTO;
+}
+
+/*
+ * (Re)start the timer that watches data in flight: a tail loss probe after about two
+ * round trips when one is due (RFC 8985 7.2: one per flight, an RTT known), else the
+ * RTO. A lost last segment then costs a probe, not a timeout. Unlike RFC 8985 the probe
+ * is armed in recovery too: when the last ACK of a small recovery window is lost,
+ * nothing else would come back before the RTO, and the probe's answer (a SACK of
+ * everything, or of all but a lost resend) ends or continues the recovery at once.
+ */
+void loss_timer_arm(struct tcp *e, struct tcb *c)
+{
+    if (c->sack.tlp_sent || !c->timer.srtt_us || c->state != TCP_ESTABLISHED
+        || !(e->net.cfg.options & 4)
+        || c->snd.una == c->snd.max) {  /* nothing in flight: a zero window, persist */
+        rto_arm(e, c);
+        return;
+    }
+    uint64_t pto = (2ull * c->timer.srtt_us + 999) / 1000;
+    if (pto < 10)
+        pto = 10;  /* RFC 8985 7.2 allows a floor; ACKs here are never delayed */
+    if (pto >= c->timer.rto_ms) {
+        rto_arm(e, c);
+        return;
+    }
+    timer_set(e, c, now_ms(&e->net) + pto);
+    c->timer.kind = TK_PTO;
+}
+
+/*
+ * After each segment in or out: unacknowledged data (or data the peer's zero window
+ * holds back) needs the RTO running, started once and not pushed back by every send
+ * (RFC 6298 5.1). A connection with nothing in flight waits on the idle timeout from
+ * now, or on the application's deadline (timer.app_ms: serve/ sets the request-header
+ * timeout, counted from a request's first byte), whichever comes first: a client that
+ * trickles a byte at a time cannot hold a slot longer than that.
+ */
+void timer_after_output(struct tcp *e, struct tcb *c)
+{
+    conn_check_seq(c);
+    int waiting = c->snd.una != c->snd.max
+               || (seq_lt(c->snd.una, c->snd.end) && c->snd.wnd == 0)
+               || ((c->flags & TF_FIN_QUEUED) && seq_le(c->snd.una, c->snd.fin));
+    if (waiting) {
+        if (c->timer.kind != TK_RTO && c->timer.kind != TK_PTO)
+            loss_timer_arm(e, c);
+        return;
+    }
+    uint64_t at = now_ms(&e->net) + e->net.cfg.idle_ms;
+    if (c->timer.app_ms && c->timer.app_ms < at)
+        at = c->timer.app_ms;  /* the application's deadline (a request's header timeout) */
+    timer_set(e, c, at);
+    c->timer.kind = TK_IDLE;
+}
+
+/* RFC 6298 2.2-2.4, in microseconds; the RTO itself is kept in milliseconds. */
+void rtt_sample(struct tcp *e, struct tcb *c, uint64_t rtt_us)
+{
+    uint32_t r = rtt_us > UINT32_MAX / 2 ? UINT32_MAX / 2 : (uint32_t)rtt_us;
+    if (c->timer.srtt_us == 0) {
+        c->timer.srtt_us = r ? r : 1;
+        c->timer.rttvar_us = r / 2;
+    } else {
+        uint32_t d = c->timer.srtt_us > r ? c->timer.srtt_us - r : r - c->timer.srtt_us;
+        c->timer.rttvar_us = c->timer.rttvar_us - c->timer.rttvar_us / 4 + d / 4;
+        c->timer.srtt_us = c->timer.srtt_us - c->timer.srtt_us / 8 + r / 8;
+    }
+    uint64_t rto = ((uint64_t)c->timer.srtt_us + 4ull * c->timer.rttvar_us + 999) / 1000;
+    if (rto < e->net.cfg.rto_min_ms)
+        rto = e->net.cfg.rto_min_ms;
+    if (rto > e->net.cfg.rto_max_ms)
+        rto = e->net.cfg.rto_max_ms;
+    c->timer.rto_ms = (uint32_t)rto;
+}
+
+static void rto_backoff(struct tcp *e, struct tcb *c)
+{
+    uint32_t max = e->net.cfg.rto_max_ms;
+    c->timer.rto_ms = c->timer.rto_ms * 2 > max ? max : c->timer.rto_ms * 2;
+}
+
+/*
+ * The one timer ran out with data unacknowledged (retransmit), or with the peer's window
+ * closed (probe it). A peer that acknowledged nothing through max_retries expiries in a
+ * row is gone: reset the connection (RFC 9293 3.8.3, R2).
+ */
+static void rto_fire(struct tcp *e, struct tcb *c)
+{
+    if (++c->timer.retries > e->net.cfg.max_retries) {
+        e->net.st->conns_timed_out++;
+        tcp_send_ctl(e, c, TH_RST, c->snd.nxt);
+        conn_free(e, c);
+        return;
+    }
+    e->net.st->rto_expired++;
+    rto_backoff(e, c);  /* RFC 6298 5.5 */
+    if (c->state == TCP_SYN_RECEIVED) {
+        c->flags &= (uint8_t)~TF_TIMING;
+        e->net.st->retransmits++;
+        tcp_send_ctl(e, c, TH_SYN | TH_ACK, c->snd.iss);
+        rto_arm(e, c);
+        return;
+    }
+    if (c->snd.wnd == 0 && seq_lt(c->snd.una, c->snd.end)) {
+        tcp_probe(e, c);  /* persist: RFC 9293 3.8.6.1 */
+        rto_arm(e, c);
+        return;
+    }
+    c->sack.recover = c->snd.max;  /* RFC 6582 4.1: duplicate ACKs of this are no new loss */
+    tcp_retransmit(e, c);  /* RFC 6298 5.4, and RFC 5681 3.1 (cwnd to one segment) */
+    rto_arm(e, c);
+}
+
+static void timer_fire(struct tcp *e, struct tcb *c)
+{
+    uint8_t kind = c->timer.kind;
+    c->timer.kind = TK_NONE;
+    switch (kind) {
+    case TK_RTO:
+        rto_fire(e, c);
+        break;
+    case TK_PTO:
+        c->sack.tlp_sent = 1;
+        e->net.st->tail_probes++;
+        tcp_tail_probe(e, c);
+        rto_arm(e, c);
+        break;
+    case TK_IDLE:
+        /* An idle keep-alive connection is closed from our side, politely; one that
+         * never finished its request is told so (408) first. */
+        if (c->state == TCP_FIN_WAIT_2) {
+            e->net.st->conns_timed_out++;
+            conn_free(e, c);
+        } else if (e->up->timeout(e, c)) {  /* the application answers (a 408) */
+            tcp_output(e, c);
+        } else {
+            c->flags |= TF_RCV_SHUT;
+            conn_queue_fin(c, c->snd.max);
+            tcp_output(e, c);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+/*
+ * When the loop may sleep until: the first non-empty slot ahead of the hand (a
+ * connection there may be due a lap later; waking for it costs one idle pass), or a
+ * whole lap from now when the wheel is empty. One scan per idle sleep, never per packet.
+ */
+uint64_t timer_next_ms(const struct tcp *e)
+{
+    const struct timer_wheel *w = &e->wheel;
+    uint32_t mask = w->nslots - 1;
+    for (uint64_t t = w->tick_ms + 1; t <= w->tick_ms + w->nslots; t++)
+        if (w->slots[t & mask] != NONE32)
+            return t;
+    return w->tick_ms + w->nslots;
+}
+
+/* Visit every slot the clock has passed since the last call. */
+void timer_run(struct tcp *e)
+{
+    struct timer_wheel *w = &e->wheel;
+    uint64_t now = now_ms(&e->net);
+    uint32_t mask = w->nslots - 1;
+    if (now > w->tick_ms + w->nslots)
+        w->tick_ms = now - w->nslots;  /* a long jump: one full lap sees everything */
+    while (w->tick_ms < now) {
+        w->tick_ms++;
+        uint32_t i = w->slots[w->tick_ms & mask];
+        while (i != NONE32) {
+            struct tcb *c = &e->conns[i];
+            i = c->timer.next;
+            if (c->timer.at_ms <= now) {
+                unlink_conn(e, c);
+                timer_fire(e, c);
+            }
+        }
+    }
+}

@@ -1,0 +1,171 @@
+/*
+ * timewait.c - TIME-WAIT in compact form (RFC 9293 3.6.1, RFC 1337).
+ *
+ * tcp_in.c (tcp_segment) -> tw_enter      a connection reaches TIME-WAIT: its slot is freed
+ * tcp_in.c (tcp_input)   -> tw_lookup / tw_input   a segment for a connection that is gone
+ * serve/loop.c           -> tw_run        expiry
+ *
+ * A connection in TIME-WAIT needs only its 4-tuple, its two sequence numbers and its
+ * timestamp state, so it leaves the connection pool (4 KiB and more per slot) for an
+ * entry of this table. Entries are made in time order in a ring, so expiry looks only at
+ * the oldest. The table is bounded: when it is full the oldest entry is given up early
+ * and counted (tw_evicted), which is what every stack does under that pressure; the
+ * slot and the port then serve new connections rather than lingering.
+ * Invariant: an entry is in the hash exactly when its raddr is nonzero, and `live`
+ * counts them (tcp_input looks the table up only when there is one).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "tcp/tcp_priv.h"
+
+struct tw_entry {
+    uint32_t raddr;
+    uint16_t rport;
+    uint8_t  rmac[6];
+    uint32_t snd_nxt, rcv_nxt, iss, ts_recent;
+    uint8_t  opts, ts_adj;
+    uint32_t hnext;
+    uint64_t expire_ms;
+};
+
+int tw_init(struct tcp *e, uint32_t cap)
+{
+    struct tw_table *t = &e->tw;
+    uint32_t buckets = 1;
+    while (buckets < cap * 2)
+        buckets <<= 1;
+    t->ent = calloc(cap, sizeof(struct tw_entry));
+    t->hash = malloc(buckets * sizeof(uint32_t));
+    if (!t->ent || !t->hash)
+        return -1;
+    memset(t->hash, 0xff, buckets * sizeof(uint32_t));
+    t->cap = cap;
+    t->mask = buckets - 1;
+    return 0;
+}
+
+void tw_free(struct tcp *e)
+{
+    free(e->tw.ent);
+    free(e->tw.hash);
+}
+
+static uint32_t bucket(const struct tw_table *t, uint32_t raddr, uint16_t rport)
+{
+    uint64_t x = ((uint64_t)raddr << 16 | rport) * 0x9e3779b97f4a7c15ull;
+    return (uint32_t)(x >> 32) & t->mask;
+}
+
+static void unhash(struct tcp *e, uint32_t idx)
+{
+    struct tw_table *t = &e->tw;
+    struct tw_entry *w = &t->ent[idx];
+    uint32_t *pp = &t->hash[bucket(t, w->raddr, w->rport)];
+    while (*pp != idx)
+        pp = &t->ent[*pp].hnext;
+    *pp = w->hnext;
+    w->raddr = 0;
+    e->net.st->conns_time_wait = --t->live;
+}
+
+struct tw_entry *tw_lookup(struct tcp *e, uint32_t raddr, uint16_t rport)
+{
+    struct tw_table *t = &e->tw;
+    for (uint32_t i = t->hash[bucket(t, raddr, rport)]; i != NONE32; i = t->ent[i].hnext)
+        if (t->ent[i].raddr == raddr && t->ent[i].rport == rport)
+            return &t->ent[i];
+    return NULL;
+}
+
+/* Take over c's TIME-WAIT and give its slot back to the pool. */
+void tw_enter(struct tcp *e, struct tcb *c)
+{
+    struct tw_table *t = &e->tw;
+    if (t->count == t->cap) {  /* full: the oldest goes early */
+        if (t->ent[t->head].raddr)
+            unhash(e, t->head);
+        t->head = (t->head + 1) % t->cap;
+        t->count--;
+        e->net.st->tw_evicted++;
+    }
+    uint32_t idx = (t->head + t->count) % t->cap;
+    struct tw_entry *w = &t->ent[idx];
+    *w = (struct tw_entry){
+        .raddr = c->raddr, .rport = c->rport, .snd_nxt = c->snd.nxt, .rcv_nxt = c->rcv.nxt,
+        .iss = c->snd.iss, .ts_recent = c->rcv.ts_recent, .opts = c->opts, .ts_adj = c->ts_adj,
+        .expire_ms = now_ms(&e->net) + e->net.cfg.time_wait_ms,
+    };
+    memcpy(w->rmac, c->rmac, 6);
+    uint32_t b = bucket(t, w->raddr, w->rport);
+    w->hnext = t->hash[b];
+    t->hash[b] = idx;
+    t->count++;
+    e->net.st->conns_time_wait = ++t->live;
+    conn_free(e, c);
+}
+
+/* An ACK from a TIME-WAIT entry, through the ordinary output path. */
+static void tw_ack(struct tcp *e, const struct tw_entry *w)
+{
+    struct tcb tmp;
+    memset(&tmp, 0, offsetof(struct tcb, rcv.buf));
+    tmp.raddr = w->raddr;
+    tmp.rport = w->rport;
+    memcpy(tmp.rmac, w->rmac, 6);
+    tmp.rcv.nxt = w->rcv_nxt;
+    tmp.snd.iss = w->iss;
+    tmp.rcv.ts_recent = w->ts_recent;
+    tmp.opts = w->opts & CO_TS;
+    tmp.ts_adj = w->ts_adj;
+    tcp_send_ctl(e, &tmp, TH_ACK, w->snd_nxt);
+}
+
+/*
+ * RFC 9293 3.10.7.4 in TIME-WAIT: the peer's FIN again (its ACK of ours was lost) is
+ * acknowledged and restarts the wait; an exact RST ends it (RFC 1337 would ignore it,
+ * but the peer that sends one has nothing left to protect); a new SYN beyond the old
+ * sequence space ends it and opens a new connection (returns 1: go on as a SYN).
+ * Everything else is dropped.
+ */
+int tw_input(struct tcp *e, struct tw_entry *w, const struct seg *s)
+{
+    uint32_t idx = (uint32_t)(w - e->tw.ent);
+    if ((s->flags & TH_SYN) && !(s->flags & TH_ACK) && seq_lt(w->rcv_nxt, s->seq)) {
+        unhash(e, idx);
+        return 1;
+    }
+    if ((s->flags & TH_RST) && s->seq == w->rcv_nxt) {
+        e->net.st->rst_received++;
+        unhash(e, idx);
+    } else if ((s->flags & TH_FIN) && s->seq + s->len + 1 == w->rcv_nxt) {
+        w->expire_ms = now_ms(&e->net) + e->net.cfg.time_wait_ms;
+        tw_ack(e, w);
+    }
+    return 0;
+}
+
+/* Entries in use (for checks: it walks the whole ring). */
+uint32_t tw_live(const struct tcp *e)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < e->tw.count; i++)
+        n += e->tw.ent[(e->tw.head + i) % e->tw.cap].raddr != 0;
+    return n;
+}
+
+/* Expire the oldest entries. One whose wait was restarted holds the ones behind it for
+ * at most one more wait, which errs on the safe side. */
+void tw_run(struct tcp *e)
+{
+    struct tw_table *t = &e->tw;
+    uint64_t now = now_ms(&e->net);
+    while (t->count) {
+        struct tw_entry *w = &t->ent[t->head];
+        if (w->raddr && w->expire_ms > now)
+            break;
+        if (w->raddr)
+            unhash(e, t->head);
+        t->head = (t->head + 1) % t->cap;
+        t->count--;
+    }
+}
