@@ -32,7 +32,12 @@
  * must come to the same result, its offsets must stay inside what it read, and the
  * route key of an accepted path must be canonical: what hp_path_key makes of it again.
  * The same bytes go to the body decoder (http_body.c) as a chunked body and as a
- * Content-Length one, at once and a byte at a time: the same body, the same end.
+ * Content-Length one, at once and a byte at a time: the same body, the same end. The
+ * parser that records where a request's parts are (hp_run_fields) must read as the
+ * plain one and keep every offset inside the head. Then the kernel-socket path
+ * (ssdk_http_answer, ssdk_http_body) answers the same bytes with the same decision
+ * (serve/decide.c) as the connections will; what it hands the application is checked as
+ * fz_app checks what the stack hands it.
  */
 #include "harness.h"
 
@@ -223,8 +228,29 @@ static void check_parser(const uint8_t *req, size_t size)
                           || whole.error == SP_OPTIONS || whole.error == SP_404_GET
                           || whole.error == SP_404_HEAD))
         fz_fail("the parser refused a request with special response %u", whole.error);
+    /* The parser that records where the parts are (for the application) reads alike,
+     * at once and a byte at a time, and records the same. */
+    static struct ssdk_field fw[HTTP_FIELDS_MAX], fb[HTTP_FIELDS_MAX];
+    struct http_parse rw = {0}, rb = {0};
+    struct hp_fields ow = {.f = fw, .cap = HTTP_FIELDS_MAX}, ob = {.f = fb, .cap = HTTP_FIELDS_MAX};
+    enum hp_result c = hp_run_fields(&rw, req, len, &ow), d = HP_MORE;
+    for (uint32_t n = 1; n <= len && d == HP_MORE; n++)
+        d = hp_run_fields(&rb, req, n, &ob);
+    if (c != a || d != a || memcmp(&rw, &whole, sizeof(whole)) || memcmp(&rb, &whole, sizeof(whole))
+        || ow.n != ob.n || ow.method_len != ob.method_len || ow.target_off != ob.target_off
+        || ow.target_len != ob.target_len || memcmp(fw, fb, ow.n * sizeof(fw[0])))
+        fz_fail("the parser recording fields read otherwise: %d, %d (%u, %u fields)", c, d,
+                ow.n, ob.n);
+    for (uint32_t i = 0; i < ow.n; i++)
+        if ((uint32_t)fw[i].name_off + fw[i].name_len > whole.pos
+            || (uint32_t)fw[i].value_off + fw[i].value_len > whole.pos)
+            fz_fail("field %u outside the %u bytes read", i, whole.pos);
     if (a != HP_DONE)
         return;
+    if (ow.n != whole.fields || (uint32_t)ow.target_off + ow.target_len > whole.pos
+        || ow.method_len == 0 || ow.method_len >= whole.pos)
+        fz_fail("recorded %u of %u fields, target [%u, +%u), method %u in %u bytes", ow.n,
+                whole.fields, ow.target_off, ow.target_len, ow.method_len, whole.pos);
     if (whole.path + whole.path_len > whole.pos || whole.path_len > HTTP_TARGET_MAX)
         fz_fail("path [%u, +%u) outside the %u bytes read", whole.path, whole.path_len,
                 whole.pos);
@@ -290,6 +316,57 @@ static void check_body(const uint8_t *p, size_t size)
     }
 }
 
+/*
+ * The kernel-socket path (serve/answer.c) on the same bytes, on the engine with the
+ * application's route: the same decision (serve/decide.c) with no connection. Its
+ * answer stays inside the request and the table; a request for the application reads
+ * its body from the bytes after the head, and hands over a record fz_check_request
+ * accepts.
+ */
+static void check_answer(struct ssdk_engine *e, const uint8_t *req, size_t size)
+{
+    uint32_t len = size > 3 * TCP_RCV_CAP ? 3 * TCP_RCV_CAP : (uint32_t)size;
+    struct ssdk_answer a, refused;
+    int rc = ssdk_http_answer(e, req, len, &a);
+    if (rc < 0)
+        fz_fail("ssdk_http_answer: %d", rc);
+    if (rc == 0)
+        return;
+    if (a.consumed > len || (a.app && (a.status || !a.pending || a.stream_len))
+        || (!a.app && (a.pending || !a.status || a.chunked))
+        || (a.interim_len && !a.keep && !a.app) || (a.chunked && a.body))
+        fz_fail("answer: status %u, consumed %u of %u, app %u, keep %u, chunked %u",
+                a.status, a.consumed, len, a.app, a.keep, a.chunked);
+    if (!a.app) {
+        if (a.stream_off + a.stream_len > fz_blob_len || (!a.keep && a.body))
+            fz_fail("answer: stream [%lu, +%lu), body %u, keep %u",
+                    (unsigned long)a.stream_off, (unsigned long)a.stream_len, a.body, a.keep);
+        return;
+    }
+    struct ssdk_request r;
+    uint32_t used = 0, at = a.consumed;
+    rc = 0;
+    while (rc == 0 && at <= len) {  /* the body as it comes: a few bytes at a time */
+        uint32_t n = len - at < 7 ? len - at : 7;
+        rc = ssdk_http_body(e, a.pending, req + at, n, &used, &r, &refused);
+        if (used > n || (rc == 0 && used != n))
+            fz_fail("the body took %u of %u bytes (result %d)", used, n, rc);
+        at += used;
+        if (n == 0)
+            break;
+    }
+    if (rc == 1) {
+        fz_check_request(&r);
+        if (r.keep != a.keep)
+            fz_fail("the request's keep %u is not the answer's %u", r.keep, a.keep);
+    } else if (rc == 2 && (refused.keep || (refused.status != 400 && refused.status != 413))) {
+        fz_fail("a body refused with %u, keep %u", refused.status, refused.keep);
+    } else if (rc < 0) {
+        fz_fail("ssdk_http_body: %d", rc);
+    }
+    ssdk_http_pending_free(a.pending);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
@@ -307,6 +384,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fz_seg_hook = check_seg;
     fz_peers_reset();
     cl.e = fz_engine();
+    check_answer(cl.e, req, len);
     int conns = 1, live = conn_open(&cl), stuck = 0;
     while (live && pos < len) {
         struct fz_peer *p = cl.p;

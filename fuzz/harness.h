@@ -124,14 +124,62 @@ static void fz_load_table(void)
 
 /* The fuzzed application: answers every other request at once, keeps the others
  * waiting (their connections time out or are reset), as a slow handler would. */
+/*
+ * What the application is handed of a request (struct ssdk_request, made by the C
+ * parser, http/http_parse.c: hp_run_fields): a method of tchars at the head's start, a
+ * target inside the head starting with '/', and every field's name (tchars) and value
+ * (no CR, LF or NUL; no whitespace at either end) inside the head; no more field lines
+ * than the parser allows.
+ */
+static void fz_check_request(const struct ssdk_request *r)
+{
+    static const char tsym[] = "!#$%&'*+-.^_`|~";
+    const uint8_t *h = r->head;
+#define TCHAR_AT(c) (((c) >= '0' && (c) <= '9') || (((c) | 0x20) >= 'a' && ((c) | 0x20) <= 'z') \
+                     || ((c) && strchr(tsym, (c))))
+    if (r->head_len == 0 || (r->body_len && !r->body))
+        fz_fail("the application got a request without its head or body");
+    if (r->method_len == 0 || r->method_len >= r->head_len || h[r->method_len] != ' ')
+        fz_fail("method of %u bytes in a head of %u", r->method_len, r->head_len);
+    for (uint32_t i = 0; i < r->method_len; i++)
+        if (!TCHAR_AT(h[i]))
+            fz_fail("method byte %#04x", h[i]);
+    if ((uint32_t)r->target_off + r->target_len > r->head_len || r->target_len == 0
+        || h[r->target_off] != '/')
+        fz_fail("target [%u, +%u) in a head of %u", r->target_off, r->target_len,
+                r->head_len);
+    if (r->nfields > HTTP_FIELDS_MAX || (r->nfields && !r->fields))
+        fz_fail("%u fields", r->nfields);
+    for (uint32_t i = 0; i < r->nfields; i++) {
+        const struct ssdk_field *f = &r->fields[i];
+        if ((uint32_t)f->name_off + f->name_len > r->head_len || f->name_len == 0
+            || (uint32_t)f->value_off + f->value_len > r->head_len
+            || f->value_off <= f->name_off + f->name_len
+            || h[f->name_off + f->name_len] != ':'
+            || (i && f->name_off <= r->fields[i - 1].value_off))
+            fz_fail("field %u: name [%u, +%u), value [%u, +%u) in a head of %u", i,
+                    f->name_off, f->name_len, f->value_off, f->value_len, r->head_len);
+        for (uint32_t j = 0; j < f->name_len; j++)
+            if (!TCHAR_AT(h[f->name_off + j]))
+                fz_fail("field %u: name byte %#04x", i, h[f->name_off + j]);
+        const uint8_t *v = h + f->value_off;
+        for (uint32_t j = 0; j < f->value_len; j++)
+            if (v[j] == '\r' || v[j] == '\n' || v[j] == 0)
+                fz_fail("field %u: value byte %#04x", i, v[j]);
+        if (f->value_len && (v[0] == ' ' || v[0] == '\t' || v[f->value_len - 1] == ' '
+                             || v[f->value_len - 1] == '\t'))
+            fz_fail("field %u: value with whitespace at an end", i);
+    }
+#undef TCHAR_AT
+}
+
 static void fz_app(void *ctx, const struct ssdk_request *reqs, uint32_t n)
 {
     const char *resp = FZ_APP_RESP;
     static unsigned turn;
     struct ssdk_engine *e = ctx;
     for (uint32_t i = 0; i < n; i++) {
-        if (reqs[i].head_len == 0 || (reqs[i].body_len && !reqs[i].body))
-            fz_fail("the application got a request without its head or body");
+        fz_check_request(&reqs[i]);
         if (turn++ % 2)
             continue;
         if (ssdk_respond(e, reqs[i].token, (const uint8_t *)resp, sizeof(FZ_APP_RESP) - 1,

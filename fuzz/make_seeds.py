@@ -365,6 +365,16 @@ def http_seeds() -> dict[str, bytes]:
                       + r("GET /files/mid.bin", "Range: bytes=0-9",
                           "If-Range: Tue, 14 Nov 2023 22:13:20 GMT")
                       + r("GET /files/mid.bin", "Range: bytes=0-1,3-4")),
+        # the application's route (/d/, harness.h): its requests' fields, chunked bodies,
+        # 100 Continue, and the kernel-socket path on the same bytes
+        "app-fields": h(0, b"", r("GET /d/x?q=1", "X-A:  1 2 ", "x-a: 3", "E:", "O: caf\xe9")
+                        + r("POST http://198.18.0.2/d/y", "Content-Length: 2") + b"hi"),
+        "app-chunked": h(1, b"\x09", r("POST /d/c", "Transfer-Encoding: chunked")
+                         + b"5\r\nhello\r\n3;ext=1\r\nabc\r\n0\r\nT: 1\r\n\r\n" + get("/")),
+        "app-continue": h(0, b"", r("POST /d/e", "Expect: 100-continue", "Content-Length: 3")
+                          + b"abc" + r("POST /d/e", "Transfer-Encoding: chunked",
+                                       "Expect: 100-continue") + b"0\r\n\r\n"),
+        "app-many-fields": h(0, b"", r("GET /d/m", *[f"X-{i}: {i}" for i in range(99)])),
         "hosts": h(0, b"", b"GET / HTTP/1.1\r\nHost: EXAMPLE.org:8080\r\n\r\n"
                    + b"GET /nope HTTP/1.1\r\nHost: www.example.org.\r\n\r\n"
                    + b"GET http://example.org/files/docs HTTP/1.1\r\nHost: x\r\n\r\n"

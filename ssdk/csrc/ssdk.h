@@ -170,20 +170,29 @@ void ssdk_clock_set(struct ssdk_engine *e, uint64_t now_us);
 uint64_t ssdk_clock_now(struct ssdk_engine *e);
 
 /* The answer to one request read from a kernel socket (ssdk dev's fallback): the same
- * parser and table as the stack's, no TCP. The response is bytes [stream_off,
- * stream_off + stream_len) of the blob of table `generation`, with the Date value at
- * date_off and the Connection value at conn_off to be written as on the wire
- * ("     close" when keep is 0). interim_len != 0: a 100 Continue to send first. */
+ * parser and the same decision (serve/decide.c) as the stack's, no TCP. A table's
+ * response is bytes [stream_off, stream_off + stream_len) of the blob of table
+ * `generation`, with the Date value at date_off and the Connection value at conn_off to
+ * be written as on the wire ("     close" when keep is 0). interim_len != 0: a 100
+ * Continue to send first. app = 1: the application answers instead (dynamic route
+ * `route`; no stream): the request's body, if any (`body` bytes, or chunked), goes
+ * through ssdk_http_body with `pending`, which hands back the whole request. */
+struct ssdk_pending;
 struct ssdk_answer {
-    uint32_t status;
+    uint32_t status;        /* the table's response; 0 when app = 1 */
     uint32_t consumed;      /* request bytes the header block took (the body follows) */
-    uint32_t body;          /* body bytes to read and discard before the next request */
+    uint32_t body;          /* Content-Length body bytes that follow (a table's answer:
+                               to read and discard before the next request) */
     uint32_t keep;          /* 1: the connection stays open */
     uint64_t generation;
     uint64_t stream_off, stream_len;
     uint32_t date_off, conn_off;
     uint64_t interim_off, interim_len;
     uint32_t interim_date_off;
+    uint32_t app;           /* 1: the application's (dynamic route `route`) */
+    uint32_t route;
+    uint32_t chunked;       /* the body that follows is chunked (app = 1 only) */
+    struct ssdk_pending *pending;  /* app = 1: the request, the caller's to free */
 };
 /* 1: answered; 0: the header block is not complete yet; -1: no table. */
 int  ssdk_http_answer(struct ssdk_engine *e, const uint8_t *req, uint32_t len,
@@ -193,6 +202,12 @@ int  ssdk_http_answer(struct ssdk_engine *e, const uint8_t *req, uint32_t len,
  * starts with `key` (exact: equals it) and that no table holds is handed to `fn`, with
  * every other request made ready in the same pass of the loop, in one call; each is
  * answered, then or later, with ssdk_respond(token). The arrays live for that call. */
+/* A header field of a request: its name and value (without the whitespace around it)
+ * are bytes of the request's head, as the C parser found them (http/http_parse.c). */
+struct ssdk_field {
+    uint16_t name_off, name_len;
+    uint16_t value_off, value_len;
+};
 struct ssdk_request {
     uint64_t token;          /* names the connection (slot and incarnation) */
     uint32_t route;          /* the id given to ssdk_dynamic_route */
@@ -202,11 +217,29 @@ struct ssdk_request {
     uint32_t body_len;
     uint32_t keep;           /* the request lets the connection stay open */
     uint32_t is_head;        /* HEAD: the answer carries no body */
+    uint16_t method_len;     /* the method is head[0 .. method_len) */
+    uint16_t target_off;     /* the target's path and query (of an absolute-form target, */
+    uint16_t target_len;     /*   what follows the authority) */
+    uint16_t nfields;        /* fields[]: every field line, in the order received */
+    const struct ssdk_field *fields;
 };
 typedef void (*ssdk_request_fn)(void *ctx, const struct ssdk_request *reqs, uint32_t n);
 int  ssdk_dynamic_route(struct ssdk_engine *e, const uint8_t *key, uint32_t len, int exact,
                         uint32_t id, uint32_t max_body);
 void ssdk_dynamic_set(struct ssdk_engine *e, ssdk_request_fn fn, void *ctx);
+/* Forget every dynamic route (the application's code changed: ssdk dev). */
+void ssdk_dynamic_clear(struct ssdk_engine *e);
+/* The body of the request an answer with app = 1 gave to the application (kernel
+ * sockets): p[0..n) are bytes that followed what was consumed; *used of them were the
+ * body's (Content-Length bytes, or the chunked coding, decoded as the stack does, with
+ * the route's limit). 1: the request is whole, in *req (its arrays live as long as pd);
+ * 0: more bytes are needed (all were used); 2: the body is refused (malformed chunked:
+ * 400, over the limit: 413), *a holds the table's answer, which closes; -1: pd waits for
+ * no body. pd is freed with ssdk_http_pending_free. */
+int  ssdk_http_body(struct ssdk_engine *e, struct ssdk_pending *pd, const uint8_t *p,
+                    uint32_t n, uint32_t *used, struct ssdk_request *req,
+                    struct ssdk_answer *a);
+void ssdk_http_pending_free(struct ssdk_pending *pd);
 /* The answer: a whole response (header block with Date and Connection slots at date_off
  * and conn_off, then the body), copied and kept until acknowledged. 0, or -1 when the
  * connection is gone, -2 for a bad layout, -3 without memory. */

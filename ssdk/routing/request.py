@@ -3,7 +3,8 @@
 # Owns: Request, Headers (case-insensitive, several values per name) and Query (the
 # decoded query string, several values per name).
 # Invariants: a Request is built from what the C core has already validated (method
-# token, target, header syntax, body framing); nothing here parses HTTP framing.
+# token, target, header syntax, body framing) and where its parser found each part
+# (Request.from_wire); nothing here parses HTTP.
 # Names compare case-insensitively (RFC 9110 5.1); values keep their order.
 from __future__ import annotations
 
@@ -67,6 +68,25 @@ class Query(_MultiMap):
         return cls(parse_qsl(raw, keep_blank_values=True))
 
 
+class WireFields:
+    """The header fields of a request's head, as the C parser found them: per field
+    line, the offsets of its name and value in the head (struct ssdk_field, four
+    uint16: name_off, name_len, value_off, value_len). Decoded when iterated."""
+
+    __slots__ = ("head", "offsets")
+
+    def __init__(self, head: bytes, offsets: bytes) -> None:
+        self.head = head
+        self.offsets = offsets
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        head = self.head
+        o = memoryview(self.offsets).cast("H")
+        for i in range(0, len(o), 4):
+            n, nl, v, vl = o[i], o[i + 1], o[i + 2], o[i + 3]
+            yield head[n : n + nl].decode("latin-1"), head[v : v + vl].decode("latin-1")
+
+
 class Request:
     """One HTTP request handed to a dynamic route by the server's loop. The query and
     the header fields are parsed when first asked for: most handlers read one or none."""
@@ -89,6 +109,27 @@ class Request:
         self._path: str | None = None
         self._query: Query | None = None
         self._headers: Headers | None = None
+
+    @classmethod
+    def from_wire(
+        cls,
+        head: bytes,
+        method_len: int,
+        target: tuple[int, int],
+        fields: bytes,
+        body: bytes = b"",
+    ) -> Request:
+        """The request in `head` where the C parser found its parts: the method is
+        head[:method_len], the target (path and query) head[off : off + len] for
+        target = (off, len), and `fields` the offsets of each field line (WireFields)."""
+        off, n = target
+        req = cls(
+            head[:method_len].decode("latin-1"),
+            head[off : off + n].decode("latin-1"),
+            WireFields(head, fields),
+            body,
+        )
+        return req
 
     @property
     def path(self) -> str:

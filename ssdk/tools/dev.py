@@ -284,6 +284,7 @@ def _serve_kernel(
     """The same bundle through kernel sockets; every rebuild is loaded in place, and the
     app's dynamic routes imported again when its Python changes."""
     from ssdk.core.bundle import Bundle, read_bundle
+    from ssdk.core.runtime.app_calls import register_routes
     from ssdk.core.runtime.engine import Engine, EngineConfig
     from ssdk.tools.kernel_serve import run_kernel_server
 
@@ -305,8 +306,15 @@ def _serve_kernel(
             for blob in engine.reap_tables():
                 open_bundles.pop(id(blob)).close()
 
+        def app_routes() -> Dispatcher | None:
+            """The app's dynamic routes, told to the engine, which decides (as the
+            worker's does) which requests go to them."""
+            found = _dispatcher(app)
+            register_routes(engine, [r for r, _ in found.routes] if found else [])
+            return found
+
         load(first)
-        routes: list[Dispatcher | None] = [_dispatcher(app)]
+        routes: list[Dispatcher | None] = [app_routes()]
 
         def tick() -> bool:
             changes = feed.take()
@@ -315,7 +323,7 @@ def _serve_kernel(
                 if path is not None:
                     load(path)
                     if changed_python(changes):  # a build that passed imports it fine
-                        routes[0] = _dispatcher(app)
+                        routes[0] = app_routes()
                     print("ssdk dev: loaded", flush=True)
             return not stop
 

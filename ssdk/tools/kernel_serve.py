@@ -1,14 +1,16 @@
 """Serving a bundle through the kernel's TCP sockets: `ssdk dev`'s way without privileges.
 
 dev.run_dev (no TAP allowed) -> KernelServer.serve_forever (asyncio, 127.0.0.1:PORT)
-    -> per connection: read -> Engine.answer (the C parser and table, no TCP)
-    -> write the response's bytes with Date and Connection filled in -> discard any body
-    (a path no table holds that a dynamic route takes -> its body read -> Dispatcher, in
-     a thread, as the worker's loop would call it)
+    -> per connection: read -> Engine.answer (the C parser and decision, no TCP)
+    -> a table's response: its bytes with Date and Connection filled in -> discard any
+       Content-Length body
+    -> the application's (the engine knows the app's dynamic routes: register_routes):
+       Engine.body (the C body decoder: Content-Length or chunked, the route's limit)
+       -> wire_request -> Dispatcher, in a thread, as the worker's loop would call it
 
-The request is parsed and answered by the very code the user-space stack runs, so a
-page looks the same either way; only the transport differs. It is for development: one
-thread, Python per request.
+The request is parsed and decided by the very code the user-space stack runs (serve/
+decide.c), so it is answered the same either way; only the transport differs. It is
+for development: one thread, Python per request.
 """
 
 from __future__ import annotations
@@ -18,10 +20,9 @@ import contextlib
 from collections.abc import Callable
 from email.utils import formatdate
 
-from ssdk.core.runtime.app_calls import parse_head
-from ssdk.core.runtime.dynamic import Dispatcher
-from ssdk.core.runtime.engine import Engine
-from ssdk.routing.request import Request
+from ssdk.core.runtime.app_calls import wire_request
+from ssdk.core.runtime.dynamic import Dispatcher, error_page
+from ssdk.core.runtime.engine import Answer, Engine
 
 READ_CHUNK = 65536
 CLOSE_VALUE = b"     close"
@@ -50,15 +51,6 @@ class KernelServer:
     async def start(self) -> None:
         self.server = await asyncio.start_server(self._client, self.host, self.port)
 
-    def _dynamic(self, head: bytes) -> Request | None:
-        """The request in `head` if one of the app's dynamic routes takes its path."""
-        assert self.dispatcher is not None
-        try:
-            req = _parsed(head)
-        except ValueError:
-            return None
-        return req if self.dispatcher.match(req.path) else None
-
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         buf = b""
         try:
@@ -70,27 +62,15 @@ class KernelServer:
                         return
                     buf += chunk
                     continue
-                head, buf = buf[: ans.consumed], buf[ans.consumed :]
-                if ans.status == 404 and self.dispatcher is not None:
-                    req = self._dynamic(head)
-                    if req is not None:  # the application's, as in the worker
-                        # The C parser checked the framing: one Content-Length, or none.
-                        size = int(req.headers.get("content-length", "0"))
-                        while len(buf) < size:
-                            chunk = await reader.read(READ_CHUNK)
-                            if not chunk:
-                                return
-                            buf += chunk
-                        req.body, buf = buf[:size], buf[size:]
-                        loop = asyncio.get_running_loop()
-                        r = await loop.run_in_executor(None, self.dispatcher.handle, req)
-                        writer.write(on_the_wire(r.stream, r.date_off, r.conn_off, ans.keep))
-                        await writer.drain()
-                        if not ans.keep:
-                            return
-                        continue
+                buf = buf[ans.consumed :]
                 if ans.interim:
                     writer.write(on_the_wire(ans.interim, ans.interim_date_off, None, True))
+                if ans.app:  # the application's, as in the worker
+                    rest = await self._application(ans, buf, reader, writer)
+                    if rest is None or not ans.keep:
+                        return
+                    buf = rest
+                    continue
                 writer.write(on_the_wire(ans.stream, ans.date_off, ans.conn_off, ans.keep))
                 await writer.drain()
                 if not ans.keep:
@@ -109,10 +89,40 @@ class KernelServer:
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
 
-
-def _parsed(head: bytes) -> Request:
-    method, target, fields = parse_head(head.lstrip(b"\r\n"))
-    return Request(method, target, fields)
+    async def _application(
+        self,
+        ans: Answer,
+        buf: bytes,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> bytes | None:
+        """Read the body through the engine, call the handler, write its answer; the
+        bytes after the body, or None when the connection is to close."""
+        await writer.drain()  # a 100 Continue goes before the body is waited for
+        while True:
+            got = self.engine.body(ans, buf)
+            buf = buf[got.used :]
+            if got.refusal is not None:  # malformed or over the route's limit: closes
+                r = got.refusal
+                writer.write(on_the_wire(r.stream, r.date_off, r.conn_off, False))
+                await writer.drain()
+                return None
+            if got.request is not None:
+                req = wire_request(got.request)
+                break
+            chunk = await reader.read(READ_CHUNK)
+            if not chunk:
+                return None
+            buf += chunk
+        dispatcher = self.dispatcher
+        if dispatcher is None:  # the routes went with a reload between two reads
+            rendered = error_page(404, head=req.method == "HEAD")
+        else:
+            loop = asyncio.get_running_loop()
+            rendered = await loop.run_in_executor(None, dispatcher.handle, req)
+        writer.write(on_the_wire(rendered.stream, rendered.date_off, rendered.conn_off, ans.keep))
+        await writer.drain()
+        return buf
 
 
 def run_kernel_server(

@@ -120,3 +120,17 @@ def test_a_bad_header_from_a_handler_is_a_500(caplog: pytest.LogCaptureFixture) 
 def test_render_matches_the_template_layout() -> None:
     r = render(ssdk.text("hello"))
     assert r.stream.endswith(b"\r\n\r\nhello") and r.status == 200
+
+
+def test_a_request_from_where_the_parser_found_its_parts() -> None:
+    """Request.from_wire takes offsets into the head (struct ssdk_field); the fields are
+    decoded only when the handler asks for them."""
+    import struct
+
+    head = b"POST /a?b=1 HTTP/1.1\r\nHost: x\r\nX-A:  1 2 \r\nx-a: 3\r\n\r\n"
+    offs = struct.pack("=12H", 22, 4, 28, 1, 31, 3, 37, 3, 43, 3, 48, 1)
+    req = Request.from_wire(head, 4, (5, 6), offs, b"body")
+    assert (req.method, req.target, req.path, req.body) == ("POST", "/a?b=1", "/a", b"body")
+    assert req._headers is None  # not decoded yet
+    assert req.headers.getlist("x-a") == ["1 2", "3"] and req.headers["host"] == "x"
+    assert req.headers.items_all() == [("Host", "x"), ("X-A", "1 2"), ("x-a", "3")]

@@ -1,12 +1,17 @@
 # ssdk/core/runtime/app_calls.py: the application's dynamic routes, called from the C loop.
 #
-# worker -> AppCalls(engine, app) -> Engine.dynamic_route per route (C prefilters paths)
+# worker -> AppCalls(engine, app) -> register_routes -> Engine.dynamic_route per route
+#   (the C core decides which requests are the application's: serve/decide.c)
 # C loop (end of a pass) -> ssdk_py_requests (extern "Python", every ready request at
-#   once) -> AppCalls.take -> Dispatcher.handle (ssdk/core/runtime/dynamic.py) -> Engine.respond
+#   once) -> AppCalls.take -> wire_request -> Dispatcher.handle
+#   (ssdk/core/runtime/dynamic.py) -> Engine.respond
 #   | blocking=True -> a thread pool -> AppCalls.drain (between slices) -> Engine.respond
+# ssdk/tools/kernel_serve.py -> register_routes, wire_request (the same, off kernel sockets)
 #
-# Owns: turning the C core's request records into Requests, running handlers on the
-# loop's thread or in the pool, and the cost of Python per request (for `ssdk stats`).
+# Owns: turning the C core's request records into Requests (where its parser found the
+# method, target and fields: nothing is parsed again here), telling the engine the
+# app's route keys, running handlers on the loop's thread or in the pool, and the cost
+# of Python per request (for `ssdk stats`).
 # Invariants: nothing raises back into C (a failure is a 500, logged); every request
 # handed up is answered exactly once, unless its connection went first (then C refuses
 # the answer and counts it).
@@ -16,6 +21,7 @@ import concurrent.futures
 import logging
 import queue
 import time
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
@@ -31,6 +37,7 @@ log = logging.getLogger("ssdk.app")
 # parser's set, from ssdk/csrc/http/http_grammar.h.
 KEY_SAFE = ROUTE_KEY_SAFE
 POOL_THREADS = 8
+FIELD_SIZE = ffi.sizeof("struct ssdk_field")
 
 
 def route_key(route: Dynamic) -> tuple[str, bool]:
@@ -43,19 +50,25 @@ def route_key(route: Dynamic) -> tuple[str, bool]:
     return quote(literal, safe=KEY_SAFE), False
 
 
-def parse_head(head: bytes) -> tuple[str, str, list[tuple[str, str]]]:
-    """Method, origin-form target and fields of a header block the C parser accepted."""
-    lines = head.decode("latin-1").replace("\r\n", "\n").split("\n")
-    method, target, _ = lines[0].split(" ", 2)
-    if not target.startswith("/"):  # absolute-form: the path and query are what count
-        rest = target.split("//", 1)[-1]
-        target = "/" + rest.split("/", 1)[1] if "/" in rest else "/"
-    fields = []
-    for line in lines[1:]:
-        if line:
-            name, _, value = line.partition(":")
-            fields.append((name, value.strip(" \t")))
-    return method, target, fields
+def wire_request(r: Any) -> Request:
+    """The Request for a `struct ssdk_request` (its arrays live only for the call): the
+    head and body copied, the method, target and header fields where the C parser found
+    them (the fields decoded when the handler first asks for them)."""
+    head = ffi.buffer(r.head, r.head_len)[:]
+    body = ffi.buffer(r.body, r.body_len)[:] if r.body_len else b""
+    fields = ffi.buffer(r.fields, r.nfields * FIELD_SIZE)[:] if r.nfields else b""
+    return Request.from_wire(
+        head, int(r.method_len), (int(r.target_off), int(r.target_len)), fields, body
+    )
+
+
+def register_routes(engine: Engine, routes: Iterable[Dynamic]) -> None:
+    """Tell the engine the route keys of an app's dynamic routes (ids in order), in place
+    of any it knew: the C core decides which requests go to the application."""
+    engine.clear_dynamic_routes()
+    for i, route in enumerate(routes):
+        key, exact = route_key(route)
+        engine.dynamic_route(key, exact, i, route.max_body)
 
 
 class AppCalls:
@@ -66,9 +79,7 @@ class AppCalls:
         self.app = app
         self.dispatcher = Dispatcher.for_app(app)
         self.blocking = {id(r) for r in app.dynamics if r.blocking}
-        for i, route in enumerate(app.dynamics):
-            key, exact = route_key(route)
-            engine.dynamic_route(key, exact, i, route.max_body)
+        register_routes(engine, app.dynamics)
         self._handle = ffi.new_handle(self)
         engine.on_requests(lib.ssdk_py_requests, self._handle)
         self.pool: concurrent.futures.ThreadPoolExecutor | None = None
@@ -85,10 +96,7 @@ class AppCalls:
             r = reqs[i]
             token, keep = int(r.token), bool(r.keep)
             try:
-                head = ffi.buffer(r.head, r.head_len)[:]
-                body = ffi.buffer(r.body, r.body_len)[:] if r.body_len else b""
-                method, target, fields = parse_head(head)
-                req = Request(method, target, fields, body)
+                req = wire_request(r)
             except Exception:
                 log.exception("a request the loop handed up could not be read")
                 self._answer(token, error_page(400), False)

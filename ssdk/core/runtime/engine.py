@@ -151,6 +151,21 @@ class Answer:
     conn_off: int
     interim: bytes  # a 100 Continue to send first, or b""
     interim_date_off: int
+    app: bool = False  # the application answers (no stream): Engine.body, then a handler
+    route: int = 0  # ...through this dynamic route
+    chunked: bool = False  # ...and the body that follows is chunked (else `body` bytes)
+    pending: Any = None  # ...and the request, whose body Engine.body reads
+
+
+@dataclass(frozen=True)
+class Body:
+    """Engine.body's result: how many of the bytes given were the body's, and the whole
+    request for the application (a struct ssdk_request, valid while its Answer is), or
+    the refusal to write (400, 413: it closes), or neither yet."""
+
+    used: int
+    request: Any = None
+    refusal: Answer | None = None
 
 
 class Engine:
@@ -274,16 +289,20 @@ class Engine:
         return freed
 
     def answer(self, request: bytes) -> Answer | None:
-        """What the table answers to the request at the start of `request` (bytes from a
-        kernel socket): None while its header block is incomplete. The same parser and
-        choice as the stack's; no TCP and no backend needed."""
+        """What the request at the start of `request` (bytes from a kernel socket) is
+        answered with: a table's response, or the application (app=True; its body then
+        through body()). None while its header block is incomplete. The same parser and
+        decision as the stack's; no TCP and no backend needed."""
         a = ffi.new("struct ssdk_answer *")
         rc = lib.ssdk_http_answer(self._e, request, len(request), a)
         if rc < 0:
             raise EngineError("no table loaded")
         if rc == 0:
             return None
-        blob = self._blobs[int(a.generation)][0]
+        return self._answer(a)
+
+    def _answer(self, a: Any) -> Answer:
+        blob = self._blobs[int(a.generation)][0] if a.generation else b""
         mv = memoryview(blob)
         stream = bytes(mv[a.stream_off : a.stream_off + a.stream_len])
         interim = bytes(mv[a.interim_off : a.interim_off + a.interim_len])
@@ -297,7 +316,28 @@ class Engine:
             conn_off=int(a.conn_off),
             interim=interim,
             interim_date_off=int(a.interim_date_off),
+            app=bool(a.app),
+            route=int(a.route),
+            chunked=bool(a.chunked),
+            pending=ffi.gc(a.pending, lib.ssdk_http_pending_free) if a.pending else None,
         )
+
+    def body(self, ans: Answer, data: bytes) -> Body:
+        """The body of the request `ans` gave the application (app=True): `data` are
+        bytes that followed its head, or more of them. The C core decodes it
+        (Content-Length or chunked) within the route's limit, as the stack does."""
+        used = ffi.new("uint32_t *")
+        req = ffi.new("struct ssdk_request *")
+        a = ffi.new("struct ssdk_answer *")
+        pending = ans.pending if ans.pending is not None else ffi.NULL
+        rc = lib.ssdk_http_body(self._e, pending, data, len(data), used, req, a)
+        if rc < 0:
+            raise EngineError("no request waits for its body")
+        if rc == 1:
+            return Body(int(used[0]), request=req)
+        if rc == 2:
+            return Body(int(used[0]), refusal=self._answer(a))
+        return Body(int(used[0]))
 
     # -- dynamic routes (ssdk/core/runtime/app_calls.py) --------------------------------------
     def dynamic_route(self, key: str, exact: bool, route_id: int, max_body: int) -> None:
@@ -307,6 +347,10 @@ class Engine:
         raw = key.encode("ascii")
         if lib.ssdk_dynamic_route(self._e, raw, len(raw), int(exact), route_id, max_body):
             raise EngineError(f"dynamic route key {key!r} refused")
+
+    def clear_dynamic_routes(self) -> None:
+        """Forget every dynamic route (the app's code changed)."""
+        lib.ssdk_dynamic_clear(self._e)
 
     def on_requests(self, fn: Any, handle: Any) -> None:
         """The extern "Python" function that takes each pass's ready requests."""

@@ -6,6 +6,8 @@
  * tcp/ (up->sent) -> serve/serve.c (http_serve) -> hp_run -> act -> request_line
  *                                                                  -> hp_field_line
  *                                                                  -> hp_block_end
+ * serve/dynamic.c (dyn_in_new: a request for the application) -> hp_run_fields: the same,
+ *                                     recording where the method, target and fields are
  * http_fields.c says what the header fields mean; http_path.c makes a path's route key.
  *
  * Invariants:
@@ -274,8 +276,10 @@ static enum hp_result request_line(struct http_parse *p, const uint8_t *b)
 
 /* --- the driver ---------------------------------------------------------------------------- */
 
-/* One transition's action, at the byte p->pos: marks a lexeme, or hands a whole one on. */
-static enum hp_result act(struct http_parse *p, const uint8_t *b, uint8_t a)
+/* One transition's action, at the byte p->pos: marks a lexeme, or hands a whole one on.
+ * out (hp_run_fields): where the request line's parts and the field lines are, or NULL. */
+static inline __attribute__((always_inline)) enum hp_result
+act(struct http_parse *p, const uint8_t *b, uint8_t a, struct hp_fields *out)
 {
     uint16_t at = p->pos;
     switch (a) {
@@ -288,13 +292,21 @@ static enum hp_result act(struct http_parse *p, const uint8_t *b, uint8_t a)
             if (methods[i].len == at - p->mark
                 && !memcmp(b + p->mark, methods[i].name, methods[i].len))
                 p->method = methods[i].method;
+        if (out)
+            out->method_len = at;  /* the method is the request's first lexeme */
         return HP_MORE;
     case A_TARGET:
         p->path = p->mark;
         p->path_len = (uint16_t)(at - p->mark);
         return HP_MORE;
-    case A_LINE:
-        return request_line(p, b);
+    case A_LINE: {
+        enum hp_result r = request_line(p, b);
+        if (out && r == HP_MORE) {  /* the target ended one SP before the version */
+            out->target_off = p->path;
+            out->target_len = (uint16_t)(p->mark - 1 - p->path);
+        }
+        return r;
+    }
     case A_NAME:
         p->name_end = at;
         p->vstart = p->vend = (uint16_t)(at + 1);
@@ -307,6 +319,13 @@ static enum hp_result act(struct http_parse *p, const uint8_t *b, uint8_t a)
         p->vend = (uint16_t)(at + 1);
         return HP_MORE;
     case A_FIELD:
+        if (out && out->n < out->cap) {
+            SSDK_ASSERT(p->mark < p->name_end && p->name_end < p->vstart
+                        && p->vstart <= p->vend && p->vend <= at);
+            out->f[out->n++] = (struct ssdk_field){
+                p->mark, (uint16_t)(p->name_end - p->mark), p->vstart,
+                (uint16_t)(p->vend - p->vstart)};
+        }
         return hp_field_line(p, b);
     case A_END:
         return hp_block_end(p);
@@ -316,8 +335,10 @@ static enum hp_result act(struct http_parse *p, const uint8_t *b, uint8_t a)
 }
 
 /* The driver: each byte's class picks the transition; a state that loops on itself is
- * held to its length limit first. */
-enum hp_result hp_run(struct http_parse *p, const uint8_t *b, uint32_t len)
+ * held to its length limit first. Inlined into its two entry points, so hp_run's copy
+ * has no trace of out. */
+static inline __attribute__((always_inline)) enum hp_result
+drive(struct http_parse *p, const uint8_t *b, uint32_t len, struct hp_fields *out)
 {
     if (p->state == S_DONE)
         return HP_DONE;
@@ -329,10 +350,21 @@ enum hp_result hp_run(struct http_parse *p, const uint8_t *b, uint32_t len)
             && p->pos - p->mark >= state_limit[t.next].max)
             return hp_fail(p, state_limit[t.next].error, state_limit[t.next].why);
         p->state = t.next;
-        enum hp_result r = t.act == A_NONE ? HP_MORE : act(p, b, t.act);
+        enum hp_result r = t.act == A_NONE ? HP_MORE : act(p, b, t.act, out);
         p->pos++;
         if (r != HP_MORE)
             return r;
     }
     return HP_MORE;
+}
+
+enum hp_result hp_run(struct http_parse *p, const uint8_t *b, uint32_t len)
+{
+    return drive(p, b, len, NULL);
+}
+
+enum hp_result hp_run_fields(struct http_parse *p, const uint8_t *b, uint32_t len,
+                             struct hp_fields *out)
+{
+    return drive(p, b, len, out);
 }

@@ -14,6 +14,7 @@
 #define SSDK_HTTP_PARSE_H
 #include <stddef.h>
 #include <stdint.h>
+#include "ssdk.h"
 #include "table/table.h"
 
 #define HTTP_TARGET_MAX 2048   /* request-target bytes: longer is 414 */
@@ -115,6 +116,23 @@ struct http_parse {
 
 /* Read buf[p->pos .. len) on from where the last call stopped. */
 enum hp_result hp_run(struct http_parse *p, const uint8_t *buf, uint32_t len);
+
+/*
+ * Where the parts of a request are in its head, for the application: the method is
+ * buf[0 .. method_len) (a request starts at the buffer's first byte); the target's path
+ * and query [target_off, +target_len) (of an absolute-form target, what follows the
+ * authority); and each field line's name and value (without the whitespace around it)
+ * in f[0 .. n), in the order received, up to cap of them. hp_run_fields is hp_run that
+ * records them as it reads: serve/ runs it once more over the head of a request it
+ * hands to the application, so no connection keeps a field index while it reads.
+ */
+struct hp_fields {
+    uint16_t method_len, target_off, target_len;
+    uint16_t n, cap;
+    struct ssdk_field *f;
+};
+enum hp_result hp_run_fields(struct http_parse *p, const uint8_t *buf, uint32_t len,
+                             struct hp_fields *out);
 /* Debug builds: the parser's character tables agree with what they are derived from. */
 void hp_grammar_check(void);
 

@@ -2,9 +2,12 @@
  * dynamic.c - requests answered by the application's own code (@app.dynamic), and the
  * responses it gives back.
  *
- * serve.c (http_serve: a path no table holds) -> dyn_start -> [body: on_recv ->
- *        dyn_body_in -> hp_body_run (http/: the length or chunked decoder) -> h->dyn_in]
- *        -> dyn_ready (queued for the pass)
+ * serve.c (http_serve: decide.c says D_APP) -> dyn_start -> dyn_in_new -> hp_run_fields
+ *        (http/: where the method, target and fields are) -> [body: on_recv ->
+ *        dyn_body_in -> dyn_body_read -> hp_body_run (http/: the length or chunked
+ *        decoder) -> h->dyn_in] -> dyn_ready (queued for the pass)
+ * answer.c (the kernel-socket path) -> dyn_in_new, dyn_body_begin, dyn_body_read,
+ *        dyn_request: the same request record, without a connection
  * loop.c (end of a pass) -> dyn_flush -> the application's callback, once, with every
  *        request made ready in the pass (Python: extern "Python", batched)
  *        -> tcp_ack_flush (a request not answered at once is acknowledged alone)
@@ -54,6 +57,13 @@ void ssdk_dynamic_set(struct ssdk_engine *e, ssdk_request_fn fn, void *ctx)
     e->dyn_ctx = ctx;
 }
 
+void ssdk_dynamic_clear(struct ssdk_engine *e)
+{
+    free(e->dyn_routes);  /* a request under way keeps its route's id, not the route */
+    e->dyn_routes = NULL;
+    e->ndyn = 0;
+}
+
 /* The dynamic route for route key `key`: an exact one first, else the longest prefix. */
 const struct dyn_route *dyn_match(const struct ssdk_engine *e, const uint8_t *key,
                                   size_t len)
@@ -73,6 +83,107 @@ const struct dyn_route *dyn_match(const struct ssdk_engine *e, const uint8_t *ke
 }
 
 uint32_t dyn_max_body(const struct dyn_route *r) { return r->max_body; }
+uint32_t dyn_route_id(const struct dyn_route *r) { return r->id; }
+
+/*
+ * The request the parser finished in head (p->pos bytes), for the application (d:
+ * D_APP): one allocation with where its parts are, its head, and room for a
+ * Content-Length body or the first part of a chunked one. The parser runs over the head
+ * once more to say where the method, target and field lines are (hp_run_fields), so no
+ * connection carries a field index while it reads a request. NULL without memory.
+ */
+struct dyn_in *dyn_in_new(const struct http_parse *p, const uint8_t *head,
+                          const struct http_decision *d)
+{
+    const struct dyn_route *r = d->route;
+    uint32_t hlen = p->pos, nf = p->fields;
+    uint32_t cap = d->body == BF_CHUNKED ? (r->max_body < 4096 ? r->max_body : 4096)
+                 : d->body == BF_LENGTH ? d->length : 0;
+    struct dyn_in *in = malloc(sizeof(*in) + nf * sizeof(struct ssdk_field) + hlen + cap);
+    if (!in)
+        return NULL;
+    *in = (struct dyn_in){.route = r->id, .head_len = hlen, .cap = cap,
+                          .max_body = r->max_body, .keep = d->keep, .is_head = d->head,
+                          .nfields = (uint16_t)nf};
+    memcpy(dyn_head(in), head, hlen);
+    struct http_parse again = {0};
+    struct hp_fields f = {.f = in->fields, .cap = (uint16_t)nf};
+    enum hp_result res = hp_run_fields(&again, dyn_head(in), hlen, &f);
+    /* The same parser over the same bytes comes to the same end. */
+    SSDK_ASSERT(res == HP_DONE && again.pos == hlen && f.n == nf);
+    (void)res;
+    in->method_len = f.method_len;
+    in->target_off = f.target_off;
+    in->target_len = f.target_len;
+    SSDK_ASSERT(in->method_len > 0 && in->method_len < hlen
+                && (uint32_t)in->target_off + in->target_len <= hlen);
+    for (uint32_t i = 0; i < nf; i++)
+        SSDK_ASSERT((uint32_t)in->fields[i].name_off + in->fields[i].name_len <= hlen
+                    && (uint32_t)in->fields[i].value_off + in->fields[i].value_len <= hlen);
+    return in;
+}
+
+/* The body decoder for the request in `in`: its framing, as decided. */
+void dyn_body_begin(struct hp_body *b, struct dyn_in *in, const struct http_decision *d)
+{
+    hp_body_start(b, d->body == BF_CHUNKED, d->length);
+    if (d->body != BF_CHUNKED)
+        in->body_len = d->length;
+}
+
+/* Room for n more body bytes, up to the route's limit; 0 when over it (413). */
+static int body_room(void *arg, uint32_t n)
+{
+    struct dyn_in **pin = arg, *in = *pin;
+    if ((uint64_t)in->got + n > in->max_body)
+        return 0;
+    if (in->got + n <= in->cap)
+        return 1;
+    uint32_t cap = in->cap ? in->cap : 1;
+    while (cap < in->got + n)
+        cap = cap > in->max_body / 2 ? in->max_body : cap * 2;
+    struct dyn_in *grown = realloc(in, sizeof(*in) + in->nfields * sizeof(struct ssdk_field)
+                                           + in->head_len + cap);
+    if (!grown)
+        return 0;
+    grown->cap = cap;
+    *pin = grown;
+    return 1;
+}
+
+/* Body bytes for the application: into the request, after its head. */
+static void body_data(void *arg, const uint8_t *p, uint32_t n)
+{
+    struct dyn_in *in = *(struct dyn_in **)arg;
+    memcpy(dyn_head(in) + in->head_len + in->got, p, n);
+    in->got += n;
+}
+
+/* Body bytes p[0..n) through the decoder (http/http_body.c) into *in (which may move as
+ * it grows); how many were the body's. Once b->kind is HB_NONE the body is whole, or
+ * refused (b->failed). */
+uint32_t dyn_body_read(struct hp_body *b, struct dyn_in **in, const uint8_t *p, uint32_t n)
+{
+    const struct hp_body_sink sink = {.arg = in, .chunk = body_room, .data = body_data};
+    int chunked = b->kind == HB_CHUNKED;
+    uint32_t used = hp_body_run(b, p, n, &sink);
+    if (b->kind == HB_NONE && !b->failed && chunked)
+        (*in)->body_len = (*in)->got;
+    return used;
+}
+
+/* The record the application gets for a whole request (its arrays point into in). */
+struct ssdk_request dyn_request(struct dyn_in *in, uint64_t token)
+{
+    uint8_t *head = dyn_head(in);
+    return (struct ssdk_request){
+        .token = token, .route = in->route, .head = head, .head_len = in->head_len,
+        .body = head + in->head_len, .body_len = in->body_len,
+        .keep = in->keep, .is_head = in->is_head, .method_len = in->method_len,
+        .target_off = in->target_off, .target_len = in->target_len,
+        .nfields = in->nfields, .fields = in->fields,
+    };
+}
 
 static void dyn_ready(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
 {
@@ -83,64 +194,27 @@ static void dyn_ready(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
 /* The request of c (header block parsed, hp.pos bytes) goes to the application: its
  * head and the body bytes buffered so far are copied out, the rest follows through
  * on_recv (serve.c) and the body decoder. Returns 0, or -1 when there is no memory. */
-int dyn_start(struct ssdk_engine *e, struct tcb *c, struct hconn *h, const struct dyn_route *r,
-              int keep, int head)
+int dyn_start(struct ssdk_engine *e, struct tcb *c, struct hconn *h,
+              const struct http_decision *d)
 {
     uint32_t hlen = h->hp.pos;
-    int chunked = !!(h->hp.flags & HF_TE);
-    uint32_t cap = chunked ? (r->max_body < 4096 ? r->max_body : 4096) : h->hp.content_length;
-    struct dyn_in *in = malloc(sizeof(*in) + hlen + cap);
+    struct dyn_in *in = dyn_in_new(&h->hp, c->rcv.buf, d);
     if (!in)
         return -1;
-    *in = (struct dyn_in){.route = r->id, .head_len = hlen, .cap = cap,
-                          .max_body = r->max_body, .keep = (uint8_t)keep,
-                          .is_head = (uint8_t)head};
-    memcpy(in->data, c->rcv.buf, hlen);
     h->dyn_in = in;
     tcp_rcv_drop_held(c);  /* held bytes beyond a gap are body: let the peer resend them */
     h->req_since_ms = 0;
     resp_push(e, c, h, RK_WAIT);  /* nothing to send, nothing more read, until the answer */
-    hp_body_start(&h->body, chunked, h->hp.content_length);
-    if (!chunked)
-        in->body_len = h->hp.content_length;
+    dyn_body_begin(&h->body, in, d);
     uint32_t rest = c->rcv.len - hlen;
     uint32_t used = h->body.kind != HB_NONE ? dyn_body_in(e, c, h, c->rcv.buf + hlen, rest) : 0;
-    if (h->body.kind == HB_NONE && !chunked && h->dyn_in && !h->dyn_in->queued)
+    if (h->body.kind == HB_NONE && d->body == BF_NONE && h->dyn_in && !h->dyn_in->queued)
         dyn_ready(e, c, h);  /* no body at all */
     if (resp_waiting(h)) {  /* not refused by the decoder (that closes, the buffer empty) */
         tcp_recved(c, hlen + used);
         memset(&h->hp, 0, sizeof(h->hp));
     }
     return 0;
-}
-
-/* Room for n more body bytes, up to the route's limit; 0 when over it (413). */
-static int body_room(void *arg, uint32_t n)
-{
-    struct hconn *h = arg;
-    struct dyn_in *in = h->dyn_in;
-    if ((uint64_t)in->got + n > in->max_body)
-        return 0;
-    if (in->got + n <= in->cap)
-        return 1;
-    uint32_t cap = in->cap ? in->cap : 1;
-    while (cap < in->got + n)
-        cap = cap > in->max_body / 2 ? in->max_body : cap * 2;
-    struct dyn_in *grown = realloc(in, sizeof(*in) + in->head_len + cap);
-    if (!grown)
-        return 0;
-    grown->cap = cap;
-    h->dyn_in = grown;
-    return 1;
-}
-
-/* Body bytes for the application: into dyn_in, after its head. */
-static void body_data(void *arg, const uint8_t *p, uint32_t n)
-{
-    struct hconn *h = arg;
-    struct dyn_in *in = h->dyn_in;
-    memcpy(in->data + in->head_len + in->got, p, n);
-    in->got += n;
 }
 
 /*
@@ -153,9 +227,7 @@ static void body_data(void *arg, const uint8_t *p, uint32_t n)
 uint32_t dyn_body_in(struct ssdk_engine *e, struct tcb *c, struct hconn *h, const uint8_t *p,
                      uint32_t n)
 {
-    const struct hp_body_sink sink = {.arg = h, .chunk = body_room, .data = body_data};
-    int chunked = h->body.kind == HB_CHUNKED;
-    uint32_t used = hp_body_run(&h->body, p, n, &sink);
+    uint32_t used = dyn_body_read(&h->body, &h->dyn_in, p, n);
     if (h->body.kind != HB_NONE)
         return used;
     if (h->body.failed) {
@@ -165,8 +237,6 @@ uint32_t dyn_body_in(struct ssdk_engine *e, struct tcb *c, struct hconn *h, cons
         http_refuse(e, c, h, h->body.error);
         return used;
     }
-    if (chunked)
-        h->dyn_in->body_len = h->dyn_in->got;
     dyn_ready(e, c, h);
     return used;
 }
@@ -180,12 +250,7 @@ void dyn_flush(struct ssdk_engine *e)
         struct dyn_in *in = e->hconns[idx].dyn_in;
         if (!in)
             continue;  /* gone since it was queued */
-        e->dyn_reqs[n++] = (struct ssdk_request){
-            .token = ((uint64_t)e->tcp.incarnation[idx] << 32) | idx,
-            .route = in->route, .head = in->data, .head_len = in->head_len,
-            .body = in->data + in->head_len, .body_len = in->body_len,
-            .keep = in->keep, .is_head = in->is_head,
-        };
+        e->dyn_reqs[n++] = dyn_request(in, ((uint64_t)e->tcp.incarnation[idx] << 32) | idx);
     }
     uint32_t batch = e->ndyn_batch;
     e->ndyn_batch = 0;

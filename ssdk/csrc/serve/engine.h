@@ -30,29 +30,61 @@
 #define RX_BURST 64
 #define RX_PASS_MAX 1024
 
-/* A request on its way to the application, and the response it gave (dynamic.c). */
+/* A request on its way to the application, and the response it gave (dynamic.c). One
+ * allocation: where its parts are (fields[]: made by the parser, hp_run_fields), then
+ * the header block's bytes, then the body as it arrives. */
 struct dyn_in {
     uint32_t route, head_len, body_len, got;
-    uint32_t cap;             /* body bytes data[] has room for */
+    uint32_t cap;             /* body bytes there is room for after the head */
     uint32_t max_body;
+    uint16_t method_len, target_off, target_len, nfields;
     uint8_t  keep, is_head;
     uint8_t  queued;          /* whole, and in this pass's batch for the application */
-    uint8_t  data[];          /* the header block, then the body */
+    struct ssdk_field fields[];  /* nfields of them; then head_len bytes, then the body */
 };
+static inline uint8_t *dyn_head(struct dyn_in *in)
+{
+    return (uint8_t *)(in->fields + in->nfields);
+}
 struct dyn_out {
     uint32_t len, date_off, conn_off;
     uint8_t  data[];
 };
 struct dyn_route;
 
-/* Tables alive at once: the current one and those that responses still in flight were
- * started from (hot swap, resp.c). */
-#define GEN_MAX 8
-
 /* variant.c: the part of a 206's body it sends. */
 struct range_pick {
     uint32_t first, len;
 };
+
+/*
+ * What a request the parser finished is answered with (decide.c: http_decide), for
+ * both transports: the stack's connections (serve.c) and kernel sockets (answer.c).
+ * Each does only what its transport needs with it.
+ */
+enum decision_kind {
+    D_TABLE,                  /* response idx of the current table */
+    D_APP,                    /* the application, through dynamic route `route` */
+    D_REFUSE,                 /* special response idx, and the connection closes */
+};
+enum body_framing { BF_NONE, BF_LENGTH, BF_CHUNKED };
+struct http_decision {
+    uint8_t  kind;            /* enum decision_kind */
+    uint8_t  keep;            /* the connection stays open after the answer */
+    uint8_t  head;            /* HEAD: a table's response without its body */
+    uint8_t  why;             /* enum hp_why, for the counters */
+    uint8_t  body;            /* enum body_framing: what follows the head, to read */
+    uint8_t  cont;            /* a 100 Continue is due, if no body byte came yet */
+    uint32_t idx;             /* D_TABLE, D_REFUSE: the response (D_APP: the 404) */
+    uint32_t length;          /* BF_LENGTH: the body's bytes */
+    struct range_pick rg;     /* D_TABLE, a 206: the part of its 200's body */
+    const struct dyn_route *route;  /* D_APP */
+};
+
+/* Tables alive at once: the current one and those that responses still in flight were
+ * started from (hot swap, resp.c). */
+#define GEN_MAX 8
+
 
 /*
  * A response in flight: what the bytes [seq, end) of the connection's stream are. It
@@ -108,7 +140,8 @@ struct ssdk_engine {
     uint64_t gen_next;            /* the number the next published table gets */
     uint8_t  cur;                 /* the slot new responses come from */
     int table_loaded;
-    struct http_scratch *scratch; /* ssdk_http_answer's parser state, made on first use */
+    struct http_scratch *scratch; /* the kernel-socket path's state (answer.c), made on
+                                     first use */
     struct dyn_route *dyn_routes; /* paths the application answers itself (dynamic.c) */
     uint32_t ndyn;
     ssdk_request_fn dyn_fn;
@@ -169,20 +202,35 @@ void date_render(uint64_t unix_sec, uint8_t out[DATE_LEN]);
 void date_tick(struct ssdk_engine *e);
 const uint8_t *date_for(const struct ssdk_engine *e, uint64_t sec, uint8_t buf[DATE_LEN]);
 
+/* decide.c: the one decision for a request the parser finished (res: HP_DONE or
+ * HP_ERROR) in buf; and the counters of a table's response and why it was chosen. */
+void http_decide(struct ssdk_engine *e, const struct http_parse *p, const uint8_t *buf,
+                 enum hp_result res, struct http_decision *d);
+void http_count(struct ssdk_engine *e, const struct table *t, uint32_t idx, uint8_t why);
+void http_count_status(struct ssdk_engine *e, uint16_t status);
+
 /* dynamic.c */
 const struct dyn_route *dyn_match(const struct ssdk_engine *e, const uint8_t *key,
                                   size_t len);
 uint32_t dyn_max_body(const struct dyn_route *r);
+uint32_t dyn_route_id(const struct dyn_route *r);
+struct dyn_in *dyn_in_new(const struct http_parse *p, const uint8_t *head,
+                          const struct http_decision *d);
+void dyn_body_begin(struct hp_body *b, struct dyn_in *in, const struct http_decision *d);
+uint32_t dyn_body_read(struct hp_body *b, struct dyn_in **in, const uint8_t *p, uint32_t n);
+struct ssdk_request dyn_request(struct dyn_in *in, uint64_t token);
 int  dyn_start(struct ssdk_engine *e, struct tcb *c, struct hconn *h,
-               const struct dyn_route *r, int keep, int head);
+               const struct http_decision *d);
 uint32_t dyn_body_in(struct ssdk_engine *e, struct tcb *c, struct hconn *h,
                      const uint8_t *p, uint32_t n);
 void dyn_flush(struct ssdk_engine *e);
 void dyn_drop(struct hconn *h);
 
-/* serve.c: the counters of a response's status; a request refused (a body the decoder
- * gave up on); what keeps TCP in step after a change (its deadline and receive mode). */
-void http_count_status(struct ssdk_engine *e, uint16_t status);
+/* answer.c: what the kernel-socket path holds goes with the engine. */
+void answer_free(struct ssdk_engine *e);
+
+/* serve.c: a request refused (a body the decoder gave up on); what keeps TCP in step
+ * after a change (its deadline and receive mode). */
 void http_refuse(struct ssdk_engine *e, struct tcb *c, struct hconn *h, uint8_t sp);
 void http_sync_tcp(struct ssdk_engine *e, struct tcb *c, struct hconn *h);
 extern const struct tcp_upcalls http_upcalls;

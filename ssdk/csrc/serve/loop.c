@@ -117,7 +117,7 @@ void ssdk_engine_free(struct ssdk_engine *e)
             dyn_drop(&e->hconns[i]);
         }
     free(e->hconns);
-    free(e->scratch);
+    answer_free(e);
     free(e->dyn_batch);
     free(e->dyn_reqs);
     free(e->dyn_routes);
