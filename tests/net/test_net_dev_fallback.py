@@ -119,3 +119,32 @@ def test_dynamic_routes_are_served_too(dev: tuple[int, Path, list[str]]) -> None
                          b"Connection: close\r\n\r\nhello")  # fmt: skip
     assert got.count(b"HTTP/1.1 200 OK") == 2, got
     assert got.index(b'{"q":"hi","body":""}') < got.index(b'{"q":"","body":"hello"}')
+
+
+def test_a_chunked_body_reaches_the_app_as_on_the_stack(dev: tuple[int, Path, list[str]]) -> None:
+    """The kernel path takes the stack's decision (serve/decide.c): a chunked body to a
+    dynamic route is decoded by the C decoder and handed to the app; to a page it is 411;
+    over the route's limit 413; a 100 Continue comes before a body the app will read."""
+    port, _, _ = dev
+    got = exchange(port, b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         b"3\r\nhel\r\n2;x=1\r\nlo\r\n0\r\n\r\n"
+                         b"GET /echo?q=after HTTP/1.1\r\nHost: x\r\n"
+                         b"Connection: close\r\n\r\n")  # fmt: skip
+    assert got.count(b"HTTP/1.1 200 OK") == 2, got
+    assert got.index(b'{"q":"","body":"hello"}') < got.index(b'{"q":"after","body":""}')
+    page = exchange(port, b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          b"0\r\n\r\n")  # fmt: skip
+    assert page.startswith(b"HTTP/1.1 411 ") and page.count(b"HTTP/1.1") == 1
+    big = exchange(port, b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         b"FFFFFF\r\n")  # fmt: skip
+    assert big.startswith(b"HTTP/1.1 413 ") and big.count(b"HTTP/1.1") == 1
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+                  b"Expect: 100-continue\r\nConnection: close\r\n\r\n")  # fmt: skip
+        interim = s.recv(65536)
+        assert interim.startswith(b"HTTP/1.1 100 Continue\r\n"), interim
+        s.sendall(b"hi")
+        rest = b""
+        while chunk := s.recv(65536):
+            rest += chunk
+    assert rest.startswith(b"HTTP/1.1 200 OK") and b'{"q":"","body":"hi"}' in rest, rest
