@@ -114,6 +114,7 @@ struct ssdk_stats {
     uint64_t http_bad_path;       /* 400s for bad escapes, %00, and ".." above the root */
     uint64_t http_options;        /* OPTIONS answered with Allow */
     uint64_t http_continue;       /* 100 Continue interim responses sent */
+    uint64_t http_pipelined;      /* responses queued while an earlier one was in flight */
     uint64_t dyn_requests;        /* requests handed to the application */
     uint64_t dyn_orphans;         /* answers for connections that had gone */
     uint64_t dyn_bad_bodies;      /* chunked bodies refused: malformed, or over the limit */

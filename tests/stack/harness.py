@@ -42,6 +42,7 @@ PORT = 80
 TEMPLATE_MSS = DEFAULT_MSS  # what the test bundle is built with (ssdk build's default)
 SERVER_MSS = 1460  # the MSS option of our SYN-ACK (ssdk_config rx_mss)
 RX_WINDOW = 4096  # the request buffer per connection, which is also our receive window
+RESPQ_DEPTH = 4  # responses a connection has in flight at most (serve/engine.h RESPQ_MAX)
 ETH_MIN = 60  # Ethernet minimum frame length without the FCS
 MOD = 2**32  # sequence numbers are modulo 2^32 (RFC 9293 3.4)
 TS_BASE = 3_000_000  # the peer's TSval is this plus the stack's clock in milliseconds

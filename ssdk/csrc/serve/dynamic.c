@@ -11,12 +11,15 @@
  * loop.c (end of a pass) -> dyn_flush -> the application's callback, once, with every
  *        request made ready in the pass (Python: extern "Python", batched)
  *        -> tcp_ack_flush (a request not answered at once is acknowledged alone)
- * the application -> ssdk_respond -> an RK_DYN response (a copy) -> tcp_output: tcp/
+ * the application -> ssdk_respond -> an RK_DYN response (a copy) -> resp_flush (resp.c)
+ *        -> tcp_output: tcp/
  *        sends it like a template's, resp.c summing each segment as it goes
  *
- * Invariants: a connection waits for the application (an RK_WAIT response, the last in
- * flight) with nothing to send and reads no further request meanwhile, so pipelined
- * requests are still answered in order. A response the application gave is kept whole
+ * Invariants: a connection has at most one request with the application (an RK_WAIT
+ * response in its queue, and h->dyn_in); TCP's stream stops at it, and the responses
+ * queued behind it (table responses: a second request for the application waits in
+ * the buffer) go once its answer comes, so pipelined requests are answered in order
+ * whenever the answers come. A response the application gave is kept whole
  * until it is acknowledged, since it cannot be rebuilt: retransmissions copy from it.
  * The buffers of a connection go with it (on_gone); a token names a connection slot and
  * its incarnation, so an answer for a connection that has gone is refused.
@@ -204,7 +207,7 @@ int dyn_start(struct ssdk_engine *e, struct tcb *c, struct hconn *h,
     h->dyn_in = in;
     tcp_rcv_drop_held(c);  /* held bytes beyond a gap are body: let the peer resend them */
     h->req_since_ms = 0;
-    resp_push(e, c, h, RK_WAIT);  /* nothing to send, nothing more read, until the answer */
+    resp_push(e, c, h, RK_WAIT);  /* the stream stops here until the answer */
     dyn_body_begin(&h->body, in, d);
     uint32_t rest = c->rcv.len - hlen;
     uint32_t used = h->body.kind != HB_NONE ? dyn_body_in(e, c, h, c->rcv.buf + hlen, rest) : 0;
@@ -299,18 +302,21 @@ int ssdk_respond(struct ssdk_engine *e, uint64_t token, const uint8_t *stream, u
     keep = keep && h->dyn_in->keep;
     free(h->dyn_in);
     h->dyn_in = NULL;
-    struct resp *q = resp_last(h);  /* the waiting one becomes the answer */
+    int w = resp_wait_at(h);
+    struct resp *q = &h->rq[w];  /* the waiting one becomes the answer */
     q->kind = RK_DYN;
     q->out = out;
     q->end = q->seq + out->len;
     q->date_sec = e->date_sec;
-    tcp_write_stream(c, q->end);
     http_count_status(e, (uint16_t)status);
-    if (!keep) {
+    if (!keep) {  /* the responses queued behind it are never sent */
+        resp_cut(e, h, (uint8_t)(w + 1));
         q->close_token = 1;
+        h->hflags |= HC_LAST;  /* a 100's answer queued behind it never starts */
         tcp_rcv_discard(c);
-        tcp_close(&e->tcp, c);
+        memset(&h->hp, 0, sizeof(h->hp));
     }
+    resp_flush(e, c, h);  /* those behind it follow it, up to the next wait */
     SSDK_DEBUG_ONLY(resp_check(e, c, h));
     http_sync_tcp(e, c, h);
     tcp_output(&e->tcp, c);  /* the answer carries the ACK it was held for, if any */

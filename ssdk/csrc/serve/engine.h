@@ -108,9 +108,11 @@ struct resp {
     uint64_t date_sec;        /* the second it started in: its Date, sent again alike */
 };
 
-/* Responses a connection may have in flight: each one's range follows the last's, so
- * a segment may end one and begin the next. Only pipelining at full speed fills more
- * than one; a waiting (RK_WAIT) one is always the last. */
+/* Responses a connection may have in flight (the pipelining depth): each one's range
+ * follows the last's, so a segment may end one and begin the next. Requests behind them
+ * wait unparsed in the receive buffer, which is the window: it closes as they pile up.
+ * At most one waits for the application (RK_WAIT, no bytes yet); the responses queued
+ * behind it are placed (their seq) once its answer comes, and TCP's stream stops at it. */
 #define RESPQ_MAX 4
 
 /* One connection's HTTP side, at its control block's index (e->hconns). All zero is a
@@ -130,6 +132,7 @@ struct hconn {
 
 #define HC_NEXT       0x01   /* next_resp starts once the 100 Continue is acknowledged */
 #define HC_NEXT_HEAD  0x02   /* ... and answers HEAD: its header block only */
+#define HC_LAST       0x04   /* the queue's last response closes: nothing more is parsed */
 
 struct ssdk_engine {
     struct tcp tcp;               /* the layers below: tcp.net is the network layer */
@@ -173,22 +176,24 @@ static inline const struct table *cur_table(const struct ssdk_engine *e)
     return &e->tables[e->cur];
 }
 
-/* The response in flight last started (the tail of the queue), or NULL. */
-static inline struct resp *resp_last(struct hconn *h)
+/* The response waiting for the application's answer (RK_WAIT), or -1: at most one. */
+static inline int resp_wait_at(const struct hconn *h)
 {
-    return h->nresp ? &h->rq[h->nresp - 1] : NULL;
+    for (uint8_t i = 0; i < h->nresp; i++)
+        if (h->rq[i].kind == RK_WAIT)
+            return i;
+    return -1;
 }
 
 /* Whether the connection waits for the application's answer. */
-static inline int resp_waiting(const struct hconn *h)
-{
-    return h->nresp && h->rq[h->nresp - 1].kind == RK_WAIT;
-}
+static inline int resp_waiting(const struct hconn *h) { return resp_wait_at(h) >= 0; }
 
 /* resp.c: the response queue and the tables' generations (hot swap). */
 struct resp *resp_push(struct ssdk_engine *e, struct tcb *c, struct hconn *h, uint8_t kind);
 void resp_hold(struct ssdk_engine *e, struct resp *q, uint32_t idx);
 void resp_retire(struct ssdk_engine *e, struct tcb *c, struct hconn *h);
+void resp_cut(struct ssdk_engine *e, struct hconn *h, uint8_t n);
+void resp_flush(struct ssdk_engine *e, struct tcb *c, struct hconn *h);
 void resp_drop_all(struct ssdk_engine *e, struct hconn *h);
 void resp_check(const struct ssdk_engine *e, const struct tcb *c, const struct hconn *h);
 /* A hold on the current table for a response chosen now and started later (behind a

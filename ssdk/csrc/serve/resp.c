@@ -10,8 +10,10 @@
  *
  * The queue: each response occupies the bytes [seq, end) of the connection's stream,
  * each one's seq the last one's end, the first one's end past SND.UNA (an acknowledged
- * response leaves at once: resp_retire), and a waiting one (RK_WAIT, no bytes yet)
- * only last. A segment is built from the responses its range covers: an exact template
+ * response leaves at once: resp_retire), at most one waiting (RK_WAIT, no bytes yet),
+ * TCP's stream ending at it (resp_flush: the responses behind it wait for its answer,
+ * then move along and go), a closing one only last. Up to RESPQ_MAX responses, so
+ * pipelined requests are answered back to back. A segment is built from the responses its range covers: an exact template
  * segment keeps its precomputed sum, corrected for the new date (RFC 1624: add the new
  * bytes' sum and the complement of the old); anything else (a peer MSS below the
  * template's, a partial ACK, the Connection slot patched to "close", a 206's header and
@@ -72,28 +74,42 @@ uint8_t gen_hold(struct ssdk_engine *e)
 void resp_check(const struct ssdk_engine *e, const struct tcb *c, const struct hconn *h)
 {
     SSDK_ASSERT(h->nresp <= RESPQ_MAX);
+    int wait = -1;
     for (uint8_t i = 0; i < h->nresp; i++) {
         const struct resp *q = &h->rq[i];
         SSDK_ASSERT(q->kind == RK_TABLE || q->kind == RK_DYN || q->kind == RK_WAIT);
-        SSDK_ASSERT(seq_le(q->seq, q->end) && seq_le(q->end, c->snd.end));
+        SSDK_ASSERT(seq_le(q->seq, q->end));
         SSDK_ASSERT(i == 0 || q->seq == h->rq[i - 1].end);
-        SSDK_ASSERT(q->kind != RK_WAIT || (i == h->nresp - 1 && q->seq == q->end));
+        SSDK_ASSERT(q->kind != RK_WAIT || (wait < 0 && q->seq == q->end));
+        if (q->kind == RK_WAIT)
+            wait = i;
         SSDK_ASSERT((q->kind == RK_DYN) == (q->out != NULL));
+        SSDK_ASSERT(!q->close_token || i == h->nresp - 1);  /* nothing follows a close */
         SSDK_ASSERT(q->kind != RK_TABLE
                     || (q->gen < GEN_MAX && e->gen_refs[q->gen] > 0
                         && q->idx < e->tables[q->gen].hdr->nresp));
     }
+    /* TCP's stream goes exactly to the first waiting response, else to the last. */
+    if (h->nresp) {
+        const struct resp *lim = wait >= 0 ? &h->rq[wait] : &h->rq[h->nresp - 1];
+        SSDK_ASSERT((wait >= 0 ? lim->seq : lim->end) == c->snd.end);
+    }
+    SSDK_ASSERT((wait >= 0) == (h->dyn_in != NULL));
     for (uint8_t i = h->nresp; i < RESPQ_MAX; i++)
         SSDK_ASSERT(h->rq[i].kind == RK_NONE);
 }
 
-/* A new response at the end of the stream, after every other one. */
+/* A new response at the end of the queue, after every other one (its bytes follow the
+ * last one's). */
 struct resp *resp_push(struct ssdk_engine *e, struct tcb *c, struct hconn *h, uint8_t kind)
 {
-    (void)e;
-    SSDK_ASSERT(h->nresp < RESPQ_MAX && !resp_waiting(h));
+    SSDK_ASSERT(h->nresp < RESPQ_MAX && (kind != RK_WAIT || !resp_waiting(h)));
+    SSDK_ASSERT(!(h->hflags & HC_LAST));
+    uint32_t seq = h->nresp ? h->rq[h->nresp - 1].end : c->snd.end;
+    if (h->nresp)
+        stats(e)->http_pipelined++;
     struct resp *q = &h->rq[h->nresp++];
-    *q = (struct resp){.kind = kind, .seq = c->snd.end, .end = c->snd.end};
+    *q = (struct resp){.kind = kind, .seq = seq, .end = seq};
     return q;
 }
 
@@ -138,9 +154,44 @@ void resp_retire(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
 /* Everything in flight goes (the connection does). */
 void resp_drop_all(struct ssdk_engine *e, struct hconn *h)
 {
-    for (uint8_t i = 0; i < h->nresp; i++)
+    resp_cut(e, h, 0);
+}
+
+/* The responses from rq[n] on go, never sent (a close before them). */
+void resp_cut(struct ssdk_engine *e, struct hconn *h, uint8_t n)
+{
+    for (uint8_t i = n; i < h->nresp; i++)
         resp_release(e, &h->rq[i]);
-    h->nresp = 0;
+    if (n < h->nresp)
+        h->nresp = n;
+}
+
+/*
+ * After a response joined the queue or an answer came: each response's range follows
+ * the last's (those behind an answer that just came move along: none of their bytes was
+ * given to TCP yet), and TCP's stream goes on to the first waiting response, or to the
+ * end of the queue; a closing response there is followed by our FIN.
+ */
+void resp_flush(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
+{
+    int wait = -1;
+    for (uint8_t i = 0; i < h->nresp; i++) {
+        struct resp *q = &h->rq[i];
+        if (i && q->seq != h->rq[i - 1].end) {
+            SSDK_ASSERT(wait >= 0 || seq_le(c->snd.end, h->rq[i - 1].end));
+            uint32_t len = q->end - q->seq;
+            q->seq = h->rq[i - 1].end;
+            q->end = q->seq + len;
+        }
+        if (wait < 0 && q->kind == RK_WAIT)
+            wait = i;
+    }
+    if (!h->nresp || (c->flags & TF_FIN_QUEUED))
+        return;
+    const struct resp *lim = wait >= 0 ? &h->rq[wait] : &h->rq[h->nresp - 1];
+    tcp_write_stream(c, wait >= 0 ? lim->seq : lim->end);
+    if (wait < 0 && lim->close_token)
+        tcp_close(&e->tcp, c);
 }
 
 /* Does the segment [off, off+len) of the stream touch the field [at, at+n)? */
@@ -260,8 +311,8 @@ static int resp_fill(const struct ssdk_engine *e, const struct resp *q, uint64_t
 }
 
 /*
- * The common segment, on a path of its own: bytes [seq, seq+len) inside the first
- * response in flight, a table's, that are exactly one of its template segments, hold the
+ * The common segment, on a path of its own: bytes [seq, seq+len) inside one response
+ * in flight, a table's, that are exactly one of its template segments, hold the
  * Date value whole or not at all, and (when closing) miss the Connection value. Its
  * bytes are the template's with the date written over the placeholder, its sum the
  * precomputed one corrected for the date: what resp_fill gives for such a segment, found
@@ -272,8 +323,11 @@ static int resp_fill(const struct ssdk_engine *e, const struct resp *q, uint64_t
 static inline int resp_exact(const struct ssdk_engine *e, const struct hconn *h,
                              uint32_t seq, uint32_t len, uint8_t *pl, uint64_t *sum)
 {
-    const struct resp *q = &h->rq[0];
-    if (h->nresp == 0 || q->kind != RK_TABLE || !seq_lt(seq, q->end) || q->end - seq < len)
+    uint8_t i = 0;
+    while (i < h->nresp && !seq_lt(seq, h->rq[i].end))
+        i++;  /* the response the segment starts in: most often the first */
+    const struct resp *q = &h->rq[i];
+    if (i == h->nresp || q->kind != RK_TABLE || q->end - seq < len)
         return 0;
     SSDK_ASSERT(seq_le(q->seq, seq));
     struct resp_view v;

@@ -5,20 +5,25 @@
  * completes. The engine's upcalls from tcp/ (http_upcalls) are here.
  *
  * tcp/ (up->sent: a segment processed) -> on_sent -> resp_retire (resp.c)
- *                                                 -> http_serve -> hp_run (http/)
+ *                                                 -> http_serve (while it answers)
+ *                                                    -> hp_run (http/)
  *                                                    -> http_decide (decide.c)
  *                                                    -> dyn_start (dynamic.c), or
  *                                                       start_response -> resp_push,
- *                                                       tcp_write_stream (tcp_close)
+ *                                                       resp_flush (resp.c)
  * tcp/ (up->recv: bytes in order)      -> on_recv -> hp_body_run (http/) -> dyn_body_in
  * tcp/ (up->payload: a segment's bytes) -> on_payload -> resp_payload (resp.c)
  * tcp/ (up->timeout: the idle timer)  -> on_timeout -> http_request_timeout
  * tcp/ (up->gone: conn_free)          -> on_gone -> resp_drop_all, dyn_drop
  *
- * Invariants: a connection starts a response only when it has none in flight, that is
- * once the last one is acknowledged whole (on_sent); so pipelined requests wait in the
- * buffer and are answered in the order they came. A request leaves the buffer
- * (req_consume) before its response starts, so none is answered twice. Whatever the
+ * Invariants: pipelined requests are parsed and answered while earlier responses are
+ * in flight, up to RESPQ_MAX of them, in the order they came: each response joins the
+ * queue behind the last (resp.c), and the requests beyond the queue's depth wait in the
+ * buffer, closing the window. Look-ahead stops at a response that closes (nothing after
+ * it is parsed), at a body being read or a 100 Continue (until the body is consumed),
+ * and at a second request for the application while one waits for its answer. A
+ * request leaves the buffer (req_consume) before its response starts, so none is
+ * answered twice. Whatever the
  * parser refuses is answered with a special response that closes the connection, and
  * nothing after it is read, so a stream whose framing is in doubt is never read on.
  */
@@ -26,8 +31,8 @@
 #include <string.h>
 #include "serve/engine.h"
 
-/* Start response idx on c (its header block only for HEAD); a closing response is
- * followed by our FIN. The response comes from the current table, unless gen says the
+/* Queue response idx on c (its header block only for HEAD); a closing response ends
+ * the queue and is followed by our FIN. The response comes from the current table, unless gen says the
  * table it is to come from, already held (the answer behind a 100 Continue). */
 static void start_response(struct ssdk_engine *e, struct tcb *c, struct hconn *h,
                            uint32_t idx, int keep, int head, uint8_t why, int gen)
@@ -43,15 +48,15 @@ static void start_response(struct ssdk_engine *e, struct tcb *c, struct hconn *h
     const struct ssdk_resp *r = &t->resp[idx];
     q->rng = h->rng;
     q->end = q->seq + resp_span(r, &q->rng, head);
-    q->date_sec = e->date_sec;
-    tcp_write_stream(c, q->end);
+    q->date_sec = e->date_sec;  /* its Date is fixed as it starts */
     http_count(e, t, idx, why);
     if (!keep || (r->flags & RESP_CLOSE)) {
         q->close_token = 1;
+        h->hflags |= HC_LAST;
         tcp_rcv_discard(c);  /* nothing after a closing response is read (RFC 9112 9.6) */
         memset(&h->hp, 0, sizeof(h->hp));
-        tcp_close(&e->tcp, c);
     }
+    resp_flush(e, c, h);  /* the stream goes on (not past a waiting answer); FIN after a close */
     SSDK_DEBUG_ONLY(resp_check(e, c, h));
 }
 
@@ -105,7 +110,7 @@ static int body_follows(struct ssdk_engine *e, struct tcb *c, struct hconn *h,
         return 0;
     h->next_resp = d->idx;
     h->next_gen = gen_hold(e);  /* the answer comes from the table it was chosen in */
-    h->hflags = HC_NEXT | (d->head ? HC_NEXT_HEAD : 0);
+    h->hflags |= HC_NEXT | (d->head ? HC_NEXT_HEAD : 0);
     start_response(e, c, h, table_special(cur_table(e), 0, SP_CONTINUE), 1, 0, W_NONE, -1);
     return 1;
 }
@@ -126,26 +131,37 @@ static int http_request_timeout(struct ssdk_engine *e, struct tcb *c, struct hco
  * chunked body): the special response sp, and the connection closes. */
 void http_refuse(struct ssdk_engine *e, struct tcb *c, struct hconn *h, uint8_t sp)
 {
-    if (resp_waiting(h))
-        h->rq[--h->nresp] = (struct resp){0};  /* no answer will come: none is awaited */
+    if (resp_waiting(h)) {  /* no answer will come: none is awaited */
+        /* its body was being read, so nothing was parsed behind it */
+        SSDK_ASSERT(resp_wait_at(h) == h->nresp - 1);
+        h->rq[--h->nresp] = (struct resp){0};
+    }
     start_response(e, c, h, table_special(cur_table(e), 0, (enum special_resp)sp), 0, 0,
                    W_FRAMING, -1);
 }
 
 /*
- * The connection has no response in flight: start the one behind a 100 Continue, or
- * read on in the buffered request and, once it is whole or refused, answer it.
+ * One more response for c's queue: the one behind a 100 Continue once the 100 is
+ * acknowledged, or the answer to the next buffered request, once it is whole or refused.
+ * Returns 1 when a response (or a wait for the application) joined the queue, 0 when
+ * nothing more is to be read now: the queue is full (RESPQ_MAX), its last response
+ * closes, a body is being read or a 100's answer waits, or the next request is for the
+ * application while another one is (it is parsed again when that one is answered).
  */
 static int http_serve(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
 {
-    if (h->nresp || (c->flags & (TF_RCV_SHUT | TF_FIN_QUEUED)))
+    if ((c->flags & (TF_RCV_SHUT | TF_FIN_QUEUED)) || (h->hflags & HC_LAST))
         return 0;
-    if (h->hflags & HC_NEXT) {  /* the 100 Continue is through: now the answer */
+    if (h->hflags & HC_NEXT) {  /* the answer behind a 100 goes once the 100 is through */
+        if (h->nresp)
+            return 0;
         int head = !!(h->hflags & HC_NEXT_HEAD);
-        h->hflags = 0;
+        h->hflags &= (uint8_t)~(HC_NEXT | HC_NEXT_HEAD);
         start_response(e, c, h, h->next_resp, 1, head, W_NONE, h->next_gen);
         return 1;
     }
+    if (h->nresp >= RESPQ_MAX || h->body.kind != HB_NONE)
+        return 0;
     if (h->hp.pos == 0 && !skip_empty_lines(c, h))
         return 0;
     if (!h->req_since_ms)
@@ -160,12 +176,21 @@ static int http_serve(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
     struct http_decision d;
     http_decide(e, &h->hp, c->rcv.buf, res, &d);
     if (d.kind == D_APP) {
+        /* One request at a time goes to the application; a 100 and the wait need two
+         * places. Deciding again later counts nothing twice (no variant was chosen). */
+        if (h->dyn_in || (d.cont && h->nresp + 2 > RESPQ_MAX)) {
+            memset(&h->hp, 0, sizeof(h->hp));
+            return 0;
+        }
         /* RFC 9110 10.1.1: a 100 first, when no body byte came yet */
         if (d.cont && c->rcv.len == hlen)
             start_response(e, c, h, table_special(cur_table(e), 0, SP_CONTINUE), 1, 0,
                            W_NONE, -1);
-        if (dyn_start(e, c, h, &d) == 0)
+        if (dyn_start(e, c, h, &d) == 0) {
+            if (!d.keep)  /* the answer closes: nothing after it is read */
+                h->hflags |= HC_LAST;
             return 1;
+        }
         d.kind = D_REFUSE;  /* no memory for it: the 404 it would have been, closing */
         d.keep = 0;
         d.body = BF_NONE;
@@ -202,8 +227,9 @@ static uint32_t on_recv(struct tcp *t, struct tcb *c, const uint8_t *p, uint32_t
     return used;
 }
 
-/* up->sent: after each segment, finish the responses that are done, then start the
- * next; a peer that closed and is owed nothing more is closed on. TCP_ACK_LATER when
+/* up->sent: after each segment, finish the responses that are done, then queue what
+ * the buffered requests are answered with, as far as the queue goes; a peer that closed
+ * and is owed nothing more is closed on. TCP_ACK_LATER when
  * the request this segment completed goes to the application in this pass. */
 static int on_sent(struct tcp *t, struct tcb *c)
 {
@@ -211,9 +237,11 @@ static int on_sent(struct tcp *t, struct tcb *c)
     struct hconn *h = hconn_of(e, c);
     if (h->nresp)
         resp_retire(e, c, h);
-    if (!h->nresp && !(c->flags & TF_FIN_QUEUED)
+    if (!(c->flags & TF_FIN_QUEUED)
         && (c->state == TCP_ESTABLISHED || c->state == TCP_CLOSE_WAIT)) {
-        if (!http_serve(e, c, h) && (c->flags & TF_PEER_FIN))
+        while (http_serve(e, c, h))
+            ;
+        if (!h->nresp && (c->flags & TF_PEER_FIN) && !(c->flags & TF_FIN_QUEUED))
             tcp_close(t, c);
     }
     http_sync_tcp(e, c, h);
