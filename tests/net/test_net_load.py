@@ -75,3 +75,29 @@ def test_wrk_pipelined(site: tuple[Server, Path]) -> None:
     assert "Non-2xx" not in out, out
     assert "Socket errors" not in out, out + server.log_tail()
     server.wait_stats("conns_active", 0)
+
+
+def test_wrk_plain_and_pipelined_rates(site: tuple[Server, Path]) -> None:
+    """The same server under wrk with one request per write (plain keep-alive) and with
+    16 (pipeline.lua), one after the other: both clean. The two rates are printed for
+    the record (docs/http.md, "Pipelining"); nothing about speed is asserted."""
+    require_tool("wrk")
+    server, _ = site
+    rates: dict[str, float] = {}
+    for kind, extra in (("plain", []), ("pipelined", ["-s", str(PIPELINE)])):
+        argv = ["wrk", "-t1", "-c16", "-d3s", "--timeout", "5s", *extra, server.url("/")]
+        if extra:
+            argv += ["--", *PATHS]
+        proc = server.client(argv, timeout=60)
+        out = proc.stdout
+        assert proc.returncode == 0, out + proc.stderr
+        assert "Non-2xx" not in out and "Socket errors" not in out, out + server.log_tail()
+        m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+        assert m is not None, out
+        rates[kind] = float(m.group(1))
+        server.wait_stats("conns_active", 0)
+    print(
+        f"\nwrk -t1 -c16 -d3s: plain {rates['plain']:.0f} requests/s, pipelined (16 per "
+        f"write) {rates['pipelined']:.0f} requests/s, "
+        f"{rates['pipelined'] / rates['plain']:.2f}x"
+    )
