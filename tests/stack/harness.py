@@ -20,9 +20,11 @@
 # folder uses.
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_to_datetime
 from typing import Any
@@ -238,6 +240,25 @@ class Stack:
 
     def close(self) -> None:
         self.engine.close()
+
+
+@contextlib.contextmanager
+def serving_app(app: Any, gate: threading.Event) -> Iterator[tuple[Stack, Any]]:
+    """An app's table on a Stack, with its dynamic routes called through AppCalls as the
+    worker calls them. `gate` holds the app's blocking handlers; it is set on the way out
+    so that none is left waiting."""
+    from ssdk.core.buildtime.build import build
+    from ssdk.core.runtime.app_calls import AppCalls
+
+    _, blob = build(app, mss=TEMPLATE_MSS)
+    stack = Stack(blob)
+    calls = AppCalls(stack.engine, app)
+    try:
+        yield stack, calls
+    finally:
+        gate.set()
+        calls.close()
+        stack.close()
 
 
 # --- a client -----------------------------------------------------------------------------

@@ -12,10 +12,9 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from harness import TEMPLATE_MSS, Peer, Stack, get
+from harness import Peer, Stack, get, serving_app
 
 import ssdk
-from ssdk.core.buildtime.build import build
 from ssdk.core.runtime.app_calls import AppCalls
 
 BIG = bytes(range(256)) * 40  # 10 KiB: several segments
@@ -60,14 +59,8 @@ def gate() -> threading.Event:
 
 @pytest.fixture
 def dyn(gate: threading.Event) -> Iterator[tuple[Stack, AppCalls]]:
-    app = make_app(gate)
-    _, blob = build(app, mss=TEMPLATE_MSS)
-    stack = Stack(blob)
-    calls = AppCalls(stack.engine, app)
-    yield stack, calls
-    gate.set()
-    calls.close()
-    stack.close()
+    with serving_app(make_app(gate), gate) as served:
+        yield served
 
 
 def body_json(resp: object) -> dict[str, int]:

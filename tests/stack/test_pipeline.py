@@ -20,6 +20,7 @@ from harness import (
     Stack,
     check_frame,
     get,
+    serving_app,
 )
 
 import ssdk
@@ -162,14 +163,8 @@ def gate() -> threading.Event:
 
 @pytest.fixture
 def dyn(gate: threading.Event) -> Iterator[tuple[Stack, AppCalls]]:
-    app = dyn_app(gate)
-    _, blob = build(app, mss=TEMPLATE_MSS)
-    stack = Stack(blob)
-    calls = AppCalls(stack.engine, app)
-    yield stack, calls
-    gate.set()
-    calls.close()
-    stack.close()
+    with serving_app(dyn_app(gate), gate) as served:
+        yield served
 
 
 def test_a_late_dynamic_answer_still_goes_first(
