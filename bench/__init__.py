@@ -2,6 +2,7 @@
 
 bench.wrk_vs_nginx    static files against nginx, wrk (docs/performance.md)
 bench.loss_vs_nginx   one download behind a lossy bridge, against nginx
+bench.fct             flow completion time at one connection, against nginx
 bench.dynamic_vs_asgi dynamic routes against uvicorn and granian
 bench.dev_loop        `ssdk new` to first page, and save to new page, under `ssdk dev`
 bench.plot            PNGs in docs/img/ from bench/results/wrk_vs_nginx.json

@@ -5,6 +5,7 @@
 # bench/wrk_vs_nginx.py   -> NGINX_CONF, pick_cpus, pin, wait_http, running, fmt
 # bench/loss_vs_nginx.py  -> NGINX_CONF, wait_http, running, fmt
 # bench/dynamic_vs_asgi.py -> pick_cpus, pin
+# bench/fct.py            -> pick_cpus, pin, fmt (and wrk_vs_nginx's servers and lab)
 #
 # The benchmarks run as modules of the bench package from the repository's root
 # (`python3 -m bench.wrk_vs_nginx`), so `import ssdk` and `from bench.common import ...`
