@@ -335,7 +335,8 @@ def print_goals(gl: list[dict[str, Any]], cc: dict[str, Any] | None) -> None:
         ratio = g["p50_ratio"]
         verdict = "not measured" if g["met"] is None else "met" if g["met"] else "MISSED"
         print(
-            f"  {g['ssdk']:<16}{g['size']:>6} {g['mode']:<10} p50 {fmt(ratio, '.2f'):>5}x "
+            f"  {g['ssdk']:<16}{g['size']:>6} {g['mode']:<10} p50 "
+            f"{fmt(ratio, '.2f') + ('' if ratio is None else 'x'):>6} "
             f"vs {g['against'] or 'n/a':<19} (goal >= {g['want_p50_ratio']:.1f}x)  {verdict}"
         )
     for s in dict.fromkeys(g["ssdk"] for g in gl):
