@@ -7,6 +7,9 @@ bench.dynamic_vs_asgi dynamic routes against uvicorn and granian
 bench.dev_loop        `ssdk new` to first page, and save to new page, under `ssdk dev`
 bench.plot            PNGs in docs/img/ from bench/results/wrk_vs_nginx.json
 bench.common          what more than one of them uses
+bench.cpu             /proc/stat and process CPU time, for bench.wrk_vs_nginx
+bench.kernel_net      RPS and TCP congestion control in bench.wrk_vs_nginx's namespaces
+bench.goals           issue 13's goals judged from bench.wrk_vs_nginx's rows
 
 A package, so they share bench/common.py by import and find the checkout's ssdk as the
 current directory's, with no sys.path edits. They report; none of them asserts.

@@ -3,6 +3,7 @@
 # probing a server in a topology of ssdk.tools.netns.
 #
 # bench/wrk_vs_nginx.py   -> NGINX_CONF, pick_cpus, pin, wait_http, running, fmt
+# bench/goals.py          -> fmt
 # bench/loss_vs_nginx.py  -> NGINX_CONF, wait_http, running, fmt
 # bench/dynamic_vs_asgi.py -> pick_cpus, pin
 # bench/fct.py            -> pick_cpus, pin, fmt (and wrk_vs_nginx's servers and lab)
