@@ -118,5 +118,3 @@ def running(
 
 def fmt(v: float | None, spec: str) -> str:
     return "n/a" if v is None else format(v, spec)
-
-

@@ -34,9 +34,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import BENCH, RESULTS_DIR, fmt, pick_cpus, pin
+from bench.cpu import CLK_TCK, proc_stat, tree_cpu
+from bench.kernel_net import set_cc
 from bench.wrk_vs_nginx import (
     APP,
-    CLK_TCK,
     SERVERS,
     Ctx,
     ServerSpec,
@@ -47,11 +48,9 @@ from bench.wrk_vs_nginx import (
     host_info,
     nginx_server,
     parse_only,
-    proc_stat,
     run_text,
     set_offloads,
     ssdk_server,
-    tree_cpu,
     verify_files,
     wait_quiet,
 )
@@ -384,6 +383,12 @@ def main() -> int:
         default=5.0,
         help="seconds to wait at most before a run for the two cores to be idle (default 5)",
     )
+    ap.add_argument(
+        "--kernel-cc",
+        default="cubic",
+        help="congestion control of the server namespace's kernel (nginx); 'default' "
+        "leaves the kernel's own (BBR here). ssdk runs cubic, its default",
+    )
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     only = parse_only(args.only)
@@ -485,6 +490,8 @@ def main() -> int:
                     args.quiet_wait,
                 )
                 report["setup"]["namespaces"] = [topo.server_ns, topo.client_ns]
+                if args.kernel_cc != "default":
+                    report["kernel_cc_set"] = set_cc(topo.server_ns, args.kernel_cc)
                 cc = report["congestion_control"] = congestion_control(topo)
                 print(
                     f"congestion control: ssdk {cc['ssdk']} (--cc default), kernel "
