@@ -483,11 +483,18 @@ FZ_UNCOVERED static void fz_check_engine(struct ssdk_engine *e)
             fz_fail("slot %u has a deadline at %llu ms but is not in its wheel slot", i,
                     (unsigned long long)c->timer.at_ms);
     }
-    if (t->npending > n)
-        fz_fail("%u connections pending output in a pool of %u", t->npending, n);
-    for (uint32_t k = 0; k < t->npending; k++)
-        if (t->pending[k] >= n || !(t->conns[t->pending[k]].flags & TF_PENDING))
-            fz_fail("pending entry %u (slot %u) is not marked pending", k, t->pending[k]);
+    if (t->txq_count > n)
+        fz_fail("%u connections in the transmit round of a pool of %u", t->txq_count, n);
+    uint32_t marked = 0;
+    for (uint32_t i = 0; i < n; i++)
+        marked += (t->conns[i].flags & TF_TXQ) != 0;
+    if (marked != t->txq_count)
+        fz_fail("%u slots marked TF_TXQ, %u in the transmit round", marked, t->txq_count);
+    for (uint32_t k = 0; k < t->txq_count; k++) {
+        uint32_t i = t->txq[(t->txq_head + k) % n];
+        if (i >= n || !(t->conns[i].flags & TF_TXQ))
+            fz_fail("transmit round entry %u (slot %u) is not marked TF_TXQ", k, i);
+    }
 }
 
 /* One pass of the loop, then everything it sent taken and checked. */

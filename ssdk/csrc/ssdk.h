@@ -32,7 +32,7 @@ struct ssdk_config {
     uint32_t header_timeout_ms; /* a request's header block must be complete by then */
     uint32_t cc;             /* congestion control: 0 CUBIC (RFC 9438), 1 NewReno */
     uint32_t options;        /* bit 0 timestamps, bit 1 SACK (accepted from the SYN),
-                                bit 2 loss probes (RFC 8985 7) */
+                                bit 2 loss probes (RFC 8985 7), bit 3 pacing */
     uint32_t syn_backlog;    /* half-open connections before SYN cookies take over */
     uint64_t seed;           /* ISN secret; 0 = from getrandom() */
     int      virtual_clock;  /* 1: time moves only through ssdk_clock_set */

@@ -207,12 +207,12 @@ class Seg:
 class Stack:
     """One engine on the in-memory backend, driven by a virtual clock."""
 
-    def __init__(self, blob: bytes, **config: Any) -> None:
+    def __init__(self, blob: bytes, ring_frames: int = 4096, **config: Any) -> None:
         settings: dict[str, Any] = {"virtual_clock": True, "seed": 1, "max_conns": 8}
         settings.update(config)
         self.config = EngineConfig(ip=SERVER_IP, **settings)
         self.engine = Engine(self.config)
-        self.engine.attach_memory()
+        self.engine.attach_memory(ring_frames)
         self.engine.load(blob)
         assert ":".join(f"{b:02x}" for b in self.engine.mac) == SERVER_MAC
 

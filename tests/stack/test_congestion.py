@@ -21,6 +21,26 @@ CUBIC, NEWRENO = 0, 1
 RTT = 100  # ms
 
 
+UNPACED = 0b0111  # options: timestamps, SACK, loss probes; no pacing (bit 3)
+
+
+@pytest.fixture
+def make_stack(make_stack: Callable[..., Stack]) -> Callable[..., Stack]:
+    """Engines without pacing: these tests count what one round trip sends as one
+    burst, where pacing would spread it over the RTT (test_pacing.py covers that)."""
+
+    def make(**config: object) -> Stack:
+        config.setdefault("options", UNPACED)
+        return make_stack(**config)
+
+    return make
+
+
+@pytest.fixture
+def stack(make_stack: Callable[..., Stack]) -> Stack:
+    return make_stack()
+
+
 def rounds(peer: Peer, count: int) -> list[int]:
     """Data segments sent in each of the next `count` round trips."""
     sizes = []

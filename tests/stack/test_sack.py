@@ -70,7 +70,7 @@ def test_no_sack_permitted_unless_offered(stack: Stack, peer: Peer) -> None:
 def test_sack_permitted_refused_when_disabled(make_stack: Callable[..., Stack]) -> None:
     """RFC 2018 2: a host that does not use SACK simply does not answer the option;
     here options bit 1 is off, and timestamps alone are used."""
-    stack = make_stack(options=0b101)  # all but SACK (bit 1)
+    stack = make_stack(options=0b1101)  # all but SACK (bit 1)
     peer = Peer(stack, sack=True, ts=True)
     sa = peer.syn()[0]
     assert sa.option("SAckOK") is None and sa.ts is not None

@@ -53,7 +53,7 @@ def test_no_timestamps_unless_offered(stack: Stack, peer: Peer) -> None:
 def test_timestamps_refused_when_not_enabled(make_stack: Callable[..., Stack]) -> None:
     """RFC 7323 3.2: an implementation that does not use timestamps just does not echo
     the option; the connection then runs without them. Here options bit 0 is off."""
-    stack = make_stack(options=0b110)  # all but timestamps (bit 0)
+    stack = make_stack(options=0b1110)  # all but timestamps (bit 0)
     peer = Peer(stack, ts=True, sack=True)
     sa = peer.connect()
     assert sa.ts is None and sa.option("SAckOK") is not None

@@ -4,14 +4,18 @@
  * Python -> ssdk_engine_new -> tcp_init (tcp/: the pool; serve.c's upcalls registered)
  *        -> ssdk_nic_* (nic/) -> ssdk_table_load (resp.c)
  *        -> ssdk_run -> ssdk_poll -> nic->rx_burst -> eth_input (net/) ... -> nic->rx_release
- *                                 -> timer_run, tw_run, tcp_pending_run (tcp/)
- *                                 -> dyn_flush (dynamic.c) -> nic->tx_flush
+ *                                 -> timer_run, tw_run (tcp/)
+ *                                 -> dyn_flush (dynamic.c) -> tcp_tx_run (tcp/)
+ *                                 -> nic->tx_flush
  *
  * One pass handles a burst of received frames to completion, then the timers, then the
- * connections a full TX ring held back, then pushes every frame built during the pass
- * to the NIC at once. ssdk_run repeats passes while there is work and sleeps in poll()
- * when there is none, so an idle server uses next to no CPU.
+ * application's answers; what all of them made ready to send goes in the transmit round
+ * (tcp/tcp_sched.c: each connection in turn, paced), and every frame built during the
+ * pass is pushed to the NIC at once. ssdk_run repeats passes while there is work and
+ * sleeps in poll() when there is none (or only paced connections whose time has not
+ * come), so an idle server uses next to no CPU.
  */
+#define _GNU_SOURCE  /* ppoll */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -37,7 +41,7 @@ void ssdk_config_default(struct ssdk_config *cfg)
     cfg->max_retries = 8;
     cfg->idle_ms = 60000;
     cfg->header_timeout_ms = 10000;
-    cfg->options = 7;
+    cfg->options = 15;  /* timestamps, SACK, loss probes, pacing */
     cfg->syn_backlog = 1024;
 }
 
@@ -228,10 +232,10 @@ int ssdk_poll(struct ssdk_engine *e)
     } while (n == RX_BURST && total < RX_PASS_MAX);
     timer_run(&e->tcp);
     tw_run(&e->tcp);
-    if (e->tcp.npending)
-        tcp_pending_run(&e->tcp);
     if (e->ndyn_batch)  /* the application answers now; what it sends goes this pass */
         dyn_flush(e);
+    if (tcp_tx_waiting(&e->tcp))
+        tcp_tx_run(&e->tcp);
     e->tcp.net.nic->tx_flush(e->tcp.net.nic);
     return (int)total;
 }
@@ -248,7 +252,8 @@ int ssdk_run(struct ssdk_engine *e, uint32_t ms)
         if (n < 0)
             return n;
         total += n;
-        if (n > 0 || e->tcp.npending)
+        uint64_t pace_at = tcp_tx_waiting(&e->tcp) ? e->tcp.tx_wake_us : UINT64_MAX;
+        if (n > 0 || pace_at <= e->tcp.net.now_us)
             continue;
         /* Idle: sleep until a frame comes, the next timer is due, or the slice ends. An
          * idle keep-alive connection thus costs no wake-ups until its own timer. */
@@ -268,9 +273,17 @@ int ssdk_run(struct ssdk_engine *e, uint32_t ms)
             if (wait_ms < (uint64_t)timeout)
                 timeout = (int)wait_ms;
         }
+        struct timespec ts = {.tv_sec = timeout / 1000, .tv_nsec = (timeout % 1000) * 1000000L};
+        if (pace_at != UINT64_MAX && pace_at - e->tcp.net.now_us < (uint64_t)timeout * 1000u) {
+            uint64_t us = pace_at - e->tcp.net.now_us;  /* a paced connection falls due */
+            ts.tv_sec = 0;
+            ts.tv_nsec = (long)us * 1000L;
+        }
         if (fd >= 0) {
             struct pollfd p = {.fd = fd, .events = POLLIN};
-            poll(&p, 1, timeout);
+            ppoll(&p, 1, &ts, NULL);
+        } else if (pace_at != UINT64_MAX) {
+            nanosleep(&ts, NULL);
         }
         clock_tick(e);
     }

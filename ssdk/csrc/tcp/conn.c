@@ -23,9 +23,9 @@ int tcp_init(struct tcp *e, const struct tcp_upcalls *up)
     e->net.tcp_input = tcp_input;
     e->conns = calloc(max, sizeof(struct tcb));
     e->hash = malloc(buckets * sizeof(uint32_t));
-    e->pending = malloc(max * sizeof(uint32_t));
+    e->txq = malloc(max * sizeof(uint32_t));
     e->incarnation = calloc(max, sizeof(uint32_t));
-    if (!e->conns || !e->hash || !e->pending || !e->incarnation || timer_init(e)
+    if (!e->conns || !e->hash || !e->txq || !e->incarnation || timer_init(e)
         || tw_init(e, e->net.cfg.time_wait_max ? e->net.cfg.time_wait_max : 1))
         return -1;
     e->hash_mask = buckets - 1;
@@ -42,7 +42,7 @@ void tcp_free(struct tcp *e)
     tw_free(e);
     free(e->conns);
     free(e->hash);
-    free(e->pending);
+    free(e->txq);
     free(e->incarnation);
 }
 
@@ -70,10 +70,10 @@ struct tcb *conn_alloc(struct tcp *e, uint32_t raddr, uint16_t rport)
     SSDK_ASSERT(c->state == TCP_NONE && c->timer.at_ms == 0);  /* a free slot is nothing else */
     e->free_head = c->hnext;
     /* The request buffer is not cleared: req_len says how much of it is valid. A slot
-     * freed while on the pending-output list stays marked, so it is never listed twice. */
-    uint8_t pending = c->flags & TF_PENDING;
+     * freed while on the transmit queue stays marked, so it is never queued twice. */
+    uint8_t queued = c->flags & TF_TXQ;
     memset(c, 0, offsetof(struct tcb, rcv.buf));
-    c->flags = pending;
+    c->flags = queued;
     e->incarnation[tcb_index(e, c)]++;  /* tokens of the slot's last life go stale */
     c->raddr = raddr;
     c->rport = rport;

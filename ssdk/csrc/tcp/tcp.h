@@ -32,10 +32,15 @@
 
 #define TCP_RCV_CAP 4096      /* bytes buffered per connection: also our receive window */
 #define SACK_MAX 4            /* blocks read from a segment, and ranges kept per side */
-/* Data segments one loop pass may queue. A veth or NIC peer takes a burst into a
- * backlog of its own (1000 frames on Linux by default); a pass that queued the whole TX
- * ring at once would overflow it, and fairness between connections would suffer. */
+/* Data frames one loop pass may queue. A veth or NIC peer takes a burst into a backlog
+ * of its own (1000 frames on Linux by default); a pass that queued the whole TX ring at
+ * once would overflow it. */
 #define TX_PASS_BUDGET 256
+/* A connection's turn in the transmit round (tcp_sched.c) sends about this long at its
+ * pacing rate, as Linux sizes a TSO burst; at least two segments, at most TX_TURN_MAX. */
+#define TX_TURN_US 1000
+#define TX_TURN_MAX 65536
+#define TCP_OPT_PACING 0x8u  /* ssdk_config.options: pace each connection (tcp_sched.c) */
 
 /*
  * One connection's TCP control block: fixed size, lives in the pool (conn.c). The
@@ -61,6 +66,7 @@ struct tcb {
         uint32_t max_wnd;     /* the largest it has been (RFC 5961 5.2) */
         uint8_t  wscale;      /* peer's window shift (RFC 7323) */
         uint64_t last_us;     /* data last sent: the restart window after idle (RFC 5681 4.1) */
+        uint64_t pace_us;     /* the earliest time the next data may go (tcp_sched.c) */
     } snd;
 
     /* The one timer (tcp_timer.c) and RFC 6298 state, in microseconds. */
@@ -117,7 +123,7 @@ struct tcb {
 #define TF_RCV_SHUT    0x02  /* closed by the application: what still comes is dropped */
 #define TF_FIN_QUEUED  0x04  /* our FIN has a sequence number */
 #define TF_PEER_FIN    0x08  /* the peer's FIN has been received */
-#define TF_PENDING     0x10  /* on the pending-output list */
+#define TF_TXQ         0x10  /* on the transmit queue (tcp_sched.c) */
 #define TF_RCV_DIRECT  0x20  /* the application takes what comes as it comes (a body):
                                 nothing is held beyond a gap */
 #define TF_ACK_PENDING 0x40  /* a segment wants an ACK that has not gone yet */
@@ -178,10 +184,15 @@ struct tcp {
     uint32_t hash_mask;
     uint32_t free_head;
     uint32_t *incarnation;    /* per slot, bumped on every allocation: tokens */
-    uint32_t *pending;        /* connections with output blocked by a full TX ring */
-    uint32_t npending;
+    /* The transmit round (tcp_sched.c): a ring of the connections with something to
+     * send, each at most once (TF_TXQ), served in turn. */
+    uint32_t *txq;
+    uint32_t txq_head, txq_count;
+    uint32_t tx_budget;       /* data frames this pass may still queue */
+    uint32_t tx_quota;        /* bytes the connection whose turn it is may still send */
+    uint8_t  tx_stop;         /* TX_BLOCKED / TX_MORE: why the turn's output stopped */
+    uint64_t tx_wake_us;      /* the earliest pacing time of a connection left waiting; 0 */
     uint32_t syn_recv;        /* connections in SYN-RECEIVED: the SYN backlog */
-    uint32_t tx_budget;       /* data segments this pass may still queue */
     struct timer_wheel wheel;
     struct tw_table tw;
     uint64_t isn_secret[2];
@@ -223,12 +234,17 @@ static inline void tcp_set_app_deadline(struct tcb *c, uint64_t at_ms)
     c->timer.app_ms = at_ms;
 }
 
-/* tcp_out.c: send what the windows allow. */
-void tcp_output(struct tcp *e, struct tcb *c);
+/* tcp_sched.c: what the windows allow goes in this pass's transmit round. Returns 1 if
+ * the connection waits there for its turn (which then carries any ACK it owes). */
+int  tcp_output(struct tcp *e, struct tcb *c);
 /* The ACK a segment wanted, if nothing has carried it yet (TCP_ACK_LATER). */
 void tcp_ack_flush(struct tcp *e, struct tcb *c);
-/* Connections a full TX ring or the pass budget held back, once per pass. */
-void tcp_pending_run(struct tcp *e);
+/* The transmit round, once per pass after input, timers and the application: each
+ * connection in turn, a quantum at a time, as pacing and the TX ring allow. */
+void tcp_tx_run(struct tcp *e);
+/* Whether connections wait in the transmit round, and (their earliest pacing time, 0
+ * when one may go now) when the loop should come back for them. */
+static inline int tcp_tx_waiting(const struct tcp *e) { return e->txq_count != 0; }
 
 /* tcp_timer.c, timewait.c: once per pass. */
 void timer_run(struct tcp *e);

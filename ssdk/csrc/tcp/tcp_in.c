@@ -259,14 +259,15 @@ void tcp_segment(struct tcp *e, struct tcb *c, struct seg *s)
         return;
     }
     /* The application finishes what is acknowledged, starts what is new, or closes;
-     * then whatever may go, goes. The ACK the segment wants rides on the first segment
-     * sent (tcp_out.c clears TF_ACK_PENDING); with none, it goes alone, unless the
-     * application answers later in this pass (then its answer, or tcp_ack_flush). */
+     * then whatever may go waits for its turn in this pass's transmit round. The ACK the
+     * segment wants rides on the first segment sent (tcp_out.c clears TF_ACK_PENDING);
+     * with none to send, it goes alone now, unless the application answers later in
+     * this pass (then its answer, or tcp_ack_flush). */
     if (need_ack)
         c->flags |= TF_ACK_PENDING;
     int later = e->up->sent(e, c) & TCP_ACK_LATER;
-    tcp_output(e, c);
-    if (need_ack && (c->flags & TF_ACK_PENDING) && !later)
+    int queued = tcp_output(e, c);  /* its turn in the transmit round carries the ACK */
+    if (need_ack && (c->flags & TF_ACK_PENDING) && !later && !queued)
         tcp_send_ctl(e, c, TH_ACK, c->snd.nxt);
 }
 

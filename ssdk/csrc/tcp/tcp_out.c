@@ -1,10 +1,10 @@
 /*
  * tcp_out.c - segments leaving: the application's stream, control segments, resets.
  *
- * tcp_in.c, tcp_timer.c, serve/ -> tcp_output -> send_next -> send_data -> up->payload
- *                                                          -> tcp_finish -> nic->tx_commit
- *                               -> tcp_send_ctl (SYN-ACK, ACK, FIN) / tcp_send_rst
- * serve/loop.c -> tcp_pending_run (connections a full TX ring or the pass budget held back)
+ * tcp_sched.c (a connection's turn) -> tcp_output_turn -> send_next -> send_data
+ *     -> up->payload -> tcp_finish -> nic->tx_commit
+ * tcp_timer.c -> tcp_retransmit, tcp_probe, tcp_tail_probe -> send_next / tcp_resend
+ * tcp_in.c, tcp_timer.c, tcp_listen.c -> tcp_send_ctl (SYN-ACK, ACK, FIN) / tcp_send_rst
  *
  * The stack is bufferless: what a connection sends is always a byte range of the stream
  * the application wrote (tcp_write_stream: up to c->snd.end), and the application
@@ -99,33 +99,34 @@ void tcp_send_rst(struct tcp *e, const struct eth_hdr *eh, const struct ip_hdr *
 }
 
 /*
- * Bytes [seq, seq+len) of the stream, as one segment. 0: TX ring full, or the pass's
- * budget spent. The application writes the payload and gives its sum (up->payload);
- * TCP adds the header's.
+ * Bytes [seq, seq+len) of the stream, as one segment. 0 when it cannot go now, and
+ * e->tx_stop says why: TX_BLOCKED (TX ring full, or the pass's budget spent), or, in a
+ * connection's turn of the transmit round, TX_MORE (the turn's quantum is spent) or
+ * TX_PACED (its pacing time has not come). The application writes the payload and gives
+ * its sum (up->payload); TCP adds the header's.
  */
 static int send_data(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len, int last)
 {
-    if (e->tx_budget == 0)
+    if (e->tx_quota == 0 || (e->tx_quota != TX_NO_TURN && c->snd.pace_us > e->net.now_us)) {
+        e->tx_stop = e->tx_quota == 0 ? TX_MORE : TX_PACED;
         return 0;
-    uint8_t *f = e->net.nic->tx_slot(e->net.nic);
+    }
+    uint8_t *f = e->tx_budget ? e->net.nic->tx_slot(e->net.nic) : NULL;
     if (!f) {
-        e->net.st->tx_ring_full++;
+        if (e->tx_budget)
+            e->net.st->tx_ring_full++;
+        e->tx_stop = TX_BLOCKED;
         return 0;
     }
     e->tx_budget--;
+    if (e->tx_quota != TX_NO_TURN)
+        e->tx_quota = len < e->tx_quota ? e->tx_quota - len : 0;
+    pace_sent(e, c, len);
     uint32_t optlen = (c->opts & CO_TS) ? tcp_opts_write(e, c, f + HDRS_LEN, TH_ACK, 0) : 0;
     uint64_t sum = e->up->payload(e, c, seq, len, f + HDRS_LEN + optlen);
     tcp_finish(e, c, f, TH_ACK | (last ? TH_PSH : 0), seq, optlen, len, sum);
     e->net.st->tx_payload_bytes += len;
     return 1;
-}
-
-static void pending_add(struct tcp *e, struct tcb *c)
-{
-    if (c->flags & TF_PENDING)
-        return;
-    c->flags |= TF_PENDING;
-    e->pending[e->npending++] = tcb_index(e, c);
 }
 
 /* Where a SACKed range covers seq, the first byte above it; else seq. */
@@ -148,7 +149,8 @@ int tcp_resend(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len)
     if (!seq_lt(seq, end)) {
         if ((c->flags & TF_FIN_QUEUED) && seq == c->snd.fin
             && !tcp_send_ctl(e, c, TH_FIN | TH_ACK, c->snd.fin)) {
-            pending_add(e, c);
+            e->tx_stop = TX_BLOCKED;
+            txq_add(e, c);
             return 0;
         }
         e->net.st->retransmits++;
@@ -158,7 +160,7 @@ int tcp_resend(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len)
     if (len > end - seq)
         len = end - seq;
     if (!send_data(e, c, seq, len, seq + len == end)) {
-        pending_add(e, c);
+        txq_add(e, c);  /* tried again in its turn */
         return 0;
     }
     e->net.st->retransmits++;
@@ -187,7 +189,7 @@ static int send_next(struct tcp *e, struct tcb *c, uint32_t end, uint32_t wnd,
     }
     int resend = seq_lt(c->snd.nxt, c->snd.max);
     if (!send_data(e, c, c->snd.nxt, len, c->snd.nxt + len == end)) {
-        pending_add(e, c);
+        txq_add(e, c);  /* tried again in its turn */
         return 0;
     }
     if (resend) {
@@ -229,11 +231,17 @@ static void output_recovery(struct tcp *e, struct tcb *c, uint32_t end)
     }
 }
 
-/* Send what the windows allow: the stream's bytes, then our FIN once they are all out. */
-void tcp_output(struct tcp *e, struct tcb *c)
+/*
+ * A connection's turn in the transmit round (tcp_sched.c): send what the windows allow,
+ * the stream's bytes, then our FIN once they are all out, until the turn's quantum is
+ * spent. Returns why it stopped: TX_DONE (nothing more may go now), or TX_MORE,
+ * TX_PACED, TX_BLOCKED (e->tx_stop).
+ */
+int tcp_output_turn(struct tcp *e, struct tcb *c)
 {
+    e->tx_stop = TX_DONE;
     if (c->state == TCP_SYN_RECEIVED || c->state == TCP_TIME_WAIT || c->state == TCP_NONE)
-        return;
+        return TX_DONE;
     if (seq_lt(c->snd.una, c->snd.end)) {  /* stream bytes not yet acknowledged */
         uint32_t end = c->snd.end;
         if (c->sack.in_recovery) {
@@ -250,20 +258,21 @@ void tcp_output(struct tcp *e, struct tcb *c)
                 if (lt && c->snd.max - c->snd.una > c->cc.cwnd)
                     c->sack.lt_sent++;
         }
-        if (c->flags & TF_PENDING)
-            return;
+        if (e->tx_stop != TX_DONE) {
+            timer_after_output(e, c);
+            return e->tx_stop;
+        }
     }
     if ((c->flags & TF_FIN_QUEUED) && c->snd.nxt == c->snd.fin) {
-        if (!tcp_send_ctl(e, c, TH_FIN | TH_ACK, c->snd.fin)) {
-            pending_add(e, c);
-            return;
-        }
+        if (!tcp_send_ctl(e, c, TH_FIN | TH_ACK, c->snd.fin))
+            return TX_BLOCKED;
         if (c->snd.max != c->snd.fin)
             e->net.st->retransmits++;
         c->snd.nxt = c->snd.fin + 1;
         c->snd.max = c->snd.nxt;
     }
     timer_after_output(e, c);  /* which checks SND.UNA =< SND.NXT =< SND.MAX */
+    return TX_DONE;
 }
 
 /*
@@ -347,23 +356,10 @@ void tcp_tail_probe(struct tcp *e, struct tcb *c)
         tcp_resend(e, c, top - len, len);
 }
 
-/* Resume connections whose output stopped at a full TX ring, oldest first. */
-void tcp_pending_run(struct tcp *e)
-{
-    uint32_t n = e->npending;
-    e->npending = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        struct tcb *c = &e->conns[e->pending[i]];
-        c->flags &= (uint8_t)~TF_PENDING;
-        if (c->state != TCP_NONE)
-            tcp_output(e, c);
-    }
-}
-
 /* The ACK a segment wanted and the application said it would carry (TCP_ACK_LATER), if
  * its answer did not come in time to carry it. */
 void tcp_ack_flush(struct tcp *e, struct tcb *c)
 {
-    if ((c->flags & TF_ACK_PENDING) && c->state != TCP_NONE)
-        tcp_send_ctl(e, c, TH_ACK, c->snd.nxt);
+    if ((c->flags & TF_ACK_PENDING) && !(c->flags & TF_TXQ) && c->state != TCP_NONE)
+        tcp_send_ctl(e, c, TH_ACK, c->snd.nxt);  /* queued: its turn carries the ACK */
 }

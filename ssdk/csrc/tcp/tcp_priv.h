@@ -5,7 +5,8 @@
  * tcp_in.c: tcp_input -> tw_input (timewait.c) | tcp_listen (tcp_listen.c, syncookie.c)
  *                     | tcp_segment -> ack_in -> tcp_sack.c, tcp_cc.c
  *                                   -> tcp_data_in, tcp_fin_in (tcp_reass.c)
- *                                   -> up->sent -> tcp_output (tcp_out.c)
+ *                                   -> up->sent -> tcp_output (tcp_sched.c: queued)
+ * serve/loop.c: tcp_tx_run (tcp_sched.c) -> tcp_output_turn (tcp_out.c), in turn
  * tcp_timer.c: timer_run -> tcp_retransmit, tcp_probe, tcp_tail_probe (tcp_out.c)
  * conn.c: the pool (conn_alloc, conn_free); tcp_opt.c: options; tcp_state.c: states.
  */
@@ -113,7 +114,39 @@ void tcp_input(struct net *n, const struct eth_hdr *eh, const struct ip_hdr *ih,
 void tcp_segment(struct tcp *e, struct tcb *c, struct seg *s);
 void conn_queue_fin(struct tcb *c, uint32_t at);
 
+/* The transmit round (tcp_sched.c). Outside a connection's turn, tx_quota is
+ * TX_NO_TURN: what timers send (a probe, an RTO's first segment) goes unpaced. */
+#define TX_NO_TURN UINT32_MAX
+enum { TX_DONE, TX_MORE, TX_PACED, TX_BLOCKED };  /* why a turn ended (tx_stop) */
+void txq_add(struct tcp *e, struct tcb *c);
+void pace_sent(struct tcp *e, struct tcb *c, uint32_t len);
+
+/* The pacing rate in bytes per second, as Linux sets it (tcp_update_pacing_rate): the
+ * window over the smoothed RTT, times 2 in slow start (below half of ssthresh) and 1.2
+ * after, so a window goes out in half or five sixths of an RTT and the ACK clock keeps
+ * up. 0 before the first RTT sample: the initial window goes unpaced. */
+static inline uint64_t tcp_pacing_rate(const struct tcb *c)
+{
+    if (!c->timer.srtt_us)
+        return 0;
+    uint64_t pct = c->cc.cwnd < c->cc.ssthresh / 2 ? 200 : 120;
+    return (uint64_t)c->cc.cwnd * pct * 10000u / c->timer.srtt_us;
+}
+
+/* What one turn may send: TX_TURN_US at the pacing rate in whole segments, at least
+ * two, at most TX_TURN_MAX (the size of a TSO burst Linux would build). */
+static inline uint32_t tcp_turn_bytes(const struct tcb *c)
+{
+    uint64_t b = tcp_pacing_rate(c) * TX_TURN_US / 1000000u, lo = 2u * c->mss;
+    if (b < lo)
+        b = lo;
+    if (b > TX_TURN_MAX)
+        b = TX_TURN_MAX;
+    return (uint32_t)(b / c->mss * c->mss);
+}
+
 /* tcp_out.c */
+int  tcp_output_turn(struct tcp *e, struct tcb *c);
 int  tcp_send_ctl(struct tcp *e, struct tcb *c, uint8_t flags, uint32_t seq);
 void tcp_send_rst(struct tcp *e, const struct eth_hdr *eh, const struct ip_hdr *ih,
                   const struct tcp_hdr *th, uint32_t seglen);

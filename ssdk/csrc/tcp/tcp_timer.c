@@ -210,6 +210,13 @@ static void timer_fire(struct tcp *e, struct tcb *c)
         rto_fire(e, c);
         break;
     case TK_PTO:
+        if ((c->flags & TF_TXQ) && tcp_can_send_new(c)) {
+            /* New data waits for its turn in the transmit round (tcp_sched.c): it goes
+             * soon and draws the ACK a probe would have (RFC 8985 7.3 sends new data
+             * when it can), so no probe goes ahead of it out of turn. */
+            loss_timer_arm(e, c);
+            break;
+        }
         c->sack.tlp_sent = 1;
         e->net.st->tail_probes++;
         tcp_tail_probe(e, c);
