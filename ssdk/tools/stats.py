@@ -95,9 +95,11 @@ def _drops(row: dict[str, Any]) -> int:
 
 def render(prev: dict[str, Any], cur: dict[str, Any], dt: float) -> str:
     """The table of rates between two snapshots, one line per worker and a total."""
+    gso = cur["server"].get("gso")
     lines = [
         f"ssdk serve pid {cur['server']['pid']}: {cur['server'].get('target')} on "
-        f"{cur['server'].get('iface')} ({cur['server'].get('backend')}) at "
+        f"{cur['server'].get('iface')} ({cur['server'].get('backend')}"
+        f"{f', GSO {gso}' if gso else ''}) at "
         f"{cur['server'].get('address')}, up {cur['server']['uptime_s']:.0f} s"
     ]
     head = f"{'worker':>6} {'pid':>7} {'queue':>5} {'restarts':>8}"
