@@ -289,11 +289,10 @@ def print_banner(opts: ServeOptions, bundle: Bundle, mode: str, gso: str = "off"
         backend += f" queues {opts.queue}-{last}" if last > opts.queue else f" queue {last}"
     if mode:
         backend += f", {mode}"
-    backend += f", GSO {gso}"
     workers = f", {opts.workers} workers" if opts.workers > 1 else ""
     print(
         f"ssdk: serving {routes} routes from {opts.target} on {opts.iface} ({backend}) "
-        f"at {opts.ip.ip}:{opts.port}{workers}",
+        f"at {opts.ip.ip}:{opts.port}{workers}, GSO {gso}",
         flush=True,
     )
     print(f"ssdk: ready: http://{opts.ip.ip}:{opts.port}/", flush=True)
