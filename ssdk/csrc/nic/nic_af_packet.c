@@ -252,7 +252,7 @@ static void afp_tx_commit_gso(struct nic *n, uint32_t len, const struct nic_gso 
     struct nic_afp *a = (void *)n;
     struct tpacket2_hdr *h = tx_hdr(a, a->tx_next);
     SSDK_ASSERT(a->vnet && len <= a->nic.gso_max && g->hdr_len < len);
-    vnet_gso_hdr((void *)((uint8_t *)h + TX_DATA), g);
+    vnet_gso_hdr((uint8_t *)h + TX_DATA, g);
     h->tp_len = len + a->vnet;
     __atomic_store_n(&h->tp_status, TP_STATUS_SEND_REQUEST, __ATOMIC_RELEASE);
     a->tx_next++;

@@ -89,7 +89,7 @@ static void mem_tx_commit(struct nic *n, uint32_t len)
 static void mem_tx_commit_gso(struct nic *n, uint32_t len, const struct nic_gso *g)
 {
     struct nic_memory *m = (void *)n;
-    vnet_gso_hdr((void *)slot(&m->tx, m->tx.head), g);
+    vnet_gso_hdr(slot(&m->tx, m->tx.head), g);
     m->tx.len[m->tx.head % m->tx.nframes] = len + m->vnet;
     m->tx.head++;
 }

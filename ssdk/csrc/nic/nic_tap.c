@@ -126,7 +126,7 @@ static void tap_tx_commit_gso(struct nic *n, uint32_t len, const struct nic_gso 
 {
     struct nic_tap *t = (struct nic_tap *)n;
     SSDK_ASSERT(t->vnet && len <= t->nic.gso_max && g->hdr_len < len);
-    vnet_gso_hdr((void *)tx_buf(t, t->tx_count), g);
+    vnet_gso_hdr(tx_buf(t, t->tx_count), g);
     t->tx_len[t->tx_count++] = len + t->vnet;
 }
 
