@@ -149,6 +149,21 @@ def _xdp_mode(value: str) -> str:
     return value
 
 
+def _gso(value: str) -> str:
+    from ssdk.serve import GSO_MODES
+
+    if value not in GSO_MODES:
+        raise typer.BadParameter(f"{value!r} is not one of: {', '.join(GSO_MODES)}")
+    return value
+
+
+GSO_HELP = (
+    "Send super-frames for the kernel or NIC to cut (segmentation offload): auto (where "
+    "the backend can and the interface has TSO/GSO on), on (fail where the backend "
+    "cannot), off."
+)
+
+
 def _backend(value: str) -> str:
     from ssdk.serve import BACKENDS
 
@@ -408,6 +423,7 @@ def serve(
             "--xdp-mode", callback=_xdp_mode, help="af_xdp: auto (native, else SKB), native or skb."
         ),
     ] = "auto",
+    gso: Annotated[str, typer.Option("--gso", callback=_gso, help=GSO_HELP)] = "auto",
     port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 80,
     max_conns: Annotated[
         int, typer.Option("--max-conns", min=1, max=1 << 24, help="Connection pool size.")
@@ -468,6 +484,12 @@ def serve(
         "time_wait_ms": time_wait,
     }
     rx, tx = _impairments(impair_both, impair_rx, impair_tx, ("--impair-rx", "--impair-tx"))
+    if gso == "on":
+        from ssdk.serve import gso_refusal
+
+        why = gso_refusal(backend, bool(rx or tx))
+        if why is not None:
+            raise typer.BadParameter(why, param_hint="--gso")
     opts = ServeOptions(
         target=target,
         backend=backend,
@@ -484,6 +506,7 @@ def serve(
         impair_rx=rx,
         impair_tx=tx,
         impair_seed=seed,
+        gso=gso,
     )
     # ssdk doctor's checks for this backend: a failure stops serve here, in a line each.
     try:
@@ -492,7 +515,9 @@ def serve(
         raise typer.BadParameter(str(e), param_hint=e.param) from None
     if failed:
         raise typer.Exit(failed)
-    raise typer.Exit(run(opts))
+    from ssdk.tools.rtnl import ethtool_offloads
+
+    raise typer.Exit(run(opts, ethtool_offloads))
 
 
 def _optional_ip(value: str | None) -> str | None:
@@ -662,10 +687,19 @@ def dev(
             help="Port to serve on (default: 80 on the TAP device, 8000 through kernel sockets).",
         ),
     ] = None,
+    gso: Annotated[
+        str,
+        typer.Option(
+            "--gso",
+            callback=_gso,
+            help="Super-frames to the kernel over the TAP device: auto and on send them, "
+            "off does not; on fails where there is no TAP device (kernel sockets).",
+        ),
+    ] = "auto",
 ) -> None:
     """Serve APP on this machine over the user-space stack and follow its edits."""
     from ssdk.project import find_project
-    from ssdk.tools.dev import DevError, run_dev
+    from ssdk.tools.dev import DevError, GsoRefused, run_dev
 
     if app_file is None:
         project = _project_call(find_project)
@@ -673,7 +707,9 @@ def dev(
     if not app_file.is_file():
         raise typer.BadParameter(f"{app_file} is not a file", param_hint="APP")
     try:
-        code = run_dev(app_file, port)
+        code = run_dev(app_file, port, gso)
+    except GsoRefused as e:
+        raise typer.BadParameter(str(e), param_hint="--gso") from None
     except DevError as e:
         raise Failure(str(e)) from None
     raise typer.Exit(code)

@@ -37,6 +37,8 @@ from ssdk.routing.app import App
 from ssdk.workers import Supervisor, WorkerPlan, WorkerStartError
 
 BACKENDS = ("af_packet", "af_xdp", "tap")
+GSO_MODES = ("auto", "on", "off")
+GSO_BACKENDS = ("af_packet", "tap")  # those that can hand the kernel super-frames
 SLICE_MS = 100
 STATS_EVERY_S = 0.5
 
@@ -58,6 +60,48 @@ class ServeOptions:
     impair_rx: Impairment | None = None
     impair_tx: Impairment | None = None
     impair_seed: int | None = None  # None: a random one, printed
+    gso: str = "auto"  # GSO_MODES: send super-frames for the kernel or NIC to cut
+
+
+def gso_refusal(backend: str, impaired: bool) -> str | None:
+    """Why --gso on cannot be had with this backend, or None when it can."""
+    if backend not in GSO_BACKENDS:
+        return (
+            f"{backend} cannot send super-frames (segmentation offload is "
+            f"{' and '.join(GSO_BACKENDS)} only); use --gso auto or off"
+        )
+    if impaired:
+        return (
+            "the impairment layer works frame by frame and cuts no super-frames; "
+            "use --gso auto or off"
+        )
+    return None
+
+
+def gso_decide(
+    mode: str,
+    backend: str,
+    iface: str,
+    impaired: bool,
+    offloads: Callable[[str], dict[str, bool]],
+) -> tuple[bool, str]:
+    """Whether the engines send super-frames, and the mode as the banner and `ssdk
+    stats` show it. auto: where the backend can and the interface segments (TSO or GSO
+    on, as ethtool -k says; a TAP is ours, the kernel takes what we write whole); on:
+    always (the caller refused it first where gso_refusal says so: with the interface's
+    offloads off the kernel cuts in software); off: never."""
+    if mode == "off":
+        return False, "off"
+    if mode == "on":
+        return True, "on"
+    if gso_refusal(backend, impaired) is not None:
+        return False, "off (auto)"
+    if backend == "tap":
+        return True, "on (auto)"
+    state = offloads(iface)
+    if state.get("tso") or state.get("gso"):
+        return True, "on (auto)"
+    return False, "off (auto: no TSO/GSO on the interface)"
 
 
 def pick_seed(seed: int | None) -> int:
@@ -122,9 +166,14 @@ def report_stop(stop: list[int], stats: dict[str, int], stats_file: Path | None)
     return 0
 
 
-def worker_plan(opts: ServeOptions, blob: object, seed: int | None) -> WorkerPlan:
-    """How worker i attaches: its queue (AF_XDP), the shared fanout group (AF_PACKET)."""
-    cfg = EngineConfig(ip=str(opts.ip.ip), port=opts.port, max_conns=opts.max_conns, **opts.tcp)
+def worker_plan(
+    opts: ServeOptions, blob: object, seed: int | None, gso: bool = False
+) -> WorkerPlan:
+    """How worker i attaches: its queue (AF_XDP), the shared fanout group (AF_PACKET);
+    gso: the backend opens for super-frames (gso_decide)."""
+    cfg = EngineConfig(
+        ip=str(opts.ip.ip), port=opts.port, max_conns=opts.max_conns, gso=gso, **opts.tcp
+    )
     fanout = (os.getpid() & 0x7FFF) | 0x8000 if opts.workers > 1 else 0
 
     def setup(engine: Engine, i: int) -> None:
@@ -166,9 +215,9 @@ def open_app(opts: ServeOptions) -> tuple[Bundle, App | None, list[Concrete]]:
     return Bundle(manifest, blob), app, concretes
 
 
-def serve(opts: ServeOptions) -> int:
+def serve(opts: ServeOptions, offloads: Callable[[str], dict[str, bool]]) -> int:
     """Serve until SIGINT or SIGTERM; the exit code. Call ssdk.tools.doctor.preflight(opts)
-    first: it refuses what would fail here."""
+    first: it refuses what would fail here. offloads: as gso_decide's."""
     bundle, app, concretes = open_app(opts)
     seed = None
     if opts.impair_rx or opts.impair_tx:
@@ -178,16 +227,18 @@ def serve(opts: ServeOptions) -> int:
             f"seed {seed}",
             flush=True,
         )
+    gso, gso_shown = gso_decide(opts.gso, opts.backend, opts.iface, seed is not None, offloads)
     info = {
         "target": opts.target,
         "iface": opts.iface,
         "backend": opts.backend,
         "address": f"{opts.ip.ip}:{opts.port}",
         "workers": opts.workers,
+        "gso": gso_shown,
     }
     board = Board.create(opts.workers + 1, info)
     sup = Supervisor(
-        worker_plan(opts, bundle.blob, seed),
+        worker_plan(opts, bundle.blob, seed, gso),
         board,
         opts.workers,
         log=lambda m: print(f"ssdk: {m}", flush=True),
@@ -215,7 +266,7 @@ def serve(opts: ServeOptions) -> int:
             except WorkerStartError as e:
                 print(f"ssdk: error: {e}", file=sys.stderr, flush=True)
                 return 1
-            print_banner(opts, bundle, mode)
+            print_banner(opts, bundle, mode, gso_shown)
             run_until_stopped(stop, step, lambda: board_totals(board), opts.stats_file)
         finally:
             sup.stop_all()
@@ -230,7 +281,7 @@ def board_totals(board: Board) -> dict[str, int]:
     return total(board.read_all())
 
 
-def print_banner(opts: ServeOptions, bundle: Bundle, mode: str) -> None:
+def print_banner(opts: ServeOptions, bundle: Bundle, mode: str, gso: str = "off") -> None:
     routes = sum(1 for r in bundle.manifest.routes if r.kind != "special")
     backend = opts.backend
     if opts.backend == "af_xdp":
@@ -241,7 +292,7 @@ def print_banner(opts: ServeOptions, bundle: Bundle, mode: str) -> None:
     workers = f", {opts.workers} workers" if opts.workers > 1 else ""
     print(
         f"ssdk: serving {routes} routes from {opts.target} on {opts.iface} ({backend}) "
-        f"at {opts.ip.ip}:{opts.port}{workers}",
+        f"at {opts.ip.ip}:{opts.port}{workers}, GSO {gso}",
         flush=True,
     )
     print(f"ssdk: ready: http://{opts.ip.ip}:{opts.port}/", flush=True)

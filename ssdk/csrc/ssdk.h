@@ -36,6 +36,8 @@ struct ssdk_config {
     uint32_t syn_backlog;    /* half-open connections before SYN cookies take over */
     uint64_t seed;           /* ISN secret; 0 = from getrandom() */
     int      virtual_clock;  /* 1: time moves only through ssdk_clock_set */
+    uint32_t gso;            /* 1: AF_PACKET and TAP open for super-frames (segmentation
+                                offload, nic.h); ssdk_nic_gso_max says if one did */
 };
 
 /* Every counter the engine keeps. Gauges are marked; all others only grow. */
@@ -124,6 +126,8 @@ struct ssdk_stats {
     uint64_t http_206;            /* one byte range of a 200 */
     uint64_t http_416;            /* a byte range past the end of the representation */
     uint64_t http_encoded;        /* answers with a content coding (gzip, br) chosen */
+    uint64_t tx_gso_frames;       /* super-frames handed to the backend to cut (also in tx_frames) */
+    uint64_t tx_gso_segs;         /* the segments they are cut into */
 };
 
 void ssdk_config_default(struct ssdk_config *cfg);
@@ -133,6 +137,13 @@ void ssdk_engine_free(struct ssdk_engine *e);
 
 /* Backends: exactly one per engine. */
 int  ssdk_nic_memory(struct ssdk_engine *e, uint32_t ring_frames, char *err, size_t errlen);
+/* The in-memory backend offering segmentation offload: super-frames of up to gso_max
+ * bytes; every frame taken has a virtio_net_hdr (10 bytes) in front. */
+int  ssdk_nic_memory_gso(struct ssdk_engine *e, uint32_t ring_frames, uint32_t gso_max,
+                         char *err, size_t errlen);
+/* The largest super-frame the engine's backend takes (0: it cuts nothing, and every
+ * segment goes as its own frame): 0 under a wrapper (impairment works frame by frame). */
+uint32_t ssdk_nic_gso_max(struct ssdk_engine *e);
 /* fanout: 0, or a PACKET_FANOUT group id shared by the engines of one interface (each
  * connection's frames then reach one engine, chosen by flow hash). */
 int  ssdk_nic_af_packet(struct ssdk_engine *e, const char *ifname, uint32_t ring_frames,

@@ -30,8 +30,9 @@ from pathlib import Path
 
 from ssdk.core.runtime.counters import Board
 from ssdk.core.runtime.dynamic import Dispatcher
-from ssdk.serve import ServeOptions, signals_stop, worker_plan
+from ssdk.serve import ServeOptions, gso_decide, signals_stop, worker_plan
 from ssdk.tools.netns import NetnsError, tap_link
+from ssdk.tools.rtnl import ethtool_offloads
 from ssdk.workers import Supervisor, WorkerStartError
 
 OUT_DIR = ".ssdk"
@@ -62,6 +63,10 @@ KEEP_BUILDS = 4
 
 class DevError(RuntimeError):
     """ssdk dev cannot start (no app, no network of its own)."""
+
+
+class GsoRefused(DevError):
+    """--gso on where ssdk dev cannot send super-frames (no TAP device): a bad option."""
 
 
 def watched(change: object, path: str) -> bool:
@@ -133,10 +138,11 @@ def changed_python(changes: set[tuple[object, str]]) -> bool:
     return any(path.endswith(".py") for _, path in changes)
 
 
-def run_dev(app: Path, port: int | None) -> int:
+def run_dev(app: Path, port: int | None, gso: str = "auto") -> int:
     """Serve `app` on this machine and follow its edits until Ctrl-C; the exit code.
     On a TAP device over the user-space stack where this process may make one; through
-    the kernel's sockets on 127.0.0.1 otherwise (said in one line)."""
+    the kernel's sockets on 127.0.0.1 otherwise (said in one line). gso: as serve's
+    --gso; "on" raises GsoRefused where there is no TAP device."""
     app = app.resolve()
     builds = Builds(app, app.parent / OUT_DIR)
     first, err, took = builds.build()
@@ -152,6 +158,11 @@ def run_dev(app: Path, port: int | None) -> int:
             stack.enter_context(tap_link(tap, f"{net[1]}/{net.prefixlen}"))
         except NetnsError as e:
             why = (e.stderr or str(e)).splitlines()[-1] if (e.stderr or str(e)) else "refused"
+            if gso == "on":
+                raise GsoRefused(
+                    f"no TAP device ({why}), and kernel sockets take no super-frames; "
+                    "use --gso auto or off"
+                ) from None
             kport = port or KERNEL_PORT
             print(
                 f"ssdk dev: no TAP device ({why}; it needs root or CAP_NET_ADMIN): "
@@ -161,7 +172,7 @@ def run_dev(app: Path, port: int | None) -> int:
             )
             _serve_kernel(app, first, builds, feed, stop, kport)
         else:
-            _serve_tap(app, first, builds, feed, stop, tap, net, port or 80)
+            _serve_tap(app, first, builds, feed, stop, tap, net, port or 80, gso)
     print("ssdk dev: stopped", flush=True)
     return 0
 
@@ -221,6 +232,7 @@ def _serve_tap(
     tap: str,
     net: ipaddress.IPv4Network,
     port: int,
+    gso_mode: str = "auto",
 ) -> None:
     """One worker on the TAP device; content swapped in, code restarts the worker."""
     from ssdk.core.bundle import read_bundle
@@ -235,7 +247,9 @@ def _serve_tap(
             iface=tap,
             ip=ipaddress.IPv4Interface(f"{ssdk_ip}/{net.prefixlen}"),
             port=port,
+            gso=gso_mode,
         )
+        gso, gso_shown = gso_decide(gso_mode, "tap", tap, False, ethtool_offloads)
         board = Board.create(
             2,
             {
@@ -244,10 +258,11 @@ def _serve_tap(
                 "backend": "tap",
                 "address": f"{ssdk_ip}:{port}",
                 "workers": 1,
+                "gso": gso_shown,
             },
         )
         stack.callback(board.close, unlink=True)
-        plan = worker_plan(opts, bundle.blob, None)
+        plan = worker_plan(opts, bundle.blob, None, gso)
         plan.app_path = str(app)  # its dynamic routes run in the worker, fresh each restart
         sup = Supervisor(plan, board, 1, log=lambda m: print(f"ssdk dev: {m}", flush=True))
         stack.callback(sup.stop_all)
@@ -257,8 +272,8 @@ def _serve_tap(
             raise DevError(str(e)) from None
         url = f"http://{ssdk_ip}/" if port == 80 else f"http://{ssdk_ip}:{port}/"
         print(
-            f"ssdk dev: serving {app.name} at {url} (TAP {tap}, this machine is "
-            f"{host_ip}); watching {app.parent}",
+            f"ssdk dev: serving {app.name} at {url} (TAP {tap}, GSO {gso_shown}, this "
+            f"machine is {host_ip}); watching {app.parent}",
             flush=True,
         )
         print(f"ssdk dev: ready: {url}", flush=True)

@@ -95,10 +95,12 @@ def _drops(row: dict[str, Any]) -> int:
 
 def render(prev: dict[str, Any], cur: dict[str, Any], dt: float) -> str:
     """The table of rates between two snapshots, one line per worker and a total."""
+    gso = cur["server"].get("gso")
     lines = [
         f"ssdk serve pid {cur['server']['pid']}: {cur['server'].get('target')} on "
         f"{cur['server'].get('iface')} ({cur['server'].get('backend')}) at "
-        f"{cur['server'].get('address')}, up {cur['server']['uptime_s']:.0f} s"
+        f"{cur['server'].get('address')}{f', GSO {gso}' if gso else ''}, "
+        f"up {cur['server']['uptime_s']:.0f} s"
     ]
     head = f"{'worker':>6} {'pid':>7} {'queue':>5} {'restarts':>8}"
     head += "".join(f" {h:>10}" for h, _, _ in COLUMNS)

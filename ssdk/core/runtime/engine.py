@@ -85,6 +85,7 @@ class EngineConfig:
     time_wait_max: int | None = None
     seed: int = 0
     virtual_clock: bool = False
+    gso: bool = False  # AF_PACKET and TAP open for super-frames (Engine.gso_max says if so)
 
     def to_c(self) -> Any:
         cfg = ffi.new("struct ssdk_config *")
@@ -111,6 +112,7 @@ class EngineConfig:
                 setattr(cfg, name, value)
         cfg.seed = self.seed
         cfg.virtual_clock = int(self.virtual_clock)
+        cfg.gso = int(self.gso)
         return cfg
 
 
@@ -182,13 +184,28 @@ class Engine:
         self._shared: Any = None  # the same for shared counters
         self._calls: Any = None  # the handle the dynamic-route callback gets
         self.backend = ""
+        self._take_cap = 2048  # the largest frame take() reads (attach_memory)
 
     # -- backends -------------------------------------------------------------------
-    def attach_memory(self, ring_frames: int = 4096) -> None:
+    def attach_memory(self, ring_frames: int = 4096, gso_max: int = 0) -> None:
+        """The in-memory rings. ``gso_max``: 0, or the largest super-frame the backend
+        takes (segmentation offload); then every frame taken starts with the 10-byte
+        virtio_net_hdr that says how to cut it, as read from a TAP with IFF_VNET_HDR."""
         err = _err()
-        if lib.ssdk_nic_memory(self._e, ring_frames, err, len(err)) != 0:
+        if gso_max:
+            rc = lib.ssdk_nic_memory_gso(self._e, ring_frames, gso_max, err, len(err))
+        else:
+            rc = lib.ssdk_nic_memory(self._e, ring_frames, err, len(err))
+        if rc != 0:
             _raise(err, "in-memory backend")
         self.backend = "memory"
+        self._take_cap = 2048 + gso_max
+
+    @property
+    def gso_max(self) -> int:
+        """The largest super-frame the backend takes; 0 when it cuts none (no offload,
+        not asked for, or an impairment wrapper on top)."""
+        return int(lib.ssdk_nic_gso_max(self._e))
 
     def attach_af_packet(self, iface: str, ring_frames: int = 4096, fanout: int = 0) -> None:
         """A TPACKET_V2 socket on ``iface``. ``fanout``: 0, or a PACKET_FANOUT group id
@@ -387,8 +404,9 @@ class Engine:
     def take(self) -> list[bytes]:
         """Every frame the stack has sent since the last call, oldest first."""
         out: list[bytes] = []
-        buf = ffi.new("uint8_t[2048]")
-        while (n := lib.ssdk_mem_take(self._e, buf, 2048)) > 0:
+        cap = self._take_cap
+        buf = ffi.new("uint8_t[]", cap)
+        while (n := lib.ssdk_mem_take(self._e, buf, cap)) > 0:
             out.append(bytes(ffi.buffer(buf, n)))
         if n < 0:
             raise EngineError("cannot take frames: no in-memory backend")

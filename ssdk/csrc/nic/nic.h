@@ -19,12 +19,31 @@
  * A backend may wrap another (nic_impair.c): it then points `inner` at the wrapped one,
  * which it owns and destroys, and may hold frames back until a time it reports through
  * next_due_us.
+ *
+ * Segmentation offload. A backend whose kernel or device cuts TCP super-frames sets
+ * gso_max (bytes of the largest frame it takes whole, Ethernet header included; 0: none,
+ * the default and every wrapper's) and tx_commit_gso. Every buffer tx_slot hands out
+ * then holds gso_max bytes, and a frame of any length up to that may be committed with
+ * tx_commit_gso and the struct nic_gso that says how to cut it:
+ *
+ *   (stack) nic->tx_slot -> build one super-frame -> nic->tx_commit_gso(len, &gso)
+ *
+ * The frame is one Ethernet/IPv4/TCP segment whose IP total length covers all of its
+ * payload; the kernel or device cuts the payload into gso_size pieces (the last may be
+ * shorter), each with the headers copied, IP length, id and checksum, TCP sequence
+ * number and checksum made its own (tcp_gso_segment). Its TCP checksum is left
+ * partial (CHECKSUM_PARTIAL): the field holds the folded pseudo-header sum of the whole
+ * segment's TCP length, not complemented (gso.h), and whoever cuts it adds the sum of
+ * each piece from csum_start on. A frame of one piece is committed with tx_commit.
  */
 #ifndef SSDK_NIC_H
 #define SSDK_NIC_H
 #include <stdint.h>
 
 #define NIC_FRAME_MAX 2000   /* every TX buffer holds at least this many bytes */
+/* The largest super-frame any backend takes: an IPv4 packet of 64 KiB and its Ethernet
+ * header. */
+#define NIC_GSO_MAX (14u + 65535u)
 
 /* The backend vouches for the L4 checksum (offload flags of the driver). */
 #define FRAME_CSUM_TRUSTED 0x1
@@ -40,6 +59,14 @@ struct frame {
     uint32_t len;       /* bytes present at data */
     uint32_t wire_len;  /* bytes the frame had on the wire (> len: truncated capture) */
     uint32_t flags;
+};
+
+/* How to cut a super-frame (see the top of this file); offsets from the frame's start. */
+struct nic_gso {
+    uint16_t hdr_len;      /* Ethernet, IP and TCP headers (options included) */
+    uint16_t gso_size;     /* payload bytes per piece: the connection's MSS */
+    uint16_t csum_start;   /* where the TCP header starts */
+    uint16_t csum_offset;  /* the checksum field, from csum_start */
 };
 
 struct nic {
@@ -63,11 +90,18 @@ struct nic {
      * sleep past it. */
     uint64_t (*next_due_us)(struct nic *n);
     struct nic *inner;  /* the backend a wrapper wraps; NULL for a real one */
+    /* Segmentation offload (top of this file): 0 and NULL where the backend has none. */
+    uint32_t gso_max;
+    void (*tx_commit_gso)(struct nic *n, uint32_t len, const struct nic_gso *g);
     uint8_t mac[6];
     int has_mac;
 };
 
-struct nic *nic_memory_new(uint32_t ring_frames, char *err, unsigned long errlen);
+/* gso_max: 0, or the super-frames the in-memory backend takes (at most NIC_GSO_MAX);
+ * with it every frame it sends out is read with a virtio_net_hdr in front, as from a
+ * TAP with IFF_VNET_HDR (nic_memory.c). */
+struct nic *nic_memory_new(uint32_t ring_frames, uint32_t gso_max, char *err,
+                           unsigned long errlen);
 /* fanout: 0, or a PACKET_FANOUT group id: sockets of one group on one interface share
  * its frames by flow hash, so each connection stays with one engine. */
 struct nic *nic_af_packet_new(const char *ifname, uint32_t ring_frames, uint16_t fanout,
@@ -83,13 +117,16 @@ static inline struct nic *nic_base(struct nic *n)
     return n;
 }
 
-/* nic_af_packet_new with options: NIC_AFP_PROMISC receives frames for any MAC. */
+/* nic_af_packet_new with options: NIC_AFP_PROMISC receives frames for any MAC;
+ * NIC_AFP_GSO sends super-frames (a transmit ring of 64 KiB frames: gso_max set). */
 #define NIC_AFP_PROMISC 0x1u
+#define NIC_AFP_GSO     0x2u
 struct nic *nic_af_packet_open(const char *ifname, uint32_t ring_frames, unsigned opts,
                                uint16_t fanout, char *err, unsigned long errlen);
 
-/* nic_tap.c: open (or make) the TAP device ifname. */
-struct nic *nic_tap_new(const char *ifname, char *err, unsigned long errlen);
+/* nic_tap.c: open (or make) the TAP device ifname. gso: 1 to send super-frames (and
+ * receive them: the TAP then has IFF_VNET_HDR and TUNSETOFFLOAD). */
+struct nic *nic_tap_new(const char *ifname, int gso, char *err, unsigned long errlen);
 
 /* nic_af_xdp.c (built where <xdp/xsk.h> exists: SSDK_HAVE_AF_XDP). flags: at most one
  * of NIC_XDP_NATIVE (driver mode only) and NIC_XDP_SKB (generic mode only); 0 tries

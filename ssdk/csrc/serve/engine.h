@@ -7,6 +7,7 @@
  *   up->recv    -> on_recv    a request body as it comes: hp_body_run (http/) -> dyn_in
  *   up->sent    -> on_sent    resp_retire (resp.c), then http_serve: the next request
  *   up->payload -> on_payload the bytes of the responses a segment covers (resp.c)
+ *   up->payload_copy -> on_payload_copy the same for a super-frame, without a sum
  *   up->timeout -> on_timeout the 408 for a request that never completes
  *   up->gone    -> on_gone    what the connection held: tables, buffers
  *
@@ -201,6 +202,8 @@ void resp_check(const struct ssdk_engine *e, const struct tcb *c, const struct h
 uint8_t gen_hold(struct ssdk_engine *e);
 uint64_t resp_payload(struct ssdk_engine *e, struct tcb *c, struct hconn *h, uint32_t seq,
                       uint32_t len, uint8_t *pl);
+void resp_copy(struct ssdk_engine *e, struct tcb *c, struct hconn *h, uint32_t seq,
+               uint32_t len, uint8_t *pl);
 
 /* date.c */
 void date_render(uint64_t unix_sec, uint8_t out[DATE_LEN]);

@@ -145,19 +145,36 @@ static int attach(struct ssdk_engine *e, struct nic *n, char *err, size_t errlen
 
 int ssdk_nic_memory(struct ssdk_engine *e, uint32_t ring_frames, char *err, size_t errlen)
 {
-    return attach(e, nic_memory_new(ring_frames, err, errlen), err, errlen);
+    return attach(e, nic_memory_new(ring_frames, 0, err, errlen), err, errlen);
+}
+
+int ssdk_nic_memory_gso(struct ssdk_engine *e, uint32_t ring_frames, uint32_t gso_max,
+                        char *err, size_t errlen)
+{
+    if (!gso_max) {
+        snprintf(err, errlen, "gso_max must be above 0 (ssdk_nic_memory has none)");
+        return -1;
+    }
+    return attach(e, nic_memory_new(ring_frames, gso_max, err, errlen), err, errlen);
+}
+
+/* The backend TCP sends through, the wrapper if there is one (which offers none). */
+uint32_t ssdk_nic_gso_max(struct ssdk_engine *e)
+{
+    return e->tcp.net.nic ? e->tcp.net.nic->gso_max : 0;
 }
 
 int ssdk_nic_af_packet(struct ssdk_engine *e, const char *ifname, uint32_t ring_frames,
                        uint16_t fanout, char *err, size_t errlen)
 {
-    return attach(e, nic_af_packet_new(ifname, ring_frames, fanout, err, errlen), err,
+    unsigned opts = e->tcp.net.cfg.gso ? NIC_AFP_GSO : 0;
+    return attach(e, nic_af_packet_open(ifname, ring_frames, opts, fanout, err, errlen), err,
                   errlen);
 }
 
 int ssdk_nic_tap(struct ssdk_engine *e, const char *ifname, char *err, size_t errlen)
 {
-    return attach(e, nic_tap_new(ifname, err, errlen), err, errlen);
+    return attach(e, nic_tap_new(ifname, e->tcp.net.cfg.gso != 0, err, errlen), err, errlen);
 }
 
 /* Refused, with what to do about it, when the build had no <xdp/xsk.h>. */

@@ -5,6 +5,7 @@
  * serve.c (on_payload: tcp/ sends a segment) -> resp_payload -> resp_exact (most segments)
  *                                      or resp_payload_any -> resp_fill -> date_for,
  *                                                               range_fill (http_range.c)
+ * serve.c (on_payload_copy: tcp/ sends a super-frame) -> resp_copy -> resp_fill (no sum)
  * Python -> ssdk_table_load -> table_open (table/) -> table_publish (hot swap)
  *        -> ssdk_table_retired
  *
@@ -274,7 +275,9 @@ static __attribute__((noinline)) uint64_t copy_dated(const struct ssdk_engine *e
  * Bytes [off, off+len) of response q into pl. The template's bytes are copied, then the
  * Date value and, when closing, the Connection value are written over them. Returns 1
  * with *sum when the part is exactly a template segment (its precomputed sum, the date
- * corrected), else 0 (the caller sums the bytes).
+ * corrected), else 0 (the caller sums the bytes). sum NULL: the bytes only (a
+ * super-frame's, whose sum nobody needs), in one copy however many template segments
+ * the part spans, and 0.
  */
 static int resp_fill(const struct ssdk_engine *e, const struct resp *q, uint64_t off,
                      uint32_t len, uint8_t *pl, uint64_t *sum)
@@ -287,7 +290,7 @@ static int resp_fill(const struct ssdk_engine *e, const struct resp *q, uint64_t
         range_fill(v.t, v.r, &q->rng, pl, off, len);  /* a 206: header, part of a body */
     } else {
         memcpy(pl, v.stream + off, len);
-        exact = v.seg_sum && off % v.mss == 0 && len == (tail < v.mss ? tail : v.mss);
+        exact = sum && v.seg_sum && off % v.mss == 0 && len == (tail < v.mss ? tail : v.mss);
     }
     uint8_t buf[DATE_LEN];
     const uint8_t *date = NULL;
@@ -377,6 +380,27 @@ static __attribute__((noinline)) uint64_t resp_payload_any(const struct ssdk_eng
     if (parts == 1 && exact)
         return sum;
     return csum_partial(pl, len, 0);  /* an application's answer is summed as it goes */
+}
+
+/* Bytes [seq, seq+len) of the stream into pl, from every response they fall in (a
+ * range may end one response and begin the next: pipelining), each part patched as
+ * resp_fill says; no sum. */
+void resp_copy(struct ssdk_engine *e, struct tcb *c, struct hconn *h, uint32_t seq,
+               uint32_t len, uint8_t *pl)
+{
+    (void)c;
+    uint32_t done = 0;
+    for (uint8_t i = 0; i < h->nresp && done < len; i++) {
+        const struct resp *q = &h->rq[i];
+        uint32_t at = seq + done;
+        if (!seq_lt(at, q->end))
+            continue;
+        SSDK_ASSERT(seq_le(q->seq, at) && q->kind != RK_WAIT);
+        uint32_t n = q->end - at < len - done ? q->end - at : len - done;
+        resp_fill(e, q, at - q->seq, n, pl + done, NULL);
+        done += n;
+    }
+    SSDK_ASSERT(done == len);  /* the range lies inside the responses in flight */
 }
 
 /* Bytes [seq, seq+len) of the stream into pl, from every response they fall in; their

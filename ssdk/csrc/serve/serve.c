@@ -13,6 +13,7 @@
  *                                                       resp_flush (resp.c)
  * tcp/ (up->recv: bytes in order)      -> on_recv -> hp_body_run (http/) -> dyn_body_in
  * tcp/ (up->payload: a segment's bytes) -> on_payload -> resp_payload (resp.c)
+ * tcp/ (up->payload_copy: a super-frame's) -> on_payload_copy -> resp_copy (resp.c)
  * tcp/ (up->timeout: the idle timer)  -> on_timeout -> http_request_timeout
  * tcp/ (up->gone: conn_free)          -> on_gone -> resp_drop_all, dyn_drop
  *
@@ -256,6 +257,14 @@ static uint64_t on_payload(struct tcp *t, struct tcb *c, uint32_t seq, uint32_t 
     return resp_payload(e, c, hconn_of(e, c), seq, len, pl);
 }
 
+/* up->payload_copy: the same for a super-frame, whose sum the backend's cutter makes. */
+static void on_payload_copy(struct tcp *t, struct tcb *c, uint32_t seq, uint32_t len,
+                            uint8_t *pl)
+{
+    struct ssdk_engine *e = engine_of(t);
+    resp_copy(e, c, hconn_of(e, c), seq, len, pl);
+}
+
 /* up->timeout: the idle timer ran out; a request that never completed gets its 408. */
 static int on_timeout(struct tcp *t, struct tcb *c)
 {
@@ -285,6 +294,7 @@ const struct tcp_upcalls http_upcalls = {
     .recv = on_recv,
     .sent = on_sent,
     .payload = on_payload,
+    .payload_copy = on_payload_copy,
     .timeout = on_timeout,
     .gone = on_gone,
 };

@@ -7,6 +7,7 @@
  *                                            -> up->sent   input done: what is
  *                                               acknowledged, received, closed (tcp_in.c)
  * tcp_out.c (a segment of data, new or again)  -> up->payload  the bytes and their sum
+ * tcp_out.c (a super-frame, nic.h)             -> up->payload_copy  the bytes only
  * tcp_timer.c (idle)                           -> up->timeout  a request left unfinished
  * conn.c (conn_free)                           -> up->gone     the connection is gone
  * serve/ -> tcp_write_stream, tcp_close, tcp_recved, tcp_output, tcp_ack_flush ...
@@ -150,6 +151,10 @@ struct tcp_upcalls {
      * one's-complement sum (csum.h, unfolded). */
     uint64_t (*payload)(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len,
                         uint8_t *pl);
+    /* The same bytes without their sum: for a super-frame, whose checksum the backend's
+     * cutter computes piece by piece (CHECKSUM_PARTIAL), so summing would be wasted. */
+    void (*payload_copy)(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len,
+                         uint8_t *pl);
     /* The idle timer ran out: 1 if the application answered (wrote, closed), 0 for TCP
      * to close the connection itself. */
     int (*timeout)(struct tcp *e, struct tcb *c);

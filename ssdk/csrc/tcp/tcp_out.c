@@ -3,6 +3,8 @@
  *
  * tcp_sched.c (a connection's turn) -> tcp_output_turn -> send_next -> send_data
  *     -> up->payload -> tcp_finish -> nic->tx_commit
+ *                                               send_next -> send_super
+ *     -> up->payload_copy -> tcp_finish_gso -> nic->tx_commit_gso
  * tcp_timer.c -> tcp_retransmit, tcp_probe, tcp_tail_probe -> send_next / tcp_resend
  * tcp_in.c, tcp_timer.c, tcp_listen.c -> tcp_send_ctl (SYN-ACK, ACK, FIN) / tcp_send_rst
  *
@@ -12,6 +14,14 @@
  * with the template segment's precomputed sum where the range is exactly one), so a
  * retransmission costs no copy kept per connection. Our FIN goes after the stream's
  * last byte, as its own segment.
+ *
+ * Where the backend cuts super-frames (nic->gso_max, nic.h), new data goes in chunks of
+ * several MSS as one frame (send_super), sized as Linux sizes TSO bursts
+ * (tcp_tso_autosize): about 1 ms of data at the pacing rate, at least two segments, at
+ * most what one frame holds, in whole segments unless the stream ends sooner. Its
+ * checksum is left partial, so its bytes are copied without a sum (up->payload_copy).
+ * Retransmissions and probes stay one MSS each, rebuilt from the stream as always: the
+ * peer acknowledges the pieces one by one, and a piece lost is sent again alone.
  */
 #include <arpa/inet.h>
 #include <string.h>
@@ -20,9 +30,9 @@
 
 static uint16_t adv_window(const struct tcb *c) { return (uint16_t)(TCP_RCV_CAP - c->rcv.len); }
 
-/* Fill the TCP header (its options already in place) and both checksums, commit. */
-static void tcp_finish(struct tcp *e, struct tcb *c, uint8_t *frame, uint8_t flags,
-                       uint32_t seq, uint32_t optlen, uint32_t plen, uint64_t psum)
+/* The Ethernet, IP and TCP headers (TCP options already in place), checksum field 0. */
+static struct tcp_hdr *tcp_fill(struct tcp *e, struct tcb *c, uint8_t *frame, uint8_t flags,
+                                uint32_t seq, uint32_t optlen, uint32_t plen)
 {
     struct tcp_hdr *th = (void *)(frame + ETH_HLEN_ + 20);
     uint32_t hl = 20 + optlen;
@@ -41,6 +51,16 @@ static void tcp_finish(struct tcp *e, struct tcb *c, uint8_t *frame, uint8_t fla
     th->win = htons(adv_window(c));
     th->csum = 0;
     th->urp = 0;
+    return th;
+}
+
+/* Fill the TCP header (its options already in place) and both checksums, commit. */
+static void tcp_finish(struct tcp *e, struct tcb *c, uint8_t *frame, uint8_t flags,
+                       uint32_t seq, uint32_t optlen, uint32_t plen, uint64_t psum)
+{
+    struct tcp_hdr *th = tcp_fill(e, c, frame, flags, seq, optlen, plen);
+    uint32_t hl = 20 + optlen;
+    uint16_t l4 = (uint16_t)(hl + plen);
     uint64_t sum = csum_pseudo(e->net.ip_be, c->raddr, IPPROTO_TCP_, l4);
     sum = csum_partial(th, hl, sum) + psum;
     th->csum = htons(csum_finish(sum));
@@ -52,6 +72,30 @@ static void tcp_finish(struct tcp *e, struct tcb *c, uint8_t *frame, uint8_t fla
     e->net.nic->tx_commit(e->net.nic, n);
     e->net.st->tx_frames++;
     e->net.st->tx_bytes += n;
+}
+
+/* A super-frame (nic.h): the headers as for one segment, the IP length covering the whole
+ * payload, the TCP checksum field left partial (the folded pseudo-header sum of the whole
+ * TCP length, what the kernel's __tcp_v4_send_check leaves: ~tcp_v4_check(len, saddr,
+ * daddr, 0)); the backend's cutter makes each piece's length, sequence number and sum. */
+static void tcp_finish_gso(struct tcp *e, struct tcb *c, uint8_t *frame, uint8_t flags,
+                           uint32_t seq, uint32_t optlen, uint32_t plen)
+{
+    struct tcp_hdr *th = tcp_fill(e, c, frame, flags, seq, optlen, plen);
+    uint32_t hl = 20 + optlen;
+    uint16_t l4 = (uint16_t)(hl + plen);
+    th->csum = htons(csum_fold(csum_pseudo(e->net.ip_be, c->raddr, IPPROTO_TCP_, l4)));
+    uint32_t n = ETH_HLEN_ + 20 + l4;
+    const struct nic_gso g = {
+        .hdr_len = (uint16_t)(ETH_HLEN_ + 20 + hl), .gso_size = c->mss,
+        .csum_start = ETH_HLEN_ + 20, .csum_offset = (uint16_t)offsetof(struct tcp_hdr, csum),
+    };
+    SSDK_ASSERT(plen > c->mss && n <= e->net.nic->gso_max);
+    e->net.nic->tx_commit_gso(e->net.nic, n, &g);
+    e->net.st->tx_frames++;
+    e->net.st->tx_bytes += n;
+    e->net.st->tx_gso_frames++;
+    e->net.st->tx_gso_segs += (plen + c->mss - 1) / c->mss;
 }
 
 /* A segment without data. Returns 0 when the TX ring had no room (the peer recovers). */
@@ -98,6 +142,32 @@ void tcp_send_rst(struct tcp *e, const struct eth_hdr *eh, const struct ip_hdr *
     e->port_be = saved;
 }
 
+/* A TX buffer for a frame of `segs` segments, or NULL with e->tx_stop set. */
+static uint8_t *tx_take(struct tcp *e, struct tcb *c, uint32_t segs)
+{
+    if (e->tx_quota == 0 || (e->tx_quota != TX_NO_TURN && c->snd.pace_us > e->net.now_us)) {
+        e->tx_stop = e->tx_quota == 0 ? TX_MORE : TX_PACED;
+        return NULL;
+    }
+    uint8_t *f = e->tx_budget >= segs ? e->net.nic->tx_slot(e->net.nic) : NULL;
+    if (!f) {
+        if (e->tx_budget >= segs)
+            e->net.st->tx_ring_full++;
+        e->tx_stop = TX_BLOCKED;
+        return NULL;
+    }
+    e->tx_budget -= segs;
+    return f;
+}
+
+/* len bytes of data are going: off the turn's quantum, and onto the pacing clock. */
+static void tx_took(struct tcp *e, struct tcb *c, uint32_t len)
+{
+    if (e->tx_quota != TX_NO_TURN)
+        e->tx_quota = len < e->tx_quota ? e->tx_quota - len : 0;
+    pace_sent(e, c, len);
+}
+
 /*
  * Bytes [seq, seq+len) of the stream, as one segment. 0 when it cannot go now, and
  * e->tx_stop says why: TX_BLOCKED (TX ring full, or the pass's budget spent), or, in a
@@ -107,26 +177,57 @@ void tcp_send_rst(struct tcp *e, const struct eth_hdr *eh, const struct ip_hdr *
  */
 static int send_data(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len, int last)
 {
-    if (e->tx_quota == 0 || (e->tx_quota != TX_NO_TURN && c->snd.pace_us > e->net.now_us)) {
-        e->tx_stop = e->tx_quota == 0 ? TX_MORE : TX_PACED;
+    uint8_t *f = tx_take(e, c, 1);
+    if (!f)
         return 0;
-    }
-    uint8_t *f = e->tx_budget ? e->net.nic->tx_slot(e->net.nic) : NULL;
-    if (!f) {
-        if (e->tx_budget)
-            e->net.st->tx_ring_full++;
-        e->tx_stop = TX_BLOCKED;
-        return 0;
-    }
-    e->tx_budget--;
-    if (e->tx_quota != TX_NO_TURN)
-        e->tx_quota = len < e->tx_quota ? e->tx_quota - len : 0;
-    pace_sent(e, c, len);
+    tx_took(e, c, len);
     uint32_t optlen = (c->opts & CO_TS) ? tcp_opts_write(e, c, f + HDRS_LEN, TH_ACK, 0) : 0;
     uint64_t sum = e->up->payload(e, c, seq, len, f + HDRS_LEN + optlen);
     tcp_finish(e, c, f, TH_ACK | (last ? TH_PSH : 0), seq, optlen, len, sum);
     e->net.st->tx_payload_bytes += len;
     return 1;
+}
+
+/*
+ * Bytes [seq, seq+len), more than one MSS, as one super-frame the backend cuts into MSS
+ * pieces; 0 as send_data. The pieces count against the budget one by one: cut in
+ * software (a device without TSO) they reach the peer's backlog as that many frames.
+ */
+static int send_super(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len, int last)
+{
+    uint8_t *f = tx_take(e, c, (len + c->mss - 1) / c->mss);
+    if (!f)
+        return 0;
+    tx_took(e, c, len);
+    uint32_t optlen = (c->opts & CO_TS) ? tcp_opts_write(e, c, f + HDRS_LEN, TH_ACK, 0) : 0;
+    e->up->payload_copy(e, c, seq, len, f + HDRS_LEN + optlen);
+    /* PSH where the stream ends; the cutter keeps it on the last piece only. */
+    tcp_finish_gso(e, c, f, TH_ACK | (last ? TH_PSH : 0), seq, optlen, len);
+    e->net.st->tx_payload_bytes += len;
+    return 1;
+}
+
+/*
+ * The most new data one frame may carry now: one MSS, or where the backend cuts
+ * super-frames, a turn's quantum (tcp_turn_bytes: about 1 ms at the pacing rate, as
+ * Linux sizes TSO bursts) or what is left of it, at most what a frame and the pass's
+ * budget hold, in whole segments.
+ */
+static uint32_t chunk_max(const struct tcp *e, const struct tcb *c)
+{
+    uint32_t gso_max = e->net.nic->gso_max;
+    uint32_t hdr = HDRS_LEN + ((c->opts & CO_TS) ? TS_OPT_LEN : 0);
+    if (!gso_max || gso_max < hdr + 2u * c->mss)
+        return c->mss;
+    uint64_t want = tcp_turn_bytes(c);
+    if (e->tx_quota != TX_NO_TURN && want > e->tx_quota)
+        want = e->tx_quota;
+    if (want > gso_max - hdr)
+        want = gso_max - hdr;
+    uint64_t segs = want / c->mss;
+    if (segs > e->tx_budget)
+        segs = e->tx_budget;
+    return segs > 1 ? (uint32_t)segs * c->mss : c->mss;
 }
 
 /* Where a SACKed range covers seq, the first byte above it; else seq. */
@@ -179,16 +280,20 @@ static int send_next(struct tcp *e, struct tcb *c, uint32_t end, uint32_t wnd,
     c->snd.nxt = skip_sacked(c, c->snd.nxt);  /* after an RTO, what the peer holds stays */
     if (!seq_lt(c->snd.nxt, end) || flight >= wnd)
         return 0;
-    uint32_t len = end - c->snd.nxt, room = wnd - flight;
-    if (len > c->mss)
-        len = c->mss;
+    uint32_t len = end - c->snd.nxt, room = wnd - flight, cap = chunk_max(e, c);
+    if (len > cap)
+        len = cap;
     if (len > room) {
-        if (flight > 0)  /* sender-side silly window avoidance, RFC 9293 3.8.6.2.1 */
+        if (room >= c->mss)  /* a super-frame: whole segments within the window */
+            len = room - room % c->mss;
+        else if (flight > 0)  /* sender-side silly window avoidance, RFC 9293 3.8.6.2.1 */
             return 0;
-        len = room;
+        else
+            len = room;
     }
-    int resend = seq_lt(c->snd.nxt, c->snd.max);
-    if (!send_data(e, c, c->snd.nxt, len, c->snd.nxt + len == end)) {
+    int resend = seq_lt(c->snd.nxt, c->snd.max), last = c->snd.nxt + len == end;
+    if (!(len > c->mss ? send_super(e, c, c->snd.nxt, len, last)
+                       : send_data(e, c, c->snd.nxt, len, last))) {
         txq_add(e, c);  /* tried again in its turn */
         return 0;
     }

@@ -14,6 +14,7 @@
 #define SSDK_TCP_PRIV_H
 #include "base/proto.h"
 #include "tcp/tcp.h"
+#include "tcp/tcp_pace.h"
 
 /* The TCP layer whose net is n: struct tcp holds it. */
 static inline struct tcp *tcp_of(struct net *n)
@@ -120,30 +121,6 @@ void conn_queue_fin(struct tcb *c, uint32_t at);
 enum { TX_DONE, TX_MORE, TX_PACED, TX_BLOCKED };  /* why a turn ended (tx_stop) */
 void txq_add(struct tcp *e, struct tcb *c);
 void pace_sent(struct tcp *e, struct tcb *c, uint32_t len);
-
-/* The pacing rate in bytes per second, as Linux sets it (tcp_update_pacing_rate): the
- * window over the smoothed RTT, times 2 in slow start (below half of ssthresh) and 1.2
- * after, so a window goes out in half or five sixths of an RTT and the ACK clock keeps
- * up. 0 before the first RTT sample: the initial window goes unpaced. */
-static inline uint64_t tcp_pacing_rate(const struct tcb *c)
-{
-    if (!c->timer.srtt_us)
-        return 0;
-    uint64_t pct = c->cc.cwnd < c->cc.ssthresh / 2 ? 200 : 120;
-    return (uint64_t)c->cc.cwnd * pct * 10000u / c->timer.srtt_us;
-}
-
-/* What one turn may send: TX_TURN_US at the pacing rate in whole segments, at least
- * two, at most TX_TURN_MAX (the size of a TSO burst Linux would build). */
-static inline uint32_t tcp_turn_bytes(const struct tcb *c)
-{
-    uint64_t b = tcp_pacing_rate(c) * TX_TURN_US / 1000000u, lo = 2u * c->mss;
-    if (b < lo)
-        b = lo;
-    if (b > TX_TURN_MAX)
-        b = TX_TURN_MAX;
-    return (uint32_t)(b / c->mss * c->mss);
-}
 
 /* tcp_out.c */
 int  tcp_output_turn(struct tcp *e, struct tcb *c);

@@ -92,7 +92,7 @@ int tcp_output(struct tcp *e, struct tcb *c)
 void pace_sent(struct tcp *e, struct tcb *c, uint32_t len)
 {
     uint64_t rate = tcp_pacing_rate(c);
-    if (!rate || !(e->net.cfg.options & TCP_OPT_PACING))
+    if (rate == UINT64_MAX || !(e->net.cfg.options & TCP_OPT_PACING))
         return;
     uint64_t now = e->net.now_us, burst = tcp_turn_bytes(c);
     if (burst < 10u * c->mss)
