@@ -173,6 +173,8 @@ def _backend(value: str) -> str:
 
 
 CC_NAMES = ("cubic", "newreno")  # index = ssdk_config.cc
+TCP_OPTIONS = 0b0111  # ssdk_config.options: timestamps, SACK, loss probes
+PACING_OPTION = 0b1000  # and bit 3, pacing (tcp/tcp_sched.c)
 
 
 def _cc(value: str) -> str:
@@ -438,6 +440,13 @@ def serve(
     cc: Annotated[
         str, typer.Option("--cc", callback=_cc, help="Congestion control: cubic or newreno.")
     ] = "cubic",
+    pacing: Annotated[
+        bool,
+        typer.Option(
+            "--pacing/--no-pacing",
+            help="Pace each connection at 2x cwnd/RTT in slow start, 1.2x after.",
+        ),
+    ] = True,
     rto_min: Annotated[
         int, typer.Option("--rto-min", min=1, max=60000, help="Minimum retransmission timeout, ms.")
     ] = 200,
@@ -477,6 +486,7 @@ def serve(
 
     tcp = {
         "cc": CC_NAMES.index(cc),
+        "options": TCP_OPTIONS | (PACING_OPTION if pacing else 0),
         "rto_min_ms": rto_min,
         "idle_ms": idle_timeout,
         "header_timeout_ms": header_timeout,

@@ -77,3 +77,19 @@ def test_version(runner: CliRunner) -> None:
 
     result = runner.invoke(app, ["version"])
     assert result.exit_code == 0 and result.stdout.strip() == __version__
+
+
+@pytest.mark.parametrize(("flag", "options"), [([], 0b1111), (["--no-pacing"], 0b0111)])
+def test_serve_passes_pacing_to_the_engine(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, flag: list[str], options: int
+) -> None:
+    """Pacing is on unless --no-pacing: ssdk_config.options bit 3 (tcp/tcp_sched.c)."""
+    import ssdk.serve
+    import ssdk.tools.doctor
+
+    seen: list[ssdk.serve.ServeOptions] = []
+    monkeypatch.setattr(ssdk.tools.doctor, "preflight", lambda opts: 0)
+    monkeypatch.setattr(ssdk.serve, "serve", lambda opts, offloads: seen.append(opts) or 0)
+    result = runner.invoke(app, [*SERVE, *flag])
+    assert result.exit_code == 0, result.output
+    assert seen[0].tcp["options"] == options

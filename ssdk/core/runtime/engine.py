@@ -80,7 +80,7 @@ class EngineConfig:
     header_timeout_ms: int | None = None
     max_retries: int | None = None
     cc: int | None = None  # 0 CUBIC, 1 NewReno
-    options: int | None = None  # bit 0 timestamps, bit 1 SACK, bit 2 loss probes
+    options: int | None = None  # bit 0 timestamps, bit 1 SACK, bit 2 loss probes, bit 3 pacing
     syn_backlog: int | None = None
     time_wait_max: int | None = None
     seed: int = 0
