@@ -128,6 +128,7 @@ struct ssdk_stats {
     uint64_t http_encoded;        /* answers with a content coding (gzip, br) chosen */
     uint64_t tx_gso_frames;       /* super-frames handed to the backend to cut (also in tx_frames) */
     uint64_t tx_gso_segs;         /* the segments they are cut into */
+    uint64_t tx_summed_bytes;     /* payload summed as it was copied (no precomputed sum) */
 };
 
 void ssdk_config_default(struct ssdk_config *cfg);

@@ -236,3 +236,30 @@ def swap_stack_v1() -> Iterator[Stack]:
     s = Stack(version(1)[0])
     yield s
     s.close()
+
+
+def test_multi_segment_responses_keep_their_precomputed_sums(peer: Peer, site: Site) -> None:
+    """Back to back, a response of several template segments starts a segment of its
+    own: every segment of both is then one of its template's, sent with its precomputed
+    sum (nothing summed while copied), and the bytes are the two responses in order."""
+    peer.connect()
+    two = get("/files/mid.bin") * 2
+    segs = peer.request(two) + peer.drain()
+    data = [s for s in segs if s.payload]
+    want = site.expect("/files/mid.bin")
+    assert b"".join(s.payload for s in data) == want * 2
+    starts = {peer.offset(s) for s in data}
+    assert len(want) in starts, "the second response begins a segment"
+    assert peer.stack.stats()["tx_summed_bytes"] == 0
+
+
+def test_one_segment_responses_share_segments(peer: Peer, site: Site) -> None:
+    """Responses of one segment each are packed: a segment ends one and begins the
+    next (a frame costs more than summing a few hundred bytes)."""
+    paths = ["/a", "/b"]
+    peer.connect()
+    segs = peer.request(b"".join(get(p) for p in paths))
+    data = [s for s in segs if s.payload]
+    assert b"".join(s.payload for s in data) == b"".join(site.expect(p) for p in paths)
+    total = sum(len(site.expect(p)) for p in paths)
+    assert len(data) == -(-total // TEMPLATE_MSS)

@@ -204,6 +204,8 @@ uint64_t resp_payload(struct ssdk_engine *e, struct tcb *c, struct hconn *h, uin
                       uint32_t len, uint8_t *pl);
 void resp_copy(struct ssdk_engine *e, struct tcb *c, struct hconn *h, uint32_t seq,
                uint32_t len, uint8_t *pl);
+uint32_t resp_seg_len(const struct ssdk_engine *e, const struct hconn *h, uint32_t seq,
+                      uint32_t len);
 
 /* date.c */
 void date_render(uint64_t unix_sec, uint8_t out[DATE_LEN]);

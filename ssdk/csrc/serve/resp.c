@@ -6,6 +6,7 @@
  *                                      or resp_payload_any -> resp_fill -> date_for,
  *                                                               range_fill (http_range.c)
  * serve.c (on_payload_copy: tcp/ sends a super-frame) -> resp_copy -> resp_fill (no sum)
+ * serve.c (on_seg_len: tcp/ sizes a segment) -> resp_seg_len
  * Python -> ssdk_table_load -> table_open (table/) -> table_publish (hot swap)
  *        -> ssdk_table_retired
  *
@@ -19,7 +20,8 @@
  * bytes' sum and the complement of the old); anything else (a peer MSS below the
  * template's, a partial ACK, the Connection slot patched to "close", a 206's header and
  * part of a body, the application's answer, a segment across two responses) is summed
- * as it is copied.
+ * as it is copied; resp_seg_len ends a segment where a response of several template
+ * segments begins, so that its segments stay exact.
  *
  * Hot swap (docs/architecture.md): a table loaded while another serves is published as
  * the next generation. New responses come from the current generation; a response holds
@@ -379,6 +381,7 @@ static __attribute__((noinline)) uint64_t resp_payload_any(const struct ssdk_eng
     SSDK_ASSERT(done == len);  /* the range lies inside the responses in flight */
     if (parts == 1 && exact)
         return sum;
+    e->tcp.net.st->tx_summed_bytes += len;
     return csum_partial(pl, len, 0);  /* an application's answer is summed as it goes */
 }
 
@@ -401,6 +404,32 @@ void resp_copy(struct ssdk_engine *e, struct tcb *c, struct hconn *h, uint32_t s
         done += n;
     }
     SSDK_ASSERT(done == len);  /* the range lies inside the responses in flight */
+}
+
+/*
+ * Where a segment of at most len bytes at seq should end. A segment may end one
+ * response and begin the next (pipelining), but then every later segment of the next
+ * one would straddle its template's segments and be summed as it is copied; so where
+ * the next one is a table's response of more than one template segment, the segment
+ * ends with the first response and the next one's segments go whole, with their
+ * precomputed sums. Responses of one segment are packed: a frame costs more than a sum.
+ */
+uint32_t resp_seg_len(const struct ssdk_engine *e, const struct hconn *h, uint32_t seq,
+                      uint32_t len)
+{
+    uint8_t i = 0;
+    while (i < h->nresp && !seq_lt(seq, h->rq[i].end))
+        i++;
+    if (i + 1 >= h->nresp || seq_le(seq + len, h->rq[i].end))
+        return len;  /* inside one response, or the last one */
+    const struct resp *next = &h->rq[i + 1];
+    if (next->kind != RK_TABLE)
+        return len;
+    struct resp_view v;
+    resp_view(e, next, &v);
+    if ((v.r->flags & RESP_RANGE) || !v.seg_sum || v.len <= v.mss)
+        return len;
+    return h->rq[i].end - seq;
 }
 
 /* Bytes [seq, seq+len) of the stream into pl, from every response they fall in; their

@@ -14,6 +14,7 @@
  * tcp/ (up->recv: bytes in order)      -> on_recv -> hp_body_run (http/) -> dyn_body_in
  * tcp/ (up->payload: a segment's bytes) -> on_payload -> resp_payload (resp.c)
  * tcp/ (up->payload_copy: a super-frame's) -> on_payload_copy -> resp_copy (resp.c)
+ * tcp/ (up->seg_len: where a segment ends) -> on_seg_len -> resp_seg_len (resp.c)
  * tcp/ (up->timeout: the idle timer)  -> on_timeout -> http_request_timeout
  * tcp/ (up->gone: conn_free)          -> on_gone -> resp_drop_all, dyn_drop
  *
@@ -265,6 +266,13 @@ static void on_payload_copy(struct tcp *t, struct tcb *c, uint32_t seq, uint32_t
     resp_copy(e, c, hconn_of(e, c), seq, len, pl);
 }
 
+/* up->seg_len: where a segment should end, for the responses' sums. */
+static uint32_t on_seg_len(struct tcp *t, struct tcb *c, uint32_t seq, uint32_t len)
+{
+    struct ssdk_engine *e = engine_of(t);
+    return resp_seg_len(e, hconn_of(e, c), seq, len);
+}
+
 /* up->timeout: the idle timer ran out; a request that never completed gets its 408. */
 static int on_timeout(struct tcp *t, struct tcb *c)
 {
@@ -295,6 +303,7 @@ const struct tcp_upcalls http_upcalls = {
     .sent = on_sent,
     .payload = on_payload,
     .payload_copy = on_payload_copy,
+    .seg_len = on_seg_len,
     .timeout = on_timeout,
     .gone = on_gone,
 };

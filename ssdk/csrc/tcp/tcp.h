@@ -155,6 +155,10 @@ struct tcp_upcalls {
      * cutter computes piece by piece (CHECKSUM_PARTIAL), so summing would be wasted. */
     void (*payload_copy)(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len,
                          uint8_t *pl);
+    /* How long a segment of new data at seq may be: len, or less where the application
+     * would rather it end (where one response ends and the next would lose its
+     * precomputed sums). Asked for single segments only: a super-frame has no sum. */
+    uint32_t (*seg_len)(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len);
     /* The idle timer ran out: 1 if the application answered (wrote, closed), 0 for TCP
      * to close the connection itself. */
     int (*timeout)(struct tcp *e, struct tcb *c);
