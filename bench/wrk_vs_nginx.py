@@ -113,9 +113,9 @@ HEADLINE: tuple[tuple[Workload, tuple[str, ...]], ...] = (
     (("1KiB", "keepalive", 256), PLAIN),
     (("1KiB", "pipelined", 16), PLAIN),
     (("1KiB", "pipelined", 256), PLAIN),
-    (("8KiB", "keepalive", 256), PLAIN),
-    (("64KiB", "keepalive", 256), PLAIN),
-    (("1MiB", "keepalive", 256), PLAIN),
+    (("8KiB", "keepalive", 256), PLAIN + GSO),
+    (("64KiB", "keepalive", 256), PLAIN + GSO),
+    (("1MiB", "keepalive", 256), PLAIN + GSO),
     (("64KiB", "keepalive", 16), PLAIN + GSO),
     (("1MiB", "keepalive", 16), PLAIN + GSO),
 )
