@@ -11,6 +11,7 @@
 # once with exit code 2 and one line.
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -79,6 +80,23 @@ def test_download_is_byte_exact(
     assert client_csum_errors(gso_server) == 0
     if SIZES[name] >= 64 * 1024:  # more than one segment a flight: super-frames went
         assert st["tx_gso_frames"] > 0 and st["tx_gso_segs"] > 2 * st["tx_gso_frames"] - 1, st
+
+
+PIPELINED = Path(__file__).resolve().parent / "pipelined_get.py"
+
+
+def test_pipelined_downloads_are_byte_exact(
+    gso_server: Server, gso_app: tuple[Path, dict[str, bytes]]
+) -> None:
+    """Every file twice, in one write: eight responses back to back (sharing
+    super-frames where one ends and the next begins), in order, each byte for byte."""
+    names = [n for n in SIZES if SIZES[n] <= 1 << 20] * 2
+    proc = gso_server.client([sys.executable, str(PIPELINED), gso_server.topo.server_ip,
+                              *names], timeout=60)  # fmt: skip
+    assert proc.returncode == 0, f"{proc.stderr}\n{gso_server.log_tail()}"
+    got = json.loads(proc.stdout)
+    assert got == [["200", sha256(gso_app[1][f"/files/{n}"])] for n in names]
+    assert client_csum_errors(gso_server) == 0
 
 
 def test_banner_says_gso_on(gso_server: Server) -> None:

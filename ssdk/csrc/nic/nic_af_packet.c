@@ -97,6 +97,7 @@ struct nic_afp {
     uint32_t head_done;      /* frames of slot rx_next already given back */
     uint16_t *slot_frames;   /* per slot: frames lent from it (a super-frame's segments) */
     uint32_t tx_next, tx_queued;
+    uint8_t  tx_kick;        /* the ring was found full: frames wait for a sendto */
     uint32_t tx_nframes, tx_frame;  /* the TX ring's frames and frame size */
     uint8_t *rx_ring, *tx_ring;
     uint64_t rx_drops;
@@ -230,8 +231,10 @@ static uint8_t *afp_tx_slot(struct nic *n)
     uint32_t st = __atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE);
     if (st == TP_STATUS_WRONG_FORMAT)
         st = TP_STATUS_AVAILABLE;  /* the kernel refused it; the slot is ours again */
-    if (st != TP_STATUS_AVAILABLE)
+    if (st != TP_STATUS_AVAILABLE) {
+        a->tx_kick = 1;
         return NULL;
+    }
     return (uint8_t *)h + TX_DATA + a->vnet;  /* behind the zeroed virtio_net_hdr */
 }
 
@@ -262,11 +265,15 @@ static void afp_tx_commit_gso(struct nic *n, uint32_t len, const struct nic_gso 
 static void afp_tx_flush(struct nic *n)
 {
     struct nic_afp *a = (void *)n;
-    if (!a->tx_queued)
+    if (!a->tx_queued && !a->tx_kick)
         return;
-    /* One system call sends every frame queued in this pass. */
+    /* One system call sends every frame queued in this pass. A call may stop short (the
+     * socket's send buffer full: EAGAIN); the frames left are the kernel's to send at the
+     * next call, so a pass that found the ring full calls again though it queued
+     * nothing: else a full ring would wait for a frame that can never be queued. */
     sendto(a->fd, NULL, 0, MSG_DONTWAIT, NULL, 0);
     a->tx_queued = 0;
+    a->tx_kick = 0;
 }
 
 static int afp_fd(struct nic *n) { return ((struct nic_afp *)n)->fd; }
@@ -383,6 +390,12 @@ struct nic *nic_af_packet_open(const char *ifname, uint32_t ring_frames, unsigne
     size_t ring_len = (size_t)blocks * BLOCK_SIZE;
     size_t tx_len = (size_t)treq.tp_block_nr * treq.tp_block_size;
     a->map_len = ring_len + tx_len;
+    /* Every frame of the TX ring in flight at once fits the send buffer: the kernel stops
+     * a sendto short when the frames it sent and that are not yet freed (on a veth: until
+     * the peer's socket has read them) fill it. */
+    int sndbuf = (int)(tx_len < INT32_MAX / 2 ? 2 * tx_len : INT32_MAX);
+    if (setsockopt(a->fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)))
+        setsockopt(a->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
     a->map = mmap(NULL, a->map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, a->fd, 0);
     if (a->map == MAP_FAILED)
         AFP_FAIL("mmap of the packet rings: %s", strerror(errno));
