@@ -429,7 +429,7 @@ FZ_UNCOVERED static void fz_check_engine(struct ssdk_engine *e)
         if (t->conns[i].state != TCP_NONE || t->conns[i].timer.at_ms)
             fz_fail("free slot %u has state %u, timer %llu", i, t->conns[i].state,
                     (unsigned long long)t->conns[i].timer.at_ms);
-        if (e->hconns[i].nresp || e->hconns[i].dyn_in || e->hconns[i].hflags)
+        if (e->hconns[i].nresp || e->hconns[i].hflags || e->hconns[i].body.kind)
             fz_fail("free slot %u still holds responses or a request", i);
     }
     uint32_t held[GEN_MAX] = {0};
