@@ -31,9 +31,9 @@
 #define RX_BURST 64
 #define RX_PASS_MAX 1024
 
-/* A request on its way to the application, and the response it gave (dynamic.c). One
- * allocation: where its parts are (fields[]: made by the parser, hp_run_fields), then
- * the header block's bytes, then the body as it arrives. */
+/* A request on its way to the application (dynamic.c), and the response it gave
+ * (dyn_conn.c). One allocation: where its parts are (fields[]: made by the parser,
+ * hp_run_fields), then the header block's bytes, then the body as it arrives. */
 struct dyn_in {
     uint32_t route, head_len, body_len, got;
     uint32_t cap;             /* body bytes there is room for after the head */
