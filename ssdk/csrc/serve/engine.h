@@ -99,15 +99,21 @@ enum resp_kind {
     RK_WAIT,                  /* none yet: the request is read (in), then with the
                                  application (in NULL) until it answers; empty */
 };
+/* What only some kinds use shares its place (unions), so that an entry stays 40 bytes:
+ * the queue is walked for every segment sent. */
 struct resp {
     uint8_t  kind;            /* enum resp_kind */
     uint8_t  gen;             /* RK_TABLE: the table slot it comes from */
     uint8_t  close_token;     /* its Connection value is sent as "close" */
     uint8_t  keep;            /* RK_WAIT: the request lets the connection stay open */
-    uint16_t serial;          /* RK_WAIT: its number on the connection (in its token) */
-    uint32_t idx;             /* RK_TABLE: its index in that table */
-    struct dyn_out *out;      /* RK_DYN */
-    struct dyn_in *in;        /* RK_WAIT: the request, owned here until handed up */
+    union {
+        uint32_t idx;         /* RK_TABLE: its index in that table */
+        uint16_t serial;      /* RK_WAIT: its number on the connection (in its token) */
+    };
+    union {
+        struct dyn_out *out;  /* RK_DYN */
+        struct dyn_in *in;    /* RK_WAIT: the request, owned here until handed up */
+    };
     uint32_t seq, end;        /* the stream bytes it occupies */
     struct range_pick rng;    /* a 206 (RESP_RANGE): the part of its 200's body */
     uint64_t date_sec;        /* the second it started in: its Date, sent again alike */
