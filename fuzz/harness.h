@@ -214,8 +214,8 @@ static struct ssdk_engine *fz_engine(void)
         || !ssdk_table_load(e, fz_blob, fz_blob_len, err, sizeof(err)))
         fz_fail("engine set-up: %s", err);
     /* Paths under /d/ go to an "application" (fz_app) that answers at once every other
-     * time and keeps the rest waiting: dynamic.c and its chunked decoder get the
-     * fuzzer's requests too. */
+     * time and keeps the rest waiting: dynamic.c, dyn_conn.c and the chunked decoder get
+     * the fuzzer's requests too. */
     if (memcmp(&FZ_APP_RESP[FZ_APP_DATE], "Thu, ", 5)
         || memcmp(&FZ_APP_RESP[FZ_APP_CONN], "keep-alive", CONN_TOKEN_LEN))
         fz_fail("FZ_APP_DATE or FZ_APP_CONN do not match FZ_APP_RESP");
@@ -429,7 +429,7 @@ FZ_UNCOVERED static void fz_check_engine(struct ssdk_engine *e)
         if (t->conns[i].state != TCP_NONE || t->conns[i].timer.at_ms)
             fz_fail("free slot %u has state %u, timer %llu", i, t->conns[i].state,
                     (unsigned long long)t->conns[i].timer.at_ms);
-        if (e->hconns[i].nresp || e->hconns[i].dyn_in || e->hconns[i].hflags)
+        if (e->hconns[i].nresp || e->hconns[i].hflags || e->hconns[i].body.kind)
             fz_fail("free slot %u still holds responses or a request", i);
     }
     uint32_t held[GEN_MAX] = {0};

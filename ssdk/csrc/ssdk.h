@@ -118,7 +118,8 @@ struct ssdk_stats {
     uint64_t http_continue;       /* 100 Continue interim responses sent */
     uint64_t http_pipelined;      /* responses queued while an earlier one was in flight */
     uint64_t dyn_requests;        /* requests handed to the application */
-    uint64_t dyn_orphans;         /* answers for connections that had gone */
+    uint64_t dyn_orphans;         /* answers refused: the connection had gone, or an
+                                     earlier answer that closed cut the response */
     uint64_t dyn_bad_bodies;      /* chunked bodies refused: malformed, or over the limit */
     uint64_t tx_payload_bytes;    /* response bytes, retransmissions included */
     uint64_t http_3xx;
@@ -213,8 +214,10 @@ int  ssdk_http_answer(struct ssdk_engine *e, const uint8_t *req, uint32_t len,
 
 /* Dynamic routes: requests the application answers itself. A request whose route key
  * starts with `key` (exact: equals it) and that no table holds is handed to `fn`, with
- * every other request made ready in the same pass of the loop, in one call; each is
- * answered, then or later, with ssdk_respond(token). The arrays live for that call. */
+ * the other requests made ready in the same pass of the loop (in calls of up to 256);
+ * each is answered, then or later, in any order, with ssdk_respond(token). Pipelined
+ * requests of one connection are handed up together (up to the pipelining depth) and
+ * their answers are sent in request order. The arrays live for that call. */
 /* A header field of a request: its name and value (without the whitespace around it)
  * are bytes of the request's head, as the C parser found them (http/http_parse.c). */
 struct ssdk_field {
@@ -222,7 +225,9 @@ struct ssdk_field {
     uint16_t value_off, value_len;
 };
 struct ssdk_request {
-    uint64_t token;          /* names the connection (slot and incarnation) */
+    uint64_t token;          /* names this request's response on its connection (the
+                                connection's slot and incarnation, the response's
+                                serial): an answer for no other */
     uint32_t route;          /* the id given to ssdk_dynamic_route */
     const uint8_t *head;     /* the request line and header fields, as received */
     uint32_t head_len;
@@ -254,8 +259,10 @@ int  ssdk_http_body(struct ssdk_engine *e, struct ssdk_pending *pd, const uint8_
                     struct ssdk_answer *a);
 void ssdk_http_pending_free(struct ssdk_pending *pd);
 /* The answer: a whole response (header block with Date and Connection slots at date_off
- * and conn_off, then the body), copied and kept until acknowledged. 0, or -1 when the
- * connection is gone, -2 for a bad layout, -3 without memory. */
+ * and conn_off, then the body), copied and kept until acknowledged. keep = 0 closes the
+ * connection after it: the responses queued behind it are cut. 0, or -1 when the token
+ * names nothing waiting (the connection is gone, or the response was cut or answered),
+ * -2 for a bad layout, -3 without memory. */
 int  ssdk_respond(struct ssdk_engine *e, uint64_t token, const uint8_t *stream, uint64_t len,
                   uint32_t date_off, uint32_t conn_off, uint32_t status, int keep);
 

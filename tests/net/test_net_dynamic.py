@@ -1,6 +1,8 @@
 # tests/net/test_net_dynamic.py: examples/api over the user-space stack, on both
 # backends: precomputed collections and a dynamic search route, answered by Python from
-# the worker's loop, with GET, POST bodies and many clients at once.
+# the worker's loop, with GET, POST bodies and many clients at once; and pipelined
+# requests to slow handlers (apps/slowpipe.py), run at once and answered out of order,
+# which come back in request order.
 from __future__ import annotations
 
 import json
@@ -11,6 +13,7 @@ import pytest
 from nethelpers import REPO, Server, serve
 
 API = REPO / "examples" / "api" / "app.py"
+SLOWPIPE = REPO / "tests" / "net" / "apps" / "slowpipe.py"
 
 
 @pytest.fixture(scope="module")
@@ -61,3 +64,50 @@ def test_many_clients_at_once(api: Server) -> None:
     want = {"stevens": 2, "knuth": 1, "programming": 3}
     assert all(status == 200 and count == want[q] for q, status, count in results)
 
+
+
+# Three slow requests and a page between them, in one write; the responses read back in
+# order, framed by Content-Length, as (status, body) pairs.
+PIPELINED = (
+    "import json, socket, sys\n"
+    "paths = ['/slow/0', '/', '/slow/1', '/slow/2']\n"
+    "s = socket.create_connection((sys.argv[1], 80), timeout=30)\n"
+    "s.sendall(b''.join(f'GET {p} HTTP/1.1\\r\\nHost: t\\r\\n\\r\\n'.encode() for p in paths))\n"
+    "data, out = b'', []\n"
+    "while len(out) < len(paths):\n"
+    "    end = data.find(b'\\r\\n\\r\\n')\n"
+    "    if end >= 0:\n"
+    "        head = data[:end].decode('latin-1').lower()\n"
+    "        n = int(head.split('content-length:')[1].split('\\r\\n')[0])\n"
+    "        if len(data) >= end + 4 + n:\n"
+    "            out.append((int(head.split()[1]), data[end + 4 : end + 4 + n].decode()))\n"
+    "            data = data[end + 4 + n :]\n"
+    "            continue\n"
+    "    chunk = s.recv(65536)\n"
+    "    if not chunk:\n"
+    "        break\n"
+    "    data += chunk\n"
+    "print(json.dumps({'responses': out, 'left': len(data)}))\n"
+)
+
+
+@pytest.fixture(scope="module")
+def slowpipe(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with serve(SLOWPIPE, tmp_path_factory.mktemp("slowpipe"), tag="slowp",
+               backend=backend) as s:  # fmt: skip
+        yield s
+
+
+def test_pipelined_slow_handlers_run_at_once_and_answer_in_order(slowpipe: Server) -> None:
+    """The three slow handlers of one connection are with the application together (they
+    meet at a barrier) and finish last first; the responses still come in request order,
+    the page between them included, each byte-exact."""
+    proc = slowpipe.client([sys.executable, "-c", PIPELINED, slowpipe.topo.server_ip],
+                           timeout=60)  # fmt: skip
+    assert proc.returncode == 0, f"{proc.stderr}\n{slowpipe.log_tail()}"
+    got = json.loads(proc.stdout)
+    slow = [f"slow {n} " + "x" * (700 * n) for n in range(3)]
+    assert got == {"left": 0, "responses": [[200, slow[0]], [200, "<h1>between</h1>"],
+                                            [200, slow[1]], [200, slow[2]]]}, slowpipe.log_tail()
+    st = slowpipe.stats(fresh=True)
+    assert st["dyn_requests"] >= 3 and st["dyn_orphans"] == 0, st

@@ -1,9 +1,9 @@
-# tests/stack/test_dynamic_loop.py: dynamic routes through the C loop (dynamic.c) and the
-# Python side (ssdk/core/runtime/app_calls.py), on the in-memory backend. A path no table holds
-# goes to the application when a dynamic route takes it; the answer is sent like a
-# template, kept until acknowledged (a lost segment is sent again from it), and a
-# pipelined request waits its turn; errors are 500s that leak nothing; bodies arrive
-# whole, and over the route's limit are 413.
+# tests/stack/test_dynamic_loop.py: dynamic routes through the C loop (serve/dyn_conn.c)
+# and the Python side (ssdk/core/runtime/app_calls.py), on the in-memory backend. A path no
+# table holds goes to the application when a dynamic route takes it; the answer is sent
+# like a template, kept until acknowledged (a lost segment is sent again from it), and a
+# pipelined request's answer waits its turn; errors are 500s that leak nothing; bodies
+# arrive whole, and over the route's limit are 413.
 from __future__ import annotations
 
 import json

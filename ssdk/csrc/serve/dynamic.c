@@ -1,28 +1,19 @@
 /*
- * dynamic.c - requests answered by the application's own code (@app.dynamic), and the
- * responses it gives back.
+ * dynamic.c - requests answered by the application's own code (@app.dynamic): the
+ * routes, and the record of a request the application gets, for both transports.
  *
- * serve.c (http_serve: decide.c says D_APP) -> dyn_start -> dyn_in_new -> hp_run_fields
- *        (http/: where the method, target and fields are) -> [body: on_recv ->
- *        dyn_body_in -> dyn_body_read -> hp_body_run (http/: the length or chunked
- *        decoder) -> h->dyn_in] -> dyn_ready (queued for the pass)
- * answer.c (the kernel-socket path) -> dyn_in_new, dyn_body_begin, dyn_body_read,
- *        dyn_request: the same request record, without a connection
- * loop.c (end of a pass) -> dyn_flush -> the application's callback, once, with every
- *        request made ready in the pass (Python: extern "Python", batched)
- *        -> tcp_ack_flush (a request not answered at once is acknowledged alone)
- * the application -> ssdk_respond -> an RK_DYN response (a copy) -> resp_flush (resp.c)
- *        -> tcp_output: tcp/
- *        sends it like a template's, resp.c summing each segment as it goes
+ * Python -> ssdk_dynamic_route, ssdk_dynamic_set, ssdk_dynamic_clear
+ * decide.c (http_decide) -> dyn_match: is the request the application's?
+ * dyn_conn.c (the stack's connections), answer.c (kernel sockets) -> dyn_in_new
+ *        -> hp_run_fields (http/: where the method, target and fields are)
+ *        -> dyn_body_begin, dyn_body_read -> hp_body_run (http/: the length or chunked
+ *        decoder) -> body_room, body_data -> dyn_request (the record handed up)
  *
- * Invariants: a connection has at most one request with the application (an RK_WAIT
- * response in its queue, and h->dyn_in); TCP's stream stops at it, and the responses
- * queued behind it (table responses: a second request for the application waits in
- * the buffer) go once its answer comes, so pipelined requests are answered in order
- * whenever the answers come. A response the application gave is kept whole
- * until it is acknowledged, since it cannot be rebuilt: retransmissions copy from it.
- * The buffers of a connection go with it (on_gone); a token names a connection slot and
- * its incarnation, so an answer for a connection that has gone is refused.
+ * Invariants: a request's record is one allocation (struct dyn_in: where its parts are,
+ * its head, its body), and its body never grows past the route's limit (max_body: a
+ * chunked body over it is refused, 413), so what a connection holds for the application
+ * is bounded by the queue's depth times that. The record handed up points into it: it
+ * lives as long as the call it is handed up in (or the caller's struct ssdk_pending).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -186,146 +177,4 @@ struct ssdk_request dyn_request(struct dyn_in *in, uint64_t token)
         .target_off = in->target_off, .target_len = in->target_len,
         .nfields = in->nfields, .fields = in->fields,
     };
-}
-
-static void dyn_ready(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
-{
-    h->dyn_in->queued = 1;
-    e->dyn_batch[e->ndyn_batch++] = tcb_index(&e->tcp, c);
-}
-
-/* The request of c (header block parsed, hp.pos bytes) goes to the application: its
- * head and the body bytes buffered so far are copied out, the rest follows through
- * on_recv (serve.c) and the body decoder. Returns 0, or -1 when there is no memory. */
-int dyn_start(struct ssdk_engine *e, struct tcb *c, struct hconn *h,
-              const struct http_decision *d)
-{
-    uint32_t hlen = h->hp.pos;
-    struct dyn_in *in = dyn_in_new(&h->hp, c->rcv.buf, d);
-    if (!in)
-        return -1;
-    h->dyn_in = in;
-    tcp_rcv_drop_held(c);  /* held bytes beyond a gap are body: let the peer resend them */
-    h->req_since_ms = 0;
-    resp_push(e, c, h, RK_WAIT);  /* the stream stops here until the answer */
-    dyn_body_begin(&h->body, in, d);
-    uint32_t rest = c->rcv.len - hlen;
-    uint32_t used = h->body.kind != HB_NONE ? dyn_body_in(e, c, h, c->rcv.buf + hlen, rest) : 0;
-    if (h->body.kind == HB_NONE && d->body == BF_NONE && h->dyn_in && !h->dyn_in->queued)
-        dyn_ready(e, c, h);  /* no body at all */
-    if (resp_waiting(h)) {  /* not refused by the decoder (that closes, the buffer empty) */
-        tcp_recved(c, hlen + used);
-        memset(&h->hp, 0, sizeof(h->hp));
-    }
-    return 0;
-}
-
-/*
- * Body bytes p[0..n) of the request on its way to the application, through the
- * decoder (http/http_body.c); returns how many were the body's (the rest, after its
- * end, is the next request's). Once the body is whole the request is ready for the
- * application; a malformed chunked body is refused with 400, one over the route's limit
- * with 413, and either closes the connection.
- */
-uint32_t dyn_body_in(struct ssdk_engine *e, struct tcb *c, struct hconn *h, const uint8_t *p,
-                     uint32_t n)
-{
-    uint32_t used = dyn_body_read(&h->body, &h->dyn_in, p, n);
-    if (h->body.kind != HB_NONE)
-        return used;
-    if (h->body.failed) {
-        free(h->dyn_in);
-        h->dyn_in = NULL;
-        stats(e)->dyn_bad_bodies++;
-        http_refuse(e, c, h, h->body.error);
-        return used;
-    }
-    dyn_ready(e, c, h);
-    return used;
-}
-
-/* Hand every request made ready in this pass to the application, in one call. */
-void dyn_flush(struct ssdk_engine *e)
-{
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < e->ndyn_batch; i++) {
-        uint32_t idx = e->dyn_batch[i];
-        struct dyn_in *in = e->hconns[idx].dyn_in;
-        if (!in)
-            continue;  /* gone since it was queued */
-        e->dyn_reqs[n++] = dyn_request(in, ((uint64_t)e->tcp.incarnation[idx] << 32) | idx);
-    }
-    uint32_t batch = e->ndyn_batch;
-    e->ndyn_batch = 0;
-    if (n && e->dyn_fn)
-        e->dyn_fn(e->dyn_ctx, e->dyn_reqs, n);
-    stats(e)->dyn_requests += n;
-    /* Requests the application did not answer at once are acknowledged now, alone. */
-    for (uint32_t i = 0; i < batch; i++) {
-        uint32_t idx = e->dyn_batch[i];
-        if (e->hconns[idx].dyn_in)
-            e->hconns[idx].dyn_in->queued = 0;
-        tcp_ack_flush(&e->tcp, &e->tcp.conns[idx]);
-    }
-}
-
-/* The connection a token names, if it still waits for its answer. */
-static struct tcb *by_token(struct ssdk_engine *e, uint64_t token)
-{
-    uint32_t idx = (uint32_t)token;
-    if (idx >= e->tcp.net.cfg.max_conns || e->tcp.incarnation[idx] != (uint32_t)(token >> 32))
-        return NULL;
-    struct tcb *c = &e->tcp.conns[idx];
-    struct hconn *h = &e->hconns[idx];
-    return c->state != TCP_NONE && resp_waiting(h) && h->dyn_in ? c : NULL;
-}
-
-int ssdk_respond(struct ssdk_engine *e, uint64_t token, const uint8_t *stream, uint64_t len,
-                 uint32_t date_off, uint32_t conn_off, uint32_t status, int keep)
-{
-    struct tcb *c = by_token(e, token);
-    if (!c) {
-        stats(e)->dyn_orphans++;
-        return -1;
-    }
-    struct hconn *h = hconn_of(e, c);
-    if (len > UINT32_MAX / 2 || (uint64_t)date_off + DATE_LEN > len
-        || (uint64_t)conn_off + CONN_TOKEN_LEN > len)
-        return -2;
-    struct dyn_out *out = malloc(sizeof(*out) + len);
-    if (!out)
-        return -3;
-    memcpy(out->data, stream, len);
-    out->len = (uint32_t)len;
-    out->date_off = date_off;
-    out->conn_off = conn_off;
-    keep = keep && h->dyn_in->keep;
-    free(h->dyn_in);
-    h->dyn_in = NULL;
-    int w = resp_wait_at(h);
-    struct resp *q = &h->rq[w];  /* the waiting one becomes the answer */
-    q->kind = RK_DYN;
-    q->out = out;
-    q->end = q->seq + out->len;
-    q->date_sec = e->date_sec;
-    http_count_status(e, (uint16_t)status);
-    if (!keep) {  /* the responses queued behind it are never sent */
-        resp_cut(e, h, (uint8_t)(w + 1));
-        q->close_token = 1;
-        h->hflags |= HC_LAST;  /* a 100's answer queued behind it never starts */
-        tcp_rcv_discard(c);
-        memset(&h->hp, 0, sizeof(h->hp));
-    }
-    resp_flush(e, c, h);  /* those behind it follow it, up to the next wait */
-    SSDK_DEBUG_ONLY(resp_check(e, c, h));
-    http_sync_tcp(e, c, h);
-    tcp_output(&e->tcp, c);  /* the answer carries the ACK it was held for, if any */
-    return 0;
-}
-
-/* A connection's dynamic request goes with it (its answer is a response: resp.c). */
-void dyn_drop(struct hconn *h)
-{
-    free(h->dyn_in);
-    h->dyn_in = NULL;
 }

@@ -5,6 +5,7 @@
  *
  * serve/loop.c -> eth_input (net/) ... tcp_input (tcp/) -> the upcalls below (serve.c):
  *   up->recv    -> on_recv    a request body as it comes: hp_body_run (http/) -> dyn_in
+ *                             (the waiting response's request: dyn_conn.c)
  *   up->sent    -> on_sent    resp_retire (resp.c), then http_serve: the next request
  *   up->payload -> on_payload the bytes of the responses a segment covers (resp.c)
  *   up->payload_copy -> on_payload_copy the same for a super-frame, without a sum
@@ -31,9 +32,9 @@
 #define RX_BURST 64
 #define RX_PASS_MAX 1024
 
-/* A request on its way to the application, and the response it gave (dynamic.c). One
- * allocation: where its parts are (fields[]: made by the parser, hp_run_fields), then
- * the header block's bytes, then the body as it arrives. */
+/* A request on its way to the application (dynamic.c), and the response it gave
+ * (dyn_conn.c). One allocation: where its parts are (fields[]: made by the parser,
+ * hp_run_fields), then the header block's bytes, then the body as it arrives. */
 struct dyn_in {
     uint32_t route, head_len, body_len, got;
     uint32_t cap;             /* body bytes there is room for after the head */
@@ -83,7 +84,7 @@ struct http_decision {
 };
 
 /* Tables alive at once: the current one and those that responses still in flight were
- * started from (hot swap, resp.c). */
+ * started from (hot swap, gen.c). */
 #define GEN_MAX 8
 
 
@@ -96,14 +97,24 @@ enum resp_kind {
     RK_NONE,                  /* an unused entry */
     RK_TABLE,                 /* response idx of the table in slot gen, held (resp_hold) */
     RK_DYN,                   /* the application's answer, a copy owned here (out) */
-    RK_WAIT,                  /* none yet: the application works on the request; empty */
+    RK_WAIT,                  /* none yet: the request is read (in), then with the
+                                 application (in NULL) until it answers; empty */
 };
+/* What only some kinds use shares its place (unions), so that an entry stays 40 bytes:
+ * the queue is walked for every segment sent. */
 struct resp {
     uint8_t  kind;            /* enum resp_kind */
     uint8_t  gen;             /* RK_TABLE: the table slot it comes from */
     uint8_t  close_token;     /* its Connection value is sent as "close" */
-    uint32_t idx;             /* RK_TABLE: its index in that table */
-    struct dyn_out *out;      /* RK_DYN */
+    uint8_t  keep;            /* RK_WAIT: the request lets the connection stay open */
+    union {
+        uint32_t idx;         /* RK_TABLE: its index in that table */
+        uint16_t serial;      /* RK_WAIT: its number on the connection (in its token) */
+    };
+    union {
+        struct dyn_out *out;  /* RK_DYN */
+        struct dyn_in *in;    /* RK_WAIT: the request, owned here until handed up */
+    };
     uint32_t seq, end;        /* the stream bytes it occupies */
     struct range_pick rng;    /* a 206 (RESP_RANGE): the part of its 200's body */
     uint64_t date_sec;        /* the second it started in: its Date, sent again alike */
@@ -112,9 +123,13 @@ struct resp {
 /* Responses a connection may have in flight (the pipelining depth): each one's range
  * follows the last's, so a segment may end one and begin the next. Requests behind them
  * wait unparsed in the receive buffer, which is the window: it closes as they pile up.
- * At most one waits for the application (RK_WAIT, no bytes yet); the responses queued
- * behind it are placed (their seq) once its answer comes, and TCP's stream stops at it. */
+ * Any of them may wait for the application (RK_WAIT, no bytes yet), each with its own
+ * token; TCP's stream stops at the first one, and the responses queued behind it are
+ * placed (their seq) as the answers before them come, in whatever order. */
 #define RESPQ_MAX 4
+
+/* The connection pool's largest size: a token (dyn_conn.c) holds the slot in 24 bits. */
+#define CONNS_MAX (1u << 24)
 
 /* One connection's HTTP side, at its control block's index (e->hconns). All zero is a
  * connection that has read nothing and sends nothing. */
@@ -126,8 +141,9 @@ struct hconn {
     uint32_t next_resp;       /* ...and that response, when HC_NEXT */
     struct range_pick rng;    /* the part chosen for the next 206 started (choose) */
     uint64_t req_since_ms;    /* when the first byte of a pending request came; 0: none */
-    struct hp_body body;      /* a request body being read (for the application or not) */
-    struct dyn_in *dyn_in;    /* a request for the application, until it answers */
+    struct hp_body body;      /* a request body being read (for the application: the
+                                 last response's, an RK_WAIT's; or to be dropped) */
+    uint16_t serial;          /* the number the next request for the application gets */
     struct http_parse hp;     /* how far the request in tcb->rcv.buf has been read */
 };
 
@@ -150,9 +166,11 @@ struct ssdk_engine {
     uint32_t ndyn;
     ssdk_request_fn dyn_fn;
     void *dyn_ctx;
-    uint32_t *dyn_batch;          /* connections whose request became ready this pass */
+    uint64_t *dyn_batch;          /* tokens of the requests made ready this pass: up to
+                                     max_conns * RESPQ_MAX, one per waiting response */
     uint32_t ndyn_batch;
-    struct ssdk_request *dyn_reqs;
+    struct ssdk_request *dyn_reqs;  /* one call's records (DYN_CALL_MAX) */
+    struct dyn_in **dyn_handed;   /* ...and the requests they point into, freed after it */
     uint64_t date_sec;            /* the second e->date was rendered for */
     int date_valid;
     uint8_t date[DATE_LEN];
@@ -177,7 +195,8 @@ static inline const struct table *cur_table(const struct ssdk_engine *e)
     return &e->tables[e->cur];
 }
 
-/* The response waiting for the application's answer (RK_WAIT), or -1: at most one. */
+/* The first response waiting for the application's answer (RK_WAIT), where TCP's
+ * stream stops; -1 when none waits. */
 static inline int resp_wait_at(const struct hconn *h)
 {
     for (uint8_t i = 0; i < h->nresp; i++)
@@ -186,10 +205,16 @@ static inline int resp_wait_at(const struct hconn *h)
     return -1;
 }
 
-/* Whether the connection waits for the application's answer. */
-static inline int resp_waiting(const struct hconn *h) { return resp_wait_at(h) >= 0; }
+/* The request whose body is being read for the application: the last response's (only
+ * the last parsed request can be reading its body), or NULL. */
+static inline struct resp *resp_reading(struct hconn *h)
+{
+    struct resp *q = h->nresp ? &h->rq[h->nresp - 1] : NULL;
+    return q && q->kind == RK_WAIT && q->in && !q->in->queued && h->body.kind != HB_NONE
+               ? q : NULL;
+}
 
-/* resp.c: the response queue and the tables' generations (hot swap). */
+/* resp.c: the response queue, and the bytes of its segments. */
 struct resp *resp_push(struct ssdk_engine *e, struct tcb *c, struct hconn *h, uint8_t kind);
 void resp_hold(struct ssdk_engine *e, struct resp *q, uint32_t idx);
 void resp_retire(struct ssdk_engine *e, struct tcb *c, struct hconn *h);
@@ -197,15 +222,18 @@ void resp_cut(struct ssdk_engine *e, struct hconn *h, uint8_t n);
 void resp_flush(struct ssdk_engine *e, struct tcb *c, struct hconn *h);
 void resp_drop_all(struct ssdk_engine *e, struct hconn *h);
 void resp_check(const struct ssdk_engine *e, const struct tcb *c, const struct hconn *h);
-/* A hold on the current table for a response chosen now and started later (behind a
- * 100 Continue); on_gone drops it if it never starts. */
-uint8_t gen_hold(struct ssdk_engine *e);
 uint64_t resp_payload(struct ssdk_engine *e, struct tcb *c, struct hconn *h, uint32_t seq,
                       uint32_t len, uint8_t *pl);
 void resp_copy(struct ssdk_engine *e, struct tcb *c, struct hconn *h, uint32_t seq,
                uint32_t len, uint8_t *pl);
 uint32_t resp_seg_len(const struct ssdk_engine *e, const struct hconn *h, uint32_t seq,
                       uint32_t len);
+
+/* gen.c: the tables' generations (hot swap). A hold on the current table, for a
+ * response started now, or chosen now and started later (behind a 100 Continue: on_gone
+ * drops it if it never starts); and its release. */
+uint8_t gen_hold(struct ssdk_engine *e);
+void gen_release(struct ssdk_engine *e, uint8_t gen);
 
 /* date.c */
 void date_render(uint64_t unix_sec, uint8_t out[DATE_LEN]);
@@ -219,7 +247,8 @@ void http_decide(struct ssdk_engine *e, const struct http_parse *p, const uint8_
 void http_count(struct ssdk_engine *e, const struct table *t, uint32_t idx, uint8_t why);
 void http_count_status(struct ssdk_engine *e, uint16_t status);
 
-/* dynamic.c */
+/* dynamic.c: the routes, and the record of a request for the application (both
+ * transports). */
 const struct dyn_route *dyn_match(const struct ssdk_engine *e, const uint8_t *key,
                                   size_t len);
 uint32_t dyn_max_body(const struct dyn_route *r);
@@ -229,12 +258,17 @@ struct dyn_in *dyn_in_new(const struct http_parse *p, const uint8_t *head,
 void dyn_body_begin(struct hp_body *b, struct dyn_in *in, const struct http_decision *d);
 uint32_t dyn_body_read(struct hp_body *b, struct dyn_in **in, const uint8_t *p, uint32_t n);
 struct ssdk_request dyn_request(struct dyn_in *in, uint64_t token);
+
+/* dyn_conn.c: requests for the application on the stack's connections, their tokens,
+ * the pass's batch and the answers. Requests made ready in a pass are handed up in
+ * calls of at most DYN_CALL_MAX. */
+#define DYN_CALL_MAX 256
 int  dyn_start(struct ssdk_engine *e, struct tcb *c, struct hconn *h,
                const struct http_decision *d);
 uint32_t dyn_body_in(struct ssdk_engine *e, struct tcb *c, struct hconn *h,
                      const uint8_t *p, uint32_t n);
+int  dyn_ready_any(const struct hconn *h);
 void dyn_flush(struct ssdk_engine *e);
-void dyn_drop(struct hconn *h);
 
 /* answer.c: what the kernel-socket path holds goes with the engine. */
 void answer_free(struct ssdk_engine *e);

@@ -5,7 +5,7 @@
  *        -> ssdk_nic_* (nic/) -> ssdk_table_load (resp.c)
  *        -> ssdk_run -> ssdk_poll -> nic->rx_burst -> eth_input (net/) ... -> nic->rx_release
  *                                 -> timer_run, tw_run (tcp/)
- *                                 -> dyn_flush (dynamic.c) -> tcp_tx_run (tcp/)
+ *                                 -> dyn_flush (dyn_conn.c) -> tcp_tx_run (tcp/)
  *                                 -> nic->tx_flush
  *
  * One pass handles a burst of received frames to completion, then the timers, then the
@@ -63,8 +63,8 @@ int ssdk_engine_new(const struct ssdk_config *cfg, struct ssdk_engine **out, cha
 {
     *out = NULL;
     SSDK_DEBUG_ONLY(hp_grammar_check());
-    if (cfg->max_conns == 0 || cfg->max_conns > (1u << 24)) {
-        snprintf(err, errlen, "max_conns must be between 1 and %u", 1u << 24);
+    if (cfg->max_conns == 0 || cfg->max_conns > CONNS_MAX) {
+        snprintf(err, errlen, "max_conns must be between 1 and %u", CONNS_MAX);
         return -1;
     }
     if (cfg->rto_min_ms == 0 || cfg->rto_min_ms > cfg->rto_max_ms) {
@@ -87,10 +87,13 @@ int ssdk_engine_new(const struct ssdk_config *cfg, struct ssdk_engine **out, cha
     e->tcp.port_be = __builtin_bswap16(cfg->port);
     e->tcp.mss_max = TABLE_MSS_DEFAULT;  /* until a table says its own */
     e->hconns = calloc(cfg->max_conns, sizeof(struct hconn));
-    e->dyn_batch = malloc(cfg->max_conns * sizeof(uint32_t));
-    e->dyn_reqs = malloc(cfg->max_conns * sizeof(struct ssdk_request));
+    /* a token for every place of every queue (dyn_conn.c), and one call's records */
+    e->dyn_batch = malloc((size_t)cfg->max_conns * RESPQ_MAX * sizeof(uint64_t));
+    e->dyn_reqs = malloc(DYN_CALL_MAX * sizeof(struct ssdk_request));
+    e->dyn_handed = malloc(DYN_CALL_MAX * sizeof(struct dyn_in *));
     clock_tick(e);
-    if (!e->hconns || !e->dyn_batch || !e->dyn_reqs || tcp_init(&e->tcp, &http_upcalls)) {
+    if (!e->hconns || !e->dyn_batch || !e->dyn_reqs || !e->dyn_handed
+        || tcp_init(&e->tcp, &http_upcalls)) {
         ssdk_engine_free(e);
         snprintf(err, errlen, "out of memory for %u connections", cfg->max_conns);
         return -1;
@@ -116,14 +119,13 @@ void ssdk_engine_free(struct ssdk_engine *e)
         e->tcp.net.nic->destroy(e->tcp.net.nic);
     tcp_free(&e->tcp);
     if (e->hconns)  /* requests with the application, answers not yet acknowledged */
-        for (uint32_t i = 0; i < e->tcp.net.cfg.max_conns; i++) {
+        for (uint32_t i = 0; i < e->tcp.net.cfg.max_conns; i++)
             resp_drop_all(e, &e->hconns[i]);
-            dyn_drop(&e->hconns[i]);
-        }
     free(e->hconns);
     answer_free(e);
     free(e->dyn_batch);
     free(e->dyn_reqs);
+    free(e->dyn_handed);
     free(e->dyn_routes);
     free(e);
 }

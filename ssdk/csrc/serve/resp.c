@@ -1,76 +1,50 @@
 /*
- * resp.c - the responses a connection has in flight, and the tables they come from.
+ * resp.c - the responses a connection has in flight, and the bytes of its segments.
  *
- * serve.c (start_response), dynamic.c -> resp_push (-> resp_hold) ... resp_retire
+ * serve.c (start_response), dyn_conn.c -> resp_push (-> resp_hold -> gen_hold: gen.c)
+ *        ... resp_retire -> resp_release (-> gen_release)
+ * dyn_conn.c (an answer that closes), serve.c (a body refused) -> resp_cut
  * serve.c (on_payload: tcp/ sends a segment) -> resp_payload -> resp_exact (most segments)
  *                                      or resp_payload_any -> resp_fill -> date_for,
  *                                                               range_fill (http_range.c)
  * serve.c (on_payload_copy: tcp/ sends a super-frame) -> resp_copy -> resp_fill (no sum)
  * serve.c (on_seg_len: tcp/ sizes a segment) -> resp_seg_len
- * Python -> ssdk_table_load -> table_open (table/) -> table_publish (hot swap)
- *        -> ssdk_table_retired
  *
  * The queue: each response occupies the bytes [seq, end) of the connection's stream,
  * each one's seq the last one's end, the first one's end past SND.UNA (an acknowledged
- * response leaves at once: resp_retire), at most one waiting (RK_WAIT, no bytes yet),
- * TCP's stream ending at it (resp_flush: the responses behind it wait for its answer,
- * then move along and go), a closing one only last. Up to RESPQ_MAX responses, so
- * pipelined requests are answered back to back. A segment is built from the responses its range covers: an exact template
- * segment keeps its precomputed sum, corrected for the new date (RFC 1624: add the new
- * bytes' sum and the complement of the old); anything else (a peer MSS below the
- * template's, a partial ACK, the Connection slot patched to "close", a 206's header and
- * part of a body, the application's answer, a segment across two responses) is summed
- * as it is copied; resp_seg_len ends a segment where a response of several template
- * segments begins, so that its segments stay exact.
- *
- * Hot swap (docs/architecture.md): a table loaded while another serves is published as
- * the next generation. New responses come from the current generation; a response holds
- * the generation it started from (resp_hold) until it is acknowledged or the connection
- * goes, so no response mixes two versions. A generation that is not current and held by
- * nobody is retired: its slot is reused and ssdk_table_retired tells the owner of its
- * blob that the memory may go.
+ * response leaves at once: resp_retire), any of them waiting (RK_WAIT, no bytes yet,
+ * each under its own serial: dyn_conn.c), TCP's stream ending at the first waiting one
+ * (resp_flush: the responses behind it, answered or not, wait for its answer, then move
+ * along and go, up to the next waiting one), a closing one only last. Up to RESPQ_MAX
+ * responses, so pipelined requests are answered back to back and the application works
+ * on several of a connection's at once. A segment is built from the responses its range
+ * covers: an exact template segment keeps its precomputed sum, corrected for the new
+ * date (RFC 1624: add the new bytes' sum and the complement of the old); anything else
+ * (a peer MSS below the template's, a partial ACK, the Connection slot patched to
+ * "close", a 206's header and part of a body, the application's answer, a segment across
+ * two responses) is summed as it is copied; resp_seg_len ends a segment where a response
+ * of several template segments begins, so that its segments stay exact.
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "base/csum.h"
 #include "serve/engine.h"
 
 _Static_assert(TABLE_MSS_MAX == NIC_FRAME_MAX - HDRS_LEN, "a template segment fills a frame");
+_Static_assert(sizeof(struct resp) <= 40, "a queue entry stays small (engine.h)");
 
 static const uint8_t close_token[CONN_TOKEN_LEN] = "     close";
 
-/* Publish t as the newest generation, in a free slot; -1 if all GEN_MAX are in use. TCP
- * then serves its port, with the template's segment size as its limit. */
-static int table_publish(struct ssdk_engine *e, const struct table *t)
+/* A waiting response, rq[i] (dyn_conn.c): no bytes yet; its serial, which its token
+ * carries, is no other's in the queue; a request still being read is the last parsed
+ * one, and only one is read at a time (h->body). */
+static void wait_check(const struct hconn *h, uint8_t i)
 {
-    for (uint8_t i = 0; i < GEN_MAX; i++) {
-        if (e->gen_id[i])
-            continue;
-        e->tables[i] = *t;
-        e->gen_refs[i] = 0;
-        e->gen_id[i] = ++e->gen_next;
-        e->cur = i;
-        e->table_loaded = 1;
-        e->tcp.listening = 1;
-        e->tcp.mss_max = (uint16_t)t->mss;
-        return 0;
-    }
-    return -1;
-}
-
-/* The hot-swap invariant (top of this file): a response holds a generation that is
- * published and counted, and the current one is always published. */
-static void gen_check(const struct ssdk_engine *e, uint8_t gen)
-{
-    SSDK_ASSERT(gen < GEN_MAX && e->gen_id[gen] != 0 && e->gen_id[e->cur] != 0);
-}
-
-uint8_t gen_hold(struct ssdk_engine *e)
-{
-    gen_check(e, e->cur);
-    e->gen_refs[e->cur]++;
-    return e->cur;
+    const struct resp *q = &h->rq[i];
+    SSDK_ASSERT(q->seq == q->end);
+    for (uint8_t j = 0; j < i; j++)
+        SSDK_ASSERT(h->rq[j].kind != RK_WAIT || h->rq[j].serial != q->serial);
+    SSDK_ASSERT(!q->in || q->in->queued || (i == h->nresp - 1 && h->body.kind != HB_NONE));
 }
 
 /* The queue's invariant (top of this file), and every table response's hold. */
@@ -83,10 +57,13 @@ void resp_check(const struct ssdk_engine *e, const struct tcb *c, const struct h
         SSDK_ASSERT(q->kind == RK_TABLE || q->kind == RK_DYN || q->kind == RK_WAIT);
         SSDK_ASSERT(seq_le(q->seq, q->end));
         SSDK_ASSERT(i == 0 || q->seq == h->rq[i - 1].end);
-        SSDK_ASSERT(q->kind != RK_WAIT || (wait < 0 && q->seq == q->end));
         if (q->kind == RK_WAIT)
+            wait_check(h, i);
+        if (q->kind == RK_WAIT && wait < 0)
             wait = i;
-        SSDK_ASSERT((q->kind == RK_DYN) == (q->out != NULL));
+        /* out and in share their place: an answer has its copy, a table's has neither */
+        SSDK_ASSERT(q->kind != RK_DYN || q->out != NULL);
+        SSDK_ASSERT(q->kind != RK_TABLE || q->out == NULL);
         SSDK_ASSERT(!q->close_token || i == h->nresp - 1);  /* nothing follows a close */
         SSDK_ASSERT(q->kind != RK_TABLE
                     || (q->gen < GEN_MAX && e->gen_refs[q->gen] > 0
@@ -97,7 +74,6 @@ void resp_check(const struct ssdk_engine *e, const struct tcb *c, const struct h
         const struct resp *lim = wait >= 0 ? &h->rq[wait] : &h->rq[h->nresp - 1];
         SSDK_ASSERT((wait >= 0 ? lim->seq : lim->end) == c->snd.end);
     }
-    SSDK_ASSERT((wait >= 0) == (h->dyn_in != NULL));
     for (uint8_t i = h->nresp; i < RESPQ_MAX; i++)
         SSDK_ASSERT(h->rq[i].kind == RK_NONE);
 }
@@ -106,7 +82,7 @@ void resp_check(const struct ssdk_engine *e, const struct tcb *c, const struct h
  * last one's). */
 struct resp *resp_push(struct ssdk_engine *e, struct tcb *c, struct hconn *h, uint8_t kind)
 {
-    SSDK_ASSERT(h->nresp < RESPQ_MAX && (kind != RK_WAIT || !resp_waiting(h)));
+    SSDK_ASSERT(h->nresp < RESPQ_MAX);
     SSDK_ASSERT(!(h->hflags & HC_LAST));
     uint32_t seq = h->nresp ? h->rq[h->nresp - 1].end : c->snd.end;
     if (h->nresp)
@@ -120,21 +96,20 @@ struct resp *resp_push(struct ssdk_engine *e, struct tcb *c, struct hconn *h, ui
 void resp_hold(struct ssdk_engine *e, struct resp *q, uint32_t idx)
 {
     SSDK_ASSERT(idx < cur_table(e)->hdr->nresp);
-    gen_check(e, e->cur);
     q->idx = idx;
-    q->gen = e->cur;
-    e->gen_refs[e->cur]++;
+    q->gen = gen_hold(e);
 }
 
-/* What q holds goes: its table's hold, or the application's answer. */
+/* What q holds goes: its table's hold, the application's answer, or the request it
+ * waits on (not once handed up: the call that handed it frees it, dyn_conn.c). */
 static void resp_release(struct ssdk_engine *e, struct resp *q)
 {
     if (q->kind == RK_DYN) {
         free(q->out);
+    } else if (q->kind == RK_WAIT) {
+        free(q->in);
     } else if (q->kind == RK_TABLE) {
-        gen_check(e, q->gen);
-        SSDK_ASSERT(e->gen_refs[q->gen] > 0);  /* every hold is released once */
-        e->gen_refs[q->gen]--;
+        gen_release(e, q->gen);
     }
     *q = (struct resp){0};
 }
@@ -444,30 +419,3 @@ uint64_t resp_payload(struct ssdk_engine *e, struct tcb *c, struct hconn *h, uin
     return resp_payload_any(e, h, seq, len, pl);
 }
 
-uint64_t ssdk_table_load(struct ssdk_engine *e, const uint8_t *blob, uint64_t len, char *err,
-                         size_t errlen)
-{
-    struct table t;
-    if (table_open(&t, blob, len, err, errlen))
-        return 0;
-    if (table_publish(e, &t)) {
-        snprintf(err, errlen, "all %d table slots hold tables with responses in flight "
-                 "(or not yet reaped by ssdk_table_retired); try again when some have "
-                 "finished", GEN_MAX);
-        return 0;
-    }
-    return e->gen_next;
-}
-
-int ssdk_table_retired(struct ssdk_engine *e, uint64_t *gens, int max)
-{
-    int n = 0;
-    for (uint8_t i = 0; i < GEN_MAX && n < max; i++) {
-        if (!e->gen_id[i] || i == e->cur || e->gen_refs[i])
-            continue;
-        SSDK_ASSERT(e->gen_id[i] < e->gen_id[e->cur]);  /* only older ones retire */
-        gens[n++] = e->gen_id[i];
-        e->gen_id[i] = 0;
-    }
-    return n;
-}

@@ -8,7 +8,7 @@
  *                                                 -> http_serve (while it answers)
  *                                                    -> hp_run (http/)
  *                                                    -> http_decide (decide.c)
- *                                                    -> dyn_start (dynamic.c), or
+ *                                                    -> dyn_start (dyn_conn.c), or
  *                                                       start_response -> resp_push,
  *                                                       resp_flush (resp.c)
  * tcp/ (up->recv: bytes in order)      -> on_recv -> hp_body_run (http/) -> dyn_body_in
@@ -16,18 +16,19 @@
  * tcp/ (up->payload_copy: a super-frame's) -> on_payload_copy -> resp_copy (resp.c)
  * tcp/ (up->seg_len: where a segment ends) -> on_seg_len -> resp_seg_len (resp.c)
  * tcp/ (up->timeout: the idle timer)  -> on_timeout -> http_request_timeout
- * tcp/ (up->gone: conn_free)          -> on_gone -> resp_drop_all, dyn_drop
+ * tcp/ (up->gone: conn_free)          -> on_gone -> resp_drop_all
  *
  * Invariants: pipelined requests are parsed and answered while earlier responses are
  * in flight, up to RESPQ_MAX of them, in the order they came: each response joins the
  * queue behind the last (resp.c), and the requests beyond the queue's depth wait in the
  * buffer, closing the window. Look-ahead stops at a response that closes (nothing after
  * it is parsed), at a body being read or a 100 Continue (until the body is consumed),
- * and at a second request for the application while one waits for its answer. A
- * request leaves the buffer (req_consume) before its response starts, so none is
- * answered twice. Whatever the
- * parser refuses is answered with a special response that closes the connection, and
- * nothing after it is read, so a stream whose framing is in doubt is never read on.
+ * but not at a request for the application: those behind it are parsed and queued
+ * (and handed up too) while it waits for its answer. A request leaves the buffer
+ * (req_consume, tcp_recved) before its response starts, so none is answered twice.
+ * Whatever the parser refuses is answered with a special response that closes the
+ * connection, and nothing after it is read, so a stream whose framing is in doubt is
+ * never read on.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -133,11 +134,10 @@ static int http_request_timeout(struct ssdk_engine *e, struct tcb *c, struct hco
  * chunked body): the special response sp, and the connection closes. */
 void http_refuse(struct ssdk_engine *e, struct tcb *c, struct hconn *h, uint8_t sp)
 {
-    if (resp_waiting(h)) {  /* no answer will come: none is awaited */
-        /* its body was being read, so nothing was parsed behind it */
-        SSDK_ASSERT(resp_wait_at(h) == h->nresp - 1);
-        h->rq[--h->nresp] = (struct resp){0};
-    }
+    /* Its body was being read, so it is the last response: no answer will come for it,
+     * and the refusal takes its place (those before it still go first). */
+    SSDK_ASSERT(h->nresp && h->rq[h->nresp - 1].kind == RK_WAIT && h->rq[h->nresp - 1].in);
+    resp_cut(e, h, (uint8_t)(h->nresp - 1));
     start_response(e, c, h, table_special(cur_table(e), 0, (enum special_resp)sp), 0, 0,
                    W_FRAMING, -1);
 }
@@ -146,9 +146,9 @@ void http_refuse(struct ssdk_engine *e, struct tcb *c, struct hconn *h, uint8_t 
  * One more response for c's queue: the one behind a 100 Continue once the 100 is
  * acknowledged, or the answer to the next buffered request, once it is whole or refused.
  * Returns 1 when a response (or a wait for the application) joined the queue, 0 when
- * nothing more is to be read now: the queue is full (RESPQ_MAX), its last response
- * closes, a body is being read or a 100's answer waits, or the next request is for the
- * application while another one is (it is parsed again when that one is answered).
+ * nothing more is to be read now: the queue is full (RESPQ_MAX; a request for the
+ * application with a 100 Continue due needs two places), its last response closes, or
+ * a body is being read or a 100's answer waits.
  */
 static int http_serve(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
 {
@@ -178,9 +178,9 @@ static int http_serve(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
     struct http_decision d;
     http_decide(e, &h->hp, c->rcv.buf, res, &d);
     if (d.kind == D_APP) {
-        /* One request at a time goes to the application; a 100 and the wait need two
-         * places. Deciding again later counts nothing twice (no variant was chosen). */
-        if (h->dyn_in || (d.cont && h->nresp + 2 > RESPQ_MAX)) {
+        /* A 100 and the wait need two places. Deciding again later counts nothing
+         * twice (no variant was chosen). */
+        if (d.cont && h->nresp + 2 > RESPQ_MAX) {
             memset(&h->hp, 0, sizeof(h->hp));
             return 0;
         }
@@ -224,7 +224,8 @@ static uint32_t on_recv(struct tcp *t, struct tcb *c, const uint8_t *p, uint32_t
     struct hconn *h = hconn_of(e, c);
     if (h->body.kind == HB_NONE)
         return 0;
-    uint32_t used = h->dyn_in ? dyn_body_in(e, c, h, p, n) : hp_body_run(&h->body, p, n, NULL);
+    uint32_t used = resp_reading(h) ? dyn_body_in(e, c, h, p, n)
+                                    : hp_body_run(&h->body, p, n, NULL);
     http_sync_tcp(e, c, h);
     return used;
 }
@@ -247,7 +248,7 @@ static int on_sent(struct tcp *t, struct tcb *c)
             tcp_close(t, c);
     }
     http_sync_tcp(e, c, h);
-    return resp_waiting(h) && h->dyn_in && h->dyn_in->queued ? TCP_ACK_LATER : 0;
+    return dyn_ready_any(h) ? TCP_ACK_LATER : 0;
 }
 
 /* up->payload: the bytes of a segment, from the responses in flight. */
@@ -289,12 +290,9 @@ static void on_gone(struct tcp *t, struct tcb *c)
 {
     struct ssdk_engine *e = engine_of(t);
     struct hconn *h = hconn_of(e, c);
-    resp_drop_all(e, h);
-    dyn_drop(h);
-    if (h->hflags & HC_NEXT) {  /* an answer that waited behind a 100 Continue, never sent */
-        SSDK_ASSERT(e->gen_refs[h->next_gen] > 0);
-        e->gen_refs[h->next_gen]--;
-    }
+    resp_drop_all(e, h);  /* with the requests it had for the application */
+    if (h->hflags & HC_NEXT)  /* an answer that waited behind a 100 Continue, never sent */
+        gen_release(e, h->next_gen);
     memset(h, 0, sizeof(*h));
 }
 

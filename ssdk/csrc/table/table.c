@@ -6,7 +6,7 @@
  *
  * The blob is immutable and mapped read-only; the engine keeps only pointers into it.
  * Everything that could make a later access go out of bounds is rejected here. Which
- * table serves, and the hot swap between tables, is the engine's (serve/resp.c).
+ * table serves, and the hot swap between tables, is the engine's (serve/gen.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
