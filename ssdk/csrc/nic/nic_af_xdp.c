@@ -42,6 +42,11 @@
  * as before (drop_tcp_csum). On a physical NIC nothing is marked: the wire can damage
  * frames, so every checksum is verified in full.
  *
+ * What we send carries complete checksums. AF_XDP's TX checksum metadata (Linux 6.8:
+ * XDP_TXMD_FLAGS_CHECKSUM) would let the kernel finish them, and does on a veth, but
+ * needs a UMEM registered with tx_metadata_len, which libxdp 1.3.1's xsk_umem__create
+ * cannot ask for (docs/performance.md, AF_XDP and TX checksum metadata).
+ *
  * Super-frames. A UMEM frame holds FRAME_SIZE bytes and AF_XDP carries no GSO state,
  * so a TCP frame of up to 64 KiB (a peer's TSO/GSO, GRO on our side) cannot reach us
  * whole. In native mode on a veth the kernel prevents it: with an XDP program attached
