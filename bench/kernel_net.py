@@ -88,3 +88,30 @@ def set_cc(ns: str, name: str) -> dict[str, Any]:
             out["error"] = first.stderr.strip() or f"{name} is not available here"
     out["in_effect"] = read_cc(ns)
     return out
+
+
+# The kernel's TCP counters that say what a sender lost or probed, for nginx's side.
+TCP_COUNTERS = (
+    "Tcp:RetransSegs",
+    "Tcp:OutSegs",
+    "TcpExt:TCPLossProbes",
+    "TcpExt:TCPLossProbeRecovery",
+    "TcpExt:TCPTimeouts",
+    "TcpExt:TCPSackRecovery",
+)
+
+
+def tcp_counters(ns: str) -> dict[str, int]:
+    """TCP_COUNTERS of namespace ``ns`` (/proc/net/snmp and /proc/net/netstat)."""
+    proc = _sh(ns, "cat /proc/net/snmp /proc/net/netstat")
+    out: dict[str, int] = {}
+    lines = proc.stdout.splitlines()
+    for head, values in zip(lines[0::2], lines[1::2], strict=False):
+        names, nums = head.split(), values.split()
+        if not names or names[0] != nums[0]:
+            continue
+        for name, num in zip(names[1:], nums[1:], strict=False):
+            key = f"{names[0]}{name}"
+            if key in TCP_COUNTERS:
+                out[key] = int(num)
+    return out

@@ -64,7 +64,7 @@ from bench.common import (
 )
 from bench.cpu import CLK_TCK, STAT_FIELDS, cpu_delta, loadavg1, proc_stat, tree_cpu
 from bench.goals import judge, print_goals
-from bench.kernel_net import read_cc, set_cc, set_rps
+from bench.kernel_net import read_cc, set_cc, set_rps, tcp_counters
 from ssdk.tools.netns import Topology, kernel_owns_server_ip, ns_exec, veth_pair
 
 RESULTS = RESULTS_DIR / "wrk_vs_nginx.json"
@@ -382,6 +382,7 @@ def measure(
         "loadavg_1m_before": loadavg1(),
     }
     before_stats = fresh_stats(stats_file, time.time()) if stats_file else None
+    kernel0 = tcp_counters(ctx.topo.server_ns) if spec.kind == "nginx" else None
     p0, t0, c0 = tree_cpu(pid), proc_stat(), resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(
         ns_exec(ctx.topo.client_ns, pin(ctx.client_cpu, argv)),
@@ -393,6 +394,9 @@ def measure(
     t1, p1, c1 = proc_stat(), tree_cpu(pid), resource.getrusage(resource.RUSAGE_CHILDREN)
     ended = time.time()
     row.update(parse_wrk(proc.stdout, proc.stderr, proc.returncode))
+    if kernel0 is not None:  # nginx's sender: what the kernel resent and probed
+        kernel1 = tcp_counters(ctx.topo.server_ns)
+        row["kernel_tcp_counters"] = {k: kernel1[k] - kernel0.get(k, 0) for k in kernel1}
     if mode == "pipelined":
         pipelined_latency(row, conns)
     reqs = row["requests"] or 0
