@@ -21,7 +21,6 @@ import inspect
 import json
 import math
 import os
-import random
 import resource
 import shutil
 import signal
@@ -37,7 +36,6 @@ from bench.common import BENCH, RESULTS_DIR, fmt, pick_cpus, pin
 from bench.cpu import CLK_TCK, proc_stat, tree_cpu
 from bench.kernel_net import set_cc
 from bench.wrk_vs_nginx import (
-    APP,
     SERVERS,
     Ctx,
     ServerSpec,
@@ -53,8 +51,8 @@ from bench.wrk_vs_nginx import (
     ssdk_server,
     verify_files,
     wait_quiet,
+    write_site,
 )
-from bench.wrk_vs_nginx import SIZES as WRK_SIZES
 from ssdk.tools.netns import Topology, ns_exec, veth_pair
 
 RESULTS = RESULTS_DIR / "fct.json"
@@ -472,12 +470,7 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="ssdk-fct-") as tmp_s:
             tmp = Path(tmp_s)
-            files = tmp / "www" / "files"
-            files.mkdir(parents=True)
-            # wrk_vs_nginx's files (its servers probe the 64 B one to see they are up)
-            for label, nbytes in WRK_SIZES.items():
-                (files / file_name(label)).write_bytes(random.Random(label).randbytes(nbytes))
-            (tmp / "app.py").write_text(APP)
+            write_site(tmp)  # wrk_vs_nginx's (its servers probe the 64 B file to see they are up)
             exe = build_client(tmp)
             with veth_pair("fct", queues=1, offload_off=True) as topo:
                 ctx = Ctx(

@@ -145,6 +145,16 @@ def file_name(size_label: str) -> str:
     return f"f{size_label.lower()}.bin"
 
 
+def write_site(tmp: Path) -> None:
+    """The app and the files every server of the lab serves, under ``tmp``: one file of
+    each size, the same bytes in every run (seeded by its label)."""
+    files = tmp / "www" / "files"
+    files.mkdir(parents=True)
+    for label, nbytes in SIZES.items():
+        (files / file_name(label)).write_bytes(random.Random(label).randbytes(nbytes))
+    (tmp / "app.py").write_text(APP)
+
+
 def run_text(argv: list[str], timeout: float = 30) -> str:
     """stdout+stderr of a command that may be missing or fail: for the record only."""
     try:
@@ -1107,11 +1117,7 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="ssdk-bench-") as tmp_s:
             tmp = Path(tmp_s)
-            files = tmp / "www" / "files"
-            files.mkdir(parents=True)
-            for label, nbytes in SIZES.items():
-                (files / file_name(label)).write_bytes(random.Random(label).randbytes(nbytes))
-            (tmp / "app.py").write_text(APP)
+            write_site(tmp)
             with veth_pair("bench", queues=1, offload_off=True) as topo:
                 ctx = Ctx(
                     topo,

@@ -331,15 +331,13 @@ static inline int resp_exact(const struct ssdk_engine *e, const struct hconn *h,
     return 1;
 }
 
-/* Any segment: from every response it falls in, each part patched as resp_fill says;
- * its sum. Kept out of line (noinline) so that its frame (a date buffer, the loop's
- * state) is not set up for the common segment, which resp_exact serves. */
-static __attribute__((noinline)) uint64_t resp_payload_any(const struct ssdk_engine *e,
-                                                           const struct hconn *h,
-                                                           uint32_t seq, uint32_t len,
-                                                           uint8_t *pl)
+/* Bytes [seq, seq+len) into pl, from every response they fall in (a range may end one
+ * response and begin the next: pipelining), each part patched as resp_fill says, and
+ * with sum, resp_fill's sums added to *sum. 1 when the range was one part whose sum
+ * came exact from its template. */
+static int fill_range(const struct ssdk_engine *e, const struct hconn *h, uint32_t seq,
+                      uint32_t len, uint8_t *pl, uint64_t *sum)
 {
-    uint64_t sum = 0;
     uint32_t done = 0;
     int parts = 0, exact = 0;
     for (uint8_t i = 0; i < h->nresp && done < len; i++) {
@@ -349,36 +347,36 @@ static __attribute__((noinline)) uint64_t resp_payload_any(const struct ssdk_eng
             continue;
         SSDK_ASSERT(seq_le(q->seq, at) && q->kind != RK_WAIT);
         uint32_t n = q->end - at < len - done ? q->end - at : len - done;
-        exact = resp_fill(e, q, at - q->seq, n, pl + done, &sum);
+        exact = resp_fill(e, q, at - q->seq, n, pl + done, sum);
         done += n;
         parts++;
     }
     SSDK_ASSERT(done == len);  /* the range lies inside the responses in flight */
-    if (parts == 1 && exact)
+    return parts == 1 && exact;
+}
+
+/* Any segment, and its sum. Kept out of line (noinline) so that its frame (a date
+ * buffer, the loop's state) is not set up for the common segment, which resp_exact
+ * serves. */
+static __attribute__((noinline)) uint64_t resp_payload_any(const struct ssdk_engine *e,
+                                                           const struct hconn *h,
+                                                           uint32_t seq, uint32_t len,
+                                                           uint8_t *pl)
+{
+    uint64_t sum = 0;
+    if (fill_range(e, h, seq, len, pl, &sum))
         return sum;
     e->tcp.net.st->tx_summed_bytes += len;
     return csum_partial(pl, len, 0);  /* an application's answer is summed as it goes */
 }
 
-/* Bytes [seq, seq+len) of the stream into pl, from every response they fall in (a
- * range may end one response and begin the next: pipelining), each part patched as
- * resp_fill says; no sum. */
+/* The bytes of a super-frame: as resp_payload's, with no sum (the backend's cutter
+ * makes each piece's). */
 void resp_copy(struct ssdk_engine *e, struct tcb *c, struct hconn *h, uint32_t seq,
                uint32_t len, uint8_t *pl)
 {
     (void)c;
-    uint32_t done = 0;
-    for (uint8_t i = 0; i < h->nresp && done < len; i++) {
-        const struct resp *q = &h->rq[i];
-        uint32_t at = seq + done;
-        if (!seq_lt(at, q->end))
-            continue;
-        SSDK_ASSERT(seq_le(q->seq, at) && q->kind != RK_WAIT);
-        uint32_t n = q->end - at < len - done ? q->end - at : len - done;
-        resp_fill(e, q, at - q->seq, n, pl + done, NULL);
-        done += n;
-    }
-    SSDK_ASSERT(done == len);  /* the range lies inside the responses in flight */
+    fill_range(e, h, seq, len, pl, NULL);
 }
 
 /*

@@ -8,6 +8,7 @@
  *                                               acknowledged, received, closed (tcp_in.c)
  * tcp_out.c (a segment of data, new or again)  -> up->payload  the bytes and their sum
  * tcp_out.c (a super-frame, nic.h)             -> up->payload_copy  the bytes only
+ * tcp_out.c (the length of a new segment)      -> up->seg_len  where it should end
  * tcp_timer.c (idle)                           -> up->timeout  a request left unfinished
  * conn.c (conn_free)                           -> up->gone     the connection is gone
  * serve/ -> tcp_write_stream, tcp_close, tcp_recved, tcp_output, tcp_ack_flush ...
@@ -33,9 +34,9 @@
 
 #define TCP_RCV_CAP 4096      /* bytes buffered per connection: also our receive window */
 #define SACK_MAX 4            /* blocks read from a segment, and ranges kept per side */
-/* Data frames one loop pass may queue. A veth or NIC peer takes a burst into a backlog
- * of its own (1000 frames on Linux by default); a pass that queued the whole TX ring at
- * once would overflow it. */
+/* Data segments one loop pass may queue (a super-frame counts its pieces). A veth or NIC
+ * peer takes a burst into a backlog of its own (1000 frames on Linux by default); a pass
+ * that queued the whole TX ring at once would overflow it. */
 #define TX_PASS_BUDGET 256
 /* A connection's turn in the transmit round (tcp_sched.c) sends about this long at its
  * pacing rate, as Linux sizes a TSO burst; at least two segments, at most TX_TURN_MAX. */
@@ -197,9 +198,9 @@ struct tcp {
      * send, each at most once (TF_TXQ), served in turn. */
     uint32_t *txq;
     uint32_t txq_head, txq_count;
-    uint32_t tx_budget;       /* data frames this pass may still queue */
+    uint32_t tx_budget;       /* data segments this pass may still queue */
     uint32_t tx_quota;        /* bytes the connection whose turn it is may still send */
-    uint8_t  tx_stop;         /* TX_BLOCKED / TX_MORE: why the turn's output stopped */
+    uint8_t  tx_stop;         /* TX_DONE, TX_MORE, TX_PACED, TX_BLOCKED: why output stopped */
     uint64_t tx_wake_us;      /* the earliest pacing time of a connection left waiting; 0 */
     uint32_t syn_recv;        /* connections in SYN-RECEIVED: the SYN backlog */
     struct timer_wheel wheel;
