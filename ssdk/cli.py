@@ -213,7 +213,7 @@ def _impairments(
     )
 
 
-SPEC_HELP = "loss=5%,dup=1%,reorder=1%,delay=10ms,jitter=2ms,corrupt=0.1%"
+SPEC_HELP = "loss=5%,dup=1%,reorder=1%,delay=10ms,jitter=2ms,corrupt=0.1%,rate=50mbit,queue=125kb"
 
 
 def _spec_option(name: str, what: str) -> Any:

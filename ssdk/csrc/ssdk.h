@@ -272,10 +272,12 @@ void ssdk_stats_get(struct ssdk_engine *e, struct ssdk_stats *out);
 void ssdk_stats_share(struct ssdk_engine *e, struct ssdk_stats *mem);
 const char *ssdk_src_hash(void);
 
-/* impairment (nic_impair.c) ---------------------------------------------------------
- * Loss, duplication, reordering, delay and corruption between a backend and what uses
- * it, each direction on its own, decided by a seeded PRNG: the same seed and the same
- * frames give the same decisions, so a failing run replays. Probabilities are in [0, 1].
+/* impairment (nic_impair.c, impair_queue.c) -----------------------------------------
+ * Loss, duplication, reordering, delay, corruption and a bottleneck link between a
+ * backend and what uses it, each direction on its own, decided by a seeded PRNG: the
+ * same seed and the same frames give the same decisions, so a failing run replays.
+ * Probabilities are in [0, 1]. A frame meets loss, duplication and corruption first,
+ * then the bottleneck's queue, then the delay and jitter (propagation).
  */
 struct ssdk_impair {
     double   loss;        /* the frame is dropped */
@@ -284,6 +286,8 @@ struct ssdk_impair {
     double   corrupt;     /* one byte past the Ethernet header is changed */
     uint32_t delay_ms;    /* every frame waits this long... */
     uint32_t jitter_ms;   /* ...plus 0 to jitter_ms more, uniformly */
+    uint64_t rate_bps;    /* the bottleneck: frames are sent at this many bits/s (0: none)... */
+    uint32_t queue_bytes; /* ...through a drop-tail FIFO of this many bytes (needs a rate) */
 };
 
 struct ssdk_impair_stats {
@@ -295,6 +299,10 @@ struct ssdk_impair_stats {
     uint64_t corrupted;
     uint64_t pool_full;   /* times the wrapper pushed back because its pool was full */
     uint64_t held;        /* gauge: frames in the pool now */
+    uint64_t queued;      /* accepted by the bottleneck's queue */
+    uint64_t queue_drop;  /* dropped: the queue had no room for the frame */
+    uint64_t queue_peak;  /* gauge: the most bytes the queue has held */
+    uint64_t queue_wait_us; /* summed over queued frames: time before their first bit left */
 };
 
 /* Wrap the engine's backend (attach one with ssdk_nic_* first). rx: frames from the

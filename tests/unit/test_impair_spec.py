@@ -28,6 +28,13 @@ def test_full_spec() -> None:
         ("delay=1.5s", Impairment(delay_ms=1500)),
         ("delay=0ms", Impairment()),
         ("none", Impairment()),
+        ("rate=50mbit,queue=125kb", Impairment(rate_bps=50_000_000, queue_bytes=125_000)),
+        ("queue=1514b,rate=1.5mbit", Impairment(rate_bps=1_500_000, queue_bytes=1514)),
+        ("rate=10gbit,queue=3mb", Impairment(rate_bps=10**10, queue_bytes=3_000_000)),
+        (
+            "rate=64kbit,queue=2.5kb,delay=10ms",
+            Impairment(rate_bps=64_000, queue_bytes=2500, delay_ms=10),
+        ),
     ],
 )
 def test_spec_forms(spec: str, want: Impairment) -> None:
@@ -39,6 +46,10 @@ def test_str_reads_back() -> None:
                      jitter_ms=1)  # fmt: skip
     assert parse_impairment(str(imp)) == imp
     assert str(Impairment()) == "none" and not Impairment()
+    link = Impairment(delay_ms=10, rate_bps=50_000_000, queue_bytes=125_000)
+    assert str(link) == "delay=10ms,rate=50mbit,queue=125kb"
+    odd = Impairment(rate_bps=1_234_567, queue_bytes=1999)
+    assert parse_impairment(str(odd)) == odd and bool(odd)
 
 
 @pytest.mark.parametrize(
@@ -58,6 +69,20 @@ def test_str_reads_back() -> None:
         ("loss=1%,loss=2%", "loss is given twice"),
         ("loss", "'loss' is not FIELD=VALUE"),
         ("loss=1%,", "'' is not FIELD=VALUE"),
+        ("rate=50mbit", "rate needs queue too"),
+        ("queue=64kb", "queue needs rate too"),
+        ("rate=50,queue=64kb", "rate=50: want bits/s with a unit"),
+        ("rate=50mbps,queue=64kb", "rate=50mbps: want bits/s"),
+        ("rate=-1mbit,queue=64kb", "rate=-1mbit"),
+        ("rate=0mbit,queue=64kb", "rate=0mbit: must be between 1000"),
+        ("rate=0.0001kbit,queue=64kb", "rate=0.0001kbit: not a whole number of bits/s"),
+        ("rate=101gbit,queue=64kb", "rate=101gbit: must be between"),
+        ("rate=1mbit,queue=100", "queue=100: want bytes with a unit"),
+        ("rate=1mbit,queue=64KB", "queue=64KB: want bytes"),
+        ("rate=1mbit,queue=1kb", "queue=1kb: must be between 1514"),
+        ("rate=1mbit,queue=3.1mb", "queue=3.1mb: must be between 1514 and 3000000"),
+        ("rate=1mbit,queue=0.0005kb", "queue=0.0005kb: not a whole number of bytes"),
+        ("rate=1mbit,rate=2mbit,queue=2kb", "rate is given twice"),
     ],
 )
 def test_bad_specs_name_the_field(spec: str, needle: str) -> None:
@@ -74,6 +99,10 @@ def test_dataclass_checks_ranges() -> None:
         Impairment(loss=float("nan"))
     with pytest.raises(ImpairmentError, match="delay_ms"):
         Impairment(delay_ms=-1)
+    with pytest.raises(ImpairmentError, match=r"rate must be .*\(a queue needs a rate\)"):
+        Impairment(queue_bytes=10_000)
+    with pytest.raises(ImpairmentError, match=r"queue must be .*\(a rate needs a queue\)"):
+        Impairment(rate_bps=1_000_000)
 
 
 @pytest.mark.parametrize(
@@ -87,6 +116,9 @@ def test_dataclass_checks_ranges() -> None:
         (["impair", "--a", "lo", "--b", "lo"], "different interfaces"),
         (["impair", "--a", "lo", "--b", "no-such-if0"], "no network interface"),
         (["impair", "--a", "lo", "--b", "lo", "--impair-ab", "dup=200%"], "--impair-ab"),
+        ([*SERVE, "--impair-tx", "rate=20mbit"], "rate needs queue too"),
+        ([*SERVE, "--impair-rx", "rate=1mbit,queue=9mb"], "queue=9mb: must be between"),
+        (["impair", "--a", "lo", "--b", "lo", "--impair-ba", "queue=64kb"], "queue needs rate"),
     ],
 )
 def test_cli_bad_impairment_exits_2_with_one_line(

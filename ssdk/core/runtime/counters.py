@@ -56,6 +56,8 @@ GAUGES = frozenset(
         "drop_rx_ring",
         "impair_rx_held",
         "impair_tx_held",
+        "impair_rx_queue_peak",  # a high-water mark: a level too, never a rate
+        "impair_tx_queue_peak",
     }
 )
 _ENGINE_AT = len(META)

@@ -123,6 +123,7 @@ def impairment_to_c(imp: Impairment | None) -> Any:
     c = ffi.new("struct ssdk_impair *")
     c.loss, c.duplicate, c.reorder, c.corrupt = imp.loss, imp.duplicate, imp.reorder, imp.corrupt
     c.delay_ms, c.jitter_ms = imp.delay_ms, imp.jitter_ms
+    c.rate_bps, c.queue_bytes = imp.rate_bps, imp.queue_bytes
     return c
 
 

@@ -1,7 +1,8 @@
 /*
  * nic_impair.c - the impairment layer: a backend that wraps another and loses,
  * duplicates, reorders, delays and corrupts frames, each direction on its own, as a
- * seeded PRNG decides. It stands in for netem, which the kernel here does not have.
+ * seeded PRNG decides, and sends them through a bottleneck link (impair_queue.c). It
+ * stands in for netem and tbf, which the kernel here does not have.
  *
  * RX: serve/loop.c -> imp_rx_burst -> inner->rx_burst -> admit (copy into the pool)
  *                                  -> inner->rx_release -> due frames from the pool -> stack
@@ -10,6 +11,7 @@
  *           -> tx_release_due -> inner->tx_slot / inner->tx_commit
  *     serve/loop.c -> imp_tx_flush -> tx_release_due -> inner->tx_flush
  *     ssdk_run -> imp_next_due_us (poll() does not sleep past a held frame)
+ * admit -> bottleneck_enter (impair_queue.c: when the frame has left the link, or dropped)
  * Python -> ssdk_impair (serve/loop.c) -> nic_impair_new;  bridge.c -> nic_impair_new
  *
  * A test tool, not the fast path: in an impaired direction every frame is copied into
@@ -22,12 +24,15 @@
  *
  * Every frame that survives waits in one heap per direction, ordered by (due time,
  * arrival order); a frame without delay is due at once, behind what is already due.
- * Jitter can therefore reorder frames as well, as netem's does.
+ * Jitter can therefore reorder frames as well, as netem's does. The order of what
+ * happens to a frame is that of a path: loss, duplication and corruption, then the
+ * bottleneck's queue and link (a duplicate queues behind its original), then the delay
+ * and jitter of propagation, added to the time it left the link.
  *
  * Determinism: each direction draws from its own xoshiro256** stream, seeded from
  * (seed, direction) through splitmix64, and every frame takes the same DRAWS values
  * whatever is decided, so the n-th frame of a direction meets the same fate for the
- * same seed. Held frames are timed by the clock the owner passes in (the engine's
+ * same seed; the bottleneck draws nothing. Held frames are timed by the clock the owner passes in (the engine's
  * now_us, virtual in the tests).
  *
  * A full pool (pool_frames slots per direction, allocated at creation): no frame is
@@ -43,6 +48,7 @@
 #include "ssdk.h"
 #include "base/proto.h"
 #include "nic/nic.h"
+#include "nic/impair_queue_priv.h"
 
 #define DRAWS 8
 #define REORDER_GAP_MAX 3         /* a reordered frame lets 1 to 3 later ones pass it... */
@@ -78,6 +84,7 @@ struct dir {
     uint32_t nwait;
     uint32_t *lent, lent_head, nlent;  /* RX: slots the stack holds, oldest first */
     uint64_t arrivals;
+    struct bottleneck link;
     struct ssdk_impair_stats st;
 };
 
@@ -222,11 +229,44 @@ static void wait_expire(struct dir *d, uint64_t now)
     }
 }
 
+/* The original of a frame that has come through the link: into the pool, corrupted if
+ * so drawn, then into the heap (due at `due`), or to wait for later frames to pass it. */
+static void admit_held(struct dir *d, const uint64_t *r, const uint8_t *data, uint32_t len,
+                       uint32_t wire_len, uint32_t flags, uint64_t due, uint64_t order,
+                       uint64_t wait)
+{
+    if (wait)
+        d->st.delayed++;
+    uint32_t s = slot_fill(d, data, len, wire_len, flags);
+    if (chance(r[3], d->cfg.corrupt)) {
+        uint32_t end = corrupt_end(data, len);
+        if (end > ETH_HLEN_) {
+            slot_data(d, s)[ETH_HLEN_ + r[4] % (end - ETH_HLEN_)] ^= (uint8_t)(1 + r[5] % 255);
+            d->flags[s] &= ~(uint32_t)FRAME_CSUM_TRUSTED;  /* the driver checked other bytes */
+            d->st.corrupted++;
+        }
+    }
+    pass_waiting(d, due, order);
+    if (chance(r[2], d->cfg.reorder)) {
+        d->wait[d->nwait++] = (struct waiting){due, order, s, (uint32_t)(1 + r[7] % REORDER_GAP_MAX)};
+        d->st.reordered++;
+    } else {
+        heap_push(d, (struct held){due, order, order, s});
+    }
+}
+
+/* When a frame that arrives now has left the bottleneck (now without one), or
+ * UINT64_MAX if its queue drops the frame. */
+static uint64_t through_link(struct dir *d, uint64_t now, uint32_t wire_len)
+{
+    return d->link.rate_bps ? bottleneck_enter(&d->link, now, wire_len, &d->st) : now;
+}
+
 /*
  * One frame enters direction d: draw its fate, then hold a copy (two, if duplicated) in
  * the pool until it is due. The caller has made sure that two slots are free. The draws
  * are, in order: loss, duplicate, reorder, corrupt, corrupt position, corrupt value,
- * jitter, reorder gap.
+ * jitter, reorder gap. A frame the bottleneck drops has still taken all of them.
  */
 static void admit(struct dir *d, uint64_t now, const uint8_t *data, uint32_t len,
                   uint32_t wire_len, uint32_t flags)
@@ -244,30 +284,19 @@ static void admit(struct dir *d, uint64_t now, const uint8_t *data, uint32_t len
         len = NIC_FRAME_MAX;  /* the stack counts it as truncated: wire_len is kept */
     uint64_t jitter_us = (uint64_t)c->jitter_ms * 1000u;
     uint64_t wait = (uint64_t)c->delay_ms * 1000u + (jitter_us ? r[6] % (jitter_us + 1) : 0);
-    if (wait)
-        d->st.delayed++;
-    uint64_t due = now + wait, order = d->arrivals++ * 4;
-    uint32_t s = slot_fill(d, data, len, wire_len, flags);
-    if (chance(r[3], c->corrupt)) {
-        uint32_t end = corrupt_end(data, len);
-        if (end > ETH_HLEN_) {
-            slot_data(d, s)[ETH_HLEN_ + r[4] % (end - ETH_HLEN_)] ^= (uint8_t)(1 + r[5] % 255);
-            d->flags[s] &= ~(uint32_t)FRAME_CSUM_TRUSTED;  /* the driver checked other bytes */
-            d->st.corrupted++;
-        }
-    }
-    pass_waiting(d, due, order);
-    if (chance(r[2], c->reorder)) {
-        d->wait[d->nwait++] = (struct waiting){due, order, s, (uint32_t)(1 + r[7] % REORDER_GAP_MAX)};
-        d->st.reordered++;
-    } else {
-        heap_push(d, (struct held){due, order, order, s});
-    }
-    if (chance(r[1], c->duplicate)) {
-        /* The copy is the frame as it arrived, uncorrupted, due when the original was. */
-        uint32_t s2 = slot_fill(d, data, len, wire_len, flags);
-        heap_push(d, (struct held){due, order + 1, order + 1, s2});
+    int dup = chance(r[1], c->duplicate);
+    uint64_t order = d->arrivals++ * 4;
+    uint64_t left = through_link(d, now, wire_len);
+    uint64_t dup_left = dup ? through_link(d, now, wire_len) : UINT64_MAX;
+    if (left != UINT64_MAX)
+        admit_held(d, r, data, len, wire_len, flags, left + wait, order, wait);
+    if (dup) {
         d->st.duplicated++;
+        if (dup_left != UINT64_MAX) {
+            /* The copy is the frame as it arrived, uncorrupted, delayed as the original. */
+            uint32_t s2 = slot_fill(d, data, len, wire_len, flags);
+            heap_push(d, (struct held){dup_left + wait, order + 1, order + 1, s2});
+        }
     }
 }
 
@@ -422,8 +451,8 @@ static void imp_destroy(struct nic *n)
 
 /* --- creation ------------------------------------------------------------------------- */
 
-static int dir_check(const struct ssdk_impair *c, const char *name, char *err,
-                     unsigned long errlen)
+static int dir_check(const struct ssdk_impair *c, const char *name, uint32_t pool_frames,
+                     char *err, unsigned long errlen)
 {
     const double p[4] = {c->loss, c->duplicate, c->reorder, c->corrupt};
     static const char *const what[4] = {"loss", "duplicate", "reorder", "corrupt"};
@@ -434,6 +463,25 @@ static int dir_check(const struct ssdk_impair *c, const char *name, char *err,
         }
     if (c->delay_ms > DELAY_MAX_MS || c->jitter_ms > DELAY_MAX_MS) {
         snprintf(err, errlen, "%s delay and jitter must be at most %u ms", name, DELAY_MAX_MS);
+        return -1;
+    }
+    if (!c->rate_bps && !c->queue_bytes)
+        return 0;
+    if (c->rate_bps < QUEUE_RATE_MIN_BPS || c->rate_bps > QUEUE_RATE_MAX_BPS) {
+        snprintf(err, errlen, "%s rate must be %llu to %llu bits/s (a queue needs a rate)", name,
+                 QUEUE_RATE_MIN_BPS, QUEUE_RATE_MAX_BPS);
+        return -1;
+    }
+    if (c->queue_bytes < QUEUE_MIN_BYTES || c->queue_bytes > QUEUE_MAX_BYTES) {
+        snprintf(err, errlen, "%s queue must be %u to %u bytes (a rate needs a queue)", name,
+                 QUEUE_MIN_BYTES, QUEUE_MAX_BYTES);
+        return -1;
+    }
+    /* A queue of full-size frames takes at most half the pool, leaving the rest to the
+     * delay after it; small frames may fill the pool first, which then pushes back. */
+    if (c->queue_bytes / QUEUE_FULL_FRAME + 1 > pool_frames / 2) {
+        snprintf(err, errlen, "%s queue of %u bytes needs a pool of more than %u frames", name,
+                 c->queue_bytes, pool_frames);
         return -1;
     }
     return 0;
@@ -448,9 +496,10 @@ static int dir_init(struct dir *d, const struct ssdk_impair *c, uint64_t seed, u
         return 0;
     d->cfg = *c;
     d->on = c->loss > 0 || c->duplicate > 0 || c->reorder > 0 || c->corrupt > 0
-         || c->delay_ms || c->jitter_ms;
+         || c->delay_ms || c->jitter_ms || c->rate_bps;
     if (!d->on)
         return 0;
+    d->link = (struct bottleneck){.rate_bps = c->rate_bps, .limit_bytes = c->queue_bytes};
     uint64_t x = seed ^ salt;
     for (int i = 0; i < 4; i++)
         d->rng[i] = splitmix64(&x);
@@ -477,7 +526,8 @@ struct nic *nic_impair_new(struct nic *inner, const struct ssdk_impair *rx,
                            const uint64_t *now_us, uint32_t pool_frames, char *err,
                            unsigned long errlen)
 {
-    if ((rx && dir_check(rx, "rx", err, errlen)) || (tx && dir_check(tx, "tx", err, errlen)))
+    if ((rx && dir_check(rx, "rx", pool_frames, err, errlen))
+        || (tx && dir_check(tx, "tx", pool_frames, err, errlen)))
         return NULL;
     if (pool_frames < 2 * PULL_MAX) {
         snprintf(err, errlen, "an impairment pool needs at least %u frames", 2 * PULL_MAX);
@@ -512,6 +562,7 @@ static void dir_stats(const struct dir *d, struct ssdk_impair_stats *out)
         return;
     *out = d->st;
     out->held = d->nheap + d->nwait;
+    out->queue_wait_us = d->link.wait_ns / 1000u;
 }
 
 int nic_impair_stats(struct nic *n, struct ssdk_impair_stats *rx, struct ssdk_impair_stats *tx)
