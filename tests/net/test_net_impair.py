@@ -4,7 +4,9 @@
 # lossy backend. And `ssdk impair` bridges a client namespace to a server namespace
 # through the same layer, so that curl <-> nginx (the kernel's stack on both ends) and
 # curl <-> ssdk cross the very same lossy path, byte-exact, with the bridge's counters
-# showing loss both ways. Everything runs in namespaces of its own and is removed after.
+# showing loss both ways. A bottleneck (rate and queue) shapes both the server's own
+# sending side and the bridge's way back to the client: byte-exact, and never faster than
+# the link. Everything runs in namespaces of its own and is removed after.
 from __future__ import annotations
 
 import contextlib
@@ -65,6 +67,33 @@ def test_held_frames_wake_the_idle_loop(bundle: Path, tmp_path: Path) -> None:
     later = sorted(t for t in rtts[1:] if t is not None)
     assert all(t >= delay for t in later), rtts
     assert later[len(later) // 2] < delay + 20, f"echo replies held past their time: {rtts}"
+
+
+RATE_MBIT = 50
+
+
+def test_serve_bottleneck_is_no_faster_than_its_link(
+    bundle: Path, expected: dict[str, bytes], tmp_path: Path
+) -> None:
+    """`--impair-tx delay=5ms,rate=50mbit,queue=64kb`: the 8 MiB file arrives byte-exact,
+    and it cannot have arrived faster than the link carries its bytes (8 MiB at 50 Mbit/s
+    is 1.34 s; a lower bound from the rate is a correctness check, not a timing goal).
+    The queue's counters show it was used and never held more than its size."""
+    spec = f"delay=5ms,rate={RATE_MBIT}mbit,queue=64kb"
+    with serve(bundle, tmp_path, "--impair-tx", spec, "--seed", SEED, tag="wan") as srv:
+        out = tmp_path / "big"
+        argv = ["curl", "-sS", "--fail", "--max-time", str(BIG_TIMEOUT), "-o", str(out)]
+        proc = srv.client([*argv, "-w", "%{time_total}", srv.url(BIG)], timeout=BIG_TIMEOUT + 30)
+        assert proc.returncode == 0, f"curl: {proc.stderr}\n{srv.log_tail()}"
+        assert file_sha256(out) == sha256(expected[BIG])
+        link_s = len(expected[BIG]) * 8 / (RATE_MBIT * 1e6)
+        took = float(proc.stdout)
+        assert took >= 0.95 * link_s, f"{took:.3f} s: faster than the link ({link_s:.3f} s)"
+        st = srv.stats(fresh=True)
+        assert st["impair_tx_queued"] > len(expected[BIG]) // 1514, st
+        assert 0 < st["impair_tx_queue_peak"] <= 64_000, st
+        assert st["impair_rx_frames"] == 0, st  # only the server's sending side is shaped
+    assert "impair_tx_queue_drop" in srv.output()
 
 
 # --- the bridge ------------------------------------------------------------------------
@@ -218,3 +247,54 @@ def test_bridge_forwards_through_loss(
         assert st["ab_impair_dropped"] > 0 and st["ba_impair_dropped"] > 0, st
         assert st["ab_forwarded"] > 0 and st["ba_forwarded"] > 0, st
         assert st["ab_tx_full"] == 0 and st["ba_tx_full"] == 0, st
+
+
+def test_bridge_bottleneck_shapes_a_kernel_server(
+    expected: dict[str, bytes], tmp_path: Path
+) -> None:
+    """curl <-> nginx (the kernel's TCP at both ends) through `ssdk impair` with a
+    50 Mbit/s link and a 64 kB queue from server to client, 5 ms each way: the 8 MiB file
+    arrives byte-exact and no faster than the link can carry it, and the bridge's
+    counters show the queue at work on that side only."""
+    if not any(os.access(os.path.join(d, "nginx"), os.X_OK) for d in ("/usr/sbin", "/usr/bin")):
+        pytest.fail("nginx missing for the bridge test", pytrace=False)
+    stats_path = tmp_path / "bridge.json"
+    with bridged_pair("brq") as topo:
+        bridge = Proc(
+            ns_exec(topo.bridge_ns, [
+                sys.executable, "-m", "ssdk", "impair", "--a", topo.bridge_client_if,
+                "--b", topo.bridge_server_if, "--impair-ab", "delay=5ms", "--impair-ba",
+                f"delay=5ms,rate={RATE_MBIT}mbit,queue=64kb", "--seed", SEED,
+                "--stats-file", str(stats_path),
+            ]),
+            tmp_path,
+        )  # fmt: skip
+        try:
+            bridge.wait_line("ready", 30)
+            with (
+                kernel_owns_server_ip(topo),
+                running(
+                    nginx_argv(topo, tmp_path, {p: expected[p] for p in (SMALL, BIG)}), tmp_path
+                ) as server,
+            ):
+                wait_http(topo, SMALL, tmp_path, server, 120)
+                out = tmp_path / "big"
+                argv = ["curl", "-sS", "--fail", "--max-time", str(BIG_TIMEOUT), "-o", str(out)]
+                proc = subprocess.run(
+                    ns_exec(topo.client_ns, [
+                        *argv, "-w", "%{time_total}", f"http://{topo.server_ip}{BIG}",
+                    ]),
+                    capture_output=True, text=True, timeout=BIG_TIMEOUT + 30, check=False,
+                )  # fmt: skip
+                assert proc.returncode == 0, f"curl: {proc.stderr}\n{server.output()}"
+                assert file_sha256(out) == sha256(expected[BIG])
+        finally:
+            rc = bridge.stop(signal.SIGINT)
+        assert rc == 0, f"bridge exited {rc}:\n{bridge.output()}"
+    link_s = len(expected[BIG]) * 8 / (RATE_MBIT * 1e6)
+    took = float(proc.stdout)
+    assert took >= 0.95 * link_s, f"{took:.3f} s: faster than the link ({link_s:.3f} s)"
+    st: dict[str, Any] = json.loads(stats_path.read_text())
+    assert st["ba_impair_queued"] > len(expected[BIG]) // 1514, st
+    assert 0 < st["ba_impair_queue_peak"] <= 64_000, st
+    assert st["ab_impair_queued"] == 0 and st["ab_impair_delayed"] > 0, st
