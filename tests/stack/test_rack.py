@@ -145,3 +145,27 @@ def test_lost_retransmission_found_by_rack(stack: Stack) -> None:
     assert len(peer.stream) >= 100_000
     assert len(peer.stream) >= 100_000
     assert stack.stats()["rto_expired"] == 0
+
+
+def test_lost_last_ack_costs_a_probe_not_an_rto(stack: Stack) -> None:
+    """RFC 8985 7 (TLP): every segment of the flight arrives but the ACKs of the last ten
+    are lost, so the server hears nothing more. Two round trips (2 x SRTT, 80 ms) after
+    its last send it probes (new data, as 7.3 prefers); the peer's answer acknowledges
+    everything, and the transfer goes on: no flight hangs on the RTO for lost ACKs."""
+    peer = rack_peer(stack)
+    peer.request(get(BIG))
+    peer.advance(RTT_MS)
+    peer.deliver(8)
+    peer.deliver(len(peer.inbox), ack=False)  # the rest arrive; their ACKs are lost
+    last = max(s.at for s in peer.advance(10))  # pacing lets the last few go
+    probe = peer.advance_until(lambda s: bool(s.payload), limit_ms=300)[-1]
+    assert probe.at - last <= 2 * RTT_MS + 1, (probe.at, last)
+    st = stack.stats()
+    assert (st["tail_probes"], st["rto_expired"]) == (1, 0)
+    peer.deliver(len(peer.inbox))  # the probe arrives: its ACK covers all
+    for _ in range(50):
+        if len(peer.stream) >= 100_000:
+            break
+        one_trip(peer)
+    assert len(peer.stream) >= 100_000
+    assert stack.stats()["rto_expired"] == 0
