@@ -169,3 +169,27 @@ def test_lost_last_ack_costs_a_probe_not_an_rto(stack: Stack) -> None:
         one_trip(peer)
     assert len(peer.stream) >= 100_000
     assert stack.stats()["rto_expired"] == 0
+
+
+def test_loss_found_when_the_flight_has_more_send_times_than_steps(stack: Stack) -> None:
+    """RFC 8985 6.1 with the send times kept in 8 steps (tcp_rack.c): a flight of
+    segments sent over many milliseconds (ACK-clocked) needs more steps than there are, so
+    neighbours merge; a segment lost in the middle of it is still found lost by RACK
+    (one fast retransmit, that segment only) and nothing else is resent."""
+    peer = rack_peer(stack)
+    peer.request(get(BIG))
+    peer.advance(RTT_MS)
+    peer.deliver(len(peer.inbox), step_ms=1)  # ACKs a millisecond apart: sends too
+    times = {s.at for s in peer.inbox}
+    assert len(times) > 8, times  # more distinct send times than RACK_SLOTS
+    victim = list(peer.inbox)[len(peer.inbox) // 2]
+    peer.lose_once(victim)
+    out: list[Seg] = []
+    for _ in range(50):
+        if len(peer.stream) >= 100_000:
+            break
+        out += one_trip(peer)
+    assert len(peer.stream) >= 100_000
+    assert resent(peer, out) == [segno(peer, victim)]
+    st = stack.stats()
+    assert (st["fast_retransmits"], st["retransmits"], st["rto_expired"]) == (1, 1, 0)
