@@ -454,6 +454,14 @@ FZ_UNCOVERED static void fz_check_engine(struct ssdk_engine *e)
                 fz_fail("slot %u (%s): SND.UNA %u, SND.NXT %u, SND.MAX %u", i,
                         tcp_state_name((enum tcp_state)c->state), c->snd.una, c->snd.nxt,
                         c->snd.max);
+            /* RACK's send times (tcp_rack.c): a step function over (SND.UNA, SND.MAX]. */
+            if (c->rack.n > RACK_SLOTS)
+                fz_fail("slot %u keeps %u RACK steps", i, c->rack.n);
+            for (uint8_t r = 0; r < c->rack.n && r < RACK_SLOTS; r++)
+                if (!seq_lt(r ? c->rack.end[r - 1] : c->snd.una, c->rack.end[r])
+                    || !seq_le(c->rack.end[r], c->snd.max))
+                    fz_fail("slot %u: RACK step %u ends at %u (SND.UNA %u, SND.MAX %u)", i, r,
+                            c->rack.end[r], c->snd.una, c->snd.max);
         }
     }
     for (uint32_t i = 0; i < n; i++)

@@ -103,6 +103,20 @@ def test_rto_not_below_minimum(make_stack: Callable[..., Stack]) -> None:
     assert len(peer.advance(1)) == 1
 
 
+def test_default_rto_floor_is_linux_200_ms(make_stack: Callable[..., Stack]) -> None:
+    """RFC 6298 2.4 lets the minimum be below 1 s; the default is Linux's TCP_RTO_MIN,
+    200 ms (`--rto-min`, ssdk_config.rto_min_ms): after a zero-time handshake the first
+    expiry comes exactly then, and the doubled one 400 ms later (RFC 6298 5.5)."""
+    stack = make_stack()
+    peer = Peer(stack)
+    peer.connect()
+    peer.request(get("/a"))
+    assert peer.advance(199) == []
+    assert len(peer.advance(1)) == 1
+    assert peer.advance(399) == []
+    assert len(peer.advance(1)) == 1
+
+
 def test_rto_not_above_maximum(make_stack: Callable[..., Stack]) -> None:
     """RFC 6298 2.5: a maximum value may be placed on RTO; backoff stops there."""
     stack = make_stack(rto_min_ms=1000, rto_max_ms=3000, max_retries=10)

@@ -158,26 +158,29 @@ def test_sack_recovery_two_holes_in_one_window(stack: Stack, site: Site) -> None
     assert (st["fast_retransmits"], st["retransmits"], st["rto_expired"]) == (1, 2, 0)
 
 
-def test_rto_keeps_sacked_segments(stack: Stack, site: Site) -> None:
-    """RFC 6675 5.1: after an RTO a SACK sender SHOULD use the SACK information it has:
-    go-back-N resends the holes, 2 and 5, and skips what the peer reported holding,
-    before the RTO (3-4) and after it (6 on)."""
+def test_rack_timer_then_recovery_keeps_sacked_segments(stack: Stack, site: Site) -> None:
+    """RFC 8985 6.3 and RFC 6675 5: one ACK reports 3-4 held above the hole at 2, too
+    few segments to call it lost by counting (RFC 6675 4, IsLost), and every other ACK
+    is lost. Before RACK this waited for the RTO; now RACK's reordering timer finds 2
+    lost a reordering window later (a millisecond: the round trip here is below the
+    timer's granularity) and the recovery it starts resends the holes, 2 and 5, and
+    skips what the peer reported holding, before (3-4) and after (6 on); no RTO."""
     peer = sack_peer(stack)
     first = peer.request(get(BIG))
     peer.lose_once(first[2], first[5])
     peer.deliver(len(peer.inbox), ack=False)  # everything arrives, every ACK is lost...
-    # ...but one, sent when 0-1 and 3-4 had arrived: it acknowledges 0-1 and SACKs 3-4,
-    # two segments above the hole, too few to call it lost (RFC 6675 4, IsLost). Slow
-    # start lets three new segments out.
+    # ...but one, sent when 0-1 and 3-4 had arrived: it acknowledges 0-1 and SACKs 3-4.
+    # Slow start lets three new segments out.
     out = peer.send("A", ack=first[2].seq, sack=[(first[3].seq, first[5].seq)])
     assert new_data(peer, out) == [10, 11, 12]
     peer.deliver(3, ack=False)  # they arrive too; their ACKs are lost
-    again = first_resent(peer)  # the RTO
+    again = first_resent(peer)  # RACK's timer
     assert segno(peer, again[-1]) == 2
+    assert again[-1].at - START_MS <= 2
     out = finish(peer, site)
     assert resent(peer, out) == [5]
     st = stack.stats()
-    assert (st["rto_expired"], st["retransmits"]) == (1, 2)
+    assert (st["rto_expired"], st["retransmits"], st["fast_retransmits"]) == (0, 2, 1)
 
 
 def test_rto_resends_left_edge_even_if_sacked(stack: Stack, site: Site) -> None:

@@ -34,6 +34,7 @@
 
 #define TCP_RCV_CAP 4096      /* bytes buffered per connection: also our receive window */
 #define SACK_MAX 4            /* blocks read from a segment, and ranges kept per side */
+#define RACK_SLOTS 8          /* send-time steps kept per connection (tcp_rack.c) */
 /* Data segments one loop pass may queue (a super-frame counts its pieces). A veth or NIC
  * peer takes a burst into a backlog of its own (1000 frames on Linux by default); a pass
  * that queued the whole TX ring at once would overflow it. */
@@ -103,9 +104,22 @@ struct tcb {
         uint32_t prev_una;    /* SND.UNA before the last ACK that moved it (RFC 6582 4.2) */
         uint32_t rtx_hi;      /* holes below this were sent again in this recovery */
         uint32_t lost_hi;     /* unSACKed bytes below this are taken as lost */
-        uint64_t rtx_us;      /* 1 + when the segment at SND.UNA was last sent again; 0: not */
-        uint32_t rtx_snd_max; /* SND.MAX at that moment: what was sent after it is above */
     } sack;
+
+    /* RACK (RFC 8985 6, tcp_rack.c): when the bytes in flight were last sent, as a step
+     * function of the sequence number in at most RACK_SLOTS steps (slot k covers
+     * [end[k-1], end[k]), slot 0 from SND.UNA; times are the low 32 bits of the clock in
+     * microseconds), and what the latest delivery says. 84 bytes. */
+    struct tcb_rack {
+        uint32_t end[RACK_SLOTS];
+        uint32_t sent_us[RACK_SLOTS];
+        uint32_t xmit_us;     /* RACK.xmit_ts: latest send time of data delivered */
+        uint32_t end_seq;     /* RACK.end_seq: where that data ends */
+        uint32_t rtt_us;      /* RACK.rtt: the round trip of that delivery */
+        uint32_t min_rtt_us;  /* RACK.min_RTT: the least RFC 6298 sample; 0 none yet */
+        uint8_t  n;           /* slots in use */
+        uint8_t  flags;       /* RK_* */
+    } rack;
 
     /* The receive side (tcp_reass.c). buf holds what came in order and the application
      * has not taken yet (len bytes), and past it, at their distance from RCV.NXT, the
@@ -129,6 +143,9 @@ struct tcb {
 #define TF_RCV_DIRECT  0x20  /* the application takes what comes as it comes (a body):
                                 nothing is held beyond a gap */
 #define TF_ACK_PENDING 0x40  /* a segment wants an ACK that has not gone yet */
+
+#define RK_VALID       0x01  /* rack.xmit_us, end_seq, rtt_us hold a delivery */
+#define RK_REORD       0x02  /* the peer has delivered data out of order (RFC 8985 6.2) */
 
 /* What up->sent returns. */
 #define TCP_ACK_LATER 1       /* the application answers later in this pass: its answer

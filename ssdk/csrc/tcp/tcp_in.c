@@ -5,7 +5,7 @@
  * net/ip.c -> e->tcp_input = tcp_input -> tw_input          (a connection in TIME-WAIT)
  *                                      -> tcp_listen        (none: tcp_listen.c)
  *                                      -> tcp_segment -> ack_in -> dupack_in -> recovery
- *                                                        (tcp_sack.c)
+ *                                                        (tcp_sack.c; RACK: tcp_rack.c)
  *                                         -> tcp_data_in, tcp_fin_in (tcp_reass.c)
  *                                         -> up->sent (the application), tcp_output
  * serve/ -> tcp_close
@@ -100,12 +100,22 @@ static void dupack_in(struct tcp *e, struct tcb *c, const struct seg *s)
 {
     if (c->sack.dupacks < UINT8_MAX)
         c->sack.dupacks++;
-    if (c->sack.in_recovery)
+    if (c->sack.in_recovery) {
         recovery_on_ack(e, c, 0);
-    else if ((c->sack.dupacks >= dup_threshold(c) || sack_is_lost(c)
-              || (c->sack.tlp_sent && c->sack.nblocks))  /* RFC 8985 7.4: the probe found a hole */
-             && ((c->opts & CO_SACK) || seq_lt(c->sack.recover, s->ack)
-                 || ack_heuristic(c, s->ack)))
+        return;
+    }
+    /* RFC 8985 6.2: RACK finds a loss by time. The counting rules (DupThresh, early
+     * retransmit, a hole the probe revealed: RFC 8985 7.4) stand beside it only while
+     * RACK knows nothing or the peer has not been seen to reorder, as Linux keeps them;
+     * once it has, a segment reordered within the window is no loss. */
+    struct rack_verdict v;
+    int rack = rack_detect(e, c, &v);
+    int counted = (c->sack.dupacks >= dup_threshold(c) || sack_is_lost(c)
+                   || (c->sack.tlp_sent && c->sack.nblocks))
+               && (!rack || !(c->rack.flags & RK_REORD));
+    if (((rack && seq_lt(c->snd.una, v.lost_hi)) || counted)
+        && ((c->opts & CO_SACK) || seq_lt(c->sack.recover, s->ack)
+            || ack_heuristic(c, s->ack)))
         recovery_enter(e, c);
 }
 
@@ -139,9 +149,11 @@ static int ack_in(struct tcp *e, struct tcb *c, const struct seg *s)
     if (wnd == 0)
         c->timer.retries = 0;  /* a peer that answers our zero-window probes is alive */
     uint32_t news = 0;
+    /* RACK.fack before this ACK: what it newly acknowledges below it came out of order */
+    uint32_t fack = c->sack.nblocks ? c->sack.blocks[c->sack.nblocks - 1][1] : c->snd.una;
     if ((c->opts & CO_SACK) && s->opt.nsack) {
         e->net.st->sack_blocks += s->opt.nsack;
-        news = sack_update(c, &s->opt);
+        news = sack_update(e, c, &s->opt);
     }
     if (acked == 0) {
         /* RFC 5681 2: a duplicate ACK carries no data and does not move the window; with
@@ -153,8 +165,12 @@ static int ack_in(struct tcp *e, struct tcb *c, const struct seg *s)
         set_snd_wnd(c, wnd);
         if (dup)
             dupack_in(e, c, s);
+        rack_timer_arm(e, c);  /* what RACK cannot call lost yet, it may soon */
         return 0;
     }
+    if ((c->opts & CO_SACK) && sack_holes_in(c, c->snd.una, s->ack))  /* RFC 8985 6.2 */
+        rack_delivered(e, c, c->snd.una, s->ack,
+                       sack_holes_in(c, c->snd.una, seq_lt(s->ack, fack) ? s->ack : fack) != 0);
     set_snd_wnd(c, wnd);
     rtt_from_ack(e, c, s);
     c->timer.retries = 0;
@@ -164,21 +180,28 @@ static int ack_in(struct tcp *e, struct tcb *c, const struct seg *s)
     if (seq_lt(c->snd.nxt, c->snd.una))
         c->snd.nxt = c->snd.una;
     sack_trim(c);
+    rack_trim(c);
     if (c->sack.in_recovery) {
         recovery_on_ack(e, c, acked);
     } else {
         c->sack.dupacks = 0;
         c->sack.lt_sent = 0;
         cc_on_ack(e, c, acked);
+        /* RFC 8985 6.2: any ACK, not only a duplicate, may show RACK a loss. */
+        struct rack_verdict v;
+        if (c->sack.nblocks && rack_detect(e, c, &v) && seq_lt(c->snd.una, v.lost_hi))
+            recovery_enter(e, c);
     }
     if ((c->flags & TF_FIN_QUEUED) && s->ack == c->snd.fin + 1 && fin_acked(e, c))
         return 1;
     if (c->state == TCP_TIME_WAIT)
         return 0;
-    if (c->snd.una != c->snd.max)
+    if (c->snd.una != c->snd.max) {
         loss_timer_arm(e, c);  /* RFC 6298 5.3: new data acknowledged restarts the timer */
-    else
+        rack_timer_arm(e, c);
+    } else {
         timer_stop(e, c);
+    }
     return 0;
 }
 

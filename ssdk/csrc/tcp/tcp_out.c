@@ -6,6 +6,7 @@
  *                                               send_next -> send_super
  *     -> up->payload_copy -> tcp_finish_gso -> nic->tx_commit_gso
  * tcp_timer.c -> tcp_retransmit, tcp_probe, tcp_tail_probe -> send_next / tcp_resend
+ * send_data, send_super -> rack_sent (tcp_rack.c): the send time of every data byte
  * tcp_in.c, tcp_timer.c, tcp_listen.c -> tcp_send_ctl (SYN-ACK, ACK, FIN) / tcp_send_rst
  *
  * The stack is bufferless: what a connection sends is always a byte range of the stream
@@ -184,6 +185,7 @@ static int send_data(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len, i
     uint32_t optlen = (c->opts & CO_TS) ? tcp_opts_write(e, c, f + HDRS_LEN, TH_ACK, 0) : 0;
     uint64_t sum = e->up->payload(e, c, seq, len, f + HDRS_LEN + optlen);
     tcp_finish(e, c, f, TH_ACK | (last ? TH_PSH : 0), seq, optlen, len, sum);
+    rack_sent(e, c, seq, len);  /* RFC 8985 6.1: when each byte was last sent */
     e->net.st->tx_payload_bytes += len;
     return 1;
 }
@@ -203,6 +205,7 @@ static int send_super(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len, 
     e->up->payload_copy(e, c, seq, len, f + HDRS_LEN + optlen);
     /* PSH where the stream ends; the cutter keeps it on the last piece only. */
     tcp_finish_gso(e, c, f, TH_ACK | (last ? TH_PSH : 0), seq, optlen, len);
+    rack_sent(e, c, seq, len);
     e->net.st->tx_payload_bytes += len;
     return 1;
 }
@@ -405,8 +408,6 @@ void tcp_retransmit(struct tcp *e, struct tcb *c)
         if (!tcp_resend(e, c, c->snd.una, len))
             return;
         c->snd.nxt = c->snd.una + len;
-        c->sack.rtx_us = e->net.now_us + 1;
-        c->sack.rtx_snd_max = c->snd.max;
     }
     tcp_output(e, c);
 }

@@ -3,11 +3,12 @@
  * the received segment, and each file's functions for the others.
  *
  * tcp_in.c: tcp_input -> tw_input (timewait.c) | tcp_listen (tcp_listen.c, syncookie.c)
- *                     | tcp_segment -> ack_in -> tcp_sack.c, tcp_cc.c
+ *                     | tcp_segment -> ack_in -> tcp_sack.c, tcp_rack.c, tcp_cc.c
  *                                   -> tcp_data_in, tcp_fin_in (tcp_reass.c)
  *                                   -> up->sent -> tcp_output (tcp_sched.c: queued)
  * serve/loop.c: tcp_tx_run (tcp_sched.c) -> tcp_output_turn (tcp_out.c), in turn
- * tcp_timer.c: timer_run -> tcp_retransmit, tcp_probe, tcp_tail_probe (tcp_out.c)
+ * tcp_timer.c: timer_run -> tcp_retransmit, tcp_probe, tcp_tail_probe (tcp_out.c),
+ *                        rack_timeout (tcp_sack.c)
  * conn.c: the pool (conn_alloc, conn_free); tcp_opt.c: options; tcp_state.c: states.
  */
 #ifndef SSDK_TCP_PRIV_H
@@ -140,9 +141,24 @@ void cc_on_loss(struct tcp *e, struct tcb *c);
 void cc_on_rto(struct tcp *e, struct tcb *c);
 void cc_after_idle(struct tcp *e, struct tcb *c);
 
+/* tcp_rack.c */
+struct rack_verdict {
+    uint32_t lost_hi;              /* unSACKed bytes below it are lost (SND.UNA: none) */
+    uint32_t relost_lo, relost_hi; /* a retransmission found lost again; relost_hi 0: none */
+    uint32_t wait_us;              /* until the next step may be found lost; 0: none waits */
+};
+void rack_check(const struct tcb *c);
+void rack_trim(struct tcb *c);
+void rack_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len);
+void rack_delivered(struct tcp *e, struct tcb *c, uint32_t a, uint32_t b, int above);
+int  rack_detect(const struct tcp *e, const struct tcb *c, struct rack_verdict *v);
+
 /* tcp_sack.c */
+uint32_t sack_bytes(const struct tcb *c);
+uint32_t sack_holes_in(const struct tcb *c, uint32_t a, uint32_t b);
+void rack_timeout(struct tcp *e, struct tcb *c);
 void sack_trim(struct tcb *c);
-uint32_t sack_update(struct tcb *c, const struct tcp_opts *o);
+uint32_t sack_update(struct tcp *e, struct tcb *c, const struct tcp_opts *o);
 int  sack_is_lost(const struct tcb *c);
 uint32_t recovery_pipe(const struct tcb *c);
 int  recovery_next(const struct tcb *c, uint32_t *seq, uint32_t *len);
@@ -152,12 +168,13 @@ void recovery_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len);
 
 /* tcp_timer.c */
 int  timer_init(struct tcp *e);
-enum { TK_NONE, TK_RTO, TK_IDLE, TK_PTO };
+enum { TK_NONE, TK_RTO, TK_IDLE, TK_PTO, TK_RACK };
 void timer_set(struct tcp *e, struct tcb *c, uint64_t at_ms);
 void timer_after_output(struct tcp *e, struct tcb *c);
 void timer_stop(struct tcp *e, struct tcb *c);
 void rtt_sample(struct tcp *e, struct tcb *c, uint64_t rtt_us);
 void rto_arm(struct tcp *e, struct tcb *c);
 void loss_timer_arm(struct tcp *e, struct tcb *c);
+void rack_timer_arm(struct tcp *e, struct tcb *c);
 
 #endif

@@ -1,10 +1,13 @@
 /*
  * tcp_sack.c - loss recovery: the SACK scoreboard (RFC 2018), recovery driven by it
- * (RFC 6675), and NewReno's partial ACKs (RFC 6582) for peers without SACK.
+ * (RFC 6675) with RACK (tcp_rack.c, RFC 8985) saying what is lost, and NewReno's partial
+ * ACKs (RFC 6582) for peers without SACK.
  *
  * tcp_in.c (ack_in) -> sack_update / sack_trim      what the peer reports holding
- *                   -> recovery_enter               the third duplicate ACK
+ *                   -> recovery_enter               RACK found a loss, or the third
+ *                                                   duplicate ACK where it cannot
  *                   -> recovery_on_ack              every ACK while recovering
+ * tcp_timer.c (timer_fire) -> rack_timeout          RACK's reordering timer ran out
  * tcp_out.c (tcp_output) -> recovery_pipe / recovery_next   what may go, and what next
  *
  * The stack is bufferless, so recovery needs no copy of anything: a hole is a byte
@@ -19,6 +22,12 @@
 
 static uint32_t seq_max(uint32_t a, uint32_t b) { return seq_lt(a, b) ? b : a; }
 static uint32_t seq_min(uint32_t a, uint32_t b) { return seq_lt(a, b) ? a : b; }
+
+/* The end of the highest SACKed range: RFC 8985's RACK.fack. */
+static uint32_t sack_high(const struct tcb *c)
+{
+    return c->sack.nblocks ? c->sack.blocks[c->sack.nblocks - 1][1] : c->snd.una;
+}
 
 /* The scoreboard as the comment above states it (RFC 2018 3, RFC 6675 3): at most
  * SACK_MAX non-empty ranges, ascending and apart (touching ones are merged), none below
@@ -75,25 +84,27 @@ static void sack_add(struct tcb *c, uint32_t l, uint32_t r)
     memcpy(c->sack.blocks, out + skip, c->sack.nblocks * sizeof(out[0]));
 }
 
-static uint32_t sacked_bytes(const struct tcb *c);
 
 /* RFC 2018 3 and RFC 6675 5: take the blocks that report data we sent above SND.UNA.
  * Returns how many bytes are SACKed now that were not before. */
-uint32_t sack_update(struct tcb *c, const struct tcp_opts *o)
+uint32_t sack_update(struct tcp *e, struct tcb *c, const struct tcp_opts *o)
 {
-    uint32_t before = sacked_bytes(c);
+    uint32_t before = sack_bytes(c);
     for (uint8_t i = 0; i < o->nsack; i++) {
         uint32_t l = o->sack[i][0], r = o->sack[i][1];
         if (!seq_lt(l, r) || !seq_lt(c->snd.una, r) || seq_lt(c->snd.max, r))
             continue;  /* empty, all acknowledged already, or beyond what was sent */
-        sack_add(c, seq_max(l, c->snd.una), r);
+        l = seq_max(l, c->snd.una);
+        if (sack_holes_in(c, l, r))  /* news for RACK; new bytes below SACKed ones came late */
+            rack_delivered(e, c, l, r, sack_holes_in(c, l, seq_min(r, sack_high(c))) != 0);
+        sack_add(c, l, r);
     }
-    uint32_t after = sacked_bytes(c);
+    uint32_t after = sack_bytes(c);
     SSDK_DEBUG_ONLY(sack_check(c));
     return after > before ? after - before : 0;
 }
 
-static uint32_t sacked_bytes(const struct tcb *c)
+uint32_t sack_bytes(const struct tcb *c)
 {
     uint32_t n = 0;
     for (uint8_t i = 0; i < c->sack.nblocks; i++)
@@ -101,13 +112,8 @@ static uint32_t sacked_bytes(const struct tcb *c)
     return n;
 }
 
-static uint32_t sack_high(const struct tcb *c)
-{
-    return c->sack.nblocks ? c->sack.blocks[c->sack.nblocks - 1][1] : c->snd.una;
-}
-
 /* Unsacked bytes of [a, b). */
-static uint32_t holes_in(const struct tcb *c, uint32_t a, uint32_t b)
+uint32_t sack_holes_in(const struct tcb *c, uint32_t a, uint32_t b)
 {
     if (!seq_lt(a, b))
         return 0;
@@ -127,8 +133,8 @@ static uint32_t holes_in(const struct tcb *c, uint32_t a, uint32_t b)
 uint32_t recovery_pipe(const struct tcb *c)
 {
     uint32_t out = c->snd.max - c->snd.una;
-    uint32_t gone = (c->opts & CO_SACK) ? sacked_bytes(c) : c->sack.dupacks * (uint32_t)c->mss;
-    uint32_t lost = holes_in(c, seq_max(c->sack.rtx_hi, c->snd.una), c->sack.lost_hi);
+    uint32_t gone = (c->opts & CO_SACK) ? sack_bytes(c) : c->sack.dupacks * (uint32_t)c->mss;
+    uint32_t lost = sack_holes_in(c, seq_max(c->sack.rtx_hi, c->snd.una), c->sack.lost_hi);
     gone = gone + lost < out ? gone + lost : out;
     return out - gone;
 }
@@ -156,11 +162,18 @@ int recovery_next(const struct tcb *c, uint32_t *seq, uint32_t *len)
     return 1;
 }
 
-/* What is presumed lost now: everything unSACKed below the highest SACKed byte, or,
- * without SACK, the segment at SND.UNA (RFC 6582: one hole per partial ACK). */
-static void mark_lost(struct tcb *c)
+/* What is presumed lost now: what RACK finds lost (RFC 8985 6.2); where it has no
+ * information yet, or finds nothing at the start of a recovery that DupThresh began,
+ * everything unSACKed below the highest SACKed byte (RFC 6675 4, IsLost); without SACK,
+ * the segment at SND.UNA (RFC 6582: one hole per partial ACK). */
+static void mark_lost(struct tcp *e, struct tcb *c, int entering)
 {
-    uint32_t lost = (c->opts & CO_SACK) && c->sack.nblocks ? sack_high(c) : c->snd.una + c->mss;
+    struct rack_verdict v;
+    uint32_t lost;
+    if (rack_detect(e, c, &v) && (!entering || seq_lt(c->snd.una, v.lost_hi)))
+        lost = v.lost_hi;
+    else
+        lost = (c->opts & CO_SACK) && c->sack.nblocks ? sack_high(c) : c->snd.una + c->mss;
     lost = seq_min(lost, c->snd.max);
     c->sack.lost_hi = seq_max(c->sack.lost_hi, lost);
 }
@@ -181,7 +194,7 @@ void recovery_enter(struct tcp *e, struct tcb *c)
     c->sack.rtx_hi = c->sack.lost_hi = c->snd.una;
     if (seq_lt(c->snd.una, resent_to) && seq_lt(resent_to, c->snd.max))
         c->sack.rtx_hi = resent_to;
-    mark_lost(c);
+    mark_lost(e, c, 1);
     /* The first hole goes now, whatever pipe says (RFC 6675 5, step 4.3). */
     uint32_t seq, len;
     if (recovery_next(c, &seq, &len) && tcp_resend(e, c, seq, len))
@@ -189,45 +202,63 @@ void recovery_enter(struct tcp *e, struct tcb *c)
     SSDK_DEBUG_ONLY(sack_check(c));
 }
 
-/* A hole went out again: move the resend pointer, and note when SND.UNA's did. */
+/* A hole went out again: move the resend pointer (RACK noted its time, rack_sent). */
 void recovery_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len)
 {
+    (void)e;
     c->sack.rtx_hi = seq_max(c->sack.rtx_hi, seq + len);
-    if (seq == c->snd.una) {
-        c->sack.rtx_us = e->net.now_us + 1;
-        c->sack.rtx_snd_max = c->snd.max;
-    }
 }
 
 /* RFC 6675 4, IsLost(SND.UNA): DupThresh segments' worth SACKed above the hole. */
 int sack_is_lost(const struct tcb *c)
 {
-    return (c->opts & CO_SACK) && sacked_bytes(c) >= 3u * c->mss;
+    return (c->opts & CO_SACK) && sack_bytes(c) >= 3u * c->mss;
 }
 
 /*
- * The segment at SND.UNA, sent again more than a round trip ago and still missing
- * while the peer keeps reporting data above it, was lost again: send it once more now,
- * rather than wait for the RTO (the idea of RFC 8985's time-based detection, applied to
- * the one hole that holds everything up).
+ * RFC 8985 6.2: a retransmission that RACK finds lost (data sent after it has been
+ * delivered, a round trip and the reordering window ago) goes again now, one segment per
+ * call: its first unSACKed MSS. The resend restarts its clock (rack_sent), so it is not
+ * found lost again before another round trip.
  */
-static void lost_retransmit(struct tcp *e, struct tcb *c)
+static void rack_relost(struct tcp *e, struct tcb *c)
 {
-    uint64_t rtt = c->timer.srtt_us ? c->timer.srtt_us + c->timer.srtt_us / 4 + 1000 : 0;
-    if (!c->sack.rtx_us || !rtt || e->net.now_us + 1 - c->sack.rtx_us < rtt)
+    struct rack_verdict v;
+    if (!rack_detect(e, c, &v) || !v.relost_hi)
         return;
-    /* RFC 8985 6.2: only data sent after the resend, reported since, proves it lost. */
-    if (!(c->opts & CO_SACK) || !seq_lt(c->sack.rtx_snd_max, sack_high(c)))
-        return;
-    uint32_t len = c->snd.max - c->snd.una < c->mss ? c->snd.max - c->snd.una : c->mss;
-    for (uint8_t i = 0; i < c->sack.nblocks; i++)  /* up to the first SACKed byte */
-        if (seq_lt(c->snd.una, c->sack.blocks[i][0]) && c->sack.blocks[i][0] - c->snd.una < len)
-            len = c->sack.blocks[i][0] - c->snd.una;
-    if (len && tcp_resend(e, c, c->snd.una, len)) {
-        c->sack.rtx_us = e->net.now_us + 1;
-        c->sack.rtx_snd_max = c->snd.max;
-        e->net.st->rtx_lost++;
+    uint32_t s = v.relost_lo, end = v.relost_hi;
+    for (uint8_t i = 0; i < c->sack.nblocks; i++) {  /* ascending: skip, then stop at */
+        if (seq_le(c->sack.blocks[i][1], s))
+            continue;
+        if (seq_le(c->sack.blocks[i][0], s)) {
+            s = c->sack.blocks[i][1];
+            continue;
+        }
+        end = seq_min(end, c->sack.blocks[i][0]);
+        break;
     }
+    if (!seq_lt(s, end))
+        return;
+    uint32_t len = end - s < c->mss ? end - s : c->mss;
+    if (tcp_resend(e, c, s, len))
+        e->net.st->rtx_lost++;
+}
+
+/* RACK's timer ran out (RFC 8985 6.3): what it finds lost now starts a recovery, or, in
+ * one, is marked for resending; then what may go goes. */
+void rack_timeout(struct tcp *e, struct tcb *c)
+{
+    struct rack_verdict v;
+    if (!rack_detect(e, c, &v))
+        return;
+    if (!c->sack.in_recovery) {
+        if (seq_lt(c->snd.una, v.lost_hi))
+            recovery_enter(e, c);
+    } else {
+        mark_lost(e, c, 0);
+        rack_relost(e, c);
+    }
+    tcp_output(e, c);
 }
 
 /* Every ACK in recovery: a partial ACK marks the next hole, a full one ends it. */
@@ -245,10 +276,6 @@ void recovery_on_ack(struct tcp *e, struct tcb *c, uint32_t acked)
         return;
     }
     if (acked) {
-        /* A new SND.UNA. If recovery already resent it (holes go in order), its clock
-         * starts now: data sent from here on, once SACKed, proves the resend lost. */
-        c->sack.rtx_us = seq_lt(c->snd.una, c->sack.rtx_hi) ? e->net.now_us + 1 : 0;
-        c->sack.rtx_snd_max = c->snd.max;
         if (!(c->opts & CO_SACK)) {
             /* RFC 6582 3.2 (4): a partial ACK resends the first unacknowledged segment
              * at once, whatever pipe says, and deflates the window by what it acked. */
@@ -262,7 +289,6 @@ void recovery_on_ack(struct tcp *e, struct tcb *c, uint32_t acked)
             return;
         }
     }
-    mark_lost(c);
-    if (!acked)
-        lost_retransmit(e, c);
+    mark_lost(e, c, 0);
+    rack_relost(e, c);
 }

@@ -4,8 +4,10 @@
  * wheel. (TIME-WAIT has its own table: timewait.c.)
  *
  * serve/loop.c -> timer_run -> timer_fire -> tcp_retransmit | tcp_probe | tcp_tail_probe
+ *                                         | rack_timeout (tcp_sack.c)
  *                                         | conn_free | up->timeout | conn_queue_fin
- * tcp_in.c, tcp_out.c -> rto_arm / timer_after_output / timer_stop
+ * tcp_in.c, tcp_out.c -> rto_arm / loss_timer_arm / rack_timer_arm / timer_after_output
+ *                        / timer_stop
  *
  * The wheel has one slot per millisecond; a deadline further away than the wheel's span
  * sits in its slot and is skipped until its turn comes round. Invariant: a connection is
@@ -118,6 +120,23 @@ void loss_timer_arm(struct tcp *e, struct tcb *c)
 }
 
 /*
+ * RFC 8985 6.3: when RACK waits for segments not yet old enough to call lost, its timer
+ * takes the connection's one timer if it comes before the PTO or RTO there; when it runs
+ * out (rack_timeout), the loss timer is armed again from then.
+ */
+void rack_timer_arm(struct tcp *e, struct tcb *c)
+{
+    struct rack_verdict v;
+    if (c->state == TCP_NONE || !rack_detect(e, c, &v) || !v.wait_us)
+        return;
+    uint64_t at = now_ms(&e->net) + (v.wait_us + 999) / 1000;
+    if (c->timer.at_ms && c->timer.kind != TK_IDLE && c->timer.at_ms <= at)
+        return;
+    timer_set(e, c, at);
+    c->timer.kind = TK_RACK;
+}
+
+/*
  * After each segment in or out: unacknowledged data (or data the peer's zero window
  * holds back) needs the RTO running, started once and not pushed back by every send
  * (RFC 6298 5.1). A connection with nothing in flight waits on the idle timeout from
@@ -132,7 +151,7 @@ void timer_after_output(struct tcp *e, struct tcb *c)
                || (seq_lt(c->snd.una, c->snd.end) && c->snd.wnd == 0)
                || ((c->flags & TF_FIN_QUEUED) && seq_le(c->snd.una, c->snd.fin));
     if (waiting) {
-        if (c->timer.kind != TK_RTO && c->timer.kind != TK_PTO)
+        if (c->timer.kind != TK_RTO && c->timer.kind != TK_PTO && c->timer.kind != TK_RACK)
             loss_timer_arm(e, c);
         return;
     }
@@ -155,6 +174,10 @@ void rtt_sample(struct tcp *e, struct tcb *c, uint64_t rtt_us)
         c->timer.rttvar_us = c->timer.rttvar_us - c->timer.rttvar_us / 4 + d / 4;
         c->timer.srtt_us = c->timer.srtt_us - c->timer.srtt_us / 8 + r / 8;
     }
+    /* RFC 8985 6.2 step 4's min_RTT: the least sample. Timestamps count in milliseconds
+     * here, so with them RACK's own samples (rack_delivered) give it instead. */
+    if (!(c->opts & CO_TS) && (!c->rack.min_rtt_us || (r ? r : 1) < c->rack.min_rtt_us))
+        c->rack.min_rtt_us = r ? r : 1;
     uint64_t rto = ((uint64_t)c->timer.srtt_us + 4ull * c->timer.rttvar_us + 999) / 1000;
     if (rto < e->net.cfg.rto_min_ms)
         rto = e->net.cfg.rto_min_ms;
@@ -221,6 +244,13 @@ static void timer_fire(struct tcp *e, struct tcb *c)
         e->net.st->tail_probes++;
         tcp_tail_probe(e, c);
         rto_arm(e, c);
+        break;
+    case TK_RACK:
+        rack_timeout(e, c);
+        if (c->state != TCP_NONE && c->snd.una != c->snd.max) {
+            loss_timer_arm(e, c);
+            rack_timer_arm(e, c);
+        }
         break;
     case TK_IDLE:
         /* An idle keep-alive connection is closed from our side, politely; one that

@@ -1,0 +1,195 @@
+# tests/stack/test_rack.py: RACK (RFC 8985 6), loss detection by time, on the virtual
+# clock. A segment is lost once a segment sent after it has been delivered and RACK.rtt
+# plus the reordering window has passed since it was sent; the reordering window is a
+# quarter of the least round trip (6.2 step 4), or none until the peer has been seen to
+# reorder, in recovery or once DupThresh segments are SACKed.
+#
+# The peer runs queued (see harness.py) with a 40 ms round trip: the server's segments
+# wait in its inbox, the clock moves 40 ms, then what was waiting arrives (in the order
+# a test arranges) and each is ACKed at once, with SACK blocks.
+from __future__ import annotations
+
+from harness import Peer, Seg, Stack, get, segno
+
+BIG = "/files/huge.bin"  # 70 full segments
+RTT_MS = 40
+
+
+def rack_peer(stack: Stack) -> Peer:
+    """A SACK peer whose handshake took RTT_MS: SRTT and min_RTT are 40 ms."""
+    stack.advance(1000)
+    peer = Peer(stack, sack=True)
+    peer.syn()
+    peer.advance(RTT_MS)
+    assert peer.send("A") == []
+    peer.queued = True
+    return peer
+
+
+def one_trip(peer: Peer, order: list[int] | None = None) -> list[Seg]:
+    """The clock moves a round trip's time; then the segments that were waiting arrive,
+    in inbox order or as `order` (indices into it: those first, then the others in
+    order) says. Returns what the server sent."""
+    out = peer.advance(RTT_MS)
+    n = len(peer.inbox)
+    if order is not None:
+        waiting = list(peer.inbox)[:n]
+        rest = list(peer.inbox)[n:]
+        peer.inbox.clear()
+        order = order + [i for i in range(n) if i not in order]
+        peer.inbox.extend([waiting[i] for i in order] + rest)
+    return out + peer.deliver(n)
+
+
+def resent(peer: Peer, segs: list[Seg]) -> list[int]:
+    return [segno(peer, s) for s in segs if s.resent]
+
+
+def test_reordering_within_the_window_is_not_a_loss(stack: Stack) -> None:
+    """RFC 8985 6.2 (steps 3-5): once the peer has been seen to deliver a segment after
+    one sent later (no retransmission between), a segment that arrives behind four sent
+    after it, within a quarter of min_RTT (10 ms here), is not lost: no fast retransmit,
+    although three duplicate ACKs came (DupThresh no longer rules once reordering is
+    seen). The transfer completes without any retransmission."""
+    peer = rack_peer(stack)
+    peer.reorders = True
+    first = peer.request(get(BIG))
+    assert len(first) == 10
+    # First trip: 1 arrives after 2, a reordering RACK notes.
+    out = one_trip(peer, [0, 2, 1])
+    assert resent(peer, out) == []
+    # Second trip: the first segment of the flight arrives behind four others.
+    assert len(peer.inbox) >= 8
+    out = one_trip(peer, [1, 2, 3, 4, 0])
+    assert resent(peer, out) == []
+    st = stack.stats()
+    assert (st["fast_retransmits"], st["retransmits"]) == (0, 0)
+    for _ in range(50):
+        if len(peer.stream) >= 100_000:
+            break
+        out = one_trip(peer)
+        assert resent(peer, out) == []
+    assert len(peer.stream) >= 100_000
+    assert stack.stats()["retransmits"] == 0
+
+
+def test_reordering_without_history_is_taken_for_loss(stack: Stack) -> None:
+    """RFC 8985 6.2 step 4: until reordering has been seen, DupThresh SACKed segments set
+    the reordering window to zero (as Linux keeps the classic rule): the same late
+    segment as in test_reordering_within_the_window_is_not_a_loss, with no reordering
+    before, is resent on the third duplicate ACK."""
+    peer = rack_peer(stack)
+    peer.reorders = True
+    peer.request(get(BIG))
+    out = one_trip(peer, [1, 2, 3, 4, 0])
+    assert resent(peer, out) == [0]
+    assert stack.stats()["fast_retransmits"] == 1
+
+
+def test_rack_timer_marks_lost_when_no_more_acks_come(stack: Stack) -> None:
+    """RFC 8985 6.3: segment 8 is lost and 9 alone is SACKed (one segment, below
+    DupThresh), then no ACK comes back. RACK cannot call 8 lost at once: it was sent
+    with 9, so only RACK.rtt plus the reordering window (min_RTT/4 = 10 ms) after its
+    sending; its timer resends it then, well before the tail loss probe (2 x SRTT, 80 ms)
+    and the RTO (200 ms at least)."""
+    peer = rack_peer(stack)
+    first = peer.request(get(BIG))
+    peer.lose_once(first[8])
+    peer.advance(RTT_MS)
+    peer.deliver(10)  # 0-7 acknowledged, 9 SACKed; what they let out stays queued
+    acked_at = stack.now_ms
+    out = peer.advance_until(lambda s: s.resent, limit_ms=300)
+    assert segno(peer, out[-1]) == 8
+    waited = out[-1].at - acked_at
+    assert RTT_MS // 4 <= waited <= RTT_MS // 4 + 2, waited
+    st = stack.stats()
+    assert (st["fast_retransmits"], st["tail_probes"], st["rto_expired"]) == (1, 0, 0)
+    # The resend arrives, and the transfer completes without another timeout.
+    for _ in range(50):
+        if len(peer.stream) >= 100_000:
+            break
+        one_trip(peer)
+    assert len(peer.stream) >= 100_000
+    assert stack.stats()["rto_expired"] == 0
+
+
+def test_lost_retransmission_found_by_rack(stack: Stack) -> None:
+    """RFC 8985 6.2 (and 2, "lost retransmissions"): segment 2 is lost, and so is its
+    fast retransmission. Once data sent after that retransmission has been delivered
+    and RACK.rtt has passed since it was sent, RACK calls it lost and it goes a third
+    time, on an ACK, not after an RTO (DupThresh counts nothing for a resend)."""
+    peer = rack_peer(stack)
+    first = peer.request(get(BIG))
+    drops = {"n": 0}
+
+    def lose(seg: Seg) -> bool:
+        if segno(peer, seg) == 2 and drops["n"] < 2:
+            drops["n"] += 1
+            return True
+        return False
+
+    peer.lose = lose
+    assert first
+    out: list[Seg] = []
+    for _ in range(10):
+        out += one_trip(peer)
+        if resent(peer, out).count(2) >= 2:
+            break
+    assert resent(peer, out).count(2) == 2, resent(peer, out)
+    st = stack.stats()
+    assert st["rto_expired"] == 0 and st["rtx_lost"] >= 1
+    for _ in range(50):
+        if len(peer.stream) >= 100_000:
+            break
+        one_trip(peer)
+    assert len(peer.stream) >= 100_000
+    assert len(peer.stream) >= 100_000
+    assert stack.stats()["rto_expired"] == 0
+
+
+def test_lost_last_ack_costs_a_probe_not_an_rto(stack: Stack) -> None:
+    """RFC 8985 7 (TLP): every segment of the flight arrives but the ACKs of the last ten
+    are lost, so the server hears nothing more. Two round trips (2 x SRTT, 80 ms) after
+    its last send it probes (new data, as 7.3 prefers); the peer's answer acknowledges
+    everything, and the transfer goes on: no flight hangs on the RTO for lost ACKs."""
+    peer = rack_peer(stack)
+    peer.request(get(BIG))
+    peer.advance(RTT_MS)
+    peer.deliver(8)
+    peer.deliver(len(peer.inbox), ack=False)  # the rest arrive; their ACKs are lost
+    last = max(s.at for s in peer.advance(10))  # pacing lets the last few go
+    probe = peer.advance_until(lambda s: bool(s.payload), limit_ms=300)[-1]
+    assert probe.at - last <= 2 * RTT_MS + 1, (probe.at, last)
+    st = stack.stats()
+    assert (st["tail_probes"], st["rto_expired"]) == (1, 0)
+    peer.deliver(len(peer.inbox))  # the probe arrives: its ACK covers all
+    for _ in range(50):
+        if len(peer.stream) >= 100_000:
+            break
+        one_trip(peer)
+    assert len(peer.stream) >= 100_000
+    assert stack.stats()["rto_expired"] == 0
+
+
+def test_loss_found_when_the_flight_has_more_send_times_than_steps(stack: Stack) -> None:
+    """RFC 8985 6.1 with the send times kept in 8 steps (tcp_rack.c): a flight of
+    segments sent over many milliseconds (ACK-clocked) needs more steps than there are, so
+    neighbours merge; a segment lost in the middle of it is still found lost by RACK
+    (one fast retransmit, that segment only) and nothing else is resent."""
+    peer = rack_peer(stack)
+    peer.request(get(BIG))
+    peer.advance(RTT_MS)
+    peer.deliver(len(peer.inbox), step_ms=1)  # ACKs a millisecond apart: sends too
+    times = {s.at for s in peer.inbox}
+    assert len(times) > 8, times  # more distinct send times than RACK_SLOTS
+    victim = list(peer.inbox)[len(peer.inbox) // 2]
+    peer.lose_once(victim)
+    out: list[Seg] = []
+    for _ in range(50):
+        if len(peer.stream) >= 100_000:
+            break
+        out += one_trip(peer)
+    assert len(peer.stream) >= 100_000
+    assert resent(peer, out) == [segno(peer, victim)]
+    st = stack.stats()
+    assert (st["fast_retransmits"], st["retransmits"], st["rto_expired"]) == (1, 1, 0)
