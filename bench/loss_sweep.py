@@ -25,6 +25,7 @@
 #   sudo python3 -m bench.loss_sweep --only loss=1,5 --only rtt=1,20 --only size=1MiB \
 #        --seeds 2 --cc cubic                              # a small one
 #   sudo python3 -m bench.loss_sweep --bottleneck [--conns 200] [--cc cubic]
+#   sudo python3 -m bench.loss_sweep --resume ...          # after an interruption
 #   python3 -m bench.loss_sweep --plot-only [--out FILE]   # table and plot from a JSON
 #   python3 -m bench.loss_sweep --dry-run ...              # the plan and its estimate
 from __future__ import annotations
@@ -125,6 +126,10 @@ def estimate_s(points: list[dict[str, Any]], args: argparse.Namespace) -> float:
         for slower in (1.0, SSDK_SLOWER):
             total += 4 + args.seeds * (3 + min(args.timeout, slower * t))
     return total
+
+
+def point_key(p: dict[str, Any]) -> tuple[Any, ...]:
+    return (p["cc"], p["size"], p["rtt_ms"], p["loss_pct"])
 
 
 def parse_only(items: list[str]) -> dict[str, list[str]]:
@@ -702,6 +707,9 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=120, help="seconds per download")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--dry-run", action="store_true", help="print the plan and exit")
+    ap.add_argument(
+        "--resume", action="store_true", help="keep the finished points already in --out"
+    )
     ap.add_argument("--plot-only", action="store_true", help="table and plot from --out")
     ap.add_argument("--bottleneck", action="store_true", help="the parallel-download test")
     ap.add_argument("--conns", type=int, default=200)
@@ -764,6 +772,16 @@ def main() -> int:
         print(f"missing tools: {', '.join(missing)}", file=sys.stderr)
         return 2
 
+    # --resume: points of an earlier run of the same seeds and timeout whose downloads
+    # all ran are kept, not run again.
+    done: dict[tuple[Any, ...], dict[str, Any]] = {}
+    if args.resume and out.exists() and not args.bottleneck:
+        old = json.loads(out.read_text())
+        same = (old["setup"]["seeds"], old["setup"]["timeout_s"]) == (args.seeds, args.timeout)
+        for p in old["points"] if same else []:
+            if all(len(p["runs"][s]) == args.seeds for s in SERVERS):
+                done[point_key(p)] = p
+        print(f"--resume: {len(done)} finished points kept from {out}")
     signal.signal(signal.SIGTERM, interrupt)
     report: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -828,6 +846,11 @@ def main() -> int:
                             p["spec_ab"], p["spec_ba"] = point_specs(p["loss_pct"], p["rtt_ms"])
                             p["timeout_s"] = args.timeout
                             p["runs"] = {"ssdk": [], "nginx": []}
+                            got = done.get(point_key(p))
+                            if got is not None and got["ssdk_cc"] == p["ssdk_cc"]:
+                                print(f"  kept from {out}: {point_key(p)}")
+                                report["points"].append(got)
+                                continue
                             report["points"].append(p)
                             try:
                                 run_point(topo, tmp, p, args)
