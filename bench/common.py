@@ -4,7 +4,9 @@
 #
 # bench/wrk_vs_nginx.py   -> NGINX_CONF, pick_cpus, pin, wait_http, running, fmt
 # bench/goals.py          -> fmt
-# bench/loss_vs_nginx.py  -> NGINX_CONF, wait_http, running, fmt
+# bench/lab.py           -> NGINX_CONF, REPO, wait_http, running (for loss_vs_nginx, loss_sweep)
+# bench/loss_vs_nginx.py  -> RESULTS_DIR, fmt
+# bench/loss_sweep.py     -> RESULTS_DIR, fmt
 # bench/dynamic_vs_asgi.py -> pick_cpus, pin
 # bench/fct.py            -> pick_cpus, pin, fmt (and wrk_vs_nginx's servers and lab)
 #

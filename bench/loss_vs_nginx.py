@@ -15,11 +15,9 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
-import random
 import shutil
 import signal
 import statistics
@@ -30,20 +28,28 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import NGINX_CONF, REPO, RESULTS_DIR, fmt, running, wait_http
-from ssdk.tools.netns import BridgedTopology, bridged_pair, kernel_owns_server_ip, ns_exec
+from bench.common import RESULTS_DIR, fmt
+from bench.lab import (
+    SETTLE_S,
+    Counters,
+    add,
+    bridge,
+    core_digest,
+    delta,
+    fetch,
+    impair_argv,
+    kernel_tcp_counters,
+    make_site,
+    nginx_serving,
+    read_json,
+    ssdk_serving,
+)
+from ssdk.tools.netns import BridgedTopology, bridged_pair
 
 RESULTS = RESULTS_DIR / "loss_vs_nginx.json"
 DEFAULT_SPEC = "loss=5%,dup=1%,reorder=1%"
 DEFAULT_SEED = 20261126
 BASELINE = "none"  # the bridge's label when it runs with no impairment
-
-APP = """\
-import ssdk
-
-app = ssdk.App()
-app.static("/", "www/")
-"""
 
 # ssdk counters shown in the table, with their column titles (drop_* follow when non-zero).
 SSDK_KEYS = (
@@ -73,124 +79,13 @@ BRIDGE_KEYS = (
     "tx_full",
     "truncated",
 )
-SETTLE_S = 1.2  # after a download: both stats files (rewritten every 0.5 s) are current
-
-
-def read_json(path: Path) -> dict[str, int]:
-    try:
-        return dict(json.loads(path.read_text()))
-    except (OSError, ValueError):
-        return {}
-
-
-def delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
-    return {k: v - before.get(k, 0) for k, v in after.items() if isinstance(v, int)}
-
-
-def add(total: dict[str, int], more: dict[str, int]) -> None:
-    for k, v in more.items():
-        total[k] = total.get(k, 0) + v
-
-
-def kernel_tcp_counters(ns: str) -> dict[str, int]:
-    """Tcp and TcpExt counters of namespace ``ns``, from /proc/net/snmp and netstat."""
-    out: dict[str, int] = {}
-    for table in ("snmp", "netstat"):
-        proc = subprocess.run(
-            ns_exec(ns, ["cat", f"/proc/net/{table}"]), capture_output=True, text=True, check=False
-        )
-        lines = proc.stdout.splitlines()
-        for head, vals in zip(lines[::2], lines[1::2], strict=False):
-            names, values = head.split(), vals.split()
-            if not names or names[0] not in ("Tcp:", "TcpExt:"):
-                continue
-            prefix = names[0].rstrip(":")
-            for n, v in zip(names[1:], values[1:], strict=False):
-                if v.lstrip("-").isdigit():
-                    out[f"{prefix}.{n}"] = int(v)
-    return out
-
-
-def wait_log(log: Path, text: str, proc: subprocess.Popen[str], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if log.exists() and text in log.read_text():
-            return
-        if proc.poll() is not None:
-            raise RuntimeError(
-                f"exited with {proc.returncode} before {text!r}: "
-                f"{log.read_text()[-2000:] if log.exists() else ''}"
-            )
-        time.sleep(0.1)
-    raise RuntimeError(f"no {text!r} in {log} within {timeout} s")
-
-
-class Run:
-    """One bridge phase: the bridge's stats file and where its counters were last read."""
-
-    def __init__(self, stats: Path) -> None:
-        self.stats = stats
-        self.last = read_json(stats)
-
-    def take(self) -> dict[str, int]:
-        now = read_json(self.stats)
-        d = delta(now, self.last)
-        self.last = now
-        return d
-
-
-def fetch(
-    topo: BridgedTopology,
-    tmp: Path,
-    name: str,
-    want: str,
-    timeout: float,
-) -> dict[str, Any]:
-    """One timed download; its sha256 compared with ``want``. Never raises for a bad run."""
-    dest = tmp / "download.bin"
-    dest.unlink(missing_ok=True)
-    argv = ["curl", "-sS", "--fail", "-o", str(dest), f"http://{topo.server_ip}/{name}"]
-    res: dict[str, Any] = {"command": " ".join(argv)}
-    t0 = time.monotonic()
-    try:
-        proc = subprocess.run(
-            ns_exec(topo.client_ns, argv),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        res["seconds"] = time.monotonic() - t0
-        res["curl_exit"] = proc.returncode
-        res["curl_stderr"] = proc.stderr.strip()
-    except subprocess.TimeoutExpired:
-        res["seconds"] = time.monotonic() - t0
-        res["curl_exit"] = None
-        res["curl_stderr"] = f"timed out after {timeout} s (killed)"
-    got = None
-    if dest.exists():
-        h = hashlib.sha256()
-        with dest.open("rb") as f:
-            while chunk := f.read(1 << 20):
-                h.update(chunk)
-        got = h.hexdigest()
-        res["bytes"] = dest.stat().st_size
-        dest.unlink()
-    res["sha256"] = got
-    if res["curl_exit"] != 0:
-        res["ok"], res["error"] = False, f"curl exit {res['curl_exit']}: {res['curl_stderr']}"
-    elif got != want:
-        res["ok"], res["error"] = False, f"sha256 mismatch: got {got}, want {want}"
-    else:
-        res["ok"], res["error"] = True, None
-    return res
 
 
 def downloads(
     server: str,
     topo: BridgedTopology,
     tmp: Path,
-    bridge: Run,
+    bridge: Counters,
     server_stats: Path | None,
     impairment: str,
     reps: int,
@@ -244,23 +139,14 @@ def summarize(
 def serve_ssdk(
     topo: BridgedTopology,
     tmp: Path,
-    bridge: Run,
+    bridge: Counters,
     impairment: str,
     reps: int,
     args: argparse.Namespace,
 ) -> dict[str, Any]:
     tag = "impaired" if impairment != BASELINE else "baseline"
     stats = tmp / f"ssdk-stats-{tag}.json"
-    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
-    argv = ns_exec(
-        topo.server_ns,
-        [sys.executable, "-m", "ssdk", "serve", str(args.bundle)]
-        + ["--backend", "af_packet", "--iface", topo.server_if]
-        + ["--ip", topo.server_cidr, "--stats-file", str(stats)],
-    )
-    with running(argv, signal.SIGINT, tmp / f"ssdk-{tag}.log", cwd=tmp, env=env) as proc:
-        wait_http(topo, f"/{args.name}", 120, proc)
-        time.sleep(SETTLE_S)
+    with ssdk_serving(topo, tmp, args.bundle, f"/{args.name}", stats, tag):
         group = downloads("ssdk", topo, tmp, bridge, stats, impairment, reps, args)
     group["ssdk_final_counters"] = read_json(stats)
     return group
@@ -269,21 +155,13 @@ def serve_ssdk(
 def serve_nginx(
     topo: BridgedTopology,
     tmp: Path,
-    bridge: Run,
+    bridge: Counters,
     impairment: str,
     reps: int,
     args: argparse.Namespace,
 ) -> dict[str, Any]:
     tag = "impaired" if impairment != BASELINE else "baseline"
-    conf = tmp / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(tmp=tmp, ip=topo.server_ip))
-    argv = ns_exec(topo.server_ns, ["nginx", "-p", str(tmp), "-c", str(conf)])
-    with (
-        kernel_owns_server_ip(topo),
-        running(argv, signal.SIGQUIT, tmp / f"nginx-{tag}.log", cwd=tmp) as proc,
-    ):
-        wait_http(topo, f"/{args.name}", 60, proc)
-        time.sleep(SETTLE_S)
+    with nginx_serving(topo, tmp, f"/{args.name}", tag):
         return downloads("nginx", topo, tmp, bridge, None, impairment, reps, args)
 
 
@@ -300,33 +178,13 @@ def bridge_phase(
     tag = "impaired" if spec else "baseline"
     stats = tmp / f"bridge-stats-{tag}.json"
     log = tmp / f"bridge-{tag}.log"
-    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
-    argv = [
-        sys.executable,
-        "-m",
-        "ssdk",
-        "impair",
-        "--a",
-        topo.bridge_client_if,
-        "--b",
-        topo.bridge_server_if,
-        "--seed",
-        str(args.seed),
-        "--stats-file",
-        str(stats),
-    ]
-    if spec:
-        argv += ["--impair-both", spec]
+    argv = impair_argv(topo, args.seed, stats, spec)
     groups: list[dict[str, Any]] = []
-    with running(ns_exec(topo.bridge_ns, argv), signal.SIGINT, log, cwd=tmp, env=env) as proc:
-        wait_log(log, "ssdk: ready", proc, 60)
+    with bridge(topo, tmp, argv, tag) as (counters, _proc):
         print(log.read_text().splitlines()[0], flush=True)
-        while not stats.exists():
-            time.sleep(0.1)
-        bridge = Run(stats)
         for server, fn in (("ssdk", serve_ssdk), ("nginx", serve_nginx)):
             try:
-                groups.append(fn(topo, tmp, bridge, impairment, reps, args))
+                groups.append(fn(topo, tmp, counters, impairment, reps, args))
             except (RuntimeError, subprocess.CalledProcessError, OSError) as e:
                 errors.append(f"{server} ({impairment}): {e}")
                 print(f"{server} ({impairment}) failed: {e}", file=sys.stderr)
@@ -390,14 +248,6 @@ def print_tables(groups: list[dict[str, Any]]) -> None:
         print(f"  {g['server']} ({g['impairment']}) run {i}: {r['error']}")
 
 
-def core_digest() -> str:
-    """sha256 of ssdk's compiled core, to tell whether it was rebuilt during the run."""
-    h = hashlib.sha256()
-    for so in sorted((REPO / "ssdk").glob("_core*.so")):
-        h.update(so.read_bytes())
-    return h.hexdigest()[:16]
-
-
 def fmt_load(load: tuple[float, float, float]) -> str:
     return " ".join(f"{x:.2f}" for x in load)
 
@@ -442,21 +292,8 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="ssdk-loss-") as tmp_s:
             tmp = Path(tmp_s)
-            (tmp / "www").mkdir()
-            data = random.Random(args.name).randbytes(args.size)
-            (tmp / "www" / args.name).write_bytes(data)
-            args.sha256 = hashlib.sha256(data).hexdigest()
-            del data
-            (tmp / "app.py").write_text(APP)
-            args.bundle = tmp / "loss.ssdk"
-            env = dict(os.environ, PYTHONPATH=str(REPO))
-            subprocess.run(
-                [sys.executable, "-m", "ssdk", "build", "app.py", "-o", str(args.bundle)],
-                cwd=tmp,
-                env=env,
-                check=True,
-                stdout=subprocess.DEVNULL,
-            )
+            args.bundle, sums = make_site(tmp, {args.name: args.size})
+            args.sha256 = sums[args.name]
             with bridged_pair("loss") as topo:
                 for spec, reps in ((args.spec, args.reps), (None, 1)):
                     g, p = bridge_phase(topo, tmp, spec, reps, args, errors)
