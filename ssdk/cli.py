@@ -172,7 +172,7 @@ def _backend(value: str) -> str:
     return value
 
 
-CC_NAMES = ("cubic", "newreno")  # index = ssdk_config.cc
+CC_NAMES = ("cubic", "newreno", "bbr")  # index = ssdk_config.cc
 TCP_OPTIONS = 0b0111  # ssdk_config.options: timestamps, SACK, loss probes
 PACING_OPTION = 0b1000  # and bit 3, pacing (tcp/tcp_sched.c)
 
@@ -438,7 +438,7 @@ def serve(
     ] = None,
     mss: MssOption = DEFAULT_MSS,
     cc: Annotated[
-        str, typer.Option("--cc", callback=_cc, help="Congestion control: cubic or newreno.")
+        str, typer.Option("--cc", callback=_cc, help="Congestion control: cubic, newreno or bbr.")
     ] = "cubic",
     pacing: Annotated[
         bool,

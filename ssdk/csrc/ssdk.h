@@ -30,7 +30,8 @@ struct ssdk_config {
     uint32_t max_retries;    /* RTO expiries in a row before the connection is dropped */
     uint32_t idle_ms;        /* an idle keep-alive connection is closed after this */
     uint32_t header_timeout_ms; /* a request's header block must be complete by then */
-    uint32_t cc;             /* congestion control: 0 CUBIC (RFC 9438), 1 NewReno */
+    uint32_t cc;             /* congestion control: 0 CUBIC (RFC 9438), 1 NewReno,
+                                2 BBR (draft-ietf-ccwg-bbr) */
     uint32_t options;        /* bit 0 timestamps, bit 1 SACK (accepted from the SYN),
                                 bit 2 loss probes (RFC 8985 7), bit 3 pacing */
     uint32_t syn_backlog;    /* half-open connections before SYN cookies take over */

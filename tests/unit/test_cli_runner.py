@@ -25,7 +25,7 @@ BAD: list[tuple[list[str], str]] = [
     ([*SERVE, "--workers", "0"], "--workers"),
     ([*SERVE, "--backend", "af_xdp", "--workers", "2"], "needs queues 0 to 1"),
     ([*SERVE, "--backend", "tap", "--workers", "2"], "one worker"),
-    ([*SERVE, "--cc", "bbr"], "not one of"),
+    ([*SERVE, "--cc", "vegas"], "not one of"),
     ([*SERVE, "--impair-rx", "loss=200%"], "--impair-rx"),
     (["stats", "not-a-pid"], "neither a pid nor a counter file"),
     (["stats", "--interval", "0"], "--interval"),
@@ -93,3 +93,20 @@ def test_serve_passes_pacing_to_the_engine(
     result = runner.invoke(app, [*SERVE, *flag])
     assert result.exit_code == 0, result.output
     assert seen[0].tcp["options"] == options
+
+
+@pytest.mark.parametrize(("name", "index"), [("cubic", 0), ("newreno", 1), ("bbr", 2)])
+def test_serve_passes_the_congestion_control_to_the_engine(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, name: str, index: int
+) -> None:
+    """--cc names the controller: ssdk_config.cc 0 CUBIC, 1 NewReno, 2 BBR
+    (draft-ietf-ccwg-bbr; tcp/tcp_bbr.c)."""
+    import ssdk.serve
+    import ssdk.tools.doctor
+
+    seen: list[ssdk.serve.ServeOptions] = []
+    monkeypatch.setattr(ssdk.tools.doctor, "preflight", lambda opts: 0)
+    monkeypatch.setattr(ssdk.serve, "serve", lambda opts, offloads: seen.append(opts) or 0)
+    result = runner.invoke(app, [*SERVE, "--cc", name])
+    assert result.exit_code == 0, result.output
+    assert seen[0].tcp["cc"] == index

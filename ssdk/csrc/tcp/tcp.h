@@ -84,11 +84,36 @@ struct tcb {
         uint64_t rtt_start_us;
     } timer;
 
-    /* CUBIC (RFC 9438), in segments and microseconds (tcp_cc.c). */
+    /* The congestion window, and the state of the one controller the connection runs
+     * (ssdk_config.cc): CUBIC's (RFC 9438, in segments and microseconds, tcp_cc.c) or
+     * BBR's with its delivery-rate sampler (tcp_bbr.c, tcp_rate.c), sharing the space. */
     struct tcb_cc {
         uint32_t cwnd, ssthresh;
-        double   w_max, w_est, k_s;
-        uint64_t epoch_us;    /* 0: no epoch started since the last congestion event */
+        union {
+            struct {
+                double   w_max, w_est, k_s;
+                uint64_t epoch_us;  /* 0: no epoch started since the last congestion event */
+            };
+            struct tcb_bbr {
+                /* draft-cheng-tcpm-rate-delivery 3: the connection's delivery count
+                 * and when it last grew, and the one sent range being sampled (P): the
+                 * count, its time and the first-sent time when P went, P's end and
+                 * its send time. Times: the clock's low 32 bits in microseconds. */
+                uint32_t delivered, delivered_us;
+                uint32_t p_end, p_delivered, p_delivered_us, p_first_us, p_sent_us;
+                /* draft-ietf-ccwg-bbr: the model (max_bw's two windows, in bytes per
+                 * second; min_rtt and when it was taken, in ms), the loss bound
+                 * inflight_hi (0: none), the bytes resent in this round, Startup's
+                 * full_bw, and when the state or phase began (ms). 64 bytes. */
+                uint32_t bw[2];
+                uint32_t min_rtt_us, min_rtt_ms;
+                uint32_t inflight_hi, round_lost, full_bw;
+                uint32_t phase_ms;
+                uint16_t probe_wait_ms;  /* ProbeBW: when the next probe for bandwidth is due */
+                uint8_t  state;          /* BBR_STARTUP ... BBR_PROBE_RTT, with the ProbeBW phase */
+                uint8_t  flags;          /* BB_* */
+            } bbr;
+        };
     } cc;
 
     /* Loss detection and recovery (tcp_sack.c): what the peer holds above SND.UNA, and

@@ -1,11 +1,13 @@
 /*
  * tcp_cc.c - congestion control: how large the congestion window may grow on each ACK,
  * and what it shrinks to on loss. CUBIC (RFC 9438) by default, NewReno (RFC 5681,
- * RFC 6582) when configured; both share slow start and the initial window.
+ * RFC 6582) when configured; both share slow start and the initial window. BBR
+ * (ssdk_config.cc 2) is tcp_bbr.c's: each function here hands it over first.
  *
  * tcp_in.c (ack_in) -> cc_on_ack        new data acknowledged, outside recovery
  * tcp_sack.c        -> cc_on_loss       a loss detected by duplicate ACKs or SACK
  * tcp_timer.c       -> cc_on_rto        the retransmission timer ran out
+ *                                       (BBR: -> bbr_init, bbr_on_rto in tcp_bbr.c)
  *
  * Windows are kept in bytes in the connection; CUBIC's curve is computed in segments
  * and seconds, as the RFC writes it. Nothing here sends: the callers do.
@@ -16,13 +18,16 @@
 #define CUBIC_C 0.4
 #define CUBIC_BETA 0.7
 
-enum { CC_CUBIC = 0, CC_NEWRENO = 1 };
+enum { CC_CUBIC = 0, CC_NEWRENO = 1, CC_BBR = 2 };
 
 void cc_init(struct tcp *e, struct tcb *c)
 {
-    (void)e;
     c->cc.cwnd = 10u * c->mss;  /* RFC 6928 */
     c->cc.ssthresh = UINT32_MAX;
+    if (e->net.cfg.cc == CC_BBR) {  /* tcp_bbr.c: its state shares CUBIC's space */
+        bbr_init(e, c);
+        return;
+    }
     c->cc.epoch_us = 0;
     c->cc.w_max = 0;
 }
@@ -68,6 +73,8 @@ static void cubic_on_ack(struct tcp *e, struct tcb *c, uint32_t acked)
  * nothing to send would otherwise build up a window it never tested. */
 void cc_on_ack(struct tcp *e, struct tcb *c, uint32_t acked)
 {
+    if (c->opts & CO_BBR)
+        return;  /* BBR takes every ACK itself (bbr_on_ack) */
     uint32_t was_out = c->snd.max - c->snd.una + acked;
     if (c->cc.cwnd < c->cc.ssthresh) {
         if (2ull * was_out < c->cc.cwnd)
@@ -89,6 +96,10 @@ void cc_on_ack(struct tcp *e, struct tcb *c, uint32_t acked)
 void cc_on_loss(struct tcp *e, struct tcb *c)
 {
     uint32_t two = 2u * c->mss;
+    if (c->opts & CO_BBR) {
+        c->cc.ssthresh = c->cc.cwnd;  /* BBR's loss response is its model's (tcp_bbr.c) */
+        return;
+    }
     if (e->net.cfg.cc == CC_CUBIC) {
         /* RFC 9438 4.6: the cut applies to what was in flight, which a window-limited
          * flow keeps below cwnd. */
@@ -110,6 +121,8 @@ void cc_on_loss(struct tcp *e, struct tcb *c)
 void cc_after_idle(struct tcp *e, struct tcb *c)
 {
     uint32_t iw = 10u * c->mss;
+    if (c->opts & CO_BBR)
+        return;  /* BBR's model paces the restart (draft-ietf-ccwg-bbr) */
     if (c->snd.last_us && e->net.now_us - c->snd.last_us > (uint64_t)c->timer.rto_ms * 1000
         && c->cc.cwnd > iw) {
         c->cc.cwnd = iw;
@@ -120,6 +133,10 @@ void cc_after_idle(struct tcp *e, struct tcb *c)
 /* RFC 5681 3.1 and RFC 9438 4.8: after a timeout, slow start again from one segment. */
 void cc_on_rto(struct tcp *e, struct tcb *c)
 {
+    if (c->opts & CO_BBR) {
+        bbr_on_rto(e, c);
+        return;
+    }
     if (c->timer.retries <= 1)  /* RFC 5681 (4): not again for a segment already resent */
         cc_on_loss(e, c);
     c->cc.cwnd = c->mss;

@@ -165,6 +165,8 @@ static int ack_in(struct tcp *e, struct tcb *c, const struct seg *s)
         set_snd_wnd(c, wnd);
         if (dup)
             dupack_in(e, c, s);
+        if (news && (c->opts & CO_BBR))
+            bbr_on_ack(e, c);  /* SACKed bytes are delivered too (draft-cheng 3.2) */
         rack_timer_arm(e, c);  /* what RACK cannot call lost yet, it may soon */
         return 0;
     }
@@ -192,6 +194,8 @@ static int ack_in(struct tcp *e, struct tcb *c, const struct seg *s)
         if (c->sack.nblocks && rack_detect(e, c, &v) && seq_lt(c->snd.una, v.lost_hi))
             recovery_enter(e, c);
     }
+    if (c->opts & CO_BBR)
+        bbr_on_ack(e, c);  /* in recovery too: BBR's model takes every delivery */
     if ((c->flags & TF_FIN_QUEUED) && s->ack == c->snd.fin + 1 && fin_acked(e, c))
         return 1;
     if (c->state == TCP_TIME_WAIT)

@@ -186,6 +186,7 @@ static int send_data(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len, i
     uint64_t sum = e->up->payload(e, c, seq, len, f + HDRS_LEN + optlen);
     tcp_finish(e, c, f, TH_ACK | (last ? TH_PSH : 0), seq, optlen, len, sum);
     rack_sent(e, c, seq, len);  /* RFC 8985 6.1: when each byte was last sent */
+    rate_sent(e, c, seq, len);  /* BBR's delivery-rate sample (tcp_rate.c) */
     e->net.st->tx_payload_bytes += len;
     return 1;
 }
@@ -206,6 +207,7 @@ static int send_super(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len, 
     /* PSH where the stream ends; the cutter keeps it on the last piece only. */
     tcp_finish_gso(e, c, f, TH_ACK | (last ? TH_PSH : 0), seq, optlen, len);
     rack_sent(e, c, seq, len);
+    rate_sent(e, c, seq, len);
     e->net.st->tx_payload_bytes += len;
     return 1;
 }

@@ -8,6 +8,7 @@
  * ssthresh (net.ipv4.tcp_pacing_ss_ratio = 200%), 1.2 after (tcp_pacing_ca_ratio =
  * 120%): a window's worth of data spread over a little less than one RTT, so the queue
  * that a burst of a whole window builds never forms, while the window can still grow.
+ * A connection that runs BBR has its model's rate instead (bbr_pacing_rate).
  * One definition, for everything that sizes or times transmission by the rate.
  */
 #ifndef SSDK_TCP_PACE_H
@@ -18,10 +19,15 @@
 #define TCP_PACE_SS_RATIO 20u   /* tenths: 2.0 while cwnd < ssthresh / 2 */
 #define TCP_PACE_CA_RATIO 12u   /* tenths: 1.2 otherwise */
 
+/* tcp_bbr.c: with BBR the rate is its model's, pacing_gain x max_bw (draft-ietf-ccwg-bbr). */
+uint64_t bbr_pacing_rate(const struct tcb *c);
+
 /* Bytes per second. Before the first RTT sample (srtt 0) Linux leaves the rate
  * undivided, in effect no limit: UINT64_MAX here. */
 static inline uint64_t tcp_pacing_rate(const struct tcb *c)
 {
+    if (c->opts & CO_BBR)
+        return bbr_pacing_rate(c);
     if (c->timer.srtt_us == 0)
         return UINT64_MAX;
     uint64_t ratio = c->cc.cwnd < c->cc.ssthresh / 2 ? TCP_PACE_SS_RATIO : TCP_PACE_CA_RATIO;

@@ -15,7 +15,6 @@
 #define SSDK_TCP_PRIV_H
 #include "base/proto.h"
 #include "tcp/tcp.h"
-#include "tcp/tcp_pace.h"
 
 /* The TCP layer whose net is n: struct tcp holds it. */
 static inline struct tcp *tcp_of(struct net *n)
@@ -26,6 +25,9 @@ static inline struct tcp *tcp_of(struct net *n)
 #define CO_WSCALE 0x01        /* the peer offered window scaling: we answer with ours */
 #define CO_TS     0x02        /* timestamps on every segment (RFC 7323 3) */
 #define CO_SACK   0x04        /* the peer may send, and is sent, SACK blocks (RFC 2018) */
+#define CO_BBR    0x08        /* the connection runs BBR (ssdk_config.cc 2, tcp_bbr.c) */
+
+#include "tcp/tcp_pace.h"
 
 struct tcp_opts {
     uint8_t  has_mss, has_ws, sack_ok, has_ts, nsack, ws;
@@ -140,6 +142,15 @@ void cc_on_ack(struct tcp *e, struct tcb *c, uint32_t acked);
 void cc_on_loss(struct tcp *e, struct tcb *c);
 void cc_on_rto(struct tcp *e, struct tcb *c);
 void cc_after_idle(struct tcp *e, struct tcb *c);
+
+/* tcp_bbr.c, tcp_rate.c (BBR, draft-ietf-ccwg-bbr): cc_init, cc_on_loss, cc_on_rto
+ * and cc_after_idle hand a BBR connection to bbr_init, bbr_on_loss ...; ack_in calls
+ * bbr_on_ack on every ACK that delivers data, in recovery too; tcp_out.c rate_sent. */
+void bbr_init(struct tcp *e, struct tcb *c);
+void bbr_on_ack(struct tcp *e, struct tcb *c);
+void bbr_on_rto(struct tcp *e, struct tcb *c);
+void bbr_rtt(struct tcp *e, struct tcb *c, uint32_t rtt_us);
+void rate_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len);
 
 /* tcp_rack.c */
 struct rack_verdict {

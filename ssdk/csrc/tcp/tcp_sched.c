@@ -86,7 +86,8 @@ int tcp_output(struct tcp *e, struct tcb *c)
  * After len bytes went: the connection's next byte may go len/rate later. A connection
  * that waited may catch up by an initial window (ten segments, as Linux's fq lets a new
  * flow start) or one quantum, whichever is more: its pacing time lags the clock by at
- * most that much, so the first flight and a turn after a pause go whole. Unpaced before
+ * most that much, so the first flight and a turn after a pause go whole (BBR: one
+ * quantum). Unpaced before
  * an RTT sample, and with pacing off (ssdk_config.options bit 3).
  */
 void pace_sent(struct tcp *e, struct tcb *c, uint32_t len)
@@ -95,7 +96,9 @@ void pace_sent(struct tcp *e, struct tcb *c, uint32_t len)
     if (rate == UINT64_MAX || !(e->net.cfg.options & TCP_OPT_PACING))
         return;
     uint64_t now = e->net.now_us, burst = tcp_turn_bytes(c);
-    if (burst < 10u * c->mss)
+    /* Not for BBR: its rate is the path's (pacing_gain x max_bw), and ten segments at
+     * once after a wait (ProbeRTT's small window) would sit in the queue for good. */
+    if (burst < 10u * c->mss && !(c->opts & CO_BBR))
         burst = 10u * c->mss;
     uint64_t credit = burst * 1000000u / rate;
     uint64_t base = c->snd.pace_us + credit < now ? now - credit : c->snd.pace_us;

@@ -178,6 +178,8 @@ void rtt_sample(struct tcp *e, struct tcb *c, uint64_t rtt_us)
      * here, so with them RACK's own samples (rack_delivered) give it instead. */
     if (!(c->opts & CO_TS) && (!c->rack.min_rtt_us || (r ? r : 1) < c->rack.min_rtt_us))
         c->rack.min_rtt_us = r ? r : 1;
+    if (c->opts & CO_BBR)
+        bbr_rtt(e, c, r);  /* BBR.min_rtt (tcp_bbr.c) */
     uint64_t rto = ((uint64_t)c->timer.srtt_us + 4ull * c->timer.rttvar_us + 999) / 1000;
     if (rto < e->net.cfg.rto_min_ms)
         rto = e->net.cfg.rto_min_ms;

@@ -1,0 +1,294 @@
+/*
+ * tcp_bbr.c - BBR congestion control (draft-ietf-ccwg-bbr, BBRv3): a model of the path
+ * (the bottleneck's bandwidth, max_bw, and the round-trip propagation time, min_rtt)
+ * from delivery-rate samples (tcp_rate.c), and from it the pacing rate (pacing_gain x
+ * max_bw) and the congestion window (cwnd_gain x the BDP), through the states Startup,
+ * Drain, ProbeBW (Down, Cruise, Refill, Up) and ProbeRTT.
+ *
+ * tcp_cc.c (cc_init, cc_on_rto; cc_on_ack, cc_on_loss and cc_after_idle do nothing
+ *           for BBR)                       -> bbr_init, bbr_on_rto
+ * tcp_in.c (ack_in: every ACK that delivers data, in recovery too) -> bbr_on_ack
+ *     -> rate_on_ack (tcp_rate.c) -> the model, the state machine, cwnd
+ * tcp_pace.h (tcp_pacing_rate, for tcp_sched.c's pacing and turns) -> bbr_pacing_rate
+ *
+ * What is left out or simpler than the draft (docs/tcp.md lists it): one rate sample
+ * per round trip (tcp_rate.c); max_bw is the larger of two windows, advanced at each
+ * ProbeBW cycle (the draft's two cycles), never in Startup; one min_rtt, 10 s long,
+ * whose age of 5 s starts ProbeRTT (the draft keeps a second, 5 s filter for that);
+ * no short-term model (bw_lo, inflight_lo), so loss outside a probe does not lower
+ * the rate; losses are the bytes resent in a round; no extra_acked (ACK aggregation)
+ * allowance; recovery's packet conservation is not applied (the window is BBR's).
+ * Invariant: cwnd >= 4 segments (BBRMinPipeCwnd) once BBR has set it.
+ */
+#include "tcp/tcp_priv.h"
+#include "tcp/tcp_bbr.h"
+
+/* What docs/tcp.md states BBR costs: 64 bytes in the space CUBIC's 32 take (the
+ * control block grew by 32; issue 18 counts every byte). */
+_Static_assert(sizeof(struct tcb_bbr) == 64, "BBR's state per connection is 64 bytes");
+
+/* Gains in percent (draft-ietf-ccwg-bbr, the parameters of each state). */
+#define STARTUP_PACING 277    /* 4 ln 2: doubles the rate each round (Startup) */
+#define DRAIN_PACING   35     /* drains Startup's queue in about a round (Drain) */
+#define DEFAULT_CWND   200    /* cwnd_gain outside ProbeBW_UP and ProbeRTT */
+#define UP_CWND        225    /* ProbeBW_UP */
+#define PROBE_RTT_CWND 50     /* ProbeRTT: half the BDP */
+#define LOSS_THRESH    2      /* percent of a round's data lost that ends probing */
+#define BETA           70     /* inflight_hi after too much loss: 0.7 x the target */
+#define HEADROOM       15     /* ProbeBW leaves 15% of inflight_hi for other flows */
+#define PACING_MARGIN  1      /* percent below the rate estimated, to keep queues low */
+#define MIN_RTT_MS     10000  /* MinRTTFilterLen */
+#define PROBE_RTT_INTERVAL_MS 5000
+#define PROBE_RTT_MS   200    /* ProbeRTTDuration */
+
+/* A connection that sent nothing yet has no clock in ms of its own: now, never 0. */
+static uint32_t bbr_ms(const struct tcp *e)
+{
+    uint32_t t = (uint32_t)(e->net.now_us / 1000);
+    return t ? t : 1;
+}
+
+static uint32_t max_bw(const struct tcb_bbr *b)
+{
+    return b->bw[0] > b->bw[1] ? b->bw[0] : b->bw[1];
+}
+
+/* BBRBDPMultiple: gain percent of max_bw x min_rtt; before a sample, the initial
+ * window (the draft's InitialCwnd for an unknown BDP). */
+static uint32_t bdp(const struct tcb *c, uint32_t gain)
+{
+    const struct tcb_bbr *b = &c->cc.bbr;
+    if (!max_bw(b) || !b->min_rtt_us)
+        return (uint32_t)((uint64_t)10u * c->mss * gain / 100);
+    uint64_t v = (uint64_t)max_bw(b) * b->min_rtt_us / 1000000u * gain / 100;
+    return v > 1000000000u ? 1000000000u : (uint32_t)v;
+}
+
+static uint32_t pacing_gain(uint8_t state)
+{
+    switch (state) {
+    case BBR_STARTUP: return STARTUP_PACING;
+    case BBR_DRAIN: return DRAIN_PACING;
+    case BBR_DOWN: return 90;
+    case BBR_UP: return 125;
+    default: return 100;  /* Cruise, Refill, ProbeRTT */
+    }
+}
+
+/* Bytes per second: pacing_gain x max_bw, 1% under (BBRSetPacingRateWithGain); before
+ * the first sample, the initial window over SRTT at the gain (BBRInitPacingRate). */
+uint64_t bbr_pacing_rate(const struct tcb *c)
+{
+    const struct tcb_bbr *b = &c->cc.bbr;
+    uint64_t g = pacing_gain(b->state), r = (uint64_t)max_bw(b) * g * (100 - PACING_MARGIN) / 10000u;
+    if (!max_bw(b) || b->state == BBR_STARTUP) {
+        /* One sample a round leaves max_bw a round behind Startup's doubling: Startup
+         * keeps the initial rule, the window over SRTT at the gain, where that is more. */
+        if (!c->timer.srtt_us)
+            return max_bw(b) ? r : UINT64_MAX;
+        uint64_t w = (uint64_t)c->cc.cwnd * 1000000u * g / ((uint64_t)c->timer.srtt_us * 100u);
+        return w > r ? w : r;
+    }
+    return r;
+}
+
+void bbr_init(struct tcp *e, struct tcb *c)
+{
+    c->opts |= CO_BBR;
+    c->cc.bbr = (struct tcb_bbr){
+        .delivered = 0, .delivered_us = (uint32_t)e->net.now_us, .min_rtt_ms = bbr_ms(e),
+        .state = BBR_STARTUP,
+    };
+}
+
+/* Draft: ProbeBW's cycle starts with Down; max_bw's window moves on (two cycles long),
+ * and the next probe comes after 2 to 3 s (randomized so flows do not probe in step;
+ * the clock's microseconds are random enough here). */
+static void start_cycle(struct tcp *e, struct tcb *c)
+{
+    struct tcb_bbr *b = &c->cc.bbr;
+    b->bw[1] = b->bw[0];
+    b->bw[0] = 0;
+    b->state = BBR_DOWN;
+    b->phase_ms = bbr_ms(e);
+    b->probe_wait_ms = (uint16_t)(2000 + e->net.now_us % 1000);
+}
+
+static void enter(struct tcp *e, struct tcb *c, uint8_t state)
+{
+    c->cc.bbr.state = state;
+    c->cc.bbr.phase_ms = bbr_ms(e);
+}
+
+/* Draft, BBRCheckStartupDone: the pipe is full when max_bw has not grown by 25% in
+ * three rounds that were not application-limited. */
+static void check_full_pipe(struct tcb_bbr *b, const struct rate_sample *rs)
+{
+    if ((b->flags & BB_FILLED) || rs->app_limited)
+        return;
+    if ((uint64_t)max_bw(b) * 100 >= (uint64_t)b->full_bw * 125) {
+        b->full_bw = max_bw(b);
+        b->flags &= (uint8_t)~BB_CNT;
+        return;
+    }
+    b->flags = (uint8_t)(b->flags + BB_CNT_1);
+    if ((b->flags & BB_CNT) >= 3 * BB_CNT_1)
+        b->flags |= BB_FILLED;
+}
+
+/* Draft, BBRIsInflightTooHigh / BBRHandleInflightTooHigh: more than 2% of a round's data
+ * lost while probing (Startup, ProbeBW Refill and Up) bounds inflight at what was out,
+ * at least beta times the target; Startup ends and Up goes Down. */
+static void check_loss(struct tcp *e, struct tcb *c, const struct rate_sample *rs)
+{
+    struct tcb_bbr *b = &c->cc.bbr;
+    uint32_t lost = b->round_lost;
+    b->round_lost = 0;
+    if ((uint64_t)lost * 100 <= (uint64_t)(rs->delivered + lost) * LOSS_THRESH)
+        return;
+    if (b->state != BBR_STARTUP && b->state != BBR_UP && b->state != BBR_REFILL)
+        return;
+    uint32_t out = c->snd.max - c->snd.una, floor = bdp(c, DEFAULT_CWND) / 100 * BETA;
+    b->inflight_hi = out > floor ? out : floor;
+    if (b->state == BBR_STARTUP)
+        b->flags |= BB_FILLED;
+    else
+        start_cycle(e, c);
+}
+
+/* The state machine, after the model took the ACK's sample (draft, BBRUpdateControl...). */
+static void update_state(struct tcp *e, struct tcb *c, int round)
+{
+    struct tcb_bbr *b = &c->cc.bbr;
+    uint32_t out = c->snd.max - c->snd.una, t = bbr_ms(e);
+    switch (b->state) {
+    case BBR_STARTUP:
+        if (b->flags & BB_FILLED)
+            enter(e, c, BBR_DRAIN);
+        break;
+    case BBR_DRAIN:  /* BBRCheckDrainDone: until what is out fits the BDP */
+        if (out <= bdp(c, 100))
+            start_cycle(e, c);
+        break;
+    case BBR_DOWN:  /* leave headroom below inflight_hi, and no queue */
+        if (t - b->phase_ms >= b->probe_wait_ms)
+            enter(e, c, BBR_REFILL);
+        else if (out <= bdp(c, 100)
+                 && (!b->inflight_hi || out <= b->inflight_hi / 100 * (100 - HEADROOM)))
+            b->state = BBR_CRUISE;  /* the cycle's clock runs on */
+        break;
+    case BBR_CRUISE:
+        if (t - b->phase_ms >= b->probe_wait_ms)
+            enter(e, c, BBR_REFILL);
+        break;
+    case BBR_REFILL:  /* one round at the estimated rate, then probe */
+        if (round)
+            enter(e, c, BBR_UP);
+        break;
+    case BBR_UP:  /* BBRIsTimeToGoDown: the pipe took 1.25 x the BDP without loss */
+        if (out >= bdp(c, 125) && t - b->phase_ms >= b->min_rtt_us / 1000)
+            start_cycle(e, c);
+        break;
+    case BBR_PROBE_RTT:  /* BBRHandleProbeRTT: 200 ms at the small window, then back */
+        if (!(b->flags & BB_RTT_LOW) && out <= bdp(c, PROBE_RTT_CWND) + c->mss) {
+            b->flags |= BB_RTT_LOW;
+            b->phase_ms = t;  /* the 200 ms count from here */
+        } else if ((b->flags & BB_RTT_LOW) && t - b->phase_ms >= PROBE_RTT_MS) {
+            b->min_rtt_ms = t;  /* the path was drained: what it showed is fresh */
+            b->flags &= (uint8_t)~BB_RTT_LOW;
+            if (b->flags & BB_FILLED) {
+                start_cycle(e, c);  /* Down, then Cruise once no queue is left */
+            } else {
+                enter(e, c, BBR_STARTUP);
+            }
+        }
+        break;
+    }
+    /* BBRCheckProbeRTT: min_rtt unrefreshed for 5 s. */
+    if (b->state != BBR_PROBE_RTT && b->min_rtt_us && t - b->min_rtt_ms >= PROBE_RTT_INTERVAL_MS) {
+        enter(e, c, BBR_PROBE_RTT);
+        b->flags &= (uint8_t)~BB_RTT_LOW;
+    }
+}
+
+/* Draft, BBRSetCwnd: toward cwnd_gain x BDP (plus two turns' worth, the bursts the
+ * transmit round sends), growing by what was delivered; bounded by inflight_hi outside
+ * probes, and by half the BDP in ProbeRTT; never below four segments. */
+static void set_cwnd(struct tcb *c, uint32_t newly)
+{
+    struct tcb_bbr *b = &c->cc.bbr;
+    uint32_t gain = b->state == BBR_UP ? UP_CWND : DEFAULT_CWND;
+    /* One sample a round (tcp_rate.c) leaves max_bw a round behind a Startup that
+     * doubles each round: while it still grows, the bound is where it will be. */
+    if (b->state == BBR_STARTUP && !(b->flags & BB_CNT))
+        gain *= 2;
+    uint64_t target = (uint64_t)bdp(c, gain) + 2u * tcp_turn_bytes(c);
+    uint64_t w = (uint64_t)c->cc.cwnd + newly;
+    if ((b->flags & BB_FILLED) && w > target)
+        w = target;
+    else if (!(b->flags & BB_FILLED) && c->cc.cwnd >= target && b->delivered >= 10u * c->mss)
+        w = c->cc.cwnd;
+    if (b->inflight_hi && b->state != BBR_UP && b->state != BBR_REFILL && w > b->inflight_hi)
+        w = b->inflight_hi;
+    if (b->state == BBR_PROBE_RTT && w > bdp(c, PROBE_RTT_CWND))
+        w = bdp(c, PROBE_RTT_CWND);
+    if (w < 4u * c->mss)
+        w = 4u * c->mss;
+    c->cc.cwnd = w > 1000000000u ? 1000000000u : (uint32_t)w;
+    c->cc.ssthresh = c->cc.cwnd;  /* recovery's window is BBR's (tcp_sack.c reads it) */
+}
+
+void bbr_on_ack(struct tcp *e, struct tcb *c)
+{
+    struct tcb_bbr *b = &c->cc.bbr;
+    struct rate_sample rs;
+    uint32_t newly = rate_on_ack(e, c, &rs);
+    if (!newly)
+        return;
+    int round = rs.interval_us != 0;
+    if (round) {
+        /* Draft, BBRUpdateMaxBw: a sample counts unless application-limited and below
+         * the estimate. */
+        uint64_t bw = (uint64_t)rs.delivered * 1000000u / rs.interval_us;
+        if (bw > UINT32_MAX)
+            bw = UINT32_MAX;
+        if ((!rs.app_limited || bw >= max_bw(b)) && bw > b->bw[0])
+            b->bw[0] = (uint32_t)bw;
+        check_full_pipe(b, &rs);
+        check_loss(e, c, &rs);
+        /* BBRv3: while probing Up without too much loss, inflight_hi grows. */
+        if (b->state == BBR_UP && b->inflight_hi)
+            b->inflight_hi += b->inflight_hi / 4;
+    }
+    update_state(e, c, round);
+    set_cwnd(c, newly);
+    SSDK_ASSERT(c->cc.cwnd >= 4u * c->mss);
+}
+
+/*
+ * Draft, BBRUpdateMinRTT: a lower round trip, or any once min_rtt is 10 s old. The
+ * samples are RFC 6298's (tcp_timer.c: from the echoed timestamp, else the one timed
+ * segment), each naming one segment: P's round trip would include the queue its own
+ * burst built, and RACK's send times, merged into steps, make round trips look short.
+ */
+void bbr_rtt(struct tcp *e, struct tcb *c, uint32_t rtt_us)
+{
+    struct tcb_bbr *b = &c->cc.bbr;
+    uint32_t t = bbr_ms(e);
+    if (rtt_us == 0)
+        rtt_us = 1;
+    if (!b->min_rtt_us || rtt_us < b->min_rtt_us || t - b->min_rtt_ms >= MIN_RTT_MS) {
+        b->min_rtt_us = rtt_us;
+        b->min_rtt_ms = t;
+    }
+}
+
+/* An RTO: one segment, as for any controller (RFC 5681 3.1), growing back by what is
+ * delivered up to the model's target; the model stays (draft: on an RTO BBR keeps its
+ * estimates and restores the window as ACKs come). */
+void bbr_on_rto(struct tcp *e, struct tcb *c)
+{
+    (void)e;
+    c->cc.cwnd = c->mss;
+    c->cc.bbr.flags &= (uint8_t)~BB_P;  /* go-back-N resends what P covered */
+}

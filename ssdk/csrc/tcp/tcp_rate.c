@@ -1,0 +1,90 @@
+/*
+ * tcp_rate.c - delivery-rate estimation (draft-cheng-tcpm-rate-delivery) for BBR: how
+ * fast the path delivered what this connection sent, one sample per round trip.
+ *
+ * tcp_out.c (send_data, send_super) -> rate_sent     a range of data goes (new or again)
+ * tcp_bbr.c (bbr_on_ack)            -> rate_on_ack   an ACK delivered bytes: the sample
+ *
+ * The draft keeps, with every packet sent, the connection's delivered count, the time
+ * it last grew and the first-sent time of that moment (3.2), and takes a sample from
+ * every ACK. A bufferless stack keeps no per-packet record, so this sampler follows one
+ * sent range at a time (P, as RTT timing follows one segment): the first range sent
+ * while none is followed. When P is delivered (cumulatively or by SACK) the sample is
+ * taken, and the next range to go becomes P: one sample per round trip, each over one
+ * round, which is what BBR's per-round filters use. C.delivered is the bytes below
+ * SND.UNA plus the bytes SACKed above it, never going back (a receiver that reneges
+ * does not take deliveries back). C.first_sent_time is RACK's xmit_ts (the send time
+ * of the latest data delivered) when the peer SACKs, else the delivery time.
+ * Invariant: while BB_P is set, P's end lies above the ISN and at most SND.MAX.
+ */
+#include "tcp/tcp_priv.h"
+#include "tcp/tcp_bbr.h"
+
+/* Bytes [seq, seq+len) go now. Draft-cheng 3.2, on sending: with nothing in flight the
+ * delivery clock restarts here (an idle connection's rate is not its idle time's); the
+ * first range sent while none is followed becomes P, carrying the connection's state. */
+void rate_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len)
+{
+    struct tcb_bbr *b = &c->cc.bbr;
+    uint32_t now = (uint32_t)e->net.now_us;
+    if (!(c->opts & CO_BBR) || len == 0)
+        return;
+    if (seq_lt(seq, c->snd.max))  /* sent before: counted as lost in this round (BBRv3) */
+        b->round_lost += len;
+    if (c->snd.una == c->snd.max)
+        b->delivered_us = now;
+    if ((b->flags & BB_P) && !(b->p_sent_us == now && b->p_delivered == b->delivered
+                               && seq_lt(b->p_end, seq + len)))
+        return;
+    /* P is the last range of what goes at one instant (a burst: the initial window, a
+     * paced connection's catch-up), with the state that all of it carries: its ACK
+     * then comes after the whole burst's, which the sample so covers. */
+    if (!(b->flags & BB_P)) {
+        b->flags = (uint8_t)(b->flags | BB_P);
+        b->p_sent_us = now;
+        b->p_delivered = b->delivered;
+        b->p_delivered_us = b->delivered_us;
+        b->p_first_us = (c->rack.flags & RK_VALID) ? c->rack.xmit_us : b->delivered_us;
+    }
+    b->p_end = seq + len;
+    /* Draft-cheng 3.3: application-limited when this range ends what was written and
+     * the window had room: the sample then shows the application's rate, not the path's. */
+    int app = seq + len == c->snd.end && c->snd.max - c->snd.una + len < c->cc.cwnd;
+    b->flags = (uint8_t)(app ? b->flags | BB_P_APP : b->flags & ~BB_P_APP);
+}
+
+/*
+ * After an ACK moved SND.UNA or SACKed new bytes: count what it delivered (returned),
+ * and when it delivers P, the sample (draft-cheng 3.2, on receiving an ACK): the bytes
+ * delivered since P went, over the longer of the send and the ACK intervals (so that
+ * neither a burst sent nor ACKs compressed on the way back inflate it); rs->rtt_us is
+ * P's round trip. rs->interval_us is 0 when no sample was taken.
+ */
+uint32_t rate_on_ack(struct tcp *e, struct tcb *c, struct rate_sample *rs)
+{
+    struct tcb_bbr *b = &c->cc.bbr;
+    uint32_t now = (uint32_t)e->net.now_us;
+    uint32_t d = c->snd.una - c->snd.iss + sack_bytes(c), newly = 0;
+    rs->interval_us = 0;
+    if ((int32_t)(d - b->delivered) > 0) {
+        newly = d - b->delivered;
+        b->delivered = d;
+        b->delivered_us = now;
+    }
+    if (!(b->flags & BB_P) || !newly)
+        return newly;
+    SSDK_ASSERT(seq_le(b->p_end, c->snd.max));
+    if (seq_lt(c->snd.una, b->p_end) && sack_holes_in(c, b->p_end - 1, b->p_end))
+        return newly;  /* P not delivered yet */
+    b->flags &= (uint8_t)~BB_P;
+    uint32_t send_el = b->p_sent_us - b->p_first_us, ack_el = now - b->p_delivered_us;
+    if ((int32_t)send_el < 0)
+        send_el = 0;
+    rs->interval_us = send_el > ack_el ? send_el : ack_el;
+    rs->delivered = b->delivered - b->p_delivered;
+    rs->rtt_us = now - b->p_sent_us;
+    rs->app_limited = (b->flags & BB_P_APP) != 0;
+    if (rs->interval_us == 0)
+        rs->interval_us = 1;
+    return newly;
+}

@@ -1,0 +1,80 @@
+# tests/stack/bbr_path.py: a path with a bottleneck, on the virtual clock, for the
+# congestion-control tests that need one (test_bbr.py). Every data segment the server
+# sends travels PROP ms, then waits in an unbounded FIFO for a link that takes one
+# segment every `service` ms; the peer ACKs it as it comes out (the ACK path has no
+# delay of its own: all propagation sits before the link). So the bottleneck's rate
+# is one segment per `service` ms, and the least round trip PROP + service.
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from harness import Peer, Seg
+
+PROP = 100  # ms
+
+
+@dataclass
+class Tick:
+    """What one millisecond looked like: the clock, data segments sent and delivered
+    so far, and the data in flight (sent, neither delivered nor lost)."""
+
+    ms: float
+    sent: int
+    delivered: int
+    inflight: int
+
+
+@dataclass
+class Path:
+    peer: Peer
+    service: float = 5.0  # ms per segment at the bottleneck
+    loss: float = 0.0  # probability a data segment is lost at the link
+    seed: int = 8985
+    next_free: float = 0.0
+    sent: int = 0
+    delivered: int = 0
+    lost: int = 0
+    ticks: list[Tick] = field(default_factory=list)
+    rng: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+        self.peer.queued = True
+        self.sent = sum(1 for s in self.peer.inbox if s.payload)
+
+    def _count(self, segs: list[Seg]) -> None:
+        self.sent += sum(1 for s in segs if s.payload)
+
+    def run(self, ms: int) -> None:
+        """Step the clock a millisecond at a time for `ms` ms."""
+        peer = self.peer
+        for _ in range(ms):
+            self._count(peer.advance(1))
+            now = peer.stack.now_ms
+            while peer.inbox:
+                head = peer.inbox[0]
+                if not head.payload:  # ACKs, FIN: not held by the link
+                    self._count(peer.deliver())
+                    continue
+                start = max(self.next_free, head.at + PROP)
+                if start + self.service > now + 1e-9:
+                    break
+                self.next_free = start + self.service
+                if self.loss and self.rng.random() < self.loss:
+                    peer.lose_once(head)
+                    self.lost += 1
+                else:
+                    self.delivered += 1
+                self._count(peer.deliver())
+            self.ticks.append(Tick(now, self.sent, self.delivered,
+                                   self.sent - self.delivered - self.lost))
+
+    def rate(self, t0: float, t1: float) -> float:
+        """Data segments delivered per second between t0 and t1 (ms on the clock)."""
+        ticks = [t for t in self.ticks if t0 <= t.ms <= t1]
+        return (ticks[-1].delivered - ticks[0].delivered) * 1000 / (ticks[-1].ms - ticks[0].ms)
+
+    def sent_rate(self, t0: float, t1: float) -> float:
+        ticks = [t for t in self.ticks if t0 <= t.ms <= t1]
+        return (ticks[-1].sent - ticks[0].sent) * 1000 / (ticks[-1].ms - ticks[0].ms)

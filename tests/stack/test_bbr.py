@@ -1,0 +1,150 @@
+# tests/stack/test_bbr.py: BBR (draft-ietf-ccwg-bbr, cc=2, tcp/tcp_bbr.c) on its
+# delivery-rate samples (draft-cheng-tcpm-rate-delivery, tcp/tcp_rate.c), over a path
+# with a bottleneck (bbr_path.py): one segment every 5 ms (200 segments a second),
+# 105 ms of least round trip, so a BDP of 21 segments. Pacing is on (the default). The
+# model is not visible on the wire: it shows as the rate the server sends at and what
+# it keeps in flight, millisecond by millisecond.
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from bbr_path import PROP, Path
+from harness import Peer, Stack, get
+
+LONG = "/files/long.bin"
+CUBIC, BBR = 0, 2
+SERVICE = 5.0  # ms per segment: 200 segments a second
+BDP = 21  # segments: 200/s x 105 ms
+
+
+def start(make_stack: Callable[..., Stack], cc: int = BBR, **path: object) -> Path:
+    """A peer with timestamps and SACK whose handshake took PROP ms, asking for LONG."""
+    stack = make_stack(cc=cc)
+    peer = Peer(stack, ts=True, sack=True)
+    assert [s.flags for s in peer.syn(mss=1460, wscale=7)] == ["SA"]
+    assert peer.advance(PROP) == []
+    assert peer.send("A") == []
+    peer.queued = True
+    peer.request(get(LONG))
+    return Path(peer, **path)  # type: ignore[arg-type]
+
+
+def sent_in_rounds(path: Path, rtt: float, count: int) -> list[int]:
+    """Data segments sent in each of `count` round trips of `rtt` ms from the request."""
+    ends = [PROP + rtt * (k + 1) for k in range(count)]
+    out, before = [], 0
+    for end in ends:
+        sent = next(t.sent for t in path.ticks if t.ms >= end)
+        out.append(sent - before)
+        before = sent
+    return out
+
+
+def bdp_of(service: float) -> float:
+    """Segments: the bottleneck's rate times the least round trip."""
+    return (PROP + service) / service
+
+
+@pytest.mark.parametrize("service", [2.0, 5.0, 10.0])
+def test_delivery_rate_samples_equal_the_bottleneck_rate(
+    make_stack: Callable[..., Stack], service: float
+) -> None:
+    """draft-cheng-tcpm-rate-delivery 3.2: a sample is the data delivered between a
+    packet's send and its ACK over the longer of the send and ACK intervals, so with
+    the peer ACKing at the bottleneck's fixed rate it is that rate; draft-ietf-ccwg-bbr
+    (BBR.max_bw, the windowed max of the samples) then paces ProbeBW_CRUISE at
+    pacing_gain 1.0 x max_bw (less 1%). From the wire: once Drain has brought what
+    is in flight down to the BDP, for the next 1.5 s (Cruise: Up comes 2 to 3 s after)
+    the server sends at the bottleneck's rate within 3% (500, 200 or 100 segments a
+    second), and keeps the BDP in flight, give or take three segments: no queue, no idle
+    link."""
+    path = start(make_stack, service=service)
+    path.run(4200)
+    bdp = bdp_of(service)
+    peak = max(path.ticks, key=lambda t: t.inflight)
+    settled = next(t.ms for t in path.ticks if t.ms > peak.ms and t.inflight <= bdp)
+    assert settled <= 2500, settled
+    rate = 1000 / service
+    sent = path.sent_rate(settled + 100, settled + 1600)
+    assert 0.97 * rate <= sent <= 1.01 * rate, (sent, rate)
+    flight = [t.inflight for t in path.ticks if settled + 100 <= t.ms <= settled + 1600]
+    assert bdp - 3 <= min(flight) and max(flight) <= bdp + 3, (bdp, min(flight), max(flight))
+
+
+def test_startup_drain_and_probe_bw(make_stack: Callable[..., Stack]) -> None:
+    """draft-ietf-ccwg-bbr: Startup (pacing_gain 2.77) doubles the sending rate each
+    round trip; once max_bw has grown less than 25% in three rounds the pipe is full
+    and Drain (pacing_gain 0.35) brings what is in flight down to the BDP; ProbeBW then
+    cycles its gains: Cruise (1.0) holds the BDP, Up (1.25, after 2 to 3 s) puts up to
+    1.25 x BDP out, Down (0.9) takes it back. A bottleneck of 500 segments a second,
+    BDP 51 segments."""
+    service = 2.0
+    bdp = bdp_of(service)
+    path = start(make_stack, service=service)
+    path.run(5000)
+    rounds = sent_in_rounds(path, PROP + service, 4)
+    growth = [b / a for a, b in zip(rounds[1:], rounds[2:], strict=False)]
+    assert all(g >= 1.8 for g in growth), rounds  # 18, 35, 68: doubling
+    ticks = path.ticks
+    peak = max(ticks, key=lambda t: t.inflight)
+    assert peak.inflight > 2 * bdp, peak  # Startup overshoots: a queue to drain
+    # The rate stopped growing (the link's) a round into the peak; Startup goes on for
+    # three more rounds (each as long as the queue makes it) before Drain starts.
+    drain = next(t for t in ticks if t.ms > peak.ms and t.inflight < peak.inflight - 5)
+    assert drain.ms - peak.ms >= 3 * (PROP + service), (peak, drain)
+    drained = next(t for t in ticks if t.ms > drain.ms and t.inflight <= bdp)
+    assert drained.ms - drain.ms <= 1000, (drain, drained)
+    after = [t for t in ticks if t.ms >= drained.ms + 100]
+    cruise = [t for t in after if t.ms < drained.ms + 2000]
+    assert max(t.inflight for t in cruise) <= bdp + 1, "Cruise keeps no queue"
+    up = next(t for t in after if t.inflight >= 1.15 * bdp)  # ProbeBW_UP
+    assert 2000 <= up.ms - drained.ms <= 3200, (drained, up)
+    assert max(t.inflight for t in after if t.ms < up.ms + 500) <= 1.25 * bdp + 2
+    down = next(t for t in after if t.ms > up.ms and t.inflight <= bdp + 1)
+    assert down.ms - up.ms <= 500, (up, down)  # ProbeBW_DOWN drains the probe's queue
+
+
+def test_probe_rtt_after_five_seconds(make_stack: Callable[..., Stack]) -> None:
+    """draft-ietf-ccwg-bbr, ProbeRTT: when min_rtt has not been lowered for 5 s
+    (ProbeRTTInterval; here the least round trip was the handshake's, at 100 ms), BBR
+    cuts inflight to BBRProbeRTTCwndGain 0.5 x BDP, at least 4 segments, and holds it
+    for ProbeRTTDuration, 200 ms, then returns to the BDP. BDP 21: at most 11 segments
+    for at least 200 ms, starting 5 to 5.4 s after the handshake, and never before."""
+    service = 5.0
+    bdp = bdp_of(service)
+    path = start(make_stack, service=service)
+    path.run(6500)
+    low = max(4, round(bdp / 2))
+    settled = next(t.ms for t in path.ticks if t.ms > 1000 and t.inflight <= bdp)
+    spans, begin = [], None
+    for t in path.ticks:
+        if t.ms < settled:
+            continue
+        if t.inflight <= low and begin is None:
+            begin = t.ms
+        elif t.inflight > low and begin is not None:
+            spans.append((begin, t.ms))
+            begin = None
+    assert spans, "no ProbeRTT"
+    first = spans[0]
+    assert 5000 <= first[0] <= 5400, spans
+    assert first[1] - first[0] >= 200, spans
+    assert max(t.inflight for t in path.ticks if t.ms > first[1] + 300) >= bdp - 1
+
+
+def test_random_loss_does_not_collapse_bbr(make_stack: Callable[..., Stack]) -> None:
+    """draft-ietf-ccwg-bbr: BBR's rate is its model's, and a loss rate under
+    BBRLossThresh (2%) does not end a probe nor lower inflight_hi, where CUBIC cuts
+    its window by beta (RFC 9438 4.6) on every loss. With 1% of the data lost at
+    random at the bottleneck (200 segments a second), BBR delivers at 90% of the
+    link or more from 1.5 s to 5 s; CUBIC, on the same path and losses, far less."""
+    service, rates = 5.0, {}
+    for cc in (BBR, CUBIC):
+        path = start(make_stack, cc=cc, service=service, loss=0.01)
+        path.run(5000)
+        assert path.lost >= 5, path.lost
+        rates[cc] = path.rate(1500, 5000)
+    link = 1000 / service
+    assert rates[BBR] >= 0.9 * link, rates
+    assert rates[CUBIC] <= 0.75 * rates[BBR], rates
