@@ -84,11 +84,15 @@ struct tcb {
         uint64_t rtt_start_us;
     } timer;
 
-    /* CUBIC (RFC 9438), in segments and microseconds (tcp_cc.c). */
+    /* CUBIC (RFC 9438), in segments and microseconds, and the window in loss recovery
+     * (tcp_cc.c). */
     struct tcb_cc {
         uint32_t cwnd, ssthresh;
         double   w_max, w_est, k_s;
         uint64_t epoch_us;    /* 0: no epoch started since the last congestion event */
+        /* PRR (RFC 6937 3): bytes in flight when recovery began, delivered since, and
+         * sent since. 12 bytes. */
+        uint32_t recover_fs, prr_delivered, prr_out;
     } cc;
 
     /* Loss detection and recovery (tcp_sack.c): what the peer holds above SND.UNA, and

@@ -4,8 +4,12 @@
  * RFC 6582) when configured; both share slow start and the initial window.
  *
  * tcp_in.c (ack_in) -> cc_on_ack        new data acknowledged, outside recovery
- * tcp_sack.c        -> cc_on_loss       a loss detected by duplicate ACKs or SACK
- * tcp_timer.c       -> cc_on_rto        the retransmission timer ran out
+ * tcp_sack.c (recovery_enter)  -> cc_recovery_start -> cc_on_loss   a loss detected by
+ *                                                   duplicate ACKs, SACK or RACK
+ * tcp_sack.c (recovery_enter, recovery_on_ack) -> cc_recovery_ack   each ACK in recovery:
+ *                                                   the window PRR allows (RFC 6937)
+ * tcp_out.c (send_data, send_super) -> cc_sent     what recovery sends (PRR's prr_out)
+ * tcp_timer.c (tcp_retransmit) -> cc_on_rto        the retransmission timer ran out
  *
  * Windows are kept in bytes in the connection; CUBIC's curve is computed in segments
  * and seconds, as the RFC writes it. Nothing here sends: the callers do.
@@ -17,6 +21,10 @@
 #define CUBIC_BETA 0.7
 
 enum { CC_CUBIC = 0, CC_NEWRENO = 1 };
+
+/* docs/tcp.md states what loss recovery adds per connection: PRR's 12 bytes take
+ * tcb_cc from 40 to 56 (its doubles align it to 8). */
+_Static_assert(sizeof(struct tcb_cc) == 56, "tcb_cc is the 56 bytes docs/tcp.md states");
 
 void cc_init(struct tcp *e, struct tcb *c)
 {
@@ -103,6 +111,61 @@ void cc_on_loss(struct tcp *e, struct tcb *c)
         uint32_t half = flight(c) / 2;  /* RFC 5681 (4) */
         c->cc.ssthresh = half > two ? half : two;
     }
+}
+
+/* RFC 6937 3.1, on entering recovery: ssthresh from the controller, and PRR's counts
+ * from zero against what is in flight now (RecoverFS). RecoverFS leaves out what limited
+ * transmit sent beyond cwnd, as ssthresh does (RFC 5681 3.2 (2)), so that the sends
+ * keep exactly ssthresh's proportion to the deliveries (Linux divides by the prior cwnd
+ * for the same reason). cwnd starts at ssthresh; each ACK of the recovery then sets it
+ * (cc_recovery_ack). */
+void cc_recovery_start(struct tcp *e, struct tcb *c)
+{
+    cc_on_loss(e, c);
+    c->cc.cwnd = c->cc.ssthresh;
+    c->cc.recover_fs = flight(c);
+    c->cc.prr_delivered = c->cc.prr_out = 0;
+}
+
+/*
+ * RFC 6937 3.1, on every ACK in recovery: DeliveredData is what this ACK newly
+ * acknowledged or SACKed. While pipe is above ssthresh, sends follow deliveries in the
+ * proportion ssthresh / RecoverFS (0.7 for CUBIC, 0.5 for NewReno), so the window comes
+ * down to ssthresh evenly over the round trip instead of in a silence then a burst;
+ * below it, PRR-SSRB (slow start reduction bound) rebuilds towards ssthresh by at most
+ * what was delivered plus one MSS per ACK. cwnd = pipe + sndcnt, in bytes; the sender
+ * sends only whole segments into it (tcp_out.c), so the fractions accumulate in
+ * prr_delivered and prr_out rather than rounding up on every ACK.
+ */
+static void prr_on_ack(struct tcb *c, uint32_t delivered)
+{
+    uint32_t pipe = recovery_pipe(c), sndcnt;
+    c->cc.prr_delivered += delivered;
+    if (pipe > c->cc.ssthresh) {
+        uint64_t fs = c->cc.recover_fs ? c->cc.recover_fs : 1;
+        uint64_t due = ((uint64_t)c->cc.prr_delivered * c->cc.ssthresh + fs - 1) / fs;
+        sndcnt = due > c->cc.prr_out ? (uint32_t)(due - c->cc.prr_out) : 0;
+    } else {
+        uint32_t owed = c->cc.prr_delivered > c->cc.prr_out
+                      ? c->cc.prr_delivered - c->cc.prr_out : 0;
+        uint64_t limit = (uint64_t)(owed > delivered ? owed : delivered) + c->mss;
+        sndcnt = c->cc.ssthresh - pipe;
+        if (sndcnt > limit)
+            sndcnt = (uint32_t)limit;
+    }
+    c->cc.cwnd = pipe + sndcnt;
+}
+
+/* Each ACK in recovery (the one that begins it included). PRR is the reduction CUBIC
+ * and NewReno use with SACK; a controller with its own recovery behaviour would skip it
+ * here. Without SACK, RFC 6582 3.2's window (cwnd = ssthresh, deflated by partial
+ * ACKs, tcp_sack.c) stays. */
+void cc_recovery_ack(struct tcp *e, struct tcb *c, uint32_t delivered)
+{
+    if (!(c->opts & CO_SACK))
+        return;
+    if (e->net.cfg.cc == CC_CUBIC || e->net.cfg.cc == CC_NEWRENO)
+        prr_on_ack(c, delivered);
 }
 
 /* RFC 5681 4.1: a connection idle for more than an RTO starts again from the initial

@@ -96,12 +96,12 @@ static int ack_heuristic(const struct tcb *c, uint32_t ack)
  * "recover"); with SACK the blocks say what is really missing, so a hole that an RTO's
  * resend lost again is recovered too instead of waiting for the next, doubled, RTO.
  */
-static void dupack_in(struct tcp *e, struct tcb *c, const struct seg *s)
+static void dupack_in(struct tcp *e, struct tcb *c, const struct seg *s, uint32_t delivered)
 {
     if (c->sack.dupacks < UINT8_MAX)
         c->sack.dupacks++;
     if (c->sack.in_recovery) {
-        recovery_on_ack(e, c, 0);
+        recovery_on_ack(e, c, 0, delivered);
         return;
     }
     /* RFC 8985 6.2: RACK finds a loss by time. The counting rules (DupThresh, early
@@ -116,7 +116,7 @@ static void dupack_in(struct tcp *e, struct tcb *c, const struct seg *s)
     if (((rack && seq_lt(c->snd.una, v.lost_hi)) || counted)
         && ((c->opts & CO_SACK) || seq_lt(c->sack.recover, s->ack)
             || ack_heuristic(c, s->ack)))
-        recovery_enter(e, c);
+        recovery_enter(e, c, delivered);
 }
 
 /* RFC 9293 3.10.7.4, fifth check. Returns -1 to drop the segment, 1 if c was freed. */
@@ -148,7 +148,7 @@ static int ack_in(struct tcp *e, struct tcb *c, const struct seg *s)
     uint32_t wnd = s->wnd << c->snd.wscale;
     if (wnd == 0)
         c->timer.retries = 0;  /* a peer that answers our zero-window probes is alive */
-    uint32_t news = 0;
+    uint32_t news = 0, sacked = sack_bytes(c);
     /* RACK.fack before this ACK: what it newly acknowledges below it came out of order */
     uint32_t fack = c->sack.nblocks ? c->sack.blocks[c->sack.nblocks - 1][1] : c->snd.una;
     if ((c->opts & CO_SACK) && s->opt.nsack) {
@@ -164,7 +164,7 @@ static int ack_in(struct tcp *e, struct tcb *c, const struct seg *s)
                             && wnd != 0 && !(c->opts & CO_SACK)));
         set_snd_wnd(c, wnd);
         if (dup)
-            dupack_in(e, c, s);
+            dupack_in(e, c, s, news);
         rack_timer_arm(e, c);  /* what RACK cannot call lost yet, it may soon */
         return 0;
     }
@@ -181,8 +181,12 @@ static int ack_in(struct tcp *e, struct tcb *c, const struct seg *s)
         c->snd.nxt = c->snd.una;
     sack_trim(c);
     rack_trim(c);
+    /* RFC 6937 3.1, DeliveredData: the change in SND.UNA plus the change in what is
+     * SACKed (which falls where the ACK covers bytes SACKed before). */
+    int64_t dd = (int64_t)acked + sack_bytes(c) - sacked;
+    uint32_t delivered = dd > 0 ? (uint32_t)dd : 0;
     if (c->sack.in_recovery) {
-        recovery_on_ack(e, c, acked);
+        recovery_on_ack(e, c, acked, delivered);
     } else {
         c->sack.dupacks = 0;
         c->sack.lt_sent = 0;
@@ -190,7 +194,7 @@ static int ack_in(struct tcp *e, struct tcb *c, const struct seg *s)
         /* RFC 8985 6.2: any ACK, not only a duplicate, may show RACK a loss. */
         struct rack_verdict v;
         if (c->sack.nblocks && rack_detect(e, c, &v) && seq_lt(c->snd.una, v.lost_hi))
-            recovery_enter(e, c);
+            recovery_enter(e, c, delivered);
     }
     if ((c->flags & TF_FIN_QUEUED) && s->ack == c->snd.fin + 1 && fin_acked(e, c))
         return 1;

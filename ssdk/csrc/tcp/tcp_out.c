@@ -7,6 +7,7 @@
  *     -> up->payload_copy -> tcp_finish_gso -> nic->tx_commit_gso
  * tcp_timer.c -> tcp_retransmit, tcp_probe, tcp_tail_probe -> send_next / tcp_resend
  * send_data, send_super -> rack_sent (tcp_rack.c): the send time of every data byte
+ *                       -> cc_sent (tcp_priv.h): what recovery sent, for PRR
  * tcp_in.c, tcp_timer.c, tcp_listen.c -> tcp_send_ctl (SYN-ACK, ACK, FIN) / tcp_send_rst
  *
  * The stack is bufferless: what a connection sends is always a byte range of the stream
@@ -186,6 +187,7 @@ static int send_data(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len, i
     uint64_t sum = e->up->payload(e, c, seq, len, f + HDRS_LEN + optlen);
     tcp_finish(e, c, f, TH_ACK | (last ? TH_PSH : 0), seq, optlen, len, sum);
     rack_sent(e, c, seq, len);  /* RFC 8985 6.1: when each byte was last sent */
+    cc_sent(c, len);
     e->net.st->tx_payload_bytes += len;
     return 1;
 }
@@ -206,6 +208,7 @@ static int send_super(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len, 
     /* PSH where the stream ends; the cutter keeps it on the last piece only. */
     tcp_finish_gso(e, c, f, TH_ACK | (last ? TH_PSH : 0), seq, optlen, len);
     rack_sent(e, c, seq, len);
+    cc_sent(c, len);
     e->net.st->tx_payload_bytes += len;
     return 1;
 }
@@ -318,7 +321,9 @@ static int send_next(struct tcp *e, struct tcb *c, uint32_t end, uint32_t wnd,
 
 /*
  * In recovery (RFC 6675 5, step C): while pipe leaves room in cwnd, send the next hole
- * again, or else new data within the peer's window.
+ * again, or else new data within the peer's window. Only a whole segment goes into the
+ * room: PRR (RFC 6937, tcp_cc.c) opens cwnd by fractions of a segment per ACK, and a
+ * segment sent for each fraction would undo its spreading.
  */
 static void output_recovery(struct tcp *e, struct tcb *c, uint32_t end)
 {
@@ -327,7 +332,7 @@ static void output_recovery(struct tcp *e, struct tcb *c, uint32_t end)
         if (pipe >= c->cc.cwnd)
             return;
         if (recovery_next(c, &seq, &len)) {
-            if (!tcp_resend(e, c, seq, len))
+            if (pipe + len > c->cc.cwnd || !tcp_resend(e, c, seq, len))
                 return;
             recovery_sent(e, c, seq, len);
             continue;

@@ -140,6 +140,15 @@ void cc_on_ack(struct tcp *e, struct tcb *c, uint32_t acked);
 void cc_on_loss(struct tcp *e, struct tcb *c);
 void cc_on_rto(struct tcp *e, struct tcb *c);
 void cc_after_idle(struct tcp *e, struct tcb *c);
+void cc_recovery_start(struct tcp *e, struct tcb *c);
+void cc_recovery_ack(struct tcp *e, struct tcb *c, uint32_t delivered);
+/* RFC 6937 3.1, "on any data transmission or retransmission": prr_out counts what goes
+ * while in recovery. prr_out never exceeds what was sent since recovery began. */
+static inline void cc_sent(struct tcb *c, uint32_t len)
+{
+    if (c->sack.in_recovery)
+        c->cc.prr_out += len;
+}
 
 /* tcp_rack.c */
 struct rack_verdict {
@@ -162,8 +171,8 @@ uint32_t sack_update(struct tcp *e, struct tcb *c, const struct tcp_opts *o);
 int  sack_is_lost(const struct tcb *c);
 uint32_t recovery_pipe(const struct tcb *c);
 int  recovery_next(const struct tcb *c, uint32_t *seq, uint32_t *len);
-void recovery_enter(struct tcp *e, struct tcb *c);
-void recovery_on_ack(struct tcp *e, struct tcb *c, uint32_t acked);
+void recovery_enter(struct tcp *e, struct tcb *c, uint32_t delivered);
+void recovery_on_ack(struct tcp *e, struct tcb *c, uint32_t acked, uint32_t delivered);
 void recovery_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len);
 
 /* tcp_timer.c */

@@ -7,6 +7,8 @@
  *                   -> recovery_enter               RACK found a loss, or the third
  *                                                   duplicate ACK where it cannot
  *                   -> recovery_on_ack              every ACK while recovering
+ * recovery_enter, recovery_on_ack -> cc_recovery_start / cc_recovery_ack (tcp_cc.c):
+ *                                                   the window, by PRR (RFC 6937)
  * tcp_timer.c (timer_fire) -> rack_timeout          RACK's reordering timer ran out
  * tcp_out.c (tcp_output) -> recovery_pipe / recovery_next   what may go, and what next
  *
@@ -178,8 +180,10 @@ static void mark_lost(struct tcp *e, struct tcb *c, int entering)
     c->sack.lost_hi = seq_max(c->sack.lost_hi, lost);
 }
 
-/* RFC 6675 5 (4.1-4.3) / RFC 6582 3.2 (2): the third duplicate ACK. */
-void recovery_enter(struct tcp *e, struct tcb *c)
+/* RFC 6675 5 (4.1-4.3) / RFC 6582 3.2 (2): the third duplicate ACK; `delivered` is what
+ * the ACK that found the loss newly acknowledged or SACKed (RFC 6937's DeliveredData;
+ * 0 from RACK's timer). */
+void recovery_enter(struct tcp *e, struct tcb *c, uint32_t delivered)
 {
     e->net.st->fast_retransmits++;
     c->sack.in_recovery = 1;
@@ -189,13 +193,14 @@ void recovery_enter(struct tcp *e, struct tcb *c)
     c->snd.nxt = c->snd.max;
     c->sack.recover = c->snd.max;
     c->flags &= (uint8_t)~TF_TIMING;  /* Karn: RTT samples wait for new data */
-    cc_on_loss(e, c);
-    c->cc.cwnd = c->cc.ssthresh;
+    cc_recovery_start(e, c);  /* ssthresh, and PRR's counts (RFC 6937 3.1) */
     c->sack.rtx_hi = c->sack.lost_hi = c->snd.una;
     if (seq_lt(c->snd.una, resent_to) && seq_lt(resent_to, c->snd.max))
         c->sack.rtx_hi = resent_to;
     mark_lost(e, c, 1);
-    /* The first hole goes now, whatever pipe says (RFC 6675 5, step 4.3). */
+    cc_recovery_ack(e, c, delivered);  /* this ACK is the recovery's first */
+    /* The first hole goes now, whatever pipe says (RFC 6675 5, step 4.3; PRR counts it
+     * in prr_out, as Linux's fast retransmit). */
     uint32_t seq, len;
     if (recovery_next(c, &seq, &len) && tcp_resend(e, c, seq, len))
         recovery_sent(e, c, seq, len);
@@ -253,16 +258,18 @@ void rack_timeout(struct tcp *e, struct tcb *c)
         return;
     if (!c->sack.in_recovery) {
         if (seq_lt(c->snd.una, v.lost_hi))
-            recovery_enter(e, c);
+            recovery_enter(e, c, 0);
     } else {
         mark_lost(e, c, 0);
         rack_relost(e, c);
+        cc_recovery_ack(e, c, 0);  /* pipe changed: what was marked lost left it */
     }
     tcp_output(e, c);
 }
 
-/* Every ACK in recovery: a partial ACK marks the next hole, a full one ends it. */
-void recovery_on_ack(struct tcp *e, struct tcb *c, uint32_t acked)
+/* Every ACK in recovery: a partial ACK marks the next hole, a full one ends it (RFC
+ * 6937 3.1: with cwnd = ssthresh). `delivered` as for recovery_enter. */
+void recovery_on_ack(struct tcp *e, struct tcb *c, uint32_t acked, uint32_t delivered)
 {
     if (acked && !seq_lt(c->snd.una, c->sack.recover)) {  /* the full ACK ends recovery */
         c->sack.in_recovery = 0;
@@ -291,4 +298,5 @@ void recovery_on_ack(struct tcp *e, struct tcb *c, uint32_t acked)
     }
     mark_lost(e, c, 0);
     rack_relost(e, c);
+    cc_recovery_ack(e, c, delivered);  /* after the marks: pipe is what they leave */
 }
