@@ -469,6 +469,12 @@ FZ_UNCOVERED static void fz_check_engine(struct ssdk_engine *e)
                         c->cc.prr_out, (unsigned long long)t->net.st->tx_payload_bytes);
             if (c->sack.in_recovery && c->cc.cwnd == 0 && c->cc.recover_fs == 0)
                 fz_fail("slot %u: in recovery with no window and no RecoverFS", i);
+            /* Undo (tcp_sack.c): an armed episode began at or below SND.UNA, and what it
+             * keeps is a window that was in use. */
+            if ((c->sack.undo & UN_ARMED)
+                && (!seq_le(c->cc.undo_marker, c->snd.una) || c->cc.prior_cwnd == 0))
+                fz_fail("slot %u: undo from %u (SND.UNA %u), prior cwnd %u", i,
+                        c->cc.undo_marker, c->snd.una, c->cc.prior_cwnd);
         }
     }
     for (uint32_t i = 0; i < n; i++)

@@ -93,6 +93,10 @@ struct tcb {
         /* PRR (RFC 6937 3): bytes in flight when recovery began, delivered since, and
          * sent since. 12 bytes. */
         uint32_t recover_fs, prr_delivered, prr_out;
+        /* Undo (RFC 3708, RFC 4015; tcp_sack.c): the window and ssthresh before the
+         * last reduction, and SND.UNA when it began (undo_marker), while sack.undo has
+         * UN_ARMED. 12 bytes. */
+        uint32_t prior_cwnd, prior_ssthresh, undo_marker;
     } cc;
 
     /* Loss detection and recovery (tcp_sack.c): what the peer holds above SND.UNA, and
@@ -104,6 +108,8 @@ struct tcb {
         uint8_t  in_recovery;
         uint8_t  tlp_sent;    /* a tail loss probe went out for this flight (RFC 8985 7) */
         uint8_t  lt_sent;     /* segments limited transmit sent beyond cwnd (RFC 3042) */
+        uint8_t  undo;        /* UN_*: what the last reduction's undo waits for */
+        uint8_t  undo_retrans; /* its retransmissions (segments) not yet D-SACKed */
         uint32_t recover;     /* RFC 6582: SND.MAX when recovery began */
         uint32_t prev_una;    /* SND.UNA before the last ACK that moved it (RFC 6582 4.2) */
         uint32_t rtx_hi;      /* holes below this were sent again in this recovery */
@@ -147,6 +153,8 @@ struct tcb {
 #define TF_RCV_DIRECT  0x20  /* the application takes what comes as it comes (a body):
                                 nothing is held beyond a gap */
 #define TF_ACK_PENDING 0x40  /* a segment wants an ACK that has not gone yet */
+
+#define UN_ARMED       0x01  /* cc.prior_* hold what the last reduction took (undo) */
 
 #define RK_VALID       0x01  /* rack.xmit_us, end_seq, rtt_us hold a delivery */
 #define RK_REORD       0x02  /* the peer has delivered data out of order (RFC 8985 6.2) */

@@ -10,6 +10,9 @@
  *                                                   the window PRR allows (RFC 6937)
  * tcp_out.c (send_data, send_super) -> cc_sent     what recovery sends (PRR's prr_out)
  * tcp_timer.c (tcp_retransmit) -> cc_on_rto        the retransmission timer ran out
+ * recovery_enter, tcp_retransmit -> cc_undo_start  keep what a reduction takes...
+ * tcp_sack.c (dsack_in, recovery_on_ack) -> cc_undo ...and give it back when it proves
+ *                                                   spurious (RFC 3708)
  *
  * Windows are kept in bytes in the connection; CUBIC's curve is computed in segments
  * and seconds, as the RFC writes it. Nothing here sends: the callers do.
@@ -22,9 +25,9 @@
 
 enum { CC_CUBIC = 0, CC_NEWRENO = 1 };
 
-/* docs/tcp.md states what loss recovery adds per connection: PRR's 12 bytes take
- * tcb_cc from 40 to 56 (its doubles align it to 8). */
-_Static_assert(sizeof(struct tcb_cc) == 56, "tcb_cc is the 56 bytes docs/tcp.md states");
+/* docs/tcp.md states what loss recovery adds per connection: PRR's 12 bytes and
+ * undo's 12 take tcb_cc from 40 to 64 (the two bytes in tcb_sack fill its padding). */
+_Static_assert(sizeof(struct tcb_cc) == 64, "tcb_cc is the 64 bytes docs/tcp.md states");
 
 void cc_init(struct tcp *e, struct tcb *c)
 {
@@ -166,6 +169,33 @@ void cc_recovery_ack(struct tcp *e, struct tcb *c, uint32_t delivered)
         return;
     if (e->net.cfg.cc == CC_CUBIC || e->net.cfg.cc == CC_NEWRENO)
         prr_on_ack(c, delivered);
+}
+
+/* A reduction begins (recovery, or an RTO): what it takes is kept, in case it proves
+ * spurious (RFC 3708, RFC 5682), with SND.UNA as where its episode starts (Linux's
+ * undo_marker); its retransmissions are counted from zero (undo_resent). */
+void cc_undo_start(struct tcb *c)
+{
+    c->cc.prior_cwnd = c->cc.cwnd;
+    c->cc.prior_ssthresh = c->cc.ssthresh;
+    c->cc.undo_marker = c->snd.una;
+    c->sack.undo = UN_ARMED;
+    c->sack.undo_retrans = 0;
+}
+
+/* The reduction was spurious: the window and ssthresh go back to what they were before
+ * it, as Linux's tcp_undo_cwnd_reduction (never lower than now: the ACKs since may have
+ * grown them). The Eifel response of RFC 4015 restores no more than this. CUBIC's
+ * W_max and epoch stay as the loss set them: the curve starts again from here. */
+void cc_undo(struct tcp *e, struct tcb *c)
+{
+    (void)e;
+    SSDK_ASSERT(c->sack.undo & UN_ARMED);
+    if (c->cc.cwnd < c->cc.prior_cwnd)
+        c->cc.cwnd = c->cc.prior_cwnd;
+    if (c->cc.ssthresh < c->cc.prior_ssthresh)
+        c->cc.ssthresh = c->cc.prior_ssthresh;
+    c->sack.undo = 0;
 }
 
 /* RFC 5681 4.1: a connection idle for more than an RTO starts again from the initial

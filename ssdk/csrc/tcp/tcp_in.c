@@ -153,7 +153,7 @@ static int ack_in(struct tcp *e, struct tcb *c, const struct seg *s)
     uint32_t fack = c->sack.nblocks ? c->sack.blocks[c->sack.nblocks - 1][1] : c->snd.una;
     if ((c->opts & CO_SACK) && s->opt.nsack) {
         e->net.st->sack_blocks += s->opt.nsack;
-        news = sack_update(e, c, &s->opt);
+        news = sack_update(e, c, &s->opt, dsack_in(e, c, s));
     }
     if (acked == 0) {
         /* RFC 5681 2: a duplicate ACK carries no data and does not move the window; with

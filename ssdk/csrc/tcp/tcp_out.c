@@ -8,6 +8,7 @@
  * tcp_timer.c -> tcp_retransmit, tcp_probe, tcp_tail_probe -> send_next / tcp_resend
  * send_data, send_super -> rack_sent (tcp_rack.c): the send time of every data byte
  *                       -> cc_sent (tcp_priv.h): what recovery sent, for PRR
+ * every retransmission -> undo_resent (tcp_priv.h): what D-SACKs must account for
  * tcp_in.c, tcp_timer.c, tcp_listen.c -> tcp_send_ctl (SYN-ACK, ACK, FIN) / tcp_send_rst
  *
  * The stack is bufferless: what a connection sends is always a byte range of the stream
@@ -261,6 +262,7 @@ int tcp_resend(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len)
             return 0;
         }
         e->net.st->retransmits++;
+        undo_resent(c, 0);
         return 1;
     }
     int fin = len > end - seq && (c->flags & TF_FIN_QUEUED) && c->snd.fin == end;
@@ -271,8 +273,11 @@ int tcp_resend(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len)
         return 0;
     }
     e->net.st->retransmits++;
-    if (fin)  /* the range went on to our FIN: it goes again too, as a FIN */
+    undo_resent(c, len);
+    if (fin) {  /* the range went on to our FIN: it goes again too, as a FIN */
         tcp_send_ctl(e, c, TH_FIN | TH_ACK, c->snd.fin);
+        undo_resent(c, 0);
+    }
     return 1;
 }
 
@@ -307,6 +312,7 @@ static int send_next(struct tcp *e, struct tcb *c, uint32_t end, uint32_t wnd,
     }
     if (resend) {
         e->net.st->retransmits++;
+        undo_resent(c, len);
     } else if (!(c->flags & TF_TIMING)) {
         c->flags |= TF_TIMING;
         c->timer.rtt_seq = c->snd.nxt;
@@ -381,8 +387,10 @@ int tcp_output_turn(struct tcp *e, struct tcb *c)
     if ((c->flags & TF_FIN_QUEUED) && c->snd.nxt == c->snd.fin) {
         if (!tcp_send_ctl(e, c, TH_FIN | TH_ACK, c->snd.fin))
             return TX_BLOCKED;
-        if (c->snd.max != c->snd.fin)
+        if (c->snd.max != c->snd.fin) {
             e->net.st->retransmits++;
+            undo_resent(c, 0);
+        }
         c->snd.nxt = c->snd.fin + 1;
         c->snd.max = c->snd.nxt;
     }
@@ -402,6 +410,8 @@ void tcp_retransmit(struct tcp *e, struct tcb *c)
     c->sack.in_recovery = 0;
     c->sack.dupacks = 0;
     c->sack.lt_sent = 0;
+    if (c->timer.retries <= 1)  /* a new episode: what it takes may be given back */
+        cc_undo_start(c);
     cc_on_rto(e, c);
     c->snd.nxt = c->snd.una;
     /* RFC 2018 8: the left edge goes again even if SACKed, since a receiver may renege. */
@@ -434,6 +444,7 @@ void tcp_probe(struct tcp *e, struct tcb *c)
             c->snd.max = c->snd.nxt;
     } else {
         e->net.st->retransmits++;
+        undo_resent(c, 1);
     }
 }
 
@@ -456,8 +467,10 @@ void tcp_tail_probe(struct tcp *e, struct tcb *c)
         return;
     }
     if ((c->flags & TF_FIN_QUEUED) && c->snd.max == c->snd.fin + 1) {
-        if (tcp_send_ctl(e, c, TH_FIN | TH_ACK, c->snd.fin))
+        if (tcp_send_ctl(e, c, TH_FIN | TH_ACK, c->snd.fin)) {
             e->net.st->retransmits++;
+            undo_resent(c, 0);
+        }
         return;
     }
     if (!seq_lt(c->snd.una, c->snd.end))

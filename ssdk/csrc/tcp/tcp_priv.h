@@ -142,6 +142,22 @@ void cc_on_rto(struct tcp *e, struct tcb *c);
 void cc_after_idle(struct tcp *e, struct tcb *c);
 void cc_recovery_start(struct tcp *e, struct tcb *c);
 void cc_recovery_ack(struct tcp *e, struct tcb *c, uint32_t delivered);
+void cc_undo_start(struct tcb *c);
+void cc_undo(struct tcp *e, struct tcb *c);
+/* RFC 3708 2 (as Linux's undo_retrans): every retransmission of a reduction's episode
+ * must be reported a duplicate (D-SACK) before the reduction is undone (tcp_sack.c).
+ * len 0 is a FIN, which no D-SACK reports: that episode is not undone; nor one with
+ * more resends than the count holds. */
+static inline void undo_resent(struct tcb *c, uint32_t len)
+{
+    if (!(c->sack.undo & UN_ARMED))
+        return;
+    uint32_t segs = (len + c->mss - 1) / c->mss;
+    if (!len || c->sack.undo_retrans + segs > UINT8_MAX)
+        c->sack.undo &= (uint8_t)~UN_ARMED;
+    else
+        c->sack.undo_retrans = (uint8_t)(c->sack.undo_retrans + segs);
+}
 /* RFC 6937 3.1, "on any data transmission or retransmission": prr_out counts what goes
  * while in recovery. prr_out never exceeds what was sent since recovery began. */
 static inline void cc_sent(struct tcb *c, uint32_t len)
@@ -167,7 +183,8 @@ uint32_t sack_bytes(const struct tcb *c);
 uint32_t sack_holes_in(const struct tcb *c, uint32_t a, uint32_t b);
 void rack_timeout(struct tcp *e, struct tcb *c);
 void sack_trim(struct tcb *c);
-uint32_t sack_update(struct tcp *e, struct tcb *c, const struct tcp_opts *o);
+uint32_t sack_update(struct tcp *e, struct tcb *c, const struct tcp_opts *o, int dsack);
+int  dsack_in(struct tcp *e, struct tcb *c, const struct seg *s);
 int  sack_is_lost(const struct tcb *c);
 uint32_t recovery_pipe(const struct tcb *c);
 int  recovery_next(const struct tcb *c, uint32_t *seq, uint32_t *len);

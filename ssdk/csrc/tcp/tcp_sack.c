@@ -9,6 +9,8 @@
  *                   -> recovery_on_ack              every ACK while recovering
  * recovery_enter, recovery_on_ack -> cc_recovery_start / cc_recovery_ack (tcp_cc.c):
  *                                                   the window, by PRR (RFC 6937)
+ *                   -> dsack_in                     a duplicate reported (RFC 2883):
+ *                                                   undo a spurious reduction (RFC 3708)
  * tcp_timer.c (timer_fire) -> rack_timeout          RACK's reordering timer ran out
  * tcp_out.c (tcp_output) -> recovery_pipe / recovery_next   what may go, and what next
  *
@@ -87,12 +89,52 @@ static void sack_add(struct tcb *c, uint32_t l, uint32_t r)
 }
 
 
+/* The reduction proved spurious: give it back (cc_undo). After an RTO, go-back-N stops
+ * too: what it would resend is what the peer has been shown to hold. */
+static void undo_now(struct tcp *e, struct tcb *c)
+{
+    cc_undo(e, c);
+    e->net.st->undo_recoveries++;
+    if (!c->sack.in_recovery)
+        c->snd.nxt = c->snd.max;
+}
+
+/*
+ * RFC 2883 4: the first block of a SACK option reports a duplicate segment (D-SACK)
+ * when it starts below the cumulative ACK, or lies within the second block. Counted
+ * (dsack_received); one that reports data of the current reduction's episode (above
+ * undo_marker) accounts for that many of its retransmissions (Linux's tcp_check_dsack
+ * and tcp_sacktag_one: a segment the network duplicated would count too, which RFC
+ * 3708 accepts as rare). When all are accounted for, every retransmission was needless
+ * and so was the reduction: it is undone now, or, in recovery, at its end (as Linux's
+ * tcp_try_undo_dsack and tcp_try_undo_recovery). Returns 1 for a D-SACK.
+ */
+int dsack_in(struct tcp *e, struct tcb *c, const struct seg *s)
+{
+    const struct tcp_opts *o = &s->opt;
+    uint32_t l = o->sack[0][0], r = o->sack[0][1];
+    if (!o->nsack || !seq_lt(l, r))
+        return 0;
+    if (!seq_lt(l, s->ack)
+        && !(o->nsack > 1 && seq_le(o->sack[1][0], l) && seq_le(r, o->sack[1][1])))
+        return 0;
+    e->net.st->dsack_received++;
+    if (!(c->sack.undo & UN_ARMED) || !seq_lt(c->cc.undo_marker, r)
+        || seq_lt(c->snd.max, r) || !c->sack.undo_retrans)
+        return 1;
+    uint32_t segs = (r - l + c->mss - 1) / c->mss;
+    c->sack.undo_retrans = (uint8_t)(segs < c->sack.undo_retrans ? c->sack.undo_retrans - segs : 0);
+    if (!c->sack.undo_retrans && !c->sack.in_recovery)
+        undo_now(e, c);
+    return 1;
+}
+
 /* RFC 2018 3 and RFC 6675 5: take the blocks that report data we sent above SND.UNA.
  * Returns how many bytes are SACKed now that were not before. */
-uint32_t sack_update(struct tcp *e, struct tcb *c, const struct tcp_opts *o)
+uint32_t sack_update(struct tcp *e, struct tcb *c, const struct tcp_opts *o, int dsack)
 {
     uint32_t before = sack_bytes(c);
-    for (uint8_t i = 0; i < o->nsack; i++) {
+    for (uint8_t i = dsack ? 1 : 0; i < o->nsack; i++) {  /* a D-SACK reports no hole */
         uint32_t l = o->sack[i][0], r = o->sack[i][1];
         if (!seq_lt(l, r) || !seq_lt(c->snd.una, r) || seq_lt(c->snd.max, r))
             continue;  /* empty, all acknowledged already, or beyond what was sent */
@@ -186,6 +228,7 @@ static void mark_lost(struct tcp *e, struct tcb *c, int entering)
 void recovery_enter(struct tcp *e, struct tcb *c, uint32_t delivered)
 {
     e->net.st->fast_retransmits++;
+    cc_undo_start(c);  /* before the reduction: what it takes (RFC 3708) */
     c->sack.in_recovery = 1;
     /* An RTO's go-back-N ends here: what it already resent is not resent again, and
      * SACK says what else is missing. */
@@ -280,6 +323,10 @@ void recovery_on_ack(struct tcp *e, struct tcb *c, uint32_t acked, uint32_t deli
         c->cc.cwnd = (c->opts & CO_SACK) || c->cc.ssthresh < fl ? c->cc.ssthresh : fl;
         c->sack.dupacks = 0;
         c->sack.lt_sent = 0;
+        /* RFC 3708 2: every retransmission was D-SACKed (or none went): the loss was a
+         * reordering, and the reduction is undone (Linux's tcp_try_undo_recovery). */
+        if ((c->sack.undo & UN_ARMED) && !c->sack.undo_retrans)
+            undo_now(e, c);
         return;
     }
     if (acked) {
