@@ -475,6 +475,13 @@ FZ_UNCOVERED static void fz_check_engine(struct ssdk_engine *e)
                 && (!seq_le(c->cc.undo_marker, c->snd.una) || c->cc.prior_cwnd == 0))
                 fz_fail("slot %u: undo from %u (SND.UNA %u), prior cwnd %u", i,
                         c->cc.undo_marker, c->snd.una, c->cc.prior_cwnd);
+            /* F-RTO (RFC 5682): one step at a time, never in a fast recovery, and with
+             * go-back-N stopped once new data went (step 2b). */
+            if ((c->sack.undo & UN_FRTO) == UN_FRTO
+                || ((c->sack.undo & UN_FRTO) && c->sack.in_recovery)
+                || ((c->sack.undo & UN_FRTO2) && c->snd.nxt != c->snd.max))
+                fz_fail("slot %u: F-RTO state %#x in recovery %u, SND.NXT %u, SND.MAX %u", i,
+                        c->sack.undo, c->sack.in_recovery, c->snd.nxt, c->snd.max);
         }
     }
     for (uint32_t i = 0; i < n; i++)

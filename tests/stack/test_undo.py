@@ -120,3 +120,67 @@ def test_dsack_within_a_sack_block_is_recognised(stack: Stack) -> None:
     assert stack.stats()["dsack_received"] == 1
     peer.send("A", ack=una, sack=[(a, b)])
     assert stack.stats()["dsack_received"] == 1
+
+
+def until_rto(peer: Peer, stack: Stack) -> list[Seg]:
+    """The clock moves a millisecond at a time until the retransmission timer has run
+    out once (a tail loss probe may go before it); returns what was sent meanwhile."""
+    out: list[Seg] = []
+    for _ in range(5000):
+        out += peer.advance(1)
+        if stack.stats()["rto_expired"]:
+            return out
+    raise AssertionError("no RTO")
+
+
+def test_frto_detects_a_spurious_timeout(stack: Stack) -> None:
+    """RFC 5682 2: a delay spike holds the whole flight of 20 segments past the RTO;
+    nothing is lost. The RTO resends the first segment (step 1). The first ACK after it
+    (for the original first segment) moves SND.UNA: two new segments go instead of more
+    resends (2b). The second ACK moves SND.UNA again, acknowledging data that was never
+    resent: the timeout was spurious (3b, spurious_rtos), the window and ssthresh go back
+    to what they were before it (RFC 4015, as Linux undoes), no go-back-N follows, and
+    the flight is soon back to the 20 segments of the prior window."""
+    peer = window_of_20(stack)
+    spike = until_rto(peer, stack)
+    assert [s.resent for s in spike if s.payload][-1:] == [True]
+    first = [s for s in peer.deliver() if s.payload]  # step 2
+    assert len(first) == 2 and not any(s.resent for s in first), first
+    peer.deliver()  # step 3: spurious
+    st = stack.stats()
+    assert (st["spurious_rtos"], st["rto_expired"], st["retransmits"]) == (1, 1, 1)
+    out = peer.deliver(18)  # the rest of the flight
+    assert not any(s.resent for s in out)
+    assert in_flight(peer) >= 20
+
+
+def test_frto_real_loss_goes_back_to_slow_start(stack: Stack) -> None:
+    """RFC 5682 2, step 3a: the flight was lost. The RTO's resend of the first segment
+    arrives and its ACK moves SND.UNA by one segment: two new segments go (2b); they
+    arrive above the hole and are answered by duplicate ACKs: the loss was real. cwnd
+    is at most three segments and go-back-N resends from SND.UNA in slow start; no
+    spurious timeout is counted, the window stays reduced, and the transfer
+    completes."""
+    peer = window_of_20(stack)
+    peer.lose_once(*list(peer.inbox))
+    peer.deliver(len(peer.inbox))
+    until_rto(peer, stack)
+    while not peer.inbox[0].resent:  # a tail loss probe, lost as well
+        peer.lose_once(peer.inbox[0])
+        peer.deliver()
+    first = [s for s in peer.deliver() if s.payload]  # the resend arrives: step 2
+    assert len(first) == 2 and not any(s.resent for s in first), first
+    answer = [s for s in peer.deliver() if s.payload]  # a duplicate ACK: step 3a
+    answer += [s for s in peer.deliver() if s.payload]
+    assert answer and len(answer) <= 3 and all(s.resent for s in answer), answer
+    st = stack.stats()
+    assert (st["spurious_rtos"], st["undo_recoveries"]) == (0, 0)
+    assert len([s for s in peer.inbox if s.payload]) <= 3
+    for _ in range(20_000):  # and the transfer completes
+        if len(peer.stream) >= 100_000 and not peer.inbox:
+            break
+        if peer.inbox:
+            peer.deliver()
+        else:
+            peer.advance(1)
+    assert len(peer.responses()) == 1

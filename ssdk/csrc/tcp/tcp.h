@@ -155,6 +155,9 @@ struct tcb {
 #define TF_ACK_PENDING 0x40  /* a segment wants an ACK that has not gone yet */
 
 #define UN_ARMED       0x01  /* cc.prior_* hold what the last reduction took (undo) */
+#define UN_FRTO1       0x02  /* F-RTO (RFC 5682 2): an RTO's resend waits for its first ACK */
+#define UN_FRTO2       0x04  /* F-RTO: two new segments went, the second ACK decides */
+#define UN_FRTO        (UN_FRTO1 | UN_FRTO2)
 
 #define RK_VALID       0x01  /* rack.xmit_us, end_seq, rtt_us hold a delivery */
 #define RK_REORD       0x02  /* the peer has delivered data out of order (RFC 8985 6.2) */

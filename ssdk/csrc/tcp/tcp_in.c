@@ -163,6 +163,7 @@ static int ack_in(struct tcp *e, struct tcb *c, const struct seg *s)
                && (news || (s->len == 0 && !(s->flags & TH_FIN) && wnd == c->snd.wnd
                             && wnd != 0 && !(c->opts & CO_SACK)));
         set_snd_wnd(c, wnd);
+        frto_on_ack(e, c, 0, dup);  /* RFC 5682 2a, 3a: the RTO's loss was real */
         if (dup)
             dupack_in(e, c, s, news);
         rack_timer_arm(e, c);  /* what RACK cannot call lost yet, it may soon */
@@ -191,9 +192,12 @@ static int ack_in(struct tcp *e, struct tcb *c, const struct seg *s)
         c->sack.dupacks = 0;
         c->sack.lt_sent = 0;
         cc_on_ack(e, c, acked);
-        /* RFC 8985 6.2: any ACK, not only a duplicate, may show RACK a loss. */
+        frto_on_ack(e, c, acked, 0);  /* RFC 5682 2b, 3b */
+        /* RFC 8985 6.2: any ACK, not only a duplicate, may show RACK a loss; not while
+         * F-RTO waits for the ACK that says whether there was one. */
         struct rack_verdict v;
-        if (c->sack.nblocks && rack_detect(e, c, &v) && seq_lt(c->snd.una, v.lost_hi))
+        if (c->sack.nblocks && !(c->sack.undo & UN_FRTO) && rack_detect(e, c, &v)
+            && seq_lt(c->snd.una, v.lost_hi))
             recovery_enter(e, c, delivered);
     }
     if ((c->flags & TF_FIN_QUEUED) && s->ack == c->snd.fin + 1 && fin_acked(e, c))

@@ -9,6 +9,7 @@
  * send_data, send_super -> rack_sent (tcp_rack.c): the send time of every data byte
  *                       -> cc_sent (tcp_priv.h): what recovery sent, for PRR
  * every retransmission -> undo_resent (tcp_priv.h): what D-SACKs must account for
+ * tcp_timer.c (rto_fire) -> tcp_retransmit: go-back-N, or F-RTO's first step (RFC 5682)
  * tcp_in.c, tcp_timer.c, tcp_listen.c -> tcp_send_ctl (SYN-ACK, ACK, FIN) / tcp_send_rst
  *
  * The stack is bufferless: what a connection sends is always a byte range of the stream
@@ -407,12 +408,25 @@ int tcp_output_turn(struct tcp *e, struct tcb *c)
 void tcp_retransmit(struct tcp *e, struct tcb *c)
 {
     c->flags &= (uint8_t)~TF_TIMING;  /* Karn: no RTT sample from a resent segment */
+    /* RFC 5682 2 (1): F-RTO on a first timeout that interrupts neither a recovery nor a
+     * go-back-N already under way (there "recover" is still ahead of SND.UNA). */
+    int frto = c->timer.retries <= 1 && !c->sack.in_recovery && c->snd.nxt == c->snd.max
+               && !(c->sack.undo & UN_FRTO);
     c->sack.in_recovery = 0;
     c->sack.dupacks = 0;
     c->sack.lt_sent = 0;
-    if (c->timer.retries <= 1)  /* a new episode: what it takes may be given back */
-        cc_undo_start(c);
-    cc_on_rto(e, c);
+    if (c->sack.undo & UN_FRTO) {
+        /* A timeout while F-RTO decides: the loss is real. The first RTO set ssthresh,
+         * and F-RTO's cwnd (flight plus two segments) must not set it again. */
+        c->sack.undo &= (uint8_t)~UN_FRTO;
+        c->cc.cwnd = c->mss;
+    } else {
+        if (c->timer.retries <= 1)  /* a new episode: what it takes may be given back */
+            cc_undo_start(c);
+        cc_on_rto(e, c);
+        if (frto)
+            c->sack.undo |= UN_FRTO1;
+    }
     c->snd.nxt = c->snd.una;
     /* RFC 2018 8: the left edge goes again even if SACKed, since a receiver may renege. */
     uint32_t end = c->snd.end;

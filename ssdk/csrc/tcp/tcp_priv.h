@@ -185,6 +185,7 @@ void rack_timeout(struct tcp *e, struct tcb *c);
 void sack_trim(struct tcb *c);
 uint32_t sack_update(struct tcp *e, struct tcb *c, const struct tcp_opts *o, int dsack);
 int  dsack_in(struct tcp *e, struct tcb *c, const struct seg *s);
+void frto_on_ack(struct tcp *e, struct tcb *c, uint32_t acked, int dup);
 int  sack_is_lost(const struct tcb *c);
 uint32_t recovery_pipe(const struct tcb *c);
 int  recovery_next(const struct tcb *c, uint32_t *seq, uint32_t *len);

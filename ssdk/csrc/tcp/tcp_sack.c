@@ -11,6 +11,7 @@
  *                                                   the window, by PRR (RFC 6937)
  *                   -> dsack_in                     a duplicate reported (RFC 2883):
  *                                                   undo a spurious reduction (RFC 3708)
+ *                   -> frto_on_ack                  the ACKs after an RTO (RFC 5682)
  * tcp_timer.c (timer_fire) -> rack_timeout          RACK's reordering timer ran out
  * tcp_out.c (tcp_output) -> recovery_pipe / recovery_next   what may go, and what next
  *
@@ -127,6 +128,46 @@ int dsack_in(struct tcp *e, struct tcb *c, const struct seg *s)
     if (!c->sack.undo_retrans && !c->sack.in_recovery)
         undo_now(e, c);
     return 1;
+}
+
+/*
+ * F-RTO (RFC 5682 2), after an RTO resent the first segment (tcp_retransmit, step 1):
+ * step 2, the first ACK. One that moves SND.UNA but not to "recover" (SND.MAX at the
+ * timeout) lets two new segments go instead of more resends (2b): go-back-N stops and
+ * cwnd becomes the flight plus two segments. A duplicate ACK, one that acknowledges
+ * everything, or no new data to send, leave it to go-back-N (2a). Step 3, the second
+ * ACK: a duplicate says the new segments arrived above a hole, so the loss was real:
+ * cwnd at most three segments, and go-back-N from SND.UNA in slow start (3a). One that
+ * moves SND.UNA acknowledges data that was never resent: the timeout was spurious,
+ * and the window and ssthresh go back to what they were before it (3b, with RFC 4015's
+ * Eifel response as Linux undoes: cc_undo). ACKs that neither move SND.UNA nor are
+ * duplicates (a window update) do not count.
+ */
+void frto_on_ack(struct tcp *e, struct tcb *c, uint32_t acked, int dup)
+{
+    uint8_t step = c->sack.undo & UN_FRTO;
+    if (!step || (!acked && !dup))
+        return;
+    c->sack.undo &= (uint8_t)~UN_FRTO;
+    if (!acked) {
+        if (step == UN_FRTO2) {  /* 3a */
+            if (c->cc.cwnd > 3u * c->mss)
+                c->cc.cwnd = 3u * c->mss;
+            c->snd.nxt = c->snd.una;
+        }
+        return;
+    }
+    if (step == UN_FRTO1) {
+        if (!seq_lt(c->snd.una, c->sack.recover) || !tcp_can_send_new(c))
+            return;  /* 2a */
+        c->sack.undo |= UN_FRTO2;  /* 2b */
+        c->snd.nxt = c->snd.max;
+        c->cc.cwnd = c->snd.max - c->snd.una + 2u * c->mss;
+        return;
+    }
+    e->net.st->spurious_rtos++;  /* 3b */
+    if (c->sack.undo & UN_ARMED)
+        cc_undo(e, c);
 }
 
 /* RFC 2018 3 and RFC 6675 5: take the blocks that report data we sent above SND.UNA.
