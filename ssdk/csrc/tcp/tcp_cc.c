@@ -142,6 +142,7 @@ void cc_recovery_start(struct tcp *e, struct tcb *c)
  */
 static void prr_on_ack(struct tcb *c, uint32_t delivered)
 {
+    SSDK_ASSERT(c->sack.in_recovery);
     uint32_t pipe = recovery_pipe(c), sndcnt;
     c->cc.prr_delivered += delivered;
     if (pipe > c->cc.ssthresh) {

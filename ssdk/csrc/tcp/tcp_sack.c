@@ -148,6 +148,7 @@ void frto_on_ack(struct tcp *e, struct tcb *c, uint32_t acked, int dup)
     uint8_t step = c->sack.undo & UN_FRTO;
     if (!step || (!acked && !dup))
         return;
+    SSDK_ASSERT(!c->sack.in_recovery && step != UN_FRTO);  /* one step, outside recovery */
     c->sack.undo &= (uint8_t)~UN_FRTO;
     if (!acked) {
         if (step == UN_FRTO2) {  /* 3a */
