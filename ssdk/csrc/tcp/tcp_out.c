@@ -411,7 +411,8 @@ void tcp_retransmit(struct tcp *e, struct tcb *c)
     /* RFC 5682 2 (1): F-RTO on a first timeout that interrupts neither a recovery nor a
      * go-back-N already under way (there "recover" is still ahead of SND.UNA). */
     int frto = c->timer.retries <= 1 && !c->sack.in_recovery && c->snd.nxt == c->snd.max
-               && !(c->sack.undo & UN_FRTO);
+               && !(c->sack.undo & UN_FRTO) && !seq_lt(c->snd.una, c->sack.recover);
+    c->sack.recover = c->snd.max;  /* RFC 6582 4.1: duplicate ACKs of this are no new loss */
     c->sack.in_recovery = 0;
     c->sack.dupacks = 0;
     c->sack.lt_sent = 0;
