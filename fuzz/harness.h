@@ -462,6 +462,26 @@ FZ_UNCOVERED static void fz_check_engine(struct ssdk_engine *e)
                     || !seq_le(c->rack.end[r], c->snd.max))
                     fz_fail("slot %u: RACK step %u ends at %u (SND.UNA %u, SND.MAX %u)", i, r,
                             c->rack.end[r], c->snd.una, c->snd.max);
+            /* PRR (RFC 6937, tcp_cc.c): prr_out counts bytes the stack sent, and in a
+             * recovery the window is never zero (each ACK may send, or one is due). */
+            if (c->cc.prr_out > t->net.st->tx_payload_bytes)
+                fz_fail("slot %u: prr_out %u, but %llu payload bytes sent in all", i,
+                        c->cc.prr_out, (unsigned long long)t->net.st->tx_payload_bytes);
+            if (c->sack.in_recovery && c->cc.cwnd == 0 && c->cc.recover_fs == 0)
+                fz_fail("slot %u: in recovery with no window and no RecoverFS", i);
+            /* Undo (tcp_sack.c): an armed episode began at or below SND.UNA, and what it
+             * keeps is a window that was in use. */
+            if ((c->sack.undo & UN_ARMED)
+                && (!seq_le(c->cc.undo_marker, c->snd.una) || c->cc.prior_cwnd == 0))
+                fz_fail("slot %u: undo from %u (SND.UNA %u), prior cwnd %u", i,
+                        c->cc.undo_marker, c->snd.una, c->cc.prior_cwnd);
+            /* F-RTO (RFC 5682): one step at a time, never in a fast recovery, and with
+             * go-back-N stopped once new data went (step 2b). */
+            if ((c->sack.undo & UN_FRTO) == UN_FRTO
+                || ((c->sack.undo & UN_FRTO) && c->sack.in_recovery)
+                || ((c->sack.undo & UN_FRTO2) && c->snd.nxt != c->snd.max))
+                fz_fail("slot %u: F-RTO state %#x in recovery %u, SND.NXT %u, SND.MAX %u", i,
+                        c->sack.undo, c->sack.in_recovery, c->snd.nxt, c->snd.max);
         }
     }
     for (uint32_t i = 0; i < n; i++)

@@ -84,11 +84,19 @@ struct tcb {
         uint64_t rtt_start_us;
     } timer;
 
-    /* The congestion window, and the state of the one controller the connection runs
-     * (ssdk_config.cc): CUBIC's (RFC 9438, in segments and microseconds, tcp_cc.c) or
-     * BBR's with its delivery-rate sampler (tcp_bbr.c, tcp_rate.c), sharing the space. */
+    /* The congestion window, loss recovery's window (PRR) and what undo would give
+     * back, then the state of the one controller the connection runs (ssdk_config.cc):
+     * CUBIC's (RFC 9438, in segments and microseconds, tcp_cc.c) or BBR's with its
+     * delivery-rate sampler (tcp_bbr.c, tcp_rate.c), sharing the space. */
     struct tcb_cc {
         uint32_t cwnd, ssthresh;
+        /* PRR (RFC 6937 3): bytes in flight when recovery began, delivered since, and
+         * sent since. 12 bytes. */
+        uint32_t recover_fs, prr_delivered, prr_out;
+        /* Undo (RFC 3708, RFC 4015; tcp_sack.c): the window and ssthresh before the
+         * last reduction, and SND.UNA when it began (undo_marker), while sack.undo has
+         * UN_ARMED. 12 bytes. */
+        uint32_t prior_cwnd, prior_ssthresh, undo_marker;
         union {
             struct {
                 double   w_max, w_est, k_s;
@@ -125,6 +133,8 @@ struct tcb {
         uint8_t  in_recovery;
         uint8_t  tlp_sent;    /* a tail loss probe went out for this flight (RFC 8985 7) */
         uint8_t  lt_sent;     /* segments limited transmit sent beyond cwnd (RFC 3042) */
+        uint8_t  undo;        /* UN_*: what the last reduction's undo waits for */
+        uint8_t  undo_retrans; /* its retransmissions (segments) not yet D-SACKed */
         uint32_t recover;     /* RFC 6582: SND.MAX when recovery began */
         uint32_t prev_una;    /* SND.UNA before the last ACK that moved it (RFC 6582 4.2) */
         uint32_t rtx_hi;      /* holes below this were sent again in this recovery */
@@ -168,6 +178,11 @@ struct tcb {
 #define TF_RCV_DIRECT  0x20  /* the application takes what comes as it comes (a body):
                                 nothing is held beyond a gap */
 #define TF_ACK_PENDING 0x40  /* a segment wants an ACK that has not gone yet */
+
+#define UN_ARMED       0x01  /* cc.prior_* hold what the last reduction took (undo) */
+#define UN_FRTO1       0x02  /* F-RTO (RFC 5682 2): an RTO's resend waits for its first ACK */
+#define UN_FRTO2       0x04  /* F-RTO: two new segments went, the second ACK decides */
+#define UN_FRTO        (UN_FRTO1 | UN_FRTO2)
 
 #define RK_VALID       0x01  /* rack.xmit_us, end_seq, rtt_us hold a delivery */
 #define RK_REORD       0x02  /* the peer has delivered data out of order (RFC 8985 6.2) */

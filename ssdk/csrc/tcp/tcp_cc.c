@@ -5,9 +5,16 @@
  * (ssdk_config.cc 2) is tcp_bbr.c's: each function here hands it over first.
  *
  * tcp_in.c (ack_in) -> cc_on_ack        new data acknowledged, outside recovery
- * tcp_sack.c        -> cc_on_loss       a loss detected by duplicate ACKs or SACK
- * tcp_timer.c       -> cc_on_rto        the retransmission timer ran out
+ * tcp_sack.c (recovery_enter)  -> cc_recovery_start -> cc_on_loss   a loss detected by
+ *                                                   duplicate ACKs, SACK or RACK
+ * tcp_sack.c (recovery_enter, recovery_on_ack) -> cc_recovery_ack   each ACK in recovery:
+ *                                                   the window PRR allows (RFC 6937)
+ * tcp_out.c (send_data, send_super) -> cc_sent     what recovery sends (PRR's prr_out)
+ * tcp_timer.c (tcp_retransmit) -> cc_on_rto        the retransmission timer ran out
  *                                       (BBR: -> bbr_init, bbr_on_rto in tcp_bbr.c)
+ * recovery_enter, tcp_retransmit -> cc_undo_start  keep what a reduction takes...
+ * tcp_sack.c (dsack_in, recovery_on_ack) -> cc_undo ...and give it back when it proves
+ *                                                   spurious (RFC 3708)
  *
  * Windows are kept in bytes in the connection; CUBIC's curve is computed in segments
  * and seconds, as the RFC writes it. Nothing here sends: the callers do.
@@ -19,6 +26,11 @@
 #define CUBIC_BETA 0.7
 
 enum { CC_CUBIC = 0, CC_NEWRENO = 1, CC_BBR = 2 };
+
+/* docs/tcp.md states what each part takes per connection: the windows 8 bytes, PRR's 12
+ * and undo's 12 (the two bytes in tcb_sack fill its padding), then the controller's
+ * state, BBR's 64 sharing CUBIC's 32: 96. */
+_Static_assert(sizeof(struct tcb_cc) == 96, "tcb_cc is the 96 bytes docs/tcp.md states");
 
 void cc_init(struct tcp *e, struct tcb *c)
 {
@@ -114,6 +126,89 @@ void cc_on_loss(struct tcp *e, struct tcb *c)
         uint32_t half = flight(c) / 2;  /* RFC 5681 (4) */
         c->cc.ssthresh = half > two ? half : two;
     }
+}
+
+/* RFC 6937 3.1, on entering recovery: ssthresh from the controller, and PRR's counts
+ * from zero against what is in flight now (RecoverFS). RecoverFS leaves out what limited
+ * transmit sent beyond cwnd, as ssthresh does (RFC 5681 3.2 (2)), so that the sends
+ * keep exactly ssthresh's proportion to the deliveries (Linux divides by the prior cwnd
+ * for the same reason). cwnd starts at ssthresh; each ACK of the recovery then sets it
+ * (cc_recovery_ack). */
+void cc_recovery_start(struct tcp *e, struct tcb *c)
+{
+    cc_on_loss(e, c);
+    c->cc.cwnd = c->cc.ssthresh;
+    c->cc.recover_fs = flight(c);
+    c->cc.prr_delivered = c->cc.prr_out = 0;
+}
+
+/*
+ * RFC 6937 3.1, on every ACK in recovery: DeliveredData is what this ACK newly
+ * acknowledged or SACKed. While pipe is above ssthresh, sends follow deliveries in the
+ * proportion ssthresh / RecoverFS (0.7 for CUBIC, 0.5 for NewReno), so the window comes
+ * down to ssthresh evenly over the round trip instead of in a silence then a burst;
+ * below it, PRR-SSRB (slow start reduction bound) rebuilds towards ssthresh by at most
+ * what was delivered plus one MSS per ACK. cwnd = pipe + sndcnt, in bytes; the sender
+ * sends only whole segments into it (tcp_out.c), so the fractions accumulate in
+ * prr_delivered and prr_out rather than rounding up on every ACK.
+ */
+static void prr_on_ack(struct tcb *c, uint32_t delivered)
+{
+    SSDK_ASSERT(c->sack.in_recovery);
+    uint32_t pipe = recovery_pipe(c), sndcnt;
+    c->cc.prr_delivered += delivered;
+    if (pipe > c->cc.ssthresh) {
+        uint64_t fs = c->cc.recover_fs ? c->cc.recover_fs : 1;
+        uint64_t due = ((uint64_t)c->cc.prr_delivered * c->cc.ssthresh + fs - 1) / fs;
+        sndcnt = due > c->cc.prr_out ? (uint32_t)(due - c->cc.prr_out) : 0;
+    } else {
+        uint32_t owed = c->cc.prr_delivered > c->cc.prr_out
+                      ? c->cc.prr_delivered - c->cc.prr_out : 0;
+        uint64_t limit = (uint64_t)(owed > delivered ? owed : delivered) + c->mss;
+        sndcnt = c->cc.ssthresh - pipe;
+        if (sndcnt > limit)
+            sndcnt = (uint32_t)limit;
+    }
+    c->cc.cwnd = pipe + sndcnt;
+}
+
+/* Each ACK in recovery (the one that begins it included). PRR is the reduction CUBIC
+ * and NewReno use with SACK; a controller with its own recovery behaviour would skip it
+ * here. Without SACK, RFC 6582 3.2's window (cwnd = ssthresh, deflated by partial
+ * ACKs, tcp_sack.c) stays. */
+void cc_recovery_ack(struct tcp *e, struct tcb *c, uint32_t delivered)
+{
+    if (!(c->opts & CO_SACK))
+        return;
+    if (e->net.cfg.cc == CC_CUBIC || e->net.cfg.cc == CC_NEWRENO)
+        prr_on_ack(c, delivered);
+}
+
+/* A reduction begins (recovery, or an RTO): what it takes is kept, in case it proves
+ * spurious (RFC 3708, RFC 5682), with SND.UNA as where its episode starts (Linux's
+ * undo_marker); its retransmissions are counted from zero (undo_resent). */
+void cc_undo_start(struct tcb *c)
+{
+    c->cc.prior_cwnd = c->cc.cwnd;
+    c->cc.prior_ssthresh = c->cc.ssthresh;
+    c->cc.undo_marker = c->snd.una;
+    c->sack.undo = UN_ARMED;
+    c->sack.undo_retrans = 0;
+}
+
+/* The reduction was spurious: the window and ssthresh go back to what they were before
+ * it, as Linux's tcp_undo_cwnd_reduction (never lower than now: the ACKs since may have
+ * grown them). The Eifel response of RFC 4015 restores no more than this. CUBIC's
+ * W_max and epoch stay as the loss set them: the curve starts again from here. */
+void cc_undo(struct tcp *e, struct tcb *c)
+{
+    (void)e;
+    SSDK_ASSERT(c->sack.undo & UN_ARMED);
+    if (c->cc.cwnd < c->cc.prior_cwnd)
+        c->cc.cwnd = c->cc.prior_cwnd;
+    if (c->cc.ssthresh < c->cc.prior_ssthresh)
+        c->cc.ssthresh = c->cc.prior_ssthresh;
+    c->sack.undo = 0;
 }
 
 /* RFC 5681 4.1: a connection idle for more than an RTO starts again from the initial

@@ -96,12 +96,12 @@ static int ack_heuristic(const struct tcb *c, uint32_t ack)
  * "recover"); with SACK the blocks say what is really missing, so a hole that an RTO's
  * resend lost again is recovered too instead of waiting for the next, doubled, RTO.
  */
-static void dupack_in(struct tcp *e, struct tcb *c, const struct seg *s)
+static void dupack_in(struct tcp *e, struct tcb *c, const struct seg *s, uint32_t delivered)
 {
     if (c->sack.dupacks < UINT8_MAX)
         c->sack.dupacks++;
     if (c->sack.in_recovery) {
-        recovery_on_ack(e, c, 0);
+        recovery_on_ack(e, c, 0, delivered);
         return;
     }
     /* RFC 8985 6.2: RACK finds a loss by time. The counting rules (DupThresh, early
@@ -116,7 +116,7 @@ static void dupack_in(struct tcp *e, struct tcb *c, const struct seg *s)
     if (((rack && seq_lt(c->snd.una, v.lost_hi)) || counted)
         && ((c->opts & CO_SACK) || seq_lt(c->sack.recover, s->ack)
             || ack_heuristic(c, s->ack)))
-        recovery_enter(e, c);
+        recovery_enter(e, c, delivered);
 }
 
 /* RFC 9293 3.10.7.4, fifth check. Returns -1 to drop the segment, 1 if c was freed. */
@@ -148,12 +148,12 @@ static int ack_in(struct tcp *e, struct tcb *c, const struct seg *s)
     uint32_t wnd = s->wnd << c->snd.wscale;
     if (wnd == 0)
         c->timer.retries = 0;  /* a peer that answers our zero-window probes is alive */
-    uint32_t news = 0;
+    uint32_t news = 0, sacked = sack_bytes(c);
     /* RACK.fack before this ACK: what it newly acknowledges below it came out of order */
     uint32_t fack = c->sack.nblocks ? c->sack.blocks[c->sack.nblocks - 1][1] : c->snd.una;
     if ((c->opts & CO_SACK) && s->opt.nsack) {
         e->net.st->sack_blocks += s->opt.nsack;
-        news = sack_update(e, c, &s->opt);
+        news = sack_update(e, c, &s->opt, dsack_in(e, c, s));
     }
     if (acked == 0) {
         /* RFC 5681 2: a duplicate ACK carries no data and does not move the window; with
@@ -163,8 +163,9 @@ static int ack_in(struct tcp *e, struct tcb *c, const struct seg *s)
                && (news || (s->len == 0 && !(s->flags & TH_FIN) && wnd == c->snd.wnd
                             && wnd != 0 && !(c->opts & CO_SACK)));
         set_snd_wnd(c, wnd);
+        frto_on_ack(e, c, 0, dup);  /* RFC 5682 2a, 3a: the RTO's loss was real */
         if (dup)
-            dupack_in(e, c, s);
+            dupack_in(e, c, s, news);
         if (news && (c->opts & CO_BBR))
             bbr_on_ack(e, c);  /* SACKed bytes are delivered too (draft-cheng 3.2) */
         rack_timer_arm(e, c);  /* what RACK cannot call lost yet, it may soon */
@@ -183,16 +184,23 @@ static int ack_in(struct tcp *e, struct tcb *c, const struct seg *s)
         c->snd.nxt = c->snd.una;
     sack_trim(c);
     rack_trim(c);
+    /* RFC 6937 3.1, DeliveredData: the change in SND.UNA plus the change in what is
+     * SACKed (which falls where the ACK covers bytes SACKed before). */
+    int64_t dd = (int64_t)acked + sack_bytes(c) - sacked;
+    uint32_t delivered = dd > 0 ? (uint32_t)dd : 0;
     if (c->sack.in_recovery) {
-        recovery_on_ack(e, c, acked);
+        recovery_on_ack(e, c, acked, delivered);
     } else {
         c->sack.dupacks = 0;
         c->sack.lt_sent = 0;
         cc_on_ack(e, c, acked);
-        /* RFC 8985 6.2: any ACK, not only a duplicate, may show RACK a loss. */
+        frto_on_ack(e, c, acked, 0);  /* RFC 5682 2b, 3b */
+        /* RFC 8985 6.2: any ACK, not only a duplicate, may show RACK a loss; not while
+         * F-RTO waits for the ACK that says whether there was one. */
         struct rack_verdict v;
-        if (c->sack.nblocks && rack_detect(e, c, &v) && seq_lt(c->snd.una, v.lost_hi))
-            recovery_enter(e, c);
+        if (c->sack.nblocks && !(c->sack.undo & UN_FRTO) && rack_detect(e, c, &v)
+            && seq_lt(c->snd.una, v.lost_hi))
+            recovery_enter(e, c, delivered);
     }
     if (c->opts & CO_BBR)
         bbr_on_ack(e, c);  /* in recovery too: BBR's model takes every delivery */

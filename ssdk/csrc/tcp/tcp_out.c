@@ -7,6 +7,9 @@
  *     -> up->payload_copy -> tcp_finish_gso -> nic->tx_commit_gso
  * tcp_timer.c -> tcp_retransmit, tcp_probe, tcp_tail_probe -> send_next / tcp_resend
  * send_data, send_super -> rack_sent (tcp_rack.c): the send time of every data byte
+ *                       -> cc_sent (tcp_priv.h): what recovery sent, for PRR
+ * every retransmission -> undo_resent (tcp_priv.h): what D-SACKs must account for
+ * tcp_timer.c (rto_fire) -> tcp_retransmit: go-back-N, or F-RTO's first step (RFC 5682)
  * tcp_in.c, tcp_timer.c, tcp_listen.c -> tcp_send_ctl (SYN-ACK, ACK, FIN) / tcp_send_rst
  *
  * The stack is bufferless: what a connection sends is always a byte range of the stream
@@ -187,6 +190,7 @@ static int send_data(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len, i
     tcp_finish(e, c, f, TH_ACK | (last ? TH_PSH : 0), seq, optlen, len, sum);
     rack_sent(e, c, seq, len);  /* RFC 8985 6.1: when each byte was last sent */
     rate_sent(e, c, seq, len);  /* BBR's delivery-rate sample (tcp_rate.c) */
+    cc_sent(c, len);
     e->net.st->tx_payload_bytes += len;
     return 1;
 }
@@ -208,6 +212,7 @@ static int send_super(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len, 
     tcp_finish_gso(e, c, f, TH_ACK | (last ? TH_PSH : 0), seq, optlen, len);
     rack_sent(e, c, seq, len);
     rate_sent(e, c, seq, len);
+    cc_sent(c, len);
     e->net.st->tx_payload_bytes += len;
     return 1;
 }
@@ -260,6 +265,7 @@ int tcp_resend(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len)
             return 0;
         }
         e->net.st->retransmits++;
+        undo_resent(c, 0);
         return 1;
     }
     int fin = len > end - seq && (c->flags & TF_FIN_QUEUED) && c->snd.fin == end;
@@ -270,8 +276,11 @@ int tcp_resend(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len)
         return 0;
     }
     e->net.st->retransmits++;
-    if (fin)  /* the range went on to our FIN: it goes again too, as a FIN */
+    undo_resent(c, len);
+    if (fin) {  /* the range went on to our FIN: it goes again too, as a FIN */
         tcp_send_ctl(e, c, TH_FIN | TH_ACK, c->snd.fin);
+        undo_resent(c, 0);
+    }
     return 1;
 }
 
@@ -306,6 +315,7 @@ static int send_next(struct tcp *e, struct tcb *c, uint32_t end, uint32_t wnd,
     }
     if (resend) {
         e->net.st->retransmits++;
+        undo_resent(c, len);
     } else if (!(c->flags & TF_TIMING)) {
         c->flags |= TF_TIMING;
         c->timer.rtt_seq = c->snd.nxt;
@@ -320,7 +330,9 @@ static int send_next(struct tcp *e, struct tcb *c, uint32_t end, uint32_t wnd,
 
 /*
  * In recovery (RFC 6675 5, step C): while pipe leaves room in cwnd, send the next hole
- * again, or else new data within the peer's window.
+ * again, or else new data within the peer's window. Only a whole segment goes into the
+ * room: PRR (RFC 6937, tcp_cc.c) opens cwnd by fractions of a segment per ACK, and a
+ * segment sent for each fraction would undo its spreading.
  */
 static void output_recovery(struct tcp *e, struct tcb *c, uint32_t end)
 {
@@ -329,7 +341,7 @@ static void output_recovery(struct tcp *e, struct tcb *c, uint32_t end)
         if (pipe >= c->cc.cwnd)
             return;
         if (recovery_next(c, &seq, &len)) {
-            if (!tcp_resend(e, c, seq, len))
+            if (pipe + len > c->cc.cwnd || !tcp_resend(e, c, seq, len))
                 return;
             recovery_sent(e, c, seq, len);
             continue;
@@ -378,8 +390,10 @@ int tcp_output_turn(struct tcp *e, struct tcb *c)
     if ((c->flags & TF_FIN_QUEUED) && c->snd.nxt == c->snd.fin) {
         if (!tcp_send_ctl(e, c, TH_FIN | TH_ACK, c->snd.fin))
             return TX_BLOCKED;
-        if (c->snd.max != c->snd.fin)
+        if (c->snd.max != c->snd.fin) {
             e->net.st->retransmits++;
+            undo_resent(c, 0);
+        }
         c->snd.nxt = c->snd.fin + 1;
         c->snd.max = c->snd.nxt;
     }
@@ -396,10 +410,26 @@ int tcp_output_turn(struct tcp *e, struct tcb *c)
 void tcp_retransmit(struct tcp *e, struct tcb *c)
 {
     c->flags &= (uint8_t)~TF_TIMING;  /* Karn: no RTT sample from a resent segment */
+    /* RFC 5682 2 (1): F-RTO on a first timeout that interrupts neither a recovery nor a
+     * go-back-N already under way (there "recover" is still ahead of SND.UNA). */
+    int frto = c->timer.retries <= 1 && !c->sack.in_recovery && c->snd.nxt == c->snd.max
+               && !(c->sack.undo & UN_FRTO) && !seq_lt(c->snd.una, c->sack.recover);
+    c->sack.recover = c->snd.max;  /* RFC 6582 4.1: duplicate ACKs of this are no new loss */
     c->sack.in_recovery = 0;
     c->sack.dupacks = 0;
     c->sack.lt_sent = 0;
-    cc_on_rto(e, c);
+    if (c->sack.undo & UN_FRTO) {
+        /* A timeout while F-RTO decides: the loss is real. The first RTO set ssthresh,
+         * and F-RTO's cwnd (flight plus two segments) must not set it again. */
+        c->sack.undo &= (uint8_t)~UN_FRTO;
+        c->cc.cwnd = c->mss;
+    } else {
+        if (c->timer.retries <= 1)  /* a new episode: what it takes may be given back */
+            cc_undo_start(c);
+        cc_on_rto(e, c);
+        if (frto)
+            c->sack.undo |= UN_FRTO1;
+    }
     c->snd.nxt = c->snd.una;
     /* RFC 2018 8: the left edge goes again even if SACKed, since a receiver may renege. */
     uint32_t end = c->snd.end;
@@ -431,6 +461,7 @@ void tcp_probe(struct tcp *e, struct tcb *c)
             c->snd.max = c->snd.nxt;
     } else {
         e->net.st->retransmits++;
+        undo_resent(c, 1);
     }
 }
 
@@ -453,8 +484,10 @@ void tcp_tail_probe(struct tcp *e, struct tcb *c)
         return;
     }
     if ((c->flags & TF_FIN_QUEUED) && c->snd.max == c->snd.fin + 1) {
-        if (tcp_send_ctl(e, c, TH_FIN | TH_ACK, c->snd.fin))
+        if (tcp_send_ctl(e, c, TH_FIN | TH_ACK, c->snd.fin)) {
             e->net.st->retransmits++;
+            undo_resent(c, 0);
+        }
         return;
     }
     if (!seq_lt(c->snd.una, c->snd.end))

@@ -142,6 +142,31 @@ void cc_on_ack(struct tcp *e, struct tcb *c, uint32_t acked);
 void cc_on_loss(struct tcp *e, struct tcb *c);
 void cc_on_rto(struct tcp *e, struct tcb *c);
 void cc_after_idle(struct tcp *e, struct tcb *c);
+void cc_recovery_start(struct tcp *e, struct tcb *c);
+void cc_recovery_ack(struct tcp *e, struct tcb *c, uint32_t delivered);
+void cc_undo_start(struct tcb *c);
+void cc_undo(struct tcp *e, struct tcb *c);
+/* RFC 3708 2 (as Linux's undo_retrans): every retransmission of a reduction's episode
+ * must be reported a duplicate (D-SACK) before the reduction is undone (tcp_sack.c).
+ * len 0 is a FIN, which no D-SACK reports: that episode is not undone; nor one with
+ * more resends than the count holds. */
+static inline void undo_resent(struct tcb *c, uint32_t len)
+{
+    if (!(c->sack.undo & UN_ARMED))
+        return;
+    uint32_t segs = (len + c->mss - 1) / c->mss;
+    if (!len || c->sack.undo_retrans + segs > UINT8_MAX)
+        c->sack.undo &= (uint8_t)~UN_ARMED;
+    else
+        c->sack.undo_retrans = (uint8_t)(c->sack.undo_retrans + segs);
+}
+/* RFC 6937 3.1, "on any data transmission or retransmission": prr_out counts what goes
+ * while in recovery. prr_out never exceeds what was sent since recovery began. */
+static inline void cc_sent(struct tcb *c, uint32_t len)
+{
+    if (c->sack.in_recovery)
+        c->cc.prr_out += len;
+}
 
 /* tcp_bbr.c, tcp_rate.c (BBR, draft-ietf-ccwg-bbr): cc_init, cc_on_loss, cc_on_rto
  * and cc_after_idle hand a BBR connection to bbr_init, bbr_on_loss ...; ack_in calls
@@ -169,12 +194,14 @@ uint32_t sack_bytes(const struct tcb *c);
 uint32_t sack_holes_in(const struct tcb *c, uint32_t a, uint32_t b);
 void rack_timeout(struct tcp *e, struct tcb *c);
 void sack_trim(struct tcb *c);
-uint32_t sack_update(struct tcp *e, struct tcb *c, const struct tcp_opts *o);
+uint32_t sack_update(struct tcp *e, struct tcb *c, const struct tcp_opts *o, int dsack);
+int  dsack_in(struct tcp *e, struct tcb *c, const struct seg *s);
+void frto_on_ack(struct tcp *e, struct tcb *c, uint32_t acked, int dup);
 int  sack_is_lost(const struct tcb *c);
 uint32_t recovery_pipe(const struct tcb *c);
 int  recovery_next(const struct tcb *c, uint32_t *seq, uint32_t *len);
-void recovery_enter(struct tcp *e, struct tcb *c);
-void recovery_on_ack(struct tcp *e, struct tcb *c, uint32_t acked);
+void recovery_enter(struct tcp *e, struct tcb *c, uint32_t delivered);
+void recovery_on_ack(struct tcp *e, struct tcb *c, uint32_t acked, uint32_t delivered);
 void recovery_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len);
 
 /* tcp_timer.c */

@@ -7,6 +7,11 @@
  *                   -> recovery_enter               RACK found a loss, or the third
  *                                                   duplicate ACK where it cannot
  *                   -> recovery_on_ack              every ACK while recovering
+ * recovery_enter, recovery_on_ack -> cc_recovery_start / cc_recovery_ack (tcp_cc.c):
+ *                                                   the window, by PRR (RFC 6937)
+ *                   -> dsack_in                     a duplicate reported (RFC 2883):
+ *                                                   undo a spurious reduction (RFC 3708)
+ *                   -> frto_on_ack                  the ACKs after an RTO (RFC 5682)
  * tcp_timer.c (timer_fire) -> rack_timeout          RACK's reordering timer ran out
  * tcp_out.c (tcp_output) -> recovery_pipe / recovery_next   what may go, and what next
  *
@@ -85,12 +90,93 @@ static void sack_add(struct tcb *c, uint32_t l, uint32_t r)
 }
 
 
+/* The reduction proved spurious: give it back (cc_undo). After an RTO, go-back-N stops
+ * too: what it would resend is what the peer has been shown to hold. */
+static void undo_now(struct tcp *e, struct tcb *c)
+{
+    cc_undo(e, c);
+    e->net.st->undo_recoveries++;
+    if (!c->sack.in_recovery)
+        c->snd.nxt = c->snd.max;
+}
+
+/*
+ * RFC 2883 4: the first block of a SACK option reports a duplicate segment (D-SACK)
+ * when it starts below the cumulative ACK, or lies within the second block. Counted
+ * (dsack_received); one that reports data of the current reduction's episode (above
+ * undo_marker) accounts for that many of its retransmissions (Linux's tcp_check_dsack
+ * and tcp_sacktag_one: a segment the network duplicated would count too, which RFC
+ * 3708 accepts as rare). When all are accounted for, every retransmission was needless
+ * and so was the reduction: it is undone now, or, in recovery, at its end (as Linux's
+ * tcp_try_undo_dsack and tcp_try_undo_recovery). Returns 1 for a D-SACK.
+ */
+int dsack_in(struct tcp *e, struct tcb *c, const struct seg *s)
+{
+    const struct tcp_opts *o = &s->opt;
+    uint32_t l = o->sack[0][0], r = o->sack[0][1];
+    if (!o->nsack || !seq_lt(l, r))
+        return 0;
+    if (!seq_lt(l, s->ack)
+        && !(o->nsack > 1 && seq_le(o->sack[1][0], l) && seq_le(r, o->sack[1][1])))
+        return 0;
+    e->net.st->dsack_received++;
+    if (!(c->sack.undo & UN_ARMED) || !seq_lt(c->cc.undo_marker, r)
+        || seq_lt(c->snd.max, r) || !c->sack.undo_retrans)
+        return 1;
+    uint32_t segs = (r - l + c->mss - 1) / c->mss;
+    c->sack.undo_retrans = (uint8_t)(segs < c->sack.undo_retrans ? c->sack.undo_retrans - segs : 0);
+    if (!c->sack.undo_retrans && !c->sack.in_recovery)
+        undo_now(e, c);
+    return 1;
+}
+
+/*
+ * F-RTO (RFC 5682 2), after an RTO resent the first segment (tcp_retransmit, step 1):
+ * step 2, the first ACK. One that moves SND.UNA but not to "recover" (SND.MAX at the
+ * timeout) lets two new segments go instead of more resends (2b): go-back-N stops and
+ * cwnd becomes the flight plus two segments. A duplicate ACK, one that acknowledges
+ * everything, or no new data to send, leave it to go-back-N (2a). Step 3, the second
+ * ACK: a duplicate says the new segments arrived above a hole, so the loss was real:
+ * cwnd at most three segments, and go-back-N from SND.UNA in slow start (3a). One that
+ * moves SND.UNA acknowledges data that was never resent: the timeout was spurious,
+ * and the window and ssthresh go back to what they were before it (3b, with RFC 4015's
+ * Eifel response as Linux undoes: cc_undo). ACKs that neither move SND.UNA nor are
+ * duplicates (a window update) do not count.
+ */
+void frto_on_ack(struct tcp *e, struct tcb *c, uint32_t acked, int dup)
+{
+    uint8_t step = c->sack.undo & UN_FRTO;
+    if (!step || (!acked && !dup))
+        return;
+    SSDK_ASSERT(!c->sack.in_recovery && step != UN_FRTO);  /* one step, outside recovery */
+    c->sack.undo &= (uint8_t)~UN_FRTO;
+    if (!acked) {
+        if (step == UN_FRTO2) {  /* 3a */
+            if (c->cc.cwnd > 3u * c->mss)
+                c->cc.cwnd = 3u * c->mss;
+            c->snd.nxt = c->snd.una;
+        }
+        return;
+    }
+    if (step == UN_FRTO1) {
+        if (!seq_lt(c->snd.una, c->sack.recover) || !tcp_can_send_new(c))
+            return;  /* 2a */
+        c->sack.undo |= UN_FRTO2;  /* 2b */
+        c->snd.nxt = c->snd.max;
+        c->cc.cwnd = c->snd.max - c->snd.una + 2u * c->mss;
+        return;
+    }
+    e->net.st->spurious_rtos++;  /* 3b */
+    if (c->sack.undo & UN_ARMED)
+        cc_undo(e, c);
+}
+
 /* RFC 2018 3 and RFC 6675 5: take the blocks that report data we sent above SND.UNA.
  * Returns how many bytes are SACKed now that were not before. */
-uint32_t sack_update(struct tcp *e, struct tcb *c, const struct tcp_opts *o)
+uint32_t sack_update(struct tcp *e, struct tcb *c, const struct tcp_opts *o, int dsack)
 {
     uint32_t before = sack_bytes(c);
-    for (uint8_t i = 0; i < o->nsack; i++) {
+    for (uint8_t i = dsack ? 1 : 0; i < o->nsack; i++) {  /* a D-SACK reports no hole */
         uint32_t l = o->sack[i][0], r = o->sack[i][1];
         if (!seq_lt(l, r) || !seq_lt(c->snd.una, r) || seq_lt(c->snd.max, r))
             continue;  /* empty, all acknowledged already, or beyond what was sent */
@@ -178,10 +264,13 @@ static void mark_lost(struct tcp *e, struct tcb *c, int entering)
     c->sack.lost_hi = seq_max(c->sack.lost_hi, lost);
 }
 
-/* RFC 6675 5 (4.1-4.3) / RFC 6582 3.2 (2): the third duplicate ACK. */
-void recovery_enter(struct tcp *e, struct tcb *c)
+/* RFC 6675 5 (4.1-4.3) / RFC 6582 3.2 (2): the third duplicate ACK; `delivered` is what
+ * the ACK that found the loss newly acknowledged or SACKed (RFC 6937's DeliveredData;
+ * 0 from RACK's timer). */
+void recovery_enter(struct tcp *e, struct tcb *c, uint32_t delivered)
 {
     e->net.st->fast_retransmits++;
+    cc_undo_start(c);  /* before the reduction: what it takes (RFC 3708) */
     c->sack.in_recovery = 1;
     /* An RTO's go-back-N ends here: what it already resent is not resent again, and
      * SACK says what else is missing. */
@@ -189,13 +278,14 @@ void recovery_enter(struct tcp *e, struct tcb *c)
     c->snd.nxt = c->snd.max;
     c->sack.recover = c->snd.max;
     c->flags &= (uint8_t)~TF_TIMING;  /* Karn: RTT samples wait for new data */
-    cc_on_loss(e, c);
-    c->cc.cwnd = c->cc.ssthresh;
+    cc_recovery_start(e, c);  /* ssthresh, and PRR's counts (RFC 6937 3.1) */
     c->sack.rtx_hi = c->sack.lost_hi = c->snd.una;
     if (seq_lt(c->snd.una, resent_to) && seq_lt(resent_to, c->snd.max))
         c->sack.rtx_hi = resent_to;
     mark_lost(e, c, 1);
-    /* The first hole goes now, whatever pipe says (RFC 6675 5, step 4.3). */
+    cc_recovery_ack(e, c, delivered);  /* this ACK is the recovery's first */
+    /* The first hole goes now, whatever pipe says (RFC 6675 5, step 4.3; PRR counts it
+     * in prr_out, as Linux's fast retransmit). */
     uint32_t seq, len;
     if (recovery_next(c, &seq, &len) && tcp_resend(e, c, seq, len))
         recovery_sent(e, c, seq, len);
@@ -253,16 +343,18 @@ void rack_timeout(struct tcp *e, struct tcb *c)
         return;
     if (!c->sack.in_recovery) {
         if (seq_lt(c->snd.una, v.lost_hi))
-            recovery_enter(e, c);
+            recovery_enter(e, c, 0);
     } else {
         mark_lost(e, c, 0);
         rack_relost(e, c);
+        cc_recovery_ack(e, c, 0);  /* pipe changed: what was marked lost left it */
     }
     tcp_output(e, c);
 }
 
-/* Every ACK in recovery: a partial ACK marks the next hole, a full one ends it. */
-void recovery_on_ack(struct tcp *e, struct tcb *c, uint32_t acked)
+/* Every ACK in recovery: a partial ACK marks the next hole, a full one ends it (RFC
+ * 6937 3.1: with cwnd = ssthresh). `delivered` as for recovery_enter. */
+void recovery_on_ack(struct tcp *e, struct tcb *c, uint32_t acked, uint32_t delivered)
 {
     if (acked && !seq_lt(c->snd.una, c->sack.recover)) {  /* the full ACK ends recovery */
         c->sack.in_recovery = 0;
@@ -273,6 +365,10 @@ void recovery_on_ack(struct tcp *e, struct tcb *c, uint32_t acked)
         c->cc.cwnd = (c->opts & CO_SACK) || c->cc.ssthresh < fl ? c->cc.ssthresh : fl;
         c->sack.dupacks = 0;
         c->sack.lt_sent = 0;
+        /* RFC 3708 2: every retransmission was D-SACKed (or none went): the loss was a
+         * reordering, and the reduction is undone (Linux's tcp_try_undo_recovery). */
+        if ((c->sack.undo & UN_ARMED) && !c->sack.undo_retrans)
+            undo_now(e, c);
         return;
     }
     if (acked) {
@@ -291,4 +387,5 @@ void recovery_on_ack(struct tcp *e, struct tcb *c, uint32_t acked)
     }
     mark_lost(e, c, 0);
     rack_relost(e, c);
+    cc_recovery_ack(e, c, delivered);  /* after the marks: pipe is what they leave */
 }

@@ -221,7 +221,6 @@ static void rto_fire(struct tcp *e, struct tcb *c)
         rto_arm(e, c);
         return;
     }
-    c->sack.recover = c->snd.max;  /* RFC 6582 4.1: duplicate ACKs of this are no new loss */
     tcp_retransmit(e, c);  /* RFC 6298 5.4, and RFC 5681 3.1 (cwnd to one segment) */
     rto_arm(e, c);
 }
