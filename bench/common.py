@@ -120,3 +120,11 @@ def running(
 
 def fmt(v: float | None, spec: str) -> str:
     return "n/a" if v is None else format(v, spec)
+
+
+def cannot_run(tools: tuple[str, ...]) -> str | None:
+    """Why a benchmark cannot run here (not root, or a tool missing), or None."""
+    if os.geteuid() != 0:
+        return "needs root (network namespaces, raw sockets)"
+    missing = [t for t in tools if shutil.which(t) is None]
+    return f"missing tools: {', '.join(missing)}" if missing else None

@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.common import BENCH, REPO, RESULTS_DIR, pick_cpus, pin
+from bench.common import BENCH, REPO, RESULTS_DIR, cannot_run, pick_cpus, pin
 from ssdk.tools.netns import Topology, kernel_owns_server_ip, ns_exec, veth_pair  # noqa: E402
 
 APPS = BENCH / "apps"
@@ -439,12 +439,9 @@ def main() -> int:
     ap.add_argument("--no-asgi", action="store_true", help="measure ssdk only")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
-    if os.geteuid() != 0:
-        print("needs root (network namespaces, raw sockets)", file=sys.stderr)
-        return 2
-    missing = [t for t in ("ip", "ethtool", "curl", "wrk") if shutil.which(t) is None]
-    if missing:
-        print(f"missing tools: {', '.join(missing)}", file=sys.stderr)
+    why = cannot_run(("ip", "ethtool", "curl", "wrk"))
+    if why:
+        print(why, file=sys.stderr)
         return 2
 
     errors: list[str] = []

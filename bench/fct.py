@@ -20,9 +20,7 @@ import argparse
 import inspect
 import json
 import math
-import os
 import resource
-import shutil
 import signal
 import subprocess
 import sys
@@ -32,7 +30,7 @@ from array import array
 from pathlib import Path
 from typing import Any
 
-from bench.common import BENCH, RESULTS_DIR, fmt, pick_cpus, pin
+from bench.common import BENCH, RESULTS_DIR, cannot_run, fmt, pick_cpus, pin
 from bench.cpu import CLK_TCK, proc_stat, tree_cpu
 from bench.kernel_net import set_cc
 from bench.wrk_vs_nginx import (
@@ -394,13 +392,9 @@ def main() -> int:
         raise SystemExit("--only conns=: this benchmark always uses one connection")
     if args.count < 1 or args.warmup < 0 or args.duration < 0 or args.attempts < 1:
         raise SystemExit("--count and --attempts at least 1, --warmup and --duration at least 0")
-    if os.geteuid() != 0:
-        print("needs root (network namespaces, raw sockets)", file=sys.stderr)
-        return 2
-    tools = ("ip", "ethtool", "curl", "nginx", "taskset", "gcc", "sysctl")
-    missing = [t for t in tools if shutil.which(t) is None]
-    if missing:
-        print(f"missing tools: {', '.join(missing)}", file=sys.stderr)
+    why = cannot_run(("ip", "ethtool", "curl", "nginx", "taskset", "gcc", "sysctl"))
+    if why:
+        print(why, file=sys.stderr)
         return 2
 
     servers = [s for s in SERVERS if "server" not in only or s.name in only["server"]]

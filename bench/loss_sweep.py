@@ -35,7 +35,6 @@ import json
 import math
 import os
 import platform
-import shutil
 import signal
 import statistics
 import subprocess
@@ -47,7 +46,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from bench.common import RESULTS_DIR, fmt
+from bench.common import RESULTS_DIR, cannot_run, fmt
 from bench.kernel_net import set_cc
 from bench.lab import (
     SETTLE_S,
@@ -764,12 +763,9 @@ def main() -> int:
         )
     if args.dry_run:
         return 0
-    if os.geteuid() != 0:
-        print("needs root (network namespaces, raw sockets)", file=sys.stderr)
-        return 2
-    missing = [t for t in ("ip", "ethtool", "curl", "nginx") if shutil.which(t) is None]
-    if missing:
-        print(f"missing tools: {', '.join(missing)}", file=sys.stderr)
+    why = cannot_run(("ip", "ethtool", "curl", "nginx"))
+    if why:
+        print(why, file=sys.stderr)
         return 2
 
     # --resume: points of an earlier run of the same seeds and timeout whose downloads

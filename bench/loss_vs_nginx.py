@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import signal
 import statistics
 import subprocess
@@ -28,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import RESULTS_DIR, fmt
+from bench.common import RESULTS_DIR, cannot_run, fmt
 from bench.lab import (
     SETTLE_S,
     Counters,
@@ -265,12 +264,9 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=300, help="seconds before a curl is killed")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
-    if os.geteuid() != 0:
-        print("needs root (network namespaces, raw sockets)", file=sys.stderr)
-        return 2
-    missing = [t for t in ("ip", "ethtool", "curl", "nginx") if shutil.which(t) is None]
-    if missing:
-        print(f"missing tools: {', '.join(missing)}", file=sys.stderr)
+    why = cannot_run(("ip", "ethtool", "curl", "nginx"))
+    if why:
+        print(why, file=sys.stderr)
         return 2
     args.size = args.size_mib * 1024 * 1024
     args.name = f"f{args.size_mib}m.bin"

@@ -56,6 +56,7 @@ from bench.common import (
     NGINX_CONF,
     REPO,
     RESULTS_DIR,
+    cannot_run,
     fmt,
     pick_cpus,
     pin,
@@ -1040,13 +1041,9 @@ def main() -> int:
             only.setdefault(key, vals)
         if args.duration == ap.get_default("duration"):
             args.duration = 2
-    if os.geteuid() != 0:
-        print("needs root (network namespaces, raw sockets)", file=sys.stderr)
-        return 2
-    tools = ("ip", "ethtool", "curl", "wrk", "nginx", "taskset", "gcc")
-    missing = [t for t in tools if shutil.which(t) is None]
-    if missing:
-        print(f"missing tools: {', '.join(missing)}", file=sys.stderr)
+    why = cannot_run(("ip", "ethtool", "curl", "wrk", "nginx", "taskset", "gcc"))
+    if why:
+        print(why, file=sys.stderr)
         return 2
 
     servers = [s for s in SERVERS if "server" not in only or s.name in only["server"]]

@@ -810,3 +810,20 @@ class Site:
         ctype, body = self.bodies[path]
         extra = validators(body, self.modified[path])
         return head_block("200 OK", ctype, len(body), extra, connection=connection)
+
+
+def window_of_20(stack: Stack, rtt_ms: int = 100) -> Peer:
+    """A SACK peer whose handshake took rtt_ms; huge.bin requested, its initial window of
+    10 segments ACKed, so that 20 are in flight (slow start, cwnd 20), waiting in the
+    inbox. For the loss-recovery tests (test_prr.py, test_undo.py)."""
+    peer = Peer(stack, sack=True)
+    peer.syn(wscale=7)
+    peer.advance(rtt_ms)
+    peer.send("A")
+    peer.queued = True
+    assert len(peer.request(get("/files/huge.bin"))) == 10
+    peer.advance(rtt_ms)
+    peer.deliver(10)
+    assert len(peer.inbox) == 20
+    peer.advance(rtt_ms)
+    return peer

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from harness import Peer, Seg, Stack, get
+from harness import Peer, Seg, Stack, window_of_20
 
 BIG = "/files/huge.bin"  # 70 full segments
 CUBIC, NEWRENO = 0, 1
@@ -25,22 +25,6 @@ def make_stack(make_stack: Callable[..., Stack]) -> Callable[..., Stack]:
         return make_stack(**config)
 
     return make
-
-
-def window_of_20(stack: Stack) -> Peer:
-    """A SACK peer whose handshake took RTT; huge.bin requested, its initial window of
-    10 segments ACKed, so that 20 are in flight (slow start) and waiting in the inbox."""
-    peer = Peer(stack, sack=True)
-    peer.syn(wscale=7)
-    peer.advance(RTT)
-    peer.send("A")
-    peer.queued = True
-    assert len(peer.request(get(BIG))) == 10
-    peer.advance(RTT)
-    peer.deliver(10)
-    assert len(peer.inbox) == 20
-    peer.advance(RTT)
-    return peer
 
 
 def sends_per_ack(peer: Peer, count: int) -> list[int]:

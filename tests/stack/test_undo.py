@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from harness import TEMPLATE_MSS, Peer, Seg, Stack, get
+from harness import TEMPLATE_MSS, Peer, Seg, Stack, window_of_20
 
 BIG = "/files/huge.bin"  # 70 full segments
 RTT = 100  # ms
@@ -22,22 +22,6 @@ UNPACED = 0b0111  # options: timestamps, SACK, loss probes; no pacing (bit 3)
 @pytest.fixture
 def stack(make_stack: Callable[..., Stack]) -> Stack:
     return make_stack(options=UNPACED)
-
-
-def window_of_20(stack: Stack) -> Peer:
-    """A SACK peer whose handshake took RTT; huge.bin requested, its initial window of
-    10 segments ACKed, so that 20 are in flight (slow start, cwnd 20) in the inbox."""
-    peer = Peer(stack, sack=True)
-    peer.syn(wscale=7)
-    peer.advance(RTT)
-    peer.send("A")
-    peer.queued = True
-    assert len(peer.request(get(BIG))) == 10
-    peer.advance(RTT)
-    peer.deliver(10)
-    assert len(peer.inbox) == 20
-    peer.advance(RTT)
-    return peer
 
 
 def in_flight(peer: Peer) -> int:
