@@ -87,8 +87,8 @@ int tcp_output(struct tcp *e, struct tcb *c)
  * that waited may catch up by an initial window (ten segments, as Linux's fq lets a new
  * flow start) or one quantum, whichever is more: its pacing time lags the clock by at
  * most that much, so the first flight and a turn after a pause go whole (BBR: one
- * quantum). Unpaced before
- * an RTT sample, and with pacing off (ssdk_config.options bit 3).
+ * quantum). Unpaced before an RTT sample, and with pacing off (ssdk_config.options
+ * bit 3).
  */
 void pace_sent(struct tcp *e, struct tcb *c, uint32_t len)
 {
