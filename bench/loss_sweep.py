@@ -17,9 +17,8 @@
 # has. It reports; it never asserts.
 #
 # Congestion control: the kernel's is set in the server and client namespaces
-# (bench.kernel_net.set_cc); ssdk's is `ssdk serve --cc`, chosen by --ssdk-cc (ssdk has
-# no BBR yet, so the bbr rows run ssdk with cubic, and their goals read NOT MEASURED
-# until `--ssdk-cc bbr=bbr` can be given).
+# (bench.kernel_net.set_cc); ssdk's is `ssdk serve --cc`, the same one unless --ssdk-cc
+# says otherwise (a row where they differ reads NOT MEASURED: no like-for-like goal).
 #
 #   sudo python3 -m bench.loss_sweep                       # the full sweep (hours)
 #   sudo python3 -m bench.loss_sweep --only loss=1,5 --only rtt=1,20 --only size=1MiB \
@@ -67,8 +66,8 @@ LOSSES = (0.5, 1.0, 2.0, 5.0, 10.0)  # percent, each way
 RTTS = (1, 20, 80)  # ms
 SIZES = {"1MiB": 1 << 20, "20MiB": 20 << 20}
 CCS = ("cubic", "bbr")
-# The congestion control ssdk serves with when the kernel runs the key: ssdk has no BBR.
-SSDK_CC = {"cubic": "cubic", "bbr": "cubic", "newreno": "newreno", "reno": "newreno"}
+# The congestion control ssdk serves with when the kernel runs the key: the same one.
+SSDK_CC = {"cubic": "cubic", "bbr": "bbr", "newreno": "newreno", "reno": "newreno"}
 SERVERS = ("ssdk", "nginx")
 GOAL_RATIO = 1.2  # median ssdk / kernel completion time, at most
 GOAL_GOODPUT = 0.9  # bottleneck goodput, at least this times the kernel's
@@ -167,7 +166,7 @@ def summarize_point(point: dict[str, Any]) -> None:
     point["ratio"] = ratio
     if point["ssdk_cc"] != point["cc"]:
         goal = "NOT MEASURED"
-        why = f"ssdk has no {point['cc']}: it ran {point['ssdk_cc']}"
+        why = f"ssdk ran {point['ssdk_cc']} against the kernel's {point['cc']}"
     elif not point["runs"]["ssdk"] or not point["runs"]["nginx"]:
         goal, why = "NOT MEASURED", "no downloads"
     elif s["errors"]:
@@ -238,9 +237,8 @@ def print_goals(points: list[dict[str, Any]], ccs: list[str]) -> None:
         ssdk_ccs = sorted({p["ssdk_cc"] for p in pts})
         if any(c != cc for c in ssdk_ccs):
             print(
-                f"  {cc}: NOT MEASURED: ssdk has no {cc.upper() if cc == 'bbr' else cc}"
-                f" (it ran {', '.join(ssdk_cc for ssdk_cc in ssdk_ccs)} against the kernel's"
-                f" {cc}); those rows are shown for reference only"
+                f"  {cc}: NOT MEASURED: ssdk ran {', '.join(ssdk_ccs)} against the"
+                f" kernel's {cc}; those rows are shown for reference only"
             )
             continue
         counts = {
@@ -627,7 +625,7 @@ def print_bottleneck(rows: list[dict[str, Any]], args: argparse.Namespace) -> No
         if s is None or k is None:
             continue
         if s["ssdk_cc"] != cc:
-            print(f"  {cc}: NOT MEASURED: ssdk has no {cc} (it ran {s['ssdk_cc']})")
+            print(f"  {cc}: NOT MEASURED: ssdk ran {s['ssdk_cc']} against the kernel's {cc}")
             continue
         sg, kg = s.get("goodput_mbit_s"), k.get("goodput_mbit_s")
         if kg is None or k["failed"]:
@@ -700,7 +698,7 @@ def main() -> int:
         action="append",
         default=[],
         metavar="KERNEL=SSDK",
-        help="ssdk's --cc when the kernel runs KERNEL (default bbr=cubic: no BBR)",
+        help="ssdk's --cc when the kernel runs KERNEL (default: the same)",
     )
     ap.add_argument("--seeds", type=int, default=5, help="seeds 1..N per point")
     ap.add_argument("--timeout", type=float, default=120, help="seconds per download")

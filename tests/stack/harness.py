@@ -44,6 +44,7 @@ CLIENT_MAC = "02:00:00:00:00:02"
 PORT = 80
 TEMPLATE_MSS = DEFAULT_MSS  # what the test bundle is built with (ssdk build's default)
 SERVER_MSS = 1460  # the MSS option of our SYN-ACK (ssdk_config rx_mss)
+UNPACED = 0b0111  # engine options: timestamps, SACK, loss probes; no pacing (bit 3)
 RX_WINDOW = 4096  # the request buffer per connection, which is also our receive window
 RESPQ_DEPTH = 4  # responses a connection has in flight at most (serve/engine.h RESPQ_MAX)
 ETH_MIN = 60  # Ethernet minimum frame length without the FCS

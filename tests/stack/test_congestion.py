@@ -14,14 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from harness import TEMPLATE_MSS, Peer, Stack, get
+from harness import TEMPLATE_MSS, UNPACED, Peer, Stack, get
 
 BIG = "/files/huge.bin"
 CUBIC, NEWRENO = 0, 1
 RTT = 100  # ms
 
 
-UNPACED = 0b0111  # options: timestamps, SACK, loss probes; no pacing (bit 3)
 
 
 @pytest.fixture

@@ -3,7 +3,9 @@
 # 3.8.6.2.1), the initial window (RFC 6928) and slow start (RFC 5681 3.1).
 from __future__ import annotations
 
-from harness import RX_WINDOW, TEMPLATE_MSS, Peer, Seg, Site, Stack, get
+from collections.abc import Callable
+
+from harness import RX_WINDOW, TEMPLATE_MSS, UNPACED, Peer, Seg, Site, Stack, get
 
 
 def in_flight(peer: Peer, segs: list[Seg], acked: int) -> int:
@@ -96,18 +98,33 @@ def test_initial_window_small_mss(stack: Stack, peer: Peer) -> None:
     assert [len(s.payload) for s in segs] == [536] * 10
 
 
-def test_slow_start_grows_by_one_segment_per_ack(stack: Stack, peer: Peer) -> None:
-    """RFC 5681 3.1: during slow start cwnd grows by at most SMSS per ACK that
-    acknowledges new data (equation 2). One ACK for the whole initial window releases
-    eleven segments; an ACK per segment would release two each."""
+def test_slow_start_counts_every_acknowledged_byte_when_paced(
+    make_stack: Callable[..., Stack],
+) -> None:
+    """RFC 5681 3.1 with RFC 3465 2.2's byte counting: cwnd grows by what each ACK
+    acknowledges. Paced, the limit L on that is not needed (it bounds the burst of an
+    unpaced sender), so, as Linux does, every byte counts: one ACK for the whole initial
+    window lets twenty segments go; an ACK of one segment frees one and adds one."""
+    peer = Peer(make_stack())
     peer.connect(mss=536)  # small segments, so the response outlasts these rounds
     first = peer.request(get("/files/big.bin"))
     assert len(first) == 10
-    segs = peer.ack()  # cwnd 10 -> 11 segments, nothing in flight
-    assert [len(s.payload) for s in segs] == [536] * 11
-    # An ACK of one segment frees one and adds one to cwnd: two go out.
+    segs = peer.ack()
+    assert [len(s.payload) for s in segs] == [536] * 20
     out = peer.send("A", ack=segs[0].seq + 536)
-    assert [peer.rseq(s) for s in out] == [1 + 536 * n for n in (21, 22)]
+    assert [peer.rseq(s) for s in out] == [1 + 536 * n for n in (30, 31)]
+
+
+def test_slow_start_counts_two_segments_per_ack_unpaced(
+    make_stack: Callable[..., Stack],
+) -> None:
+    """RFC 3465 2.2: an unpaced sender counts at most L = 2 SMSS per ACK, so one ACK
+    for the whole initial window releases twelve segments, not twenty at once."""
+    peer = Peer(make_stack(options=UNPACED))
+    peer.connect(mss=536)
+    assert len(peer.request(get("/files/big.bin"))) == 10
+    segs = peer.ack()
+    assert [len(s.payload) for s in segs] == [536] * 12
 
 
 def test_our_window_is_what_the_request_buffer_has_left(stack: Stack, peer: Peer) -> None:

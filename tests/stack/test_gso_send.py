@@ -21,6 +21,7 @@ import pytest
 from harness import (
     MOD,
     TEMPLATE_MSS,
+    UNPACED,
     VNET_F_NEEDS_CSUM,
     VNET_GSO_TCPV4,
     Peer,
@@ -44,7 +45,6 @@ def gstack(site: Site) -> Iterator[Stack]:
     s.close()
 
 
-UNPACED = 0b0111  # options: timestamps, SACK, loss probes; no pacing (bit 3)
 
 
 def pieces(sf: SuperFrame) -> int:

@@ -149,20 +149,20 @@ def test_many_pipelined_requests_in_one_segment(peer: Peer, site: Site) -> None:
 
 def test_requests_arriving_while_a_response_is_sent(peer: Peer, site: Site) -> None:
     """RFC 9112 9.3.2: requests that arrive while a response is still being sent wait
-    for it; here two come in the middle of a 30 KB response (with the ACK of its first
+    for it; here two come in the middle of a 100 KB response (with the ACK of its first
     flight), and a third in the middle of the second response."""
     peer.connect()
-    first = peer.request(get("/files/big.bin"))
+    first = peer.request(get("/files/huge.bin"))
     assert len(first) == 10  # the initial window: the response is far from done
     segs = peer.request(get("/files/mid.bin") + get("/a"))
-    assert all(s.payload and peer.offset(s) < len(site.expect("/files/big.bin")) for s in segs)
+    assert all(s.payload and peer.offset(s) < len(site.expect("/files/huge.bin")) for s in segs)
     for _ in range(20):  # ACK until the second response has begun
         peer.ack()
-        if len(peer.stream) > len(site.expect("/files/big.bin")):
+        if len(peer.stream) > len(site.expect("/files/huge.bin")):
             break
     peer.request(get("/b"))
     peer.drain()
-    paths = ["/files/big.bin", "/files/mid.bin", "/a", "/b"]
+    paths = ["/files/huge.bin", "/files/mid.bin", "/a", "/b"]
     assert bytes(peer.stream) == b"".join(site.expect(p) for p in paths)
     responses = peer.responses(4)
     assert [r.raw for r in responses] == [site.expect(p) for p in paths]

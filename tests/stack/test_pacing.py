@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from harness import Peer, Stack, get
+from harness import UNPACED, Peer, Stack, get
 
 BIG = "/files/huge.bin"  # 70 full segments
 RTT = 100  # ms
-UNPACED = 0b0111  # options: timestamps, SACK, loss probes; no pacing (bit 3)
 
 
 def handshaken(stack: Stack, sport: int = 40000) -> Peer:

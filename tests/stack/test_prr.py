@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from harness import Peer, Seg, Stack, window_of_20
+from harness import UNPACED, Peer, Seg, Stack, window_of_20
 
 BIG = "/files/huge.bin"  # 70 full segments
 CUBIC, NEWRENO = 0, 1
 RTT = 100  # ms
-UNPACED = 0b0111  # options: timestamps, SACK, loss probes; no pacing (bit 3)
 
 
 @pytest.fixture

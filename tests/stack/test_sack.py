@@ -170,10 +170,10 @@ def test_rack_timer_then_recovery_keeps_sacked_segments(stack: Stack, site: Site
     peer.lose_once(first[2], first[5])
     peer.deliver(len(peer.inbox), ack=False)  # everything arrives, every ACK is lost...
     # ...but one, sent when 0-1 and 3-4 had arrived: it acknowledges 0-1 and SACKs 3-4.
-    # Slow start lets three new segments out.
+    # Slow start (two acknowledged segments: cwnd 12) lets four new segments out.
     out = peer.send("A", ack=first[2].seq, sack=[(first[3].seq, first[5].seq)])
-    assert new_data(peer, out) == [10, 11, 12]
-    peer.deliver(3, ack=False)  # they arrive too; their ACKs are lost
+    assert new_data(peer, out) == [10, 11, 12, 13]
+    peer.deliver(4, ack=False)  # they arrive too; their ACKs are lost
     again = first_resent(peer)  # RACK's timer
     assert segno(peer, again[-1]) == 2
     assert again[-1].at - START_MS <= 2

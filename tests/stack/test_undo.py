@@ -12,11 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from harness import TEMPLATE_MSS, Peer, Seg, Stack, window_of_20
+from harness import TEMPLATE_MSS, UNPACED, Peer, Seg, Stack, window_of_20
 
 BIG = "/files/huge.bin"  # 70 full segments
 RTT = 100  # ms
-UNPACED = 0b0111  # options: timestamps, SACK, loss probes; no pacing (bit 3)
 
 
 @pytest.fixture

@@ -33,8 +33,10 @@
 #include "tcp/tcp_state.h"
 
 #define TCP_RCV_CAP 4096      /* bytes buffered per connection: also our receive window */
-#define SACK_MAX 4            /* blocks read from a segment, and ranges kept per side */
+#define SACK_MAX 4            /* blocks read from a segment; ranges held out of order */
+#define SACK_RANGES 12        /* SACKed ranges the send side keeps (tcp_sack.c) */
 #define RACK_SLOTS 8          /* send-time steps kept per connection (tcp_rack.c) */
+#define RACK_SPAN_US 16       /* the unit of a step's span: 16 bits of it reach 1.05 s */
 /* Data segments one loop pass may queue (a super-frame counts its pieces). A veth or NIC
  * peer takes a burst into a backlog of its own (1000 frames on Linux by default); a pass
  * that queued the whole TX ring at once would overflow it. */
@@ -127,7 +129,7 @@ struct tcb {
     /* Loss detection and recovery (tcp_sack.c): what the peer holds above SND.UNA, and
      * the holes. */
     struct tcb_sack {
-        uint32_t blocks[SACK_MAX][2];  /* [start, end), disjoint, ascending */
+        uint32_t blocks[SACK_RANGES][2];  /* [start, end), disjoint, ascending */
         uint8_t  nblocks;
         uint8_t  dupacks;
         uint8_t  in_recovery;
@@ -141,13 +143,15 @@ struct tcb {
         uint32_t lost_hi;     /* unSACKed bytes below this are taken as lost */
     } sack;
 
-    /* RACK (RFC 8985 6, tcp_rack.c): when the bytes in flight were last sent, as a step
-     * function of the sequence number in at most RACK_SLOTS steps (slot k covers
-     * [end[k-1], end[k]), slot 0 from SND.UNA; times are the low 32 bits of the clock in
-     * microseconds), and what the latest delivery says. 84 bytes. */
+    /* RACK (RFC 8985 6, tcp_rack.c): when the bytes in flight were last sent, as a
+     * piecewise linear function of the sequence number in at most RACK_SLOTS steps (slot
+     * k covers [end[k-1], end[k]), slot 0 from SND.UNA; its first byte went span[k]
+     * RACK_SPAN_US units before its last, at sent_us[k]; times are the low 32 bits of the
+     * clock in microseconds), and what the latest delivery says. 100 bytes. */
     struct tcb_rack {
         uint32_t end[RACK_SLOTS];
         uint32_t sent_us[RACK_SLOTS];
+        uint16_t span[RACK_SLOTS];
         uint32_t xmit_us;     /* RACK.xmit_ts: latest send time of data delivered */
         uint32_t end_seq;     /* RACK.end_seq: where that data ends */
         uint32_t rtt_us;      /* RACK.rtt: the round trip of that delivery */

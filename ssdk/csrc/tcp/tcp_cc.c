@@ -91,8 +91,15 @@ void cc_on_ack(struct tcp *e, struct tcb *c, uint32_t acked)
     if (c->cc.cwnd < c->cc.ssthresh) {
         if (2ull * was_out < c->cc.cwnd)
             return;  /* slow start: limited if less than half the window was used */
-        /* slow start, RFC 5681 3.1 with L = 1 SMSS */
-        c->cc.cwnd += acked < c->mss ? acked : c->mss;
+        /* Slow start, RFC 5681 3.1 with appropriate byte counting (RFC 3465 2.2). L
+         * bounds the burst an unpaced sender lets out per ACK; a paced one sends the
+         * increase spread over the round trip, so, as Linux does, every acknowledged
+         * byte counts (an ACK for every two segments then doubles the window per round
+         * trip; L = 1 SMSS grew it only 1.5 times). */
+        uint32_t l = (e->net.cfg.options & TCP_OPT_PACING) ? acked : 2u * c->mss;
+        c->cc.cwnd += acked < l ? acked : l;
+        if (c->cc.cwnd > c->cc.ssthresh)
+            c->cc.cwnd = c->cc.ssthresh;  /* RFC 5681 3.1: slow start ends at ssthresh */
         return;
     }
     if ((uint64_t)was_out + 3u * c->mss < c->cc.cwnd)

@@ -183,7 +183,7 @@ static int ack_in(struct tcp *e, struct tcb *c, const struct seg *s)
     if (seq_lt(c->snd.nxt, c->snd.una))
         c->snd.nxt = c->snd.una;
     sack_trim(c);
-    rack_trim(c);
+    rack_trim(c, c->sack.prev_una);
     /* RFC 6937 3.1, DeliveredData: the change in SND.UNA plus the change in what is
      * SACKed (which falls where the ACK covers bytes SACKed before). */
     int64_t dd = (int64_t)acked + sack_bytes(c) - sacked;

@@ -54,7 +54,7 @@ static inline void conn_check_seq(const struct tcb *c)
     SSDK_ASSERT(seq_le(c->snd.una, c->snd.nxt));
     SSDK_ASSERT(seq_le(c->snd.nxt, c->snd.max));
     SSDK_ASSERT(c->rcv.len <= TCP_RCV_CAP);
-    SSDK_ASSERT(c->sack.nblocks <= SACK_MAX && c->rcv.nooo <= SACK_MAX);
+    SSDK_ASSERT(c->sack.nblocks <= SACK_RANGES && c->rcv.nooo <= SACK_MAX);
 }
 
 /* The one way a connection's state changes (tcp_state.h): a move the table allows. */
@@ -184,7 +184,7 @@ struct rack_verdict {
     uint32_t wait_us;              /* until the next step may be found lost; 0: none waits */
 };
 void rack_check(const struct tcb *c);
-void rack_trim(struct tcb *c);
+void rack_trim(struct tcb *c, uint32_t old_una);
 void rack_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len);
 void rack_delivered(struct tcp *e, struct tcb *c, uint32_t a, uint32_t b, int above);
 int  rack_detect(const struct tcp *e, const struct tcb *c, struct rack_verdict *v);

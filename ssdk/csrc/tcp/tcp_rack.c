@@ -11,14 +11,16 @@
  * tcp_timer.c (rack_timer_arm) -> rack_detect               what is lost, what may be
  *
  * RFC 8985 keeps a send time per segment; a bufferless stack keeps no per-segment
- * record, so the send times of what is in flight are a step function of the sequence
- * number in at most RACK_SLOTS steps (struct tcb_rack). New data extends it at the top;
- * a retransmission overwrites its range with the new time (RACK needs the latest
- * transmission). When more steps are needed than there are slots, the two neighbours
- * closest in time are merged and keep the later time: a merged byte then looks younger
- * than it is, so its loss is found later (at worst by the RTO), never sooner. Only
- * connections with SACK use it: without SACK nothing says what was delivered above the
- * hole (RFC 8985 2).
+ * record, so the send times of what is in flight are a piecewise linear function of the
+ * sequence number in at most RACK_SLOTS steps (struct tcb_rack): each step holds when
+ * its first and its last byte went, and a paced flight puts the ones between on the line.
+ * New data extends it at the top; a retransmission overwrites its range with the new
+ * time (RACK needs the latest transmission). When more steps are needed than there are
+ * slots, the two neighbours whose merged line strays least from their times merge
+ * (merge_cost). A step holding a single instant, as the steps of one pass do, keeps the
+ * exact time; what the line guesses is read on the safe side: late for a byte's own
+ * loss, early for a delivery, whose time bounds everyone else's. Only connections with
+ * SACK use it: without SACK nothing says what was delivered above the hole (RFC 8985 2).
  * Invariant: n <= RACK_SLOTS; the ends ascend strictly, above SND.UNA and at most
  * SND.MAX.
  */
@@ -26,11 +28,47 @@
 #include "tcp/tcp_priv.h"
 
 /* What docs/tcp.md states RACK costs per connection (issue 18 counts every byte). */
-_Static_assert(sizeof(struct tcb_rack) == 84, "RACK's state per connection is 84 bytes");
+_Static_assert(sizeof(struct tcb_rack) == 100, "RACK's state per connection is 100 bytes");
 
 /* Send times are the clock's low 32 bits: compared by their difference (71 minutes of
  * wrap, far beyond any flight). */
 static int32_t us_diff(uint32_t a, uint32_t b) { return (int32_t)(a - b); }
+static uint32_t us_later(uint32_t a, uint32_t b) { return us_diff(a, b) > 0 ? a : b; }
+static uint32_t us_dist(uint32_t a, uint32_t b)
+{
+    int32_t d = us_diff(a, b);
+    return d < 0 ? (uint32_t)-(int64_t)d : (uint32_t)d;
+}
+
+/* One step: bytes [lo, hi), the first sent at `first`, the last at `last`, the ones
+ * between at an even pace (what pacing makes of a flight). */
+struct step {
+    uint32_t lo, hi, first, last;
+};
+
+static struct step step_get(const struct tcb *c, uint8_t k, uint32_t lo)
+{
+    uint32_t last = c->rack.sent_us[k];
+    return (struct step){lo, c->rack.end[k], last - (uint32_t)c->rack.span[k] * RACK_SPAN_US,
+                         last};
+}
+
+/* When the stream at x (lo <= x <= hi) went: `first` at lo, `last` at hi, linear between.
+ * A segment's start reads a little early and its end a little late, which each use
+ * below picks so as to err on the safe side. */
+static uint32_t step_time(const struct step *s, uint32_t x)
+{
+    uint32_t w = s->hi - s->lo, d = s->last - s->first;
+    if (!d || !w)
+        return s->last;
+    return s->first + (uint32_t)((uint64_t)d * (x - s->lo) / w);
+}
+
+static uint16_t span_of(uint32_t first, uint32_t last)
+{
+    uint32_t u = us_diff(last, first) > 0 ? (last - first) / RACK_SPAN_US : 0;
+    return (uint16_t)(u > 0xffff ? 0xffff : u);  /* rounded down: the first byte younger */
+}
 
 void rack_check(const struct tcb *c)
 {
@@ -41,16 +79,63 @@ void rack_check(const struct tcb *c)
     }
 }
 
-/* Forget the steps the cumulative ACK covers. */
-void rack_trim(struct tcb *c)
+/* Forget the steps the cumulative ACK covers; the one it cuts into starts at SND.UNA
+ * now, with the time of the byte there. `old_una`: SND.UNA before the ACK. */
+void rack_trim(struct tcb *c, uint32_t old_una)
 {
     uint8_t k = 0;
     while (k < c->rack.n && seq_le(c->rack.end[k], c->snd.una))
         k++;
+    if (k < c->rack.n && c->rack.span[k]) {
+        struct step st = step_get(c, k, k ? c->rack.end[k - 1] : old_una);
+        if (seq_lt(st.lo, c->snd.una))
+            c->rack.span[k] = span_of(step_time(&st, c->snd.una), st.last);
+    }
     c->rack.n = (uint8_t)(c->rack.n - k);
     memmove(c->rack.end, c->rack.end + k, c->rack.n * sizeof(uint32_t));
     memmove(c->rack.sent_us, c->rack.sent_us + k, c->rack.n * sizeof(uint32_t));
+    memmove(c->rack.span, c->rack.span + k, c->rack.n * sizeof(uint16_t));
     SSDK_DEBUG_ONLY(rack_check(c));
+}
+
+/* Steps being rebuilt: ends, first and last send times. */
+struct steps {
+    uint32_t end[RACK_SLOTS + 3], first[RACK_SLOTS + 3], last[RACK_SLOTS + 3];
+    uint8_t n;
+};
+
+/* A step [previous end, b) sent from fi to la; bytes sent at the instant the step below
+ * was sent whole grow that one. */
+static void push(struct steps *w, uint32_t b, uint32_t fi, uint32_t la)
+{
+    uint8_t n = w->n;
+    if (n && fi == la && w->first[n - 1] == la && w->last[n - 1] == la) {
+        w->end[n - 1] = b;
+        return;
+    }
+    w->end[n] = b, w->first[n] = fi, w->last[n] = la, w->n++;
+}
+
+/*
+ * What merging steps k and k+1 costs: how far the merged line strays, at their border,
+ * from the send times on either side. Neighbours sent one after the other (new data
+ * paced out) merge into one line at little cost. Others (a resend beside what went a
+ * round trip before it) cost more than any of those; merged, they take the later time
+ * throughout: their bytes look younger than they are, so their loss is found later
+ * (at worst by the probe or the RTO), never sooner.
+ */
+static uint64_t merge_cost(const struct steps *w, uint8_t k, uint32_t lo, struct step *m)
+{
+    uint32_t mid = w->end[k];
+    *m = (struct step){lo, w->end[k + 1], w->first[k], w->last[k + 1]};
+    if (us_diff(w->first[k + 1], w->last[k]) < 0) {
+        uint32_t t = us_later(w->last[k], w->last[k + 1]);
+        m->first = m->last = t;
+        return (1ull << 32) + us_dist(w->last[k + 1], w->last[k]);
+    }
+    uint32_t at = step_time(m, mid);
+    uint32_t e1 = us_dist(at, w->last[k]), e2 = us_dist(at, w->first[k + 1]);
+    return e1 > e2 ? e1 : e2;
 }
 
 /* Bytes [seq, seq+len) of the stream are being sent now (new, or again). */
@@ -61,66 +146,72 @@ void rack_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len)
         s = lo;
     if (!seq_lt(s, f))
         return;
-    uint32_t end[RACK_SLOTS + 3], us[RACK_SLOTS + 3];
-    uint8_t n = 0, placed = 0;
-/* A step ending at b with time u; one with the same time as the step below grows it. */
-#define PUSH(b, u)                                   \
-    do {                                             \
-        if (n && us[n - 1] == (u)) {                 \
-            end[n - 1] = (b);                        \
-        } else {                                     \
-            end[n] = (b), us[n] = (u), n++;          \
-        }                                            \
-    } while (0)
+    struct steps w;
+    w.n = 0;
+    uint8_t placed = 0;
     for (uint8_t k = 0; k < c->rack.n; k++) {
-        uint32_t hi = c->rack.end[k], u = c->rack.sent_us[k];
-        if (seq_lt(lo, s))  /* the part below the new range */
-            PUSH(seq_lt(hi, s) ? hi : s, u);
-        if (!placed && seq_lt(s, hi)) {
-            PUSH(f, t);
+        struct step st = step_get(c, k, lo);
+        if (seq_lt(lo, s)) {  /* the part below the new range */
+            uint32_t b = seq_lt(st.hi, s) ? st.hi : s;
+            push(&w, b, st.first, step_time(&st, b));
+        }
+        if (!placed && seq_lt(s, st.hi)) {
+            push(&w, f, t, t);
             placed = 1;
         }
-        if (seq_lt(seq_lt(lo, f) ? f : lo, hi))  /* the part above it */
-            PUSH(hi, u);
-        lo = hi;
+        uint32_t a = seq_lt(lo, f) ? f : lo;
+        if (seq_lt(a, st.hi))  /* the part above it */
+            push(&w, st.hi, step_time(&st, a), st.last);
+        lo = st.hi;
     }
     if (!placed)  /* above every step (a gap below it, our FIN's number, goes with it) */
-        PUSH(f, t);
-#undef PUSH
-    while (n > RACK_SLOTS) {  /* merge the neighbours closest in time, at the later time */
+        push(&w, f, t, t);
+    while (w.n > RACK_SLOTS) {  /* merge the neighbours that cost least */
         uint8_t best = 0;
-        uint32_t gap = UINT32_MAX;
-        for (uint8_t k = 0; k + 1 < n; k++) {
-            int32_t d = us_diff(us[k + 1], us[k]);
-            uint32_t a = d < 0 ? (uint32_t)-(int64_t)d : (uint32_t)d;
-            if (a < gap)
-                gap = a, best = k;
+        uint64_t cost = UINT64_MAX;
+        struct step m, bm = {0, 0, 0, 0};
+        for (uint8_t k = 0; k + 1 < w.n; k++) {
+            uint64_t x = merge_cost(&w, k, k ? w.end[k - 1] : c->snd.una, &m);
+            if (x < cost)
+                cost = x, best = k, bm = m;
         }
-        if (us_diff(us[best], us[best + 1]) > 0)
-            us[best + 1] = us[best];
-        memmove(end + best, end + best + 1, (size_t)(n - best - 1) * sizeof(uint32_t));
-        memmove(us + best, us + best + 1, (size_t)(n - best - 1) * sizeof(uint32_t));
-        n--;
+        w.first[best + 1] = bm.first, w.last[best + 1] = bm.last;
+        uint8_t rest = (uint8_t)(w.n - best - 1);
+        memmove(w.end + best, w.end + best + 1, rest * sizeof(uint32_t));
+        memmove(w.first + best, w.first + best + 1, rest * sizeof(uint32_t));
+        memmove(w.last + best, w.last + best + 1, rest * sizeof(uint32_t));
+        w.n--;
     }
-    memcpy(c->rack.end, end, n * sizeof(uint32_t));
-    memcpy(c->rack.sent_us, us, n * sizeof(uint32_t));
-    c->rack.n = n;
+    for (uint8_t k = 0; k < w.n; k++) {
+        c->rack.end[k] = w.end[k];
+        c->rack.sent_us[k] = w.last[k];
+        c->rack.span[k] = span_of(w.first[k], w.last[k]);
+    }
+    c->rack.n = w.n;
 }
 
 /*
  * RFC 8985 6.2, steps 1-3: bytes [a, b), not delivered before, are (SACKed or
  * acknowledged; call before SND.UNA moves). `above`: data above them had been delivered
  * already. RACK then remembers the latest-sent delivery, and whether the peer reorders.
+ * Within a step the delivery's time is read at the start of its last segment, a little
+ * early: a RACK.xmit_ts later than the truth would call lost what was sent just after it
+ * and is still on its way.
  */
 void rack_delivered(struct tcp *e, struct tcb *c, uint32_t a, uint32_t b, int above)
 {
     uint32_t lo = c->snd.una, t = 0, now = (uint32_t)e->net.now_us;
     int found = 0;
     for (uint8_t k = 0; k < c->rack.n; k++) {
-        uint32_t hi = c->rack.end[k];
-        if (seq_lt(lo, b) && seq_lt(a, hi) && (!found || us_diff(c->rack.sent_us[k], t) > 0))
-            t = c->rack.sent_us[k], found = 1;
-        lo = hi;
+        struct step st = step_get(c, k, lo);
+        if (seq_lt(lo, b) && seq_lt(a, st.hi)) {
+            uint32_t top = seq_lt(b, st.hi) ? b : st.hi, from = seq_lt(a, lo) ? lo : a;
+            uint32_t x = top - from > c->mss ? top - c->mss : from;
+            uint32_t u = step_time(&st, x);
+            if (!found || us_diff(u, t) > 0)
+                t = u, found = 1;
+        }
+        lo = st.hi;
     }
     if (!found)
         return;  /* sent before RACK kept track (or our FIN): no information */
@@ -169,11 +260,13 @@ static uint32_t reo_wnd(const struct tcb *c)
 }
 
 /*
- * RFC 8985 6.2, step 5: every step in flight with bytes not SACKed, sent before the latest
- * delivery, is lost once RACK.rtt + reo_wnd has passed since it was sent; for the others
- * the time still to wait. Returns 0 when RACK has no information (no SACK, nothing
- * delivered yet). In recovery, steps below rtx_hi hold retransmissions: those found lost
- * are lost again (v->relost_*), the lowest such step.
+ * RFC 8985 6.2, step 5: the bytes in flight not SACKed, sent before the latest delivery,
+ * are lost once RACK.rtt + reo_wnd has passed since they were sent; for the others the
+ * time still to wait. Within a step, whole segments are lost up to where the line of
+ * send times, read at each segment's end (a little late), passes the bound. Returns 0
+ * when RACK has no information (no SACK, nothing delivered yet). In recovery, steps
+ * below rtx_hi hold retransmissions: those found lost are lost again (v->relost_*), the
+ * lowest such range.
  */
 int rack_detect(const struct tcp *e, const struct tcb *c, struct rack_verdict *v)
 {
@@ -183,12 +276,15 @@ int rack_detect(const struct tcp *e, const struct tcb *c, struct rack_verdict *v
         return 0;
     SSDK_DEBUG_ONLY(rack_check(c));
     uint32_t now = (uint32_t)e->net.now_us, wnd = reo_wnd(c), lo = c->snd.una;
+    uint32_t aged = now - c->rack.rtt_us - wnd;  /* sent by then: old enough */
+    uint32_t bound = us_diff(aged, c->rack.xmit_us) < 0 ? aged : c->rack.xmit_us;
     for (uint8_t k = 0; k < c->rack.n; lo = c->rack.end[k], k++) {
-        uint32_t hi = c->rack.end[k], t = c->rack.sent_us[k];
-        int32_t d = us_diff(t, c->rack.xmit_us);
-        if (d > 0)
+        struct step st = step_get(c, k, lo);
+        if (us_diff(st.first, c->rack.xmit_us) > 0)
             continue;  /* sent after the latest delivery: nothing says yet */
-        if (d == 0) {  /* sent with it: only what lies below it, and was sent first */
+        uint32_t hi = st.hi;
+        if (st.first == st.last && st.last == c->rack.xmit_us) {
+            /* sent with it: only what lies below it, and was sent first */
             if (!seq_lt(lo, c->rack.end_seq)
                 || (c->sack.in_recovery && seq_lt(lo, c->sack.rtx_hi)))
                 continue;  /* a resend in the same microsecond went after it */
@@ -197,19 +293,30 @@ int rack_detect(const struct tcp *e, const struct tcb *c, struct rack_verdict *v
         }
         if (!sack_holes_in(c, lo, hi))
             continue;
-        int64_t left = (int64_t)us_diff(t, now) + c->rack.rtt_us + wnd;
-        if (left > 0) {
-            if (!v->wait_us || left < v->wait_us)
+        uint32_t q = lo;  /* [lo, q) is lost */
+        if (us_diff(bound, st.last) >= 0) {
+            q = hi;
+        } else if (us_diff(bound, st.first) >= 0) {
+            uint64_t x = (uint64_t)(st.hi - lo) * (bound - st.first) / (st.last - st.first);
+            q = lo + (uint32_t)(x / c->mss) * c->mss;
+            q = seq_lt(hi, q) ? hi : q;
+        }
+        if (seq_lt(q, hi)) {  /* the next segment: when it will be old enough */
+            uint32_t te = step_time(&st, seq_lt(q + c->mss, st.hi) ? q + c->mss : st.hi);
+            int64_t left = (int64_t)us_diff(te, now) + c->rack.rtt_us + wnd;
+            if (us_diff(te, c->rack.xmit_us) <= 0 && left > 0
+                && (!v->wait_us || left < v->wait_us))
                 v->wait_us = (uint32_t)left;
+        }
+        if (!seq_lt(lo, q) || !sack_holes_in(c, lo, q))
             continue;
-        }
         if (c->sack.in_recovery && seq_lt(lo, c->sack.rtx_hi) && !v->relost_hi
-            && sack_holes_in(c, lo, seq_lt(c->sack.rtx_hi, hi) ? c->sack.rtx_hi : hi)) {
+            && sack_holes_in(c, lo, seq_lt(c->sack.rtx_hi, q) ? c->sack.rtx_hi : q)) {
             v->relost_lo = lo;
-            v->relost_hi = seq_lt(c->sack.rtx_hi, hi) ? c->sack.rtx_hi : hi;
+            v->relost_hi = seq_lt(c->sack.rtx_hi, q) ? c->sack.rtx_hi : q;
         }
-        if (seq_lt(v->lost_hi, hi))
-            v->lost_hi = hi;  /* below rtx_hi it moves nothing: those were resent */
+        if (seq_lt(v->lost_hi, q))
+            v->lost_hi = q;  /* below rtx_hi it moves nothing: those were resent */
     }
     return 1;
 }

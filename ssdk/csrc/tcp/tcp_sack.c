@@ -17,7 +17,7 @@
  *
  * The stack is bufferless, so recovery needs no copy of anything: a hole is a byte
  * range of the response stream, sent again from its template. The scoreboard keeps at
- * most SACK_MAX disjoint ranges above SND.UNA, ascending; when a new block does not fit,
+ * most SACK_RANGES disjoint ranges above SND.UNA, ascending; when a new block does not fit,
  * the lowest range is forgotten, which costs at most a needless retransmission.
  * Invariants while in_recovery: SND.NXT == SND.MAX (new data only goes at the top),
  * SND.UNA <= rtx_hi, and the holes below lost_hi that are not SACKed are presumed lost.
@@ -35,11 +35,11 @@ static uint32_t sack_high(const struct tcb *c)
 }
 
 /* The scoreboard as the comment above states it (RFC 2018 3, RFC 6675 3): at most
- * SACK_MAX non-empty ranges, ascending and apart (touching ones are merged), none below
+ * SACK_RANGES non-empty ranges, ascending and apart (touching ones are merged), none below
  * SND.UNA nor above SND.MAX; and in recovery SND.NXT == SND.MAX. Debug builds only. */
 static void sack_check(const struct tcb *c)
 {
-    SSDK_ASSERT(c->sack.nblocks <= SACK_MAX);
+    SSDK_ASSERT(c->sack.nblocks <= SACK_RANGES);
     for (uint8_t i = 0; i < c->sack.nblocks; i++) {
         SSDK_ASSERT(seq_lt(c->sack.blocks[i][0], c->sack.blocks[i][1]));
         SSDK_ASSERT(seq_le(c->snd.una, c->sack.blocks[i][0]));
@@ -67,7 +67,7 @@ void sack_trim(struct tcb *c)
 /* Merge one block into the ascending, disjoint scoreboard. */
 static void sack_add(struct tcb *c, uint32_t l, uint32_t r)
 {
-    uint32_t out[SACK_MAX + 1][2];
+    uint32_t out[SACK_RANGES + 1][2];
     uint8_t n = 0, placed = 0;
     for (uint8_t i = 0; i < c->sack.nblocks; i++) {
         uint32_t a = c->sack.blocks[i][0], b = c->sack.blocks[i][1];
@@ -84,7 +84,7 @@ static void sack_add(struct tcb *c, uint32_t l, uint32_t r)
     }
     if (!placed)
         out[n][0] = l, out[n][1] = r, n++;
-    uint8_t skip = n > SACK_MAX ? (uint8_t)(n - SACK_MAX) : 0;  /* forget the lowest */
+    uint8_t skip = n > SACK_RANGES ? (uint8_t)(n - SACK_RANGES) : 0;  /* forget the lowest */
     c->sack.nblocks = (uint8_t)(n - skip);
     memcpy(c->sack.blocks, out + skip, c->sack.nblocks * sizeof(out[0]));
 }
