@@ -193,3 +193,31 @@ def test_loss_found_when_the_flight_has_more_send_times_than_steps(stack: Stack)
     assert resent(peer, out) == [segno(peer, victim)]
     st = stack.stats()
     assert (st["fast_retransmits"], st["retransmits"], st["rto_expired"]) == (1, 1, 0)
+
+
+def test_merged_steps_call_nothing_lost_that_is_on_its_way(stack: Stack) -> None:
+    """RFC 8985 6.2 step 5 with merged steps (tcp_rack.c): a flight sent a millisecond a
+    segment, over more instants than there are steps, loses five segments; the rest
+    arrive as they were sent, a millisecond apart. The resends, each beside what went a
+    round trip before it, need more steps than there are: merged rough, such steps must
+    neither make a resend look older than it is nor give a delivery a later send time
+    (in recovery the reordering window is zero, so either would call lost what is still
+    on its way). Only the five lost are resent, each once."""
+    peer = rack_peer(stack)
+    peer.request(get(BIG))
+    peer.advance(RTT_MS)
+    peer.deliver(len(peer.inbox), step_ms=1)  # ACKs a millisecond apart: sends too
+    flight = list(peer.inbox)
+    assert len({s.at for s in flight}) > 8  # more send instants than RACK_SLOTS
+    lost = [flight[i] for i in (1, 4, 7, 10, 13)]
+    peer.lose_once(*lost)
+    out: list[Seg] = []
+    for _ in range(50):
+        if len(peer.stream) >= 100_000:
+            break
+        out += peer.advance(RTT_MS)
+        out += peer.deliver(len(peer.inbox), step_ms=1)
+    assert len(peer.stream) >= 100_000
+    assert sorted(resent(peer, out)) == sorted(segno(peer, s) for s in lost)
+    st = stack.stats()
+    assert (st["retransmits"], st["rto_expired"]) == (5, 0)

@@ -158,6 +158,7 @@ struct tcb {
         uint32_t min_rtt_us;  /* RACK.min_RTT: the least RFC 6298 sample; 0 none yet */
         uint8_t  n;           /* slots in use */
         uint8_t  flags;       /* RK_* */
+        uint8_t  rough;       /* bit k: step k merged unlike times; its line is a bound */
     } rack;
 
     /* The receive side (tcp_reass.c). buf holds what came in order and the application

@@ -92,50 +92,57 @@ void rack_trim(struct tcb *c, uint32_t old_una)
             c->rack.span[k] = span_of(step_time(&st, c->snd.una), st.last);
     }
     c->rack.n = (uint8_t)(c->rack.n - k);
+    c->rack.rough = (uint8_t)(c->rack.rough >> k);
     memmove(c->rack.end, c->rack.end + k, c->rack.n * sizeof(uint32_t));
     memmove(c->rack.sent_us, c->rack.sent_us + k, c->rack.n * sizeof(uint32_t));
     memmove(c->rack.span, c->rack.span + k, c->rack.n * sizeof(uint16_t));
     SSDK_DEBUG_ONLY(rack_check(c));
 }
 
-/* Steps being rebuilt: ends, first and last send times. */
+/* Steps being rebuilt: ends, first and last send times, roughness. */
 struct steps {
     uint32_t end[RACK_SLOTS + 3], first[RACK_SLOTS + 3], last[RACK_SLOTS + 3];
+    uint8_t rough[RACK_SLOTS + 3];
     uint8_t n;
 };
 
 /* A step [previous end, b) sent from fi to la; bytes sent at the instant the step below
  * was sent whole grow that one. */
-static void push(struct steps *w, uint32_t b, uint32_t fi, uint32_t la)
+static void push(struct steps *w, uint32_t b, uint32_t fi, uint32_t la, uint8_t rough)
 {
     uint8_t n = w->n;
-    if (n && fi == la && w->first[n - 1] == la && w->last[n - 1] == la) {
+    if (n && !rough && !w->rough[n - 1] && fi == la && w->first[n - 1] == la
+        && w->last[n - 1] == la) {
         w->end[n - 1] = b;
         return;
     }
-    w->end[n] = b, w->first[n] = fi, w->last[n] = la, w->n++;
+    w->end[n] = b, w->first[n] = fi, w->last[n] = la, w->rough[n] = rough, w->n++;
 }
 
 /*
- * What merging steps k and k+1 costs: how far the merged line strays, at their border,
- * from the send times on either side. Neighbours sent one after the other (new data
- * paced out) merge into one line at little cost. Others (a resend beside what went a
- * round trip before it) cost more than any of those; merged, they take the later time
- * throughout: their bytes look younger than they are, so their loss is found later
- * (at worst by the probe or the RTO), never sooner.
+ * What merging steps k and k+1 costs. Neighbours sent one after the other (new data
+ * paced out) whose merged line strays from their times by at most `tol` at their border
+ * merge into that line: the cost is the stray. Others (a resend beside what went a round
+ * trip before it) cost more than any of those and merge rough: the later time
+ * throughout, so their bytes look younger than they are and their loss is found later
+ * (at worst by the probe or the RTO), never sooner; and a delivery in a rough step gives
+ * RACK no sample (rack_delivered), since its time is not known.
  */
-static uint64_t merge_cost(const struct steps *w, uint8_t k, uint32_t lo, struct step *m)
+static uint64_t merge_cost(const struct steps *w, uint8_t k, uint32_t lo, uint32_t tol,
+                           struct step *m, uint8_t *rough)
 {
     uint32_t mid = w->end[k];
     *m = (struct step){lo, w->end[k + 1], w->first[k], w->last[k + 1]};
-    if (us_diff(w->first[k + 1], w->last[k]) < 0) {
-        uint32_t t = us_later(w->last[k], w->last[k + 1]);
-        m->first = m->last = t;
-        return (1ull << 32) + us_dist(w->last[k + 1], w->last[k]);
+    *rough = 0;
+    if (!w->rough[k] && !w->rough[k + 1] && us_diff(w->first[k + 1], w->last[k]) >= 0) {
+        uint32_t at = step_time(m, mid);
+        uint32_t e1 = us_dist(at, w->last[k]), e2 = us_dist(at, w->first[k + 1]);
+        if ((e1 > e2 ? e1 : e2) <= tol)
+            return e1 > e2 ? e1 : e2;
     }
-    uint32_t at = step_time(m, mid);
-    uint32_t e1 = us_dist(at, w->last[k]), e2 = us_dist(at, w->first[k + 1]);
-    return e1 > e2 ? e1 : e2;
+    m->first = m->last = us_later(w->last[k], w->last[k + 1]);
+    *rough = 1;
+    return (1ull << 32) + us_dist(w->last[k + 1], w->last[k]);
 }
 
 /* Bytes [seq, seq+len) of the stream are being sent now (new, or again). */
@@ -151,41 +158,48 @@ void rack_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len)
     uint8_t placed = 0;
     for (uint8_t k = 0; k < c->rack.n; k++) {
         struct step st = step_get(c, k, lo);
+        uint8_t rough = (c->rack.rough >> k) & 1;
         if (seq_lt(lo, s)) {  /* the part below the new range */
             uint32_t b = seq_lt(st.hi, s) ? st.hi : s;
-            push(&w, b, st.first, step_time(&st, b));
+            push(&w, b, st.first, step_time(&st, b), rough);
         }
         if (!placed && seq_lt(s, st.hi)) {
-            push(&w, f, t, t);
+            push(&w, f, t, t, 0);
             placed = 1;
         }
         uint32_t a = seq_lt(lo, f) ? f : lo;
         if (seq_lt(a, st.hi))  /* the part above it */
-            push(&w, st.hi, step_time(&st, a), st.last);
+            push(&w, st.hi, step_time(&st, a), st.last, rough);
         lo = st.hi;
     }
     if (!placed)  /* above every step (a gap below it, our FIN's number, goes with it) */
-        push(&w, f, t, t);
+        push(&w, f, t, t, 0);
+    /* A line may stray a sixteenth of the round trip: far less than a flight's spread. */
+    uint32_t tol = c->rack.min_rtt_us / 16 > 50 ? c->rack.min_rtt_us / 16 : 50;
     while (w.n > RACK_SLOTS) {  /* merge the neighbours that cost least */
-        uint8_t best = 0;
+        uint8_t best = 0, rough, best_rough = 1;
         uint64_t cost = UINT64_MAX;
         struct step m, bm = {0, 0, 0, 0};
         for (uint8_t k = 0; k + 1 < w.n; k++) {
-            uint64_t x = merge_cost(&w, k, k ? w.end[k - 1] : c->snd.una, &m);
+            uint64_t x = merge_cost(&w, k, k ? w.end[k - 1] : c->snd.una, tol, &m, &rough);
             if (x < cost)
-                cost = x, best = k, bm = m;
+                cost = x, best = k, bm = m, best_rough = rough;
         }
         w.first[best + 1] = bm.first, w.last[best + 1] = bm.last;
+        w.rough[best + 1] = best_rough;
         uint8_t rest = (uint8_t)(w.n - best - 1);
         memmove(w.end + best, w.end + best + 1, rest * sizeof(uint32_t));
         memmove(w.first + best, w.first + best + 1, rest * sizeof(uint32_t));
         memmove(w.last + best, w.last + best + 1, rest * sizeof(uint32_t));
+        memmove(w.rough + best, w.rough + best + 1, rest);
         w.n--;
     }
+    c->rack.rough = 0;
     for (uint8_t k = 0; k < w.n; k++) {
         c->rack.end[k] = w.end[k];
         c->rack.sent_us[k] = w.last[k];
         c->rack.span[k] = span_of(w.first[k], w.last[k]);
+        c->rack.rough |= (uint8_t)(w.rough[k] << k);
     }
     c->rack.n = w.n;
 }
@@ -204,7 +218,7 @@ void rack_delivered(struct tcp *e, struct tcb *c, uint32_t a, uint32_t b, int ab
     int found = 0;
     for (uint8_t k = 0; k < c->rack.n; k++) {
         struct step st = step_get(c, k, lo);
-        if (seq_lt(lo, b) && seq_lt(a, st.hi)) {
+        if (seq_lt(lo, b) && seq_lt(a, st.hi) && !((c->rack.rough >> k) & 1)) {
             uint32_t top = seq_lt(b, st.hi) ? b : st.hi, from = seq_lt(a, lo) ? lo : a;
             uint32_t x = top - from > c->mss ? top - c->mss : from;
             uint32_t u = step_time(&st, x);
