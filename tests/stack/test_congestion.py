@@ -177,3 +177,33 @@ def test_restart_window_after_idle(stack: Stack) -> None:
     assert peer.advance(5000) == []
     peer.request(get(BIG))
     assert len(peer.inbox) <= 10
+
+
+@pytest.mark.parametrize("cc", [CUBIC, NEWRENO], ids=["cubic", "newreno"])
+def test_loss_found_in_a_batch_of_acks_cuts_from_the_window(
+    make_stack: Callable[..., Stack], cc: int
+) -> None:
+    """RFC 9438 4.6 / RFC 5681 (4) with an engine that sends at the end of a pass: a
+    whole flight's ACKs arrive in one batch (a round trip shorter than a pass, as at
+    1 ms), the cumulative ones first, then the SACKs that show segment 14 of 20 lost.
+    By then the flight is six segments and nothing has refilled it; the cut must be from
+    what could be in flight (cwnd: 20 plus the 14 acknowledged in slow start), not from
+    those six. After the recovery a round carries at least 0.7 (CUBIC) or 0.5 (NewReno)
+    of the 20 sent before the loss."""
+    stack = make_stack(cc=cc)
+    peer = queued_peer(stack)
+    peer.request(get("/files/long.bin"))
+    assert rounds(peer, 1) == [20]
+    flight = list(peer.inbox)
+    peer.lose_once(flight[14])
+    peer.advance(RTT)
+    acks = []
+    for seg in flight:
+        peer.inbox.popleft()
+        if peer.arrive(seg):
+            acks.append(peer.frame("A"))
+            peer.last_ack_sent = acks[-1]["TCP"].ack
+    out = peer.collect(stack.send(*acks))  # one pass: the retransmission, and PRR's sends
+    assert [s for s in out if s.resent] and len(out) <= 25
+    sizes = rounds(peer, 3)  # the retransmission's full ACK ends the recovery
+    assert min(sizes[1:]) >= (14 if cc == CUBIC else 10), sizes

@@ -110,19 +110,33 @@ void cc_on_ack(struct tcp *e, struct tcb *c, uint32_t acked)
         c->cc.cwnd += (uint32_t)((uint64_t)c->mss * c->mss / c->cc.cwnd) + 1;
 }
 
-/* A loss that leaves the ACK clock running: the new ssthresh, which is also the window
- * recovery ends with. */
+/*
+ * A loss that leaves the ACK clock running: the new ssthresh, which is also the window
+ * recovery ends with. RFC 9438 4.6 and RFC 5681 (4) cut the flight. This engine sends
+ * at the end of a pass, so the ACKs that came in the same batch as the one showing the
+ * loss have already shrunk the flight, and nothing has refilled it yet: at a 1 ms round
+ * trip, where a whole window's ACKs come in one batch, the flight was a quarter of cwnd
+ * and each loss cut the window to a few segments. What could be in flight is cut
+ * instead: cwnd, as Linux does (RFC 9438 4.6 allows it where cwnd cannot outgrow its
+ * use, which cc_on_ack sees to, RFC 7661), or the peer's window where that is less,
+ * since a flow the receiver held back never used more.
+ */
+static uint32_t usable(const struct tcb *c)
+{
+    uint32_t u = c->cc.cwnd < c->snd.wnd ? c->cc.cwnd : c->snd.wnd, f = flight(c);
+    if (f > c->cc.cwnd)
+        f = c->cc.cwnd;
+    return u > f ? u : f;
+}
+
 void cc_on_loss(struct tcp *e, struct tcb *c)
 {
-    uint32_t two = 2u * c->mss;
+    uint32_t two = 2u * c->mss, used = usable(c);
     if (c->opts & CO_BBR) {
         c->cc.ssthresh = c->cc.cwnd;  /* BBR's loss response is its model's (tcp_bbr.c) */
         return;
     }
     if (e->net.cfg.cc == CC_CUBIC) {
-        /* RFC 9438 4.6: the cut applies to what was in flight, which a window-limited
-         * flow keeps below cwnd. */
-        uint32_t used = flight(c) < c->cc.cwnd ? flight(c) : c->cc.cwnd;
         double cwnd = used / (double)c->mss;
         /* RFC 9438 4.7, fast convergence: yield to newer flows after a loss below W_max. */
         c->cc.w_max = cwnd < c->cc.w_max ? cwnd * (1 + CUBIC_BETA) / 2 : cwnd;
@@ -130,7 +144,7 @@ void cc_on_loss(struct tcp *e, struct tcb *c)
         uint32_t s = (uint32_t)(used * CUBIC_BETA);
         c->cc.ssthresh = s > two ? s : two;
     } else {
-        uint32_t half = flight(c) / 2;  /* RFC 5681 (4) */
+        uint32_t half = used / 2;  /* RFC 5681 (4) */
         c->cc.ssthresh = half > two ? half : two;
     }
 }
