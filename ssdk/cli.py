@@ -246,9 +246,7 @@ SynackRetriesOption = Annotated[
     ),
 ]
 
-SYN_BACKLOG_HELP = (
-    "Half-open connections before SYN cookies; never more than half of --max-conns."
-)
+SYN_BACKLOG_HELP = "Half-open connections before SYN cookies; never more than half of --max-conns."
 
 
 @app.command()
@@ -477,9 +475,7 @@ def serve(
             help="A request's header must be complete this long after its first byte, ms.",
         ),
     ] = 10000,
-    syn_backlog: Annotated[
-        int, typer.Option("--syn-backlog", min=1, help=SYN_BACKLOG_HELP)
-    ] = 1024,
+    syn_backlog: Annotated[int, typer.Option("--syn-backlog", min=1, help=SYN_BACKLOG_HELP)] = 1024,
     synack_retries: SynackRetriesOption = 5,
     max_conns_per_ip: Annotated[
         int,

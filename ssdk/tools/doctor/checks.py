@@ -1,7 +1,8 @@
 """ssdk's own checks, in the order `ssdk doctor` reports them: the process, the build,
-the interface, XDP, the addresses, then the pool's defences against a SYN flood. Each is registered in table.CHECKS by @check.
+the interface, XDP, the addresses, then the pool's defences against a SYN flood. Each is
+registered in table.CHECKS by @check.
 
-table.run_checks -> _core, _privileges, _memlock, ... _own_host (target, probe) -> Finding
+table.run_checks -> _core, _privileges, _memlock, ... _syn_flood (target, probe) -> Finding
 """
 
 from __future__ import annotations
