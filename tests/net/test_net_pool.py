@@ -27,9 +27,7 @@ IDLE_CONNS = 3 * POOL
 
 
 @pytest.fixture(params=BACKENDS)
-def small_pool(
-    request: pytest.FixtureRequest, bundle: Path, tmp_path: Path
-) -> Iterator[Server]:
+def small_pool(request: pytest.FixtureRequest, bundle: Path, tmp_path: Path) -> Iterator[Server]:
     require_backend(request.param)
     tag = "poolx" if request.param == "af_xdp" else "pool"
     with serve(bundle, tmp_path, "--max-conns", str(POOL), tag=tag,

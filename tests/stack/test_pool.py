@@ -148,9 +148,7 @@ def test_synack_retries_is_configurable(make_stack: Callable[..., Stack]) -> Non
     assert (st["synack_gave_up"], st["conns_active"]) == (1, 0)
 
 
-def test_eviction_takes_the_oldest_idle_first(
-    make_stack: Callable[..., Stack], site: Site
-) -> None:
+def test_eviction_takes_the_oldest_idle_first(make_stack: Callable[..., Stack], site: Site) -> None:
     """A completed handshake that finds the pool full resets the least recently active
     idle keep-alive connection (as nginx closes idle keep-alive connections when
     worker_connections run out); connections in the middle of a request or a response
@@ -280,4 +278,3 @@ def test_per_address_counts_survive_churn(make_stack: Callable[..., Stack]) -> N
             live[ip] = p
         assert stack.stats()["conns_active"] == len(live)
     assert stack.stats()["syn_refused_per_ip"] > 0
-
