@@ -319,6 +319,16 @@ def test_preflight_goes_on_with_warnings_only(capsys: pytest.CaptureFixture[str]
     assert "2 are served" in capsys.readouterr().err
 
 
+def test_serve_warns_at_start_of_a_backlog_not_below_the_pool(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert preflight(opts(max_conns=512, tcp={"syn_backlog": 1024}), FakeProbe()) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("ssdk: warning: --syn-backlog 1024 is not below")
+    assert preflight(opts(max_conns=512, tcp={"syn_backlog": 200}), FakeProbe()) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_preflight_raises_a_bad_option_for_the_queue_count(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
