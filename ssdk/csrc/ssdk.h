@@ -34,7 +34,8 @@ struct ssdk_config {
                                 2 BBR (draft-ietf-ccwg-bbr) */
     uint32_t options;        /* bit 0 timestamps, bit 1 SACK (accepted from the SYN),
                                 bit 2 loss probes (RFC 8985 7), bit 3 pacing */
-    uint32_t syn_backlog;    /* half-open connections before SYN cookies take over */
+    uint32_t syn_backlog;    /* half-open connections before SYN cookies take over (half
+                                of max_conns at most: tcp/conn.c) */
     uint64_t seed;           /* ISN secret; 0 = from getrandom() */
     int      virtual_clock;  /* 1: time moves only through ssdk_clock_set */
     uint32_t gso;            /* 1: AF_PACKET and TAP open for super-frames (segmentation
