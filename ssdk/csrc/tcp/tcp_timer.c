@@ -199,9 +199,9 @@ static void rto_backoff(struct tcp *e, struct tcb *c)
  * The one timer ran out with data unacknowledged (retransmit), or with the peer's window
  * closed (probe it). A peer that acknowledged nothing through max_retries expiries in a
  * row is gone: reset the connection (RFC 9293 3.8.3, R2). A SYN-ACK is sent again
- * synack_retries times (RFC 9293 3.8.3's R2 for a SYN is at least 3 minutes; Linux, and
- * ssdk, give a half-open entry about one, so a flood's entries do not hold the
- * backlog for long).
+ * synack_retries times: RFC 9293 3.8.3 asks at least 3 minutes of retransmissions for
+ * the SYN of an active open; for a listener's SYN-ACK Linux gives about one minute, and
+ * so does ssdk, so that the entries of a flood (RFC 4987 2.2) hold the backlog no longer.
  */
 static void rto_fire(struct tcp *e, struct tcb *c)
 {
