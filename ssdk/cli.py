@@ -234,6 +234,20 @@ MssOption = Annotated[
     int, typer.Option("--mss", min=MSS_MIN, max=MSS_MAX, help="Payload bytes per prebuilt segment.")
 ]
 
+# Linux's tcp_synack_retries (5): a half-open connection is given up 63 s after its SYN.
+SynackRetriesOption = Annotated[
+    int,
+    typer.Option(
+        "--synack-retries",
+        min=0,
+        max=100,
+        help="SYN-ACKs sent again before a half-open connection is given up "
+        "(5: after 63 s, as Linux).",
+    ),
+]
+
+SYN_BACKLOG_HELP = "Half-open connections before SYN cookies; never more than half of --max-conns."
+
 
 @app.command()
 def new(
@@ -461,9 +475,17 @@ def serve(
             help="A request's header must be complete this long after its first byte, ms.",
         ),
     ] = 10000,
-    syn_backlog: Annotated[
-        int, typer.Option("--syn-backlog", min=1, help="Half-open connections before SYN cookies.")
-    ] = 1024,
+    syn_backlog: Annotated[int, typer.Option("--syn-backlog", min=1, help=SYN_BACKLOG_HELP)] = 1024,
+    synack_retries: SynackRetriesOption = 5,
+    max_conns_per_ip: Annotated[
+        int,
+        typer.Option(
+            "--max-conns-per-ip",
+            min=0,
+            help="Connections one client address may hold; beyond, its SYNs are reset "
+            "(0: no limit).",
+        ),
+    ] = 0,
     time_wait: Annotated[
         int, typer.Option("--time-wait", min=1, help="How long TIME-WAIT lasts, ms.")
     ] = 60000,
@@ -491,6 +513,8 @@ def serve(
         "idle_ms": idle_timeout,
         "header_timeout_ms": header_timeout,
         "syn_backlog": syn_backlog,
+        "synack_retries": synack_retries,
+        "max_conns_per_ip": max_conns_per_ip,
         "time_wait_ms": time_wait,
     }
     rx, tx = _impairments(impair_both, impair_rx, impair_tx, ("--impair-rx", "--impair-tx"))
@@ -565,6 +589,13 @@ def doctor(
         ),
     ] = None,
     mss: MssOption = DEFAULT_MSS,
+    max_conns: Annotated[
+        int, typer.Option("--max-conns", min=1, max=1 << 24, help="As serve's --max-conns.")
+    ] = 4096,
+    syn_backlog: Annotated[
+        int, typer.Option("--syn-backlog", min=1, help="As serve's --syn-backlog.")
+    ] = 1024,
+    synack_retries: SynackRetriesOption = 5,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the findings as JSON, for scripts.")
     ] = False,
@@ -580,6 +611,9 @@ def doctor(
         xdp_mode=xdp_mode,
         mss=mss,
         ip=ipaddress.IPv4Interface(ip) if ip is not None else None,
+        max_conns=max_conns,
+        syn_backlog=syn_backlog,
+        synack_retries=synack_retries,
     )
     results = run_checks(target)
     print(report_json(target, results) if as_json else format_report(target, results))
@@ -706,6 +740,7 @@ def dev(
             "off does not; on fails where there is no TAP device (kernel sockets).",
         ),
     ] = "auto",
+    synack_retries: SynackRetriesOption = 5,
 ) -> None:
     """Serve APP on this machine over the user-space stack and follow its edits."""
     from ssdk.project import find_project
@@ -717,7 +752,7 @@ def dev(
     if not app_file.is_file():
         raise typer.BadParameter(f"{app_file} is not a file", param_hint="APP")
     try:
-        code = run_dev(app_file, port, gso)
+        code = run_dev(app_file, port, gso, {"synack_retries": synack_retries})
     except GsoRefused as e:
         raise typer.BadParameter(str(e), param_hint="--gso") from None
     except DevError as e:

@@ -34,11 +34,16 @@ struct ssdk_config {
                                 2 BBR (draft-ietf-ccwg-bbr) */
     uint32_t options;        /* bit 0 timestamps, bit 1 SACK (accepted from the SYN),
                                 bit 2 loss probes (RFC 8985 7), bit 3 pacing */
-    uint32_t syn_backlog;    /* half-open connections before SYN cookies take over */
+    uint32_t syn_backlog;    /* half-open connections before SYN cookies take over (half
+                                of max_conns at most: tcp/conn.c) */
     uint64_t seed;           /* ISN secret; 0 = from getrandom() */
     int      virtual_clock;  /* 1: time moves only through ssdk_clock_set */
     uint32_t gso;            /* 1: AF_PACKET and TAP open for super-frames (segmentation
                                 offload, nic.h); ssdk_nic_gso_max says if one did */
+    uint32_t synack_retries; /* SYN-ACKs sent again before a half-open connection is
+                                given up (Linux's tcp_synack_retries) */
+    uint32_t max_conns_per_ip; /* connections one peer address may hold; 0: no limit
+                                  (nginx's limit_conn) */
 };
 
 /* Every counter the engine keeps. Gauges are marked; all others only grow. */
@@ -79,7 +84,8 @@ struct ssdk_stats {
     uint64_t rst_received;
     uint64_t challenge_acks;
     uint64_t syn_received;
-    uint64_t syn_dropped_pool_full;
+    uint64_t syn_dropped_pool_full; /* none since a full pool answers with cookies; kept so
+                                     that the counters' layout stays */
     uint64_t syncookies_sent;
     uint64_t syncookies_ok;       /* connections made from a valid cookie */
     uint64_t syncookies_failed;   /* ACKs for no connection that were no valid cookie */
@@ -134,6 +140,10 @@ struct ssdk_stats {
     uint64_t tx_gso_frames;       /* super-frames handed to the backend to cut (also in tx_frames) */
     uint64_t tx_gso_segs;         /* the segments they are cut into */
     uint64_t tx_summed_bytes;     /* payload summed as it was copied (no precomputed sum) */
+    uint64_t synack_gave_up;      /* half-open connections given up after synack_retries */
+    uint64_t syncookies_no_slot;  /* valid cookie ACKs reset: no slot, none idle to evict */
+    uint64_t conns_evicted_idle;  /* idle keep-alive connections reset to make room */
+    uint64_t syn_refused_per_ip;  /* SYNs (and cookie ACKs) reset: max_conns_per_ip reached */
 };
 
 void ssdk_config_default(struct ssdk_config *cfg);

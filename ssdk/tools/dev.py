@@ -138,11 +138,14 @@ def changed_python(changes: set[tuple[object, str]]) -> bool:
     return any(path.endswith(".py") for _, path in changes)
 
 
-def run_dev(app: Path, port: int | None, gso: str = "auto") -> int:
+def run_dev(
+    app: Path, port: int | None, gso: str = "auto", tcp: dict[str, int] | None = None
+) -> int:
     """Serve `app` on this machine and follow its edits until Ctrl-C; the exit code.
     On a TAP device over the user-space stack where this process may make one; through
     the kernel's sockets on 127.0.0.1 otherwise (said in one line). gso: as serve's
-    --gso; "on" raises GsoRefused where there is no TAP device."""
+    --gso; "on" raises GsoRefused where there is no TAP device. tcp: EngineConfig
+    overrides for the stack (serve's), unused by kernel sockets."""
     app = app.resolve()
     builds = Builds(app, app.parent / OUT_DIR)
     first, err, took = builds.build()
@@ -172,7 +175,7 @@ def run_dev(app: Path, port: int | None, gso: str = "auto") -> int:
             )
             _serve_kernel(app, first, builds, feed, stop, kport)
         else:
-            _serve_tap(app, first, builds, feed, stop, tap, net, port or 80, gso)
+            _serve_tap(app, first, builds, feed, stop, tap, net, port or 80, gso, tcp or {})
     print("ssdk dev: stopped", flush=True)
     return 0
 
@@ -233,6 +236,7 @@ def _serve_tap(
     net: ipaddress.IPv4Network,
     port: int,
     gso_mode: str = "auto",
+    tcp: dict[str, int] | None = None,
 ) -> None:
     """One worker on the TAP device; content swapped in, code restarts the worker."""
     from ssdk.core.bundle import read_bundle
@@ -248,6 +252,7 @@ def _serve_tap(
             ip=ipaddress.IPv4Interface(f"{ssdk_ip}/{net.prefixlen}"),
             port=port,
             gso=gso_mode,
+            tcp=dict(tcp or {}),
         )
         gso, gso_shown = gso_decide(gso_mode, "tap", tap, False, ethtool_offloads)
         board = Board.create(

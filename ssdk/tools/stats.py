@@ -89,6 +89,17 @@ COLUMNS = (  # heading, counter, rate (per second) or level
 )
 
 
+# What the pool did under pressure (RFC 4987 defences, eviction, limits), shown below
+# the table once any happened.
+POOL_EVENTS = (
+    ("cookies", "syncookies_sent"),
+    ("cookie-no-slot", "syncookies_no_slot"),
+    ("evicted-idle", "conns_evicted_idle"),
+    ("refused-per-ip", "syn_refused_per_ip"),
+    ("synack-gave-up", "synack_gave_up"),
+)
+
+
 def _drops(row: dict[str, Any]) -> int:
     return sum(v for k, v in row.items() if k.startswith("drop_") and k not in GAUGES)
 
@@ -134,6 +145,9 @@ def render(prev: dict[str, Any], cur: dict[str, Any], dt: float) -> str:
     drops = {k: v for k, v in cur["total"].items() if k.startswith("drop_") and v}
     if drops:
         lines.append("drops since start: " + ", ".join(f"{k[5:]} {v:,}" for k, v in drops.items()))
+    pool = {label: cur["total"].get(k, 0) for label, k in POOL_EVENTS}
+    if any(pool.values()):
+        lines.append("pool since start: " + ", ".join(f"{k} {v:,}" for k, v in pool.items() if v))
     return "\n".join(lines)
 
 

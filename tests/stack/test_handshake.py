@@ -149,17 +149,17 @@ def test_syn_fin_is_dropped(stack: Stack, peer: Peer) -> None:
     assert (st["drop_tcp_flags"], st["conns_active"], st["rst_sent"]) == (1, 0, 0)
 
 
-def test_full_pool_drops_syn(make_stack: Callable[..., Stack]) -> None:
-    """RFC 9293 3.10.7.2: a listener without room for another connection may ignore the
-    SYN (the peer retransmits); the drop is counted and no RST is sent."""
+def test_full_pool_answers_syn_with_a_cookie(make_stack: Callable[..., Stack]) -> None:
+    """RFC 4987 3.6: a listener without room for another connection answers the SYN with
+    a cookie and keeps nothing, rather than ignoring it (tests/stack/test_pool.py)."""
     stack = make_stack(max_conns=2)
     a, b, c = (Peer(stack, sport=p) for p in (40001, 40002, 40003))
     a.connect()
     assert [s.flags for s in b.syn()] == ["SA"]  # half-open counts against the pool too
-    assert c.syn() == []
+    assert [s.flags for s in c.syn()] == ["SA"]
     st = stack.stats()
-    assert (st["syn_received"], st["syn_dropped_pool_full"], st["conns_active"]) == (3, 1, 2)
-    assert st["rst_sent"] == 0
+    assert (st["syn_received"], st["syncookies_sent"], st["conns_active"]) == (3, 1, 2)
+    assert (st["syn_dropped_pool_full"], st["rst_sent"]) == (0, 0)
 
 
 def test_linux_syn_options_are_answered(peer: Peer) -> None:

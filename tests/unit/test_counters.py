@@ -104,6 +104,11 @@ def test_snapshot_and_table(shm: Path) -> None:
     assert table[2].split()[:5] == ["0", "11", "0", "0", "2,000"]
     assert table[3].split()[:5] == ["1", "12", "1", "2", "1,000"]
     assert table[4].split()[:2] == ["all", "3,000"]
+    assert not any(line.startswith("pool since start") for line in table)
+    poke(board, 0, "conns_evicted_idle", 3)
+    poke(board, 1, "syncookies_sent", 1200)
+    table = render(before, snapshot(board), dt=0.5).splitlines()
+    assert table[-1] == "pool since start: cookies 1,200, evicted-idle 3"
     board.close(unlink=True)
 
 

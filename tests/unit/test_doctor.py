@@ -218,6 +218,10 @@ CASES: list[Case] = [
      Status.WARN, "only if 198.18.0.9 sends them back", "another host or network namespace"),
     ("own-host", _set(links={"veth0": make_link(kind="tun")}, route=None), {"backend": "tap"},
      Status.FAIL, "nowhere (no route)", "ip addr add 198.18.0.1/15 dev veth0"),
+    ("syn-flood", _set(), {"max_conns": 512, "syn_backlog": 1024}, Status.WARN,
+     "not below --max-conns 512", "--syn-backlog 256 or less"),
+    ("syn-flood", _set(), {"synack_retries": 8}, Status.WARN, "kept 243 s",
+     "--synack-retries 5"),
 ]
 
 
@@ -315,6 +319,16 @@ def test_preflight_goes_on_with_warnings_only(capsys: pytest.CaptureFixture[str]
     assert "2 are served" in capsys.readouterr().err
 
 
+def test_serve_warns_at_start_of_a_backlog_not_below_the_pool(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert preflight(opts(max_conns=512, tcp={"syn_backlog": 1024}), FakeProbe()) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("ssdk: warning: --syn-backlog 1024 is not below")
+    assert preflight(opts(max_conns=512, tcp={"syn_backlog": 200}), FakeProbe()) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_preflight_raises_a_bad_option_for_the_queue_count(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -371,4 +385,24 @@ def test_the_umem_size_follows_the_engine() -> None:
 def test_target_takes_serve_options() -> None:
     o = opts(backend="af_xdp", workers=3, queue=1, xdp_mode="skb", mss=1200)
     t = Target.of(o)
-    assert dataclasses.astuple(t) == ("af_xdp", "veth0", IP, 3, 1, "skb", 1200)
+    assert dataclasses.astuple(t) == ("af_xdp", "veth0", IP, 3, 1, "skb", 1200, 4096, 1024, 5)
+    o = opts(max_conns=512, tcp={"syn_backlog": 100, "synack_retries": 2})
+    assert dataclasses.astuple(Target.of(o))[-3:] == (512, 100, 2)
+
+
+def test_syn_flood_settings() -> None:
+    """SYN cookies engage after min(--syn-backlog, half the pool) half-open entries,
+    which are given up after 63 s by default; a backlog not below the pool and SYN-ACK
+    retries that keep entries for minutes are warned about."""
+    probe = FakeProbe()
+    good = finding("syn-flood", probe)
+    assert good.status is Status.OK
+    assert "after 1024 half-open" in good.text and "63 s" in good.text
+    assert "after 256 half-open" in finding("syn-flood", probe, max_conns=512,
+                                            syn_backlog=300).text  # fmt: skip
+    big = finding("syn-flood", probe, max_conns=512)
+    assert big.status is Status.WARN and "half the pool (256)" in big.text
+    assert "--syn-backlog 256" in big.fix
+    slow = finding("syn-flood", probe, synack_retries=7)
+    assert slow.status is Status.WARN and "183 s" in slow.text  # the RTO stops at 60 s
+    assert finding("syn-flood", probe, synack_retries=6).status is Status.OK  # 127 s

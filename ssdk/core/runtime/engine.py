@@ -82,6 +82,8 @@ class EngineConfig:
     cc: int | None = None  # 0 CUBIC, 1 NewReno
     options: int | None = None  # bit 0 timestamps, bit 1 SACK, bit 2 loss probes, bit 3 pacing
     syn_backlog: int | None = None
+    synack_retries: int | None = None
+    max_conns_per_ip: int | None = None  # 0: no limit
     time_wait_max: int | None = None
     seed: int = 0
     virtual_clock: bool = False
@@ -105,6 +107,8 @@ class EngineConfig:
             "cc",
             "options",
             "syn_backlog",
+            "synack_retries",
+            "max_conns_per_ip",
             "time_wait_max",
         ):
             value = getattr(self, name)

@@ -43,6 +43,7 @@ void ssdk_config_default(struct ssdk_config *cfg)
     cfg->header_timeout_ms = 10000;
     cfg->options = 15;  /* timestamps, SACK, loss probes, pacing */
     cfg->syn_backlog = 1024;
+    cfg->synack_retries = 5;  /* Linux's tcp_synack_retries: about 63 s at a 1 s RTO */
 }
 
 static uint64_t mono_us(void)
@@ -70,6 +71,11 @@ int ssdk_engine_new(const struct ssdk_config *cfg, struct ssdk_engine **out, cha
     if (cfg->rto_min_ms == 0 || cfg->rto_min_ms > cfg->rto_max_ms) {
         snprintf(err, errlen, "RTO bounds are inconsistent (%u ms minimum, %u ms maximum)",
                  cfg->rto_min_ms, cfg->rto_max_ms);
+        return -1;
+    }
+    if (cfg->synack_retries > SYNACK_RETRIES_MAX) {
+        /* the count of resends is a byte of the control block (timer.retries) */
+        snprintf(err, errlen, "synack_retries must be at most %u", SYNACK_RETRIES_MAX);
         return -1;
     }
     struct ssdk_engine *e = calloc(1, sizeof(*e));

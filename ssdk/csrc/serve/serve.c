@@ -206,10 +206,14 @@ static int http_serve(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
 }
 
 /* What TCP is told after the HTTP side changed: the request-header deadline while a
- * request is partly in and nothing is in flight, and whether a body is being read as it
- * comes (then nothing is held beyond a gap: it would be body). */
+ * request is partly in and nothing is in flight, whether a body is being read as it
+ * comes (then nothing is held beyond a gap: it would be body), and whether the
+ * connection is between requests (no request begun, none waiting for its answer, no
+ * response queued): only then may a full pool evict it (tcp/conn.c). */
 void http_sync_tcp(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
 {
+    tcp_set_app_idle(c, !h->nresp && !h->req_since_ms && h->body.kind == HB_NONE
+                            && !(h->hflags & (HC_NEXT | HC_LAST)) && !c->rcv.len);
     tcp_set_app_deadline(c, h->req_since_ms && !h->nresp
                                 ? h->req_since_ms + e->tcp.net.cfg.header_timeout_ms
                                 : 0);

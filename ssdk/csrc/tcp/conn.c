@@ -9,6 +9,15 @@
  * Invariant: a slot is either on the free list or in exactly one hash chain. Our own
  * address and port are the same for every connection of an engine, so the peer's
  * half of the 4-tuple is the whole key.
+ *
+ * The pool under attack (RFC 4987): at most syn_recv_max slots are half-open (the SYN
+ * backlog, never more than half the pool), so a SYN flood leaves half the pool to
+ * connections that complete a handshake; beyond it, or with no free slot, SYNs get
+ * cookies (tcp_listen.c). A connection between requests with nothing to send waits on
+ * the idle list, least recently active first; a handshake that completes when the pool
+ * is full evicts the first of them (conn_evict_idle), as nginx closes idle keep-alive
+ * connections when worker_connections run out. Invariant: a slot is on the idle list
+ * exactly when PF_IDLE_LIST is set, and then it is ESTABLISHED.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +39,19 @@ int tcp_init(struct tcp *e, const struct tcp_upcalls *up)
         return -1;
     e->hash_mask = buckets - 1;
     memset(e->hash, 0xff, buckets * sizeof(uint32_t));
+    /* Half the pool: a flood of half-open entries can hold no more, so the other half
+     * stays for handshakes that complete (cookies among them), and cookies engage
+     * while slots are still free, whatever syn_backlog says. */
+    uint32_t share = max / 2 ? max / 2 : 1;
+    e->syn_recv_max = e->net.cfg.syn_backlog < share ? e->net.cfg.syn_backlog : share;
+    e->idle_head = e->idle_tail = NONE32;
+    if (e->net.cfg.max_conns_per_ip) {
+        /* Sized from the pool (a load of at most one half): no allocation per peer. */
+        e->per_ip = calloc(buckets, sizeof(*e->per_ip));
+        if (!e->per_ip)
+            return -1;
+        e->per_ip_mask = buckets - 1;
+    }
     for (uint32_t i = 0; i < max; i++)
         e->conns[i].hnext = i + 1 < max ? i + 1 : NONE32;
     e->free_head = 0;
@@ -44,6 +66,7 @@ void tcp_free(struct tcp *e)
     free(e->hash);
     free(e->txq);
     free(e->incarnation);
+    free(e->per_ip);
 }
 
 static uint32_t bucket(const struct tcp *e, uint32_t raddr, uint16_t rport)
@@ -59,6 +82,142 @@ struct tcb *conn_lookup(struct tcp *e, uint32_t raddr, uint16_t rport)
             return c;
     }
     return NULL;
+}
+
+/* Connections per peer address (cfg.max_conns_per_ip): linear probing, a slot empty
+ * when its count is 0; deletion shifts the entries after it back (no tombstones), so a
+ * lookup stops at the first empty slot. */
+static uint32_t ip_home(const struct tcp *e, uint32_t addr)
+{
+    return (uint32_t)mix64(addr ^ e->isn_secret[0]) & e->per_ip_mask;
+}
+
+static struct ip_count *ip_find(const struct tcp *e, uint32_t addr)
+{
+    for (uint32_t i = ip_home(e, addr);; i = (i + 1) & e->per_ip_mask)
+        if (!e->per_ip[i].n || e->per_ip[i].addr == addr)
+            return &e->per_ip[i];  /* the table is never full: at most max_conns of 2x */
+}
+
+uint32_t conn_count_ip(const struct tcp *e, uint32_t raddr)
+{
+    return e->per_ip ? ip_find(e, raddr)->n : 0;
+}
+
+static void ip_add(struct tcp *e, uint32_t addr)
+{
+    struct ip_count *p = ip_find(e, addr);
+    p->addr = addr;
+    p->n++;
+}
+
+static void ip_del(struct tcp *e, uint32_t addr)
+{
+    struct ip_count *p = ip_find(e, addr);
+    SSDK_ASSERT(p->n > 0 && p->addr == addr);  /* every slot in use was counted */
+    if (--p->n)
+        return;
+    uint32_t m = e->per_ip_mask, i = (uint32_t)(p - e->per_ip);
+    for (uint32_t j = (i + 1) & m; e->per_ip[j].n; j = (j + 1) & m) {
+        uint32_t k = ip_home(e, e->per_ip[j].addr);
+        /* j's entry may move into the hole at i unless its home lies in (i, j]. */
+        if (((j - k) & m) >= ((j - i) & m)) {
+            e->per_ip[i] = e->per_ip[j];
+            e->per_ip[j].n = 0;
+            i = j;
+        }
+    }
+}
+
+/* The idle list's invariant (debug builds): linked both ways, every entry flagged and
+ * ESTABLISHED, the tail the last. A walk: called where eviction is, not per segment. */
+static void idle_check(const struct tcp *e)
+{
+    uint32_t prev = NONE32, n = 0;
+    for (uint32_t i = e->idle_head; i != NONE32; i = e->conns[i].idle_next) {
+        const struct tcb *c = &e->conns[i];
+        SSDK_ASSERT((c->pool & PF_IDLE_LIST) && c->state == TCP_ESTABLISHED);
+        SSDK_ASSERT(c->idle_prev == prev && ++n <= e->net.cfg.max_conns);
+        prev = i;
+    }
+    SSDK_ASSERT(e->idle_tail == prev);
+}
+
+static void idle_unlink(struct tcp *e, struct tcb *c)
+{
+    uint32_t idx = tcb_index(e, c);
+    SSDK_ASSERT(c->pool & PF_IDLE_LIST);
+    SSDK_ASSERT(c->idle_prev != NONE32 ? e->conns[c->idle_prev].idle_next == idx
+                                       : e->idle_head == idx);
+    SSDK_ASSERT(c->idle_next != NONE32 ? e->conns[c->idle_next].idle_prev == idx
+                                       : e->idle_tail == idx);
+    if (c->idle_prev != NONE32)
+        e->conns[c->idle_prev].idle_next = c->idle_next;
+    else
+        e->idle_head = c->idle_next;
+    if (c->idle_next != NONE32)
+        e->conns[c->idle_next].idle_prev = c->idle_prev;
+    else
+        e->idle_tail = c->idle_prev;
+    c->idle_prev = c->idle_next = NONE32;
+    c->pool &= (uint8_t)~PF_IDLE_LIST;
+}
+
+/* Idle keep-alive, as nginx drains it: ESTABLISHED, between requests (the application
+ * says so), nothing received unread, nothing in flight, nothing left to send, no close
+ * begun. Only such a connection may be evicted: none in the middle of a request or a
+ * response ever is. */
+static int conn_is_idle(const struct tcb *c)
+{
+    return c->state == TCP_ESTABLISHED && (c->pool & PF_APP_IDLE) && !c->rcv.len
+        && !c->rcv.nooo && c->snd.una == c->snd.max && c->snd.una == c->snd.end
+        && !(c->flags & (TF_FIN_QUEUED | TF_PEER_FIN | TF_RCV_SHUT | TF_TXQ));
+}
+
+/* After a segment in or out (timer_after_output): an idle connection goes to the end of
+ * the idle list (its activity is the latest), a busy one leaves it. O(1). */
+void conn_idle_update(struct tcp *e, struct tcb *c)
+{
+    if (c->pool & PF_IDLE_LIST)
+        idle_unlink(e, c);
+    if (!conn_is_idle(c))
+        return;
+    uint32_t idx = tcb_index(e, c);
+    c->idle_prev = e->idle_tail;
+    c->idle_next = NONE32;
+    if (e->idle_tail != NONE32)
+        e->conns[e->idle_tail].idle_next = idx;
+    else
+        e->idle_head = idx;
+    e->idle_tail = idx;
+    c->pool |= PF_IDLE_LIST;
+}
+
+/*
+ * The pool is full and a handshake completed: reset the least recently active idle
+ * connection to free its slot. A RST frees the slot at once, where a FIN would hold it
+ * through FIN-WAIT until the peer answers (or for good if our FIN were lost); the peer
+ * is between requests, so it loses nothing, and an HTTP client retries a request on a
+ * kept-alive connection that was closed under it (RFC 9112 9.3.1). Entries that became
+ * busy without passing conn_idle_update are dropped from the list here, each once.
+ * Returns 1 when a slot was freed.
+ */
+int conn_evict_idle(struct tcp *e)
+{
+    SSDK_DEBUG_ONLY(idle_check(e));
+    while (e->idle_head != NONE32) {
+        struct tcb *c = &e->conns[e->idle_head];
+        SSDK_ASSERT(c->pool & PF_IDLE_LIST);
+        idle_unlink(e, c);
+        if (!conn_is_idle(c))
+            continue;
+        tcp_send_ctl(e, c, TH_RST, c->snd.nxt);
+        e->net.st->conns_evicted_idle++;
+        e->net.st->conns_reset++;
+        conn_free(e, c);
+        return 1;
+    }
+    return 0;
 }
 
 /* A zeroed slot, linked into the hash; NULL when the pool is exhausted. */
@@ -78,6 +237,9 @@ struct tcb *conn_alloc(struct tcp *e, uint32_t raddr, uint16_t rport)
     c->raddr = raddr;
     c->rport = rport;
     c->timer.prev = c->timer.next = NONE32;
+    c->idle_prev = c->idle_next = NONE32;
+    if (e->per_ip)
+        ip_add(e, raddr);
     uint32_t b = bucket(e, raddr, rport);
     c->hnext = e->hash[b];
     e->hash[b] = tcb_index(e, c);
@@ -97,6 +259,10 @@ void conn_free(struct tcp *e, struct tcb *c)
         pp = &e->conns[*pp].hnext;
     }
     *pp = c->hnext;
+    if (c->pool & PF_IDLE_LIST)
+        idle_unlink(e, c);
+    if (e->per_ip)
+        ip_del(e, c->raddr);
     if (c->state == TCP_SYN_RECEIVED)
         e->net.st->conns_syn_received = --e->syn_recv;
     c->state = TCP_NONE;

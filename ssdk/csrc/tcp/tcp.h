@@ -45,6 +45,7 @@
  * pacing rate, as Linux sizes a TSO burst; at least two segments, at most TX_TURN_MAX. */
 #define TX_TURN_US 1000
 #define TX_TURN_MAX 65536
+#define SYNACK_RETRIES_MAX 100u  /* ssdk_config.synack_retries: beyond, hours */
 #define TCP_OPT_PACING 0x8u  /* ssdk_config.options: pace each connection (tcp_sched.c) */
 
 /*
@@ -62,6 +63,10 @@ struct tcb {
     uint16_t rport;           /* network order */
     uint32_t raddr;           /* network order */
     uint16_t mss;             /* payload bytes per segment we send */
+    uint8_t  pool;            /* PF_*: idle as the application sees it, on the idle list */
+    /* The idle list (conn.c): connections between requests, least recently active
+     * first, the ones a new connection may evict when the pool is full. */
+    uint32_t idle_prev, idle_next;
 
     struct tcb_snd {
         uint32_t iss, una, nxt, max;
@@ -184,6 +189,9 @@ struct tcb {
                                 nothing is held beyond a gap */
 #define TF_ACK_PENDING 0x40  /* a segment wants an ACK that has not gone yet */
 
+#define PF_APP_IDLE    0x01  /* the application holds nothing for it: between requests */
+#define PF_IDLE_LIST   0x02  /* on the idle list (e->idle_head ... e->idle_tail) */
+
 #define UN_ARMED       0x01  /* cc.prior_* hold what the last reduction took (undo) */
 #define UN_FRTO1       0x02  /* F-RTO (RFC 5682 2): an RTO's resend waits for its first ACK */
 #define UN_FRTO2       0x04  /* F-RTO: two new segments went, the second ACK decides */
@@ -265,6 +273,14 @@ struct tcp {
     uint8_t  tx_stop;         /* TX_DONE, TX_MORE, TX_PACED, TX_BLOCKED: why output stopped */
     uint64_t tx_wake_us;      /* the earliest pacing time of a connection left waiting; 0 */
     uint32_t syn_recv;        /* connections in SYN-RECEIVED: the SYN backlog */
+    uint32_t syn_recv_max;    /* the backlog's bound: syn_backlog, at most half the pool */
+    /* The idle list: ESTABLISHED connections between requests with nothing to send, in
+     * the order they last had something to do (conn.c: conn_idle_update, conn_evict). */
+    uint32_t idle_head, idle_tail;
+    /* Connections per peer address, when cfg.max_conns_per_ip limits them: open
+     * addressing with linear probing, a slot empty when its count is 0. */
+    struct ip_count { uint32_t addr, n; } *per_ip;
+    uint32_t per_ip_mask;
     struct timer_wheel wheel;
     struct tw_table tw;
     uint64_t isn_secret[2];
@@ -298,6 +314,13 @@ void tcp_rcv_discard(struct tcb *c);
 static inline void tcp_rcv_direct(struct tcb *c, int on)
 {
     c->flags = (uint8_t)(on ? c->flags | TF_RCV_DIRECT : c->flags & ~TF_RCV_DIRECT);
+}
+/* The application holds nothing for the connection (no request in part or waiting for
+ * its answer, no response queued): between requests, it may be evicted when it is
+ * idle on TCP's side too and the pool is full (conn.c). */
+static inline void tcp_set_app_idle(struct tcb *c, int idle)
+{
+    c->pool = (uint8_t)(idle ? c->pool | PF_APP_IDLE : c->pool & ~PF_APP_IDLE);
 }
 /* The application's own deadline for an idle connection (0: none): its idle timer runs
  * out then, if before the idle timeout, and up->timeout decides. */

@@ -1,7 +1,11 @@
 /*
  * tcp_listen.c - the passive open. A SYN that matches no connection makes one in
- * SYN-RECEIVED, or, once syn_backlog connections are half-open, gets a SYN cookie and
- * leaves no state; the ACK that returns a cookie makes the connection outright.
+ * SYN-RECEIVED, or, once the SYN backlog is full (syn_backlog connections half-open, at
+ * most half the pool: conn.c) or no slot is free, gets a SYN cookie and leaves no state;
+ * the ACK that returns a cookie makes the connection outright, evicting an idle
+ * keep-alive connection if the pool is full, or is reset if none is idle. No SYN is
+ * dropped without an answer (RFC 4987 3.6: cookies stand in for the state a listener
+ * cannot afford).
  *
  * tcp_in.c (tcp_input, no connection) -> tcp_listen -> conn_open | cookie_reply
  *                                                   -> cookie_accept -> tcp_segment
@@ -60,7 +64,8 @@ static void cookie_opts(struct tcb *c)
         c->opts &= (uint8_t)~(CO_WSCALE | CO_SACK);
 }
 
-/* The SYN backlog is full: answer with a cookie and keep nothing (RFC 4987 3.6). */
+/* The SYN backlog or the pool is full: answer with a cookie and keep nothing (RFC 4987
+ * 3.6). */
 static void cookie_reply(struct tcp *e, const struct eth_hdr *eh,
                          const struct ip_hdr *ih, const struct seg *s)
 {
@@ -79,6 +84,13 @@ static void cookie_reply(struct tcp *e, const struct eth_hdr *eh,
         e->net.st->syncookies_sent++;
 }
 
+/* The peer's address holds max_conns_per_ip slots already (nginx's limit_conn). */
+static int per_ip_full(const struct tcp *e, uint32_t raddr)
+{
+    uint32_t max = e->net.cfg.max_conns_per_ip;
+    return max && conn_count_ip(e, raddr) >= max;
+}
+
 /* An ACK that matches no connection: the end of a cookie handshake, if it is one. */
 static struct tcb *cookie_accept(struct tcp *e, const struct eth_hdr *eh,
                                   const struct ip_hdr *ih, const struct seg *s)
@@ -88,9 +100,20 @@ static struct tcb *cookie_accept(struct tcp *e, const struct eth_hdr *eh,
         e->net.st->syncookies_failed++;
         return NULL;
     }
+    if (per_ip_full(e, ih->src)) {
+        e->net.st->syn_refused_per_ip++;
+        return NULL;  /* reset, as the SYN would have been */
+    }
+    /* A peer that answered a cookie is real (its address was not forged): it may take
+     * the slot of an idle keep-alive connection. A SYN alone never evicts one, or a
+     * flood of forged SYNs would close every idle connection. */
     struct tcb *c = conn_open(e, eh, ih, s, &syn, s->seq - 1, s->ack - 1);
+    if (!c && conn_evict_idle(e))
+        c = conn_open(e, eh, ih, s, &syn, s->seq - 1, s->ack - 1);
     if (!c) {
-        e->net.st->syn_dropped_pool_full++;
+        /* Reset (the caller sends it), so the client fails at once instead of sending
+         * its request again into a pool that has no room. */
+        e->net.st->syncookies_no_slot++;
         return NULL;
     }
     cookie_opts(c);
@@ -104,8 +127,9 @@ static struct tcb *cookie_accept(struct tcp *e, const struct eth_hdr *eh,
 
 /*
  * No connection matches. A SYN opens one in SYN-RECEIVED, or gets a cookie when the
- * backlog of those is full; an ACK may complete a cookie handshake; anything else but a
- * RST is answered with a RST (RFC 9293 3.10.7.1).
+ * backlog of those or the pool is full, or a RST beyond max_conns_per_ip; an ACK may
+ * complete a cookie handshake; anything else but a RST is answered with a RST
+ * (RFC 9293 3.10.7.1).
  */
 void tcp_listen(struct tcp *e, const struct eth_hdr *eh, const struct ip_hdr *ih,
                 struct seg *s)
@@ -125,11 +149,18 @@ void tcp_listen(struct tcp *e, const struct eth_hdr *eh, const struct ip_hdr *ih
         return;
     }
     e->net.st->syn_received++;
-    if (e->free_head == NONE32) {
-        e->net.st->syn_dropped_pool_full++;  /* a cookie would find no slot either */
+    if (per_ip_full(e, ih->src)) {
+        /* Refused with a RST rather than dropped: a real client behind a busy address
+         * (a NAT) learns at once instead of retrying for a minute, and a forged source
+         * costs one small packet, as a cookie would. */
+        e->net.st->syn_refused_per_ip++;
+        tcp_send_rst(e, eh, ih, s->th, s->len);
         return;
     }
-    if (e->syn_recv >= e->net.cfg.syn_backlog) {
+    /* No room for a half-open entry: the backlog's share of the pool is used, or the
+     * pool is full. A cookie keeps nothing; its ACK finds a slot then, or evicts an
+     * idle one (cookie_accept). Never a silent drop (RFC 4987 3.6). */
+    if (e->syn_recv >= e->syn_recv_max || e->free_head == NONE32) {
         cookie_reply(e, eh, ih, s);
         return;
     }

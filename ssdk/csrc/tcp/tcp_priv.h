@@ -82,6 +82,9 @@ static inline void set_snd_wnd(struct tcb *c, uint32_t wnd)
 /* conn.c */
 struct tcb *conn_alloc(struct tcp *e, uint32_t raddr, uint16_t rport);
 void conn_free(struct tcp *e, struct tcb *c);
+void conn_idle_update(struct tcp *e, struct tcb *c);
+int  conn_evict_idle(struct tcp *e);
+uint32_t conn_count_ip(const struct tcp *e, uint32_t raddr);
 uint32_t isn_make(struct tcp *e, uint32_t raddr, uint16_t rport);
 
 /* syncookie.c */

@@ -147,6 +147,7 @@ void rack_timer_arm(struct tcp *e, struct tcb *c)
 void timer_after_output(struct tcp *e, struct tcb *c)
 {
     conn_check_seq(c);
+    conn_idle_update(e, c);  /* idle keep-alive, or not: the idle list (conn.c) */
     int waiting = c->snd.una != c->snd.max
                || (seq_lt(c->snd.una, c->snd.end) && c->snd.wnd == 0)
                || ((c->flags & TF_FIN_QUEUED) && seq_le(c->snd.una, c->snd.fin));
@@ -197,11 +198,23 @@ static void rto_backoff(struct tcp *e, struct tcb *c)
 /*
  * The one timer ran out with data unacknowledged (retransmit), or with the peer's window
  * closed (probe it). A peer that acknowledged nothing through max_retries expiries in a
- * row is gone: reset the connection (RFC 9293 3.8.3, R2).
+ * row is gone: reset the connection (RFC 9293 3.8.3, R2). A SYN-ACK is sent again
+ * synack_retries times: RFC 9293 3.8.3 asks at least 3 minutes of retransmissions for
+ * the SYN of an active open; for a listener's SYN-ACK Linux gives about one minute, and
+ * so does ssdk, so that the entries of a flood (RFC 4987 2.2) hold the backlog no longer.
  */
 static void rto_fire(struct tcp *e, struct tcb *c)
 {
-    if (++c->timer.retries > e->net.cfg.max_retries) {
+    if (c->state == TCP_SYN_RECEIVED && ++c->timer.retries > e->net.cfg.synack_retries) {
+        /* A half-open connection gives up as Linux's does (tcp_synack_retries, 5: the
+         * SYN-ACK at 0, 1, 3, 7, 15 and 31 s, given up at 63 s with the initial RTO of
+         * 1 s), silently: its SYN's source is as likely forged as not (RFC 4987 2.2),
+         * and a RST to it would be one more packet a flood makes us send. */
+        e->net.st->synack_gave_up++;
+        conn_free(e, c);
+        return;
+    }
+    if (c->state != TCP_SYN_RECEIVED && ++c->timer.retries > e->net.cfg.max_retries) {
         e->net.st->conns_timed_out++;
         tcp_send_ctl(e, c, TH_RST, c->snd.nxt);
         conn_free(e, c);

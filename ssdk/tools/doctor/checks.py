@@ -1,7 +1,8 @@
 """ssdk's own checks, in the order `ssdk doctor` reports them: the process, the build,
-the interface, XDP, then the addresses. Each is registered in table.CHECKS by @check.
+the interface, XDP, the addresses, then the pool's defences against a SYN flood. Each is
+registered in table.CHECKS by @check.
 
-table.run_checks -> _core, _privileges, _memlock, ... _own_host (target, probe) -> Finding
+table.run_checks -> _core, _privileges, _memlock, ... _syn_flood (target, probe) -> Finding
 """
 
 from __future__ import annotations
@@ -448,3 +449,45 @@ def _peer(ip: ipaddress.IPv4Interface) -> str:
 
 def _size(n: int) -> str:
     return f"{n / (1 << 20):g} MiB" if n >= 1 << 20 else f"{n / 1024:g} KiB"
+
+
+# A half-open entry that gives up after this long or later holds the SYN backlog too
+# long under a flood: Linux's default (5 retries) is 63 s, and 6 retries 127 s.
+SYNACK_GIVE_UP_MAX_S = 130
+RTO_INIT_S, RTO_MAX_S = 1, 60  # ssdk_config_default's rto_init_ms and rto_max_ms
+
+
+def synack_give_up_s(retries: int) -> int:
+    """Seconds from the SYN-ACK until a half-open entry is given up: the RTO doubles
+    from 1 s up to 60 s (RFC 6298 5.5) after each of `retries` resends."""
+    total, rto = 0, RTO_INIT_S
+    for _ in range(retries + 1):
+        total += rto
+        rto = min(rto * 2, RTO_MAX_S)
+    return total
+
+
+@check("syn-flood")
+def _syn_flood(t: Target, p: Probe) -> Finding:
+    # SYN cookies (RFC 4987 3.6) take over once the half-open entries reach the smaller
+    # of --syn-backlog and half the pool (tcp/conn.c), and whenever the pool is full.
+    share = max(1, t.max_conns // 2)
+    bound = min(t.syn_backlog, share)
+    give_up = synack_give_up_s(t.synack_retries)
+    if t.syn_backlog >= t.max_conns:
+        return warn(
+            f"--syn-backlog {t.syn_backlog} is not below --max-conns {t.max_conns}: "
+            f"alone it would let a SYN flood fill the pool; half-open entries stop at half "
+            f"the pool ({share}) instead, and SYN cookies answer beyond",
+            f"--syn-backlog {share} or less, or a larger --max-conns, to say what happens",
+        )
+    if give_up > SYNACK_GIVE_UP_MAX_S:
+        return warn(
+            f"--synack-retries {t.synack_retries}: a half-open entry is kept {give_up} s, "
+            f"so a SYN flood's entries hold the backlog that long",
+            "--synack-retries 5 (Linux's tcp_synack_retries: 63 s)",
+        )
+    return ok(
+        f"SYN cookies after {bound} half-open connections of {t.max_conns} slots; "
+        f"a half-open entry is given up after {give_up} s"
+    )

@@ -82,6 +82,10 @@ class Target:
     queue: int = 0
     xdp_mode: str = "auto"
     mss: int = DEFAULT_MSS
+    # The pool and the handshake (ssdk_config_default's values): the syn-flood check.
+    max_conns: int = 4096
+    syn_backlog: int = 1024
+    synack_retries: int = 5
 
     @classmethod
     def of(cls, opts: ServeOptions) -> Target:
@@ -93,6 +97,9 @@ class Target:
             queue=opts.queue,
             xdp_mode=opts.xdp_mode,
             mss=opts.mss,
+            max_conns=opts.max_conns,
+            syn_backlog=opts.tcp.get("syn_backlog", cls.syn_backlog),
+            synack_retries=opts.tcp.get("synack_retries", cls.synack_retries),
         )
 
 
