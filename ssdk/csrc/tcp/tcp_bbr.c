@@ -34,6 +34,7 @@ _Static_assert(sizeof(struct tcb_bbr) == 64, "BBR's state per connection is 64 b
 #define UP_CWND        225    /* ProbeBW_UP */
 #define PROBE_RTT_CWND 50     /* ProbeRTT: half the BDP */
 #define LOSS_THRESH    2      /* percent of a round's data lost that ends probing */
+#define STARTUP_LOSSES 6      /* segments lost in a round, at least, to end Startup */
 #define BETA           70     /* inflight_hi after too much loss: 0.7 x the target */
 #define HEADROOM       15     /* ProbeBW leaves 15% of inflight_hi for other flows */
 #define PACING_MARGIN  1      /* percent below the rate estimated, to keep queues low */
@@ -138,7 +139,10 @@ static void check_full_pipe(struct tcb_bbr *b, const struct rate_sample *rs)
 
 /* Draft, BBRIsInflightTooHigh / BBRHandleInflightTooHigh: more than 2% of a round's data
  * lost while probing (Startup, ProbeBW Refill and Up) bounds inflight at what was out,
- * at least beta times the target; Startup ends and Up goes Down. */
+ * at least beta times the target; Startup ends and Up goes Down. Startup ends so only
+ * once the round lost STARTUP_LOSSES segments too (the draft's BBRStartupFullLossCnt):
+ * one random loss among a small first flight is over 2% and says nothing of a full
+ * pipe. */
 static void check_loss(struct tcp *e, struct tcb *c, const struct rate_sample *rs)
 {
     struct tcb_bbr *b = &c->cc.bbr;
@@ -147,6 +151,8 @@ static void check_loss(struct tcp *e, struct tcb *c, const struct rate_sample *r
     if ((uint64_t)lost * 100 <= (uint64_t)(rs->delivered + lost) * LOSS_THRESH)
         return;
     if (b->state != BBR_STARTUP && b->state != BBR_UP && b->state != BBR_REFILL)
+        return;
+    if (b->state == BBR_STARTUP && lost < STARTUP_LOSSES * c->mss)
         return;
     uint32_t out = c->snd.max - c->snd.una, floor = bdp(c, DEFAULT_CWND) / 100 * BETA;
     b->inflight_hi = out > floor ? out : floor;
