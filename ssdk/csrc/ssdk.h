@@ -39,6 +39,10 @@ struct ssdk_config {
     int      virtual_clock;  /* 1: time moves only through ssdk_clock_set */
     uint32_t gso;            /* 1: AF_PACKET and TAP open for super-frames (segmentation
                                 offload, nic.h); ssdk_nic_gso_max says if one did */
+    uint32_t send_timeout_ms; /* a connection we have data for that acknowledges nothing
+                                 new this long is reset (nginx send_timeout); 0: never */
+    uint32_t body_timeout_ms; /* a request body with no new byte this long gets 408 and
+                                 a close (nginx client_body_timeout); 0: never */
 };
 
 /* Every counter the engine keeps. Gauges are marked; all others only grow. */
@@ -134,6 +138,11 @@ struct ssdk_stats {
     uint64_t tx_gso_frames;       /* super-frames handed to the backend to cut (also in tx_frames) */
     uint64_t tx_gso_segs;         /* the segments they are cut into */
     uint64_t tx_summed_bytes;     /* payload summed as it was copied (no precomputed sum) */
+    uint64_t send_timeouts;       /* reset: nothing new acknowledged for send_timeout_ms
+                                     while we had data for the peer (zero window included) */
+    uint64_t body_timeouts;       /* 408s for request bodies that stopped arriving */
+    uint64_t http_abandoned;      /* requests (header or body) the client's FIN cut short:
+                                     closed at once */
 };
 
 void ssdk_config_default(struct ssdk_config *cfg);

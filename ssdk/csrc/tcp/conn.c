@@ -78,6 +78,7 @@ struct tcb *conn_alloc(struct tcp *e, uint32_t raddr, uint16_t rport)
     c->raddr = raddr;
     c->rport = rport;
     c->timer.prev = c->timer.next = NONE32;
+    progress_mark(e, c);
     uint32_t b = bucket(e, raddr, rport);
     c->hnext = e->hash[b];
     e->hash[b] = tcb_index(e, c);

@@ -177,6 +177,7 @@ static int ack_in(struct tcp *e, struct tcb *c, const struct seg *s)
     set_snd_wnd(c, wnd);
     rtt_from_ack(e, c, s);
     c->timer.retries = 0;
+    progress_mark(e, c);  /* the send timeout counts from here */
     c->sack.tlp_sent = 0;
     c->sack.prev_una = c->snd.una;
     c->snd.una = s->ack;

@@ -209,6 +209,7 @@ int  timer_init(struct tcp *e);
 enum { TK_NONE, TK_RTO, TK_IDLE, TK_PTO, TK_RACK };
 void timer_set(struct tcp *e, struct tcb *c, uint64_t at_ms);
 void timer_after_output(struct tcp *e, struct tcb *c);
+void progress_mark(struct tcp *e, struct tcb *c);
 void timer_stop(struct tcp *e, struct tcb *c);
 void rtt_sample(struct tcp *e, struct tcb *c, uint64_t rtt_us);
 void rto_arm(struct tcp *e, struct tcb *c);
