@@ -1,6 +1,7 @@
 # tests/stack/test_close.py: closing a connection (RFC 9293 3.6 and the state rules of
 # 3.10.7.4): the client's FIN, our FIN after a closing response, TIME-WAIT and its
-# timer, simultaneous close, FIN retransmission, and the idle timeout.
+# timer, simultaneous close, FIN retransmission, and the idle timeout. The bounds on
+# states with our FIN unacknowledged are in test_send_timeout.py.
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -200,6 +201,26 @@ def test_fin_wait_2_is_not_forever(make_stack: Callable[..., Stack]) -> None:
     peer.request(get("/a", headers=["Connection: close"]))
     assert peer.send("A") == []
     peer.advance(5000)
+    st = stack.stats()
+    assert (st["conns_active"], st["conns_timed_out"]) == (0, 1)
+
+
+def test_fin_wait_2_is_not_pushed_back(make_stack: Callable[..., Stack]) -> None:
+    """As Linux's tcp_fin_timeout, FIN-WAIT-2's bound runs from the ACK of our FIN: a
+    peer that keeps sending bytes (read and dropped after our close) without its FIN
+    does not push it back, and the slot is reclaimed on time."""
+    stack = make_stack(idle_ms=5000)
+    peer = Peer(stack)
+    peer.connect()
+    peer.request(get("/a", headers=["Connection: close"]))
+    assert peer.send("A") == []  # FIN-WAIT-2 from here
+    start = stack.now_ms
+    for _ in range(4):
+        peer.advance(1000)
+        peer.send("PA", b"x")
+    peer.advance(start + 5000 - 1 - stack.now_ms)
+    assert stack.stats()["conns_active"] == 1
+    peer.advance(1)
     st = stack.stats()
     assert (st["conns_active"], st["conns_timed_out"]) == (0, 1)
 

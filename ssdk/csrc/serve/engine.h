@@ -189,6 +189,12 @@ static inline struct hconn *hconn_of(struct ssdk_engine *e, const struct tcb *c)
 }
 
 static inline struct ssdk_stats *stats(struct ssdk_engine *e) { return e->tcp.net.st; }
+/* The clock for hconn.req_since_ms, where 0 means none: never 0 (a virtual clock starts
+ * there). */
+static inline uint64_t req_clock(struct ssdk_engine *e)
+{
+    return now_ms(&e->tcp.net) ? now_ms(&e->tcp.net) : 1;
+}
 
 /* The table new requests are answered from. */
 static inline const struct table *cur_table(const struct ssdk_engine *e)

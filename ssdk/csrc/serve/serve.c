@@ -108,7 +108,7 @@ static int body_follows(struct ssdk_engine *e, struct tcb *c, struct hconn *h,
     hp_body_start(&h->body, 0, d->length - have);
     if (h->body.kind == HB_NONE)
         return 0;
-    h->req_since_ms = now_ms(&e->tcp.net);  /* the body timeout's clock (on_recv) */
+    h->req_since_ms = req_clock(e);  /* the body timeout's clock (on_recv) */
     tcp_rcv_drop_held(c);  /* held bytes may be body: let the peer send them again */
     if (have || !d->cont)
         return 0;
@@ -204,7 +204,7 @@ static int http_serve(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
     if (h->hp.pos == 0 && !skip_empty_lines(c, h))
         return 0;
     if (!h->req_since_ms)
-        h->req_since_ms = now_ms(&e->tcp.net) ? now_ms(&e->tcp.net) : 1;
+        h->req_since_ms = req_clock(e);
     enum hp_result res = hp_run(&h->hp, c->rcv.buf, c->rcv.len);
     if (res == HP_MORE) {
         if (c->rcv.len < TCP_RCV_CAP)
@@ -271,7 +271,7 @@ static uint32_t on_recv(struct tcp *t, struct tcb *c, const uint8_t *p, uint32_t
     /* While a body is read, req_since_ms is when its last byte came: the body timeout
      * is the longest wait between two (nginx's client_body_timeout), so a slow but
      * steady upload is never cut. */
-    h->req_since_ms = h->body.kind != HB_NONE ? now_ms(&t->net) : 0;
+    h->req_since_ms = h->body.kind != HB_NONE ? req_clock(e) : 0;
     http_sync_tcp(e, c, h);
     return used;
 }
