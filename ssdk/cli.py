@@ -234,6 +234,42 @@ MssOption = Annotated[
     int, typer.Option("--mss", min=MSS_MIN, max=MSS_MAX, help="Payload bytes per prebuilt segment.")
 ]
 
+# The slot-holding timeouts, in seconds as nginx's send_timeout and client_body_timeout
+# (60 s each); 0 turns one off.
+DEFAULT_SEND_TIMEOUT = 60.0
+DEFAULT_BODY_TIMEOUT = 60.0
+TIMEOUT_MAX_S = 86_400.0
+SendTimeoutOption = Annotated[
+    float,
+    typer.Option(
+        "--send-timeout",
+        min=0,
+        max=TIMEOUT_MAX_S,
+        help="Reset a connection that acknowledges nothing new this long while it has "
+        "data due (zero window included), s; 0: never. As nginx's send_timeout.",
+    ),
+]
+BodyTimeoutOption = Annotated[
+    float,
+    typer.Option(
+        "--body-timeout",
+        min=0,
+        max=TIMEOUT_MAX_S,
+        help="Answer 408 and close when a request body's next byte has not come this "
+        "long after the last, s; 0: never. As nginx's client_body_timeout.",
+    ),
+]
+
+
+def _timeouts(send_s: float, body_s: float) -> dict[str, int]:
+    """The two timeouts as EngineConfig fields (milliseconds); a positive value under a
+    millisecond is one, never 0 (off)."""
+
+    def ms(s: float) -> int:
+        return max(1, round(s * 1000)) if s > 0 else 0
+
+    return {"send_timeout_ms": ms(send_s), "body_timeout_ms": ms(body_s)}
+
 
 @app.command()
 def new(
@@ -464,6 +500,8 @@ def serve(
     syn_backlog: Annotated[
         int, typer.Option("--syn-backlog", min=1, help="Half-open connections before SYN cookies.")
     ] = 1024,
+    send_timeout: SendTimeoutOption = DEFAULT_SEND_TIMEOUT,
+    body_timeout: BodyTimeoutOption = DEFAULT_BODY_TIMEOUT,
     time_wait: Annotated[
         int, typer.Option("--time-wait", min=1, help="How long TIME-WAIT lasts, ms.")
     ] = 60000,
@@ -490,6 +528,7 @@ def serve(
         "rto_min_ms": rto_min,
         "idle_ms": idle_timeout,
         "header_timeout_ms": header_timeout,
+        **_timeouts(send_timeout, body_timeout),
         "syn_backlog": syn_backlog,
         "time_wait_ms": time_wait,
     }
@@ -706,6 +745,8 @@ def dev(
             "off does not; on fails where there is no TAP device (kernel sockets).",
         ),
     ] = "auto",
+    send_timeout: SendTimeoutOption = DEFAULT_SEND_TIMEOUT,
+    body_timeout: BodyTimeoutOption = DEFAULT_BODY_TIMEOUT,
 ) -> None:
     """Serve APP on this machine over the user-space stack and follow its edits."""
     from ssdk.project import find_project
@@ -717,7 +758,7 @@ def dev(
     if not app_file.is_file():
         raise typer.BadParameter(f"{app_file} is not a file", param_hint="APP")
     try:
-        code = run_dev(app_file, port, gso)
+        code = run_dev(app_file, port, gso, _timeouts(send_timeout, body_timeout))
     except GsoRefused as e:
         raise typer.BadParameter(str(e), param_hint="--gso") from None
     except DevError as e:
