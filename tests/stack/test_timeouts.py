@@ -188,13 +188,17 @@ def test_app_body_timeout(gate: threading.Event) -> None:
         assert (st["body_timeouts"], st["dyn_requests"], calls.requests) == (1, 0, 0)
 
 
-def test_app_body_cut_by_fin(gate: threading.Event) -> None:
+@pytest.mark.parametrize("connection", ["keep-alive", "close"])
+def test_app_body_cut_by_fin(gate: threading.Event, connection: str) -> None:
     """A client that closes before sending the whole body of a request for the
-    application: the request is dropped unanswered and the slot freed at once."""
+    application (one that asked to close after it too, as slowhttptest's slow POST
+    does): the request is dropped unanswered and the slot freed at once."""
     with serving_app(make_body_app(), gate) as (stack, calls):
         peer = Peer(stack)
         peer.connect()
-        peer.request(body_request("/api/upload", "POST") + b"x" * 10)
+        head = get("/api/upload", method="POST",
+                   headers=["Content-Length: 100", f"Connection: {connection}"])  # fmt: skip
+        peer.request(head + b"x" * 10)
         segs = peer.send("FA")
         assert [s.flags for s in segs] == ["FA"]
         assert peer.unread() == b""

@@ -292,8 +292,9 @@ static int on_sent(struct tcp *t, struct tcb *c)
             ;
         /* After the peer's FIN, a request still incomplete never will be: it goes at
          * once, and so does the slot, once what is owed before it is sent. */
-        if ((c->flags & TF_PEER_FIN) && !(h->hflags & (HC_LAST | HC_NEXT))
-            && (h->body.kind != HB_NONE || (c->rcv.len && !h->nresp)))
+        if ((c->flags & TF_PEER_FIN)
+            && (h->body.kind != HB_NONE
+                || (c->rcv.len && !h->nresp && !(h->hflags & (HC_LAST | HC_NEXT)))))
             http_abandon(e, c, h);
         if (!h->nresp && (c->flags & TF_PEER_FIN) && !(c->flags & TF_FIN_QUEUED))
             tcp_close(t, c);

@@ -234,6 +234,19 @@ static void rto_backoff(struct tcp *e, struct tcb *c)
 }
 
 /*
+ * The sequence number of a RST we give up with: SND.NXT, unless that is beyond the
+ * peer's window (a zero-window probe's byte it did not take), then the window's right
+ * edge, as Linux's tcp_acceptable_seq. A receiver takes a RST only at RCV.NXT when its
+ * window is zero (RFC 5961 3.2, RFC 9293 3.10.7.4), so one at SND.NXT would leave it
+ * believing in a connection we freed.
+ */
+static uint32_t rst_seq(const struct tcb *c)
+{
+    uint32_t edge = c->snd.una + c->snd.wnd;
+    return seq_le(c->snd.nxt, edge) ? c->snd.nxt : edge;
+}
+
+/*
  * The one timer ran out with data unacknowledged (retransmit), or with the peer's window
  * closed (probe it). A peer that acknowledged nothing through max_retries expiries in a
  * row is gone: reset the connection (RFC 9293 3.8.3, R2).
@@ -245,13 +258,13 @@ static void rto_fire(struct tcp *e, struct tcb *c)
          * answering probes for, or no ACKs at all) gives its slot back. */
         e->net.st->send_timeouts++;
         e->net.st->conns_timed_out++;
-        tcp_send_ctl(e, c, TH_RST, c->snd.nxt);
+        tcp_send_ctl(e, c, TH_RST, rst_seq(c));
         conn_free(e, c);
         return;
     }
     if (++c->timer.retries > e->net.cfg.max_retries) {
         e->net.st->conns_timed_out++;
-        tcp_send_ctl(e, c, TH_RST, c->snd.nxt);
+        tcp_send_ctl(e, c, TH_RST, rst_seq(c));
         conn_free(e, c);
         return;
     }
