@@ -110,7 +110,7 @@ struct ssdk_stats {
     uint64_t http_5xx;
     uint64_t http_400;            /* malformed requests */
     uint64_t http_404;
-    uint64_t http_408;            /* requests whose header did not complete in time */
+    uint64_t http_408;            /* requests whose header or body did not come in time */
     uint64_t http_405;            /* a known method a route does not allow (only GET, HEAD, OPTIONS) */
     uint64_t http_411;            /* chunked request bodies, which we do not read */
     uint64_t http_413;            /* request bodies longer than we will read to discard */
