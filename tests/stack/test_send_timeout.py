@@ -13,7 +13,9 @@ from harness import Peer, Site, Stack, get
 SEND_TIMEOUT_MS = 5000
 
 
-def reset_at(peer: Peer, answer: Callable[[], object] | None = None, limit_ms: int = 120_000) -> float:
+def reset_at(
+    peer: Peer, answer: Callable[[], object] | None = None, limit_ms: int = 120_000
+) -> float:
     """Step the clock until the server resets; after each other segment, answer().
     Returns the time of the reset."""
     for _ in range(limit_ms):
