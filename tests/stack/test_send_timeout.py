@@ -153,3 +153,28 @@ def test_closing_is_bounded(make_stack: Callable[..., Stack]) -> None:
     assert [s.flags for s in peer.send("FA", ack=segs[1].seq)] == ["A"]  # CLOSING
     assert reset_at(peer) == start + SEND_TIMEOUT_MS
     assert stack.stats()["conns_active"] == 0
+
+
+def test_sacks_that_never_move_snd_una(make_stack: Callable[..., Stack]) -> None:
+    """A SACK peer that acknowledges everything but the response's first segment, which
+    never reaches it: its ACKs keep coming (SACK blocks, RFC 2018) and recovery keeps
+    resending, but SND.UNA never moves, so the send timeout ends it all the same."""
+    stack = make_stack(send_timeout_ms=SEND_TIMEOUT_MS)
+    peer = Peer(stack, sack=True)
+    peer.connect()
+    peer.lose = lambda seg: peer.offset(seg) == 0  # the first segment, every time
+    start = stack.now_ms
+    segs = peer.request(get("/files/big.bin"))
+    assert segs and segs[0].lost
+    acks = 0
+
+    def answer() -> None:
+        nonlocal acks
+        acks += 1
+        peer.ack()
+
+    for _ in segs[1:]:  # a duplicate ACK with SACK blocks for each that arrived
+        peer.ack()
+    assert reset_at(peer, answer) == start + SEND_TIMEOUT_MS
+    assert acks > 0 and stack.stats()["sack_blocks"] > 0
+    assert stack.stats()["send_timeouts"] == 1

@@ -54,6 +54,7 @@ static void copy_unheld(struct tcb *c, uint32_t seq, const uint8_t *data, uint32
         }
         if (held)
             continue;
+        SSDK_ASSERT(c->rcv.len + (next - c->rcv.nxt) <= TCP_RCV_CAP);  /* in the window */
         memcpy(c->rcv.buf + c->rcv.len + (p - c->rcv.nxt), data + (p - seq), next - p);
         p = next;
     }

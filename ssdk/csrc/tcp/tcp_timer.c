@@ -253,15 +253,6 @@ static uint32_t rst_seq(const struct tcb *c)
  */
 static void rto_fire(struct tcp *e, struct tcb *c)
 {
-    if (send_timed_out(e, c)) {
-        /* nginx's send_timeout: a peer that takes nothing (a zero window it keeps
-         * answering probes for, or no ACKs at all) gives its slot back. */
-        e->net.st->send_timeouts++;
-        e->net.st->conns_timed_out++;
-        tcp_send_ctl(e, c, TH_RST, rst_seq(c));
-        conn_free(e, c);
-        return;
-    }
     if (++c->timer.retries > e->net.cfg.max_retries) {
         e->net.st->conns_timed_out++;
         tcp_send_ctl(e, c, TH_RST, rst_seq(c));
@@ -290,6 +281,16 @@ static void timer_fire(struct tcp *e, struct tcb *c)
 {
     uint8_t kind = c->timer.kind;
     c->timer.kind = TK_NONE;
+    if ((kind == TK_RTO || kind == TK_PTO || kind == TK_RACK) && send_timed_out(e, c)) {
+        /* nginx's send_timeout: a peer that takes nothing (a zero window it keeps
+         * answering probes for, SACKs that never let SND.UNA move, or no ACKs at all)
+         * gives its slot back, whichever loss timer finds it. */
+        e->net.st->send_timeouts++;
+        e->net.st->conns_timed_out++;
+        tcp_send_ctl(e, c, TH_RST, rst_seq(c));
+        conn_free(e, c);
+        return;
+    }
     switch (kind) {
     case TK_RTO:
         rto_fire(e, c);
