@@ -143,6 +143,8 @@ struct ssdk_stats {
     uint64_t body_timeouts;       /* 408s for request bodies that stopped arriving */
     uint64_t http_abandoned;      /* requests (header or body) the client's FIN cut short:
                                      closed at once */
+    uint64_t conns_fin_wait_2;    /* gauge: connections in FIN-WAIT-2 (outside the pool,
+                                     in the TIME-WAIT table) */
 };
 
 void ssdk_config_default(struct ssdk_config *cfg);

@@ -241,6 +241,7 @@ struct tw_table {
     uint32_t *hash;
     uint32_t cap, mask, head, count;
     uint32_t live;            /* entries in the hash (count includes dead ones) */
+    uint32_t fin_wait_2;      /* of those, in FIN-WAIT-2 */
 };
 
 /* The TCP layer's state; the engine holds it, and it holds the layer below. */

@@ -294,6 +294,12 @@ void tcp_segment(struct tcp *e, struct tcb *c, struct seg *s)
         tw_enter(e, c);
         return;
     }
+    if (c->state == TCP_FIN_WAIT_2) {  /* our FIN is acknowledged: nothing can be resent */
+        if (need_ack)
+            tcp_send_ctl(e, c, TH_ACK, c->snd.nxt);
+        tw_enter_fin_wait_2(e, c);
+        return;
+    }
     /* The application finishes what is acknowledged, starts what is new, or closes;
      * then whatever may go waits for its turn in this pass's transmit round. The ACK the
      * segment wants rides on the first segment sent (tcp_out.c clears TF_ACK_PENDING);

@@ -96,6 +96,7 @@ int  tw_init(struct tcp *e, uint32_t cap);
 void tw_free(struct tcp *e);
 struct tw_entry *tw_lookup(struct tcp *e, uint32_t raddr, uint16_t rport);
 void tw_enter(struct tcp *e, struct tcb *c);
+void tw_enter_fin_wait_2(struct tcp *e, struct tcb *c);
 int  tw_input(struct tcp *e, struct tw_entry *w, const struct seg *s);
 
 /* tcp_opt.c */

@@ -189,11 +189,7 @@ void timer_after_output(struct tcp *e, struct tcb *c)
             loss_timer_arm(e, c);
         return;
     }
-    /* RFC 9293 3.6 leaves FIN-WAIT-2's length to the implementation; as Linux's
-     * tcp_fin_timeout, it runs from our FIN's ACK and what the peer still sends does
-     * not push it back (it would hold the slot for ever, a byte at a time). */
-    if (c->state == TCP_FIN_WAIT_2 && c->timer.kind == TK_IDLE)
-        return;
+    SSDK_ASSERT(c->state != TCP_FIN_WAIT_2);  /* it leaves the pool (timewait.c) */
     uint64_t at = now_ms(&e->net) + e->net.cfg.idle_ms;
     if (c->timer.app_ms && c->timer.app_ms < at)
         at = c->timer.app_ms;  /* the application's deadline (a request's header timeout) */
