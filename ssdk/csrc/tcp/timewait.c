@@ -35,6 +35,7 @@ struct tw_entry {
     uint32_t hnext;
     uint64_t expire_ms;
 };
+_Static_assert(sizeof(struct tw_entry) == 48, "the FIN-WAIT-2 flag fits the padding");
 
 int tw_init(struct tcp *e, uint32_t cap)
 {
