@@ -248,6 +248,42 @@ SynackRetriesOption = Annotated[
 
 SYN_BACKLOG_HELP = "Half-open connections before SYN cookies; never more than half of --max-conns."
 
+# The slot-holding timeouts, in seconds as nginx's send_timeout and client_body_timeout
+# (60 s each); 0 turns one off.
+DEFAULT_SEND_TIMEOUT = 60.0
+DEFAULT_BODY_TIMEOUT = 60.0
+TIMEOUT_MAX_S = 86_400.0
+SendTimeoutOption = Annotated[
+    float,
+    typer.Option(
+        "--send-timeout",
+        min=0,
+        max=TIMEOUT_MAX_S,
+        help="Reset a connection that acknowledges nothing new this long while it has "
+        "data due (zero window included), s; 0: never. As nginx's send_timeout.",
+    ),
+]
+BodyTimeoutOption = Annotated[
+    float,
+    typer.Option(
+        "--body-timeout",
+        min=0,
+        max=TIMEOUT_MAX_S,
+        help="Answer 408 and close when a request body's next byte has not come this "
+        "long after the last, s; 0: never. As nginx's client_body_timeout.",
+    ),
+]
+
+
+def _timeouts(send_s: float, body_s: float) -> dict[str, int]:
+    """The two timeouts as EngineConfig fields (milliseconds); a positive value under a
+    millisecond is one, never 0 (off)."""
+
+    def ms(s: float) -> int:
+        return max(1, round(s * 1000)) if s > 0 else 0
+
+    return {"send_timeout_ms": ms(send_s), "body_timeout_ms": ms(body_s)}
+
 
 @app.command()
 def new(
@@ -486,6 +522,8 @@ def serve(
             "(0: no limit).",
         ),
     ] = 0,
+    send_timeout: SendTimeoutOption = DEFAULT_SEND_TIMEOUT,
+    body_timeout: BodyTimeoutOption = DEFAULT_BODY_TIMEOUT,
     time_wait: Annotated[
         int, typer.Option("--time-wait", min=1, help="How long TIME-WAIT lasts, ms.")
     ] = 60000,
@@ -512,6 +550,7 @@ def serve(
         "rto_min_ms": rto_min,
         "idle_ms": idle_timeout,
         "header_timeout_ms": header_timeout,
+        **_timeouts(send_timeout, body_timeout),
         "syn_backlog": syn_backlog,
         "synack_retries": synack_retries,
         "max_conns_per_ip": max_conns_per_ip,
@@ -741,6 +780,8 @@ def dev(
         ),
     ] = "auto",
     synack_retries: SynackRetriesOption = 5,
+    send_timeout: SendTimeoutOption = DEFAULT_SEND_TIMEOUT,
+    body_timeout: BodyTimeoutOption = DEFAULT_BODY_TIMEOUT,
 ) -> None:
     """Serve APP on this machine over the user-space stack and follow its edits."""
     from ssdk.project import find_project
@@ -752,7 +793,12 @@ def dev(
     if not app_file.is_file():
         raise typer.BadParameter(f"{app_file} is not a file", param_hint="APP")
     try:
-        code = run_dev(app_file, port, gso, {"synack_retries": synack_retries})
+        code = run_dev(
+            app_file,
+            port,
+            gso,
+            {"synack_retries": synack_retries, **_timeouts(send_timeout, body_timeout)},
+        )
     except GsoRefused as e:
         raise typer.BadParameter(str(e), param_hint="--gso") from None
     except DevError as e:

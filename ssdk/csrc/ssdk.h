@@ -44,6 +44,10 @@ struct ssdk_config {
                                 given up (Linux's tcp_synack_retries) */
     uint32_t max_conns_per_ip; /* connections one peer address may hold; 0: no limit
                                   (nginx's limit_conn) */
+    uint32_t send_timeout_ms; /* a connection we have data for that acknowledges nothing
+                                 new this long is reset (nginx send_timeout); 0: never */
+    uint32_t body_timeout_ms; /* a request body with no new byte this long gets 408 and
+                                 a close (nginx client_body_timeout); 0: never */
 };
 
 /* Every counter the engine keeps. Gauges are marked; all others only grow. */
@@ -112,7 +116,7 @@ struct ssdk_stats {
     uint64_t http_5xx;
     uint64_t http_400;            /* malformed requests */
     uint64_t http_404;
-    uint64_t http_408;            /* requests whose header did not complete in time */
+    uint64_t http_408;            /* requests whose header or body did not come in time */
     uint64_t http_405;            /* a known method a route does not allow (only GET, HEAD, OPTIONS) */
     uint64_t http_411;            /* chunked request bodies, which we do not read */
     uint64_t http_413;            /* request bodies longer than we will read to discard */
@@ -144,6 +148,13 @@ struct ssdk_stats {
     uint64_t syncookies_no_slot;  /* valid cookie ACKs reset: no slot, none idle to evict */
     uint64_t conns_evicted_idle;  /* idle keep-alive connections reset to make room */
     uint64_t syn_refused_per_ip;  /* SYNs (and cookie ACKs) reset: max_conns_per_ip reached */
+    uint64_t send_timeouts;       /* reset: nothing new acknowledged for send_timeout_ms
+                                     while we had data for the peer (zero window included) */
+    uint64_t body_timeouts;       /* 408s for request bodies that stopped arriving */
+    uint64_t http_abandoned;      /* requests (header or body) the client's FIN cut short:
+                                     closed at once */
+    uint64_t conns_fin_wait_2;    /* gauge: connections in FIN-WAIT-2 (outside the pool,
+                                     in the TIME-WAIT table) */
 };
 
 void ssdk_config_default(struct ssdk_config *cfg);

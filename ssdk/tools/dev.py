@@ -27,6 +27,7 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ssdk.core.runtime.counters import Board
 from ssdk.core.runtime.dynamic import Dispatcher
@@ -139,13 +140,15 @@ def changed_python(changes: set[tuple[object, str]]) -> bool:
 
 
 def run_dev(
-    app: Path, port: int | None, gso: str = "auto", tcp: dict[str, int] | None = None
+    app: Path, port: int | None, gso: str = "auto", tcp: dict[str, Any] | None = None
 ) -> int:
     """Serve `app` on this machine and follow its edits until Ctrl-C; the exit code.
     On a TAP device over the user-space stack where this process may make one; through
     the kernel's sockets on 127.0.0.1 otherwise (said in one line). gso: as serve's
     --gso; "on" raises GsoRefused where there is no TAP device. tcp: EngineConfig
-    overrides for the stack (serve's), unused by kernel sockets."""
+    overrides for the stack (serve's: SYN-ACK retries, the timeouts), unused by kernel
+    sockets."""
+    tcp = dict(tcp or {})
     app = app.resolve()
     builds = Builds(app, app.parent / OUT_DIR)
     first, err, took = builds.build()
@@ -173,9 +176,9 @@ def run_dev(
                 "instead",
                 flush=True,
             )
-            _serve_kernel(app, first, builds, feed, stop, kport)
+            _serve_kernel(app, first, builds, feed, stop, kport, tcp)
         else:
-            _serve_tap(app, first, builds, feed, stop, tap, net, port or 80, gso, tcp or {})
+            _serve_tap(app, first, builds, feed, stop, tap, net, port or 80, gso, tcp)
     print("ssdk dev: stopped", flush=True)
     return 0
 
@@ -236,7 +239,7 @@ def _serve_tap(
     net: ipaddress.IPv4Network,
     port: int,
     gso_mode: str = "auto",
-    tcp: dict[str, int] | None = None,
+    tcp: dict[str, Any] | None = None,
 ) -> None:
     """One worker on the TAP device; content swapped in, code restarts the worker."""
     from ssdk.core.bundle import read_bundle
@@ -299,7 +302,13 @@ def _serve_tap(
 
 
 def _serve_kernel(
-    app: Path, first: Path, builds: Builds, feed: ChangeFeed, stop: list[int], port: int
+    app: Path,
+    first: Path,
+    builds: Builds,
+    feed: ChangeFeed,
+    stop: list[int],
+    port: int,
+    tcp: dict[str, Any] | None = None,
 ) -> None:
     """The same bundle through kernel sockets; every rebuild is loaded in place, and the
     app's dynamic routes imported again when its Python changes."""
@@ -308,7 +317,7 @@ def _serve_kernel(
     from ssdk.core.runtime.engine import Engine, EngineConfig
     from ssdk.tools.kernel_serve import run_kernel_server
 
-    engine = Engine(EngineConfig(ip="127.0.0.1", port=port))
+    engine = Engine(EngineConfig(ip="127.0.0.1", port=port, **(tcp or {})))
     open_bundles: dict[int, Bundle] = {}
     with ExitStack() as stack:
         # Exits run in reverse: the engine lets go of the blobs before they are closed.

@@ -344,15 +344,17 @@ class Stack:
 
 
 @contextlib.contextmanager
-def serving_app(app: Any, gate: threading.Event) -> Iterator[tuple[Stack, Any]]:
-    """An app's table on a Stack, with its dynamic routes called through AppCalls as the
-    worker calls them. `gate` holds the app's blocking handlers; it is set on the way out
-    so that none is left waiting."""
+def serving_app(
+    app: Any, gate: threading.Event, **config: Any
+) -> Iterator[tuple[Stack, Any]]:
+    """An app's table on a Stack (EngineConfig overrides in config), with its dynamic
+    routes called through AppCalls as the worker calls them. `gate` holds the app's
+    blocking handlers; it is set on the way out so that none is left waiting."""
     from ssdk.core.buildtime.build import build
     from ssdk.core.runtime.app_calls import AppCalls
 
     _, blob = build(app, mss=TEMPLATE_MSS)
-    stack = Stack(blob)
+    stack = Stack(blob, **config)
     calls = AppCalls(stack.engine, app)
     try:
         yield stack, calls

@@ -1,6 +1,7 @@
 # tests/stack/test_close.py: closing a connection (RFC 9293 3.6 and the state rules of
 # 3.10.7.4): the client's FIN, our FIN after a closing response, TIME-WAIT and its
-# timer, simultaneous close, FIN retransmission, and the idle timeout.
+# timer, simultaneous close, FIN retransmission, and the idle timeout. The bounds on
+# states with our FIN unacknowledged are in test_send_timeout.py.
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -70,20 +71,23 @@ def test_server_fin_then_time_wait(stack: Stack, peer: Peer, site: Site) -> None
     """RFC 9293 3.6 (case 1, the local user closes): after a "Connection: close" response
     our FIN follows the data (FIN-WAIT-1); the client's ACK of it gives FIN-WAIT-2, its
     FIN is acknowledged and we enter TIME-WAIT, which ends when its timer expires
-    (RFC 9293 3.10.8: the 2 MSL timeout; here the configured time_wait_ms). TIME-WAIT
-    is kept outside the connection pool (timewait.c): the slot is free at once."""
+    (RFC 9293 3.10.8: the 2 MSL timeout; here the configured time_wait_ms). FIN-WAIT-2
+    and TIME-WAIT are kept outside the connection pool (timewait.c): once our FIN is
+    acknowledged nothing can be sent again, and the slot is free at once."""
     peer.connect()
     segs = peer.request(get("/a", headers=["Connection: close"]))
     assert [s.flags for s in segs] == ["PA", "FA"]
     assert segs[0].payload == site.expect("/a", connection=CLOSE_VALUE)
     assert peer.send("A") == []  # FIN-WAIT-2
-    assert stack.stats()["conns_time_wait"] == 0
+    st = stack.stats()
+    assert (st["conns_active"], st["conns_fin_wait_2"], st["conns_time_wait"]) == (0, 1, 0)
     segs = peer.send("FA")
     assert [s.flags for s in segs] == ["A"]
     assert peer.rack(segs[0]) == peer.sent
     assert peer.rseq(segs[0]) == len(peer.stream) + 2  # after our FIN
     st = stack.stats()
     assert (st["conns_active"], st["conns_time_wait"], st["conns_closed"]) == (0, 1, 1)
+    assert st["conns_fin_wait_2"] == 0
     assert peer.advance(TIME_WAIT_MS - 1) == []
     assert stack.stats()["conns_time_wait"] == 1
     assert peer.advance(1) == []  # TIME-WAIT ends silently
@@ -192,8 +196,8 @@ def test_idle_connection_is_closed(make_stack: Callable[..., Stack], site: Site)
 
 def test_fin_wait_2_is_not_forever(make_stack: Callable[..., Stack]) -> None:
     """RFC 9293 3.10.7.4 gives FIN-WAIT-2 no way out but the peer's FIN; a peer that
-    never sends it would hold the slot forever, so (like Linux's tcp_fin_timeout) the
-    slot is reclaimed after the idle time, counted as timed out."""
+    never sends it would hold its place forever, so (like Linux's tcp_fin_timeout) it
+    is given up after the idle time, counted as timed out."""
     stack = make_stack(idle_ms=5000)
     peer = Peer(stack)
     peer.connect()
@@ -201,7 +205,45 @@ def test_fin_wait_2_is_not_forever(make_stack: Callable[..., Stack]) -> None:
     assert peer.send("A") == []
     peer.advance(5000)
     st = stack.stats()
-    assert (st["conns_active"], st["conns_timed_out"]) == (0, 1)
+    assert (st["conns_active"], st["conns_fin_wait_2"], st["conns_timed_out"]) == (0, 0, 1)
+
+
+def test_fin_wait_2_is_not_pushed_back(make_stack: Callable[..., Stack]) -> None:
+    """As Linux's tcp_fin_timeout, FIN-WAIT-2's bound runs from the ACK of our FIN: a
+    peer that keeps sending bytes (read and dropped after our close) without its FIN
+    does not push it back, and the entry is given up on time. Those bytes are
+    acknowledged (RFC 9293 3.10.7.4: FIN-WAIT-2 still receives)."""
+    stack = make_stack(idle_ms=5000)
+    peer = Peer(stack)
+    peer.connect()
+    peer.request(get("/a", headers=["Connection: close"]))
+    assert peer.send("A") == []  # FIN-WAIT-2 from here
+    start = stack.now_ms
+    assert stack.stats()["conns_active"] == 0  # the slot is free already
+    for _ in range(4):
+        peer.advance(1000)
+        segs = peer.send("PA", b"x")
+        assert [s.flags for s in segs] == ["A"] and peer.rack(segs[0]) == peer.sent
+    peer.advance(start + 5000 - 1 - stack.now_ms)
+    assert stack.stats()["conns_fin_wait_2"] == 1
+    peer.advance(1)
+    st = stack.stats()
+    assert (st["conns_fin_wait_2"], st["conns_timed_out"]) == (0, 1)
+
+
+def test_fin_wait_2_then_data_and_fin(stack: Stack, peer: Peer) -> None:
+    """RFC 9293 3.10.7.4: in FIN-WAIT-2 (an entry of the table) the peer's last bytes
+    and its FIN are acknowledged, and TIME-WAIT follows for its full time."""
+    peer.connect()
+    peer.request(get("/a", headers=["Connection: close"]))
+    assert peer.send("A") == []
+    segs = peer.send("FPA", b"bye")
+    assert [s.flags for s in segs] == ["A"] and peer.rack(segs[0]) == peer.sent
+    st = stack.stats()
+    assert (st["conns_fin_wait_2"], st["conns_time_wait"]) == (0, 1)
+    assert peer.advance(TIME_WAIT_MS - 1) == []
+    peer.advance(1)
+    assert stack.stats()["conns_time_wait"] == 0
 
 
 def test_ack_in_time_wait_is_not_answered(stack: Stack, peer: Peer) -> None:

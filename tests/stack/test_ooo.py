@@ -150,3 +150,22 @@ def test_held_bytes_survive_an_earlier_request(stack: Stack, site: Site) -> None
     peer.drain()
     assert peer.responses()[0].raw == site.expect("/b")
     assert stack.stats()["http_requests"] == 2
+
+
+def test_first_received_bytes_win(stack: Stack, site: Site) -> None:
+    """RFC 9293 3.10.7.4 leaves overlapping segments to the receiver; as Linux, the bytes
+    first received for a sequence number are kept. A held piece names /a; a later
+    segment overlapping it (held too) and then the in-order segment for the whole
+    request both say /b there: the request acted on is the first one, /a."""
+    peer = Peer(stack, sack=True)
+    peer.connect()
+    req = get("/a", headers=PAD)
+    forged = get("/b", headers=PAD)
+    assert len(forged) == len(req) and req[5:6] == b"a" and forged[5:6] == b"b"
+    send_at(peer, 4, req[4:20])  # held: " /a HTTP/1.1..."
+    send_at(peer, 2, forged[2:30])  # overlaps it: only [2, 4) and [20, 30) are new
+    send_at(peer, 0, forged)  # in order, covering everything
+    peer.snd_nxt = (peer.iss + 1 + len(req)) % MOD
+    peer.drain()
+    assert peer.responses()[0].raw == site.expect("/a")
+    assert stack.stats()["http_requests"] == 1

@@ -196,8 +196,10 @@ def test_zero_window_holds_data_back(stack: Stack, peer: Peer, site: Site) -> No
 def test_zero_window_is_probed_while_peer_answers(make_stack: Callable[..., Stack]) -> None:
     """RFC 9293 3.8.6.1: a sender facing a zero window MUST probe it, the first probe
     after an RTO and then with exponential backoff, and MUST keep the connection open
-    as long as the receiver keeps acknowledging the probes."""
-    stack = make_stack(rto_min_ms=1000, max_retries=3)
+    as long as the receiver keeps acknowledging the probes. (With the send timeout off:
+    RFC 6429 lets a sender give up on a persisting window to save its resources, which
+    the send timeout does; test_send_timeout.py.)"""
+    stack = make_stack(rto_min_ms=1000, max_retries=3, send_timeout_ms=0)
     peer = Peer(stack)
     peer.connect()
     # The request announces a zero window: the response cannot start.
@@ -277,11 +279,14 @@ def test_karn_no_sample_from_retransmission(make_stack: Callable[..., Stack]) ->
     assert first[0].payload != again[0].payload
 
 
-def test_backoff_beyond_the_timer_wheel_span(stack: Stack, peer: Peer) -> None:
+def test_backoff_beyond_the_timer_wheel_span(make_stack: Callable[..., Stack]) -> None:
     """RFC 6298 5.5 over long times, default settings (RTO 200 ms after a zero-time
     handshake, 8 retries): each expiry comes exactly when the doubled RTO says, also
     once the RTO exceeds the timer wheel's 4096 one-millisecond slots, and the ninth
-    expiry gives up with a reset (RFC 9293 3.8.3)."""
+    expiry gives up with a reset (RFC 9293 3.8.3). The send timeout, which would end
+    it at 60 s, is off (test_send_timeout.py)."""
+    stack = make_stack(send_timeout_ms=0)
+    peer = Peer(stack)
     peer.connect()
     first = peer.request(get("/a"))
     due, rto = 0, 200

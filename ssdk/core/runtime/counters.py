@@ -53,6 +53,7 @@ GAUGES = frozenset(
         "conns_syn_received",
         "conns_active",
         "conns_time_wait",
+        "conns_fin_wait_2",
         "drop_rx_ring",
         "impair_rx_held",
         "impair_tx_held",

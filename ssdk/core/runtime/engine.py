@@ -78,6 +78,8 @@ class EngineConfig:
     time_wait_ms: int | None = None
     idle_ms: int | None = None
     header_timeout_ms: int | None = None
+    send_timeout_ms: int | None = None  # 0: never
+    body_timeout_ms: int | None = None  # 0: never
     max_retries: int | None = None
     cc: int | None = None  # 0 CUBIC, 1 NewReno
     options: int | None = None  # bit 0 timestamps, bit 1 SACK, bit 2 loss probes, bit 3 pacing
@@ -103,6 +105,8 @@ class EngineConfig:
             "time_wait_ms",
             "idle_ms",
             "header_timeout_ms",
+            "send_timeout_ms",
+            "body_timeout_ms",
             "max_retries",
             "cc",
             "options",

@@ -135,6 +135,8 @@ int dyn_start(struct ssdk_engine *e, struct tcb *c, struct hconn *h,
     q->keep = d->keep;
     q->serial = h->serial++;
     dyn_body_begin(&h->body, in, d);
+    if (h->body.kind != HB_NONE)
+        h->req_since_ms = req_clock(e);  /* the body timeout's clock (serve.c) */
     uint32_t used = 0;
     if (h->body.kind == HB_NONE)
         dyn_ready(e, c, q);  /* no body at all */

@@ -140,7 +140,8 @@ struct hconn {
     uint8_t  next_gen;        /* the table slot the response behind a 100 comes from */
     uint32_t next_resp;       /* ...and that response, when HC_NEXT */
     struct range_pick rng;    /* the part chosen for the next 206 started (choose) */
-    uint64_t req_since_ms;    /* when the first byte of a pending request came; 0: none */
+    uint64_t req_since_ms;    /* when the first byte of a pending request came, or while
+                                 a body is read, its last byte; 0: none */
     struct hp_body body;      /* a request body being read (for the application: the
                                  last response's, an RK_WAIT's; or to be dropped) */
     uint16_t serial;          /* the number the next request for the application gets */
@@ -188,6 +189,12 @@ static inline struct hconn *hconn_of(struct ssdk_engine *e, const struct tcb *c)
 }
 
 static inline struct ssdk_stats *stats(struct ssdk_engine *e) { return e->tcp.net.st; }
+/* The clock for hconn.req_since_ms, where 0 means none: never 0 (a virtual clock starts
+ * there). */
+static inline uint64_t req_clock(struct ssdk_engine *e)
+{
+    return now_ms(&e->tcp.net) ? now_ms(&e->tcp.net) : 1;
+}
 
 /* The table new requests are answered from. */
 static inline const struct table *cur_table(const struct ssdk_engine *e)

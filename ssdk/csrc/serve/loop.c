@@ -41,6 +41,8 @@ void ssdk_config_default(struct ssdk_config *cfg)
     cfg->max_retries = 8;
     cfg->idle_ms = 60000;
     cfg->header_timeout_ms = 10000;
+    cfg->send_timeout_ms = 60000;  /* nginx's send_timeout */
+    cfg->body_timeout_ms = 60000;  /* nginx's client_body_timeout */
     cfg->options = 15;  /* timestamps, SACK, loss probes, pacing */
     cfg->syn_backlog = 1024;
     cfg->synack_retries = 5;  /* Linux's tcp_synack_retries: about 63 s at a 1 s RTO */

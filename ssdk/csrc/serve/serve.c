@@ -108,6 +108,7 @@ static int body_follows(struct ssdk_engine *e, struct tcb *c, struct hconn *h,
     hp_body_start(&h->body, 0, d->length - have);
     if (h->body.kind == HB_NONE)
         return 0;
+    h->req_since_ms = req_clock(e);  /* the body timeout's clock (on_recv) */
     tcp_rcv_drop_held(c);  /* held bytes may be body: let the peer send them again */
     if (have || !d->cont)
         return 0;
@@ -128,6 +129,42 @@ static int http_request_timeout(struct ssdk_engine *e, struct tcb *c, struct hco
     int head = h->hp.method == M_HEAD;
     start_response(e, c, h, table_special(cur_table(e), 0, SP_408), 0, head, W_NONE, -1);
     return 1;
+}
+
+/* The body timeout ran out (the idle timer, on_timeout): the body being read stopped
+ * arriving. Its request is answered 408 and the connection closes (RFC 9110 15.5.9),
+ * as nginx does after client_body_timeout; a request that waited for its body to go to
+ * the application is cut, never handed up. Returns 0 when no body is being read. */
+static int http_body_timeout(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
+{
+    if (h->body.kind == HB_NONE || (c->flags & (TF_RCV_SHUT | TF_FIN_QUEUED))
+        || (c->state != TCP_ESTABLISHED && c->state != TCP_CLOSE_WAIT))
+        return 0;
+    if (resp_reading(h))
+        resp_cut(e, h, (uint8_t)(h->nresp - 1));
+    if (h->hflags & HC_NEXT) {  /* the answer behind a 100 Continue is not sent now */
+        gen_release(e, h->next_gen);
+        h->hflags &= (uint8_t)~(HC_NEXT | HC_NEXT_HEAD);
+    }
+    memset(&h->body, 0, sizeof(h->body));
+    stats(e)->body_timeouts++;
+    start_response(e, c, h, table_special(cur_table(e), 0, SP_408), 0, 0, W_NONE, -1);
+    return 1;
+}
+
+/* The peer's FIN came with its request incomplete (a header block or a body): no more
+ * bytes will come to complete it (RFC 9293 3.10.7.4, eighth step), so there is nothing
+ * to answer or wait for. A request that waited for its body to go to the application is
+ * cut; what is before it still goes, then our FIN. */
+static void http_abandon(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
+{
+    if (resp_reading(h))
+        resp_cut(e, h, (uint8_t)(h->nresp - 1));
+    memset(&h->body, 0, sizeof(h->body));
+    tcp_rcv_discard(c);
+    memset(&h->hp, 0, sizeof(h->hp));
+    h->req_since_ms = 0;
+    stats(e)->http_abandoned++;
 }
 
 /* Refuse the request c was reading for the application (a malformed or oversized
@@ -167,7 +204,7 @@ static int http_serve(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
     if (h->hp.pos == 0 && !skip_empty_lines(c, h))
         return 0;
     if (!h->req_since_ms)
-        h->req_since_ms = now_ms(&e->tcp.net) ? now_ms(&e->tcp.net) : 1;
+        h->req_since_ms = req_clock(e);
     enum hp_result res = hp_run(&h->hp, c->rcv.buf, c->rcv.len);
     if (res == HP_MORE) {
         if (c->rcv.len < TCP_RCV_CAP)
@@ -214,9 +251,14 @@ void http_sync_tcp(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
 {
     tcp_set_app_idle(c, !h->nresp && !h->req_since_ms && h->body.kind == HB_NONE
                             && !(h->hflags & (HC_NEXT | HC_LAST)) && !c->rcv.len);
-    tcp_set_app_deadline(c, h->req_since_ms && !h->nresp
-                                ? h->req_since_ms + e->tcp.net.cfg.header_timeout_ms
-                                : 0);
+    const struct ssdk_config *cfg = &e->tcp.net.cfg;
+    uint64_t at = 0;
+    if (h->body.kind != HB_NONE)  /* a body: from its last byte (nginx's semantic) */
+        at = cfg->body_timeout_ms && h->req_since_ms ? h->req_since_ms + cfg->body_timeout_ms
+                                                     : 0;
+    else if (h->req_since_ms && !h->nresp)  /* a header block: from its first byte */
+        at = h->req_since_ms + cfg->header_timeout_ms;
+    tcp_set_app_deadline(c, at);
     tcp_rcv_direct(c, h->body.kind != HB_NONE);
 }
 
@@ -230,6 +272,10 @@ static uint32_t on_recv(struct tcp *t, struct tcb *c, const uint8_t *p, uint32_t
         return 0;
     uint32_t used = resp_reading(h) ? dyn_body_in(e, c, h, p, n)
                                     : hp_body_run(&h->body, p, n, NULL);
+    /* While a body is read, req_since_ms is when its last byte came: the body timeout
+     * is the longest wait between two (nginx's client_body_timeout), so a slow but
+     * steady upload is never cut. */
+    h->req_since_ms = h->body.kind != HB_NONE ? req_clock(e) : 0;
     http_sync_tcp(e, c, h);
     return used;
 }
@@ -248,6 +294,12 @@ static int on_sent(struct tcp *t, struct tcb *c)
         && (c->state == TCP_ESTABLISHED || c->state == TCP_CLOSE_WAIT)) {
         while (http_serve(e, c, h))
             ;
+        /* After the peer's FIN, a request still incomplete never will be: it goes at
+         * once, and so does the slot, once what is owed before it is sent. */
+        if ((c->flags & TF_PEER_FIN)
+            && (h->body.kind != HB_NONE
+                || (c->rcv.len && !h->nresp && !(h->hflags & (HC_LAST | HC_NEXT)))))
+            http_abandon(e, c, h);
         if (!h->nresp && (c->flags & TF_PEER_FIN) && !(c->flags & TF_FIN_QUEUED))
             tcp_close(t, c);
     }
@@ -283,7 +335,8 @@ static int on_timeout(struct tcp *t, struct tcb *c)
 {
     struct ssdk_engine *e = engine_of(t);
     struct hconn *h = hconn_of(e, c);
-    int answered = h->req_since_ms && http_request_timeout(e, c, h);
+    int answered = h->body.kind != HB_NONE ? http_body_timeout(e, c, h)
+                                           : h->req_since_ms && http_request_timeout(e, c, h);
     http_sync_tcp(e, c, h);
     return answered;
 }

@@ -240,6 +240,7 @@ struct tcb *conn_alloc(struct tcp *e, uint32_t raddr, uint16_t rport)
     c->idle_prev = c->idle_next = NONE32;
     if (e->per_ip)
         ip_add(e, raddr);
+    progress_mark(e, c);
     uint32_t b = bucket(e, raddr, rport);
     c->hnext = e->hash[b];
     e->hash[b] = tcb_index(e, c);

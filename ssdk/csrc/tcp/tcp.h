@@ -84,6 +84,10 @@ struct tcb {
         uint32_t prev, next;  /* timer wheel slot list */
         uint8_t  kind;        /* what the timer is for: TK_* */
         uint8_t  retries;     /* RTO expiries since the last forward progress */
+        /* When SND.UNA last moved, or data last became due after none was (the clock's
+         * low 32 bits, ms): the send timeout counts from it (tcp_timer.c). It fills the
+         * padding after retries: the block does not grow. */
+        uint32_t progress_ms;
         uint64_t at_ms;       /* 0: no timer */
         uint64_t app_ms;      /* the application's deadline while idle; 0: none */
         uint32_t srtt_us, rttvar_us, rto_ms;
@@ -250,6 +254,7 @@ struct tw_table {
     uint32_t *hash;
     uint32_t cap, mask, head, count;
     uint32_t live;            /* entries in the hash (count includes dead ones) */
+    uint32_t fin_wait_2;      /* of those, in FIN-WAIT-2 */
 };
 
 /* The TCP layer's state; the engine holds it, and it holds the layer below. */

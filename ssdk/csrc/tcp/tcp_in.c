@@ -177,6 +177,7 @@ static int ack_in(struct tcp *e, struct tcb *c, const struct seg *s)
     set_snd_wnd(c, wnd);
     rtt_from_ack(e, c, s);
     c->timer.retries = 0;
+    progress_mark(e, c);  /* the send timeout counts from here */
     c->sack.tlp_sent = 0;
     c->sack.prev_una = c->snd.una;
     c->snd.una = s->ack;
@@ -291,6 +292,12 @@ void tcp_segment(struct tcp *e, struct tcb *c, struct seg *s)
         if (need_ack)
             tcp_send_ctl(e, c, TH_ACK, c->snd.nxt);
         tw_enter(e, c);
+        return;
+    }
+    if (c->state == TCP_FIN_WAIT_2) {  /* our FIN is acknowledged: nothing can be resent */
+        if (need_ack)
+            tcp_send_ctl(e, c, TH_ACK, c->snd.nxt);
+        tw_enter_fin_wait_2(e, c);
         return;
     }
     /* The application finishes what is acknowledged, starts what is new, or closes;

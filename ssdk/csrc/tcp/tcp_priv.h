@@ -99,6 +99,7 @@ int  tw_init(struct tcp *e, uint32_t cap);
 void tw_free(struct tcp *e);
 struct tw_entry *tw_lookup(struct tcp *e, uint32_t raddr, uint16_t rport);
 void tw_enter(struct tcp *e, struct tcb *c);
+void tw_enter_fin_wait_2(struct tcp *e, struct tcb *c);
 int  tw_input(struct tcp *e, struct tw_entry *w, const struct seg *s);
 
 /* tcp_opt.c */
@@ -212,6 +213,7 @@ int  timer_init(struct tcp *e);
 enum { TK_NONE, TK_RTO, TK_IDLE, TK_PTO, TK_RACK };
 void timer_set(struct tcp *e, struct tcb *c, uint64_t at_ms);
 void timer_after_output(struct tcp *e, struct tcb *c);
+void progress_mark(struct tcp *e, struct tcb *c);
 void timer_stop(struct tcp *e, struct tcb *c);
 void rtt_sample(struct tcp *e, struct tcb *c, uint64_t rtt_us);
 void rto_arm(struct tcp *e, struct tcb *c);

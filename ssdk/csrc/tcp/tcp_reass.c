@@ -31,6 +31,36 @@ static void ooo_check(const struct tcb *c)
 }
 
 /*
+ * Bytes [seq, seq+n) (data) into buf[] at their place, where no held range has bytes
+ * already: the first bytes received for a sequence number are the ones kept, as Linux
+ * keeps them (RFC 9293 3.10.7.4 leaves overlaps to the receiver; a later segment that
+ * differs must not change a request already partly held, or what a check of the first
+ * copy saw would not be what is served).
+ */
+static void copy_unheld(struct tcb *c, uint32_t seq, const uint8_t *data, uint32_t n)
+{
+    uint32_t p = seq, end = seq + n;
+    while (seq_lt(p, end)) {
+        uint32_t next = end;  /* where the run of bytes not yet held from p ends */
+        int held = 0;
+        for (uint8_t i = 0; i < c->rcv.nooo && !held; i++) {
+            uint32_t a = c->rcv.ooo[i][0], b = c->rcv.ooo[i][1];
+            if (seq_le(a, p) && seq_lt(p, b)) {
+                p = seq_lt(b, end) ? b : end;  /* p is held: on past the range */
+                held = 1;
+            } else if (seq_lt(p, a) && seq_lt(a, next)) {
+                next = a;
+            }
+        }
+        if (held)
+            continue;
+        SSDK_ASSERT(c->rcv.len + (next - c->rcv.nxt) <= TCP_RCV_CAP);  /* in the window */
+        memcpy(c->rcv.buf + c->rcv.len + (p - c->rcv.nxt), data + (p - seq), next - p);
+        p = next;
+    }
+}
+
+/*
  * A segment beyond a gap: its bytes go into buf[] where they will belong once the gap
  * fills, and its range is remembered (and reported in SACK blocks). Only bytes for the
  * buffer are held: not while the application takes them as they come (TF_RCV_DIRECT: a
@@ -45,7 +75,7 @@ static void ooo_hold(struct tcp *e, struct tcb *c, const struct seg *s)
         return;
     }
     uint32_t take = s->len < wnd - off ? s->len : wnd - off;
-    memcpy(c->rcv.buf + c->rcv.len + off, s->data, take);
+    copy_unheld(c, s->seq, s->data, take);
     uint32_t l = s->seq, r = s->seq + take;
     uint32_t keep[SACK_MAX][2];
     uint8_t n = 0;
@@ -110,7 +140,14 @@ void tcp_data_in(struct tcp *e, struct tcb *c, struct seg *s)
     SSDK_ASSERT(skip <= take);
     /* After the application closed, what the peer still sends is read and discarded. */
     if (!(c->flags & (TF_RCV_SHUT | TF_FIN_QUEUED))) {
-        memcpy(c->rcv.buf + c->rcv.len, s->data + skip, take - skip);
+        /* Held bytes the segment overlaps stay as they came first (copy_unheld). The
+         * application takes bytes as they come only while nothing is held (a body:
+         * TF_RCV_DIRECT), so skip and held ranges never meet. */
+        SSDK_ASSERT(!skip || !c->rcv.nooo);
+        if (c->rcv.nooo && !skip)
+            copy_unheld(c, s->seq, s->data, take);
+        else
+            memcpy(c->rcv.buf + c->rcv.len, s->data + skip, take - skip);
         c->rcv.len = (uint16_t)(c->rcv.len + take - skip);
     }
     c->rcv.nxt += take;

@@ -1,7 +1,7 @@
 /*
  * tcp_timer.c - time: the retransmission timer (RFC 6298), the persist probe, and the
- * idle and request-header timeouts, all through one timer per connection on a timing
- * wheel. (TIME-WAIT has its own table: timewait.c.)
+ * send timeout, the idle and request-header timeouts, all through one timer per
+ * connection on a timing wheel. (TIME-WAIT has its own table: timewait.c.)
  *
  * serve/loop.c -> timer_run -> timer_fire -> tcp_retransmit | tcp_probe | tcp_tail_probe
  *                                         | rack_timeout (tcp_sack.c)
@@ -17,6 +17,8 @@
 #include "tcp/tcp_priv.h"
 
 #define WHEEL_SLOTS 4096u
+
+_Static_assert(sizeof(struct tcb_timer) == 56, "progress_ms fills tcb_timer's padding");
 
 int timer_init(struct tcp *e)
 {
@@ -85,10 +87,40 @@ void timer_set(struct tcp *e, struct tcb *c, uint64_t at_ms)
     timer_check(e, c);
 }
 
-/* (Re)start the retransmission timer with the current RTO. */
+/* The send timeout's clock starts again: SND.UNA moved, or data became due after none
+ * was. */
+void progress_mark(struct tcp *e, struct tcb *c)
+{
+    c->timer.progress_ms = (uint32_t)now_ms(&e->net);
+}
+
+/* Milliseconds since the connection last made progress (progress_mark). */
+static uint32_t since_progress(const struct tcp *e, const struct tcb *c)
+{
+    return (uint32_t)now_ms(&e->net) - c->timer.progress_ms;
+}
+
+/* Whether the send timeout is over: data (our FIN included) has waited for the peer's
+ * acknowledgement this long without SND.UNA moving, however many probes it answered.
+ * The handshake is bounded by the SYN-ACK's retries instead. */
+static int send_timed_out(const struct tcp *e, const struct tcb *c)
+{
+    uint32_t limit = e->net.cfg.send_timeout_ms;
+    return limit && c->state != TCP_SYN_RECEIVED && since_progress(e, c) >= limit;
+}
+
+/* (Re)start the retransmission timer with the current RTO; never past the send
+ * timeout, which rto_fire then finds over. */
 void rto_arm(struct tcp *e, struct tcb *c)
 {
-    timer_set(e, c, now_ms(&e->net) + c->timer.rto_ms);
+    uint64_t now = now_ms(&e->net), at = now + c->timer.rto_ms;
+    uint32_t limit = e->net.cfg.send_timeout_ms, since = since_progress(e, c);
+    if (limit && c->state != TCP_SYN_RECEIVED) {
+        uint64_t left = since < limit ? limit - since : 0;
+        if (at > now + left)
+            at = now + left;
+    }
+    timer_set(e, c, at);
     c->timer.kind = TK_RTO;
 }
 
@@ -152,10 +184,13 @@ void timer_after_output(struct tcp *e, struct tcb *c)
                || (seq_lt(c->snd.una, c->snd.end) && c->snd.wnd == 0)
                || ((c->flags & TF_FIN_QUEUED) && seq_le(c->snd.una, c->snd.fin));
     if (waiting) {
+        if (c->timer.kind == TK_IDLE)
+            progress_mark(e, c);  /* data is due after none was: the send clock starts */
         if (c->timer.kind != TK_RTO && c->timer.kind != TK_PTO && c->timer.kind != TK_RACK)
             loss_timer_arm(e, c);
         return;
     }
+    SSDK_ASSERT(c->state != TCP_FIN_WAIT_2);  /* it leaves the pool (timewait.c) */
     uint64_t at = now_ms(&e->net) + e->net.cfg.idle_ms;
     if (c->timer.app_ms && c->timer.app_ms < at)
         at = c->timer.app_ms;  /* the application's deadline (a request's header timeout) */
@@ -196,6 +231,19 @@ static void rto_backoff(struct tcp *e, struct tcb *c)
 }
 
 /*
+ * The sequence number of a RST we give up with: SND.NXT, unless that is beyond the
+ * peer's window (a zero-window probe's byte it did not take), then the window's right
+ * edge, as Linux's tcp_acceptable_seq. A receiver takes a RST only at RCV.NXT when its
+ * window is zero (RFC 5961 3.2, RFC 9293 3.10.7.4), so one at SND.NXT would leave it
+ * believing in a connection we freed.
+ */
+static uint32_t rst_seq(const struct tcb *c)
+{
+    uint32_t edge = c->snd.una + c->snd.wnd;
+    return seq_le(c->snd.nxt, edge) ? c->snd.nxt : edge;
+}
+
+/*
  * The one timer ran out with data unacknowledged (retransmit), or with the peer's window
  * closed (probe it). A peer that acknowledged nothing through max_retries expiries in a
  * row is gone: reset the connection (RFC 9293 3.8.3, R2). A SYN-ACK is sent again
@@ -216,7 +264,7 @@ static void rto_fire(struct tcp *e, struct tcb *c)
     }
     if (c->state != TCP_SYN_RECEIVED && ++c->timer.retries > e->net.cfg.max_retries) {
         e->net.st->conns_timed_out++;
-        tcp_send_ctl(e, c, TH_RST, c->snd.nxt);
+        tcp_send_ctl(e, c, TH_RST, rst_seq(c));
         conn_free(e, c);
         return;
     }
@@ -242,6 +290,16 @@ static void timer_fire(struct tcp *e, struct tcb *c)
 {
     uint8_t kind = c->timer.kind;
     c->timer.kind = TK_NONE;
+    if ((kind == TK_RTO || kind == TK_PTO || kind == TK_RACK) && send_timed_out(e, c)) {
+        /* nginx's send_timeout: a peer that takes nothing (a zero window it keeps
+         * answering probes for, SACKs that never let SND.UNA move, or no ACKs at all)
+         * gives its slot back, whichever loss timer finds it. */
+        e->net.st->send_timeouts++;
+        e->net.st->conns_timed_out++;
+        tcp_send_ctl(e, c, TH_RST, rst_seq(c));
+        conn_free(e, c);
+        return;
+    }
     switch (kind) {
     case TK_RTO:
         rto_fire(e, c);
@@ -268,7 +326,9 @@ static void timer_fire(struct tcp *e, struct tcb *c)
         break;
     case TK_IDLE:
         /* An idle keep-alive connection is closed from our side, politely; one that
-         * never finished its request is told so (408) first. */
+         * never finished its request is told so (408) first. What it is sent starts
+         * from nothing due: the send clock starts now. */
+        progress_mark(e, c);
         if (c->state == TCP_FIN_WAIT_2) {
             e->net.st->conns_timed_out++;
             conn_free(e, c);

@@ -1,7 +1,8 @@
 /*
- * timewait.c - TIME-WAIT in compact form (RFC 9293 3.6.1, RFC 1337).
+ * timewait.c - TIME-WAIT and FIN-WAIT-2 in compact form (RFC 9293 3.6.1, RFC 1337).
  *
  * tcp_in.c (tcp_segment) -> tw_enter      a connection reaches TIME-WAIT: its slot is freed
+ *                        -> tw_enter_fin_wait_2   ... or FIN-WAIT-2
  * tcp_in.c (tcp_input)   -> tw_lookup / tw_input   a segment for a connection that is gone
  * serve/loop.c           -> tw_run        expiry
  *
@@ -11,6 +12,12 @@
  * the oldest. The table is bounded: when it is full the oldest entry is given up early
  * and counted (tw_evicted), which is what every stack does under that pressure; the
  * slot and the port then serve new connections rather than lingering.
+ * FIN-WAIT-2 needs no more: our FIN is acknowledged, so nothing can be sent again, and
+ * what is left is to take the peer's FIN (then TIME-WAIT, in place) or to give up after
+ * the FIN-WAIT-2 timeout, as Linux keeps an orphaned FIN-WAIT-2 in its time-wait
+ * sockets for tcp_fin_timeout. Its entry may outlive that by as long as the entries
+ * ahead of it in the ring wait (expiry looks at the oldest only); the slot is free
+ * anyway.
  * Invariant: an entry is in the hash exactly when its raddr is nonzero, and `live`
  * counts them (tcp_input looks the table up only when there is one).
  */
@@ -24,9 +31,11 @@ struct tw_entry {
     uint8_t  rmac[6];
     uint32_t snd_nxt, rcv_nxt, iss, ts_recent;
     uint8_t  opts, ts_adj;
+    uint8_t  fin_wait_2;      /* the peer's FIN has not come yet (in the padding) */
     uint32_t hnext;
     uint64_t expire_ms;
 };
+_Static_assert(sizeof(struct tw_entry) == 48, "the FIN-WAIT-2 flag fits the padding");
 
 int tw_init(struct tcp *e, uint32_t cap)
 {
@@ -56,6 +65,13 @@ static uint32_t bucket(const struct tw_table *t, uint32_t raddr, uint16_t rport)
     return (uint32_t)(x >> 32) & t->mask;
 }
 
+static void tw_gauges(struct tcp *e)
+{
+    SSDK_ASSERT(e->tw.fin_wait_2 <= e->tw.live);
+    e->net.st->conns_time_wait = e->tw.live - e->tw.fin_wait_2;
+    e->net.st->conns_fin_wait_2 = e->tw.fin_wait_2;
+}
+
 static void unhash(struct tcp *e, uint32_t idx)
 {
     struct tw_table *t = &e->tw;
@@ -65,7 +81,10 @@ static void unhash(struct tcp *e, uint32_t idx)
         pp = &t->ent[*pp].hnext;
     *pp = w->hnext;
     w->raddr = 0;
-    e->net.st->conns_time_wait = --t->live;
+    if (w->fin_wait_2)
+        t->fin_wait_2--;
+    t->live--;
+    tw_gauges(e);
 }
 
 struct tw_entry *tw_lookup(struct tcp *e, uint32_t raddr, uint16_t rport)
@@ -77,8 +96,9 @@ struct tw_entry *tw_lookup(struct tcp *e, uint32_t raddr, uint16_t rport)
     return NULL;
 }
 
-/* Take over c's TIME-WAIT and give its slot back to the pool. */
-void tw_enter(struct tcp *e, struct tcb *c)
+/* Take over c's TIME-WAIT (fin_wait_2: its FIN-WAIT-2, for wait_ms) and give its slot
+ * back to the pool. */
+static void tw_take(struct tcp *e, struct tcb *c, int fin_wait_2, uint32_t wait_ms)
 {
     struct tw_table *t = &e->tw;
     if (t->count == t->cap) {  /* full: the oldest goes early */
@@ -93,15 +113,31 @@ void tw_enter(struct tcp *e, struct tcb *c)
     *w = (struct tw_entry){
         .raddr = c->raddr, .rport = c->rport, .snd_nxt = c->snd.nxt, .rcv_nxt = c->rcv.nxt,
         .iss = c->snd.iss, .ts_recent = c->rcv.ts_recent, .opts = c->opts, .ts_adj = c->ts_adj,
-        .expire_ms = now_ms(&e->net) + e->net.cfg.time_wait_ms,
+        .fin_wait_2 = (uint8_t)fin_wait_2, .expire_ms = now_ms(&e->net) + wait_ms,
     };
     memcpy(w->rmac, c->rmac, 6);
     uint32_t b = bucket(t, w->raddr, w->rport);
     w->hnext = t->hash[b];
     t->hash[b] = idx;
     t->count++;
-    e->net.st->conns_time_wait = ++t->live;
+    t->live++;
+    t->fin_wait_2 += (uint32_t)!!fin_wait_2;
+    tw_gauges(e);
     conn_free(e, c);
+}
+
+void tw_enter(struct tcp *e, struct tcb *c)
+{
+    SSDK_ASSERT(c->state == TCP_TIME_WAIT);
+    tw_take(e, c, 0, e->net.cfg.time_wait_ms);
+}
+
+/* FIN-WAIT-2 for the idle timeout (60 s by default: Linux's tcp_fin_timeout), counted
+ * from the ACK of our FIN. */
+void tw_enter_fin_wait_2(struct tcp *e, struct tcb *c)
+{
+    SSDK_ASSERT(c->state == TCP_FIN_WAIT_2 && c->snd.una == c->snd.max);
+    tw_take(e, c, 1, e->net.cfg.idle_ms);
 }
 
 /* An ACK from a TIME-WAIT entry, through the ordinary output path. */
@@ -127,9 +163,50 @@ static void tw_ack(struct tcp *e, const struct tw_entry *w)
  * sequence space ends it and opens a new connection (returns 1: go on as a SYN).
  * Everything else is dropped.
  */
+/*
+ * RFC 9293 3.10.7.4 in FIN-WAIT-2, for an entry: an exact RST ends it, a SYN gets a
+ * challenge ACK (RFC 5961 4.2); bytes in order are read and dropped (we closed: as in
+ * the pool), and a FIN after them is acknowledged and makes the entry TIME-WAIT, its
+ * wait starting now. Anything else that occupies sequence space is acknowledged.
+ */
+static void fin_wait_2_input(struct tcp *e, struct tw_entry *w, const struct seg *s)
+{
+    uint32_t idx = (uint32_t)(w - e->tw.ent);
+    if (s->flags & TH_RST) {
+        if (s->seq == w->rcv_nxt) {
+            e->net.st->rst_received++;
+            unhash(e, idx);
+        }
+        return;
+    }
+    if (s->flags & TH_SYN) {
+        e->net.st->challenge_acks++;
+        tw_ack(e, w);
+        return;
+    }
+    if (s->seq == w->rcv_nxt) {
+        if (s->opt.has_ts)
+            w->ts_recent = s->opt.tsval;  /* RFC 7323 4.3: what our ACK echoes */
+        w->rcv_nxt += s->len;
+        if (s->flags & TH_FIN) {
+            w->rcv_nxt++;
+            w->fin_wait_2 = 0;
+            e->tw.fin_wait_2--;
+            w->expire_ms = now_ms(&e->net) + e->net.cfg.time_wait_ms;
+            tw_gauges(e);
+        }
+    }
+    if (s->len || (s->flags & TH_FIN))
+        tw_ack(e, w);
+}
+
 int tw_input(struct tcp *e, struct tw_entry *w, const struct seg *s)
 {
     uint32_t idx = (uint32_t)(w - e->tw.ent);
+    if (w->fin_wait_2) {
+        fin_wait_2_input(e, w, s);
+        return 0;
+    }
     if ((s->flags & TH_SYN) && !(s->flags & TH_ACK) && seq_lt(w->rcv_nxt, s->seq)) {
         unhash(e, idx);
         return 1;
@@ -163,6 +240,8 @@ void tw_run(struct tcp *e)
         struct tw_entry *w = &t->ent[t->head];
         if (w->raddr && w->expire_ms > now)
             break;
+        if (w->raddr && w->fin_wait_2)
+            e->net.st->conns_timed_out++;  /* the FIN-WAIT-2 timeout, as in the pool */
         if (w->raddr)
             unhash(e, t->head);
         t->head = (t->head + 1) % t->cap;

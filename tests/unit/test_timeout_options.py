@@ -1,0 +1,58 @@
+"""`--send-timeout` and `--body-timeout` (seconds, as nginx's send_timeout and
+client_body_timeout): serve and dev hand them to the engine's config in milliseconds;
+0 turns one off. Nothing is opened (the run itself is replaced)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import ssdk.serve
+import ssdk.tools.dev
+import ssdk.tools.doctor
+from ssdk.cli import main
+from ssdk.core.runtime.engine import EngineConfig
+
+HELLO = Path(__file__).resolve().parents[2] / "examples" / "hello" / "app.py"
+
+
+def serve_tcp(monkeypatch: pytest.MonkeyPatch, args: list[str]) -> dict[str, Any]:
+    seen: list[Any] = []
+    monkeypatch.setattr(ssdk.tools.doctor, "preflight", lambda opts: 0)
+    monkeypatch.setattr(ssdk.serve, "serve", lambda opts, probe: seen.append(opts) or 0)
+    rc = main(["serve", str(HELLO), "--iface", "lo", "--ip", "198.18.0.2/24", *args])
+    assert rc == 0 and len(seen) == 1
+    return dict(seen[0].tcp)
+
+
+def test_serve_defaults_are_nginx_s(monkeypatch: pytest.MonkeyPatch) -> None:
+    tcp = serve_tcp(monkeypatch, [])
+    assert (tcp["send_timeout_ms"], tcp["body_timeout_ms"]) == (60_000, 60_000)
+
+
+def test_serve_takes_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    tcp = serve_tcp(monkeypatch, ["--send-timeout", "3", "--body-timeout", "0.5"])
+    assert (tcp["send_timeout_ms"], tcp["body_timeout_ms"]) == (3000, 500)
+    tcp = serve_tcp(monkeypatch, ["--send-timeout", "0", "--body-timeout", "0.0001"])
+    assert (tcp["send_timeout_ms"], tcp["body_timeout_ms"]) == (0, 1)  # off; never rounded to off
+
+
+def test_dev_passes_them_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[Any] = []
+
+    def fake_run(app: Path, port: int | None, gso: str, tcp: dict[str, Any]) -> int:
+        seen.append(tcp)
+        return 0
+
+    monkeypatch.setattr(ssdk.tools.dev, "run_dev", fake_run)
+    assert main(["dev", str(HELLO), "--send-timeout", "2", "--body-timeout", "7"]) == 0
+    assert seen == [{"synack_retries": 5, "send_timeout_ms": 2000, "body_timeout_ms": 7000}]
+
+
+def test_engine_config_reaches_c() -> None:
+    cfg = EngineConfig(ip="198.18.0.2", send_timeout_ms=1234, body_timeout_ms=0).to_c()
+    assert (cfg.send_timeout_ms, cfg.body_timeout_ms) == (1234, 0)
+    default = EngineConfig(ip="198.18.0.2").to_c()
+    assert (default.send_timeout_ms, default.body_timeout_ms) == (60_000, 60_000)
