@@ -163,3 +163,30 @@ def test_window_scale_above_14_is_capped(stack: Stack) -> None:
     assert len(peer.ack()) == 11  # cwnd 11 segments = 15928 bytes, below 16384
     segs = peer.ack()  # cwnd 12 segments, window 16384
     assert [len(s.payload) for s in segs] == [TEMPLATE_MSS] * 11
+
+
+def test_slow_start_grows_by_a_batch_of_acks_as_by_one(
+    make_stack: Callable[..., Stack],
+) -> None:
+    """RFC 5681 3.1 with RFC 7661's test of whether the window limits the sender: the
+    initial window's ten ACKs, one per segment, reach the engine in one batch (one pass),
+    so the flight falls to nothing before anything is sent again. The window was used
+    all the same (it was full when the data went), and grows by all ten: twenty
+    segments go out in the next round trip, as after one ACK of the whole window."""
+    peer = Peer(make_stack())
+    peer.connect()
+    peer.queued = True
+    peer.request(get("/files/long.bin"))
+    first = list(peer.inbox)
+    assert len(first) == 10
+    peer.advance(20)
+    acks = []
+    for seg in first:
+        peer.inbox.popleft()
+        assert peer.arrive(seg)
+        acks.append(peer.frame("A"))
+        peer.last_ack_sent = acks[-1]["TCP"].ack
+    out = peer.collect(peer.stack.send(*acks))
+    for _ in range(19):  # paced over the round trip
+        out += peer.advance(1)
+    assert sum(1 for s in out if s.payload) == 20

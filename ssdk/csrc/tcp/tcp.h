@@ -75,6 +75,10 @@ struct tcb {
         uint32_t wnd;         /* peer's window, scaled */
         uint32_t max_wnd;     /* the largest it has been (RFC 5961 5.2) */
         uint8_t  wscale;      /* peer's window shift (RFC 7323) */
+        /* What was in flight when data last went: the window the sender used, for
+         * RFC 7661's test (tcp_cc.c). A batch of ACKs is taken before anything is sent
+         * again, so the flight during the batch says less. In the padding after wscale. */
+        uint32_t used;
         uint64_t last_us;     /* data last sent: the restart window after idle (RFC 5681 4.1) */
         uint64_t pace_us;     /* the earliest time the next data may go (tcp_sched.c) */
     } snd;

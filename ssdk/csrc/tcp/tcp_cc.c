@@ -31,6 +31,7 @@ enum { CC_CUBIC = 0, CC_NEWRENO = 1, CC_BBR = 2 };
  * and undo's 12 (the two bytes in tcb_sack fill its padding), then the controller's
  * state, BBR's 64 sharing CUBIC's 32: 96. */
 _Static_assert(sizeof(struct tcb_cc) == 96, "tcb_cc is the 96 bytes docs/tcp.md states");
+_Static_assert(sizeof(struct tcb_snd) == 56, "snd.used fills padding: tcb_snd stays 56 bytes");
 
 void cc_init(struct tcp *e, struct tcb *c)
 {
@@ -82,12 +83,17 @@ static void cubic_on_ack(struct tcp *e, struct tcb *c, uint32_t acked)
 
 /* New data acknowledged, outside loss recovery. The window grows only while it is what
  * limits the sender (RFC 7661): a flow held back by the peer's window or by having
- * nothing to send would otherwise build up a window it never tested. */
+ * nothing to send would otherwise build up a window it never tested. What the sender
+ * used is the flight when it last sent (snd.used), or now, whichever is more: the ACKs
+ * of one batch empty the flight before the pass refills it, and judged by the flight
+ * alone a whole initial window's ACKs in a batch grew cwnd by four segments, not ten. */
 void cc_on_ack(struct tcp *e, struct tcb *c, uint32_t acked)
 {
     if (c->opts & CO_BBR)
         return;  /* BBR takes every ACK itself (bbr_on_ack) */
     uint32_t was_out = c->snd.max - c->snd.una + acked;
+    if (was_out < c->snd.used)
+        was_out = c->snd.used;
     if (c->cc.cwnd < c->cc.ssthresh) {
         if (2ull * was_out < c->cc.cwnd)
             return;  /* slow start: limited if less than half the window was used */

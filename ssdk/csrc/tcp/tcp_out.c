@@ -325,6 +325,7 @@ static int send_next(struct tcp *e, struct tcb *c, uint32_t end, uint32_t wnd,
     if (seq_lt(c->snd.max, c->snd.nxt))
         c->snd.max = c->snd.nxt;
     c->snd.last_us = e->net.now_us;
+    c->snd.used = c->snd.max - c->snd.una;
     return 1;
 }
 
