@@ -37,6 +37,7 @@
 #define SACK_RANGES 12        /* SACKed ranges the send side keeps (tcp_sack.c) */
 #define RACK_SLOTS 8          /* send-time steps kept per connection (tcp_rack.c) */
 #define RACK_SPAN_US 16       /* the unit of a step's span: 16 bits of it reach 1.05 s */
+#define RACK_LINE_US 250      /* how far a merged step's line may stray from its times */
 /* Data segments one loop pass may queue (a super-frame counts its pieces). A veth or NIC
  * peer takes a burst into a backlog of its own (1000 frames on Linux by default); a pass
  * that queued the whole TX ring at once would overflow it. */
@@ -171,7 +172,8 @@ struct tcb {
         uint32_t min_rtt_us;  /* RACK.min_RTT: the least RFC 6298 sample; 0 none yet */
         uint8_t  n;           /* slots in use */
         uint8_t  flags;       /* RK_* */
-        uint8_t  rough;       /* bit k: step k merged unlike times; its line is a bound */
+        uint8_t  rough;       /* bit k: step k merged unlike times: only its bounds hold */
+        uint8_t  lined;       /* bit k: step k merged like times: its line, give or take */
     } rack;
 
     /* The receive side (tcp_reass.c). buf holds what came in order and the application

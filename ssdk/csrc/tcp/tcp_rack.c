@@ -16,11 +16,11 @@
  * its first and its last byte went, and a paced flight puts the ones between on the line.
  * New data extends it at the top; a retransmission overwrites its range with the new
  * time (RACK needs the latest transmission). When more steps are needed than there are
- * slots, the two neighbours whose merged line strays least from their times merge
- * (merge_cost). A step holding a single instant, as the steps of one pass do, keeps the
- * exact time; what the line guesses is read on the safe side: late for a byte's own
- * loss, early for a delivery, whose time bounds everyone else's. Only connections with
- * SACK use it: without SACK nothing says what was delivered above the hole (RFC 8985 2).
+ * slots, the two neighbours that cost least merge (merge_cost): into a line that strays
+ * at most RACK_LINE_US, or into a rough step that keeps only its bounds. Every read errs
+ * on the safe side (time_early for a delivery, time_late for a byte's own loss). Only
+ * connections with SACK use it: without SACK nothing says what was delivered above the
+ * hole (RFC 8985 2).
  * Invariant: n <= RACK_SLOTS; the ends ascend strictly, above SND.UNA and at most
  * SND.MAX.
  */
@@ -40,28 +40,58 @@ static uint32_t us_dist(uint32_t a, uint32_t b)
     return d < 0 ? (uint32_t)-(int64_t)d : (uint32_t)d;
 }
 
+/* What a step's times are: exact (one instant, or an even pace nothing merged), a line
+ * that strays at most RACK_LINE_US from the truth (like neighbours merged), or rough
+ * (unlike neighbours merged: only the earliest and the latest time hold). */
+enum { K_EXACT, K_LINE, K_ROUGH };
+
 /* One step: bytes [lo, hi), the first sent at `first`, the last at `last`, the ones
- * between at an even pace (what pacing makes of a flight). */
+ * between at an even pace (what pacing makes of a flight), as `kind` says. */
 struct step {
     uint32_t lo, hi, first, last;
+    uint8_t kind;
 };
 
 static struct step step_get(const struct tcb *c, uint8_t k, uint32_t lo)
 {
     uint32_t last = c->rack.sent_us[k];
+    uint8_t kind = ((c->rack.rough >> k) & 1) ? K_ROUGH
+                 : ((c->rack.lined >> k) & 1) ? K_LINE : K_EXACT;
     return (struct step){lo, c->rack.end[k], last - (uint32_t)c->rack.span[k] * RACK_SPAN_US,
-                         last};
+                         last, kind};
 }
 
-/* When the stream at x (lo <= x <= hi) went: `first` at lo, `last` at hi, linear between.
- * A segment's start reads a little early and its end a little late, which each use
- * below picks so as to err on the safe side. */
+/* When the stream at x (lo <= x <= hi) went on the step's line: `first` at lo, `last` at
+ * hi, linear between. Not for a rough step, which has no line. */
 static uint32_t step_time(const struct step *s, uint32_t x)
 {
     uint32_t w = s->hi - s->lo, d = s->last - s->first;
     if (!d || !w)
         return s->last;
     return s->first + (uint32_t)((uint64_t)d * (x - s->lo) / w);
+}
+
+/* The earliest the bytes at x may have gone (a delivery's time: too late a time would
+ * call lost what was sent after it and is still on its way), and the latest (a byte's
+ * own time: too early would call it lost before its ACK could come). */
+static uint32_t time_early(const struct step *s, uint32_t x)
+{
+    if (s->kind == K_ROUGH)
+        return s->first;
+    uint32_t t = step_time(s, x);
+    if (s->kind == K_LINE)
+        t = us_diff(t - RACK_LINE_US, s->first) > 0 ? t - RACK_LINE_US : s->first;
+    return t;
+}
+
+static uint32_t time_late(const struct step *s, uint32_t x)
+{
+    if (s->kind == K_ROUGH)
+        return s->last;
+    uint32_t t = step_time(s, x);
+    if (s->kind == K_LINE)
+        t = us_diff(s->last, t + RACK_LINE_US) > 0 ? t + RACK_LINE_US : s->last;
+    return t;
 }
 
 static uint16_t span_of(uint32_t first, uint32_t last)
@@ -73,6 +103,7 @@ static uint16_t span_of(uint32_t first, uint32_t last)
 void rack_check(const struct tcb *c)
 {
     SSDK_ASSERT(c->rack.n <= RACK_SLOTS);
+    SSDK_ASSERT(!(c->rack.rough & c->rack.lined));
     for (uint8_t k = 0; k < c->rack.n; k++) {
         SSDK_ASSERT(seq_lt(k ? c->rack.end[k - 1] : c->snd.una, c->rack.end[k]));
         SSDK_ASSERT(seq_le(c->rack.end[k], c->snd.max));
@@ -80,7 +111,8 @@ void rack_check(const struct tcb *c)
 }
 
 /* Forget the steps the cumulative ACK covers; the one it cuts into starts at SND.UNA
- * now, with the time of the byte there. `old_una`: SND.UNA before the ACK. */
+ * now, with the time of the byte there on its line (a rough step keeps its bounds).
+ * `old_una`: SND.UNA before the ACK. */
 void rack_trim(struct tcb *c, uint32_t old_una)
 {
     uint8_t k = 0;
@@ -88,60 +120,73 @@ void rack_trim(struct tcb *c, uint32_t old_una)
         k++;
     if (k < c->rack.n && c->rack.span[k]) {
         struct step st = step_get(c, k, k ? c->rack.end[k - 1] : old_una);
-        if (seq_lt(st.lo, c->snd.una))
+        if (st.kind != K_ROUGH && seq_lt(st.lo, c->snd.una))
             c->rack.span[k] = span_of(step_time(&st, c->snd.una), st.last);
     }
     c->rack.n = (uint8_t)(c->rack.n - k);
     c->rack.rough = (uint8_t)(c->rack.rough >> k);
+    c->rack.lined = (uint8_t)(c->rack.lined >> k);
     memmove(c->rack.end, c->rack.end + k, c->rack.n * sizeof(uint32_t));
     memmove(c->rack.sent_us, c->rack.sent_us + k, c->rack.n * sizeof(uint32_t));
     memmove(c->rack.span, c->rack.span + k, c->rack.n * sizeof(uint16_t));
     SSDK_DEBUG_ONLY(rack_check(c));
 }
 
-/* Steps being rebuilt: ends, first and last send times, roughness. */
+/* Steps being rebuilt: ends, first and last send times, kinds. */
 struct steps {
     uint32_t end[RACK_SLOTS + 3], first[RACK_SLOTS + 3], last[RACK_SLOTS + 3];
-    uint8_t rough[RACK_SLOTS + 3];
+    uint8_t kind[RACK_SLOTS + 3];
     uint8_t n;
 };
 
 /* A step [previous end, b) sent from fi to la; bytes sent at the instant the step below
  * was sent whole grow that one. */
-static void push(struct steps *w, uint32_t b, uint32_t fi, uint32_t la, uint8_t rough)
+static void push(struct steps *w, uint32_t b, uint32_t fi, uint32_t la, uint8_t kind)
 {
     uint8_t n = w->n;
-    if (n && !rough && !w->rough[n - 1] && fi == la && w->first[n - 1] == la
+    if (n && kind == K_EXACT && w->kind[n - 1] == K_EXACT && fi == la && w->first[n - 1] == la
         && w->last[n - 1] == la) {
         w->end[n - 1] = b;
         return;
     }
-    w->end[n] = b, w->first[n] = fi, w->last[n] = la, w->rough[n] = rough, w->n++;
+    w->end[n] = b, w->first[n] = fi, w->last[n] = la, w->kind[n] = kind, w->n++;
+}
+
+/* Part [a, b) of step st, for the rebuilt list: on its line, or with a rough step's
+ * bounds. */
+static void push_part(struct steps *w, const struct step *st, uint32_t a, uint32_t b)
+{
+    if (st->kind == K_ROUGH)
+        push(w, b, st->first, st->last, K_ROUGH);
+    else
+        push(w, b, step_time(st, a), step_time(st, b), st->kind);
 }
 
 /*
  * What merging steps k and k+1 costs. Neighbours sent one after the other (new data
- * paced out) whose merged line strays from their times by at most `tol` at their border
- * merge into that line: the cost is the stray. Others (a resend beside what went a round
- * trip before it) cost more than any of those and merge rough: the later time
- * throughout, so their bytes look younger than they are and their loss is found later
- * (at worst by the probe or the RTO), never sooner; and a delivery in a rough step gives
- * RACK no sample (rack_delivered), since its time is not known.
+ * paced out) whose merged line strays from their times by at most RACK_LINE_US at their
+ * border merge into that line: the cost is the stray, and the line is read that much
+ * on the safe side (time_early, time_late). Others (a resend beside what went a round
+ * trip before it) cost more than any of those and merge rough: only the earliest and
+ * the latest of their times are kept; their bytes' own time is the latest, so their
+ * loss is found later (at worst by the probe or the RTO), never sooner, and a delivery
+ * among them dates from the earliest, so it calls nothing lost too soon.
  */
-static uint64_t merge_cost(const struct steps *w, uint8_t k, uint32_t lo, uint32_t tol,
-                           struct step *m, uint8_t *rough)
+static uint64_t merge_cost(const struct steps *w, uint8_t k, uint32_t lo, struct step *m)
 {
     uint32_t mid = w->end[k];
-    *m = (struct step){lo, w->end[k + 1], w->first[k], w->last[k + 1]};
-    *rough = 0;
-    if (!w->rough[k] && !w->rough[k + 1] && us_diff(w->first[k + 1], w->last[k]) >= 0) {
+    *m = (struct step){lo, w->end[k + 1], w->first[k], w->last[k + 1], K_LINE};
+    if (w->kind[k] != K_ROUGH && w->kind[k + 1] != K_ROUGH
+        && us_diff(w->first[k + 1], w->last[k]) >= 0) {
         uint32_t at = step_time(m, mid);
         uint32_t e1 = us_dist(at, w->last[k]), e2 = us_dist(at, w->first[k + 1]);
-        if ((e1 > e2 ? e1 : e2) <= tol)
-            return e1 > e2 ? e1 : e2;
+        uint32_t stray = e1 > e2 ? e1 : e2;
+        if (stray <= RACK_LINE_US)
+            return stray;
     }
-    m->first = m->last = us_later(w->last[k], w->last[k + 1]);
-    *rough = 1;
+    m->first = us_diff(w->first[k + 1], w->first[k]) < 0 ? w->first[k + 1] : w->first[k];
+    m->last = us_later(w->last[k], w->last[k + 1]);
+    m->kind = K_ROUGH;
     return (1ull << 32) + us_dist(w->last[k + 1], w->last[k]);
 }
 
@@ -158,48 +203,43 @@ void rack_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len)
     uint8_t placed = 0;
     for (uint8_t k = 0; k < c->rack.n; k++) {
         struct step st = step_get(c, k, lo);
-        uint8_t rough = (c->rack.rough >> k) & 1;
-        if (seq_lt(lo, s)) {  /* the part below the new range */
-            uint32_t b = seq_lt(st.hi, s) ? st.hi : s;
-            push(&w, b, st.first, step_time(&st, b), rough);
-        }
+        if (seq_lt(lo, s))  /* the part below the new range */
+            push_part(&w, &st, lo, seq_lt(st.hi, s) ? st.hi : s);
         if (!placed && seq_lt(s, st.hi)) {
-            push(&w, f, t, t, 0);
+            push(&w, f, t, t, K_EXACT);
             placed = 1;
         }
         uint32_t a = seq_lt(lo, f) ? f : lo;
         if (seq_lt(a, st.hi))  /* the part above it */
-            push(&w, st.hi, step_time(&st, a), st.last, rough);
+            push_part(&w, &st, a, st.hi);
         lo = st.hi;
     }
     if (!placed)  /* above every step (a gap below it, our FIN's number, goes with it) */
-        push(&w, f, t, t, 0);
-    /* A line may stray a sixteenth of the round trip: far less than a flight's spread. */
-    uint32_t tol = c->rack.min_rtt_us / 16 > 50 ? c->rack.min_rtt_us / 16 : 50;
+        push(&w, f, t, t, K_EXACT);
     while (w.n > RACK_SLOTS) {  /* merge the neighbours that cost least */
-        uint8_t best = 0, rough, best_rough = 1;
+        uint8_t best = 0;
         uint64_t cost = UINT64_MAX;
-        struct step m, bm = {0, 0, 0, 0};
+        struct step m, bm = {0, 0, 0, 0, K_ROUGH};
         for (uint8_t k = 0; k + 1 < w.n; k++) {
-            uint64_t x = merge_cost(&w, k, k ? w.end[k - 1] : c->snd.una, tol, &m, &rough);
+            uint64_t x = merge_cost(&w, k, k ? w.end[k - 1] : c->snd.una, &m);
             if (x < cost)
-                cost = x, best = k, bm = m, best_rough = rough;
+                cost = x, best = k, bm = m;
         }
-        w.first[best + 1] = bm.first, w.last[best + 1] = bm.last;
-        w.rough[best + 1] = best_rough;
+        w.first[best + 1] = bm.first, w.last[best + 1] = bm.last, w.kind[best + 1] = bm.kind;
         uint8_t rest = (uint8_t)(w.n - best - 1);
         memmove(w.end + best, w.end + best + 1, rest * sizeof(uint32_t));
         memmove(w.first + best, w.first + best + 1, rest * sizeof(uint32_t));
         memmove(w.last + best, w.last + best + 1, rest * sizeof(uint32_t));
-        memmove(w.rough + best, w.rough + best + 1, rest);
+        memmove(w.kind + best, w.kind + best + 1, rest);
         w.n--;
     }
-    c->rack.rough = 0;
+    c->rack.rough = c->rack.lined = 0;
     for (uint8_t k = 0; k < w.n; k++) {
         c->rack.end[k] = w.end[k];
         c->rack.sent_us[k] = w.last[k];
         c->rack.span[k] = span_of(w.first[k], w.last[k]);
-        c->rack.rough |= (uint8_t)(w.rough[k] << k);
+        c->rack.rough |= (uint8_t)((w.kind[k] == K_ROUGH) << k);
+        c->rack.lined |= (uint8_t)((w.kind[k] == K_LINE) << k);
     }
     c->rack.n = w.n;
 }
@@ -208,9 +248,8 @@ void rack_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len)
  * RFC 8985 6.2, steps 1-3: bytes [a, b), not delivered before, are (SACKed or
  * acknowledged; call before SND.UNA moves). `above`: data above them had been delivered
  * already. RACK then remembers the latest-sent delivery, and whether the peer reorders.
- * Within a step the delivery's time is read at the start of its last segment, a little
- * early: a RACK.xmit_ts later than the truth would call lost what was sent just after it
- * and is still on its way.
+ * Within a step the delivery dates from its last segment's start, read early
+ * (time_early).
  */
 void rack_delivered(struct tcp *e, struct tcb *c, uint32_t a, uint32_t b, int above)
 {
@@ -218,10 +257,9 @@ void rack_delivered(struct tcp *e, struct tcb *c, uint32_t a, uint32_t b, int ab
     int found = 0;
     for (uint8_t k = 0; k < c->rack.n; k++) {
         struct step st = step_get(c, k, lo);
-        if (seq_lt(lo, b) && seq_lt(a, st.hi) && !((c->rack.rough >> k) & 1)) {
+        if (seq_lt(lo, b) && seq_lt(a, st.hi)) {
             uint32_t top = seq_lt(b, st.hi) ? b : st.hi, from = seq_lt(a, lo) ? lo : a;
-            uint32_t x = top - from > c->mss ? top - c->mss : from;
-            uint32_t u = step_time(&st, x);
+            uint32_t u = time_early(&st, top - from > c->mss ? top - c->mss : from);
             if (!found || us_diff(u, t) > 0)
                 t = u, found = 1;
         }
@@ -294,10 +332,10 @@ int rack_detect(const struct tcp *e, const struct tcb *c, struct rack_verdict *v
     uint32_t bound = us_diff(aged, c->rack.xmit_us) < 0 ? aged : c->rack.xmit_us;
     for (uint8_t k = 0; k < c->rack.n; lo = c->rack.end[k], k++) {
         struct step st = step_get(c, k, lo);
-        if (us_diff(st.first, c->rack.xmit_us) > 0)
+        if (us_diff(time_late(&st, lo), c->rack.xmit_us) > 0)
             continue;  /* sent after the latest delivery: nothing says yet */
         uint32_t hi = st.hi;
-        if (st.first == st.last && st.last == c->rack.xmit_us) {
+        if (st.kind == K_EXACT && st.first == st.last && st.last == c->rack.xmit_us) {
             /* sent with it: only what lies below it, and was sent first */
             if (!seq_lt(lo, c->rack.end_seq)
                 || (c->sack.in_recovery && seq_lt(lo, c->sack.rtx_hi)))
@@ -307,16 +345,21 @@ int rack_detect(const struct tcp *e, const struct tcb *c, struct rack_verdict *v
         }
         if (!sack_holes_in(c, lo, hi))
             continue;
-        uint32_t q = lo;  /* [lo, q) is lost */
-        if (us_diff(bound, st.last) >= 0) {
+        /* [lo, q) is lost: the whole segments whose end, read late, is old enough. */
+        uint32_t q = lo;
+        if (us_diff(bound, time_late(&st, hi)) >= 0) {
             q = hi;
-        } else if (us_diff(bound, st.first) >= 0) {
-            uint64_t x = (uint64_t)(st.hi - lo) * (bound - st.first) / (st.last - st.first);
-            q = lo + (uint32_t)(x / c->mss) * c->mss;
-            q = seq_lt(hi, q) ? hi : q;
+        } else if (st.kind != K_ROUGH) {
+            /* Where the line, read late, passes the bound; whole segments below it. */
+            uint32_t b = st.kind == K_LINE ? bound - RACK_LINE_US : bound;
+            if (us_diff(b, st.first) >= 0 && st.last != st.first) {
+                uint64_t x = (uint64_t)(st.hi - lo) * (b - st.first) / (st.last - st.first);
+                q = lo + (uint32_t)(x / c->mss) * c->mss;
+                q = seq_lt(hi, q) ? hi : q;
+            }
         }
         if (seq_lt(q, hi)) {  /* the next segment: when it will be old enough */
-            uint32_t te = step_time(&st, seq_lt(q + c->mss, st.hi) ? q + c->mss : st.hi);
+            uint32_t te = time_late(&st, seq_lt(q + c->mss, hi) ? q + c->mss : hi);
             int64_t left = (int64_t)us_diff(te, now) + c->rack.rtt_us + wnd;
             if (us_diff(te, c->rack.xmit_us) <= 0 && left > 0
                 && (!v->wait_us || left < v->wait_us))

@@ -140,9 +140,14 @@ void loss_timer_arm(struct tcp *e, struct tcb *c)
         rto_arm(e, c);
         return;
     }
-    uint64_t pto = (2ull * c->timer.srtt_us + 999) / 1000;
-    if (pto < 10)
-        pto = 10;  /* RFC 8985 7.2 allows a floor; ACKs here are never delayed */
+    /* RFC 8985 7.2: two round trips; plus 2 ms, the timer's granularity and what Linux
+     * adds (TCP_TIMEOUT_MIN), rather than a 10 ms floor, which at a 1 ms round trip made
+     * a lost tail cost ten round trips of silence. Without SACK (where Linux sends no
+     * probe) the floor stays: a probe there only says something once the duplicate ACKs
+     * of the flight have all come back. */
+    uint64_t pto = (2ull * c->timer.srtt_us + 999) / 1000 + 2;
+    if (!(c->opts & CO_SACK) && pto < 10)
+        pto = 10;
     if (pto >= c->timer.rto_ms) {
         rto_arm(e, c);
         return;
