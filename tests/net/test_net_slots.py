@@ -37,6 +37,18 @@ def legit_curl(server: Server, out: Path) -> subprocess.Popen[str]:
     )
 
 
+def served_late(server: Server, out: Path, started: list[subprocess.Popen[str]]) -> float:
+    """A legitimate curl (legit_curl) started now, waited for, and checked served;
+    returns how long it waited. The process goes in `started`, for the caller's stop()."""
+    start = time.monotonic()
+    late = legit_curl(server, out)
+    started.append(late)
+    _, err = late.communicate(timeout=70)
+    waited = time.monotonic() - start
+    assert late.returncode == 0, f"{err}\n{server.log_tail()}"
+    return waited
+
+
 def stop(*procs: subprocess.Popen[str] | None) -> None:
     for p in procs:
         if p is not None and p.poll() is None:
@@ -60,18 +72,14 @@ def test_never_reading_clients_are_reset(
             stderr=subprocess.PIPE,
             text=True,
         )
-        late: subprocess.Popen[str] | None = None
+        late: list[subprocess.Popen[str]] = []
         try:
             assert holder.stdout is not None and holder.stdin is not None
             line = holder.stdout.readline()
             assert line.strip() == "held", f"{line!r} {holder.stderr and holder.stderr.read()}"
             server.wait_stats("conns_active", POOL)
             out = tmp_path / "late"
-            start = time.monotonic()
-            late = legit_curl(server, out)
-            _, err = late.communicate(timeout=70)
-            waited = time.monotonic() - start
-            assert late.returncode == 0, f"{err}\n{server.log_tail()}"
+            waited = served_late(server, out, late)
             assert file_sha256(out) == sha256(expected["/"])
             print(f"\nnever-reading clients: a legitimate curl waited {waited:.1f} s")
             stats = server.wait_stats("send_timeouts", POOL, timeout=15)
@@ -81,7 +89,7 @@ def test_never_reading_clients_are_reset(
             report = holder.stdout.read()
             assert report.strip() == f"reset {POOL}", report  # each saw our RST
         finally:
-            stop(holder, late)
+            stop(holder, *late)
 
 
 def slowhttptest(server: Server, *args: str) -> subprocess.Popen[str]:
@@ -105,26 +113,20 @@ def test_slow_post_gets_408_at_the_body_timeout(
     with serve(BODYSUM, tmp_path, "--max-conns", str(POOL), "--body-timeout", "2",
                tag="spost") as server:  # fmt: skip
         tool = slowhttptest(server, "-i", "5", "-l", "30")
-        late: subprocess.Popen[str] | None = None
+        late: list[subprocess.Popen[str]] = []
         try:
             server.wait_stats("conns_active", POOL, timeout=15)
             out = tmp_path / "late"
-            start = time.monotonic()
-            late = legit_curl(server, out)
-            _, err = late.communicate(timeout=70)
-            waited = time.monotonic() - start
-            assert late.returncode == 0, f"{err}\n{server.log_tail()}"
+            waited = served_late(server, out, late)
             assert out.read_bytes() == b"<h1>hello</h1>"
             print(f"\nslow POST: a legitimate curl waited {waited:.1f} s")
             stats = server.stats(fresh=True)
             assert stats["body_timeouts"] >= 1 and stats["http_408"] >= 1, stats
         finally:
-            stop(tool, late)
+            stop(tool, *late)
 
 
-def test_slow_post_slots_freed_when_the_tool_quits(
-    net_ready: None, tmp_path: Path
-) -> None:
+def test_slow_post_slots_freed_when_the_tool_quits(net_ready: None, tmp_path: Path) -> None:
     """The same attack with the body timeout far away (60 s) and a byte every second:
     the slots stay taken while the tool runs; when it quits, its FINs cut the bodies
     short and every slot is free at once, with no timeout."""
