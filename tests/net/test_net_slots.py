@@ -3,7 +3,8 @@
 # (nginx's send_timeout), and slowhttptest's slow POST is answered 408 after
 # --body-timeout without a body byte (nginx's client_body_timeout) and, when the tool
 # quits, gives every slot back at its FIN. After each, a legitimate curl is served. The
-# times the curl waited are printed (pytest -s) for the record, never asserted.
+# times the curl waited are printed (pytest -s) for the record, never asserted. Each
+# scenario runs on AF_PACKET and on AF_XDP.
 from __future__ import annotations
 
 import shutil
@@ -13,7 +14,17 @@ import time
 from pathlib import Path
 
 import pytest
-from nethelpers import BIG, REPO, Server, file_sha256, serve, sha256, unavailable
+from nethelpers import (
+    BACKENDS,
+    BIG,
+    REPO,
+    Server,
+    file_sha256,
+    require_backend,
+    serve,
+    sha256,
+    unavailable,
+)
 
 from ssdk.tools.netns import ns_exec
 
@@ -23,6 +34,18 @@ HERE = Path(__file__).parent
 NEVER_READ = HERE / "never_read.py"
 BODYSUM = REPO / "tests" / "net" / "apps" / "bodysum.py"
 POOL = 8
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each scenario on both backends (skipped, or failed under CI, where one is missing)."""
+    require_backend(request.param)
+    return str(request.param)
+
+
+def tag(name: str, backend: str) -> str:
+    """A short namespace tag per scenario and backend."""
+    return name + ("x" if backend == "af_xdp" else "")
 
 
 def legit_curl(server: Server, out: Path) -> subprocess.Popen[str]:
@@ -57,13 +80,13 @@ def stop(*procs: subprocess.Popen[str] | None) -> None:
 
 
 def test_never_reading_clients_are_reset(
-    bundle: Path, expected: dict[str, bytes], tmp_path: Path
+    bundle: Path, expected: dict[str, bytes], tmp_path: Path, backend: str
 ) -> None:
     """POOL clients ask for 8 MiB with a 2 KiB receive buffer and never read: their
     windows close and they answer every probe. --send-timeout 3: each is reset 3 s
     after its last progress, and a curl that found the pool full is then served."""
     with serve(bundle, tmp_path, "--max-conns", str(POOL), "--send-timeout", "3",
-               tag="nread") as server:  # fmt: skip
+               tag=tag("nread", backend), backend=backend) as server:  # fmt: skip
         holder = subprocess.Popen(
             ns_exec(server.topo.client_ns, [sys.executable, str(NEVER_READ)])
             + [server.topo.server_ip, str(POOL), BIG],
@@ -105,13 +128,13 @@ def slowhttptest(server: Server, *args: str) -> subprocess.Popen[str]:
 
 
 def test_slow_post_gets_408_at_the_body_timeout(
-    net_ready: None, expected: dict[str, bytes], tmp_path: Path
+    net_ready: None, expected: dict[str, bytes], tmp_path: Path, backend: str
 ) -> None:
     """slowhttptest -B sends a few body bytes every 5 s on POOL connections: with
     --body-timeout 2 each is answered 408 and closed 2 s after its last byte, and a curl
     that found the pool full is served."""
     with serve(BODYSUM, tmp_path, "--max-conns", str(POOL), "--body-timeout", "2",
-               tag="spost") as server:  # fmt: skip
+               tag=tag("spost", backend), backend=backend) as server:  # fmt: skip
         tool = slowhttptest(server, "-i", "5", "-l", "30")
         late: list[subprocess.Popen[str]] = []
         try:
@@ -126,12 +149,14 @@ def test_slow_post_gets_408_at_the_body_timeout(
             stop(tool, *late)
 
 
-def test_slow_post_slots_freed_when_the_tool_quits(net_ready: None, tmp_path: Path) -> None:
+def test_slow_post_slots_freed_when_the_tool_quits(
+    net_ready: None, tmp_path: Path, backend: str
+) -> None:
     """The same attack with the body timeout far away (60 s) and a byte every second:
     the slots stay taken while the tool runs; when it quits, its FINs cut the bodies
     short and every slot is free at once, with no timeout."""
     with serve(BODYSUM, tmp_path, "--max-conns", str(POOL), "--body-timeout", "60",
-               tag="sfin") as server:  # fmt: skip
+               tag=tag("sfin", backend), backend=backend) as server:  # fmt: skip
         tool = slowhttptest(server, "-i", "1", "-l", "4")
         try:
             server.wait_stats("conns_active", POOL, timeout=15)
