@@ -39,7 +39,14 @@ from ssdk.core.runtime.impair import Impairment
 from ssdk.core.runtime.sockfilter import pack, share_filter
 from ssdk.revalidate import Revalidator
 from ssdk.routing.app import App
-from ssdk.share import ShareError, kernel_guard, kernel_holds, remove_stale_tables, xdp_object
+from ssdk.share import (
+    ShareError,
+    bpffs_mounted,
+    kernel_guard,
+    kernel_holds,
+    remove_stale_tables,
+    xdp_object,
+)
 from ssdk.workers import Supervisor, WorkerPlan, WorkerStartError
 
 BACKENDS = ("af_packet", "af_xdp", "tap")
@@ -195,11 +202,16 @@ class Sharing:
             else ""
         )
         if self.xdp is not None:
+            why = (
+                "the kernel refused libxdp's dispatcher"
+                if bpffs_mounted()
+                else "no bpffs at /sys/fs/bpf, so libxdp could not use its dispatcher"
+            )
             how = (
                 "in libxdp's dispatcher: other XDP programs can share the interface"
                 if self.xdp.shared
-                else "alone on the interface: no bpffs at /sys/fs/bpf, so libxdp could not "
-                "use its dispatcher and no other XDP program can join while ssdk serves"
+                else f"alone on the interface: {why}, and no other XDP program can join "
+                "while ssdk serves"
             )
             return [
                 f"XDP program ssdk_share on {opts.iface} ({self.xdp.mode} mode, {how}): "

@@ -111,6 +111,15 @@ def xdp_object(cache: Path | None = None) -> Path:
     return obj
 
 
+def bpffs_mounted(mounts: Path = Path("/proc/self/mounts")) -> bool:
+    """Whether a bpffs is mounted at /sys/fs/bpf, where libxdp's dispatcher pins."""
+    try:
+        lines = mounts.read_text().splitlines()
+    except OSError:
+        return False
+    return any(ln.split()[1:3] == ["/sys/fs/bpf", "bpf"] for ln in lines if ln.strip())
+
+
 def kernel_holds(
     ip: ipaddress.IPv4Address,
     addresses: Callable[[], list[tuple[str, ipaddress.IPv4Interface]]],
