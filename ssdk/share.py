@@ -132,14 +132,13 @@ def _nft(script: str | None, *argv: str) -> subprocess.CompletedProcess[str]:
     nft = shutil.which("nft")
     if nft is None:
         raise ShareError("nft not found: apt-get install nftables")
-    return subprocess.run(
-        [nft, *argv] if script is None else [nft, "-f", "-"],
-        input=script,
-        capture_output=True,
-        text=True,
-        timeout=NFT_TIMEOUT_S,
-        check=False,
-    )
+    argv_ = [nft, *argv] if script is None else [nft, "-f", "-"]
+    try:
+        return subprocess.run(
+            argv_, input=script, capture_output=True, text=True, timeout=NFT_TIMEOUT_S, check=False
+        )
+    except subprocess.TimeoutExpired as e:
+        raise ShareError(f"{' '.join(argv_)} did not finish in {NFT_TIMEOUT_S} s") from e
 
 
 def remove_stale_tables() -> list[str]:
@@ -147,12 +146,15 @@ def remove_stale_tables() -> list[str]:
     (SIGKILL): ssdk_<pid> whose pid is gone. Returns their names."""
     if shutil.which("nft") is None:
         return []
-    listed = _nft(None, "list", "tables", "ip")
     gone: list[str] = []
-    for m in re.finditer(rf"^table ip ({NFT_TABLE_PREFIX}(\d+))$", listed.stdout, re.M):
-        if not pid_alive(int(m.group(2))):
-            if _nft(None, "delete", "table", "ip", m.group(1)).returncode == 0:
-                gone.append(m.group(1))
+    # Best effort: a table that cannot be listed or deleted here is not this start's to
+    # fix (KernelGuard.add says so if nft cannot work at all).
+    with contextlib.suppress(ShareError):
+        listed = _nft(None, "list", "tables", "ip")
+        for m in re.finditer(rf"^table ip ({NFT_TABLE_PREFIX}(\d+))$", listed.stdout, re.M):
+            if not pid_alive(int(m.group(2))):
+                if _nft(None, "delete", "table", "ip", m.group(1)).returncode == 0:
+                    gone.append(m.group(1))
     return gone
 
 
