@@ -186,6 +186,9 @@ int  ssdk_xdp_filter_map_fd(struct ssdk_xdp_filter *f);
 uint32_t ssdk_xdp_filter_mode(struct ssdk_xdp_filter *f);  /* 1 native, 2 SKB */
 int  ssdk_xdp_filter_shared(struct ssdk_xdp_filter *f);   /* 1: libxdp's dispatcher */
 void ssdk_xdp_filter_detach(struct ssdk_xdp_filter *f);
+/* The program's action for one frame, as if received on queue 0 (BPF_PROG_TEST_RUN):
+ * 2 XDP_PASS, 4 XDP_REDIRECT; a negative errno if the kernel would not run it. */
+int  ssdk_xdp_filter_test_run(struct ssdk_xdp_filter *f, const uint8_t *frame, uint32_t len);
 /* A classic BPF program (n instructions, struct sock_filter's 8 bytes each) on the
  * AF_PACKET backend's socket: only the frames it accepts reach the rings. */
 int  ssdk_nic_socket_filter(struct ssdk_engine *e, const uint8_t *prog, uint32_t n,

@@ -5,7 +5,10 @@
 #   of it: the banner names the nftables rule, SSH keeps answering, ARP and ping stay
 #   the kernel's, and at exit (SIGTERM) the rule and the XDP program are gone;
 # - nginx, on the kernel's own address of the same interface, keeps answering HTTP while
-#   ssdk serves its own address (ARP and ping for it are then ssdk's).
+#   ssdk serves its own address (ARP and ping for it are then ssdk's);
+# - the XDP program, run by the kernel on each frame of tests/unit/test_sockfilter.py's
+#   table (BPF_PROG_TEST_RUN, xdp_verdicts.py), redirects exactly the frames the
+#   AF_PACKET socket filter accepts.
 #
 # Each test makes its own namespaces and veth pair (named with the pid), writes its sshd
 # or nginx configuration, and removes everything also on failure. Without root it
@@ -13,6 +16,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import re
 import shutil
@@ -28,6 +32,7 @@ import pytest
 from nethelpers import (
     BACKENDS,
     Server,
+    _env,
     file_sha256,
     require_backend,
     serve,
@@ -35,11 +40,13 @@ from nethelpers import (
     unavailable,
 )
 
-from ssdk.tools.netns import Topology, kernel_owns_server_ip, ns_exec
+from ssdk.tools.netns import Topology, kernel_owns_server_ip, ns_exec, veth_pair
 
 pytestmark = pytest.mark.net
 
 PING = Path(__file__).with_name("icmp_ping.py")
+VERDICTS = Path(__file__).with_name("xdp_verdicts.py")
+XDP_PASS, XDP_REDIRECT = 2, 4
 NGINX_IP = "198.18.0.3"  # the kernel's own address on the served interface
 READY_S = 15.0
 
@@ -282,3 +289,37 @@ def test_nginx_at_the_kernels_address_keeps_answering_beside_ssdk(
         assert stats["arp_replies"] >= 1 and stats["icmp_echo_replies"] >= 2, stats
         assert stats["drop_not_ours"] == 0 and stats["rst_sent"] == 0, stats
     assert left == {"tables": "", "xdp": ""}, left
+
+
+def sockfilter_frames() -> list[tuple[str, bytes, bool, bool]]:
+    """tests/unit/test_sockfilter.py's table: (what, frame, taken when the kernel does not
+    hold the address, taken when it does)."""
+    path = Path(__file__).resolve().parents[1] / "unit" / "test_sockfilter.py"
+    spec = importlib.util.spec_from_file_location("_sockfilter_cases", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    frames: list[tuple[str, bytes, bool, bool]] = module.FRAMES
+    return frames
+
+
+def test_the_xdp_program_takes_what_the_socket_filter_takes(net_ready: None) -> None:
+    require_backend("af_xdp")
+    need("clang")
+    frames = sockfilter_frames()
+    stdin = "\n".join(f[1].hex() for f in frames)
+    with veth_pair("sharev") as topo:
+        for arp_icmp, column in ((True, 2), (False, 3)):
+            proc = subprocess.run(
+                ns_exec(topo.server_ns, [sys.executable, str(VERDICTS), topo.server_if,
+                                         topo.server_ip, "80", str(int(arp_icmp))]),
+                input=stdin, capture_output=True, text=True, timeout=60, env=_env(),
+                check=False,
+            )  # fmt: skip
+            assert proc.returncode == 0, proc.stderr
+            got = json.loads(proc.stdout)
+            want = [XDP_REDIRECT if f[column] else XDP_PASS for f in frames]
+            wrong = [(f[0], g, w) for f, g, w in zip(frames, got, want, strict=True) if g != w]
+            assert not wrong, (arp_icmp, wrong)
+            # The program came off the interface again.
+            assert "prog/xdp" not in left_behind(topo)["xdp"]

@@ -167,6 +167,11 @@ uint32_t xdp_filter_mode(const struct xdp_filter *f);
 /* 1: libxdp's dispatcher runs it, and other programs can share the interface; 0: it is
  * attached alone (no bpffs), and no other XDP program can join while it is there. */
 int xdp_filter_shared(const struct xdp_filter *f);
+/* Runs the attached program once on a copy of frame (BPF_PROG_TEST_RUN, as if it came
+ * in on queue 0): its action (XDP_PASS 2, XDP_REDIRECT 4...) or a negative errno. A
+ * redirect shows only where a socket is in the XSKMAP at index 0: else the program's
+ * fallback, XDP_PASS. */
+int xdp_filter_test_run(struct xdp_filter *f, const uint8_t *frame, uint32_t len);
 /* Takes the program off the interface and frees f (NULL: nothing). */
 void xdp_filter_detach(struct xdp_filter *f);
 

@@ -194,6 +194,20 @@ uint32_t xdp_filter_mode(const struct xdp_filter *f)
 
 int xdp_filter_shared(const struct xdp_filter *f) { return f->shared; }
 
+int xdp_filter_test_run(struct xdp_filter *f, const uint8_t *frame, uint32_t len)
+{
+    /* The kernel may write to the frame (a program may); ours only reads, but the input
+     * is the caller's, so a copy goes in. */
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy)
+        return -ENOMEM;
+    memcpy(copy, frame, len);
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = copy, .data_size_in = len);
+    int rc = xdp_program__test_run(f->prog, &opts, 0);
+    free(copy);
+    return rc ? (rc < 0 ? rc : -rc) : (int)opts.retval;
+}
+
 void xdp_filter_detach(struct xdp_filter *f)
 {
     if (!f)

@@ -251,6 +251,16 @@ int ssdk_xdp_filter_shared(struct ssdk_xdp_filter *f)
 #endif
 }
 
+int ssdk_xdp_filter_test_run(struct ssdk_xdp_filter *f, const uint8_t *frame, uint32_t len)
+{
+#ifdef SSDK_HAVE_AF_XDP
+    return xdp_filter_test_run((struct xdp_filter *)f, frame, len);
+#else
+    (void)f, (void)frame, (void)len;
+    return -ENOSYS;
+#endif
+}
+
 void ssdk_xdp_filter_detach(struct ssdk_xdp_filter *f)
 {
 #ifdef SSDK_HAVE_AF_XDP
