@@ -147,8 +147,9 @@ def nginx(topo: Topology, tmp: Path, body: bytes) -> Iterator[None]:
     """nginx at NGINX_IP:80 (the kernel's address on the served interface), serving
     ``body`` as /index.html."""
     tools = need("nginx")
+    tmp = tmp / "nginx"  # its temporary folders, apart from the test's files
     www = tmp / "www"
-    www.mkdir()
+    www.mkdir(parents=True)
     (www / "index.html").write_bytes(body)
     conf = tmp / "nginx.conf"
     conf.write_text(
