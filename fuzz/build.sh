@@ -24,8 +24,9 @@ CFLAGS=("${SHARED[@]}" -g -O1 -DSSDK_DEBUG -fno-omit-frame-pointer)
 # main() is linked once, with the harness.
 objs=()
 for c in "$csrc"/*/*.c; do
-    # The AF_XDP backend needs libxdp; the harnesses use the in-memory one only.
-    [[ "$(basename "$c")" == nic_af_xdp.c ]] && continue
+    # The AF_XDP backend and its XDP program's loader need libxdp; the harnesses use the
+    # in-memory backend only.
+    case "$(basename "$c")" in nic_af_xdp.c|xdp_filter.c) continue ;; esac
     rel="${c#"$csrc"/}"
     o="$out/obj/${rel//\//_}"
     o="${o%.c}.o"

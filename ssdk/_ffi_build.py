@@ -8,7 +8,8 @@ old C against new Python.
 The core's sources are in folders, one per layer (docs/architecture.md, "Layers"); every
 .c file under csrc/ is compiled, and includes are written from csrc/ ("tcp/tcp.h").
 
-The AF_XDP backend (nic/nic_af_xdp.c) is compiled only where libxdp's and libbpf's headers
+The AF_XDP backend (nic/nic_af_xdp.c, and nic/xdp_filter.c, which loads ssdk's XDP
+program) is compiled only where libxdp's and libbpf's headers
 are installed (libxdp-dev, libbpf-dev); elsewhere ssdk_nic_af_xdp refuses with a message.
 SSDK_AF_XDP=0 in the environment builds without it even where it could be built.
 
@@ -68,7 +69,7 @@ CFLAGS = [*OPT, *shared_cflags()]
 LDFLAGS = [*OPT, "-Werror"]
 
 
-XDP_SOURCE = "nic/nic_af_xdp.c"
+XDP_SOURCES = ("nic/nic_af_xdp.c", "nic/xdp_filter.c")
 XDP_HEADERS = ("xdp/xsk.h", "xdp/libxdp.h", "bpf/libbpf.h")
 INCLUDE_DIRS = ("/usr/include", "/usr/local/include")
 
@@ -85,7 +86,7 @@ def c_sources(af_xdp: bool | None = None) -> list[Path]:
     if af_xdp is None:
         af_xdp = have_af_xdp()
     return sorted(
-        p for p in CSRC.rglob("*.c") if af_xdp or p.relative_to(CSRC).as_posix() != XDP_SOURCE
+        p for p in CSRC.rglob("*.c") if af_xdp or p.relative_to(CSRC).as_posix() not in XDP_SOURCES
     )
 
 

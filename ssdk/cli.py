@@ -588,9 +588,9 @@ def serve(
         raise typer.BadParameter(str(e), param_hint=e.param) from None
     if failed:
         raise typer.Exit(failed)
-    from ssdk.tools.rtnl import ethtool_offloads
+    from ssdk.tools.rtnl import addresses, ethtool_offloads
 
-    raise typer.Exit(run(opts, ethtool_offloads))
+    raise typer.Exit(run(opts, ethtool_offloads, addresses))
 
 
 def _optional_ip(value: str | None) -> str | None:

@@ -1,8 +1,12 @@
 """`ssdk serve`: load a bundle (or build an app in memory), start the workers, watch them.
 
 cli.serve -> open_target (the bundle, mapped once) -> Board (shared counters)
+          -> share_setup (ssdk/share.py: AF_XDP: ssdk's XDP program on the interface;
+             AF_PACKET: the socket filter; an nftables rule where the kernel holds the
+             address too)
           -> Supervisor.start_all (ssdk/workers.py: one engine per worker, forked)
           -> watch in 100 ms steps until SIGINT/SIGTERM -> stop_all -> print counters
+          -> the XDP program and the nftables rule removed
 
 Every engine runs in a worker process, also when there is one: a worker that dies is
 started again while the others keep serving, and the counters of all of them are in
@@ -30,10 +34,19 @@ from ssdk.core.buildtime.build import Concrete, build, concrete_responses, load_
 from ssdk.core.bundle import Bundle
 from ssdk.core.cdefs import DEFAULT_MSS
 from ssdk.core.runtime.counters import Board, total
-from ssdk.core.runtime.engine import Engine, EngineConfig
+from ssdk.core.runtime.engine import Engine, EngineConfig, EngineError, XdpFilter
 from ssdk.core.runtime.impair import Impairment
+from ssdk.core.runtime.sockfilter import pack, share_filter
 from ssdk.revalidate import Revalidator
 from ssdk.routing.app import App
+from ssdk.share import (
+    ShareError,
+    bpffs_mounted,
+    kernel_guard,
+    kernel_holds,
+    remove_stale_tables,
+    xdp_object,
+)
 from ssdk.workers import Supervisor, WorkerPlan, WorkerStartError
 
 BACKENDS = ("af_packet", "af_xdp", "tap")
@@ -166,23 +179,93 @@ def report_stop(stop: list[int], stats: dict[str, int], stats_file: Path | None)
     return 0
 
 
+@dataclass
+class Sharing:
+    """How this serve takes its own traffic apart from the kernel's (ssdk/share.py):
+    the XDP program its AF_XDP workers join, or the socket filter its AF_PACKET workers
+    attach, and whether ARP and ICMP are ssdk's (the kernel does not hold the address)."""
+
+    arp_icmp: bool = True
+    kernel_if: str | None = None  # where the kernel holds ssdk's address too
+    xdp: XdpFilter | None = None
+    sock_filter: bytes = b""
+
+    def lines(self, opts: ServeOptions) -> list[str]:
+        """What the start banner says about it."""
+        what = f"{opts.ip.ip} TCP port {opts.port}" + (
+            ", ARP and ICMP for it" if self.arp_icmp else ""
+        )
+        kernel = (
+            f"; ARP, ping and its other ports stay the kernel's ({opts.ip.ip} is on "
+            f"{self.kernel_if} too)"
+            if self.kernel_if
+            else ""
+        )
+        if self.xdp is not None:
+            why = (
+                "the kernel refused libxdp's dispatcher"
+                if bpffs_mounted()
+                else "no bpffs at /sys/fs/bpf, so libxdp could not use its dispatcher"
+            )
+            how = (
+                "in libxdp's dispatcher: other XDP programs can share the interface"
+                if self.xdp.shared
+                else f"alone on the interface: {why}, and no other XDP program can join "
+                "while ssdk serves"
+            )
+            return [
+                f"XDP program ssdk_share on {opts.iface} ({self.xdp.mode} mode, {how}): "
+                f"{what} to ssdk, every other frame to the kernel{kernel}"
+            ]
+        if self.sock_filter:
+            return [f"socket filter on {opts.iface}: ssdk reads {what}{kernel}"]
+        return []
+
+
+def share_setup(
+    opts: ServeOptions, kernel_if: str | None, attach: Callable[..., XdpFilter] = XdpFilter
+) -> Sharing:
+    """Compile and attach the XDP program (AF_XDP), or build the socket filter
+    (AF_PACKET), for opts' address and port. Raises ShareError or EngineError."""
+    share = Sharing(arp_icmp=kernel_if is None, kernel_if=kernel_if)
+    ports = [opts.port]
+    if opts.backend == "af_xdp":
+        obj = xdp_object()
+        share.xdp = attach(
+            opts.iface, str(obj), [str(opts.ip.ip)], ports, share.arp_icmp, opts.xdp_mode
+        )
+    elif opts.backend == "af_packet":
+        share.sock_filter = pack(share_filter(str(opts.ip.ip), tuple(ports), share.arp_icmp))
+    return share
+
+
 def worker_plan(
-    opts: ServeOptions, blob: object, seed: int | None, gso: bool = False
+    opts: ServeOptions,
+    blob: object,
+    seed: int | None,
+    gso: bool = False,
+    share: Sharing | None = None,
 ) -> WorkerPlan:
     """How worker i attaches: its queue (AF_XDP), the shared fanout group (AF_PACKET);
-    gso: the backend opens for super-frames (gso_decide)."""
+    gso: the backend opens for super-frames (gso_decide); share: the XDP program to join
+    or the socket filter to attach (share_setup)."""
     cfg = EngineConfig(
         ip=str(opts.ip.ip), port=opts.port, max_conns=opts.max_conns, gso=gso, **opts.tcp
     )
     fanout = (os.getpid() & 0x7FFF) | 0x8000 if opts.workers > 1 else 0
+    share = share or Sharing()
 
     def setup(engine: Engine, i: int) -> None:
         if opts.backend == "af_packet":
             engine.attach_af_packet(opts.iface, fanout=fanout)
+            if share.sock_filter:
+                engine.socket_filter(share.sock_filter)
         elif opts.backend == "tap":
             engine.attach_tap(opts.iface)
         else:
-            engine.attach_af_xdp(opts.iface, queue=opts.queue + i, mode=opts.xdp_mode)
+            engine.attach_af_xdp(
+                opts.iface, queue=opts.queue + i, mode=opts.xdp_mode, xdp_filter=share.xdp
+            )
         if seed is not None:
             engine.impair(opts.impair_rx, opts.impair_tx, seed + i)
 
@@ -215,9 +298,14 @@ def open_app(opts: ServeOptions) -> tuple[Bundle, App | None, list[Concrete]]:
     return Bundle(manifest, blob), app, concretes
 
 
-def serve(opts: ServeOptions, offloads: Callable[[str], dict[str, bool]]) -> int:
+def serve(
+    opts: ServeOptions,
+    offloads: Callable[[str], dict[str, bool]],
+    addresses: Callable[[], list[tuple[str, ipaddress.IPv4Interface]]] = lambda: [],
+) -> int:
     """Serve until SIGINT or SIGTERM; the exit code. Call ssdk.tools.doctor.preflight(opts)
-    first: it refuses what would fail here. offloads: as gso_decide's."""
+    first: it refuses what would fail here. offloads: as gso_decide's; addresses: the
+    kernel's own IPv4 addresses in this namespace, (interface, address) each."""
     bundle, app, concretes = open_app(opts)
     seed = None
     if opts.impair_rx or opts.impair_tx:
@@ -236,37 +324,50 @@ def serve(opts: ServeOptions, offloads: Callable[[str], dict[str, bool]]) -> int
         "workers": opts.workers,
         "gso": gso_shown,
     }
-    board = Board.create(opts.workers + 1, info)
-    sup = Supervisor(
-        worker_plan(opts, bundle.blob, seed, gso),
-        board,
-        opts.workers,
-        log=lambda m: print(f"ssdk: {m}", flush=True),
-    )
-    run_dir = Path(tempfile.mkdtemp(prefix=f"ssdk-{os.getpid()}-"))
-    reval = (
-        Revalidator(app, concretes, opts.mss, run_dir, sup.publish, opts.target)
-        if app is not None and (app.dynamics or any(r.revalidate for r in app.routes))
-        else None
-    )
-
-    def step(ms: int) -> None:
-        time.sleep(reval.wait_s(ms / 1000) if reval is not None else ms / 1000)
-        sup.watch()
-        if reval is not None:
-            for path in sup.asked():
-                reval.refresh(path)
-            reval.tick()
-
+    # A TAP is ssdk's own device: the kernel's address on it is the kernel's end's.
+    kernel_if = kernel_holds(opts.ip.ip, addresses) if opts.backend != "tap" else None
     # The workers point into the bundle's mapping: they are stopped before it is closed.
-    with signals_stop() as stop, contextlib.closing(bundle):
+    # The XDP program and the nftables table are undone last, whatever ends the serve.
+    with signals_stop() as stop, contextlib.closing(bundle), contextlib.ExitStack() as undo:
+        try:
+            remove_stale_tables()
+            share = share_setup(opts, kernel_if)
+            if share.xdp is not None:
+                undo.callback(share.xdp.detach)
+            guard = undo.enter_context(kernel_guard(opts.ip.ip, opts.port, kernel_if is not None))
+        except (ShareError, EngineError) as e:
+            print(f"ssdk: error: {e}", file=sys.stderr, flush=True)
+            return 1
+        board = Board.create(opts.workers + 1, info)
+        sup = Supervisor(
+            worker_plan(opts, bundle.blob, seed, gso, share),
+            board,
+            opts.workers,
+            log=lambda m: print(f"ssdk: {m}", flush=True),
+        )
+        run_dir = Path(tempfile.mkdtemp(prefix=f"ssdk-{os.getpid()}-"))
+        reval = (
+            Revalidator(app, concretes, opts.mss, run_dir, sup.publish, opts.target)
+            if app is not None and (app.dynamics or any(r.revalidate for r in app.routes))
+            else None
+        )
+
+        def step(ms: int) -> None:
+            time.sleep(reval.wait_s(ms / 1000) if reval is not None else ms / 1000)
+            sup.watch()
+            if reval is not None:
+                for path in sup.asked():
+                    reval.refresh(path)
+                reval.tick()
+
         try:
             try:
                 mode = sup.start_all()
             except WorkerStartError as e:
                 print(f"ssdk: error: {e}", file=sys.stderr, flush=True)
                 return 1
-            print_banner(opts, bundle, mode, gso_shown)
+            notes = share.lines(opts) + ([guard.describe()] if guard else [])
+            print_banner(opts, bundle, mode, gso_shown, notes)
             run_until_stopped(stop, step, lambda: board_totals(board), opts.stats_file)
         finally:
             sup.stop_all()
@@ -281,7 +382,9 @@ def board_totals(board: Board) -> dict[str, int]:
     return total(board.read_all())
 
 
-def print_banner(opts: ServeOptions, bundle: Bundle, mode: str, gso: str = "off") -> None:
+def print_banner(
+    opts: ServeOptions, bundle: Bundle, mode: str, gso: str = "off", notes: list[str] | None = None
+) -> None:
     routes = sum(1 for r in bundle.manifest.routes if r.kind != "special")
     backend = opts.backend
     if opts.backend == "af_xdp":
@@ -295,4 +398,6 @@ def print_banner(opts: ServeOptions, bundle: Bundle, mode: str, gso: str = "off"
         f"at {opts.ip.ip}:{opts.port}{workers}, GSO {gso}",
         flush=True,
     )
+    for note in notes or []:
+        print(f"ssdk: {note}", flush=True)
     print(f"ssdk: ready: http://{opts.ip.ip}:{opts.port}/", flush=True)

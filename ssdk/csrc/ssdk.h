@@ -176,10 +176,34 @@ uint32_t ssdk_nic_gso_max(struct ssdk_engine *e);
 int  ssdk_nic_af_packet(struct ssdk_engine *e, const char *ifname, uint32_t ring_frames,
                         uint16_t fanout, char *err, size_t errlen);
 /* AF_XDP on (ifname, queue); flags: 0 native then SKB mode, 1 native only, 2 SKB only.
+ * xsks_map_fd: -1 has libxdp load its default program (every frame of the queue to this
+ * socket); or the XSKMAP of ssdk's program (ssdk_xdp_filter_map_fd), which the socket
+ * joins, with flags the mode that program runs in (ssdk_xdp_filter_mode).
  * Fails with a message when ssdk was built without libxdp (ssdk_have_af_xdp() == 0). */
 int  ssdk_nic_af_xdp(struct ssdk_engine *e, const char *ifname, uint32_t queue,
-                     uint32_t ring_frames, uint32_t flags, char *err, size_t errlen);
+                     uint32_t ring_frames, uint32_t flags, int xsks_map_fd, char *err,
+                     size_t errlen);
 int  ssdk_have_af_xdp(void);
+/* ssdk's XDP program (ssdk/bpf/xdp_share.bpf.c, compiled to the object obj) on ifname,
+ * through libxdp, native or SKB mode as flags says (as ssdk_nic_af_xdp's): frames for
+ * addrs[i] (host byte order) on TCP ports[j] go to the sockets in its XSKMAP, and ARP and
+ * ICMP for those addresses whose addr_flags[i] has bit 0; the rest go to the kernel. */
+struct ssdk_xdp_filter;
+int  ssdk_xdp_filter_attach(const char *ifname, const char *obj, uint32_t flags,
+                            const uint32_t *addrs, const uint32_t *addr_flags,
+                            uint32_t naddrs, const uint16_t *ports, uint32_t nports,
+                            struct ssdk_xdp_filter **out, char *err, size_t errlen);
+int  ssdk_xdp_filter_map_fd(struct ssdk_xdp_filter *f);
+uint32_t ssdk_xdp_filter_mode(struct ssdk_xdp_filter *f);  /* 1 native, 2 SKB */
+int  ssdk_xdp_filter_shared(struct ssdk_xdp_filter *f);   /* 1: libxdp's dispatcher */
+void ssdk_xdp_filter_detach(struct ssdk_xdp_filter *f);
+/* The program's action for one frame, as if received on queue 0 (BPF_PROG_TEST_RUN):
+ * 2 XDP_PASS, 4 XDP_REDIRECT; a negative errno if the kernel would not run it. */
+int  ssdk_xdp_filter_test_run(struct ssdk_xdp_filter *f, const uint8_t *frame, uint32_t len);
+/* A classic BPF program (n instructions, struct sock_filter's 8 bytes each) on the
+ * AF_PACKET backend's socket: only the frames it accepts reach the rings. */
+int  ssdk_nic_socket_filter(struct ssdk_engine *e, const uint8_t *prog, uint32_t n,
+                            char *err, size_t errlen);
 /* A TAP device (made if it does not exist): the stack as a host on this machine's own
  * link, reachable by its local programs. One system call per frame: for development. */
 int  ssdk_nic_tap(struct ssdk_engine *e, const char *ifname, char *err, size_t errlen);

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -237,9 +237,13 @@ def serve(
     backend: str = "af_packet",
     queues: int = 1,
     offloads: str = "on",
+    beside: Callable[[Topology], contextlib.AbstractContextManager[object]] | None = None,
 ) -> Iterator[Server]:
     """Serve ``target`` (an app .py or a .ssdk bundle) on a fresh topology over ``backend``,
     on a veth pair with ``queues`` queues each way and ``offloads`` (OFFLOADS) on both ends.
+
+    ``beside``: what else runs on the topology (kernel addresses, sshd, nginx), entered
+    before the server starts and left after it has stopped.
 
     On exit: ``stop`` (SIGINT or SIGTERM), then the server must stop with status 0 and
     print its counters. If it hangs it is killed (and the test fails); the namespaces go
@@ -255,7 +259,7 @@ def serve(
         if backend == "tap"
         else veth_pair(tag, queues=queues, offload_off=offloads == "off")
     )
-    with net as topo:
+    with net as topo, beside(topo) if beside else contextlib.nullcontext():
         argv = ns_exec(
             topo.server_ns,
             [sys.executable, "-m", "ssdk", "serve", str(target), "--backend", backend]

@@ -89,7 +89,7 @@ def test_serve_passes_pacing_to_the_engine(
 
     seen: list[ssdk.serve.ServeOptions] = []
     monkeypatch.setattr(ssdk.tools.doctor, "preflight", lambda opts: 0)
-    monkeypatch.setattr(ssdk.serve, "serve", lambda opts, offloads: seen.append(opts) or 0)
+    monkeypatch.setattr(ssdk.serve, "serve", lambda opts, *_: seen.append(opts) or 0)
     result = runner.invoke(app, [*SERVE, *flag])
     assert result.exit_code == 0, result.output
     assert seen[0].tcp["options"] == options
@@ -106,7 +106,7 @@ def test_serve_passes_the_congestion_control_to_the_engine(
 
     seen: list[ssdk.serve.ServeOptions] = []
     monkeypatch.setattr(ssdk.tools.doctor, "preflight", lambda opts: 0)
-    monkeypatch.setattr(ssdk.serve, "serve", lambda opts, offloads: seen.append(opts) or 0)
+    monkeypatch.setattr(ssdk.serve, "serve", lambda opts, *_: seen.append(opts) or 0)
     result = runner.invoke(app, [*SERVE, "--cc", name])
     assert result.exit_code == 0, result.output
     assert seen[0].tcp["cc"] == index

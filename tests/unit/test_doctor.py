@@ -62,6 +62,8 @@ class FakeProbe:
     forward: bool = False
     owner: tuple[int, int] = (-1, -1)
     me: tuple[int, set[int]] = (1000, {1000})
+    tools: set[str] = field(default_factory=lambda: {"clang", "nft"})
+    cached: bool = False
 
     def capabilities(self) -> int:
         return self.caps
@@ -113,6 +115,12 @@ class FakeProbe:
 
     def user(self) -> tuple[int, set[int]]:
         return self.me
+
+    def which(self, tool: str) -> str | None:
+        return f"/usr/bin/{tool}" if tool in self.tools else None
+
+    def xdp_cached(self) -> bool:
+        return self.cached
 
 
 def make_link(**kw: Any) -> Link:
@@ -193,7 +201,15 @@ CASES: list[Case] = [
      {"backend": "af_xdp"}, Status.FAIL, "XDP program filter (id 42, native mode) holds",
      "ip link set dev veth0 xdp off"),
     ("xdp-program", _set(links={"veth0": make_link(xdp={"skb": 9})}, progs={9: "xsk_def_prog"}),
-     {"backend": "af_xdp"}, Status.WARN, "another AF_XDP server", "--queue"),
+     {"backend": "af_xdp"}, Status.FAIL, "holds veth0 alone", "xdpgeneric off"),
+    ("xdp-program", _set(links={"veth0": make_link(xdp={"native": 9})},
+                         progs={9: "xdp_dispatcher"}),
+     {"backend": "af_xdp"}, Status.WARN, "libxdp chains ssdk's program", "--queue"),
+    ("xdp-program", _set(links={"veth0": make_link(xdp={"native": 9})}, progs={9: "ssdk_share"}),
+     {"backend": "af_xdp"}, Status.FAIL, "ssdk's own, holds veth0 alone",
+     "stop the other ssdk serve; if none runs: ip link set dev veth0 xdp off"),
+    ("xdp-build", _set(tools={"nft"}), {"backend": "af_xdp"}, Status.FAIL,
+     "no clang to build ssdk's XDP program", "apt-get install clang"),
     ("xdp-program", _set(links={"veth0": make_link(xdp={"skb": 9})}), {}, Status.WARN,
      "(name unreadable) (id 9, skb mode)", "xdpgeneric off"),
     ("bpffs", _set(mount_table=[("/", "ext4")]), {"backend": "af_xdp"}, Status.WARN,
@@ -208,7 +224,11 @@ CASES: list[Case] = [
      "LRO merge", "ethtool -K veth0 lro off"),
     ("offloads", _set(offload={"gro": True}), {"backend": "af_xdp", "xdp_mode": "skb"},
      Status.WARN, "GRO merge", "ethtool -K veth0 gro off"),
-    ("address", _set(addrs=[("veth0", IP)]), {}, Status.FAIL, "the kernel holds 198.18.0.2",
+    ("address", _set(addrs=[("veth0", IP)], tools={"clang"}), {}, Status.FAIL,
+     "the kernel holds 198.18.0.2 too (on veth0) and there is no nft",
+     "apt-get install nftables, or ip addr del 198.18.0.2/15 dev veth0"),
+    ("address", _set(addrs=[("veth0", IP)], links={"veth0": make_link(kind="tun")}),
+     {"backend": "tap"}, Status.FAIL, "never through the TAP",
      "ip addr del 198.18.0.2/15 dev veth0"),
     ("forwarding", _set(forward=True), {}, Status.WARN, "forwarding is on",
      "net.ipv4.conf.veth0.forwarding=0"),
@@ -241,6 +261,18 @@ def test_each_check_fails_on_purpose(name: str, breakage: Callable[[FakeProbe], 
 
 def test_every_check_is_made_to_fail_or_warn_by_some_case() -> None:
     assert {c[0] for c in CASES} == set(CHECKS)
+
+
+def test_an_address_the_kernel_holds_too_is_shared_through_nftables() -> None:
+    for backend in ("af_packet", "af_xdp"):
+        got = finding("address", FakeProbe(addrs=[("veth0", IP)]), backend=backend)
+        assert got.status is Status.OK, got
+        assert "holds 198.18.0.2 too (on veth0)" in got.text and "nftables rule" in got.text
+
+
+def test_a_cached_xdp_program_needs_no_clang() -> None:
+    got = finding("xdp-build", FakeProbe(tools=set(), cached=True), backend="af_xdp")
+    assert got.status is Status.OK and "compiled" in got.text, got
 
 
 def test_no_cap_bpf_is_fine_with_cap_sys_admin() -> None:
@@ -300,7 +332,7 @@ def opts(**kw: Any) -> ServeOptions:
 def test_preflight_prints_failures_and_warnings_one_line_each(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    probe = FakeProbe(addrs=[("veth0", IP)], forward=True,
+    probe = FakeProbe(addrs=[("veth0", IP)], forward=True, tools=set(),
                       links={"veth0": make_link(flags=0x1000)})  # fmt: skip
     assert preflight(opts(), probe) == 1
     err = capsys.readouterr().err.splitlines()
@@ -309,8 +341,9 @@ def test_preflight_prints_failures_and_warnings_one_line_each(
         "every frame sent to ssdk, so each one leaves twice; fix: sysctl -w "
         "net.ipv4.conf.veth0.forwarding=0",
         "ssdk: error: veth0 is down; fix: ip link set veth0 up",
-        "ssdk: error: the kernel holds 198.18.0.2 itself (on veth0): it answers ARP and TCP "
-        "for it too, and resets ssdk's connections; fix: ip addr del 198.18.0.2/15 dev veth0",
+        "ssdk: error: the kernel holds 198.18.0.2 too (on veth0) and there is no nft: without "
+        "an nftables rule the kernel's TCP resets ssdk's connections; fix: apt-get install "
+        "nftables, or ip addr del 198.18.0.2/15 dev veth0",
     ]
 
 

@@ -21,7 +21,7 @@ HELLO = Path(__file__).resolve().parents[2] / "examples" / "hello" / "app.py"
 def serve_tcp(monkeypatch: pytest.MonkeyPatch, args: list[str]) -> dict[str, Any]:
     seen: list[Any] = []
     monkeypatch.setattr(ssdk.tools.doctor, "preflight", lambda opts: 0)
-    monkeypatch.setattr(ssdk.serve, "serve", lambda opts, probe: seen.append(opts) or 0)
+    monkeypatch.setattr(ssdk.serve, "serve", lambda opts, *_: seen.append(opts) or 0)
     rc = main(["serve", str(HELLO), "--iface", "lo", "--ip", "198.18.0.2/24", *args])
     assert rc == 0 and len(seen) == 1
     return dict(seen[0].tcp)

@@ -12,6 +12,7 @@ with a message instead of running stale code.
 from __future__ import annotations
 
 import ipaddress
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +51,69 @@ IMPAIR_STATS_FIELDS: tuple[str, ...] = tuple(
 
 XDP_MODES = ("auto", "native", "skb")  # index = the flags of ssdk_nic_af_xdp
 HAVE_AF_XDP = bool(lib.ssdk_have_af_xdp())
+
+
+class XdpFilter:
+    """ssdk's XDP program on one interface, attached through libxdp (ssdk/bpf/
+    xdp_share.bpf.c, nic/xdp_filter.c): frames for ``ips`` on TCP ``ports``, and ARP and
+    ICMP for ``ips`` when ``arp_icmp``, go to the AF_XDP sockets that join its XSKMAP
+    (Engine.attach_af_xdp); the kernel gets everything else. Attached once per interface
+    by the supervisor, whose forked workers inherit the map; detach() takes it off.
+
+    ``mode``: as attach_af_xdp's ("auto": native, else SKB). ``obj``: the compiled
+    object (ssdk.share.xdp_object)."""
+
+    def __init__(
+        self,
+        iface: str,
+        obj: str,
+        ips: list[str],
+        ports: list[int],
+        arp_icmp: bool,
+        mode: str = "auto",
+    ) -> None:
+        if mode not in XDP_MODES:
+            raise ValueError(f"mode must be one of {', '.join(XDP_MODES)}, not {mode!r}")
+        addrs = ffi.new("uint32_t[]", [int(ipaddress.IPv4Address(a)) for a in ips])
+        flags = ffi.new("uint32_t[]", [int(arp_icmp)] * len(ips))
+        cports = ffi.new("uint16_t[]", ports)
+        out = ffi.new("struct ssdk_xdp_filter **")
+        err = _err()
+        if lib.ssdk_xdp_filter_attach(
+            iface.encode(),
+            obj.encode(),
+            XDP_MODES.index(mode),
+            addrs,
+            flags,
+            len(ips),
+            cports,
+            len(ports),
+            out,
+            err,
+            len(err),
+        ):
+            _raise(err, "XDP program")
+        self._f: Any = out[0]
+        self.map_fd = int(lib.ssdk_xdp_filter_map_fd(self._f))
+        self.mode = XDP_MODES[int(lib.ssdk_xdp_filter_mode(self._f))]  # native or skb
+        self.shared = bool(lib.ssdk_xdp_filter_shared(self._f))
+
+    def test_run(self, frame: bytes) -> int:
+        """The program's action for ``frame`` as if it came in on queue 0, run by the
+        kernel (BPF_PROG_TEST_RUN): 2 XDP_PASS, 4 XDP_REDIRECT (only where a socket is
+        at index 0 of the XSKMAP; else the redirect falls back to XDP_PASS)."""
+        if self._f is None:
+            raise EngineError("the XDP program is detached")
+        rc = int(lib.ssdk_xdp_filter_test_run(self._f, frame, len(frame)))
+        if rc < 0:
+            raise EngineError(f"BPF_PROG_TEST_RUN: {os.strerror(-rc)}")
+        return rc
+
+    def detach(self) -> None:
+        """Take the program off the interface (again: nothing)."""
+        if self._f is not None:
+            lib.ssdk_xdp_filter_detach(self._f)
+            self._f = None
 
 
 def parse_mac(mac: str | bytes) -> bytes:
@@ -235,24 +299,41 @@ class Engine:
         self.backend = "tap"
 
     def attach_af_xdp(
-        self, iface: str, queue: int = 0, ring_frames: int = 4096, mode: str = "auto"
+        self,
+        iface: str,
+        queue: int = 0,
+        ring_frames: int = 4096,
+        mode: str = "auto",
+        xdp_filter: XdpFilter | None = None,
     ) -> None:
-        """AF_XDP on one queue of ``iface`` (libxdp's program redirects it to us).
+        """AF_XDP on one queue of ``iface``.
 
-        ``mode``: "auto" tries native (driver) mode, then SKB (generic) mode; "native" or
-        "skb" insists on one. ``ring_frames`` UMEM frames, half to receive, half to send.
+        ``xdp_filter``: ssdk's own XDP program, attached to ``iface`` beforehand (by the
+        supervisor): the socket joins its XSKMAP, loads nothing, and gets only ssdk's
+        frames, in the mode that program runs in. None: libxdp loads its default program,
+        which redirects every frame of the queue to the socket; ``mode`` then says how:
+        "auto" tries native (driver) mode, then SKB (generic) mode; "native" or "skb"
+        insists on one. ``ring_frames`` UMEM frames, half to receive, half to send.
         """
         if mode not in XDP_MODES:
             raise ValueError(f"mode must be one of {', '.join(XDP_MODES)}, not {mode!r}")
+        flags, map_fd = XDP_MODES.index(mode), -1
+        if xdp_filter is not None:
+            flags, map_fd = XDP_MODES.index(xdp_filter.mode), xdp_filter.map_fd
         err = _err()
-        if (
-            lib.ssdk_nic_af_xdp(
-                self._e, iface.encode(), queue, ring_frames, XDP_MODES.index(mode), err, len(err)
-            )
-            != 0
+        if lib.ssdk_nic_af_xdp(
+            self._e, iface.encode(), queue, ring_frames, flags, map_fd, err, len(err)
         ):
             _raise(err, "AF_XDP backend")
         self.backend = "af_xdp"
+
+    def socket_filter(self, program: bytes) -> None:
+        """Put a classic BPF program (struct sock_filter's, 8 bytes an instruction:
+        ssdk.core.runtime.sockfilter) on the AF_PACKET socket: the kernel then queues to
+        the rings only the frames it accepts."""
+        err = _err()
+        if lib.ssdk_nic_socket_filter(self._e, program, len(program) // 8, err, len(err)):
+            _raise(err, "socket filter")
 
     @property
     def backend_mode(self) -> str:

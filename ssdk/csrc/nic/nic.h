@@ -124,6 +124,13 @@ static inline struct nic *nic_base(struct nic *n)
 struct nic *nic_af_packet_open(const char *ifname, uint32_t ring_frames, unsigned opts,
                                uint16_t fanout, char *err, unsigned long errlen);
 
+/* Puts the classic BPF program prog (n struct sock_filter of 8 bytes each, as the
+ * kernel's linux/filter.h lays them out) on an AF_PACKET backend's socket
+ * (SO_ATTACH_FILTER): the kernel then queues to the rings only the frames it accepts.
+ * ssdk serve's program (ssdk/core/runtime/sockfilter.py) accepts ssdk's own traffic. */
+int nic_af_packet_filter(struct nic *n, const uint8_t *prog, uint32_t count, char *err,
+                         unsigned long errlen);
+
 /* nic_tap.c: open (or make) the TAP device ifname. gso: 1 to send super-frames (and
  * receive them: the TAP then has IFF_VNET_HDR and TUNSETOFFLOAD). */
 struct nic *nic_tap_new(const char *ifname, int gso, char *err, unsigned long errlen);
@@ -134,8 +141,39 @@ struct nic *nic_tap_new(const char *ifname, int gso, char *err, unsigned long er
  * for receiving and half for sending. */
 #define NIC_XDP_NATIVE 0x1u
 #define NIC_XDP_SKB    0x2u
+/* xsks_map_fd: -1 has libxdp load its default program, which takes every frame of the
+ * queue; or the XSKMAP of ssdk's own program (xdp_filter.c), attached beforehand in the
+ * mode flags names (exactly one of the two), which the socket joins at index `queue`
+ * instead of loading anything. */
 struct nic *nic_af_xdp_new(const char *ifname, uint32_t queue, uint32_t ring_frames,
-                           uint32_t flags, char *err, unsigned long errlen);
+                           uint32_t flags, int xsks_map_fd, char *err,
+                           unsigned long errlen);
+
+/* xdp_filter.c (built with nic_af_xdp.c): ssdk's XDP program (ssdk/bpf/xdp_share.bpf.c,
+ * compiled to `obj`) attached to ifname through libxdp, in the mode flags asks (0:
+ * native, else SKB; as nic_af_xdp_new). It redirects to the sockets in its XSKMAP the
+ * frames for addrs[i] (host byte order) on TCP ports[j], and ARP and ICMP for the
+ * addresses whose addr_flags[i] has bit 0 (those the kernel does not hold); it passes
+ * everything else to the kernel. NULL with err set on failure. */
+struct xdp_filter;
+struct xdp_filter *xdp_filter_attach(const char *ifname, const char *obj, uint32_t flags,
+                                     const uint32_t *addrs, const uint32_t *addr_flags,
+                                     uint32_t naddrs, const uint16_t *ports, uint32_t nports,
+                                     char *err, unsigned long errlen);
+/* The XSKMAP's fd, for nic_af_xdp_new (inherited by forked workers). */
+int xdp_filter_map_fd(const struct xdp_filter *f);
+/* NIC_XDP_NATIVE or NIC_XDP_SKB: the mode the program was attached in. */
+uint32_t xdp_filter_mode(const struct xdp_filter *f);
+/* 1: libxdp's dispatcher runs it, and other programs can share the interface; 0: it is
+ * attached alone (no bpffs), and no other XDP program can join while it is there. */
+int xdp_filter_shared(const struct xdp_filter *f);
+/* Runs the attached program once on a copy of frame (BPF_PROG_TEST_RUN, as if it came
+ * in on queue 0): its action (XDP_PASS 2, XDP_REDIRECT 4...) or a negative errno. A
+ * redirect shows only where a socket is in the XSKMAP at index 0: else the program's
+ * fallback, XDP_PASS. */
+int xdp_filter_test_run(struct xdp_filter *f, const uint8_t *frame, uint32_t len);
+/* Takes the program off the interface and frees f (NULL: nothing). */
+void xdp_filter_detach(struct xdp_filter *f);
 
 /* nic_impair.c: wrap `inner` (owned by the wrapper from then on, left alone on failure).
  * rx / tx NULL: that direction passes untouched. now_us: the clock that times held

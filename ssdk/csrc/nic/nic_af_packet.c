@@ -47,6 +47,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/filter.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
@@ -430,6 +431,37 @@ struct nic *nic_af_packet_open(const char *ifname, uint32_t ring_frames, unsigne
     memcpy(a->nic.mac, ifr.ifr_hwaddr.sa_data, 6);
     a->nic.has_mac = 1;
     return &a->nic;
+}
+
+/* BPF_MAXINSNS: the kernel refuses longer classic programs. */
+#define FILTER_MAX 4096u
+
+int nic_af_packet_filter(struct nic *n, const uint8_t *prog, uint32_t count, char *err,
+                         unsigned long errlen)
+{
+    struct nic_afp *a = (void *)n;
+    if (count == 0 || count > FILTER_MAX) {
+        snprintf(err, errlen, "a socket filter of %u instructions (1 to %u)", count,
+                 FILTER_MAX);
+        return -1;
+    }
+    /* Copied into struct sock_filter: the bytes come from Python, unaligned. */
+    struct sock_filter *insns = calloc(count, sizeof(*insns));
+    if (!insns) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    _Static_assert(sizeof(struct sock_filter) == 8, "struct sock_filter is 8 bytes");
+    memcpy(insns, prog, (size_t)count * sizeof(*insns));
+    struct sock_fprog fp = {.len = (unsigned short)count, .filter = insns};
+    int rc = setsockopt(a->fd, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof(fp));
+    int e = errno;
+    free(insns);
+    if (rc) {
+        snprintf(err, errlen, "SO_ATTACH_FILTER: %s", strerror(e));
+        return -1;
+    }
+    return 0;
 }
 
 struct nic *nic_af_packet_new(const char *ifname, uint32_t ring_frames, uint16_t fanout,

@@ -23,9 +23,14 @@
  *   sendto per pass while the kernel asks for a wakeup (always in copy mode, where the
  *   kernel sends from sendto, at most a batch per call), and getsockopt for counters.
  *
- * The XDP program is libxdp's default one (redirect every frame of the queue to the
- * socket). Native (driver) mode is tried first, SKB (generic) mode after it; the kernel
- * picks copy or zero-copy. `nic.mode` says which ran.
+ * The XDP program. ssdk serve attaches its own (xdp_filter.c) once for the interface
+ * and hands each worker its XSKMAP (xsks_map_fd): the socket is then made with
+ * XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD and put into that map at its queue's index, and
+ * only ssdk's own frames reach it; the rest go to the kernel. Without a map (xsks_map_fd
+ * -1) libxdp loads its default program, which redirects every frame of the queue to the
+ * socket. Native (driver) mode is tried first, SKB (generic) mode after it, unless the
+ * program is already attached in one; the kernel picks copy or zero-copy, always copy
+ * under a program in SKB mode. `nic.mode` says which ran.
  *
  * Checksums. AF_XDP hands over bytes and a length, nothing of the kernel's checksum
  * state (no CHECKSUM_PARTIAL, no CHECKSUM_UNNECESSARY), so the stack verifies every
@@ -252,7 +257,8 @@ static void xdp_destroy(struct nic *n)
     libxdp_print_fn_t old_xdp = libxdp_set_print(quiet_xdp);
     libbpf_print_fn_t old_bpf = libbpf_set_print(quiet_bpf);
     if (x->xsk)
-        xsk_socket__delete(x->xsk);  /* also detaches the program (no bpffs: said here) */
+        xsk_socket__delete(x->xsk);  /* libxdp's default program goes with it; the kernel
+                                        takes a closed socket out of ssdk's XSKMAP */
     if (x->umem)
         xsk_umem__delete(x->umem);
     libxdp_set_print(old_xdp);
@@ -265,7 +271,8 @@ static void xdp_destroy(struct nic *n)
 
 /* One attempt in one XDP mode: a fresh UMEM (a failed bind may leave the old one's fd
  * bound) and the socket. Returns 0 or a negative errno. */
-static int xdp_open(struct nic_xdp *x, const char *ifname, uint32_t queue, uint32_t xdp_flags)
+static int xdp_open(struct nic_xdp *x, const char *ifname, uint32_t queue, uint32_t xdp_flags,
+                    int xsks_map_fd)
 {
     if (x->umem) {
         xsk_umem__delete(x->umem);
@@ -280,15 +287,22 @@ static int xdp_open(struct nic_xdp *x, const char *ifname, uint32_t queue, uint3
         x->umem = NULL;
         return rc < 0 ? rc : -rc;
     }
+    /* Under ssdk's own program: load nothing, and bind for copies where that program
+     * runs in SKB mode (generic XDP hands the socket copies of skbs). */
     struct xsk_socket_config scfg = {
-        .rx_size = x->half, .tx_size = x->nframes, .libxdp_flags = 0,
-        .xdp_flags = xdp_flags, .bind_flags = XDP_USE_NEED_WAKEUP,
+        .rx_size = x->half, .tx_size = x->nframes,
+        .libxdp_flags = xsks_map_fd >= 0 ? XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD : 0,
+        .xdp_flags = xdp_flags,
+        .bind_flags = XDP_USE_NEED_WAKEUP
+                      | (xsks_map_fd >= 0 && xdp_flags == XDP_FLAGS_SKB_MODE ? XDP_COPY : 0),
     };
     rc = xsk_socket__create(&x->xsk, ifname, queue, x->umem, &x->rx, &x->tx, &scfg);
     if (rc) {
         x->xsk = NULL;
         return rc < 0 ? rc : -rc;
     }
+    if (xsks_map_fd >= 0 && (rc = xsk_socket__update_xskmap(x->xsk, xsks_map_fd)))
+        return rc < 0 ? rc : -rc;
     return 0;
 }
 
@@ -316,10 +330,14 @@ static int local_link(int s, const char *ifname)
 #define XDP_FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); xdp_destroy(&x->nic); return NULL; } while (0)
 
 struct nic *nic_af_xdp_new(const char *ifname, uint32_t queue, uint32_t ring_frames,
-                           uint32_t flags, char *err, unsigned long errlen)
+                           uint32_t flags, int xsks_map_fd, char *err, unsigned long errlen)
 {
     if ((flags & NIC_XDP_NATIVE) && (flags & NIC_XDP_SKB)) {
         snprintf(err, errlen, "native and SKB mode exclude each other");
+        return NULL;
+    }
+    if (xsks_map_fd >= 0 && !(flags & (NIC_XDP_NATIVE | NIC_XDP_SKB))) {
+        snprintf(err, errlen, "an XSKMAP comes with the mode its program runs in");
         return NULL;
     }
     struct nic_xdp *x = calloc(1, sizeof(*x));
@@ -353,12 +371,12 @@ struct nic *nic_af_xdp_new(const char *ifname, uint32_t queue, uint32_t ring_fra
     libbpf_print_fn_t old_bpf = libbpf_set_print(quiet_bpf);
     int rc = -EINVAL, native = 0;
     if (!(flags & NIC_XDP_SKB)) {
-        rc = xdp_open(x, ifname, queue, XDP_FLAGS_DRV_MODE);
+        rc = xdp_open(x, ifname, queue, XDP_FLAGS_DRV_MODE, xsks_map_fd);
         native = rc == 0;
     }
     int rc_native = rc;
     if (rc && !(flags & NIC_XDP_NATIVE))
-        rc = xdp_open(x, ifname, queue, XDP_FLAGS_SKB_MODE);
+        rc = xdp_open(x, ifname, queue, XDP_FLAGS_SKB_MODE, xsks_map_fd);
     libxdp_set_print(old_xdp);
     libbpf_set_print(old_bpf);
     if (rc) {

@@ -187,19 +187,102 @@ int ssdk_nic_tap(struct ssdk_engine *e, const char *ifname, char *err, size_t er
     return attach(e, nic_tap_new(ifname, e->tcp.net.cfg.gso != 0, err, errlen), err, errlen);
 }
 
+#define NO_AF_XDP "ssdk was built without AF_XDP: install libxdp-dev and libbpf-dev and rebuild"
+
 /* Refused, with what to do about it, when the build had no <xdp/xsk.h>. */
 int ssdk_nic_af_xdp(struct ssdk_engine *e, const char *ifname, uint32_t queue,
-                    uint32_t ring_frames, uint32_t flags, char *err, size_t errlen)
+                    uint32_t ring_frames, uint32_t flags, int xsks_map_fd, char *err,
+                    size_t errlen)
 {
 #ifdef SSDK_HAVE_AF_XDP
-    return attach(e, nic_af_xdp_new(ifname, queue, ring_frames, flags, err, errlen), err,
-                  errlen);
+    return attach(e, nic_af_xdp_new(ifname, queue, ring_frames, flags, xsks_map_fd, err,
+                                    errlen), err, errlen);
 #else
-    (void)e, (void)ifname, (void)queue, (void)ring_frames, (void)flags;
-    snprintf(err, errlen, "ssdk was built without AF_XDP: install libxdp-dev and "
-             "libbpf-dev and rebuild");
+    (void)e, (void)ifname, (void)queue, (void)ring_frames, (void)flags, (void)xsks_map_fd;
+    snprintf(err, errlen, NO_AF_XDP);
     return -1;
 #endif
+}
+
+int ssdk_xdp_filter_attach(const char *ifname, const char *obj, uint32_t flags,
+                           const uint32_t *addrs, const uint32_t *addr_flags, uint32_t naddrs,
+                           const uint16_t *ports, uint32_t nports,
+                           struct ssdk_xdp_filter **out, char *err, size_t errlen)
+{
+#ifdef SSDK_HAVE_AF_XDP
+    struct xdp_filter *f = xdp_filter_attach(ifname, obj, flags, addrs, addr_flags, naddrs,
+                                             ports, nports, err, errlen);
+    *out = (struct ssdk_xdp_filter *)f;
+    return f ? 0 : -1;
+#else
+    (void)ifname, (void)obj, (void)flags, (void)addrs, (void)addr_flags, (void)naddrs;
+    (void)ports, (void)nports;
+    *out = NULL;
+    snprintf(err, errlen, NO_AF_XDP);
+    return -1;
+#endif
+}
+
+int ssdk_xdp_filter_map_fd(struct ssdk_xdp_filter *f)
+{
+#ifdef SSDK_HAVE_AF_XDP
+    return xdp_filter_map_fd((struct xdp_filter *)f);
+#else
+    (void)f;
+    return -1;
+#endif
+}
+
+uint32_t ssdk_xdp_filter_mode(struct ssdk_xdp_filter *f)
+{
+#ifdef SSDK_HAVE_AF_XDP
+    return xdp_filter_mode((struct xdp_filter *)f);
+#else
+    (void)f;
+    return 0;
+#endif
+}
+
+int ssdk_xdp_filter_shared(struct ssdk_xdp_filter *f)
+{
+#ifdef SSDK_HAVE_AF_XDP
+    return xdp_filter_shared((struct xdp_filter *)f);
+#else
+    (void)f;
+    return 0;
+#endif
+}
+
+int ssdk_xdp_filter_test_run(struct ssdk_xdp_filter *f, const uint8_t *frame, uint32_t len)
+{
+#ifdef SSDK_HAVE_AF_XDP
+    return xdp_filter_test_run((struct xdp_filter *)f, frame, len);
+#else
+    (void)f, (void)frame, (void)len;
+    return -ENOSYS;
+#endif
+}
+
+void ssdk_xdp_filter_detach(struct ssdk_xdp_filter *f)
+{
+#ifdef SSDK_HAVE_AF_XDP
+    xdp_filter_detach((struct xdp_filter *)f);
+#else
+    (void)f;
+#endif
+}
+
+/* The classic BPF program (struct sock_filter[n], 8 bytes each) on the AF_PACKET socket
+ * at the bottom of any wrappers. */
+int ssdk_nic_socket_filter(struct ssdk_engine *e, const uint8_t *prog, uint32_t n,
+                           char *err, size_t errlen)
+{
+    struct nic *base = e->tcp.net.nic ? nic_base(e->tcp.net.nic) : NULL;
+    if (!base || strcmp(base->name, "af_packet") != 0) {
+        snprintf(err, errlen, "a socket filter needs the AF_PACKET backend");
+        return -1;
+    }
+    return nic_af_packet_filter(base, prog, n, err, errlen);
 }
 
 int ssdk_have_af_xdp(void)

@@ -71,7 +71,11 @@ NATIVE_XDP_DRIVERS = frozenset(
         "octeontx2-nicpf",
     }
 )
-XDP_PROGRAMS_OF_LIBXDP = frozenset({"xsk_def_prog", "xdp_dispatcher"})
+# libxdp's dispatcher takes ssdk's program into its chain; a program attached alone
+# (libxdp's default AF_XDP one, an ssdk's own without bpffs, anything else) holds the
+# interface, and ssdk's cannot join it.
+XDP_DISPATCHER = "xdp_dispatcher"
+XDP_PROGRAM_OF_SSDK = "ssdk_share"  # ssdk/bpf/xdp_share.bpf.c's function, as the kernel names it
 
 
 # The checks, in the order they are reported: the process, the build, the interface,
@@ -262,17 +266,39 @@ def _xdp_program(t: Target, p: Probe) -> Finding:
             "redirects never reaches ssdk",
             f"{off} (if nothing else needs it)",
         )
-    if name in XDP_PROGRAMS_OF_LIBXDP:
-        # libxdp adds its socket to the program already there; a queue bound twice fails.
+    if name == XDP_DISPATCHER:
+        # libxdp adds ssdk's program to the chain; a queue bound twice still fails.
         return warn(
-            f"{what} on {t.iface}: another AF_XDP server (ssdk serve?) is running; "
-            f"ssdk joins it, but a queue it serves cannot be served twice",
-            "stop the other server, or serve queues it does not (--queue)",
+            f"{what} on {t.iface}: libxdp chains ssdk's program with those there; "
+            "another AF_XDP server may serve queues of it, and a queue cannot be "
+            "served twice",
+            "serve queues no other server does (--queue)",
+        )
+    if name == XDP_PROGRAM_OF_SSDK:
+        return fail(
+            f"{what}, ssdk's own, holds {t.iface} alone (no bpffs when it was attached): "
+            "another ssdk serve is running there, or one was killed before it could "
+            "take its program off",
+            f"stop the other ssdk serve; if none runs: {off}",
         )
     return fail(
-        f"{what} holds {t.iface}: libxdp cannot attach ssdk's program beside it",
+        f"{what} holds {t.iface} alone: libxdp cannot attach ssdk's program beside it",
         f"{off} (after checking what it is for: ip -d link show {t.iface})",
     )
+
+
+@check("xdp-build", backends=("af_xdp",))
+def _xdp_build(t: Target, p: Probe) -> Finding:
+    # serve compiles ssdk/bpf/xdp_share.bpf.c once (ssdk/share.py) and caches the object.
+    if p.xdp_cached():
+        return ok("ssdk's XDP program is compiled (in ~/.cache/ssdk/bpf)")
+    if p.which("clang") is None:
+        return fail(
+            "no clang to build ssdk's XDP program (ssdk/bpf/xdp_share.bpf.c), which "
+            "takes ssdk's frames and leaves the kernel the rest",
+            "apt-get install clang (./demo installs it)",
+        )
+    return ok("clang builds ssdk's XDP program when serve starts")
 
 
 @check("bpffs", backends=("af_xdp",))
@@ -370,12 +396,29 @@ def _address(t: Target, p: Probe) -> Finding:
     if t.ip is None:
         return skip("no --ip given")
     held = [(name, a) for name, a in p.addresses() if a.ip == t.ip.ip]
-    if held:
+    if held and t.backend == "tap":
+        # On a TAP the kernel's end is a host of its own, with its own address.
         name, a = held[0]
         return fail(
-            f"the kernel holds {t.ip.ip} itself (on {name}): it answers ARP and "
-            "TCP for it too, and resets ssdk's connections",
+            f"the kernel holds {t.ip.ip} itself (on {name}): this host sends to it "
+            "locally, never through the TAP",
             f"ip addr del {a.with_prefixlen} dev {name}",
+        )
+    if held:
+        # ssdk takes its TCP port; the kernel keeps ARP, ping and its other ports. The
+        # kernel's TCP would reset ssdk's connections: an nftables rule keeps it off the
+        # port while ssdk serves (ssdk/share.py).
+        name, a = held[0]
+        if p.which("nft") is None:
+            return fail(
+                f"the kernel holds {t.ip.ip} too (on {name}) and there is no nft: without "
+                "an nftables rule the kernel's TCP resets ssdk's connections",
+                f"apt-get install nftables, or ip addr del {a.with_prefixlen} dev {name}",
+            )
+        return ok(
+            f"the kernel holds {t.ip.ip} too (on {name}): ssdk takes its TCP port and "
+            "an nftables rule keeps the kernel off it while ssdk serves; ARP, ping and "
+            "the other ports stay the kernel's"
         )
     return ok(f"the kernel does not hold {t.ip.ip}")
 

@@ -11,6 +11,7 @@ import inspect
 import ipaddress
 import os
 import resource
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -44,6 +45,8 @@ class Probe(Protocol):
     def forwarding(self, name: str) -> bool: ...
     def tap_owner(self, name: str) -> tuple[int, int]: ...  # uid, gid; -1 for none
     def user(self) -> tuple[int, set[int]]: ...  # euid, and the groups it is in
+    def which(self, tool: str) -> str | None: ...  # the program's path on PATH, or None
+    def xdp_cached(self) -> bool: ...  # ssdk's XDP program is compiled in the cache
 
 
 class LiveProbe:
@@ -135,3 +138,11 @@ class LiveProbe:
 
     def user(self) -> tuple[int, set[int]]:
         return os.geteuid(), {os.getegid(), *os.getgroups()}
+
+    def which(self, tool: str) -> str | None:
+        return shutil.which(tool)
+
+    def xdp_cached(self) -> bool:
+        from ssdk.share import cached_xdp_object
+
+        return cached_xdp_object() is not None

@@ -1,0 +1,165 @@
+# tests/unit/test_share.py: what ssdk serve does to share the interface with the kernel,
+# short of attaching anything (tests/net/test_net_share.py does that): the XDP program
+# compiles with clang into the cache, and once there is reused; a missing clang is one
+# line; the nftables table's script and its name; stale tables are found by their pid;
+# the banner's lines for each backend.
+from __future__ import annotations
+
+import ipaddress
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ssdk import share
+from ssdk.serve import ServeOptions, Sharing, share_setup
+from ssdk.share import KernelGuard, ShareError, kernel_holds, xdp_object
+
+IP = ipaddress.IPv4Interface("198.18.0.2/15")
+
+
+def opts(backend: str = "af_packet", port: int = 80) -> ServeOptions:
+    return ServeOptions(target="app.ssdk", backend=backend, iface="veth0", ip=IP, port=port)
+
+
+@pytest.mark.skipif(share.shutil.which("clang") is None, reason="no clang")
+def test_the_xdp_program_compiles_once_into_the_cache(tmp_path: Path) -> None:
+    obj = xdp_object(tmp_path)
+    assert obj.parent == tmp_path and obj.read_bytes()[:4] == b"\x7fELF"
+    # eBPF, little-endian here: e_machine 247 (EM_BPF).
+    assert int.from_bytes(obj.read_bytes()[18:20], "little") == 247
+    assert share.cached_xdp_object(tmp_path) == obj
+    stamp = obj.stat().st_mtime_ns
+    assert xdp_object(tmp_path) == obj and obj.stat().st_mtime_ns == stamp
+    assert [p.name for p in tmp_path.iterdir()] == [obj.name]  # no temporary left
+
+
+def test_without_clang_one_line_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(share.shutil, "which", lambda name: None)
+    with pytest.raises(ShareError) as info:
+        xdp_object(tmp_path)
+    assert "apt-get install clang" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_compile_error_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bad = tmp_path / "bad.bpf.c"
+    bad.write_text("int f(void) { return missing; }\n")
+    monkeypatch.setattr(share, "XDP_SOURCE", bad)
+    if share.shutil.which("clang") is None:
+        pytest.skip("no clang")
+    with pytest.raises(ShareError) as info:
+        xdp_object(tmp_path / "cache")
+    msg = str(info.value)
+    assert "clang could not build" in msg and "missing" in msg and "\n" not in msg
+    assert not list((tmp_path / "cache").iterdir())
+
+
+def test_kernel_holds_names_the_interface() -> None:
+    addrs = [("lo", ipaddress.IPv4Interface("127.0.0.1/8")), ("eth0", IP)]
+    assert kernel_holds(IP.ip, lambda: addrs) == "eth0"
+    assert kernel_holds(ipaddress.IPv4Address("198.18.0.9"), lambda: addrs) is None
+
+
+def test_the_guard_drops_ssdks_port_before_the_kernels_tcp(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[tuple[str | None, tuple[str, ...]]] = []
+
+    def nft(script: str | None, *argv: str) -> subprocess.CompletedProcess[str]:
+        calls.append((script, argv))
+        return subprocess.CompletedProcess(["nft"], 0, "", "")
+
+    monkeypatch.setattr(share, "_nft", nft)
+    with share.kernel_guard(IP.ip, 8080, needed=True) as guard:
+        assert guard is not None and guard.table == f"ssdk_{share.os.getpid()}"
+        script = calls[0][0] or ""
+        assert f"table ip {guard.table}" in script
+        assert "type filter hook prerouting priority raw; policy accept;" in script
+        assert "ip daddr 198.18.0.2 tcp dport 8080 drop" in script
+        assert "removed at exit" in guard.describe()
+    assert calls[-1] == (None, ("delete", "table", "ip", guard.table))
+    calls.clear()
+    with share.kernel_guard(IP.ip, 80, needed=False) as none:
+        assert none is None
+    assert calls == []
+
+
+def test_the_table_goes_when_the_block_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    deleted: list[tuple[str, ...]] = []
+
+    def nft(script: str | None, *argv: str) -> subprocess.CompletedProcess[str]:
+        if argv:
+            deleted.append(argv)
+        return subprocess.CompletedProcess(["nft"], 0, "", "")
+
+    monkeypatch.setattr(share, "_nft", nft)
+    with pytest.raises(RuntimeError), share.kernel_guard(IP.ip, 80, needed=True):
+        raise RuntimeError("a worker did not start")
+    assert deleted == [("delete", "table", "ip", f"ssdk_{share.os.getpid()}")]
+
+
+def test_nft_refusing_the_table_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    def nft(script: str | None, *argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(["nft"], 1, "", "Error: Could not process rule:\n"
+                                           "Operation not permitted\n")  # fmt: skip
+
+    monkeypatch.setattr(share, "_nft", nft)
+    guard = KernelGuard(IP.ip, 80)
+    with pytest.raises(ShareError) as info:
+        guard.add()
+    assert "Operation not permitted" in str(info.value) and "\n" not in str(info.value)
+    assert not guard.added
+
+
+def test_stale_tables_are_those_whose_pid_is_gone(monkeypatch: pytest.MonkeyPatch) -> None:
+    listed = "table ip filter\ntable ip ssdk_1\ntable ip ssdk_999999999\ntable ip ssdk_x\n"
+    deleted: list[str] = []
+
+    def nft(script: str | None, *argv: str) -> subprocess.CompletedProcess[str]:
+        if argv[0] == "delete":
+            deleted.append(argv[-1])
+        return subprocess.CompletedProcess(["nft"], 0, listed if argv[0] == "list" else "", "")
+
+    monkeypatch.setattr(share, "_nft", nft)
+    monkeypatch.setattr(share.shutil, "which", lambda name: f"/usr/sbin/{name}")
+    assert share.remove_stale_tables() == ["ssdk_999999999"]  # pid 1 lives
+    assert deleted == ["ssdk_999999999"]
+
+
+def test_af_packet_gets_a_socket_filter_and_the_banner_says_what_it_reads() -> None:
+    s = share_setup(opts(), kernel_if=None)
+    assert s.xdp is None and len(s.sock_filter) % 8 == 0 and s.sock_filter
+    assert s.lines(opts()) == [
+        "socket filter on veth0: ssdk reads 198.18.0.2 TCP port 80, ARP and ICMP for it"
+    ]
+    shared = share_setup(opts(), kernel_if="veth0")
+    assert shared.lines(opts()) == [
+        "socket filter on veth0: ssdk reads 198.18.0.2 TCP port 80; ARP, ping and its "
+        "other ports stay the kernel's (198.18.0.2 is on veth0 too)"
+    ]
+
+
+def test_af_xdp_attaches_once_with_the_address_and_port(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    got: dict[str, Any] = {}
+
+    class Attached:
+        mode, shared, map_fd = "native", False, 7
+
+    def attach(*args: Any) -> Attached:
+        got["args"] = args
+        return Attached()
+
+    monkeypatch.setattr("ssdk.serve.xdp_object", lambda: tmp_path / "x.o")
+    monkeypatch.setattr("ssdk.serve.bpffs_mounted", lambda: False)
+    s = share_setup(opts("af_xdp", 8080), kernel_if="eth0", attach=attach)  # type: ignore[arg-type]
+    assert got["args"] == ("veth0", str(tmp_path / "x.o"), ["198.18.0.2"], [8080], False, "auto")
+    (line,) = s.lines(opts("af_xdp", 8080))
+    assert line.startswith("XDP program ssdk_share on veth0 (native mode, alone on the "
+                           "interface: no bpffs at /sys/fs/bpf")  # fmt: skip
+    assert "198.18.0.2 TCP port 8080 to ssdk, every other frame to the kernel" in line
+    assert Sharing().lines(opts("tap")) == []
