@@ -446,9 +446,11 @@ async def check_stats(r: Remote) -> str:
     if len(live) != h.workers:
         raise DeployError(f"{h.name}: {len(live)} of {h.workers} workers run (pid {pid})")
     total = snap.get("total", {})
+    gens = sorted({int(w.get("generation", 0)) for w in live})
     return (
-        f"pid {pid}, {len(live)} worker{'s' * (len(live) != 1)}, "
-        f"{total.get('http_requests', 0)} requests, {total.get('conns_open', 0)} open"
+        f"pid {pid}, {len(live)} worker{'s' * (len(live) != 1)} (table generation "
+        f"{'/'.join(map(str, gens))}), {total.get('http_requests', 0)} requests, "
+        f"{total.get('conns_active', 0)} connections open"
     )
 
 
@@ -586,10 +588,11 @@ async def upload(r: Remote, rel: Release) -> None:
     except (asyncssh.Error, OSError) as e:
         raise DeployError(f"{h.name}: upload failed: {_why(e)}") from None
     # What arrived is what was hashed here: checked before anything uses it.
-    sums = " ".join(f"{rel.files[n]}  {_q(tmp)}/{n}\\n" for n in ("app.tar", "app.ssdk"))
-    await r.run(f"printf '{sums}' | sha256sum -c --quiet")
+    sums = "".join(f"{rel.files[n]}  {tmp}/{n}\n" for n in ("app.tar", "app.ssdk"))
     if venv not in state.venvs:
-        await r.run(f"printf '{wsha}  %s\\n' {_q(wheel)} | sha256sum -c --quiet")
+        sums += f"{wsha}  {wheel}\n"
+    await r.run("sha256sum -c --quiet", stdin=sums)
+    if venv not in state.venvs:
         await install_venv(r, vtmp, wheel, f"{root}/venvs/{venv}")
         state.venvs.append(venv)
     await r.run(
@@ -609,8 +612,13 @@ async def install_venv(r: Remote, tmp: str, wheel: str, final: str) -> None:
     Importing ssdk and its C core from the venv proves it is complete."""
     h = r.host
     py = f"{_q(tmp)}/bin/python"
+    # When the host's Python is itself a virtual environment, --system-site-packages
+    # reaches only its base: a .pth file names the host Python's own site folders too.
+    sites = "import site; print(chr(10).join(site.getsitepackages()))"
+    purelib = "import sysconfig; print(sysconfig.get_path('purelib'))"
     await r.run(
         f"{h.python} -m venv --without-pip --system-site-packages {_q(tmp)} && "
+        f'{h.python} -c {_q(sites)} > "$({py} -c {_q(purelib)})/_ssdk_host_site.pth" && '
         f"{py} -m pip install -q --no-index --no-deps --ignore-installed "
         f"--disable-pip-version-check {_q(wheel)}"
     )
@@ -685,6 +693,11 @@ async def put_back(r: Remote) -> str:
     """Return a host this run changed to the release it served before (or stop it, if
     it served none)."""
     h = r.host
+    # The failed activation leaves the history, so that a later `ssdk rollback` goes to
+    # the release before the one that now serves, not to the one that failed.
+    await r.run(f"sed -i '$d' {_q(h.root)}/history")
+    if r.state is not None and r.state.history:
+        r.state.history.pop()
     if r.before is None:
         await service_stop(r)
         await r.run(f"rm -f {_q(h.root)}/current")
