@@ -85,6 +85,8 @@ if os.path.islink(cur):
     out["current"] = os.path.basename(os.readlink(cur).rstrip("/"))
 rel = os.path.join(root, "releases")
 for name in sorted(os.listdir(rel)) if os.path.isdir(rel) else []:
+    if name.startswith("."):  # an upload under way, or one cut short
+        continue
     try:
         with open(os.path.join(rel, name, "release.json")) as f:
             meta = json.load(f)
@@ -94,7 +96,7 @@ for name in sorted(os.listdir(rel)) if os.path.isdir(rel) else []:
                              "ssdk_version", "routes", "wheel")}
 ven = os.path.join(root, "venvs")
 for name in sorted(os.listdir(ven)) if os.path.isdir(ven) else []:
-    if os.path.isfile(os.path.join(ven, name, "ok")):
+    if not name.startswith(".") and os.path.isfile(os.path.join(ven, name, "ok")):
         out["venvs"].append(name)
 try:
     with open(os.path.join(root, "history")) as f:
