@@ -158,6 +158,19 @@ class Rig:
                     out.append(rec)
         return out
 
+    def settle(self, timeout: float = 30) -> None:
+        """Wait until the client has had an answer from every host since now (after a
+        restart, its connections are open again and its timeouts are over)."""
+        since = time.time()
+        deadline = time.monotonic() + timeout
+        ips = {h.data_ip for h in self.lan.hosts}
+        while time.monotonic() < deadline:
+            seen = {r["host"] for r in self.records(since, time.time()) if r["kind"] == "ok"}
+            if seen == ips:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"the client got no answer from every host in {timeout} s")
+
     def health(self, host: int) -> str:
         """What host i's health route answers now (from the client namespace)."""
         ip = self.lan.hosts[host].data_ip
@@ -342,7 +355,7 @@ def test_deploy_swap_restart_fail_rollback(rig: Rig) -> None:
     recs = rig.records(t0, t1)
     assert not [r for r in recs if r["kind"] == "mixed"]
     measured["first"] = {"seconds": round(took, 2), **_summary(recs)}
-    time.sleep(1.0)  # the client's connections settle on the new servers
+    rig.settle()
 
     # 2. Content only: swapped into the running servers, no request lost or mixed.
     write_version(rig.project, 2)
@@ -374,6 +387,7 @@ def test_deploy_swap_restart_fail_rollback(rig: Rig) -> None:
     measured["code"] = {"seconds": round(took, 2), **_summary(recs)}
     assert not [r for r in recs if r["kind"] == "mixed"]
     assert all(rig.health(i) == v3 for i in range(3))
+    rig.settle()
 
     # 4. A release whose health check fails (its servers lose every frame): the canary
     # is put back, the others never leave v3, the deploy fails naming the host.
@@ -407,6 +421,7 @@ def test_deploy_swap_restart_fail_rollback(rig: Rig) -> None:
     assert not [r for r in recs if r["kind"] == "mixed"]
     assert all(rig.health(i) == v2 for i in range(3))
     measured["rollback"] = {"seconds": round(took, 2), **_summary(recs)}
+    rig.settle()
 
     # A lock another deploy holds: refused, naming the host and the owner; no host
     # changes, and the locks this run took are given back.
