@@ -449,10 +449,11 @@ async def check_stats(r: Remote) -> str:
         raise DeployError(f"{h.name}: {len(live)} of {h.workers} workers run (pid {pid})")
     total = snap.get("total", {})
     gens = sorted({int(w.get("generation", 0)) for w in live})
+    conns = int(total.get("conns_active", 0))
     return (
         f"pid {pid}, {len(live)} worker{'s' * (len(live) != 1)} (table generation "
         f"{'/'.join(map(str, gens))}), {total.get('http_requests', 0)} requests, "
-        f"{total.get('conns_active', 0)} connections open"
+        f"{conns} connection{'s' * (conns != 1)} open"
     )
 
 

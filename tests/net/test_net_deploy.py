@@ -147,6 +147,8 @@ class Rig:
             check=False,
         )
         t1 = time.time()
+        print(f"$ ssdk {' '.join(argv)} ({t1 - t0:.2f} s, exit {proc.returncode})")
+        print(proc.stdout + proc.stderr, end="")
         return proc, t0, t1, t1 - t0
 
     def records(self, t0: float, t1: float) -> list[dict[str, Any]]:
@@ -229,7 +231,10 @@ def _sshd(rig_tmp: Path, net: Lan) -> Iterator[list[subprocess.Popen[bytes]]]:
             )
             check = subprocess.run([SSHD, "-t", "-f", str(cfg)], capture_output=True, text=True)
             assert check.returncode == 0, check.stderr
-            procs.append(subprocess.Popen(ns_exec(h.ns, [SSHD, "-D", "-e", "-f", str(cfg)])))
+            # Its log (probes of the port, closed sessions) goes to a file beside its keys.
+            with (keys / f"sshd{i}.log").open("wb") as log:
+                argv = ns_exec(h.ns, [SSHD, "-D", "-e", "-f", str(cfg)])
+                procs.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT))
         (keys / "known_hosts").write_text("\n".join(known) + "\n")
         for h in net.hosts:
             _wait_port(net.client_ns, h.mgmt_ip, 22)
