@@ -870,9 +870,9 @@ def rollback(
     """Bring every host of the fleet back to an earlier release it still holds."""
     from ssdk.tools import deploy as dep
 
-    hosts = _fleet(fleet)
     if to is not None and not (to.isalnum() and to.islower()):
         raise typer.BadParameter(f"{to!r} is not a release id", param_hint="--to")
+    hosts = _fleet(fleet)
     began = time.monotonic()
     rid = _deploy_call(lambda: dep.run(dep.rollback(hosts, to, canary, batch, _say)))
     _say(f"rolled back to {rid} on {len(hosts.hosts)} hosts in {time.monotonic() - began:.2f} s")
