@@ -286,7 +286,7 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
         fleet.write_text(
             '[fleet]\nbackend = "af_packet"\nservice = "process"\n'
             'identity = "keys/id_ed25519"\nknown_hosts = "keys/known_hosts"\n'
-            f'health = "/healthz"\npython = "{sys.executable}"\nhealth_timeout = 8\nkeep = 3\n\n'
+            f'health = "/healthz"\npython = "{sys.executable}"\nhealth_timeout = 8\nkeep = 2\n\n'
             + hosts
         )
         bodies = {v: write_version(project, v) for v in (2, 1)}  # leaves v1 in place
@@ -392,13 +392,18 @@ def test_deploy_swap_restart_fail_rollback(rig: Rig) -> None:
     measured["code"] = {"seconds": round(took, 2), **_summary(recs)}
     assert not [r for r in recs if r["kind"] == "mixed"]
     assert all(rig.health(i) == v3 for i in range(3))
+    # keep = 2: the first release is gone from every host; its virtual environment,
+    # which the others share, stays.
+    for root in rig.roots:
+        assert sorted(p.name for p in (root / "releases").iterdir()) == sorted([v2, v3])
+        assert len(list((root / "venvs").iterdir())) == 1
     rig.settle()
 
     # 4. A release whose health check fails (its servers lose every frame): the canary
     # is put back, the others never leave v3, the deploy fails naming the host.
     bad = rig.tmp / "fleet-bad.toml"
-    lossy = 'keep = 3\nserve = ["--impair-both", "loss=100%"]'
-    bad.write_text(rig.fleet.read_text().replace("keep = 3", lossy))
+    lossy = 'keep = 2\nserve = ["--impair-both", "loss=100%"]'
+    bad.write_text(rig.fleet.read_text().replace("keep = 2", lossy))
     proc, t0, t1, took = rig.ssdk("deploy", str(rig.project), fleet=bad)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     err = proc.stderr.strip().splitlines()
@@ -410,7 +415,7 @@ def test_deploy_swap_restart_fail_rollback(rig: Rig) -> None:
     assert all(rig.health(i) == v3 for i in range(3))
     measured["failed_release"] = {"seconds": round(took, 2), **_summary(recs)}
 
-    # releases: each host holds v1 to v4 (a failed deploy prunes nothing); v3 is
+    # releases: each host holds v2 to v4 (a failed deploy prunes nothing); v3 is
     # current and serving.
     proc, *_ = rig.ssdk("releases")
     _ok(proc, "releases")
