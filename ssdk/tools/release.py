@@ -29,6 +29,7 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -144,7 +145,7 @@ def cache_dir() -> Path:
     return Path(base) / "ssdk" / "deploy"
 
 
-def build_wheel(top: Path, sources: dict[str, str], log: Any = print) -> Path:
+def build_wheel(top: Path, sources: dict[str, str], log: Callable[[str], None] = print) -> Path:
     """ssdk's wheel for these sources, built once (`pip wheel --no-deps`, without build
     isolation: the hosts and this machine may have no index) and kept in the cache."""
     key = tree_hash(sources)[:ID_CHARS]
@@ -213,7 +214,7 @@ def make_release(
     serve_args: list[str],
     mss: int,
     out_root: Path | None = None,
-    log: Any = print,
+    log: Callable[[str], None] = print,
 ) -> Release:
     """Make (or find, made before) the release of `project` for these settings."""
     from ssdk.core.buildtime.build import build, load_app
