@@ -4,9 +4,10 @@
 # every host without pause, checking every body by sha256. Through one fleet's life:
 # the first deploy; a content-only deploy (swapped in: no failed, mixed or dropped
 # request); a code deploy (host by host: never all down at once); a release whose
-# health check fails (put back, the other hosts untouched, exit 1); `ssdk rollback`;
-# a held lock and an unreachable host (one line naming the host). Keys are made here
-# (ssh-keygen); everything is removed afterwards, also on failure.
+# health check fails (put back, the other hosts untouched, exit 1); `ssdk rollback`, to
+# the release before and to a named one; a held lock and an unreachable host (one line
+# naming the host). Keys are made here (ssh-keygen); everything is removed afterwards,
+# also on failure.
 from __future__ import annotations
 
 import contextlib
@@ -451,9 +452,21 @@ def test_deploy_swap_restart_fail_rollback(rig: Rig) -> None:
     assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "h3" in proc.stderr and "cannot connect" in proc.stderr
 
+    # Rollback to a named release (by the first characters of its id), and one the
+    # hosts no longer hold: refused, naming the host.
+    rig.settle()
+    proc, t0, t1, _ = rig.ssdk("rollback", "--to", v3[:8])
+    _ok(proc, "rollback --to")
+    assert f"rolled back to {v3}" in proc.stdout
+    recs = rig.records(t0, t1)
+    _never_all_down(recs, 3)
+    assert not [r for r in recs if r["kind"] == "mixed"]
+    proc, *_ = rig.ssdk("rollback", "--to", v1)
+    assert proc.returncode == 1 and "h1: has no release" in proc.stderr, proc.stderr
+
     # Status over SSH still answers for every host, with the process and its counters.
     proc, *_ = rig.ssdk("status")
     _ok(proc, "status")
-    assert proc.stdout.count(f"serving {v2}") == 3 and proc.stdout.count("1 worker") == 3
+    assert proc.stdout.count(f"serving {v3}") == 3 and proc.stdout.count("1 worker") == 3
     print("\ndeploy measurements:", json.dumps(measured, indent=1))
     (rig.tmp.parent / "deploy-measured.json").write_text(json.dumps(measured, indent=1))
