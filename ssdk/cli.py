@@ -1,7 +1,7 @@
-"""The `ssdk` command: new, build, routes, serve, stats, dev, impair, demo.
+"""The `ssdk` command: new, build, routes, serve, stats, dev, impair, demo, deploy.
 
 Each command is glue over a module that does the work (ssdk.core.buildtime.build,
-ssdk.serve, and in ssdk.tools: new, stats, dev, impair_bridge, demo, doctor). Errors
+ssdk.serve, and in ssdk.tools: new, stats, dev, impair_bridge, demo, doctor, deploy). Errors
 the user can fix are one line on stderr: exit code 2 for a bad argument, 1 for a build
 or runtime failure. Nothing here prints a traceback for them, and nothing asks a
 question.
@@ -28,6 +28,7 @@ from ssdk.tools.new import TEMPLATES
 
 if TYPE_CHECKING:
     from ssdk.core.runtime.impair import Impairment
+    from ssdk.tools.fleet import Fleet
 
 
 class OneLineGroup(TyperGroup):
@@ -804,6 +805,141 @@ def dev(
     except DevError as e:
         raise Failure(str(e)) from None
     raise typer.Exit(code)
+
+
+FleetOption = Annotated[
+    Path,
+    typer.Option(
+        "--fleet", metavar="FILE", help="The fleet file (TOML): its hosts and how to reach them."
+    ),
+]
+CanaryOption = Annotated[
+    int,
+    typer.Option(
+        "--canary", min=1, help="Hosts restarted (and checked) first when the code changes."
+    ),
+]
+BatchOption = Annotated[
+    int,
+    typer.Option("--batch", min=1, help="Hosts restarted at a time after the canary hosts."),
+]
+
+
+def _fleet(path: Path) -> Fleet:
+    """The fleet file, checked; a wrong one is a usage error (one line, exit code 2)."""
+    from ssdk.tools.fleet import FleetError, load_fleet
+
+    try:
+        return load_fleet(path)
+    except FleetError as e:
+        raise UsageError(str(e), ctx=click_context()) from None
+
+
+def _deploy_call(call: Callable[[], T]) -> T:
+    """Run a deploy coroutine's command; its failures are one line with exit code 1."""
+    from ssdk.tools.deploy import DeployError
+    from ssdk.tools.release import ReleaseError
+
+    try:
+        return call()
+    except (DeployError, ReleaseError) as e:
+        raise Failure(str(e)) from None
+
+
+def _say(line: str) -> None:
+    print(f"ssdk: {line}", flush=True)
+
+
+@app.command()
+def deploy(
+    fleet: FleetOption,
+    project: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="PROJECT",
+            help="The project's folder (with [tool.ssdk] in its pyproject.toml); the one "
+            "the command runs in if left out.",
+        ),
+    ] = None,
+    canary: CanaryOption = 1,
+    batch: BatchOption = 1,
+    mss: MssOption = DEFAULT_MSS,
+) -> None:
+    """Build a release of PROJECT and bring every host of the fleet to it."""
+    from ssdk.project import find_project
+    from ssdk.tools import deploy as dep
+    from ssdk.tools.release import make_release
+
+    hosts = _fleet(fleet)
+    if project is not None and not project.is_dir():
+        raise typer.BadParameter(f"{project} is not a folder", param_hint="PROJECT")
+    found = _project_call(lambda: find_project(project))
+    if found is None:
+        where = (project or Path.cwd()).resolve()
+        raise UsageError(
+            f"no pyproject.toml with a [tool.ssdk] table in {where} or above", ctx=click_context()
+        )
+    first = hosts.hosts[0]
+    settings = {(h.health, h.serve) for h in hosts.hosts}
+    if len(settings) > 1:
+        raise UsageError(
+            f"{fleet}: every host must have the same health and serve keys (one release "
+            f"for the fleet)",
+            ctx=click_context(),
+        )
+    began = time.monotonic()
+    rel = _deploy_call(
+        lambda: make_release(
+            found, health=first.health, serve_args=list(first.serve), mss=mss, log=_say
+        )
+    )
+    _say(f"release {rel.id} (code {rel.code[:8]}) in {time.monotonic() - began:.2f} s")
+    _deploy_call(lambda: dep.run(dep.deploy(hosts, rel, canary, batch, _say)))
+    _say(f"deployed {rel.id} to {len(hosts.hosts)} hosts in {time.monotonic() - began:.2f} s")
+
+
+@app.command()
+def rollback(
+    fleet: FleetOption,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            metavar="RELEASE",
+            help="The release id (or its first characters); by default the one each host "
+            "ran before its current one.",
+        ),
+    ] = None,
+    canary: CanaryOption = 1,
+    batch: BatchOption = 1,
+) -> None:
+    """Bring every host of the fleet back to an earlier release it still holds."""
+    from ssdk.tools import deploy as dep
+
+    if to is not None and not (to.isalnum() and to.islower()):
+        raise typer.BadParameter(f"{to!r} is not a release id", param_hint="--to")
+    hosts = _fleet(fleet)
+    began = time.monotonic()
+    rid = _deploy_call(lambda: dep.run(dep.rollback(hosts, to, canary, batch, _say)))
+    _say(f"rolled back to {rid} on {len(hosts.hosts)} hosts in {time.monotonic() - began:.2f} s")
+
+
+@app.command()
+def releases(fleet: FleetOption) -> None:
+    """Per host: the releases it holds, which is current, which its health route serves."""
+    from ssdk.tools import deploy as dep
+
+    rows = _deploy_call(lambda: dep.run(dep.survey(_fleet(fleet), _say)))
+    print(dep.format_releases(rows))
+
+
+@app.command()
+def status(fleet: FleetOption) -> None:
+    """Per host: its release, what it serves, its process and counters, any deploy lock."""
+    from ssdk.tools import deploy as dep
+
+    rows = _deploy_call(lambda: dep.run(dep.survey(_fleet(fleet), _say)))
+    print(dep.format_status(rows))
 
 
 @app.command()

@@ -11,6 +11,11 @@ cli.serve -> open_target (the bundle, mapped once) -> Board (shared counters)
 Every engine runs in a worker process, also when there is one: a worker that dies is
 started again while the others keep serving, and the counters of all of them are in
 shared memory, where `ssdk stats` reads them live.
+
+SIGHUP swaps a new bundle in without a restart: when TARGET is a bundle file, it is read
+again at its path (a link that `ssdk deploy` moved to a new release, say: the link is
+resolved once, so later moves do not touch what serves) and published to every worker
+by the generation swap; responses under way finish with the table they started with.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from ssdk.core.buildtime.build import Concrete, build, concrete_responses, load_app, open_target
-from ssdk.core.bundle import Bundle
+from ssdk.core.bundle import Bundle, BundleError, read_bundle
 from ssdk.core.cdefs import DEFAULT_MSS
 from ssdk.core.runtime.counters import Board, total
 from ssdk.core.runtime.engine import Engine, EngineConfig, EngineError, XdpFilter
@@ -326,6 +331,7 @@ def serve(
     }
     # A TAP is ssdk's own device: the kernel's address on it is the kernel's end's.
     kernel_if = kernel_holds(opts.ip.ip, addresses) if opts.backend != "tap" else None
+    reloads = _reloads_on_hup()  # SIGHUP: publish the bundle again (ssdk deploy)
     # The workers point into the bundle's mapping: they are stopped before it is closed.
     # The XDP program and the nftables table are undone last, whatever ends the serve.
     with signals_stop() as stop, contextlib.closing(bundle), contextlib.ExitStack() as undo:
@@ -355,6 +361,9 @@ def serve(
         def step(ms: int) -> None:
             time.sleep(reval.wait_s(ms / 1000) if reval is not None else ms / 1000)
             sup.watch()
+            if reloads:
+                reloads.clear()
+                reload(opts.target, sup.publish)
             if reval is not None:
                 for path in sup.asked():
                     reval.refresh(path)
@@ -375,6 +384,30 @@ def serve(
             board.close(unlink=True)
             shutil.rmtree(run_dir, ignore_errors=True)
     return report_stop(stop, counters, opts.stats_file)
+
+
+def _reloads_on_hup() -> list[int]:
+    """A list that SIGHUP appends to; the supervisor's loop empties it and swaps."""
+    hups: list[int] = []
+    signal.signal(signal.SIGHUP, lambda signum, _frame: hups.append(signum))
+    return hups
+
+
+def reload(target: str, publish: Callable[[str], None]) -> bool:
+    """Publish the bundle at `target` again (SIGHUP); False, with the reason printed,
+    when the target is an app (rebuilt only by a restart) or the file is not a bundle."""
+    if not target.endswith(".ssdk"):
+        print(f"ssdk: SIGHUP: {target} is an app; restart to serve its changes", flush=True)
+        return False
+    path = os.path.realpath(target)
+    try:
+        read_bundle(path).close()  # checked here, so every worker gets a good one
+    except (BundleError, OSError) as e:
+        print(f"ssdk: SIGHUP: not swapped: {e}", flush=True)
+        return False
+    publish(path)
+    print(f"ssdk: SIGHUP: swapping in {path}", flush=True)
+    return True
 
 
 def board_totals(board: Board) -> dict[str, int]:

@@ -29,10 +29,13 @@ from ssdk.core.runtime.procs import pid_alive
 
 __all__ = [
     "BridgedTopology",
+    "Lan",
+    "LanHost",
     "NetnsError",
     "Topology",
     "bridged_pair",
     "cleanup_stale",
+    "lan",
     "kernel_owns_server_ip",
     "ns_exec",
     "tap_link",
@@ -370,6 +373,77 @@ def bridged_pair(tag: str | None = None, *, offload_off: bool = True) -> Iterato
             bridge_server_if=bridge_server_if,
         )
         yield topo
+
+
+@dataclass(frozen=True)
+class LanHost:
+    """One host of a Lan: its namespace, the address its kernel (and sshd) has on
+    ``mgmt_if``, and ``data_if``, an interface without an address for ssdk to serve
+    ``data_ip`` on."""
+
+    ns: str
+    mgmt_if: str
+    mgmt_ip: str
+    data_if: str
+    data_ip: str
+
+
+@dataclass(frozen=True)
+class Lan:
+    """A client namespace holding a bridge with ``client_ip``, and hosts joined to it by
+    two veth pairs each (management and data)."""
+
+    client_ns: str
+    bridge: str
+    client_ip: str
+    prefix: int
+    hosts: tuple[LanHost, ...]
+
+
+LAN_CLIENT_IP = "198.18.0.1"
+LAN_MGMT = "198.18.1.{}"  # host i's kernel address (10 + i)
+LAN_DATA = "198.18.2.{}"  # the address ssdk serves on host i (10 + i)
+
+
+@contextlib.contextmanager
+def lan(tag: str | None = None, hosts: int = 3) -> Iterator[Lan]:
+    """A fleet on one machine, for `ssdk deploy`'s tests: ``hosts`` namespaces, each
+    with a management interface (``mgmt0``, kernel address 198.18.1.(10+i), where sshd
+    listens) and a data interface (``eth1``, no address: ssdk serves 198.18.2.(10+i)
+    on it), all bridged in the client namespace, whose bridge holds 198.18.0.1/15 (the
+    deploying machine and the clients run there). Everything, and whatever still runs
+    in it, is removed on the way out, also after a failure half way."""
+    if not 1 <= hosts <= 50:
+        raise ValueError("hosts must be 1..50")
+    _require_ip()
+    server_ns, client_ns, _, client_if = _names(tag)
+    head, pid, n = server_ns.rsplit("-", 2)
+    bridge = f"{client_if[: len(f'ss{pid}')]}r{client_if[len(f'ss{pid}') + 1 :]}"
+    made: list[str] = []
+    with _removed_after(made):
+        made.append(client_ns)
+        _new_ns(client_ns)
+        _run(["ip", "-n", client_ns, "link", "add", bridge, "type", "bridge", "stp_state", "0"])
+        _run(["ip", "-n", client_ns, "link", "set", bridge, "type", "bridge", "forward_delay", "0"])
+        _run(["ip", "-n", client_ns, "addr", "add", f"{LAN_CLIENT_IP}/{PREFIX}", "dev", bridge])
+        _run(["ip", "-n", client_ns, "link", "set", bridge, "up"])
+        out: list[LanHost] = []
+        for i in range(1, hosts + 1):
+            ns = f"{head[:-1]}h{i}-{pid}-{n}"
+            made.append(ns)
+            _new_ns(ns)
+            # Each veth is born in the client namespace with its peer in the host's.
+            for end, peer in ((f"h{i}m", "mgmt0"), (f"h{i}d", "eth1")):
+                _run(
+                    ["ip", "-n", client_ns, "link", "add", end, "type", "veth"]
+                    + ["peer", "name", peer, "netns", ns]
+                )
+                _run(["ip", "-n", client_ns, "link", "set", end, "master", bridge, "up"])
+                _run(["ip", "-n", ns, "link", "set", peer, "up"])
+            mgmt_ip = LAN_MGMT.format(10 + i)
+            _run(["ip", "-n", ns, "addr", "add", f"{mgmt_ip}/{PREFIX}", "dev", "mgmt0"])
+            out.append(LanHost(ns, "mgmt0", mgmt_ip, "eth1", LAN_DATA.format(10 + i)))
+        yield Lan(client_ns, bridge, LAN_CLIENT_IP, PREFIX, tuple(out))
 
 
 @contextlib.contextmanager

@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 HELLO = str(REPO / "examples" / "hello" / "app.py")
 SERVE = ["serve", HELLO, "--iface", "lo", "--ip", "198.18.0.2/15"]
 COMMANDS = ["build", "routes", "serve", "doctor", "stats", "dev", "new", "impair", "demo",
-            "version"]
+            "version", "deploy", "rollback", "releases", "status"]
 
 BAD: list[tuple[list[str], str]] = [
     (["build", "missing.py"], "does not exist"),
@@ -38,6 +38,12 @@ BAD: list[tuple[list[str], str]] = [
     (["impair", "--a", "lo"], "--b"),
     (["demo", "/nonexistent"], "holds no app.py"),
     (["version", "extra"], "unexpected extra argument"),
+    (["deploy"], "--fleet"),
+    (["deploy", "--fleet", "/nonexistent/fleet.toml"], "cannot read"),
+    (["deploy", "--fleet", "f.toml", "--canary", "0"], "--canary"),
+    (["rollback", "--fleet", "f.toml", "--to", "Release!"], "not a release id"),
+    (["status", "--fleet", "/nonexistent/fleet.toml"], "cannot read"),
+    (["releases", "--fleet", "/nonexistent/fleet.toml"], "cannot read"),
     (["no-such-command"], "No such command"),
 ]
 
