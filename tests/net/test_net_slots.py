@@ -2,9 +2,10 @@
 # (issue 15). A client that never reads is reset after --send-timeout without progress
 # (nginx's send_timeout), and slowhttptest's slow POST is answered 408 after
 # --body-timeout without a body byte (nginx's client_body_timeout) and, when the tool
-# quits, gives every slot back at its FIN. After each, a legitimate curl is served. The
-# times the curl waited are printed (pytest -s) for the record, never asserted. Each
-# scenario runs on AF_PACKET and on AF_XDP.
+# quits, gives every slot back at its FIN. After each, a legitimate curl (refused at once
+# while the pool is busy, and trying again every second) is served. The times it waited
+# are printed (pytest -s) for the record, never asserted. Each scenario runs on
+# AF_PACKET and on AF_XDP.
 from __future__ import annotations
 
 import shutil
@@ -49,11 +50,14 @@ def tag(name: str, backend: str) -> str:
 
 
 def legit_curl(server: Server, out: Path) -> subprocess.Popen[str]:
-    """A legitimate client, started now: it waits (its SYNs dropped) while the pool is
-    full, and is served once a slot frees."""
+    """A legitimate client, started now, that tries again every second for a minute:
+    while the pool is full of busy connections its handshake is refused (a SYN cookie,
+    then a RST when no idle connection can be evicted), and it is served once a slot
+    frees."""
     return subprocess.Popen(
-        ns_exec(server.topo.client_ns, ["curl", "-sS", "--fail", "--max-time", "60"])
-        + ["-o", str(out), server.url("/")],
+        ns_exec(server.topo.client_ns, ["curl", "-sS", "--fail", "--max-time", "5"])
+        + ["--retry", "60", "--retry-all-errors", "--retry-delay", "1"]
+        + ["--retry-max-time", "60", "-o", str(out), server.url("/")],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
