@@ -493,11 +493,16 @@ FZ_UNCOVERED static void fz_check_engine(struct ssdk_engine *e)
             fz_fail("table slot %u: %u responses use it, the count says %u", g, held[g],
                     e->gen_refs[g]);
     struct ssdk_stats *st = t->net.st;
-    if (hashed != st->conns_active || time_wait != st->conns_time_wait
-        || time_wait != t->tw.live)
-        fz_fail("gauges say %llu active, %llu in TIME-WAIT; the table holds %u and %u",
+    /* The TIME-WAIT table holds FIN-WAIT-2 entries too (timewait.c), each gauged apart. */
+    if (hashed != st->conns_active
+        || time_wait != st->conns_time_wait + st->conns_fin_wait_2
+        || time_wait != t->tw.live || st->conns_fin_wait_2 != t->tw.fin_wait_2)
+        fz_fail("gauges say %llu active, %llu in TIME-WAIT, %llu in FIN-WAIT-2; the table "
+                "holds %u and %u (%u FIN-WAIT-2)",
                 (unsigned long long)st->conns_active,
-                (unsigned long long)st->conns_time_wait, hashed, time_wait);
+                (unsigned long long)st->conns_time_wait,
+                (unsigned long long)st->conns_fin_wait_2, hashed, time_wait,
+                t->tw.fin_wait_2);
     /* A connection with a deadline is in the list of its slot (fz_check_wheel does the
      * whole wheel once per input). */
     for (uint32_t i = 0; i < n; i++) {
