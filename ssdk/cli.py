@@ -837,7 +837,7 @@ def _fleet(path: Path) -> Fleet:
 
 def _deploy_call(call: Callable[[], T]) -> T:
     """Run a deploy coroutine's command; its failures are one line with exit code 1."""
-    from ssdk.tools.deploy import DeployError
+    from ssdk.tools.host import DeployError
     from ssdk.tools.release import ReleaseError
 
     try:
@@ -916,7 +916,8 @@ def rollback(
     """Bring every host of the fleet back to an earlier release it still holds."""
     from ssdk.tools import deploy as dep
 
-    if to is not None and not (to.isalnum() and to.islower()):
+    # A release id is lowercase hex (a sha256); a prefix of digits only is one too.
+    if to is not None and not (to and all(ch in "0123456789abcdef" for ch in to)):
         raise typer.BadParameter(f"{to!r} is not a release id", param_hint="--to")
     hosts = _fleet(fleet)
     began = time.monotonic()

@@ -42,6 +42,8 @@ BAD: list[tuple[list[str], str]] = [
     (["deploy", "--fleet", "/nonexistent/fleet.toml"], "cannot read"),
     (["deploy", "--fleet", "f.toml", "--canary", "0"], "--canary"),
     (["rollback", "--fleet", "f.toml", "--to", "Release!"], "not a release id"),
+    # an id prefix of digits only is an id (hex); the fleet file is what fails here
+    (["rollback", "--fleet", "/nonexistent/fleet.toml", "--to", "71697891"], "cannot read"),
     (["status", "--fleet", "/nonexistent/fleet.toml"], "cannot read"),
     (["releases", "--fleet", "/nonexistent/fleet.toml"], "cannot read"),
     (["no-such-command"], "No such command"),

@@ -1,14 +1,16 @@
 # tests/unit/test_deploy_plan.py: what `ssdk deploy` decides for each host from what the
-# host holds (ssdk/tools/deploy.py: plan, _previous), without reaching one: a host that
-# serves the same code gets a swap, one that serves nothing is started, the others are
-# restarted, canary first and then by batch; rollback's target skips the failed release.
+# host holds (ssdk/tools/deploy.py: plan, _previous; the host's state: ssdk/tools/host.py),
+# without reaching one: a host that serves the same code gets a swap, one that serves
+# nothing is started, the others are restarted, canary first and then by batch;
+# rollback's target skips the failed release.
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from ssdk.tools.deploy import Remote, State, _previous, plan
+from ssdk.tools.deploy import _previous, plan
 from ssdk.tools.fleet import Host, parse_fleet
+from ssdk.tools.host import Remote, State
 
 
 def hosts(tmp_path: Path, n: int) -> list[Host]:

@@ -14,8 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from ssdk.cli import app
-from ssdk.tools.deploy import SUPERVISE, serve_script, systemd_unit
 from ssdk.tools.fleet import FleetError, load_fleet
+from ssdk.tools.host import SUPERVISE, serve_script, systemd_unit
 from ssdk.tools.release import release_ids
 
 CI = os.environ.get("CI") == "true"
