@@ -27,6 +27,28 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+# Never a project's sources: build output, environments, VCS and tool caches (what
+# `ssdk dev` does not watch and a release does not hold).
+NOT_SOURCE_DIRS = frozenset(
+    {
+        ".ssdk",
+        ".git",
+        ".hg",
+        ".venv",
+        "venv",
+        "env",
+        "__pycache__",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".mypy_cache",
+        "node_modules",
+        "site",
+        "build",
+        "dist",
+    }
+)
+NOT_SOURCE_SUFFIXES = (".ssdk", ".pyc", ".swp", ".tmp", "~")
+
 DEFAULT_APP = "app.py"
 KEYS = frozenset({"app"})
 

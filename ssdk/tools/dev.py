@@ -31,6 +31,7 @@ from typing import Any
 
 from ssdk.core.runtime.counters import Board
 from ssdk.core.runtime.dynamic import Dispatcher
+from ssdk.project import NOT_SOURCE_DIRS, NOT_SOURCE_SUFFIXES
 from ssdk.serve import ServeOptions, gso_decide, signals_stop, worker_plan
 from ssdk.tools.netns import NetnsError, tap_link
 from ssdk.tools.rtnl import ethtool_offloads
@@ -38,25 +39,8 @@ from ssdk.workers import Supervisor, WorkerStartError
 
 OUT_DIR = ".ssdk"
 # Never watched: build output, environments, VCS and tool caches.
-IGNORED_DIRS = frozenset(
-    {
-        OUT_DIR,
-        ".git",
-        ".hg",
-        ".venv",
-        "venv",
-        "env",
-        "__pycache__",
-        ".pytest_cache",
-        ".ruff_cache",
-        ".mypy_cache",
-        "node_modules",
-        "site",
-        "build",
-        "dist",
-    }
-)
-IGNORED_SUFFIXES = (".ssdk", ".pyc", ".swp", ".tmp", "~")
+IGNORED_DIRS = NOT_SOURCE_DIRS | {OUT_DIR}
+IGNORED_SUFFIXES = NOT_SOURCE_SUFFIXES
 DEV_NET = ipaddress.IPv4Network("198.19.0.0/16")  # inside the 198.18.0.0/15 benchmark range
 DEBOUNCE_MS = 150
 KEEP_BUILDS = 4

@@ -35,31 +35,14 @@ from pathlib import Path
 from typing import Any
 
 import ssdk
-from ssdk.project import Project
+from ssdk.project import NOT_SOURCE_DIRS, NOT_SOURCE_SUFFIXES, Project
 
 FORMAT = 1
 ID_CHARS = 16
-# Never part of a release: build output, environments, VCS and tool caches (as `ssdk dev`
-# ignores them), and bundles.
-IGNORED_DIRS = frozenset(
-    {
-        ".ssdk",
-        ".git",
-        ".hg",
-        ".venv",
-        "venv",
-        "env",
-        "__pycache__",
-        ".pytest_cache",
-        ".ruff_cache",
-        ".mypy_cache",
-        "node_modules",
-        "build",
-        "dist",
-        "keys",
-    }
-)
-IGNORED_SUFFIXES = (".ssdk", ".pyc", ".swp", ".tmp", "~")
+# Never part of a release: what is never a project's source (as `ssdk dev` ignores it),
+# and the fleet's SSH keys.
+IGNORED_DIRS = NOT_SOURCE_DIRS | {"keys"}
+IGNORED_SUFFIXES = NOT_SOURCE_SUFFIXES
 CODE_SUFFIXES = (".py",)  # what a running worker has imported; the rest is content
 # What a wheel of ssdk is built from; ssdk/templates is a link into the checkout's
 # templates/, followed.

@@ -85,6 +85,7 @@
 #include <xdp/libxdp.h>
 #include <xdp/xsk.h>
 #include "nic/nic.h"
+#include "nic/xdp_quiet.h"
 
 #define FRAME_SIZE 2048u
 #define MIN_FRAMES 64u
@@ -233,21 +234,6 @@ static uint64_t xdp_rx_dropped(struct nic *n)
     if (getsockopt(xsk_socket__fd(x->xsk), SOL_XDP, XDP_STATISTICS, &st, &len))
         return 0;
     return st.rx_dropped + st.rx_ring_full + st.rx_fill_ring_empty_descs;
-}
-
-/* libxdp and libbpf explain a refused native attach on stderr (and a missing bpffs on
- * every attach and detach); the SKB retry follows, so their messages are kept quiet
- * while sockets are made and deleted, and errors come back through `err` instead. */
-static int quiet_xdp(enum libxdp_print_level level, const char *fmt, va_list ap)
-{
-    (void)level, (void)fmt, (void)ap;
-    return 0;
-}
-
-static int quiet_bpf(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-    (void)level, (void)fmt, (void)ap;
-    return 0;
 }
 
 /* Owns the socket (and with it the XDP program libxdp loaded), the UMEM and its memory. */

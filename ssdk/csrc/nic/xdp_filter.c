@@ -35,6 +35,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <xdp/libxdp.h>
+#include "nic/xdp_quiet.h"
 #include "nic/nic.h"
 
 /* The value bit of ssdk_addrs, as xdp_share.bpf.c reads it. */
@@ -54,20 +55,6 @@ struct xdp_filter {
     int xsks_fd;
     int shared;      /* 1: in libxdp's dispatcher; 0: attached alone */
 };
-
-/* libxdp says on stderr why native mode failed and that it fell back to a single
- * program; both come back through `err` and the banner instead. */
-static int quiet_xdp(enum libxdp_print_level level, const char *fmt, va_list ap)
-{
-    (void)level, (void)fmt, (void)ap;
-    return 0;
-}
-
-static int quiet_bpf(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-    (void)level, (void)fmt, (void)ap;
-    return 0;
-}
 
 static int map_fd(struct xdp_program *prog, const char *name)
 {
