@@ -45,6 +45,22 @@ def resent(peer: Peer, segs: list[Seg]) -> list[int]:
     return [segno(peer, s) for s in segs if s.resent]
 
 
+def run_to_end(peer: Peer, step_ms: float = 0) -> list[Seg]:
+    """Round trips (one_trip; with step_ms, the arrivals that far apart) until the
+    100 kB response has arrived; returns what the server sent meanwhile."""
+    out: list[Seg] = []
+    for _ in range(50):
+        if len(peer.stream) >= 100_000:
+            break
+        if step_ms:
+            out += peer.advance(RTT_MS)
+            out += peer.deliver(len(peer.inbox), step_ms=step_ms)
+        else:
+            out += one_trip(peer)
+    assert len(peer.stream) >= 100_000
+    return out
+
+
 def test_reordering_within_the_window_is_not_a_loss(stack: Stack) -> None:
     """RFC 8985 6.2 (steps 3-5): once the peer has been seen to deliver a segment after
     one sent later (no retransmission between), a segment that arrives behind four sent
@@ -64,12 +80,7 @@ def test_reordering_within_the_window_is_not_a_loss(stack: Stack) -> None:
     assert resent(peer, out) == []
     st = stack.stats()
     assert (st["fast_retransmits"], st["retransmits"]) == (0, 0)
-    for _ in range(50):
-        if len(peer.stream) >= 100_000:
-            break
-        out = one_trip(peer)
-        assert resent(peer, out) == []
-    assert len(peer.stream) >= 100_000
+    assert resent(peer, run_to_end(peer)) == []
     assert stack.stats()["retransmits"] == 0
 
 
@@ -105,11 +116,7 @@ def test_rack_timer_marks_lost_when_no_more_acks_come(stack: Stack) -> None:
     st = stack.stats()
     assert (st["fast_retransmits"], st["tail_probes"], st["rto_expired"]) == (1, 0, 0)
     # The resend arrives, and the transfer completes without another timeout.
-    for _ in range(50):
-        if len(peer.stream) >= 100_000:
-            break
-        one_trip(peer)
-    assert len(peer.stream) >= 100_000
+    run_to_end(peer)
     assert stack.stats()["rto_expired"] == 0
 
 
@@ -138,12 +145,7 @@ def test_lost_retransmission_found_by_rack(stack: Stack) -> None:
     assert resent(peer, out).count(2) == 2, resent(peer, out)
     st = stack.stats()
     assert st["rto_expired"] == 0 and st["rtx_lost"] >= 1
-    for _ in range(50):
-        if len(peer.stream) >= 100_000:
-            break
-        one_trip(peer)
-    assert len(peer.stream) >= 100_000
-    assert len(peer.stream) >= 100_000
+    run_to_end(peer)
     assert stack.stats()["rto_expired"] == 0
 
 
@@ -163,11 +165,7 @@ def test_lost_last_ack_costs_a_probe_not_an_rto(stack: Stack) -> None:
     st = stack.stats()
     assert (st["tail_probes"], st["rto_expired"]) == (1, 0)
     peer.deliver(len(peer.inbox))  # the probe arrives: its ACK covers all
-    for _ in range(50):
-        if len(peer.stream) >= 100_000:
-            break
-        one_trip(peer)
-    assert len(peer.stream) >= 100_000
+    run_to_end(peer)
     assert stack.stats()["rto_expired"] == 0
 
 
@@ -184,12 +182,7 @@ def test_loss_found_when_the_flight_has_more_send_times_than_steps(stack: Stack)
     assert len(times) > 8, times  # more distinct send times than RACK_SLOTS
     victim = list(peer.inbox)[len(peer.inbox) // 2]
     peer.lose_once(victim)
-    out: list[Seg] = []
-    for _ in range(50):
-        if len(peer.stream) >= 100_000:
-            break
-        out += one_trip(peer)
-    assert len(peer.stream) >= 100_000
+    out = run_to_end(peer)
     assert resent(peer, out) == [segno(peer, victim)]
     st = stack.stats()
     assert (st["fast_retransmits"], st["retransmits"], st["rto_expired"]) == (1, 1, 0)
@@ -211,13 +204,7 @@ def test_merged_steps_call_nothing_lost_that_is_on_its_way(stack: Stack) -> None
     assert len({s.at for s in flight}) > 8  # more send instants than RACK_SLOTS
     lost = [flight[i] for i in (1, 4, 7, 10, 13)]
     peer.lose_once(*lost)
-    out: list[Seg] = []
-    for _ in range(50):
-        if len(peer.stream) >= 100_000:
-            break
-        out += peer.advance(RTT_MS)
-        out += peer.deliver(len(peer.inbox), step_ms=1)
-    assert len(peer.stream) >= 100_000
+    out = run_to_end(peer, step_ms=1)
     assert sorted(resent(peer, out)) == sorted(segno(peer, s) for s in lost)
     st = stack.stats()
     assert (st["retransmits"], st["rto_expired"]) == (5, 0)
