@@ -110,6 +110,7 @@ struct ssdk_stats {
     uint64_t dsack_received;      /* ACKs reporting a duplicate segment (D-SACK, RFC 2883) */
     uint64_t undo_recoveries;     /* window reductions undone: every resend D-SACKed (RFC 3708) */
     uint64_t spurious_rtos;       /* timeouts F-RTO found spurious, their reduction undone (RFC 5682) */
+    uint64_t sack_merged;         /* holes a full SACK scoreboard closed over (tcp_sack.c) */
     uint64_t http_requests;
     uint64_t http_2xx;
     uint64_t http_4xx;

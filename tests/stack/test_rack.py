@@ -9,7 +9,10 @@
 # a test arranges) and each is ACKed at once, with SACK blocks.
 from __future__ import annotations
 
-from harness import Peer, Seg, Stack, get, segno
+from collections import Counter
+from collections.abc import Callable
+
+from harness import TEMPLATE_MSS, UNPACED, Peer, Seg, Stack, get, segno
 
 BIG = "/files/huge.bin"  # 70 full segments
 RTT_MS = 40
@@ -208,3 +211,58 @@ def test_merged_steps_call_nothing_lost_that_is_on_its_way(stack: Stack) -> None
     assert sorted(resent(peer, out)) == sorted(segno(peer, s) for s in lost)
     st = stack.stats()
     assert (st["retransmits"], st["rto_expired"]) == (5, 0)
+
+
+# --- a scoreboard with more holes than ranges --------------------------------------------
+
+# Unpaced, the third round trip's flight is segments 30-69; every other one of them is
+# lost: 20 holes, more than the 12 ranges the sender keeps.
+MANY_HOLES = list(range(31, 70, 2))
+
+
+def many_holes(
+    make_stack: Callable[..., Stack], twice: tuple[int, ...] = ()
+) -> tuple[Stack, list[int]]:
+    """The first arrival of each of MANY_HOLES is lost, and the second of those in
+    `twice`; returns the stack and the segments resent until the response has arrived."""
+    stack = make_stack(options=UNPACED)
+    peer = rack_peer(stack)
+    peer.request(get(BIG))
+    left = {1 + n * TEMPLATE_MSS: 1 + (n in twice) for n in MANY_HOLES}
+
+    def lose(seg: Seg) -> bool:
+        rel = peer.rseq(seg)
+        if left.get(rel, 0) > 0:
+            left[rel] -= 1
+            return True
+        return False
+
+    peer.lose = lose
+    return stack, resent(peer, run_to_end(peer))
+
+
+def test_full_scoreboard_resends_no_sacked_segment(make_stack: Callable[..., Stack]) -> None:
+    """RFC 6675 5 and RFC 2018 4: a receiver reports only its most recent ranges, so a
+    range the sender's scoreboard drops is not told again, and its bytes would look
+    lost. With 20 holes in flight and room for 12 ranges, the sender closes over holes
+    already resent (sack_merged) instead: each hole is resent once, nothing else."""
+    stack, again = many_holes(make_stack)
+    assert sorted(again) == MANY_HOLES
+    st = stack.stats()
+    assert st["sack_merged"] > 0
+    assert (st["retransmits"], st["rto_expired"]) == (len(MANY_HOLES), 0)
+
+
+def test_closed_hole_lost_again_is_found_by_rack(make_stack: Callable[..., Stack]) -> None:
+    """RFC 9293 3.4 and RFC 8985 6.2: a receiver acknowledges every byte it holds in
+    order, so a cumulative ACK that stops inside a range the scoreboard holds as SACKed
+    names missing bytes: a hole closed over whose retransmission was lost too (the
+    lowest holes are the ones closed over first). The hole opens again and RACK finds it
+    lost by its send time once later data has come; no retransmission timeout."""
+    twice = (33, 45)
+    stack, again = many_holes(make_stack, twice)
+    st = stack.stats()
+    extra = Counter(again) - Counter(MANY_HOLES + list(twice))
+    assert not Counter(MANY_HOLES + list(twice)) - Counter(again)
+    assert sum(extra.values()) <= st["tail_probes"], extra  # RFC 8985 7: the last segment
+    assert st["sack_merged"] > 0 and st["rto_expired"] == 0

@@ -17,8 +17,11 @@
  *
  * The stack is bufferless, so recovery needs no copy of anything: a hole is a byte
  * range of the response stream, sent again from its template. The scoreboard keeps at
- * most SACK_RANGES disjoint ranges above SND.UNA, ascending; when a new block does not fit,
- * the lowest range is forgotten, which costs at most a needless retransmission.
+ * most SACK_RANGES disjoint ranges above SND.UNA, ascending. When a new block does not
+ * fit, a small hole is closed over (sack_room), never a range forgotten: a peer reports
+ * only its most recent ranges, so a forgotten range is not told again, and every byte
+ * of it would be resent as lost. A closed hole opens again when the cumulative ACK
+ * stops in it (sack_trim), and RACK finds it lost by its send time as any other.
  * Invariants while in_recovery: SND.NXT == SND.MAX (new data only goes at the top),
  * SND.UNA <= rtx_hi, and the holes below lost_hi that are not SACKed are presumed lost.
  */
@@ -49,23 +52,54 @@ static void sack_check(const struct tcb *c)
     SSDK_ASSERT(!c->sack.in_recovery || c->snd.nxt == c->snd.max);
 }
 
-/* Drop ranges the cumulative ACK now covers, and cut the one it reaches into. */
+/* Drop ranges the cumulative ACK now covers, and cut the one it reaches into. A peer
+ * acknowledges every byte it holds in order (RFC 9293 3.4), so an ACK that stops inside a
+ * SACKed range says the bytes at SND.UNA are missing: a hole sack_room closed over, not
+ * yet come, or a peer that reneged (RFC 2018 8). One segment there leaves the range, and
+ * RACK judges it by its send time as any hole; if the hole was longer, the next
+ * cumulative ACK stops inside the range again. */
 void sack_trim(struct tcb *c)
 {
     uint8_t k = 0;
+    int inside = 0;
     for (uint8_t i = 0; i < c->sack.nblocks; i++) {
         if (seq_le(c->sack.blocks[i][1], c->snd.una))
             continue;
+        inside |= seq_le(c->sack.blocks[i][0], c->snd.una);
         c->sack.blocks[k][0] = seq_max(c->sack.blocks[i][0], c->snd.una);
         c->sack.blocks[k][1] = c->sack.blocks[i][1];
         k++;
     }
     c->sack.nblocks = k;
+    if (inside) {
+        c->sack.blocks[0][0] = seq_min(c->snd.una + c->mss, c->sack.blocks[0][1]);
+        if (c->sack.blocks[0][0] == c->sack.blocks[0][1])
+            memmove(c->sack.blocks, c->sack.blocks + 1, --c->sack.nblocks * sizeof(c->sack.blocks[0]));
+    }
     SSDK_DEBUG_ONLY(sack_check(c));
 }
 
+/* Make room in a scoreboard of SACK_RANGES + 1 ranges (ascending, disjoint) by closing
+ * over one hole: the smallest already sent again in this recovery (below rtx_hi), whose
+ * bytes are on their way; with none, the smallest, the lowest of equals, which is the one
+ * recovery would send next. Its bytes count as delivered now rather than when they come;
+ * sack_trim opens it again when the cumulative ACK reaches it. Returns the ranges kept. */
+static uint8_t sack_room(struct tcp *e, struct tcb *c, uint32_t out[][2], uint8_t n)
+{
+    uint8_t best = 0, resent = 0;
+    for (uint8_t i = 0; i + 1 < n; i++) {
+        uint8_t r = c->sack.in_recovery && seq_le(out[i + 1][0], c->sack.rtx_hi);
+        if (r > resent || (r == resent && out[i + 1][0] - out[i][1] < out[best + 1][0] - out[best][1]))
+            best = i, resent = r;
+    }
+    e->net.st->sack_merged++;
+    out[best][1] = out[best + 1][1];
+    memmove(out + best + 1, out + best + 2, (size_t)(n - best - 2) * sizeof(out[0]));
+    return (uint8_t)(n - 1);
+}
+
 /* Merge one block into the ascending, disjoint scoreboard. */
-static void sack_add(struct tcb *c, uint32_t l, uint32_t r)
+static void sack_add(struct tcp *e, struct tcb *c, uint32_t l, uint32_t r)
 {
     uint32_t out[SACK_RANGES + 1][2];
     uint8_t n = 0, placed = 0;
@@ -84,9 +118,10 @@ static void sack_add(struct tcb *c, uint32_t l, uint32_t r)
     }
     if (!placed)
         out[n][0] = l, out[n][1] = r, n++;
-    uint8_t skip = n > SACK_RANGES ? (uint8_t)(n - SACK_RANGES) : 0;  /* forget the lowest */
-    c->sack.nblocks = (uint8_t)(n - skip);
-    memcpy(c->sack.blocks, out + skip, c->sack.nblocks * sizeof(out[0]));
+    if (n > SACK_RANGES)
+        n = sack_room(e, c, out, n);
+    c->sack.nblocks = n;
+    memcpy(c->sack.blocks, out, n * sizeof(out[0]));
 }
 
 
@@ -183,7 +218,7 @@ uint32_t sack_update(struct tcp *e, struct tcb *c, const struct tcp_opts *o, int
         l = seq_max(l, c->snd.una);
         if (sack_holes_in(c, l, r))  /* news for RACK; new bytes below SACKed ones came late */
             rack_delivered(e, c, l, r, sack_holes_in(c, l, seq_min(r, sack_high(c))) != 0);
-        sack_add(c, l, r);
+        sack_add(e, c, l, r);
     }
     uint32_t after = sack_bytes(c);
     SSDK_DEBUG_ONLY(sack_check(c));
