@@ -137,8 +137,11 @@ static void check_full_pipe(struct tcb_bbr *b, const struct rate_sample *rs)
         b->flags |= BB_FILLED;
 }
 
-/* Draft, BBRIsInflightTooHigh / BBRHandleInflightTooHigh: more than 2% of a round's data
- * lost while probing (Startup, ProbeBW Refill and Up) bounds inflight at what was out,
+/* Draft, BBRIsInflightTooHigh / BBRHandleInflightTooHigh: more than 2% of what was in
+ * flight when the round's sample went (tx_in_flight, as the draft and Linux measure it:
+ * in Startup that is about twice what the round delivers, so a rate over deliveries
+ * would read twice the loss) lost while probing (Startup, ProbeBW Refill and Up)
+ * bounds inflight at what was out,
  * at least beta times the target; Startup ends and Up goes Down. Startup ends so only
  * once the round lost STARTUP_LOSSES segments too (the draft's BBRStartupFullLossCnt):
  * one random loss among a small first flight is over 2% and says nothing of a full
@@ -148,7 +151,8 @@ static void check_loss(struct tcp *e, struct tcb *c, const struct rate_sample *r
     struct tcb_bbr *b = &c->cc.bbr;
     uint32_t lost = b->round_lost;
     b->round_lost = 0;
-    if ((uint64_t)lost * 100 <= (uint64_t)(rs->delivered + lost) * LOSS_THRESH)
+    uint32_t base = rs->tx_in_flight > rs->delivered ? rs->tx_in_flight : rs->delivered;
+    if ((uint64_t)lost * 100 <= (uint64_t)base * LOSS_THRESH)
         return;
     if (b->state != BBR_STARTUP && b->state != BBR_UP && b->state != BBR_REFILL)
         return;

@@ -21,6 +21,7 @@ enum { BBR_STARTUP, BBR_DRAIN, BBR_DOWN, BBR_CRUISE, BBR_REFILL, BBR_UP, BBR_PRO
  * range whose round trip was rtt_us. interval_us 0: none this ACK. */
 struct rate_sample {
     uint32_t delivered, interval_us, rtt_us;
+    uint32_t tx_in_flight;  /* sent and not yet delivered when P went */
     int app_limited;
 };
 

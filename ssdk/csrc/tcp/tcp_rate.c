@@ -83,6 +83,10 @@ uint32_t rate_on_ack(struct tcp *e, struct tcb *c, struct rate_sample *rs)
     rs->interval_us = send_el > ack_el ? send_el : ack_el;
     rs->delivered = b->delivered - b->p_delivered;
     rs->rtt_us = now - b->p_sent_us;
+    /* Draft-cheng's tx_in_flight, from what P carries: the bytes sent up to P's end
+     * that had not been delivered when it went (what was resent counts once). */
+    uint32_t sent = b->p_end - c->snd.iss;
+    rs->tx_in_flight = (int32_t)(sent - b->p_delivered) > 0 ? sent - b->p_delivered : 0;
     rs->app_limited = (b->flags & BB_P_APP) != 0;
     if (rs->interval_us == 0)
         rs->interval_us = 1;
