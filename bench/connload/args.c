@@ -11,7 +11,7 @@
 static const char usage[] =
     "usage: connload --iface IF --server IP --conns N --get PATH=FILE [--get ...]\n"
     "                [--port 80] [--src-net 198.19.0.0/16] [--addrs 1024] [--port-lo 1024]\n"
-    "                [--rate 100000] [--window 20000] [--rto 1000] [--tries 6]\n"
+    "                [--rate 100000] [--window 256] [--rto 250] [--tries 6]\n"
     "                [--open-timeout 120] [--hold 0] [--progress 1] [--reset]\n"
     "                [--server-mac aa:bb:cc:dd:ee:ff] [--seed N]\n"
     "Opens N TCP connections to IP:port from raw frames on IF, one GET per connection\n"
@@ -78,8 +78,8 @@ static void defaults(struct cfg *c)
     c->naddrs = 1024;
     c->port_lo = 1024;
     c->rate = 100000;
-    c->window = 20000;
-    c->rto_ms = 1000;
+    c->window = 256;
+    c->rto_ms = 250;
     c->tries = 6;
     c->open_timeout = 120;
     c->progress = 1;
