@@ -230,10 +230,10 @@ static void data_in(struct lg *g, uint32_t idx, struct conn *c, const struct seg
     }
     if (n > (uint32_t)off) {
         n -= (uint32_t)off;
+        g->ct.rx_bytes += n;
         if (!payload_in(g, idx, c, s->data + off, n))
             return;
         c->rcv_nxt += n;
-        g->ct.rx_bytes += n;
         c->t_ms = now_ms(g);
         c->tries = 0;
         queue_ack(g, idx);
@@ -378,9 +378,24 @@ uint64_t conn_reset_all(struct lg *g)
             continue;
         send_seg(g, idx, rst_seq(g, idx, c), TH_RST, NULL, 0);
         set_state(g, c, CS_RESET);
+        c->flags |= CF_OUR_RST;
         n++;
     }
     g->ct.rsts_sent += n;
     ring_tx_flush(g->ring);
     return n;
+}
+
+/* Our exit's RSTs once more: a lost RST would leave the connection to the server's idle
+ * timeout, and a second one to a connection already gone draws no answer. */
+void conn_reset_again(struct lg *g)
+{
+    for (uint32_t idx = 0; idx < g->ct.opened; idx++) {
+        struct conn *c = &g->conns[idx];
+        if (!(c->flags & CF_OUR_RST))
+            continue;
+        send_seg(g, idx, rst_seq(g, idx, c), TH_RST, NULL, 0);
+        g->ct.rsts_sent++;
+    }
+    ring_tx_flush(g->ring);
 }

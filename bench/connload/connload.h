@@ -35,6 +35,7 @@ enum cstate {
 
 #define CF_ACK_QUEUED 0x01 /* on the list of ACKs sent after this batch of frames */
 #define CF_REQ_ACKED 0x02  /* the server acknowledged the whole request */
+#define CF_OUR_RST 0x04    /* reset by us on exit */
 
 struct conn {
     uint32_t rcv_nxt;  /* the next byte expected from the server */
@@ -157,5 +158,6 @@ void conn_flush_acks(struct lg *g);
 void conn_sweep(struct lg *g);
 void conn_expire(struct lg *g);
 uint64_t conn_reset_all(struct lg *g);
+void conn_reset_again(struct lg *g);
 
 #endif

@@ -55,7 +55,8 @@
 #define SWEEP_MS 20
 #define OPEN_BURST 512    /* SYNs per pass of the loop, at most */
 #define ACKQ_CAP 65536
-#define LINGER_MS 300     /* after the resets: time to answer a challenge ACK */
+#define LINGER_MS 100     /* after each round of resets: time to answer a challenge ACK */
+#define RST_ROUNDS 3      /* the exit's RSTs are sent this many times, LINGER_MS apart */
 #define ARP_TRIES 15
 #define ARP_WAIT_MS 200
 
@@ -327,9 +328,13 @@ int main(int argc, char **argv)
     run(&g, &ph, &held_s);
     if (g.cfg.reset) {
         g.ct.reset_at_exit = conn_reset_all(&g);
-        uint32_t until = now_ms(&g) + LINGER_MS, last = 0;
-        while (now_ms(&g) < until)
-            pass(&g, 0, &last, 10);
+        for (int i = 0; i < RST_ROUNDS; i++) {
+            uint32_t until = now_ms(&g) + LINGER_MS, last = 0;
+            while (now_ms(&g) < until)
+                pass(&g, 0, &last, 10);
+            if (i + 1 < RST_ROUNDS)
+                conn_reset_again(&g);
+        }
     }
     print_final(&g, ph.t_est, ph.t_ans, ph.t_fin, held_s);
     return g.ct.answered == g.cfg.conns && errors(&g.ct) == 0 ? 0 : 1;
