@@ -15,8 +15,8 @@
  * answers to the source MAC of what it received (ours), so its replies reach the
  * client's interface, where the kernel finds an IPv4 destination that is not its own
  * and, with forwarding off, drops it without a word: no RST, no ICMP. connload checks
- * both conditions before it sends anything (kernel_out below): forwarding off, and none
- * of the addresses bindable. It answers ARP for its addresses anyway, as a host would;
+ * both conditions before it sends anything (kernel_out below): forwarding off on the
+ * interface, and none of the addresses the kernel's own (a local route). It answers ARP for its addresses anyway, as a host would;
  * it learns the server's MAC by ARP unless given --server-mac.
  *
  * State. One 24-byte struct conn per connection in a flat array, the index derived from
@@ -90,34 +90,53 @@ static void ip_str(uint32_t a, char out[16])
     snprintf(out, 16, "%u.%u.%u.%u", a >> 24, a >> 16 & 255, a >> 8 & 255, a & 255);
 }
 
+/* 1 if this namespace's kernel takes addr as its own: it then picks addr itself as the
+ * source for a datagram to it (a local route), whatever ip_nonlocal_bind says. A fresh
+ * socket each time: a connected one keeps the source of its first connect. */
+static int kernel_owns(uint32_t addr)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(9),
+                             .sin_addr.s_addr = htonl(addr)};
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_DGRAM, 0), own = 0;
+    if (fd < 0)
+        return -1;
+    if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {  /* else no route: not its own */
+        sa.sin_addr.s_addr = 0;
+        own = !getsockname(fd, (struct sockaddr *)&sa, &len) && ntohl(sa.sin_addr.s_addr) == addr;
+    }
+    close(fd);
+    return own;
+}
+
 /* The kernel of this namespace must never answer for our addresses (see the top). */
 static int kernel_out(const struct cfg *c)
 {
-    FILE *f = fopen("/proc/sys/net/ipv4/ip_forward", "r");
+    char path[96];
+    snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/forwarding", c->ifname);
+    FILE *f = fopen(path, "r");
     int fwd = f && fgetc(f) == '1';
     if (f)
         fclose(f);
     if (fwd) {
-        fprintf(stderr, "connload: net.ipv4.ip_forward is 1 here: the kernel would route "
-                        "the server's replies to our addresses\n");
+        fprintf(stderr, "connload: %s forwards IPv4: the kernel would route the server's "
+                        "replies to our addresses\n", c->ifname);
         return -1;
     }
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    for (uint32_t i = 0; fd >= 0 && i < c->naddrs; i++) {
-        struct sockaddr_in sa = {.sin_family = AF_INET,
-                                 .sin_addr.s_addr = htonl(c->src_net + 1 + i)};
-        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno != EADDRNOTAVAIL) {
+    for (uint32_t i = 0; i < c->naddrs; i++) {
+        int own = kernel_owns(c->src_net + 1 + i);
+        if (own) {
             char a[16];
             ip_str(c->src_net + 1 + i, a);
-            fprintf(stderr, "connload: %s is this namespace's own address: its kernel would "
-                            "reset our connections\n", a);
-            close(fd);
+            if (own < 0)
+                perror("connload: socket");
+            else
+                fprintf(stderr, "connload: %s is this namespace's own address: its kernel "
+                                "would reset our connections\n", a);
             return -1;
         }
     }
-    if (fd >= 0)
-        close(fd);
-    return fd >= 0 ? 0 : -1;
+    return 0;
 }
 
 /* The server's MAC by ARP, asked from our first address. */
