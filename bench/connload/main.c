@@ -39,8 +39,8 @@
  *   final        everything: counts, errors by kind, times, frames
  * SIGINT or SIGTERM ends any phase; with --reset every open connection gets a RST
  * (exact sequence, so the server frees it at once), then the final line. Exit status 0
- * if every connection was answered and none failed, 1 otherwise, 2 for bad usage or a
- * setup that cannot work.
+ * if every connection was answered and none failed or was lost while held (reset or
+ * closed by the server), 1 otherwise, 2 for bad usage or a setup that cannot work.
  */
 #include "connload.h"
 #include <arpa/inet.h>
@@ -356,5 +356,6 @@ int main(int argc, char **argv)
         }
     }
     print_final(&g, ph.t_est, ph.t_ans, ph.t_fin, held_s);
-    return g.ct.answered == g.cfg.conns && errors(&g.ct) == 0 ? 0 : 1;
+    int lost = g.ct.rst_after + g.ct.closed_after > 0;  /* the hold is part of the job */
+    return g.ct.answered == g.cfg.conns && errors(&g.ct) == 0 && !lost ? 0 : 1;
 }
