@@ -4,6 +4,7 @@
 #include "connload.h"
 #include <arpa/inet.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -107,9 +108,56 @@ static int settle(struct cfg *c, int have_ip)
     return 0;
 }
 
+/* The numeric options: the range each takes and the field it sets. */
+struct numopt {
+    int opt;
+    const char *name;
+    double lo, hi;
+    size_t off;
+    char type;  /* 'u': uint32_t, 'h': uint16_t, 'd': double */
+};
+
+#define NUM(o, name, lo, hi, field, type) {o, name, lo, hi, offsetof(struct cfg, field), type}
+static const struct numopt nums[] = {
+    NUM('n', "--conns", 1, 5e7, conns, 'u'),
+    NUM('p', "--port", 1, 65535, dport, 'h'),
+    NUM('a', "--addrs", 1, 1 << 24, naddrs, 'u'),
+    NUM('P', "--port-lo", 1, 65535, port_lo, 'h'),
+    NUM('r', "--rate", 1, 1e9, rate, 'd'),
+    NUM('w', "--window", 1, 5e7, window, 'u'),
+    NUM('R', "--rto", 1, 60000, rto_ms, 'u'),
+    NUM('t', "--tries", 1, 100, tries, 'u'),
+    NUM('T', "--open-timeout", 0.001, 1e7, open_timeout, 'd'),
+    NUM('H', "--hold", -1, 1e9, hold, 'd'),
+    NUM('o', "--progress", 0, 1e6, progress, 'd'),
+    NUM('e', "--seed", 0, 4294967295.0, seed, 'u'),
+};
+
+static int set_num(struct cfg *c, int opt, const char *v)
+{
+    for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+        const struct numopt *o = &nums[i];
+        double d;
+        if (o->opt != opt)
+            continue;
+        if (num(v, o->lo, o->hi, &d))
+            return bad(o->name, v);
+        uint32_t u = (uint32_t)d;
+        uint16_t h = (uint16_t)d;
+        char *at = (char *)c + o->off;
+        if (o->type == 'd')
+            memcpy(at, &d, sizeof(d));
+        else if (o->type == 'h')
+            memcpy(at, &h, sizeof(h));
+        else
+            memcpy(at, &u, sizeof(u));
+        return 0;
+    }
+    return bad("option", v);
+}
+
 static int one(struct cfg *c, int opt, const char *v, int *have_ip)
 {
-    double d;
     switch (opt) {
     case 'i':
         if (strlen(v) >= sizeof(c->ifname))
@@ -119,66 +167,18 @@ static int one(struct cfg *c, int opt, const char *v, int *have_ip)
     case 's':
         *have_ip = 1;
         return ip4(v, &c->dst_ip) ? bad("--server", v) : 0;
-    case 'n':
-        if (num(v, 1, 50000000, &d))
-            return bad("--conns", v);
-        c->conns = (uint32_t)d;
-        return 0;
     case 'g':
         if (c->ntargets == MAX_TARGETS)
             return bad("--get", "more than 8");
         get_specs[c->ntargets++] = v;  /* read once --server is known (Host names it) */
         return 0;
-    case 'p':
-        if (num(v, 1, 65535, &d))
-            return bad("--port", v);
-        c->dport = (uint16_t)d;
-        return 0;
     case 'S':
         return cidr(v, &c->src_net, &c->src_mask) ? bad("--src-net", v) : 0;
-    case 'a':
-        if (num(v, 1, 1 << 24, &d))
-            return bad("--addrs", v);
-        c->naddrs = (uint32_t)d;
-        return 0;
-    case 'P':
-        if (num(v, 1, 65535, &d))
-            return bad("--port-lo", v);
-        c->port_lo = (uint16_t)d;
-        return 0;
-    case 'r':
-        return num(v, 1, 1e9, &c->rate) ? bad("--rate", v) : 0;
-    case 'w':
-        if (num(v, 1, 50000000, &d))
-            return bad("--window", v);
-        c->window = (uint32_t)d;
-        return 0;
-    case 'R':
-        if (num(v, 1, 60000, &d))
-            return bad("--rto", v);
-        c->rto_ms = (uint32_t)d;
-        return 0;
-    case 't':
-        if (num(v, 1, 100, &d))
-            return bad("--tries", v);
-        c->tries = (uint32_t)d;
-        return 0;
-    case 'T':
-        return num(v, 0.001, 1e7, &c->open_timeout) ? bad("--open-timeout", v) : 0;
-    case 'H':
-        return num(v, -1, 1e9, &c->hold) ? bad("--hold", v) : 0;
-    case 'o':
-        return num(v, 0, 1e6, &c->progress) ? bad("--progress", v) : 0;
     case 'm':
         c->have_dmac = 1;
         return mac(v, c->dmac) ? bad("--server-mac", v) : 0;
-    case 'e':
-        if (num(v, 0, 4294967295.0, &d))
-            return bad("--seed", v);
-        c->seed = (uint32_t)d;
-        return 0;
     default:
-        return bad("option", v);
+        return set_num(c, opt, v);
     }
 }
 

@@ -61,8 +61,10 @@ int target_add(struct target *t, const char *spec, uint32_t dst_ip)
     memcpy(t->path, spec, plen);
     t->path[plen] = 0;
     for (size_t i = 0; i < plen; i++)
-        if (t->path[i] <= ' ' || t->path[i] == 0x7f) {
-            fprintf(stderr, "connload: a path may not hold spaces or controls: %s\n", spec);
+        if (t->path[i] <= ' ' || t->path[i] == 0x7f || t->path[i] == '"' || t->path[i] == '\\') {
+            /* Neither HTTP's request line nor our JSON lines could carry them as they are. */
+            fprintf(stderr, "connload: a path may not hold spaces, controls, quotes or "
+                            "backslashes: %s\n", spec);
             return -1;
         }
     if (file_sum(eq + 1, &t->want_len, &t->want_sum))

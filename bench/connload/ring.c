@@ -193,6 +193,7 @@ uint8_t *ring_tx_slot(struct ring *r)
             break;
         if (spin == 0)
             r->tx_waits++;
+        r->tx_pending = 1;  /* send again even if nothing new: a send() may have stopped short */
         ring_tx_flush(r);
         if (spin > TX_SPINS)
             return NULL;
