@@ -37,6 +37,10 @@ def build(out_dir: Path | None = None) -> Path:
     is newer than it. Raises CalledProcessError (with gcc's messages) on failure."""
     out_dir = out_dir or default_dir()
     out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = out_dir.stat()
+    if st.st_uid != os.getuid() or st.st_mode & 0o022:
+        # Someone else's folder could hold their program under our name.
+        raise PermissionError(f"{out_dir} is not this user's alone")
     exe = out_dir / "connload"
     inputs = [*sources(), *SRC_DIR.glob("*.h")]
     if exe.exists() and exe.stat().st_mtime >= max(p.stat().st_mtime for p in inputs):

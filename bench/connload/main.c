@@ -16,19 +16,25 @@
  * client's interface, where the kernel finds an IPv4 destination that is not its own
  * and, with forwarding off, drops it without a word: no RST, no ICMP. connload checks
  * both conditions before it sends anything (kernel_out below): forwarding off on the
- * interface, and none of the addresses the kernel's own (a local route). It answers ARP for its addresses anyway, as a host would;
- * it learns the server's MAC by ARP unless given --server-mac.
+ * interface, and none of the addresses the kernel's own (an address or a local route).
+ * It answers ARP for its addresses anyway, as a host would, and learns the server's MAC
+ * by ARP unless given --server-mac.
  *
  * State. One 24-byte struct conn per connection in a flat array, the index derived from
  * a reply's destination address and port (24 MB for a million): state, the next byte
  * expected, body bytes still due, the running checksum, a timestamp and a try count.
  * Our ISN, the path and the request are functions of the index (conn.c).
  *
+ * Checksum. FNV-1a 64 of the body, updated as in-order bytes arrive: 8 bytes of state,
+ * and easy to compute again from the file in any language (http.c says why not more).
+ *
  * Pace. SYNs go out at --rate per second, never more than --window connections opened
- * and not yet answered, so the server's SYN backlog and our rings are not flooded; a
- * SYN-ACK with a cookie is as good as any. The request rides on the handshake's ACK.
- * Timeouts start at --rto ms and double; after --tries sends a connection fails and is
- * reset. Data is taken only in order (the server resends the rest).
+ * and not yet answered, so the server's SYN backlog and transmit ring and our rings are
+ * not flooded; a SYN-ACK with a cookie is as good as any. The request rides on the
+ * handshake's ACK. Timeouts start at --rto ms and double; after --tries sends a
+ * connection fails and is reset. Data is taken only in order (the server resends the
+ * rest). A round trip costs about one receive-block timeout (ring.c: a jiffy), so the
+ * window sets the rate: 256 connections per two round trips, some 35,000 a second.
  *
  * Phases and output (JSON lines on stdout, one object each, "event" says which):
  *   start        the settings, the targets' lengths and checksums, the server's MAC
