@@ -65,12 +65,25 @@ def events(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
             yield json.loads(line)
 
 
-def fnv1a64(data: bytes) -> int:
-    """The body checksum connload reports ("fnv1a64", hex): FNV-1a, 64 bits."""
-    h = 0xCBF29CE484222325
+def _crc32c_table() -> list[int]:
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
+        table.append(c)
+    return table
+
+
+_CRC32C = _crc32c_table()
+
+
+def crc32c(data: bytes) -> int:
+    """The body checksum connload reports ("crc32c", hex): CRC32C (Castagnoli)."""
+    c = 0xFFFFFFFF
     for b in data:
-        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return h
+        c = _CRC32C[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
 
 
 def main(argv: list[str]) -> int:

@@ -14,11 +14,12 @@ static const char usage[] =
     "                [--port 80] [--src-net 198.19.0.0/16] [--addrs 1024] [--port-lo 1024]\n"
     "                [--rate 100000] [--window 256] [--rto 250] [--tries 6]\n"
     "                [--open-timeout 120] [--hold 0] [--progress 1] [--reset]\n"
-    "                [--server-mac aa:bb:cc:dd:ee:ff] [--seed N]\n"
+    "                [--reset-rounds 3] [--server-mac aa:bb:cc:dd:ee:ff] [--seed N]\n"
     "Opens N TCP connections to IP:port from raw frames on IF, one GET per connection\n"
-    "(the paths in turn), checks each body against its FILE (length, FNV-1a 64), holds\n"
+    "(the paths in turn), checks each body against its FILE (length, CRC32C), holds\n"
     "the connections for --hold seconds once all are answered (-1: until SIGINT or\n"
-    "SIGTERM), resets them on exit with --reset. JSON lines on stdout.\n";
+    "SIGTERM), resets them on exit with --reset (--reset-rounds times, for lost RSTs).\n"
+    "JSON lines on stdout.\n";
 
 static const char *get_specs[MAX_TARGETS];
 
@@ -84,6 +85,7 @@ static void defaults(struct cfg *c)
     c->tries = 6;
     c->open_timeout = 120;
     c->progress = 1;
+    c->reset_rounds = 3;
     c->seed = (uint32_t)time(NULL) * 2654435761u;
 }
 
@@ -131,6 +133,7 @@ static const struct numopt nums[] = {
     NUM('H', "--hold", -1, 1e9, hold, 'd'),
     NUM('o', "--progress", 0, 1e6, progress, 'd'),
     NUM('e', "--seed", 0, 4294967295.0, seed, 'u'),
+    NUM('X', "--reset-rounds", 1, 10, reset_rounds, 'u'),
 };
 
 static int set_num(struct cfg *c, int opt, const char *v)
@@ -191,7 +194,8 @@ int args_parse(struct cfg *c, int argc, char **argv)
         {"addrs", 1, 0, 'a'}, {"port-lo", 1, 0, 'P'},  {"rate", 1, 0, 'r'},
         {"window", 1, 0, 'w'}, {"rto", 1, 0, 'R'},     {"tries", 1, 0, 't'},
         {"open-timeout", 1, 0, 'T'}, {"hold", 1, 0, 'H'}, {"progress", 1, 0, 'o'},
-        {"reset", 0, 0, 'x'}, {"server-mac", 1, 0, 'm'}, {"seed", 1, 0, 'e'},
+        {"reset", 0, 0, 'x'}, {"reset-rounds", 1, 0, 'X'}, {"server-mac", 1, 0, 'm'},
+        {"seed", 1, 0, 'e'},
         {"help", 0, 0, 'h'},  {0, 0, 0, 0},
     };
     int have_ip = 0, opt;

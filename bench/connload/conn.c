@@ -105,7 +105,7 @@ static void fail(struct lg *g, uint32_t idx, uint64_t *why)
 void conn_open(struct lg *g, uint32_t idx)
 {
     struct conn *c = &g->conns[idx];
-    c->sum = FNV_INIT;
+    c->sum = CRC32C_INIT;
     c->left = LEFT_HEADER;
     c->t_ms = now_ms(g);
     set_state(g, c, CS_SYN_SENT);
@@ -179,11 +179,11 @@ static int payload_in(struct lg *g, uint32_t idx, struct conn *c, const uint8_t 
         fail(g, idx, &g->ct.err_length);
         return 0;
     }
-    c->sum = fnv1a64(c->sum, d, n);
+    c->sum = crc32c(c->sum, d, n);
     c->left -= n;
     g->ct.body_bytes += n;
     if (c->left == 0) {
-        if (c->sum != t->want_sum) {
+        if (crc32c_final(c->sum) != t->want_sum) {
             fail(g, idx, &g->ct.err_checksum);
             return 0;
         }

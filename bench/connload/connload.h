@@ -40,7 +40,7 @@ enum cstate {
 struct conn {
     uint32_t rcv_nxt;  /* the next byte expected from the server */
     uint32_t left;     /* body bytes still due; LEFT_HEADER before the header came */
-    uint64_t sum;      /* FNV-1a 64 of the body so far */
+    uint32_t sum;      /* CRC32C state of the body so far (http.c) */
     uint32_t t_ms;     /* when we last sent what wants an answer, or last saw progress */
     uint8_t state;     /* enum cstate */
     uint8_t tries;     /* timeouts in a row in this state */
@@ -53,8 +53,8 @@ struct target {
     char path[256];
     char req[REQ_MAX];
     uint32_t req_len;
-    uint64_t want_len;  /* the body's length and FNV-1a 64, from the expected file */
-    uint64_t want_sum;
+    uint64_t want_len;  /* the body's length and CRC32C, from the expected file */
+    uint32_t want_sum;
 };
 
 struct cfg {
@@ -75,6 +75,7 @@ struct cfg {
     double hold;            /* seconds to hold once all finished; <0: until a signal */
     double progress;        /* seconds between progress lines; 0: none */
     int reset;              /* reset every open connection on exit */
+    uint32_t reset_rounds;  /* sends of those RSTs, against loss */
     uint8_t smac[6], dmac[6];
     int have_dmac;
     uint32_t seed;          /* our ISNs */
@@ -132,8 +133,10 @@ int pkt_arp_parse(const uint8_t *f, uint32_t len, int *op, uint8_t sha[6], uint3
 int args_parse(struct cfg *c, int argc, char **argv);
 
 /* http.c */
-uint64_t fnv1a64(uint64_t h, const uint8_t *p, uint32_t n);
-#define FNV_INIT 0xcbf29ce484222325ull
+void crc32c_init(void);
+uint32_t crc32c(uint32_t c, const uint8_t *p, uint32_t n);
+#define CRC32C_INIT 0xffffffffu
+#define crc32c_final(c) ((c) ^ 0xffffffffu)
 int target_add(struct target *t, const char *spec, uint32_t dst_ip);
 /* 1: a 200 with Content-Length, *hdr_len and *clen set; 0: not (or not in one segment) */
 int http_header(const uint8_t *p, uint32_t n, uint32_t *hdr_len, uint64_t *clen);

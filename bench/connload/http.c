@@ -2,11 +2,14 @@
  * http.c - the HTTP side: each target's request, the check of a response's header, and
  * the body's checksum.
  *
- * The checksum is FNV-1a 64 over the body's bytes: eight bytes of state per connection,
- * updated segment by segment as the body arrives in order, and a few lines in any
- * language (the net test recomputes it in Python from the file). A cryptographic hash
- * would need a hundred bytes of state per connection for no gain: this is a check that
- * every byte arrived, in order, unchanged, not a defence against an adversary.
+ * The checksum is CRC32C (Castagnoli, the CRC of iSCSI and ext4) over the body's bytes:
+ * four bytes of state per connection, updated segment by segment as the body arrives in
+ * order, a few lines in any language (bench/connload.py has it in Python), and one
+ * instruction per 8 bytes on x86 (SSE4.2), where FNV-1a 64, byte by byte, took 41% of
+ * the generator's time with 20 KiB bodies. A cryptographic hash would need a hundred
+ * bytes of state per connection for no gain: this is a check that every byte arrived,
+ * in order, unchanged, not a defence against an adversary. Any burst error of up to 32
+ * bits is caught, and anything else but for one chance in four billion.
  *
  * The response's header must arrive whole in the first segment of the response: the
  * server builds its responses from templates whose headers are a few hundred bytes, far
@@ -19,17 +22,57 @@
 #include <string.h>
 #include <strings.h>
 
-#define FNV_PRIME 0x100000001b3ull
+#define CRC32C_POLY 0x82f63b78u  /* 0x1edc6f41, bits reflected */
 
-uint64_t fnv1a64(uint64_t h, const uint8_t *p, uint32_t n)
+static uint32_t crc_table[256];
+static int crc_hw;
+
+void crc32c_init(void)
 {
-    for (uint32_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * FNV_PRIME;
-    return h;
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = (c >> 1) ^ (c & 1 ? CRC32C_POLY : 0);
+        crc_table[i] = c;
+    }
+#if defined(__x86_64__)
+    crc_hw = __builtin_cpu_supports("sse4.2");
+#endif
+}
+
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+__attribute__((target("sse4.2"))) static uint32_t crc_sse42(uint32_t c, const uint8_t *p,
+                                                            uint32_t n)
+{
+    uint64_t c64 = c;
+    for (; n >= 8; n -= 8, p += 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);  /* unaligned: a segment's payload starts anywhere */
+        c64 = _mm_crc32_u64(c64, w);
+    }
+    c = (uint32_t)c64;
+    for (; n; n--, p++)
+        c = _mm_crc32_u8(c, *p);
+    return c;
+}
+#endif
+
+/* The running CRC32C state c (CRC32C_INIT at first) after n more bytes; the CRC of all of
+ * them is the state with its bits inverted (crc32c_final). */
+uint32_t crc32c(uint32_t c, const uint8_t *p, uint32_t n)
+{
+#if defined(__x86_64__)
+    if (crc_hw)
+        return crc_sse42(c, p, n);
+#endif
+    for (; n; n--, p++)
+        c = crc_table[(c ^ *p) & 255] ^ (c >> 8);
+    return c;
 }
 
 /* The length and checksum of the file at path; -1 if it cannot be read. */
-static int file_sum(const char *path, uint64_t *len, uint64_t *sum)
+static int file_sum(const char *path, uint64_t *len, uint32_t *sum)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -39,11 +82,12 @@ static int file_sum(const char *path, uint64_t *len, uint64_t *sum)
     uint8_t buf[65536];
     size_t n;
     *len = 0;
-    *sum = FNV_INIT;
+    uint32_t c = CRC32C_INIT;
     while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
-        *sum = fnv1a64(*sum, buf, (uint32_t)n);
+        c = crc32c(c, buf, (uint32_t)n);
         *len += n;
     }
+    *sum = crc32c_final(c);
     int bad = ferror(f);
     fclose(f);
     return bad ? -1 : 0;

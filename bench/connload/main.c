@@ -2,7 +2,7 @@
  * bench/connload - a load generator that opens up to millions of TCP connections to one
  * server from one client network namespace, with no kernel socket per connection: TCP
  * is spoken in raw frames on an AF_PACKET socket (ring.c). Each connection makes one
- * HTTP request, checks the response's length and the FNV-1a 64 checksum of its body,
+ * HTTP request, checks the response's length and the CRC32C of its body,
  * then stays open, sending nothing. Built by bench/connload.py:
  *   gcc -O2 -Wall -Wextra -Werror main.c args.c conn.c http.c pkt.c ring.c -o connload
  *
@@ -20,13 +20,14 @@
  * It answers ARP for its addresses anyway, as a host would, and learns the server's MAC
  * by ARP unless given --server-mac.
  *
- * State. One 24-byte struct conn per connection in a flat array, the index derived from
- * a reply's destination address and port (24 MB for a million): state, the next byte
+ * State. One 20-byte struct conn per connection in a flat array, the index derived from
+ * a reply's destination address and port (20 MB for a million): state, the next byte
  * expected, body bytes still due, the running checksum, a timestamp and a try count.
  * Our ISN, the path and the request are functions of the index (conn.c).
  *
- * Checksum. FNV-1a 64 of the body, updated as in-order bytes arrive: 8 bytes of state,
- * and easy to compute again from the file in any language (http.c says why not more).
+ * Checksum. CRC32C of the body, updated as in-order bytes arrive: 4 bytes of state, one
+ * instruction per 8 bytes, and easy to compute again from the file in any language
+ * (http.c says why not more).
  *
  * Pace. SYNs go out at --rate per second, never more than --window connections opened
  * and not yet answered, so the server's SYN backlog and transmit ring and our rings are
@@ -44,7 +45,9 @@
  *   holding      the connections are held open for --hold s (-1: until a signal)
  *   final        everything: counts, errors by kind, times, frames
  * SIGINT or SIGTERM ends any phase; with --reset every open connection gets a RST
- * (exact sequence, so the server frees it at once), then the final line. Exit status 0
+ * (exact sequence, so the server frees it at once; --reset-rounds times, 3 by default,
+ * as a lost one would leave the connection to the server's idle timeout), a "reset"
+ * line after each round, then the final line. Exit status 0
  * if every connection was answered and none failed or was lost while held (reset or
  * closed by the server), 1 otherwise, 2 for bad usage or a setup that cannot work.
  */
@@ -54,6 +57,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,7 +66,6 @@
 #define OPEN_BURST 512    /* SYNs per pass of the loop, at most */
 #define ACKQ_CAP 65536
 #define LINGER_MS 100     /* after each round of resets: time to answer a challenge ACK */
-#define RST_ROUNDS 3      /* the exit's RSTs are sent this many times, LINGER_MS apart */
 #define ARP_TRIES 15
 #define ARP_WAIT_MS 200
 
@@ -179,9 +182,8 @@ static void print_start(const struct lg *g)
            c->conns, c->ifname, dst, c->dport, c->dmac[0], c->dmac[1], c->dmac[2], c->dmac[3],
            c->dmac[4], c->dmac[5], lo, hi, c->naddrs, c->port_lo, c->nports, c->rate, c->window);
     for (uint32_t i = 0; i < c->ntargets; i++)
-        printf("%s{\"path\":\"%s\",\"len\":%llu,\"fnv1a64\":\"%016llx\"}", i ? "," : "",
-               c->tg[i].path, (unsigned long long)c->tg[i].want_len,
-               (unsigned long long)c->tg[i].want_sum);
+        printf("%s{\"path\":\"%s\",\"len\":%llu,\"crc32c\":\"%08x\"}", i ? "," : "",
+               c->tg[i].path, (unsigned long long)c->tg[i].want_len, c->tg[i].want_sum);
     printf("]}\n");
     fflush(stdout);
 }
@@ -234,8 +236,13 @@ static void print_final(struct lg *g, double t_est, double t_ans, double t_fin, 
     double ts[3] = {t_est, t_ans, t_fin};
     for (int i = 0; i < 3; i++)
         snprintf(b[i], sizeof(b[i]), ts[i] < 0 ? "null" : "%.3f", ts[i]);
-    printf("\"t_established_s\":%s,\"t_answered_s\":%s,\"t_finished_s\":%s,\"held_s\":%.3f}\n",
-           b[0], b[1], b[2], held_s);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double cpu = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec)
+                 + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+    printf("\"t_established_s\":%s,\"t_answered_s\":%s,\"t_finished_s\":%s,\"held_s\":%.3f,"
+           "\"cpu_s\":%.3f,\"max_rss_kb\":%ld}\n",
+           b[0], b[1], b[2], held_s, cpu, ru.ru_maxrss);
     fflush(stdout);
 }
 
@@ -317,6 +324,25 @@ static void run(struct lg *g, struct phase *ph, double *held_s)
     *held_s = secs(g) - from;
 }
 
+/* --reset: the RSTs, --reset-rounds times, LINGER_MS apart, a "reset" line after each. */
+static void reset_rounds(struct lg *g)
+{
+    for (uint32_t i = 0; i < g->cfg.reset_rounds; i++) {
+        double t = secs(g);
+        uint64_t before = g->ct.rsts_sent;
+        if (i == 0)
+            g->ct.reset_at_exit = conn_reset_all(g);
+        else
+            conn_reset_again(g);
+        printf("{\"event\":\"reset\",\"round\":%u,\"t\":%.3f,\"sent\":%llu,\"took_s\":%.3f}\n",
+               i + 1, secs(g), U(g->ct.rsts_sent - before), secs(g) - t);
+        fflush(stdout);
+        uint32_t until = now_ms(g) + LINGER_MS, last = 0;
+        while (now_ms(g) < until)
+            pass(g, 0, &last, 10);
+    }
+}
+
 static int setup(struct lg *g, int argc, char **argv)
 {
     if (args_parse(&g->cfg, argc, argv) || kernel_out(&g->cfg))
@@ -340,6 +366,7 @@ static int setup(struct lg *g, int argc, char **argv)
 int main(int argc, char **argv)
 {
     static struct lg g;
+    crc32c_init();
     struct sigaction sa = {.sa_handler = on_stop};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
@@ -351,16 +378,8 @@ int main(int argc, char **argv)
     struct phase ph = {-1, -1, -1, 0};
     double held_s = 0;
     run(&g, &ph, &held_s);
-    if (g.cfg.reset) {
-        g.ct.reset_at_exit = conn_reset_all(&g);
-        for (int i = 0; i < RST_ROUNDS; i++) {
-            uint32_t until = now_ms(&g) + LINGER_MS, last = 0;
-            while (now_ms(&g) < until)
-                pass(&g, 0, &last, 10);
-            if (i + 1 < RST_ROUNDS)
-                conn_reset_again(&g);
-        }
-    }
+    if (g.cfg.reset)
+        reset_rounds(&g);
     print_final(&g, ph.t_est, ph.t_ans, ph.t_fin, held_s);
     int lost = g.ct.rst_after + g.ct.closed_after > 0;  /* the hold is part of the job */
     return g.ct.answered == g.cfg.conns && errors(&g.ct) == 0 && !lost ? 0 : 1;

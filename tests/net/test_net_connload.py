@@ -1,7 +1,7 @@
 # tests/net/test_net_connload.py: 10,000 connections held at once (issue 18 part 4), on
 # AF_PACKET and AF_XDP. bench/connload opens them from raw frames in the client
 # namespace, from addresses its kernel does not own, one GET each (a 1 KiB and a 20 KiB
-# file in turn); every body must be byte-exact (length and FNV-1a 64), the server must
+# file in turn); every body must be byte-exact (length and CRC32C), the server must
 # count 10,000 active connections while they are held, a fresh curl must still be
 # answered, and once the generator resets them the server must be back to none. The
 # client kernel must have stayed out: it dropped the replies to those addresses and sent
@@ -30,7 +30,7 @@ from nethelpers import (
     write_app,
 )
 
-from bench.connload import build, events, fnv1a64
+from bench.connload import build, crc32c, events
 from ssdk.tools.netns import ns_exec, veth_pair
 
 pytestmark = pytest.mark.net
@@ -145,8 +145,8 @@ def test_ten_thousand_connections_held(
         start = gen.until("start", 30)
         # The generator's checksums are the ones Python computes from the files.
         want = {f"/files/{n}": (public / n).read_bytes() for n in FILES}
-        assert {t["path"]: (t["len"], int(t["fnv1a64"], 16)) for t in start["targets"]} == {
-            p: (len(b), fnv1a64(b)) for p, b in want.items()
+        assert {t["path"]: (t["len"], int(t["crc32c"], 16)) for t in start["targets"]} == {
+            p: (len(b), crc32c(b)) for p, b in want.items()
         }, start
         assert start["server_mac"] == topo.server_mac, start  # learned by ARP
         holding = gen.until("holding", OPEN_TIMEOUT_S + 30)
