@@ -64,8 +64,10 @@ static void send_seg(struct lg *g, uint32_t idx, uint32_t seq, uint8_t flags, co
                      uint32_t n)
 {
     uint8_t *f = ring_tx_slot(g->ring);
-    if (!f)
-        return;  /* the ring never drained: counted in tx_waits; the timers send again */
+    if (!f) {
+        g->ct.tx_lost++;  /* the ring never drained; the timers send again */
+        return;
+    }
     ring_tx_commit(g->ring, pkt_tcp(&g->cfg, f, idx, seq, g->conns[idx].rcv_nxt, flags, d, n));
     g->ct.tx_frames++;
 }

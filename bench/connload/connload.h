@@ -93,7 +93,7 @@ struct counters {
     uint64_t data_after;                  /* segments of data after a whole answer */
     uint64_t reset_at_exit;               /* open connections we reset on exit */
     uint64_t dup_segs, ooo_segs, syn_retries, req_retries, acks, rsts_sent;
-    uint64_t rx_frames, tx_frames, rx_ignored, arp_replies, tx_waits;
+    uint64_t rx_frames, tx_frames, rx_ignored, arp_replies, tx_lost;
 };
 
 /* ring.c */

@@ -227,10 +227,10 @@ static void print_final(struct lg *g, double t_est, double t_ans, double t_fin, 
     printf("\"dup_segments\":%llu,\"ooo_segments\":%llu,\"syn_retries\":%llu,"
            "\"request_retries\":%llu,\"acks_sent\":%llu,\"rsts_sent\":%llu,\"rx_frames\":%llu,"
            "\"tx_frames\":%llu,\"rx_ignored\":%llu,\"rx_ring_drops\":%llu,\"tx_ring_waits\":%llu,"
-           "\"arp_replies\":%llu,",
+           "\"tx_ring_lost\":%llu,\"arp_replies\":%llu,",
            U(c->dup_segs), U(c->ooo_segs), U(c->syn_retries), U(c->req_retries), U(c->acks),
            U(c->rsts_sent), U(c->rx_frames), U(c->tx_frames), U(c->rx_ignored),
-           U(ring_drops(g->ring)), U(ring_tx_waits(g->ring)), U(c->arp_replies));
+           U(ring_drops(g->ring)), U(ring_tx_waits(g->ring)), U(c->tx_lost), U(c->arp_replies));
     /* Times that were never reached are null, so a reader cannot mistake them for 0. */
     char b[3][32];
     double ts[3] = {t_est, t_ans, t_fin};
