@@ -13,6 +13,7 @@ bench.parclient       N parallel downloads, one client process of --bottleneck
 bench.cpu             /proc/stat and process CPU time, for bench.wrk_vs_nginx
 bench.kernel_net      RPS and TCP congestion control in bench.wrk_vs_nginx's namespaces
 bench.goals           issue 13's goals judged from bench.wrk_vs_nginx's rows
+bench.connload        builds and runs bench/connload, many TCP connections from raw frames
 
 A package, so they share bench/common.py by import and find the checkout's ssdk as the
 current directory's, with no sys.path edits. They report; none of them asserts.
