@@ -250,8 +250,10 @@ const struct ssdk_netmap_sys *ssdk_netmap_emu_sys(struct ssdk_netmap_emu *m);
 int  ssdk_netmap_emu_wire_in(struct ssdk_netmap_emu *m, const uint8_t *frame, uint32_t len);
 /* The oldest frame sent: its length, 0 if none, -1 if cap is short. */
 int  ssdk_netmap_emu_wire_out(struct ssdk_netmap_emu *m, uint8_t *buf, uint32_t cap);
-/* TX slots the emulated NIC sends per NIOCTXSYNC (a slow link); 0: all of them. */
-void ssdk_netmap_emu_tx_budget(struct ssdk_netmap_emu *m, uint32_t per_sync);
+/* From now on the emulated NIC reports at most n more TX slots sent, over all syncs,
+ * until the next call (a link that drains at the test's pace: the slots stay the
+ * kernel's until reported); n < 0: no limit, the default. */
+void ssdk_netmap_emu_tx_credit(struct ssdk_netmap_emu *m, int32_t n);
 /* The next sync of direction dir (0 TX, 1 RX) fails with err; reset: the ring is also
  * put back to the kernel's view, as for a bad head. */
 void ssdk_netmap_emu_fail_next(struct ssdk_netmap_emu *m, uint32_t dir, int err, int reset);

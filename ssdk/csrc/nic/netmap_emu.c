@@ -14,9 +14,11 @@
  *  - head and cur move only forward, within the slots the user owns: head from the
  *    kernel's last head (hwcur) up to tail, cur from head up to tail. tail is the
  *    kernel's alone: what the user writes there is ignored and overwritten.
- *  - TXSYNC hands the slots hwcur..head-1 to the emulated NIC, which sends up to its
- *    budget of the oldest pending ones to the wire; tail then stops one short of the
- *    oldest still pending (one slot is always kept empty).
+ *  - TXSYNC hands the slots hwcur..head-1 to the emulated NIC, which puts them on the
+ *    wire at once, and reports the oldest ones done as far as the test's credit allows
+ *    (a NIC that reports completions late, as [man] warns they may be); tail stops one short
+ *    of the oldest not reported (one slot is always kept empty), so those slots stay
+ *    the kernel's until a later sync.
  *  - RXSYNC takes back hwcur..head-1, then fills slots from tail with frames from the
  *    wire while one slot before hwcur stays empty, and moves tail past them.
  *  - a slot flagged NS_BUF_CHANGED must carry a buffer index inside the region (and not
@@ -135,14 +137,16 @@ static int txsync(struct ssdk_netmap_emu *m, struct kring *k)
         return -1;
     if (!pointers_valid(k) || !slots_valid(m, k, 1))
         return reset_ring(m, k);
-    k->hwcur = r->head;  /* hwcur..head-1 now belong to the NIC */
-    uint32_t budget = m->tx_budget ? m->tx_budget : r->num_slots;
-    while (budget-- && k->hwdone != k->hwcur) {
-        struct nm_slot *s = &r->slot[k->hwdone];
+    for (; k->hwcur != r->head; k->hwcur = nm_next(r, k->hwcur)) {  /* to the NIC */
+        struct nm_slot *s = &r->slot[k->hwcur];
         wire_push(&m->out, nm_buf(r, s->buf_idx), s->len);
         s->flags &= (uint16_t)~NM_SLOT_BUF_CHANGED;
         m->st.tx_frames++;
+    }
+    while (k->hwdone != k->hwcur && m->tx_credit != 0) {  /* the NIC reports them done */
         k->hwdone = nm_next(r, k->hwdone);
+        if (m->tx_credit > 0)
+            m->tx_credit--;
     }
     k->hwtail = k->hwdone ? k->hwdone - 1 : r->num_slots - 1;  /* one slot kept empty */
     r->tail = k->hwtail;
@@ -340,10 +344,7 @@ int ssdk_netmap_emu_wire_out(struct ssdk_netmap_emu *m, uint8_t *buf, uint32_t c
     return (int)wire_pop(&m->out, buf, cap);
 }
 
-void ssdk_netmap_emu_tx_budget(struct ssdk_netmap_emu *m, uint32_t per_sync)
-{
-    m->tx_budget = per_sync;
-}
+void ssdk_netmap_emu_tx_credit(struct ssdk_netmap_emu *m, int32_t n) { m->tx_credit = n; }
 
 void ssdk_netmap_emu_fail_next(struct ssdk_netmap_emu *m, uint32_t dir, int err, int reset)
 {

@@ -133,6 +133,7 @@ struct ssdk_netmap_emu *ssdk_netmap_emu_new(const char *ifname, uint32_t nrings,
     memcpy(m->name, ifname, strlen(ifname));
     m->nrings = nrings;
     m->slots = slots;
+    m->tx_credit = -1;
     for (int i = 0; i < EMU_FDS; i++)
         m->fds[i].fd = -1;
     emu_sys_init(m);

@@ -45,7 +45,7 @@ struct ssdk_netmap_emu {
     struct kring *tx, *rx;
     uint32_t extra_next; /* the next buffer not given out yet */
     struct wire in, out;
-    uint32_t tx_budget;
+    int32_t tx_credit;   /* TX slots the NIC may still report done; < 0: no limit */
     uint32_t fault_dir, fault_reset;
     int fault_err;
     struct emu_fd fds[EMU_FDS];
