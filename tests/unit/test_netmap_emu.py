@@ -372,3 +372,27 @@ def test_an_injected_failure_fails_one_sync(emu: Any) -> None:
     assert p.sync(NIOCTXSYNC) == errno.EIO and wire_out(emu) == []
     assert p.sync(NIOCTXSYNC) == 0 and wire_out(emu) == [frame(3)]
     assert stats(emu)["errors"] == 1 and stats(emu)["last_errno"] == errno.EIO
+
+
+# --- the real device ---------------------------------------------------------------------
+
+
+def test_the_real_backend_says_why_it_cannot_bind() -> None:
+    """Through libc on /dev/netmap: where the device is missing (this machine, any
+    without the module) the error says so; where it is there, an interface that does
+    not exist is refused by NIOCREGIF."""
+    import os
+
+    from ssdk.core.runtime.engine import Engine, EngineConfig, EngineError
+
+    engine = Engine(EngineConfig(ip="198.18.0.2"))
+    try:
+        with pytest.raises(EngineError) as info:
+            engine.attach_netmap("ssdknone0", ring=0)
+        if os.path.exists("/dev/netmap"):
+            assert "NIOCREGIF on ssdknone0" in str(info.value)
+        else:
+            assert "cannot open /dev/netmap" in str(info.value)
+            assert "no netmap module" in str(info.value)
+    finally:
+        engine.close()
