@@ -197,6 +197,12 @@ class Sharing:
 
     def lines(self, opts: ServeOptions) -> list[str]:
         """What the start banner says about it."""
+        if opts.backend == "netmap":
+            return [
+                f"netmap on {opts.iface}: netmap takes the interface from the kernel while "
+                "ssdk serves; every frame of the bound ring pairs is ssdk's, ARP and ICMP "
+                "included"
+            ]
         what = f"{opts.ip.ip} TCP port {opts.port}" + (
             ", ARP and ICMP for it" if self.arp_icmp else ""
         )
