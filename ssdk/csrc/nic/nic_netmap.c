@@ -143,9 +143,7 @@ static unsigned nm_rx_burst(struct nic *n, struct frame *out, unsigned max)
     struct nm_ring *r = m->rx;
     if (m->rx_lent == 0 && r->head == r->tail)  /* all handed up: give back, ask for more */
         ring_sync(m, r, NM_IOC_RXSYNC, "NIOCRXSYNC");
-    uint32_t i = r->head, k = 0;
-    for (uint32_t j = 0; j < m->rx_lent; j++)
-        i = nm_next(r, i);
+    uint32_t i = (r->head + m->rx_lent) % r->num_slots, k = 0;
     while (k < max && i != r->tail) {
         uint8_t *b = slot_buf(m, r, i);
         uint32_t len = r->slot[i].len;
@@ -161,10 +159,10 @@ static unsigned nm_rx_burst(struct nic *n, struct frame *out, unsigned max)
 static void nm_rx_release(struct nic *n, unsigned count)
 {
     struct nic_netmap *m = (void *)n;
-    uint32_t h = m->rx->head;
-    for (unsigned j = 0; j < count && m->rx_lent; j++, m->rx_lent--)
-        h = nm_next(m->rx, h);
-    m->rx->head = m->rx->cur = h;
+    if (count > m->rx_lent)
+        count = m->rx_lent;
+    m->rx_lent -= count;
+    m->rx->head = m->rx->cur = (m->rx->head + count) % m->rx->num_slots;
 }
 
 static uint8_t *nm_tx_slot(struct nic *n)
