@@ -8,11 +8,12 @@
  *          NIOCRXSYNC, NR_REG_ONE_NIC, NETMAP_NO_TX_POLL, NS_BUF_CHANGED, the
  *          head/cur/tail rules. The page leaves out the fields it elides ("...") and
  *          every numeric value.
- *   [hdr]  the documentation comments of <net/netmap.h> (netmap's "ultimate reference",
- *          as [man] calls it), NETMAP_API 14: field order and types of netmap_slot,
- *          netmap_ring (sem[128] aligned to NM_CACHE_ALIGN 128, then slot[]) and
- *          netmap_if (ni_host_tx_rings, ni_host_rx_rings, ni_spare1[3], ring_ofs[]),
- *          the ioctl encodings, NETMAP_MIN_API 14, the NR_REG_* and NS_* values.
+ *   [hdr]  <net/netmap.h> as netmap publishes it (the "ultimate reference", [man] says),
+ *          NETMAP_API 14, read for its declarations and comments: field order and types
+ *          of netmap_slot, netmap_ring (sem[128] aligned to NM_CACHE_ALIGN 128, then
+ *          slot[]) and netmap_if (ni_host_tx_rings, ni_host_rx_rings, ni_spare1[3],
+ *          ring_ofs[]), the ioctl encodings, NETMAP_MIN_API 14, the NR_REG_* and NS_*
+ *          values. The same header at NETMAP_API 12 (NETMAP_MIN_API 11) for what changed.
  *   [vpp]  FD.io VPP's published API docs of its copy of that header (net_netmap.h,
  *          NETMAP_API 11): the same netmap_ring and netmap_slot fields, NETMAP_MAX_API
  *          15, NETMAP_NO_TX_POLL 0x1000, NETMAP_RING_MASK 0x0fff, NS_BUF_CHANGED 0x1.
@@ -23,9 +24,10 @@
  * nmreq_header. NIOCREGIF is what [man] documents, field by field; its 60 bytes have
  * not changed since API 11, and current netmap (API 14) still takes it through its
  * compatibility layer (netmap.h includes netmap_legacy.h "for backward compatibility").
- * NIOCCTRL's register body (struct nmreq_register) gained the host ring counts in the
- * middle of the struct at API 14, so a body laid out for one API version is misread by
- * another; the legacy request has no such field to get wrong. We set nr_version to 14:
+ * NIOCCTRL's register body (struct nmreq_register) is laid out differently in API 12
+ * and API 14 (14 put the host ring counts before nr_mode and moved nr_extra_bufs ahead
+ * of nr_flags) [hdr], so a body laid out for one version is misread by the other; the
+ * legacy request kept its layout. We set nr_version to 14:
  * current kernels refuse below NETMAP_MIN_API 14 [hdr], and API 11-13 kernels take up
  * to NETMAP_MAX_API 15 [vpp].
  */

@@ -249,6 +249,7 @@ static struct nm_ring *find_ring(struct nic_netmap *m, const struct nm_if *nifp,
     struct nm_ring *r = (void *)p;
     if (ofs == 0 || p < m->mem || p + sizeof(*r) > m->mem + m->mem_len || r->dir != dir
         || r->ringid != ring || r->num_slots < 2 || r->nr_buf_size < NIC_FRAME_MAX
+        || p + sizeof(*r) + (size_t)r->num_slots * sizeof(struct nm_slot) > m->mem + m->mem_len
         || r->head >= r->num_slots || r->tail >= r->num_slots) {
         snprintf(err, errlen, "netmap: the %s ring %u is not where netmap_if says, or is "
                  "unusable (buffers under %u bytes?)", dir == NM_DIR_TX ? "TX" : "RX", ring,
