@@ -144,7 +144,8 @@ static unsigned nm_rx_burst(struct nic *n, struct frame *out, unsigned max)
     if (m->rx_lent == 0 && r->head == r->tail)  /* all handed up: give back, ask for more */
         ring_sync(m, r, NM_IOC_RXSYNC, "NIOCRXSYNC");
     uint32_t i = (r->head + m->rx_lent) % r->num_slots, k = 0;
-    while (k < max && i != r->tail) {
+    uint32_t tail = r->tail < r->num_slots ? r->tail : i;  /* a bad tail: nothing to read */
+    while (k < max && i != tail) {
         uint8_t *b = slot_buf(m, r, i);
         uint32_t len = r->slot[i].len;
         if (len > r->nr_buf_size || !b)
