@@ -10,15 +10,15 @@
  *
  * What it holds: one memory region laid out as netmap_abi.h says (a netmap_if per ring
  * pair, 4096 bytes in, so nr_offset must be honoured; the rings; 2048-byte buffers,
- * index 0 never used since it ends the extra-buffer list). Its rules, per [man]:
+ * index 0 never used since it ends the extra-buffer list). Its rules, per netmap(4):
  *  - head and cur move only forward, within the slots the user owns: head from the
  *    kernel's last head (hwcur) up to tail, cur from head up to tail. tail is the
  *    kernel's alone: what the user writes there is ignored and overwritten.
  *  - TXSYNC hands the slots hwcur..head-1 to the emulated NIC, which puts them on the
- *    wire at once, and reports the oldest ones done as far as the test's credit allows
- *    (a NIC that reports completions late, as [man] warns they may be); tail stops one short
- *    of the oldest not reported (one slot is always kept empty), so those slots stay
- *    the kernel's until a later sync.
+ *    wire at once and reports the oldest ones done as far as the test's credit allows
+ *    (the page: completions come "in batches, hence signals can be delayed"); tail
+ *    stops one short of the oldest not reported (one slot is always kept empty), so
+ *    those slots stay the kernel's until a later sync.
  *  - RXSYNC takes back hwcur..head-1, then fills slots from tail with frames from the
  *    wire while one slot before hwcur stays empty, and moves tail past them.
  *  - a slot flagged NS_BUF_CHANGED must carry a buffer index inside the region (and not
@@ -27,9 +27,10 @@
  *  - poll() syncs as the page says (TX unless NETMAP_NO_TX_POLL was asked, RX with
  *    POLLIN) and reports POLLIN/POLLOUT when tail is past cur. It never blocks: nothing
  *    else in the process could change the rings while it waited.
- * A bad head, cur or slot is what the page calls an invalid ring: the emulation resets
- * the ring to its own view (head = cur = hwcur, tail its own) and fails the call with
- * EINVAL, which is how netmap answers (the page says no more).
+ * The page does not say how the kernel answers a head or cur outside those bounds, or a
+ * bad slot. The emulation resets the ring to its own view (head = cur = hwcur, tail its
+ * own) and fails the call with EINVAL: its own choice, and the harder case for the
+ * backend, which must cope with a failed call whether or not the ring was reset.
  *
  * The descriptor open returns is a real eventfd, readable while frames wait for the
  * RX ring, so the loop's own poll() on it (serve/loop.c) sleeps and wakes as on netmap.
@@ -80,7 +81,8 @@ static void signal_fds(struct ssdk_netmap_emu *m)
 
 /* --- the rules of a sync ---------------------------------------------------------- */
 
-/* [man]: head from the kernel's last head up to tail, cur from head up to tail. */
+/* netmap(4): indexes only move forward, over the slots the user owns: head from the
+ * kernel's last head up to tail, cur from head up to tail. */
 static int pointers_valid(const struct kring *k)
 {
     const struct nm_ring *r = k->r;
@@ -177,7 +179,7 @@ static int rxsync(struct ssdk_netmap_emu *m, struct kring *k)
 
 /* --- registration ------------------------------------------------------------------- */
 
-/* nr_arg3 extra buffers, linked by their first word, 0 ending the list [man]. */
+/* nr_arg3 extra buffers, linked by their first word, 0 ending the list (netmap(4)). */
 static uint32_t give_extra(struct ssdk_netmap_emu *m, struct nm_if *nifp, uint32_t want)
 {
     uint32_t given = 0, head = 0;

@@ -76,7 +76,8 @@ static void ring_init(struct ssdk_netmap_emu *m, struct kring *k, size_t ofs, ui
     r->dir = (uint16_t)dir;
     for (uint32_t i = 0; i < m->slots; i++)
         r->slot[i].buf_idx = (*next_buf)++;
-    /* [man]: after registration a TX ring offers every slot but one; an RX ring none. */
+    /* netmap(4) keeps one slot empty: a fresh TX ring offers all the others to fill, a
+     * fresh RX ring holds nothing yet. */
     r->head = r->cur = 0;
     r->tail = dir == NM_DIR_TX ? m->slots - 1 : 0;
     *k = (struct kring){.r = r, .hwcur = 0, .hwtail = r->tail, .hwdone = 0};

@@ -201,7 +201,7 @@ static int nm_fd(struct nic *n) { return ((struct nic_netmap *)n)->fd; }
 /* The NIC's own drop counter is not in the ring (netmap(4) has none): 0, unknown. */
 static uint64_t nm_rx_dropped(struct nic *n) { (void)n; return 0; }
 
-/* [man] "A transmit ring with pending transmissions has head != tail + 1": wait a
+/* netmap(4): "A transmit ring with pending transmissions has head != tail + 1": wait a
  * little for those to leave, since closing the descriptor takes the NIC out of netmap
  * mode (a FIN or RST sent last should still reach the peer). */
 static void tx_drain(struct nic_netmap *m)
@@ -285,7 +285,7 @@ static int bind_ring(struct nic_netmap *m, const char *ifname, uint32_t ring, ch
     }
     const struct nm_if *nifp = (const void *)(m->mem + req.nr_offset);
     /* Host TX rings sit between the NIC's TX and RX rings; before API 14 the count was
-     * not written (a zero spare) and there was always one pair [man]. */
+     * not written (a zero spare) and there was always one pair (netmap(4)). */
     uint32_t host_tx = nifp->ni_host_tx_rings ? nifp->ni_host_tx_rings : 1;
     m->tx = find_ring(m, nifp, ring, NM_DIR_TX, ring, err, errlen);
     m->rx = m->tx ? find_ring(m, nifp, nifp->ni_tx_rings + host_tx + ring, NM_DIR_RX, ring,
