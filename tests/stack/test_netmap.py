@@ -173,3 +173,16 @@ def test_a_reset_rx_ring_hands_nothing_up_twice(make_nm: Callable[..., NetmapSta
     assert peer.responses()[0].raw == site.expect("/")
     resp, _ = peer.fetch(get("/a"))  # and the connection goes on
     assert resp.raw == site.expect("/a")
+
+
+def test_an_idle_loop_sleeps_on_the_descriptor(make_nm: Callable[..., NetmapStack]) -> None:
+    """The real clock and ssdk_run: idle, the loop waits in poll() on the backend's
+    descriptor (the emulation's is readable only while frames wait) instead of asking
+    the ring again and again; a frame put on the wire wakes it."""
+    stack = make_nm(virtual_clock=False)
+    before = stack.emu_stats()["rxsyncs"]
+    assert stack.engine.run(100) == 0
+    assert stack.emu_stats()["rxsyncs"] - before < 10  # a busy loop makes thousands
+    stack.put(syn(42000))
+    assert stack.engine.run(20) == 1
+    assert [str(f[TCP].flags) for f in stack.take()] == ["SA"]
