@@ -450,14 +450,17 @@ def serve(
     ] = None,
     backend: Annotated[
         str,
-        typer.Option("--backend", callback=_backend, help="NIC backend: af_packet, af_xdp or tap."),
+        typer.Option(
+            "--backend", callback=_backend, help="NIC backend: af_packet, af_xdp, tap or netmap."
+        ),
     ] = "af_packet",
     queue: Annotated[
         int,
         typer.Option(
             "--queue",
             min=0,
-            help="af_xdp: the interface queue of the first worker (worker i serves queue+i).",
+            help="af_xdp, netmap: the interface queue (netmap: ring pair) of the first worker "
+            "(worker i serves queue+i).",
         ),
     ] = 0,
     workers: Annotated[
@@ -466,8 +469,8 @@ def serve(
             "--workers",
             min=1,
             max=256,
-            help="Engine processes: one per NIC queue (af_xdp) or per share of the "
-            "flows (af_packet fanout).",
+            help="Engine processes: one per NIC queue (af_xdp, netmap) or per share of "
+            "the flows (af_packet fanout).",
         ),
     ] = 1,
     xdp_mode: Annotated[
@@ -608,14 +611,19 @@ def doctor(
     ] = None,
     backend: Annotated[
         str,
-        typer.Option("--backend", callback=_backend, help="NIC backend: af_packet, af_xdp or tap."),
+        typer.Option(
+            "--backend", callback=_backend, help="NIC backend: af_packet, af_xdp, tap or netmap."
+        ),
     ] = "af_packet",
     workers: Annotated[
         int,
         typer.Option("--workers", min=1, max=256, help="Engine processes, as serve's --workers."),
     ] = 1,
     queue: Annotated[
-        int, typer.Option("--queue", min=0, help="af_xdp: the interface queue of the first worker.")
+        int,
+        typer.Option(
+            "--queue", min=0, help="af_xdp, netmap: the interface queue of the first worker."
+        ),
     ] = 0,
     xdp_mode: Annotated[
         str, typer.Option("--xdp-mode", callback=_xdp_mode, help="af_xdp: auto, native or skb.")

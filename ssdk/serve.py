@@ -54,7 +54,7 @@ from ssdk.share import (
 )
 from ssdk.workers import Supervisor, WorkerPlan, WorkerStartError
 
-BACKENDS = ("af_packet", "af_xdp", "tap")
+BACKENDS = ("af_packet", "af_xdp", "tap", "netmap")
 GSO_MODES = ("auto", "on", "off")
 GSO_BACKENDS = ("af_packet", "tap")  # those that can hand the kernel super-frames
 SLICE_MS = 100
@@ -71,7 +71,7 @@ class ServeOptions:
     max_conns: int = 4096
     stats_file: Path | None = None
     mss: int = DEFAULT_MSS
-    queue: int = 0  # af_xdp: the interface queue of the first worker (worker i: queue + i)
+    queue: int = 0  # af_xdp, netmap: the queue (ring pair) of the first worker (worker i: +i)
     workers: int = 1
     xdp_mode: str = "auto"  # af_xdp: auto (native, else SKB), native or skb
     tcp: dict[str, Any] = field(default_factory=dict)  # EngineConfig overrides
@@ -197,6 +197,12 @@ class Sharing:
 
     def lines(self, opts: ServeOptions) -> list[str]:
         """What the start banner says about it."""
+        if opts.backend == "netmap":
+            return [
+                f"netmap on {opts.iface}: netmap takes the interface from the kernel while "
+                "ssdk serves; every frame of the bound ring pairs is ssdk's, ARP and ICMP "
+                "included"
+            ]
         what = f"{opts.ip.ip} TCP port {opts.port}" + (
             ", ARP and ICMP for it" if self.arp_icmp else ""
         )
@@ -251,7 +257,8 @@ def worker_plan(
     gso: bool = False,
     share: Sharing | None = None,
 ) -> WorkerPlan:
-    """How worker i attaches: its queue (AF_XDP), the shared fanout group (AF_PACKET);
+    """How worker i attaches: its queue (AF_XDP, netmap's ring pair), the shared fanout
+    group (AF_PACKET);
     gso: the backend opens for super-frames (gso_decide); share: the XDP program to join
     or the socket filter to attach (share_setup)."""
     cfg = EngineConfig(
@@ -267,6 +274,8 @@ def worker_plan(
                 engine.socket_filter(share.sock_filter)
         elif opts.backend == "tap":
             engine.attach_tap(opts.iface)
+        elif opts.backend == "netmap":
+            engine.attach_netmap(opts.iface, ring=opts.queue + i)
         else:
             engine.attach_af_xdp(
                 opts.iface, queue=opts.queue + i, mode=opts.xdp_mode, xdp_filter=share.xdp
@@ -275,7 +284,7 @@ def worker_plan(
             engine.impair(opts.impair_rx, opts.impair_tx, seed + i)
 
     def queue_of(i: int) -> int:
-        return opts.queue + i if opts.backend == "af_xdp" else 0
+        return opts.queue + i if opts.backend in ("af_xdp", "netmap") else 0
 
     app_path = opts.target if not opts.target.endswith(".ssdk") else None
     return WorkerPlan(

@@ -208,6 +208,63 @@ int  ssdk_nic_socket_filter(struct ssdk_engine *e, const uint8_t *prog, uint32_t
 /* A TAP device (made if it does not exist): the stack as a host on this machine's own
  * link, reachable by its local programs. One system call per frame: for development. */
 int  ssdk_nic_tap(struct ssdk_engine *e, const char *ifname, char *err, size_t errlen);
+/* netmap (nic/nic_netmap.c): one ring pair of ifname (NR_REG_ONE_NIC, ring `ring`)
+ * through /dev/netmap. Fails with a message where there is no /dev/netmap. */
+int  ssdk_nic_netmap(struct ssdk_engine *e, const char *ifname, uint32_t ring, char *err,
+                     size_t errlen);
+/* The system calls the netmap backend makes, as a table: libc's for a real device, the
+ * emulation's (below) in tests. Each returns as libc does (-1 with errno set); mmap maps
+ * the whole region shared and read-write at offset 0 (NULL on failure); poll returns the
+ * revents of fd, 0 on timeout, -1 on failure. release frees ctx (NULL: nothing to do). */
+struct ssdk_netmap_sys {
+    void *ctx;
+    int   (*open)(void *ctx, const char *path);
+    int   (*ioctl)(void *ctx, int fd, unsigned long req, void *arg);
+    void *(*mmap)(void *ctx, int fd, size_t len);
+    int   (*munmap)(void *ctx, void *addr, size_t len);
+    int   (*poll)(void *ctx, int fd, short events, int timeout_ms);
+    int   (*close)(void *ctx, int fd);
+    void  (*release)(void *ctx);
+};
+/* For tests only, never a backend a user can choose: an in-process emulation of the
+ * kernel's side of netmap's ring protocol (nic/netmap_emu.c), which the netmap backend
+ * drives through its ssdk_netmap_sys in place of /dev/netmap. Its "wire" is two queues:
+ * frames put in arrive on the RX rings, frames the backend sends are taken out. */
+struct ssdk_netmap_emu;
+struct ssdk_netmap_emu_stats {
+    uint64_t txsyncs, rxsyncs, polls;  /* NIOCTXSYNC, NIOCRXSYNC and poll calls */
+    uint64_t tx_frames;                /* frames put on the wire from TX slots */
+    uint64_t rx_frames;                /* frames put into RX slots */
+    uint64_t errors;                   /* calls that failed (errno set) */
+    uint64_t resets;                   /* rings reset for a bad head, cur or slot */
+    uint64_t wire_waiting;             /* frames on the wire not yet in a ring */
+    int32_t  last_errno;
+};
+/* An emulated port named ifname with nrings ring pairs of `slots` slots, 2048-byte
+ * buffers, and extra_bufs buffers to hand out on NIOCREGIF (nr_arg3). NULL: no memory
+ * or bad sizes. */
+struct ssdk_netmap_emu *ssdk_netmap_emu_new(const char *ifname, uint32_t nrings,
+                                            uint32_t slots, uint32_t extra_bufs);
+void ssdk_netmap_emu_free(struct ssdk_netmap_emu *m);
+const struct ssdk_netmap_sys *ssdk_netmap_emu_sys(struct ssdk_netmap_emu *m);
+/* A frame arriving from the wire (0; -1: longer than a buffer, dropped as a NIC does). */
+int  ssdk_netmap_emu_wire_in(struct ssdk_netmap_emu *m, const uint8_t *frame, uint32_t len);
+/* The oldest frame sent: its length, 0 if none, -1 if cap is short. */
+int  ssdk_netmap_emu_wire_out(struct ssdk_netmap_emu *m, uint8_t *buf, uint32_t cap);
+/* From now on the emulated NIC reports at most n more TX slots sent, over all syncs,
+ * until the next call (a link that drains at the test's pace: the slots stay the
+ * kernel's until reported); n < 0: no limit, the default. */
+void ssdk_netmap_emu_tx_credit(struct ssdk_netmap_emu *m, int32_t n);
+/* The next sync of direction dir (0 TX, 1 RX) fails with err; reset: the ring is also
+ * put back to the kernel's view, as for a bad head. */
+void ssdk_netmap_emu_fail_next(struct ssdk_netmap_emu *m, uint32_t dir, int err, int reset);
+void ssdk_netmap_emu_stats(struct ssdk_netmap_emu *m, struct ssdk_netmap_emu_stats *out);
+/* The netmap backend over the emulation m, which the engine owns from then on (freed
+ * with it, and on failure). */
+int  ssdk_nic_netmap_emulated(struct ssdk_engine *e, struct ssdk_netmap_emu *m,
+                              const char *ifname, uint32_t ring, char *err, size_t errlen);
+/* The emulation under the engine's netmap backend, NULL if there is none. */
+struct ssdk_netmap_emu *ssdk_netmap_emu_of(struct ssdk_engine *e);
 /* How the backend runs ("native, copy", "SKB, copy"...), "" when it does not say. */
 const char *ssdk_nic_mode(struct ssdk_engine *e);
 void ssdk_mac_get(struct ssdk_engine *e, uint8_t mac[6]);

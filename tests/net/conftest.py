@@ -1,7 +1,8 @@
 # tests/net/conftest.py: fixtures for tests against real peers: the privilege and tool
 # check, the test app built once per session, and one running server per test module,
 # backend and offload state: every test that takes `server` runs on AF_PACKET and on
-# AF_XDP, each with the veth offloads left on (the kernel's default) and turned off.
+# AF_XDP, each with the veth offloads left on (the kernel's default) and turned off, and
+# on netmap with them off (where /dev/netmap is there).
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -9,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from nethelpers import (
-    BACKENDS,
     FILE_SIZES,
     OFFLOADS,
+    SERVER_BACKENDS,
     Server,
     build_bundle,
     random_files,
@@ -48,26 +49,36 @@ def bundle(app: tuple[Path, dict[str, bytes]]) -> Path:
     return build_bundle(app_dir / "app.py", app_dir / "app.ssdk")
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
+# (backend, offloads) of the module's server. netmap takes no offloads (netmap(4),
+# "SPECIAL NIC FEATURES"): with them on, the client's kernel sends 64 KiB super-frames
+# that no netmap buffer holds, so netmap runs with them off only.
+CASES = [(b, o) for b in SERVER_BACKENDS for o in OFFLOADS if b != "netmap" or o == "off"]
+
+
+@pytest.fixture(scope="module", params=CASES, ids=[f"{b}-{o}" for b, o in CASES])
+def net_case(request: pytest.FixtureRequest) -> tuple[str, str]:
+    case: tuple[str, str] = request.param
+    return case
+
+
+@pytest.fixture(scope="module")
+def backend(net_case: tuple[str, str]) -> str:
     """The NIC backend the module's server runs on; skipped (failed under CI) if not built."""
-    name: str = request.param
-    require_backend(name)
-    return name
+    require_backend(net_case[0])
+    return net_case[0]
 
 
-@pytest.fixture(scope="module", params=OFFLOADS)
-def offloads(request: pytest.FixtureRequest) -> str:
+@pytest.fixture(scope="module")
+def offloads(net_case: tuple[str, str]) -> str:
     """Both veth ends' offloads: "on" as the kernel left them, or "off"."""
-    name: str = request.param
-    return name
+    return net_case[1]
 
 
 @pytest.fixture(scope="module")
 def server(
     bundle: Path, backend: str, offloads: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
-    tag = "xdp" if backend == "af_xdp" else "net"
+    tag = {"af_xdp": "xdp", "netmap": "nm"}.get(backend, "net")
     with serve(bundle, tmp_path_factory.mktemp("srv"), tag=tag, backend=backend,
                offloads=offloads) as s:  # fmt: skip
         yield s

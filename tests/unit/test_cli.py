@@ -116,3 +116,17 @@ def test_serve_refuses_a_bundle_path_that_is_a_directory(
 ) -> None:
     rc, _, err = run(capsys, "routes", str(tmp_path))
     assert_one_line_error(rc, err, 2, "neither an app")
+
+
+def test_serve_on_netmap_without_dev_netmap_says_so_in_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ssdk.tools.doctor.probe import LiveProbe
+
+    # The device's absence as this machine has it, whatever machine runs the test.
+    monkeypatch.setattr(LiveProbe, "netmap_device", lambda self: "no /dev/netmap: no netmap module")
+    app = tmp_path / "app.py"
+    app.write_text("import ssdk\napp = ssdk.App()\n")
+    rc, _, err = run(capsys, "serve", "--iface", "lo", "--ip", "198.18.0.2/15",
+                     "--backend", "netmap", str(app))  # fmt: skip
+    assert_one_line_error(rc, err, 2, "--backend", "no /dev/netmap: no netmap module")

@@ -64,6 +64,7 @@ class FakeProbe:
     me: tuple[int, set[int]] = (1000, {1000})
     tools: set[str] = field(default_factory=lambda: {"clang", "nft"})
     cached: bool = False
+    netmap: str | None = "no /dev/netmap: no netmap module"
 
     def capabilities(self) -> int:
         return self.caps
@@ -121,6 +122,9 @@ class FakeProbe:
 
     def xdp_cached(self) -> bool:
         return self.cached
+
+    def netmap_device(self) -> str | None:
+        return self.netmap
 
 
 def make_link(**kw: Any) -> Link:
@@ -184,6 +188,10 @@ CASES: list[Case] = [
      "pin 16 MiB", "ulimit -l 16384"),
     ("libxdp", _set(af_xdp=False), {"backend": "af_xdp"}, Status.FAIL, "built without AF_XDP",
      "libxdp-dev"),
+    ("netmap", _set(), {"backend": "netmap"}, Status.FAIL, "no /dev/netmap: no netmap module",
+     "modprobe netmap"),
+    ("netmap", _set(netmap="/dev/netmap is not readable and writable by this user"),
+     {"backend": "netmap"}, Status.FAIL, "not readable and writable", "--backend af_packet"),
     ("interface", _set(links={}), {}, Status.FAIL, "no interface named veth0", "ip netns exec"),
     ("interface", _link(flags=0x1000), {}, Status.FAIL, "veth0 is down", "ip link set veth0 up"),
     ("interface", _link(carrier=False), {}, Status.WARN, "its peer is down", "other end"),
@@ -261,6 +269,25 @@ def test_each_check_fails_on_purpose(name: str, breakage: Callable[[FakeProbe], 
 
 def test_every_check_is_made_to_fail_or_warn_by_some_case() -> None:
     assert {c[0] for c in CASES} == set(CHECKS)
+
+
+def test_netmap_is_reported_in_one_line_whatever_the_backend() -> None:
+    assert finding("netmap", FakeProbe()).text == (
+        "no /dev/netmap: no netmap module: --backend netmap cannot run here"
+    )
+    assert finding("netmap", FakeProbe()).status is Status.SKIP
+    assert "can run" in finding("netmap", FakeProbe(netmap=None)).text
+    results = run_checks(Target(backend="netmap", iface="veth0", ip=IP, workers=4),
+                         FakeProbe(netmap=None))  # fmt: skip
+    assert all(r.finding.status in (Status.OK, Status.SKIP) for r in results), results
+
+
+def test_serve_without_dev_netmap_is_a_bad_backend(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(BadOption) as info:
+        preflight(opts(backend="netmap"), FakeProbe())
+    assert info.value.param == "--backend"
+    assert str(info.value).startswith("no /dev/netmap: no netmap module")
+    assert "\n" not in str(info.value) and capsys.readouterr().err == ""
 
 
 def test_an_address_the_kernel_holds_too_is_shared_through_nftables() -> None:

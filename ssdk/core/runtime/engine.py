@@ -327,6 +327,14 @@ class Engine:
             _raise(err, "AF_XDP backend")
         self.backend = "af_xdp"
 
+    def attach_netmap(self, iface: str, ring: int = 0) -> None:
+        """netmap on ring pair ``ring`` of ``iface`` (NR_REG_ONE_NIC, through /dev/netmap;
+        nic/nic_netmap.c): frames are read and written in the rings' own buffers."""
+        err = _err()
+        if lib.ssdk_nic_netmap(self._e, iface.encode(), ring, err, len(err)) != 0:
+            _raise(err, "netmap backend")
+        self.backend = "netmap"
+
     def socket_filter(self, program: bytes) -> None:
         """Put a classic BPF program (struct sock_filter's, 8 bytes an instruction:
         ssdk.core.runtime.sockfilter) on the AF_PACKET socket: the kernel then queues to

@@ -1,6 +1,6 @@
 /*
  * nic.h - the backend interface: what every NIC driver (in-memory, AF_PACKET, AF_XDP,
- * TAP, and netmap to come) provides to the loop.
+ * TAP, netmap) provides to the loop.
  *
  * serve/loop.c -> nic->rx_burst -> (stack) -> nic->rx_release
  *              -> (stack) nic->tx_slot / nic->tx_commit ... -> nic->tx_flush
@@ -10,11 +10,11 @@
  * at a time from the ring, committed with their length, and pushed to the wire by one
  * flush per loop pass, so no system call is made per packet.
  *
- * netmap fits it as it is: rx_burst hands out the slots from head to tail of the RX
- * ring, rx_release moves head and cur past them; tx_slot is the buffer of the slot at
- * cur (NULL when cur meets tail), tx_commit sets its len and moves head and cur on;
- * tx_flush is ioctl(NIOCTXSYNC), and an empty RX ring asks ioctl(NIOCRXSYNC) or poll()
- * on fd for more. One netmap ring per engine, as one AF_XDP queue per engine.
+ * netmap fits it as it is (nic_netmap.c): rx_burst hands out the slots from head to
+ * tail of the RX ring, rx_release moves head and cur past them; tx_slot is the buffer of
+ * the slot at cur (NULL when cur meets tail), tx_commit sets its len and moves head and
+ * cur on; tx_flush is ioctl(NIOCTXSYNC), and an empty RX ring asks ioctl(NIOCRXSYNC) or
+ * poll() on fd for more. One netmap ring per engine, as one AF_XDP queue per engine.
  *
  * A backend may wrap another (nic_impair.c): it then points `inner` at the wrapped one,
  * which it owns and destroys, and may hold frames back until a time it reports through
@@ -174,6 +174,18 @@ int xdp_filter_shared(const struct xdp_filter *f);
 int xdp_filter_test_run(struct xdp_filter *f, const uint8_t *frame, uint32_t len);
 /* Takes the program off the interface and frees f (NULL: nothing). */
 void xdp_filter_detach(struct xdp_filter *f);
+
+/* nic_netmap.c: ring pair `ring` of ifname through netmap (NR_REG_ONE_NIC). sys: the
+ * system calls to make (ssdk.h's struct ssdk_netmap_sys), NULL for libc's on /dev/netmap;
+ * the backend owns sys->ctx from then on, and releases it on failure too. */
+struct ssdk_netmap_sys;
+struct nic *nic_netmap_new(const char *ifname, uint32_t ring, const struct ssdk_netmap_sys *sys,
+                           char *err, unsigned long errlen);
+/* The ctx of the system-call table under the netmap backend n; NULL for any other. */
+void *nic_netmap_ctx(struct nic *n);
+/* netmap_emu_mem.c (tests only): ctx as the netmap emulation, NULL if it is none. */
+struct ssdk_netmap_emu;
+struct ssdk_netmap_emu *netmap_emu_from_ctx(void *ctx);
 
 /* nic_impair.c: wrap `inner` (owned by the wrapper from then on, left alone on failure).
  * rx / tx NULL: that direction passes untouched. now_us: the clock that times held

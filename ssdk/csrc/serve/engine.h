@@ -277,6 +277,10 @@ uint32_t dyn_body_in(struct ssdk_engine *e, struct tcb *c, struct hconn *h,
 int  dyn_ready_any(const struct hconn *h);
 void dyn_flush(struct ssdk_engine *e);
 
+/* loop.c: n as the engine's one backend (destroyed instead if it has one already; n
+ * NULL: a backend that failed, its message in err). 0 or -1. */
+int engine_attach(struct ssdk_engine *e, struct nic *n, char *err, size_t errlen);
+
 /* answer.c: what the kernel-socket path holds goes with the engine. */
 void answer_free(struct ssdk_engine *e);
 

@@ -153,6 +153,12 @@ static int attach(struct ssdk_engine *e, struct nic *n, char *err, size_t errlen
     return 0;
 }
 
+/* For backends attached from other files (netmap_api.c). */
+int engine_attach(struct ssdk_engine *e, struct nic *n, char *err, size_t errlen)
+{
+    return attach(e, n, err, errlen);
+}
+
 int ssdk_nic_memory(struct ssdk_engine *e, uint32_t ring_frames, char *err, size_t errlen)
 {
     return attach(e, nic_memory_new(ring_frames, 0, err, errlen), err, errlen);

@@ -73,7 +73,9 @@ def format_report(target: Target, results: list[Result]) -> str:
                 target.iface or "no --iface",
                 target.backend,
                 f"{target.workers} worker{'s' * (target.workers > 1)}",
-                f"queue {target.queue}" if target.backend == "af_xdp" and target.queue else "",
+                f"queue {target.queue}"
+                if target.backend in ("af_xdp", "netmap") and target.queue
+                else "",
                 str(target.ip.ip) if target.ip else "no --ip",
             ),
         )

@@ -114,6 +114,9 @@ def _privileges(t: Target, p: Probe) -> Finding:
             f"run as root, or make the TAP this user's: ip tuntap add "
             f"dev {t.iface or 'TAP'} mode tap user {p.user()[0]}",
         )
+    if t.backend == "netmap":
+        # No capability opens it: /dev/netmap's own permissions decide (the netmap check).
+        return ok("netmap needs no capability, only /dev/netmap read-write")
     needed = [CAP_NET_RAW]  # AF_PACKET and AF_XDP sockets alike
     why = "a packet socket"
     if t.backend == "af_xdp":
@@ -173,6 +176,27 @@ def _libxdp(t: Target, p: Probe) -> Finding:
     return ok("ssdk was built with libxdp")
 
 
+@check("netmap")
+def _netmap(t: Target, p: Probe) -> Finding:
+    # Looked at whatever the backend, so that `ssdk doctor` says in one line whether
+    # --backend netmap could run here; it fails only when netmap is the backend.
+    why = p.netmap_device()
+    if t.backend != "netmap":
+        return skip(
+            "/dev/netmap is there: --backend netmap can run"
+            if why is None
+            else f"{why}: --backend netmap cannot run here"
+        )
+    if why is not None:
+        return fail(
+            f"{why}: the netmap backend binds its rings through it",
+            "load the netmap module (Linux: modprobe netmap, once built for this kernel; "
+            "FreeBSD: kldload netmap), or --backend af_packet",
+            "--backend",
+        )
+    return ok("/dev/netmap opens read-write (the driver's netmap support shows at start)")
+
+
 @check("interface")
 def _interface(t: Target, p: Probe) -> Finding:
     if t.iface is None:
@@ -224,9 +248,10 @@ def _queues(t: Target, p: Probe) -> Finding:
             "--workers",
         )
     if t.workers < have:
+        where = "do not reach ssdk" if t.backend == "netmap" else "reach the kernel, not ssdk"
         return warn(
             f"{t.iface} has {have} receive queues and {t.workers} are served; frames "
-            "on the others reach the kernel, not ssdk",
+            f"on the others {where}",
             f"--workers {have - t.queue}"
             if t.queue == 0
             else f"point RSS at the served queues: ethtool -X {t.iface} start {t.queue} "

@@ -12,6 +12,7 @@ import ipaddress
 import os
 import resource
 import shutil
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     pass
 
 from ssdk.tools.doctor.table import SLOT
+
+NETMAP_DEVICE = "/dev/netmap"  # netmap(4): the control device every netmap program opens
 
 
 class Probe(Protocol):
@@ -47,6 +50,7 @@ class Probe(Protocol):
     def user(self) -> tuple[int, set[int]]: ...  # euid, and the groups it is in
     def which(self, tool: str) -> str | None: ...  # the program's path on PATH, or None
     def xdp_cached(self) -> bool: ...  # ssdk's XDP program is compiled in the cache
+    def netmap_device(self) -> str | None: ...  # why /dev/netmap is unusable, or None
 
 
 class LiveProbe:
@@ -146,3 +150,16 @@ class LiveProbe:
         from ssdk.share import cached_xdp_object
 
         return cached_xdp_object() is not None
+
+    def netmap_device(self) -> str | None:
+        try:
+            st = os.stat(NETMAP_DEVICE)
+        except FileNotFoundError:
+            return f"no {NETMAP_DEVICE}: no netmap module"
+        except OSError as e:
+            return f"{NETMAP_DEVICE}: {e.strerror}"
+        if not stat.S_ISCHR(st.st_mode):
+            return f"{NETMAP_DEVICE} is not a character device"
+        if not os.access(NETMAP_DEVICE, os.R_OK | os.W_OK):
+            return f"{NETMAP_DEVICE} is not readable and writable by this user"
+        return None

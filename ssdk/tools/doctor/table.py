@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ssdk.serve import ServeOptions
     from ssdk.tools.doctor.probe import Probe
 
-BACKENDS = ("af_packet", "af_xdp", "tap")
+BACKENDS = ("af_packet", "af_xdp", "tap", "netmap")
 FRAME_OVERHEAD = 52  # IPv4 20 + TCP 20 + timestamps 12: a segment of MSS m is m + 52 bytes
 SLOT = 2048  # bytes of a ring slot (AF_PACKET, AF_XDP UMEM, TAP buffer: FRAME_SIZE in C)
 
