@@ -318,13 +318,10 @@ def veth_pair(
             server_mac=_mac(server_ns, server_if),
             client_mac=_mac(client_ns, client_if),
             queues=queues,
-            **_v6_fields(ipv6),
+            server_ip6=SERVER_IP6 if ipv6 else None,
+            client_ip6=CLIENT_IP6 if ipv6 else None,
         )
         yield topo
-
-
-def _v6_fields(ipv6: bool) -> dict[str, str]:
-    return {"server_ip6": SERVER_IP6, "client_ip6": CLIENT_IP6} if ipv6 else {}
 
 
 @contextlib.contextmanager
@@ -451,7 +448,8 @@ def bridged_pair(
             bridge_ns=bridge_ns,
             bridge_client_if=bridge_client_if,
             bridge_server_if=bridge_server_if,
-            **_v6_fields(ipv6),
+            server_ip6=SERVER_IP6 if ipv6 else None,
+            client_ip6=CLIENT_IP6 if ipv6 else None,
         )
         yield topo
 
@@ -571,7 +569,8 @@ def tap_namespace(tag: str | None = None, *, ipv6: bool = False) -> Iterator[Top
                 client_if=server_if,
                 server_mac=mac,
                 client_mac=mac,
-                **_v6_fields(ipv6),
+                server_ip6=SERVER_IP6 if ipv6 else None,
+                client_ip6=CLIENT_IP6 if ipv6 else None,
             )
 
 
