@@ -37,6 +37,7 @@ from scapy.layers.l2 import ARP, Dot1Q, Ether
 from ssdk.core.runtime.sockfilter import (
     ACCEPT_ALL,
     MAX_ADDRS,
+    SKF_AD_VLAN_TAG_PRESENT,
     Insn,
     pack,
     share_filter,
@@ -55,13 +56,20 @@ class Reject(Exception):
 
 
 def run(prog: list[Insn], frame: bytes) -> int:
-    """What the kernel's classic BPF returns for ``frame``: bytes to keep, 0 to drop."""
+    """What the kernel's classic BPF returns for ``frame``, received: bytes to keep, 0 to
+    drop. As the kernel's receive path does, a VLAN tag comes off the frame before the
+    filter sees it, and the ancillary VLAN_TAG_PRESENT says so."""
     a = x = 0
     mem = [0] * 16
     pc = 0
     u32 = 0xFFFFFFFF
+    tagged = frame[12:14] == b"\x81\x00"
+    if tagged:
+        frame = frame[:12] + frame[16:]
 
     def load(off: int, size: int) -> int:
+        if off == SKF_AD_VLAN_TAG_PRESENT:
+            return int(tagged)
         if off < 0 or off + size > len(frame):
             raise Reject
         return int.from_bytes(frame[off : off + size], "big")
@@ -330,7 +338,9 @@ def test_packed_as_struct_sock_filter() -> None:
     prog = share_filter(SSDK_IP, (80,), True)
     raw = pack(prog)
     assert len(raw) == 8 * len(prog)
-    assert struct.unpack_from("=HBBI", raw, 0) == (0x28, 0, 0, 12)  # ldh [12]
+    # ldb vlan_avail, then ldh [12]
+    assert struct.unpack_from("=HBBI", raw, 0) == (0x30, 0, 0, SKF_AD_VLAN_TAG_PRESENT)
+    assert struct.unpack_from("=HBBI", raw, 24) == (0x28, 0, 0, 12)
 
 
 def test_the_kernel_accepts_the_program() -> None:

@@ -22,6 +22,10 @@ SOCK_RAW packet socket's filter sees the Ethernet header), for each address ssdk
   advertisements sent to it (IPv6). Where the kernel holds the address it answers ARP,
   neighbour discovery and ping itself, and ssdk would answer twice.
 
+A VLAN-tagged frame is refused, also where the kernel or the NIC took its tag off
+before the filter ran (the frame then looks untagged, and ssdk would answer it
+untagged): the kernel's ancillary VLAN_TAG_PRESENT says so.
+
 The packet socket still gets its copies before the kernel's own stack sees the frame;
 the filter only spares the copies of frames that are not ssdk's, and the work on them.
 An accepted frame is taken whole (the return value is the bytes kept). A frame too short
@@ -64,6 +68,9 @@ IP6_HLEN = 40
 NH_HOP, NH_TCP, NH_FRAGMENT, NH_ICMPV6, NH_DEST = 0, 6, 44, 58, 60
 ICMPV6_ERR_LAST, ICMPV6_ECHO_REQ, ICMPV6_NS, ICMPV6_NA = 4, 128, 135, 136
 MAX_OPT_HDRS = 2  # as xdp_share.bpf.c: options headers skipped before the upper layer
+# The kernel's ancillary word (linux/filter.h): 1 when a VLAN tag came off the frame
+# before the filter ran (a NIC's or veth's VLAN offload, or the receive path's untagging).
+SKF_AD_VLAN_TAG_PRESENT = (-0x1000 + 48) & 0xFFFFFFFF
 ACCEPT_ALL = 0xFFFFFFFF  # bytes kept: all of them, super-frames included
 MAX_PORTS = 200  # a jump offset is 8 bits: the port tests must fit between the jumps
 MAX_ADDRS = 16  # of each family, as the XDP program's maps hold
@@ -212,6 +219,11 @@ def share_filter_addrs(addrs: Sequence[tuple[str, bool]], ports: tuple[int, ...]
     asm = _Asm()
     sections = {"arp": asm.new(), "ip": asm.new(), "ip6": asm.new()}
     arp_addrs = [a for a, f in v4 if f]
+    # A VLAN-tagged frame is not ssdk's (it serves untagged Ethernet), and the kernel
+    # may have taken the tag off before the filter runs: the frame then looks untagged.
+    asm.op(BPF_LD | BPF_B | BPF_ABS, SKF_AD_VLAN_TAG_PRESENT)
+    asm.jeq(0, 1, 0)
+    asm.ret(0)
     asm.op(BPF_LD | BPF_H | BPF_ABS, 12)  # the ethertype
     if v6:
         _branch(asm, ETH_P_IPV6, sections["ip6"])
