@@ -353,38 +353,38 @@ def test_the_xdp_program_takes_what_the_socket_filter_takes(net_ready: None, mod
             assert "prog/xdp" not in left_behind(topo)["xdp"]
 
 
-def test_the_socket_filter_on_a_packet_socket_gets_what_the_table_says(net_ready: None) -> None:
+def test_the_socket_filter_on_a_packet_socket_gets_what_the_table_says(pair6: Topology) -> None:
     """The classic filter on a real AF_PACKET socket (the kernel runs it, on frames that
     crossed the veth), for the same tables."""
     frames = sockfilter_frames()
-    with veth_pair("sharef", ipv6=True) as topo:
-        for arp_icmp, column in ((True, 2), (False, 3)):
-            argv = [sys.executable, str(RAW_FRAMES), "recv", topo.server_if, "80",
-                    str(int(arp_icmp)), *served_addresses(topo)]  # fmt: skip
-            recv = subprocess.Popen(
-                ns_exec(topo.server_ns, argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, text=True, env=_env(), start_new_session=True,
+    topo = pair6
+    for arp_icmp, column in ((True, 2), (False, 3)):
+        argv = [sys.executable, str(RAW_FRAMES), "recv", topo.server_if, "80",
+                str(int(arp_icmp)), *served_addresses(topo)]  # fmt: skip
+        recv = subprocess.Popen(
+            ns_exec(topo.server_ns, argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, env=_env(), start_new_session=True,
+        )  # fmt: skip
+        with stopped(recv, signal.SIGKILL):
+            assert recv.stdout is not None
+            assert recv.stdout.readline().strip() == "ready", recv.stderr
+            sent = subprocess.run(
+                ns_exec(topo.client_ns, [sys.executable, str(RAW_FRAMES), "send",
+                                         topo.client_if]),
+                input="\n".join(f[1].hex() for f in frames), capture_output=True,
+                text=True, timeout=60, env=_env(), check=False,
             )  # fmt: skip
-            with stopped(recv, signal.SIGKILL):
-                assert recv.stdout is not None
-                assert recv.stdout.readline().strip() == "ready", recv.stderr
-                sent = subprocess.run(
-                    ns_exec(topo.client_ns, [sys.executable, str(RAW_FRAMES), "send",
-                                             topo.client_if]),
-                    input="\n".join(f[1].hex() for f in frames), capture_output=True,
-                    text=True, timeout=60, env=_env(), check=False,
-                )  # fmt: skip
-                assert sent.returncode == 0, sent.stderr
-                time.sleep(0.5)  # the last frames across
-                out, err = recv.communicate("done\n", timeout=30)
-            assert recv.returncode == 0, err
-            got = set(json.loads(out))
-            # A tagged frame arrives untagged where it arrives at all (the kernel takes
-            # the tag off before the filter runs).
-            came = [f[1].hex() in got or untagged(f[1]).hex() in got for f in frames]
-            wrong = [(f[0], c, f[column]) for f, c in zip(frames, came, strict=True)
-                     if c != f[column]]  # fmt: skip
-            assert not wrong, (arp_icmp, wrong)
+            assert sent.returncode == 0, sent.stderr
+            time.sleep(0.5)  # the last frames across
+            out, err = recv.communicate("done\n", timeout=30)
+        assert recv.returncode == 0, err
+        got = set(json.loads(out))
+        # A tagged frame arrives untagged where it arrives at all (the kernel takes
+        # the tag off before the filter runs).
+        came = [f[1].hex() in got or untagged(f[1]).hex() in got for f in frames]
+        wrong = [(f[0], c, f[column]) for f, c in zip(frames, came, strict=True)
+                 if c != f[column]]  # fmt: skip
+        assert not wrong, (arp_icmp, wrong)
 
 
 def untagged(frame: bytes) -> bytes:
