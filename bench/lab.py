@@ -4,6 +4,8 @@
 # ssdk.tools.netns.bridged_pair, `ssdk impair` in the bridge namespace, one timed curl
 # download from the client namespace checked byte-exact by sha256, and the counters of
 # the three (the stats files of ssdk and of the bridge, the kernel's TCP counters).
+# A topology made with IPv6 (bridged_pair(ipv6=True)) is served on both families, and a
+# download may go over either (fetch's family).
 from __future__ import annotations
 
 import hashlib
@@ -103,18 +105,30 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def server_host(topo: BridgedTopology, family: int = 4) -> str:
+    """The server's address as a URL's host: IPv4, or IPv6 in brackets."""
+    if family == 4:
+        return topo.server_ip
+    if topo.server_ip6 is None:
+        raise ValueError("an IPv6 download needs a topology made with ipv6=True")
+    return f"[{topo.server_ip6}]"
+
+
 def fetch(
     topo: BridgedTopology,
     tmp: Path,
     name: str,
     want: str,
     timeout: float,
+    family: int = 4,
 ) -> dict[str, Any]:
-    """One timed download; its sha256 compared with ``want``. Never raises for a bad run:
-    a curl killed at ``timeout`` seconds has ``timed_out`` set and ``ok`` false."""
+    """One timed download over IPv4 or IPv6 (``family``); its sha256 compared with
+    ``want``. Never raises for a bad run: a curl killed at ``timeout`` seconds has
+    ``timed_out`` set and ``ok`` false."""
     dest = tmp / "download.bin"
     dest.unlink(missing_ok=True)
-    argv = ["curl", "-sS", "--fail", "-o", str(dest), f"http://{topo.server_ip}/{name}"]
+    url = f"http://{server_host(topo, family)}/{name}"
+    argv = ["curl", "-sS", "--fail", "-o", str(dest), url]
     res: dict[str, Any] = {"command": " ".join(argv), "timed_out": False}
     t0 = time.monotonic()
     try:
@@ -220,14 +234,16 @@ def ssdk_serving(
     extra: list[str] | None = None,
 ) -> Iterator[subprocess.Popen[str]]:
     """This checkout's `ssdk serve BUNDLE --backend af_packet` in the server namespace,
-    ``extra`` options added, until the block ends; answering ``probe`` (through whatever
-    bridge runs) before it yields. Its log is tmp/ssdk-TAG.log."""
+    on each of the topology's server addresses (one ``--ip`` each), ``extra`` options
+    added, until the block ends; answering ``probe`` (through whatever bridge runs)
+    before it yields. Its log is tmp/ssdk-TAG.log."""
     env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+    ips = [arg for cidr in topo.server_cidrs for arg in ("--ip", cidr)]
     argv = ns_exec(
         topo.server_ns,
         [sys.executable, "-m", "ssdk", "serve", str(bundle)]
         + ["--backend", "af_packet", "--iface", topo.server_if]
-        + ["--ip", topo.server_cidr, "--stats-file", str(stats)]
+        + [*ips, "--stats-file", str(stats)]
         + (extra or []),
     )
     with running(argv, signal.SIGINT, tmp / f"ssdk-{tag}.log", cwd=tmp, env=env) as proc:
@@ -241,12 +257,17 @@ def nginx_serving(
     topo: BridgedTopology, tmp: Path, probe: str, tag: str
 ) -> Iterator[subprocess.Popen[str]]:
     """nginx (NGINX_CONF, root tmp/www) in the server namespace, the kernel owning the
-    server address, until the block ends; answering ``probe`` before it yields."""
+    server addresses (IPv6 too where the topology has it), until the block ends;
+    answering ``probe`` before it yields."""
     conf = tmp / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(tmp=tmp, ip=topo.server_ip))
+    text = NGINX_CONF.format(tmp=tmp, ip=topo.server_ip)
+    if topo.server_ip6:
+        v4 = f"listen {topo.server_ip}:80;"
+        text = text.replace(v4, f"{v4}\n        listen [{topo.server_ip6}]:80;")
+    conf.write_text(text)
     argv = ns_exec(topo.server_ns, ["nginx", "-p", str(tmp), "-c", str(conf)])
     with (
-        kernel_owns_server_ip(topo),
+        kernel_owns_server_ip(topo, ipv6=topo.server_ip6 is not None),
         running(argv, signal.SIGQUIT, tmp / f"nginx-{tag}.log", cwd=tmp) as proc,
     ):
         wait_http(topo, probe, 60, proc)

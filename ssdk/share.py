@@ -1,14 +1,17 @@
 """How `ssdk serve` shares its interface with the kernel: ssdk takes only its own frames
-(its address, its TCP port, and ARP and ICMP for an address the kernel does not hold),
-and everything else stays the kernel's, so SSH and other services keep working.
+(its addresses, its TCP port, and ARP/neighbour discovery and ICMP echo for an address
+the kernel does not hold), and everything else stays the kernel's, so SSH and other
+services keep working.
 
 serve -> xdp_object()          (AF_XDP: ssdk/bpf/xdp_share.bpf.c compiled with clang,
                                  cached) -> engine.XdpFilter (attached once, by the
                                  supervisor; the workers' sockets join its XSKMAP)
       -> sockfilter.share_filter (AF_PACKET: a classic BPF filter on each worker's socket)
-      -> KernelGuard            (the kernel holds ssdk's address too: an nftables table
-                                 that drops inbound TCP to ssdk's address and port in the
-                                 kernel, so it sends no RST for ssdk's connections;
+      -> KernelGuard            (nftables tables that keep the kernel off ssdk's traffic:
+                                 where the kernel holds ssdk's address too, inbound TCP to
+                                 ssdk's port, so it sends no RST for ssdk's connections;
+                                 for an IPv6 address it does not hold, everything to it,
+                                 so it neither answers (unreachable) nor forwards it;
                                  removed at exit)
 
 docs/sharing.md tells the whole story.
@@ -26,7 +29,7 @@ import shutil
 import subprocess
 import sysconfig
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from ssdk.core.runtime.procs import pid_alive
@@ -36,6 +39,13 @@ XDP_SOURCE = Path(__file__).resolve().parent / "bpf" / "xdp_share.bpf.c"
 BPF_CFLAGS = ("-O2", "-g", "-target", "bpf", "-Wall", "-Wextra", "-Werror")
 NFT_TABLE_PREFIX = "ssdk_"  # + the supervisor's pid: ssdk_1234
 NFT_TIMEOUT_S = 10
+# The families ssdk's tables are in: one table of each, same name, for each family
+# that has rules (ip for IPv4, ip6 for IPv6; an inet table would change what IPv4
+# serves have always made).
+NFT_FAMILIES = ("ip", "ip6")
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Interface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 
 
 class ShareError(RuntimeError):
@@ -121,10 +131,11 @@ def bpffs_mounted(mounts: Path = Path("/proc/self/mounts")) -> bool:
 
 
 def kernel_holds(
-    ip: ipaddress.IPv4Address,
-    addresses: Callable[[], list[tuple[str, ipaddress.IPv4Interface]]],
+    ip: Address,
+    addresses: Callable[[], Sequence[tuple[str, Interface]]],
 ) -> str | None:
-    """The interface on which this namespace's kernel holds ``ip`` itself, or None."""
+    """The interface on which this namespace's kernel holds ``ip`` itself, or None.
+    ``addresses``: rtnl.addresses for IPv4, rtnl.addresses6 for IPv6 (or both)."""
     return next((name for name, a in addresses() if a.ip == ip), None)
 
 
@@ -147,79 +158,160 @@ def remove_stale_tables() -> list[str]:
     if shutil.which("nft") is None:
         return []
     gone: list[str] = []
+    families = "|".join(NFT_FAMILIES)
     # Best effort: a table that cannot be listed or deleted here is not this start's to
     # fix (KernelGuard.add says so if nft cannot work at all).
     with contextlib.suppress(ShareError):
-        listed = _nft(None, "list", "tables", "ip")
-        for m in re.finditer(rf"^table ip ({NFT_TABLE_PREFIX}(\d+))$", listed.stdout, re.M):
-            if not pid_alive(int(m.group(2))):
-                if _nft(None, "delete", "table", "ip", m.group(1)).returncode == 0:
-                    gone.append(m.group(1))
+        listed = _nft(None, "list", "tables")
+        found = re.finditer(rf"^table ({families}) ({NFT_TABLE_PREFIX}(\d+))$", listed.stdout, re.M)
+        for m in found:
+            family, name, pid = m.group(1), m.group(2), int(m.group(3))
+            if not pid_alive(pid) and _nft(None, "delete", "table", family, name).returncode == 0:
+                if name not in gone:
+                    gone.append(name)
     return gone
 
 
-class KernelGuard:
-    """An nftables table of this process's own (ssdk_<pid>) that drops inbound TCP to
-    ssdk's address and port before the kernel's TCP sees it, for as long as ssdk
-    serves an address the kernel holds as well. Without it the kernel, which knows no
-    such connection, answers each of ssdk's segments with a RST.
+def guard_rules(
+    addrs: Sequence[tuple[Address, bool]], ports: Sequence[int]
+) -> dict[str, list[str]]:
+    """The prerouting rules, by nftables family, that keep the kernel off ssdk's traffic
+    for ``addrs``, each (address, whether the kernel holds it too), on TCP ``ports``:
 
-    The rule sits in the prerouting hook at raw priority (-300): ahead of connection
+    - an address the kernel holds: inbound TCP to ssdk's ports (the kernel knows no such
+      connection, and would reset each one); its other ports, neighbour discovery or ARP,
+      and ping stay the kernel's;
+    - an IPv6 address the kernel does not hold: everything to it. Such a packet reaches
+      the kernel (every frame does, beside AF_PACKET's copy; on AF_XDP a queue without a
+      socket), which has no business with it but may still act: with no route to the
+      address it answers with an ICMPv6 unreachable (a client's connect then fails),
+      and where it forwards (a router, a container host) it sends the packet back out
+      with a redirect. An IPv4 address the kernel does not hold gets no rule, as it
+      never had: without forwarding the kernel drops such packets silently.
+    """
+    if not ports:
+        raise ValueError("no port")
+    dport = f"tcp dport {ports[0]}" if len(ports) == 1 else (
+        "tcp dport { " + ", ".join(str(p) for p in ports) + " }"
+    )  # fmt: skip
+    rules: dict[str, list[str]] = {}
+    for ip, held in addrs:
+        family, match = ("ip", "ip daddr") if ip.version == 4 else ("ip6", "ip6 daddr")
+        if held:
+            rules.setdefault(family, []).append(f"{match} {ip} {dport} drop")
+        elif ip.version == 6:
+            rules.setdefault(family, []).append(f"{match} {ip} drop")
+    return rules
+
+
+class KernelGuard:
+    """nftables tables of this process's own (ssdk_<pid>, one in each family that has
+    rules: ip, ip6) that drop, before the kernel's IP layer sees them, the packets
+    guard_rules names: inbound TCP to ssdk's port on an address the kernel holds as well
+    (without it the kernel, which knows no such connection, answers each of ssdk's
+    segments with a RST), and anything to an IPv6 address of ssdk's the kernel does not
+    hold (which it would answer with an ICMPv6 unreachable, or forward).
+
+    The rules sit in the prerouting hook at raw priority (-300): ahead of connection
     tracking, so ssdk's flows leave no conntrack entries, and after packet sockets
     (AF_PACKET's copy is taken before netfilter) and XDP (which takes AF_XDP's frames
     before the kernel builds an skb at all). Nothing else of the kernel's changes: other
-    ports of the address (sshd on 22), ARP and ping stay the kernel's."""
+    ports of the address (sshd on 22), ARP, neighbour discovery (sent to multicast
+    groups, or answered for the kernel's own addresses) and ping stay the kernel's.
 
-    def __init__(self, ip: ipaddress.IPv4Address, port: int) -> None:
-        self.ip, self.port = ip, port
+    ``KernelGuard(ip, port)``: one address the kernel holds; ``KernelGuard.of(addrs,
+    ports)`` for any set (None when no rule is needed)."""
+
+    def __init__(self, ip: Address, port: int) -> None:
+        self._init([(ip, True)], [port])
+
+    def _init(self, addrs: Sequence[tuple[Address, bool]], ports: Sequence[int]) -> None:
+        self.addrs = list(addrs)
+        self.ports = list(ports)
+        self.rules = guard_rules(self.addrs, self.ports)
         self.table = f"{NFT_TABLE_PREFIX}{os.getpid()}"
-        self.added = False
+        self.added: list[str] = []  # the families whose table is in place
+
+    @classmethod
+    def of(cls, addrs: Sequence[tuple[Address, bool]], ports: Sequence[int]) -> KernelGuard | None:
+        """The guard for ``addrs``, each (address, whether the kernel holds it), on TCP
+        ``ports``; None when none of them needs a rule."""
+        if not guard_rules(addrs, ports):
+            return None
+        guard = cls.__new__(cls)
+        guard._init(addrs, ports)
+        return guard
 
     @property
     def rule(self) -> str:
-        return f"ip daddr {self.ip} tcp dport {self.port} drop"
+        """Every rule, in the order they are added ("; " between two)."""
+        return "; ".join(r for f in NFT_FAMILIES for r in self.rules.get(f, []))
 
     def describe(self) -> str:
         """The start banner's line."""
-        return (
-            f"nftables table ip {self.table}: prerouting `{self.rule}`, so the kernel, "
-            f"which holds {self.ip} too, does not reset ssdk's connections; removed at exit"
+        tables = "; ".join(
+            f"table {f} {self.table}: prerouting " + ", ".join(f"`{r}`" for r in self.rules[f])
+            for f in NFT_FAMILIES
+            if f in self.rules
+        )
+        held = [str(ip) for ip, h in self.addrs if h]
+        free6 = [str(ip) for ip, h in self.addrs if not h and ip.version == 6]
+        why = []
+        if held:
+            holds = ", ".join(held)
+            why.append(f"the kernel, which holds {holds} too, does not reset ssdk's connections")
+        if free6:
+            why.append(f"the kernel neither answers nor forwards for {', '.join(free6)}")
+        return f"nftables {tables}, so {' and '.join(why)}; removed at exit"
+
+    def script(self) -> str:
+        """What `nft -f -` is given: every table at once (nft applies a script whole or
+        not at all)."""
+        return "".join(
+            f"table {f} {self.table} {{\n"
+            f"  chain prerouting {{\n"
+            f"    type filter hook prerouting priority raw; policy accept;\n"
+            + "".join(f"    {r}\n" for r in self.rules[f])
+            + "  }\n}\n"
+            for f in NFT_FAMILIES
+            if f in self.rules
         )
 
     def add(self) -> None:
-        script = (
-            f"table ip {self.table} {{\n"
-            f"  chain prerouting {{\n"
-            f"    type filter hook prerouting priority raw; policy accept;\n"
-            f"    {self.rule}\n"
-            f"  }}\n"
-            f"}}\n"
-        )
-        proc = _nft(script)
+        proc = _nft(self.script())
         if proc.returncode != 0:
+            tables = ", ".join(f"table {f} {self.table}" for f in NFT_FAMILIES if f in self.rules)
             raise ShareError(
-                f"nft could not add table ip {self.table} ({self.rule}): "
+                f"nft could not add {tables} ({self.rule}): "
                 f"{' '.join(proc.stderr.split()) or f'exit {proc.returncode}'}"
             )
-        self.added = True
+        self.added = [f for f in NFT_FAMILIES if f in self.rules]
 
     def remove(self) -> None:
-        """Delete the table (again: nothing)."""
-        if self.added:
-            _nft(None, "delete", "table", "ip", self.table)
-            self.added = False
+        """Delete the tables (again: nothing)."""
+        for family in self.added:
+            _nft(None, "delete", "table", family, self.table)
+        self.added = []
 
 
 @contextlib.contextmanager
-def kernel_guard(
-    ip: ipaddress.IPv4Address, port: int, needed: bool
-) -> Iterator[KernelGuard | None]:
+def kernel_guard(ip: Address, port: int, needed: bool) -> Iterator[KernelGuard | None]:
     """A KernelGuard for the block when ``needed`` (the kernel holds ``ip``), removed
     when the block ends in any way; None when not needed."""
-    if not needed:
+    with guarded([(ip, True)] if needed else [], [port]) as guard:
+        yield guard
+
+
+@contextlib.contextmanager
+def guarded(
+    addrs: Sequence[tuple[Address, bool]], ports: Sequence[int]
+) -> Iterator[KernelGuard | None]:
+    """KernelGuard.of(addrs, ports) in place for the block, removed when the block ends
+    in any way; None when no address needs a rule."""
+    guard = KernelGuard.of(addrs, ports) if addrs else None
+    if guard is None:
         yield None
         return
-    guard = KernelGuard(ip, port)
     try:
         guard.add()
         yield guard

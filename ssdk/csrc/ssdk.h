@@ -194,6 +194,15 @@ int  ssdk_xdp_filter_attach(const char *ifname, const char *obj, uint32_t flags,
                             const uint32_t *addrs, const uint32_t *addr_flags,
                             uint32_t naddrs, const uint16_t *ports, uint32_t nports,
                             struct ssdk_xdp_filter **out, char *err, size_t errlen);
+/* Its IPv6 side, after ssdk_xdp_filter_attach (naddrs there may be 0: IPv6 only) and
+ * before any socket joins: frames for addrs6[i] (16 bytes each, network byte order, as
+ * on the wire) on TCP ports[j] go to the sockets, and so do neighbour solicitations
+ * targeting, and echo requests and neighbour advertisements sent to, the addresses
+ * whose addr6_flags[i] has bit 0 (the kernel does not hold them); ICMPv6 errors quoting
+ * a segment from (addrs6[i], ports[j]) go there whatever the flag. 0, or -1 with err. */
+int  ssdk_xdp_filter_add6(struct ssdk_xdp_filter *f, const uint8_t *addrs6,
+                          const uint32_t *addr6_flags, uint32_t naddrs6,
+                          const uint16_t *ports, uint32_t nports, char *err, size_t errlen);
 int  ssdk_xdp_filter_map_fd(struct ssdk_xdp_filter *f);
 uint32_t ssdk_xdp_filter_mode(struct ssdk_xdp_filter *f);  /* 1 native, 2 SKB */
 int  ssdk_xdp_filter_shared(struct ssdk_xdp_filter *f);   /* 1: libxdp's dispatcher */

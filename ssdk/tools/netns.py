@@ -1,11 +1,19 @@
 # ssdk.tools.netns: owns every network namespace and veth pair that ssdk makes for tests,
 # the demo and the benchmark. One place creates them, names them and removes them.
 #
-# Topology (addresses from 198.18.0.0/15, which exists only inside these namespaces):
+# Topology (addresses from 198.18.0.0/15 and 2001:2::/48, which exist only inside these
+# namespaces):
 #
 #   client_ns                                 server_ns
 #   client_if 198.18.0.1/15  <--- veth --->   server_if (no address: the user-space stack
-#   kernel TCP (curl, wrk, ...)               owns 198.18.0.2 and reads frames raw)
+#             2001:2::1/64                    owns 198.18.0.2 and 2001:2::2, and reads
+#   kernel TCP (curl, wrk, ...)               frames raw)
+#
+# IPv6 is off in the namespaces unless asked for (ipv6=True): the kernel's router
+# solicitations, duplicate address probes and MLD reports stay out of captures. With
+# it, each end has a link-local address and the client 2001:2::1/64, at once (no
+# duplicate address detection), and neither kernel listens to router advertisements
+# (a test may send one).
 #
 # bridged_pair puts a third namespace in the middle, for `ssdk impair` (a bridge that
 # impairs what crosses it), so any server can be measured behind the same lossy path:
@@ -35,6 +43,7 @@ __all__ = [
     "Topology",
     "bridged_pair",
     "cleanup_stale",
+    "kernel_address",
     "lan",
     "kernel_owns_server_ip",
     "ns_exec",
@@ -46,6 +55,22 @@ __all__ = [
 CLIENT_IP = "198.18.0.1"
 SERVER_IP = "198.18.0.2"
 PREFIX = 15
+CLIENT_IP6 = "2001:2::1"
+SERVER_IP6 = "2001:2::2"
+PREFIX6 = 64  # one subnet of 2001:2::/48 (RFC 5180's benchmarking block)
+
+# Set in a namespace made with IPv6, before its links exist so that they inherit them
+# (conf.default) and for all of them (conf.all, which the kernel also consults for
+# duplicate address detection).
+_IPV6_ON = {
+    "disable_ipv6": "0",
+    # No duplicate address detection: an address is usable at once, not after ~1 s of
+    # probes (the namespaces are private; nothing else can hold their addresses).
+    "accept_dad": "0",
+    # No router advertisement changes addresses or routes (nor triggers solicitations):
+    # the tests send advertisements of their own to check they reach the kernel.
+    "accept_ra": "0",
+}
 
 _IFNAMSIZ = 15  # usable bytes of an interface name (IFNAMSIZ 16 minus the NUL)
 _counter = itertools.count()
@@ -80,6 +105,11 @@ class Topology:
     client_ip: str = CLIENT_IP
     prefix: int = PREFIX
     queues: int = 1
+    # Set where the namespaces have IPv6 (made with ipv6=True): the client end holds
+    # client_ip6, and server_ip6 is the stack's, as server_ip is.
+    server_ip6: str | None = None
+    client_ip6: str | None = None
+    prefix6: int = PREFIX6
 
     @property
     def server_cidr(self) -> str:
@@ -89,6 +119,25 @@ class Topology:
     @property
     def client_cidr(self) -> str:
         return f"{self.client_ip}/{self.prefix}"
+
+    @property
+    def server_cidr6(self) -> str:
+        """``server_ip6/prefix6``; ValueError where the topology has no IPv6."""
+        if self.server_ip6 is None:
+            raise ValueError("this topology was made without IPv6 (ipv6=True)")
+        return f"{self.server_ip6}/{self.prefix6}"
+
+    @property
+    def client_cidr6(self) -> str:
+        if self.client_ip6 is None:
+            raise ValueError("this topology was made without IPv6 (ipv6=True)")
+        return f"{self.client_ip6}/{self.prefix6}"
+
+    @property
+    def server_cidrs(self) -> list[str]:
+        """Every address the stack serves, as ``--ip`` takes them (one each): IPv4,
+        then IPv6 where the topology has it."""
+        return [self.server_cidr, *([self.server_cidr6] if self.server_ip6 else [])]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -212,6 +261,7 @@ def veth_pair(
     *,
     queues: int = 1,
     offload_off: bool = False,
+    ipv6: bool = False,
 ) -> Iterator[Topology]:
     """Create a server and a client namespace joined by a veth pair; remove both on exit.
 
@@ -222,6 +272,10 @@ def veth_pair(
     handled by its backends (docs/network.md, Offloads). ``offload_off`` turns off
     checksum offload, TSO, GSO and GRO on both ends with ethtool, for comparisons (an
     nginx benchmark) and for tests that run both ways.
+
+    ``ipv6``: both namespaces have IPv6 (_IPV6_ON: no duplicate address detection, no
+    router advertisements taken), the client end ``client_ip6`` as well, and the
+    Topology names ``server_ip6``; without it IPv6 is off in both, as it always was.
 
     Needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN). Removal happens on normal exit, on any
     exception and on KeyboardInterrupt; anything still running inside the namespaces is
@@ -236,7 +290,7 @@ def veth_pair(
     with _removed_after(made):
         for ns in (server_ns, client_ns):
             made.append(ns)  # recorded first: a failed add leaves nothing, del is harmless
-            _new_ns(ns)
+            _new_ns(ns, ipv6)
         q = [str(queues)]
         # Created directly inside the namespaces, never in the caller's namespace, so a
         # crash at any point cannot leave a veth behind in the host.
@@ -252,6 +306,8 @@ def veth_pair(
                     + ["tx", "off", "tso", "off", "gso", "off", "gro", "off"]
                 )
         _run(["ip", "-n", client_ns, "addr", "add", f"{CLIENT_IP}/{PREFIX}", "dev", client_if])
+        if ipv6:
+            _run(_addr_argv(client_ns, client_if, f"{CLIENT_IP6}/{PREFIX6}"))
         _run(["ip", "-n", server_ns, "link", "set", server_if, "up"])
         _run(["ip", "-n", client_ns, "link", "set", client_if, "up"])
         topo = Topology(
@@ -262,6 +318,8 @@ def veth_pair(
             server_mac=_mac(server_ns, server_if),
             client_mac=_mac(client_ns, client_if),
             queues=queues,
+            server_ip6=SERVER_IP6 if ipv6 else None,
+            client_ip6=CLIENT_IP6 if ipv6 else None,
         )
         yield topo
 
@@ -278,17 +336,32 @@ def _removed_after(made: list[str]) -> Iterator[None]:
                 _delete_ns(ns)
 
 
-def _new_ns(ns: str) -> None:
+def _new_ns(ns: str, ipv6: bool = False) -> None:
     _run(["ip", "netns", "add", ns])
-    # Before any link exists, so the veth ends are born without IPv6 and never send
-    # router solicitations or DAD probes into the captures.
-    _sysctl(ns, "net.ipv6.conf.default.disable_ipv6", "1")
-    _sysctl(ns, "net.ipv6.conf.all.disable_ipv6", "1")
+    # Before any link exists, so that the veth ends are born with these: without IPv6
+    # (they never send router solicitations or DAD probes into the captures), or with
+    # it as _IPV6_ON has it.
+    if ipv6:
+        for key, value in _IPV6_ON.items():
+            for scope in ("default", "all"):
+                _sysctl(ns, f"net.ipv6.conf.{scope}.{key}", value)
+    else:
+        _sysctl(ns, "net.ipv6.conf.default.disable_ipv6", "1")
+        _sysctl(ns, "net.ipv6.conf.all.disable_ipv6", "1")
     _run(["ip", "-n", ns, "link", "set", "lo", "up"])
 
 
+def _addr_argv(ns: str, ifname: str, cidr: str) -> list[str]:
+    """`ip addr add` for ``cidr`` on ``ifname``; an IPv6 address without duplicate
+    address detection (nodad), usable at once instead of after ~1 s of probes."""
+    argv = ["ip", "-n", ns, "addr", "add", cidr, "dev", ifname]
+    return [*argv, "nodad"] if ":" in cidr else argv
+
+
 @contextlib.contextmanager
-def bridged_pair(tag: str | None = None, *, offload_off: bool = True) -> Iterator[BridgedTopology]:
+def bridged_pair(
+    tag: str | None = None, *, offload_off: bool = True, ipv6: bool = False
+) -> Iterator[BridgedTopology]:
     """Create client, bridge and server namespaces joined by two veth pairs; remove all
     three on exit, with everything still running in them.
 
@@ -296,7 +369,9 @@ def bridged_pair(tag: str | None = None, *, offload_off: bool = True) -> Iterato
     and both bridge ends have none. ``offload_off`` turns off checksum offload, TSO, GSO
     and GRO on all four ends: a bridge that copies raw frames must get them complete,
     with their checksums filled in and no larger than the MTU. Needs root; on a failure
-    half way, whatever was made is removed and NetnsError is raised.
+    half way, whatever was made is removed and NetnsError is raised. ``ipv6``: as
+    veth_pair's (the bridge namespace too has IPv6, its ends no address but their
+    link-local ones).
     """
     _require_ip()
     server_ns, client_ns, server_if, client_if = _names(tag)
@@ -310,7 +385,7 @@ def bridged_pair(tag: str | None = None, *, offload_off: bool = True) -> Iterato
     with _removed_after(made):
         for ns in (server_ns, bridge_ns, client_ns):
             made.append(ns)  # recorded first: a failed add leaves nothing, del is harmless
-            _new_ns(ns)
+            _new_ns(ns, ipv6)
         # Each veth is born inside the namespaces it joins, never in the caller's.
         _run(
             [
@@ -359,6 +434,8 @@ def bridged_pair(tag: str | None = None, *, offload_off: bool = True) -> Iterato
                     + ["tx", "off", "tso", "off", "gso", "off", "gro", "off"]
                 )
         _run(["ip", "-n", client_ns, "addr", "add", f"{CLIENT_IP}/{PREFIX}", "dev", client_if])
+        if ipv6:
+            _run(_addr_argv(client_ns, client_if, f"{CLIENT_IP6}/{PREFIX6}"))
         for ns, ifname in ends:
             _run(["ip", "-n", ns, "link", "set", ifname, "up"])
         topo = BridgedTopology(
@@ -371,6 +448,8 @@ def bridged_pair(tag: str | None = None, *, offload_off: bool = True) -> Iterato
             bridge_ns=bridge_ns,
             bridge_client_if=bridge_client_if,
             bridge_server_if=bridge_server_if,
+            server_ip6=SERVER_IP6 if ipv6 else None,
+            client_ip6=CLIENT_IP6 if ipv6 else None,
         )
         yield topo
 
@@ -447,15 +526,20 @@ def lan(tag: str | None = None, hosts: int = 3) -> Iterator[Lan]:
 
 
 @contextlib.contextmanager
-def tap_link(name: str, host_cidr: str, ns: str | None = None) -> Iterator[str]:
+def tap_link(
+    name: str, host_cidr: str, ns: str | None = None, host_cidr6: str | None = None
+) -> Iterator[str]:
     """Make the TAP device ``name`` (in namespace ``ns``, or this one) with the kernel's
-    end at ``host_cidr``, up; remove it on exit. ssdk then serves another address of
-    that subnet on it (``ssdk serve --backend tap``), reachable from this machine."""
+    end at ``host_cidr`` (and ``host_cidr6``, without duplicate address detection), up;
+    remove it on exit. ssdk then serves another address of that subnet on it (``ssdk
+    serve --backend tap``), reachable from this machine."""
     _require_ip()
     at = ["-n", ns] if ns else []
     _run(["ip", *at, "tuntap", "add", "dev", name, "mode", "tap"])
     try:
         _run(["ip", *at, "addr", "add", host_cidr, "dev", name])
+        if host_cidr6:
+            _run(["ip", *at, "addr", "add", host_cidr6, "dev", name, "nodad"])
         _run(["ip", *at, "link", "set", name, "up"])
         yield name
     finally:
@@ -464,17 +548,19 @@ def tap_link(name: str, host_cidr: str, ns: str | None = None) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def tap_namespace(tag: str | None = None) -> Iterator[Topology]:
-    """One namespace holding a TAP device: the kernel's end has ``client_ip``, ssdk
-    serves ``server_ip`` on the same device, and clients run in the same namespace. In
-    the Topology, server and client namespace and interface are the same, and both MACs
-    are the kernel's end's (ssdk keeps its own MAC on a TAP)."""
+def tap_namespace(tag: str | None = None, *, ipv6: bool = False) -> Iterator[Topology]:
+    """One namespace holding a TAP device: the kernel's end has ``client_ip`` (and
+    ``client_ip6`` with ``ipv6``, as veth_pair's), ssdk serves ``server_ip`` on the same
+    device, and clients run in the same namespace. In the Topology, server and client
+    namespace and interface are the same, and both MACs are the kernel's end's (ssdk
+    keeps its own MAC on a TAP)."""
     server_ns, _, server_if, _ = _names(tag)
     made: list[str] = []
     with _removed_after(made):
         made.append(server_ns)
-        _new_ns(server_ns)
-        with tap_link(server_if, f"{CLIENT_IP}/{PREFIX}", server_ns):
+        _new_ns(server_ns, ipv6)
+        v6 = f"{CLIENT_IP6}/{PREFIX6}" if ipv6 else None
+        with tap_link(server_if, f"{CLIENT_IP}/{PREFIX}", server_ns, v6):
             mac = _mac(server_ns, server_if)
             yield Topology(
                 server_ns=server_ns,
@@ -483,26 +569,39 @@ def tap_namespace(tag: str | None = None) -> Iterator[Topology]:
                 client_if=server_if,
                 server_mac=mac,
                 client_mac=mac,
+                server_ip6=SERVER_IP6 if ipv6 else None,
+                client_ip6=CLIENT_IP6 if ipv6 else None,
             )
 
 
 @contextlib.contextmanager
-def kernel_owns_server_ip(topo: Topology) -> Iterator[None]:
-    """Give ``server_ip`` to the kernel of the server namespace for the duration.
+def kernel_owns_server_ip(topo: Topology, *, ipv6: bool = False) -> Iterator[None]:
+    """Give ``server_ip`` (and ``server_ip6`` too with ``ipv6``) to the kernel of the
+    server namespace for the duration.
 
     For running a kernel-stack server (nginx) on the same topology as ssdk, one after the
-    other. Never while a user-space stack serves ``server_ip`` on ``server_if``: both would
-    answer ARP and TCP for the same address.
+    other, or beside ssdk on other ports of the same address (ssdk/share.py then keeps
+    the kernel off ssdk's port). Never while a user-space stack answers ARP or neighbour
+    discovery for ``server_ip`` on ``server_if``: both would answer for the same address.
     """
-    addr = ["addr", "add", topo.server_cidr, "dev", topo.server_if]
-    _run(["ip", "-n", topo.server_ns, *addr])
+    cidrs = [topo.server_cidr, *([topo.server_cidr6] if ipv6 else [])]
+    with contextlib.ExitStack() as held:
+        for cidr in cidrs:
+            held.enter_context(kernel_address(topo.server_ns, topo.server_if, cidr))
+        yield
+
+
+@contextlib.contextmanager
+def kernel_address(ns: str, ifname: str, cidr: str) -> Iterator[None]:
+    """``cidr`` on ``ifname`` in namespace ``ns`` for the duration, the kernel's own; an
+    IPv6 address is usable at once (no duplicate address detection). Deleted on the way
+    out, whatever ends the block."""
+    _run(_addr_argv(ns, ifname, cidr))
     try:
         yield
     finally:
         with _sigint_deferred(), contextlib.suppress(NetnsError):
-            _run(
-                ["ip", "-n", topo.server_ns, "addr", "del", topo.server_cidr, "dev", topo.server_if]
-            )
+            _run(["ip", "-n", ns, "addr", "del", cidr, "dev", ifname])
 
 
 def cleanup_stale(prefix: str = "ssdk-") -> list[str]:

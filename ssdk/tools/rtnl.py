@@ -210,6 +210,27 @@ def addresses() -> list[tuple[str, ipaddress.IPv4Interface]]:
     return out
 
 
+def addresses6() -> list[tuple[str, ipaddress.IPv6Interface]]:
+    """Every IPv6 address the kernel of this namespace holds, link-local ones included:
+    (interface, address). A namespace without IPv6 has none."""
+    body = struct.pack("=BBBBI", socket.AF_INET6, 0, 0, 0, 0)
+    names: dict[int, str] = {}
+    out: list[tuple[str, ipaddress.IPv6Interface]] = []
+    for mtype, payload in _request(NETLINK_ROUTE, RTM_GETADDR, NLM_F_DUMP, body):
+        if mtype != RTM_NEWADDR:
+            continue
+        family, prefix, _, _, index = struct.unpack_from("=BBBBI", payload)
+        a = dict(_attrs(payload, 8))
+        # IFA_ADDRESS is the address itself for IPv6 (IFA_LOCAL only on point-to-point).
+        raw = a.get(IFA_LOCAL) or a.get(IFA_ADDRESS)
+        if family != socket.AF_INET6 or raw is None or len(raw) != 16:
+            continue
+        if index not in names:
+            names[index] = link_name(index)
+        out.append((names[index], ipaddress.IPv6Interface((raw, prefix))))
+    return out
+
+
 def route_to(ip: ipaddress.IPv4Address) -> KernelRoute | None:
     """How this host would send to ``ip`` (as `ip route get`), None with no route."""
     body = struct.pack("=BBBBBBBBI", socket.AF_INET, 32, 0, 0, 0, 0, 0, 0, 0)

@@ -2,7 +2,8 @@
 # check, the test app built once per session, and one running server per test module,
 # backend and offload state: every test that takes `server` runs on AF_PACKET and on
 # AF_XDP, each with the veth offloads left on (the kernel's default) and turned off, and
-# on netmap with them off (where /dev/netmap is there).
+# on netmap with them off (where /dev/netmap is there); `pair6`, a veth pair of a test's
+# own with IPv6 on both ends.
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -21,6 +22,8 @@ from nethelpers import (
     serve,
     write_app,
 )
+
+from ssdk.tools.netns import Topology, veth_pair
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +50,16 @@ def expected(app: tuple[Path, dict[str, bytes]]) -> dict[str, bytes]:
 def bundle(app: tuple[Path, dict[str, bytes]]) -> Path:
     app_dir, _ = app
     return build_bundle(app_dir / "app.py", app_dir / "app.ssdk")
+
+
+@pytest.fixture
+def pair6(net_ready: None, request: pytest.FixtureRequest) -> Iterator[Topology]:
+    """A veth pair of this test's own with IPv6 on both ends: the client holds
+    198.18.0.1/15 and 2001:2::1/64 (usable at once: no duplicate address detection), the
+    server end nothing (ssdk's addresses are server_ip and server_ip6, 2001:2::2); no
+    router advertisement is taken. Removed after the test, also when it fails."""
+    with veth_pair("p6", ipv6=True) as topo:
+        yield topo
 
 
 # (backend, offloads) of the module's server. netmap takes no offloads (netmap(4),

@@ -1,7 +1,8 @@
 # tests/net/icmp_ping.py: `python icmp_ping.py IP COUNT` sends COUNT ICMP echo requests
-# (RFC 792), one after the other, from a raw socket, and prints each round-trip time in
-# milliseconds as a JSON list (null for an echo not answered within 2 s). It stands in for
-# ping(8), which the test machine need not have. Needs CAP_NET_RAW.
+# (RFC 792; ICMPv6's, RFC 4443, to an IPv6 address), one after the other, from a raw
+# socket, and prints each round-trip time in milliseconds as a JSON list (null for an
+# echo not answered within 2 s). It stands in for ping(8), which the test machine need
+# not have. Needs CAP_NET_RAW.
 from __future__ import annotations
 
 import json
@@ -22,8 +23,12 @@ def checksum(data: bytes) -> int:
 
 
 def echo(sock: socket.socket, ip: str, ident: int, seq: int) -> float | None:
-    body = struct.pack("!BBHHH", 8, 0, 0, ident, seq) + b"ssdk-ping"
-    packet = body[:2] + struct.pack("!H", checksum(body)) + body[4:]
+    v6 = sock.family == socket.AF_INET6
+    request, answer = (128, 129) if v6 else (8, 0)
+    body = struct.pack("!BBHHH", request, 0, 0, ident, seq) + b"ssdk-ping"
+    # The kernel fills in an ICMPv6 checksum itself (it covers a pseudo-header of the
+    # addresses, which only the kernel knows when the socket sends).
+    packet = body if v6 else body[:2] + struct.pack("!H", checksum(body)) + body[4:]
     start = time.monotonic()
     sock.sendto(packet, (ip, 0))
     deadline = start + 2.0
@@ -33,16 +38,20 @@ def echo(sock: socket.socket, ip: str, ident: int, seq: int) -> float | None:
             reply = sock.recv(2048)
         except TimeoutError:
             break
-        icmp = reply[(reply[0] & 0xF) * 4 :]
+        # An IPv4 raw socket reads the IP header too; an ICMPv6 one from ICMPv6 on.
+        icmp = reply if v6 else reply[(reply[0] & 0xF) * 4 :]
         kind, _, _, rid, rseq = struct.unpack("!BBHHH", icmp[:8])
-        if kind == 0 and rid == ident and rseq == seq:
+        if kind == answer and rid == ident and rseq == seq:
             return (time.monotonic() - start) * 1000
     return None
 
 
 def main() -> None:
     ip, count = sys.argv[1], int(sys.argv[2])
-    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as sock:
+    family, proto = socket.AF_INET, socket.IPPROTO_ICMP
+    if ":" in ip:
+        family, proto = socket.AF_INET6, socket.IPPROTO_ICMPV6
+    with socket.socket(family, socket.SOCK_RAW, proto) as sock:
         ident = os.getpid() & 0xFFFF
         print(json.dumps([echo(sock, ip, ident, seq) for seq in range(count)]))
 

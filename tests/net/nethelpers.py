@@ -157,7 +157,13 @@ class Server:
     lines: list[str] = field(default_factory=list)
     ready: threading.Event = field(default_factory=threading.Event)
 
-    def url(self, path: str) -> str:
+    def url(self, path: str, family: int = 4) -> str:
+        """``path`` on the server's IPv4 address, or its IPv6 one (family 6; the topology
+        must have been made with IPv6: serve(ipv6=True))."""
+        if family == 6:
+            if self.topo.server_ip6 is None:
+                raise ValueError("no IPv6 on this topology: serve(..., ipv6=True)")
+            return f"http://[{self.topo.server_ip6}]{path}"
         return f"http://{self.topo.server_ip}{path}"
 
     def output(self) -> str:
@@ -223,10 +229,11 @@ class Server:
             check=False,
         )
 
-    def curl_to(self, path: str, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-        return self.client(
-            ["curl", "-sS", "--fail", "--max-time", "60", *extra, "-o", str(out), self.url(path)]
-        )
+    def curl_to(
+        self, path: str, out: Path, *extra: str, family: int = 4
+    ) -> subprocess.CompletedProcess[str]:
+        curl = ["curl", "-sS", "--fail", "--max-time", "60", *extra, "-o", str(out)]
+        return self.client([*curl, self.url(path, family)])
 
 
 def _pump(server: Server) -> None:
@@ -248,9 +255,13 @@ def serve(
     queues: int = 1,
     offloads: str = "on",
     beside: Callable[[Topology], contextlib.AbstractContextManager[object]] | None = None,
+    ipv6: bool = False,
 ) -> Iterator[Server]:
     """Serve ``target`` (an app .py or a .ssdk bundle) on a fresh topology over ``backend``,
     on a veth pair with ``queues`` queues each way and ``offloads`` (OFFLOADS) on both ends.
+
+    ``ipv6``: the namespaces have IPv6 (veth_pair's ipv6), the client 2001:2::1/64, and
+    the server is given ``--ip`` for 2001:2::2/64 as well as for its IPv4 address.
 
     ``beside``: what else runs on the topology (kernel addresses, sshd, nginx), entered
     before the server starts and left after it has stopped.
@@ -265,15 +276,16 @@ def serve(
     if offloads not in OFFLOADS:
         raise ValueError(f"offloads must be one of {OFFLOADS}, not {offloads!r}")
     net = (
-        tap_namespace(tag)
+        tap_namespace(tag, ipv6=ipv6)
         if backend == "tap"
-        else veth_pair(tag, queues=queues, offload_off=offloads == "off")
+        else veth_pair(tag, queues=queues, offload_off=offloads == "off", ipv6=ipv6)
     )
     with net as topo, beside(topo) if beside else contextlib.nullcontext():
         argv = ns_exec(
             topo.server_ns,
             [sys.executable, "-m", "ssdk", "serve", str(target), "--backend", backend]
-            + ["--iface", topo.server_if, "--ip", topo.server_cidr]
+            + ["--iface", topo.server_if]
+            + [arg for cidr in topo.server_cidrs for arg in ("--ip", cidr)]
             + ["--stats-file", str(stats_path), *extra],
         )
         proc = subprocess.Popen(

@@ -1,26 +1,60 @@
-# tests/net/xdp_verdicts.py: `python xdp_verdicts.py IFACE IP PORT ARP_ICMP` attaches
-# ssdk's XDP program to IFACE (for IP and TCP PORT; ARP and ICMP too when ARP_ICMP is 1),
-# puts an AF_XDP socket on queue 0 into its map, and has the kernel run the program
-# (BPF_PROG_TEST_RUN) on each frame read from stdin (one hex line each); it prints the
-# actions as a JSON list (2 XDP_PASS, 4 XDP_REDIRECT) and takes the program off again.
-# Run in a namespace of the test's own; needs root.
+# tests/net/xdp_verdicts.py: `python xdp_verdicts.py IFACE PORT ARP_ICMP MODE IP...`
+# attaches ssdk's XDP program to IFACE in MODE (auto, native or skb) for the addresses IP
+# (IPv4 and IPv6, one at least of IPv4) and TCP PORT, ARP/neighbour discovery and ICMP
+# echo too when ARP_ICMP is 1, and puts an AF_XDP socket on queue 0 into its map.
+#
+# Without --hold it has the kernel run the program (BPF_PROG_TEST_RUN) on each frame read
+# from stdin (one hex line each) and prints the actions as a JSON list (2 XDP_PASS,
+# 4 XDP_REDIRECT). With --hold it prints "ready" and keeps the program attached while
+# live traffic crosses the interface, until stdin closes; then it prints the socket's
+# counters (its rx_frames: what the program redirected to it) as JSON. Either way it
+# takes the program off again. Run in a namespace of the test's own; needs root.
 from __future__ import annotations
 
+import ipaddress
 import json
+import select
 import sys
+import time
 
-from ssdk.core.runtime.engine import Engine, EngineConfig, XdpFilter
+from ssdk.core.runtime.engine import Engine, EngineConfig, XdpFilter, ffi, lib
 from ssdk.share import xdp_object
 
 
+def add6(f: XdpFilter, ips6: list[str], ports: list[int], arp_icmp: bool) -> None:
+    """The IPv6 addresses into the program's maps (ssdk_xdp_filter_add6): XdpFilter
+    takes the IPv4 ones."""
+    packed = b"".join(ipaddress.IPv6Address(a).packed for a in ips6)
+    flags = ffi.new("uint32_t[]", [int(arp_icmp)] * len(ips6))
+    cports = ffi.new("uint16_t[]", ports)
+    err = ffi.new("char[]", 256)
+    if lib.ssdk_xdp_filter_add6(f._f, packed, flags, len(ips6), cports, len(ports), err, 256):
+        raise SystemExit(f"ssdk_xdp_filter_add6: {ffi.string(err).decode()}")
+
+
 def main() -> None:
-    iface, ip, port, arp_icmp = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
-    frames = [bytes.fromhex(line) for line in sys.stdin.read().split()]
-    f = XdpFilter(iface, str(xdp_object()), [ip], [port], arp_icmp)
+    hold = "--hold" in sys.argv
+    args = [a for a in sys.argv[1:] if a != "--hold"]
+    iface, port, arp_icmp, mode, ips = args[0], int(args[1]), args[2] == "1", args[3], args[4:]
+    v4 = [a for a in ips if ipaddress.ip_address(a).version == 4]
+    v6 = [a for a in ips if ipaddress.ip_address(a).version == 6]
+    f = XdpFilter(iface, str(xdp_object()), v4, [port], arp_icmp, mode)
     try:
-        with Engine(EngineConfig(ip=ip, port=port)) as e:
+        add6(f, v6, [port], arp_icmp)
+        with Engine(EngineConfig(ip=v4[0], port=port)) as e:
             e.attach_af_xdp(iface, queue=0, xdp_filter=f)
-            print(json.dumps([f.test_run(frame) for frame in frames]))
+            if not hold:
+                print(json.dumps([f.test_run(bytes.fromhex(x)) for x in sys.stdin.read().split()]))
+                return
+            print(f"ready {f.mode}", flush=True)
+            # The socket's ring is read while the traffic runs, so it never overflows
+            # (the stack answers what it knows; what matters is that the frames came).
+            while not select.select([sys.stdin], [], [], 0.01)[0] or sys.stdin.readline():
+                e.poll()
+            for _ in range(50):
+                e.poll()
+                time.sleep(0.01)
+            print(json.dumps(e.stats()), flush=True)
     finally:
         f.detach()
 

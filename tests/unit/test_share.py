@@ -1,8 +1,8 @@
 # tests/unit/test_share.py: what ssdk serve does to share the interface with the kernel,
 # short of attaching anything (tests/net/test_net_share.py does that): the XDP program
 # compiles with clang into the cache, and once there is reused; a missing clang is one
-# line; the nftables table's script and its name; stale tables are found by their pid;
-# the banner's lines for each backend.
+# line; the nftables tables' scripts (IPv4 and IPv6) and their name; stale tables are
+# found by their pid; the banner's lines for each backend.
 from __future__ import annotations
 
 import ipaddress
@@ -163,3 +163,97 @@ def test_af_xdp_attaches_once_with_the_address_and_port(
                            "interface: no bpffs at /sys/fs/bpf")  # fmt: skip
     assert "198.18.0.2 TCP port 8080 to ssdk, every other frame to the kernel" in line
     assert Sharing().lines(opts("tap")) == []
+
+
+IP6 = ipaddress.IPv6Address("2001:2::2")
+
+
+def test_kernel_holds_an_ipv6_address_too() -> None:
+    addrs = [("lo", ipaddress.IPv6Interface("::1/128")),
+             ("eth0", ipaddress.IPv6Interface("2001:2::2/64"))]  # fmt: skip
+    assert kernel_holds(IP6, lambda: addrs) == "eth0"
+    assert kernel_holds(ipaddress.IPv6Address("2001:2::3"), lambda: addrs) is None
+
+
+def test_the_rules_for_each_family_and_whether_the_kernel_holds_the_address() -> None:
+    v4_free = ipaddress.IPv4Address("198.18.0.9")
+    free6 = ipaddress.IPv6Address("2001:2::9")
+    rules = share.guard_rules([(IP.ip, True), (v4_free, False), (IP6, True), (free6, False)],
+                              [80, 443])  # fmt: skip
+    assert rules == {
+        "ip": ["ip daddr 198.18.0.2 tcp dport { 80, 443 } drop"],
+        # Held: only ssdk's ports; not held: everything, so the kernel neither answers
+        # with an unreachable nor forwards it.
+        "ip6": ["ip6 daddr 2001:2::2 tcp dport { 80, 443 } drop", "ip6 daddr 2001:2::9 drop"],
+    }
+    # An IPv4 address the kernel does not hold needs nothing, as before.
+    assert share.guard_rules([(v4_free, False)], [80]) == {}
+    assert KernelGuard.of([(v4_free, False)], [80]) is None
+    with pytest.raises(ValueError):
+        share.guard_rules([(IP6, True)], [])
+
+
+def test_the_ipv6_table_is_added_with_the_ipv4_one_and_both_go(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[tuple[str | None, tuple[str, ...]]] = []
+
+    def nft(script: str | None, *argv: str) -> subprocess.CompletedProcess[str]:
+        calls.append((script, argv))
+        return subprocess.CompletedProcess(["nft"], 0, "", "")
+
+    monkeypatch.setattr(share, "_nft", nft)
+    free6 = ipaddress.IPv6Address("2001:2::9")
+    with share.guarded([(IP.ip, True), (IP6, True), (free6, False)], [80]) as guard:
+        assert guard is not None
+        (script, argv), = calls
+        assert argv == ()  # one script: both tables or neither
+        t = guard.table
+        assert script == (
+            f"table ip {t} {{\n  chain prerouting {{\n"
+            "    type filter hook prerouting priority raw; policy accept;\n"
+            "    ip daddr 198.18.0.2 tcp dport 80 drop\n  }\n}\n"
+            f"table ip6 {t} {{\n  chain prerouting {{\n"
+            "    type filter hook prerouting priority raw; policy accept;\n"
+            "    ip6 daddr 2001:2::2 tcp dport 80 drop\n    ip6 daddr 2001:2::9 drop\n  }\n}\n"
+        )
+        line = guard.describe()
+        assert line.startswith(f"nftables table ip {t}: prerouting `ip daddr 198.18.0.2 "
+                               f"tcp dport 80 drop`; table ip6 {t}: prerouting `ip6 daddr "
+                               "2001:2::2 tcp dport 80 drop`, `ip6 daddr 2001:2::9 drop`, so")
+        assert "which holds 198.18.0.2, 2001:2::2 too" in line
+        assert "neither answers nor forwards for 2001:2::9" in line and "\n" not in line
+    assert calls[1:] == [(None, ("delete", "table", "ip", t)),
+                         (None, ("delete", "table", "ip6", t))]  # fmt: skip
+    calls.clear()
+    with share.guarded([(IP6, False)], [80]) as only6:
+        assert only6 is not None and list(only6.rules) == ["ip6"]
+        assert (calls[0][0] or "").count("table ") == 1
+    assert calls[-1] == (None, ("delete", "table", "ip6", only6.table))
+
+
+def test_the_ipv4_guard_reads_as_it_always_did() -> None:
+    guard = KernelGuard(IP.ip, 80)
+    assert guard.rule == "ip daddr 198.18.0.2 tcp dport 80 drop"
+    assert guard.describe() == (
+        f"nftables table ip {guard.table}: prerouting `ip daddr 198.18.0.2 tcp dport 80 "
+        "drop`, so the kernel, which holds 198.18.0.2 too, does not reset ssdk's "
+        "connections; removed at exit"
+    )
+
+
+def test_stale_ipv6_tables_go_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    listed = ("table ip ssdk_999999999\ntable ip6 ssdk_999999999\ntable ip6 ssdk_1\n"
+              "table inet filter\n")  # fmt: skip
+    deleted: list[tuple[str, ...]] = []
+
+    def nft(script: str | None, *argv: str) -> subprocess.CompletedProcess[str]:
+        if argv[0] == "delete":
+            deleted.append(argv)
+        return subprocess.CompletedProcess(["nft"], 0, listed if argv[0] == "list" else "", "")
+
+    monkeypatch.setattr(share, "_nft", nft)
+    monkeypatch.setattr(share.shutil, "which", lambda name: f"/usr/sbin/{name}")
+    assert share.remove_stale_tables() == ["ssdk_999999999"]
+    assert deleted == [("delete", "table", "ip", "ssdk_999999999"),
+                       ("delete", "table", "ip6", "ssdk_999999999")]  # fmt: skip

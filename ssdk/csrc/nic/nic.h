@@ -160,6 +160,15 @@ struct xdp_filter *xdp_filter_attach(const char *ifname, const char *obj, uint32
                                      const uint32_t *addrs, const uint32_t *addr_flags,
                                      uint32_t naddrs, const uint16_t *ports, uint32_t nports,
                                      char *err, unsigned long errlen);
+/* The IPv6 side of the same program, after xdp_filter_attach and before any socket
+ * joins: frames for addrs6[i] (16 bytes each, as on the wire) on TCP ports[j] go to the
+ * sockets in its XSKMAP, and so do neighbour discovery and ICMPv6 echo for the addresses
+ * whose addr6_flags[i] has bit 0 (those the kernel does not hold); ICMPv6 errors
+ * quoting a segment from one of those (address, port) pairs go there whatever the flag.
+ * 0, or -1 with err set (the maps keep what was filled; detach the filter). */
+int xdp_filter_add6(struct xdp_filter *f, const uint8_t *addrs6, const uint32_t *addr6_flags,
+                    uint32_t naddrs6, const uint16_t *ports, uint32_t nports, char *err,
+                    unsigned long errlen);
 /* The XSKMAP's fd, for nic_af_xdp_new (inherited by forked workers). */
 int xdp_filter_map_fd(const struct xdp_filter *f);
 /* NIC_XDP_NATIVE or NIC_XDP_SKB: the mode the program was attached in. */

@@ -4,7 +4,9 @@
  * each worker's AF_XDP socket then joins its XSKMAP (nic_af_xdp.c, xsks_map_fd).
  *
  * ssdk serve (supervisor) -> xdp_filter_attach (open the object, attach native or SKB,
- *                            fill ssdk_addrs and ssdk_ports)
+ *                            fill ssdk_addrs and ssdk_ports: IPv4)
+ *                         -> xdp_filter_add6 (fill ssdk_addrs6 and ssdk_ports6: IPv6;
+ *                            before any worker starts, so no frame is taken early)
  *   fork -> worker i -> nic_af_xdp_new(..., xdp_filter_map_fd) -> xsk_socket__update_xskmap
  *   exit -> xdp_filter_detach (the program leaves the interface)
  *
@@ -38,13 +40,20 @@
 #include "nic/xdp_quiet.h"
 #include "nic/nic.h"
 
-/* The value bit of ssdk_addrs, as xdp_share.bpf.c reads it. */
+/* The value bit of ssdk_addrs and ssdk_addrs6, as xdp_share.bpf.c reads it. */
 #define ADDR_ARP_ICMP 0x1u
 
 /* ssdk_ports' key, as xdp_share.bpf.c declares it. */
 struct port_key {
     uint32_t addr;   /* network byte order */
     uint16_t port;   /* network byte order */
+    uint16_t pad;
+};
+
+/* ssdk_ports6' key, as xdp_share.bpf.c declares it. */
+struct port6_key {
+    uint8_t addr[16];  /* as on the wire */
+    uint16_t port;     /* network byte order */
     uint16_t pad;
 };
 
@@ -170,6 +179,39 @@ struct xdp_filter *xdp_filter_attach(const char *ifname, const char *obj, uint32
         }
     }
     return f;
+}
+
+int xdp_filter_add6(struct xdp_filter *f, const uint8_t *addrs6, const uint32_t *addr6_flags,
+                    uint32_t naddrs6, const uint16_t *ports, uint32_t nports, char *err,
+                    unsigned long errlen)
+{
+    struct xdp_program *p = f->prog;
+    int addrs_fd = map_fd(p, "ssdk_addrs6"), ports_fd = map_fd(p, "ssdk_ports6");
+    if (addrs_fd < 0 || ports_fd < 0) {
+        snprintf(err, errlen, "ssdk's XDP program has no map %s",
+                 addrs_fd < 0 ? "ssdk_addrs6" : "ssdk_ports6");
+        return -1;
+    }
+    /* Every (address, port) pair, as for IPv4. A full map (more pairs than the program
+     * declares) fails here, at start, rather than leaving a pair to the kernel. */
+    for (uint32_t i = 0; i < naddrs6; i++) {
+        const uint8_t *a = addrs6 + 16u * i;
+        uint32_t v = addr6_flags[i] & ADDR_ARP_ICMP;
+        if (bpf_map_update_elem(addrs_fd, a, &v, BPF_ANY)) {
+            snprintf(err, errlen, "filling ssdk_addrs6: %s", strerror(errno));
+            return -1;
+        }
+        for (uint32_t j = 0; j < nports; j++) {
+            struct port6_key k = {.port = htons(ports[j]), .pad = 0};
+            memcpy(k.addr, a, sizeof(k.addr));
+            uint32_t one = 1;
+            if (bpf_map_update_elem(ports_fd, &k, &one, BPF_ANY)) {
+                snprintf(err, errlen, "filling ssdk_ports6: %s", strerror(errno));
+                return -1;
+            }
+        }
+    }
+    return 0;
 }
 
 int xdp_filter_map_fd(const struct xdp_filter *f) { return f->xsks_fd; }
