@@ -117,6 +117,22 @@ def test_default_rto_floor_is_linux_200_ms(make_stack: Callable[..., Stack]) -> 
     assert len(peer.advance(1)) == 1
 
 
+def test_rto_floor_is_on_the_variance_term(make_stack: Callable[..., Stack]) -> None:
+    """RFC 6298 2.3, RTO = SRTT + max(G, K*RTTVAR), with the 200 ms floor taken for G as
+    Linux takes TCP_RTO_MIN (its RTTVAR never below it): after a 50 ms handshake (SRTT
+    50 ms, RTTVAR 25 ms) the first expiry comes at 250 ms, not at max(150, 200) ms. A
+    floor on the sum would let queueing delay grow SRTT up to the RTO: spurious expiries
+    through a shared bottleneck."""
+    stack = make_stack()
+    peer = Peer(stack)
+    peer.syn()
+    peer.advance(50)
+    assert peer.send("A") == []  # the handshake's sample: 50 ms
+    peer.request(get("/a"))
+    assert peer.advance(249) == []
+    assert len(peer.advance(1)) == 1
+
+
 def test_rto_not_above_maximum(make_stack: Callable[..., Stack]) -> None:
     """RFC 6298 2.5: a maximum value may be placed on RTO; backoff stops there."""
     stack = make_stack(rto_min_ms=1000, rto_max_ms=3000, max_retries=10)
@@ -245,8 +261,10 @@ def test_window_probe_after_rto_sends_one_byte(
 
 def test_ack_of_new_data_restarts_the_timer(make_stack: Callable[..., Stack]) -> None:
     """RFC 6298 5.3: when an ACK acknowledges new data, restart the timer so that it
-    expires after RTO from now; the retransmission then comes 1 s after that ACK, not
-    1 s after the first send."""
+    expires after RTO from now; the retransmission then comes RTO after that ACK, not
+    after the first send. The ACK's 800 ms sample makes SRTT 100 ms and RTTVAR 200 ms,
+    so RTO = SRTT + max(4 RTTVAR, the 1 s floor) = 1.1 s (2.3, the floor on the
+    variance term as Linux puts it)."""
     stack = make_stack(rto_min_ms=1000)
     peer = Peer(stack)
     peer.connect()
@@ -254,8 +272,8 @@ def test_ack_of_new_data_restarts_the_timer(make_stack: Callable[..., Stack]) ->
     assert len(first) == 4
     stack.advance(800)
     assert peer.send("A", ack=first[1].seq) == []  # segment 0 acknowledged at t = 800
-    assert peer.advance(999) == []  # t = 1799
-    again = peer.advance(1)  # t = 1800
+    assert peer.advance(1099) == []  # t = 1899
+    again = peer.advance(1)  # t = 1900
     assert [(s.seq, s.payload) for s in again] == [(first[1].seq, first[1].payload)]
 
 

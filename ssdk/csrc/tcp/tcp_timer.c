@@ -221,9 +221,12 @@ void rtt_sample(struct tcp *e, struct tcb *c, uint64_t rtt_us)
         c->rack.min_rtt_us = r ? r : 1;
     if (c->opts & CO_BBR)
         bbr_rtt(e, c, r);  /* BBR.min_rtt (tcp_bbr.c) */
-    uint64_t rto = ((uint64_t)c->timer.srtt_us + 4ull * c->timer.rttvar_us + 999) / 1000;
-    if (rto < e->net.cfg.rto_min_ms)
-        rto = e->net.cfg.rto_min_ms;
+    /* RFC 6298 2.3's SRTT + max(G, K*RTTVAR), with the floor where Linux puts it (its
+     * rttvar never below TCP_RTO_MIN): the variance term, not the sum. A floor on the sum
+     * lets the RTO sit at the floor while queueing delay grows SRTT towards it; through
+     * a shared bottleneck that fired a timeout 4x as often as the kernel. */
+    uint64_t var = 4ull * c->timer.rttvar_us, floor = 1000ull * e->net.cfg.rto_min_ms;
+    uint64_t rto = ((uint64_t)c->timer.srtt_us + (var > floor ? var : floor) + 500) / 1000;
     if (rto > e->net.cfg.rto_max_ms)
         rto = e->net.cfg.rto_max_ms;
     c->timer.rto_ms = (uint32_t)rto;
