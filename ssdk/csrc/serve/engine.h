@@ -145,7 +145,8 @@ struct hconn {
     struct hp_body body;      /* a request body being read (for the application: the
                                  last response's, an RK_WAIT's; or to be dropped) */
     uint16_t serial;          /* the number the next request for the application gets */
-    struct http_parse hp;     /* how far the request in tcb->rcv.buf has been read */
+    struct http_parse hp;     /* how far the request in TCP's unread bytes (tcp_rcv_data)
+                                 has been read */
 };
 
 #define HC_NEXT       0x01   /* next_resp starts once the 100 Continue is acknowledged */

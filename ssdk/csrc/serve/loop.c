@@ -4,7 +4,7 @@
  * Python -> ssdk_engine_new -> tcp_init (tcp/: the pool; serve.c's upcalls registered)
  *        -> ssdk_nic_* (nic/) -> ssdk_table_load (resp.c)
  *        -> ssdk_run -> ssdk_poll -> nic->rx_burst -> eth_input (net/) ... -> nic->rx_release
- *                                 -> timer_run, tw_run (tcp/)
+ *                                 -> timer_run, tw_run, rxbuf_wake (tcp/)
  *                                 -> dyn_flush (dyn_conn.c) -> tcp_tx_run (tcp/)
  *                                 -> nic->tx_flush
  *
@@ -126,8 +126,9 @@ void ssdk_engine_free(struct ssdk_engine *e)
     if (e->tcp.net.nic)
         e->tcp.net.nic->destroy(e->tcp.net.nic);
     tcp_free(&e->tcp);
-    if (e->hconns)  /* requests with the application, answers not yet acknowledged */
-        for (uint32_t i = 0; i < e->tcp.net.cfg.max_conns; i++)
+    if (e->hconns)  /* requests with the application, answers not yet acknowledged: in
+                       the slots ever used (tcp_free leaves conn_bump as it was) */
+        for (uint32_t i = 0; i < e->tcp.conn_bump; i++)
             resp_drop_all(e, &e->hconns[i]);
     free(e->hconns);
     answer_free(e);
@@ -342,6 +343,8 @@ int ssdk_poll(struct ssdk_engine *e)
     } while (n == RX_BURST && total < RX_PASS_MAX);
     timer_run(&e->tcp);
     tw_run(&e->tcp);
+    if (rxbuf_waiting(&e->tcp))  /* receive buffers came back: windows reopen */
+        rxbuf_wake(&e->tcp);
     if (e->ndyn_batch)  /* the application answers now; what it sends goes this pass */
         dyn_flush(e);
     if (tcp_tx_waiting(&e->tcp))

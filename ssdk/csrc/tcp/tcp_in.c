@@ -20,9 +20,9 @@
 #include "tcp/tcp_priv.h"
 
 /* RFC 9293 3.10.7.4, first check: does any part of the segment fall in the window? */
-static int seq_acceptable(const struct tcb *c, const struct seg *s)
+static int seq_acceptable(const struct tcp *e, const struct tcb *c, const struct seg *s)
 {
-    uint32_t w = rcv_wnd(c), n = s->len + !!(s->flags & TH_FIN);
+    uint32_t w = rcv_wnd(e, c), n = s->len + !!(s->flags & TH_FIN);
     if (n == 0)
         return w == 0 ? s->seq == c->rcv.nxt
                       : seq_le(c->rcv.nxt, s->seq) && seq_lt(s->seq, c->rcv.nxt + w);
@@ -253,7 +253,7 @@ void tcp_segment(struct tcp *e, struct tcb *c, struct seg *s)
         tcp_send_ctl(e, c, TH_ACK, c->snd.nxt);
         return;
     }
-    if (!seq_acceptable(c, s)) {
+    if (!seq_acceptable(e, c, s)) {
         e->net.st->drop_tcp_seq++;
         if (!(s->flags & TH_RST))
             tcp_send_ctl(e, c, TH_ACK, c->snd.nxt);
@@ -286,7 +286,10 @@ void tcp_segment(struct tcp *e, struct tcb *c, struct seg *s)
     int need_ack = s->len > 0 || (s->flags & TH_FIN);
     if (s->len)
         tcp_data_in(e, c, s);
-    if (s->flags & TH_FIN)
+    /* Bytes the application may leave unread that no buffer could keep are given back
+     * after it reads them (tcp_rcv_settle); a FIN behind them cannot be taken before
+     * that is known, so it waits for the peer to send it again. */
+    if ((s->flags & TH_FIN) && (!c->rcv.len || tcp_rcv_keepable(e, c)))
         tcp_fin_in(c, s);
     if (c->state == TCP_TIME_WAIT) {  /* our FIN was acknowledged, or theirs came */
         if (need_ack)
@@ -308,6 +311,7 @@ void tcp_segment(struct tcp *e, struct tcb *c, struct seg *s)
     if (need_ack)
         c->flags |= TF_ACK_PENDING;
     int later = e->up->sent(e, c) & TCP_ACK_LATER;
+    tcp_rcv_settle(e, c);  /* what the application left in the frame: kept, or given back */
     int queued = tcp_output(e, c);  /* its turn in the transmit round carries the ACK */
     if (need_ack && (c->flags & TF_ACK_PENDING) && !later && !queued)
         tcp_send_ctl(e, c, TH_ACK, c->snd.nxt);
