@@ -96,20 +96,24 @@ void rxbuf_wait(struct tcp *e, struct tcb *c)
     e->net.st->rx_window_closed++;
 }
 
-/* Whether the connection in the slot still waits for the window: alive, reading, its
- * last ACK showed no room, and it holds no buffer (one that does opens as it is read). */
+/* Whether the connection in the slot still waits for the window: synchronized (one
+ * whose SYN-ACK showed 0 joins the ring when its handshake completes: tcp_in.c),
+ * reading, its last ACK showed no room, and it holds no buffer (one that does opens as
+ * the application reads it). */
 static int wants_window(const struct tcb *c)
 {
     return c->state != TCP_NONE && c->state != TCP_SYN_RECEIVED
         && !(c->flags & (TF_RCV_SHUT | TF_PEER_FIN)) && !c->rcv.bufid && !c->rcv.last_wnd;
 }
 
+/* One pass's window updates: each waiting connection once at most, as many as there
+ * are buffers beyond the reserve. */
 void rxbuf_wake(struct tcp *e)
 {
     struct rx_pool *p = &e->rx;
     uint32_t max = e->net.cfg.max_conns;
     uint32_t spare = rxbuf_left(e) > p->reserve ? rxbuf_left(e) - p->reserve : 0;
-    while (p->wait_count && spare) {
+    for (uint32_t n = p->wait_count; n && spare; n--) {
         struct tcb *c = &e->conns[p->wait[p->wait_head]];
         p->wait_head = (p->wait_head + 1) % max;
         p->wait_count--;
@@ -117,9 +121,9 @@ void rxbuf_wake(struct tcp *e)
         if (!wants_window(c))
             continue;  /* gone, reused, or its window opened another way */
         if (!tcp_send_ctl(e, c, TH_ACK, c->snd.nxt)) {
-            rxbuf_wait(e, c);  /* the TX ring is full: next pass */
+            rxbuf_wait(e, c);  /* the TX ring is full: again later */
             e->net.st->rx_window_closed--;  /* the same wait, not a new one */
-            return;
+            continue;
         }
         e->net.st->rx_window_updates++;
         spare--;

@@ -130,6 +130,8 @@ static int ack_in(struct tcp *e, struct tcb *c, const struct seg *s)
         conn_set_state(c, tcp_next(c->state, EV_ACK_OF_SYN));
         e->net.st->conns_syn_received = --e->syn_recv;
         e->net.st->conns_opened++;
+        if (!c->rcv.last_wnd)  /* our SYN-ACK showed no room: sent the window later */
+            rxbuf_wait(e, c);
     }
     if (seq_lt(c->snd.max, s->ack)) {
         e->net.st->drop_tcp_ack++;

@@ -43,7 +43,8 @@ static uint16_t adv_window(struct tcp *e, struct tcb *c, uint8_t flags)
     if (flags & TH_ACK) {
         c->rcv.last_ack = c->rcv.nxt;
         c->rcv.last_wnd = (uint16_t)wnd;
-        if (!wnd && !c->rcv.bufid && !c->rcv.len && tcb_in_pool(e, c))
+        if (!wnd && !c->rcv.bufid && !c->rcv.len && tcb_in_pool(e, c)
+            && c->state != TCP_SYN_RECEIVED)  /* that one waits once synchronized */
             rxbuf_wait(e, c);
     }
     return (uint16_t)wnd;
