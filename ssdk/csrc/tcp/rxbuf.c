@@ -74,10 +74,19 @@ uint32_t rxbuf_get(struct tcp *e)
     return id;
 }
 
+/* A buffer is given back once: it is not on the stack already. A walk of the stack:
+ * debug builds only. */
+static void put_check(const struct rx_pool *p, uint32_t id)
+{
+    for (uint32_t i = 0; i < p->nback; i++)
+        SSDK_ASSERT(p->back[i] != id);
+}
+
 void rxbuf_put(struct tcp *e, uint32_t id)
 {
     struct rx_pool *p = &e->rx;
     SSDK_ASSERT(id >= 1 && id <= p->bump && p->nback < p->bump);
+    SSDK_DEBUG_ONLY(put_check(p, id));
     p->back[p->nback++] = id;
     rx_gauge(e);
 }

@@ -55,6 +55,7 @@ static inline void conn_check_seq(const struct tcb *c)
     SSDK_ASSERT(c->rcv.len <= TCP_RCV_CAP);
     SSDK_ASSERT(c->sack.nblocks <= SACK_RANGES && c->rcv.nooo <= SACK_MAX);
     SSDK_ASSERT(!c->rcv.nooo || c->rcv.bufid);
+    SSDK_ASSERT(!c->rcv.bufid || c->rcv.len || c->rcv.nooo);
 }
 
 /* The one way a connection's state changes (tcp_state.h): a move the table allows. */
