@@ -8,10 +8,14 @@
 # 3.8.6.2.1) while the pool's reserve lasts.
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Callable
 
-from harness import MOD, RX_WINDOW, Peer, Seg, Site, Stack, get
+from harness import MOD, RX_WINDOW, Peer, Seg, Site, Stack, get, serving_app
 from scapy.layers.inet import IP, TCP
+
+import ssdk
 
 PARTIAL = b"GET /a HTTP/1.1\r\nHost: te"  # a request begun, not finished
 REST = b"st\r\n\r\n"  # ...and its end: PARTIAL + REST == get("/a")
@@ -223,3 +227,37 @@ def test_reserve_keeps_the_window_already_advertised(
     ]
     assert in_use(stack) == 31
     assert stack.stats()["rx_buffer_refused"] == 0
+
+
+def test_request_body_in_parts_for_a_dynamic_route() -> None:
+    """A body the application reads is taken as it comes, never held: a POST whose
+    header block and body come in pieces gives its buffer back with the header block,
+    the body reaches the application whole, and the next request, pipelined behind the
+    body in its last segment, is read after it."""
+    app = ssdk.App()
+
+    @app.dynamic("/sum", methods=["POST"])
+    def total(req: ssdk.Request) -> ssdk.Response:
+        return ssdk.json({"len": len(req.body), "sum": sum(req.body) % 65536})
+
+    gate = threading.Event()
+    body = bytes(range(256)) * 12  # 3 KiB
+    head = (
+        f"POST /sum HTTP/1.1\r\nHost: t\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+    )
+    with serving_app(app, gate) as (stack, _calls):
+        peer = Peer(stack)
+        peer.connect()
+        peer.send("PA", head[:10])
+        assert in_use(stack) == 1
+        peer.send("PA", head[10:] + body[:1000])
+        assert in_use(stack) == 0  # the head went up; the body is the application's
+        peer.send("PA", body[1000:2000])
+        assert in_use(stack) == 0
+        peer.send("PA", body[2000:] + get("/sum", method="POST", headers=["Content-Length: 0"]))
+        peer.drain()
+        first, second = peer.responses(2)
+        assert json.loads(first.body) == {"len": len(body), "sum": sum(body) % 65536}
+        assert json.loads(second.body) == {"len": 0, "sum": 0}
+        st = stack.stats()
+        assert (st["rx_buffers_in_use"], st["rx_buffers_peak"]) == (0, 1)
