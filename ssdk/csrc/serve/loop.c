@@ -4,8 +4,8 @@
  * Python -> ssdk_engine_new -> tcp_init (tcp/: the pool; serve.c's upcalls registered)
  *        -> ssdk_nic_* (nic/) -> ssdk_table_load (resp.c)
  *        -> ssdk_run -> ssdk_poll -> nic->rx_burst -> eth_input (net/) ... -> nic->rx_release
- *                                 -> timer_run, tw_run, rxbuf_wake (tcp/)
- *                                 -> dyn_flush (dyn_conn.c) -> tcp_tx_run (tcp/)
+ *                                 -> timer_run, tw_run (tcp/)
+ *                                 -> dyn_flush (dyn_conn.c) -> rxbuf_wake, tcp_tx_run (tcp/)
  *                                 -> nic->tx_flush
  *
  * One pass handles a burst of received frames to completion, then the timers, then the
@@ -343,10 +343,13 @@ int ssdk_poll(struct ssdk_engine *e)
     } while (n == RX_BURST && total < RX_PASS_MAX);
     timer_run(&e->tcp);
     tw_run(&e->tcp);
-    if (rxbuf_waiting(&e->tcp))  /* receive buffers came back: windows reopen */
-        rxbuf_wake(&e->tcp);
     if (e->ndyn_batch)  /* the application answers now; what it sends goes this pass */
         dyn_flush(e);
+    /* Receive buffers that came back in this pass (a request read, a 408, a close, an
+     * answer that closes) reopen the windows shown closed for want of one: after all of
+     * those, so that none waits for another pass that may be a sleep away. */
+    if (rxbuf_waiting(&e->tcp))
+        rxbuf_wake(&e->tcp);
     if (tcp_tx_waiting(&e->tcp))
         tcp_tx_run(&e->tcp);
     e->tcp.net.nic->tx_flush(e->tcp.net.nic);

@@ -19,13 +19,10 @@
  * whenever a segment goes out, first time or again; a retransmission is rebuilt from
  * the same source. What TCP receives in order is offered to the application as it
  * comes (recv: it may take bytes it reads as they come, a request body); the rest it
- * parses where it lies (tcp_rcv_data) and frees with tcp_recved. A connection holds no
- * memory for received bytes while it holds none: a segment that arrives in order on
- * such a connection is read in the RX frame itself, and only what the application
- * leaves there (a partial request, requests it cannot take yet) is copied into a
- * buffer from a bounded pool (rxbuf.c), which goes back when it empties. The receive
- * window follows what the connection's buffer, or the pool, can still take. TCP knows
- * nothing of HTTP, of responses or of tables.
+ * parses where it lies (tcp_rcv_data: in the RX frame, and what it leaves there in a
+ * buffer from a bounded pool, rxbuf.c, held only while bytes are) and frees with
+ * tcp_recved; the window follows what can still be taken. TCP knows nothing of HTTP,
+ * of responses or of tables.
  */
 #ifndef SSDK_TCP_H
 #define SSDK_TCP_H
@@ -36,10 +33,8 @@
 #include "net/net.h"
 #include "tcp/tcp_state.h"
 
-/* A pooled receive buffer's size (rxbuf.c): the most a connection holds of what it has
- * not read (so the largest header block, beyond which a request is 431), and the
- * largest receive window it advertises. */
-#define TCP_RCV_CAP 4096
+#define TCP_RCV_CAP 4096      /* a pooled receive buffer (rxbuf.c): the most a connection
+                                 holds unread, and its largest receive window */
 #define SACK_MAX 4            /* blocks read from a segment; ranges held out of order */
 #define SACK_RANGES 12        /* SACKed ranges the send side keeps (tcp_sack.c) */
 #define RACK_SLOTS 8          /* send-time steps kept per connection (tcp_rack.c) */
@@ -192,9 +187,7 @@ struct tcb {
         uint32_t ts_recent;   /* RFC 7323 4.3: the peer's timestamp we echo (and PAWS) */
         uint32_t last_ack;    /* RCV.NXT as our last ACK carried it */
         uint32_t ooo[SACK_MAX][2];  /* held beyond a gap: [start, end), newest first */
-        /* The pooled buffer held (rxbuf.c): 1 + its index, so that a zeroed block holds
-         * none; 0 while the connection holds no byte. */
-        uint32_t bufid;
+        uint32_t bufid;       /* the pooled buffer held: 1 + its index; 0 (zeroed) none */
         uint16_t len;
         /* The window our last ACK carried: last_ack + last_wnd is the right edge we
          * advertised, which a later window never moves back (tcp_priv.h: rcv_wnd). */
@@ -218,9 +211,8 @@ _Static_assert(sizeof(struct tcb) <= TCB_SIZE_MAX, "struct tcb grew: see docs/tc
 
 #define PF_APP_IDLE    0x01  /* the application holds nothing for it: between requests */
 #define PF_IDLE_LIST   0x02  /* on the idle list (e->idle_head ... e->idle_tail) */
-#define PF_RX_WAIT     0x04  /* the slot is in the ring of connections waiting for a
-                                receive buffer (rxbuf.c); kept across the slot's reuse,
-                                as the ring entry is */
+#define PF_RX_WAIT     0x04  /* in the ring of those waiting for a receive buffer
+                                (rxbuf.c); kept across reuse, as the ring entry is */
 
 #define UN_ARMED       0x01  /* cc.prior_* hold what the last reduction took (undo) */
 #define UN_FRTO1       0x02  /* F-RTO (RFC 5682 2): an RTO's resend waits for its first ACK */
