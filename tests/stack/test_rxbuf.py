@@ -141,6 +141,40 @@ def test_whole_request_served_with_pool_exhausted(
     assert stack.stats()["rx_buffer_refused"] == 0
 
 
+def test_fin_behind_given_back_bytes_waits(make_stack: Callable[..., Stack]) -> None:
+    """RFC 9293 3.10.7.4: a FIN is taken only in sequence, after all the data before it.
+    Bytes no buffer could keep are not acknowledged, so the FIN behind them is not either:
+    the connection stays open, and the peer sends both again."""
+    stack = make_stack(rx_buffers=1)
+    a, b = Peer(stack, sport=40001), Peer(stack, sport=40002)
+    a.connect()
+    b.connect()
+    a.send("PA", PARTIAL)
+    start = b.snd_nxt
+    segs = b.send("FPA", PARTIAL)
+    assert [(s.flags, s.ack, s.win) for s in segs] == [("A", start, 0)]
+    assert stack.stats()["http_abandoned"] == 0
+
+
+def test_fin_after_a_whole_request_with_the_pool_dry(
+    make_stack: Callable[..., Stack], site: Site
+) -> None:
+    """A request that arrives whole with the FIN is read in the frame even with no
+    buffer left; nothing is left unread, so the FIN is taken in the same segment: the
+    response goes, then our FIN (RFC 9293 3.10.7.4, eighth step; RFC 9112 9.6)."""
+    stack = make_stack(rx_buffers=1)
+    a, b = Peer(stack, sport=40001), Peer(stack, sport=40002)
+    a.connect()
+    b.connect()
+    a.send("PA", PARTIAL)
+    req = get("/b")
+    segs = b.send("FPA", req)
+    assert segs[0].ack == b.snd_nxt  # the request and the FIN
+    segs += b.drain()
+    assert b.responses()[0].raw == site.expect("/b")
+    assert any("F" in s.flags for s in segs)
+
+
 def test_buffer_reused_after_408(make_stack: Callable[..., Stack], site: Site) -> None:
     """RFC 9110 15.5.9: the partial request that holds the only buffer times out with
     408 and a close; the buffer goes back and serves the connection that waited."""
