@@ -200,6 +200,24 @@ def test_buffer_reused_after_408(make_stack: Callable[..., Stack], site: Site) -
     assert in_use(stack) == 0
 
 
+def test_buffer_returned_on_reset_and_on_fin(stack: Stack) -> None:
+    """A partial request's buffer goes back when the connection goes: reset by the peer
+    (RFC 9293 3.10.7.4, an exact RST), or closed by it before the request was complete
+    (nothing more will come to complete it)."""
+    r, f = Peer(stack, sport=40001), Peer(stack, sport=40002)
+    r.connect()
+    f.connect()
+    r.send("PA", PARTIAL)
+    f.send("PA", PARTIAL)
+    assert in_use(stack) == 2
+    r.send("R")
+    assert in_use(stack) == 1
+    f.send("FA")
+    assert in_use(stack) == 0
+    st = stack.stats()
+    assert (st["conns_reset"], st["http_abandoned"]) == (1, 1)
+
+
 def test_pipelined_beyond_the_queue_wait_in_a_buffer(stack: Stack, site: Site) -> None:
     """Six requests in one segment, more than the response queue holds: the ones that
     cannot be taken yet are copied into a buffer, all are answered in order, and the
