@@ -36,6 +36,10 @@ int rxbuf_init(struct tcp *e)
     if (cap > max)
         cap = max;  /* a connection holds one buffer at most */
     p->cap = cap;
+    /* For windows already promised (tcp_priv.h: rcv_wnd): the partial requests on
+     * their way when the pool ran low, about a round trip's worth of arrivals. A
+     * sixteenth holds those without idling much of the pool; a pool of fewer than
+     * sixteen (a test's, a tiny --rx-buffers) keeps none and runs dry exactly. */
     p->reserve = cap / 16;
     p->mem = calloc(cap, TCP_RCV_CAP);
     p->back = malloc((size_t)cap * sizeof(uint32_t));

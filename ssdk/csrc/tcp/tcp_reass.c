@@ -247,6 +247,7 @@ void tcp_fin_in(struct tcb *c, const struct seg *s)
         conn_set_state(c, n);
 }
 
+/* Where the unread bytes are (tcp.h); an empty, valid place when there are none. */
 const uint8_t *tcp_rcv_data(const struct tcp *e, const struct tcb *c)
 {
     static const uint8_t none[1];
