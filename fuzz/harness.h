@@ -202,6 +202,7 @@ static struct ssdk_engine *fz_engine(void)
     cfg.ip = FZ_SERVER_IP;
     cfg.port = FZ_PORT;
     cfg.max_conns = FZ_MAX_CONNS;
+    cfg.rx_buffers = 3;  /* fewer than the slots: a dry pool, windows closed and reopened */
     cfg.seed = 1;
     cfg.virtual_clock = 1;
     cfg.idle_ms = 5000;
@@ -422,7 +423,12 @@ FZ_UNCOVERED static void fz_check_engine(struct ssdk_engine *e)
     uint32_t n = t->net.cfg.max_conns;
     uint8_t seen[FZ_MAX_CONNS] = {0};
     uint32_t hashed = 0, time_wait = tw_live(t);
-    for (uint32_t i = t->free_head, k = 0; i != NONE32; i = t->conns[i].hnext, k++) {
+    /* Free: the slots given back, linked, ending at conn_bump; then every slot from
+     * conn_bump on, never used (conn.c). */
+    if (t->conn_bump > n || (t->free_head != NONE32 && t->free_head > t->conn_bump))
+        fz_fail("conn_bump %u, free list from %u, in a pool of %u", t->conn_bump,
+                t->free_head, n);
+    for (uint32_t i = t->free_head, k = 0; i != NONE32; k++) {
         if (i >= n || seen[i] || k > n)
             fz_fail("free list broken at slot %u", i);
         seen[i] = 1;
@@ -431,10 +437,19 @@ FZ_UNCOVERED static void fz_check_engine(struct ssdk_engine *e)
                     (unsigned long long)t->conns[i].timer.at_ms);
         if (e->hconns[i].nresp || e->hconns[i].hflags || e->hconns[i].body.kind)
             fz_fail("free slot %u still holds responses or a request", i);
+        if (i >= t->conn_bump) {  /* the never used, in order, unlinked */
+            i = i + 1 < n ? i + 1 : NONE32;
+            continue;
+        }
+        uint32_t next = t->conns[i].hnext;
+        if (next != NONE32 && next > t->conn_bump)
+            fz_fail("free slot %u links to %u, past conn_bump %u", i, next, t->conn_bump);
+        i = next;
     }
     uint32_t held[GEN_MAX] = {0};
     for (uint32_t b = 0; b <= t->hash_mask; b++) {
-        for (uint32_t i = t->hash[b], k = 0; i != NONE32; i = t->conns[i].hnext, k++) {
+        /* A bucket holds 1 + its first slot; 0 is empty (conn.c). */
+        for (uint32_t i = t->hash[b] - 1, k = 0; i != NONE32; i = t->conns[i].hnext, k++) {
             if (i >= n || seen[i] || k > n)
                 fz_fail("hash chain %u broken at slot %u", b, i);
             seen[i] = 1;
@@ -530,12 +545,41 @@ FZ_UNCOVERED static void fz_check_engine(struct ssdk_engine *e)
     }
 }
 
+/* The receive buffers (tcp/rxbuf.c): a slot holds one exactly while it holds bytes,
+ * no two the same one, and the gauge counts those held; between passes no unread byte
+ * lies in an RX frame. */
+FZ_UNCOVERED static void fz_check_rx(struct ssdk_engine *e)
+{
+    const struct tcp *t = &e->tcp;
+    uint32_t n = t->net.cfg.max_conns, held = 0;
+    uint8_t used[FZ_MAX_CONNS] = {0};
+    if (t->rx.in_frame)
+        fz_fail("slot %u's unread bytes still lie in a frame", tcb_index(t, t->rx.in_frame));
+    for (uint32_t i = 0; i < n; i++) {
+        const struct tcb *c = &t->conns[i];
+        if (!c->rcv.bufid != !(c->rcv.len || c->rcv.nooo))
+            fz_fail("slot %u holds buffer %u with %u unread bytes and %u held ranges", i,
+                    c->rcv.bufid, c->rcv.len, c->rcv.nooo);
+        if (!c->rcv.bufid)
+            continue;
+        if (c->rcv.bufid > t->rx.bump || used[c->rcv.bufid - 1]++)
+            fz_fail("slot %u holds buffer %u, out of the pool or held twice", i,
+                    c->rcv.bufid);
+        held++;
+    }
+    uint32_t out = t->rx.bump - t->rx.nback;
+    if (held != out || held != t->net.st->rx_buffers_in_use)
+        fz_fail("%u receive buffers held, the pool has %u out, the gauge says %llu", held,
+                out, (unsigned long long)t->net.st->rx_buffers_in_use);
+}
+
 /* One pass of the loop, then everything it sent taken and checked. */
 static int fz_poll(struct ssdk_engine *e, int drain)
 {
     if (ssdk_poll(e) < 0)
         fz_fail("ssdk_poll failed");
     fz_check_engine(e);
+    fz_check_rx(e);
     return drain ? fz_drain(e) : 0;
 }
 

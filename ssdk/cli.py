@@ -249,6 +249,19 @@ SynackRetriesOption = Annotated[
 
 SYN_BACKLOG_HELP = "Half-open connections before SYN cookies; never more than half of --max-conns."
 
+# tcp/rxbuf.c: only a request that arrives in parts holds a 4 KiB buffer, so the pool is
+# sized for those in progress at once, not for every connection (docs/tcp.md).
+RxBuffersOption = Annotated[
+    int,
+    typer.Option(
+        "--rx-buffers",
+        min=0,
+        max=1 << 24,
+        help="4 KiB buffers for requests that arrive in parts; when none is left, new "
+        "ones wait with the window closed. 0: max(1024, max-conns/16).",
+    ),
+]
+
 # The slot-holding timeouts, in seconds as nginx's send_timeout and client_body_timeout
 # (60 s each); 0 turns one off.
 DEFAULT_SEND_TIMEOUT = 60.0
@@ -484,6 +497,7 @@ def serve(
     max_conns: Annotated[
         int, typer.Option("--max-conns", min=1, max=1 << 24, help="Connection pool size.")
     ] = 4096,
+    rx_buffers: RxBuffersOption = 0,
     stats_file: Annotated[
         Path | None,
         typer.Option(
@@ -559,6 +573,7 @@ def serve(
         "synack_retries": synack_retries,
         "max_conns_per_ip": max_conns_per_ip,
         "time_wait_ms": time_wait,
+        "rx_buffers": rx_buffers,
     }
     rx, tx = _impairments(impair_both, impair_rx, impair_tx, ("--impair-rx", "--impair-tx"))
     if gso == "on":
@@ -791,6 +806,7 @@ def dev(
     synack_retries: SynackRetriesOption = 5,
     send_timeout: SendTimeoutOption = DEFAULT_SEND_TIMEOUT,
     body_timeout: BodyTimeoutOption = DEFAULT_BODY_TIMEOUT,
+    rx_buffers: RxBuffersOption = 0,
 ) -> None:
     """Serve APP on this machine over the user-space stack and follow its edits."""
     from ssdk.project import find_project
@@ -806,7 +822,11 @@ def dev(
             app_file,
             port,
             gso,
-            {"synack_retries": synack_retries, **_timeouts(send_timeout, body_timeout)},
+            {
+                "synack_retries": synack_retries,
+                "rx_buffers": rx_buffers,
+                **_timeouts(send_timeout, body_timeout),
+            },
         )
     except GsoRefused as e:
         raise typer.BadParameter(str(e), param_hint="--gso") from None

@@ -48,6 +48,8 @@ struct ssdk_config {
                                  new this long is reset (nginx send_timeout); 0: never */
     uint32_t body_timeout_ms; /* a request body with no new byte this long gets 408 and
                                  a close (nginx client_body_timeout); 0: never */
+    uint32_t rx_buffers;     /* 4 KiB buffers for requests that arrive in parts (tcp/rxbuf.c);
+                                0: max(1024, max_conns / 16), at most max_conns */
 };
 
 /* Every counter the engine keeps. Gauges are marked; all others only grow. */
@@ -156,6 +158,15 @@ struct ssdk_stats {
                                      closed at once */
     uint64_t conns_fin_wait_2;    /* gauge: connections in FIN-WAIT-2 (outside the pool,
                                      in the TIME-WAIT table) */
+    uint64_t rx_buffers_in_use;   /* gauge: receive buffers connections hold (partial
+                                     requests, requests waiting, bytes beyond a gap) */
+    uint64_t rx_buffers_peak;     /* gauge: the most receive buffers held at once */
+    uint64_t rx_read_in_frame;    /* segments read where they lay in the RX frame, whole:
+                                     no receive buffer taken */
+    uint64_t rx_window_closed;    /* windows of 0 shown for want of a receive buffer */
+    uint64_t rx_window_updates;   /* windows sent again when receive buffers came back */
+    uint64_t rx_buffer_refused;   /* segments given back or not held for want of a receive
+                                     buffer, though the window had room for them */
 };
 
 void ssdk_config_default(struct ssdk_config *cfg);

@@ -48,7 +48,9 @@ def test_dev_passes_them_on(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(ssdk.tools.dev, "run_dev", fake_run)
     assert main(["dev", str(HELLO), "--send-timeout", "2", "--body-timeout", "7"]) == 0
-    assert seen == [{"synack_retries": 5, "send_timeout_ms": 2000, "body_timeout_ms": 7000}]
+    assert seen == [
+        {"synack_retries": 5, "rx_buffers": 0, "send_timeout_ms": 2000, "body_timeout_ms": 7000}
+    ]
 
 
 def test_engine_config_reaches_c() -> None:

@@ -54,6 +54,8 @@ GAUGES = frozenset(
         "conns_active",
         "conns_time_wait",
         "conns_fin_wait_2",
+        "rx_buffers_in_use",
+        "rx_buffers_peak",  # a high-water mark
         "drop_rx_ring",
         "impair_rx_held",
         "impair_tx_held",

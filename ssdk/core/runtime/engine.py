@@ -151,6 +151,7 @@ class EngineConfig:
     synack_retries: int | None = None
     max_conns_per_ip: int | None = None  # 0: no limit
     time_wait_max: int | None = None
+    rx_buffers: int | None = None  # 0: max(1024, max_conns / 16), at most max_conns
     seed: int = 0
     virtual_clock: bool = False
     gso: bool = False  # AF_PACKET and TAP open for super-frames (Engine.gso_max says if so)
@@ -178,6 +179,7 @@ class EngineConfig:
             "synack_retries",
             "max_conns_per_ip",
             "time_wait_max",
+            "rx_buffers",
         ):
             value = getattr(self, name)
             if value is not None:

@@ -125,10 +125,11 @@ int dyn_start(struct ssdk_engine *e, struct tcb *c, struct hconn *h,
               const struct http_decision *d)
 {
     uint32_t hlen = h->hp.pos;
-    struct dyn_in *in = dyn_in_new(&h->hp, c->rcv.buf, d);
+    const uint8_t *req = tcp_rcv_data(&e->tcp, c);
+    struct dyn_in *in = dyn_in_new(&h->hp, req, d);
     if (!in)
         return -1;
-    tcp_rcv_drop_held(c);  /* held bytes beyond a gap are body: let the peer resend them */
+    tcp_rcv_drop_held(&e->tcp, c);  /* held bytes beyond a gap are body: let the peer resend them */
     h->req_since_ms = 0;
     struct resp *q = resp_push(e, c, h, RK_WAIT);  /* the stream stops here until answered */
     q->in = in;
@@ -141,10 +142,10 @@ int dyn_start(struct ssdk_engine *e, struct tcb *c, struct hconn *h,
     if (h->body.kind == HB_NONE)
         dyn_ready(e, c, q);  /* no body at all */
     else
-        used = dyn_body_in(e, c, h, c->rcv.buf + hlen, c->rcv.len - hlen);
+        used = dyn_body_in(e, c, h, req + hlen, c->rcv.len - hlen);
     if (h->body.failed)
         return 0;  /* refused by the decoder: that closes, the buffer emptied */
-    tcp_recved(c, hlen + used);
+    tcp_recved(&e->tcp, c, hlen + used);
     memset(&h->hp, 0, sizeof(h->hp));
     return 0;
 }
@@ -240,7 +241,7 @@ int ssdk_respond(struct ssdk_engine *e, uint64_t token, const uint8_t *stream, u
         resp_cut(e, h, (uint8_t)(q - h->rq + 1));
         q->close_token = 1;
         h->hflags |= HC_LAST;  /* a 100's answer queued behind it never starts */
-        tcp_rcv_discard(c);
+        tcp_rcv_discard(&e->tcp, c);
         memset(&h->hp, 0, sizeof(h->hp));
         memset(&h->body, 0, sizeof(h->body));  /* a body still coming is nobody's now */
     }

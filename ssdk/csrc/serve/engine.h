@@ -122,7 +122,8 @@ struct resp {
 
 /* Responses a connection may have in flight (the pipelining depth): each one's range
  * follows the last's, so a segment may end one and begin the next. Requests behind them
- * wait unparsed in the receive buffer, which is the window: it closes as they pile up.
+ * wait unparsed in a pooled receive buffer, whose room is the window: it closes as they
+ * pile up.
  * Any of them may wait for the application (RK_WAIT, no bytes yet), each with its own
  * token; TCP's stream stops at the first one, and the responses queued behind it are
  * placed (their seq) as the answers before them come, in whatever order. */
@@ -145,7 +146,8 @@ struct hconn {
     struct hp_body body;      /* a request body being read (for the application: the
                                  last response's, an RK_WAIT's; or to be dropped) */
     uint16_t serial;          /* the number the next request for the application gets */
-    struct http_parse hp;     /* how far the request in tcb->rcv.buf has been read */
+    struct http_parse hp;     /* how far the request in TCP's unread bytes (tcp_rcv_data)
+                                 has been read */
 };
 
 #define HC_NEXT       0x01   /* next_resp starts once the 100 Continue is acknowledged */

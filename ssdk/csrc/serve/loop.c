@@ -5,7 +5,7 @@
  *        -> ssdk_nic_* (nic/) -> ssdk_table_load (resp.c)
  *        -> ssdk_run -> ssdk_poll -> nic->rx_burst -> eth_input (net/) ... -> nic->rx_release
  *                                 -> timer_run, tw_run (tcp/)
- *                                 -> dyn_flush (dyn_conn.c) -> tcp_tx_run (tcp/)
+ *                                 -> dyn_flush (dyn_conn.c) -> rxbuf_wake, tcp_tx_run (tcp/)
  *                                 -> nic->tx_flush
  *
  * One pass handles a burst of received frames to completion, then the timers, then the
@@ -126,8 +126,9 @@ void ssdk_engine_free(struct ssdk_engine *e)
     if (e->tcp.net.nic)
         e->tcp.net.nic->destroy(e->tcp.net.nic);
     tcp_free(&e->tcp);
-    if (e->hconns)  /* requests with the application, answers not yet acknowledged */
-        for (uint32_t i = 0; i < e->tcp.net.cfg.max_conns; i++)
+    if (e->hconns)  /* requests with the application, answers not yet acknowledged: in
+                       the slots ever used (tcp_free leaves conn_bump as it was) */
+        for (uint32_t i = 0; i < e->tcp.conn_bump; i++)
             resp_drop_all(e, &e->hconns[i]);
     free(e->hconns);
     answer_free(e);
@@ -350,6 +351,11 @@ int ssdk_poll(struct ssdk_engine *e)
     tw_run(&e->tcp);
     if (e->ndyn_batch)  /* the application answers now; what it sends goes this pass */
         dyn_flush(e);
+    /* Receive buffers that came back in this pass (a request read, a 408, a close, an
+     * answer that closes) reopen the windows shown closed for want of one: after all of
+     * those, so that none waits for another pass that may be a sleep away. */
+    if (rxbuf_waiting(&e->tcp))
+        rxbuf_wake(&e->tcp);
     if (tcp_tx_waiting(&e->tcp))
         tcp_tx_run(&e->tcp);
     e->tcp.net.nic->tx_flush(e->tcp.net.nic);

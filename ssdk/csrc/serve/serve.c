@@ -15,6 +15,7 @@
  * tcp/ (up->payload: a segment's bytes) -> on_payload -> resp_payload (resp.c)
  * tcp/ (up->payload_copy: a super-frame's) -> on_payload_copy -> resp_copy (resp.c)
  * tcp/ (up->seg_len: where a segment ends) -> on_seg_len -> resp_seg_len (resp.c)
+ * tcp/ (up->unread: no buffer for what was left) -> on_unread: forget a partial request
  * tcp/ (up->timeout: the idle timer)  -> on_timeout -> http_request_timeout
  * tcp/ (up->gone: conn_free)          -> on_gone -> resp_drop_all
  *
@@ -56,7 +57,7 @@ static void start_response(struct ssdk_engine *e, struct tcb *c, struct hconn *h
     if (!keep || (r->flags & RESP_CLOSE)) {
         q->close_token = 1;
         h->hflags |= HC_LAST;
-        tcp_rcv_discard(c);  /* nothing after a closing response is read (RFC 9112 9.6) */
+        tcp_rcv_discard(&e->tcp, c);  /* nothing after a closing response is read (RFC 9112 9.6) */
         memset(&h->hp, 0, sizeof(h->hp));
     }
     resp_flush(e, c, h);  /* the stream goes on (not past a waiting answer); FIN after a close */
@@ -64,9 +65,9 @@ static void start_response(struct ssdk_engine *e, struct tcb *c, struct hconn *h
 }
 
 /* Drop the first n request bytes, and with them the parser's hold on them. */
-static void req_consume(struct tcb *c, struct hconn *h, uint32_t n)
+static void req_consume(struct ssdk_engine *e, struct tcb *c, struct hconn *h, uint32_t n)
 {
-    tcp_recved(c, n);
+    tcp_recved(&e->tcp, c, n);
     h->req_since_ms = 0;  /* what is left, if anything, starts its clock when served */
     memset(&h->hp, 0, sizeof(h->hp));
 }
@@ -76,9 +77,9 @@ static void req_consume(struct tcb *c, struct hconn *h, uint32_t n)
  * after a body). They are dropped as they arrive, so they never start the request-header
  * clock. Returns 0 when nothing is left to parse; a CR alone waits for its LF.
  */
-static int skip_empty_lines(struct tcb *c, struct hconn *h)
+static int skip_empty_lines(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
 {
-    const uint8_t *req = c->rcv.buf;
+    const uint8_t *req = tcp_rcv_data(&e->tcp, c);
     uint32_t i = 0, n = c->rcv.len;
     for (;;) {
         if (i < n && req[i] == '\n')
@@ -89,7 +90,8 @@ static int skip_empty_lines(struct tcb *c, struct hconn *h)
             break;
     }
     if (i)
-        req_consume(c, h, i);
+        req_consume(e, c, h, i);
+    req = tcp_rcv_data(&e->tcp, c);  /* consumed bytes move (the buffer) or are passed */
     n = c->rcv.len;
     return n > 1 || (n == 1 && req[0] != '\r');
 }
@@ -104,12 +106,12 @@ static int body_follows(struct ssdk_engine *e, struct tcb *c, struct hconn *h,
                         const struct http_decision *d)
 {
     uint32_t have = c->rcv.len < d->length ? c->rcv.len : d->length;
-    req_consume(c, h, have);
+    req_consume(e, c, h, have);
     hp_body_start(&h->body, 0, d->length - have);
     if (h->body.kind == HB_NONE)
         return 0;
     h->req_since_ms = req_clock(e);  /* the body timeout's clock (on_recv) */
-    tcp_rcv_drop_held(c);  /* held bytes may be body: let the peer send them again */
+    tcp_rcv_drop_held(&e->tcp, c);  /* held bytes may be body: let the peer send them again */
     if (have || !d->cont)
         return 0;
     h->next_resp = d->idx;
@@ -161,7 +163,7 @@ static void http_abandon(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
     if (resp_reading(h))
         resp_cut(e, h, (uint8_t)(h->nresp - 1));
     memset(&h->body, 0, sizeof(h->body));
-    tcp_rcv_discard(c);
+    tcp_rcv_discard(&e->tcp, c);
     memset(&h->hp, 0, sizeof(h->hp));
     h->req_since_ms = 0;
     stats(e)->http_abandoned++;
@@ -201,11 +203,12 @@ static int http_serve(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
     }
     if (h->nresp >= RESPQ_MAX || h->body.kind != HB_NONE)
         return 0;
-    if (h->hp.pos == 0 && !skip_empty_lines(c, h))
+    if (h->hp.pos == 0 && !skip_empty_lines(e, c, h))
         return 0;
     if (!h->req_since_ms)
         h->req_since_ms = req_clock(e);
-    enum hp_result res = hp_run(&h->hp, c->rcv.buf, c->rcv.len);
+    const uint8_t *req = tcp_rcv_data(&e->tcp, c);
+    enum hp_result res = hp_run(&h->hp, req, c->rcv.len);
     if (res == HP_MORE) {
         if (c->rcv.len < TCP_RCV_CAP)
             return 0;
@@ -213,7 +216,7 @@ static int http_serve(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
     }
     uint32_t hlen = h->hp.pos;
     struct http_decision d;
-    http_decide(e, &h->hp, c->rcv.buf, res, &d);
+    http_decide(e, &h->hp, req, res, &d);
     if (d.kind == D_APP) {
         /* A 100 and the wait need two places. Deciding again later counts nothing
          * twice (no variant was chosen). */
@@ -235,7 +238,7 @@ static int http_serve(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
         d.body = BF_NONE;
     }
     h->rng = d.rg;
-    req_consume(c, h, hlen);
+    req_consume(e, c, h, hlen);
     if (d.body == BF_LENGTH && body_follows(e, c, h, &d))
         return 1;
     start_response(e, c, h, d.idx, d.keep, d.head, d.why, -1);
@@ -330,6 +333,19 @@ static uint32_t on_seg_len(struct tcp *t, struct tcb *c, uint32_t seq, uint32_t 
     return resp_seg_len(e, hconn_of(e, c), seq, len);
 }
 
+/* up->unread: TCP had no buffer for the bytes left unread after on_sent and gave them
+ * back; they come again. What was read of them goes: the parser's progress in a partial
+ * request and its header clock (whatever was consumed before them stays done). */
+static void on_unread(struct tcp *t, struct tcb *c)
+{
+    struct ssdk_engine *e = engine_of(t);
+    struct hconn *h = hconn_of(e, c);
+    memset(&h->hp, 0, sizeof(h->hp));
+    if (h->body.kind == HB_NONE)
+        h->req_since_ms = 0;
+    http_sync_tcp(e, c, h);
+}
+
 /* up->timeout: the idle timer ran out; a request that never completed gets its 408. */
 static int on_timeout(struct tcp *t, struct tcb *c)
 {
@@ -359,6 +375,7 @@ const struct tcp_upcalls http_upcalls = {
     .payload = on_payload,
     .payload_copy = on_payload_copy,
     .seg_len = on_seg_len,
+    .unread = on_unread,
     .timeout = on_timeout,
     .gone = on_gone,
 };

@@ -2,6 +2,13 @@
  * conn.c - the connection table: a pool of fixed-size slots allocated at start, a hash
  * from the peer's (address, port) to a slot, and initial sequence numbers.
  *
+ * Nothing sized by max_conns is written at start, so a pool of a million slots costs
+ * only address space until it is used: the slots, the hash's buckets (each holds 1 +
+ * the first slot of its chain, so that zeroed memory is empty buckets) and the other
+ * per-slot tables come from calloc or malloc, whose large blocks are fresh mappings;
+ * free slots are those given back, linked, and then every slot never used, from
+ * conn_bump on, so the free list is not threaded through the pool at start.
+ *
  * serve/loop.c -> tcp_init (the pool, the wheel, TIME-WAIT; tcp_input registered with
  *                 net/) ... tcp_free
  * tcp_in.c -> conn_lookup / conn_alloc;  tcp_in.c, tcp_timer.c -> conn_free -> up->gone
@@ -31,14 +38,14 @@ int tcp_init(struct tcp *e, const struct tcp_upcalls *up)
     e->up = up;
     e->net.tcp_input = tcp_input;
     e->conns = calloc(max, sizeof(struct tcb));
-    e->hash = malloc(buckets * sizeof(uint32_t));
+    e->hash = calloc(buckets, sizeof(uint32_t));
     e->txq = malloc(max * sizeof(uint32_t));
     e->incarnation = calloc(max, sizeof(uint32_t));
     if (!e->conns || !e->hash || !e->txq || !e->incarnation || timer_init(e)
-        || tw_init(e, e->net.cfg.time_wait_max ? e->net.cfg.time_wait_max : 1))
+        || tw_init(e, e->net.cfg.time_wait_max ? e->net.cfg.time_wait_max : 1)
+        || rxbuf_init(e))
         return -1;
     e->hash_mask = buckets - 1;
-    memset(e->hash, 0xff, buckets * sizeof(uint32_t));
     /* Half the pool: a flood of half-open entries can hold no more, so the other half
      * stays for handshakes that complete (cookies among them), and cookies engage
      * while slots are still free, whatever syn_backlog says. */
@@ -52,9 +59,8 @@ int tcp_init(struct tcp *e, const struct tcp_upcalls *up)
             return -1;
         e->per_ip_mask = buckets - 1;
     }
-    for (uint32_t i = 0; i < max; i++)
-        e->conns[i].hnext = i + 1 < max ? i + 1 : NONE32;
-    e->free_head = 0;
+    e->free_head = 0;  /* the first never used: conn_bump */
+    e->conn_bump = 0;
     return 0;
 }
 
@@ -67,6 +73,7 @@ void tcp_free(struct tcp *e)
     free(e->txq);
     free(e->incarnation);
     free(e->per_ip);
+    rxbuf_free(e);
 }
 
 static uint32_t bucket(const struct tcp *e, uint32_t raddr, uint16_t rport)
@@ -74,9 +81,15 @@ static uint32_t bucket(const struct tcp *e, uint32_t raddr, uint16_t rport)
     return (uint32_t)mix64(((uint64_t)raddr << 16 | rport) ^ e->isn_secret[1]) & e->hash_mask;
 }
 
+/* A bucket holds 1 + its chain's first slot: 0 (zeroed memory) reads as NONE32. */
+static uint32_t *chain_head(const struct tcp *e, uint32_t raddr, uint16_t rport)
+{
+    return &e->hash[bucket(e, raddr, rport)];
+}
+
 struct tcb *conn_lookup(struct tcp *e, uint32_t raddr, uint16_t rport)
 {
-    for (uint32_t i = e->hash[bucket(e, raddr, rport)]; i != NONE32; i = e->conns[i].hnext) {
+    for (uint32_t i = *chain_head(e, raddr, rport) - 1; i != NONE32; i = e->conns[i].hnext) {
         struct tcb *c = &e->conns[i];
         if (c->raddr == raddr && c->rport == rport)
             return c;
@@ -227,12 +240,19 @@ struct tcb *conn_alloc(struct tcp *e, uint32_t raddr, uint16_t rport)
         return NULL;
     struct tcb *c = &e->conns[e->free_head];
     SSDK_ASSERT(c->state == TCP_NONE && c->timer.at_ms == 0);  /* a free slot is nothing else */
-    e->free_head = c->hnext;
-    /* The request buffer is not cleared: req_len says how much of it is valid. A slot
-     * freed while on the transmit queue stays marked, so it is never queued twice. */
-    uint8_t queued = c->flags & TF_TXQ;
-    memset(c, 0, offsetof(struct tcb, rcv.buf));
+    SSDK_ASSERT(!c->rcv.bufid && e->rx.in_frame != c);  /* its buffer went back (conn_free) */
+    if (e->free_head == e->conn_bump) {  /* never used: the next one is the next after it */
+        e->conn_bump++;
+        e->free_head = e->conn_bump < e->net.cfg.max_conns ? e->conn_bump : NONE32;
+    } else {
+        e->free_head = c->hnext;
+    }
+    /* A slot freed while on the transmit queue, or in the ring of those waiting for a
+     * receive buffer, stays marked, so it is never in either twice. */
+    uint8_t queued = c->flags & TF_TXQ, waiting = c->pool & PF_RX_WAIT;
+    memset(c, 0, sizeof(*c));
     c->flags = queued;
+    c->pool = waiting;
     e->incarnation[tcb_index(e, c)]++;  /* tokens of the slot's last life go stale */
     c->raddr = raddr;
     c->rport = rport;
@@ -241,9 +261,9 @@ struct tcb *conn_alloc(struct tcp *e, uint32_t raddr, uint16_t rport)
     if (e->per_ip)
         ip_add(e, raddr);
     progress_mark(e, c);
-    uint32_t b = bucket(e, raddr, rport);
-    c->hnext = e->hash[b];
-    e->hash[b] = tcb_index(e, c);
+    uint32_t *head = chain_head(e, raddr, rport);
+    c->hnext = *head - 1;
+    *head = tcb_index(e, c) + 1;
     e->net.st->conns_active++;
     return c;
 }
@@ -254,12 +274,20 @@ void conn_free(struct tcp *e, struct tcb *c)
     SSDK_ASSERT(c->state != TCP_NONE);  /* not freed twice: it is in a hash chain */
     timer_stop(e, c);
     e->up->gone(e, c);  /* what the application holds for it goes first */
-    uint32_t *pp = &e->hash[bucket(e, c->raddr, c->rport)];
-    while (*pp != idx) {
-        SSDK_ASSERT(*pp != NONE32);  /* the invariant above: it is in its chain */
-        pp = &e->conns[*pp].hnext;
+    if (e->rx.in_frame == c)
+        e->rx.in_frame = NULL;
+    tcp_rcv_discard(e, c);  /* its receive buffer goes back to the pool */
+    uint32_t *head = chain_head(e, c->raddr, c->rport);
+    if (*head - 1 == idx) {
+        *head = c->hnext + 1;  /* NONE32 + 1: empty */
+    } else {
+        uint32_t *pp = &e->conns[*head - 1].hnext;
+        while (*pp != idx) {
+            SSDK_ASSERT(*pp != NONE32);  /* the invariant above: it is in its chain */
+            pp = &e->conns[*pp].hnext;
+        }
+        *pp = c->hnext;
     }
-    *pp = c->hnext;
     if (c->pool & PF_IDLE_LIST)
         idle_unlink(e, c);
     if (e->per_ip)

@@ -18,10 +18,11 @@
  * how far its stream goes (tcp_write_stream), and TCP asks it for the bytes of a range
  * whenever a segment goes out, first time or again; a retransmission is rebuilt from
  * the same source. What TCP receives in order is offered to the application as it
- * comes (recv: it may take bytes it reads as they come, a request body), and the rest
- * is kept in the control block's receive buffer, where the application parses it in
- * place and frees it with tcp_recved; the buffer is also the receive window. TCP knows
- * nothing of HTTP, of responses or of tables.
+ * comes (recv: it may take bytes it reads as they come, a request body); the rest it
+ * parses where it lies (tcp_rcv_data: in the RX frame, and what it leaves there in a
+ * buffer from a bounded pool, rxbuf.c, held only while bytes are) and frees with
+ * tcp_recved; the window follows what can still be taken. TCP knows nothing of HTTP,
+ * of responses or of tables.
  */
 #ifndef SSDK_TCP_H
 #define SSDK_TCP_H
@@ -32,7 +33,8 @@
 #include "net/net.h"
 #include "tcp/tcp_state.h"
 
-#define TCP_RCV_CAP 4096      /* bytes buffered per connection: also our receive window */
+#define TCP_RCV_CAP 4096      /* a pooled receive buffer (rxbuf.c): the most a connection
+                                 holds unread, and its largest receive window */
 #define SACK_MAX 4            /* blocks read from a segment; ranges held out of order */
 #define SACK_RANGES 12        /* SACKed ranges the send side keeps (tcp_sack.c) */
 #define RACK_SLOTS 8          /* send-time steps kept per connection (tcp_rack.c) */
@@ -176,19 +178,27 @@ struct tcb {
         uint8_t  lined;       /* bit k: step k merged like times: its line, give or take */
     } rack;
 
-    /* The receive side (tcp_reass.c). buf holds what came in order and the application
-     * has not taken yet (len bytes), and past it, at their distance from RCV.NXT, the
-     * bytes held beyond a gap (ooo). Last, so that a slot is cleared up to buf. */
+    /* The receive side (tcp_reass.c). len bytes came in order and the application has
+     * not taken them: in the pooled buffer bufid names, or, while the segment that
+     * brought them is processed, in its RX frame (tcp_rcv_data). Past them in the
+     * buffer, at their distance from RCV.NXT, the bytes held beyond a gap (ooo). */
     struct tcb_rcv {
         uint32_t irs, nxt;
         uint32_t ts_recent;   /* RFC 7323 4.3: the peer's timestamp we echo (and PAWS) */
         uint32_t last_ack;    /* RCV.NXT as our last ACK carried it */
         uint32_t ooo[SACK_MAX][2];  /* held beyond a gap: [start, end), newest first */
-        uint8_t  nooo;
+        uint32_t bufid;       /* the pooled buffer held: 1 + its index; 0 (zeroed) none */
         uint16_t len;
-        uint8_t  buf[TCP_RCV_CAP];
+        /* The window our last ACK carried: last_ack + last_wnd is the right edge we
+         * advertised, which a later window never moves back (tcp_priv.h: rcv_wnd). */
+        uint16_t last_wnd;
+        uint8_t  nooo;
     } rcv;
 };
+/* The control block without the request buffer it used to carry (4608 bytes then, 520
+ * now): docs/tcp.md, "Memory per connection". A later step packs the rest further. */
+#define TCB_SIZE_MAX 520
+_Static_assert(sizeof(struct tcb) <= TCB_SIZE_MAX, "struct tcb grew: see docs/tcp.md");
 
 #define TF_TIMING      0x01  /* timer.rtt_seq is being timed */
 #define TF_RCV_SHUT    0x02  /* closed by the application: what still comes is dropped */
@@ -201,6 +211,8 @@ struct tcb {
 
 #define PF_APP_IDLE    0x01  /* the application holds nothing for it: between requests */
 #define PF_IDLE_LIST   0x02  /* on the idle list (e->idle_head ... e->idle_tail) */
+#define PF_RX_WAIT     0x04  /* in the ring of those waiting for a receive buffer
+                                (rxbuf.c); kept across reuse, as the ring entry is */
 
 #define UN_ARMED       0x01  /* cc.prior_* hold what the last reduction took (undo) */
 #define UN_FRTO1       0x02  /* F-RTO (RFC 5682 2): an RTO's resend waits for its first ACK */
@@ -220,11 +232,11 @@ struct tcp;
  * called at most a few times per segment, never per byte. */
 struct tcp_upcalls {
     /* In-order bytes [data, data+len) arrived. Returns how many of the first ones the
-     * application took as they are (a body it reads or drops); TCP buffers the rest in
-     * c->rcv.buf, unless the application closed (TF_RCV_SHUT). */
+     * application took as they are (a body it reads or drops); TCP keeps the rest for it
+     * (tcp_rcv_data), unless the application closed (TF_RCV_SHUT). */
     uint32_t (*recv)(struct tcp *e, struct tcb *c, const uint8_t *data, uint32_t len);
-    /* A segment was processed: bytes below c->snd.una are acknowledged, c->rcv.buf may
-     * hold more, the peer may have closed (TF_PEER_FIN). The application finishes and
+    /* A segment was processed: bytes below c->snd.una are acknowledged, tcp_rcv_data
+     * may hold more, the peer may have closed (TF_PEER_FIN). The application finishes and
      * starts responses (tcp_write_stream) or closes (tcp_close); TCP sends after it.
      * Returns 0 or TCP_ACK_LATER. */
     int (*sent)(struct tcp *e, struct tcb *c);
@@ -240,6 +252,10 @@ struct tcp_upcalls {
      * would rather it end (where one response ends and the next would lose its
      * precomputed sums). Asked for single segments only: a super-frame has no sum. */
     uint32_t (*seg_len)(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len);
+    /* The bytes the application left unread after sent could not be kept (no pooled
+     * buffer was free): TCP gave them back unacknowledged, and the peer sends them
+     * again. The application forgets what it read of them (a partial request). */
+    void (*unread)(struct tcp *e, struct tcb *c);
     /* The idle timer ran out: 1 if the application answered (wrote, closed), 0 for TCP
      * to close the connection itself. */
     int (*timeout)(struct tcp *e, struct tcb *c);
@@ -252,6 +268,22 @@ struct timer_wheel {
     uint32_t *slots;          /* head tcb index per slot, NONE32 when empty */
     uint32_t nslots;          /* power of two; one slot per millisecond */
     uint64_t tick_ms;         /* every slot before this has been visited */
+};
+
+/* The receive buffers (rxbuf.c): cap buffers of TCP_RCV_CAP bytes in one mapping whose
+ * pages are touched only when a buffer is first used (those below bump have been; the
+ * ones given back wait on a stack), and the ring of connections shown a closed window
+ * for want of one, to be sent the window again when buffers come back. */
+struct rx_pool {
+    uint8_t  *mem;
+    uint32_t *back;           /* buffer ids given back, nback of them */
+    uint32_t cap, bump, nback;
+    uint32_t reserve;         /* kept for connections already shown an open window */
+    uint32_t *wait;           /* slots, a ring of max_conns, each at most once (PF_RX_WAIT) */
+    uint32_t wait_head, wait_count;
+    /* The connection whose unread bytes lie in the RX frame being processed, and where. */
+    struct tcb *in_frame;
+    const uint8_t *frame_data;
 };
 
 struct tw_entry;
@@ -271,9 +303,12 @@ struct tcp {
     uint8_t  listening;       /* segments to port_be are served (the engine has a table) */
     uint16_t mss_max;         /* our segments' payload limit (the template MSS) */
     struct tcb *conns;        /* the pool, cfg.max_conns slots */
-    uint32_t *hash;           /* bucket heads */
+    uint32_t *hash;           /* bucket heads, each 1 + a slot; 0 empty (conn.c) */
     uint32_t hash_mask;
+    /* Free slots: those given back, linked through hnext, then every slot from
+     * conn_bump on, never used (so never touched: conn.c); NONE32 when the pool is full. */
     uint32_t free_head;
+    uint32_t conn_bump;
     uint32_t *incarnation;    /* per slot, bumped on every allocation: tokens */
     /* The transmit round (tcp_sched.c): a ring of the connections with something to
      * send, each at most once (TF_TXQ), served in turn. */
@@ -294,6 +329,7 @@ struct tcp {
     uint32_t per_ip_mask;
     struct timer_wheel wheel;
     struct tw_table tw;
+    struct rx_pool rx;
     uint64_t isn_secret[2];
 };
 
@@ -316,11 +352,14 @@ static inline void tcp_write_stream(struct tcb *c, uint32_t end)
 }
 /* Close (RFC 9293 3.10.4): nothing more is read, the FIN follows what was written. */
 void tcp_close(struct tcp *e, struct tcb *c);
-/* The application took the first n buffered bytes; the window opens by as much. */
-void tcp_recved(struct tcb *c, uint32_t n);
+/* The bytes the application has not taken (c->rcv.len of them): in the RX frame while
+ * the segment that brought them is processed, else in the connection's pooled buffer. */
+const uint8_t *tcp_rcv_data(const struct tcp *e, const struct tcb *c);
+/* The application took the first n of them; the window opens by as much. */
+void tcp_recved(struct tcp *e, struct tcb *c, uint32_t n);
 /* Forget the bytes held beyond a gap (the peer sends them again), or every byte. */
-void tcp_rcv_drop_held(struct tcb *c);
-void tcp_rcv_discard(struct tcb *c);
+void tcp_rcv_drop_held(struct tcp *e, struct tcb *c);
+void tcp_rcv_discard(struct tcp *e, struct tcb *c);
 /* Whether the application takes what comes as it comes (TF_RCV_DIRECT). */
 static inline void tcp_rcv_direct(struct tcb *c, int on)
 {
@@ -351,6 +390,11 @@ void tcp_tx_run(struct tcp *e);
 /* Whether connections wait in the transmit round, and (their earliest pacing time, 0
  * when one may go now) when the loop should come back for them. */
 static inline int tcp_tx_waiting(const struct tcp *e) { return e->txq_count != 0; }
+
+/* rxbuf.c: once per pass, the window sent again to connections that were shown it
+ * closed for want of a receive buffer, as far as buffers came back. */
+void rxbuf_wake(struct tcp *e);
+static inline int rxbuf_waiting(const struct tcp *e) { return e->rx.wait_count != 0; }
 
 /* tcp_timer.c, timewait.c: once per pass. */
 void timer_run(struct tcp *e);

@@ -20,9 +20,9 @@
 #include "tcp/tcp_priv.h"
 
 /* RFC 9293 3.10.7.4, first check: does any part of the segment fall in the window? */
-static int seq_acceptable(const struct tcb *c, const struct seg *s)
+static int seq_acceptable(const struct tcp *e, const struct tcb *c, const struct seg *s)
 {
-    uint32_t w = rcv_wnd(c), n = s->len + !!(s->flags & TH_FIN);
+    uint32_t w = rcv_wnd(e, c), n = s->len + !!(s->flags & TH_FIN);
     if (n == 0)
         return w == 0 ? s->seq == c->rcv.nxt
                       : seq_le(c->rcv.nxt, s->seq) && seq_lt(s->seq, c->rcv.nxt + w);
@@ -130,6 +130,8 @@ static int ack_in(struct tcp *e, struct tcb *c, const struct seg *s)
         conn_set_state(c, tcp_next(c->state, EV_ACK_OF_SYN));
         e->net.st->conns_syn_received = --e->syn_recv;
         e->net.st->conns_opened++;
+        if (!c->rcv.last_wnd)  /* our SYN-ACK showed no room: sent the window later */
+            rxbuf_wait(e, c);
     }
     if (seq_lt(c->snd.max, s->ack)) {
         e->net.st->drop_tcp_ack++;
@@ -240,6 +242,39 @@ void tcp_close(struct tcp *e, struct tcb *c)
     conn_queue_fin(c, c->snd.end);
 }
 
+/* The segment's data, then its FIN (tcp_reass.c). Bytes the application may leave
+ * unread that no buffer could keep are given back after it reads them
+ * (tcp_rcv_settle): a FIN behind them waits until that is known (app_turn). Returns 1
+ * when it waits so. */
+static int data_and_fin(struct tcp *e, struct tcb *c, struct seg *s)
+{
+    if (s->len)
+        tcp_data_in(e, c, s);
+    if (!(s->flags & TH_FIN))
+        return 0;
+    if (c->rcv.len && !tcp_rcv_keepable(e, c))
+        return 1;
+    tcp_fin_in(c, s);
+    return 0;
+}
+
+/*
+ * The application's turn after a segment: it finishes what is acknowledged, starts what
+ * is new, or closes (up->sent); then what it left unread in the RX frame is kept, or
+ * given back for want of a buffer (tcp_rcv_settle). A FIN that came behind bytes no
+ * buffer could have kept was held back (fin_held): once the application has read them
+ * all, it is taken, and the application is told again, the peer now closed. Returns
+ * TCP_ACK_LATER as up->sent does.
+ */
+static int app_turn(struct tcp *e, struct tcb *c, const struct seg *s, int fin_held)
+{
+    int later = e->up->sent(e, c) & TCP_ACK_LATER;
+    if (tcp_rcv_settle(e, c) || !fin_held || c->rcv.len)
+        return later;  /* given back: the FIN, beyond them, waits to be sent again */
+    tcp_fin_in(c, s);
+    return later | (e->up->sent(e, c) & TCP_ACK_LATER);
+}
+
 void tcp_segment(struct tcp *e, struct tcb *c, struct seg *s)
 {
     if (c->state == TCP_SYN_RECEIVED && (s->flags & TH_SYN) && !(s->flags & TH_ACK)
@@ -253,7 +288,7 @@ void tcp_segment(struct tcp *e, struct tcb *c, struct seg *s)
         tcp_send_ctl(e, c, TH_ACK, c->snd.nxt);
         return;
     }
-    if (!seq_acceptable(c, s)) {
+    if (!seq_acceptable(e, c, s)) {
         e->net.st->drop_tcp_seq++;
         if (!(s->flags & TH_RST))
             tcp_send_ctl(e, c, TH_ACK, c->snd.nxt);
@@ -284,10 +319,7 @@ void tcp_segment(struct tcp *e, struct tcb *c, struct seg *s)
     /* Every segment that occupies sequence space is answered, in order or not: an
      * out-of-order one gets a duplicate ACK that asks for what is missing. */
     int need_ack = s->len > 0 || (s->flags & TH_FIN);
-    if (s->len)
-        tcp_data_in(e, c, s);
-    if (s->flags & TH_FIN)
-        tcp_fin_in(c, s);
+    int fin_held = data_and_fin(e, c, s);
     if (c->state == TCP_TIME_WAIT) {  /* our FIN was acknowledged, or theirs came */
         if (need_ack)
             tcp_send_ctl(e, c, TH_ACK, c->snd.nxt);
@@ -307,7 +339,7 @@ void tcp_segment(struct tcp *e, struct tcb *c, struct seg *s)
      * this pass (then its answer, or tcp_ack_flush). */
     if (need_ack)
         c->flags |= TF_ACK_PENDING;
-    int later = e->up->sent(e, c) & TCP_ACK_LATER;
+    int later = app_turn(e, c, s, fin_held);
     int queued = tcp_output(e, c);  /* its turn in the transmit round carries the ACK */
     if (need_ack && (c->flags & TF_ACK_PENDING) && !later && !queued)
         tcp_send_ctl(e, c, TH_ACK, c->snd.nxt);

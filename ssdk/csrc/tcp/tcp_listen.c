@@ -70,7 +70,7 @@ static void cookie_reply(struct tcp *e, const struct eth_hdr *eh,
                          const struct ip_hdr *ih, const struct seg *s)
 {
     struct tcb tmp;
-    memset(&tmp, 0, offsetof(struct tcb, rcv.buf));
+    memset(&tmp, 0, sizeof(tmp));
     memcpy(tmp.rmac, eh->src, 6);
     tmp.raddr = ih->src;
     tmp.rport = s->th->sport;

@@ -32,7 +32,23 @@
 #include "base/csum.h"
 #include "tcp/tcp_priv.h"
 
-static uint16_t adv_window(const struct tcb *c) { return (uint16_t)(TCP_RCV_CAP - c->rcv.len); }
+/* The window a segment carries (tcp_priv.h: rcv_wnd). An ACK's is remembered: its
+ * right edge is a promise. A connection shown 0 for want of a receive buffer waits to be
+ * sent the window again when buffers come back (rxbuf.c). Nothing is sent while the
+ * application's unread bytes still lie in the RX frame (tcp_rcv_settle comes first). */
+static uint16_t adv_window(struct tcp *e, struct tcb *c, uint8_t flags)
+{
+    SSDK_ASSERT(e->rx.in_frame != c);
+    uint32_t wnd = rcv_wnd(e, c);
+    if (flags & TH_ACK) {
+        c->rcv.last_ack = c->rcv.nxt;
+        c->rcv.last_wnd = (uint16_t)wnd;
+        if (!wnd && !c->rcv.bufid && !c->rcv.len && tcb_in_pool(e, c)
+            && c->state != TCP_SYN_RECEIVED)  /* that one waits once synchronized */
+            rxbuf_wait(e, c);
+    }
+    return (uint16_t)wnd;
+}
 
 /* The Ethernet, IP and TCP headers (TCP options already in place), checksum field 0. */
 static struct tcp_hdr *tcp_fill(struct tcp *e, struct tcb *c, uint8_t *frame, uint8_t flags,
@@ -41,10 +57,8 @@ static struct tcp_hdr *tcp_fill(struct tcp *e, struct tcb *c, uint8_t *frame, ui
     struct tcp_hdr *th = (void *)(frame + ETH_HLEN_ + 20);
     uint32_t hl = 20 + optlen;
     uint16_t l4 = (uint16_t)(hl + plen);
-    if (flags & TH_ACK) {
-        c->rcv.last_ack = c->rcv.nxt;
+    if (flags & TH_ACK)
         c->flags &= (uint8_t)~TF_ACK_PENDING;  /* the ACK a segment wanted is on its way */
-    }
     ip_output_hdr(&e->net, frame, c->rmac, c->raddr, IPPROTO_TCP_, l4);
     th->sport = e->port_be;
     th->dport = c->rport;
@@ -52,7 +66,7 @@ static struct tcp_hdr *tcp_fill(struct tcp *e, struct tcb *c, uint8_t *frame, ui
     th->ack = (flags & TH_ACK) ? htonl(c->rcv.nxt) : 0;
     th->off = (uint8_t)((hl / 4) << 4);
     th->flags = flags;
-    th->win = htons(adv_window(c));
+    th->win = htons(adv_window(e, c, flags));
     th->csum = 0;
     th->urp = 0;
     return th;
@@ -124,7 +138,7 @@ void tcp_send_rst(struct tcp *e, const struct eth_hdr *eh, const struct ip_hdr *
                   const struct tcp_hdr *th, uint32_t seglen)
 {
     struct tcb tmp;
-    memset(&tmp, 0, offsetof(struct tcb, rcv.buf));
+    memset(&tmp, 0, sizeof(tmp));
     memcpy(tmp.rmac, eh->src, 6);
     tmp.raddr = ih->src;
     tmp.rport = th->sport;

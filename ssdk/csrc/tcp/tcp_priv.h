@@ -46,15 +46,16 @@ struct seg {
 };
 
 /* RFC 9293 3.4: SND.UNA =< SND.NXT =< SND.MAX (modulo 2^32; SND.NXT goes back to SND.UNA
- * for a retransmission, SND.MAX never does), what the application wrote not behind
- * SND.UNA's side of what was acknowledged of it, and the receive window what the buffer
- * has left (tcp_reass.c). */
+ * for a retransmission, SND.MAX never does), and on the receive side a buffer held
+ * exactly while bytes are (tcp_reass.c), never more of them than it takes. */
 static inline void conn_check_seq(const struct tcb *c)
 {
     SSDK_ASSERT(seq_le(c->snd.una, c->snd.nxt));
     SSDK_ASSERT(seq_le(c->snd.nxt, c->snd.max));
     SSDK_ASSERT(c->rcv.len <= TCP_RCV_CAP);
     SSDK_ASSERT(c->sack.nblocks <= SACK_RANGES && c->rcv.nooo <= SACK_MAX);
+    SSDK_ASSERT(!c->rcv.nooo || c->rcv.bufid);
+    SSDK_ASSERT(!c->rcv.bufid || c->rcv.len || c->rcv.nooo);
 }
 
 /* The one way a connection's state changes (tcp_state.h): a move the table allows. */
@@ -64,11 +65,60 @@ static inline void conn_set_state(struct tcb *c, enum tcp_state to)
     c->state = (uint8_t)to;
 }
 
-/* The receive window is what the buffer has left (tcp_reass.c). */
-static inline uint32_t rcv_wnd(const struct tcb *c)
+/* rxbuf.c: the pool's buffers. */
+int  rxbuf_init(struct tcp *e);
+void rxbuf_free(struct tcp *e);
+uint32_t rxbuf_get(struct tcp *e);
+void rxbuf_put(struct tcp *e, uint32_t id);
+void rxbuf_wait(struct tcp *e, struct tcb *c);
+static inline uint8_t *rxbuf_at(const struct tcp *e, uint32_t id)
+{
+    SSDK_ASSERT(id >= 1 && id <= e->rx.bump);
+    return e->rx.mem + (size_t)(id - 1) * TCP_RCV_CAP;
+}
+static inline uint32_t rxbuf_left(const struct tcp *e)
+{
+    return e->rx.cap - e->rx.bump + e->rx.nback;
+}
+
+/*
+ * What the connection can take now: what its buffer has left when it holds bytes (in
+ * the buffer, or in the frame on their way there); without any, a whole buffer if the
+ * pool has one beyond its reserve, else nothing (the window closes, rxbuf_wait). A block
+ * made up to answer for no connection says len = TCP_RCV_CAP: nothing.
+ */
+static inline uint32_t rcv_room(const struct tcp *e, const struct tcb *c)
 {
     SSDK_ASSERT(c->rcv.len <= TCP_RCV_CAP);
-    return TCP_RCV_CAP - c->rcv.len;
+    if (c->rcv.bufid || c->rcv.len)
+        return TCP_RCV_CAP - c->rcv.len;
+    return rxbuf_left(e) > e->rx.reserve ? TCP_RCV_CAP : 0;
+}
+
+/*
+ * The receive window, RCV.WND: what the connection can take now, but never less than
+ * what the last ACK promised (RFC 9293 3.8.6.2.1: the right edge does not move back).
+ * A connection holding a buffer can always take its promise: the promise was at most
+ * the room its buffer had then, and bytes that arrived since only moved both edges. One
+ * without a buffer answers for its promise from the pool: the reserve above keeps
+ * buffers for promises already made while new ones are refused, and should even those
+ * run out, the bytes are given back unacknowledged (tcp_rcv_settle, counted).
+ */
+static inline uint32_t rcv_wnd(const struct tcp *e, const struct tcb *c)
+{
+    uint32_t room = rcv_room(e, c), edge = c->rcv.last_ack + c->rcv.last_wnd;
+    /* No window sent yet (a connection a cookie made: its SYN-ACK had no block), none. */
+    uint32_t promised = c->rcv.last_wnd && seq_lt(c->rcv.nxt, edge) ? edge - c->rcv.nxt : 0;
+    SSDK_ASSERT(promised <= TCP_RCV_CAP && (!c->rcv.bufid || promised <= room));
+    return promised > room ? promised : room;
+}
+
+/* Whether c is a slot of the pool, not a block made up to answer for no connection
+ * (tcp_send_rst, TIME-WAIT, a cookie's SYN-ACK). */
+static inline int tcb_in_pool(const struct tcp *e, const struct tcb *c)
+{
+    uintptr_t at = (uintptr_t)c, lo = (uintptr_t)e->conns;
+    return at >= lo && at < lo + (uintptr_t)e->net.cfg.max_conns * sizeof(*c);
 }
 
 /* The peer's window, and the largest it has been (RFC 5961 5.2). */
@@ -115,6 +165,8 @@ void tcp_listen(struct tcp *e, const struct eth_hdr *eh, const struct ip_hdr *ih
 /* tcp_reass.c */
 void tcp_data_in(struct tcp *e, struct tcb *c, struct seg *s);
 void tcp_fin_in(struct tcb *c, const struct seg *s);
+int  tcp_rcv_settle(struct tcp *e, struct tcb *c);
+int  tcp_rcv_keepable(const struct tcp *e, const struct tcb *c);
 
 /* tcp_in.c; tcp_input is net's e->tcp_input (tcp_init registers it). */
 void tcp_input(struct net *n, const struct eth_hdr *eh, const struct ip_hdr *ih, uint8_t *p,

@@ -144,7 +144,7 @@ void tw_enter_fin_wait_2(struct tcp *e, struct tcb *c)
 static void tw_ack(struct tcp *e, const struct tw_entry *w)
 {
     struct tcb tmp;
-    memset(&tmp, 0, offsetof(struct tcb, rcv.buf));
+    memset(&tmp, 0, sizeof(tmp));
     tmp.raddr = w->raddr;
     tmp.rport = w->rport;
     memcpy(tmp.rmac, w->rmac, 6);
