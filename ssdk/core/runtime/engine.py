@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,11 +129,42 @@ def parse_mac(mac: str | bytes) -> bytes:
     return bytes(int(p, 16) for p in parts)
 
 
+ADDRS_MAX = 8  # ssdk_config.addrs
+Interface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+
+
+def parse_address(text: str) -> Interface:
+    """'198.18.0.2/15', '2001:2::2/64' (or without a prefix) -> an interface; ValueError
+    for anything else, IPv4 written inside IPv6 (::ffff:a.b.c.d) included."""
+    iface = ipaddress.ip_interface(text)
+    if isinstance(iface, ipaddress.IPv6Interface):
+        a = iface.ip
+        if a.is_multicast or a.is_unspecified or a.is_loopback or a.ipv4_mapped is not None:
+            raise ValueError(f"{text!r} cannot be ours: multicast, ::, ::1 or IPv4 in IPv6")
+    return iface
+
+
+def set_addresses(cfg: Any, addrs: Sequence[Interface]) -> None:
+    """Fill ssdk_config's address list (and ip, with the first IPv4 address)."""
+    if not 1 <= len(addrs) <= ADDRS_MAX:
+        raise ValueError(f"between 1 and {ADDRS_MAX} addresses, not {len(addrs)}")
+    if len({a.ip for a in addrs}) != len(addrs):
+        raise ValueError("an address is given twice")
+    for i, a in enumerate(addrs):
+        packed = a.ip.packed
+        cfg.addrs[i].addr = list(packed if a.version == 6 else bytes(12) + packed)
+        cfg.addrs[i].prefix = a.network.prefixlen
+        cfg.addrs[i].v6 = int(a.version == 6)
+    cfg.naddrs = len(addrs)
+    v4 = [a for a in addrs if a.version == 4]
+    cfg.ip = int(v4[0].ip) if v4 else 0
+
+
 @dataclass
 class EngineConfig:
     """What an engine is started with; the defaults are ssdk_config_default's."""
 
-    ip: str
+    ip: str = ""  # the one IPv4 address when addrs is empty
     port: int = 80
     mac: str | bytes = "02:00:00:00:00:01"
     max_conns: int = 4096
@@ -154,11 +186,17 @@ class EngineConfig:
     seed: int = 0
     virtual_clock: bool = False
     gso: bool = False  # AF_PACKET and TAP open for super-frames (Engine.gso_max says if so)
+    # Every address, IPv4 and IPv6, "A.B.C.D/NN" or "X::Y/NN" (the prefix may be left
+    # out); when given, ip is not used. At most ADDRS_MAX (ssdk_config.addrs).
+    addrs: Sequence[str] = ()
 
     def to_c(self) -> Any:
         cfg = ffi.new("struct ssdk_config *")
         lib.ssdk_config_default(cfg)
-        cfg.ip = int(ipaddress.IPv4Address(self.ip))
+        if self.addrs:
+            set_addresses(cfg, [parse_address(a) for a in self.addrs])
+        else:
+            cfg.ip = int(ipaddress.IPv4Address(self.ip))
         cfg.port = self.port
         cfg.mac = list(parse_mac(self.mac))
         cfg.max_conns = self.max_conns
