@@ -125,19 +125,16 @@ void icmp6_input(struct net *e, const struct ip6_rx *r, const uint8_t *p, uint32
     }
 }
 
-/* Take a token from the error bucket; 0 when it is empty. */
+/* Take a token from the error bucket; 0 when it is empty. The bucket is kept as the
+ * time its level would be back to full (GCRA): a message adds one message's time to
+ * it, and may go while that stays within a burst's time of now. Zero is a full bucket. */
 static int pp_token(struct net *e)
 {
-    const uint64_t cost = 1000000u / PP_PER_S, cap = PP_BURST * cost;
-    uint64_t credit = e->pp_credit_us + (e->now_us - e->pp_at_us);
-    if (credit > cap || e->now_us < e->pp_at_us)
-        credit = cap;
-    e->pp_at_us = e->now_us;
-    if (credit < cost) {
-        e->pp_credit_us = credit;
+    const uint64_t cost = 1000000u / PP_PER_S;
+    uint64_t t = e->pp_full_us > e->now_us ? e->pp_full_us : e->now_us;
+    if (t + cost - e->now_us > PP_BURST * cost)
         return 0;
-    }
-    e->pp_credit_us = credit - cost;
+    e->pp_full_us = t + cost;
     return 1;
 }
 

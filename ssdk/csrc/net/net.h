@@ -60,10 +60,8 @@ struct net {
     uint8_t  has_v6;          /* any addr_v6: ethertype 0x86DD is ours to take */
     uint8_t  mac[6];
     uint16_t ip_id;
-    uint64_t pp_credit_us;    /* the parameter-problem bucket: a message costs
-                                 1e6/PP_PER_S, the credit grows with time up to
-                                 PP_BURST messages' worth ... */
-    uint64_t pp_at_us;        /* ... as of this time */
+    uint64_t pp_full_us;      /* the parameter-problem bucket: when it is full again
+                                 (icmp6.c); 0 at start: full */
     /* Up: a TCP segment for our address, its IP header checked; p is its TCP header
      * (len bytes with the payload), fflags the frame's FRAME_* flags. */
     void (*tcp_input)(struct net *e, const struct ip_rx *rx, uint8_t *p, uint32_t len,
