@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ssdk._srchash import source_hash
+from ssdk.core.addrs import Interface, check_addresses, parse_address
 from ssdk.core.runtime.impair import Impairment
 
 
@@ -129,27 +130,9 @@ def parse_mac(mac: str | bytes) -> bytes:
     return bytes(int(p, 16) for p in parts)
 
 
-ADDRS_MAX = 8  # ssdk_config.addrs
-Interface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
-
-
-def parse_address(text: str) -> Interface:
-    """'198.18.0.2/15', '2001:2::2/64' (or without a prefix) -> an interface; ValueError
-    for anything else, IPv4 written inside IPv6 (::ffff:a.b.c.d) included."""
-    iface = ipaddress.ip_interface(text)
-    if isinstance(iface, ipaddress.IPv6Interface):
-        a = iface.ip
-        if a.is_multicast or a.is_unspecified or a.is_loopback or a.ipv4_mapped is not None:
-            raise ValueError(f"{text!r} cannot be ours: multicast, ::, ::1 or IPv4 in IPv6")
-    return iface
-
-
 def set_addresses(cfg: Any, addrs: Sequence[Interface]) -> None:
     """Fill ssdk_config's address list (and ip, with the first IPv4 address)."""
-    if not 1 <= len(addrs) <= ADDRS_MAX:
-        raise ValueError(f"between 1 and {ADDRS_MAX} addresses, not {len(addrs)}")
-    if len({a.ip for a in addrs}) != len(addrs):
-        raise ValueError("an address is given twice")
+    check_addresses(addrs)
     for i, a in enumerate(addrs):
         packed = a.ip.packed
         cfg.addrs[i].addr = list(packed if a.version == 6 else bytes(12) + packed)
