@@ -650,8 +650,6 @@ def serve(
     raise typer.Exit(run(opts, ethtool_offloads, addresses))
 
 
-
-
 @app.command()
 def doctor(
     ctx: typer.Context,

@@ -9,7 +9,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from harness import CLIENT_IP, CLIENT_IP6, CLIENT_MAC, SERVER_IP6, SERVER_MAC, Peer, Seg, Site, Stack, get
+from harness import (
+    CLIENT_IP,
+    CLIENT_IP6,
+    CLIENT_MAC,
+    SERVER_IP6,
+    SERVER_MAC,
+    Peer,
+    Seg,
+    Site,
+    Stack,
+    get,
+)
 from scapy.layers.inet import TCP
 from scapy.layers.inet6 import ICMPv6PacketTooBig, IPv6
 from scapy.layers.l2 import Ether
@@ -55,7 +66,9 @@ def test_handshake_over_ipv6(make_stack: Callable[..., Stack]) -> None:
 
 
 @pytest.mark.parametrize("path", PATHS)
-def test_get_over_ipv6_is_byte_exact(make_stack: Callable[..., Stack], site: Site, path: str) -> None:
+def test_get_over_ipv6_is_byte_exact(
+    make_stack: Callable[..., Stack], site: Site, path: str
+) -> None:
     """RFC 9112 6.3 over IPv6: the response is byte for byte what IPv4 gets, from one
     segment to many (the templates' payload sums serve both versions: only the
     pseudo-header differs), each segment at most the MSS the peer announced (RFC 9293
@@ -113,7 +126,9 @@ def test_ipv6_keeps_precomputed_sums_at_its_template_mss(blob_1428: bytes, site:
         stack.close()
 
 
-def test_ipv4_and_ipv6_connections_on_one_engine(make_stack: Callable[..., Stack], site: Site) -> None:
+def test_ipv4_and_ipv6_connections_on_one_engine(
+    make_stack: Callable[..., Stack], site: Site
+) -> None:
     """Dual stack: an IPv4 and an IPv6 connection from the same port at once, requests
     interleaved; each is its own connection (the key is the 16-byte peer address and
     our address's index) and gets its own bytes."""
@@ -203,7 +218,9 @@ def first_flight(peer: Peer, path: str = "/files/big.bin") -> list[Seg]:
     return segs
 
 
-def test_packet_too_big_lowers_the_mss_and_resends(make_stack: Callable[..., Stack], site: Site) -> None:
+def test_packet_too_big_lowers_the_mss_and_resends(
+    make_stack: Callable[..., Stack], site: Site
+) -> None:
     """RFC 8201 4-5: a Packet Too Big whose quoted segment is in flight on a live
     connection lowers that connection's MSS to the MTU less 60 bytes of headers; the
     refused segment goes again at once at the new size, and every segment after it

@@ -7,10 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from harness import CLIENT_IP6, CLIENT_MAC, SERVER_IP6, SERVER_MAC, Peer, Stack
-from scapy.layers.inet import TCP, UDP
+from harness import CLIENT_IP6, CLIENT_MAC, SERVER_IP6, SERVER_MAC, Stack
+from scapy.layers.inet import TCP
 from scapy.layers.inet6 import (
-    HBHOptUnknown,
     ICMPv6EchoReply,
     ICMPv6EchoRequest,
     ICMPv6MLQuery2,
@@ -19,16 +18,12 @@ from scapy.layers.inet6 import (
     ICMPv6ND_NS,
     ICMPv6NDOptDstLLAddr,
     ICMPv6NDOptSrcLLAddr,
-    ICMPv6ParamProblem,
     IPv6,
-    IPv6ExtHdrDestOpt,
-    IPv6ExtHdrFragment,
     IPv6ExtHdrHopByHop,
-    IPv6ExtHdrRouting,
     RouterAlert,
 )
 from scapy.layers.l2 import Ether
-from scapy.packet import Packet, Raw, raw
+from scapy.packet import Packet, raw
 
 DUAL = ("198.18.0.2/15", "2001:2::2/64")
 SOLICITED = "ff02::1:ff00:2"  # RFC 4291 2.7.1: ff02::1:ff and our address's low 24 bits
@@ -123,11 +118,7 @@ def test_mld_query_is_answered(make_stack: Callable[..., Stack]) -> None:
 
 def solicit(target: str = SERVER_IP6, hlim: int = 255, dst: str = SOLICITED,
             mac: str = SOLICITED_MAC) -> Packet:  # fmt: skip
-    return (
-        to_us(dst, mac, hlim)
-        / ICMPv6ND_NS(tgt=target)
-        / ICMPv6NDOptSrcLLAddr(lladdr=CLIENT_MAC)
-    )
+    return to_us(dst, mac, hlim) / ICMPv6ND_NS(tgt=target) / ICMPv6NDOptSrcLLAddr(lladdr=CLIENT_MAC)
 
 
 @pytest.mark.parametrize("how", ["solicited-node group", "unicast"])
@@ -142,7 +133,12 @@ def test_neighbor_solicitation_is_answered(make_stack: Callable[..., Stack], how
     out = stack.send(ns)
     assert len(out) == 1
     na = out[0]
-    assert (na.dst, na[IPv6].src, na[IPv6].dst, na[IPv6].hlim) == (CLIENT_MAC, SERVER_IP6, CLIENT_IP6, 255)
+    assert (na.dst, na[IPv6].src, na[IPv6].dst, na[IPv6].hlim) == (
+        CLIENT_MAC,
+        SERVER_IP6,
+        CLIENT_IP6,
+        255,
+    )
     adv = na[ICMPv6ND_NA]
     assert (adv.R, adv.S, adv.O, adv.tgt) == (0, 1, 1, SERVER_IP6)
     assert na[ICMPv6NDOptDstLLAddr].lladdr == SERVER_MAC
