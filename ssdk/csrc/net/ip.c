@@ -19,9 +19,8 @@
 /* The index of our IPv4 address dst (network order), or -1. */
 int ip_local4(const struct net *e, uint32_t dst_be)
 {
-    struct ip_addr a = ip_addr_v4(dst_be);
     for (uint8_t i = 0; i < e->naddr; i++)
-        if (!e->addr_v6[i] && ip_addr_eq(&e->addr[i], &a))
+        if (!e->addr_v6[i] && ip_addr_v4_be(&e->addr[i]) == dst_be)
             return i;
     return -1;
 }

@@ -6,7 +6,7 @@
  *                                                    -> e->tcp_input (registered by tcp/)
  *                           -> ip6_input -> nd6_input | icmp6_input -> e->tcp_ptb
  *                                        -> e->tcp_input
- * serve/loop.c -> net_start -> mld6_report (once a backend is attached)
+ * serve/loop.c -> net_addrs_set (addr.c), net_start -> mld6_report (a backend attached)
  * tcp/tcp_out.c -> ip_output_hdr, ip_pseudo
  *
  * struct net is the bottom of the engine's state: the layers above embed it (struct tcp
@@ -23,6 +23,7 @@
  */
 #ifndef SSDK_NET_H
 #define SSDK_NET_H
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include "ssdk.h"
@@ -100,6 +101,8 @@ static inline uint32_t ip_hlen(const struct net *e, uint8_t local)
     return e->addr_v6[local] ? IP6_HLEN : 20;
 }
 
+/* Our addresses from cfg (addr.c); -1 with a message in err when one is bad. */
+int net_addrs_set(struct net *n, const struct ssdk_config *cfg, char *err, size_t errlen);
 /* A received frame, from the loop. */
 void eth_input(struct net *e, struct frame *f);
 /* The backend is attached: announce what must be announced (MLDv2, nd6.c). */
