@@ -279,3 +279,33 @@ def test_forged_packet_too_big_is_ignored(make_stack: Callable[..., Stack], forg
     peer.lose = None
     segs = peer.advance(1500)  # the RTO resends at the MSS the connection still has
     assert data_of(segs) and len(data_of(segs)[0].payload) == 1440
+
+
+def test_time_wait_over_ipv6(make_stack: Callable[..., Stack]) -> None:
+    """RFC 9293 3.10.7.4 over IPv6: after a closing response and the peer's FIN, the
+    connection waits in the TIME-WAIT table (keyed by the 16-byte address); the peer's
+    FIN again is acknowledged from there, to the peer's IPv6 address."""
+    stack = dual(make_stack)
+    peer = peer6(stack)
+    peer.connect(mss=V6_MSS)
+    peer.request(get("/a", headers=["Connection: close"]))
+    peer.send("A")
+    fin_seq = peer.snd_nxt
+    assert [s.flags for s in peer.send("FA")] == ["A"]
+    assert stack.stats()["conns_time_wait"] == 1
+    again = peer.send("FA", seq=fin_seq)
+    assert [(s.flags, s.pkt[IPv6].dst) for s in again] == [("A", CLIENT_IP6)]
+    assert peer.rack(again[0]) == peer.sent
+
+
+def test_per_address_limit_over_ipv6(make_stack: Callable[..., Stack]) -> None:
+    """max_conns_per_ip counts by the 16-byte address: a second connection from one
+    IPv6 address is refused with a RST, another IPv6 address and an IPv4 peer are not."""
+    stack = dual(make_stack, max_conns_per_ip=1)
+    peer6(stack, sport=46001).connect(mss=V6_MSS)
+    refused = peer6(stack, sport=46002).syn(mss=V6_MSS)
+    assert [s.flags for s in refused] == ["RA"]
+    Peer(stack, ip="2001:2::7", sport=46003).connect(mss=V6_MSS)
+    Peer(stack, ip=CLIENT_IP, sport=46004).connect()
+    st = stack.stats()
+    assert (st["syn_refused_per_ip"], st["conns_active"]) == (1, 3)
