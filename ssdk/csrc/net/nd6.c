@@ -3,6 +3,7 @@
  *
  * icmp6_input -> nd6_solicit_in -> icmp6_start, icmp6_send    a Neighbor Advertisement
  * icmp6_input (an MLD query), net_start -> mld6_report
+ * serve/loop.c (AF_PACKET) -> net_group_macs: the MACs the interface must let in
  *
  * A Neighbor Solicitation for one of our addresses gets an advertisement, solicited
  * and override set, with our MAC as the target link-layer address, sent to the source
@@ -136,6 +137,17 @@ void mld6_report(struct net *e, uint8_t record_type)
     m[7] = (uint8_t)n;
     icmp6_send(e, f, sizeof(hbh), len);
     e->st->mld_reports++;
+}
+
+uint32_t net_group_macs(const struct net *e, uint8_t macs[][6])
+{
+    uint8_t rec[NET_ADDRS_MAX * MLD_REC_LEN];
+    uint32_t n = mld_records(e, rec, MLD_TO_EXCLUDE);
+    for (uint32_t i = 0; i < n; i++) {  /* RFC 2464 7: 33:33 and the group's low 32 bits */
+        macs[i][0] = macs[i][1] = 0x33;
+        memcpy(macs[i] + 2, rec + i * MLD_REC_LEN + 4 + 12, 4);
+    }
+    return n;
 }
 
 /* The backend is attached: with an IPv6 address, join its solicited-node groups. */

@@ -105,6 +105,9 @@ static inline uint32_t ip_hlen(const struct net *e, uint8_t local)
 int net_addrs_set(struct net *n, const struct ssdk_config *cfg, char *err, size_t errlen);
 /* A received frame, from the loop. */
 void eth_input(struct net *e, struct frame *f);
+/* The Ethernet MACs of the groups we listen to (solicited-node, each once: nd6.c),
+ * at most NET_ADDRS_MAX; returns how many. */
+uint32_t net_group_macs(const struct net *e, uint8_t macs[][6]);
 /* The backend is attached: announce what must be announced (MLDv2, nd6.c). */
 void net_start(struct net *e);
 /* Write Ethernet + IP headers (of our address addr[local]'s version) to dst in front of

@@ -182,8 +182,15 @@ int ssdk_nic_af_packet(struct ssdk_engine *e, const char *ifname, uint32_t ring_
                        uint16_t fanout, char *err, size_t errlen)
 {
     unsigned opts = e->tcp.net.cfg.gso ? NIC_AFP_GSO : 0;
-    return attach(e, nic_af_packet_open(ifname, ring_frames, opts, fanout, err, errlen), err,
-                  errlen);
+    struct nic *n = nic_af_packet_open(ifname, ring_frames, opts, fanout, err, errlen);
+    uint8_t macs[NET_ADDRS_MAX][6];
+    uint32_t k = n ? net_group_macs(&e->tcp.net, macs) : 0;
+    for (uint32_t i = 0; i < k; i++)  /* a NIC filters multicast: the groups get through */
+        if (nic_af_packet_join(n, macs[i], err, errlen)) {
+            n->destroy(n);
+            return -1;
+        }
+    return attach(e, n, err, errlen);
 }
 
 int ssdk_nic_tap(struct ssdk_engine *e, const char *ifname, char *err, size_t errlen)
