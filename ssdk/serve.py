@@ -440,4 +440,8 @@ def print_banner(
     )
     for note in notes or []:
         print(f"ssdk: {note}", flush=True)
+    v6 = [a for a in opts.addrs if a.version == 6]
+    if v6:
+        where = ", ".join(f"[{a.ip}]:{opts.port}" for a in v6)
+        print(f"ssdk: IPv6 at {where} (docs/ipv6.md)", flush=True)
     print(f"ssdk: ready: http://{opts.ip.ip}:{opts.port}/", flush=True)
