@@ -3,7 +3,8 @@
  * state, the upcalls the application registers, and the calls it makes. What only the
  * files of tcp/ share is in tcp_priv.h.
  *
- * net/ip.c -> e->tcp_input (tcp_in.c) -> ... -> up->recv   in-order bytes (tcp_reass.c)
+ * net/ip.c, ip6.c -> e->tcp_input (tcp_in.c) -> ... -> up->recv   in-order bytes (tcp_reass.c)
+ * net/icmp6.c -> e->tcp_ptb (tcp_pmtu.c)     Packet Too Big: the connection's MSS lowered
  *                                            -> up->sent   input done: what is
  *                                               acknowledged, received, closed (tcp_in.c)
  * tcp_out.c (a segment of data, new or again)  -> up->payload  the bytes and their sum
@@ -64,9 +65,10 @@ struct tcb {
     uint8_t  ts_adj;          /* added to our TSval: a cookie's low bits, then past them */
     uint8_t  rmac[6];
     uint16_t rport;           /* network order */
-    uint32_t raddr;           /* network order */
+    struct ip_addr raddr;     /* the peer: IPv6, or IPv4 mapped (net.h) */
     uint16_t mss;             /* payload bytes per segment we send */
     uint8_t  pool;            /* PF_*: idle as the application sees it, on the idle list */
+    uint8_t  laddr;           /* our address: its index in net.addr (the IP version) */
     /* The idle list (conn.c): connections between requests, least recently active
      * first, the ones a new connection may evict when the pool is full. */
     uint32_t idle_prev, idle_next;
@@ -195,9 +197,10 @@ struct tcb {
         uint8_t  nooo;
     } rcv;
 };
-/* The control block without the request buffer it used to carry (4608 bytes then, 520
- * now): docs/tcp.md, "Memory per connection". A later step packs the rest further. */
-#define TCB_SIZE_MAX 520
+/* The control block without the request buffer it used to carry (4624 bytes then, 536
+ * now, with a 16-byte peer address for IPv4 and IPv6 alike): docs/tcp.md, "Memory per
+ * connection". A later step packs the rest further. */
+#define TCB_SIZE_MAX 536
 _Static_assert(sizeof(struct tcb) <= TCB_SIZE_MAX, "struct tcb grew: see docs/tcp.md");
 
 #define TF_TIMING      0x01  /* timer.rtt_seq is being timed */
@@ -325,7 +328,7 @@ struct tcp {
     uint32_t idle_head, idle_tail;
     /* Connections per peer address, when cfg.max_conns_per_ip limits them: open
      * addressing with linear probing, a slot empty when its count is 0. */
-    struct ip_count { uint32_t addr, n; } *per_ip;
+    struct ip_count { struct ip_addr addr; uint32_t n; } *per_ip;
     uint32_t per_ip_mask;
     struct timer_wheel wheel;
     struct tw_table tw;
@@ -402,7 +405,9 @@ uint64_t timer_next_ms(const struct tcp *e);
 void tw_run(struct tcp *e);
 uint32_t tw_live(const struct tcp *e);
 
-/* conn.c: the connection of a peer, for checks (the fuzzers). */
-struct tcb *conn_lookup(struct tcp *e, uint32_t raddr, uint16_t rport);
+/* conn.c: the connection of a peer (raddr, rport) on our address laddr, for checks
+ * (the fuzzers) and for tcp_in.c. */
+struct tcb *conn_lookup(struct tcp *e, const struct ip_addr *raddr, uint16_t rport,
+                        uint8_t laddr);
 
 #endif
