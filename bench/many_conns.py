@@ -24,6 +24,7 @@ import json
 import os
 import platform
 import queue
+import resource
 import signal
 import subprocess
 import sys
@@ -270,9 +271,20 @@ class NginxServer:
     """nginx on the server namespace's kernel; its connections are the kernel's TCP
     sockets in that namespace, less the listening one."""
 
-    def __init__(self, proc: subprocess.Popen[str], ns: str) -> None:
-        self.proc, self.ns = proc, ns
+    def __init__(self, proc: subprocess.Popen[str], ns: str, log: Path) -> None:
+        self.proc, self.ns, self.log = proc, ns, log
         self.listeners = kernel_side(ns).get("tcp_inuse", 0)
+        self.log_from = log.stat().st_size if log.exists() else 0
+
+    def errors(self) -> list[str]:
+        """What nginx logged (warn and worse) since it started: the last lines, where a
+        limit it ran into is named."""
+        try:
+            with self.log.open() as f:
+                f.seek(self.log_from)
+                return [line.strip() for line in f][-5:]
+        except OSError:
+            return []
 
     def active(self) -> int | None:
         return kernel_side(self.ns).get("tcp_inuse", 0) - self.listeners
@@ -294,16 +306,50 @@ def ssdk_serving(
         yield SsdkServer(proc, stats)
 
 
+def nginx_nofile(level: int) -> int:
+    """nginx's worker_rlimit_nofile: its connections and the files it opens besides."""
+    return slots_for(level) + 1024
+
+
+CAP_SYS_RESOURCE = 24
+
+
+def nofile_refusal(level: int) -> str | None:
+    """Why nginx could not have the descriptors ``level`` connections need, or None.
+
+    nginx (root) raises its own limit with setrlimit; past this process's hard limit
+    only CAP_SYS_RESOURCE allows that, which a container may withhold: nginx then keeps
+    the old limit and stops accepting there, each connection beyond it left unanswered."""
+    need = nginx_nofile(level)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    nr_open = int(Path("/proc/sys/fs/nr_open").read_text())
+    if need > nr_open:
+        return f"nginx needs {need:,} descriptors, above fs.nr_open ({nr_open:,})"
+    if need <= hard:
+        return None
+    caps = next(
+        (int(line.split()[1], 16) for line in Path("/proc/self/status").read_text().splitlines()
+         if line.startswith("CapEff:")),
+        0,
+    )  # fmt: skip
+    if caps >> CAP_SYS_RESOURCE & 1:
+        return None
+    return (
+        f"nginx needs {need:,} file descriptors (worker_rlimit_nofile) and the hard limit "
+        f"here is {hard:,}, which it cannot raise without CAP_SYS_RESOURCE (this container "
+        f"withholds it): its accepts would stop near {hard:,}"
+    )
+
+
 def nginx_conf(tmp: Path, ip: str, level: int) -> str:
     """NGINX_CONF (one worker, as ssdk runs one engine) with room for ``level``
     connections: worker_connections and the descriptor limit above it, the listen
     backlog at the namespace's somaxconn, and keep-alive as long as ssdk's idle
     timeout."""
-    room = level + max(1024, level // 10)
     text = NGINX_CONF.format(tmp=tmp, ip=ip)
     edits = {
-        "daemon off;": f"daemon off;\nworker_rlimit_nofile {room + 1024};",
-        "worker_connections 1024;": f"worker_connections {room};",
+        "daemon off;": f"daemon off;\nworker_rlimit_nofile {nginx_nofile(level)};",
+        "worker_connections 1024;": f"worker_connections {slots_for(level)};",
         "keepalive_timeout 65;": f"keepalive_timeout {IDLE_S}s;",
         f"listen {ip}:80;": f"listen {ip}:80 backlog={NGINX_SYSCTLS['net.core.somaxconn']};",
     }
@@ -331,7 +377,7 @@ def nginx_serving(topo: Topology, tmp: Path, level: int) -> Iterator[NginxServer
         wait_http(topo, PATH, 60, proc)
         # The probe's socket is gone by then; what remains is the listening one.
         time.sleep(SETTLE_S)
-        yield NginxServer(proc, topo.server_ns)
+        yield NginxServer(proc, topo.server_ns, tmp / "nginx-error.log")
 
 
 def slots_for(level: int) -> int:
@@ -388,7 +434,7 @@ def wait_active(srv: SsdkServer | NginxServer, want: int, timeout: float) -> int
 
 
 FINAL_KEYS = (
-    "established", "answered", "errors", "error_kinds", "held", "t_established_s",
+    "established", "answered", "errors", "error_kinds", "t_established_s",
     "t_answered_s", "syn_retries", "request_retries", "reset_after_answer",
     "closed_after_answer", "reset_at_exit", "rx_ring_drops", "tx_ring_lost", "cpu_s",
     "max_rss_kb",
@@ -448,6 +494,8 @@ def measure(
         finish(load, srv, row["level"], row)
     finally:
         load.stop()
+    if isinstance(srv, NginxServer):
+        row["nginx_error_log"] = srv.errors()
     if row.get("rss_after"):
         row["bytes_per_conn"] = (row["rss_after"]["vmrss"] - row["rss_before"]["vmrss"]) / row[
             "level"
@@ -465,8 +513,11 @@ def run_level(
     slots = slots_for(level)
     row: dict[str, Any] = {"server": server, "level": level, "slots": slots}
     row["memory_check"] = memory_check(level, slots, before)
-    if not row["memory_check"]["fits"]:
-        row["skipped"] = row["memory_check"]["refused"]
+    refusal = row["memory_check"].get("refused")
+    if server == "nginx":
+        refusal = refusal or nofile_refusal(level)
+    if refusal:
+        row["skipped"] = refusal
         print(f"  {server} {level:,}: refused: {row['skipped']}", flush=True)
         return row
     print(f"  {server} {level:,} connections ...", flush=True)
@@ -522,6 +573,15 @@ def what_went_wrong(row: dict[str, Any]) -> str:
     )
 
 
+def went_well(row: dict[str, Any]) -> str:
+    c = row["connload"]
+    return (
+        f"{row['held']:,} held (the server counted {row.get('server_active_held')}), all "
+        f"established in {c['t_established_s']} s, answered in {c['t_answered_s']} s; a "
+        f"fresh curl answered in {row['curl']['time_ms']} ms; none left after the resets"
+    )
+
+
 def case(what: str, verdict: str, figure: str) -> dict[str, str]:
     return {"case": what, "verdict": verdict, "figure": figure}
 
@@ -531,9 +591,10 @@ def judge(rows: list[dict[str, Any]], server: str) -> list[dict[str, Any]]:
     mine = [r for r in rows if r["server"] == server]
     million = [r for r in mine if r["level"] == 1_000_000]
     held = [
-        case(f"{r['level']:,}", "met" if clean(r) else "missed", what_went_wrong(r))
+        case(f"{r['level']:,}", "met" if clean(r) else "missed",
+             went_well(r) if clean(r) else what_went_wrong(r))
         for r in million
-    ] or [case("1,000,000", "not measured", "no 1,000,000 level in this run")]
+    ] or [case("1,000,000", "not measured", "no 1,000,000 level in this run")]  # fmt: skip
     per_conn = [
         case(
             f"{r['level']:,}",
@@ -577,6 +638,9 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     )
     print("\n" + head)
     for r in rows:
+        if "skipped" in r:
+            print(f"{r['server']:<16}{r['level']:>10,}  not run (below)")
+            continue
         c = r.get("connload") or {}
         curl = r.get("curl") or {}
         after = (r.get("rss_after") or {}).get("vmrss")
