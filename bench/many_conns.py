@@ -141,12 +141,27 @@ def status_bytes(pid: int, key: str) -> int:
     return 0
 
 
+def pss(pid: int) -> int:
+    """Proportional set size, bytes: pages shared by several processes (nginx's workers
+    share their code with the master) counted once in all, where VmRSS counts them in
+    each."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def rss(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM summed over ``pid`` and its descendants, bytes; ``procs``: how many."""
+    """VmRSS, VmHWM and Pss summed over ``pid`` and its descendants, bytes; ``procs``:
+    how many."""
     tree = process_tree(pid)
     return {
         "vmrss": sum(status_bytes(p, "VmRSS") for p in tree),
         "vmhwm": sum(status_bytes(p, "VmHWM") for p in tree),
+        "pss": sum(pss(p) for p in tree),
         "procs": len(tree),
     }
 
@@ -306,52 +321,64 @@ def ssdk_serving(
         yield SsdkServer(proc, stats)
 
 
-def nginx_nofile(level: int) -> int:
-    """nginx's worker_rlimit_nofile: its connections and the files it opens besides."""
-    return slots_for(level) + 1024
-
-
 CAP_SYS_RESOURCE = 24
+MAX_NGINX_WORKERS = 64
+# A worker's planned share of the connections, as a fraction of its descriptor limit:
+# reuseport hashes connections over the workers' sockets, not evenly, so room is left.
+SHARE_OF_LIMIT = 0.6
 
 
-def nofile_refusal(level: int) -> str | None:
-    """Why nginx could not have the descriptors ``level`` connections need, or None.
+def can_raise_nofile() -> bool:
+    """Whether this process (and so nginx, started as root from it) holds
+    CAP_SYS_RESOURCE, which setrlimit needs to go past the hard limit."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("CapEff:"):
+            return bool(int(line.split()[1], 16) >> CAP_SYS_RESOURCE & 1)
+    return False
 
-    nginx (root) raises its own limit with setrlimit; past this process's hard limit
-    only CAP_SYS_RESOURCE allows that, which a container may withhold: nginx then keeps
-    the old limit and stops accepting there, each connection beyond it left unanswered."""
-    need = nginx_nofile(level)
+
+def nginx_plan(level: int) -> dict[str, Any]:
+    """nginx's workers and limits for ``level`` connections, or a "refused" reason.
+
+    One worker, as ssdk runs one engine, when it can have a descriptor per connection:
+    nginx (root) raises its limit itself (worker_rlimit_nofile), past the hard limit
+    only with CAP_SYS_RESOURCE, which a container may withhold; then it would keep the
+    old limit and stop accepting there. Without it the connections are spread over
+    enough workers, each its own listening socket (reuseport), that each worker's share
+    stays within the limit it has."""
+    need = slots_for(level) + 1024  # the connections and the files nginx opens besides
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     nr_open = int(Path("/proc/sys/fs/nr_open").read_text())
-    if need > nr_open:
-        return f"nginx needs {need:,} descriptors, above fs.nr_open ({nr_open:,})"
-    if need <= hard:
-        return None
-    caps = next(
-        (int(line.split()[1], 16) for line in Path("/proc/self/status").read_text().splitlines()
-         if line.startswith("CapEff:")),
-        0,
-    )  # fmt: skip
-    if caps >> CAP_SYS_RESOURCE & 1:
-        return None
-    return (
-        f"nginx needs {need:,} file descriptors (worker_rlimit_nofile) and the hard limit "
-        f"here is {hard:,}, which it cannot raise without CAP_SYS_RESOURCE (this container "
-        f"withholds it): its accepts would stop near {hard:,}"
+    one = {"workers": 1, "worker_connections": slots_for(level), "nofile": need}
+    if need <= hard or (need <= nr_open and can_raise_nofile()):
+        return {**one, "reuseport": False, "why": "one worker, as ssdk runs one engine"}
+    workers = -(-level // int(hard * SHARE_OF_LIMIT))
+    why = (
+        f"one worker would need {need:,} descriptors; the hard limit here is {hard:,} and "
+        "this process lacks CAP_SYS_RESOURCE to raise it"
     )
+    if workers > MAX_NGINX_WORKERS:
+        return {"refused": f"{why}, and {workers} workers would be too many"}
+    return {
+        "workers": workers,
+        "worker_connections": hard - 1024,
+        "nofile": hard,
+        "reuseport": True,
+        "why": f"{why}: {workers} workers with reuseport, about {level // workers:,} each",
+    }
 
 
-def nginx_conf(tmp: Path, ip: str, level: int) -> str:
-    """NGINX_CONF (one worker, as ssdk runs one engine) with room for ``level``
-    connections: worker_connections and the descriptor limit above it, the listen
-    backlog at the namespace's somaxconn, and keep-alive as long as ssdk's idle
-    timeout."""
+def nginx_conf(tmp: Path, ip: str, plan: dict[str, Any]) -> str:
+    """NGINX_CONF with ``plan``'s workers and limits, the listen backlog at the
+    namespace's somaxconn, and keep-alive as long as ssdk's idle timeout."""
     text = NGINX_CONF.format(tmp=tmp, ip=ip)
+    listen = f"listen {ip}:80 backlog={NGINX_SYSCTLS['net.core.somaxconn']}"
     edits = {
-        "daemon off;": f"daemon off;\nworker_rlimit_nofile {nginx_nofile(level)};",
-        "worker_connections 1024;": f"worker_connections {slots_for(level)};",
+        "worker_processes 1;": f"worker_processes {plan['workers']};",
+        "daemon off;": f"daemon off;\nworker_rlimit_nofile {plan['nofile']};",
+        "worker_connections 1024;": f"worker_connections {plan['worker_connections']};",
         "keepalive_timeout 65;": f"keepalive_timeout {IDLE_S}s;",
-        f"listen {ip}:80;": f"listen {ip}:80 backlog={NGINX_SYSCTLS['net.core.somaxconn']};",
+        f"listen {ip}:80;": f"{listen}{' reuseport' if plan['reuseport'] else ''};",
     }
     for old, new in edits.items():
         if old not in text:
@@ -361,11 +388,11 @@ def nginx_conf(tmp: Path, ip: str, level: int) -> str:
 
 
 @contextmanager
-def nginx_serving(topo: Topology, tmp: Path, level: int) -> Iterator[NginxServer]:
+def nginx_serving(topo: Topology, tmp: Path, plan: dict[str, Any]) -> Iterator[NginxServer]:
     for key, value in NGINX_SYSCTLS.items():
         sysctl(topo.server_ns, key, value)
     conf = tmp / f"nginx-{topo.server_ns}.conf"
-    conf.write_text(nginx_conf(tmp, topo.server_ip, level))
+    conf.write_text(nginx_conf(tmp, topo.server_ip, plan))
     argv = ns_exec(topo.server_ns, ["nginx", "-p", str(tmp), "-c", str(conf)])
     log = tmp / f"nginx-{topo.server_ns}.log"
     # The kernel's 198.18.0.2/15 makes connload's 198.19.0.0/16 on-link: the replies go
@@ -500,6 +527,9 @@ def measure(
         row["bytes_per_conn"] = (row["rss_after"]["vmrss"] - row["rss_before"]["vmrss"]) / row[
             "level"
         ]
+        row["pss_bytes_per_conn"] = (row["rss_after"]["pss"] - row["rss_before"]["pss"]) / row[
+            "level"
+        ]
         k0, k1 = row["kernel_before"], row["kernel_after"]
         row["kernel_slab_delta"] = k1["slab_bytes_global"] - k0["slab_bytes_global"]
         row["kernel_slab_per_conn"] = row["kernel_slab_delta"] / row["level"]
@@ -515,7 +545,8 @@ def run_level(
     row["memory_check"] = memory_check(level, slots, before)
     refusal = row["memory_check"].get("refused")
     if server == "nginx":
-        refusal = refusal or nofile_refusal(level)
+        row["nginx"] = nginx_plan(level)
+        refusal = refusal or row["nginx"].get("refused")
     if refusal:
         row["skipped"] = refusal
         print(f"  {server} {level:,}: refused: {row['skipped']}", flush=True)
@@ -527,7 +558,7 @@ def run_level(
             row["cc"] = {"client": set_cc(topo.client_ns, CC)["in_effect"]}
             if server == "nginx":
                 row["cc"]["server"] = set_cc(topo.server_ns, CC)["in_effect"]
-                with nginx_serving(topo, run.tmp, level) as ng:
+                with nginx_serving(topo, run.tmp, row["nginx"]) as ng:
                     measure(ng, topo, run, row)
             else:
                 row["cc"]["server"] = f"ssdk --cc {CC}"
@@ -656,6 +687,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             f"{fmt(r.get('wall_s'), '.0f'):>8}"
         )
     for r in rows:
+        if (r.get("nginx") or {}).get("workers", 1) > 1:
+            print(f"  {r['server']} {r['level']:,}: {r['nginx']['why']}")
         if not clean(r):
             print(f"  {r['server']} {r['level']:,}: {what_went_wrong(r)}")
     print(
@@ -675,7 +708,9 @@ def setup_text(args: argparse.Namespace) -> dict[str, Any]:
         "ssdk": f"ssdk serve --backend {args.backend} --cc {CC} --max-conns LEVEL+max(1024, "
         f"LEVEL/10) --idle-timeout {IDLE_S * 1000}",
         "nginx": f"bench.common.NGINX_CONF, worker_connections and worker_rlimit_nofile above "
-        f"the level, keepalive_timeout {IDLE_S}s, listen backlog 65535; server ns "
+        "the level (one worker where the descriptor limit allows, else several with "
+        f"reuseport: each row's nginx.why), keepalive_timeout {IDLE_S}s, listen backlog "
+        "65535; server ns "
         + ", ".join(f"{k}={v}" for k, v in NGINX_SYSCTLS.items()),
         "congestion_control": f"{CC} in both namespaces' kernels and in ssdk (--cc); "
         "connload sends one request and no more, so it has none",
