@@ -25,6 +25,7 @@ import os
 import platform
 import queue
 import resource
+import shlex
 import signal
 import subprocess
 import sys
@@ -607,7 +608,7 @@ def what_went_wrong(row: dict[str, Any]) -> str:
 def went_well(row: dict[str, Any]) -> str:
     c = row["connload"]
     return (
-        f"{row['held']:,} held (the server counted {row.get('server_active_held')}), all "
+        f"{row['held']:,} held (the server counted {fmt(row.get('server_active_held'), ',')}), all "
         f"established in {c['t_established_s']} s, answered in {c['t_answered_s']} s; a "
         f"fresh curl answered in {row['curl']['time_ms']} ms; none left after the resets"
     )
@@ -728,7 +729,7 @@ def report(args: argparse.Namespace, rows: list[dict[str, Any]], started: dict[s
     return {
         "when": started["when"],
         "complete": done,
-        "command": " ".join(["python3 -m bench.many_conns", *sys.argv[1:]]),
+        "command": shlex.join(["python3", "-m", "bench.many_conns", *sys.argv[1:]]),
         "host": {
             "kernel": platform.release(),
             "cpus": os.cpu_count(),
