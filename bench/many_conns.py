@@ -525,16 +525,20 @@ def measure(
     if isinstance(srv, NginxServer):
         row["nginx_error_log"] = srv.errors()
     if row.get("rss_after"):
-        row["bytes_per_conn"] = (row["rss_after"]["vmrss"] - row["rss_before"]["vmrss"]) / row[
-            "level"
-        ]
-        row["pss_bytes_per_conn"] = (row["rss_after"]["pss"] - row["rss_before"]["pss"]) / row[
-            "level"
-        ]
-        k0, k1 = row["kernel_before"], row["kernel_after"]
-        row["kernel_slab_delta"] = k1["slab_bytes_global"] - k0["slab_bytes_global"]
-        row["kernel_slab_per_conn"] = row["kernel_slab_delta"] / row["level"]
-        row["kernel_tcp_mem_delta"] = k1["tcp_mem_bytes_global"] - k0["tcp_mem_bytes_global"]
+        per_connection(row)
+
+
+def per_connection(row: dict[str, Any]) -> None:
+    """What the held connections added, over their number: in the server's processes
+    (VmRSS, and Pss) and in the kernel's slab (system-wide)."""
+    n = row["level"]
+    before, after = row["rss_before"], row["rss_after"]
+    row["bytes_per_conn"] = (after["vmrss"] - before["vmrss"]) / n
+    row["pss_bytes_per_conn"] = (after["pss"] - before["pss"]) / n
+    k0, k1 = row["kernel_before"], row["kernel_after"]
+    row["kernel_slab_delta"] = k1["slab_bytes_global"] - k0["slab_bytes_global"]
+    row["kernel_slab_per_conn"] = row["kernel_slab_delta"] / n
+    row["kernel_tcp_mem_delta"] = k1["tcp_mem_bytes_global"] - k0["tcp_mem_bytes_global"]
 
 
 def run_level(
