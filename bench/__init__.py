@@ -6,6 +6,7 @@ bench.loss_sweep      loss x RTT x size against the kernel, and a shared bottlen
 bench.fct             flow completion time at one connection, against nginx
 bench.dynamic_vs_asgi dynamic routes against uvicorn and granian
 bench.dev_loop        `ssdk new` to first page, and save to new page, under `ssdk dev`
+bench.many_conns      10k to 1M idle connections: memory per connection, against nginx
 bench.plot            PNGs in docs/img/ from bench/results/wrk_vs_nginx.json
 bench.common          what more than one of them uses
 bench.lab             the lossy-path lab of bench.loss_vs_nginx and bench.loss_sweep
