@@ -191,44 +191,42 @@ def link_name(index: int) -> str:
     return next((_link(p).name for t, p in msgs if t == RTM_NEWLINK), str(index))
 
 
-def addresses() -> list[tuple[str, ipaddress.IPv4Interface]]:
-    """Every IPv4 address the kernel of this namespace holds: (interface, address)."""
-    body = struct.pack("=BBBBI", socket.AF_INET, 0, 0, 0, 0)
+def _addresses(family: int, size: int) -> list[tuple[str, bytes, int]]:
+    """Every address of one family the kernel of this namespace holds: (interface, the
+    address's bytes, its prefix length)."""
+    body = struct.pack("=BBBBI", family, 0, 0, 0, 0)
     names: dict[int, str] = {}
-    out: list[tuple[str, ipaddress.IPv4Interface]] = []
+    out: list[tuple[str, bytes, int]] = []
     for mtype, payload in _request(NETLINK_ROUTE, RTM_GETADDR, NLM_F_DUMP, body):
         if mtype != RTM_NEWADDR:
             continue
-        family, prefix, _, _, index = struct.unpack_from("=BBBBI", payload)
+        fam, prefix, _, _, index = struct.unpack_from("=BBBBI", payload)
         a = dict(_attrs(payload, 8))
+        # IFA_LOCAL is our end on point-to-point links; elsewhere IFA_ADDRESS is the address.
         raw = a.get(IFA_LOCAL) or a.get(IFA_ADDRESS)
-        if family != socket.AF_INET or raw is None:
+        if fam != family or raw is None or len(raw) != size:
             continue
         if index not in names:
             names[index] = link_name(index)
-        out.append((names[index], ipaddress.IPv4Interface(f"{socket.inet_ntoa(raw)}/{prefix}")))
+        out.append((names[index], raw, prefix))
     return out
+
+
+def addresses() -> list[tuple[str, ipaddress.IPv4Interface]]:
+    """Every IPv4 address the kernel of this namespace holds: (interface, address)."""
+    return [
+        (name, ipaddress.IPv4Interface(f"{socket.inet_ntoa(raw)}/{prefix}"))
+        for name, raw, prefix in _addresses(socket.AF_INET, 4)
+    ]
 
 
 def addresses6() -> list[tuple[str, ipaddress.IPv6Interface]]:
     """Every IPv6 address the kernel of this namespace holds, link-local ones included:
     (interface, address). A namespace without IPv6 has none."""
-    body = struct.pack("=BBBBI", socket.AF_INET6, 0, 0, 0, 0)
-    names: dict[int, str] = {}
-    out: list[tuple[str, ipaddress.IPv6Interface]] = []
-    for mtype, payload in _request(NETLINK_ROUTE, RTM_GETADDR, NLM_F_DUMP, body):
-        if mtype != RTM_NEWADDR:
-            continue
-        family, prefix, _, _, index = struct.unpack_from("=BBBBI", payload)
-        a = dict(_attrs(payload, 8))
-        # IFA_ADDRESS is the address itself for IPv6 (IFA_LOCAL only on point-to-point).
-        raw = a.get(IFA_LOCAL) or a.get(IFA_ADDRESS)
-        if family != socket.AF_INET6 or raw is None or len(raw) != 16:
-            continue
-        if index not in names:
-            names[index] = link_name(index)
-        out.append((names[index], ipaddress.IPv6Interface((raw, prefix))))
-    return out
+    return [
+        (name, ipaddress.IPv6Interface((raw, prefix)))
+        for name, raw, prefix in _addresses(socket.AF_INET6, 16)
+    ]
 
 
 def route_to(ip: ipaddress.IPv4Address) -> KernelRoute | None:
