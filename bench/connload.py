@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -93,3 +96,49 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+
+class Load:
+    """connload running (argv: the executable under `ip netns exec`, say); its JSON lines
+    arrive on a queue, its stderr goes to a file (read when it has said nothing for too
+    long)."""
+
+    def __init__(self, argv: list[str], errlog: Path) -> None:
+        self.errlog = errlog
+        with errlog.open("w") as err:
+            self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, text=True)
+        self.lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.seen: list[dict[str, Any]] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for ev in events(self.proc.stdout):
+            self.lines.put(ev)
+        self.lines.put(None)  # it exited
+
+    def until(self, event: str, timeout: float) -> dict[str, Any] | None:
+        """The next ``event`` line, or None if connload exited or ``timeout`` s passed."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                ev = self.lines.get(timeout=min(left, 1.0))
+            except queue.Empty:
+                continue
+            if ev is None:
+                return None
+            self.seen.append(ev)
+            if ev["event"] == event:
+                return ev
+        return None
+
+    def stderr(self) -> str:
+        try:
+            return self.errlog.read_text().strip()[-2000:]
+        except OSError:
+            return ""
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        return self.proc.wait()

@@ -23,14 +23,12 @@ import argparse
 import json
 import os
 import platform
-import queue
 import resource
 import shlex
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import NGINX_CONF, REPO, RESULTS_DIR, cannot_run, fmt, running, wait_http
-from bench.connload import build, events
+from bench.connload import Load, build
 from bench.kernel_net import set_cc
 from bench.lab import make_site
 from ssdk.tools.netns import Topology, kernel_owns_server_ip, ns_exec, veth_pair
@@ -189,51 +187,6 @@ def kernel_side(ns: str) -> dict[str, int]:
 def sysctl(ns: str, key: str, value: str) -> None:
     path = "/proc/sys/" + key.replace(".", "/")
     subprocess.run(ns_exec(ns, ["sh", "-c", f"echo {value} > {path}"]), check=True)
-
-
-class Load:
-    """connload running in the client namespace; its JSON lines arrive on a queue, its
-    stderr goes to a file (read when it has said nothing for too long)."""
-
-    def __init__(self, argv: list[str], errlog: Path) -> None:
-        self.errlog = errlog
-        with errlog.open("w") as err:
-            self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, text=True)
-        self.lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        self.seen: list[dict[str, Any]] = []
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for ev in events(self.proc.stdout):
-            self.lines.put(ev)
-        self.lines.put(None)  # it exited
-
-    def until(self, event: str, timeout: float) -> dict[str, Any] | None:
-        """The next ``event`` line, or None if connload exited or ``timeout`` s passed."""
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                ev = self.lines.get(timeout=min(left, 1.0))
-            except queue.Empty:
-                continue
-            if ev is None:
-                return None
-            self.seen.append(ev)
-            if ev["event"] == event:
-                return ev
-        return None
-
-    def stderr(self) -> str:
-        try:
-            return self.errlog.read_text().strip()[-2000:]
-        except OSError:
-            return ""
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        return self.proc.wait()
 
 
 def connload_argv(exe: Path, topo: Topology, level: int, addrs: int, body: Path) -> list[str]:

@@ -8,12 +8,9 @@
 # no RST. A kernel that owns one of the addresses makes the generator refuse to start.
 from __future__ import annotations
 
-import queue
 import shutil
 import signal
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +27,7 @@ from nethelpers import (
     write_app,
 )
 
-from bench.connload import build, crc32c, events
+from bench.connload import Load, build, crc32c
 from ssdk.tools.netns import ns_exec, veth_pair
 
 pytestmark = pytest.mark.net
@@ -86,50 +83,15 @@ def snmp(ns: str) -> dict[str, int]:
     return out
 
 
-class Generator:
-    """connload running in the client namespace; its JSON lines arrive on ``lines``."""
-
-    def __init__(self, argv: list[str]) -> None:
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True)  # fmt: skip
-        self.lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        self.seen: list[dict[str, Any]] = []
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for ev in events(self.proc.stdout):
-            self.lines.put(ev)
-        self.lines.put(None)
-
-    def until(self, event: str, timeout: float) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                ev = self.lines.get(timeout=max(0.1, deadline - time.monotonic()))
-            except queue.Empty:
-                ev = None
-            if ev is None or time.monotonic() > deadline:
-                raise AssertionError(
-                    f"no {event!r} line; so far: {self.seen[-3:]}\n{self.stderr()}"
-                )
-            self.seen.append(ev)
-            if ev["event"] == event:
-                return ev
-
-    def stderr(self) -> str:
-        if self.proc.poll() is None or self.proc.stderr is None:
-            return ""
-        return "connload stderr: " + self.proc.stderr.read()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
+def until(gen: Load, event: str, timeout: float) -> dict[str, Any]:
+    """connload's next ``event`` line; fails with what it said last and its stderr."""
+    ev = gen.until(event, timeout)
+    assert ev is not None, f"no {event!r} line; so far: {gen.seen[-3:]}\n{gen.stderr()}"
+    return ev
 
 
 def test_ten_thousand_connections_held(
-    big_pool: Server, small_app: tuple[Path, Path], connload: Path
+    big_pool: Server, small_app: tuple[Path, Path], connload: Path, tmp_path: Path
 ) -> None:
     server, (_, public) = big_pool, small_app
     topo = server.topo
@@ -140,16 +102,16 @@ def test_ten_thousand_connections_held(
     for g in gets:
         argv += ["--get", g]
     kernel0 = snmp(topo.client_ns)
-    gen = Generator(ns_exec(topo.client_ns, argv))
+    gen = Load(ns_exec(topo.client_ns, argv), tmp_path / "connload.err")
     try:
-        start = gen.until("start", 30)
+        start = until(gen, "start", 30)
         # The generator's checksums are the ones Python computes from the files.
         want = {f"/files/{n}": (public / n).read_bytes() for n in FILES}
         assert {t["path"]: (t["len"], int(t["crc32c"], 16)) for t in start["targets"]} == {
             p: (len(b), crc32c(b)) for p, b in want.items()
         }, start
         assert start["server_mac"] == topo.server_mac, start  # learned by ARP
-        holding = gen.until("holding", OPEN_TIMEOUT_S + 30)
+        holding = until(gen, "holding", OPEN_TIMEOUT_S + 30)
         assert holding["held"] == CONNS, gen.seen[-2:]  # with the counts of the line before
         held = server.wait_stats("conns_active", CONNS)
         assert held["conns_opened"] == CONNS, held
@@ -158,7 +120,7 @@ def test_ten_thousand_connections_held(
         assert curl.returncode == 0, f"curl while {CONNS} are held: {curl.stderr}"
         assert fresh.read_bytes() == want["/files/f20k.bin"]
         gen.proc.send_signal(signal.SIGINT)
-        final = gen.until("final", EXIT_TIMEOUT_S)
+        final = until(gen, "final", EXIT_TIMEOUT_S)
         assert gen.proc.wait(timeout=EXIT_TIMEOUT_S) == 0, final
     finally:
         gen.stop()
