@@ -583,6 +583,22 @@ class Peer:
             self.last_ack_sent = pkt[TCP].ack
         return self.collect(self.stack.send(pkt))
 
+    def send_split(self, flags: str, payload: bytes = b"") -> dict[int, list[Seg]]:
+        """Send one segment as send does, but return what the stack sent to every peer,
+        by port (an eviction's RST, or a window update, may go to another connection
+        than the one whose segment caused it); the sender's own are absorbed as usual."""
+        pkt = self.frame(flags, payload)
+        self.snd_nxt = (self.snd_nxt + len(payload) + ("S" in flags)) % MOD
+        out: dict[int, list[Seg]] = {}
+        mine = []
+        for f in self.stack.send(pkt):
+            if f[TCP].dport == self.sport and f[IP].dst == self.ip:
+                mine.append(f)
+            else:
+                out.setdefault(f[TCP].dport, []).append(Seg.of(f))
+        out[self.sport] = self.collect(mine)
+        return out
+
     def collect(self, frames: list[Ether]) -> list[Seg]:
         """Frames the stack sent, as segments to this peer. Each arrives at once (its
         data reassembled) unless the peer is queued; lost ones are marked."""

@@ -9,27 +9,10 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from harness import Peer, Seg, Site, Stack, get
-from scapy.layers.inet import IP, TCP
+from harness import Peer, Site, Stack, get
 
 PARTIAL = b"GET /a HTTP/1.1\r\nHost: te"  # a request begun, not finished
 
-
-def send_split(peer: Peer, flags: str, payload: bytes = b"") -> dict[int, list[Seg]]:
-    """Send one segment from peer as Peer.send does, but return what the stack sent to
-    every peer, by port: an eviction's RST goes to another connection than the one whose
-    segment caused it. The sender's own segments are absorbed as usual."""
-    pkt = peer.frame(flags, payload)
-    peer.snd_nxt = (peer.snd_nxt + len(payload) + ("S" in flags)) % 2**32
-    out: dict[int, list[Seg]] = {}
-    mine = []
-    for f in peer.stack.send(pkt):
-        if f[TCP].dport == peer.sport and f[IP].dst == peer.ip:
-            mine.append(f)
-        else:
-            out.setdefault(f[TCP].dport, []).append(Seg.of(f))
-    out[peer.sport] = peer.collect(mine)
-    return out
 
 
 def idle_peer(stack: Stack, site: Site, sport: int) -> Peer:
@@ -99,7 +82,7 @@ def test_full_pool_answers_with_a_cookie_then_resets(make_stack: Callable[..., S
     assert [s.flags for s in late.syn()] == ["SA"]
     st = stack.stats()
     assert (st["syncookies_sent"], st["syn_dropped_pool_full"], st["conns_active"]) == (1, 0, 3)
-    segs = send_split(late, "PA", get("/a"))
+    segs = late.send_split("PA", get("/a"))
     assert [s.flags for s in segs[42004]] == ["R"]
     assert set(segs) == {42004}, "nothing went to the busy connections"
     st = stack.stats()
@@ -168,7 +151,7 @@ def test_eviction_takes_the_oldest_idle_first(make_stack: Callable[..., Stack], 
     for n, port in enumerate((43101, 43102, 43103)):
         late = Peer(stack, sport=port)
         assert [s.flags for s in late.syn()] == ["SA"]  # the pool is full: a cookie
-        segs = send_split(late, "PA", get("/a"))
+        segs = late.send_split("PA", get("/a"))
         others = {p: [s.flags for s in v] for p, v in segs.items() if p != port}
         assert list(others.values()) == [["R"]], others
         evicted += list(others)
@@ -193,7 +176,7 @@ def test_eviction_reset_is_in_window(make_stack: Callable[..., Stack], site: Sit
     idle = idle_peer(stack, site, 44001)
     late = Peer(stack, sport=44002)
     late.syn()
-    segs = send_split(late, "A")
+    segs = late.send_split("A")
     (rst,) = segs[idle.sport]
     assert rst.flags == "R" and rst.seq == idle.rcv_nxt
 

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 
 from harness import MOD, RX_WINDOW, Peer, Seg, Site, Stack, get, serving_app
-from scapy.layers.inet import IP, TCP
+from scapy.layers.inet import TCP
 
 import ssdk
 
@@ -24,21 +24,6 @@ REST = b"st\r\n\r\n"  # ...and its end: PARTIAL + REST == get("/a")
 def in_use(stack: Stack) -> int:
     return stack.stats()["rx_buffers_in_use"]
 
-
-def send_all(peer: Peer, flags: str, payload: bytes = b"") -> dict[int, list[Seg]]:
-    """One segment from peer; what the stack sent back to every peer, by port (a window
-    update may go to another connection in the same pass). The sender absorbs its own."""
-    pkt = peer.frame(flags, payload)
-    peer.snd_nxt = (peer.snd_nxt + len(payload)) % MOD
-    out: dict[int, list[Seg]] = {}
-    mine = []
-    for f in peer.stack.send(pkt):
-        if f[TCP].dport == peer.sport and f[IP].dst == peer.ip:
-            mine.append(f)
-        else:
-            out.setdefault(f[TCP].dport, []).append(Seg.of(f))
-    out[peer.sport] = peer.collect(mine)
-    return out
 
 
 def test_whole_request_takes_no_buffer(stack: Stack, site: Site) -> None:
@@ -110,7 +95,7 @@ def test_pool_exhausted_closes_window_then_reopens(
     assert (st["rx_buffers_in_use"], st["rx_buffer_refused"], st["rx_window_closed"]) == (2, 1, 1)
     probe = c.send("A", PARTIAL[:1], seq=start)
     assert [(s.ack, s.win) for s in probe] == [(start, 0)]
-    out = send_all(a, "PA", REST)
+    out = a.send_split("PA", REST)
     assert a.responses()[0].raw == site.expect("/a")
     assert [(s.flags, s.ack, s.win) for s in out[c.sport]] == [("A", start, RX_WINDOW)]
     assert stack.stats()["rx_window_updates"] == 1

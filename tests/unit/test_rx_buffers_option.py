@@ -8,23 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from unit_helpers import HELLO, serve_tcp
 
 import ssdk.serve
 import ssdk.tools.dev
 import ssdk.tools.doctor
 from ssdk.cli import main
 from ssdk.core.runtime.engine import EngineConfig
-
-HELLO = Path(__file__).resolve().parents[2] / "examples" / "hello" / "app.py"
-
-
-def serve_tcp(monkeypatch: pytest.MonkeyPatch, args: list[str]) -> dict[str, Any]:
-    seen: list[Any] = []
-    monkeypatch.setattr(ssdk.tools.doctor, "preflight", lambda opts: 0)
-    monkeypatch.setattr(ssdk.serve, "serve", lambda opts, *_: seen.append(opts) or 0)
-    rc = main(["serve", str(HELLO), "--iface", "lo", "--ip", "198.18.0.2/24", *args])
-    assert rc == 0 and len(seen) == 1
-    return dict(seen[0].tcp)
 
 
 def test_serve_default_leaves_it_to_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,11 +11,17 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import ssdk.serve
+import ssdk.tools.doctor
+from ssdk.cli import main
 from ssdk.core.buildtime.build import build, load_app
 from ssdk.core.buildtime.errors import BuildError
+
+HELLO = Path(__file__).resolve().parents[2] / "examples" / "hello" / "app.py"
 
 AppWriter = Callable[..., tuple[Path, dict[str, int]]]
 
@@ -178,3 +184,14 @@ def lookup(t: DecodedTables, path: bytes, section: int = 0) -> tuple[int, int] |
         return None
     assert found[0].coding == 0, "the identity variant comes first"
     return found[0].get, found[0].head
+
+
+def serve_tcp(monkeypatch: pytest.MonkeyPatch, args: list[str]) -> dict[str, Any]:
+    """The TCP settings `ssdk serve` (examples/hello, preflight and serving stubbed out)
+    would hand the engine with these arguments."""
+    seen: list[Any] = []
+    monkeypatch.setattr(ssdk.tools.doctor, "preflight", lambda opts: 0)
+    monkeypatch.setattr(ssdk.serve, "serve", lambda opts, *_: seen.append(opts) or 0)
+    rc = main(["serve", str(HELLO), "--iface", "lo", "--ip", "198.18.0.2/24", *args])
+    assert rc == 0 and len(seen) == 1
+    return dict(seen[0].tcp)
