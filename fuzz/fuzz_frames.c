@@ -1,7 +1,7 @@
 /*
  * fuzz/fuzz_frames.c - libFuzzer harness: arbitrary Ethernet frames into the whole stack
- * (eth, arp, ip, icmp, tcp_in/out, timers, http, table) on the in-memory backend with a
- * virtual clock.
+ * (eth, arp, ip, icmp, ip6, icmp6, nd6, tcp_in/out, timers, http, table) on the
+ * in-memory backend with a virtual clock; the engine is dual-stack (harness.h).
  *
  * Build and run: fuzz/run.sh SECONDS (or fuzz/build.sh, then
  * fuzz/build/fuzz_frames -dict=fuzz/http.dict CORPUS_DIR SEED_DIR); see docs/testing.md.
@@ -18,9 +18,11 @@
  *
  * ctl says what the harness does to the frame before injecting it, because a fuzzer
  * cannot compute checksums or guess the sequence numbers the stack chose:
- *   0x01  destination MAC and IPv4 destination (or ARP target) set to the stack's own
- *   0x02  IPv4 header checksum computed
- *   0x04  TCP or ICMP checksum computed, over the length the IPv4 header claims
+ *   0x01  destination MAC and IPv4 destination (or ARP target) set to the stack's own;
+ *         IPv6: the destination too, unless it is a group (ND and MLD go to groups)
+ *   0x02  IPv4 header checksum computed (IPv6 has none)
+ *   0x04  TCP, ICMP or ICMPv6 checksum computed, over the length the IP header claims
+ *         (IPv6: past hop-by-hop, destination options and routing headers)
  *   0x08  TCP ack field added to the stack's SND.NXT for this peer, as last seen on the
  *         wire: 0 acknowledges everything sent, small values probe the edges
  *   0x10  TCP seq field added to the stack's RCV.NXT for this peer, likewise
@@ -53,19 +55,22 @@ static uint64_t dt_us(uint8_t dt)
     return ((uint64_t)(dt & 0x3f) << (4 * (dt >> 6))) * 1000;
 }
 
-/* Apply the ctl fix-ups to f[0..n). */
-static void fix_frame(uint8_t *f, uint32_t n, uint8_t ctl)
+/* The ack and seq fields made relative to what the stack sent this peer (C_RELACK,
+ * C_RELSEQ, C_ACKISS). */
+static void fix_rel(uint8_t *l4, uint8_t ctl, const struct ip_addr *peer)
 {
-    if (n < 14)
+    struct fz_peer *p = fz_peer(peer, get16(l4), 0);
+    if (!p || !p->have_nxt)
         return;
-    uint16_t type = get16(f + 12);
-    if (ctl & C_ADDR) {
-        memcpy(f, fz_server_mac, 6);
-        if (type == ETHTYPE_ARP && n >= 14 + 28)
-            put32(f + 14 + 24, FZ_SERVER_IP);
-    }
-    if (type != ETHTYPE_IP || n < 14 + 20)
-        return;
+    if (ctl & C_RELACK)
+        put32(l4 + 8, get32(l4 + 8) + ((ctl & C_ACKISS) && p->have_iss ? p->iss + 1
+                                                                       : p->snd_nxt));
+    if (ctl & C_RELSEQ)
+        put32(l4 + 4, get32(l4 + 4) + p->rcv_nxt);
+}
+
+static void fix_frame4(uint8_t *f, uint32_t n, uint8_t ctl)
+{
     uint8_t *ip = f + 14;
     uint32_t hl = (uint32_t)(ip[0] & 0xf) * 4, avail = n - 14;
     if (ctl & C_ADDR)
@@ -76,14 +81,8 @@ static void fix_frame(uint8_t *f, uint32_t n, uint8_t ctl)
     int tcp = ip[9] == IPPROTO_TCP_ && hl >= 20 && hl + 20 <= avail;
     uint8_t *l4 = ip + hl;
     if (tcp && (ctl & (C_RELACK | C_RELSEQ))) {
-        struct fz_peer *p = fz_peer(get32(ip + 12), get16(l4), 0);
-        if (p && p->have_nxt) {
-            if (ctl & C_RELACK)
-                put32(l4 + 8, get32(l4 + 8) + ((ctl & C_ACKISS) && p->have_iss
-                                               ? p->iss + 1 : p->snd_nxt));
-            if (ctl & C_RELSEQ)
-                put32(l4 + 4, get32(l4 + 4) + p->rcv_nxt);
-        }
+        struct ip_addr peer = fz_v4(ip + 12);
+        fix_rel(l4, ctl, &peer);
     }
     if ((ctl & C_IPSUM) && hl >= 20 && hl <= avail) {
         put16(ip + 10, 0);
@@ -100,26 +99,101 @@ static void fix_frame(uint8_t *f, uint32_t n, uint8_t ctl)
     }
 }
 
+/* Where an IPv6 packet's upper layer begins (end: the packet's end), past hop-by-hop,
+ * destination options and routing headers; 0 when it runs past the end. */
+static uint32_t upper6(const uint8_t *ip, uint32_t end, uint8_t *next)
+{
+    uint32_t off = 40;
+    uint8_t nh = ip[6];
+    for (int k = 0; k < 8 && (nh == IP6_HOPOPTS || nh == IP6_DSTOPTS || nh == IP6_ROUTING); k++) {
+        if (off + 8 > end)
+            return 0;
+        nh = ip[off];
+        off += (ip[off + 1] + 1u) * 8;
+    }
+    *next = nh;
+    return off <= end ? off : 0;
+}
+
+/* IPv6: with C_ADDR the destination becomes our address unless it is a group (ND and
+ * MLD go to groups); C_IPSUM has nothing to do (no header checksum); C_L4SUM sums TCP
+ * or ICMPv6 over the IPv6 pseudo-header, past extension headers. */
+static void fix_frame6(uint8_t *f, uint32_t n, uint8_t ctl)
+{
+    uint8_t *ip = f + 14;
+    if ((ctl & C_ADDR) && ip[24] != 0xff)
+        memcpy(ip + 24, fz_server_ip6, 16);
+    uint32_t end = 40u + get16(ip + 4);
+    end = end < n - 14 ? end : n - 14;
+    uint8_t next;
+    uint32_t off = upper6(ip, end, &next);
+    if (!off)
+        return;
+    uint8_t *l4 = ip + off;
+    uint32_t l4len = end - off;
+    if (next == IPPROTO_TCP_ && l4len >= 20 && (ctl & (C_RELACK | C_RELSEQ))) {
+        struct ip_addr peer;
+        memcpy(peer.b, ip + 8, 16);
+        fix_rel(l4, ctl, &peer);
+    }
+    uint32_t at = next == IPPROTO_TCP_ ? 16 : 2;
+    if ((ctl & C_L4SUM) && ((next == IPPROTO_TCP_ && l4len >= 20) || (next == IP6_ICMP && l4len >= 4))) {
+        put16(l4 + at, 0);
+        put16(l4 + at, (uint16_t)~fz_sum(l4, l4len, fz_pseudo6(ip, next, l4len)));
+    }
+}
+
+/* Apply the ctl fix-ups to f[0..n). */
+static void fix_frame(uint8_t *f, uint32_t n, uint8_t ctl)
+{
+    if (n < 14)
+        return;
+    uint16_t type = get16(f + 12);
+    if (ctl & C_ADDR) {
+        memcpy(f, fz_server_mac, 6);
+        if (type == ETHTYPE_ARP && n >= 14 + 28)
+            put32(f + 14 + 24, FZ_SERVER_IP);
+    }
+    if (type == ETHTYPE_IP && n >= 14 + 20)
+        fix_frame4(f, n, ctl);
+    else if (type == ETHTYPE_IP6 && n >= 14 + 40)
+        fix_frame6(f, n, ctl);
+}
+
+/* The TCP header of a frame for us, and its sender, IPv4 or IPv6; NULL if none. */
+static const uint8_t *frame_tcp(const uint8_t *f, uint32_t n, struct ip_addr *peer)
+{
+    uint16_t type = n >= 14 ? get16(f + 12) : 0;
+    if (type == ETHTYPE_IP && n >= 14 + 20 && f[14 + 9] == IPPROTO_TCP_) {
+        uint32_t hl = (uint32_t)(f[14] & 0xf) * 4;
+        *peer = fz_v4(f + 14 + 12);
+        return hl >= 20 && 14 + hl + 20 <= n ? f + 14 + hl : NULL;
+    }
+    uint8_t next;
+    uint32_t off = type == ETHTYPE_IP6 && n >= 14 + 40 ? upper6(f + 14, n - 14, &next) : 0;
+    if (!off || next != IPPROTO_TCP_ || 14 + off + 20 > n)
+        return NULL;
+    memcpy(peer->b, f + 14 + 8, 16);
+    return f + 14 + off;
+}
+
 /* A SYN may start a new incarnation of its connection: see fz_peer_forget. */
 static void note_syn(const uint8_t *f, uint32_t n)
 {
-    if (n < 14 + 20 || get16(f + 12) != ETHTYPE_IP || f[14 + 9] != IPPROTO_TCP_)
-        return;
-    uint32_t hl = (uint32_t)(f[14] & 0xf) * 4;
-    if (hl < 20 || 14 + hl + 20 > n)
-        return;
-    if (f[14 + hl + 13] & TH_SYN)
-        fz_peer_forget(get32(f + 14 + 12), get16(f + 14 + hl));
+    struct ip_addr peer;
+    const uint8_t *th = frame_tcp(f, n, &peer);
+    if (th && (th[13] & TH_SYN))
+        fz_peer_forget(&peer, get16(th));
 }
 
 static void trace_in(const uint8_t *f, uint32_t n)
 {
-    uint32_t hl = n >= 34 ? (uint32_t)(f[14] & 0xf) * 4 : 0;
-    if (n < 14 + hl + 20 || get16(f + 12) != ETHTYPE_IP || f[14 + 9] != IPPROTO_TCP_) {
+    struct ip_addr peer;
+    const uint8_t *th = frame_tcp(f, n, &peer);
+    if (!th) {
         fprintf(stderr, "  <- frame of %u bytes\n", n);
         return;
     }
-    const uint8_t *th = f + 14 + hl;
     fprintf(stderr, "  <- %u flags %#04x seq %u ack %u win %u\n", get16(th), th[13],
             get32(th + 4), get32(th + 8), get16(th + 14));
 }

@@ -17,7 +17,9 @@
  * Checks, each an abort() with a message (libFuzzer then keeps the input):
  *  - every frame the stack sends: 60..1514 bytes, our source MAC, a well-formed IPv4
  *    header whose total length matches the frame, and correct IP, TCP and ICMP checksums
- *    recomputed here from scratch (the stack patches sums incrementally: RFC 1624);
+ *    recomputed here from scratch (the stack patches sums incrementally: RFC 1624); an
+ *    IPv6 frame likewise (fz_check_frame6: its length, hop limit, source, checksums over
+ *    the IPv6 pseudo-header);
  *  - response bytes: a byte of a connection's stream sent again must be the byte sent
  *    before (the stack is bufferless: retransmissions are rebuilt from templates), and
  *    the stream is a sequence of the table's responses, byte for byte apart from the
@@ -54,6 +56,9 @@ const char *ssdk_src_hash(void) { return "fuzz"; }
 
 #define FZ_SERVER_IP 0xc6120002u  /* 198.18.0.2, host order as ssdk_config wants it */
 #define FZ_CLIENT_IP 0xc6120001u  /* 198.18.0.1 */
+/* The engine is dual-stack: 2001:2::2 beside 198.18.0.2 (2001:2::/48, RFC 5180). */
+static const uint8_t fz_server_ip6[16] = {0x20, 0x01, 0, 2, [15] = 2};
+static const struct ip_addr fz_client_addr = {{[10] = 0xff, [11] = 0xff, 198, 18, 0, 1}};
 #define FZ_PORT 80
 #define FZ_MAX_CONNS 8            /* small, so that a few SYNs fill the pool */
 #define FZ_RING 32                /* small too: a burst of output fills the TX ring */
@@ -200,6 +205,10 @@ static struct ssdk_engine *fz_engine(void)
     struct ssdk_config cfg;
     ssdk_config_default(&cfg);
     cfg.ip = FZ_SERVER_IP;
+    cfg.naddrs = 2;
+    cfg.addrs[0] = (struct ssdk_addr){.addr = {[12] = 198, 18, 0, 2}, .prefix = 15};
+    cfg.addrs[1] = (struct ssdk_addr){.prefix = 64, .v6 = 1};
+    memcpy(cfg.addrs[1].addr, fz_server_ip6, 16);
     cfg.port = FZ_PORT;
     cfg.max_conns = FZ_MAX_CONNS;
     cfg.seed = 1;
@@ -257,9 +266,26 @@ static uint32_t fz_pseudo(const uint8_t *ip, uint8_t proto, uint32_t l4len)
     return get16(ip + 12) + get16(ip + 14) + get16(ip + 16) + get16(ip + 18) + proto + l4len;
 }
 
+/* RFC 8200 8.1: both addresses, the 32-bit upper-layer length, the next header. */
+static uint32_t fz_pseudo6(const uint8_t *ip6, uint8_t next, uint32_t l4len)
+{
+    uint32_t sum = 0;
+    for (int i = 8; i < 40; i += 2)
+        sum += get16(ip6 + i);
+    return sum + (l4len >> 16) + (l4len & 0xffff) + next;
+}
+
+/* The IPv4 address at p as the stack keys it: mapped into IPv6. */
+static struct ip_addr fz_v4(const uint8_t *p)
+{
+    struct ip_addr a = {{[10] = 0xff, [11] = 0xff}};
+    memcpy(a.b + 12, p, 4);
+    return a;
+}
+
 /* A TCP segment the stack sent, its fields pulled out. */
 struct fz_seg {
-    uint32_t peer_ip;    /* host order */
+    struct ip_addr peer_ip;  /* IPv6, or IPv4 mapped */
     uint16_t peer_port;
     uint32_t seq, ack;
     uint16_t win;
@@ -268,19 +294,81 @@ struct fz_seg {
     uint32_t len;
 };
 
+/* The TCP header and payload at l4 (l4len bytes, checksum verified by the caller). */
+static void fz_tcp_seg(const uint8_t *l4, uint32_t l4len, struct fz_seg *s)
+{
+    uint32_t hl = l4len >= 20 ? (uint32_t)(l4[12] >> 4) * 4 : 0;
+    if (hl < 20 || hl > l4len)
+        fz_fail("TCP header of %u bytes in %u", hl, l4len);
+    s->peer_port = get16(l4 + 2), s->seq = get32(l4 + 4), s->ack = get32(l4 + 8);
+    s->win = get16(l4 + 14), s->flags = l4[13], s->data = l4 + hl, s->len = l4len - hl;
+}
+
+/*
+ * An IPv6 frame the stack sent (net/ip6.c, icmp6.c, nd6.c, tcp/): version 6, traffic
+ * class and flow label 0, the payload length matching the frame, no extension header
+ * but the hop-by-hop one of an MLD report, checksums over the IPv6 pseudo-header, hop
+ * limits as RFC 4861 (255 for ND) and RFC 3810 (1 for MLD) want, 64 for the rest, from
+ * our address (an MLD report from ::). A frame may be 20 bytes over FZ_WIRE_MAX: the
+ * table's MSS is IPv4's (serve cuts at 1428 with IPv6: docs/ipv6.md).
+ */
+static int fz_check_frame6(const uint8_t *f, int n, struct fz_seg *s)
+{
+    static const uint8_t zero[16];
+    const uint8_t *ip = f + 14;
+    uint32_t plen = n >= 54 ? get16(ip + 4) : 0;
+    if (n < 54 || n > FZ_WIRE_MAX + 20 || ip[0] != 0x60 || ip[1] || get16(ip + 2)
+        || 54 + plen > (uint32_t)n || (n > 60 && 54 + plen != (uint32_t)n))
+        fz_fail("IPv6 header %02x%02x, payload length %u, in a %d-byte frame", ip[0], ip[1],
+                plen, n);
+    for (int i = 54 + (int)plen; i < n; i++)
+        if (f[i])
+            fz_fail("Ethernet padding is not zero at byte %d", i);
+    const uint8_t *l4 = ip + 40;
+    uint32_t l4len = plen;
+    uint8_t next = ip[6], hlim = ip[7];
+    if (next == IP6_HOPOPTS) {  /* an MLD report's Router Alert */
+        if (l4len < 8 || (l4[1] + 1u) * 8 > l4len)
+            fz_fail("hop-by-hop header cut short");
+        next = l4[0], l4len -= (l4[1] + 1u) * 8, l4 += (l4[1] + 1u) * 8;
+    }
+    if (next == IP6_ICMP) {
+        uint8_t type = l4len >= 8 ? l4[0] : 0;
+        int want = type == ICMP6_NA ? 255 : type == ICMP6_MLDV2_REPORT ? 1 : 64;
+        if (l4len < 8 || fz_sum(l4, l4len, fz_pseudo6(ip, IP6_ICMP, l4len)) != 0xffff
+            || (type != ICMP6_ECHO_REPLY && type != ICMP6_NA && type != ICMP6_MLDV2_REPORT
+                && type != ICMP6_PARAM_PROB) || hlim != want)
+            fz_fail("bad ICMPv6 (type %u, %u bytes, hop limit %u)", type, l4len, hlim);
+        if (memcmp(ip + 8, type == ICMP6_MLDV2_REPORT ? zero : fz_server_ip6, 16))
+            fz_fail("ICMPv6 type %u from another address", type);
+        return 0;
+    }
+    if (next != IPPROTO_TCP_ || ip[6] != IPPROTO_TCP_ || hlim != 64)
+        fz_fail("sent IPv6 next header %u, hop limit %u", next, hlim);
+    if (memcmp(ip + 8, fz_server_ip6, 16))
+        fz_fail("sent TCP from another IPv6 address");
+    if (fz_sum(l4, l4len, fz_pseudo6(ip, IPPROTO_TCP_, l4len)) != 0xffff)
+        fz_fail("bad TCP checksum over IPv6 %#06x", l4len >= 18 ? get16(l4 + 16) : 0);
+    fz_tcp_seg(l4, l4len, s);
+    memcpy(s->peer_ip.b, ip + 24, 16);
+    return 1;
+}
+
 /* Check one sent frame; returns 1 and fills *s when it is a TCP segment. */
 static int fz_check_frame(const uint8_t *f, int n, struct fz_seg *s)
 {
-    if (n < 60 || n > FZ_WIRE_MAX)
+    uint16_t type = n >= 14 ? get16(f + 12) : 0;
+    if (n < 60 || n > FZ_WIRE_MAX + (type == ETHTYPE_IP6 ? 20 : 0))
         fz_fail("sent a frame of %d bytes (60..%d)", n, FZ_WIRE_MAX);
     if (memcmp(f + 6, fz_server_mac, 6) != 0)
         fz_fail("sent a frame from another source MAC");
-    uint16_t type = get16(f + 12);
     if (type == ETHTYPE_ARP) {
         if (n != 60 || get16(f + 20) != 2)
             fz_fail("ARP frame of %d bytes, op %u", n, get16(f + 20));
         return 0;
     }
+    if (type == ETHTYPE_IP6)
+        return fz_check_frame6(f, n, s);
     if (type != ETHTYPE_IP)
         fz_fail("sent ethertype %#06x", type);
     const uint8_t *ip = f + 14;
@@ -310,7 +398,7 @@ static int fz_check_frame(const uint8_t *f, int n, struct fz_seg *s)
         fz_fail("bad TCP checksum %#06x (seq %u, %u payload bytes, flags %#04x)",
                 get16(l4 + 16), get32(l4 + 4), l4len - hl, l4[13]);
     *s = (struct fz_seg){
-        .peer_ip = get32(ip + 16), .peer_port = get16(l4 + 2), .seq = get32(l4 + 4),
+        .peer_ip = fz_v4(ip + 16), .peer_port = get16(l4 + 2), .seq = get32(l4 + 4),
         .ack = get32(l4 + 8), .win = get16(l4 + 14), .flags = l4[13],
         .data = l4 + hl, .len = l4len - hl,
     };
@@ -442,7 +530,7 @@ FZ_UNCOVERED static void fz_check_engine(struct ssdk_engine *e)
             hashed++;
             if (c->state == TCP_NONE || c->state >= TCP_CLOSED)
                 fz_fail("slot %u in the table with state %u", i, c->state);
-            if (conn_lookup(t, c->raddr, c->rport) != c)
+            if (conn_lookup(t, &c->raddr, c->rport, c->laddr) != c)
                 fz_fail("slot %u is not what its own 4-tuple finds", i);
             if (c->state == TCP_TIME_WAIT)  /* TIME-WAIT lives outside the pool */
                 fz_fail("slot %u is in TIME-WAIT inside the pool", i);
@@ -560,6 +648,15 @@ static void fz_report(struct ssdk_engine *e)
             (unsigned long long)st.http_requests, (unsigned long long)st.http_2xx,
             (unsigned long long)st.http_400, (unsigned long long)st.http_404,
             (unsigned long long)st.http_5xx);
+    fprintf(stderr,
+            "ipv6: echo %llu nd %llu mld %llu param-prob %llu limited %llu ext %llu frag %llu "
+            "routing %llu nd-drop %llu ptb-lowered %llu ptb-drop %llu\n",
+            (unsigned long long)st.icmp6_echo_replies, (unsigned long long)st.nd_adverts,
+            (unsigned long long)st.mld_reports, (unsigned long long)st.icmp6_param_probs,
+            (unsigned long long)st.icmp6_pp_limited, (unsigned long long)st.drop_ip6_ext,
+            (unsigned long long)st.drop_ip6_frag, (unsigned long long)st.drop_ip6_routing,
+            (unsigned long long)st.drop_nd, (unsigned long long)st.ptb_mss_lowered,
+            (unsigned long long)st.drop_ptb);
 }
 
 /* Let the virtual clock run out every timer, a step at a time, taking what is sent;

@@ -8,6 +8,7 @@ byte, segment sizes and request bytes, as fuzz/fuzz_http.c describes). The frame
 whole conversations (a handshake, a request, the ACKs of the response, a close), so the
 fuzzer starts from inputs that already reach the HTTP layer and the timers, instead of
 having to discover the handshake. Paths name routes of the table fuzz/run.sh builds.
+The IPv6 frames are seeds6.py's.
 """
 
 from __future__ import annotations
@@ -382,9 +383,24 @@ def http_seeds() -> dict[str, bytes]:
     }
 
 
+def dual_stack() -> bytes:
+    """An IPv4 and an IPv6 connection from the same port, their requests interleaved."""
+    from seeds6 import ack6, syn6
+    from seeds6 import get as get6
+
+    return (
+        syn(40113) + syn6(40113) + ack(40113) + ack6(40113)
+        + ack(40113, "PA", get("/files/mid.bin")) + ack6(40113, "PA", get6("/files/mid.bin"))
+        + (ack(40113) + ack6(40113)) * 6 + ack(40113, "FA") + ack6(40113, "FA")
+    )  # fmt: skip
+
+
 def main() -> None:
+    from seeds6 import frame_seeds6
+
     out = Path(sys.argv[1])
-    for name, seeds in (("frames", frame_seeds()), ("http", http_seeds())):
+    frames = {**frame_seeds(), **frame_seeds6(), "dual-stack": dual_stack()}
+    for name, seeds in (("frames", frames), ("http", http_seeds())):
         d = out / name
         d.mkdir(parents=True, exist_ok=True)
         for key, data in seeds.items():

@@ -23,7 +23,7 @@
 /* What the harness knows of one peer's connection, from the frames the stack sent. */
 struct fz_peer {
     int used;
-    uint32_t ip;
+    struct ip_addr ip;    /* IPv6, or IPv4 mapped (net/net.h) */
     uint16_t port;
     int have_iss, have_nxt;
     uint32_t iss;
@@ -46,17 +46,17 @@ static void fz_peers_reset(void)
 }
 
 /* The record of (ip, port), made (replacing the oldest) if create is set. */
-static struct fz_peer *fz_peer(uint32_t ip, uint16_t port, int create)
+static struct fz_peer *fz_peer(const struct ip_addr *ip, uint16_t port, int create)
 {
     for (int i = 0; i < FZ_PEERS; i++)
-        if (fz_peers[i].used && fz_peers[i].ip == ip && fz_peers[i].port == port)
+        if (fz_peers[i].used && ip_addr_eq(&fz_peers[i].ip, ip) && fz_peers[i].port == port)
             return &fz_peers[i];
     if (!create)
         return NULL;
     struct fz_peer *p = &fz_peers[fz_peer_next++ % FZ_PEERS];
     memset(p, 0, offsetof(struct fz_peer, buf));
     p->used = 1;
-    p->ip = ip;
+    p->ip = *ip;
     p->port = port;
     return p;
 }
@@ -66,7 +66,7 @@ static struct fz_peer *fz_peer(uint32_t ip, uint16_t port, int create)
  * whose stream must not be compared with the old one's (the ISN clock of RFC 6528 does
  * not move when the virtual clock does not, so the ISS alone cannot tell them apart).
  */
-static void fz_peer_forget(uint32_t ip, uint16_t port)
+static void fz_peer_forget(const struct ip_addr *ip, uint16_t port)
 {
     struct fz_peer *p = fz_peer(ip, port, 0);
     if (p)
@@ -75,7 +75,7 @@ static void fz_peer_forget(uint32_t ip, uint16_t port)
 
 static void fz_stream_seen(const struct fz_seg *s)
 {
-    struct fz_peer *p = fz_peer(s->peer_ip, s->peer_port, 1);
+    struct fz_peer *p = fz_peer(&s->peer_ip, s->peer_port, 1);
     if (s->flags & TH_RST) {
         p->rst = 1;
         return;

@@ -130,12 +130,53 @@ def _project_target(given: str | None) -> str:
     return _project_call(lambda: app_argument(given))
 
 
-def _ip(value: str) -> str:
+def _ips(values: list[str] | None) -> list[str] | None:
+    """Every --ip: IPv4 (A.B.C.D/NN) or IPv6 (X::Y/NN), each once, ADDRS_MAX at most."""
+    from ssdk.core.addrs import check_addresses, parse_address
+
+    if not values:
+        return values
+    for value in values:
+        try:
+            parse_address(value)
+        except ValueError as exc:
+            raise typer.BadParameter(
+                f"{value!r} is not an address of ours (A.B.C.D/NN, or IPv6 such as 2001:2::2/64)"
+            ) from exc
     try:
-        ipaddress.IPv4Interface(value)
+        check_addresses([parse_address(v) for v in values])
     except ValueError as exc:
-        raise typer.BadParameter(f"{value!r} is not an IPv4 address (A.B.C.D/NN)") from exc
-    return value
+        raise typer.BadParameter(str(exc)) from exc
+    return values
+
+
+def _serving_addresses(values: list[str]) -> tuple[Any, tuple[Any, ...]]:
+    """(the IPv4 address the interface sharing and the banner use, every address)."""
+    from ssdk.core.addrs import parse_address
+
+    addrs = tuple(parse_address(v) for v in values)
+    v4 = [a for a in addrs if isinstance(a, ipaddress.IPv4Interface)]
+    if not v4:
+        raise typer.BadParameter(
+            "give an IPv4 address too: the XDP program and socket filter that share the "
+            "interface with the kernel take IPv4 only so far",
+            param_hint="--ip",
+        )
+    return v4[0], addrs
+
+
+def _first_ipv4(values: list[str]) -> ipaddress.IPv4Interface | None:
+    """The first IPv4 address among --ip values (checked by _ips), or None."""
+    from ssdk.core.addrs import parse_address
+
+    v4 = [a for a in map(parse_address, values) if isinstance(a, ipaddress.IPv4Interface)]
+    return v4[0] if v4 else None
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    """Whether the command line gave the option (not its default)."""
+    source = ctx.get_parameter_source(name)  # typer's click may be its own: by name
+    return source is not None and source.name != "DEFAULT"
 
 
 def _iface(value: str) -> str:
@@ -436,10 +477,19 @@ def routes(
 
 @app.command()
 def serve(
+    ctx: typer.Context,
     iface: Annotated[
         str, typer.Option("--iface", callback=_iface, help="The interface the stack owns.")
     ],
-    ip: Annotated[str, typer.Option("--ip", callback=_ip, help="The stack's address, A.B.C.D/NN.")],
+    ip: Annotated[
+        list[str],
+        typer.Option(
+            "--ip",
+            callback=_ips,
+            help="An address of the stack, A.B.C.D/NN or IPv6 X::Y/NN; repeat it for more "
+            "(dual stack: --ip 198.18.0.2/15 --ip 2001:2::2/64).",
+        ),
+    ],
     target: Annotated[
         str | None,
         typer.Argument(
@@ -543,6 +593,11 @@ def serve(
     seed: SeedOption = None,
 ) -> None:
     """Serve TARGET from the user-space stack until SIGINT or SIGTERM."""
+    from ssdk.core.addrs import IPV6_DEFAULT_MSS, has_ipv6
+
+    ip4, addrs = _serving_addresses(ip)
+    if has_ipv6(addrs) and mss == DEFAULT_MSS and not _given(ctx, "mss"):
+        mss = IPV6_DEFAULT_MSS  # an IPv6 segment fills the MTU as IPv4's does
     target = _project_target(target)
     from ssdk.serve import ServeOptions
     from ssdk.serve import serve as run
@@ -574,7 +629,8 @@ def serve(
         queue=queue,
         workers=workers,
         xdp_mode=xdp_mode,
-        ip=ipaddress.IPv4Interface(ip),
+        ip=ip4,
+        addrs=addrs if len(addrs) > 1 else (),
         port=port,
         max_conns=max_conns,
         stats_file=stats_file,
@@ -597,12 +653,9 @@ def serve(
     raise typer.Exit(run(opts, ethtool_offloads, addresses))
 
 
-def _optional_ip(value: str | None) -> str | None:
-    return None if value is None else _ip(value)
-
-
 @app.command()
 def doctor(
+    ctx: typer.Context,
     iface: Annotated[
         str | None,
         typer.Option(
@@ -629,11 +682,12 @@ def doctor(
         str, typer.Option("--xdp-mode", callback=_xdp_mode, help="af_xdp: auto, native or skb.")
     ] = "auto",
     ip: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
             "--ip",
-            callback=_optional_ip,
-            help="The address ssdk would serve, A.B.C.D/NN (or A.B.C.D).",
+            callback=_ips,
+            help="An address ssdk would serve, A.B.C.D/NN or IPv6 X::Y/NN (the prefix may "
+            "be left out); repeat it for more.",
         ),
     ] = None,
     mss: MssOption = DEFAULT_MSS,
@@ -649,7 +703,12 @@ def doctor(
     ] = False,
 ) -> None:
     """Check what would stop `ssdk serve` here; each failing check comes with its fix."""
+    from ssdk.core.addrs import IPV6_DEFAULT_MSS
     from ssdk.tools.doctor import Target, exit_code, format_report, report_json, run_checks
+
+    v6 = any(":" in a for a in ip or [])
+    if v6 and not _given(ctx, "mss"):
+        mss = IPV6_DEFAULT_MSS  # as serve picks it
 
     target = Target(
         backend=backend,
@@ -658,7 +717,8 @@ def doctor(
         queue=queue,
         xdp_mode=xdp_mode,
         mss=mss,
-        ip=ipaddress.IPv4Interface(ip) if ip is not None else None,
+        ip=_first_ipv4(ip or []),
+        v6=v6,
         max_conns=max_conns,
         syn_backlog=syn_backlog,
         synack_retries=synack_retries,

@@ -66,7 +66,9 @@ class ServeOptions:
     target: str
     backend: str
     iface: str
-    ip: ipaddress.IPv4Interface
+    ip: ipaddress.IPv4Interface  # what the interface sharing (share.py) and the banner use
+    # Every address the engine serves, IPv4 and IPv6 (ip among them); empty: ip alone.
+    addrs: tuple[ipaddress.IPv4Interface | ipaddress.IPv6Interface, ...] = ()
     port: int = 80
     max_conns: int = 4096
     stats_file: Path | None = None
@@ -262,7 +264,12 @@ def worker_plan(
     gso: the backend opens for super-frames (gso_decide); share: the XDP program to join
     or the socket filter to attach (share_setup)."""
     cfg = EngineConfig(
-        ip=str(opts.ip.ip), port=opts.port, max_conns=opts.max_conns, gso=gso, **opts.tcp
+        ip=str(opts.ip.ip),
+        addrs=tuple(str(a) for a in opts.addrs),
+        port=opts.port,
+        max_conns=opts.max_conns,
+        gso=gso,
+        **opts.tcp,
     )
     fanout = (os.getpid() & 0x7FFF) | 0x8000 if opts.workers > 1 else 0
     share = share or Sharing()
@@ -442,4 +449,8 @@ def print_banner(
     )
     for note in notes or []:
         print(f"ssdk: {note}", flush=True)
+    v6 = [a for a in opts.addrs if a.version == 6]
+    if v6:
+        where = ", ".join(f"[{a.ip}]:{opts.port}" for a in v6)
+        print(f"ssdk: IPv6 at {where} (docs/ipv6.md)", flush=True)
     print(f"ssdk: ready: http://{opts.ip.ip}:{opts.port}/", flush=True)

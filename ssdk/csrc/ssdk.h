@@ -16,6 +16,14 @@
 /* CDEF BEGIN */
 struct ssdk_engine;
 
+/* One of our addresses (docs/ipv6.md): bytes in network order, an IPv4 address in the
+ * last 4 (the first 12 are ignored); prefix is the length the address was given with. */
+struct ssdk_addr {
+    uint8_t  addr[16];
+    uint8_t  prefix;
+    uint8_t  v6;             /* 1 IPv6, 0 IPv4 */
+};
+
 struct ssdk_config {
     uint32_t ip;             /* our IPv4 address, host byte order */
     uint8_t  mac[6];         /* our MAC; overwritten by backends that own a real one */
@@ -48,6 +56,9 @@ struct ssdk_config {
                                  new this long is reset (nginx send_timeout); 0: never */
     uint32_t body_timeout_ms; /* a request body with no new byte this long gets 408 and
                                  a close (nginx client_body_timeout); 0: never */
+    struct ssdk_addr addrs[8]; /* our addresses, IPv4 and IPv6 (at most 8); with
+                                  naddrs 0, `ip` is the only one */
+    uint32_t naddrs;
 };
 
 /* Every counter the engine keeps. Gauges are marked; all others only grow. */
@@ -156,6 +167,21 @@ struct ssdk_stats {
                                      closed at once */
     uint64_t conns_fin_wait_2;    /* gauge: connections in FIN-WAIT-2 (outside the pool,
                                      in the TIME-WAIT table) */
+    uint64_t drop_ip6_src;        /* IPv6 from a multicast or unspecified source */
+    uint64_t drop_ip6_ext;        /* extension headers cut short or out of place, and
+                                     unknown options whose type says discard (RFC 8200 4) */
+    uint64_t drop_ip6_frag;       /* IPv6 fragments: we never reassemble */
+    uint64_t drop_ip6_routing;    /* routing headers with segments left: we never route */
+    uint64_t drop_nd;             /* neighbour solicitations invalid (hop limit not 255 ...)
+                                     or for an address not ours */
+    uint64_t drop_ptb;            /* Packet Too Big matching no connection, no sequence
+                                     number in flight, or no lower MSS */
+    uint64_t nd_adverts;          /* neighbour advertisements sent */
+    uint64_t mld_reports;         /* MLDv2 reports sent */
+    uint64_t icmp6_echo_replies;
+    uint64_t icmp6_param_probs;   /* ICMPv6 parameter problems sent */
+    uint64_t icmp6_pp_limited;    /* parameter problems not sent: the rate limit */
+    uint64_t ptb_mss_lowered;     /* connections whose MSS a Packet Too Big lowered */
 };
 
 void ssdk_config_default(struct ssdk_config *cfg);

@@ -31,6 +31,7 @@ from email.utils import formatdate, parsedate_to_datetime
 from typing import Any
 
 from scapy.layers.inet import ICMP, IP, TCP
+from scapy.layers.inet6 import IPv6, IPv6ExtHdrFragment
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Packet, Raw, raw
 
@@ -41,6 +42,8 @@ SERVER_IP = "198.18.0.2"
 SERVER_MAC = "02:00:00:00:00:01"
 CLIENT_IP = "198.18.0.1"
 CLIENT_MAC = "02:00:00:00:00:02"
+SERVER_IP6 = "2001:2::2"  # the IPv6 tests' server and client (2001:2::/48, RFC 5180)
+CLIENT_IP6 = "2001:2::1"
 PORT = 80
 TEMPLATE_MSS = DEFAULT_MSS  # what the test bundle is built with (ssdk build's default)
 SERVER_MSS = 1460  # the MSS option of our SYN-ACK (ssdk_config rx_mss)
@@ -113,7 +116,9 @@ def check_frame(frame: bytes) -> Ether:
         assert len(frame) == ETH_MIN
         assert frame[14 + 28 :] == bytes(ETH_MIN - 14 - 28), "ARP padding is not zero"
         return pkt
-    assert IP in pkt, f"the stack sent neither ARP nor IPv4: {pkt!r}"
+    if IPv6 in pkt:
+        return check_frame6(frame, pkt)
+    assert IP in pkt, f"the stack sent neither ARP nor IP: {pkt!r}"
     ip = pkt[IP]
     assert (ip.version, ip.ihl, ip.ttl, str(ip.flags), ip.frag) == (4, 5, 64, "DF", 0)
     assert ip.src == SERVER_IP
@@ -140,6 +145,52 @@ def check_frame(frame: bytes) -> Ether:
         want = again[ICMP].chksum
         assert pkt[ICMP].chksum == want, f"ICMP checksum {pkt[ICMP].chksum:#06x} != {want:#06x}"
     return pkt
+
+
+def upper6(pkt: Packet) -> Packet:
+    """The layer after the IPv6 header and its extension headers (not one quoted
+    inside an ICMPv6 error)."""
+    layer = pkt[IPv6].payload
+    while type(layer).__name__.startswith("IPv6ExtHdr"):
+        layer = layer.payload
+    return layer
+
+
+# RFC 4861 7.1.2 (255 for neighbour discovery), RFC 3810 5 (1 for MLD), else our 64.
+HOP_LIMITS = {"ICMPv6ND_NA": 255, "ICMPv6MLReport2": 1}
+
+
+def check_frame6(frame: bytes, pkt: Ether) -> Ether:
+    """An IPv6 frame the stack sent: framing, hop limit, no fragment header, and the
+    TCP or ICMPv6 checksum recomputed by scapy (over the IPv6 pseudo-header)."""
+    ip = pkt[IPv6]
+    assert (ip.version, ip.tc, ip.fl) == (6, 0, 0)
+    assert IPv6ExtHdrFragment not in pkt, "the stack fragmented a packet"
+    end = 14 + 40 + ip.plen
+    assert len(frame) == max(ETH_MIN, end), f"IPv6 length {ip.plen} in a {len(frame)}-byte frame"
+    assert frame[end:] == bytes(len(frame) - end), "Ethernet padding is not zero"
+    up = upper6(pkt)
+    name = type(up).__name__
+    fresh = pkt.copy()
+    layer = upper6(fresh)
+    if name == "TCP":
+        layer.chksum = None
+        again = upper6(Ether(raw(fresh)))
+        assert up.chksum == again.chksum, f"TCP checksum {up.chksum:#06x} != {again.chksum:#06x}"
+        assert ip.plen == up.dataofs * 4 + len(payload_of(pkt))
+        assert ip.hlim == 64 and up.urgptr == 0 and up.reserved == 0
+    else:
+        assert name.startswith("ICMPv6"), f"the stack sent IPv6 without TCP or ICMPv6: {pkt!r}"
+        layer.cksum = None
+        again = upper6(Ether(raw(fresh)))
+        assert up.cksum == again.cksum, f"{name} checksum {up.cksum:#06x} != {again.cksum:#06x}"
+        assert ip.hlim == HOP_LIMITS.get(name, 64), f"hop limit {ip.hlim} on {name}"
+    return pkt
+
+
+def ip_of(pkt: Packet) -> Packet:
+    """The packet's IP layer, either version."""
+    return pkt[IPv6] if IPv6 in pkt else pkt[IP]
 
 
 def seq_lt(a: int, b: int) -> bool:
@@ -470,7 +521,7 @@ class Peer:
         window: int | None = None,
         options: Iterable[tuple[str, Any]] = (),
         dport: int = PORT,
-        dst_ip: str = SERVER_IP,
+        dst_ip: str | None = None,
         tsval: int | None = None,
         tsecr: int | None = None,
         sack: Sequence[tuple[int, int]] | None = None,
@@ -502,7 +553,7 @@ class Peer:
             opts += [("NOP", None), ("NOP", None), ("SAck", flat)]
         return (
             Ether(src=self.mac, dst=SERVER_MAC)
-            / IP(src=self.ip, dst=dst_ip)
+            / self.ip_layer(dst_ip)
             / TCP(
                 sport=self.sport,
                 dport=dport,
@@ -514,6 +565,12 @@ class Peer:
             )
             / Raw(payload)
         )
+
+    def ip_layer(self, dst_ip: str | None = None) -> Packet:
+        """IPv4 or IPv6 as this peer's address is, to the server's address of it."""
+        if ":" in self.ip:
+            return IPv6(src=self.ip, dst=dst_ip or SERVER_IP6)
+        return IP(src=self.ip, dst=dst_ip or SERVER_IP)
 
     def send(self, flags: str = "A", payload: bytes = b"", **kw: Any) -> list[Seg]:
         """Send one segment, run the loop, absorb and return the segments sent back.
@@ -532,7 +589,7 @@ class Peer:
         segs = []
         for pkt in frames:
             assert TCP in pkt, f"expected a TCP segment, got {pkt!r}"
-            assert pkt.dst == self.mac and pkt[IP].dst == self.ip
+            assert pkt.dst == self.mac and ip_of(pkt).dst == self.ip
             assert pkt[TCP].dport == self.sport, "segment for another peer"
             seg = Seg.of(pkt)
             seg.at = self.stack.now_ms

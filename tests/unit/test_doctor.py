@@ -205,6 +205,9 @@ CASES: list[Case] = [
     ("queues", _set(links={"veth0": make_link(kind="tun")}), {"backend": "tap", "workers": 2},
      Status.FAIL, "served by one worker", "--workers 1"),
     ("mtu", _link(mtu=1400), {}, Status.FAIL, "MTU is 1400", "--mss 1348"),
+    # An IPv6 --ip: its header is 20 bytes longer (docs/ipv6.md, MSS)
+    ("mtu", _link(mtu=1500), {"v6": True}, Status.FAIL, "1520-byte packets over IPv6",
+     "--mss 1428"),
     ("xdp-program", _set(links={"veth0": make_link(xdp={"native": 42})}, progs={42: "filter"}),
      {"backend": "af_xdp"}, Status.FAIL, "XDP program filter (id 42, native mode) holds",
      "ip link set dev veth0 xdp off"),
@@ -265,6 +268,12 @@ def test_each_check_fails_on_purpose(name: str, breakage: Callable[[FakeProbe], 
     assert text in got.text, got.text
     assert fix in got.fix, got.fix
     assert "\n" not in got.text + got.fix
+
+
+def test_mtu_carries_the_ipv6_template_mss() -> None:
+    """With an IPv6 --ip, serve's default MSS (1428) fills a 1500-byte MTU exactly."""
+    got = finding("mtu", FakeProbe(), v6=True, mss=1428)
+    assert got.status is Status.OK and "1500-byte packets over IPv6" in got.text
 
 
 def test_every_check_is_made_to_fail_or_warn_by_some_case() -> None:
@@ -445,7 +454,10 @@ def test_the_umem_size_follows_the_engine() -> None:
 def test_target_takes_serve_options() -> None:
     o = opts(backend="af_xdp", workers=3, queue=1, xdp_mode="skb", mss=1200)
     t = Target.of(o)
-    assert dataclasses.astuple(t) == ("af_xdp", "veth0", IP, 3, 1, "skb", 1200, 4096, 1024, 5)
+    assert dataclasses.astuple(t) == ("af_xdp", "veth0", IP, False, 3, 1, "skb", 1200, 4096,
+                                      1024, 5)  # fmt: skip
+    v6 = ipaddress.IPv6Interface("2001:2::2/64")
+    assert Target.of(opts(addrs=(IP, v6))).v6
     o = opts(max_conns=512, tcp={"syn_backlog": 100, "synack_retries": 2})
     assert dataclasses.astuple(Target.of(o))[-3:] == (512, 100, 2)
 

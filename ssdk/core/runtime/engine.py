@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ssdk._srchash import source_hash
+from ssdk.core.addrs import Interface, check_addresses, parse_address
 from ssdk.core.runtime.impair import Impairment
 
 
@@ -128,11 +130,24 @@ def parse_mac(mac: str | bytes) -> bytes:
     return bytes(int(p, 16) for p in parts)
 
 
+def set_addresses(cfg: Any, addrs: Sequence[Interface]) -> None:
+    """Fill ssdk_config's address list (and ip, with the first IPv4 address)."""
+    check_addresses(addrs)
+    for i, a in enumerate(addrs):
+        packed = a.ip.packed
+        cfg.addrs[i].addr = list(packed if a.version == 6 else bytes(12) + packed)
+        cfg.addrs[i].prefix = a.network.prefixlen
+        cfg.addrs[i].v6 = int(a.version == 6)
+    cfg.naddrs = len(addrs)
+    v4 = [a for a in addrs if a.version == 4]
+    cfg.ip = int(v4[0].ip) if v4 else 0
+
+
 @dataclass
 class EngineConfig:
     """What an engine is started with; the defaults are ssdk_config_default's."""
 
-    ip: str
+    ip: str = ""  # the one IPv4 address when addrs is empty
     port: int = 80
     mac: str | bytes = "02:00:00:00:00:01"
     max_conns: int = 4096
@@ -154,11 +169,17 @@ class EngineConfig:
     seed: int = 0
     virtual_clock: bool = False
     gso: bool = False  # AF_PACKET and TAP open for super-frames (Engine.gso_max says if so)
+    # Every address, IPv4 and IPv6, "A.B.C.D/NN" or "X::Y/NN" (the prefix may be left
+    # out); when given, ip is not used. At most ADDRS_MAX (ssdk_config.addrs).
+    addrs: Sequence[str] = ()
 
     def to_c(self) -> Any:
         cfg = ffi.new("struct ssdk_config *")
         lib.ssdk_config_default(cfg)
-        cfg.ip = int(ipaddress.IPv4Address(self.ip))
+        if self.addrs:
+            set_addresses(cfg, [parse_address(a) for a in self.addrs])
+        else:
+            cfg.ip = int(ipaddress.IPv4Address(self.ip))
         cfg.port = self.port
         cfg.mac = list(parse_mac(self.mac))
         cfg.max_conns = self.max_conns

@@ -64,4 +64,14 @@ static inline uint64_t csum_pseudo(uint32_t src_be, uint32_t dst_be, uint8_t pro
          + proto + l4len;
 }
 
+/* Pseudo-header words of an upper layer over IPv6 (RFC 8200 8.1): both addresses, the
+ * upper-layer length as 32 bits, the next header value. */
+static inline uint64_t csum_pseudo6(const uint8_t src[16], const uint8_t dst[16],
+                                    uint8_t next, uint32_t l4len)
+{
+    uint64_t s = csum_partial(src, 16, 0);
+    s = csum_partial(dst, 16, s);
+    return s + (l4len >> 16) + (l4len & 0xffff) + next;
+}
+
 #endif

@@ -12,8 +12,16 @@
 #define ETH_HLEN_ 14
 #define ETHTYPE_IP  0x0800
 #define ETHTYPE_ARP 0x0806
+#define ETHTYPE_IP6 0x86dd
 #define IPPROTO_ICMP_ 1
 #define IPPROTO_TCP_  6
+/* IPv6 next-header values (RFC 8200 4; RFC 4443) */
+#define IP6_HOPOPTS   0
+#define IP6_ROUTING   43
+#define IP6_FRAGMENT  44
+#define IP6_ICMP      58
+#define IP6_NONEXT    59
+#define IP6_DSTOPTS   60
 
 struct eth_hdr {
     uint8_t  dst[6];
@@ -48,6 +56,34 @@ struct ip_hdr {
 #define IP_DF      0x4000
 #define IP_OFFMASK 0x1fff
 
+/* RFC 8200 3 */
+struct ip6_hdr {
+    uint32_t vtc_flow;    /* version (4 bits), traffic class (8), flow label (20) */
+    uint16_t plen;        /* payload length: what follows this header */
+    uint8_t  next;
+    uint8_t  hlim;
+    uint8_t  src[16];
+    uint8_t  dst[16];
+} __attribute__((packed));
+
+#define IP6_HLEN 40
+#define IP6_MIN_MTU 1280  /* RFC 8200 5 */
+
+/* RFC 4443 2.1: type, code, checksum, then 4 bytes that depend on the type */
+struct icmp6_hdr {
+    uint8_t  type, code;
+    uint16_t csum;
+    uint32_t data;
+} __attribute__((packed));
+
+#define ICMP6_PTB         2    /* RFC 4443 3.2, Packet Too Big */
+#define ICMP6_PARAM_PROB  4    /* RFC 4443 3.4 */
+#define ICMP6_ECHO_REQ    128
+#define ICMP6_ECHO_REPLY  129
+#define ICMP6_MLDV2_REPORT 143 /* RFC 3810 5.2 */
+#define ICMP6_NS          135  /* RFC 4861 4.3 */
+#define ICMP6_NA          136  /* RFC 4861 4.4 */
+
 struct icmp_hdr {
     uint8_t  type, code;
     uint16_t csum;
@@ -80,7 +116,9 @@ struct tcp_hdr {
 #define TCPOPT_TS  8
 #define TS_OPT_LEN 12        /* NOP, NOP, kind, length, TSval, TSecr */
 
-/* The frame we build: Ethernet + IPv4 (no options) + TCP (options only on SYN-ACK). */
+/* The frame we build: Ethernet + IPv4 (no options) + TCP (options only on SYN-ACK).
+ * Over IPv6 the IP header is IP6_HLEN - 20 bytes longer: HDRS6_LEN. */
 #define HDRS_LEN (ETH_HLEN_ + 20 + 20)
+#define HDRS6_LEN (ETH_HLEN_ + IP6_HLEN + 20)
 
 #endif

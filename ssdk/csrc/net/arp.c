@@ -14,7 +14,7 @@ void arp_input(struct net *e, const struct eth_hdr *eh, const uint8_t *p, uint32
 {
     const struct arp_pkt *a = (const void *)p;
     if (len < sizeof(*a) || ntohs(a->htype) != 1 || ntohs(a->ptype) != ETHTYPE_IP
-        || a->hlen != 6 || a->plen != 4 || ntohs(a->op) != 1 || a->tpa != e->ip_be) {
+        || a->hlen != 6 || a->plen != 4 || ntohs(a->op) != 1 || ip_local4(e, a->tpa) < 0) {
         e->st->drop_arp++;
         return;
     }
@@ -34,7 +34,7 @@ void arp_input(struct net *e, const struct eth_hdr *eh, const uint8_t *p, uint32
     r->plen = 4;
     r->op = htons(2);
     memcpy(r->sha, e->mac, 6);
-    r->spa = e->ip_be;
+    r->spa = a->tpa;
     memcpy(r->tha, a->sha, 6);
     r->tpa = a->spa;
     /* Pad to the 60-byte Ethernet minimum. */

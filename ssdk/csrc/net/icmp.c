@@ -10,8 +10,7 @@
 #include "base/csum.h"
 #include "net/net_priv.h"
 
-void icmp_input(struct net *e, const struct eth_hdr *eh, const struct ip_hdr *ih,
-                const uint8_t *p, uint32_t len)
+void icmp_input(struct net *e, const struct ip_rx *rx, const uint8_t *p, uint32_t len)
 {
     const struct icmp_hdr *ic = (const void *)p;
     if (len < sizeof(*ic) || ic->type != 8 || ic->code != 0
@@ -24,7 +23,7 @@ void icmp_input(struct net *e, const struct eth_hdr *eh, const struct ip_hdr *ih
         e->st->tx_ring_full++;
         return;
     }
-    ip_output_hdr(e, out, eh->src, ih->src, IPPROTO_ICMP_, (uint16_t)len);
+    ip_output_hdr(e, out, rx->eh->src, rx->local, &rx->src, IPPROTO_ICMP_, (uint16_t)len);
     uint8_t *r = out + ETH_HLEN_ + 20;
     memcpy(r, p, len);
     struct icmp_hdr *rc = (void *)r;

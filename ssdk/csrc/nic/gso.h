@@ -46,19 +46,26 @@ int gso_split(const uint8_t *f, uint32_t len, uint32_t seg_payload, int vouched,
               uint8_t *out, uint32_t stride, uint32_t max_segs, uint32_t *lens);
 
 /*
- * True when the TCP segment at tcp (len bytes, IP header ih) carries in its checksum
- * field exactly what a CHECKSUM_PARTIAL sender leaves there: the folded pseudo-header
- * sum, not complemented. A segment with a full checksum has the complement of the sum
- * of everything there instead; the two coincide only by chance (1 in 65535).
+ * True when the TCP segment at tcp (len bytes, psum its pseudo-header's sum, IPv4 or
+ * IPv6) carries in its checksum field exactly what a CHECKSUM_PARTIAL sender leaves
+ * there: the folded pseudo-header sum, not complemented. A segment with a full checksum
+ * has the complement of the sum of everything there instead; the two coincide only by
+ * chance (1 in 65535).
  */
-static inline int tcp_csum_left_partial(const struct ip_hdr *ih, const uint8_t *tcp,
-                                        uint32_t len)
+static inline int tcp_csum_left_partial_sum(uint64_t psum, const uint8_t *tcp, uint32_t len)
 {
     const struct tcp_hdr *th = (const void *)tcp;
     if (len < 20 || len > 0xffff)
         return 0;
-    return ntohs(th->csum) == csum_fold(csum_pseudo(ih->src, ih->dst, IPPROTO_TCP_,
-                                                    (uint16_t)len));
+    return ntohs(th->csum) == csum_fold(psum);
+}
+
+/* The same for a segment behind the IPv4 header ih. */
+static inline int tcp_csum_left_partial(const struct ip_hdr *ih, const uint8_t *tcp,
+                                        uint32_t len)
+{
+    return tcp_csum_left_partial_sum(csum_pseudo(ih->src, ih->dst, IPPROTO_TCP_,
+                                                 (uint16_t)len), tcp, len);
 }
 
 #endif

@@ -131,6 +131,10 @@ struct nic *nic_af_packet_open(const char *ifname, uint32_t ring_frames, unsigne
 int nic_af_packet_filter(struct nic *n, const uint8_t *prog, uint32_t count, char *err,
                          unsigned long errlen);
 
+/* Frames to the multicast MAC mac are received too (IPv6's solicited-node groups:
+ * PACKET_ADD_MEMBERSHIP, PACKET_MR_MULTICAST; dropped when the socket closes). */
+int nic_af_packet_join(struct nic *n, const uint8_t mac[6], char *err, unsigned long errlen);
+
 /* nic_tap.c: open (or make) the TAP device ifname. gso: 1 to send super-frames (and
  * receive them: the TAP then has IFF_VNET_HDR and TUNSETOFFLOAD). */
 struct nic *nic_tap_new(const char *ifname, int gso, char *err, unsigned long errlen);

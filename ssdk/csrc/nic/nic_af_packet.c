@@ -464,6 +464,28 @@ int nic_af_packet_filter(struct nic *n, const uint8_t *prog, uint32_t count, cha
     return 0;
 }
 
+/* Frames to the multicast MAC mac reach the socket too (PACKET_MR_MULTICAST): the
+ * interface's own filter lets them in for as long as the socket lives. */
+int nic_af_packet_join(struct nic *n, const uint8_t mac[6], char *err, unsigned long errlen)
+{
+    struct nic_afp *a = (void *)n;
+    struct sockaddr_ll sll;
+    socklen_t len = sizeof(sll);
+    if (getsockname(a->fd, (struct sockaddr *)&sll, &len)) {
+        snprintf(err, errlen, "getsockname: %s", strerror(errno));
+        return -1;
+    }
+    struct packet_mreq mr = {.mr_ifindex = sll.sll_ifindex, .mr_type = PACKET_MR_MULTICAST,
+                             .mr_alen = 6};
+    memcpy(mr.mr_address, mac, 6);
+    if (setsockopt(a->fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr))) {
+        snprintf(err, errlen, "PACKET_ADD_MEMBERSHIP %02x:%02x:%02x:%02x:%02x:%02x: %s", mac[0],
+                 mac[1], mac[2], mac[3], mac[4], mac[5], strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 struct nic *nic_af_packet_new(const char *ifname, uint32_t ring_frames, uint16_t fanout,
                               char *err, unsigned long errlen)
 {

@@ -89,7 +89,10 @@ int ssdk_engine_new(const struct ssdk_config *cfg, struct ssdk_engine **out, cha
     n->cfg = *cfg;
     if (n->cfg.rto_init_ms < n->cfg.rto_min_ms)
         n->cfg.rto_init_ms = n->cfg.rto_min_ms;  /* a raised minimum raises the start too */
-    n->ip_be = __builtin_bswap32(cfg->ip);
+    if (net_addrs_set(n, cfg, err, errlen)) {
+        free(e);
+        return -1;
+    }
     memcpy(n->mac, cfg->mac, 6);
     n->st = &e->st_own;
     e->tcp.port_be = __builtin_bswap16(cfg->port);
@@ -150,6 +153,7 @@ static int attach(struct ssdk_engine *e, struct nic *n, char *err, size_t errlen
     e->tcp.net.nic = n;
     if (n->has_mac)
         memcpy(e->tcp.net.mac, n->mac, 6);
+    net_start(&e->tcp.net);  /* an MLD report for our IPv6 groups, sent with the first pass */
     return 0;
 }
 
@@ -184,8 +188,15 @@ int ssdk_nic_af_packet(struct ssdk_engine *e, const char *ifname, uint32_t ring_
                        uint16_t fanout, char *err, size_t errlen)
 {
     unsigned opts = e->tcp.net.cfg.gso ? NIC_AFP_GSO : 0;
-    return attach(e, nic_af_packet_open(ifname, ring_frames, opts, fanout, err, errlen), err,
-                  errlen);
+    struct nic *n = nic_af_packet_open(ifname, ring_frames, opts, fanout, err, errlen);
+    uint8_t macs[NET_ADDRS_MAX][6];
+    uint32_t k = n ? net_group_macs(&e->tcp.net, macs) : 0;
+    for (uint32_t i = 0; i < k; i++)  /* a NIC filters multicast: the groups get through */
+        if (nic_af_packet_join(n, macs[i], err, errlen)) {
+            n->destroy(n);
+            return -1;
+        }
+    return attach(e, n, err, errlen);
 }
 
 int ssdk_nic_tap(struct ssdk_engine *e, const char *ifname, char *err, size_t errlen)

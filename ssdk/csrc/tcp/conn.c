@@ -7,8 +7,9 @@
  * tcp_in.c -> conn_lookup / conn_alloc;  tcp_in.c, tcp_timer.c -> conn_free -> up->gone
  *
  * Invariant: a slot is either on the free list or in exactly one hash chain. Our own
- * address and port are the same for every connection of an engine, so the peer's
- * half of the 4-tuple is the whole key.
+ * port is the same for every connection of an engine, so the key is the peer's half of
+ * the 4-tuple and the index of our address (net.h: 16 bytes for either version, IPv4
+ * mapped).
  *
  * The pool under attack (RFC 4987): at most syn_recv_max slots are half-open (the SYN
  * backlog, never more than half the pool), so a SYN flood leaves half the pool to
@@ -30,6 +31,7 @@ int tcp_init(struct tcp *e, const struct tcp_upcalls *up)
         buckets <<= 1;
     e->up = up;
     e->net.tcp_input = tcp_input;
+    e->net.tcp_ptb = tcp_ptb;
     e->conns = calloc(max, sizeof(struct tcb));
     e->hash = malloc(buckets * sizeof(uint32_t));
     e->txq = malloc(max * sizeof(uint32_t));
@@ -69,16 +71,20 @@ void tcp_free(struct tcp *e)
     free(e->per_ip);
 }
 
-static uint32_t bucket(const struct tcp *e, uint32_t raddr, uint16_t rport)
+static uint32_t bucket(const struct tcp *e, const struct ip_addr *raddr, uint16_t rport,
+                       uint8_t laddr)
 {
-    return (uint32_t)mix64(((uint64_t)raddr << 16 | rport) ^ e->isn_secret[1]) & e->hash_mask;
+    uint64_t key = e->isn_secret[1] ^ ((uint64_t)laddr << 16 | rport);
+    return (uint32_t)addr_mix(raddr, key) & e->hash_mask;
 }
 
-struct tcb *conn_lookup(struct tcp *e, uint32_t raddr, uint16_t rport)
+struct tcb *conn_lookup(struct tcp *e, const struct ip_addr *raddr, uint16_t rport,
+                        uint8_t laddr)
 {
-    for (uint32_t i = e->hash[bucket(e, raddr, rport)]; i != NONE32; i = e->conns[i].hnext) {
+    for (uint32_t i = e->hash[bucket(e, raddr, rport, laddr)]; i != NONE32;
+         i = e->conns[i].hnext) {
         struct tcb *c = &e->conns[i];
-        if (c->raddr == raddr && c->rport == rport)
+        if (c->rport == rport && c->laddr == laddr && ip_addr_eq(&c->raddr, raddr))
             return c;
     }
     return NULL;
@@ -87,39 +93,39 @@ struct tcb *conn_lookup(struct tcp *e, uint32_t raddr, uint16_t rport)
 /* Connections per peer address (cfg.max_conns_per_ip): linear probing, a slot empty
  * when its count is 0; deletion shifts the entries after it back (no tombstones), so a
  * lookup stops at the first empty slot. */
-static uint32_t ip_home(const struct tcp *e, uint32_t addr)
+static uint32_t ip_home(const struct tcp *e, const struct ip_addr *addr)
 {
-    return (uint32_t)mix64(addr ^ e->isn_secret[0]) & e->per_ip_mask;
+    return (uint32_t)addr_mix(addr, e->isn_secret[0]) & e->per_ip_mask;
 }
 
-static struct ip_count *ip_find(const struct tcp *e, uint32_t addr)
+static struct ip_count *ip_find(const struct tcp *e, const struct ip_addr *addr)
 {
     for (uint32_t i = ip_home(e, addr);; i = (i + 1) & e->per_ip_mask)
-        if (!e->per_ip[i].n || e->per_ip[i].addr == addr)
+        if (!e->per_ip[i].n || ip_addr_eq(&e->per_ip[i].addr, addr))
             return &e->per_ip[i];  /* the table is never full: at most max_conns of 2x */
 }
 
-uint32_t conn_count_ip(const struct tcp *e, uint32_t raddr)
+uint32_t conn_count_ip(const struct tcp *e, const struct ip_addr *raddr)
 {
     return e->per_ip ? ip_find(e, raddr)->n : 0;
 }
 
-static void ip_add(struct tcp *e, uint32_t addr)
+static void ip_add(struct tcp *e, const struct ip_addr *addr)
 {
     struct ip_count *p = ip_find(e, addr);
-    p->addr = addr;
+    p->addr = *addr;
     p->n++;
 }
 
-static void ip_del(struct tcp *e, uint32_t addr)
+static void ip_del(struct tcp *e, const struct ip_addr *addr)
 {
     struct ip_count *p = ip_find(e, addr);
-    SSDK_ASSERT(p->n > 0 && p->addr == addr);  /* every slot in use was counted */
+    SSDK_ASSERT(p->n > 0 && ip_addr_eq(&p->addr, addr));  /* every slot in use was counted */
     if (--p->n)
         return;
     uint32_t m = e->per_ip_mask, i = (uint32_t)(p - e->per_ip);
     for (uint32_t j = (i + 1) & m; e->per_ip[j].n; j = (j + 1) & m) {
-        uint32_t k = ip_home(e, e->per_ip[j].addr);
+        uint32_t k = ip_home(e, &e->per_ip[j].addr);
         /* j's entry may move into the hole at i unless its home lies in (i, j]. */
         if (((j - k) & m) >= ((j - i) & m)) {
             e->per_ip[i] = e->per_ip[j];
@@ -221,7 +227,8 @@ int conn_evict_idle(struct tcp *e)
 }
 
 /* A zeroed slot, linked into the hash; NULL when the pool is exhausted. */
-struct tcb *conn_alloc(struct tcp *e, uint32_t raddr, uint16_t rport)
+struct tcb *conn_alloc(struct tcp *e, const struct ip_addr *raddr, uint16_t rport,
+                       uint8_t laddr)
 {
     if (e->free_head == NONE32)
         return NULL;
@@ -234,14 +241,15 @@ struct tcb *conn_alloc(struct tcp *e, uint32_t raddr, uint16_t rport)
     memset(c, 0, offsetof(struct tcb, rcv.buf));
     c->flags = queued;
     e->incarnation[tcb_index(e, c)]++;  /* tokens of the slot's last life go stale */
-    c->raddr = raddr;
+    c->raddr = *raddr;
     c->rport = rport;
+    c->laddr = laddr;
     c->timer.prev = c->timer.next = NONE32;
     c->idle_prev = c->idle_next = NONE32;
     if (e->per_ip)
         ip_add(e, raddr);
     progress_mark(e, c);
-    uint32_t b = bucket(e, raddr, rport);
+    uint32_t b = bucket(e, raddr, rport, laddr);
     c->hnext = e->hash[b];
     e->hash[b] = tcb_index(e, c);
     e->net.st->conns_active++;
@@ -254,7 +262,7 @@ void conn_free(struct tcp *e, struct tcb *c)
     SSDK_ASSERT(c->state != TCP_NONE);  /* not freed twice: it is in a hash chain */
     timer_stop(e, c);
     e->up->gone(e, c);  /* what the application holds for it goes first */
-    uint32_t *pp = &e->hash[bucket(e, c->raddr, c->rport)];
+    uint32_t *pp = &e->hash[bucket(e, &c->raddr, c->rport, c->laddr)];
     while (*pp != idx) {
         SSDK_ASSERT(*pp != NONE32);  /* the invariant above: it is in its chain */
         pp = &e->conns[*pp].hnext;
@@ -263,7 +271,7 @@ void conn_free(struct tcp *e, struct tcb *c)
     if (c->pool & PF_IDLE_LIST)
         idle_unlink(e, c);
     if (e->per_ip)
-        ip_del(e, c->raddr);
+        ip_del(e, &c->raddr);
     if (c->state == TCP_SYN_RECEIVED)
         e->net.st->conns_syn_received = --e->syn_recv;
     c->state = TCP_NONE;
@@ -280,9 +288,9 @@ void conn_free(struct tcp *e, struct tcb *c)
  * microseconds. F is a keyed mix of the tuple, so ISNs of different peers are unrelated
  * and a new incarnation of the same tuple still starts ahead of the last one.
  */
-uint32_t isn_make(struct tcp *e, uint32_t raddr, uint16_t rport)
+uint32_t isn_make(struct tcp *e, const struct ip_rx *rx, uint16_t rport)
 {
-    uint64_t f = mix64(mix64(((uint64_t)raddr << 32) ^ ((uint64_t)rport << 16) ^ e->port_be
-                             ^ e->isn_secret[0]) ^ e->net.ip_be);
+    uint64_t f = addr_mix(&rx->src, ((uint64_t)rport << 16) ^ e->port_be ^ e->isn_secret[0]);
+    f = addr_mix(&e->net.addr[rx->local], f);
     return (uint32_t)f + (uint32_t)(e->net.now_us / 4);
 }

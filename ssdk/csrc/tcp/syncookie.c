@@ -6,7 +6,8 @@
  *                       -> syncookie_check                an ACK that matches nothing
  *
  * The ISN carries what the handshake must remember: 5 bits of a 64-second counter, 3 bits
- * naming the MSS from a table, and a 24-bit keyed hash of the 4-tuple, the peer's ISN,
+ * naming the MSS from a table, and a 24-bit keyed hash of the 4-tuple (the peer's
+ * address as 16 bytes, IPv6 or IPv4 mapped, and our address's index), the peer's ISN,
  * the counter and the MSS index. Window scale and SACK-permitted need more room: when
  * the SYN carried timestamps they ride in the low 6 bits of our TSval, which the ACK
  * echoes (as Linux does); without timestamps they are not offered, and the connection
@@ -19,11 +20,11 @@ static const uint16_t mss_table[8] = {536, 1000, 1220, 1360, 1400, 1440, 1452, 1
 #define COOKIE_PERIOD_US (64ull * 1000000ull)
 #define TS_BITS 6
 
-static uint32_t mac24(const struct tcp *e, uint32_t raddr, uint16_t rport,
+static uint32_t mac24(const struct tcp *e, const struct ip_rx *rx, uint16_t rport,
                       uint32_t irs, uint32_t t, uint32_t m)
 {
-    uint64_t h = mix64(((uint64_t)raddr << 32 | (uint64_t)rport << 16 | e->port_be)
-                     ^ e->isn_secret[0]);
+    uint64_t h = addr_mix(&rx->src, ((uint64_t)rx->local << 32 | (uint64_t)rport << 16
+                                     | e->port_be) ^ e->isn_secret[0]);
     h = mix64(h ^ ((uint64_t)irs << 32 | t << 8 | m) ^ e->isn_secret[1]);
     return (uint32_t)h & 0xffffff;
 }
@@ -34,7 +35,7 @@ static uint32_t period(const struct tcp *e)
 }
 
 /* The ISN of a cookie SYN-ACK for the SYN (raddr, rport, irs, options o). */
-uint32_t syncookie_isn(const struct tcp *e, uint32_t raddr, uint16_t rport,
+uint32_t syncookie_isn(const struct tcp *e, const struct ip_rx *rx, uint16_t rport,
                        uint32_t irs, const struct tcp_opts *o)
 {
     uint32_t want = o->has_mss ? o->mss : 536, m = 0;
@@ -42,7 +43,7 @@ uint32_t syncookie_isn(const struct tcp *e, uint32_t raddr, uint16_t rport,
         if (mss_table[i] <= want)
             m = i;
     uint32_t t = period(e);
-    return t << 27 | m << 24 | mac24(e, raddr, rport, irs, t, m);
+    return t << 27 | m << 24 | mac24(e, rx, rport, irs, t, m);
 }
 
 /* The low TSval bits that carry window scale and SACK-permitted through the ACK. */
@@ -56,7 +57,7 @@ uint32_t syncookie_ts_bits(const struct tcp_opts *o, int sack_ok)
  * An ACK that matches no connection: if it answers a cookie of ours, fill `syn` with
  * the options its SYN carried (as far as the cookie kept them) and return 1.
  */
-int syncookie_check(const struct tcp *e, uint32_t raddr, uint16_t rport,
+int syncookie_check(const struct tcp *e, const struct ip_rx *rx, uint16_t rport,
                     uint32_t seq, uint32_t ack, const struct tcp_opts *ackopt,
                     struct tcp_opts *syn)
 {
@@ -64,7 +65,7 @@ int syncookie_check(const struct tcp *e, uint32_t raddr, uint16_t rport,
     uint32_t t = cookie >> 27, m = cookie >> 24 & 7, now = period(e);
     if (t != now && t != ((now - 1) & 31))
         return 0;
-    if ((cookie & 0xffffff) != mac24(e, raddr, rport, irs, t, m))
+    if ((cookie & 0xffffff) != mac24(e, rx, rport, irs, t, m))
         return 0;
     *syn = (struct tcp_opts){.has_mss = 1, .mss = mss_table[m]};
     if (ackopt->has_ts && ackopt->tsecr) {

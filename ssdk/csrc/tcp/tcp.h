@@ -3,7 +3,8 @@
  * state, the upcalls the application registers, and the calls it makes. What only the
  * files of tcp/ share is in tcp_priv.h.
  *
- * net/ip.c -> e->tcp_input (tcp_in.c) -> ... -> up->recv   in-order bytes (tcp_reass.c)
+ * net/ip.c, ip6.c -> e->tcp_input (tcp_in.c) -> ... -> up->recv   in-order bytes (tcp_reass.c)
+ * net/icmp6.c -> e->tcp_ptb (tcp_pmtu.c)     Packet Too Big: the connection's MSS lowered
  *                                            -> up->sent   input done: what is
  *                                               acknowledged, received, closed (tcp_in.c)
  * tcp_out.c (a segment of data, new or again)  -> up->payload  the bytes and their sum
@@ -62,9 +63,10 @@ struct tcb {
     uint8_t  ts_adj;          /* added to our TSval: a cookie's low bits, then past them */
     uint8_t  rmac[6];
     uint16_t rport;           /* network order */
-    uint32_t raddr;           /* network order */
+    struct ip_addr raddr;     /* the peer: IPv6, or IPv4 mapped (net.h) */
     uint16_t mss;             /* payload bytes per segment we send */
     uint8_t  pool;            /* PF_*: idle as the application sees it, on the idle list */
+    uint8_t  laddr;           /* our address: its index in net.addr (the IP version) */
     /* The idle list (conn.c): connections between requests, least recently active
      * first, the ones a new connection may evict when the pool is full. */
     uint32_t idle_prev, idle_next;
@@ -290,7 +292,7 @@ struct tcp {
     uint32_t idle_head, idle_tail;
     /* Connections per peer address, when cfg.max_conns_per_ip limits them: open
      * addressing with linear probing, a slot empty when its count is 0. */
-    struct ip_count { uint32_t addr, n; } *per_ip;
+    struct ip_count { struct ip_addr addr; uint32_t n; } *per_ip;
     uint32_t per_ip_mask;
     struct timer_wheel wheel;
     struct tw_table tw;
@@ -358,7 +360,9 @@ uint64_t timer_next_ms(const struct tcp *e);
 void tw_run(struct tcp *e);
 uint32_t tw_live(const struct tcp *e);
 
-/* conn.c: the connection of a peer, for checks (the fuzzers). */
-struct tcb *conn_lookup(struct tcp *e, uint32_t raddr, uint16_t rport);
+/* conn.c: the connection of a peer (raddr, rport) on our address laddr, for checks
+ * (the fuzzers) and for tcp_in.c. */
+struct tcb *conn_lookup(struct tcp *e, const struct ip_addr *raddr, uint16_t rport,
+                        uint8_t laddr);
 
 #endif

@@ -2,7 +2,7 @@
  * tcp_in.c - segments arriving: validation, and the per-connection rules of RFC 9293
  * section 3.10.7, in the order that section gives them.
  *
- * net/ip.c -> e->tcp_input = tcp_input -> tw_input          (a connection in TIME-WAIT)
+ * net/ip.c, ip6.c -> e->tcp_input = tcp_input -> tw_input          (a connection in TIME-WAIT)
  *                                      -> tcp_listen        (none: tcp_listen.c)
  *                                      -> tcp_segment -> ack_in -> dupack_in -> recovery
  *                                                        (tcp_sack.c; RACK: tcp_rack.c)
@@ -313,8 +313,8 @@ void tcp_segment(struct tcp *e, struct tcb *c, struct seg *s)
         tcp_send_ctl(e, c, TH_ACK, c->snd.nxt);
 }
 
-void tcp_input(struct net *n, const struct eth_hdr *eh, const struct ip_hdr *ih, uint8_t *p,
-               uint32_t len, uint32_t fflags)
+void tcp_input(struct net *n, const struct ip_rx *rx, uint8_t *p, uint32_t len,
+               uint32_t fflags)
 {
     struct tcp *e = tcp_of(n);
     const struct tcp_hdr *th = (const void *)p;
@@ -323,13 +323,13 @@ void tcp_input(struct net *n, const struct eth_hdr *eh, const struct ip_hdr *ih,
         e->net.st->drop_tcp_len++;
         return;
     }
+    uint64_t psum = ip_pseudo(n, rx->local, &rx->src, IPPROTO_TCP_, len);
     if (fflags & FRAME_CSUM_TRUSTED)
         e->net.st->csum_offloaded++;
-    else if (!csum_ok(csum_partial(p, len, csum_pseudo(ih->src, ih->dst, IPPROTO_TCP_,
-                                                          (uint16_t)len)))) {
+    else if (!csum_ok(csum_partial(p, len, psum))) {
         /* Only a frame that fails, and only from a virtual link: a full checksum that
          * verifies always wins, and a wire never carries the partial pattern. */
-        if ((fflags & FRAME_CSUM_LOCAL_LINK) && tcp_csum_left_partial(ih, p, len)) {
+        if ((fflags & FRAME_CSUM_LOCAL_LINK) && tcp_csum_left_partial_sum(psum, p, len)) {
             e->net.st->csum_partial_local++;
         } else {
             e->net.st->drop_tcp_csum++;
@@ -344,17 +344,17 @@ void tcp_input(struct net *n, const struct eth_hdr *eh, const struct ip_hdr *ih,
     if (th->dport != e->port_be || !e->listening) {
         e->net.st->drop_tcp_port++;
         if (!(s.flags & TH_RST))
-            tcp_send_rst(e, eh, ih, th, s.len);
+            tcp_send_rst(e, rx, th, s.len);
         return;
     }
-    struct tcb *c = conn_lookup(e, ih->src, th->sport);
+    struct tcb *c = conn_lookup(e, &rx->src, th->sport, rx->local);
     if (!c && e->tw.live) {
-        struct tw_entry *w = tw_lookup(e, ih->src, th->sport);
+        struct tw_entry *w = tw_lookup(e, &rx->src, th->sport, rx->local);
         if (w && !tw_input(e, w, &s))
             return;
     }
     if (!c)
-        tcp_listen(e, eh, ih, &s);
+        tcp_listen(e, rx, &s);
     else
         tcp_segment(e, c, &s);
 }

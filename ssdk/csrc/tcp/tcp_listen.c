@@ -34,18 +34,18 @@ static void syn_options(const struct tcp *e, struct tcb *c, const struct tcp_opt
         c->opts |= CO_SACK;
     if (mss < 64)
         mss = 64;
-    c->mss = (uint16_t)(mss < e->mss_max ? mss : e->mss_max);  /* the template's, at most */
+    uint32_t cap = tcp_mss_cap(e, c);  /* the template's, at most */
+    c->mss = (uint16_t)(mss < cap ? mss : cap);
 }
 
 /* A slot set up from a SYN's options; the caller sets the state. NULL: pool full. */
-static struct tcb *conn_open(struct tcp *e, const struct eth_hdr *eh,
-                              const struct ip_hdr *ih, const struct seg *s,
+static struct tcb *conn_open(struct tcp *e, const struct ip_rx *rx, const struct seg *s,
                               const struct tcp_opts *syn, uint32_t irs, uint32_t iss)
 {
-    struct tcb *c = conn_alloc(e, ih->src, s->th->sport);
+    struct tcb *c = conn_alloc(e, &rx->src, s->th->sport, rx->local);
     if (!c)
         return NULL;
-    memcpy(c->rmac, eh->src, 6);
+    memcpy(c->rmac, rx->eh->src, 6);
     syn_options(e, c, syn);
     c->rcv.irs = irs;
     c->rcv.nxt = irs + 1;
@@ -66,17 +66,17 @@ static void cookie_opts(struct tcb *c)
 
 /* The SYN backlog or the pool is full: answer with a cookie and keep nothing (RFC 4987
  * 3.6). */
-static void cookie_reply(struct tcp *e, const struct eth_hdr *eh,
-                         const struct ip_hdr *ih, const struct seg *s)
+static void cookie_reply(struct tcp *e, const struct ip_rx *rx, const struct seg *s)
 {
     struct tcb tmp;
     memset(&tmp, 0, offsetof(struct tcb, rcv.buf));
-    memcpy(tmp.rmac, eh->src, 6);
-    tmp.raddr = ih->src;
+    memcpy(tmp.rmac, rx->eh->src, 6);
+    tmp.raddr = rx->src;
     tmp.rport = s->th->sport;
+    tmp.laddr = rx->local;
     syn_options(e, &tmp, &s->opt);
     cookie_opts(&tmp);
-    tmp.snd.iss = syncookie_isn(e, ih->src, s->th->sport, s->seq, &s->opt);
+    tmp.snd.iss = syncookie_isn(e, rx, s->th->sport, s->seq, &s->opt);
     tmp.rcv.nxt = s->seq + 1;
     uint32_t bits = syncookie_ts_bits(&s->opt, (tmp.opts & CO_SACK) != 0);
     tmp.ts_adj = (uint8_t)((bits - ((uint32_t)(e->net.now_us / 1000) + tmp.snd.iss)) & 0x3f);
@@ -85,31 +85,30 @@ static void cookie_reply(struct tcp *e, const struct eth_hdr *eh,
 }
 
 /* The peer's address holds max_conns_per_ip slots already (nginx's limit_conn). */
-static int per_ip_full(const struct tcp *e, uint32_t raddr)
+static int per_ip_full(const struct tcp *e, const struct ip_addr *raddr)
 {
     uint32_t max = e->net.cfg.max_conns_per_ip;
     return max && conn_count_ip(e, raddr) >= max;
 }
 
 /* An ACK that matches no connection: the end of a cookie handshake, if it is one. */
-static struct tcb *cookie_accept(struct tcp *e, const struct eth_hdr *eh,
-                                  const struct ip_hdr *ih, const struct seg *s)
+static struct tcb *cookie_accept(struct tcp *e, const struct ip_rx *rx, const struct seg *s)
 {
     struct tcp_opts syn;
-    if (!syncookie_check(e, ih->src, s->th->sport, s->seq, s->ack, &s->opt, &syn)) {
+    if (!syncookie_check(e, rx, s->th->sport, s->seq, s->ack, &s->opt, &syn)) {
         e->net.st->syncookies_failed++;
         return NULL;
     }
-    if (per_ip_full(e, ih->src)) {
+    if (per_ip_full(e, &rx->src)) {
         e->net.st->syn_refused_per_ip++;
         return NULL;  /* reset, as the SYN would have been */
     }
     /* A peer that answered a cookie is real (its address was not forged): it may take
      * the slot of an idle keep-alive connection. A SYN alone never evicts one, or a
      * flood of forged SYNs would close every idle connection. */
-    struct tcb *c = conn_open(e, eh, ih, s, &syn, s->seq - 1, s->ack - 1);
+    struct tcb *c = conn_open(e, rx, s, &syn, s->seq - 1, s->ack - 1);
     if (!c && conn_evict_idle(e))
-        c = conn_open(e, eh, ih, s, &syn, s->seq - 1, s->ack - 1);
+        c = conn_open(e, rx, s, &syn, s->seq - 1, s->ack - 1);
     if (!c) {
         /* Reset (the caller sends it), so the client fails at once instead of sending
          * its request again into a pool that has no room. */
@@ -131,17 +130,16 @@ static struct tcb *cookie_accept(struct tcp *e, const struct eth_hdr *eh,
  * complete a cookie handshake; anything else but a RST is answered with a RST
  * (RFC 9293 3.10.7.1).
  */
-void tcp_listen(struct tcp *e, const struct eth_hdr *eh, const struct ip_hdr *ih,
-                struct seg *s)
+void tcp_listen(struct tcp *e, const struct ip_rx *rx, struct seg *s)
 {
     if (s->flags & TH_RST)
         return;
     if (s->flags & TH_ACK) {
-        struct tcb *c = (s->flags & TH_SYN) ? NULL : cookie_accept(e, eh, ih, s);
+        struct tcb *c = (s->flags & TH_SYN) ? NULL : cookie_accept(e, rx, s);
         if (c)
             tcp_segment(e, c, s);
         else
-            tcp_send_rst(e, eh, ih, s->th, s->len);
+            tcp_send_rst(e, rx, s->th, s->len);
         return;
     }
     if ((s->flags & (TH_SYN | TH_FIN)) != TH_SYN) {
@@ -149,22 +147,22 @@ void tcp_listen(struct tcp *e, const struct eth_hdr *eh, const struct ip_hdr *ih
         return;
     }
     e->net.st->syn_received++;
-    if (per_ip_full(e, ih->src)) {
+    if (per_ip_full(e, &rx->src)) {
         /* Refused with a RST rather than dropped: a real client behind a busy address
          * (a NAT) learns at once instead of retrying for a minute, and a forged source
          * costs one small packet, as a cookie would. */
         e->net.st->syn_refused_per_ip++;
-        tcp_send_rst(e, eh, ih, s->th, s->len);
+        tcp_send_rst(e, rx, s->th, s->len);
         return;
     }
     /* No room for a half-open entry: the backlog's share of the pool is used, or the
      * pool is full. A cookie keeps nothing; its ACK finds a slot then, or evicts an
      * idle one (cookie_accept). Never a silent drop (RFC 4987 3.6). */
     if (e->syn_recv >= e->syn_recv_max || e->free_head == NONE32) {
-        cookie_reply(e, eh, ih, s);
+        cookie_reply(e, rx, s);
         return;
     }
-    struct tcb *c = conn_open(e, eh, ih, s, &s->opt, s->seq, isn_make(e, ih->src, s->th->sport));
+    struct tcb *c = conn_open(e, rx, s, &s->opt, s->seq, isn_make(e, rx, s->th->sport));
     set_snd_wnd(c, s->wnd);  /* RFC 7323 2.2: the window of a SYN is never scaled */
     conn_set_state(c, TCP_SYN_RECEIVED);
     e->net.st->conns_syn_received = ++e->syn_recv;

@@ -76,8 +76,12 @@ uint32_t tcp_opts_write(const struct tcp *e, const struct tcb *c, uint8_t *o,
     if (flags & TH_RST)
         return 0;
     if (flags & TH_SYN) {
+        /* rx_mss is IPv4's (MTU - 40); IPv6's header is 20 bytes longer (RFC 8200 8.3) */
+        uint32_t mss = e->net.cfg.rx_mss;
+        if (tcb_v6(e, c) && mss > IP6_HLEN)
+            mss -= IP6_HLEN - 20;
         o[n++] = TCPOPT_MSS, o[n++] = 4;
-        o[n++] = (uint8_t)(e->net.cfg.rx_mss >> 8), o[n++] = (uint8_t)e->net.cfg.rx_mss;
+        o[n++] = (uint8_t)(mss >> 8), o[n++] = (uint8_t)mss;
         if (c->opts & CO_SACK) {
             o[n++] = (c->opts & CO_TS) ? TCPOPT_SACK_PERM : TCPOPT_NOP;
             o[n++] = (c->opts & CO_TS) ? 2 : TCPOPT_NOP;

@@ -34,18 +34,19 @@
 
 static uint16_t adv_window(const struct tcb *c) { return (uint16_t)(TCP_RCV_CAP - c->rcv.len); }
 
-/* The Ethernet, IP and TCP headers (TCP options already in place), checksum field 0. */
+/* The Ethernet, IP and TCP headers (TCP options already in place), checksum field 0;
+ * IPv4 or IPv6 as the connection's address is (tcb_hdrs: where the TCP header goes). */
 static struct tcp_hdr *tcp_fill(struct tcp *e, struct tcb *c, uint8_t *frame, uint8_t flags,
                                 uint32_t seq, uint32_t optlen, uint32_t plen)
 {
-    struct tcp_hdr *th = (void *)(frame + ETH_HLEN_ + 20);
+    struct tcp_hdr *th = (void *)(frame + tcb_hdrs(e, c));
     uint32_t hl = 20 + optlen;
     uint16_t l4 = (uint16_t)(hl + plen);
     if (flags & TH_ACK) {
         c->rcv.last_ack = c->rcv.nxt;
         c->flags &= (uint8_t)~TF_ACK_PENDING;  /* the ACK a segment wanted is on its way */
     }
-    ip_output_hdr(&e->net, frame, c->rmac, c->raddr, IPPROTO_TCP_, l4);
+    ip_output_hdr(&e->net, frame, c->rmac, c->laddr, &c->raddr, IPPROTO_TCP_, l4);
     th->sport = e->port_be;
     th->dport = c->rport;
     th->seq = htonl(seq);
@@ -65,10 +66,10 @@ static void tcp_finish(struct tcp *e, struct tcb *c, uint8_t *frame, uint8_t fla
     struct tcp_hdr *th = tcp_fill(e, c, frame, flags, seq, optlen, plen);
     uint32_t hl = 20 + optlen;
     uint16_t l4 = (uint16_t)(hl + plen);
-    uint64_t sum = csum_pseudo(e->net.ip_be, c->raddr, IPPROTO_TCP_, l4);
-    sum = csum_partial(th, hl, sum) + psum;
+    uint64_t sum = ip_pseudo(&e->net, c->laddr, &c->raddr, IPPROTO_TCP_, l4);
+    sum = csum_partial(th, hl, sum) + psum;  /* the payload's sum: the same for v4 and v6 */
     th->csum = htons(csum_finish(sum));
-    uint32_t n = ETH_HLEN_ + 20 + l4;
+    uint32_t n = tcb_hdrs(e, c) + l4;
     if (n < 60) {
         memset(frame + n, 0, 60 - n);
         n = 60;
@@ -88,7 +89,8 @@ static void tcp_finish_gso(struct tcp *e, struct tcb *c, uint8_t *frame, uint8_t
     struct tcp_hdr *th = tcp_fill(e, c, frame, flags, seq, optlen, plen);
     uint32_t hl = 20 + optlen;
     uint16_t l4 = (uint16_t)(hl + plen);
-    th->csum = htons(csum_fold(csum_pseudo(e->net.ip_be, c->raddr, IPPROTO_TCP_, l4)));
+    SSDK_ASSERT(!tcb_v6(e, c));  /* chunk_max: IPv6 sends no super-frames */
+    th->csum = htons(csum_fold(ip_pseudo(&e->net, c->laddr, &c->raddr, IPPROTO_TCP_, l4)));
     uint32_t n = ETH_HLEN_ + 20 + l4;
     const struct nic_gso g = {
         .hdr_len = (uint16_t)(ETH_HLEN_ + 20 + hl), .gso_size = c->mss,
@@ -114,20 +116,21 @@ int tcp_send_ctl(struct tcp *e, struct tcb *c, uint8_t flags, uint32_t seq)
         e->net.st->rst_sent++;
         flags &= (uint8_t)~TH_ACK;
     }
-    uint32_t optlen = tcp_opts_write(e, c, f + HDRS_LEN, flags, flags == TH_ACK);
+    uint32_t optlen = tcp_opts_write(e, c, f + tcb_hdrs(e, c) + 20, flags, flags == TH_ACK);
     tcp_finish(e, c, f, flags, seq, optlen, 0, 0);
     return 1;
 }
 
 /* RFC 9293 3.10.7.1: the reset for a segment that belongs to no connection. */
-void tcp_send_rst(struct tcp *e, const struct eth_hdr *eh, const struct ip_hdr *ih,
-                  const struct tcp_hdr *th, uint32_t seglen)
+void tcp_send_rst(struct tcp *e, const struct ip_rx *rx, const struct tcp_hdr *th,
+                  uint32_t seglen)
 {
     struct tcb tmp;
     memset(&tmp, 0, offsetof(struct tcb, rcv.buf));
-    memcpy(tmp.rmac, eh->src, 6);
-    tmp.raddr = ih->src;
+    memcpy(tmp.rmac, rx->eh->src, 6);
+    tmp.raddr = rx->src;
     tmp.rport = th->sport;
+    tmp.laddr = rx->local;
     tmp.rcv.len = TCP_RCV_CAP;  /* window 0 */
     uint16_t saved = e->port_be;
     e->port_be = th->dport;  /* answer from the port that was asked */
@@ -185,8 +188,10 @@ static int send_data(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len, i
     if (!f)
         return 0;
     tx_took(e, c, len);
-    uint32_t optlen = (c->opts & CO_TS) ? tcp_opts_write(e, c, f + HDRS_LEN, TH_ACK, 0) : 0;
-    uint64_t sum = e->up->payload(e, c, seq, len, f + HDRS_LEN + optlen);
+    uint32_t hdrs = tcb_hdrs(e, c) + 20;
+    uint32_t optlen = (c->opts & CO_TS) ? tcp_opts_write(e, c, f + hdrs, TH_ACK, 0) : 0;
+    SSDK_ASSERT(hdrs + optlen + len <= NIC_FRAME_MAX);
+    uint64_t sum = e->up->payload(e, c, seq, len, f + hdrs + optlen);
     tcp_finish(e, c, f, TH_ACK | (last ? TH_PSH : 0), seq, optlen, len, sum);
     rack_sent(e, c, seq, len);  /* RFC 8985 6.1: when each byte was last sent */
     rate_sent(e, c, seq, len);  /* BBR's delivery-rate sample (tcp_rate.c) */
@@ -227,7 +232,8 @@ static uint32_t chunk_max(const struct tcp *e, const struct tcb *c)
 {
     uint32_t gso_max = e->net.nic->gso_max;
     uint32_t hdr = HDRS_LEN + ((c->opts & CO_TS) ? TS_OPT_LEN : 0);
-    if (!gso_max || gso_max < hdr + 2u * c->mss)
+    /* IPv6 goes segment by segment: the backends' super-frames are IPv4's (nic.h). */
+    if (!gso_max || gso_max < hdr + 2u * c->mss || tcb_v6(e, c))
         return c->mss;
     uint64_t want = tcp_turn_bytes(c);
     if (e->tx_quota != TX_NO_TURN && want > e->tx_quota)

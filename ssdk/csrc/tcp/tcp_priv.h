@@ -79,25 +79,48 @@ static inline void set_snd_wnd(struct tcb *c, uint32_t wnd)
         c->snd.max_wnd = wnd;
 }
 
+/* A 16-byte address mixed with a key (the hashes of conn.c, timewait.c, syncookie.c). */
+static inline uint64_t addr_mix(const struct ip_addr *a, uint64_t key)
+{
+    uint64_t w0, w1;
+    memcpy(&w0, a->b, 8);
+    memcpy(&w1, a->b + 8, 8);
+    return mix64(mix64(w0 ^ key) ^ w1);
+}
+
+/* Whether the connection runs over IPv6 (its local address says). */
+static inline int tcb_v6(const struct tcp *e, const struct tcb *c)
+{
+    return e->net.addr_v6[c->laddr];
+}
+
+/* Where the TCP header begins in a frame of c's. */
+static inline uint32_t tcb_hdrs(const struct tcp *e, const struct tcb *c)
+{
+    return ETH_HLEN_ + ip_hlen(&e->net, c->laddr);
+}
+
 /* conn.c */
-struct tcb *conn_alloc(struct tcp *e, uint32_t raddr, uint16_t rport);
+struct tcb *conn_alloc(struct tcp *e, const struct ip_addr *raddr, uint16_t rport,
+                       uint8_t laddr);
 void conn_free(struct tcp *e, struct tcb *c);
 void conn_idle_update(struct tcp *e, struct tcb *c);
 int  conn_evict_idle(struct tcp *e);
-uint32_t conn_count_ip(const struct tcp *e, uint32_t raddr);
-uint32_t isn_make(struct tcp *e, uint32_t raddr, uint16_t rport);
+uint32_t conn_count_ip(const struct tcp *e, const struct ip_addr *raddr);
+uint32_t isn_make(struct tcp *e, const struct ip_rx *rx, uint16_t rport);
 
 /* syncookie.c */
-uint32_t syncookie_isn(const struct tcp *e, uint32_t raddr, uint16_t rport, uint32_t irs,
-                       const struct tcp_opts *o);
+uint32_t syncookie_isn(const struct tcp *e, const struct ip_rx *rx, uint16_t rport,
+                       uint32_t irs, const struct tcp_opts *o);
 uint32_t syncookie_ts_bits(const struct tcp_opts *o, int sack_ok);
-int syncookie_check(const struct tcp *e, uint32_t raddr, uint16_t rport, uint32_t seq,
+int syncookie_check(const struct tcp *e, const struct ip_rx *rx, uint16_t rport, uint32_t seq,
                     uint32_t ack, const struct tcp_opts *ackopt, struct tcp_opts *syn);
 
 /* timewait.c */
 int  tw_init(struct tcp *e, uint32_t cap);
 void tw_free(struct tcp *e);
-struct tw_entry *tw_lookup(struct tcp *e, uint32_t raddr, uint16_t rport);
+struct tw_entry *tw_lookup(struct tcp *e, const struct ip_addr *raddr, uint16_t rport,
+                           uint8_t laddr);
 void tw_enter(struct tcp *e, struct tcb *c);
 void tw_enter_fin_wait_2(struct tcp *e, struct tcb *c);
 int  tw_input(struct tcp *e, struct tw_entry *w, const struct seg *s);
@@ -109,16 +132,15 @@ uint32_t tcp_opts_write(const struct tcp *e, const struct tcb *c, uint8_t *o, ui
 uint32_t ts_now(const struct tcp *e, const struct tcb *c);
 
 /* tcp_listen.c */
-void tcp_listen(struct tcp *e, const struct eth_hdr *eh, const struct ip_hdr *ih,
-                struct seg *s);
+void tcp_listen(struct tcp *e, const struct ip_rx *rx, struct seg *s);
 
 /* tcp_reass.c */
 void tcp_data_in(struct tcp *e, struct tcb *c, struct seg *s);
 void tcp_fin_in(struct tcb *c, const struct seg *s);
 
 /* tcp_in.c; tcp_input is net's e->tcp_input (tcp_init registers it). */
-void tcp_input(struct net *n, const struct eth_hdr *eh, const struct ip_hdr *ih, uint8_t *p,
-               uint32_t len, uint32_t fflags);
+void tcp_input(struct net *n, const struct ip_rx *rx, uint8_t *p, uint32_t len,
+               uint32_t fflags);
 void tcp_segment(struct tcp *e, struct tcb *c, struct seg *s);
 void conn_queue_fin(struct tcb *c, uint32_t at);
 
@@ -129,11 +151,16 @@ enum { TX_DONE, TX_MORE, TX_PACED, TX_BLOCKED };  /* why a turn ended (tx_stop) 
 void txq_add(struct tcp *e, struct tcb *c);
 void pace_sent(struct tcp *e, struct tcb *c, uint32_t len);
 
+/* tcp_pmtu.c: net's e->tcp_ptb (tcp_init registers it) */
+void tcp_ptb(struct net *n, uint8_t local, const struct ip_addr *peer, const uint8_t *th,
+             uint32_t len, uint32_t mtu);
+uint32_t tcp_mss_cap(const struct tcp *e, const struct tcb *c);
+
 /* tcp_out.c */
 int  tcp_output_turn(struct tcp *e, struct tcb *c);
 int  tcp_send_ctl(struct tcp *e, struct tcb *c, uint8_t flags, uint32_t seq);
-void tcp_send_rst(struct tcp *e, const struct eth_hdr *eh, const struct ip_hdr *ih,
-                  const struct tcp_hdr *th, uint32_t seglen);
+void tcp_send_rst(struct tcp *e, const struct ip_rx *rx, const struct tcp_hdr *th,
+                  uint32_t seglen);
 void tcp_probe(struct tcp *e, struct tcb *c);
 void tcp_tail_probe(struct tcp *e, struct tcb *c);
 int  tcp_can_send_new(const struct tcb *c);

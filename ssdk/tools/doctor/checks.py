@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from typing import TYPE_CHECKING
 
+from ssdk.core.addrs import IPV6_EXTRA
 from ssdk.tools import rtnl
 
 if TYPE_CHECKING:
@@ -264,14 +265,16 @@ def _queues(t: Target, p: Probe) -> Finding:
 def _mtu(t: Target, p: Probe) -> Finding:
     link = p.link(t.iface or "")
     assert link is not None
-    frame = t.mss + FRAME_OVERHEAD
+    overhead = FRAME_OVERHEAD + (IPV6_EXTRA if t.v6 else 0)  # IPv6's header is longer
+    frame = t.mss + overhead
+    over = " over IPv6" if t.v6 else ""
     if link.mtu < frame:
         return fail(
             f"{t.iface}'s MTU is {link.mtu}: segments of MSS {t.mss} are {frame}-byte "
-            "packets, which the interface will not send",
-            f"--mss {link.mtu - FRAME_OVERHEAD}, or ip link set {t.iface} mtu {frame}",
+            f"packets{over}, which the interface will not send",
+            f"--mss {link.mtu - overhead}, or ip link set {t.iface} mtu {frame}",
         )
-    return ok(f"MTU {link.mtu} carries MSS {t.mss} ({frame}-byte packets)")
+    return ok(f"MTU {link.mtu} carries MSS {t.mss} ({frame}-byte packets{over})")
 
 
 @check("xdp-program", backends=("af_packet", "af_xdp"), needs_link=True)

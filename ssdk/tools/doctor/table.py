@@ -77,7 +77,8 @@ class Target:
 
     backend: str = "af_packet"
     iface: str | None = None
-    ip: ipaddress.IPv4Interface | None = None
+    ip: ipaddress.IPv4Interface | None = None  # the first IPv4 --ip: what is checked
+    v6: bool = False  # an IPv6 --ip too: segments carry 20 bytes more of IP header
     workers: int = 1
     queue: int = 0
     xdp_mode: str = "auto"
@@ -93,6 +94,7 @@ class Target:
             backend=opts.backend,
             iface=opts.iface,
             ip=opts.ip,
+            v6=any(a.version == 6 for a in opts.addrs),
             workers=opts.workers,
             queue=opts.queue,
             xdp_mode=opts.xdp_mode,
