@@ -667,9 +667,15 @@ class Pair:
                     got[LAST_MODIFIED] = lm.encode("latin-1")
 
 
-@pytest.fixture(scope="module")
-def pair(net_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
-    with site_pair(tmp_path_factory.mktemp("differential"), "diff") as both:
+# Every test runs over IPv4 and again over IPv6 (ssdk dual stack, nginx listening on
+# both; the requests are the same bytes, Host included): the HTTP answers must not
+# depend on the family.
+@pytest.fixture(scope="module", params=[4, 6], ids=["ipv4", "ipv6"])
+def pair(
+    net_ready: None, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Pair]:
+    family: int = request.param
+    with site_pair(tmp_path_factory.mktemp("differential"), f"diff{family}", family) as both:
         p = Pair(both)
         p.learn_validators()
         yield p
