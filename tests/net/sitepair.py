@@ -236,7 +236,8 @@ def raw_client(topo: Topology, family: int = 4) -> Iterator[RawClient]:
 def ssdk_compresses(client: RawClient) -> bool:
     """Whether ssdk answers a request for the style sheet that accepts gzip with a
     Content-Encoding (then nginx is configured to compress too)."""
-    answer = client.ask(b"GET /css/site.css HTTP/1.1\r\nHost: " + client.host.encode()
+    host = f"[{client.host}]" if ":" in client.host else client.host  # RFC 3986 3.2.2
+    answer = client.ask(b"GET /css/site.css HTTP/1.1\r\nHost: " + host.encode()
                         + b"\r\nAccept-Encoding: gzip\r\n\r\n")  # fmt: skip
     assert answer["status"] == 200, answer
     return any(name.lower() == "content-encoding" for name, _ in answer["headers"])
