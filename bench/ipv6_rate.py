@@ -7,7 +7,8 @@
 # core, as bench/wrk_vs_nginx.py sets up), and wrk against
 # http://198.18.0.2/f1k.bin and http://[2001:2::2]/f1k.bin back to back, R rounds each,
 # alternating, so that a drift of the machine falls on both families alike. Records
-# requests/s per run, the median per family and their ratio, and ssdk's frames, into
+# requests/s per run, the median per family and their ratio, the median of the
+# per-round ratios (two runs back to back), and ssdk's frames, into
 # bench/results/ipv6_rate.json, and prints the table. It reports; it never asserts.
 from __future__ import annotations
 
@@ -96,9 +97,28 @@ def one_backend(tmp: Path, bundle: Path, backend: str, args: argparse.Namespace)
         rates = [r["requests_per_s"] for r in out["runs"] if r["family"] == family]
         good = [r for r in rates if r]
         out[f"ipv{family}_median"] = statistics.median(good) if good else None
+        out[f"ipv{family}_range"] = [min(good), max(good)] if good else None
     v4, v6 = out["ipv4_median"], out["ipv6_median"]
     out["ipv6_over_ipv4"] = v6 / v4 if v4 and v6 else None
+    out["round_ratios"] = round_ratios(out["runs"])
+    good = [r for r in out["round_ratios"] if r]
+    out["round_ratio_median"] = statistics.median(good) if good else None
     return out
+
+
+def round_ratios(runs: list[dict[str, Any]]) -> list[float | None]:
+    """IPv6/IPv4 within each round: the two runs were back to back, so a machine whose
+    speed drifts (other work on it) moves both alike and the ratio less than either."""
+    out: list[float | None] = []
+    for a, b in zip(runs[::2], runs[1::2], strict=True):
+        v4, v6 = (a, b) if a["family"] == 4 else (b, a)
+        ok = v4["requests_per_s"] and v6["requests_per_s"]
+        out.append(v6["requests_per_s"] / v4["requests_per_s"] if ok else None)
+    return out
+
+
+def spread(r: list[float] | None) -> str:
+    return f"({r[0]:.0f}-{r[1]:.0f})" if r else "n/a"
 
 
 def main() -> int:
@@ -126,10 +146,13 @@ def main() -> int:
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"1 KiB keep-alive, wrk -t1 -c{args.conns}, {args.duration} s x {args.rounds} "
           "rounds per family (median requests/s)")  # fmt: skip
-    print(f"{'server':<16} {'IPv4':>10} {'IPv6':>10} {'IPv6/IPv4':>10}")
+    print(f"{'server':<16} {'IPv4':>8} {'(min-max)':>15} {'IPv6':>8} {'(min-max)':>15} "
+          f"{'IPv6/IPv4':>9} {'per round':>9}")  # fmt: skip
     for b in result["backends"]:
-        v4, v6, ratio = b["ipv4_median"], b["ipv6_median"], b["ipv6_over_ipv4"]
-        print(f"ssdk-{b['backend']:<11} {v4 or 0:>10.0f} {v6 or 0:>10.0f} {ratio or 0:>10.3f}")
+        cells = [f"{b[f'ipv{f}_median'] or 0:>8.0f} {spread(b[f'ipv{f}_range']):>15}"
+                 for f in (4, 6)]  # fmt: skip
+        print(f"ssdk-{b['backend']:<11} {cells[0]} {cells[1]} {b['ipv6_over_ipv4'] or 0:>9.3f} "
+              f"{b['round_ratio_median'] or 0:>9.3f}")  # fmt: skip
     return 0
 
 

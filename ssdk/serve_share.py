@@ -93,7 +93,8 @@ def kernel_note(kernel: dict[Address, str]) -> str:
     ips = ", ".join(map(str, kernel))
     where = ", ".join(f"{ip} is on {name} too" for ip, name in kernel.items())
     if len(kernel) == 1:
-        return f"; ARP, ping and its other ports stay the kernel's ({where})"
+        resolve = "ARP" if next(iter(kernel)).version == 4 else "neighbour discovery"
+        return f"; {resolve}, ping and its other ports stay the kernel's ({where})"
     return (
         f"; ARP or neighbour discovery, ping and the other ports of {ips} stay the "
         f"kernel's ({where})"

@@ -37,8 +37,8 @@ def test_the_socket_filter_takes_every_address_with_its_own_flag() -> None:
                                                      ("2001:2::2", False)], (80,)))  # fmt: skip
     assert s.lines(opts()) == [
         "socket filter on veth0: ssdk reads 198.18.0.2, 2001:2::2 TCP port 80, ARP and "
-        "ICMP for 198.18.0.2; ARP, ping and its other ports stay the kernel's (2001:2::2 "
-        "is on veth0 too)"
+        "ICMP for 198.18.0.2; neighbour discovery, ping and its other ports stay the "
+        "kernel's (2001:2::2 is on veth0 too)"
     ]
     alone = opts("af_packet", V6)
     assert share_setup(alone, {}).lines(alone) == [
