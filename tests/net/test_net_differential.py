@@ -497,7 +497,9 @@ def _javascript(req: Req) -> bool:
     return req.path is not None and req.path.endswith(".js")
 
 
-@known("OPTIONS", {"status"}, Req(method=b"OPTIONS"), ssdk={200, 404}, nginx={400, 405})
+# nginx's 400 for `OPTIONS *` also closes the connection, where ssdk's 200 keeps it.
+@known("OPTIONS", {"status", "close"}, Req(method=b"OPTIONS"), ssdk={200, 404},
+       nginx={400, 405})  # fmt: skip
 def _options(req: Req) -> bool:
     return req.method == b"OPTIONS"
 
