@@ -61,6 +61,8 @@ def test_banner_names_both_families(server6: Server) -> None:
     out = server6.output()
     assert "198.18.0.2, 2001:2::2 TCP port 80" in out, out
     assert "IPv6 at [2001:2::2]:80" in out, out
+    if "af_xdp" in server6.argv:  # serve's own socket holds the group beside AF_XDP
+        assert f"lets in {SOLICITED_MAC} while ssdk serves" in out, out
 
 
 @pytest.mark.parametrize("name", list(FILE_SIZES))
