@@ -129,6 +129,25 @@ def test_ipv4_and_ipv6_keep_alive_at_once(
             assert file_sha256(tmp_path / f"{family}-{i}") == sha256(expected[path]), path
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ipv6_alone(
+    net_ready: None, bundle: Path, expected: dict[str, bytes], tmp_path: Path, backend: str
+) -> None:
+    """--ip 2001:2::2/64 and nothing else: the XDP program gets no IPv4 address at all
+    (its IPv4 maps stay empty), the socket filter an IPv6 block only; IPv6 is served,
+    and IPv4 to the address the pair would use is nobody's."""
+    require_backend(backend)
+    with serve(bundle, tmp_path, tag="v6o", backend=backend, ipv6=True, ipv4=False) as s:
+        assert "ready: http://[2001:2::2]:80/" in s.output(), s.output()
+        out = tmp_path / "body"
+        proc = s.curl_to("/files/f64k.bin", out, "-6", family=6)
+        assert proc.returncode == 0, f"curl -6: {proc.stderr}\n{s.log_tail()}"
+        assert file_sha256(out) == sha256(expected["/files/f64k.bin"])
+        v4 = s.client(["curl", "-4", "-sS", "--max-time", "2", "-o", "/dev/null", s.url("/")])
+        assert v4.returncode != 0, "IPv4 was answered though only IPv6 is served"
+        assert s.stats(fresh=True)["http_requests"] == 1
+
+
 def test_first_fragment_reaches_ssdk_and_is_counted(server6: Server) -> None:
     """The first fragment carries the ports and goes to ssdk, which never reassembles:
     dropped and counted (drop_ip6_frag). The last names no port and is the kernel's."""
