@@ -151,26 +151,14 @@ def _ips(values: list[str] | None) -> list[str] | None:
 
 
 def _serving_addresses(values: list[str]) -> tuple[Any, tuple[Any, ...]]:
-    """(the IPv4 address the interface sharing and the banner use, every address)."""
+    """(the address the banner names: the first IPv4 one, else the first; every
+    address). IPv6 alone is served as well: the XDP program and the socket filter take
+    both families (docs/ipv6.md)."""
     from ssdk.core.addrs import parse_address
 
     addrs = tuple(parse_address(v) for v in values)
     v4 = [a for a in addrs if isinstance(a, ipaddress.IPv4Interface)]
-    if not v4:
-        raise typer.BadParameter(
-            "give an IPv4 address too: the XDP program and socket filter that share the "
-            "interface with the kernel take IPv4 only so far",
-            param_hint="--ip",
-        )
-    return v4[0], addrs
-
-
-def _first_ipv4(values: list[str]) -> ipaddress.IPv4Interface | None:
-    """The first IPv4 address among --ip values (checked by _ips), or None."""
-    from ssdk.core.addrs import parse_address
-
-    v4 = [a for a in map(parse_address, values) if isinstance(a, ipaddress.IPv4Interface)]
-    return v4[0] if v4 else None
+    return (v4[0] if v4 else addrs[0]), addrs
 
 
 def _given(ctx: typer.Context, name: str) -> bool:
@@ -609,7 +597,7 @@ def serve(
     """Serve TARGET from the user-space stack until SIGINT or SIGTERM."""
     from ssdk.core.addrs import IPV6_DEFAULT_MSS, has_ipv6
 
-    ip4, addrs = _serving_addresses(ip)
+    first, addrs = _serving_addresses(ip)
     if has_ipv6(addrs) and mss == DEFAULT_MSS and not _given(ctx, "mss"):
         mss = IPV6_DEFAULT_MSS  # an IPv6 segment fills the MTU as IPv4's does
     target = _project_target(target)
@@ -644,7 +632,7 @@ def serve(
         queue=queue,
         workers=workers,
         xdp_mode=xdp_mode,
-        ip=ip4,
+        ip=first,
         addrs=addrs if len(addrs) > 1 else (),
         port=port,
         max_conns=max_conns,
@@ -663,9 +651,9 @@ def serve(
         raise typer.BadParameter(str(e), param_hint=e.param) from None
     if failed:
         raise typer.Exit(failed)
-    from ssdk.tools.rtnl import addresses, ethtool_offloads
+    from ssdk.tools.rtnl import addresses, addresses6, ethtool_offloads
 
-    raise typer.Exit(run(opts, ethtool_offloads, addresses))
+    raise typer.Exit(run(opts, ethtool_offloads, lambda: [*addresses(), *addresses6()]))
 
 
 @app.command()
@@ -718,10 +706,11 @@ def doctor(
     ] = False,
 ) -> None:
     """Check what would stop `ssdk serve` here; each failing check comes with its fix."""
-    from ssdk.core.addrs import IPV6_DEFAULT_MSS
+    from ssdk.core.addrs import IPV6_DEFAULT_MSS, parse_address
     from ssdk.tools.doctor import Target, exit_code, format_report, report_json, run_checks
 
-    v6 = any(":" in a for a in ip or [])
+    addrs = tuple(parse_address(a) for a in ip or [])  # checked by _ips
+    v6 = any(a.version == 6 for a in addrs)
     if v6 and not _given(ctx, "mss"):
         mss = IPV6_DEFAULT_MSS  # as serve picks it
 
@@ -732,7 +721,7 @@ def doctor(
         queue=queue,
         xdp_mode=xdp_mode,
         mss=mss,
-        ip=_first_ipv4(ip or []),
+        addrs=addrs,
         v6=v6,
         max_conns=max_conns,
         syn_backlog=syn_backlog,

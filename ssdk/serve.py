@@ -1,9 +1,10 @@
 """`ssdk serve`: load a bundle (or build an app in memory), start the workers, watch them.
 
 cli.serve -> open_target (the bundle, mapped once) -> Board (shared counters)
-          -> share_setup (ssdk/share.py: AF_XDP: ssdk's XDP program on the interface;
-             AF_PACKET: the socket filter; an nftables rule where the kernel holds the
-             address too)
+          -> share_setup (ssdk/share.py: AF_XDP: ssdk's XDP program on the interface
+             and the solicited-node groups' MACs let in; AF_PACKET: the socket filter;
+             nftables rules where the kernel holds an address too, or could answer
+             for an IPv6 address it does not hold)
           -> Supervisor.start_all (ssdk/workers.py: one engine per worker, forked)
           -> watch in 100 ms steps until SIGINT/SIGTERM -> stop_all -> print counters
           -> the XDP program and the nftables rule removed
@@ -21,7 +22,6 @@ by the generation swap; responses under way finish with the table they started w
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import os
 import secrets
@@ -30,7 +30,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,18 +39,20 @@ from ssdk.core.buildtime.build import Concrete, build, concrete_responses, load_
 from ssdk.core.bundle import Bundle, BundleError, read_bundle
 from ssdk.core.cdefs import DEFAULT_MSS
 from ssdk.core.runtime.counters import Board, total
-from ssdk.core.runtime.engine import Engine, EngineConfig, EngineError, XdpFilter
+from ssdk.core.runtime.engine import Engine, EngineConfig, EngineError
 from ssdk.core.runtime.impair import Impairment
-from ssdk.core.runtime.sockfilter import pack, share_filter
 from ssdk.revalidate import Revalidator
 from ssdk.routing.app import App
+from ssdk.serve_share import Sharing, guard_addresses, share_setup
 from ssdk.share import (
+    Address,
+    Interface,
     ShareError,
-    bpffs_mounted,
-    kernel_guard,
+    guarded,
     kernel_holds,
+    multicast_joined,
     remove_stale_tables,
-    xdp_object,
+    solicited_macs,
 )
 from ssdk.workers import Supervisor, WorkerPlan, WorkerStartError
 
@@ -66,9 +68,9 @@ class ServeOptions:
     target: str
     backend: str
     iface: str
-    ip: ipaddress.IPv4Interface  # what the interface sharing (share.py) and the banner use
+    ip: Interface  # the address the banner names: the first IPv4 --ip, else the first
     # Every address the engine serves, IPv4 and IPv6 (ip among them); empty: ip alone.
-    addrs: tuple[ipaddress.IPv4Interface | ipaddress.IPv6Interface, ...] = ()
+    addrs: tuple[Interface, ...] = ()
     port: int = 80
     max_conns: int = 4096
     stats_file: Path | None = None
@@ -81,6 +83,15 @@ class ServeOptions:
     impair_tx: Impairment | None = None
     impair_seed: int | None = None  # None: a random one, printed
     gso: str = "auto"  # GSO_MODES: send super-frames for the kernel or NIC to cut
+
+    def served(self) -> tuple[Interface, ...]:
+        """Every address served: addrs, or ip alone."""
+        return self.addrs or (self.ip,)
+
+
+def host_port(ip: Address, port: int) -> str:
+    """``ip:port``, an IPv6 address in brackets (RFC 3986 3.2.2)."""
+    return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
 
 
 def gso_refusal(backend: str, impaired: bool) -> str | None:
@@ -186,72 +197,6 @@ def report_stop(stop: list[int], stats: dict[str, int], stats_file: Path | None)
     return 0
 
 
-@dataclass
-class Sharing:
-    """How this serve takes its own traffic apart from the kernel's (ssdk/share.py):
-    the XDP program its AF_XDP workers join, or the socket filter its AF_PACKET workers
-    attach, and whether ARP and ICMP are ssdk's (the kernel does not hold the address)."""
-
-    arp_icmp: bool = True
-    kernel_if: str | None = None  # where the kernel holds ssdk's address too
-    xdp: XdpFilter | None = None
-    sock_filter: bytes = b""
-
-    def lines(self, opts: ServeOptions) -> list[str]:
-        """What the start banner says about it."""
-        if opts.backend == "netmap":
-            return [
-                f"netmap on {opts.iface}: netmap takes the interface from the kernel while "
-                "ssdk serves; every frame of the bound ring pairs is ssdk's, ARP and ICMP "
-                "included"
-            ]
-        what = f"{opts.ip.ip} TCP port {opts.port}" + (
-            ", ARP and ICMP for it" if self.arp_icmp else ""
-        )
-        kernel = (
-            f"; ARP, ping and its other ports stay the kernel's ({opts.ip.ip} is on "
-            f"{self.kernel_if} too)"
-            if self.kernel_if
-            else ""
-        )
-        if self.xdp is not None:
-            why = (
-                "the kernel refused libxdp's dispatcher"
-                if bpffs_mounted()
-                else "no bpffs at /sys/fs/bpf, so libxdp could not use its dispatcher"
-            )
-            how = (
-                "in libxdp's dispatcher: other XDP programs can share the interface"
-                if self.xdp.shared
-                else f"alone on the interface: {why}, and no other XDP program can join "
-                "while ssdk serves"
-            )
-            return [
-                f"XDP program ssdk_share on {opts.iface} ({self.xdp.mode} mode, {how}): "
-                f"{what} to ssdk, every other frame to the kernel{kernel}"
-            ]
-        if self.sock_filter:
-            return [f"socket filter on {opts.iface}: ssdk reads {what}{kernel}"]
-        return []
-
-
-def share_setup(
-    opts: ServeOptions, kernel_if: str | None, attach: Callable[..., XdpFilter] = XdpFilter
-) -> Sharing:
-    """Compile and attach the XDP program (AF_XDP), or build the socket filter
-    (AF_PACKET), for opts' address and port. Raises ShareError or EngineError."""
-    share = Sharing(arp_icmp=kernel_if is None, kernel_if=kernel_if)
-    ports = [opts.port]
-    if opts.backend == "af_xdp":
-        obj = xdp_object()
-        share.xdp = attach(
-            opts.iface, str(obj), [str(opts.ip.ip)], ports, share.arp_icmp, opts.xdp_mode
-        )
-    elif opts.backend == "af_packet":
-        share.sock_filter = pack(share_filter(str(opts.ip.ip), tuple(ports), share.arp_icmp))
-    return share
-
-
 def worker_plan(
     opts: ServeOptions,
     blob: object,
@@ -264,8 +209,8 @@ def worker_plan(
     gso: the backend opens for super-frames (gso_decide); share: the XDP program to join
     or the socket filter to attach (share_setup)."""
     cfg = EngineConfig(
-        ip=str(opts.ip.ip),
-        addrs=tuple(str(a) for a in opts.addrs),
+        ip=str(opts.ip.ip) if opts.ip.version == 4 else "",
+        addrs=tuple(str(a) for a in opts.served()) if opts.addrs or opts.ip.version == 6 else (),
         port=opts.port,
         max_conns=opts.max_conns,
         gso=gso,
@@ -322,11 +267,11 @@ def open_app(opts: ServeOptions) -> tuple[Bundle, App | None, list[Concrete]]:
 def serve(
     opts: ServeOptions,
     offloads: Callable[[str], dict[str, bool]],
-    addresses: Callable[[], list[tuple[str, ipaddress.IPv4Interface]]] = lambda: [],
+    addresses: Callable[[], Sequence[tuple[str, Interface]]] = lambda: [],
 ) -> int:
     """Serve until SIGINT or SIGTERM; the exit code. Call ssdk.tools.doctor.preflight(opts)
     first: it refuses what would fail here. offloads: as gso_decide's; addresses: the
-    kernel's own IPv4 addresses in this namespace, (interface, address) each."""
+    kernel's own addresses in this namespace, IPv4 and IPv6, (interface, address) each."""
     bundle, app, concretes = open_app(opts)
     seed = None
     if opts.impair_rx or opts.impair_tx:
@@ -341,22 +286,31 @@ def serve(
         "target": opts.target,
         "iface": opts.iface,
         "backend": opts.backend,
-        "address": f"{opts.ip.ip}:{opts.port}",
+        "address": host_port(opts.ip.ip, opts.port),
         "workers": opts.workers,
         "gso": gso_shown,
     }
     # A TAP is ssdk's own device: the kernel's address on it is the kernel's end's.
-    kernel_if = kernel_holds(opts.ip.ip, addresses) if opts.backend != "tap" else None
+    kernel: dict[Address, str] = {}
+    for a in opts.served() if opts.backend != "tap" else ():
+        name = kernel_holds(a.ip, addresses)
+        if name is not None:
+            kernel[a.ip] = name
     reloads = _reloads_on_hup()  # SIGHUP: publish the bundle again (ssdk deploy)
     # The workers point into the bundle's mapping: they are stopped before it is closed.
     # The XDP program and the nftables table are undone last, whatever ends the serve.
     with signals_stop() as stop, contextlib.closing(bundle), contextlib.ExitStack() as undo:
         try:
             remove_stale_tables()
-            share = share_setup(opts, kernel_if)
+            share = share_setup(opts, kernel)
             if share.xdp is not None:
                 undo.callback(share.xdp.detach)
-            guard = undo.enter_context(kernel_guard(opts.ip.ip, opts.port, kernel_if is not None))
+                # The engine's AF_XDP sockets cannot join a group: held here instead.
+                free = [a.ip for a in opts.served() if a.ip not in kernel]
+                share.groups = undo.enter_context(
+                    multicast_joined(opts.iface, solicited_macs(free))
+                )
+            guard = undo.enter_context(guarded(guard_addresses(opts, kernel), [opts.port]))
         except (ShareError, EngineError) as e:
             print(f"ssdk: error: {e}", file=sys.stderr, flush=True)
             return 1
@@ -444,13 +398,13 @@ def print_banner(
     workers = f", {opts.workers} workers" if opts.workers > 1 else ""
     print(
         f"ssdk: serving {routes} routes from {opts.target} on {opts.iface} ({backend}) "
-        f"at {opts.ip.ip}:{opts.port}{workers}, GSO {gso}",
+        f"at {host_port(opts.ip.ip, opts.port)}{workers}, GSO {gso}",
         flush=True,
     )
     for note in notes or []:
         print(f"ssdk: {note}", flush=True)
-    v6 = [a for a in opts.addrs if a.version == 6]
+    v6 = [a for a in opts.addrs if a.version == 6 and a != opts.ip]
     if v6:
         where = ", ".join(f"[{a.ip}]:{opts.port}" for a in v6)
         print(f"ssdk: IPv6 at {where} (docs/ipv6.md)", flush=True)
-    print(f"ssdk: ready: http://{opts.ip.ip}:{opts.port}/", flush=True)
+    print(f"ssdk: ready: http://{host_port(opts.ip.ip, opts.port)}/", flush=True)

@@ -7,6 +7,8 @@ serve -> xdp_object()          (AF_XDP: ssdk/bpf/xdp_share.bpf.c compiled with c
                                  cached) -> engine.XdpFilter (attached once, by the
                                  supervisor; the workers' sockets join its XSKMAP)
       -> sockfilter.share_filter (AF_PACKET: a classic BPF filter on each worker's socket)
+      -> multicast_joined      (AF_XDP: the NIC lets in the solicited-node groups' MACs
+                                 of ssdk's IPv6 addresses while it serves)
       -> KernelGuard            (nftables tables that keep the kernel off ssdk's traffic:
                                  where the kernel holds ssdk's address too, inbound TCP to
                                  ssdk's port, so it sends no RST for ssdk's connections;
@@ -26,6 +28,8 @@ import os
 import platform
 import re
 import shutil
+import socket
+import struct
 import subprocess
 import sysconfig
 import tempfile
@@ -317,3 +321,45 @@ def guarded(
         yield guard
     finally:
         guard.remove()
+
+
+# linux/if_packet.h: a packet socket's multicast memberships.
+SOL_PACKET, PACKET_ADD_MEMBERSHIP, PACKET_MR_MULTICAST = 263, 1, 0
+
+
+def solicited_macs(addrs: Sequence[Address]) -> list[str]:
+    """The Ethernet MACs of the solicited-node groups of ``addrs``' IPv6 addresses, each
+    once: 33:33 and the group's low 32 bits (RFC 2464 7), i.e. 33:33:ff and the
+    address's low 24 bits (RFC 4291 2.7.1)."""
+    macs: list[str] = []
+    for a in addrs:
+        if a.version == 6:
+            mac = "33:33:ff:" + ":".join(f"{b:02x}" for b in a.packed[13:])
+            if mac not in macs:
+                macs.append(mac)
+    return macs
+
+
+@contextlib.contextmanager
+def multicast_joined(iface: str, macs: Sequence[str]) -> Iterator[list[str]]:
+    """The interface receives frames to ``macs`` for the block: a NIC drops multicast
+    for groups nobody joined, and under AF_XDP the engine's sockets cannot join one
+    (the AF_PACKET backend joins on its own socket). A packet socket of protocol 0
+    receives no frame at all; its memberships (PACKET_MR_MULTICAST) last while it is
+    open and go with it, also when the process is killed. Yields the MACs joined."""
+    if not macs:
+        yield []
+        return
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 0)
+    try:
+        index = socket.if_nametoindex(iface)
+        for mac in macs:
+            raw = bytes(int(x, 16) for x in mac.split(":"))
+            mreq = struct.pack("iHH8s", index, PACKET_MR_MULTICAST, len(raw), raw)
+            try:
+                sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, mreq)
+            except OSError as e:
+                raise ShareError(f"cannot let {mac} in on {iface}: {e.strerror}") from e
+        yield list(macs)
+    finally:
+        sock.close()

@@ -4,7 +4,9 @@ netlink and the SIOCETHTOOL ioctl: no `ip` or `ethtool` process, no privilege.
 ssdk doctor / serve's checks (ssdk/tools/doctor/probe.py: LiveProbe)
     -> link(name)       RTM_GETLINK: flags, operstate, MTU, queues, kind, XDP programs
     -> addresses()      RTM_GETADDR dump: every IPv4 address the kernel holds
+    -> addresses6()     the same for IPv6
     -> route_to(ip)     RTM_GETROUTE: the interface (and gateway) this host sends ip by
+                        (IPv4 or IPv6)
     -> xdp_features()   generic netlink "netdev" DEV_GET: what the driver's XDP can do
     -> ethtool_*()      SIOCETHTOOL: driver name, offload state
 
@@ -41,6 +43,7 @@ RTEXT_FILTER_SKIP_STATS = 1 << 3
 IFA_ADDRESS, IFA_LOCAL = 1, 2
 RTA_DST, RTA_OIF, RTA_GATEWAY = 1, 4, 5
 RTN_LOCAL = 2
+RTN_NOWHERE = (6, 7, 8)  # blackhole, unreachable, prohibit
 GENL_ID_CTRL, CTRL_CMD_GETFAMILY, CTRL_ATTR_FAMILY_ID, CTRL_ATTR_FAMILY_NAME = 0x10, 3, 1, 2
 NETDEV_CMD_DEV_GET, NETDEV_A_DEV_IFINDEX, NETDEV_A_DEV_XDP_FEATURES = 1, 1, 3
 # enum netdev_xdp_act
@@ -229,9 +232,10 @@ def addresses6() -> list[tuple[str, ipaddress.IPv6Interface]]:
     ]
 
 
-def route_to(ip: ipaddress.IPv4Address) -> KernelRoute | None:
+def route_to(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> KernelRoute | None:
     """How this host would send to ``ip`` (as `ip route get`), None with no route."""
-    body = struct.pack("=BBBBBBBBI", socket.AF_INET, 32, 0, 0, 0, 0, 0, 0, 0)
+    family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
+    body = struct.pack("=BBBBBBBBI", family, ip.max_prefixlen, 0, 0, 0, 0, 0, 0, 0)
     body += _attr(RTA_DST, ip.packed)
     try:
         msgs = _request(NETLINK_ROUTE, RTM_GETROUTE, 0, body)
@@ -243,9 +247,11 @@ def route_to(ip: ipaddress.IPv4Address) -> KernelRoute | None:
         if mtype != RTM_NEWROUTE:
             continue
         rtype = payload[7]
+        if rtype in RTN_NOWHERE:  # IPv6 answers "no route" with such a route via lo
+            return None
         a = dict(_attrs(payload, 12))
         oif = link_name(_u32(a[RTA_OIF])) if RTA_OIF in a else ""
-        gw = socket.inet_ntoa(a[RTA_GATEWAY]) if RTA_GATEWAY in a else None
+        gw = socket.inet_ntop(family, a[RTA_GATEWAY]) if RTA_GATEWAY in a else None
         return KernelRoute(oif=oif, gateway=gw, local=rtype == RTN_LOCAL)
     return None
 

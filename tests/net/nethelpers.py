@@ -256,12 +256,14 @@ def serve(
     offloads: str = "on",
     beside: Callable[[Topology], contextlib.AbstractContextManager[object]] | None = None,
     ipv6: bool = False,
+    ipv4: bool = True,
 ) -> Iterator[Server]:
     """Serve ``target`` (an app .py or a .ssdk bundle) on a fresh topology over ``backend``,
     on a veth pair with ``queues`` queues each way and ``offloads`` (OFFLOADS) on both ends.
 
     ``ipv6``: the namespaces have IPv6 (veth_pair's ipv6), the client 2001:2::1/64, and
-    the server is given ``--ip`` for 2001:2::2/64 as well as for its IPv4 address.
+    the server is given ``--ip`` for 2001:2::2/64 as well as for its IPv4 address;
+    ``ipv4`` False (with ``ipv6``): for 2001:2::2/64 alone.
 
     ``beside``: what else runs on the topology (kernel addresses, sshd, nginx), entered
     before the server starts and left after it has stopped.
@@ -285,7 +287,7 @@ def serve(
             topo.server_ns,
             [sys.executable, "-m", "ssdk", "serve", str(target), "--backend", backend]
             + ["--iface", topo.server_if]
-            + [arg for cidr in topo.server_cidrs for arg in ("--ip", cidr)]
+            + [arg for cidr in topo.server_cidrs if ipv4 or ":" in cidr for arg in ("--ip", cidr)]
             + ["--stats-file", str(stats_path), *extra],
         )
         proc = subprocess.Popen(

@@ -64,7 +64,7 @@ http {{
     scgi_temp_path {tmp}/scgi;
     server {{
         listen {ip}:80;
-        root {root};
+{listen6}        root {root};
         index index.html;
     }}
 }}
@@ -92,10 +92,12 @@ def copy_site(dest: Path) -> Path:
     return folder
 
 
-def nginx_conf(root: Path, tmp: Path, ip: str, gzip: bool) -> str:
+def nginx_conf(root: Path, tmp: Path, ip: str, gzip: bool, ip6: str | None = None) -> str:
+    """``ip6``: nginx listens on that IPv6 address too."""
     return NGINX_CONF.format(
         tmp=tmp, ip=ip, root=root, mime_types=MIME_TYPES, charset_types=CHARSET_TYPES,
         gzip=GZIP_CONF if gzip else "",
+        listen6=f"        listen [{ip6}]:80;\n" if ip6 else "",
     )  # fmt: skip
 
 
@@ -139,13 +141,16 @@ def wait_answers(topo: Topology, path: str, proc: subprocess.Popen[str], timeout
 
 
 @contextlib.contextmanager
-def serve_nginx(root: Path, tmp: Path, *, gzip: bool = False, tag: str = "ngx") -> Iterator[Nginx]:
-    """nginx serving the folder ``root`` on a fresh topology; stopped and removed on exit."""
+def serve_nginx(
+    root: Path, tmp: Path, *, gzip: bool = False, tag: str = "ngx", ipv6: bool = False
+) -> Iterator[Nginx]:
+    """nginx serving the folder ``root`` on a fresh topology (with IPv6 too: nginx then
+    listens on server_ip6 as well); stopped and removed on exit."""
     require_tool("nginx")
     tmp.mkdir(parents=True, exist_ok=True)
-    with veth_pair(tag) as topo, kernel_owns_server_ip(topo):
+    with veth_pair(tag, ipv6=ipv6) as topo, kernel_owns_server_ip(topo, ipv6=ipv6):
         conf = tmp / "nginx.conf"
-        conf.write_text(nginx_conf(root, tmp, topo.server_ip, gzip))
+        conf.write_text(nginx_conf(root, tmp, topo.server_ip, gzip, topo.server_ip6))
         test = subprocess.run(
             ns_exec(topo.server_ns, ["nginx", "-t", "-p", str(tmp), "-c", str(conf)]),
             capture_output=True, text=True, check=False,
@@ -217,8 +222,11 @@ class RawClient:
 
 
 @contextlib.contextmanager
-def raw_client(topo: Topology) -> Iterator[RawClient]:
-    client = RawClient(topo.client_ns, topo.server_ip)
+def raw_client(topo: Topology, family: int = 4) -> Iterator[RawClient]:
+    """A raw client to the server's IPv4 address, or its IPv6 one (family 6)."""
+    host = topo.server_ip6 if family == 6 else topo.server_ip
+    assert host is not None, "no IPv6 on this topology"
+    client = RawClient(topo.client_ns, host)
     try:
         yield client
     finally:
@@ -228,7 +236,8 @@ def raw_client(topo: Topology) -> Iterator[RawClient]:
 def ssdk_compresses(client: RawClient) -> bool:
     """Whether ssdk answers a request for the style sheet that accepts gzip with a
     Content-Encoding (then nginx is configured to compress too)."""
-    answer = client.ask(b"GET /css/site.css HTTP/1.1\r\nHost: " + client.host.encode()
+    host = f"[{client.host}]" if ":" in client.host else client.host  # RFC 3986 3.2.2
+    answer = client.ask(b"GET /css/site.css HTTP/1.1\r\nHost: " + host.encode()
                         + b"\r\nAccept-Encoding: gzip\r\n\r\n")  # fmt: skip
     assert answer["status"] == 200, answer
     return any(name.lower() == "content-encoding" for name, _ in answer["headers"])
@@ -248,16 +257,20 @@ class SitePair:
 
 
 @contextlib.contextmanager
-def site_pair(tmp: Path, tag: str) -> Iterator[SitePair]:
+def site_pair(tmp: Path, tag: str, family: int = 4) -> Iterator[SitePair]:
     """A copy of examples/site in ``tmp``, served by ``ssdk serve`` (AF_PACKET) and by
-    nginx; nginx compresses only when ssdk does. Everything is removed on exit."""
+    nginx; nginx compresses only when ssdk does. ``family`` 6: both have an IPv6 address
+    too (ssdk dual stack, nginx on both) and the raw clients speak IPv6. Everything is
+    removed on exit."""
     require_tool("nginx")
     site = copy_site(tmp)
     bundle = build_bundle(site / "app.py", tmp / "site.ssdk")
-    with serve(bundle, tmp, tag=tag) as ssdk, raw_client(ssdk.topo) as to_ssdk:
+    v6 = family == 6
+    with serve(bundle, tmp, tag=tag, ipv6=v6) as ssdk, raw_client(ssdk.topo, family) as to_ssdk:
         gz = ssdk_compresses(to_ssdk)
         with (
-            serve_nginx(site / "public", tmp / "nginx", gzip=gz, tag=f"{tag}ngx") as nginx,
-            raw_client(nginx.topo) as to_nginx,
-        ):
+            serve_nginx(site / "public", tmp / "nginx", gzip=gz, tag=f"{tag}ngx",
+                        ipv6=v6) as nginx,
+            raw_client(nginx.topo, family) as to_nginx,
+        ):  # fmt: skip
             yield SitePair(site, ssdk, nginx, to_ssdk, to_nginx, gz)

@@ -17,19 +17,8 @@ import select
 import sys
 import time
 
-from ssdk.core.runtime.engine import Engine, EngineConfig, XdpFilter, ffi, lib
+from ssdk.core.runtime.engine import Engine, EngineConfig, XdpFilter
 from ssdk.share import xdp_object
-
-
-def add6(f: XdpFilter, ips6: list[str], ports: list[int], arp_icmp: bool) -> None:
-    """The IPv6 addresses into the program's maps (ssdk_xdp_filter_add6): XdpFilter
-    takes the IPv4 ones."""
-    packed = b"".join(ipaddress.IPv6Address(a).packed for a in ips6)
-    flags = ffi.new("uint32_t[]", [int(arp_icmp)] * len(ips6))
-    cports = ffi.new("uint16_t[]", ports)
-    err = ffi.new("char[]", 256)
-    if lib.ssdk_xdp_filter_add6(f._f, packed, flags, len(ips6), cports, len(ports), err, 256):
-        raise SystemExit(f"ssdk_xdp_filter_add6: {ffi.string(err).decode()}")
 
 
 def main() -> None:
@@ -37,10 +26,8 @@ def main() -> None:
     args = [a for a in sys.argv[1:] if a != "--hold"]
     iface, port, arp_icmp, mode, ips = args[0], int(args[1]), args[2] == "1", args[3], args[4:]
     v4 = [a for a in ips if ipaddress.ip_address(a).version == 4]
-    v6 = [a for a in ips if ipaddress.ip_address(a).version == 6]
-    f = XdpFilter(iface, str(xdp_object()), v4, [port], arp_icmp, mode)
+    f = XdpFilter(iface, str(xdp_object()), [(a, arp_icmp) for a in ips], [port], mode)
     try:
-        add6(f, v6, [port], arp_icmp)
         with Engine(EngineConfig(ip=v4[0], port=port)) as e:
             e.attach_af_xdp(iface, queue=0, xdp_filter=f)
             if not hold:

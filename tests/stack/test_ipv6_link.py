@@ -116,6 +116,27 @@ def test_mld_query_is_answered(make_stack: Callable[..., Stack]) -> None:
     assert records(out[0]) == [(2, SOLICITED)]
 
 
+def test_mld_report_repeats_every_query_interval(make_stack: Callable[..., Stack]) -> None:
+    """RFC 3810 9.2, 9.4: the current-state report (MODE_IS_EXCLUDE) goes unasked every
+    125 s (the default Query Interval), so a snooping switch keeps the group where the
+    queries never reach the engine (the kernel's, under ssdk's XDP program); not
+    before, and once per interval."""
+    stack = dual(make_stack)
+    assert stack.advance(124_000) == []
+    out = stack.advance(1_000)
+    assert [records(p) for p in out] == [[(2, SOLICITED)]]
+    assert out[0][IPv6].dst == "ff02::16"
+    assert stack.advance(124_000) == []
+    assert [records(p) for p in stack.advance(1_000)] == [[(2, SOLICITED)]]
+    assert stack.stats()["mld_reports"] == 3
+
+
+def test_ipv4_only_engine_repeats_no_mld(stack: Stack) -> None:
+    stack.engine.poll()
+    assert stack.advance(300_000) == []
+    assert stack.stats()["mld_reports"] == 0
+
+
 def solicit(target: str = SERVER_IP6, hlim: int = 255, dst: str = SOLICITED,
             mac: str = SOLICITED_MAC) -> Packet:  # fmt: skip
     return to_us(dst, mac, hlim) / ICMPv6ND_NS(tgt=target) / ICMPv6NDOptSrcLLAddr(lladdr=CLIENT_MAC)

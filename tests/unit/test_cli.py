@@ -69,7 +69,6 @@ def test_routes_lists_path_status_type_bytes_segments(
          "not an address of ours"),
         (["serve", str(HELLO), "--iface", "lo", "--ip", "2001:2::2/64", "--ip", "2001:2::2/48"],
          "given twice"),
-        (["serve", str(HELLO), "--iface", "lo", "--ip", "2001:2::2/64"], "give an IPv4 address"),
         (["doctor", "--ip", "2001:2::2/64/1"], "not an address of ours"),
         (["serve", str(HELLO), "--iface", "lo", "--ip", "198.18.0.2/15", "--backend", "dpdk"],
          "not one of"),

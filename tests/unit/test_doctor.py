@@ -56,9 +56,10 @@ class FakeProbe:
     progs: dict[int, str] = field(default_factory=dict)
     mount_table: list[tuple[str, str]] = field(
         default_factory=lambda: [("/", "ext4"), ("/sys/fs/bpf", "bpf")])
-    addrs: list[tuple[str, ipaddress.IPv4Interface]] = field(
+    addrs: list[tuple[str, Any]] = field(
         default_factory=lambda: [("lo", ipaddress.IPv4Interface("127.0.0.1/8"))])
     route: KernelRoute | None = None
+    routes: dict[str, KernelRoute | None] = field(default_factory=dict)  # by address
     forward: bool = False
     owner: tuple[int, int] = (-1, -1)
     me: tuple[int, set[int]] = (1000, {1000})
@@ -102,11 +103,11 @@ class FakeProbe:
     def mounts(self) -> list[tuple[str, str]]:
         return self.mount_table
 
-    def addresses(self) -> list[tuple[str, ipaddress.IPv4Interface]]:
+    def addresses(self) -> list[tuple[str, Any]]:
         return self.addrs
 
-    def route_to(self, ip: ipaddress.IPv4Address) -> KernelRoute | None:
-        return self.route
+    def route_to(self, ip: Any) -> KernelRoute | None:
+        return self.routes.get(str(ip), self.route)
 
     def forwarding(self, name: str) -> bool:
         return self.forward
@@ -306,6 +307,39 @@ def test_an_address_the_kernel_holds_too_is_shared_through_nftables() -> None:
         assert "holds 198.18.0.2 too (on veth0)" in got.text and "nftables rule" in got.text
 
 
+V6 = ipaddress.IPv6Interface("2001:2::2/64")
+
+
+def test_the_address_check_looks_at_every_ip() -> None:
+    """Each --ip, IPv4 and IPv6: an IPv6 address the kernel does not hold needs nft on
+    AF_PACKET and AF_XDP (the kernel would answer or forward ssdk's packets), none over
+    a TAP; the address the kernel holds is found whichever --ip it is."""
+    both = (IP, V6)
+    fine = finding("address", FakeProbe(), addrs=both)
+    assert fine.status is Status.OK
+    assert "does not hold 198.18.0.2" in fine.text and "does not hold 2001:2::2" in fine.text
+    for backend in ("af_packet", "af_xdp"):
+        got = finding("address", FakeProbe(tools={"clang"}), backend=backend, addrs=both)
+        assert got.status is Status.FAIL and "2001:2::2" in got.text, got
+        assert got.fix == "apt-get install nftables"
+    assert finding("address", FakeProbe(tools=set()), backend="af_packet", addrs=(IP,)).status \
+        is Status.OK
+    assert finding("address", FakeProbe(tools=set()), backend="tap", addrs=both).status \
+        is Status.OK
+    held = finding("address", FakeProbe(addrs=[("veth0", V6)]), addrs=both)
+    assert held.status is Status.OK and "holds 2001:2::2 too (on veth0)" in held.text
+    tap = finding("address", FakeProbe(addrs=[("tap0", V6)]), backend="tap", addrs=both)
+    assert tap.status is Status.FAIL and "ip addr del 2001:2::2/64 dev tap0" in tap.fix
+
+
+def test_own_host_looks_at_every_ip() -> None:
+    """A route into the interface for the IPv6 --ip warns though the IPv4 one is fine."""
+    probe = FakeProbe(routes={"2001:2::2": KernelRoute(oif="veth0", gateway=None, local=False)})
+    got = finding("own-host", probe, addrs=(IP, V6))
+    assert got.status is Status.WARN and "sends to 2001:2::2 out of veth0" in got.text, got
+    assert finding("own-host", probe, addrs=(IP,)).status is Status.OK
+
+
 def test_a_cached_xdp_program_needs_no_clang() -> None:
     got = finding("xdp-build", FakeProbe(tools=set(), cached=True), backend="af_xdp")
     assert got.status is Status.OK and "compiled" in got.text, got
@@ -431,6 +465,9 @@ def test_the_live_probe_reads_this_namespace_without_privilege() -> None:
     assert ("lo", ipaddress.IPv4Interface("127.0.0.1/8")) in probe.addresses()
     route = probe.route_to(ipaddress.IPv4Address("127.0.0.1"))
     assert route is not None and route.local and route.oif == "lo"
+    if any(a.ip == ipaddress.IPv6Address("::1") for _, a in probe.addresses()):
+        route6 = probe.route_to(ipaddress.IPv6Address("::1"))
+        assert route6 is not None and route6.local and route6.oif == "lo"
     assert probe.rx_queues("lo") >= 1
     assert probe.memlock() == -1 or probe.memlock() > 0
     assert any(kind == "proc" for _, kind in probe.mounts())
@@ -454,8 +491,8 @@ def test_the_umem_size_follows_the_engine() -> None:
 def test_target_takes_serve_options() -> None:
     o = opts(backend="af_xdp", workers=3, queue=1, xdp_mode="skb", mss=1200)
     t = Target.of(o)
-    assert dataclasses.astuple(t) == ("af_xdp", "veth0", IP, False, 3, 1, "skb", 1200, 4096,
-                                      1024, 5)  # fmt: skip
+    assert dataclasses.astuple(t) == ("af_xdp", "veth0", IP, (IP,), False, 3, 1, "skb", 1200,
+                                      4096, 1024, 5)  # fmt: skip
     v6 = ipaddress.IPv6Interface("2001:2::2/64")
     assert Target.of(opts(addrs=(IP, v6))).v6
     o = opts(max_conns=512, tcp={"syn_backlog": 100, "synack_retries": 2})

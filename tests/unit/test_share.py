@@ -130,12 +130,12 @@ def test_stale_tables_are_those_whose_pid_is_gone(monkeypatch: pytest.MonkeyPatc
 
 
 def test_af_packet_gets_a_socket_filter_and_the_banner_says_what_it_reads() -> None:
-    s = share_setup(opts(), kernel_if=None)
+    s = share_setup(opts(), {})
     assert s.xdp is None and len(s.sock_filter) % 8 == 0 and s.sock_filter
     assert s.lines(opts()) == [
         "socket filter on veth0: ssdk reads 198.18.0.2 TCP port 80, ARP and ICMP for it"
     ]
-    shared = share_setup(opts(), kernel_if="veth0")
+    shared = share_setup(opts(), {IP.ip: "veth0"})
     assert shared.lines(opts()) == [
         "socket filter on veth0: ssdk reads 198.18.0.2 TCP port 80; ARP, ping and its "
         "other ports stay the kernel's (198.18.0.2 is on veth0 too)"
@@ -154,10 +154,10 @@ def test_af_xdp_attaches_once_with_the_address_and_port(
         got["args"] = args
         return Attached()
 
-    monkeypatch.setattr("ssdk.serve.xdp_object", lambda: tmp_path / "x.o")
-    monkeypatch.setattr("ssdk.serve.bpffs_mounted", lambda: False)
-    s = share_setup(opts("af_xdp", 8080), kernel_if="eth0", attach=attach)  # type: ignore[arg-type]
-    assert got["args"] == ("veth0", str(tmp_path / "x.o"), ["198.18.0.2"], [8080], False, "auto")
+    monkeypatch.setattr("ssdk.serve_share.xdp_object", lambda: tmp_path / "x.o")
+    monkeypatch.setattr("ssdk.serve_share.bpffs_mounted", lambda: False)
+    s = share_setup(opts("af_xdp", 8080), {IP.ip: "eth0"}, attach=attach)  # type: ignore[arg-type]
+    assert got["args"] == ("veth0", str(tmp_path / "x.o"), [("198.18.0.2", False)], [8080], "auto")
     (line,) = s.lines(opts("af_xdp", 8080))
     assert line.startswith("XDP program ssdk_share on veth0 (native mode, alone on the "
                            "interface: no bpffs at /sys/fs/bpf")  # fmt: skip

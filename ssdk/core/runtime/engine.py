@@ -57,37 +57,43 @@ HAVE_AF_XDP = bool(lib.ssdk_have_af_xdp())
 
 class XdpFilter:
     """ssdk's XDP program on one interface, attached through libxdp (ssdk/bpf/
-    xdp_share.bpf.c, nic/xdp_filter.c): frames for ``ips`` on TCP ``ports``, and ARP and
-    ICMP for ``ips`` when ``arp_icmp``, go to the AF_XDP sockets that join its XSKMAP
-    (Engine.attach_af_xdp); the kernel gets everything else. Attached once per interface
-    by the supervisor, whose forked workers inherit the map; detach() takes it off.
+    xdp_share.bpf.c, nic/xdp_filter.c): frames for ``addrs`` on TCP ``ports`` go to the
+    AF_XDP sockets that join its XSKMAP (Engine.attach_af_xdp); the kernel gets
+    everything else. Attached once per interface by the supervisor, whose forked workers
+    inherit the map; detach() takes it off.
 
-    ``mode``: as attach_af_xdp's ("auto": native, else SKB). ``obj``: the compiled
-    object (ssdk.share.xdp_object)."""
+    ``addrs``: (address, arp_icmp) each, IPv4 or IPv6, with ``arp_icmp`` true where the
+    kernel does not hold the address: then ARP or neighbour discovery, and ping, for it
+    are ssdk's too. ``mode``: as attach_af_xdp's ("auto": native, else SKB). ``obj``:
+    the compiled object (ssdk.share.xdp_object)."""
 
     def __init__(
         self,
         iface: str,
         obj: str,
-        ips: list[str],
+        addrs: Sequence[tuple[str, bool]],
         ports: list[int],
-        arp_icmp: bool,
         mode: str = "auto",
     ) -> None:
         if mode not in XDP_MODES:
             raise ValueError(f"mode must be one of {', '.join(XDP_MODES)}, not {mode!r}")
-        addrs = ffi.new("uint32_t[]", [int(ipaddress.IPv4Address(a)) for a in ips])
-        flags = ffi.new("uint32_t[]", [int(arp_icmp)] * len(ips))
+        parsed = [(ipaddress.ip_address(a), bool(flag)) for a, flag in addrs]
+        v4 = [(a, f) for a, f in parsed if a.version == 4]
+        v6 = [(a, f) for a, f in parsed if a.version == 6]
+        if not parsed:
+            raise ValueError("no address for the XDP program")
         cports = ffi.new("uint16_t[]", ports)
         out = ffi.new("struct ssdk_xdp_filter **")
         err = _err()
+        # The loader takes IPv4 at attach (none at all for an IPv6-only serve) and IPv6
+        # in a second call, both before any worker's socket joins the map.
         if lib.ssdk_xdp_filter_attach(
             iface.encode(),
             obj.encode(),
             XDP_MODES.index(mode),
-            addrs,
-            flags,
-            len(ips),
+            ffi.new("uint32_t[]", [int(a) for a, _ in v4]),
+            ffi.new("uint32_t[]", [int(f) for _, f in v4]),
+            len(v4),
             cports,
             len(ports),
             out,
@@ -96,6 +102,18 @@ class XdpFilter:
         ):
             _raise(err, "XDP program")
         self._f: Any = out[0]
+        if v6 and lib.ssdk_xdp_filter_add6(
+            self._f,
+            b"".join(a.packed for a, _ in v6),
+            ffi.new("uint32_t[]", [int(f) for _, f in v6]),
+            len(v6),
+            cports,
+            len(ports),
+            err,
+            len(err),
+        ):
+            self.detach()  # nothing half-made stays on the interface
+            _raise(err, "XDP program (IPv6 addresses)")
         self.map_fd = int(lib.ssdk_xdp_filter_map_fd(self._f))
         self.mode = XDP_MODES[int(lib.ssdk_xdp_filter_mode(self._f))]  # native or skb
         self.shared = bool(lib.ssdk_xdp_filter_shared(self._f))

@@ -18,7 +18,6 @@
 #include "net/net_priv.h"
 
 #define MLD_QUERY 130      /* RFC 3810 5.1 (and RFC 2710's, which v2 hosts answer too) */
-#define MLD_IS_EXCLUDE 2   /* RFC 3810 5.2.12: a current-state record */
 #define ERR_QUOTE_MAX (IP6_MIN_MTU - IP6_HLEN - 8)  /* an error fits the minimum MTU */
 
 /* A TX frame with Ethernet and IPv6 headers for an ICMPv6 message of len bytes, which

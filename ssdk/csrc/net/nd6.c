@@ -2,7 +2,7 @@
  * nd6.c - neighbour discovery's answer (RFC 4861) and the MLDv2 report (RFC 3810).
  *
  * icmp6_input -> nd6_solicit_in -> icmp6_start, icmp6_send    a Neighbor Advertisement
- * icmp6_input (an MLD query), net_start -> mld6_report
+ * icmp6_input (an MLD query), net_start, net_tick -> mld6_report
  * serve/loop.c (AF_PACKET) -> net_group_macs: the MACs the interface must let in
  *
  * A Neighbor Solicitation for one of our addresses gets an advertisement, solicited
@@ -17,7 +17,12 @@
  * MLD: the solicited-node group of each address is joined with one report at start
  * (CHANGE_TO_EXCLUDE records with no source, RFC 3810 6.1), and reported again
  * (MODE_IS_EXCLUDE) whenever a query comes, so a snooping switch forwards the
- * solicitations. The report goes to ff02::16 with hop limit 1, a Router Alert option
+ * solicitations. Queries may never reach us: on an interface shared with the kernel
+ * (ssdk's XDP program, docs/sharing.md) they are the kernel's, which answers for its
+ * own groups only. So the current-state report also goes unasked every MLD_REPEAT_US,
+ * the default Query Interval (RFC 3810 9.2): a snooping switch, which forgets a group
+ * no report refreshed within its Multicast Address Listening Interval (9.4: 260 s
+ * with the defaults), hears it twice in each. The report goes to ff02::16 with hop limit 1, a Router Alert option
  * (RFC 2711) and our link-local address as its source, or :: when we have none
  * (RFC 3810 5.2.13).
  */
@@ -31,6 +36,7 @@
 #define OPT_TLLA 2             /* target link-layer address (RFC 4861 4.6.1) */
 #define MLD_TO_EXCLUDE 4       /* RFC 3810 5.2.12: a state-change record */
 #define MLD_REC_LEN 20         /* type, aux length, sources (0), group */
+#define MLD_REPEAT_US (125ull * 1000000ull)  /* RFC 3810 9.2: the Query Interval */
 
 /* RFC 4861 4.6: every option's length is nonzero and within the message. */
 static int nd_options_ok(const uint8_t *p, uint32_t off, uint32_t len)
@@ -155,4 +161,17 @@ void net_start(struct net *e)
 {
     if (e->has_v6)
         mld6_report(e, MLD_TO_EXCLUDE);
+    e->mld_due_us = 0;  /* the clock may not run yet: the first pass sets the date */
+}
+
+void net_tick(struct net *e)
+{
+    if (!e->has_v6 || !e->nic)
+        return;
+    if (e->mld_due_us == 0) {
+        e->mld_due_us = e->now_us + MLD_REPEAT_US;
+    } else if (e->now_us >= e->mld_due_us) {
+        mld6_report(e, MLD_IS_EXCLUDE);
+        e->mld_due_us = e->now_us + MLD_REPEAT_US;
+    }
 }

@@ -7,6 +7,7 @@
  *                           -> ip6_input -> nd6_input | icmp6_input -> e->tcp_ptb
  *                                        -> e->tcp_input
  * serve/loop.c -> net_addrs_set (addr.c), net_start -> mld6_report (a backend attached)
+ * serve/loop.c -> net_tick -> mld6_report (every MLD_REPEAT_US)
  * tcp/tcp_out.c -> ip_output_hdr, ip_pseudo
  *
  * struct net is the bottom of the engine's state: the layers above embed it (struct tcp
@@ -63,6 +64,8 @@ struct net {
     uint16_t ip_id;
     uint64_t pp_full_us;      /* the parameter-problem bucket: when it is full again
                                  (icmp6.c); 0 at start: full */
+    uint64_t mld_due_us;      /* when the next unasked MLD report goes (nd6.c); 0: the
+                                 next pass sets it */
     /* Up: a TCP segment for our address, its IP header checked; p is its TCP header
      * (len bytes with the payload), fflags the frame's FRAME_* flags. */
     void (*tcp_input)(struct net *e, const struct ip_rx *rx, uint8_t *p, uint32_t len,
@@ -110,6 +113,9 @@ void eth_input(struct net *e, struct frame *f);
 uint32_t net_group_macs(const struct net *e, uint8_t macs[][6]);
 /* The backend is attached: announce what must be announced (MLDv2, nd6.c). */
 void net_start(struct net *e);
+/* Once a pass, after the received frames: what falls due by the clock (the MLDv2
+ * report repeated, nd6.c). */
+void net_tick(struct net *e);
 /* Write Ethernet + IP headers (of our address addr[local]'s version) to dst in front of
  * an L4 payload of l4len bytes; returns the IP header's length. */
 uint32_t ip_output_hdr(struct net *e, uint8_t *frame, const uint8_t dst_mac[6], uint8_t local,

@@ -42,6 +42,7 @@ void icmp6_send(struct net *e, uint8_t *frame, uint32_t ext, uint32_t len);
 
 /* nd6.c */
 void nd6_solicit_in(struct net *e, const struct ip6_rx *r, const uint8_t *p, uint32_t len);
+#define MLD_IS_EXCLUDE 2   /* RFC 3810 5.2.12: a current-state record */
 void mld6_report(struct net *e, uint8_t record_type);
 
 #endif

@@ -358,6 +358,7 @@ int ssdk_poll(struct ssdk_engine *e)
             e->tcp.net.nic->rx_release(e->tcp.net.nic, n);
         total += n;
     } while (n == RX_BURST && total < RX_PASS_MAX);
+    net_tick(&e->tcp.net);  /* the MLD report repeated (nd6.c) */
     timer_run(&e->tcp);
     tw_run(&e->tcp);
     if (e->ndyn_batch)  /* the application answers now; what it sends goes this pass */

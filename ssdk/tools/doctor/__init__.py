@@ -76,7 +76,7 @@ def format_report(target: Target, results: list[Result]) -> str:
                 f"queue {target.queue}"
                 if target.backend in ("af_xdp", "netmap") and target.queue
                 else "",
-                str(target.ip.ip) if target.ip else "no --ip",
+                ", ".join(str(a.ip) for a in target.served()) or "no --ip",
             ),
         )
     )
@@ -94,7 +94,11 @@ def format_report(target: Target, results: list[Result]) -> str:
 
 def report_json(target: Target, results: list[Result]) -> str:
     data = {
-        "target": {**asdict(target), "ip": str(target.ip) if target.ip else None},
+        "target": {
+            **asdict(target),
+            "ip": str(target.ip) if target.ip else None,
+            "addrs": [str(a) for a in target.served()],
+        },
         "checks": [
             {
                 "name": r.name,

@@ -7,10 +7,9 @@ table.run_checks -> _core, _privileges, _memlock, ... _syn_flood (target, probe)
 
 from __future__ import annotations
 
-import ipaddress
 from typing import TYPE_CHECKING
 
-from ssdk.core.addrs import IPV6_EXTRA
+from ssdk.core.addrs import IPV6_EXTRA, Interface
 from ssdk.tools import rtnl
 
 if TYPE_CHECKING:
@@ -27,6 +26,7 @@ from ssdk.tools.doctor.table import (
     FRAME_OVERHEAD,
     SLOT,
     Finding,
+    Status,
     Target,
     check,
     fail,
@@ -421,14 +421,21 @@ def _offloads(t: Target, p: Probe) -> Finding:
 
 @check("address")
 def _address(t: Target, p: Probe) -> Finding:
-    if t.ip is None:
+    if not t.served():
         return skip("no --ip given")
-    held = [(name, a) for name, a in p.addresses() if a.ip == t.ip.ip]
+    held = p.addresses()
+    return _worst([_address_one(t, p, a, held) for a in t.served()])
+
+
+def _address_one(
+    t: Target, p: Probe, ip: Interface, held_all: list[tuple[str, Interface]]
+) -> Finding:
+    held = [(name, a) for name, a in held_all if a.ip == ip.ip]
     if held and t.backend == "tap":
         # On a TAP the kernel's end is a host of its own, with its own address.
         name, a = held[0]
         return fail(
-            f"the kernel holds {t.ip.ip} itself (on {name}): this host sends to it "
+            f"the kernel holds {ip.ip} itself (on {name}): this host sends to it "
             "locally, never through the TAP",
             f"ip addr del {a.with_prefixlen} dev {name}",
         )
@@ -439,16 +446,37 @@ def _address(t: Target, p: Probe) -> Finding:
         name, a = held[0]
         if p.which("nft") is None:
             return fail(
-                f"the kernel holds {t.ip.ip} too (on {name}) and there is no nft: without "
+                f"the kernel holds {ip.ip} too (on {name}) and there is no nft: without "
                 "an nftables rule the kernel's TCP resets ssdk's connections",
                 f"apt-get install nftables, or ip addr del {a.with_prefixlen} dev {name}",
             )
         return ok(
-            f"the kernel holds {t.ip.ip} too (on {name}): ssdk takes its TCP port and "
+            f"the kernel holds {ip.ip} too (on {name}): ssdk takes its TCP port and "
             "an nftables rule keeps the kernel off it while ssdk serves; ARP, ping and "
             "the other ports stay the kernel's"
         )
-    return ok(f"the kernel does not hold {t.ip.ip}")
+    if ip.version == 6 and t.backend in ("af_packet", "af_xdp") and p.which("nft") is None:
+        # The kernel sees ssdk's IPv6 frames too and answers them with unreachables (or
+        # forwards them) unless an nftables rule drops them (share.guard_rules).
+        return fail(
+            f"the kernel does not hold {ip.ip}, and there is no nft: without an nftables "
+            "rule it answers ssdk's IPv6 packets with unreachables or forwards them",
+            "apt-get install nftables",
+        )
+    return ok(f"the kernel does not hold {ip.ip}")
+
+
+_SEVERITY = {Status.FAIL: 3, Status.WARN: 2, Status.OK: 1, Status.SKIP: 0}
+
+
+def _worst(findings: list[Finding]) -> Finding:
+    """One finding for several addresses: the first of the worst kind (its fix with
+    it); when all are alike and none needs a fix, their texts together."""
+    worst = max(findings, key=lambda f: _SEVERITY[f.status])
+    same = [f for f in findings if f.status is worst.status]
+    if worst.status in (Status.FAIL, Status.WARN) or len(same) == 1:
+        return worst
+    return Finding(worst.status, "; ".join(f.text for f in same))
 
 
 @check("forwarding", backends=("af_packet",), needs_link=True)
@@ -467,9 +495,13 @@ def _forwarding(t: Target, p: Probe) -> Finding:
 
 @check("own-host", needs_link=True)
 def _own_host(t: Target, p: Probe) -> Finding:
-    if t.ip is None:
+    if not t.served():
         return skip("no --ip given")
-    ip = t.ip.ip
+    return _worst([_own_host_one(t, p, a) for a in t.served()])
+
+
+def _own_host_one(t: Target, p: Probe, addr: Interface) -> Finding:
+    ip = addr.ip
     route = p.route_to(ip)
     if route is not None and route.local:
         return skip(f"the kernel holds {ip} (see address)")
@@ -484,7 +516,7 @@ def _own_host(t: Target, p: Probe) -> Finding:
         return fail(
             f"this host sends to {ip} {how or 'nowhere (no route)'}, not into "
             f"{t.iface}, so nothing reaches ssdk",
-            f"give {t.iface} an address in {t.ip.network}: ip addr add {_peer(t.ip)} dev {t.iface}",
+            f"give {t.iface} an address in {addr.network}: ip addr add {_peer(addr)} dev {t.iface}",
         )
     # AF_PACKET and AF_XDP read what arrives on the interface. This host's own frames
     # to ssdk would leave on it and never come back in (AF_PACKET ignores outgoing
@@ -509,7 +541,7 @@ def _own_host(t: Target, p: Probe) -> Finding:
     return ok(f"this host {where}: clients reach ssdk over {t.iface}'s link, this host does not")
 
 
-def _peer(ip: ipaddress.IPv4Interface) -> str:
+def _peer(ip: Interface) -> str:
     """An address for the kernel's end of a TAP beside ssdk's: the subnet's first host,
     or the next one when that is ssdk's."""
     hosts = iter(ip.network.hosts())

@@ -16,6 +16,7 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from ssdk.core.addrs import Interface
 from ssdk.tools import rtnl
 from ssdk.tools.rtnl import KernelRoute, Link
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 from ssdk.tools.doctor.table import SLOT
 
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 NETMAP_DEVICE = "/dev/netmap"  # netmap(4): the control device every netmap program opens
 
 
@@ -43,8 +45,9 @@ class Probe(Protocol):
     def offloads(self, name: str) -> dict[str, bool]: ...
     def prog_name(self, prog_id: int) -> str | None: ...
     def mounts(self) -> list[tuple[str, str]]: ...  # (mount point, type)
-    def addresses(self) -> list[tuple[str, ipaddress.IPv4Interface]]: ...
-    def route_to(self, ip: ipaddress.IPv4Address) -> KernelRoute | None: ...
+    # Both families: (interface, address), IPv4 and IPv6.
+    def addresses(self) -> list[tuple[str, Interface]]: ...
+    def route_to(self, ip: Address) -> KernelRoute | None: ...
     def forwarding(self, name: str) -> bool: ...
     def tap_owner(self, name: str) -> tuple[int, int]: ...  # uid, gid; -1 for none
     def user(self) -> tuple[int, set[int]]: ...  # euid, and the groups it is in
@@ -119,10 +122,10 @@ class LiveProbe:
         rows = (line.split() for line in Path("/proc/mounts").read_text().splitlines())
         return [(r[1], r[2]) for r in rows if len(r) >= 3]
 
-    def addresses(self) -> list[tuple[str, ipaddress.IPv4Interface]]:
-        return rtnl.addresses()
+    def addresses(self) -> list[tuple[str, Interface]]:
+        return [*rtnl.addresses(), *rtnl.addresses6()]
 
-    def route_to(self, ip: ipaddress.IPv4Address) -> KernelRoute | None:
+    def route_to(self, ip: Address) -> KernelRoute | None:
         return rtnl.route_to(ip)
 
     def forwarding(self, name: str) -> bool:

@@ -77,7 +77,10 @@ class Target:
 
     backend: str = "af_packet"
     iface: str | None = None
-    ip: ipaddress.IPv4Interface | None = None  # the first IPv4 --ip: what is checked
+    # The address the report names: the first IPv4 --ip, else the first.
+    ip: ipaddress.IPv4Interface | ipaddress.IPv6Interface | None = None
+    # Every --ip (ip among them); empty: ip alone. The address checks look at each.
+    addrs: tuple[ipaddress.IPv4Interface | ipaddress.IPv6Interface, ...] = ()
     v6: bool = False  # an IPv6 --ip too: segments carry 20 bytes more of IP header
     workers: int = 1
     queue: int = 0
@@ -94,7 +97,8 @@ class Target:
             backend=opts.backend,
             iface=opts.iface,
             ip=opts.ip,
-            v6=any(a.version == 6 for a in opts.addrs),
+            addrs=opts.served(),
+            v6=any(a.version == 6 for a in opts.served()),
             workers=opts.workers,
             queue=opts.queue,
             xdp_mode=opts.xdp_mode,
@@ -103,6 +107,10 @@ class Target:
             syn_backlog=opts.tcp.get("syn_backlog", cls.syn_backlog),
             synack_retries=opts.tcp.get("synack_retries", cls.synack_retries),
         )
+
+    def served(self) -> tuple[ipaddress.IPv4Interface | ipaddress.IPv6Interface, ...]:
+        """Every address to check: addrs, or ip alone (none without --ip)."""
+        return self.addrs or ((self.ip,) if self.ip else ())
 
 
 CheckFn: TypeAlias = "Callable[[Target, Probe], Finding]"
