@@ -10,11 +10,22 @@
 from __future__ import annotations
 
 import random
+import socket
 
 import pytest
-from harness import CLIENT_IP, CLIENT_MAC, SERVER_IP, SERVER_MAC, Peer, Stack
+from harness import (
+    CLIENT_IP,
+    CLIENT_IP6,
+    CLIENT_MAC,
+    SERVER_IP,
+    SERVER_IP6,
+    SERVER_MAC,
+    Peer,
+    Stack,
+)
 from scapy.compat import raw
 from scapy.layers.inet import IP, TCP
+from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
@@ -148,3 +159,58 @@ def test_a_wire_backend_drops_a_partial_checksum(stack: Stack, peer: Peer) -> No
     st = stack.stats()
     assert st["drop_tcp_csum"] == 1 and st["csum_partial_local"] == 0
     assert len(stack.send(syn)) == 1  # the same SYN with its full checksum is answered
+
+
+def super_frame6(payload: bytes, flags: str = "PA", seq: int = 1000) -> Ether:
+    return (
+        Ether(src=CLIENT_MAC, dst=SERVER_MAC)
+        / IPv6(src=CLIENT_IP6, dst=SERVER_IP6, fl=12345)
+        / TCP(sport=40000, dport=80, seq=seq, ack=5, flags=flags, window=500)
+        / Raw(payload)
+    )
+
+
+def partial_sum6(pkt: Ether) -> int:
+    """A CHECKSUM_PARTIAL sender's field over IPv6 (RFC 8200 8.1's pseudo-header: both
+    addresses, the 32-bit upper-layer length, next header 6), folded, from scapy's
+    addresses rather than the C under test."""
+    words = b"".join(socket.inet_pton(socket.AF_INET6, a) for a in (pkt[IPv6].src, pkt[IPv6].dst))
+    s = sum(int.from_bytes(words[i : i + 2], "big") for i in range(0, 32, 2))
+    tcp_len = len(raw(pkt[TCP]))
+    s += (tcp_len >> 16) + (tcp_len & 0xFFFF) + 6
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return s
+
+
+@pytest.mark.parametrize("size,mss", [(64 * 1024 - 100, 1428), (3001, 1000), (5, 1428)])
+def test_ipv6_split_follows_tcp_gso_segment(size: int, mss: int) -> None:
+    """The kernel's tcp6_gso_segment: as for IPv4, with each piece's payload length its
+    own (RFC 8200 3; no id, no header checksum) and the TCP checksum over IPv6's
+    pseudo-header. A veth with TSO hands a packet socket such super-frames (gso_type
+    TCPV6) when a kernel client sends a large body over IPv6."""
+    payload = random.Random(size).randbytes(size)
+    sf = super_frame6(payload, flags="FPA")
+    segs, n = split(with_csum(sf, partial_sum6(sf)), mss, vouched=True)
+    assert n == -(-size // mss) == len(segs)
+    got = b""
+    for i, frame in enumerate(segs):
+        pkt = Ether(frame)
+        fresh = Ether(frame)
+        del fresh[TCP].chksum
+        assert pkt[TCP].chksum == Ether(raw(fresh))[TCP].chksum, f"segment {i}: checksum"
+        body = bytes(pkt[TCP].payload)
+        assert len(body) == (mss if i < n - 1 else size - mss * (n - 1))
+        assert pkt[IPv6].plen == 20 + len(body) and pkt[IPv6].fl == 12345
+        assert pkt[TCP].seq == 1000 + len(got)
+        assert ("F" in str(pkt[TCP].flags)) == (i == n - 1)
+        got += body
+    assert got == payload
+
+
+def test_ipv6_partial_checksum_recognised() -> None:
+    """ssdk_tcp_csum_partial over IPv6: the folded pseudo-header sum is recognised as
+    partial, a full checksum is not."""
+    sf = super_frame6(b"x" * 100)
+    assert lib.ssdk_tcp_csum_partial(with_csum(sf, partial_sum6(sf)), len(raw(sf))) == 1
+    assert lib.ssdk_tcp_csum_partial(raw(sf), len(raw(sf))) == 0

@@ -3,7 +3,7 @@
  * partial TCP checksums.
  *
  * nic_af_packet.c -> gso_split (a super-frame the kernel queued whole) -> segments
- * tcp/tcp_in.c    -> tcp_csum_left_partial (a frame that failed verification, from a
+ * tcp/tcp_in.c    -> tcp_csum_left_partial_sum (a frame that failed verification, from a
  *                    backend that marked it FRAME_CSUM_LOCAL_LINK)
  *
  * A sender whose device offloads TCP checksums leaves in the checksum field only the
@@ -26,13 +26,15 @@
 #define GSO_SEG_MAX 256u
 
 /*
- * Cut the Ethernet/IPv4/TCP frame f (len bytes) into segments of at most seg_payload
- * payload bytes, each a whole frame of at most `stride` bytes at out + i * stride, its
+ * Cut the Ethernet/IPv4/TCP frame f (len bytes), or Ethernet/IPv6/TCP with TCP right after
+ * the IPv6 header, into segments of at most seg_payload payload bytes, each a whole
+ * frame of at most `stride` bytes at out + i * stride, its
  * length in lens[i]; at most max_segs of them (seg_payload grows if needed to fit). A
  * seg_payload of 0, or one too large for stride, means as much as fits in stride.
  *
  * As tcp_gso_segment does: each segment gets the IP total length, the IP id plus its
- * index, a new IP header checksum and its own sequence number; FIN and PSH stay only on
+ * index, a new IP header checksum (IPv6: its payload length only) and its own sequence
+ * number; FIN and PSH stay only on
  * the last segment, CWR only on the first. The TCP checksum of each segment is computed
  * afresh when `vouched` (the kernel said the super-frame's checksum is local or already
  * verified) or when the super-frame's own checksum verifies; otherwise every segment
@@ -40,7 +42,7 @@
  * as it would have dropped the super-frame.
  *
  * Returns the number of segments, or -1 for a frame that is not a whole, unfragmented
- * IPv4/TCP frame (the caller hands it on unchanged and the stack counts why it drops it).
+ * IPv4/TCP or IPv6/TCP frame (the caller hands it on unchanged and the stack counts why it drops it).
  */
 int gso_split(const uint8_t *f, uint32_t len, uint32_t seg_payload, int vouched,
               uint8_t *out, uint32_t stride, uint32_t max_segs, uint32_t *lens);
@@ -58,14 +60,6 @@ static inline int tcp_csum_left_partial_sum(uint64_t psum, const uint8_t *tcp, u
     if (len < 20 || len > 0xffff)
         return 0;
     return ntohs(th->csum) == csum_fold(psum);
-}
-
-/* The same for a segment behind the IPv4 header ih. */
-static inline int tcp_csum_left_partial(const struct ip_hdr *ih, const uint8_t *tcp,
-                                        uint32_t len)
-{
-    return tcp_csum_left_partial_sum(csum_pseudo(ih->src, ih->dst, IPPROTO_TCP_,
-                                                 (uint16_t)len), tcp, len);
 }
 
 #endif

@@ -49,7 +49,7 @@
 #define FRAME_CSUM_TRUSTED 0x1
 /* The frame came over a virtual link (veth, TAP), made by a kernel on this machine: a
  * TCP checksum that fails verification but holds exactly what a sender with checksum
- * offload leaves (gso.h, tcp_csum_left_partial) is taken as local, not as damage. */
+ * offload leaves (gso.h, tcp_csum_left_partial_sum) is taken as local, not as damage. */
 #define FRAME_CSUM_LOCAL_LINK 0x2
 /* One of the segments the backend cut from a super-frame (gso.c); counted rx_gso_segs. */
 #define FRAME_GSO_SEG 0x4

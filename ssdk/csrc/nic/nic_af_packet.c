@@ -136,7 +136,8 @@ static uint32_t take_copy(struct nic_afp *a)
      * verified it (virtio_net_hdr_from_skb: CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY). */
     int vouched = (vh->flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID)) != 0;
     a->seg_flags = vouched ? FRAME_CSUM_TRUSTED : 0;
-    if ((vh->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) == VIRTIO_NET_HDR_GSO_TCPV4) {
+    uint8_t gso = vh->gso_type & ~VIRTIO_NET_HDR_GSO_ECN;
+    if (gso == VIRTIO_NET_HDR_GSO_TCPV4 || gso == VIRTIO_NET_HDR_GSO_TCPV6) {
         int k = gso_split(f, len, le16toh(vh->gso_size), vouched, a->segs, SEG_STRIDE,
                           GSO_SEG_MAX, a->seg_lens);
         a->seg_flags |= FRAME_GSO_SEG;
