@@ -148,3 +148,30 @@ def test_random_loss_does_not_collapse_bbr(make_stack: Callable[..., Stack]) -> 
     link = 1000 / service
     assert rates[BBR] >= 0.9 * link, rates
     assert rates[CUBIC] <= 0.75 * rates[BBR], rates
+
+
+def test_rounds_the_receive_window_limited_do_not_fill_the_pipe(
+    make_stack: Callable[..., Stack],
+) -> None:
+    """draft-ietf-ccwg-bbr, BBRCheckStartupFullBandwidth: the pipe is full after three
+    rounds without 25% more bandwidth, counting only rounds whose samples were not
+    limited (draft-cheng-tcpm-rate-delivery 3.3: an application-limited sample shows
+    the application's rate, not the path's). A round in which the peer's receive window
+    held the sender back shows the receiver's rate in the same way: a client whose
+    window starts small and grows as its autotuning sees data (or stays at a hole a lost
+    retransmission keeps open) must not end Startup at its rate. Here the window is
+    twelve segments for the first second (about 115 segments a second), then 8 MB; the
+    link takes 500 a second. Startup, still on, doubles from there and fills the link:
+    from 2 s to 3.5 s it delivers 90% of the link or more. Counted as full rounds, those
+    of the small window had ended Startup at a quarter of the link, and ProbeBW cruised
+    there until its first probe, 2 to 3 s later."""
+    service = 2.0
+    path = start(make_stack, service=service)
+    path.peer.window = 137  # x 128 (wscale 7): 17536 bytes, twelve segments
+    path.run(1000)
+    assert path.rate(500, 1000) <= 130, path.rate(500, 1000)  # the window's rate
+    path.peer.window = 65535  # 8 MB: the window no longer limits
+    path.run(2500)
+    link = 1000 / service
+    assert path.rate(2000, 3500) >= 0.9 * link, (path.rate(2000, 3500), link)
+

@@ -16,6 +16,8 @@ enum { BBR_STARTUP, BBR_DRAIN, BBR_DOWN, BBR_CRUISE, BBR_REFILL, BBR_UP, BBR_PRO
 #define BB_CNT      0x18  /* BBR.full_bw_count, 0-3 */
 #define BB_CNT_1    0x08
 #define BB_RTT_LOW  0x20  /* ProbeRTT: inflight is down; phase_ms is when it got there */
+#define BB_RWND     0x40  /* the peer's receive window held the sender back since P went */
+#define BB_P_RWND   0x80  /* ...and before P went: the round P closes was the receiver's */
 
 /* One delivery-rate sample (draft-cheng 3.2): delivered bytes over interval_us, from a
  * range whose round trip was rtt_us. interval_us 0: none this ACK. */

@@ -377,6 +377,21 @@ static void output_recovery(struct tcp *e, struct tcb *c, uint32_t end)
 }
 
 /*
+ * Whether the turn that just ended stopped at the peer's receive window with data ready
+ * and room left in cwnd (in recovery, room over pipe, RFC 6675): the window, not the
+ * congestion controller, set the rate. A resend still due is not held by it.
+ */
+static int rwnd_limited(const struct tcb *c, uint32_t end)
+{
+    uint32_t seq, len, out = c->snd.nxt - c->snd.una;
+    if (!seq_lt(c->snd.nxt, end) || out + c->mss <= c->snd.wnd)
+        return 0;
+    if (c->sack.in_recovery)
+        return !recovery_next(c, &seq, &len) && recovery_pipe(c) + c->mss <= c->cc.cwnd;
+    return out + c->mss <= c->cc.cwnd;
+}
+
+/*
  * A connection's turn in the transmit round (tcp_sched.c): send what the windows allow,
  * the stream's bytes, then our FIN once they are all out, until the turn's quantum is
  * spent. Returns why it stopped: TX_DONE (nothing more may go now), or TX_MORE,
@@ -403,6 +418,8 @@ int tcp_output_turn(struct tcp *e, struct tcb *c)
                 if (lt && c->snd.max - c->snd.una > c->cc.cwnd)
                     c->sack.lt_sent++;
         }
+        if (e->tx_stop == TX_DONE && rwnd_limited(c, end))
+            rate_rwnd_limited(c);  /* BBR: this round's sample is the receiver's (tcp_rate.c) */
         if (e->tx_stop != TX_DONE) {
             timer_after_output(e, c);
             return e->tx_stop;

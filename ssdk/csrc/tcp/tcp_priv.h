@@ -259,6 +259,7 @@ void bbr_on_ack(struct tcp *e, struct tcb *c);
 void bbr_on_rto(struct tcp *e, struct tcb *c);
 void bbr_rtt(struct tcp *e, struct tcb *c, uint32_t rtt_us);
 void rate_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len);
+void rate_rwnd_limited(struct tcb *c);
 
 /* tcp_rack.c */
 struct rack_verdict {

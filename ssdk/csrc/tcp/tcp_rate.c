@@ -3,6 +3,7 @@
  * fast the path delivered what this connection sent, one sample per round trip.
  *
  * tcp_out.c (send_data, send_super) -> rate_sent     a range of data goes (new or again)
+ * tcp_out.c (tcp_output_turn)       -> rate_rwnd_limited   the peer's window held it back
  * tcp_bbr.c (bbr_on_ack)            -> rate_on_ack   an ACK delivered bytes: the sample
  *
  * The draft keeps, with every packet sent, the connection's delivered count, the time
@@ -40,7 +41,12 @@ void rate_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len)
      * paced connection's catch-up), with the state that all of it carries: its ACK
      * then comes after the whole burst's, which the sample so covers. */
     if (!(b->flags & BB_P)) {
-        b->flags = (uint8_t)(b->flags | BB_P);
+        /* What P's sample measures is what was sent in the round before P went (the
+         * bytes delivered between P's send and its ACK went about a round earlier):
+         * where the receive window held the sender back then, it is the receiver's
+         * rate, not the path's. */
+        b->flags = (uint8_t)((b->flags & BB_RWND) ? b->flags | BB_P_RWND : b->flags & ~BB_P_RWND);
+        b->flags = (uint8_t)((b->flags | BB_P) & ~BB_RWND);
         b->p_sent_us = now;
         b->p_delivered = b->delivered;
         b->p_delivered_us = b->delivered_us;
@@ -87,8 +93,24 @@ uint32_t rate_on_ack(struct tcp *e, struct tcb *c, struct rate_sample *rs)
      * that had not been delivered when it went (what was resent counts once). */
     uint32_t sent = b->p_end - c->snd.iss;
     rs->tx_in_flight = (int32_t)(sent - b->p_delivered) > 0 ? sent - b->p_delivered : 0;
-    rs->app_limited = (b->flags & BB_P_APP) != 0;
+    rs->app_limited = (b->flags & (BB_P_APP | BB_P_RWND)) != 0;
     if (rs->interval_us == 0)
         rs->interval_us = 1;
     return newly;
+}
+
+/*
+ * The peer's receive window, not cwnd nor pacing, kept data that was ready from going
+ * (tcp_output_turn). Draft-cheng 3.3 marks a sample application-limited because it
+ * shows the application's rate, not the path's; one taken while the receiver's window
+ * limited the sender shows the receiver's (its window still growing, as a receiver's
+ * autotuning grows it, or its left edge held at a hole that a lost retransmission
+ * keeps open for another round trip), and is marked the same way, so that such rounds
+ * neither lower nor, in Startup, end the search for the path's bandwidth (the draft's
+ * BBRCheckStartupFullBandwidth counts only rounds that were not limited).
+ */
+void rate_rwnd_limited(struct tcb *c)
+{
+    if (c->opts & CO_BBR)
+        c->cc.bbr.flags |= BB_RWND;
 }
