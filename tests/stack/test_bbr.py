@@ -175,3 +175,33 @@ def test_rounds_the_receive_window_limited_do_not_fill_the_pipe(
     link = 1000 / service
     assert path.rate(2000, 3500) >= 0.9 * link, (path.rate(2000, 3500), link)
 
+
+def test_drain_ends_on_the_data_in_flight_not_what_the_peer_holds(
+    make_stack: Callable[..., Stack],
+) -> None:
+    """draft-ietf-ccwg-bbr, BBRCheckDrainDone: Drain (pacing_gain 0.35) ends once
+    C.inflight, the data in the network (in a recovery RFC 6675's pipe), is down to the
+    BDP. What the peer SACKed above a hole is out of the network: counted as in flight,
+    a hole that stays open (here one segment lost four times over, Drain having just
+    begun) holds BBR in Drain for the whole recovery, and the link idles at a third of
+    its rate. Drained to the BDP, ProbeBW keeps the link busy through the recovery: 80%
+    of it or more from 2.25 s to 2.7 s (500 segments a second, BDP 51)."""
+    service = 2.0
+    path = start(make_stack, service=service)
+    peer = path.peer
+    hole: dict[str, int | None] = {"at": None, "left": 4}
+
+    def lose(seg: object) -> bool:
+        if hole["at"] is None and peer.stack.now_ms >= 2000:
+            hole["at"] = peer.rseq(seg)  # type: ignore[arg-type]
+        if hole["at"] == peer.rseq(seg) and hole["left"]:  # type: ignore[arg-type]
+            hole["left"] = hole["left"] - 1  # type: ignore[operator]
+            return True
+        return False
+
+    peer.lose = lose  # type: ignore[assignment]
+    path.run(3000)
+    assert hole["left"] == 0, hole  # the original and three resends were lost
+    assert path.sent_rate(1800, 1950) < 50  # Drain had begun (pacing_gain 0.35)
+    link = 1000 / service
+    assert path.rate(2250, 2700) >= 0.8 * link, (path.rate(2250, 2700), link)

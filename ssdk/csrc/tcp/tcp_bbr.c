@@ -65,6 +65,18 @@ static uint32_t bdp(const struct tcb *c, uint32_t gain)
     return v > 1000000000u ? 1000000000u : (uint32_t)v;
 }
 
+/* The draft's C.inflight, what its state machine compares with the BDP: the data in the
+ * network (RFC 6675's pipe in recovery: SACKed and presumed-lost bytes left the path),
+ * not SND.MAX - SND.UNA, which in a long recovery also counts all that the peer holds
+ * above the hole and kept Drain from ever seeing the queue gone. */
+static uint32_t inflight(const struct tcb *c)
+{
+    if (c->sack.in_recovery)
+        return recovery_pipe(c);
+    uint32_t out = c->snd.max - c->snd.una, held = sack_bytes(c);
+    return out > held ? out - held : 0;
+}
+
 static uint32_t pacing_gain(uint8_t state)
 {
     switch (state) {
@@ -158,7 +170,7 @@ static void check_loss(struct tcp *e, struct tcb *c, const struct rate_sample *r
         return;
     if (b->state == BBR_STARTUP && lost < STARTUP_LOSSES * c->mss)
         return;
-    uint32_t out = c->snd.max - c->snd.una, floor = bdp(c, DEFAULT_CWND) / 100 * BETA;
+    uint32_t out = inflight(c), floor = bdp(c, DEFAULT_CWND) / 100 * BETA;
     b->inflight_hi = out > floor ? out : floor;
     if (b->state == BBR_STARTUP)
         b->flags |= BB_FILLED;
@@ -170,7 +182,7 @@ static void check_loss(struct tcp *e, struct tcb *c, const struct rate_sample *r
 static void update_state(struct tcp *e, struct tcb *c, int round)
 {
     struct tcb_bbr *b = &c->cc.bbr;
-    uint32_t out = c->snd.max - c->snd.una, t = bbr_ms(e);
+    uint32_t out = inflight(c), t = bbr_ms(e);
     switch (b->state) {
     case BBR_STARTUP:
         if (b->flags & BB_FILLED)
