@@ -205,3 +205,23 @@ def test_drain_ends_on_the_data_in_flight_not_what_the_peer_holds(
     assert path.sent_rate(1800, 1950) < 50  # Drain had begun (pacing_gain 0.35)
     link = 1000 / service
     assert path.rate(2250, 2700) >= 0.8 * link, (path.rate(2250, 2700), link)
+
+
+def test_probe_bw_up_comes_after_reno_rounds_when_the_bdp_is_small(
+    make_stack: Callable[..., Stack],
+) -> None:
+    """draft-ietf-ccwg-bbr, BBRCheckTimeToProbeBW: ProbeBW probes for bandwidth after 2
+    to 3 s, or sooner once as many rounds have passed as a Reno flow would take to grow
+    its window by the BDP (BBRIsRenoCoexistenceProbeTime: one segment a round, at most
+    63 rounds). With a BDP of 11 segments (100 segments a second, 110 ms) that is 11
+    round trips, about 1.2 s: Up (1.15 x BDP or more in flight) comes within 1.6 s of
+    Drain's end, not 2 to 3 s after it."""
+    service = 10.0
+    bdp = bdp_of(service)
+    path = start(make_stack, service=service)
+    path.run(5000)
+    ticks = path.ticks
+    peak = max(ticks, key=lambda t: t.inflight)
+    drained = next(t for t in ticks if t.ms > peak.ms and t.inflight <= bdp)
+    up = next(t for t in ticks if t.ms > drained.ms + 100 and t.inflight >= 1.15 * bdp)
+    assert 1000 <= up.ms - drained.ms <= 1600, (drained, up)

@@ -178,6 +178,24 @@ static void check_loss(struct tcp *e, struct tcb *c, const struct rate_sample *r
         start_cycle(e, c);
 }
 
+/* Draft, BBRIsRenoCoexistenceProbeTime: the next probe for bandwidth comes no later
+ * than the rounds a Reno flow takes to grow its window by the target inflight (one
+ * segment a round: the BDP, or cwnd if less, in segments), at most 63; else a small BDP
+ * (a short round trip, or a low rate after Startup ended on loss) would wait the
+ * wall-clock 2 to 3 s, hundreds of rounds, to find bandwidth that came free. Rounds
+ * are counted in time, the cycle's age over SRTT: no round counter is kept. */
+static int reno_probe_time(const struct tcb *c, uint32_t t)
+{
+    const struct tcb_bbr *b = &c->cc.bbr;
+    uint64_t target = bdp(c, 100), rounds;
+    if (target > c->cc.cwnd)
+        target = c->cc.cwnd;
+    rounds = target / c->mss;
+    if (rounds > 63)
+        rounds = 63;
+    return c->timer.srtt_us && (uint64_t)(t - b->phase_ms) * 1000u >= rounds * c->timer.srtt_us;
+}
+
 /* The state machine, after the model took the ACK's sample (draft, BBRUpdateControl...). */
 static void update_state(struct tcp *e, struct tcb *c, int round)
 {
@@ -193,14 +211,14 @@ static void update_state(struct tcp *e, struct tcb *c, int round)
             start_cycle(e, c);
         break;
     case BBR_DOWN:  /* leave headroom below inflight_hi, and no queue */
-        if (t - b->phase_ms >= b->probe_wait_ms)
+        if (t - b->phase_ms >= b->probe_wait_ms || reno_probe_time(c, t))
             enter(e, c, BBR_REFILL);
         else if (out <= bdp(c, 100)
                  && (!b->inflight_hi || out <= b->inflight_hi / 100 * (100 - HEADROOM)))
             b->state = BBR_CRUISE;  /* the cycle's clock runs on */
         break;
     case BBR_CRUISE:
-        if (t - b->phase_ms >= b->probe_wait_ms)
+        if (t - b->phase_ms >= b->probe_wait_ms || reno_probe_time(c, t))
             enter(e, c, BBR_REFILL);
         break;
     case BBR_REFILL:  /* one round at the estimated rate, then probe */
