@@ -23,6 +23,31 @@ def opts(backend: str = "af_packet", port: int = 80) -> ServeOptions:
     return ServeOptions(target="app.ssdk", backend=backend, iface="veth0", ip=IP, port=port)
 
 
+class FakeNft:
+    """share._nft as a recorder: every call as (script, argv); `nft list` answers
+    `listed`; every call returns `rc` with `err` on stderr."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str | None, tuple[str, ...]]] = []
+        self.listed, self.rc, self.err = "", 0, ""
+
+    def __call__(self, script: str | None, *argv: str) -> subprocess.CompletedProcess[str]:
+        self.calls.append((script, argv))
+        out = self.listed if argv[:1] == ("list",) else ""
+        return subprocess.CompletedProcess(["nft"], self.rc, out, self.err)
+
+    def deleted(self) -> list[tuple[str, ...]]:
+        return [argv for _, argv in self.calls if argv[:1] == ("delete",)]
+
+
+@pytest.fixture
+def nft(monkeypatch: pytest.MonkeyPatch) -> FakeNft:
+    fake = FakeNft()
+    monkeypatch.setattr(share, "_nft", fake)
+    monkeypatch.setattr(share.shutil, "which", lambda name: f"/usr/sbin/{name}")
+    return fake
+
+
 @pytest.mark.skipif(share.shutil.which("clang") is None, reason="no clang")
 def test_the_xdp_program_compiles_once_into_the_cache(tmp_path: Path) -> None:
     obj = xdp_object(tmp_path)
@@ -63,16 +88,8 @@ def test_kernel_holds_names_the_interface() -> None:
     assert kernel_holds(ipaddress.IPv4Address("198.18.0.9"), lambda: addrs) is None
 
 
-def test_the_guard_drops_ssdks_port_before_the_kernels_tcp(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    calls: list[tuple[str | None, tuple[str, ...]]] = []
-
-    def nft(script: str | None, *argv: str) -> subprocess.CompletedProcess[str]:
-        calls.append((script, argv))
-        return subprocess.CompletedProcess(["nft"], 0, "", "")
-
-    monkeypatch.setattr(share, "_nft", nft)
+def test_the_guard_drops_ssdks_port_before_the_kernels_tcp(nft: FakeNft) -> None:
+    calls = nft.calls
     with share.kernel_guard(IP.ip, 8080, needed=True) as guard:
         assert guard is not None and guard.table == f"ssdk_{share.os.getpid()}"
         script = calls[0][0] or ""
@@ -87,26 +104,14 @@ def test_the_guard_drops_ssdks_port_before_the_kernels_tcp(
     assert calls == []
 
 
-def test_the_table_goes_when_the_block_fails(monkeypatch: pytest.MonkeyPatch) -> None:
-    deleted: list[tuple[str, ...]] = []
-
-    def nft(script: str | None, *argv: str) -> subprocess.CompletedProcess[str]:
-        if argv:
-            deleted.append(argv)
-        return subprocess.CompletedProcess(["nft"], 0, "", "")
-
-    monkeypatch.setattr(share, "_nft", nft)
+def test_the_table_goes_when_the_block_fails(nft: FakeNft) -> None:
     with pytest.raises(RuntimeError), share.kernel_guard(IP.ip, 80, needed=True):
         raise RuntimeError("a worker did not start")
-    assert deleted == [("delete", "table", "ip", f"ssdk_{share.os.getpid()}")]
+    assert nft.deleted() == [("delete", "table", "ip", f"ssdk_{share.os.getpid()}")]
 
 
-def test_nft_refusing_the_table_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    def nft(script: str | None, *argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.CompletedProcess(["nft"], 1, "", "Error: Could not process rule:\n"
-                                           "Operation not permitted\n")  # fmt: skip
-
-    monkeypatch.setattr(share, "_nft", nft)
+def test_nft_refusing_the_table_is_one_line(nft: FakeNft) -> None:
+    nft.rc, nft.err = 1, "Error: Could not process rule:\nOperation not permitted\n"
     guard = KernelGuard(IP.ip, 80)
     with pytest.raises(ShareError) as info:
         guard.add()
@@ -114,19 +119,10 @@ def test_nft_refusing_the_table_is_one_line(monkeypatch: pytest.MonkeyPatch) -> 
     assert not guard.added
 
 
-def test_stale_tables_are_those_whose_pid_is_gone(monkeypatch: pytest.MonkeyPatch) -> None:
-    listed = "table ip filter\ntable ip ssdk_1\ntable ip ssdk_999999999\ntable ip ssdk_x\n"
-    deleted: list[str] = []
-
-    def nft(script: str | None, *argv: str) -> subprocess.CompletedProcess[str]:
-        if argv[0] == "delete":
-            deleted.append(argv[-1])
-        return subprocess.CompletedProcess(["nft"], 0, listed if argv[0] == "list" else "", "")
-
-    monkeypatch.setattr(share, "_nft", nft)
-    monkeypatch.setattr(share.shutil, "which", lambda name: f"/usr/sbin/{name}")
+def test_stale_tables_are_those_whose_pid_is_gone(nft: FakeNft) -> None:
+    nft.listed = "table ip filter\ntable ip ssdk_1\ntable ip ssdk_999999999\ntable ip ssdk_x\n"
     assert share.remove_stale_tables() == ["ssdk_999999999"]  # pid 1 lives
-    assert deleted == ["ssdk_999999999"]
+    assert [argv[-1] for argv in nft.deleted()] == ["ssdk_999999999"]
 
 
 def test_af_packet_gets_a_socket_filter_and_the_banner_says_what_it_reads() -> None:
@@ -193,16 +189,8 @@ def test_the_rules_for_each_family_and_whether_the_kernel_holds_the_address() ->
         share.guard_rules([(IP6, True)], [])
 
 
-def test_the_ipv6_table_is_added_with_the_ipv4_one_and_both_go(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    calls: list[tuple[str | None, tuple[str, ...]]] = []
-
-    def nft(script: str | None, *argv: str) -> subprocess.CompletedProcess[str]:
-        calls.append((script, argv))
-        return subprocess.CompletedProcess(["nft"], 0, "", "")
-
-    monkeypatch.setattr(share, "_nft", nft)
+def test_the_ipv6_table_is_added_with_the_ipv4_one_and_both_go(nft: FakeNft) -> None:
+    calls = nft.calls
     free6 = ipaddress.IPv6Address("2001:2::9")
     with share.guarded([(IP.ip, True), (IP6, True), (free6, False)], [80]) as guard:
         assert guard is not None
@@ -242,18 +230,9 @@ def test_the_ipv4_guard_reads_as_it_always_did() -> None:
     )
 
 
-def test_stale_ipv6_tables_go_too(monkeypatch: pytest.MonkeyPatch) -> None:
-    listed = ("table ip ssdk_999999999\ntable ip6 ssdk_999999999\ntable ip6 ssdk_1\n"
-              "table inet filter\n")  # fmt: skip
-    deleted: list[tuple[str, ...]] = []
-
-    def nft(script: str | None, *argv: str) -> subprocess.CompletedProcess[str]:
-        if argv[0] == "delete":
-            deleted.append(argv)
-        return subprocess.CompletedProcess(["nft"], 0, listed if argv[0] == "list" else "", "")
-
-    monkeypatch.setattr(share, "_nft", nft)
-    monkeypatch.setattr(share.shutil, "which", lambda name: f"/usr/sbin/{name}")
+def test_stale_ipv6_tables_go_too(nft: FakeNft) -> None:
+    nft.listed = ("table ip ssdk_999999999\ntable ip6 ssdk_999999999\ntable ip6 ssdk_1\n"
+                  "table inet filter\n")  # fmt: skip
     assert share.remove_stale_tables() == ["ssdk_999999999"]
-    assert deleted == [("delete", "table", "ip", "ssdk_999999999"),
+    assert nft.deleted() == [("delete", "table", "ip", "ssdk_999999999"),
                        ("delete", "table", "ip6", "ssdk_999999999")]  # fmt: skip
