@@ -193,6 +193,11 @@ struct ssdk_stats {
     uint64_t icmp6_param_probs;   /* ICMPv6 parameter problems sent */
     uint64_t icmp6_pp_limited;    /* parameter problems not sent: the rate limit */
     uint64_t ptb_mss_lowered;     /* connections whose MSS a Packet Too Big lowered */
+    uint64_t flights_in_use;      /* gauge: flight blocks held (connections with data or a
+                                     FIN in flight or to send: tcp/flight.c) */
+    uint64_t flights_peak;        /* gauge: the most flight blocks held at once */
+    uint64_t scoreboards_in_use;  /* gauge: SACK scoreboards held (peers holding ranges
+                                     above a hole) */
 };
 
 void ssdk_config_default(struct ssdk_config *cfg);

@@ -45,7 +45,7 @@ int tcp_init(struct tcp *e, const struct tcp_upcalls *up)
     e->incarnation = calloc(max, sizeof(uint32_t));
     if (!e->conns || !e->hash || !e->txq || !e->incarnation || timer_init(e)
         || tw_init(e, e->net.cfg.time_wait_max ? e->net.cfg.time_wait_max : 1)
-        || rxbuf_init(e))
+        || rxbuf_init(e) || flight_init(e))
         return -1;
     e->hash_mask = buckets - 1;
     /* Half the pool: a flood of half-open entries can hold no more, so the other half
@@ -76,6 +76,7 @@ void tcp_free(struct tcp *e)
     free(e->incarnation);
     free(e->per_ip);
     rxbuf_free(e);
+    flight_free(e);
 }
 
 static uint32_t bucket(const struct tcp *e, const struct ip_addr *raddr, uint16_t rport,
@@ -249,6 +250,7 @@ struct tcb *conn_alloc(struct tcp *e, const struct ip_addr *raddr, uint16_t rpor
     struct tcb *c = &e->conns[e->free_head];
     SSDK_ASSERT(c->state == TCP_NONE && c->timer.at_ms == 0);  /* a free slot is nothing else */
     SSDK_ASSERT(!c->rcv.bufid && e->rx.in_frame != c);  /* its buffer went back (conn_free) */
+    SSDK_ASSERT(!c->fl);  /* and its flight block */
     if (e->free_head == e->conn_bump) {  /* never used: the next one is the next after it */
         e->conn_bump++;
         e->free_head = e->conn_bump < e->net.cfg.max_conns ? e->conn_bump : NONE32;
@@ -286,6 +288,7 @@ void conn_free(struct tcp *e, struct tcb *c)
     if (e->rx.in_frame == c)
         e->rx.in_frame = NULL;
     tcp_rcv_discard(e, c);  /* its receive buffer goes back to the pool */
+    flight_put(e, c);
     uint32_t *head = chain_head(e, &c->raddr, c->rport, c->laddr);
     if (*head - 1 == idx) {
         *head = c->hnext + 1;  /* NONE32 + 1: empty */

@@ -44,7 +44,8 @@ int rxbuf_init(struct tcp *e)
     p->mem = calloc(cap, TCP_RCV_CAP);
     p->back = malloc((size_t)cap * sizeof(uint32_t));
     p->wait = malloc((size_t)max * sizeof(uint32_t));
-    return p->mem && p->back && p->wait ? 0 : -1;
+    p->ooo = calloc(cap, sizeof(*p->ooo));
+    return p->mem && p->back && p->wait && p->ooo ? 0 : -1;
 }
 
 void rxbuf_free(struct tcp *e)
@@ -52,6 +53,7 @@ void rxbuf_free(struct tcp *e)
     free(e->rx.mem);
     free(e->rx.back);
     free(e->rx.wait);
+    free(e->rx.ooo);
 }
 
 static void rx_gauge(struct tcp *e)

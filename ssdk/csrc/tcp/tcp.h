@@ -52,10 +52,18 @@
 #define SYNACK_RETRIES_MAX 100u  /* ssdk_config.synack_retries: beyond, hours */
 #define TCP_OPT_PACING 0x8u  /* ssdk_config.options: pace each connection (tcp_sched.c) */
 
+/* The pooled blocks (flight.c): a connection holds a flight block while it has
+ * anything in flight or to send, and a scoreboard while the peer reports SACKed ranges
+ * above SND.UNA; between requests it holds neither. */
+struct tcb_flight;
+struct tcb_sb;
+
 /*
- * One connection's TCP control block: fixed size, lives in the pool (conn.c). The
- * groups follow Seastar's tcp.hh: what the send side and the receive side keep apart,
- * then the timers, the congestion controller and loss recovery.
+ * One connection's TCP control block: what it keeps between requests, fixed size, in
+ * the pool (conn.c). The groups follow Seastar's tcp.hh: what the send side and the
+ * receive side keep apart, then the timer, the congestion window; the state only a
+ * flight needs (loss recovery, RACK, the controller's working state, pacing) is in
+ * the flight block (struct tcb_flight below), taken from a pool while data is out.
  */
 struct tcb {
     uint32_t hnext;           /* hash chain, or free list */
@@ -85,7 +93,6 @@ struct tcb {
          * again, so the flight during the batch says less. In the padding after wscale. */
         uint32_t used;
         uint64_t last_us;     /* data last sent: the restart window after idle (RFC 5681 4.1) */
-        uint64_t pace_us;     /* the earliest time the next data may go (tcp_sched.c) */
     } snd;
 
     /* The one timer (tcp_timer.c) and RFC 6298 state, in microseconds. */
@@ -101,21 +108,57 @@ struct tcb {
         uint64_t app_ms;      /* the application's deadline while idle; 0: none */
         uint32_t srtt_us, rttvar_us, rto_ms;
         uint32_t rtt_seq;     /* segment being timed (Karn: never a retransmitted one) */
-        uint64_t rtt_start_us;
     } timer;
 
-    /* The congestion window, loss recovery's window (PRR) and what undo would give
-     * back, then the state of the one controller the connection runs (ssdk_config.cc):
-     * CUBIC's (RFC 9438, in segments and microseconds, tcp_cc.c) or BBR's with its
-     * delivery-rate sampler (tcp_bbr.c, tcp_rate.c), sharing the space. */
+    /* The congestion window, and what the controller keeps of its model between
+     * flights (tcp_cc.c: cc_flight_end, cc_flight_begin): CUBIC its W_max, BBR its
+     * max_bw, min_rtt and when it was taken, its state and whether the pipe was
+     * filled. 24 bytes. */
     struct tcb_cc {
         uint32_t cwnd, ssthresh;
-        /* PRR (RFC 6937 3): bytes in flight when recovery began, delivered since, and
-         * sent since. 12 bytes. */
+        uint32_t keep[3];
+        uint8_t  keep_flags;
+    } cc;
+
+    /* The receive side (tcp_reass.c). len bytes came in order and the application has
+     * not taken them: in the pooled buffer bufid names, or, while the segment that
+     * brought them is processed, in its RX frame (tcp_rcv_data). Past them in the
+     * buffer, at their distance from RCV.NXT, the bytes held beyond a gap: nooo
+     * ranges, kept with the buffer (rx_pool.ooo). */
+    struct tcb_rcv {
+        uint32_t irs, nxt;
+        uint32_t ts_recent;   /* RFC 7323 4.3: the peer's timestamp we echo (and PAWS) */
+        uint32_t last_ack;    /* RCV.NXT as our last ACK carried it */
+        uint32_t bufid;       /* the pooled buffer held: 1 + its index; 0 (zeroed) none */
+        uint16_t len;
+        /* The window our last ACK carried: last_ack + last_wnd is the right edge we
+         * advertised, which a later window never moves back (tcp_priv.h: rcv_wnd). */
+        uint16_t last_wnd;
+        uint8_t  nooo;
+    } rcv;
+
+    struct tcb_flight *fl;    /* while anything is in flight or to send; NULL between */
+};
+/* What a connection keeps between requests (4624 bytes with the request buffer it used
+ * to carry, 536 with all of a flight's state): docs/tcp.md, "Memory per connection". */
+#define TCB_SIZE_MAX 208
+_Static_assert(sizeof(struct tcb) <= TCB_SIZE_MAX, "struct tcb grew: see docs/tcp.md");
+
+/*
+ * A flight's state, from a pool (flight.c) while the connection has data or a FIN in
+ * flight or to send (or a SYN-ACK): loss recovery's window and undo, the controller's
+ * working state, the SACK scoreboard's summary, RACK's send times, and pacing.
+ */
+struct tcb_flight {
+    /* PRR (RFC 6937 3): bytes in flight when recovery began, delivered since, and
+     * sent since; undo (RFC 3708, RFC 4015; tcp_sack.c): the window and ssthresh
+     * before the last reduction, and SND.UNA when it began (undo_marker), while
+     * sack.undo has UN_ARMED; then the state of the one controller the connection
+     * runs (ssdk_config.cc): CUBIC's (RFC 9438, in segments and microseconds, tcp_cc.c)
+     * or BBR's with its delivery-rate sampler (tcp_bbr.c, tcp_rate.c), sharing the
+     * space. 88 bytes. */
+    struct tcb_ccx {
         uint32_t recover_fs, prr_delivered, prr_out;
-        /* Undo (RFC 3708, RFC 4015; tcp_sack.c): the window and ssthresh before the
-         * last reduction, and SND.UNA when it began (undo_marker), while sack.undo has
-         * UN_ARMED. 12 bytes. */
         uint32_t prior_cwnd, prior_ssthresh, undo_marker;
         union {
             struct {
@@ -144,10 +187,9 @@ struct tcb {
         };
     } cc;
 
-    /* Loss detection and recovery (tcp_sack.c): what the peer holds above SND.UNA, and
-     * the holes. */
+    /* Loss detection and recovery (tcp_sack.c): how many ranges above SND.UNA the peer
+     * holds (their bounds in the scoreboard, sb, while there are any), and the holes. */
     struct tcb_sack {
-        uint32_t blocks[SACK_RANGES][2];  /* [start, end), disjoint, ascending */
         uint8_t  nblocks;
         uint8_t  dupacks;
         uint8_t  in_recovery;
@@ -180,28 +222,18 @@ struct tcb {
         uint8_t  lined;       /* bit k: step k merged like times: its line, give or take */
     } rack;
 
-    /* The receive side (tcp_reass.c). len bytes came in order and the application has
-     * not taken them: in the pooled buffer bufid names, or, while the segment that
-     * brought them is processed, in its RX frame (tcp_rcv_data). Past them in the
-     * buffer, at their distance from RCV.NXT, the bytes held beyond a gap (ooo). */
-    struct tcb_rcv {
-        uint32_t irs, nxt;
-        uint32_t ts_recent;   /* RFC 7323 4.3: the peer's timestamp we echo (and PAWS) */
-        uint32_t last_ack;    /* RCV.NXT as our last ACK carried it */
-        uint32_t ooo[SACK_MAX][2];  /* held beyond a gap: [start, end), newest first */
-        uint32_t bufid;       /* the pooled buffer held: 1 + its index; 0 (zeroed) none */
-        uint16_t len;
-        /* The window our last ACK carried: last_ack + last_wnd is the right edge we
-         * advertised, which a later window never moves back (tcp_priv.h: rcv_wnd). */
-        uint16_t last_wnd;
-        uint8_t  nooo;
-    } rcv;
+    uint64_t rtt_start_us;    /* when timer.rtt_seq went (TF_TIMING) */
+    uint64_t pace_us;         /* the earliest time the next data may go (tcp_sched.c) */
+    struct tcb_sb *sb;        /* the SACKed ranges, while sack.nblocks > 0 */
 };
-/* The control block without the request buffer it used to carry (4624 bytes then, 536
- * now, with a 16-byte peer address for IPv4 and IPv6 alike): docs/tcp.md, "Memory per
- * connection". A later step packs the rest further. */
-#define TCB_SIZE_MAX 536
-_Static_assert(sizeof(struct tcb) <= TCB_SIZE_MAX, "struct tcb grew: see docs/tcp.md");
+#define FLIGHT_SIZE_MAX 240
+_Static_assert(sizeof(struct tcb_flight) <= FLIGHT_SIZE_MAX, "see docs/tcp.md");
+
+/* The SACK scoreboard (tcp_sack.c), from a pool while the peer holds ranges above
+ * SND.UNA: [start, end), disjoint, ascending, sack.nblocks of them. */
+struct tcb_sb {
+    uint32_t blocks[SACK_RANGES][2];
+};
 
 #define TF_TIMING      0x01  /* timer.rtt_seq is being timed */
 #define TF_RCV_SHUT    0x02  /* closed by the application: what still comes is dropped */
@@ -287,6 +319,20 @@ struct rx_pool {
     /* The connection whose unread bytes lie in the RX frame being processed, and where. */
     struct tcb *in_frame;
     const uint8_t *frame_data;
+    /* Per buffer: the ranges held beyond a gap (tcp_reass.c), [start, end), newest
+     * first, tcb.rcv.nooo of them. */
+    uint32_t (*ooo)[SACK_MAX][2];
+};
+
+/* A pool of fixed-size blocks (flight.c): cap of them in one mapping, untouched until
+ * used; handed out from a bump index, and those given back reused first, last in
+ * first out, through a free list kept in the blocks themselves, so the memory touched
+ * follows the most ever held at once. */
+struct blk_pool {
+    uint8_t  *mem;
+    uint32_t size, cap, bump;
+    uint32_t free_head;       /* 1 + the index of the last block given back; 0 none */
+    uint32_t used;
 };
 
 struct tw_entry;
@@ -333,6 +379,8 @@ struct tcp {
     struct timer_wheel wheel;
     struct tw_table tw;
     struct rx_pool rx;
+    struct blk_pool flights;  /* struct tcb_flight, max_conns of them (flight.c) */
+    struct blk_pool sbs;      /* struct tcb_sb, as many */
     uint64_t isn_secret[2];
 };
 

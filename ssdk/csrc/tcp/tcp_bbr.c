@@ -58,7 +58,7 @@ static uint32_t max_bw(const struct tcb_bbr *b)
  * window (the draft's InitialCwnd for an unknown BDP). */
 static uint32_t bdp(const struct tcb *c, uint32_t gain)
 {
-    const struct tcb_bbr *b = &c->cc.bbr;
+    const struct tcb_bbr *b = &c->fl->cc.bbr;
     if (!max_bw(b) || !b->min_rtt_us)
         return (uint32_t)((uint64_t)10u * c->mss * gain / 100);
     uint64_t v = (uint64_t)max_bw(b) * b->min_rtt_us / 1000000u * gain / 100;
@@ -71,7 +71,7 @@ static uint32_t bdp(const struct tcb *c, uint32_t gain)
  * above the hole and kept Drain from ever seeing the queue gone. */
 static uint32_t inflight(const struct tcb *c)
 {
-    if (c->sack.in_recovery)
+    if (c->fl->sack.in_recovery)
         return recovery_pipe(c);
     uint32_t out = c->snd.max - c->snd.una, held = sack_bytes(c);
     return out > held ? out - held : 0;
@@ -92,7 +92,7 @@ static uint32_t pacing_gain(uint8_t state)
  * the first sample, the initial window over SRTT at the gain (BBRInitPacingRate). */
 uint64_t bbr_pacing_rate(const struct tcb *c)
 {
-    const struct tcb_bbr *b = &c->cc.bbr;
+    const struct tcb_bbr *b = &c->fl->cc.bbr;
     uint64_t g = pacing_gain(b->state), r = (uint64_t)max_bw(b) * g * (100 - PACING_MARGIN) / 10000u;
     if (!max_bw(b) || b->state == BBR_STARTUP) {
         /* One sample a round leaves max_bw a round behind Startup's doubling: Startup
@@ -107,11 +107,8 @@ uint64_t bbr_pacing_rate(const struct tcb *c)
 
 void bbr_init(struct tcp *e, struct tcb *c)
 {
+    (void)e;
     c->opts |= CO_BBR;
-    c->cc.bbr = (struct tcb_bbr){
-        .delivered = 0, .delivered_us = (uint32_t)e->net.now_us, .min_rtt_ms = bbr_ms(e),
-        .state = BBR_STARTUP,
-    };
 }
 
 /* Draft: ProbeBW's cycle starts with Down; max_bw's window moves on (two cycles long),
@@ -119,7 +116,7 @@ void bbr_init(struct tcp *e, struct tcb *c)
  * the clock's microseconds are random enough here). */
 static void start_cycle(struct tcp *e, struct tcb *c)
 {
-    struct tcb_bbr *b = &c->cc.bbr;
+    struct tcb_bbr *b = &c->fl->cc.bbr;
     b->bw[1] = b->bw[0];
     b->bw[0] = 0;
     b->state = BBR_DOWN;
@@ -127,10 +124,49 @@ static void start_cycle(struct tcp *e, struct tcb *c)
     b->probe_wait_ms = (uint16_t)(2000 + e->net.now_us % 1000);
 }
 
+static void enter(struct tcp *e, struct tcb *c, uint8_t state);
+
+/*
+ * A flight begins (flight.c, cc_flight_begin): the model the last one left (max_bw,
+ * min_rtt and when it was taken), as the draft keeps it across idle time. A connection
+ * that had filled the pipe resumes ProbeBW in Cruise, pacing at max_bw (the draft's
+ * BBRHandleRestartFromIdle), with its next probe for bandwidth 2 to 3 s away; one that
+ * had not goes on with Startup. The rest (the sampler, inflight_hi, the round's losses,
+ * Startup's full_bw count) starts afresh: a flight after idle time measures anew.
+ */
+void bbr_flight_begin(struct tcp *e, struct tcb *c)
+{
+    struct tcb_bbr *b = &c->fl->cc.bbr;
+    /* The delivery count goes on from all the connection delivered before (tcp_rate.c
+     * counts from SND.UNA): a flight's first ACK then delivers only what it acknowledges. */
+    *b = (struct tcb_bbr){
+        .delivered = c->snd.una - c->snd.iss, .delivered_us = (uint32_t)e->net.now_us,
+        .bw = {c->cc.keep[0], 0},
+        .min_rtt_us = c->cc.keep[1], .min_rtt_ms = c->cc.keep[1] ? c->cc.keep[2] : bbr_ms(e),
+        .state = BBR_STARTUP,
+    };
+    if (c->cc.keep_flags & BB_FILLED) {
+        b->flags = BB_FILLED;
+        start_cycle(e, c);
+        b->bw[0] = b->bw[1];  /* start_cycle moved it to the older window */
+        enter(e, c, BBR_CRUISE);
+    }
+}
+
+/* The flight is over: what bbr_flight_begin will need. */
+void bbr_flight_end(struct tcb *c)
+{
+    const struct tcb_bbr *b = &c->fl->cc.bbr;
+    c->cc.keep[0] = max_bw(b);
+    c->cc.keep[1] = b->min_rtt_us;
+    c->cc.keep[2] = b->min_rtt_ms;
+    c->cc.keep_flags = b->flags & BB_FILLED;
+}
+
 static void enter(struct tcp *e, struct tcb *c, uint8_t state)
 {
-    c->cc.bbr.state = state;
-    c->cc.bbr.phase_ms = bbr_ms(e);
+    c->fl->cc.bbr.state = state;
+    c->fl->cc.bbr.phase_ms = bbr_ms(e);
 }
 
 /* Draft, BBRCheckStartupDone: the pipe is full when max_bw has not grown by 25% in
@@ -160,7 +196,7 @@ static void check_full_pipe(struct tcb_bbr *b, const struct rate_sample *rs)
  * pipe. */
 static void check_loss(struct tcp *e, struct tcb *c, const struct rate_sample *rs)
 {
-    struct tcb_bbr *b = &c->cc.bbr;
+    struct tcb_bbr *b = &c->fl->cc.bbr;
     uint32_t lost = b->round_lost;
     b->round_lost = 0;
     uint32_t base = rs->tx_in_flight > rs->delivered ? rs->tx_in_flight : rs->delivered;
@@ -186,7 +222,7 @@ static void check_loss(struct tcp *e, struct tcb *c, const struct rate_sample *r
  * are counted in time, the cycle's age over SRTT: no round counter is kept. */
 static int reno_probe_time(const struct tcb *c, uint32_t t)
 {
-    const struct tcb_bbr *b = &c->cc.bbr;
+    const struct tcb_bbr *b = &c->fl->cc.bbr;
     uint64_t target = bdp(c, 100), rounds;
     if (target > c->cc.cwnd)
         target = c->cc.cwnd;
@@ -199,7 +235,7 @@ static int reno_probe_time(const struct tcb *c, uint32_t t)
 /* The state machine, after the model took the ACK's sample (draft, BBRUpdateControl...). */
 static void update_state(struct tcp *e, struct tcb *c, int round)
 {
-    struct tcb_bbr *b = &c->cc.bbr;
+    struct tcb_bbr *b = &c->fl->cc.bbr;
     uint32_t out = inflight(c), t = bbr_ms(e);
     switch (b->state) {
     case BBR_STARTUP:
@@ -256,7 +292,7 @@ static void update_state(struct tcp *e, struct tcb *c, int round)
  * probes, and by half the BDP in ProbeRTT; never below four segments. */
 static void set_cwnd(struct tcb *c, uint32_t newly)
 {
-    struct tcb_bbr *b = &c->cc.bbr;
+    struct tcb_bbr *b = &c->fl->cc.bbr;
     uint32_t gain = b->state == BBR_UP ? UP_CWND : DEFAULT_CWND;
     /* One sample a round (tcp_rate.c) leaves max_bw a round behind a Startup that
      * doubles each round: while it still grows, the bound is where it will be. */
@@ -280,7 +316,7 @@ static void set_cwnd(struct tcb *c, uint32_t newly)
 
 void bbr_on_ack(struct tcp *e, struct tcb *c)
 {
-    struct tcb_bbr *b = &c->cc.bbr;
+    struct tcb_bbr *b = &c->fl->cc.bbr;
     struct rate_sample rs;
     uint32_t newly = rate_on_ack(e, c, &rs);
     if (!newly)
@@ -313,7 +349,7 @@ void bbr_on_ack(struct tcp *e, struct tcb *c)
  */
 void bbr_rtt(struct tcp *e, struct tcb *c, uint32_t rtt_us)
 {
-    struct tcb_bbr *b = &c->cc.bbr;
+    struct tcb_bbr *b = &c->fl->cc.bbr;
     uint32_t t = bbr_ms(e);
     if (rtt_us == 0)
         rtt_us = 1;
@@ -330,5 +366,5 @@ void bbr_on_rto(struct tcp *e, struct tcb *c)
 {
     (void)e;
     c->cc.cwnd = c->mss;
-    c->cc.bbr.flags &= (uint8_t)~BB_P;  /* go-back-N resends what P covered */
+    c->fl->cc.bbr.flags &= (uint8_t)~BB_P;  /* go-back-N resends what P covered */
 }

@@ -20,6 +20,7 @@
  * and seconds, as the RFC writes it. Nothing here sends: the callers do.
  */
 #include <math.h>
+#include <string.h>
 #include "tcp/tcp_priv.h"
 
 #define CUBIC_C 0.4
@@ -27,29 +28,54 @@
 
 enum { CC_CUBIC = 0, CC_NEWRENO = 1, CC_BBR = 2 };
 
-/* docs/tcp.md states what each part takes per connection: the windows 8 bytes, PRR's 12
- * and undo's 12 (the two bytes in tcb_sack fill its padding), then the controller's
- * state, BBR's 64 sharing CUBIC's 32: 96. */
-_Static_assert(sizeof(struct tcb_cc) == 96, "tcb_cc is the 96 bytes docs/tcp.md states");
-_Static_assert(sizeof(struct tcb_snd) == 56, "snd.used fills padding: tcb_snd stays 56 bytes");
+/* docs/tcp.md states what each part takes per connection: in the control block the
+ * windows and what the controller keeps between flights, 24 bytes; in the flight block
+ * PRR's 12 and undo's 12 (the two bytes in tcb_sack fill its padding), then the
+ * controller's working state, BBR's 64 sharing CUBIC's 32: 88. */
+_Static_assert(sizeof(struct tcb_cc) == 24, "tcb_cc is the 24 bytes docs/tcp.md states");
+_Static_assert(sizeof(struct tcb_ccx) == 88, "tcb_ccx is the 88 bytes docs/tcp.md states");
+_Static_assert(sizeof(struct tcb_snd) == 48, "snd.used fills padding: tcb_snd stays 48 bytes");
 
 void cc_init(struct tcp *e, struct tcb *c)
 {
     c->cc.cwnd = 10u * c->mss;  /* RFC 6928 */
     c->cc.ssthresh = UINT32_MAX;
-    if (e->net.cfg.cc == CC_BBR) {  /* tcp_bbr.c: its state shares CUBIC's space */
-        bbr_init(e, c);
+    if (e->net.cfg.cc == CC_BBR)
+        bbr_init(e, c);  /* tcp_bbr.c: its state shares CUBIC's space */
+}
+
+/* A flight begins (flight.c): the controller's working state from what it kept. CUBIC
+ * starts a new epoch (RFC 9438 4.2: at the first ACK, from W_max and the window then),
+ * as after any idle time. */
+void cc_flight_begin(struct tcp *e, struct tcb *c)
+{
+    if (c->opts & CO_BBR) {
+        bbr_flight_begin(e, c);
         return;
     }
-    c->cc.epoch_us = 0;
-    c->cc.w_max = 0;
+    float w_max;
+    memcpy(&w_max, &c->cc.keep[0], sizeof(w_max));
+    c->fl->cc.w_max = w_max;
+    c->fl->cc.epoch_us = 0;
+}
+
+/* The flight is over: CUBIC keeps W_max (a float is exact enough for a window in
+ * segments), BBR its model (bbr_flight_end). */
+void cc_flight_end(struct tcb *c)
+{
+    if (c->opts & CO_BBR) {
+        bbr_flight_end(c);
+        return;
+    }
+    float w_max = (float)c->fl->cc.w_max;
+    memcpy(&c->cc.keep[0], &w_max, sizeof(w_max));
 }
 
 /* What was in flight, less what limited transmit sent beyond cwnd (RFC 5681 3.2 (2):
  * those segments must not count in the new ssthresh). */
 static uint32_t flight(const struct tcb *c)
 {
-    uint32_t f = c->snd.max - c->snd.una, lt = (uint32_t)c->sack.lt_sent * c->mss;
+    uint32_t f = c->snd.max - c->snd.una, lt = (uint32_t)c->fl->sack.lt_sent * c->mss;
     return f > lt ? f - lt : 0;
 }
 
@@ -57,24 +83,24 @@ static uint32_t flight(const struct tcb *c)
 static void cubic_on_ack(struct tcp *e, struct tcb *c, uint32_t acked)
 {
     double mss = c->mss, cwnd = c->cc.cwnd / mss;
-    if (c->cc.epoch_us == 0) {
-        c->cc.epoch_us = e->net.now_us;
-        if (c->cc.w_max < cwnd)
-            c->cc.w_max = cwnd;  /* no loss seen yet: the curve starts here */
-        c->cc.k_s = cbrt(c->cc.w_max * (1 - CUBIC_BETA) / CUBIC_C);
-        c->cc.w_est = cwnd;
+    if (c->fl->cc.epoch_us == 0) {
+        c->fl->cc.epoch_us = e->net.now_us;
+        if (c->fl->cc.w_max < cwnd)
+            c->fl->cc.w_max = cwnd;  /* no loss seen yet: the curve starts here */
+        c->fl->cc.k_s = cbrt(c->fl->cc.w_max * (1 - CUBIC_BETA) / CUBIC_C);
+        c->fl->cc.w_est = cwnd;
     }
     double rtt = (c->timer.srtt_us ? c->timer.srtt_us : 100000) / 1e6;
-    double t = (e->net.now_us - c->cc.epoch_us) / 1e6 + rtt, d = t - c->cc.k_s;
-    double target = CUBIC_C * d * d * d + c->cc.w_max;
+    double t = (e->net.now_us - c->fl->cc.epoch_us) / 1e6 + rtt, d = t - c->fl->cc.k_s;
+    double target = CUBIC_C * d * d * d + c->fl->cc.w_max;
     if (target > 1.5 * cwnd)
         target = 1.5 * cwnd;  /* RFC 9438 4.2: at most 50% growth per RTT */
     /* RFC 9438 4.3: the estimate grows by alpha per window of ACKed data. */
     double alpha = 3.0 * (1 - CUBIC_BETA) / (1 + CUBIC_BETA);
-    c->cc.w_est += alpha * (acked / mss) / cwnd;
+    c->fl->cc.w_est += alpha * (acked / mss) / cwnd;
     double next = cwnd;
-    if (c->cc.w_est > target)
-        next = c->cc.w_est;
+    if (c->fl->cc.w_est > target)
+        next = c->fl->cc.w_est;
     else if (target > cwnd)
         next = cwnd + (target - cwnd) / cwnd * (acked / mss);
     double bytes = next * mss;
@@ -145,8 +171,8 @@ void cc_on_loss(struct tcp *e, struct tcb *c)
     if (e->net.cfg.cc == CC_CUBIC) {
         double cwnd = used / (double)c->mss;
         /* RFC 9438 4.7, fast convergence: yield to newer flows after a loss below W_max. */
-        c->cc.w_max = cwnd < c->cc.w_max ? cwnd * (1 + CUBIC_BETA) / 2 : cwnd;
-        c->cc.epoch_us = 0;
+        c->fl->cc.w_max = cwnd < c->fl->cc.w_max ? cwnd * (1 + CUBIC_BETA) / 2 : cwnd;
+        c->fl->cc.epoch_us = 0;
         uint32_t s = (uint32_t)(used * CUBIC_BETA);
         c->cc.ssthresh = s > two ? s : two;
     } else {
@@ -165,8 +191,8 @@ void cc_recovery_start(struct tcp *e, struct tcb *c)
 {
     cc_on_loss(e, c);
     c->cc.cwnd = c->cc.ssthresh;
-    c->cc.recover_fs = flight(c);
-    c->cc.prr_delivered = c->cc.prr_out = 0;
+    c->fl->cc.recover_fs = flight(c);
+    c->fl->cc.prr_delivered = c->fl->cc.prr_out = 0;
 }
 
 /*
@@ -181,16 +207,16 @@ void cc_recovery_start(struct tcp *e, struct tcb *c)
  */
 static void prr_on_ack(struct tcb *c, uint32_t delivered)
 {
-    SSDK_ASSERT(c->sack.in_recovery);
+    SSDK_ASSERT(c->fl->sack.in_recovery);
     uint32_t pipe = recovery_pipe(c), sndcnt;
-    c->cc.prr_delivered += delivered;
+    c->fl->cc.prr_delivered += delivered;
     if (pipe > c->cc.ssthresh) {
-        uint64_t fs = c->cc.recover_fs ? c->cc.recover_fs : 1;
-        uint64_t due = ((uint64_t)c->cc.prr_delivered * c->cc.ssthresh + fs - 1) / fs;
-        sndcnt = due > c->cc.prr_out ? (uint32_t)(due - c->cc.prr_out) : 0;
+        uint64_t fs = c->fl->cc.recover_fs ? c->fl->cc.recover_fs : 1;
+        uint64_t due = ((uint64_t)c->fl->cc.prr_delivered * c->cc.ssthresh + fs - 1) / fs;
+        sndcnt = due > c->fl->cc.prr_out ? (uint32_t)(due - c->fl->cc.prr_out) : 0;
     } else {
-        uint32_t owed = c->cc.prr_delivered > c->cc.prr_out
-                      ? c->cc.prr_delivered - c->cc.prr_out : 0;
+        uint32_t owed = c->fl->cc.prr_delivered > c->fl->cc.prr_out
+                      ? c->fl->cc.prr_delivered - c->fl->cc.prr_out : 0;
         uint64_t limit = (uint64_t)(owed > delivered ? owed : delivered) + c->mss;
         sndcnt = c->cc.ssthresh - pipe;
         if (sndcnt > limit)
@@ -216,11 +242,11 @@ void cc_recovery_ack(struct tcp *e, struct tcb *c, uint32_t delivered)
  * undo_marker); its retransmissions are counted from zero (undo_resent). */
 void cc_undo_start(struct tcb *c)
 {
-    c->cc.prior_cwnd = c->cc.cwnd;
-    c->cc.prior_ssthresh = c->cc.ssthresh;
-    c->cc.undo_marker = c->snd.una;
-    c->sack.undo = UN_ARMED;
-    c->sack.undo_retrans = 0;
+    c->fl->cc.prior_cwnd = c->cc.cwnd;
+    c->fl->cc.prior_ssthresh = c->cc.ssthresh;
+    c->fl->cc.undo_marker = c->snd.una;
+    c->fl->sack.undo = UN_ARMED;
+    c->fl->sack.undo_retrans = 0;
 }
 
 /* The reduction was spurious: the window and ssthresh go back to what they were before
@@ -230,12 +256,12 @@ void cc_undo_start(struct tcb *c)
 void cc_undo(struct tcp *e, struct tcb *c)
 {
     (void)e;
-    SSDK_ASSERT(c->sack.undo & UN_ARMED);
-    if (c->cc.cwnd < c->cc.prior_cwnd)
-        c->cc.cwnd = c->cc.prior_cwnd;
-    if (c->cc.ssthresh < c->cc.prior_ssthresh)
-        c->cc.ssthresh = c->cc.prior_ssthresh;
-    c->sack.undo = 0;
+    SSDK_ASSERT(c->fl->sack.undo & UN_ARMED);
+    if (c->cc.cwnd < c->fl->cc.prior_cwnd)
+        c->cc.cwnd = c->fl->cc.prior_cwnd;
+    if (c->cc.ssthresh < c->fl->cc.prior_ssthresh)
+        c->cc.ssthresh = c->fl->cc.prior_ssthresh;
+    c->fl->sack.undo = 0;
 }
 
 /* RFC 5681 4.1: a connection idle for more than an RTO starts again from the initial
@@ -248,7 +274,7 @@ void cc_after_idle(struct tcp *e, struct tcb *c)
     if (c->snd.last_us && e->net.now_us - c->snd.last_us > (uint64_t)c->timer.rto_ms * 1000
         && c->cc.cwnd > iw) {
         c->cc.cwnd = iw;
-        c->cc.epoch_us = 0;
+        c->fl->cc.epoch_us = 0;
     }
 }
 

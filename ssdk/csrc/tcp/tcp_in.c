@@ -64,7 +64,7 @@ static void rtt_from_ack(struct tcp *e, struct tcb *c, const struct seg *s)
         c->flags &= (uint8_t)~TF_TIMING;
     } else if ((c->flags & TF_TIMING) && seq_lt(c->timer.rtt_seq, s->ack)) {
         c->flags &= (uint8_t)~TF_TIMING;
-        rtt_sample(e, c, e->net.now_us - c->timer.rtt_start_us);
+        rtt_sample(e, c, e->net.now_us - c->fl->rtt_start_us);
     }
 }
 
@@ -83,11 +83,11 @@ static uint32_t dup_threshold(const struct tcb *c)
  * timeout's resends, which would have moved it far. */
 static int ack_heuristic(const struct tcb *c, uint32_t ack)
 {
-    if (c->cc.cwnd > c->mss && c->snd.una - c->sack.prev_una <= 4u * c->mss)
+    if (c->cc.cwnd > c->mss && c->snd.una - c->fl->sack.prev_una <= 4u * c->mss)
         return 1;
     /* After a tail loss probe (no go-back-N since), duplicate ACKs at exactly `recover`
      * mean the first segment above the last recovery was lost. */
-    return c->sack.tlp_sent && seq_le(c->sack.recover, ack);
+    return c->fl->sack.tlp_sent && seq_le(c->fl->sack.recover, ack);
 }
 
 /*
@@ -98,9 +98,9 @@ static int ack_heuristic(const struct tcb *c, uint32_t ack)
  */
 static void dupack_in(struct tcp *e, struct tcb *c, const struct seg *s, uint32_t delivered)
 {
-    if (c->sack.dupacks < UINT8_MAX)
-        c->sack.dupacks++;
-    if (c->sack.in_recovery) {
+    if (c->fl->sack.dupacks < UINT8_MAX)
+        c->fl->sack.dupacks++;
+    if (c->fl->sack.in_recovery) {
         recovery_on_ack(e, c, 0, delivered);
         return;
     }
@@ -110,11 +110,11 @@ static void dupack_in(struct tcp *e, struct tcb *c, const struct seg *s, uint32_
      * once it has, a segment reordered within the window is no loss. */
     struct rack_verdict v;
     int rack = rack_detect(e, c, &v);
-    int counted = (c->sack.dupacks >= dup_threshold(c) || sack_is_lost(c)
-                   || (c->sack.tlp_sent && c->sack.nblocks))
-               && (!rack || !(c->rack.flags & RK_REORD));
+    int counted = (c->fl->sack.dupacks >= dup_threshold(c) || sack_is_lost(c)
+                   || (c->fl->sack.tlp_sent && c->fl->sack.nblocks))
+               && (!rack || !(c->fl->rack.flags & RK_REORD));
     if (((rack && seq_lt(c->snd.una, v.lost_hi)) || counted)
-        && ((c->opts & CO_SACK) || seq_lt(c->sack.recover, s->ack)
+        && ((c->opts & CO_SACK) || seq_lt(c->fl->sack.recover, s->ack)
             || ack_heuristic(c, s->ack)))
         recovery_enter(e, c, delivered);
 }
@@ -150,9 +150,16 @@ static int ack_in(struct tcp *e, struct tcb *c, const struct seg *s)
     uint32_t wnd = s->wnd << c->snd.wscale;
     if (wnd == 0)
         c->timer.retries = 0;  /* a peer that answers our zero-window probes is alive */
+    if (!c->fl) {
+        /* Nothing of ours in flight (flight.c): the ACK can only update the window,
+         * and SACK blocks can report nothing we still have out. */
+        SSDK_ASSERT(acked == 0 && c->snd.una == c->snd.max);
+        set_snd_wnd(c, wnd);
+        return 0;
+    }
     uint32_t news = 0, sacked = sack_bytes(c);
     /* RACK.fack before this ACK: what it newly acknowledges below it came out of order */
-    uint32_t fack = c->sack.nblocks ? c->sack.blocks[c->sack.nblocks - 1][1] : c->snd.una;
+    uint32_t fack = sack_high(c);
     if ((c->opts & CO_SACK) && s->opt.nsack) {
         e->net.st->sack_blocks += s->opt.nsack;
         news = sack_update(e, c, &s->opt, dsack_in(e, c, s));
@@ -180,28 +187,28 @@ static int ack_in(struct tcp *e, struct tcb *c, const struct seg *s)
     rtt_from_ack(e, c, s);
     c->timer.retries = 0;
     progress_mark(e, c);  /* the send timeout counts from here */
-    c->sack.tlp_sent = 0;
-    c->sack.prev_una = c->snd.una;
+    c->fl->sack.tlp_sent = 0;
+    c->fl->sack.prev_una = c->snd.una;
     c->snd.una = s->ack;
     if (seq_lt(c->snd.nxt, c->snd.una))
         c->snd.nxt = c->snd.una;
-    sack_trim(c);
-    rack_trim(c, c->sack.prev_una);
+    sack_trim(e, c);
+    rack_trim(c, c->fl->sack.prev_una);
     /* RFC 6937 3.1, DeliveredData: the change in SND.UNA plus the change in what is
      * SACKed (which falls where the ACK covers bytes SACKed before). */
     int64_t dd = (int64_t)acked + sack_bytes(c) - sacked;
     uint32_t delivered = dd > 0 ? (uint32_t)dd : 0;
-    if (c->sack.in_recovery) {
+    if (c->fl->sack.in_recovery) {
         recovery_on_ack(e, c, acked, delivered);
     } else {
-        c->sack.dupacks = 0;
-        c->sack.lt_sent = 0;
+        c->fl->sack.dupacks = 0;
+        c->fl->sack.lt_sent = 0;
         cc_on_ack(e, c, acked);
         frto_on_ack(e, c, acked, 0);  /* RFC 5682 2b, 3b */
         /* RFC 8985 6.2: any ACK, not only a duplicate, may show RACK a loss; not while
          * F-RTO waits for the ACK that says whether there was one. */
         struct rack_verdict v;
-        if (c->sack.nblocks && !(c->sack.undo & UN_FRTO) && rack_detect(e, c, &v)
+        if (c->fl->sack.nblocks && !(c->fl->sack.undo & UN_FRTO) && rack_detect(e, c, &v)
             && seq_lt(c->snd.una, v.lost_hi))
             recovery_enter(e, c, delivered);
     }

@@ -50,7 +50,7 @@ static struct tcb *conn_open(struct tcp *e, const struct ip_rx *rx, const struct
     c->rcv.irs = irs;
     c->rcv.nxt = irs + 1;
     c->snd.iss = iss;
-    c->snd.una = c->sack.recover = iss;
+    c->snd.una = iss;
     c->snd.nxt = c->snd.max = c->snd.end = iss + 1;
     cc_init(e, c);
     c->timer.rto_ms = e->net.cfg.rto_init_ms;
@@ -166,7 +166,8 @@ void tcp_listen(struct tcp *e, const struct ip_rx *rx, struct seg *s)
     set_snd_wnd(c, s->wnd);  /* RFC 7323 2.2: the window of a SYN is never scaled */
     conn_set_state(c, TCP_SYN_RECEIVED);
     e->net.st->conns_syn_received = ++e->syn_recv;
-    c->timer.rtt_start_us = e->net.now_us;
+    flight_take(e, c);  /* the SYN-ACK is in flight: its loss timer and RTT sample */
+    c->fl->rtt_start_us = e->net.now_us;
     c->timer.rtt_seq = c->snd.iss;
     c->flags |= TF_TIMING;
     tcp_send_ctl(e, c, TH_SYN | TH_ACK, c->snd.iss);

@@ -111,8 +111,8 @@ uint32_t tcp_opts_write(const struct tcp *e, const struct tcb *c, uint8_t *o,
         o[n++] = TCPOPT_NOP, o[n++] = TCPOPT_NOP;
         o[n++] = TCPOPT_SACK, o[n++] = (uint8_t)(2 + 8 * blocks);
         for (uint32_t i = 0; i < blocks; i++, n += 8) {
-            put32(o + n, c->rcv.ooo[i][0]);
-            put32(o + n + 4, c->rcv.ooo[i][1]);
+            put32(o + n, rcv_ooo(e, c)[i][0]);
+            put32(o + n + 4, rcv_ooo(e, c)[i][1]);
         }
     }
     return n;

@@ -166,7 +166,7 @@ void tcp_send_rst(struct tcp *e, const struct ip_rx *rx, const struct tcp_hdr *t
 /* A TX buffer for a frame of `segs` segments, or NULL with e->tx_stop set. */
 static uint8_t *tx_take(struct tcp *e, struct tcb *c, uint32_t segs)
 {
-    if (e->tx_quota == 0 || (e->tx_quota != TX_NO_TURN && c->snd.pace_us > e->net.now_us)) {
+    if (e->tx_quota == 0 || (e->tx_quota != TX_NO_TURN && c->fl->pace_us > e->net.now_us)) {
         e->tx_stop = e->tx_quota == 0 ? TX_MORE : TX_PACED;
         return NULL;
     }
@@ -263,9 +263,9 @@ static uint32_t chunk_max(const struct tcp *e, const struct tcb *c)
 /* Where a SACKed range covers seq, the first byte above it; else seq. */
 static uint32_t skip_sacked(const struct tcb *c, uint32_t seq)
 {
-    for (uint8_t i = 0; i < c->sack.nblocks; i++)
-        if (seq_le(c->sack.blocks[i][0], seq) && seq_lt(seq, c->sack.blocks[i][1]))
-            seq = c->sack.blocks[i][1];
+    for (uint8_t i = 0; i < c->fl->sack.nblocks; i++)
+        if (seq_le(c->fl->sb->blocks[i][0], seq) && seq_lt(seq, c->fl->sb->blocks[i][1]))
+            seq = c->fl->sb->blocks[i][1];
     return seq;
 }
 
@@ -339,7 +339,7 @@ static int send_next(struct tcp *e, struct tcb *c, uint32_t end, uint32_t wnd,
     } else if (!(c->flags & TF_TIMING)) {
         c->flags |= TF_TIMING;
         c->timer.rtt_seq = c->snd.nxt;
-        c->timer.rtt_start_us = e->net.now_us;
+        c->fl->rtt_start_us = e->net.now_us;
     }
     c->snd.nxt += len;
     if (seq_lt(c->snd.max, c->snd.nxt))
@@ -386,7 +386,7 @@ static int rwnd_limited(const struct tcb *c, uint32_t end)
     uint32_t seq, len, out = c->snd.nxt - c->snd.una;
     if (!seq_lt(c->snd.nxt, end) || out + c->mss <= c->snd.wnd)
         return 0;
-    if (c->sack.in_recovery)
+    if (c->fl->sack.in_recovery)
         return !recovery_next(c, &seq, &len) && recovery_pipe(c) + c->mss <= c->cc.cwnd;
     return out + c->mss <= c->cc.cwnd;
 }
@@ -404,19 +404,19 @@ int tcp_output_turn(struct tcp *e, struct tcb *c)
         return TX_DONE;
     if (seq_lt(c->snd.una, c->snd.end)) {  /* stream bytes not yet acknowledged */
         uint32_t end = c->snd.end;
-        if (c->sack.in_recovery) {
+        if (c->fl->sack.in_recovery) {
             output_recovery(e, c, end);
         } else {
             /* RFC 3042, limited transmit: each of the first two duplicate ACKs lets one
              * new segment go beyond cwnd, so a small window still yields three. */
             if (c->snd.una == c->snd.max)
                 cc_after_idle(e, c);
-            int lt = c->sack.dupacks && c->sack.dupacks < 3 && c->snd.nxt == c->snd.max;
-            uint32_t cw = c->cc.cwnd + (lt ? c->sack.dupacks : 0) * (uint32_t)c->mss;
+            int lt = c->fl->sack.dupacks && c->fl->sack.dupacks < 3 && c->snd.nxt == c->snd.max;
+            uint32_t cw = c->cc.cwnd + (lt ? c->fl->sack.dupacks : 0) * (uint32_t)c->mss;
             uint32_t wnd = c->snd.wnd < cw ? c->snd.wnd : cw;
             while (send_next(e, c, end, wnd, c->snd.nxt - c->snd.una))
                 if (lt && c->snd.max - c->snd.una > c->cc.cwnd)
-                    c->sack.lt_sent++;
+                    c->fl->sack.lt_sent++;
         }
         if (e->tx_stop == TX_DONE && rwnd_limited(c, end))
             rate_rwnd_limited(c);  /* BBR: this round's sample is the receiver's (tcp_rate.c) */
@@ -450,23 +450,23 @@ void tcp_retransmit(struct tcp *e, struct tcb *c)
     c->flags &= (uint8_t)~TF_TIMING;  /* Karn: no RTT sample from a resent segment */
     /* RFC 5682 2 (1): F-RTO on a first timeout that interrupts neither a recovery nor a
      * go-back-N already under way (there "recover" is still ahead of SND.UNA). */
-    int frto = c->timer.retries <= 1 && !c->sack.in_recovery && c->snd.nxt == c->snd.max
-               && !(c->sack.undo & UN_FRTO) && !seq_lt(c->snd.una, c->sack.recover);
-    c->sack.recover = c->snd.max;  /* RFC 6582 4.1: duplicate ACKs of this are no new loss */
-    c->sack.in_recovery = 0;
-    c->sack.dupacks = 0;
-    c->sack.lt_sent = 0;
-    if (c->sack.undo & UN_FRTO) {
+    int frto = c->timer.retries <= 1 && !c->fl->sack.in_recovery && c->snd.nxt == c->snd.max
+               && !(c->fl->sack.undo & UN_FRTO) && !seq_lt(c->snd.una, c->fl->sack.recover);
+    c->fl->sack.recover = c->snd.max;  /* RFC 6582 4.1: duplicate ACKs of this are no new loss */
+    c->fl->sack.in_recovery = 0;
+    c->fl->sack.dupacks = 0;
+    c->fl->sack.lt_sent = 0;
+    if (c->fl->sack.undo & UN_FRTO) {
         /* A timeout while F-RTO decides: the loss is real. The first RTO set ssthresh,
          * and F-RTO's cwnd (flight plus two segments) must not set it again. */
-        c->sack.undo &= (uint8_t)~UN_FRTO;
+        c->fl->sack.undo &= (uint8_t)~UN_FRTO;
         c->cc.cwnd = c->mss;
     } else {
         if (c->timer.retries <= 1)  /* a new episode: what it takes may be given back */
             cc_undo_start(c);
         cc_on_rto(e, c);
         if (frto)
-            c->sack.undo |= UN_FRTO1;
+            c->fl->sack.undo |= UN_FRTO1;
     }
     c->snd.nxt = c->snd.una;
     /* RFC 2018 8: the left edge goes again even if SACKed, since a receiver may renege. */

@@ -53,7 +53,9 @@ static inline void conn_check_seq(const struct tcb *c)
     SSDK_ASSERT(seq_le(c->snd.una, c->snd.nxt));
     SSDK_ASSERT(seq_le(c->snd.nxt, c->snd.max));
     SSDK_ASSERT(c->rcv.len <= TCP_RCV_CAP);
-    SSDK_ASSERT(c->sack.nblocks <= SACK_RANGES && c->rcv.nooo <= SACK_MAX);
+    SSDK_ASSERT(c->rcv.nooo <= SACK_MAX);
+    SSDK_ASSERT(!c->fl || c->fl->sack.nblocks <= SACK_RANGES);
+    SSDK_ASSERT(!c->fl || !c->fl->sack.nblocks == !c->fl->sb);
     SSDK_ASSERT(!c->rcv.nooo || c->rcv.bufid);
     SSDK_ASSERT(!c->rcv.bufid || c->rcv.len || c->rcv.nooo);
 }
@@ -75,6 +77,12 @@ static inline uint8_t *rxbuf_at(const struct tcp *e, uint32_t id)
 {
     SSDK_ASSERT(id >= 1 && id <= e->rx.bump);
     return e->rx.mem + (size_t)(id - 1) * TCP_RCV_CAP;
+}
+/* The ranges c holds beyond a gap (rcv.nooo of them), kept with its buffer. */
+static inline uint32_t (*rcv_ooo(const struct tcp *e, const struct tcb *c))[2]
+{
+    SSDK_ASSERT(c->rcv.bufid >= 1 && c->rcv.bufid <= e->rx.bump);
+    return e->rx.ooo[c->rcv.bufid - 1];
 }
 static inline uint32_t rxbuf_left(const struct tcp *e)
 {
@@ -150,6 +158,15 @@ static inline uint32_t tcb_hdrs(const struct tcp *e, const struct tcb *c)
     return ETH_HLEN_ + ip_hlen(&e->net, c->laddr);
 }
 
+/* flight.c */
+int  flight_init(struct tcp *e);
+void flight_free(struct tcp *e);
+void flight_take(struct tcp *e, struct tcb *c);
+void flight_put(struct tcp *e, struct tcb *c);
+void flight_settle(struct tcp *e, struct tcb *c);
+struct tcb_sb *sb_take(struct tcp *e, struct tcb *c);
+void sb_put(struct tcp *e, struct tcb *c);
+
 /* conn.c */
 struct tcb *conn_alloc(struct tcp *e, const struct ip_addr *raddr, uint16_t rport,
                        uint8_t laddr);
@@ -221,6 +238,8 @@ int  tcp_resend(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len);
 
 /* tcp_cc.c */
 void cc_init(struct tcp *e, struct tcb *c);
+void cc_flight_begin(struct tcp *e, struct tcb *c);
+void cc_flight_end(struct tcb *c);
 void cc_on_ack(struct tcp *e, struct tcb *c, uint32_t acked);
 void cc_on_loss(struct tcp *e, struct tcb *c);
 void cc_on_rto(struct tcp *e, struct tcb *c);
@@ -235,26 +254,28 @@ void cc_undo(struct tcp *e, struct tcb *c);
  * more resends than the count holds. */
 static inline void undo_resent(struct tcb *c, uint32_t len)
 {
-    if (!(c->sack.undo & UN_ARMED))
+    if (!(c->fl->sack.undo & UN_ARMED))
         return;
     uint32_t segs = (len + c->mss - 1) / c->mss;
-    if (!len || c->sack.undo_retrans + segs > UINT8_MAX)
-        c->sack.undo &= (uint8_t)~UN_ARMED;
+    if (!len || c->fl->sack.undo_retrans + segs > UINT8_MAX)
+        c->fl->sack.undo &= (uint8_t)~UN_ARMED;
     else
-        c->sack.undo_retrans = (uint8_t)(c->sack.undo_retrans + segs);
+        c->fl->sack.undo_retrans = (uint8_t)(c->fl->sack.undo_retrans + segs);
 }
 /* RFC 6937 3.1, "on any data transmission or retransmission": prr_out counts what goes
  * while in recovery. prr_out never exceeds what was sent since recovery began. */
 static inline void cc_sent(struct tcb *c, uint32_t len)
 {
-    if (c->sack.in_recovery)
-        c->cc.prr_out += len;
+    if (c->fl->sack.in_recovery)
+        c->fl->cc.prr_out += len;
 }
 
 /* tcp_bbr.c, tcp_rate.c (BBR, draft-ietf-ccwg-bbr): cc_init, cc_on_loss, cc_on_rto
  * and cc_after_idle hand a BBR connection to bbr_init, bbr_on_loss ...; ack_in calls
  * bbr_on_ack on every ACK that delivers data, in recovery too; tcp_out.c rate_sent. */
 void bbr_init(struct tcp *e, struct tcb *c);
+void bbr_flight_begin(struct tcp *e, struct tcb *c);
+void bbr_flight_end(struct tcb *c);
 void bbr_on_ack(struct tcp *e, struct tcb *c);
 void bbr_on_rto(struct tcp *e, struct tcb *c);
 void bbr_rtt(struct tcp *e, struct tcb *c, uint32_t rtt_us);
@@ -274,10 +295,16 @@ void rack_delivered(struct tcp *e, struct tcb *c, uint32_t a, uint32_t b, int ab
 int  rack_detect(const struct tcp *e, const struct tcb *c, struct rack_verdict *v);
 
 /* tcp_sack.c */
+/* The end of the highest SACKed range: RFC 8985's RACK.fack (SND.UNA: none). */
+static inline uint32_t sack_high(const struct tcb *c)
+{
+    uint8_t n = c->fl->sack.nblocks;
+    return n ? c->fl->sb->blocks[n - 1][1] : c->snd.una;
+}
 uint32_t sack_bytes(const struct tcb *c);
 uint32_t sack_holes_in(const struct tcb *c, uint32_t a, uint32_t b);
 void rack_timeout(struct tcp *e, struct tcb *c);
-void sack_trim(struct tcb *c);
+void sack_trim(struct tcp *e, struct tcb *c);
 uint32_t sack_update(struct tcp *e, struct tcb *c, const struct tcp_opts *o, int dsack);
 int  dsack_in(struct tcp *e, struct tcb *c, const struct seg *s);
 void frto_on_ack(struct tcp *e, struct tcb *c, uint32_t acked, int dup);

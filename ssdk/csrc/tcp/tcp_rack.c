@@ -54,11 +54,10 @@ struct step {
 
 static struct step step_get(const struct tcb *c, uint8_t k, uint32_t lo)
 {
-    uint32_t last = c->rack.sent_us[k];
-    uint8_t kind = ((c->rack.rough >> k) & 1) ? K_ROUGH
-                 : ((c->rack.lined >> k) & 1) ? K_LINE : K_EXACT;
-    return (struct step){lo, c->rack.end[k], last - (uint32_t)c->rack.span[k] * RACK_SPAN_US,
-                         last, kind};
+    const struct tcb_rack *r = &c->fl->rack;
+    uint32_t last = r->sent_us[k];
+    uint8_t kind = ((r->rough >> k) & 1) ? K_ROUGH : ((r->lined >> k) & 1) ? K_LINE : K_EXACT;
+    return (struct step){lo, r->end[k], last - (uint32_t)r->span[k] * RACK_SPAN_US, last, kind};
 }
 
 /* When the stream at x (lo <= x <= hi) went on the step's line: `first` at lo, `last` at
@@ -102,11 +101,11 @@ static uint16_t span_of(uint32_t first, uint32_t last)
 
 void rack_check(const struct tcb *c)
 {
-    SSDK_ASSERT(c->rack.n <= RACK_SLOTS);
-    SSDK_ASSERT(!(c->rack.rough & c->rack.lined));
-    for (uint8_t k = 0; k < c->rack.n; k++) {
-        SSDK_ASSERT(seq_lt(k ? c->rack.end[k - 1] : c->snd.una, c->rack.end[k]));
-        SSDK_ASSERT(seq_le(c->rack.end[k], c->snd.max));
+    SSDK_ASSERT(c->fl->rack.n <= RACK_SLOTS);
+    SSDK_ASSERT(!(c->fl->rack.rough & c->fl->rack.lined));
+    for (uint8_t k = 0; k < c->fl->rack.n; k++) {
+        SSDK_ASSERT(seq_lt(k ? c->fl->rack.end[k - 1] : c->snd.una, c->fl->rack.end[k]));
+        SSDK_ASSERT(seq_le(c->fl->rack.end[k], c->snd.max));
     }
 }
 
@@ -116,19 +115,19 @@ void rack_check(const struct tcb *c)
 void rack_trim(struct tcb *c, uint32_t old_una)
 {
     uint8_t k = 0;
-    while (k < c->rack.n && seq_le(c->rack.end[k], c->snd.una))
+    while (k < c->fl->rack.n && seq_le(c->fl->rack.end[k], c->snd.una))
         k++;
-    if (k < c->rack.n && c->rack.span[k]) {
-        struct step st = step_get(c, k, k ? c->rack.end[k - 1] : old_una);
+    if (k < c->fl->rack.n && c->fl->rack.span[k]) {
+        struct step st = step_get(c, k, k ? c->fl->rack.end[k - 1] : old_una);
         if (st.kind != K_ROUGH && seq_lt(st.lo, c->snd.una))
-            c->rack.span[k] = span_of(step_time(&st, c->snd.una), st.last);
+            c->fl->rack.span[k] = span_of(step_time(&st, c->snd.una), st.last);
     }
-    c->rack.n = (uint8_t)(c->rack.n - k);
-    c->rack.rough = (uint8_t)(c->rack.rough >> k);
-    c->rack.lined = (uint8_t)(c->rack.lined >> k);
-    memmove(c->rack.end, c->rack.end + k, c->rack.n * sizeof(uint32_t));
-    memmove(c->rack.sent_us, c->rack.sent_us + k, c->rack.n * sizeof(uint32_t));
-    memmove(c->rack.span, c->rack.span + k, c->rack.n * sizeof(uint16_t));
+    c->fl->rack.n = (uint8_t)(c->fl->rack.n - k);
+    c->fl->rack.rough = (uint8_t)(c->fl->rack.rough >> k);
+    c->fl->rack.lined = (uint8_t)(c->fl->rack.lined >> k);
+    memmove(c->fl->rack.end, c->fl->rack.end + k, c->fl->rack.n * sizeof(uint32_t));
+    memmove(c->fl->rack.sent_us, c->fl->rack.sent_us + k, c->fl->rack.n * sizeof(uint32_t));
+    memmove(c->fl->rack.span, c->fl->rack.span + k, c->fl->rack.n * sizeof(uint16_t));
     SSDK_DEBUG_ONLY(rack_check(c));
 }
 
@@ -201,7 +200,7 @@ void rack_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len)
     struct steps w;
     w.n = 0;
     uint8_t placed = 0;
-    for (uint8_t k = 0; k < c->rack.n; k++) {
+    for (uint8_t k = 0; k < c->fl->rack.n; k++) {
         struct step st = step_get(c, k, lo);
         if (seq_lt(lo, s))  /* the part below the new range */
             push_part(&w, &st, lo, seq_lt(st.hi, s) ? st.hi : s);
@@ -233,15 +232,15 @@ void rack_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len)
         memmove(w.kind + best, w.kind + best + 1, rest);
         w.n--;
     }
-    c->rack.rough = c->rack.lined = 0;
+    c->fl->rack.rough = c->fl->rack.lined = 0;
     for (uint8_t k = 0; k < w.n; k++) {
-        c->rack.end[k] = w.end[k];
-        c->rack.sent_us[k] = w.last[k];
-        c->rack.span[k] = span_of(w.first[k], w.last[k]);
-        c->rack.rough |= (uint8_t)((w.kind[k] == K_ROUGH) << k);
-        c->rack.lined |= (uint8_t)((w.kind[k] == K_LINE) << k);
+        c->fl->rack.end[k] = w.end[k];
+        c->fl->rack.sent_us[k] = w.last[k];
+        c->fl->rack.span[k] = span_of(w.first[k], w.last[k]);
+        c->fl->rack.rough |= (uint8_t)((w.kind[k] == K_ROUGH) << k);
+        c->fl->rack.lined |= (uint8_t)((w.kind[k] == K_LINE) << k);
     }
-    c->rack.n = w.n;
+    c->fl->rack.n = w.n;
 }
 
 /*
@@ -255,7 +254,7 @@ void rack_delivered(struct tcp *e, struct tcb *c, uint32_t a, uint32_t b, int ab
 {
     uint32_t lo = c->snd.una, t = 0, now = (uint32_t)e->net.now_us;
     int found = 0;
-    for (uint8_t k = 0; k < c->rack.n; k++) {
+    for (uint8_t k = 0; k < c->fl->rack.n; k++) {
         struct step st = step_get(c, k, lo);
         if (seq_lt(lo, b) && seq_lt(a, st.hi)) {
             uint32_t top = seq_lt(b, st.hi) ? b : st.hi, from = seq_lt(a, lo) ? lo : a;
@@ -274,21 +273,21 @@ void rack_delivered(struct tcp *e, struct tcb *c, uint32_t a, uint32_t b, int ab
      * sooner than the least round trip acknowledges an earlier copy. Outside them no byte
      * went twice, and the sample is one for min_RTT (in microseconds, where timestamps
      * give milliseconds). */
-    int resent = c->sack.in_recovery || c->sack.tlp_sent || c->timer.retries;
-    if (resent && c->rack.min_rtt_us && rtt < c->rack.min_rtt_us)
+    int resent = c->fl->sack.in_recovery || c->fl->sack.tlp_sent || c->timer.retries;
+    if (resent && c->fl->rack.min_rtt_us && rtt < c->fl->rack.min_rtt_us)
         return;
-    if (!resent && (!c->rack.min_rtt_us || (rtt ? rtt : 1) < c->rack.min_rtt_us))
-        c->rack.min_rtt_us = rtt ? rtt : 1;
+    if (!resent && (!c->fl->rack.min_rtt_us || (rtt ? rtt : 1) < c->fl->rack.min_rtt_us))
+        c->fl->rack.min_rtt_us = rtt ? rtt : 1;
     /* Step 3: delivered below data delivered before, without having been sent again:
      * the path reorders. */
     if (above && !resent)
-        c->rack.flags |= RK_REORD;
-    if (!(c->rack.flags & RK_VALID) || us_diff(t, c->rack.xmit_us) > 0
-        || (t == c->rack.xmit_us && seq_lt(c->rack.end_seq, b))) {
-        c->rack.xmit_us = t;
-        c->rack.end_seq = b;
-        c->rack.rtt_us = rtt;
-        c->rack.flags |= RK_VALID;
+        c->fl->rack.flags |= RK_REORD;
+    if (!(c->fl->rack.flags & RK_VALID) || us_diff(t, c->fl->rack.xmit_us) > 0
+        || (t == c->fl->rack.xmit_us && seq_lt(c->fl->rack.end_seq, b))) {
+        c->fl->rack.xmit_us = t;
+        c->fl->rack.end_seq = b;
+        c->fl->rack.rtt_us = rtt;
+        c->fl->rack.flags |= RK_VALID;
     }
 }
 
@@ -302,10 +301,10 @@ void rack_delivered(struct tcp *e, struct tcb *c, uint32_t a, uint32_t b, int ab
  */
 static uint32_t reo_wnd(const struct tcb *c)
 {
-    if (!(c->rack.flags & RK_REORD)
-        && (c->sack.in_recovery || sack_bytes(c) >= 3u * c->mss))
+    if (!(c->fl->rack.flags & RK_REORD)
+        && (c->fl->sack.in_recovery || sack_bytes(c) >= 3u * c->mss))
         return 0;
-    uint32_t w = c->rack.min_rtt_us / 4;
+    uint32_t w = c->fl->rack.min_rtt_us / 4;
     if (w > c->timer.srtt_us)
         w = c->timer.srtt_us;
     return w < 1000 ? 1000 : w;
@@ -324,24 +323,24 @@ int rack_detect(const struct tcp *e, const struct tcb *c, struct rack_verdict *v
 {
     memset(v, 0, sizeof(*v));
     v->lost_hi = c->snd.una;
-    if (!(c->opts & CO_SACK) || !(c->rack.flags & RK_VALID))
+    if (!(c->opts & CO_SACK) || !(c->fl->rack.flags & RK_VALID))
         return 0;
     SSDK_DEBUG_ONLY(rack_check(c));
     uint32_t now = (uint32_t)e->net.now_us, wnd = reo_wnd(c), lo = c->snd.una;
-    uint32_t aged = now - c->rack.rtt_us - wnd;  /* sent by then: old enough */
-    uint32_t bound = us_diff(aged, c->rack.xmit_us) < 0 ? aged : c->rack.xmit_us;
-    for (uint8_t k = 0; k < c->rack.n; lo = c->rack.end[k], k++) {
+    uint32_t aged = now - c->fl->rack.rtt_us - wnd;  /* sent by then: old enough */
+    uint32_t bound = us_diff(aged, c->fl->rack.xmit_us) < 0 ? aged : c->fl->rack.xmit_us;
+    for (uint8_t k = 0; k < c->fl->rack.n; lo = c->fl->rack.end[k], k++) {
         struct step st = step_get(c, k, lo);
-        if (us_diff(time_late(&st, lo), c->rack.xmit_us) > 0)
+        if (us_diff(time_late(&st, lo), c->fl->rack.xmit_us) > 0)
             continue;  /* sent after the latest delivery: nothing says yet */
         uint32_t hi = st.hi;
-        if (st.kind == K_EXACT && st.first == st.last && st.last == c->rack.xmit_us) {
+        if (st.kind == K_EXACT && st.first == st.last && st.last == c->fl->rack.xmit_us) {
             /* sent with it: only what lies below it, and was sent first */
-            if (!seq_lt(lo, c->rack.end_seq)
-                || (c->sack.in_recovery && seq_lt(lo, c->sack.rtx_hi)))
+            if (!seq_lt(lo, c->fl->rack.end_seq)
+                || (c->fl->sack.in_recovery && seq_lt(lo, c->fl->sack.rtx_hi)))
                 continue;  /* a resend in the same microsecond went after it */
-            if (seq_lt(c->rack.end_seq, hi))
-                hi = c->rack.end_seq;
+            if (seq_lt(c->fl->rack.end_seq, hi))
+                hi = c->fl->rack.end_seq;
         }
         if (!sack_holes_in(c, lo, hi))
             continue;
@@ -360,17 +359,17 @@ int rack_detect(const struct tcp *e, const struct tcb *c, struct rack_verdict *v
         }
         if (seq_lt(q, hi)) {  /* the next segment: when it will be old enough */
             uint32_t te = time_late(&st, seq_lt(q + c->mss, hi) ? q + c->mss : hi);
-            int64_t left = (int64_t)us_diff(te, now) + c->rack.rtt_us + wnd;
-            if (us_diff(te, c->rack.xmit_us) <= 0 && left > 0
+            int64_t left = (int64_t)us_diff(te, now) + c->fl->rack.rtt_us + wnd;
+            if (us_diff(te, c->fl->rack.xmit_us) <= 0 && left > 0
                 && (!v->wait_us || left < v->wait_us))
                 v->wait_us = (uint32_t)left;
         }
         if (!seq_lt(lo, q) || !sack_holes_in(c, lo, q))
             continue;
-        if (c->sack.in_recovery && seq_lt(lo, c->sack.rtx_hi) && !v->relost_hi
-            && sack_holes_in(c, lo, seq_lt(c->sack.rtx_hi, q) ? c->sack.rtx_hi : q)) {
+        if (c->fl->sack.in_recovery && seq_lt(lo, c->fl->sack.rtx_hi) && !v->relost_hi
+            && sack_holes_in(c, lo, seq_lt(c->fl->sack.rtx_hi, q) ? c->fl->sack.rtx_hi : q)) {
             v->relost_lo = lo;
-            v->relost_hi = seq_lt(c->sack.rtx_hi, q) ? c->sack.rtx_hi : q;
+            v->relost_hi = seq_lt(c->fl->sack.rtx_hi, q) ? c->fl->sack.rtx_hi : q;
         }
         if (seq_lt(v->lost_hi, q))
             v->lost_hi = q;  /* below rtx_hi it moves nothing: those were resent */

@@ -26,7 +26,7 @@
  * first range sent while none is followed becomes P, carrying the connection's state. */
 void rate_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len)
 {
-    struct tcb_bbr *b = &c->cc.bbr;
+    struct tcb_bbr *b = &c->fl->cc.bbr;
     uint32_t now = (uint32_t)e->net.now_us;
     if (!(c->opts & CO_BBR) || len == 0)
         return;
@@ -50,7 +50,7 @@ void rate_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len)
         b->p_sent_us = now;
         b->p_delivered = b->delivered;
         b->p_delivered_us = b->delivered_us;
-        b->p_first_us = (c->rack.flags & RK_VALID) ? c->rack.xmit_us : b->delivered_us;
+        b->p_first_us = (c->fl->rack.flags & RK_VALID) ? c->fl->rack.xmit_us : b->delivered_us;
     }
     b->p_end = seq + len;
     /* Draft-cheng 3.3: application-limited when this range ends what was written and
@@ -68,7 +68,7 @@ void rate_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len)
  */
 uint32_t rate_on_ack(struct tcp *e, struct tcb *c, struct rate_sample *rs)
 {
-    struct tcb_bbr *b = &c->cc.bbr;
+    struct tcb_bbr *b = &c->fl->cc.bbr;
     uint32_t now = (uint32_t)e->net.now_us;
     uint32_t d = c->snd.una - c->snd.iss + sack_bytes(c), newly = 0;
     rs->interval_us = 0;
@@ -112,5 +112,5 @@ uint32_t rate_on_ack(struct tcp *e, struct tcb *c, struct rate_sample *rs)
 void rate_rwnd_limited(struct tcb *c)
 {
     if (c->opts & CO_BBR)
-        c->cc.bbr.flags |= BB_RWND;
+        c->fl->cc.bbr.flags |= BB_RWND;
 }

@@ -28,16 +28,16 @@
 /* The held ranges (comment above): at most SACK_MAX, each non-empty, apart from the
  * others (touching ones are merged), and inside the receive window, which has their
  * place in req[]. Debug builds only. */
-static void ooo_check(const struct tcb *c)
+static void ooo_check(const struct tcp *e, const struct tcb *c)
 {
     SSDK_ASSERT(c->rcv.nooo <= SACK_MAX && c->rcv.len <= TCP_RCV_CAP);
     SSDK_ASSERT(!c->rcv.nooo || c->rcv.bufid);
     for (uint8_t i = 0; i < c->rcv.nooo; i++) {
-        SSDK_ASSERT(seq_lt(c->rcv.ooo[i][0], c->rcv.ooo[i][1]));
-        SSDK_ASSERT(seq_le(c->rcv.ooo[i][1], c->rcv.nxt + TCP_RCV_CAP - c->rcv.len));
+        SSDK_ASSERT(seq_lt(rcv_ooo(e, c)[i][0], rcv_ooo(e, c)[i][1]));
+        SSDK_ASSERT(seq_le(rcv_ooo(e, c)[i][1], c->rcv.nxt + TCP_RCV_CAP - c->rcv.len));
         for (uint8_t j = 0; j < i; j++)
-            SSDK_ASSERT(seq_lt(c->rcv.ooo[i][1], c->rcv.ooo[j][0])
-                        || seq_lt(c->rcv.ooo[j][1], c->rcv.ooo[i][0]));
+            SSDK_ASSERT(seq_lt(rcv_ooo(e, c)[i][1], rcv_ooo(e, c)[j][0])
+                        || seq_lt(rcv_ooo(e, c)[j][1], rcv_ooo(e, c)[i][0]));
     }
 }
 
@@ -57,7 +57,7 @@ static void copy_unheld(struct tcp *e, struct tcb *c, uint32_t seq, const uint8_
         uint32_t next = end;  /* where the run of bytes not yet held from p ends */
         int held = 0;
         for (uint8_t i = 0; i < c->rcv.nooo && !held; i++) {
-            uint32_t a = c->rcv.ooo[i][0], b = c->rcv.ooo[i][1];
+            uint32_t a = rcv_ooo(e, c)[i][0], b = rcv_ooo(e, c)[i][1];
             if (seq_le(a, p) && seq_lt(p, b)) {
                 p = seq_lt(b, end) ? b : end;  /* p is held: on past the range */
                 held = 1;
@@ -108,35 +108,35 @@ static void ooo_hold(struct tcp *e, struct tcb *c, const struct seg *s)
     uint32_t keep[SACK_MAX][2];
     uint8_t n = 0;
     for (uint8_t i = 0; i < c->rcv.nooo; i++) {  /* merge what touches; newest goes first */
-        if (seq_lt(r, c->rcv.ooo[i][0]) || seq_lt(c->rcv.ooo[i][1], l)) {
+        if (seq_lt(r, rcv_ooo(e, c)[i][0]) || seq_lt(rcv_ooo(e, c)[i][1], l)) {
             if (n < SACK_MAX - 1)
-                keep[n][0] = c->rcv.ooo[i][0], keep[n][1] = c->rcv.ooo[i][1], n++;
+                keep[n][0] = rcv_ooo(e, c)[i][0], keep[n][1] = rcv_ooo(e, c)[i][1], n++;
             continue;
         }
-        l = seq_lt(c->rcv.ooo[i][0], l) ? c->rcv.ooo[i][0] : l;
-        r = seq_lt(r, c->rcv.ooo[i][1]) ? c->rcv.ooo[i][1] : r;
+        l = seq_lt(rcv_ooo(e, c)[i][0], l) ? rcv_ooo(e, c)[i][0] : l;
+        r = seq_lt(r, rcv_ooo(e, c)[i][1]) ? rcv_ooo(e, c)[i][1] : r;
     }
-    c->rcv.ooo[0][0] = l, c->rcv.ooo[0][1] = r;
-    memcpy(c->rcv.ooo + 1, keep, n * sizeof(keep[0]));
+    rcv_ooo(e, c)[0][0] = l, rcv_ooo(e, c)[0][1] = r;
+    memcpy(rcv_ooo(e, c) + 1, keep, n * sizeof(keep[0]));
     c->rcv.nooo = (uint8_t)(n + 1);
     e->net.st->ooo_held++;
-    SSDK_DEBUG_ONLY(ooo_check(c));
+    SSDK_DEBUG_ONLY(ooo_check(e, c));
 }
 
 /* The gap moved: take every held range that now starts at or below RCV.NXT. */
-static void ooo_fill(struct tcb *c)
+static void ooo_fill(struct tcp *e, struct tcb *c)
 {
     for (int moved = 1; moved;) {
         moved = 0;
         for (uint8_t i = 0; i < c->rcv.nooo; i++) {
-            if (seq_lt(c->rcv.nxt, c->rcv.ooo[i][0]))
+            if (seq_lt(c->rcv.nxt, rcv_ooo(e, c)[i][0]))
                 continue;
-            if (seq_lt(c->rcv.nxt, c->rcv.ooo[i][1])) {
-                c->rcv.len = (uint16_t)(c->rcv.len + (c->rcv.ooo[i][1] - c->rcv.nxt));
-                c->rcv.nxt = c->rcv.ooo[i][1];
+            if (seq_lt(c->rcv.nxt, rcv_ooo(e, c)[i][1])) {
+                c->rcv.len = (uint16_t)(c->rcv.len + (rcv_ooo(e, c)[i][1] - c->rcv.nxt));
+                c->rcv.nxt = rcv_ooo(e, c)[i][1];
             }
-            memmove(c->rcv.ooo + i, c->rcv.ooo + i + 1,
-                    (c->rcv.nooo - i - 1) * sizeof(c->rcv.ooo[0]));
+            memmove(rcv_ooo(e, c) + i, rcv_ooo(e, c) + i + 1,
+                    (c->rcv.nooo - i - 1) * sizeof(rcv_ooo(e, c)[0]));
             c->rcv.nooo--;  /* the others keep their newest-first order (RFC 2018 4) */
             moved = 1;
             break;
@@ -192,8 +192,8 @@ void tcp_data_in(struct tcp *e, struct tcb *c, struct seg *s)
         rcv_keep(e, c, s, skip, take);
     c->rcv.nxt += take;
     if (c->rcv.nooo)
-        ooo_fill(c);
-    SSDK_DEBUG_ONLY(ooo_check(c));
+        ooo_fill(e, c);
+    SSDK_DEBUG_ONLY(ooo_check(e, c));
 }
 
 /* Whether what the application may leave unread of the segment it is about to read
@@ -271,7 +271,7 @@ void tcp_recved(struct tcp *e, struct tcb *c, uint32_t n)
         return;
     uint32_t span = c->rcv.len;
     for (uint8_t i = 0; i < c->rcv.nooo; i++) {
-        uint32_t end = c->rcv.len + (c->rcv.ooo[i][1] - c->rcv.nxt);
+        uint32_t end = c->rcv.len + (rcv_ooo(e, c)[i][1] - c->rcv.nxt);
         if (end > span)
             span = end;
     }

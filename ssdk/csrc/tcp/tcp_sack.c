@@ -31,25 +31,21 @@
 static uint32_t seq_max(uint32_t a, uint32_t b) { return seq_lt(a, b) ? b : a; }
 static uint32_t seq_min(uint32_t a, uint32_t b) { return seq_lt(a, b) ? a : b; }
 
-/* The end of the highest SACKed range: RFC 8985's RACK.fack. */
-static uint32_t sack_high(const struct tcb *c)
-{
-    return c->sack.nblocks ? c->sack.blocks[c->sack.nblocks - 1][1] : c->snd.una;
-}
-
 /* The scoreboard as the comment above states it (RFC 2018 3, RFC 6675 3): at most
  * SACK_RANGES non-empty ranges, ascending and apart (touching ones are merged), none below
  * SND.UNA nor above SND.MAX; and in recovery SND.NXT == SND.MAX. Debug builds only. */
 static void sack_check(const struct tcb *c)
 {
-    SSDK_ASSERT(c->sack.nblocks <= SACK_RANGES);
-    for (uint8_t i = 0; i < c->sack.nblocks; i++) {
-        SSDK_ASSERT(seq_lt(c->sack.blocks[i][0], c->sack.blocks[i][1]));
-        SSDK_ASSERT(seq_le(c->snd.una, c->sack.blocks[i][0]));
-        SSDK_ASSERT(seq_le(c->sack.blocks[i][1], c->snd.max));
-        SSDK_ASSERT(i == 0 || seq_lt(c->sack.blocks[i - 1][1], c->sack.blocks[i][0]));
+    SSDK_ASSERT(c->fl->sack.nblocks <= SACK_RANGES);
+    SSDK_ASSERT(!c->fl->sack.nblocks == !c->fl->sb);
+    for (uint8_t i = 0; i < c->fl->sack.nblocks; i++) {
+        const uint32_t (*b)[2] = c->fl->sb->blocks;
+        SSDK_ASSERT(seq_lt(b[i][0], b[i][1]));
+        SSDK_ASSERT(seq_le(c->snd.una, b[i][0]));
+        SSDK_ASSERT(seq_le(b[i][1], c->snd.max));
+        SSDK_ASSERT(i == 0 || seq_lt(b[i - 1][1], b[i][0]));
     }
-    SSDK_ASSERT(!c->sack.in_recovery || c->snd.nxt == c->snd.max);
+    SSDK_ASSERT(!c->fl->sack.in_recovery || c->snd.nxt == c->snd.max);
 }
 
 /* Drop ranges the cumulative ACK now covers, and cut the one it reaches into. A peer
@@ -58,24 +54,30 @@ static void sack_check(const struct tcb *c)
  * yet come, or a peer that reneged (RFC 2018 8). One segment there leaves the range, and
  * RACK judges it by its send time as any hole; if the hole was longer, the next
  * cumulative ACK stops inside the range again. */
-void sack_trim(struct tcb *c)
+void sack_trim(struct tcp *e, struct tcb *c)
 {
-    uint8_t k = 0;
+    struct tcb_sack *k = &c->fl->sack;
+    if (!k->nblocks)
+        return;
+    uint32_t (*b)[2] = c->fl->sb->blocks;
+    uint8_t n = 0;
     int inside = 0;
-    for (uint8_t i = 0; i < c->sack.nblocks; i++) {
-        if (seq_le(c->sack.blocks[i][1], c->snd.una))
+    for (uint8_t i = 0; i < k->nblocks; i++) {
+        if (seq_le(b[i][1], c->snd.una))
             continue;
-        inside |= seq_le(c->sack.blocks[i][0], c->snd.una);
-        c->sack.blocks[k][0] = seq_max(c->sack.blocks[i][0], c->snd.una);
-        c->sack.blocks[k][1] = c->sack.blocks[i][1];
-        k++;
+        inside |= seq_le(b[i][0], c->snd.una);
+        b[n][0] = seq_max(b[i][0], c->snd.una);
+        b[n][1] = b[i][1];
+        n++;
     }
-    c->sack.nblocks = k;
+    k->nblocks = n;
     if (inside) {
-        c->sack.blocks[0][0] = seq_min(c->snd.una + c->mss, c->sack.blocks[0][1]);
-        if (c->sack.blocks[0][0] == c->sack.blocks[0][1])
-            memmove(c->sack.blocks, c->sack.blocks + 1, --c->sack.nblocks * sizeof(c->sack.blocks[0]));
+        b[0][0] = seq_min(c->snd.una + c->mss, b[0][1]);
+        if (b[0][0] == b[0][1])
+            memmove(b, b + 1, --k->nblocks * sizeof(b[0]));
     }
+    if (!k->nblocks)
+        sb_put(e, c);  /* the peer holds nothing above SND.UNA: no scoreboard */
     SSDK_DEBUG_ONLY(sack_check(c));
 }
 
@@ -88,8 +90,9 @@ static uint8_t sack_room(struct tcp *e, struct tcb *c, uint32_t out[][2], uint8_
 {
     uint8_t best = 0, resent = 0;
     for (uint8_t i = 0; i + 1 < n; i++) {
-        uint8_t r = c->sack.in_recovery && seq_le(out[i + 1][0], c->sack.rtx_hi);
-        if (r > resent || (r == resent && out[i + 1][0] - out[i][1] < out[best + 1][0] - out[best][1]))
+        uint8_t r = c->fl->sack.in_recovery && seq_le(out[i + 1][0], c->fl->sack.rtx_hi);
+        uint32_t gap = out[i + 1][0] - out[i][1], best_gap = out[best + 1][0] - out[best][1];
+        if (r > resent || (r == resent && gap < best_gap))
             best = i, resent = r;
     }
     e->net.st->sack_merged++;
@@ -103,8 +106,8 @@ static void sack_add(struct tcp *e, struct tcb *c, uint32_t l, uint32_t r)
 {
     uint32_t out[SACK_RANGES + 1][2];
     uint8_t n = 0, placed = 0;
-    for (uint8_t i = 0; i < c->sack.nblocks; i++) {
-        uint32_t a = c->sack.blocks[i][0], b = c->sack.blocks[i][1];
+    for (uint8_t i = 0; i < c->fl->sack.nblocks; i++) {
+        uint32_t a = c->fl->sb->blocks[i][0], b = c->fl->sb->blocks[i][1];
         if (seq_lt(b, l)) {  /* wholly below the new block */
             out[n][0] = a, out[n][1] = b, n++;
         } else if (seq_lt(r, a)) {  /* wholly above: the new block goes first */
@@ -120,8 +123,10 @@ static void sack_add(struct tcp *e, struct tcb *c, uint32_t l, uint32_t r)
         out[n][0] = l, out[n][1] = r, n++;
     if (n > SACK_RANGES)
         n = sack_room(e, c, out, n);
-    c->sack.nblocks = n;
-    memcpy(c->sack.blocks, out, n * sizeof(out[0]));
+    if (!c->fl->sb)
+        sb_take(e, c);  /* the first range the peer holds above SND.UNA */
+    c->fl->sack.nblocks = n;
+    memcpy(c->fl->sb->blocks, out, n * sizeof(out[0]));
 }
 
 
@@ -131,7 +136,7 @@ static void undo_now(struct tcp *e, struct tcb *c)
 {
     cc_undo(e, c);
     e->net.st->undo_recoveries++;
-    if (!c->sack.in_recovery)
+    if (!c->fl->sack.in_recovery)
         c->snd.nxt = c->snd.max;
 }
 
@@ -155,12 +160,13 @@ int dsack_in(struct tcp *e, struct tcb *c, const struct seg *s)
         && !(o->nsack > 1 && seq_le(o->sack[1][0], l) && seq_le(r, o->sack[1][1])))
         return 0;
     e->net.st->dsack_received++;
-    if (!(c->sack.undo & UN_ARMED) || !seq_lt(c->cc.undo_marker, r)
-        || seq_lt(c->snd.max, r) || !c->sack.undo_retrans)
+    if (!(c->fl->sack.undo & UN_ARMED) || !seq_lt(c->fl->cc.undo_marker, r)
+        || seq_lt(c->snd.max, r) || !c->fl->sack.undo_retrans)
         return 1;
     uint32_t segs = (r - l + c->mss - 1) / c->mss;
-    c->sack.undo_retrans = (uint8_t)(segs < c->sack.undo_retrans ? c->sack.undo_retrans - segs : 0);
-    if (!c->sack.undo_retrans && !c->sack.in_recovery)
+    uint8_t left = c->fl->sack.undo_retrans;
+    c->fl->sack.undo_retrans = (uint8_t)(segs < left ? left - segs : 0);
+    if (!c->fl->sack.undo_retrans && !c->fl->sack.in_recovery)
         undo_now(e, c);
     return 1;
 }
@@ -180,11 +186,11 @@ int dsack_in(struct tcp *e, struct tcb *c, const struct seg *s)
  */
 void frto_on_ack(struct tcp *e, struct tcb *c, uint32_t acked, int dup)
 {
-    uint8_t step = c->sack.undo & UN_FRTO;
+    uint8_t step = c->fl->sack.undo & UN_FRTO;
     if (!step || (!acked && !dup))
         return;
-    SSDK_ASSERT(!c->sack.in_recovery && step != UN_FRTO);  /* one step, outside recovery */
-    c->sack.undo &= (uint8_t)~UN_FRTO;
+    SSDK_ASSERT(!c->fl->sack.in_recovery && step != UN_FRTO);  /* one step, outside recovery */
+    c->fl->sack.undo &= (uint8_t)~UN_FRTO;
     if (!acked) {
         if (step == UN_FRTO2) {  /* 3a */
             if (c->cc.cwnd > 3u * c->mss)
@@ -194,15 +200,15 @@ void frto_on_ack(struct tcp *e, struct tcb *c, uint32_t acked, int dup)
         return;
     }
     if (step == UN_FRTO1) {
-        if (!seq_lt(c->snd.una, c->sack.recover) || !tcp_can_send_new(c))
+        if (!seq_lt(c->snd.una, c->fl->sack.recover) || !tcp_can_send_new(c))
             return;  /* 2a */
-        c->sack.undo |= UN_FRTO2;  /* 2b */
+        c->fl->sack.undo |= UN_FRTO2;  /* 2b */
         c->snd.nxt = c->snd.max;
         c->cc.cwnd = c->snd.max - c->snd.una + 2u * c->mss;
         return;
     }
     e->net.st->spurious_rtos++;  /* 3b */
-    if (c->sack.undo & UN_ARMED)
+    if (c->fl->sack.undo & UN_ARMED)
         cc_undo(e, c);
 }
 
@@ -228,8 +234,8 @@ uint32_t sack_update(struct tcp *e, struct tcb *c, const struct tcp_opts *o, int
 uint32_t sack_bytes(const struct tcb *c)
 {
     uint32_t n = 0;
-    for (uint8_t i = 0; i < c->sack.nblocks; i++)
-        n += c->sack.blocks[i][1] - c->sack.blocks[i][0];
+    for (uint8_t i = 0; i < c->fl->sack.nblocks; i++)
+        n += c->fl->sb->blocks[i][1] - c->fl->sb->blocks[i][0];
     return n;
 }
 
@@ -239,8 +245,8 @@ uint32_t sack_holes_in(const struct tcb *c, uint32_t a, uint32_t b)
     if (!seq_lt(a, b))
         return 0;
     uint32_t n = b - a;
-    for (uint8_t i = 0; i < c->sack.nblocks; i++) {
-        uint32_t l = seq_max(c->sack.blocks[i][0], a), r = seq_min(c->sack.blocks[i][1], b);
+    for (uint8_t i = 0; i < c->fl->sack.nblocks; i++) {
+        uint32_t l = seq_max(c->fl->sb->blocks[i][0], a), r = seq_min(c->fl->sb->blocks[i][1], b);
         if (seq_lt(l, r))
             n -= r - l;
     }
@@ -254,8 +260,8 @@ uint32_t sack_holes_in(const struct tcb *c, uint32_t a, uint32_t b)
 uint32_t recovery_pipe(const struct tcb *c)
 {
     uint32_t out = c->snd.max - c->snd.una;
-    uint32_t gone = (c->opts & CO_SACK) ? sack_bytes(c) : c->sack.dupacks * (uint32_t)c->mss;
-    uint32_t lost = sack_holes_in(c, seq_max(c->sack.rtx_hi, c->snd.una), c->sack.lost_hi);
+    uint32_t gone = (c->opts & CO_SACK) ? sack_bytes(c) : c->fl->sack.dupacks * (uint32_t)c->mss;
+    uint32_t lost = sack_holes_in(c, seq_max(c->fl->sack.rtx_hi, c->snd.una), c->fl->sack.lost_hi);
     gone = gone + lost < out ? gone + lost : out;
     return out - gone;
 }
@@ -263,23 +269,23 @@ uint32_t recovery_pipe(const struct tcb *c)
 /* RFC 6675 4, NextSeg (1): the first presumed-lost byte range not yet sent again. */
 int recovery_next(const struct tcb *c, uint32_t *seq, uint32_t *len)
 {
-    uint32_t s = seq_max(c->sack.rtx_hi, c->snd.una);
-    for (uint8_t i = 0; i < c->sack.nblocks && seq_lt(s, c->sack.lost_hi); i++) {
-        if (seq_le(c->sack.blocks[i][1], s))
+    uint32_t s = seq_max(c->fl->sack.rtx_hi, c->snd.una);
+    for (uint8_t i = 0; i < c->fl->sack.nblocks && seq_lt(s, c->fl->sack.lost_hi); i++) {
+        if (seq_le(c->fl->sb->blocks[i][1], s))
             continue;
-        if (seq_le(c->sack.blocks[i][0], s)) {  /* s sits in a SACKed range: skip it */
-            s = c->sack.blocks[i][1];
+        if (seq_le(c->fl->sb->blocks[i][0], s)) {  /* s sits in a SACKed range: skip it */
+            s = c->fl->sb->blocks[i][1];
             continue;
         }
-        uint32_t end = seq_min(c->sack.blocks[i][0], c->sack.lost_hi);
+        uint32_t end = seq_min(c->fl->sb->blocks[i][0], c->fl->sack.lost_hi);
         *seq = s;
         *len = end - s < c->mss ? end - s : c->mss;
         return 1;
     }
-    if (!seq_lt(s, c->sack.lost_hi))
+    if (!seq_lt(s, c->fl->sack.lost_hi))
         return 0;
     *seq = s;
-    *len = c->sack.lost_hi - s < c->mss ? c->sack.lost_hi - s : c->mss;
+    *len = c->fl->sack.lost_hi - s < c->mss ? c->fl->sack.lost_hi - s : c->mss;
     return 1;
 }
 
@@ -294,9 +300,9 @@ static void mark_lost(struct tcp *e, struct tcb *c, int entering)
     if (rack_detect(e, c, &v) && (!entering || seq_lt(c->snd.una, v.lost_hi)))
         lost = v.lost_hi;
     else
-        lost = (c->opts & CO_SACK) && c->sack.nblocks ? sack_high(c) : c->snd.una + c->mss;
+        lost = (c->opts & CO_SACK) && c->fl->sack.nblocks ? sack_high(c) : c->snd.una + c->mss;
     lost = seq_min(lost, c->snd.max);
-    c->sack.lost_hi = seq_max(c->sack.lost_hi, lost);
+    c->fl->sack.lost_hi = seq_max(c->fl->sack.lost_hi, lost);
 }
 
 /* RFC 6675 5 (4.1-4.3) / RFC 6582 3.2 (2): the third duplicate ACK; `delivered` is what
@@ -306,17 +312,17 @@ void recovery_enter(struct tcp *e, struct tcb *c, uint32_t delivered)
 {
     e->net.st->fast_retransmits++;
     cc_undo_start(c);  /* before the reduction: what it takes (RFC 3708) */
-    c->sack.in_recovery = 1;
+    c->fl->sack.in_recovery = 1;
     /* An RTO's go-back-N ends here: what it already resent is not resent again, and
      * SACK says what else is missing. */
     uint32_t resent_to = c->snd.nxt;
     c->snd.nxt = c->snd.max;
-    c->sack.recover = c->snd.max;
+    c->fl->sack.recover = c->snd.max;
     c->flags &= (uint8_t)~TF_TIMING;  /* Karn: RTT samples wait for new data */
     cc_recovery_start(e, c);  /* ssthresh, and PRR's counts (RFC 6937 3.1) */
-    c->sack.rtx_hi = c->sack.lost_hi = c->snd.una;
+    c->fl->sack.rtx_hi = c->fl->sack.lost_hi = c->snd.una;
     if (seq_lt(c->snd.una, resent_to) && seq_lt(resent_to, c->snd.max))
-        c->sack.rtx_hi = resent_to;
+        c->fl->sack.rtx_hi = resent_to;
     mark_lost(e, c, 1);
     cc_recovery_ack(e, c, delivered);  /* this ACK is the recovery's first */
     /* The first hole goes now, whatever pipe says (RFC 6675 5, step 4.3; PRR counts it
@@ -331,7 +337,7 @@ void recovery_enter(struct tcp *e, struct tcb *c, uint32_t delivered)
 void recovery_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len)
 {
     (void)e;
-    c->sack.rtx_hi = seq_max(c->sack.rtx_hi, seq + len);
+    c->fl->sack.rtx_hi = seq_max(c->fl->sack.rtx_hi, seq + len);
 }
 
 /* RFC 6675 4, IsLost(SND.UNA): DupThresh segments' worth SACKed above the hole. */
@@ -352,14 +358,14 @@ static void rack_relost(struct tcp *e, struct tcb *c)
     if (!rack_detect(e, c, &v) || !v.relost_hi)
         return;
     uint32_t s = v.relost_lo, end = v.relost_hi;
-    for (uint8_t i = 0; i < c->sack.nblocks; i++) {  /* ascending: skip, then stop at */
-        if (seq_le(c->sack.blocks[i][1], s))
+    for (uint8_t i = 0; i < c->fl->sack.nblocks; i++) {  /* ascending: skip, then stop at */
+        if (seq_le(c->fl->sb->blocks[i][1], s))
             continue;
-        if (seq_le(c->sack.blocks[i][0], s)) {
-            s = c->sack.blocks[i][1];
+        if (seq_le(c->fl->sb->blocks[i][0], s)) {
+            s = c->fl->sb->blocks[i][1];
             continue;
         }
-        end = seq_min(end, c->sack.blocks[i][0]);
+        end = seq_min(end, c->fl->sb->blocks[i][0]);
         break;
     }
     if (!seq_lt(s, end))
@@ -376,7 +382,7 @@ void rack_timeout(struct tcp *e, struct tcb *c)
     struct rack_verdict v;
     if (!rack_detect(e, c, &v))
         return;
-    if (!c->sack.in_recovery) {
+    if (!c->fl->sack.in_recovery) {
         if (seq_lt(c->snd.una, v.lost_hi))
             recovery_enter(e, c, 0);
     } else {
@@ -391,18 +397,18 @@ void rack_timeout(struct tcp *e, struct tcb *c)
  * 6937 3.1: with cwnd = ssthresh). `delivered` as for recovery_enter. */
 void recovery_on_ack(struct tcp *e, struct tcb *c, uint32_t acked, uint32_t delivered)
 {
-    if (acked && !seq_lt(c->snd.una, c->sack.recover)) {  /* the full ACK ends recovery */
-        c->sack.in_recovery = 0;
+    if (acked && !seq_lt(c->snd.una, c->fl->sack.recover)) {  /* the full ACK ends recovery */
+        c->fl->sack.in_recovery = 0;
         /* RFC 6675 leaves cwnd at ssthresh; RFC 6582 3.2 (3) deflates a NewReno window
          * to what is in flight, to avoid a burst from the inflated window it used. */
         uint32_t fl = c->snd.max - c->snd.una;
         fl = (fl > c->mss ? fl : c->mss) + c->mss;
         c->cc.cwnd = (c->opts & CO_SACK) || c->cc.ssthresh < fl ? c->cc.ssthresh : fl;
-        c->sack.dupacks = 0;
-        c->sack.lt_sent = 0;
+        c->fl->sack.dupacks = 0;
+        c->fl->sack.lt_sent = 0;
         /* RFC 3708 2: every retransmission was D-SACKed (or none went): the loss was a
          * reordering, and the reduction is undone (Linux's tcp_try_undo_recovery). */
-        if ((c->sack.undo & UN_ARMED) && !c->sack.undo_retrans)
+        if ((c->fl->sack.undo & UN_ARMED) && !c->fl->sack.undo_retrans)
             undo_now(e, c);
         return;
     }
@@ -410,9 +416,9 @@ void recovery_on_ack(struct tcp *e, struct tcb *c, uint32_t acked, uint32_t deli
         if (!(c->opts & CO_SACK)) {
             /* RFC 6582 3.2 (4): a partial ACK resends the first unacknowledged segment
              * at once, whatever pipe says, and deflates the window by what it acked. */
-            c->sack.dupacks = 0;
-            c->sack.rtx_hi = c->snd.una;
-            c->sack.lost_hi = seq_max(c->sack.lost_hi, seq_min(c->snd.una + c->mss, c->snd.max));
+            c->fl->sack.dupacks = 0;
+            c->fl->sack.rtx_hi = c->snd.una;
+            c->fl->sack.lost_hi = seq_max(c->fl->sack.lost_hi, seq_min(c->snd.una + c->mss, c->snd.max));
             uint32_t seq, len;
             if (recovery_next(c, &seq, &len) && tcp_resend(e, c, seq, len))
                 recovery_sent(e, c, seq, len);

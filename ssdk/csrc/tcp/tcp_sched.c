@@ -66,7 +66,7 @@ static int wants_output(const struct tcb *c)
         return 1;
     if (!seq_lt(c->snd.una, c->snd.end))
         return 0;
-    return c->sack.in_recovery || seq_lt(c->snd.nxt, c->snd.end);
+    return seq_lt(c->snd.nxt, c->snd.end) || (c->fl && c->fl->sack.in_recovery);
 }
 
 int tcp_output(struct tcp *e, struct tcb *c)
@@ -101,8 +101,8 @@ void pace_sent(struct tcp *e, struct tcb *c, uint32_t len)
     if (burst < 10u * c->mss && !(c->opts & CO_BBR))
         burst = 10u * c->mss;
     uint64_t credit = burst * 1000000u / rate;
-    uint64_t base = c->snd.pace_us + credit < now ? now - credit : c->snd.pace_us;
-    c->snd.pace_us = base + (uint64_t)len * 1000000u / rate;
+    uint64_t base = c->fl->pace_us + credit < now ? now - credit : c->fl->pace_us;
+    c->fl->pace_us = base + (uint64_t)len * 1000000u / rate;
 }
 
 /* The ACK a connection owes, when its turn did not carry it. */
@@ -145,8 +145,8 @@ void tcp_tx_run(struct tcp *e)
         txq_push_back(e, idx);  /* TX_MORE, TX_PACED: more to send, later */
         if (r == TX_PACED && budget == e->tx_budget) {
             waited++;
-            if (c->snd.pace_us < wake)
-                wake = c->snd.pace_us;
+            if (c->fl->pace_us < wake)
+                wake = c->fl->pace_us;
         } else {
             waited = 0;
             wake = UINT64_MAX;

@@ -18,7 +18,7 @@
 
 #define WHEEL_SLOTS 4096u
 
-_Static_assert(sizeof(struct tcb_timer) == 56, "progress_ms fills tcb_timer's padding");
+_Static_assert(sizeof(struct tcb_timer) == 48, "progress_ms fills tcb_timer's padding");
 
 int timer_init(struct tcp *e)
 {
@@ -134,7 +134,7 @@ void rto_arm(struct tcp *e, struct tcb *c)
  */
 void loss_timer_arm(struct tcp *e, struct tcb *c)
 {
-    if (c->sack.tlp_sent || !c->timer.srtt_us || c->state != TCP_ESTABLISHED
+    if (c->fl->sack.tlp_sent || !c->timer.srtt_us || c->state != TCP_ESTABLISHED
         || !(e->net.cfg.options & 4)
         || c->snd.una == c->snd.max) {  /* nothing in flight: a zero window, persist */
         rto_arm(e, c);
@@ -183,6 +183,7 @@ void rack_timer_arm(struct tcp *e, struct tcb *c)
  */
 void timer_after_output(struct tcp *e, struct tcb *c)
 {
+    flight_settle(e, c);  /* a flight block while anything is out or to go (flight.c) */
     conn_check_seq(c);
     conn_idle_update(e, c);  /* idle keep-alive, or not: the idle list (conn.c) */
     int waiting = c->snd.una != c->snd.max
@@ -217,8 +218,8 @@ void rtt_sample(struct tcp *e, struct tcb *c, uint64_t rtt_us)
     }
     /* RFC 8985 6.2 step 4's min_RTT: the least sample. Timestamps count in milliseconds
      * here, so with them RACK's own samples (rack_delivered) give it instead. */
-    if (!(c->opts & CO_TS) && (!c->rack.min_rtt_us || (r ? r : 1) < c->rack.min_rtt_us))
-        c->rack.min_rtt_us = r ? r : 1;
+    if (!(c->opts & CO_TS) && (!c->fl->rack.min_rtt_us || (r ? r : 1) < c->fl->rack.min_rtt_us))
+        c->fl->rack.min_rtt_us = r ? r : 1;
     if (c->opts & CO_BBR)
         bbr_rtt(e, c, r);  /* BBR.min_rtt (tcp_bbr.c) */
     /* RFC 6298 2.3's SRTT + max(G, K*RTTVAR), with the floor where Linux puts it (its
@@ -320,7 +321,7 @@ static void timer_fire(struct tcp *e, struct tcb *c)
             loss_timer_arm(e, c);
             break;
         }
-        c->sack.tlp_sent = 1;
+        c->fl->sack.tlp_sent = 1;
         e->net.st->tail_probes++;
         tcp_tail_probe(e, c);
         rto_arm(e, c);
