@@ -131,7 +131,8 @@ void rxbuf_wake(struct tcp *e)
     for (uint32_t n = p->wait_count; n && spare; n--) {
         struct tcb *c = &e->conns[p->wait[p->wait_head]];
         p->wait_head = (p->wait_head + 1) % max;
-        p->wait_count--;
+        if (--p->wait_count == 0)
+            p->wait_head = 0;  /* as the transmit ring (tcp_sched.c): pages follow the peak */
         c->pool &= (uint8_t)~PF_RX_WAIT;
         if (!wants_window(c))
             continue;  /* gone, reused, or its window opened another way */

@@ -45,7 +45,11 @@ static uint32_t txq_pop(struct tcp *e)
     SSDK_ASSERT(e->txq_count > 0);
     uint32_t idx = e->txq[e->txq_head];
     e->txq_head = (e->txq_head + 1) % e->net.cfg.max_conns;
-    e->txq_count--;
+    /* Empty, the ring starts over at its first place: the places ever written then
+     * follow the most connections queued at once, not all the flights there were (a
+     * ring of a million places would otherwise be touched whole, 4 bytes a slot). */
+    if (--e->txq_count == 0)
+        e->txq_head = 0;
     return idx;
 }
 
