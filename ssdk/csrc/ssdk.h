@@ -193,6 +193,10 @@ struct ssdk_stats {
     uint64_t icmp6_param_probs;   /* ICMPv6 parameter problems sent */
     uint64_t icmp6_pp_limited;    /* parameter problems not sent: the rate limit */
     uint64_t ptb_mss_lowered;     /* connections whose MSS a Packet Too Big lowered */
+    uint64_t http_req_blocks_in_use;   /* gauge: requests held in part (a header block not
+                                          whole, a body being read, a 100's answer) */
+    uint64_t http_req_blocks_peak;     /* gauge: the most request blocks held at once */
+    uint64_t http_resp_entries_in_use; /* gauge: responses queued and not yet acknowledged */
 };
 
 void ssdk_config_default(struct ssdk_config *cfg);

@@ -56,6 +56,9 @@ GAUGES = frozenset(
         "conns_fin_wait_2",
         "rx_buffers_in_use",
         "rx_buffers_peak",  # a high-water mark
+        "http_req_blocks_in_use",
+        "http_req_blocks_peak",  # a high-water mark
+        "http_resp_entries_in_use",
         "drop_rx_ring",
         "impair_rx_held",
         "impair_tx_held",
