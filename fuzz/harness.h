@@ -477,8 +477,7 @@ FZ_UNCOVERED static void fz_check_resps(struct ssdk_engine *e, uint32_t i, uint3
     resp_check(e, c, h);  /* its own assertions (SSDK_DEBUG is on here) */
     if (h->nresp > RESPQ_MAX)
         fz_fail("slot %u has %u responses in flight", i, h->nresp);
-    for (uint8_t k = 0; k < h->nresp; k++) {
-        const struct resp *q = &h->rq[k];
+    for (const struct resp *q = resp_first(e, h); q; q = resp_next(e, q)) {
         if (q->kind != RK_TABLE)
             continue;
         if (q->gen >= GEN_MAX || !e->gen_id[q->gen])
@@ -492,17 +491,23 @@ FZ_UNCOVERED static void fz_check_resps(struct ssdk_engine *e, uint32_t i, uint3
     }
     /* A final response waits behind a 100 Continue only while the 100 is out. */
     if (h->hflags & HC_NEXT) {
-        const struct resp *q = h->nresp ? &h->rq[h->nresp - 1] : NULL;
+        const struct resp *q = resp_last(e, h);
         if (!q || q->kind != RK_TABLE
             || q->idx != e->tables[q->gen].sections[0].special[SP_CONTINUE])
             fz_fail("slot %u holds a response behind %u, not behind the 100", i,
                     q ? q->idx : NONE32);
-        if (h->next_gen >= GEN_MAX || !e->gen_id[h->next_gen])
-            fz_fail("slot %u waits on table slot %u, which is free", i, h->next_gen);
-        held[h->next_gen]++;
+        const struct hreq *r = req_of(e, h);
+        if (!r)
+            fz_fail("slot %u waits behind a 100 with no request block", i);
+        if (r->next_gen >= GEN_MAX || !e->gen_id[r->next_gen])
+            fz_fail("slot %u waits on table slot %u, which is free", i, r->next_gen);
+        held[r->next_gen]++;
     }
-    if (h->hp.pos > c->rcv.len)
-        fz_fail("slot %u: the parser read %u of %u request bytes", i, h->hp.pos, c->rcv.len);
+    const struct hreq *r = req_of(e, h);
+    if (r && r->link != i)
+        fz_fail("slot %u holds request block %u, which is slot %u's", i, h->req - 1, r->link);
+    if (r && r->hp.pos > c->rcv.len)
+        fz_fail("slot %u: the parser read %u of %u request bytes", i, r->hp.pos, c->rcv.len);
 }
 
 FZ_UNCOVERED static void fz_check_engine(struct ssdk_engine *e)
@@ -523,7 +528,7 @@ FZ_UNCOVERED static void fz_check_engine(struct ssdk_engine *e)
         if (t->conns[i].state != TCP_NONE || t->conns[i].timer.at_ms)
             fz_fail("free slot %u has state %u, timer %llu", i, t->conns[i].state,
                     (unsigned long long)t->conns[i].timer.at_ms);
-        if (e->hconns[i].nresp || e->hconns[i].hflags || e->hconns[i].body.kind)
+        if (e->hconns[i].nresp || e->hconns[i].hflags || e->hconns[i].req)
             fz_fail("free slot %u still holds responses or a request", i);
         if (i >= t->conn_bump) {  /* the never used, in order, unlinked */
             i = i + 1 < n ? i + 1 : NONE32;
@@ -590,6 +595,19 @@ FZ_UNCOVERED static void fz_check_engine(struct ssdk_engine *e)
     for (uint32_t i = 0; i < n; i++)
         if (!seen[i])
             fz_fail("slot %u is neither free nor in the table", i);
+    /* The pools (serve/slab.c): every entry in use is a slot's, and the gauges agree. */
+    uint32_t resps = 0, reqs = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        resps += e->hconns[i].nresp;
+        reqs += e->hconns[i].req != 0;
+    }
+    if (resps != e->resp_slab.used || reqs != e->req_slab.used
+        || resps != t->net.st->http_resp_entries_in_use
+        || reqs != t->net.st->http_req_blocks_in_use)
+        fz_fail("slots hold %u responses and %u request blocks; the pools say %u and %u",
+                resps, reqs, e->resp_slab.used, e->req_slab.used);
+    slab_check(&e->resp_slab);
+    slab_check(&e->req_slab);
     /* Every response in flight holds a live generation, and each count is exact. */
     for (uint32_t g = 0; g < GEN_MAX; g++)
         if (held[g] != e->gen_refs[g])

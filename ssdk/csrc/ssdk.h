@@ -198,6 +198,10 @@ struct ssdk_stats {
     uint64_t flights_peak;        /* gauge: the most flight blocks held at once */
     uint64_t scoreboards_in_use;  /* gauge: SACK scoreboards held (peers holding ranges
                                      above a hole) */
+    uint64_t http_req_blocks_in_use;   /* gauge: requests held in part (a header block not
+                                          whole, a body being read, a 100's answer) */
+    uint64_t http_req_blocks_peak;     /* gauge: the most request blocks held at once */
+    uint64_t http_resp_entries_in_use; /* gauge: responses queued and not yet acknowledged */
 };
 
 void ssdk_config_default(struct ssdk_config *cfg);

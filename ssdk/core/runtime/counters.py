@@ -59,6 +59,9 @@ GAUGES = frozenset(
         "flights_in_use",
         "flights_peak",  # a high-water mark
         "scoreboards_in_use",
+        "http_req_blocks_in_use",
+        "http_req_blocks_peak",  # a high-water mark
+        "http_resp_entries_in_use",
         "drop_rx_ring",
         "impair_rx_held",
         "impair_tx_held",

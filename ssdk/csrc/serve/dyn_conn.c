@@ -4,8 +4,9 @@
  * own, goes up with the pass's batch, and its answer takes its place in the queue.
  *
  * serve.c (http_serve: decide.c says D_APP) -> dyn_start -> dyn_in_new (dynamic.c),
- *        resp_push (resp.c) -> [body: on_recv -> dyn_body_in -> dyn_body_read
- *        (dynamic.c), into the last response's request] -> dyn_ready (the pass's batch)
+ *        resp_push (resp.c) -> [body: on_recv -> dyn_body_in -> dyn_body_feed
+ *        -> dyn_body_read (dynamic.c), into the last response's request]
+ *        -> dyn_ready (the pass's batch)
  * loop.c (end of a pass) -> dyn_flush -> hand_up -> the application's callback, in
  *        calls of at most DYN_CALL_MAX requests (Python: extern "Python")
  *        -> tcp_ack_flush (a request not answered at once is acknowledged alone)
@@ -15,8 +16,8 @@
  *
  * Invariants: every request for the application that the queue holds (up to RESPQ_MAX
  * responses, table ones among them) is, in turn: being read (its body still coming:
- * only the last response's, h->body), ready (whole, its token once in e->dyn_batch),
- * with the application (its record freed when the call that handed it up returns: the
+ * only the last response's, its decoder in the request block), ready (whole, its token
+ * once in e->dyn_batch), with the application (its record freed when the call that handed it up returns: the
  * application copies what it keeps), answered (RK_DYN, kept whole until acknowledged,
  * since retransmissions copy from it). The application may answer them at once or later,
  * in any order; TCP's stream stops at the first response without an answer, and when
@@ -62,11 +63,10 @@ static struct resp *by_token(struct ssdk_engine *e, uint64_t token, struct tcb *
     if (idx >= e->tcp.net.cfg.max_conns || e->tcp.conns[idx].state == TCP_NONE
         || token != token_of(e, idx, serial))
         return NULL;
-    struct hconn *h = &e->hconns[idx];
-    for (uint8_t i = 0; i < h->nresp; i++) {
-        if (h->rq[i].kind == RK_WAIT && h->rq[i].serial == serial) {
+    for (struct resp *q = resp_first(e, &e->hconns[idx]); q; q = resp_next(e, q)) {
+        if (q->kind == RK_WAIT && q->serial == serial) {
             *pc = &e->tcp.conns[idx];
-            return &h->rq[i];
+            return q;
         }
     }
     return NULL;
@@ -78,10 +78,10 @@ static int is_ready(const struct resp *q)
     return q->kind == RK_WAIT && q->in && q->in->queued;
 }
 
-int dyn_ready_any(const struct hconn *h)
+int dyn_ready_any(const struct ssdk_engine *e, const struct hconn *h)
 {
-    for (uint8_t i = 0; i < h->nresp; i++)
-        if (is_ready(&h->rq[i]))
+    for (const struct resp *q = resp_first(e, h); q; q = resp_next(e, q))
+        if (is_ready(q))
             return 1;
     return 0;
 }
@@ -117,61 +117,74 @@ static void dyn_ready(struct ssdk_engine *e, struct tcb *c, struct resp *q)
     e->dyn_batch[e->ndyn_batch++] = token_of(e, tcb_index(&e->tcp, c), q->serial);
 }
 
-/* The request of c (header block parsed, hp.pos bytes) goes to the application: it
- * joins the queue as a waiting response with the next serial; its head and the body
- * bytes buffered so far are copied out, the rest follows through on_recv (serve.c) and
- * the body decoder. Returns 0, or -1 when there is no memory. */
-int dyn_start(struct ssdk_engine *e, struct tcb *c, struct hconn *h,
-              const struct http_decision *d)
-{
-    uint32_t hlen = h->hp.pos;
-    const uint8_t *req = tcp_rcv_data(&e->tcp, c);
-    struct dyn_in *in = dyn_in_new(&h->hp, req, d);
-    if (!in)
-        return -1;
-    tcp_rcv_drop_held(&e->tcp, c);  /* held bytes beyond a gap are body: let the peer resend them */
-    h->req_since_ms = 0;
-    struct resp *q = resp_push(e, c, h, RK_WAIT);  /* the stream stops here until answered */
-    q->in = in;
-    q->keep = d->keep;
-    q->serial = h->serial++;
-    dyn_body_begin(&h->body, in, d);
-    if (h->body.kind != HB_NONE)
-        h->req_since_ms = req_clock(e);  /* the body timeout's clock (serve.c) */
-    uint32_t used = 0;
-    if (h->body.kind == HB_NONE)
-        dyn_ready(e, c, q);  /* no body at all */
-    else
-        used = dyn_body_in(e, c, h, req + hlen, c->rcv.len - hlen);
-    if (h->body.failed)
-        return 0;  /* refused by the decoder: that closes, the buffer emptied */
-    tcp_recved(&e->tcp, c, hlen + used);
-    memset(&h->hp, 0, sizeof(h->hp));
-    return 0;
-}
-
 /*
- * Body bytes p[0..n) of the request being read for the application (the last
- * response's), through the decoder (http/http_body.c); returns how many were the body's
- * (the rest, after its end, is the next request's). Once the body is whole the request
- * is ready; a malformed chunked body is refused with 400, one over the route's limit
- * with 413, and either closes the connection.
+ * Body bytes p[0..n) of q's request, the last response's, through the decoder b
+ * (http/http_body.c); returns how many were the body's (the rest, after its end, is the
+ * next request's). Once the body is whole the request is ready; a malformed chunked
+ * body is refused with 400, one over the route's limit with 413, and either closes the
+ * connection.
  */
-uint32_t dyn_body_in(struct ssdk_engine *e, struct tcb *c, struct hconn *h, const uint8_t *p,
-                     uint32_t n)
+static uint32_t dyn_body_feed(struct ssdk_engine *e, struct tcb *c, struct hconn *h,
+                              struct hp_body *b, struct resp *q, const uint8_t *p,
+                              uint32_t n)
 {
-    struct resp *q = resp_reading(h);
-    SSDK_ASSERT(q != NULL);
-    uint32_t used = dyn_body_read(&h->body, &q->in, p, n);
-    if (h->body.kind != HB_NONE)
+    uint32_t used = dyn_body_read(b, &q->in, p, n);
+    if (b->kind != HB_NONE)
         return used;
-    if (h->body.failed) {
+    if (b->failed) {
         stats(e)->dyn_bad_bodies++;
-        http_refuse(e, c, h, h->body.error);
+        http_refuse(e, c, h, b->error);
         return used;
     }
     dyn_ready(e, c, q);
     return used;
+}
+
+/* The request of c (header block parsed by p, p->pos bytes) goes to the application:
+ * it joins the queue as a waiting response with the next serial; its head and the body
+ * bytes buffered so far are copied out, the rest follows through on_recv (serve.c) and
+ * the body decoder, which waits in the connection's request block only then: a body
+ * that came whole with its head takes none. Returns 0, or -1 when there is no memory. */
+int dyn_start(struct ssdk_engine *e, struct tcb *c, struct hconn *h,
+              const struct http_parse *p, const struct http_decision *d)
+{
+    uint32_t hlen = p->pos;
+    const uint8_t *req = tcp_rcv_data(&e->tcp, c);
+    struct dyn_in *in = dyn_in_new(p, req, d);
+    if (!in)
+        return -1;
+    tcp_rcv_drop_held(&e->tcp, c);  /* held bytes beyond a gap are body: let the peer resend them */
+    req_parse_reset(e, h);  /* p is read (it may be the block's): the header clock stops */
+    struct resp *q = resp_push(e, c, h, RK_WAIT);  /* the stream stops here until answered */
+    q->in = in;
+    q->keep = d->keep;
+    q->serial = h->serial++;
+    struct hp_body body;
+    dyn_body_begin(&body, in, d);
+    uint32_t used = 0;
+    if (body.kind == HB_NONE)
+        dyn_ready(e, c, q);  /* no body at all */
+    else
+        used = dyn_body_feed(e, c, h, &body, q, req + hlen, c->rcv.len - hlen);
+    if (body.failed)
+        return 0;  /* refused by the decoder: that closes, the buffer emptied */
+    if (body.kind != HB_NONE) {  /* the rest is to come (on_recv) */
+        struct hreq *r = req_hold(e, h);
+        r->body = body;
+        r->since_ms = req_clock(e);  /* the body timeout's clock (serve.c) */
+    }
+    tcp_recved(&e->tcp, c, hlen + used);
+    return 0;
+}
+
+/* Body bytes p[0..n) of the request being read for the application (on_recv: the last
+ * response's, its decoder in the request block); returns how many were the body's. */
+uint32_t dyn_body_in(struct ssdk_engine *e, struct tcb *c, struct hconn *h, const uint8_t *p,
+                     uint32_t n)
+{
+    struct resp *q = resp_reading(e, h);
+    SSDK_ASSERT(q != NULL);
+    return dyn_body_feed(e, c, h, &req_of(e, h)->body, q, p, n);
 }
 
 /* The requests named by batch[at, at+n) that still wait to go up, to the application in
@@ -238,12 +251,14 @@ int ssdk_respond(struct ssdk_engine *e, uint64_t token, const uint8_t *stream, u
     q->date_sec = e->date_sec;
     http_count_status(e, (uint16_t)status);
     if (!keep) {  /* the responses queued behind it are never sent */
-        resp_cut(e, h, (uint8_t)(q - h->rq + 1));
+        resp_cut(e, h, (uint8_t)(resp_index(e, h, q) + 1));
         q->close_token = 1;
         h->hflags |= HC_LAST;  /* a 100's answer queued behind it never starts */
         tcp_rcv_discard(&e->tcp, c);
-        memset(&h->hp, 0, sizeof(h->hp));
-        memset(&h->body, 0, sizeof(h->body));  /* a body still coming is nobody's now */
+        struct hreq *r = req_of(e, h);
+        if (r)  /* a body still coming is nobody's now; nothing more is parsed */
+            memset(&r->body, 0, sizeof(r->body));
+        req_parse_reset(e, h);
     }
     resp_flush(e, c, h);  /* it, and the answered ones behind it, up to the next wait */
     SSDK_DEBUG_ONLY(resp_check(e, c, h));

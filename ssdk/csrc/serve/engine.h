@@ -16,7 +16,9 @@
  * is shared with another engine, so nothing here takes a lock. The pool is allocated
  * once at start; the fast path never allocates (but for a dynamic route's request).
  * Each TCP control block (tcp/tcp.h: struct tcb) has an HTTP connection at the same
- * index of e->hconns.
+ * index of e->hconns, 12 bytes: what it holds only while in use (its responses in
+ * flight, a request read in part) are entries of two pools, allocated once for every
+ * slot but touched only as used (slab.c).
  */
 #ifndef SSDK_ENGINE_H
 #define SSDK_ENGINE_H
@@ -100,8 +102,10 @@ enum resp_kind {
     RK_WAIT,                  /* none yet: the request is read (in), then with the
                                  application (in NULL) until it answers; empty */
 };
-/* What only some kinds use shares its place (unions), so that an entry stays 40 bytes:
- * the queue is walked for every segment sent. */
+/* What only some kinds use shares its place (unions), so that an entry stays 40 bytes
+ * with its link: the queue is walked for every segment sent. Entries come from the
+ * engine's pool (e->resps, slab.c) while queued; a connection's are linked oldest first
+ * through next, from hconn.rq_head. */
 struct resp {
     uint8_t  kind;            /* enum resp_kind */
     uint8_t  gen;             /* RK_TABLE: the table slot it comes from */
@@ -112,12 +116,15 @@ struct resp {
         uint16_t serial;      /* RK_WAIT: its number on the connection (in its token) */
     };
     union {
+        struct range_pick rng;  /* RK_TABLE, a 206 (RESP_RANGE): the part of its 200's
+                                   body */
         struct dyn_out *out;  /* RK_DYN */
         struct dyn_in *in;    /* RK_WAIT: the request, owned here until handed up */
     };
     uint32_t seq, end;        /* the stream bytes it occupies */
-    struct range_pick rng;    /* a 206 (RESP_RANGE): the part of its 200's body */
     uint64_t date_sec;        /* the second it started in: its Date, sent again alike */
+    uint32_t next;            /* the connection's next response, NONE32 after the last;
+                                 in the pool's free list, the next free entry */
 };
 
 /* Responses a connection may have in flight (the pipelining depth): each one's range
@@ -132,31 +139,72 @@ struct resp {
 /* The connection pool's largest size: a token (dyn_conn.c) holds the slot in 24 bits. */
 #define CONNS_MAX (1u << 24)
 
-/* One connection's HTTP side, at its control block's index (e->hconns). All zero is a
- * connection that has read nothing and sends nothing. */
-struct hconn {
-    struct resp rq[RESPQ_MAX];  /* in flight, oldest first: rq[0 .. nresp) */
-    uint8_t  nresp;
-    uint8_t  hflags;          /* HC_* */
-    uint8_t  next_gen;        /* the table slot the response behind a 100 comes from */
-    uint32_t next_resp;       /* ...and that response, when HC_NEXT */
-    struct range_pick rng;    /* the part chosen for the next 206 started (choose) */
-    uint64_t req_since_ms;    /* when the first byte of a pending request came, or while
-                                 a body is read, its last byte; 0: none */
-    struct hp_body body;      /* a request body being read (for the application: the
-                                 last response's, an RK_WAIT's; or to be dropped) */
-    uint16_t serial;          /* the number the next request for the application gets */
+/*
+ * What a connection keeps of a request it has not finished reading: a header block in
+ * part (the parser's state, from the clock of its first byte), a body being read (for
+ * the application or to be dropped, the clock of its last byte), or a 100 Continue
+ * whose answer waits (HC_NEXT). A block of the engine's pool (e->reqs, slab.c), taken
+ * when one of these begins (req_hold) and given back when none holds any more
+ * (req_settle), so a request that arrives whole is parsed in a state of its own on the
+ * stack and a connection between requests keeps none.
+ */
+struct hreq {
     struct http_parse hp;     /* how far the request in TCP's unread bytes (tcp_rcv_data)
                                  has been read */
+    struct hp_body body;      /* a request body being read (for the application: the
+                                 last response's, an RK_WAIT's; or to be dropped) */
+    uint64_t since_ms;        /* when the first byte of a pending request came, or while
+                                 a body is read, its last byte; 0: none */
+    struct range_pick rng;    /* HC_NEXT: the part of the answer behind the 100, a 206 */
+    uint32_t next_resp;       /* HC_NEXT: that answer */
+    uint8_t  next_gen;        /* HC_NEXT: the table slot it comes from (held) */
+    uint32_t link;            /* in use: the slot that holds it; free: the next free */
 };
 
-#define HC_NEXT       0x01   /* next_resp starts once the 100 Continue is acknowledged */
+/*
+ * One connection's HTTP side, at its control block's index (e->hconns): only what it
+ * keeps between requests, so that a million idle connections cost 12 bytes each here.
+ * Its responses in flight and its request in part are entries of the engine's pools,
+ * named by index. All zero is a connection that has read nothing and sends nothing.
+ */
+struct hconn {
+    uint32_t rq_head;         /* its oldest response in flight (e->resps), when nresp */
+    uint32_t req;             /* 1 + its request block (e->reqs); 0: none */
+    uint16_t serial;          /* the number the next request for the application gets */
+    uint8_t  nresp;           /* responses in flight, up to RESPQ_MAX */
+    uint8_t  hflags;          /* HC_* */
+};
+
+#define HC_NEXT       0x01   /* the request block's next_resp starts once the 100 Continue
+                                is acknowledged */
 #define HC_NEXT_HEAD  0x02   /* ... and answers HEAD: its header block only */
 #define HC_LAST       0x04   /* the queue's last response closes: nothing more is parsed */
+
+/* slab.c: entries of one size from one array, allocated once for the most that can be
+ * in use (so it never runs dry) and calloc'ed, so that its pages cost memory only once
+ * used: handed out by a bump index, then those given back, last first, through a free
+ * list threaded through the free entries (the next one's index at link_off). Taken
+ * entries are all zero. */
+struct slab {
+    uint8_t *base;
+    uint32_t size, link_off;      /* bytes an entry; where a free one's link is */
+    uint32_t cap, bump;           /* entries; those ever handed out are [0, bump) */
+    uint32_t free_head;           /* the last given back, NONE32: none */
+    uint32_t used;                /* entries in use now */
+};
+int  slab_init(struct slab *s, uint32_t cap, uint32_t size, uint32_t link_off);
+void slab_free(struct slab *s);
+uint32_t slab_take(struct slab *s);
+void slab_give(struct slab *s, uint32_t i);
+void slab_check(const struct slab *s);
 
 struct ssdk_engine {
     struct tcp tcp;               /* the layers below: tcp.net is the network layer */
     struct hconn *hconns;         /* one per control block, at the same index */
+    struct slab resp_slab;        /* responses in flight: max_conns * RESPQ_MAX */
+    struct resp *resps;           /* ...its entries */
+    struct slab req_slab;         /* requests in part: one per connection at most */
+    struct hreq *reqs;            /* ...its entries */
     struct table tables[GEN_MAX];
     uint32_t gen_refs[GEN_MAX];   /* responses in flight from each table */
     uint64_t gen_id[GEN_MAX];     /* publication number of each slot; 0: slot free */
@@ -191,7 +239,7 @@ static inline struct hconn *hconn_of(struct ssdk_engine *e, const struct tcb *c)
 }
 
 static inline struct ssdk_stats *stats(struct ssdk_engine *e) { return e->tcp.net.st; }
-/* The clock for hconn.req_since_ms, where 0 means none: never 0 (a virtual clock starts
+/* The clock for hreq.since_ms, where 0 means none: never 0 (a virtual clock starts
  * there). */
 static inline uint64_t req_clock(struct ssdk_engine *e)
 {
@@ -204,30 +252,81 @@ static inline const struct table *cur_table(const struct ssdk_engine *e)
     return &e->tables[e->cur];
 }
 
+/* A connection's responses in flight, oldest first: the first, the one after q
+ * (NULL after the last), the i-th (resp.c keeps them: resp_push ... resp_retire). */
+static inline struct resp *resp_first(const struct ssdk_engine *e, const struct hconn *h)
+{
+    return h->nresp ? &e->resps[h->rq_head] : NULL;
+}
+static inline struct resp *resp_next(const struct ssdk_engine *e, const struct resp *q)
+{
+    return q->next != NONE32 ? &e->resps[q->next] : NULL;
+}
+static inline struct resp *resp_at(const struct ssdk_engine *e, const struct hconn *h,
+                                   uint8_t i)
+{
+    SSDK_ASSERT(i < h->nresp);
+    struct resp *q = resp_first(e, h);
+    while (i--)
+        q = resp_next(e, q);
+    return q;
+}
+static inline struct resp *resp_last(const struct ssdk_engine *e, const struct hconn *h)
+{
+    return h->nresp ? resp_at(e, h, (uint8_t)(h->nresp - 1)) : NULL;
+}
+
+/* The request a connection has in part (struct hreq), or NULL. */
+static inline struct hreq *req_of(const struct ssdk_engine *e, const struct hconn *h)
+{
+    return h->req ? &e->reqs[h->req - 1] : NULL;
+}
+/* Whether a request body is being read, and the request clock (hreq.since_ms). */
+static inline int req_body_on(const struct ssdk_engine *e, const struct hconn *h)
+{
+    const struct hreq *r = req_of(e, h);
+    return r && r->body.kind != HB_NONE;
+}
+static inline uint64_t req_since(const struct ssdk_engine *e, const struct hconn *h)
+{
+    const struct hreq *r = req_of(e, h);
+    return r ? r->since_ms : 0;
+}
+
 /* The first response waiting for the application's answer (RK_WAIT), where TCP's
  * stream stops; -1 when none waits. */
-static inline int resp_wait_at(const struct hconn *h)
+static inline int resp_wait_at(const struct ssdk_engine *e, const struct hconn *h)
 {
-    for (uint8_t i = 0; i < h->nresp; i++)
-        if (h->rq[i].kind == RK_WAIT)
+    const struct resp *q = resp_first(e, h);
+    for (uint8_t i = 0; i < h->nresp; i++, q = resp_next(e, q))
+        if (q->kind == RK_WAIT)
             return i;
     return -1;
 }
 
 /* The request whose body is being read for the application: the last response's (only
  * the last parsed request can be reading its body), or NULL. */
-static inline struct resp *resp_reading(struct hconn *h)
+static inline struct resp *resp_reading(const struct ssdk_engine *e, const struct hconn *h)
 {
-    struct resp *q = h->nresp ? &h->rq[h->nresp - 1] : NULL;
-    return q && q->kind == RK_WAIT && q->in && !q->in->queued && h->body.kind != HB_NONE
-               ? q : NULL;
+    struct resp *q = resp_last(e, h);
+    return q && q->kind == RK_WAIT && q->in && !q->in->queued && req_body_on(e, h) ? q
+                                                                                   : NULL;
 }
+
+/* serve.c: the request block of a connection, taken if it has none; what is left of
+ * the request it holds once the parser is done with it; the block given back once it
+ * holds nothing (at the end of each upcall: http_sync_tcp); every block held. */
+struct hreq *req_hold(struct ssdk_engine *e, struct hconn *h);
+void req_parse_reset(struct ssdk_engine *e, struct hconn *h);
+void req_settle(struct ssdk_engine *e, struct hconn *h);
+void req_drop(struct ssdk_engine *e, struct hconn *h);
 
 /* resp.c: the response queue, and the bytes of its segments. */
 struct resp *resp_push(struct ssdk_engine *e, struct tcb *c, struct hconn *h, uint8_t kind);
 void resp_hold(struct ssdk_engine *e, struct resp *q, uint32_t idx);
 void resp_retire(struct ssdk_engine *e, struct tcb *c, struct hconn *h);
 void resp_cut(struct ssdk_engine *e, struct hconn *h, uint8_t n);
+uint8_t resp_index(const struct ssdk_engine *e, const struct hconn *h, const struct resp *q);
 void resp_flush(struct ssdk_engine *e, struct tcb *c, struct hconn *h);
 void resp_drop_all(struct ssdk_engine *e, struct hconn *h);
 void resp_check(const struct ssdk_engine *e, const struct tcb *c, const struct hconn *h);
@@ -273,10 +372,10 @@ struct ssdk_request dyn_request(struct dyn_in *in, uint64_t token);
  * calls of at most DYN_CALL_MAX. */
 #define DYN_CALL_MAX 256
 int  dyn_start(struct ssdk_engine *e, struct tcb *c, struct hconn *h,
-               const struct http_decision *d);
+               const struct http_parse *p, const struct http_decision *d);
 uint32_t dyn_body_in(struct ssdk_engine *e, struct tcb *c, struct hconn *h,
                      const uint8_t *p, uint32_t n);
-int  dyn_ready_any(const struct hconn *h);
+int  dyn_ready_any(const struct ssdk_engine *e, const struct hconn *h);
 void dyn_flush(struct ssdk_engine *e);
 
 /* loop.c: n as the engine's one backend (destroyed instead if it has one already; n

@@ -98,12 +98,20 @@ int ssdk_engine_new(const struct ssdk_config *cfg, struct ssdk_engine **out, cha
     e->tcp.port_be = __builtin_bswap16(cfg->port);
     e->tcp.mss_max = TABLE_MSS_DEFAULT;  /* until a table says its own */
     e->hconns = calloc(cfg->max_conns, sizeof(struct hconn));
+    /* The pools of what connections hold only while in use (slab.c), sized so that they
+     * cannot run dry: a full queue on every connection, a request block on each. */
+    int pools = slab_init(&e->resp_slab, cfg->max_conns * RESPQ_MAX, sizeof(struct resp),
+                          offsetof(struct resp, next))
+                | slab_init(&e->req_slab, cfg->max_conns, sizeof(struct hreq),
+                            offsetof(struct hreq, link));
+    e->resps = (struct resp *)e->resp_slab.base;
+    e->reqs = (struct hreq *)e->req_slab.base;
     /* a token for every place of every queue (dyn_conn.c), and one call's records */
     e->dyn_batch = malloc((size_t)cfg->max_conns * RESPQ_MAX * sizeof(uint64_t));
     e->dyn_reqs = malloc(DYN_CALL_MAX * sizeof(struct ssdk_request));
     e->dyn_handed = malloc(DYN_CALL_MAX * sizeof(struct dyn_in *));
     clock_tick(e);
-    if (!e->hconns || !e->dyn_batch || !e->dyn_reqs || !e->dyn_handed
+    if (!e->hconns || pools || !e->dyn_batch || !e->dyn_reqs || !e->dyn_handed
         || tcp_init(&e->tcp, &http_upcalls)) {
         ssdk_engine_free(e);
         snprintf(err, errlen, "out of memory for %u connections", cfg->max_conns);
@@ -129,11 +137,22 @@ void ssdk_engine_free(struct ssdk_engine *e)
     if (e->tcp.net.nic)
         e->tcp.net.nic->destroy(e->tcp.net.nic);
     tcp_free(&e->tcp);
-    if (e->hconns)  /* requests with the application, answers not yet acknowledged: in
-                       the slots ever used (tcp_free leaves conn_bump as it was) */
-        for (uint32_t i = 0; i < e->tcp.conn_bump; i++)
+    if (e->hconns) {  /* requests with the application, answers not yet acknowledged, and
+                         requests in part: in the slots ever used (tcp_free leaves
+                         conn_bump as it was) */
+        for (uint32_t i = 0; i < e->tcp.conn_bump; i++) {
             resp_drop_all(e, &e->hconns[i]);
+            req_drop(e, &e->hconns[i]);
+        }
+        /* every entry was some slot's: none is left in use */
+        SSDK_ASSERT(!e->resp_slab.base || e->resp_slab.used == 0);
+        SSDK_ASSERT(!e->req_slab.base || e->req_slab.used == 0);
+        SSDK_DEBUG_ONLY(slab_check(&e->resp_slab));
+        SSDK_DEBUG_ONLY(slab_check(&e->req_slab));
+    }
     free(e->hconns);
+    slab_free(&e->resp_slab);
+    slab_free(&e->req_slab);
     answer_free(e);
     free(e->dyn_batch);
     free(e->dyn_reqs);

@@ -1,8 +1,8 @@
 /*
  * resp.c - the responses a connection has in flight, and the bytes of its segments.
  *
- * serve.c (start_response), dyn_conn.c -> resp_push (-> resp_hold -> gen_hold: gen.c)
- *        ... resp_retire -> resp_release (-> gen_release)
+ * serve.c (start_response), dyn_conn.c -> resp_push (-> slab_take: slab.c; resp_hold
+ *        -> gen_hold: gen.c) ... resp_retire -> resp_release (-> gen_release), slab_give
  * dyn_conn.c (an answer that closes), serve.c (a body refused) -> resp_cut
  * serve.c (on_payload: tcp/ sends a segment) -> resp_payload -> resp_exact (most segments)
  *                                      or resp_payload_any -> resp_fill -> date_for,
@@ -24,6 +24,12 @@
  * "close", a 206's header and part of a body, the application's answer, a segment across
  * two responses) is summed as it is copied; resp_seg_len ends a segment where a response
  * of several template segments begins, so that its segments stay exact.
+ *
+ * Storage: each response is an entry of the engine's pool (e->resps), taken as it joins
+ * the queue and given back as it leaves (acknowledged, cut or dropped), so a connection
+ * pays for the responses it has, not for the queue's depth. The queue is a list through
+ * the entries (resp.next) from hconn.rq_head, oldest first; resp_first, resp_next and
+ * resp_at (engine.h) walk it, nothing else knows where entries are.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -32,63 +38,82 @@
 
 _Static_assert(TABLE_MSS_MAX == NIC_FRAME_MAX - HDRS_LEN, "a template segment fills a frame");
 _Static_assert(sizeof(struct resp) <= 40, "a queue entry stays small (engine.h)");
+_Static_assert(sizeof(struct hconn) <= 16, "a connection keeps 16 bytes between requests "
+                                           "(engine.h; docs/architecture.md)");
+_Static_assert(RESPQ_MAX <= 255, "hconn.nresp counts them");
 
 static const uint8_t close_token[CONN_TOKEN_LEN] = "     close";
 
-/* A waiting response, rq[i] (dyn_conn.c): no bytes yet; its serial, which its token
- * carries, is no other's in the queue; a request still being read is the last parsed
- * one, and only one is read at a time (h->body). */
-static void wait_check(const struct hconn *h, uint8_t i)
+/* A waiting response, q, the i-th (dyn_conn.c): no bytes yet; its serial, which its
+ * token carries, is no other's in the queue; a request still being read is the last
+ * parsed one, and only one is read at a time (the request block's body). */
+static void wait_check(const struct ssdk_engine *e, const struct hconn *h,
+                       const struct resp *q, uint8_t i)
 {
-    const struct resp *q = &h->rq[i];
     SSDK_ASSERT(q->seq == q->end);
-    for (uint8_t j = 0; j < i; j++)
-        SSDK_ASSERT(h->rq[j].kind != RK_WAIT || h->rq[j].serial != q->serial);
-    SSDK_ASSERT(!q->in || q->in->queued || (i == h->nresp - 1 && h->body.kind != HB_NONE));
+    const struct resp *o = resp_first(e, h);
+    for (uint8_t j = 0; j < i; j++, o = resp_next(e, o))
+        SSDK_ASSERT(o->kind != RK_WAIT || o->serial != q->serial);
+    SSDK_ASSERT(!q->in || q->in->queued || (i == h->nresp - 1 && req_body_on(e, h)));
 }
 
 /* The queue's invariant (top of this file), and every table response's hold. */
 void resp_check(const struct ssdk_engine *e, const struct tcb *c, const struct hconn *h)
 {
     SSDK_ASSERT(h->nresp <= RESPQ_MAX);
+    SSDK_ASSERT(e->resp_slab.used <= e->resp_slab.cap);
     int wait = -1;
-    for (uint8_t i = 0; i < h->nresp; i++) {
-        const struct resp *q = &h->rq[i];
+    const struct resp *q = resp_first(e, h), *prev = NULL, *lim = NULL;
+    for (uint8_t i = 0; i < h->nresp; i++, prev = q, q = resp_next(e, q)) {
+        /* nresp entries, linked, each one handed out by the pool, the last ending it */
+        SSDK_ASSERT(q != NULL && (uint32_t)(q - e->resps) < e->resp_slab.bump);
+        SSDK_ASSERT((q->next == NONE32) == (i == h->nresp - 1));
         SSDK_ASSERT(q->kind == RK_TABLE || q->kind == RK_DYN || q->kind == RK_WAIT);
         SSDK_ASSERT(seq_le(q->seq, q->end));
-        SSDK_ASSERT(i == 0 || q->seq == h->rq[i - 1].end);
+        SSDK_ASSERT(!prev || q->seq == prev->end);
         if (q->kind == RK_WAIT)
-            wait_check(h, i);
-        if (q->kind == RK_WAIT && wait < 0)
+            wait_check(e, h, q, i);
+        if (q->kind == RK_WAIT && wait < 0) {
             wait = i;
-        /* out and in share their place: an answer has its copy, a table's has neither */
+            lim = q;
+        }
+        /* out, in and rng share their place: an answer has its copy */
         SSDK_ASSERT(q->kind != RK_DYN || q->out != NULL);
-        SSDK_ASSERT(q->kind != RK_TABLE || q->out == NULL);
         SSDK_ASSERT(!q->close_token || i == h->nresp - 1);  /* nothing follows a close */
         SSDK_ASSERT(q->kind != RK_TABLE
                     || (q->gen < GEN_MAX && e->gen_refs[q->gen] > 0
                         && q->idx < e->tables[q->gen].hdr->nresp));
     }
     /* TCP's stream goes exactly to the first waiting response, else to the last. */
-    if (h->nresp) {
-        const struct resp *lim = wait >= 0 ? &h->rq[wait] : &h->rq[h->nresp - 1];
-        SSDK_ASSERT((wait >= 0 ? lim->seq : lim->end) == c->snd.end);
-    }
-    for (uint8_t i = h->nresp; i < RESPQ_MAX; i++)
-        SSDK_ASSERT(h->rq[i].kind == RK_NONE);
+    if (h->nresp)
+        SSDK_ASSERT((wait >= 0 ? lim->seq : prev->end) == c->snd.end);
+}
+
+/* The pool's count, as the gauge shows it. */
+static void resp_gauge(struct ssdk_engine *e)
+{
+    stats(e)->http_resp_entries_in_use = e->resp_slab.used;
 }
 
 /* A new response at the end of the queue, after every other one (its bytes follow the
- * last one's). */
+ * last one's): an entry from the pool. */
 struct resp *resp_push(struct ssdk_engine *e, struct tcb *c, struct hconn *h, uint8_t kind)
 {
     SSDK_ASSERT(h->nresp < RESPQ_MAX);
     SSDK_ASSERT(!(h->hflags & HC_LAST));
-    uint32_t seq = h->nresp ? h->rq[h->nresp - 1].end : c->snd.end;
+    struct resp *last = resp_last(e, h);
+    uint32_t seq = last ? last->end : c->snd.end;
     if (h->nresp)
         stats(e)->http_pipelined++;
-    struct resp *q = &h->rq[h->nresp++];
-    *q = (struct resp){.kind = kind, .seq = seq, .end = seq};
+    uint32_t i = slab_take(&e->resp_slab);
+    resp_gauge(e);
+    if (last)
+        last->next = i;
+    else
+        h->rq_head = i;
+    h->nresp++;
+    struct resp *q = &e->resps[i];
+    *q = (struct resp){.kind = kind, .seq = seq, .end = seq, .next = NONE32};
     return q;
 }
 
@@ -101,7 +126,8 @@ void resp_hold(struct ssdk_engine *e, struct resp *q, uint32_t idx)
 }
 
 /* What q holds goes: its table's hold, the application's answer, or the request it
- * waits on (not once handed up: the call that handed it frees it, dyn_conn.c). */
+ * waits on (not once handed up: the call that handed it frees it, dyn_conn.c); then
+ * its entry, back to the pool. */
 static void resp_release(struct ssdk_engine *e, struct resp *q)
 {
     if (q->kind == RK_DYN) {
@@ -111,20 +137,18 @@ static void resp_release(struct ssdk_engine *e, struct resp *q)
     } else if (q->kind == RK_TABLE) {
         gen_release(e, q->gen);
     }
-    *q = (struct resp){0};
+    slab_give(&e->resp_slab, (uint32_t)(q - e->resps));
+    resp_gauge(e);
 }
 
-/* The responses the peer acknowledged whole leave the queue. */
+/* The responses the peer acknowledged whole leave the queue, from its head. */
 void resp_retire(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
 {
-    uint8_t n = 0;
-    while (n < h->nresp && h->rq[n].kind != RK_WAIT && seq_le(h->rq[n].end, c->snd.una))
-        resp_release(e, &h->rq[n++]);
-    if (n) {
-        memmove(h->rq, h->rq + n, (h->nresp - n) * sizeof(h->rq[0]));
-        for (uint8_t i = h->nresp - n; i < h->nresp; i++)
-            h->rq[i] = (struct resp){0};
-        h->nresp = (uint8_t)(h->nresp - n);
+    struct resp *q;
+    while ((q = resp_first(e, h)) && q->kind != RK_WAIT && seq_le(q->end, c->snd.una)) {
+        h->rq_head = q->next;
+        h->nresp--;
+        resp_release(e, q);
     }
     SSDK_DEBUG_ONLY(resp_check(e, c, h));
 }
@@ -135,13 +159,30 @@ void resp_drop_all(struct ssdk_engine *e, struct hconn *h)
     resp_cut(e, h, 0);
 }
 
-/* The responses from rq[n] on go, never sent (a close before them). */
+/* The responses from the n-th on go, never sent (a close before them). */
 void resp_cut(struct ssdk_engine *e, struct hconn *h, uint8_t n)
 {
-    for (uint8_t i = n; i < h->nresp; i++)
-        resp_release(e, &h->rq[i]);
-    if (n < h->nresp)
-        h->nresp = n;
+    if (n >= h->nresp)
+        return;
+    struct resp *q = resp_at(e, h, n);
+    if (n)
+        resp_at(e, h, (uint8_t)(n - 1))->next = NONE32;
+    h->nresp = n;
+    while (q) {
+        struct resp *next = resp_next(e, q);
+        resp_release(e, q);
+        q = next;
+    }
+}
+
+/* Where q is in h's queue (it is there). */
+uint8_t resp_index(const struct ssdk_engine *e, const struct hconn *h, const struct resp *q)
+{
+    uint8_t i = 0;
+    for (const struct resp *o = resp_first(e, h); o != q; o = resp_next(e, o))
+        i++;
+    SSDK_ASSERT(i < h->nresp);
+    return i;
 }
 
 /*
@@ -152,23 +193,21 @@ void resp_cut(struct ssdk_engine *e, struct hconn *h, uint8_t n)
  */
 void resp_flush(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
 {
-    int wait = -1;
-    for (uint8_t i = 0; i < h->nresp; i++) {
-        struct resp *q = &h->rq[i];
-        if (i && q->seq != h->rq[i - 1].end) {
-            SSDK_ASSERT(wait >= 0 || seq_le(c->snd.end, h->rq[i - 1].end));
+    const struct resp *wait = NULL, *prev = NULL;
+    for (struct resp *q = resp_first(e, h); q; prev = q, q = resp_next(e, q)) {
+        if (prev && q->seq != prev->end) {
+            SSDK_ASSERT(wait || seq_le(c->snd.end, prev->end));
             uint32_t len = q->end - q->seq;
-            q->seq = h->rq[i - 1].end;
+            q->seq = prev->end;
             q->end = q->seq + len;
         }
-        if (wait < 0 && q->kind == RK_WAIT)
-            wait = i;
+        if (!wait && q->kind == RK_WAIT)
+            wait = q;
     }
     if (!h->nresp || (c->flags & TF_FIN_QUEUED))
         return;
-    const struct resp *lim = wait >= 0 ? &h->rq[wait] : &h->rq[h->nresp - 1];
-    tcp_write_stream(c, wait >= 0 ? lim->seq : lim->end);
-    if (wait < 0 && lim->close_token)
+    tcp_write_stream(c, wait ? wait->seq : prev->end);
+    if (!wait && prev->close_token)
         tcp_close(&e->tcp, c);
 }
 
@@ -303,11 +342,10 @@ static int resp_fill(const struct ssdk_engine *e, const struct resp *q, uint64_t
 static inline int resp_exact(const struct ssdk_engine *e, const struct hconn *h,
                              uint32_t seq, uint32_t len, uint8_t *pl, uint64_t *sum)
 {
-    uint8_t i = 0;
-    while (i < h->nresp && !seq_lt(seq, h->rq[i].end))
-        i++;  /* the response the segment starts in: most often the first */
-    const struct resp *q = &h->rq[i];
-    if (i == h->nresp || q->kind != RK_TABLE || q->end - seq < len)
+    const struct resp *q = resp_first(e, h);
+    while (q && !seq_lt(seq, q->end))
+        q = resp_next(e, q);  /* the response the segment starts in: most often the first */
+    if (!q || q->kind != RK_TABLE || q->end - seq < len)
         return 0;
     SSDK_ASSERT(seq_le(q->seq, seq));
     struct resp_view v;
@@ -340,8 +378,7 @@ static int fill_range(const struct ssdk_engine *e, const struct hconn *h, uint32
 {
     uint32_t done = 0;
     int parts = 0, exact = 0;
-    for (uint8_t i = 0; i < h->nresp && done < len; i++) {
-        const struct resp *q = &h->rq[i];
+    for (const struct resp *q = resp_first(e, h); q && done < len; q = resp_next(e, q)) {
         uint32_t at = seq + done;
         if (!seq_lt(at, q->end))
             continue;
@@ -390,19 +427,19 @@ void resp_copy(struct ssdk_engine *e, struct tcb *c, struct hconn *h, uint32_t s
 uint32_t resp_seg_len(const struct ssdk_engine *e, const struct hconn *h, uint32_t seq,
                       uint32_t len)
 {
-    uint8_t i = 0;
-    while (i < h->nresp && !seq_lt(seq, h->rq[i].end))
-        i++;
-    if (i + 1 >= h->nresp || seq_le(seq + len, h->rq[i].end))
+    const struct resp *q = resp_first(e, h);
+    while (q && !seq_lt(seq, q->end))
+        q = resp_next(e, q);
+    const struct resp *next = q ? resp_next(e, q) : NULL;
+    if (!next || seq_le(seq + len, q->end))
         return len;  /* inside one response, or the last one */
-    const struct resp *next = &h->rq[i + 1];
     if (next->kind != RK_TABLE)
         return len;
     struct resp_view v;
     resp_view(e, next, &v);
     if ((v.r->flags & RESP_RANGE) || !v.seg_sum || v.len <= v.mss)
         return len;
-    return h->rq[i].end - seq;
+    return q->end - seq;
 }
 
 /* Bytes [seq, seq+len) of the stream into pl, from every response they fall in; their

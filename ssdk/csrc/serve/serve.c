@@ -30,16 +30,93 @@
  * Whatever the parser refuses is answered with a special response that closes the
  * connection, and nothing after it is read, so a stream whose framing is in doubt is
  * never read on.
+ *
+ * A request's state lives where it costs least: one that is whole when first read is
+ * parsed in a struct http_parse on http_serve's stack and leaves nothing behind; one
+ * left in part (the parser wants more), a body being read and a 100 Continue's answer
+ * take a request block (struct hreq, req_hold) from the engine's pool, given back at the
+ * end of the upcall that finished with it (req_settle, from http_sync_tcp), so that no
+ * pointer to a block is left dangling in the middle of an upcall.
  */
 #include <stdlib.h>
 #include <string.h>
 #include "serve/engine.h"
 
-/* Queue response idx on c (its header block only for HEAD); a closing response ends
- * the queue and is followed by our FIN. The response comes from the current table, unless gen says the
- * table it is to come from, already held (the answer behind a 100 Continue). */
+/* A request block is what a connection in the middle of a request keeps besides its
+ * 12 bytes (engine.h), while its responses' entries are 40 each. */
+_Static_assert(sizeof(struct hreq) <= 192, "a request block stays small (engine.h)");
+
+/* The pool's count, and the most ever held (what its pages cost), as the gauges show
+ * them. */
+static void req_gauge(struct ssdk_engine *e)
+{
+    struct ssdk_stats *st = stats(e);
+    st->http_req_blocks_in_use = e->req_slab.used;
+    if (st->http_req_blocks_peak < e->req_slab.used)
+        st->http_req_blocks_peak = e->req_slab.used;
+}
+
+/* h's request block: its own, or one taken now (never none: one per slot at most). */
+struct hreq *req_hold(struct ssdk_engine *e, struct hconn *h)
+{
+    if (!h->req) {
+        uint32_t i = slab_take(&e->req_slab);
+        req_gauge(e);
+        h->req = i + 1;
+        e->reqs[i].link = (uint32_t)(h - e->hconns);  /* its owner, for the checks */
+    }
+    SSDK_ASSERT(req_of(e, h)->link == (uint32_t)(h - e->hconns));
+    return req_of(e, h);
+}
+
+/* Whether h's block holds something: a header block in part (its clock runs from the
+ * first byte), a body being read, or the answer behind a 100 Continue. */
+static int req_live(const struct ssdk_engine *e, const struct hconn *h)
+{
+    const struct hreq *r = req_of(e, h);
+    SSDK_ASSERT(!(h->hflags & HC_NEXT) || r != NULL);
+    return r && (r->since_ms || r->body.kind != HB_NONE || (h->hflags & HC_NEXT));
+}
+
+/* The parser is done with the request (consumed, refused, or to be read again from
+ * its first byte): its state goes, and its clock unless a body is being read. */
+void req_parse_reset(struct ssdk_engine *e, struct hconn *h)
+{
+    struct hreq *r = req_of(e, h);
+    if (!r)
+        return;
+    memset(&r->hp, 0, sizeof(r->hp));
+    if (r->body.kind == HB_NONE)
+        r->since_ms = 0;
+}
+
+/* h's block goes, whatever it holds (the connection does; what it held is released by
+ * the caller). */
+void req_drop(struct ssdk_engine *e, struct hconn *h)
+{
+    if (!h->req)
+        return;
+    slab_give(&e->req_slab, h->req - 1);
+    h->req = 0;
+    req_gauge(e);
+}
+
+/* Once an upcall is done with h: its block goes back if it holds nothing. */
+void req_settle(struct ssdk_engine *e, struct hconn *h)
+{
+    if (!h->req || req_live(e, h))
+        return;
+    SSDK_ASSERT(req_of(e, h)->hp.pos == 0);  /* a request in part has its clock running */
+    req_drop(e, h);
+}
+
+/* Queue response idx on c (its header block only for HEAD; for a 206, the part rg);
+ * a closing response ends the queue and is followed by our FIN. The response comes from
+ * the current table, unless gen says the table it is to come from, already held (the
+ * answer behind a 100 Continue). */
 static void start_response(struct ssdk_engine *e, struct tcb *c, struct hconn *h,
-                           uint32_t idx, int keep, int head, uint8_t why, int gen)
+                           uint32_t idx, int keep, int head, uint8_t why, int gen,
+                           const struct range_pick *rg)
 {
     struct resp *q = resp_push(e, c, h, RK_TABLE);
     if (gen < 0) {
@@ -50,7 +127,7 @@ static void start_response(struct ssdk_engine *e, struct tcb *c, struct hconn *h
     }
     const struct table *t = &e->tables[q->gen];
     const struct ssdk_resp *r = &t->resp[idx];
-    q->rng = h->rng;
+    q->rng = rg ? *rg : (struct range_pick){0};
     q->end = q->seq + resp_span(r, &q->rng, head);
     q->date_sec = e->date_sec;  /* its Date is fixed as it starts */
     http_count(e, t, idx, why);
@@ -58,7 +135,7 @@ static void start_response(struct ssdk_engine *e, struct tcb *c, struct hconn *h
         q->close_token = 1;
         h->hflags |= HC_LAST;
         tcp_rcv_discard(&e->tcp, c);  /* nothing after a closing response is read (RFC 9112 9.6) */
-        memset(&h->hp, 0, sizeof(h->hp));
+        req_parse_reset(e, h);
     }
     resp_flush(e, c, h);  /* the stream goes on (not past a waiting answer); FIN after a close */
     SSDK_DEBUG_ONLY(resp_check(e, c, h));
@@ -68,8 +145,7 @@ static void start_response(struct ssdk_engine *e, struct tcb *c, struct hconn *h
 static void req_consume(struct ssdk_engine *e, struct tcb *c, struct hconn *h, uint32_t n)
 {
     tcp_recved(&e->tcp, c, n);
-    h->req_since_ms = 0;  /* what is left, if anything, starts its clock when served */
-    memset(&h->hp, 0, sizeof(h->hp));
+    req_parse_reset(e, h);  /* what is left, if anything, starts its clock when served */
 }
 
 /*
@@ -107,17 +183,22 @@ static int body_follows(struct ssdk_engine *e, struct tcb *c, struct hconn *h,
 {
     uint32_t have = c->rcv.len < d->length ? c->rcv.len : d->length;
     req_consume(e, c, h, have);
-    hp_body_start(&h->body, 0, d->length - have);
-    if (h->body.kind == HB_NONE)
-        return 0;
-    h->req_since_ms = req_clock(e);  /* the body timeout's clock (on_recv) */
+    struct hp_body body;
+    hp_body_start(&body, 0, d->length - have);
+    if (body.kind == HB_NONE)
+        return 0;  /* all of it was here: no block */
+    struct hreq *r = req_hold(e, h);
+    r->body = body;
+    r->since_ms = req_clock(e);  /* the body timeout's clock (on_recv) */
     tcp_rcv_drop_held(&e->tcp, c);  /* held bytes may be body: let the peer send them again */
     if (have || !d->cont)
         return 0;
-    h->next_resp = d->idx;
-    h->next_gen = gen_hold(e);  /* the answer comes from the table it was chosen in */
+    r->next_resp = d->idx;
+    r->next_gen = gen_hold(e);  /* the answer comes from the table it was chosen in */
+    r->rng = d->rg;
     h->hflags |= HC_NEXT | (d->head ? HC_NEXT_HEAD : 0);
-    start_response(e, c, h, table_special(cur_table(e), 0, SP_CONTINUE), 1, 0, W_NONE, -1);
+    start_response(e, c, h, table_special(cur_table(e), 0, SP_CONTINUE), 1, 0, W_NONE, -1,
+                   NULL);
     return 1;
 }
 
@@ -128,8 +209,8 @@ static int http_request_timeout(struct ssdk_engine *e, struct tcb *c, struct hco
     if (h->nresp || (c->flags & (TF_RCV_SHUT | TF_FIN_QUEUED)) || !c->rcv.len
         || (c->state != TCP_ESTABLISHED && c->state != TCP_CLOSE_WAIT))
         return 0;
-    int head = h->hp.method == M_HEAD;
-    start_response(e, c, h, table_special(cur_table(e), 0, SP_408), 0, head, W_NONE, -1);
+    int head = req_of(e, h) && req_of(e, h)->hp.method == M_HEAD;
+    start_response(e, c, h, table_special(cur_table(e), 0, SP_408), 0, head, W_NONE, -1, NULL);
     return 1;
 }
 
@@ -139,18 +220,19 @@ static int http_request_timeout(struct ssdk_engine *e, struct tcb *c, struct hco
  * the application is cut, never handed up. Returns 0 when no body is being read. */
 static int http_body_timeout(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
 {
-    if (h->body.kind == HB_NONE || (c->flags & (TF_RCV_SHUT | TF_FIN_QUEUED))
+    if (!req_body_on(e, h) || (c->flags & (TF_RCV_SHUT | TF_FIN_QUEUED))
         || (c->state != TCP_ESTABLISHED && c->state != TCP_CLOSE_WAIT))
         return 0;
-    if (resp_reading(h))
+    struct hreq *r = req_of(e, h);
+    if (resp_reading(e, h))
         resp_cut(e, h, (uint8_t)(h->nresp - 1));
     if (h->hflags & HC_NEXT) {  /* the answer behind a 100 Continue is not sent now */
-        gen_release(e, h->next_gen);
+        gen_release(e, r->next_gen);
         h->hflags &= (uint8_t)~(HC_NEXT | HC_NEXT_HEAD);
     }
-    memset(&h->body, 0, sizeof(h->body));
+    memset(&r->body, 0, sizeof(r->body));
     stats(e)->body_timeouts++;
-    start_response(e, c, h, table_special(cur_table(e), 0, SP_408), 0, 0, W_NONE, -1);
+    start_response(e, c, h, table_special(cur_table(e), 0, SP_408), 0, 0, W_NONE, -1, NULL);
     return 1;
 }
 
@@ -160,12 +242,14 @@ static int http_body_timeout(struct ssdk_engine *e, struct tcb *c, struct hconn 
  * cut; what is before it still goes, then our FIN. */
 static void http_abandon(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
 {
-    if (resp_reading(h))
+    if (resp_reading(e, h))
         resp_cut(e, h, (uint8_t)(h->nresp - 1));
-    memset(&h->body, 0, sizeof(h->body));
+    struct hreq *r = req_of(e, h);
+    if (r) {
+        memset(&r->body, 0, sizeof(r->body));
+        req_parse_reset(e, h);
+    }
     tcp_rcv_discard(&e->tcp, c);
-    memset(&h->hp, 0, sizeof(h->hp));
-    h->req_since_ms = 0;
     stats(e)->http_abandoned++;
 }
 
@@ -175,10 +259,10 @@ void http_refuse(struct ssdk_engine *e, struct tcb *c, struct hconn *h, uint8_t 
 {
     /* Its body was being read, so it is the last response: no answer will come for it,
      * and the refusal takes its place (those before it still go first). */
-    SSDK_ASSERT(h->nresp && h->rq[h->nresp - 1].kind == RK_WAIT && h->rq[h->nresp - 1].in);
+    SSDK_ASSERT(h->nresp && resp_last(e, h)->kind == RK_WAIT && resp_last(e, h)->in);
     resp_cut(e, h, (uint8_t)(h->nresp - 1));
     start_response(e, c, h, table_special(cur_table(e), 0, (enum special_resp)sp), 0, 0,
-                   W_FRAMING, -1);
+                   W_FRAMING, -1, NULL);
 }
 
 /*
@@ -193,42 +277,53 @@ static int http_serve(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
 {
     if ((c->flags & (TF_RCV_SHUT | TF_FIN_QUEUED)) || (h->hflags & HC_LAST))
         return 0;
+    struct hreq *r = req_of(e, h);
     if (h->hflags & HC_NEXT) {  /* the answer behind a 100 goes once the 100 is through */
         if (h->nresp)
             return 0;
         int head = !!(h->hflags & HC_NEXT_HEAD);
         h->hflags &= (uint8_t)~(HC_NEXT | HC_NEXT_HEAD);
-        start_response(e, c, h, h->next_resp, 1, head, W_NONE, h->next_gen);
+        start_response(e, c, h, r->next_resp, 1, head, W_NONE, r->next_gen, &r->rng);
         return 1;
     }
-    if (h->nresp >= RESPQ_MAX || h->body.kind != HB_NONE)
+    if (h->nresp >= RESPQ_MAX || (r && r->body.kind != HB_NONE))
         return 0;
-    if (h->hp.pos == 0 && !skip_empty_lines(e, c, h))
+    /* A request read on from where it stopped is in its block; any other is read here,
+     * and takes a block only if it is left in part. */
+    struct http_parse fresh;
+    struct http_parse *p = r ? &r->hp : &fresh;
+    if (!r)
+        memset(&fresh, 0, sizeof(fresh));
+    if (p->pos == 0 && !skip_empty_lines(e, c, h))
         return 0;
-    if (!h->req_since_ms)
-        h->req_since_ms = req_clock(e);
+    uint64_t since = r && r->since_ms ? r->since_ms : req_clock(e);
     const uint8_t *req = tcp_rcv_data(&e->tcp, c);
-    enum hp_result res = hp_run(&h->hp, req, c->rcv.len);
+    enum hp_result res = hp_run(p, req, c->rcv.len);
     if (res == HP_MORE) {
-        if (c->rcv.len < TCP_RCV_CAP)
+        if (c->rcv.len < TCP_RCV_CAP) {
+            r = req_hold(e, h);  /* in part: the state and the clock wait in a block */
+            if (p != &r->hp)
+                r->hp = *p;
+            r->since_ms = since;
             return 0;
-        res = hp_fail(&h->hp, SP_431, W_NONE);  /* RFC 6585 5: larger than our buffer */
+        }
+        res = hp_fail(p, SP_431, W_NONE);  /* RFC 6585 5: larger than our buffer */
     }
-    uint32_t hlen = h->hp.pos;
+    uint32_t hlen = p->pos;
     struct http_decision d;
-    http_decide(e, &h->hp, req, res, &d);
+    http_decide(e, p, req, res, &d);
     if (d.kind == D_APP) {
         /* A 100 and the wait need two places. Deciding again later counts nothing
-         * twice (no variant was chosen). */
+         * twice (no variant was chosen); it reads the request again from its start. */
         if (d.cont && h->nresp + 2 > RESPQ_MAX) {
-            memset(&h->hp, 0, sizeof(h->hp));
+            req_parse_reset(e, h);
             return 0;
         }
         /* RFC 9110 10.1.1: a 100 first, when no body byte came yet */
         if (d.cont && c->rcv.len == hlen)
             start_response(e, c, h, table_special(cur_table(e), 0, SP_CONTINUE), 1, 0,
-                           W_NONE, -1);
-        if (dyn_start(e, c, h, &d) == 0) {
+                           W_NONE, -1, NULL);
+        if (dyn_start(e, c, h, p, &d) == 0) {
             if (!d.keep)  /* the answer closes: nothing after it is read */
                 h->hflags |= HC_LAST;
             return 1;
@@ -237,11 +332,10 @@ static int http_serve(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
         d.keep = 0;
         d.body = BF_NONE;
     }
-    h->rng = d.rg;
     req_consume(e, c, h, hlen);
     if (d.body == BF_LENGTH && body_follows(e, c, h, &d))
         return 1;
-    start_response(e, c, h, d.idx, d.keep, d.head, d.why, -1);
+    start_response(e, c, h, d.idx, d.keep, d.head, d.why, -1, &d.rg);
     return 1;
 }
 
@@ -252,17 +346,20 @@ static int http_serve(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
  * response queued): only then may a full pool evict it (tcp/conn.c). */
 void http_sync_tcp(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
 {
-    tcp_set_app_idle(c, !h->nresp && !h->req_since_ms && h->body.kind == HB_NONE
-                            && !(h->hflags & (HC_NEXT | HC_LAST)) && !c->rcv.len);
+    req_settle(e, h);
+    SSDK_ASSERT(!h->req == !req_live(e, h));  /* a block while, and only while, it holds */
+    uint64_t since = req_since(e, h);
+    int body = req_body_on(e, h);
+    tcp_set_app_idle(c, !h->nresp && !since && !body && !(h->hflags & (HC_NEXT | HC_LAST))
+                            && !c->rcv.len);
     const struct ssdk_config *cfg = &e->tcp.net.cfg;
     uint64_t at = 0;
-    if (h->body.kind != HB_NONE)  /* a body: from its last byte (nginx's semantic) */
-        at = cfg->body_timeout_ms && h->req_since_ms ? h->req_since_ms + cfg->body_timeout_ms
-                                                     : 0;
-    else if (h->req_since_ms && !h->nresp)  /* a header block: from its first byte */
-        at = h->req_since_ms + cfg->header_timeout_ms;
+    if (body)  /* a body: from its last byte (nginx's semantic) */
+        at = cfg->body_timeout_ms && since ? since + cfg->body_timeout_ms : 0;
+    else if (since && !h->nresp)  /* a header block: from its first byte */
+        at = since + cfg->header_timeout_ms;
     tcp_set_app_deadline(c, at);
-    tcp_rcv_direct(c, h->body.kind != HB_NONE);
+    tcp_rcv_direct(c, body);
 }
 
 /* up->recv: bytes in order. A body being read takes its bytes (for the application,
@@ -271,14 +368,15 @@ static uint32_t on_recv(struct tcp *t, struct tcb *c, const uint8_t *p, uint32_t
 {
     struct ssdk_engine *e = engine_of(t);
     struct hconn *h = hconn_of(e, c);
-    if (h->body.kind == HB_NONE)
+    struct hreq *r = req_of(e, h);
+    if (!r || r->body.kind == HB_NONE)
         return 0;
-    uint32_t used = resp_reading(h) ? dyn_body_in(e, c, h, p, n)
-                                    : hp_body_run(&h->body, p, n, NULL);
-    /* While a body is read, req_since_ms is when its last byte came: the body timeout
-     * is the longest wait between two (nginx's client_body_timeout), so a slow but
-     * steady upload is never cut. */
-    h->req_since_ms = h->body.kind != HB_NONE ? req_clock(e) : 0;
+    uint32_t used = resp_reading(e, h) ? dyn_body_in(e, c, h, p, n)
+                                       : hp_body_run(&r->body, p, n, NULL);
+    /* While a body is read, since_ms is when its last byte came: the body timeout is the
+     * longest wait between two (nginx's client_body_timeout), so a slow but steady
+     * upload is never cut. (The block stays until http_sync_tcp settles it.) */
+    r->since_ms = r->body.kind != HB_NONE ? req_clock(e) : 0;
     http_sync_tcp(e, c, h);
     return used;
 }
@@ -300,14 +398,14 @@ static int on_sent(struct tcp *t, struct tcb *c)
         /* After the peer's FIN, a request still incomplete never will be: it goes at
          * once, and so does the slot, once what is owed before it is sent. */
         if ((c->flags & TF_PEER_FIN)
-            && (h->body.kind != HB_NONE
+            && (req_body_on(e, h)
                 || (c->rcv.len && !h->nresp && !(h->hflags & (HC_LAST | HC_NEXT)))))
             http_abandon(e, c, h);
         if (!h->nresp && (c->flags & TF_PEER_FIN) && !(c->flags & TF_FIN_QUEUED))
             tcp_close(t, c);
     }
     http_sync_tcp(e, c, h);
-    return dyn_ready_any(h) ? TCP_ACK_LATER : 0;
+    return dyn_ready_any(e, h) ? TCP_ACK_LATER : 0;
 }
 
 /* up->payload: the bytes of a segment, from the responses in flight. */
@@ -340,9 +438,7 @@ static void on_unread(struct tcp *t, struct tcb *c)
 {
     struct ssdk_engine *e = engine_of(t);
     struct hconn *h = hconn_of(e, c);
-    memset(&h->hp, 0, sizeof(h->hp));
-    if (h->body.kind == HB_NONE)
-        h->req_since_ms = 0;
+    req_parse_reset(e, h);
     http_sync_tcp(e, c, h);
 }
 
@@ -351,8 +447,8 @@ static int on_timeout(struct tcp *t, struct tcb *c)
 {
     struct ssdk_engine *e = engine_of(t);
     struct hconn *h = hconn_of(e, c);
-    int answered = h->body.kind != HB_NONE ? http_body_timeout(e, c, h)
-                                           : h->req_since_ms && http_request_timeout(e, c, h);
+    int answered = req_body_on(e, h) ? http_body_timeout(e, c, h)
+                                     : req_since(e, h) && http_request_timeout(e, c, h);
     http_sync_tcp(e, c, h);
     return answered;
 }
@@ -365,7 +461,8 @@ static void on_gone(struct tcp *t, struct tcb *c)
     struct hconn *h = hconn_of(e, c);
     resp_drop_all(e, h);  /* with the requests it had for the application */
     if (h->hflags & HC_NEXT)  /* an answer that waited behind a 100 Continue, never sent */
-        gen_release(e, h->next_gen);
+        gen_release(e, req_of(e, h)->next_gen);
+    req_drop(e, h);
     memset(h, 0, sizeof(*h));
 }
 
