@@ -595,7 +595,7 @@ FZ_UNCOVERED static void fz_check_engine(struct ssdk_engine *e)
     for (uint32_t i = 0; i < n; i++)
         if (!seen[i])
             fz_fail("slot %u is neither free nor in the table", i);
-    /* The pools (serve/slab.c): every entry in use is a slot's, and the gauges agree. */
+    /* The pools (base/slab.h): every entry in use is a slot's, and the gauges agree. */
     uint32_t resps = 0, reqs = 0;
     for (uint32_t i = 0; i < n; i++) {
         resps += e->hconns[i].nresp;

@@ -18,7 +18,7 @@
  * Each TCP control block (tcp/tcp.h: struct tcb) has an HTTP connection at the same
  * index of e->hconns, 12 bytes: what it holds only while in use (its responses in
  * flight, a request read in part) are entries of two pools, allocated once for every
- * slot but touched only as used (slab.c).
+ * slot but touched only as used (base/slab.h).
  */
 #ifndef SSDK_ENGINE_H
 #define SSDK_ENGINE_H
@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include "ssdk.h"
 #include "base/check.h"
+#include "base/slab.h"
 #include "http/http_parse.h"
 #include "nic/nic.h"
 #include "table/table.h"
@@ -104,7 +105,7 @@ enum resp_kind {
 };
 /* What only some kinds use shares its place (unions), so that an entry stays 40 bytes
  * with its link: the queue is walked for every segment sent. Entries come from the
- * engine's pool (e->resps, slab.c) while queued; a connection's are linked oldest first
+ * engine's pool (e->resps, base/slab.h) while queued; a connection's are linked oldest first
  * through next, from hconn.rq_head. */
 struct resp {
     uint8_t  kind;            /* enum resp_kind */
@@ -143,7 +144,7 @@ struct resp {
  * What a connection keeps of a request it has not finished reading: a header block in
  * part (the parser's state, from the clock of its first byte), a body being read (for
  * the application or to be dropped, the clock of its last byte), or a 100 Continue
- * whose answer waits (HC_NEXT). A block of the engine's pool (e->reqs, slab.c), taken
+ * whose answer waits (HC_NEXT). A block of the engine's pool (e->reqs, base/slab.h), taken
  * when one of these begins (req_hold) and given back when none holds any more
  * (req_settle), so a request that arrives whole is parsed in a state of its own on the
  * stack and a connection between requests keeps none.
@@ -180,23 +181,6 @@ struct hconn {
 #define HC_NEXT_HEAD  0x02   /* ... and answers HEAD: its header block only */
 #define HC_LAST       0x04   /* the queue's last response closes: nothing more is parsed */
 
-/* slab.c: entries of one size from one array, allocated once for the most that can be
- * in use (so it never runs dry) and calloc'ed, so that its pages cost memory only once
- * used: handed out by a bump index, then those given back, last first, through a free
- * list threaded through the free entries (the next one's index at link_off). Taken
- * entries are all zero. */
-struct slab {
-    uint8_t *base;
-    uint32_t size, link_off;      /* bytes an entry; where a free one's link is */
-    uint32_t cap, bump;           /* entries; those ever handed out are [0, bump) */
-    uint32_t free_head;           /* the last given back, NONE32: none */
-    uint32_t used;                /* entries in use now */
-};
-int  slab_init(struct slab *s, uint32_t cap, uint32_t size, uint32_t link_off);
-void slab_free(struct slab *s);
-uint32_t slab_take(struct slab *s);
-void slab_give(struct slab *s, uint32_t i);
-void slab_check(const struct slab *s);
 
 struct ssdk_engine {
     struct tcp tcp;               /* the layers below: tcp.net is the network layer */

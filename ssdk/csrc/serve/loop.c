@@ -98,7 +98,7 @@ int ssdk_engine_new(const struct ssdk_config *cfg, struct ssdk_engine **out, cha
     e->tcp.port_be = __builtin_bswap16(cfg->port);
     e->tcp.mss_max = TABLE_MSS_DEFAULT;  /* until a table says its own */
     e->hconns = calloc(cfg->max_conns, sizeof(struct hconn));
-    /* The pools of what connections hold only while in use (slab.c), sized so that they
+    /* The pools of what connections hold only while in use (base/slab.h), sized so that they
      * cannot run dry: a full queue on every connection, a request block on each. */
     int pools = slab_init(&e->resp_slab, cfg->max_conns * RESPQ_MAX, sizeof(struct resp),
                           offsetof(struct resp, next))

@@ -1,7 +1,7 @@
 /*
  * resp.c - the responses a connection has in flight, and the bytes of its segments.
  *
- * serve.c (start_response), dyn_conn.c -> resp_push (-> slab_take: slab.c; resp_hold
+ * serve.c (start_response), dyn_conn.c -> resp_push (-> slab_take: base/slab.h; resp_hold
  *        -> gen_hold: gen.c) ... resp_retire -> resp_release (-> gen_release), slab_give
  * dyn_conn.c (an answer that closes), serve.c (a body refused) -> resp_cut
  * serve.c (on_payload: tcp/ sends a segment) -> resp_payload -> resp_exact (most segments)

@@ -23,8 +23,6 @@
  * flight or to send (flight_wanted); c->fl->sb exactly while sack.nblocks > 0; a block
  * belongs to one connection at a time.
  */
-#include <stdlib.h>
-#include <string.h>
 #include "tcp/tcp_priv.h"
 
 /* What the pools cost per block, stated in docs/tcp.md ("Memory per connection"). */
@@ -32,52 +30,30 @@ _Static_assert(sizeof(struct tcb_flight) == 240, "the flight block is 240 bytes"
 _Static_assert(sizeof(struct tcb_sb) == 96, "the scoreboard is 96 bytes");
 _Static_assert(sizeof(struct tcb) == 208, "the control block is 208 bytes");
 
-static int pool_init(struct blk_pool *p, uint32_t cap, uint32_t size)
-{
-    p->mem = calloc(cap, size);
-    p->size = size;
-    p->cap = cap;
-    return p->mem ? 0 : -1;
-}
-
-static void *pool_get(struct blk_pool *p)
-{
-    uint8_t *b;
-    if (p->free_head) {
-        b = p->mem + (size_t)(p->free_head - 1) * p->size;
-        memcpy(&p->free_head, b, sizeof(p->free_head));
-    } else {
-        /* Never dry: a pool has a block for every slot, and a slot holds one at most. */
-        SSDK_ASSERT(p->bump < p->cap);
-        b = p->mem + (size_t)p->bump++ * p->size;
-    }
-    p->used++;
-    memset(b, 0, p->size);
-    return b;
-}
-
-static void pool_put(struct blk_pool *p, void *blk)
-{
-    uint8_t *b = blk;
-    uint32_t idx = (uint32_t)((size_t)(b - p->mem) / p->size);
-    SSDK_ASSERT(b >= p->mem && idx < p->bump && p->used > 0);
-    SSDK_ASSERT((size_t)(b - p->mem) % p->size == 0);
-    memcpy(b, &p->free_head, sizeof(p->free_head));
-    p->free_head = idx + 1;
-    p->used--;
-}
-
 int flight_init(struct tcp *e)
 {
     uint32_t max = e->net.cfg.max_conns;
-    return pool_init(&e->flights, max, sizeof(struct tcb_flight))
-        || pool_init(&e->sbs, max, sizeof(struct tcb_sb));
+    return slab_init(&e->flights, max, sizeof(struct tcb_flight), 0)
+        || slab_init(&e->sbs, max, sizeof(struct tcb_sb), 0);
 }
 
 void flight_free(struct tcp *e)
 {
-    free(e->flights.mem);
-    free(e->sbs.mem);
+    SSDK_DEBUG_ONLY(slab_check(&e->flights));
+    SSDK_DEBUG_ONLY(slab_check(&e->sbs));
+    slab_free(&e->flights);
+    slab_free(&e->sbs);
+}
+
+/* A zeroed block from a pool that never runs dry (a block per slot, one a slot). */
+static void *block_take(struct slab *s)
+{
+    return slab_at(s, slab_take(s));
+}
+
+static void block_give(struct slab *s, void *blk)
+{
+    slab_give(s, slab_index(s, blk));
 }
 
 static void flight_gauge(struct tcp *e)
@@ -93,7 +69,7 @@ static void flight_gauge(struct tcp *e)
 void flight_take(struct tcp *e, struct tcb *c)
 {
     SSDK_ASSERT(!c->fl && tcb_in_pool(e, c));
-    c->fl = pool_get(&e->flights);
+    c->fl = block_take(&e->flights);
     c->fl->sack.recover = c->fl->sack.prev_una = c->snd.una;
     c->fl->pace_us = 0;
     cc_flight_begin(e, c);
@@ -108,8 +84,8 @@ void flight_put(struct tcp *e, struct tcb *c)
         return;
     cc_flight_end(c);
     if (c->fl->sb)
-        pool_put(&e->sbs, c->fl->sb);
-    pool_put(&e->flights, c->fl);
+        block_give(&e->sbs, c->fl->sb);
+    block_give(&e->flights, c->fl);
     c->fl = NULL;
     c->flags &= (uint8_t)~TF_TIMING;  /* the timed segment's start went with the block */
     flight_gauge(e);
@@ -135,7 +111,7 @@ void flight_settle(struct tcp *e, struct tcb *c)
 struct tcb_sb *sb_take(struct tcp *e, struct tcb *c)
 {
     SSDK_ASSERT(c->fl && !c->fl->sb && !c->fl->sack.nblocks);
-    c->fl->sb = pool_get(&e->sbs);
+    c->fl->sb = block_take(&e->sbs);
     flight_gauge(e);
     return c->fl->sb;
 }
@@ -143,7 +119,7 @@ struct tcb_sb *sb_take(struct tcp *e, struct tcb *c)
 void sb_put(struct tcp *e, struct tcb *c)
 {
     SSDK_ASSERT(c->fl && c->fl->sb && !c->fl->sack.nblocks);
-    pool_put(&e->sbs, c->fl->sb);
+    block_give(&e->sbs, c->fl->sb);
     c->fl->sb = NULL;
     flight_gauge(e);
 }

@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "base/check.h"
+#include "base/slab.h"
 #include "base/seq.h"
 #include "net/net.h"
 #include "tcp/tcp_state.h"
@@ -324,17 +325,6 @@ struct rx_pool {
     uint32_t (*ooo)[SACK_MAX][2];
 };
 
-/* A pool of fixed-size blocks (flight.c): cap of them in one mapping, untouched until
- * used; handed out from a bump index, and those given back reused first, last in
- * first out, through a free list kept in the blocks themselves, so the memory touched
- * follows the most ever held at once. */
-struct blk_pool {
-    uint8_t  *mem;
-    uint32_t size, cap, bump;
-    uint32_t free_head;       /* 1 + the index of the last block given back; 0 none */
-    uint32_t used;
-};
-
 struct tw_entry;
 struct tw_table {
     struct tw_entry *ent;     /* a ring, oldest at head */
@@ -379,8 +369,8 @@ struct tcp {
     struct timer_wheel wheel;
     struct tw_table tw;
     struct rx_pool rx;
-    struct blk_pool flights;  /* struct tcb_flight, max_conns of them (flight.c) */
-    struct blk_pool sbs;      /* struct tcb_sb, as many */
+    struct slab flights;      /* struct tcb_flight, max_conns of them (flight.c) */
+    struct slab sbs;          /* struct tcb_sb, as many */
     uint64_t isn_secret[2];
 };
 
