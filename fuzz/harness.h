@@ -421,6 +421,52 @@ static int fz_verbose(void)
 static void (*fz_seg_hook)(const struct fz_seg *s);
 
 /* Take and check everything the stack has sent; returns the number of frames. */
+
+/* A connection's flight block (tcp/flight.c): held exactly while a SYN-ACK, data or a FIN
+ * of ours is out or to go, its scoreboard exactly while ranges are SACKed; and what it
+ * holds. Returns 1 when the slot holds a block. */
+static int fz_check_flight(const struct tcp *t, const struct tcb *c, uint32_t i)
+{
+    int wanted = c->snd.una != c->snd.max || c->snd.una != c->snd.end
+              || (c->flags & TF_FIN_QUEUED);
+    if (!c->fl != !wanted)
+        fz_fail("slot %u: flight block %p, SND.UNA %u SND.MAX %u end %u flags %#x", i,
+                (void *)c->fl, c->snd.una, c->snd.max, c->snd.end, c->flags);
+    const struct tcb_flight *f = c->fl;
+    if (!f)
+        return 0;
+    if (!f->sack.nblocks != !f->sb || f->sack.nblocks > SACK_RANGES)
+        fz_fail("slot %u: %u SACKed ranges, scoreboard %p", i, f->sack.nblocks, (void *)f->sb);
+    /* RACK's send times (tcp_rack.c): a step function over (SND.UNA, SND.MAX]. */
+    if (f->rack.n > RACK_SLOTS)
+        fz_fail("slot %u keeps %u RACK steps", i, f->rack.n);
+    for (uint8_t r = 0; r < f->rack.n && r < RACK_SLOTS; r++)
+        if (!seq_lt(r ? f->rack.end[r - 1] : c->snd.una, f->rack.end[r])
+            || !seq_le(f->rack.end[r], c->snd.max))
+            fz_fail("slot %u: RACK step %u ends at %u (SND.UNA %u, SND.MAX %u)", i, r,
+                    f->rack.end[r], c->snd.una, c->snd.max);
+    /* PRR (RFC 6937, tcp_cc.c): prr_out counts bytes the stack sent, and in a
+     * recovery the window is never zero (each ACK may send, or one is due). */
+    if (f->cc.prr_out > t->net.st->tx_payload_bytes)
+        fz_fail("slot %u: prr_out %u, but %llu payload bytes sent in all", i, f->cc.prr_out,
+                (unsigned long long)t->net.st->tx_payload_bytes);
+    if (f->sack.in_recovery && c->cc.cwnd == 0 && f->cc.recover_fs == 0)
+        fz_fail("slot %u: in recovery with no window and no RecoverFS", i);
+    /* Undo (tcp_sack.c): an armed episode began at or below SND.UNA, and what it
+     * keeps is a window that was in use. */
+    if ((f->sack.undo & UN_ARMED)
+        && (!seq_le(f->cc.undo_marker, c->snd.una) || f->cc.prior_cwnd == 0))
+        fz_fail("slot %u: undo from %u (SND.UNA %u), prior cwnd %u", i, f->cc.undo_marker,
+                c->snd.una, f->cc.prior_cwnd);
+    /* F-RTO (RFC 5682): one step at a time, never in a fast recovery, and with
+     * go-back-N stopped once new data went (step 2b). */
+    if ((f->sack.undo & UN_FRTO) == UN_FRTO || ((f->sack.undo & UN_FRTO) && f->sack.in_recovery)
+        || ((f->sack.undo & UN_FRTO2) && c->snd.nxt != c->snd.max))
+        fz_fail("slot %u: F-RTO state %#x in recovery %u, SND.NXT %u, SND.MAX %u", i,
+                f->sack.undo, f->sack.in_recovery, c->snd.nxt, c->snd.max);
+    return 1;
+}
+
 static int fz_drain(struct ssdk_engine *e)
 {
     static uint8_t buf[NIC_FRAME_MAX];
@@ -515,7 +561,7 @@ FZ_UNCOVERED static void fz_check_engine(struct ssdk_engine *e)
     struct tcp *t = &e->tcp;
     uint32_t n = t->net.cfg.max_conns;
     uint8_t seen[FZ_MAX_CONNS] = {0};
-    uint32_t hashed = 0, time_wait = tw_live(t);
+    uint32_t hashed = 0, flights = 0, time_wait = tw_live(t);
     /* Free: the slots given back, linked, ending at conn_bump; then every slot from
      * conn_bump on, never used (conn.c). */
     if (t->conn_bump > n || (t->free_head != NONE32 && t->free_head > t->conn_bump))
@@ -562,34 +608,7 @@ FZ_UNCOVERED static void fz_check_engine(struct ssdk_engine *e)
                 fz_fail("slot %u (%s): SND.UNA %u, SND.NXT %u, SND.MAX %u", i,
                         tcp_state_name((enum tcp_state)c->state), c->snd.una, c->snd.nxt,
                         c->snd.max);
-            /* RACK's send times (tcp_rack.c): a step function over (SND.UNA, SND.MAX]. */
-            if (c->rack.n > RACK_SLOTS)
-                fz_fail("slot %u keeps %u RACK steps", i, c->rack.n);
-            for (uint8_t r = 0; r < c->rack.n && r < RACK_SLOTS; r++)
-                if (!seq_lt(r ? c->rack.end[r - 1] : c->snd.una, c->rack.end[r])
-                    || !seq_le(c->rack.end[r], c->snd.max))
-                    fz_fail("slot %u: RACK step %u ends at %u (SND.UNA %u, SND.MAX %u)", i, r,
-                            c->rack.end[r], c->snd.una, c->snd.max);
-            /* PRR (RFC 6937, tcp_cc.c): prr_out counts bytes the stack sent, and in a
-             * recovery the window is never zero (each ACK may send, or one is due). */
-            if (c->cc.prr_out > t->net.st->tx_payload_bytes)
-                fz_fail("slot %u: prr_out %u, but %llu payload bytes sent in all", i,
-                        c->cc.prr_out, (unsigned long long)t->net.st->tx_payload_bytes);
-            if (c->sack.in_recovery && c->cc.cwnd == 0 && c->cc.recover_fs == 0)
-                fz_fail("slot %u: in recovery with no window and no RecoverFS", i);
-            /* Undo (tcp_sack.c): an armed episode began at or below SND.UNA, and what it
-             * keeps is a window that was in use. */
-            if ((c->sack.undo & UN_ARMED)
-                && (!seq_le(c->cc.undo_marker, c->snd.una) || c->cc.prior_cwnd == 0))
-                fz_fail("slot %u: undo from %u (SND.UNA %u), prior cwnd %u", i,
-                        c->cc.undo_marker, c->snd.una, c->cc.prior_cwnd);
-            /* F-RTO (RFC 5682): one step at a time, never in a fast recovery, and with
-             * go-back-N stopped once new data went (step 2b). */
-            if ((c->sack.undo & UN_FRTO) == UN_FRTO
-                || ((c->sack.undo & UN_FRTO) && c->sack.in_recovery)
-                || ((c->sack.undo & UN_FRTO2) && c->snd.nxt != c->snd.max))
-                fz_fail("slot %u: F-RTO state %#x in recovery %u, SND.NXT %u, SND.MAX %u", i,
-                        c->sack.undo, c->sack.in_recovery, c->snd.nxt, c->snd.max);
+            flights += fz_check_flight(t, c, i);
         }
     }
     for (uint32_t i = 0; i < n; i++)
@@ -608,6 +627,12 @@ FZ_UNCOVERED static void fz_check_engine(struct ssdk_engine *e)
                 resps, reqs, e->resp_slab.used, e->req_slab.used);
     slab_check(&e->resp_slab);
     slab_check(&e->req_slab);
+    if (flights != t->flights.used || flights != t->net.st->flights_in_use
+        || t->sbs.used > flights || t->sbs.used != t->net.st->scoreboards_in_use)
+        fz_fail("slots hold %u flight blocks; the pool says %u, with %u scoreboards", flights,
+                t->flights.used, t->sbs.used);
+    slab_check(&t->flights);
+    slab_check(&t->sbs);
     /* Every response in flight holds a live generation, and each count is exact. */
     for (uint32_t g = 0; g < GEN_MAX; g++)
         if (held[g] != e->gen_refs[g])
