@@ -160,13 +160,13 @@ static size_t feed(struct tls_conn *c, uint8_t *rx, const struct stream *s, uint
         size_t left = chunk;
         for (;;) {
             size_t used, off, plen;
-            int before = c->state;
+            int before = c->phase;
             int ev = tls_conn_input(c, rx, p, left, &used, &off, &plen);
             if (used > left || c->rx_have > TLS_RX_BUFFER)
                 fail("took more than it was given, or holds more than a record");
             if (used == 0 && ev == TLS_EV_MORE && left > 0)
                 fail("no progress");
-            if (before != TLS_ST_OPEN && (ev != TLS_EV_MORE || used != left))
+            if (before != TLS_OPEN && (ev != TLS_EV_MORE || used != left))
                 fail("read after a fatal alert or close_notify");
             if (ev == TLS_EV_DATA) {
                 if (off + plen > TLS_RX_BUFFER || plen > TLS_RECORD_MAX_PLAIN)

@@ -70,7 +70,7 @@ def test_tampered_record(server: Server, version: str) -> None:
     record = bytearray(client.take())
     record[-3] ^= 0x40
     assert kinds(conn.feed(bytes(record))) == [lib.TLS_EV_FATAL]
-    assert conn.c.state == lib.TLS_ST_FAILED and conn.c.alert == lib.TLS_ALERT_BAD_RECORD_MAC
+    assert conn.c.phase == lib.TLS_FAILED and conn.c.alert == lib.TLS_ALERT_BAD_RECORD_MAC
     alert = conn.output()
     assert conn.output() == b""
     client.give(alert)
@@ -96,7 +96,7 @@ def test_close_notify(server: Server, version: str) -> None:
     with pytest.raises(ssl.SSLWantReadError):
         client.obj.unwrap()
     assert kinds(conn.feed(client.take())) == [lib.TLS_EV_CLOSE]
-    assert conn.c.state == lib.TLS_ST_CLOSED
+    assert conn.c.phase == lib.TLS_CLOSED
     client.give(conn.output())
     client.obj.unwrap()  # our close_notify completes the client's shutdown
     assert conn.feed(b"\x17\x03\x03\x00\x20" + bytes(32)) == []
@@ -189,13 +189,13 @@ def test_alerts_received(server: Server, version: str) -> None:
     if version == "1.2":
         events = conn.feed(conn.seal_as_client(b"\x02\x28", CT_ALERT))
         assert kinds(events) == [lib.TLS_EV_FATAL]
-    assert conn.c.state == lib.TLS_ST_FAILED and conn.output() == b""  # no reply
+    assert conn.c.phase == lib.TLS_FAILED and conn.output() == b""  # no reply
 
 
 def test_tls12_renegotiation_declined(server: Server) -> None:
     client, conn = connect(server, client_context("1.2"))
     events = conn.feed(conn.seal_as_client(b"\x01\x00\x00\x00", CT_HANDSHAKE))
-    assert kinds(events) == [lib.TLS_EV_CONTROL] and conn.c.state == lib.TLS_ST_OPEN
+    assert kinds(events) == [lib.TLS_EV_CONTROL] and conn.c.phase == lib.TLS_OPEN
     seq = conn.c.wr.seq
     warning = bytearray(conn.output())
     t, off, plen = ffi.new("uint8_t *"), ffi.new("size_t *"), ffi.new("size_t *")

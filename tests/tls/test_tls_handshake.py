@@ -86,6 +86,24 @@ def test_gnutls_client_reads_our_records(server: Server, priority: str) -> None:
     assert client.recv() == b"pong"
 
 
+@pytest.mark.parametrize(
+    "version, suite",
+    [
+        ("1.2", "AES128-GCM-SHA256"),  # RSA key exchange: no forward secrecy
+        ("1.2", "ECDHE-ECDSA-AES128-SHA256"),  # CBC, not an AEAD
+        ("1.2", "ECDHE-ECDSA-AES128-CCM"),  # an AEAD, not one of the three
+    ],
+)
+def test_only_ecdhe_aead_suites(server: Server, version: str, suite: str) -> None:
+    with pytest.raises((TLSError, ssl.SSLError)):
+        connect(server, client_context(version, ciphers12=suite))
+
+
+def test_tls13_ccm_refused(server: Server) -> None:
+    with pytest.raises(TLSError, match="(?i)no supported cipher|could not negotiate"):
+        gnutls_connect(server, "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-CCM")
+
+
 def test_versions_and_ciphers_refused(certs: Certs) -> None:
     with pytest.raises(TLSError, match="no cipher"):
         Server([], ciphers=1)  # bit 0 is no cipher

@@ -66,7 +66,7 @@ struct tls_conn {
     uint8_t hash_len; /* 32 (SHA-256) or 48 (SHA-384) in TLS 1.3; 0 in TLS 1.2 */
     uint8_t pending;  /* TLS_PEND_*: records tls_conn_output owes the client */
     uint8_t alert;    /* the fatal alert to send when TLS_PEND_ALERT */
-    uint8_t state;    /* TLS_ST_* */
+    uint8_t phase;    /* TLS_OPEN, TLS_CLOSED, TLS_FAILED */
     uint16_t rx_have; /* bytes of a client record held in the reassembly buffer */
     uint8_t pad[2];
 };
@@ -78,9 +78,9 @@ enum {
     TLS_PEND_NO_RENEGOTIATION = 8 /* TLS 1.2: the warning declining a ClientHello */
 };
 enum {
-    TLS_ST_OPEN = 0,
-    TLS_ST_CLOSED = 1, /* the client's close_notify came: nothing more is read */
-    TLS_ST_FAILED = 2  /* a fatal alert, sent or received: the connection is over */
+    TLS_OPEN = 0,
+    TLS_CLOSED = 1, /* the client's close_notify came: nothing more is read */
+    TLS_FAILED = 2  /* a fatal alert, sent or received: the connection is over */
 };
 
 /* What one call of tls_conn_input did. */

@@ -64,7 +64,7 @@ int tls_conn_key_update(struct tls_conn *c, int write)
 
 static int fail(struct tls_conn *c, int alert)
 {
-    c->state = TLS_ST_FAILED;
+    c->phase = TLS_FAILED;
     c->pending = TLS_PEND_ALERT; /* nothing else is sent once we give up */
     c->alert = (uint8_t)alert;
     return TLS_EV_FATAL;
@@ -77,13 +77,13 @@ static int on_alert(struct tls_conn *c, const uint8_t *p, size_t n)
     if (n != 2)
         return fail(c, TLS_ALERT_DECODE_ERROR);
     if (p[1] == TLS_ALERT_CLOSE_NOTIFY) {
-        c->state = TLS_ST_CLOSED;
+        c->phase = TLS_CLOSED;
         c->pending |= TLS_PEND_CLOSE_NOTIFY;
         return TLS_EV_CLOSE;
     }
     if (p[1] == TLS_ALERT_USER_CANCELED || (c->rd.minor == 3 && p[0] == 1))
         return TLS_EV_CONTROL;
-    c->state = TLS_ST_FAILED;
+    c->phase = TLS_FAILED;
     c->pending = 0; /* RFC 8446 6.2: a fatal alert received closes without a reply */
     return TLS_EV_FATAL;
 }
@@ -183,7 +183,7 @@ int tls_conn_input(struct tls_conn *c, uint8_t *rx, const uint8_t *data, size_t 
 {
     *off = *plen = 0;
     *used = len;
-    if (c->state != TLS_ST_OPEN)
+    if (c->phase != TLS_OPEN)
         return TLS_EV_MORE; /* RFC 8446 6.1: nothing after close_notify is read */
     int whole;
     *used = take_bytes(c, rx, data, len, &whole);

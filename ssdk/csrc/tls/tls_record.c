@@ -138,7 +138,7 @@ int tls_seal(const struct tls_keys *k, uint64_t seq, uint8_t type, const struct 
         plen += iov[i].iov_len;
     size_t rlen = tls_record_len(k, plen);
     gnutls_aead_cipher_hd_t h = aead_handle(k);
-    if (plen > TLS_MAX_PLAIN || rlen > cap || iovcnt > 16 || !h)
+    if (plen > TLS_MAX_PLAIN || rlen > cap || iovcnt < 0 || iovcnt > 16 || !h)
         return -1;
     int tls13 = k->minor == 4;
     out[0] = tls13 ? TLS_CT_APPDATA : type; /* RFC 8446 5.2: the outer type, opaque_type */

@@ -49,8 +49,8 @@ static inline size_t tls_record_len(const struct tls_keys *k, size_t len)
 
 /* Seals the iov's bytes (at most TLS_MAX_PLAIN in all) as one record of content type
  * `type` with sequence number seq into out (tls_record_len bytes); returns that length,
- * or -1 (too long, out too small, no cipher). keys->seq is not read nor moved: the
- * caller says which record this is. */
+ * or -1 (too long, out too small, over 16 iovecs, no cipher). keys->seq is not read nor
+ * moved: the caller says which record this is. */
 int tls_seal(const struct tls_keys *k, uint64_t seq, uint8_t type, const struct iovec *iov,
              int iovcnt, uint8_t *out, size_t cap);
 
