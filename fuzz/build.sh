@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# fuzz/build.sh: builds the libFuzzer harnesses fuzz/build/fuzz_frames and
-# fuzz/build/fuzz_http from the C core (ssdk/csrc/*/*.c, which has no Python dependency)
+# fuzz/build.sh: builds the libFuzzer harnesses fuzz/build/fuzz_frames,
+# fuzz/build/fuzz_http and fuzz/build/fuzz_tls from the C core (ssdk/csrc/*/*.c, which has no Python dependency)
 # with clang, AddressSanitizer and UndefinedBehaviorSanitizer.
 #
 #   fuzz/build.sh            (needs clang and libFuzzer: apt-get install clang libclang-rt-14-dev)
@@ -34,7 +34,9 @@ for c in "$csrc"/*/*.c; do
         -fno-sanitize-recover=all -I"$csrc" -c "$c" -o "$o"
     objs+=("$o")
 done
-for name in fuzz_frames fuzz_http; do
-    "$CC" "${CFLAGS[@]}" "${SAN[@]}" -I"$csrc" "$here/$name.c" "${objs[@]}" -o "$out/$name"
+# The TLS layer (tls/) calls GnuTLS, which is linked as it is (not instrumented).
+for name in fuzz_frames fuzz_http fuzz_tls; do
+    "$CC" "${CFLAGS[@]}" "${SAN[@]}" -I"$csrc" "$here/$name.c" "${objs[@]}" -lgnutls \
+        -o "$out/$name"
 done
-echo "built $out/fuzz_frames $out/fuzz_http"
+echo "built $out/fuzz_frames $out/fuzz_http $out/fuzz_tls"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # fuzz/run.sh SECONDS: builds the fuzzers, makes their route table and seeds, and runs
-# fuzz_frames and fuzz_http for SECONDS each. Exits non-zero if either finds a crash or
-# a sanitizer or harness check reports; the input that did it is kept as
+# fuzz_frames, fuzz_http and fuzz_tls for SECONDS each. Exits non-zero if any finds a
+# crash or a sanitizer or harness check reports; the input that did it is kept as
 # fuzz/artifacts/<fuzzer>-crash-<sha1> (see docs/testing.md for replaying and
 # minimizing it).
 #
@@ -50,6 +50,15 @@ shutil.rmtree(files)
 ' "$out/table.bin"
 rm -rf "$out/seeds"
 python3 "$here/make_seeds.py" "$out/seeds"
+# fuzz_tls's seeds (fuzz/fuzz_tls.c says what the bytes mean), records the harness seals:
+# TLS 1.3 AES-128-GCM, a request, a KeyUpdate asking for ours, close_notify; data, a
+# KeyUpdate and data again in pieces of 3, 5, 17... bytes; TLS 1.2 ChaCha20-Poly1305,
+# data and a fatal alert.
+mkdir -p "$out/seeds/tls"
+printf '\x08\x17\x12GET / HTTP/1.1\r\n\r\n\x16\x05\x18\x00\x00\x01\x01\x15\x02\x01\x00' \
+    >"$out/seeds/tls/tls13-keyupdate"
+printf '\x28\x17\x05hello\x16\x05\x18\x00\x00\x01\x00\x17\x02hi' >"$out/seeds/tls/tls13-split"
+printf '\x0e\x17\x04ping\x15\x02\x02\x28' >"$out/seeds/tls/tls12-alert"
 
 # Reports name functions only when a symbolizer is at hand.
 if [ -z "${ASAN_SYMBOLIZER_PATH:-}" ]; then
@@ -72,7 +81,7 @@ for input in "$here"/crashes/*; do
         failed+=("$name:$(basename "$input")")
     fi
 done
-for name in fuzz_frames fuzz_http; do
+for name in fuzz_frames fuzz_http fuzz_tls; do
     corpus="$here/corpus/${name#fuzz_}"
     mkdir -p "$corpus"
     echo "== $name for ${secs}s"

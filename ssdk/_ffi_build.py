@@ -20,6 +20,9 @@ compile and to the link step (extra_link_args: setuptools passes the compile fla
 the compiler only). SSDK_CFLAGS in the environment adds compiler flags (to both):
 scripts/sanitize-stack passes the sanitizers and -DSSDK_DEBUG (the SSDK_ASSERTs of
 csrc/base/check.h) that way. CFLAGS here, the release build's, never define SSDK_DEBUG.
+
+The TLS layer (csrc/tls/, docs/tls.md) links GnuTLS dynamically (libgnutls28-dev: its
+handshake and AEAD ciphers); its interface, tls/tls.h, is declared to cffi beside ssdk.h.
 """
 
 from __future__ import annotations
@@ -90,9 +93,14 @@ def c_sources(af_xdp: bool | None = None) -> list[Path]:
     )
 
 
-def cdef_text() -> str:
-    """The part of ssdk.h between the CDEF markers: all that Python may call."""
-    text = (CSRC / "ssdk.h").read_text()
+# The headers whose part between the CDEF markers Python may call: the public API, and the
+# TLS layer's interface (tls/tls.h), which the tests in tests/tls/ drive directly.
+CDEF_HEADERS = ("ssdk.h", "tls/tls.h")
+
+
+def cdef_text(header: str = "ssdk.h") -> str:
+    """The part of a header between the CDEF markers: all that Python may call of it."""
+    text = (CSRC / header).read_text()
     start = text.index("/* CDEF BEGIN */") + len("/* CDEF BEGIN */")
     return text[start : text.index("/* CDEF END */")]
 
@@ -104,7 +112,8 @@ EXTERN_PYTHON = (
 )
 
 ffibuilder = FFI()
-ffibuilder.cdef(cdef_text())
+for _header in CDEF_HEADERS:
+    ffibuilder.cdef(cdef_text(_header))
 ffibuilder.cdef(EXTERN_PYTHON)
 # The bundle's table structs as ssdk.core.cdefs reads them from table/table.h: cffi checks
 # this layout against the compiler's when a struct is first used (ffi.sizeof,
@@ -114,7 +123,7 @@ _extra = os.environ.get("SSDK_CFLAGS", "").split()
 _xdp = have_af_xdp()
 ffibuilder.set_source(
     "ssdk._core",
-    '#include "ssdk.h"\n#include "table/table.h"\n'
+    '#include "ssdk.h"\n#include "table/table.h"\n#include "tls/tls.h"\n'
     # cffi's generated checks of the packed table structs take their members' addresses,
     # and its module init function (PyInit__core) has no prototype of ours: the
     # generated code after this is cffi's, not the core's.
@@ -123,7 +132,7 @@ ffibuilder.set_source(
     f'const char *ssdk_src_hash(void) {{ return "{source_hash()}"; }}\n',
     sources=[str(p.relative_to(CSRC.parent.parent)) for p in c_sources(_xdp)],
     include_dirs=[str(CSRC)],
-    libraries=["m", *(["xdp", "bpf"] if _xdp else [])],
+    libraries=["m", "gnutls", *(["xdp", "bpf"] if _xdp else [])],
     define_macros=[("SSDK_HAVE_AF_XDP", "1")] if _xdp else [],
     extra_compile_args=CFLAGS + _extra,
     extra_link_args=LDFLAGS + _extra,
