@@ -7,7 +7,7 @@
 #                    CLI reference against the command, the C core's layers
 #   make format      ruff's formatter on ssdk/
 #   make sanitize    the stack tests against an ASan/UBSan build of the C core
-#   make fuzz        both libFuzzer targets, FUZZ_SECONDS each (default 30)
+#   make fuzz        the libFuzzer targets, FUZZ_SECONDS each (default 30)
 #   make docs        the user guide as a site, strict (a broken link fails)
 #   make bench       ssdk against nginx, issue 13's goal rows (root; minutes)
 #   make ci          what .ci/run runs after the README's commands
@@ -20,7 +20,7 @@ test:
 	$(PYTHON) -m pytest -q
 
 test-fast:
-	$(PYTHON) -m pytest -q tests/unit tests/stack
+	$(PYTHON) -m pytest -q tests/unit tests/stack tests/tls
 
 lint:
 	ruff check ssdk tests bench examples templates

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import struct
 
+import cryptography.hazmat.primitives.ciphers.aead as crypto
 import pytest
 
 from ssdk.core.runtime.engine import ffi, lib
-
-crypto = pytest.importorskip("cryptography.hazmat.primitives.ciphers.aead")
 
 ALGS = {
     lib.TLS_AES_128_GCM: (16, crypto.AESGCM),
