@@ -18,11 +18,11 @@ BIG = "/files/huge.bin"  # 70 full segments
 RTT_MS = 40
 
 
-def rack_peer(stack: Stack) -> Peer:
+def rack_peer(stack: Stack, wscale: int | None = None) -> Peer:
     """A SACK peer whose handshake took RTT_MS: SRTT and min_RTT are 40 ms."""
     stack.advance(1000)
     peer = Peer(stack, sack=True)
-    peer.syn()
+    peer.syn(wscale=wscale)
     peer.advance(RTT_MS)
     assert peer.send("A") == []
     peer.queued = True
@@ -48,19 +48,19 @@ def resent(peer: Peer, segs: list[Seg]) -> list[int]:
     return [segno(peer, s) for s in segs if s.resent]
 
 
-def run_to_end(peer: Peer, step_ms: float = 0) -> list[Seg]:
+def run_to_end(peer: Peer, step_ms: float = 0, size: int = 100_000) -> list[Seg]:
     """Round trips (one_trip; with step_ms, the arrivals that far apart) until the
-    100 kB response has arrived; returns what the server sent meanwhile."""
+    response (size bytes of body) has arrived; returns what the server sent meanwhile."""
     out: list[Seg] = []
     for _ in range(50):
-        if len(peer.stream) >= 100_000:
+        if len(peer.stream) >= size:
             break
         if step_ms:
             out += peer.advance(RTT_MS)
             out += peer.deliver(len(peer.inbox), step_ms=step_ms)
         else:
             out += one_trip(peer)
-    assert len(peer.stream) >= 100_000
+    assert len(peer.stream) >= size
     return out
 
 
@@ -215,9 +215,11 @@ def test_merged_steps_call_nothing_lost_that_is_on_its_way(stack: Stack) -> None
 
 # --- a scoreboard with more holes than ranges --------------------------------------------
 
-# Unpaced, the third round trip's flight is segments 30-69; every other one of them is
-# lost: 20 holes, more than the 12 ranges the sender keeps.
-MANY_HOLES = list(range(31, 70, 2))
+# Unpaced, slow start doubles the flight each round trip (10, 20, 40 ... segments): the
+# sixth is segments 310-629 of wide.bin; every other one of them is lost: 160 holes,
+# more than the SACK_RANGES (128) ranges the sender keeps.
+WIDE = "/files/wide.bin"
+MANY_HOLES = list(range(311, 630, 2))
 
 
 def many_holes(
@@ -226,8 +228,9 @@ def many_holes(
     """The first arrival of each of MANY_HOLES is lost, and the second of those in
     `twice`; returns the stack and the segments resent until the response has arrived."""
     stack = make_stack(options=UNPACED)
-    peer = rack_peer(stack)
-    peer.request(get(BIG))
+    peer = rack_peer(stack, wscale=7)
+    peer.window = 65535  # x 128: the peer's window never limits the flight
+    peer.request(get(WIDE))
     left = {1 + n * TEMPLATE_MSS: 1 + (n in twice) for n in MANY_HOLES}
 
     def lose(seg: Seg) -> bool:
@@ -238,13 +241,17 @@ def many_holes(
         return False
 
     peer.lose = lose
-    return stack, resent(peer, run_to_end(peer))
+    # Arrivals 10 us apart: each ACK is a loop pass of its own, and a pass reads the
+    # clock, so what one pass sends is later than what the pass before it sent (a
+    # clock that stood still would give new data and the resends of a later pass one
+    # instant, and RACK would order them by sequence number).
+    return stack, resent(peer, run_to_end(peer, step_ms=0.01, size=1_000_000))
 
 
 def test_full_scoreboard_resends_no_sacked_segment(make_stack: Callable[..., Stack]) -> None:
     """RFC 6675 5 and RFC 2018 4: a receiver reports only its most recent ranges, so a
     range the sender's scoreboard drops is not told again, and its bytes would look
-    lost. With 20 holes in flight and room for 12 ranges, the sender closes over holes
+    lost. With 160 holes in flight and room for 128 ranges, the sender closes over holes
     already resent (sack_merged) instead: each hole is resent once, nothing else."""
     stack, again = many_holes(make_stack)
     assert sorted(again) == MANY_HOLES
@@ -259,7 +266,7 @@ def test_closed_hole_lost_again_is_found_by_rack(make_stack: Callable[..., Stack
     names missing bytes: a hole closed over whose retransmission was lost too (the
     lowest holes are the ones closed over first). The hole opens again and RACK finds it
     lost by its send time once later data has come; no retransmission timeout."""
-    twice = (33, 45)
+    twice = (313, 401)
     stack, again = many_holes(make_stack, twice)
     st = stack.stats()
     extra = Counter(again) - Counter(MANY_HOLES + list(twice))

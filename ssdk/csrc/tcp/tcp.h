@@ -38,7 +38,13 @@
 #define TCP_RCV_CAP 4096      /* a pooled receive buffer (rxbuf.c): the most a connection
                                  holds unread, and its largest receive window */
 #define SACK_MAX 4            /* blocks read from a segment; ranges held out of order */
-#define SACK_RANGES 12        /* SACKed ranges the send side keeps (tcp_sack.c) */
+/* SACKed ranges the send side keeps (tcp_sack.c), in a block of its own held only while
+ * the peer holds ranges above a hole (flight.c): as many as the holes of a large flight
+ * at a few percent of loss (a 3 MB flight at 2 % has some 40). A hole beyond them is
+ * closed over (sack_room) and found again only when the cumulative ACK reaches it, a
+ * round trip each: with 12 ranges, a 20 MiB download through 0.5 % loss at 20 ms closed
+ * 46 and spent most of its time reopening them, one a round trip. */
+#define SACK_RANGES 128
 #define RACK_SLOTS 8          /* send-time steps kept per connection (tcp_rack.c) */
 #define RACK_SPAN_US 16       /* the unit of a step's span: 16 bits of it reach 1.05 s */
 #define RACK_LINE_US 250      /* how far a merged step's line may stray from its times */

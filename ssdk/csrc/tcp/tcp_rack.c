@@ -334,11 +334,15 @@ int rack_detect(const struct tcp *e, const struct tcb *c, struct rack_verdict *v
         if (us_diff(time_late(&st, lo), c->fl->rack.xmit_us) > 0)
             continue;  /* sent after the latest delivery: nothing says yet */
         uint32_t hi = st.hi;
-        if (st.kind == K_EXACT && st.first == st.last && st.last == c->fl->rack.xmit_us) {
-            /* sent with it: only what lies below it, and was sent first */
+        if (time_late(&st, hi) == c->fl->rack.xmit_us) {
+            /* Its last bytes may have gone in the delivery's instant: of those, only
+             * what lies below the delivered data went first (sends of one instant go in
+             * sequence order, RFC 8985 6.2), and a rough step may hold such bytes
+             * anywhere in it. Below rtx_hi in a recovery, a resend of that instant may
+             * have gone after it. */
             if (!seq_lt(lo, c->fl->rack.end_seq)
                 || (c->fl->sack.in_recovery && seq_lt(lo, c->fl->sack.rtx_hi)))
-                continue;  /* a resend in the same microsecond went after it */
+                continue;
             if (seq_lt(c->fl->rack.end_seq, hi))
                 hi = c->fl->rack.end_seq;
         }
