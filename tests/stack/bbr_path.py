@@ -41,6 +41,7 @@ class Path:
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
         self.peer.queued = True
+        self.peer.pass_ms = 0  # the link's model sets every arrival's time
         self.sent = sum(1 for s in self.peer.inbox if s.payload)
 
     def _count(self, segs: list[Seg]) -> None:

@@ -496,6 +496,9 @@ class Peer:
     queued: bool = False
     inbox: deque[Seg] = field(init=False, default_factory=deque)
     reorders: bool = False  # a test reorders the inbox: a gap need not mean a loss
+    # Queued mode: the clock moves this far with each arrival that deliver() makes
+    # without a step of its own (a loop pass's time); 0: arrivals share an instant.
+    pass_ms: float = 0.001
 
     def __post_init__(self) -> None:
         self.snd_nxt = self.iss
@@ -732,8 +735,12 @@ class Peer:
         meanwhile (also queued behind the rest)."""
         out: list[Seg] = []
         for _ in range(count):
-            if step_ms:
-                out += self.advance(step_ms)
+            # Each arrival is a loop pass of its own, and a pass takes time: without
+            # step_ms, pass_ms. The stack reads the clock once a pass, so sends of two
+            # passes never share an instant, as on a real clock (RACK orders sends of
+            # one instant by sequence number, which holds within a pass only).
+            if step_ms or self.pass_ms:
+                out += self.advance(step_ms or self.pass_ms)
             seg = self.inbox.popleft()
             if self.arrive(seg) and ack and (seg.payload or "F" in seg.flags):
                 out += self.ack()

@@ -21,6 +21,7 @@ RTT = 100  # ms
 def handshaken(stack: Stack, sport: int = 40000) -> Peer:
     """A queued peer whose handshake took one RTT, with a window that never limits."""
     peer = Peer(stack, sport=sport)
+    peer.pass_ms = 0  # a flight's ACKs arrive in one instant: its pacing is what is seen
     assert [s.flags for s in peer.syn(mss=1460, wscale=7)] == ["SA"]
     assert peer.advance(RTT) == []
     assert peer.send("A") == []

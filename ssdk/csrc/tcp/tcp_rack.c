@@ -336,12 +336,10 @@ int rack_detect(const struct tcp *e, const struct tcb *c, struct rack_verdict *v
         uint32_t hi = st.hi;
         if (time_late(&st, hi) == c->fl->rack.xmit_us) {
             /* Its last bytes may have gone in the delivery's instant: of those, only
-             * what lies below the delivered data went first (sends of one instant go in
-             * sequence order, RFC 8985 6.2), and a rough step may hold such bytes
-             * anywhere in it. Below rtx_hi in a recovery, a resend of that instant may
-             * have gone after it. */
-            if (!seq_lt(lo, c->fl->rack.end_seq)
-                || (c->fl->sack.in_recovery && seq_lt(lo, c->fl->sack.rtx_hi)))
+             * what lies below the delivered data went first (a pass sends in sequence
+             * order, its resends before its new data; RFC 8985 6.2 orders sends of one
+             * instant so), and a merged step may hold such bytes anywhere in it. */
+            if (!seq_lt(lo, c->fl->rack.end_seq))
                 continue;
             if (seq_lt(c->fl->rack.end_seq, hi))
                 hi = c->fl->rack.end_seq;
