@@ -1,17 +1,21 @@
 # tests/stack/bbr_path.py: a path with a bottleneck, on the virtual clock, for the
-# congestion-control tests that need one (test_bbr.py). Every data segment the server
-# sends travels PROP ms, then waits in an unbounded FIFO for a link that takes one
-# segment every `service` ms; the peer ACKs it as it comes out (the ACK path has no
-# delay of its own: all propagation sits before the link). So the bottleneck's rate
-# is one segment per `service` ms, and the least round trip PROP + service.
+# congestion-control tests that need one (test_bbr.py, test_flight_pool.py). Every data
+# segment the server sends travels PROP ms, then waits in an unbounded FIFO for a link
+# that takes one segment every `service` ms; the peer ACKs it as it comes out (the ACK
+# path has no delay of its own: all propagation sits before the link). So the
+# bottleneck's rate is one segment per `service` ms, and the least round trip PROP +
+# service.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from harness import Peer, Seg
+from harness import Peer, Seg, Stack, get
 
 PROP = 100  # ms
+LONG = "/files/long.bin"
+BBR = 2  # ssdk_config.cc
 
 
 @dataclass
@@ -79,3 +83,15 @@ class Path:
     def sent_rate(self, t0: float, t1: float) -> float:
         ticks = [t for t in self.ticks if t0 <= t.ms <= t1]
         return (ticks[-1].sent - ticks[0].sent) * 1000 / (ticks[-1].ms - ticks[0].ms)
+
+
+def start(make_stack: Callable[..., Stack], cc: int = BBR, **path: object) -> Path:
+    """A peer with timestamps and SACK whose handshake took PROP ms, asking for LONG."""
+    stack = make_stack(cc=cc)
+    peer = Peer(stack, ts=True, sack=True)
+    assert [s.flags for s in peer.syn(mss=1460, wscale=7)] == ["SA"]
+    assert peer.advance(PROP) == []
+    assert peer.send("A") == []
+    peer.queued = True
+    peer.request(get(LONG))
+    return Path(peer, **path)  # type: ignore[arg-type]

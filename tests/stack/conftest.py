@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from harness import BINARY, HTML, TEMPLATE_MSS, Peer, Site, Stack
+from harness import BINARY, HTML, TEMPLATE_MSS, Peer, Site, Stack, serving_app
+from holding import HoldingApp, make_app
 from variant_site import VSite, make_vsite
 
 import ssdk
@@ -95,3 +97,12 @@ def vstack(vsite: VSite) -> Iterator[Stack]:
     s = Stack(vsite.blob)
     yield s
     s.close()
+
+
+@pytest.fixture
+def held() -> Iterator[tuple[Stack, HoldingApp]]:
+    """make_app() served, its dynamic routes answered by the test (holding.py)."""
+    with serving_app(make_app(), threading.Event()) as (stack, calls):
+        app = HoldingApp(stack)
+        calls.take = app.take  # type: ignore[method-assign]
+        yield stack, app

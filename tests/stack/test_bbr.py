@@ -9,25 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from bbr_path import PROP, Path
-from harness import Peer, Stack, get
+from bbr_path import BBR, PROP, Path, start
+from harness import Stack
 
-LONG = "/files/long.bin"
-CUBIC, BBR = 0, 2
+CUBIC = 0
 SERVICE = 5.0  # ms per segment: 200 segments a second
 BDP = 21  # segments: 200/s x 105 ms
-
-
-def start(make_stack: Callable[..., Stack], cc: int = BBR, **path: object) -> Path:
-    """A peer with timestamps and SACK whose handshake took PROP ms, asking for LONG."""
-    stack = make_stack(cc=cc)
-    peer = Peer(stack, ts=True, sack=True)
-    assert [s.flags for s in peer.syn(mss=1460, wscale=7)] == ["SA"]
-    assert peer.advance(PROP) == []
-    assert peer.send("A") == []
-    peer.queued = True
-    peer.request(get(LONG))
-    return Path(peer, **path)  # type: ignore[arg-type]
 
 
 def sent_in_rounds(path: Path, rtt: float, count: int) -> list[int]:

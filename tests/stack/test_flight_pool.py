@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bbr_path import PROP, Path
+from bbr_path import LONG, PROP, start
 from harness import Peer, Site, Stack, get
 
 BIG = "/files/huge.bin"
-LONG = "/files/long.bin"
 
 
 def gauges(stack: Stack) -> tuple[int, int, int]:
@@ -109,14 +108,8 @@ def test_bbr_resumes_probe_bw_after_idle(make_stack: Callable[..., Stack]) -> No
     at the bottleneck, a BDP of 51."""
     service = 2.0
     bdp = (PROP + service) / service
-    stack = make_stack(cc=2)
-    peer = Peer(stack, ts=True, sack=True)
-    assert [s.flags for s in peer.syn(mss=1460, wscale=7)] == ["SA"]
-    assert peer.advance(PROP) == []
-    assert peer.send("A") == []
-    peer.queued = True
-    peer.request(get(LONG))
-    path = Path(peer, service=service)
+    path = start(make_stack, service=service)
+    stack, peer = path.peer.stack, path.peer
     for _ in range(40):  # about 7 s at the bottleneck's rate
         path.run(500)
         if gauges(stack)[0] == 0:  # all of it acknowledged: no flight

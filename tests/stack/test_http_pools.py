@@ -8,15 +8,10 @@
 # http_req_blocks_peak, the most held at once) show both.
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
-import pytest
-from harness import RESPQ_DEPTH, Peer, Site, Stack, get, head_block, serving_app
-
-import ssdk
-from ssdk.core.runtime.app_calls import wire_request
+from harness import RESPQ_DEPTH, Peer, Site, Stack, get
+from holding import HoldingApp, answer_stream
 
 
 def pools(stack: Stack) -> tuple[int, int]:
@@ -147,46 +142,7 @@ def test_a_connection_gone_gives_everything_back(make_stack: Callable[..., Stack
 # --- requests for the application ----------------------------------------------------------
 
 
-def make_app() -> ssdk.App:
-    app = ssdk.App()
-
-    @app.dynamic("/api/{name}", methods=["GET", "POST"])
-    def api(req: ssdk.Request) -> str:
-        return ssdk.text("never called: the test answers")
-
-    return app
-
-
-class Holding:
-    """Keeps the tokens of the requests handed up; the test answers them."""
-
-    def __init__(self, stack: Stack) -> None:
-        self.stack = stack
-        self.tokens: list[int] = []
-        self.paths: list[str] = []
-
-    def take(self, reqs: Any, n: int) -> None:
-        for i in range(n):
-            self.tokens.append(int(reqs[i].token))
-            self.paths.append(wire_request(reqs[i]).path)
-
-    def answer(self, i: int) -> bool:
-        body = b"answer " + self.paths[i].encode()
-        stream = head_block("200 OK", "text/plain; charset=utf-8", len(body)) + body
-        date_off = stream.index(b"\r\nDate: ") + len(b"\r\nDate: ")
-        conn_off = stream.index(b"\r\nConnection: ") + len(b"\r\nConnection: ")
-        return self.stack.engine.respond(self.tokens[i], stream, date_off, conn_off, 200, True)
-
-
-@pytest.fixture
-def held() -> Iterator[tuple[Stack, Holding]]:
-    with serving_app(make_app(), threading.Event()) as (stack, calls):
-        app = Holding(stack)
-        calls.take = app.take  # type: ignore[method-assign]
-        yield stack, app
-
-
-def test_a_waiting_response_holds_its_entry_until_answered(held: tuple[Stack, Holding]) -> None:
+def test_a_waiting_response_holds_its_entry_until_answered(held: tuple[Stack, HoldingApp]) -> None:
     """A request for the application waits in its response's entry (RK_WAIT) while the
     application holds it, however long; its answer takes the same entry, which goes
     back once acknowledged. Pipelined ones hold one entry each, answered in any order."""
@@ -194,7 +150,7 @@ def test_a_waiting_response_holds_its_entry_until_answered(held: tuple[Stack, Ho
     peer = Peer(stack)
     peer.connect()
     peer.request(get("/api/a") + get("/api/b") + get("/api/c"))
-    assert len(app.tokens) == 3
+    assert len(app.held) == 3
     assert pools(stack) == (3, 0)
     stack.advance(2000)
     assert pools(stack) == (3, 0), "waiting for the application: the entries stay"
@@ -204,14 +160,13 @@ def test_a_waiting_response_holds_its_entry_until_answered(held: tuple[Stack, Ho
     assert app.answer(0)
     peer.collect(stack.send())
     peer.drain()
-    assert [r.body for r in peer.responses(3)] == [b"answer /api/a", b"answer /api/b",
-                                                   b"answer /api/c"]  # fmt: skip
+    assert [r.raw for r in peer.responses(3)] == [answer_stream(n) for n in "abc"]
     assert pools(stack) == (0, 0)
     assert stack.stats()["http_req_blocks_peak"] == 0
 
 
 def test_a_body_for_the_application_holds_a_block_while_it_comes(
-    held: tuple[Stack, Holding],
+    held: tuple[Stack, HoldingApp],
 ) -> None:
     """A POST whose body comes in parts keeps its decoder in a request block until the
     body is whole and the request goes up; one whose body came with it takes none."""
@@ -219,14 +174,14 @@ def test_a_body_for_the_application_holds_a_block_while_it_comes(
     peer = Peer(stack)
     peer.connect()
     peer.request(get("/api/whole", method="POST", headers=["Content-Length: 4"]) + b"abcd")
-    assert len(app.tokens) == 1 and pools(stack) == (1, 0)
+    assert len(app.held) == 1 and pools(stack) == (1, 0)
     assert stack.stats()["http_req_blocks_peak"] == 0
     peer.request(get("/api/parts", method="POST", headers=["Content-Length: 8"]) + b"abc")
-    assert len(app.tokens) == 1 and pools(stack) == (2, 1)
+    assert len(app.held) == 1 and pools(stack) == (2, 1)
     peer.request(b"defgh")
-    assert len(app.tokens) == 2 and pools(stack) == (2, 0)
+    assert len(app.held) == 2 and pools(stack) == (2, 0)
     assert app.answer(0) and app.answer(1)
     peer.collect(stack.send())
     peer.drain()
-    assert [r.body for r in peer.responses(2)] == [b"answer /api/whole", b"answer /api/parts"]
+    assert [r.raw for r in peer.responses(2)] == [answer_stream(n) for n in ("whole", "parts")]
     assert pools(stack) == (0, 0) and stack.stats()["http_req_blocks_peak"] == 1
