@@ -13,11 +13,9 @@
  *
  * An idle keep-alive connection, the common one by far, holds neither: what it keeps
  * between requests is struct tcb alone. Both pools have a block for every slot
- * (max_conns), so neither runs dry, and neither costs memory before it is used: the
- * blocks are calloc'ed (a fresh mapping at this size), handed out from a bump index,
- * and those given back are reused first, last in first out, through a free list kept
- * in the blocks themselves, so the pages touched follow the most blocks ever held at
- * once, not the pool's size.
+ * (max_conns), so neither runs dry, and neither costs memory before it is used
+ * (base/slab.h: the pages touched follow the most blocks ever held at once, not the
+ * pool's size).
  *
  * Invariants: c->fl is set exactly while the connection has a SYN, data or a FIN in
  * flight or to send (flight_wanted); c->fl->sb exactly while sack.nblocks > 0; a block

@@ -9,7 +9,8 @@
  * serve/loop.c: tcp_tx_run (tcp_sched.c) -> tcp_output_turn (tcp_out.c), in turn
  * tcp_timer.c: timer_run -> tcp_retransmit, tcp_probe, tcp_tail_probe (tcp_out.c),
  *                        rack_timeout (tcp_sack.c)
- * conn.c: the pool (conn_alloc, conn_free); tcp_opt.c: options; tcp_state.c: states.
+ * conn.c: the pool (conn_alloc, conn_free); flight.c: a flight's state and the SACK
+ * scoreboard, from pools while in use; tcp_opt.c: options; tcp_state.c: states.
  */
 #ifndef SSDK_TCP_PRIV_H
 #define SSDK_TCP_PRIV_H
