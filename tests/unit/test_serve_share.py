@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from unit_helpers import fake_xdp
 
 from ssdk.cli import _serving_addresses
 from ssdk.core.runtime.sockfilter import pack, share_filter_addrs
@@ -50,18 +51,9 @@ def test_the_socket_filter_takes_every_address_with_its_own_flag() -> None:
 def test_af_xdp_attaches_every_address_and_names_the_groups(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    got: dict[str, Any] = {}
-
-    class Attached:
-        mode, shared, map_fd = "skb", True, 7
-
-    def attach(*args: Any) -> Attached:
-        got["args"] = args
-        return Attached()
-
-    monkeypatch.setattr("ssdk.serve_share.xdp_object", lambda: tmp_path / "x.o")
+    attach = fake_xdp(monkeypatch, tmp_path, "skb", True)
     s = share_setup(opts("af_xdp"), {V4.ip: "veth0"}, attach=attach)  # type: ignore[arg-type]
-    assert got["args"] == ("veth0", str(tmp_path / "x.o"),
+    assert attach.args == ("veth0", str(tmp_path / "x.o"),
                            [("198.18.0.2", False), ("2001:2::2", True)], [80], "auto")  # fmt: skip
     s.groups = ["33:33:ff:00:00:02"]
     xdp, groups = s.lines(opts("af_xdp"))

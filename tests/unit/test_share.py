@@ -8,9 +8,9 @@ from __future__ import annotations
 import ipaddress
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
+from unit_helpers import fake_xdp
 
 from ssdk import share
 from ssdk.serve import ServeOptions, Sharing, share_setup
@@ -141,19 +141,10 @@ def test_af_packet_gets_a_socket_filter_and_the_banner_says_what_it_reads() -> N
 def test_af_xdp_attaches_once_with_the_address_and_port(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    got: dict[str, Any] = {}
-
-    class Attached:
-        mode, shared, map_fd = "native", False, 7
-
-    def attach(*args: Any) -> Attached:
-        got["args"] = args
-        return Attached()
-
-    monkeypatch.setattr("ssdk.serve_share.xdp_object", lambda: tmp_path / "x.o")
+    attach = fake_xdp(monkeypatch, tmp_path, "native", False)
     monkeypatch.setattr("ssdk.serve_share.bpffs_mounted", lambda: False)
     s = share_setup(opts("af_xdp", 8080), {IP.ip: "eth0"}, attach=attach)  # type: ignore[arg-type]
-    assert got["args"] == ("veth0", str(tmp_path / "x.o"), [("198.18.0.2", False)], [8080], "auto")
+    assert attach.args == ("veth0", str(tmp_path / "x.o"), [("198.18.0.2", False)], [8080], "auto")
     (line,) = s.lines(opts("af_xdp", 8080))
     assert line.startswith("XDP program ssdk_share on veth0 (native mode, alone on the "
                            "interface: no bpffs at /sys/fs/bpf")  # fmt: skip

@@ -195,3 +195,26 @@ def serve_tcp(monkeypatch: pytest.MonkeyPatch, args: list[str]) -> dict[str, Any
     rc = main(["serve", str(HELLO), "--iface", "lo", "--ip", "198.18.0.2/24", *args])
     assert rc == 0 and len(seen) == 1
     return dict(seen[0].tcp)
+
+
+@dataclass
+class FakeXdp:
+    """Stands in for ssdk.share's XDP attach (serve_share.share_setup's `attach`): records
+    the arguments of the one call and answers with an attachment in `mode`."""
+
+    mode: str
+    shared: bool
+    args: tuple[Any, ...] | None = None
+    map_fd: int = 7
+
+    def __call__(self, *args: Any) -> FakeXdp:
+        self.args = args
+        return self
+
+
+def fake_xdp(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mode: str, shared: bool
+) -> FakeXdp:
+    """A FakeXdp, with the XDP object's path pointed into tmp_path (tmp_path / "x.o")."""
+    monkeypatch.setattr("ssdk.serve_share.xdp_object", lambda: tmp_path / "x.o")
+    return FakeXdp(mode, shared)
