@@ -61,6 +61,8 @@ struct ssdk_config {
     struct ssdk_addr addrs[8]; /* our addresses, IPv4 and IPv6 (at most 8); with
                                   naddrs 0, `ip` is the only one */
     uint32_t naddrs;
+    uint16_t tls_port;       /* HTTPS on this TCP port too, with the handshakes of
+                                ssdk_engine_tls's server (docs/tls.md); 0: none */
 };
 
 /* Every counter the engine keeps. Gauges are marked; all others only grow. */
@@ -208,6 +210,11 @@ void ssdk_config_default(struct ssdk_config *cfg);
 int  ssdk_engine_new(const struct ssdk_config *cfg, struct ssdk_engine **out,
                      char *err, size_t errlen);
 void ssdk_engine_free(struct ssdk_engine *e);
+/* The TLS server (tls/tls.h: tls_server_new, its certificates and ticket key) whose
+ * handshakes open connections to cfg.tls_port. Not owned: it outlives the engine, and
+ * several engines may share it. Required before serving when tls_port is set. 0 or -1. */
+struct tls_server;
+int  ssdk_engine_tls(struct ssdk_engine *e, struct tls_server *srv, char *err, size_t errlen);
 
 /* Backends: exactly one per engine. */
 int  ssdk_nic_memory(struct ssdk_engine *e, uint32_t ring_frames, char *err, size_t errlen);

@@ -209,6 +209,7 @@ struct ssdk_engine {
     uint64_t date_sec;            /* the second e->date was rendered for */
     int date_valid;
     uint8_t date[DATE_LEN];
+    struct tls_server *tls_srv;   /* the handshakes of cfg.tls_port (https.c); not owned */
     struct ssdk_stats st_own;
 };
 
