@@ -596,7 +596,7 @@ FZ_UNCOVERED static void fz_check_engine(struct ssdk_engine *e)
             hashed++;
             if (c->state == TCP_NONE || c->state >= TCP_CLOSED)
                 fz_fail("slot %u in the table with state %u", i, c->state);
-            if (conn_lookup(t, &c->raddr, c->rport, c->laddr) != c)
+            if (conn_lookup(t, &c->raddr, c->rport, c->laddr, c->lport) != c)
                 fz_fail("slot %u is not what its own 4-tuple finds", i);
             if (c->state == TCP_TIME_WAIT)  /* TIME-WAIT lives outside the pool */
                 fz_fail("slot %u is in TIME-WAIT inside the pool", i);

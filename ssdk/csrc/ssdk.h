@@ -204,6 +204,16 @@ struct ssdk_stats {
                                           whole, a body being read, a 100's answer) */
     uint64_t http_req_blocks_peak;     /* gauge: the most request blocks held at once */
     uint64_t http_resp_entries_in_use; /* gauge: responses queued and not yet acknowledged */
+    uint64_t tls_handshakes;      /* TLS handshakes completed (serve/https.c) */
+    uint64_t tls_resumed;         /* ... of them resumed with a session ticket */
+    uint64_t tls_handshake_failed; /* handshakes refused, failed or timed out */
+    uint64_t tls_failed;          /* open TLS connections ended by an alert (sent or
+                                     received) */
+    uint64_t tls_records_in;      /* client records opened after the handshake */
+    uint64_t tls_records_sealed;  /* our records sealed: first sends and resends */
+    uint64_t tls_no_buffer;       /* client records left with TCP: no TLS buffer free */
+    uint64_t tls_handshakes_in_use; /* gauge: GnuTLS sessions held */
+    uint64_t tls_buffers_in_use;  /* gauge: TLS buffers held (a record or a request in part) */
 };
 
 void ssdk_config_default(struct ssdk_config *cfg);

@@ -463,6 +463,7 @@ class Peer:
 
     stack: Stack
     sport: int = 40000
+    dport: int = PORT  # the server's port this peer connects to
     ip: str = CLIENT_IP
     mac: str = CLIENT_MAC
     iss: int = 1_000_000
@@ -523,7 +524,7 @@ class Peer:
         ack: int | None = None,
         window: int | None = None,
         options: Iterable[tuple[str, Any]] = (),
-        dport: int = PORT,
+        dport: int | None = None,
         dst_ip: str | None = None,
         tsval: int | None = None,
         tsecr: int | None = None,
@@ -559,7 +560,7 @@ class Peer:
             / self.ip_layer(dst_ip)
             / TCP(
                 sport=self.sport,
-                dport=dport,
+                dport=self.dport if dport is None else dport,
                 flags=flags,
                 seq=(self.snd_nxt if seq is None else seq) % MOD,
                 ack=((self.rcv_nxt if "A" in flags else 0) if ack is None else ack) % MOD,

@@ -62,6 +62,8 @@ GAUGES = frozenset(
         "http_req_blocks_in_use",
         "http_req_blocks_peak",  # a high-water mark
         "http_resp_entries_in_use",
+        "tls_handshakes_in_use",
+        "tls_buffers_in_use",
         "drop_rx_ring",
         "impair_rx_held",
         "impair_tx_held",

@@ -191,6 +191,7 @@ class EngineConfig:
     # Every address, IPv4 and IPv6, "A.B.C.D/NN" or "X::Y/NN" (the prefix may be left
     # out); when given, ip is not used. At most ADDRS_MAX (ssdk_config.addrs).
     addrs: Sequence[str] = ()
+    tls_port: int = 0  # HTTPS on this port too (Engine.use_tls); 0: none
 
     def to_c(self) -> Any:
         cfg = ffi.new("struct ssdk_config *")
@@ -226,6 +227,7 @@ class EngineConfig:
         cfg.seed = self.seed
         cfg.virtual_clock = int(self.virtual_clock)
         cfg.gso = int(self.gso)
+        cfg.tls_port = self.tls_port
         return cfg
 
 
@@ -383,6 +385,14 @@ class Engine:
         err = _err()
         if lib.ssdk_nic_socket_filter(self._e, program, len(program) // 8, err, len(err)):
             _raise(err, "socket filter")
+
+    def use_tls(self, server: Any) -> None:
+        """Open config.tls_port's connections with the handshakes of `server` (a
+        ``struct tls_server *``: tls_server_new and its certificates), which must outlive
+        the engine; several engines may share one."""
+        err = _err()
+        if lib.ssdk_engine_tls(self._e, server, err, len(err)):
+            _raise(err, "TLS")
 
     @property
     def backend_mode(self) -> str:

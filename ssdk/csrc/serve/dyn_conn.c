@@ -149,11 +149,11 @@ int dyn_start(struct ssdk_engine *e, struct tcb *c, struct hconn *h,
               const struct http_parse *p, const struct http_decision *d)
 {
     uint32_t hlen = p->pos;
-    const uint8_t *req = tcp_rcv_data(&e->tcp, c);
+    const uint8_t *req = in_data(e, c);
     struct dyn_in *in = dyn_in_new(p, req, d);
     if (!in)
         return -1;
-    tcp_rcv_drop_held(&e->tcp, c);  /* held bytes beyond a gap are body: let the peer resend them */
+    in_drop_held(e, c);  /* held bytes beyond a gap are body: let the peer resend them */
     req_parse_reset(e, h);  /* p is read (it may be the block's): the header clock stops */
     struct resp *q = resp_push(e, c, h, RK_WAIT);  /* the stream stops here until answered */
     q->in = in;
@@ -165,7 +165,7 @@ int dyn_start(struct ssdk_engine *e, struct tcb *c, struct hconn *h,
     if (body.kind == HB_NONE)
         dyn_ready(e, c, q);  /* no body at all */
     else
-        used = dyn_body_feed(e, c, h, &body, q, req + hlen, c->rcv.len - hlen);
+        used = dyn_body_feed(e, c, h, &body, q, req + hlen, in_len(e, c) - hlen);
     if (body.failed)
         return 0;  /* refused by the decoder: that closes, the buffer emptied */
     if (body.kind != HB_NONE) {  /* the rest is to come (on_recv) */
@@ -173,7 +173,7 @@ int dyn_start(struct ssdk_engine *e, struct tcb *c, struct hconn *h,
         r->body = body;
         r->since_ms = req_clock(e);  /* the body timeout's clock (serve.c) */
     }
-    tcp_recved(&e->tcp, c, hlen + used);
+    in_consume(e, c, hlen + used);
     return 0;
 }
 
@@ -254,7 +254,7 @@ int ssdk_respond(struct ssdk_engine *e, uint64_t token, const uint8_t *stream, u
         resp_cut(e, h, (uint8_t)(resp_index(e, h, q) + 1));
         q->close_token = 1;
         h->hflags |= HC_LAST;  /* a 100's answer queued behind it never starts */
-        tcp_rcv_discard(&e->tcp, c);
+        in_discard(e, c);
         struct hreq *r = req_of(e, h);
         if (r)  /* a body still coming is nobody's now; nothing more is parsed */
             memset(&r->body, 0, sizeof(r->body));

@@ -210,6 +210,11 @@ struct ssdk_engine {
     int date_valid;
     uint8_t date[DATE_LEN];
     struct tls_server *tls_srv;   /* the handshakes of cfg.tls_port (https.c); not owned */
+    struct tls_link *tls_links;   /* one per control block, at the same index, when
+                                     cfg.tls_port is set (https.c) */
+    struct slab tls_buf_slab;     /* client records and their plaintext in part */
+    struct tls_buf *tls_bufs;     /* ...its entries */
+    uint32_t tls_hs_live;         /* handshakes holding a GnuTLS session */
     struct ssdk_stats st_own;
 };
 
@@ -362,6 +367,94 @@ uint32_t dyn_body_in(struct ssdk_engine *e, struct tcb *c, struct hconn *h,
                      const uint8_t *p, uint32_t n);
 int  dyn_ready_any(const struct ssdk_engine *e, const struct hconn *h);
 void dyn_flush(struct ssdk_engine *e);
+
+/*
+ * https.c: the TLS port's connections. TCP carries records; HTTP reads and writes the
+ * plaintext inside them, in a stream of its own (offsets from 0), through the in_* and
+ * out_* calls below, which on the HTTP port go to TCP directly.
+ */
+int  https_init(struct ssdk_engine *e);
+void https_free(struct ssdk_engine *e);
+uint32_t https_recv(struct ssdk_engine *e, struct tcb *c, struct hconn *h,
+                    const uint8_t *p, uint32_t n);
+void https_sent(struct ssdk_engine *e, struct tcb *c, struct hconn *h);
+int  https_pump(struct ssdk_engine *e, struct tcb *c, struct hconn *h);
+void https_after(struct ssdk_engine *e, struct tcb *c);
+uint64_t https_payload(struct ssdk_engine *e, struct tcb *c, uint32_t seq, uint32_t len,
+                       uint8_t *pl, int sum);
+uint32_t https_seg_len(struct ssdk_engine *e, const struct tcb *c, uint32_t seq, uint32_t len);
+int  https_timeout(struct ssdk_engine *e, struct tcb *c, struct hconn *h, int *answered);
+void https_sync(struct ssdk_engine *e, struct tcb *c, uint64_t *deadline, int *idle);
+void https_gone(struct ssdk_engine *e, struct tcb *c);
+const uint8_t *https_in_data(const struct ssdk_engine *e, const struct tcb *c);
+uint32_t https_in_len(const struct ssdk_engine *e, const struct tcb *c);
+void https_in_consume(struct ssdk_engine *e, struct tcb *c, uint32_t n);
+void https_in_discard(struct ssdk_engine *e, struct tcb *c);
+uint32_t https_out_una(const struct ssdk_engine *e, const struct tcb *c);
+uint32_t https_out_end(const struct ssdk_engine *e, const struct tcb *c);
+void https_out_write(struct ssdk_engine *e, struct tcb *c, uint32_t end);
+void https_out_close(struct ssdk_engine *e, struct tcb *c);
+
+static inline int conn_tls(const struct tcb *c) { return c->lport == TCP_PORT_TLS; }
+
+/* The request bytes HTTP has not consumed: where they are, how many, consume the first
+ * n, drop them all (nothing more is read), and let bytes held beyond a gap come again
+ * (they may be a body's, which is read as it comes). */
+static inline const uint8_t *in_data(const struct ssdk_engine *e, const struct tcb *c)
+{
+    return conn_tls(c) ? https_in_data(e, c) : tcp_rcv_data(&e->tcp, c);
+}
+static inline uint32_t in_len(const struct ssdk_engine *e, const struct tcb *c)
+{
+    return conn_tls(c) ? https_in_len(e, c) : c->rcv.len;
+}
+static inline void in_consume(struct ssdk_engine *e, struct tcb *c, uint32_t n)
+{
+    if (conn_tls(c))
+        https_in_consume(e, c, n);
+    else
+        tcp_recved(&e->tcp, c, n);
+}
+static inline void in_discard(struct ssdk_engine *e, struct tcb *c)
+{
+    if (conn_tls(c))
+        https_in_discard(e, c);
+    tcp_rcv_discard(&e->tcp, c);
+}
+static inline void in_drop_held(struct ssdk_engine *e, struct tcb *c)
+{
+    /* on the TLS port, bytes beyond a gap are records, never a body's plaintext */
+    if (!conn_tls(c))
+        tcp_rcv_drop_held(&e->tcp, c);
+}
+/* HTTP's stream going out: acknowledged up to, written up to, written on to end, and
+ * closed after what was written. */
+static inline uint32_t out_una(const struct ssdk_engine *e, const struct tcb *c)
+{
+    return conn_tls(c) ? https_out_una(e, c) : c->snd.una;
+}
+static inline uint32_t out_end(const struct ssdk_engine *e, const struct tcb *c)
+{
+    return conn_tls(c) ? https_out_end(e, c) : c->snd.end;
+}
+static inline void out_write(struct ssdk_engine *e, struct tcb *c, uint32_t end)
+{
+    if (conn_tls(c))
+        https_out_write(e, c, end);
+    else
+        tcp_write_stream(c, end);
+}
+static inline void out_close(struct ssdk_engine *e, struct tcb *c)
+{
+    if (conn_tls(c))
+        https_out_close(e, c);
+    else
+        tcp_close(&e->tcp, c);
+}
+
+/* serve.c: body bytes of the request being read, as they come (0 when none is). */
+uint32_t http_body_in(struct ssdk_engine *e, struct tcb *c, struct hconn *h, const uint8_t *p,
+                      uint32_t n);
 
 /* loop.c: n as the engine's one backend (destroyed instead if it has one already; n
  * NULL: a backend that failed, its message in err). 0 or -1. */

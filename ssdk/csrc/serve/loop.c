@@ -95,7 +95,8 @@ int ssdk_engine_new(const struct ssdk_config *cfg, struct ssdk_engine **out, cha
     }
     memcpy(n->mac, cfg->mac, 6);
     n->st = &e->st_own;
-    e->tcp.port_be = __builtin_bswap16(cfg->port);
+    e->tcp.ports_be[TCP_PORT_HTTP] = __builtin_bswap16(cfg->port);
+    e->tcp.ports_be[TCP_PORT_TLS] = __builtin_bswap16(cfg->tls_port);
     e->tcp.mss_max = TABLE_MSS_DEFAULT;  /* until a table says its own */
     e->hconns = calloc(cfg->max_conns, sizeof(struct hconn));
     /* The pools of what connections hold only while in use (base/slab.h), sized so that they
@@ -112,7 +113,7 @@ int ssdk_engine_new(const struct ssdk_config *cfg, struct ssdk_engine **out, cha
     e->dyn_handed = malloc(DYN_CALL_MAX * sizeof(struct dyn_in *));
     clock_tick(e);
     if (!e->hconns || pools || !e->dyn_batch || !e->dyn_reqs || !e->dyn_handed
-        || tcp_init(&e->tcp, &http_upcalls)) {
+        || tcp_init(&e->tcp, &http_upcalls) || https_init(e)) {
         ssdk_engine_free(e);
         snprintf(err, errlen, "out of memory for %u connections", cfg->max_conns);
         return -1;
@@ -150,6 +151,7 @@ void ssdk_engine_free(struct ssdk_engine *e)
         SSDK_DEBUG_ONLY(slab_check(&e->resp_slab));
         SSDK_DEBUG_ONLY(slab_check(&e->req_slab));
     }
+    https_free(e);
     free(e->hconns);
     slab_free(&e->resp_slab);
     slab_free(&e->req_slab);

@@ -86,7 +86,7 @@ void resp_check(const struct ssdk_engine *e, const struct tcb *c, const struct h
     }
     /* TCP's stream goes exactly to the first waiting response, else to the last. */
     if (h->nresp)
-        SSDK_ASSERT((wait >= 0 ? lim->seq : prev->end) == c->snd.end);
+        SSDK_ASSERT((wait >= 0 ? lim->seq : prev->end) == out_end(e, c));
 }
 
 /* The pool's count, as the gauge shows it. */
@@ -102,7 +102,7 @@ struct resp *resp_push(struct ssdk_engine *e, struct tcb *c, struct hconn *h, ui
     SSDK_ASSERT(h->nresp < RESPQ_MAX);
     SSDK_ASSERT(!(h->hflags & HC_LAST));
     struct resp *last = resp_last(e, h);
-    uint32_t seq = last ? last->end : c->snd.end;
+    uint32_t seq = last ? last->end : out_end(e, c);
     if (h->nresp)
         stats(e)->http_pipelined++;
     uint32_t i = slab_take(&e->resp_slab);
@@ -145,7 +145,7 @@ static void resp_release(struct ssdk_engine *e, struct resp *q)
 void resp_retire(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
 {
     struct resp *q;
-    while ((q = resp_first(e, h)) && q->kind != RK_WAIT && seq_le(q->end, c->snd.una)) {
+    while ((q = resp_first(e, h)) && q->kind != RK_WAIT && seq_le(q->end, out_una(e, c))) {
         h->rq_head = q->next;
         h->nresp--;
         resp_release(e, q);
@@ -196,7 +196,7 @@ void resp_flush(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
     const struct resp *wait = NULL, *prev = NULL;
     for (struct resp *q = resp_first(e, h); q; prev = q, q = resp_next(e, q)) {
         if (prev && q->seq != prev->end) {
-            SSDK_ASSERT(wait || seq_le(c->snd.end, prev->end));
+            SSDK_ASSERT(wait || seq_le(out_end(e, c), prev->end));
             uint32_t len = q->end - q->seq;
             q->seq = prev->end;
             q->end = q->seq + len;
@@ -206,9 +206,9 @@ void resp_flush(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
     }
     if (!h->nresp || (c->flags & TF_FIN_QUEUED))
         return;
-    tcp_write_stream(c, wait ? wait->seq : prev->end);
+    out_write(e, c, wait ? wait->seq : prev->end);
     if (!wait && prev->close_token)
-        tcp_close(&e->tcp, c);
+        out_close(e, c);
 }
 
 /* Does the segment [off, off+len) of the stream touch the field [at, at+n)? */

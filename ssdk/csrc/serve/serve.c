@@ -134,7 +134,7 @@ static void start_response(struct ssdk_engine *e, struct tcb *c, struct hconn *h
     if (!keep || (r->flags & RESP_CLOSE)) {
         q->close_token = 1;
         h->hflags |= HC_LAST;
-        tcp_rcv_discard(&e->tcp, c);  /* nothing after a closing response is read (RFC 9112 9.6) */
+        in_discard(e, c);  /* nothing after a closing response is read (RFC 9112 9.6) */
         req_parse_reset(e, h);
     }
     resp_flush(e, c, h);  /* the stream goes on (not past a waiting answer); FIN after a close */
@@ -144,7 +144,7 @@ static void start_response(struct ssdk_engine *e, struct tcb *c, struct hconn *h
 /* Drop the first n request bytes, and with them the parser's hold on them. */
 static void req_consume(struct ssdk_engine *e, struct tcb *c, struct hconn *h, uint32_t n)
 {
-    tcp_recved(&e->tcp, c, n);
+    in_consume(e, c, n);
     req_parse_reset(e, h);  /* what is left, if anything, starts its clock when served */
 }
 
@@ -155,8 +155,8 @@ static void req_consume(struct ssdk_engine *e, struct tcb *c, struct hconn *h, u
  */
 static int skip_empty_lines(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
 {
-    const uint8_t *req = tcp_rcv_data(&e->tcp, c);
-    uint32_t i = 0, n = c->rcv.len;
+    const uint8_t *req = in_data(e, c);
+    uint32_t i = 0, n = in_len(e, c);
     for (;;) {
         if (i < n && req[i] == '\n')
             i++;
@@ -167,8 +167,8 @@ static int skip_empty_lines(struct ssdk_engine *e, struct tcb *c, struct hconn *
     }
     if (i)
         req_consume(e, c, h, i);
-    req = tcp_rcv_data(&e->tcp, c);  /* consumed bytes move (the buffer) or are passed */
-    n = c->rcv.len;
+    req = in_data(e, c);  /* consumed bytes move (the buffer) or are passed */
+    n = in_len(e, c);
     return n > 1 || (n == 1 && req[0] != '\r');
 }
 
@@ -181,7 +181,7 @@ static int skip_empty_lines(struct ssdk_engine *e, struct tcb *c, struct hconn *
 static int body_follows(struct ssdk_engine *e, struct tcb *c, struct hconn *h,
                         const struct http_decision *d)
 {
-    uint32_t have = c->rcv.len < d->length ? c->rcv.len : d->length;
+    uint32_t have = in_len(e, c) < d->length ? in_len(e, c) : d->length;
     req_consume(e, c, h, have);
     struct hp_body body;
     hp_body_start(&body, 0, d->length - have);
@@ -190,7 +190,7 @@ static int body_follows(struct ssdk_engine *e, struct tcb *c, struct hconn *h,
     struct hreq *r = req_hold(e, h);
     r->body = body;
     r->since_ms = req_clock(e);  /* the body timeout's clock (on_recv) */
-    tcp_rcv_drop_held(&e->tcp, c);  /* held bytes may be body: let the peer send them again */
+    in_drop_held(e, c);  /* held bytes may be body: let the peer send them again */
     if (have || !d->cont)
         return 0;
     r->next_resp = d->idx;
@@ -206,7 +206,7 @@ static int body_follows(struct ssdk_engine *e, struct tcb *c, struct hconn *h,
  * (RFC 9110 15.5.9). Returns 0 when there is no partial request to answer. */
 static int http_request_timeout(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
 {
-    if (h->nresp || (c->flags & (TF_RCV_SHUT | TF_FIN_QUEUED)) || !c->rcv.len
+    if (h->nresp || (c->flags & (TF_RCV_SHUT | TF_FIN_QUEUED)) || !in_len(e, c)
         || (c->state != TCP_ESTABLISHED && c->state != TCP_CLOSE_WAIT))
         return 0;
     int head = req_of(e, h) && req_of(e, h)->hp.method == M_HEAD;
@@ -249,7 +249,7 @@ static void http_abandon(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
         memset(&r->body, 0, sizeof(r->body));
         req_parse_reset(e, h);
     }
-    tcp_rcv_discard(&e->tcp, c);
+    in_discard(e, c);
     stats(e)->http_abandoned++;
 }
 
@@ -297,10 +297,10 @@ static int http_serve(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
     if (p->pos == 0 && !skip_empty_lines(e, c, h))
         return 0;
     uint64_t since = r && r->since_ms ? r->since_ms : req_clock(e);
-    const uint8_t *req = tcp_rcv_data(&e->tcp, c);
-    enum hp_result res = hp_run(p, req, c->rcv.len);
+    const uint8_t *req = in_data(e, c);
+    enum hp_result res = hp_run(p, req, in_len(e, c));
     if (res == HP_MORE) {
-        if (c->rcv.len < TCP_RCV_CAP) {
+        if (in_len(e, c) < TCP_RCV_CAP) {
             r = req_hold(e, h);  /* in part: the state and the clock wait in a block */
             if (p != &r->hp)
                 r->hp = *p;
@@ -320,7 +320,7 @@ static int http_serve(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
             return 0;
         }
         /* RFC 9110 10.1.1: a 100 first, when no body byte came yet */
-        if (d.cont && c->rcv.len == hlen)
+        if (d.cont && in_len(e, c) == hlen)
             start_response(e, c, h, table_special(cur_table(e), 0, SP_CONTINUE), 1, 0,
                            W_NONE, -1, NULL);
         if (dyn_start(e, c, h, p, &d) == 0) {
@@ -350,24 +350,27 @@ void http_sync_tcp(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
     SSDK_ASSERT(!h->req == !req_live(e, h));  /* a block while, and only while, it holds */
     uint64_t since = req_since(e, h);
     int body = req_body_on(e, h);
-    tcp_set_app_idle(c, !h->nresp && !since && !body && !(h->hflags & (HC_NEXT | HC_LAST))
-                            && !c->rcv.len);
+    int idle = !h->nresp && !since && !body && !(h->hflags & (HC_NEXT | HC_LAST))
+               && !in_len(e, c);
     const struct ssdk_config *cfg = &e->tcp.net.cfg;
     uint64_t at = 0;
     if (body)  /* a body: from its last byte (nginx's semantic) */
         at = cfg->body_timeout_ms && since ? since + cfg->body_timeout_ms : 0;
     else if (since && !h->nresp)  /* a header block: from its first byte */
         at = since + cfg->header_timeout_ms;
+    if (conn_tls(c))
+        https_sync(e, c, &at, &idle);  /* a handshake is timed as a header block is */
+    tcp_set_app_idle(c, idle);
     tcp_set_app_deadline(c, at);
     tcp_rcv_direct(c, body);
 }
 
-/* up->recv: bytes in order. A body being read takes its bytes (for the application,
- * or to be dropped); the rest go to the buffer, for the parser. */
-static uint32_t on_recv(struct tcp *t, struct tcb *c, const uint8_t *p, uint32_t n)
+/* Bytes of the request stream in order: a body being read takes its bytes (for the
+ * application, or to be dropped); the rest are left for the parser. Returns how many it
+ * took. */
+uint32_t http_body_in(struct ssdk_engine *e, struct tcb *c, struct hconn *h, const uint8_t *p,
+                      uint32_t n)
 {
-    struct ssdk_engine *e = engine_of(t);
-    struct hconn *h = hconn_of(e, c);
     struct hreq *r = req_of(e, h);
     if (!r || r->body.kind == HB_NONE)
         return 0;
@@ -381,6 +384,15 @@ static uint32_t on_recv(struct tcp *t, struct tcb *c, const uint8_t *p, uint32_t
     return used;
 }
 
+/* up->recv: bytes in order; on the TLS port, records (https.c), whose plaintext goes
+ * the same way. */
+static uint32_t on_recv(struct tcp *t, struct tcb *c, const uint8_t *p, uint32_t n)
+{
+    struct ssdk_engine *e = engine_of(t);
+    struct hconn *h = hconn_of(e, c);
+    return conn_tls(c) ? https_recv(e, c, h, p, n) : http_body_in(e, c, h, p, n);
+}
+
 /* up->sent: after each segment, finish the responses that are done, then queue what
  * the buffered requests are answered with, as far as the queue goes; a peer that closed
  * and is owed nothing more is closed on. TCP_ACK_LATER when
@@ -389,21 +401,27 @@ static int on_sent(struct tcp *t, struct tcb *c)
 {
     struct ssdk_engine *e = engine_of(t);
     struct hconn *h = hconn_of(e, c);
+    if (conn_tls(c))
+        https_sent(e, c, h);  /* records acknowledged; records TCP held, opened */
     if (h->nresp)
         resp_retire(e, c, h);
     if (!(c->flags & TF_FIN_QUEUED)
         && (c->state == TCP_ESTABLISHED || c->state == TCP_CLOSE_WAIT)) {
-        while (http_serve(e, c, h))
-            ;
+        do {
+            while (http_serve(e, c, h))
+                ;
+        } while (conn_tls(c) && https_pump(e, c, h));  /* records held for room */
         /* After the peer's FIN, a request still incomplete never will be: it goes at
          * once, and so does the slot, once what is owed before it is sent. */
         if ((c->flags & TF_PEER_FIN)
             && (req_body_on(e, h)
-                || (c->rcv.len && !h->nresp && !(h->hflags & (HC_LAST | HC_NEXT)))))
+                || (in_len(e, c) && !h->nresp && !(h->hflags & (HC_LAST | HC_NEXT)))))
             http_abandon(e, c, h);
         if (!h->nresp && (c->flags & TF_PEER_FIN) && !(c->flags & TF_FIN_QUEUED))
-            tcp_close(t, c);
+            out_close(e, c);
     }
+    if (conn_tls(c))
+        https_after(e, c);  /* what TLS owes, and what waited to be laid out */
     http_sync_tcp(e, c, h);
     return dyn_ready_any(e, h) ? TCP_ACK_LATER : 0;
 }
@@ -413,6 +431,8 @@ static uint64_t on_payload(struct tcp *t, struct tcb *c, uint32_t seq, uint32_t 
                            uint8_t *pl)
 {
     struct ssdk_engine *e = engine_of(t);
+    if (conn_tls(c))
+        return https_payload(e, c, seq, len, pl, 1);
     return resp_payload(e, c, hconn_of(e, c), seq, len, pl);
 }
 
@@ -421,13 +441,18 @@ static void on_payload_copy(struct tcp *t, struct tcb *c, uint32_t seq, uint32_t
                             uint8_t *pl)
 {
     struct ssdk_engine *e = engine_of(t);
-    resp_copy(e, c, hconn_of(e, c), seq, len, pl);
+    if (conn_tls(c))
+        https_payload(e, c, seq, len, pl, 0);
+    else
+        resp_copy(e, c, hconn_of(e, c), seq, len, pl);
 }
 
 /* up->seg_len: where a segment should end, for the responses' sums. */
 static uint32_t on_seg_len(struct tcp *t, struct tcb *c, uint32_t seq, uint32_t len)
 {
     struct ssdk_engine *e = engine_of(t);
+    if (conn_tls(c))
+        return https_seg_len(e, c, seq, len);
     return resp_seg_len(e, hconn_of(e, c), seq, len);
 }
 
@@ -447,8 +472,11 @@ static int on_timeout(struct tcp *t, struct tcb *c)
 {
     struct ssdk_engine *e = engine_of(t);
     struct hconn *h = hconn_of(e, c);
-    int answered = req_body_on(e, h) ? http_body_timeout(e, c, h)
-                                     : req_since(e, h) && http_request_timeout(e, c, h);
+    int answered;
+    if (conn_tls(c) && https_timeout(e, c, h, &answered))
+        return answered;  /* a handshake unfinished, or TLS's own close */
+    answered = req_body_on(e, h) ? http_body_timeout(e, c, h)
+                                 : req_since(e, h) && http_request_timeout(e, c, h);
     http_sync_tcp(e, c, h);
     return answered;
 }
@@ -464,6 +492,8 @@ static void on_gone(struct tcp *t, struct tcb *c)
         gen_release(e, req_of(e, h)->next_gen);
     req_drop(e, h);
     memset(h, 0, sizeof(*h));
+    if (conn_tls(c))
+        https_gone(e, c);
 }
 
 const struct tcp_upcalls http_upcalls = {

@@ -80,26 +80,27 @@ void tcp_free(struct tcp *e)
 }
 
 static uint32_t bucket(const struct tcp *e, const struct ip_addr *raddr, uint16_t rport,
-                       uint8_t laddr)
+                       uint8_t laddr, uint8_t lport)
 {
-    uint64_t key = e->isn_secret[1] ^ ((uint64_t)laddr << 16 | rport);
+    uint64_t key = e->isn_secret[1] ^ ((uint64_t)lport << 24 | (uint64_t)laddr << 16 | rport);
     return (uint32_t)addr_mix(raddr, key) & e->hash_mask;
 }
 
 /* A bucket holds 1 + its chain's first slot: 0 (zeroed memory) reads as NONE32. */
 static uint32_t *chain_head(const struct tcp *e, const struct ip_addr *raddr, uint16_t rport,
-                            uint8_t laddr)
+                            uint8_t laddr, uint8_t lport)
 {
-    return &e->hash[bucket(e, raddr, rport, laddr)];
+    return &e->hash[bucket(e, raddr, rport, laddr, lport)];
 }
 
 struct tcb *conn_lookup(struct tcp *e, const struct ip_addr *raddr, uint16_t rport,
-                        uint8_t laddr)
+                        uint8_t laddr, uint8_t lport)
 {
-    for (uint32_t i = *chain_head(e, raddr, rport, laddr) - 1; i != NONE32;
+    for (uint32_t i = *chain_head(e, raddr, rport, laddr, lport) - 1; i != NONE32;
          i = e->conns[i].hnext) {
         struct tcb *c = &e->conns[i];
-        if (c->rport == rport && c->laddr == laddr && ip_addr_eq(&c->raddr, raddr))
+        if (c->rport == rport && c->laddr == laddr && c->lport == lport
+            && ip_addr_eq(&c->raddr, raddr))
             return c;
     }
     return NULL;
@@ -243,7 +244,7 @@ int conn_evict_idle(struct tcp *e)
 
 /* A zeroed slot, linked into the hash; NULL when the pool is exhausted. */
 struct tcb *conn_alloc(struct tcp *e, const struct ip_addr *raddr, uint16_t rport,
-                       uint8_t laddr)
+                       uint8_t laddr, uint8_t lport)
 {
     if (e->free_head == NONE32)
         return NULL;
@@ -267,12 +268,13 @@ struct tcb *conn_alloc(struct tcp *e, const struct ip_addr *raddr, uint16_t rpor
     c->raddr = *raddr;
     c->rport = rport;
     c->laddr = laddr;
+    c->lport = lport;
     c->timer.prev = c->timer.next = NONE32;
     c->idle_prev = c->idle_next = NONE32;
     if (e->per_ip)
         ip_add(e, raddr);
     progress_mark(e, c);
-    uint32_t *head = chain_head(e, raddr, rport, laddr);
+    uint32_t *head = chain_head(e, raddr, rport, laddr, lport);
     c->hnext = *head - 1;
     *head = tcb_index(e, c) + 1;
     e->net.st->conns_active++;
@@ -289,7 +291,7 @@ void conn_free(struct tcp *e, struct tcb *c)
         e->rx.in_frame = NULL;
     tcp_rcv_discard(e, c);  /* its receive buffer goes back to the pool */
     flight_put(e, c);
-    uint32_t *head = chain_head(e, &c->raddr, c->rport, c->laddr);
+    uint32_t *head = chain_head(e, &c->raddr, c->rport, c->laddr, c->lport);
     if (*head - 1 == idx) {
         *head = c->hnext + 1;  /* NONE32 + 1: empty */
     } else {
@@ -320,9 +322,9 @@ void conn_free(struct tcp *e, struct tcb *c)
  * microseconds. F is a keyed mix of the tuple, so ISNs of different peers are unrelated
  * and a new incarnation of the same tuple still starts ahead of the last one.
  */
-uint32_t isn_make(struct tcp *e, const struct ip_rx *rx, uint16_t rport)
+uint32_t isn_make(struct tcp *e, const struct ip_rx *rx, uint16_t rport, uint16_t lport_be)
 {
-    uint64_t f = addr_mix(&rx->src, ((uint64_t)rport << 16) ^ e->port_be ^ e->isn_secret[0]);
+    uint64_t f = addr_mix(&rx->src, ((uint64_t)rport << 16) ^ lport_be ^ e->isn_secret[0]);
     f = addr_mix(&e->net.addr[rx->local], f);
     return (uint32_t)f + (uint32_t)(e->net.now_us / 4);
 }

@@ -21,10 +21,10 @@ static const uint16_t mss_table[8] = {536, 1000, 1220, 1360, 1400, 1440, 1452, 1
 #define TS_BITS 6
 
 static uint32_t mac24(const struct tcp *e, const struct ip_rx *rx, uint16_t rport,
-                      uint32_t irs, uint32_t t, uint32_t m)
+                      uint16_t lport_be, uint32_t irs, uint32_t t, uint32_t m)
 {
     uint64_t h = addr_mix(&rx->src, ((uint64_t)rx->local << 32 | (uint64_t)rport << 16
-                                     | e->port_be) ^ e->isn_secret[0]);
+                                     | lport_be) ^ e->isn_secret[0]);
     h = mix64(h ^ ((uint64_t)irs << 32 | t << 8 | m) ^ e->isn_secret[1]);
     return (uint32_t)h & 0xffffff;
 }
@@ -34,16 +34,16 @@ static uint32_t period(const struct tcp *e)
     return (uint32_t)(e->net.now_us / COOKIE_PERIOD_US) & 31;
 }
 
-/* The ISN of a cookie SYN-ACK for the SYN (raddr, rport, irs, options o). */
+/* The ISN of a cookie SYN-ACK for the SYN (raddr, rport to our lport_be, irs, options o). */
 uint32_t syncookie_isn(const struct tcp *e, const struct ip_rx *rx, uint16_t rport,
-                       uint32_t irs, const struct tcp_opts *o)
+                       uint16_t lport_be, uint32_t irs, const struct tcp_opts *o)
 {
     uint32_t want = o->has_mss ? o->mss : 536, m = 0;
     for (uint32_t i = 0; i < 8; i++)
         if (mss_table[i] <= want)
             m = i;
     uint32_t t = period(e);
-    return t << 27 | m << 24 | mac24(e, rx, rport, irs, t, m);
+    return t << 27 | m << 24 | mac24(e, rx, rport, lport_be, irs, t, m);
 }
 
 /* The low TSval bits that carry window scale and SACK-permitted through the ACK. */
@@ -58,14 +58,14 @@ uint32_t syncookie_ts_bits(const struct tcp_opts *o, int sack_ok)
  * the options its SYN carried (as far as the cookie kept them) and return 1.
  */
 int syncookie_check(const struct tcp *e, const struct ip_rx *rx, uint16_t rport,
-                    uint32_t seq, uint32_t ack, const struct tcp_opts *ackopt,
+                    uint16_t lport_be, uint32_t seq, uint32_t ack, const struct tcp_opts *ackopt,
                     struct tcp_opts *syn)
 {
     uint32_t cookie = ack - 1, irs = seq - 1;
     uint32_t t = cookie >> 27, m = cookie >> 24 & 7, now = period(e);
     if (t != now && t != ((now - 1) & 31))
         return 0;
-    if ((cookie & 0xffffff) != mac24(e, rx, rport, irs, t, m))
+    if ((cookie & 0xffffff) != mac24(e, rx, rport, lport_be, irs, t, m))
         return 0;
     *syn = (struct tcp_opts){.has_mss = 1, .mss = mss_table[m]};
     if (ackopt->has_ts && ackopt->tsecr) {

@@ -84,6 +84,7 @@ struct tcb {
     uint16_t mss;             /* payload bytes per segment we send */
     uint8_t  pool;            /* PF_*: idle as the application sees it, on the idle list */
     uint8_t  laddr;           /* our address: its index in net.addr (the IP version) */
+    uint8_t  lport;           /* our port: its index in tcp.ports_be (TCP_PORT_*) */
     /* The idle list (conn.c): connections between requests, least recently active
      * first, the ones a new connection may evict when the pool is full. */
     uint32_t idle_prev, idle_next;
@@ -270,6 +271,9 @@ struct tcb_sb {
 
 struct tcp;
 
+/* Which of our ports a connection came to (tcb.lport, tcp.ports_be). */
+enum { TCP_PORT_HTTP = 0, TCP_PORT_TLS = 1, TCP_PORT_ASKED = 2 };
+
 /* The layer above, registered at tcp_init (lwIP's tcp_recv, tcp_sent, ...). Each is
  * called at most a few times per segment, never per byte. */
 struct tcp_upcalls {
@@ -344,8 +348,10 @@ struct tw_table {
 struct tcp {
     struct net net;
     const struct tcp_upcalls *up;
-    uint16_t port_be;
-    uint8_t  listening;       /* segments to port_be are served (the engine has a table) */
+    /* Our ports (network order), by what a connection's lport names: HTTP's, HTTPS's
+     * (0: none), and the port a reset for no connection answers from (tcp_send_rst). */
+    uint16_t ports_be[3];
+    uint8_t  listening;       /* segments to our ports are served (the engine has a table) */
     uint16_t mss_max;         /* our segments' payload limit (the template MSS) */
     struct tcb *conns;        /* the pool, cfg.max_conns slots */
     uint32_t *hash;           /* bucket heads, each 1 + a slot; 0 empty (conn.c) */
@@ -386,9 +392,18 @@ static inline uint32_t tcb_index(const struct tcp *e, const struct tcb *c)
 }
 
 /* conn.c: the pool, the hash, the wheel and TIME-WAIT for cfg.max_conns connections,
- * and tcp_input registered with net/; e->net, port_be and isn_secret set before. */
+ * and tcp_input registered with net/; e->net, ports_be and isn_secret set before. */
 int  tcp_init(struct tcp *e, const struct tcp_upcalls *up);
 void tcp_free(struct tcp *e);
+/* Which of our ports port_be is (TCP_PORT_HTTP or TCP_PORT_TLS), or -1: not ours. */
+static inline int tcp_port_of(const struct tcp *e, uint16_t port_be)
+{
+    if (port_be == e->ports_be[TCP_PORT_HTTP])
+        return TCP_PORT_HTTP;
+    if (e->ports_be[TCP_PORT_TLS] && port_be == e->ports_be[TCP_PORT_TLS])
+        return TCP_PORT_TLS;
+    return -1;
+}
 
 /* The application's side of a connection (tcp_in.c, tcp_reass.c). */
 /* The stream goes on to `end` (never back; nothing after tcp_close). */
@@ -452,6 +467,6 @@ uint32_t tw_live(const struct tcp *e);
 /* conn.c: the connection of a peer (raddr, rport) on our address laddr, for checks
  * (the fuzzers) and for tcp_in.c. */
 struct tcb *conn_lookup(struct tcp *e, const struct ip_addr *raddr, uint16_t rport,
-                        uint8_t laddr);
+                        uint8_t laddr, uint8_t lport);
 
 #endif

@@ -380,15 +380,16 @@ void tcp_input(struct net *n, const struct ip_rx *rx, uint8_t *p, uint32_t len,
         .len = len - hl, .flags = th->flags, .data = p + hl,
     };
     tcp_opts_parse(p + 20, hl - 20, &s.opt);
-    if (th->dport != e->port_be || !e->listening) {
+    int lport = tcp_port_of(e, th->dport);
+    if (lport < 0 || !e->listening) {
         e->net.st->drop_tcp_port++;
         if (!(s.flags & TH_RST))
             tcp_send_rst(e, rx, th, s.len);
         return;
     }
-    struct tcb *c = conn_lookup(e, &rx->src, th->sport, rx->local);
+    struct tcb *c = conn_lookup(e, &rx->src, th->sport, rx->local, (uint8_t)lport);
     if (!c && e->tw.live) {
-        struct tw_entry *w = tw_lookup(e, &rx->src, th->sport, rx->local);
+        struct tw_entry *w = tw_lookup(e, &rx->src, th->sport, rx->local, (uint8_t)lport);
         if (w && !tw_input(e, w, &s))
             return;
     }

@@ -42,7 +42,9 @@ static void syn_options(const struct tcp *e, struct tcb *c, const struct tcp_opt
 static struct tcb *conn_open(struct tcp *e, const struct ip_rx *rx, const struct seg *s,
                               const struct tcp_opts *syn, uint32_t irs, uint32_t iss)
 {
-    struct tcb *c = conn_alloc(e, &rx->src, s->th->sport, rx->local);
+    int lport = tcp_port_of(e, s->th->dport);
+    SSDK_ASSERT(lport >= 0);  /* tcp_input served only our ports */
+    struct tcb *c = conn_alloc(e, &rx->src, s->th->sport, rx->local, (uint8_t)lport);
     if (!c)
         return NULL;
     memcpy(c->rmac, rx->eh->src, 6);
@@ -74,9 +76,10 @@ static void cookie_reply(struct tcp *e, const struct ip_rx *rx, const struct seg
     tmp.raddr = rx->src;
     tmp.rport = s->th->sport;
     tmp.laddr = rx->local;
+    tmp.lport = (uint8_t)tcp_port_of(e, s->th->dport);
     syn_options(e, &tmp, &s->opt);
     cookie_opts(&tmp);
-    tmp.snd.iss = syncookie_isn(e, rx, s->th->sport, s->seq, &s->opt);
+    tmp.snd.iss = syncookie_isn(e, rx, s->th->sport, s->th->dport, s->seq, &s->opt);
     tmp.rcv.nxt = s->seq + 1;
     uint32_t bits = syncookie_ts_bits(&s->opt, (tmp.opts & CO_SACK) != 0);
     tmp.ts_adj = (uint8_t)((bits - ((uint32_t)(e->net.now_us / 1000) + tmp.snd.iss)) & 0x3f);
@@ -95,7 +98,7 @@ static int per_ip_full(const struct tcp *e, const struct ip_addr *raddr)
 static struct tcb *cookie_accept(struct tcp *e, const struct ip_rx *rx, const struct seg *s)
 {
     struct tcp_opts syn;
-    if (!syncookie_check(e, rx, s->th->sport, s->seq, s->ack, &s->opt, &syn)) {
+    if (!syncookie_check(e, rx, s->th->sport, s->th->dport, s->seq, s->ack, &s->opt, &syn)) {
         e->net.st->syncookies_failed++;
         return NULL;
     }
@@ -162,7 +165,7 @@ void tcp_listen(struct tcp *e, const struct ip_rx *rx, struct seg *s)
         cookie_reply(e, rx, s);
         return;
     }
-    struct tcb *c = conn_open(e, rx, s, &s->opt, s->seq, isn_make(e, rx, s->th->sport));
+    struct tcb *c = conn_open(e, rx, s, &s->opt, s->seq, isn_make(e, rx, s->th->sport, s->th->dport));
     set_snd_wnd(c, s->wnd);  /* RFC 7323 2.2: the window of a SYN is never scaled */
     conn_set_state(c, TCP_SYN_RECEIVED);
     e->net.st->conns_syn_received = ++e->syn_recv;

@@ -61,7 +61,7 @@ static struct tcp_hdr *tcp_fill(struct tcp *e, struct tcb *c, uint8_t *frame, ui
     if (flags & TH_ACK)
         c->flags &= (uint8_t)~TF_ACK_PENDING;  /* the ACK a segment wanted is on its way */
     ip_output_hdr(&e->net, frame, c->rmac, c->laddr, &c->raddr, IPPROTO_TCP_, l4);
-    th->sport = e->port_be;
+    th->sport = e->ports_be[c->lport];
     th->dport = c->rport;
     th->seq = htonl(seq);
     th->ack = (flags & TH_ACK) ? htonl(c->rcv.nxt) : 0;
@@ -146,8 +146,8 @@ void tcp_send_rst(struct tcp *e, const struct ip_rx *rx, const struct tcp_hdr *t
     tmp.rport = th->sport;
     tmp.laddr = rx->local;
     tmp.rcv.len = TCP_RCV_CAP;  /* window 0 */
-    uint16_t saved = e->port_be;
-    e->port_be = th->dport;  /* answer from the port that was asked */
+    e->ports_be[TCP_PORT_ASKED] = th->dport;  /* answer from the port that was asked */
+    tmp.lport = TCP_PORT_ASKED;
     if (th->flags & TH_ACK) {
         tcp_send_ctl(e, &tmp, TH_RST, ntohl(th->ack));
     } else {
@@ -160,7 +160,6 @@ void tcp_send_rst(struct tcp *e, const struct ip_rx *rx, const struct tcp_hdr *t
             e->net.st->tx_ring_full++;
         }
     }
-    e->port_be = saved;
 }
 
 /* A TX buffer for a frame of `segs` segments, or NULL with e->tx_stop set. */

@@ -37,7 +37,8 @@ void tcp_ptb(struct net *n, uint8_t local, const struct ip_addr *peer, const uin
     const struct tcp_hdr *th = (const void *)p;
     SSDK_ASSERT(len >= 8);  /* ports and sequence number: icmp6.c checked */
     (void)len;
-    struct tcb *c = th->sport == e->port_be ? conn_lookup(e, peer, th->dport, local) : NULL;
+    int lport = tcp_port_of(e, th->sport);
+    struct tcb *c = lport >= 0 ? conn_lookup(e, peer, th->dport, local, (uint8_t)lport) : NULL;
     uint32_t seq = ntohl(th->seq);
     if (!c || !seq_le(c->snd.una, seq) || !seq_lt(seq, c->snd.max)) {
         e->net.st->drop_ptb++;  /* forged, or stale: nothing of ours in flight there */

@@ -170,25 +170,26 @@ void sb_put(struct tcp *e, struct tcb *c);
 
 /* conn.c */
 struct tcb *conn_alloc(struct tcp *e, const struct ip_addr *raddr, uint16_t rport,
-                       uint8_t laddr);
+                       uint8_t laddr, uint8_t lport);
 void conn_free(struct tcp *e, struct tcb *c);
 void conn_idle_update(struct tcp *e, struct tcb *c);
 int  conn_evict_idle(struct tcp *e);
 uint32_t conn_count_ip(const struct tcp *e, const struct ip_addr *raddr);
-uint32_t isn_make(struct tcp *e, const struct ip_rx *rx, uint16_t rport);
+uint32_t isn_make(struct tcp *e, const struct ip_rx *rx, uint16_t rport, uint16_t lport_be);
 
 /* syncookie.c */
 uint32_t syncookie_isn(const struct tcp *e, const struct ip_rx *rx, uint16_t rport,
-                       uint32_t irs, const struct tcp_opts *o);
+                       uint16_t lport_be, uint32_t irs, const struct tcp_opts *o);
 uint32_t syncookie_ts_bits(const struct tcp_opts *o, int sack_ok);
-int syncookie_check(const struct tcp *e, const struct ip_rx *rx, uint16_t rport, uint32_t seq,
-                    uint32_t ack, const struct tcp_opts *ackopt, struct tcp_opts *syn);
+int syncookie_check(const struct tcp *e, const struct ip_rx *rx, uint16_t rport,
+                    uint16_t lport_be, uint32_t seq, uint32_t ack, const struct tcp_opts *ackopt,
+                    struct tcp_opts *syn);
 
 /* timewait.c */
 int  tw_init(struct tcp *e, uint32_t cap);
 void tw_free(struct tcp *e);
 struct tw_entry *tw_lookup(struct tcp *e, const struct ip_addr *raddr, uint16_t rport,
-                           uint8_t laddr);
+                           uint8_t laddr, uint8_t lport);
 void tw_enter(struct tcp *e, struct tcb *c);
 void tw_enter_fin_wait_2(struct tcp *e, struct tcb *c);
 int  tw_input(struct tcp *e, struct tw_entry *w, const struct seg *s);

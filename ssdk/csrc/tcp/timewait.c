@@ -18,7 +18,7 @@
  * sockets for tcp_fin_timeout. Its entry may outlive that by as long as the entries
  * ahead of it in the ring wait (expiry looks at the oldest only); the slot is free
  * anyway.
- * Invariant: an entry is in the hash exactly when its laddr1 is nonzero, and `live`
+ * Invariant: an entry is in the hash exactly when its local1 is nonzero, and `live`
  * counts them (tcp_input looks the table up only when there is one). An entry is 56
  * bytes: the peer's address takes 16 for either IP version (net.h).
  */
@@ -33,11 +33,20 @@ struct tw_entry {
     uint32_t snd_nxt, rcv_nxt, iss, ts_recent;
     uint8_t  opts, ts_adj;
     uint8_t  fin_wait_2;      /* the peer's FIN has not come yet */
-    uint8_t  laddr1;          /* our address's index + 1; 0: the entry is dead */
+    uint8_t  local1;          /* 1 + our address's index and port's (tw_local1); 0: the
+                                 entry is dead */
     uint32_t hnext;
     uint64_t expire_ms;
 };
 _Static_assert(sizeof(struct tw_entry) == 56, "the flags and the address index fit a word");
+
+/* Our address (an index below 16: ssdk_config.addrs has 8) and port (TCP_PORT_*) in one
+ * byte, plus 1 so that 0 marks a dead entry. */
+static uint8_t tw_local1(uint8_t laddr, uint8_t lport)
+{
+    SSDK_ASSERT(laddr < 16 && lport < 4);
+    return (uint8_t)((lport << 4 | laddr) + 1);
+}
 
 int tw_init(struct tcp *e, uint32_t cap)
 {
@@ -62,9 +71,9 @@ void tw_free(struct tcp *e)
 }
 
 static uint32_t bucket(const struct tw_table *t, const struct ip_addr *raddr, uint16_t rport,
-                       uint8_t laddr1)
+                       uint8_t local1)
 {
-    uint64_t x = addr_mix(raddr, (uint64_t)laddr1 << 16 | rport);
+    uint64_t x = addr_mix(raddr, (uint64_t)local1 << 16 | rport);
     return (uint32_t)x & t->mask;
 }
 
@@ -79,11 +88,11 @@ static void unhash(struct tcp *e, uint32_t idx)
 {
     struct tw_table *t = &e->tw;
     struct tw_entry *w = &t->ent[idx];
-    uint32_t *pp = &t->hash[bucket(t, &w->raddr, w->rport, w->laddr1)];
+    uint32_t *pp = &t->hash[bucket(t, &w->raddr, w->rport, w->local1)];
     while (*pp != idx)
         pp = &t->ent[*pp].hnext;
     *pp = w->hnext;
-    w->laddr1 = 0;
+    w->local1 = 0;
     if (w->fin_wait_2)
         t->fin_wait_2--;
     t->live--;
@@ -91,12 +100,12 @@ static void unhash(struct tcp *e, uint32_t idx)
 }
 
 struct tw_entry *tw_lookup(struct tcp *e, const struct ip_addr *raddr, uint16_t rport,
-                           uint8_t laddr)
+                           uint8_t laddr, uint8_t lport)
 {
     struct tw_table *t = &e->tw;
-    uint8_t l1 = (uint8_t)(laddr + 1);
+    uint8_t l1 = tw_local1(laddr, lport);
     for (uint32_t i = t->hash[bucket(t, raddr, rport, l1)]; i != NONE32; i = t->ent[i].hnext)
-        if (t->ent[i].rport == rport && t->ent[i].laddr1 == l1
+        if (t->ent[i].rport == rport && t->ent[i].local1 == l1
             && ip_addr_eq(&t->ent[i].raddr, raddr))
             return &t->ent[i];
     return NULL;
@@ -108,7 +117,7 @@ static void tw_take(struct tcp *e, struct tcb *c, int fin_wait_2, uint32_t wait_
 {
     struct tw_table *t = &e->tw;
     if (t->count == t->cap) {  /* full: the oldest goes early */
-        if (t->ent[t->head].laddr1)
+        if (t->ent[t->head].local1)
             unhash(e, t->head);
         t->head = (t->head + 1) % t->cap;
         t->count--;
@@ -119,11 +128,11 @@ static void tw_take(struct tcp *e, struct tcb *c, int fin_wait_2, uint32_t wait_
     *w = (struct tw_entry){
         .raddr = c->raddr, .rport = c->rport, .snd_nxt = c->snd.nxt, .rcv_nxt = c->rcv.nxt,
         .iss = c->snd.iss, .ts_recent = c->rcv.ts_recent, .opts = c->opts, .ts_adj = c->ts_adj,
-        .fin_wait_2 = (uint8_t)fin_wait_2, .laddr1 = (uint8_t)(c->laddr + 1),
+        .fin_wait_2 = (uint8_t)fin_wait_2, .local1 = tw_local1(c->laddr, c->lport),
         .expire_ms = now_ms(&e->net) + wait_ms,
     };
     memcpy(w->rmac, c->rmac, 6);
-    uint32_t b = bucket(t, &w->raddr, w->rport, w->laddr1);
+    uint32_t b = bucket(t, &w->raddr, w->rport, w->local1);
     w->hnext = t->hash[b];
     t->hash[b] = idx;
     t->count++;
@@ -154,7 +163,8 @@ static void tw_ack(struct tcp *e, const struct tw_entry *w)
     memset(&tmp, 0, sizeof(tmp));
     tmp.raddr = w->raddr;
     tmp.rport = w->rport;
-    tmp.laddr = (uint8_t)(w->laddr1 - 1);
+    tmp.laddr = (uint8_t)((w->local1 - 1) & 15);
+    tmp.lport = (uint8_t)((w->local1 - 1) >> 4);
     memcpy(tmp.rmac, w->rmac, 6);
     tmp.rcv.nxt = w->rcv_nxt;
     tmp.snd.iss = w->iss;
@@ -234,7 +244,7 @@ uint32_t tw_live(const struct tcp *e)
 {
     uint32_t n = 0;
     for (uint32_t i = 0; i < e->tw.count; i++)
-        n += e->tw.ent[(e->tw.head + i) % e->tw.cap].laddr1 != 0;
+        n += e->tw.ent[(e->tw.head + i) % e->tw.cap].local1 != 0;
     return n;
 }
 
@@ -246,11 +256,11 @@ void tw_run(struct tcp *e)
     uint64_t now = now_ms(&e->net);
     while (t->count) {
         struct tw_entry *w = &t->ent[t->head];
-        if (w->laddr1 && w->expire_ms > now)
+        if (w->local1 && w->expire_ms > now)
             break;
-        if (w->laddr1 && w->fin_wait_2)
+        if (w->local1 && w->fin_wait_2)
             e->net.st->conns_timed_out++;  /* the FIN-WAIT-2 timeout, as in the pool */
-        if (w->laddr1)
+        if (w->local1)
             unhash(e, t->head);
         t->head = (t->head + 1) % t->cap;
         t->count--;
