@@ -244,14 +244,17 @@ def parse_wrk(stdout: str, stderr: str, rc: int) -> dict[str, Any]:
     return res
 
 
-def wrk_argv(topo: Topology, path: str, mode: str, conns: int, duration: int) -> list[str]:
+def wrk_argv(
+    topo: Topology, path: str, mode: str, conns: int, duration: int, scheme: str = "http"
+) -> list[str]:
+    """wrk's command line for one run; ``scheme`` https for bench/https_vs_nginx.py."""
     argv = ["wrk", "-t1", f"-c{conns}", f"-d{duration}s", f"--timeout={WRK_TIMEOUT_S}s"]
     argv += ["--latency"]
     if mode == "close":
         argv += ["-H", "Connection: close"]
     if mode == "pipelined":
         argv += ["-s", str(PIPELINE_LUA)]
-    argv.append(f"http://{topo.server_ip}{path}")
+    argv.append(f"{scheme}://{topo.server_ip}{path}")
     if mode == "pipelined":
         argv += ["--", str(PIPELINE_DEPTH)]
     return argv
@@ -298,6 +301,7 @@ class Ctx:
     foreign_max: float = 0.05
     quiet_busy: float = 0.05
     ssdk_cc: str = "cubic"
+    scheme: str = "http"  # wrk's URLs: https for bench/https_vs_nginx.py
     rejected: dict[str, str] = field(default_factory=dict)  # server -> why serve refused
 
 
@@ -381,7 +385,8 @@ def measure(
 ) -> dict[str, Any]:
     """One wrk run with everything measured around it."""
     size = SIZES[size_label]
-    argv = wrk_argv(ctx.topo, f"/files/{file_name(size_label)}", mode, conns, ctx.duration)
+    path = f"/files/{file_name(size_label)}"
+    argv = wrk_argv(ctx.topo, path, mode, conns, ctx.duration, ctx.scheme)
     row: dict[str, Any] = {
         "server": spec.name,
         "size": size_label,
@@ -389,7 +394,7 @@ def measure(
         "mode": mode,
         "conns": conns,
         "duration_s": ctx.duration,
-        "wrk": " ".join("URL" if a.startswith("http://") else a for a in argv),
+        "wrk": " ".join("URL" if a.startswith(("http://", "https://")) else a for a in argv),
         "loadavg_1m_before": loadavg1(),
     }
     before_stats = fresh_stats(stats_file, time.time()) if stats_file else None
@@ -658,9 +663,14 @@ def ssdk_server(ctx: Ctx, spec: ServerSpec, phase: dict[str, Any]) -> Iterator[t
 
 
 @contextmanager
-def nginx_server(ctx: Ctx, spec: ServerSpec, phase: dict[str, Any]) -> Iterator[tuple[int, None]]:
+def nginx_server(
+    ctx: Ctx, spec: ServerSpec, phase: dict[str, Any], template: str = NGINX_CONF
+) -> Iterator[tuple[int, None]]:
+    """nginx with ``template`` (formatted with tmp and ip; NGINX_CONF, or the same with
+    HTTPS for bench/https_vs_nginx.py), pinned to the server core, the kernel owning the
+    server address, until the block ends."""
     conf = ctx.tmp / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(tmp=ctx.tmp, ip=ctx.topo.server_ip))
+    conf.write_text(template.format(tmp=ctx.tmp, ip=ctx.topo.server_ip))
     phase["nginx_conf"] = conf.read_text()
     argv = ns_exec(
         ctx.topo.server_ns, pin(ctx.server_cpu, ["nginx", "-p", str(ctx.tmp), "-c", str(conf)])
