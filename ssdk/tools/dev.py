@@ -140,26 +140,31 @@ def dev_certificate(
     state: Path, names: list[str], net: str | None = None, now: float | None = None
 ) -> DevCert:
     """dev's own certificate for ``names``, in state/tls/: the one made before while it
-    carries every name and has DEV_CERT_RENEW_S left, else a new one (DEV_CERT_DAYS).
-    Raises TlsError when it cannot be written."""
+    carries every name and has DEV_CERT_RENEW_S left at ``now``, else a new one
+    (DEV_CERT_DAYS). Raises DevError when it cannot be written."""
     cert, key, record = dev_cert_files(state)
     now = time.time() if now is None else now
     old = _cert_record(record)
-    had = old.get("names")
+    had, until = old.get("names"), old.get("not_after")
     if (
         cert.is_file()
         and key.is_file()
         and isinstance(had, list)
+        and all(isinstance(n, str) for n in had)
         and set(names) <= set(had)
-        and int(old.get("not_after", 0)) - now > DEV_CERT_RENEW_S
+        and isinstance(until, int)
+        and until - now > DEV_CERT_RENEW_S
     ):
-        return DevCert(cert, key, [str(n) for n in had], int(old["not_after"]), False, net)
+        return DevCert(cert, key, list(had), until, False, net)
     cert.parent.mkdir(parents=True, exist_ok=True)
+    # No record while the files are rewritten: a run stopped half-way is made again.
+    record.unlink(missing_ok=True)
+    made_at = time.time()
     try:
         write_selfsigned(cert, key, names, DEV_CERT_DAYS)
     except TlsError as e:
         raise DevError(f"cannot make the development certificate: {e}") from None
-    not_after = int(now) + DEV_CERT_DAYS * 86400
+    not_after = int(made_at) + DEV_CERT_DAYS * 86400
     record.write_text(json.dumps({"names": names, "not_after": not_after, "net": net}) + "\n")
     return DevCert(cert, key, names, not_after, True, net)
 

@@ -163,6 +163,13 @@ def test_dev_s_certificate_is_made_once_and_reused(tmp_path: Path) -> None:
     record.write_text("not json")
     assert recorded_net(tmp_path) is None
     assert dev_certificate(tmp_path, ["localhost"]).made
+    assert not dev_certificate(tmp_path, ["localhost"]).made
+    record.write_text('{"names": ["localhost"], "not_after": "soon"}')
+    assert dev_certificate(tmp_path, ["localhost"]).made
+    # The record tells the certificate's true end, whatever time the caller asked at.
+    x509 = pytest.importorskip("cryptography.x509")
+    real = x509.load_pem_x509_certificate(cert.read_bytes()).not_valid_after_utc.timestamp()
+    assert abs(real - dev_certificate(tmp_path, ["localhost"], now=late).not_after) < 5
 
 
 def test_the_trust_line_names_the_file_and_its_fingerprint(tmp_path: Path) -> None:

@@ -217,9 +217,12 @@ def test_tls_ticket_key_writes_a_key_and_keeps_an_old_one(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "exists; --force replaces it" in err[0]
     assert key.read_bytes() == first
+    key.chmod(0o644)
     assert main(["tls-ticket-key", str(key), "--force"]) == 0
     assert key.read_bytes() != first and len(key.read_bytes()) == 64
+    assert key.stat().st_mode & 0o777 == 0o600  # not the old file's mode
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fleet.ticket"]
     missing = tmp_path / "no" / "fleet.ticket"
     assert main(["tls-ticket-key", str(missing)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "No such file or directory" in err[0]
+    assert len(err) == 1 and f"{missing}: No such file or directory" in err[0]

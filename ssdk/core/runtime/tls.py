@@ -14,6 +14,7 @@ which TlsError carries.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -93,9 +94,19 @@ def check_ticket_key(path: Path) -> None:
 
 def write_ticket_key(path: Path) -> None:
     """A fresh session-ticket key (64 random bytes, mode 0600) at ``path``: servers that
-    load the same file (--tls-ticket-key) resume each other's sessions."""
+    load the same file (--tls-ticket-key) resume each other's sessions. Written to a new
+    file beside it and renamed over it, so a file replaced keeps none of its old mode."""
     err = ffi.new("char[256]")
-    _check(lib.tls_ticket_key_write(str(path).encode(), err, len(err)), err)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        _check(lib.tls_ticket_key_write(str(tmp).encode(), err, len(err)), err)
+        os.replace(tmp, path)
+    except TlsError as e:
+        raise TlsError(str(e).replace(str(tmp), str(path))) from None
+    except OSError as e:
+        raise TlsError(f"{path}: {e.strerror}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_selfsigned(cert: Path, key: Path, names: Sequence[str], days: int) -> None:
