@@ -1,8 +1,7 @@
 # tests/net/test_net_tls_start.py: `ssdk serve` with --tls-cert/--tls-key starts on a real
 # backend with two workers, each engine given the one TLS server it inherited
 # (ssdk_engine_tls), says where HTTPS is, takes the HTTPS port in its sharing filter,
-# and keeps serving HTTP byte-exact. No HTTPS request is made here: what the TLS port's
-# connections do is the engine's (tests of serve/https.c).
+# and serves HTTP and HTTPS byte-exact (test_net_https.py tries HTTPS with more clients).
 from __future__ import annotations
 
 from pathlib import Path
@@ -38,5 +37,11 @@ def test_serve_starts_with_tls_and_http_still_serves(
         path, body = next((p, b) for p, b in expected.items() if len(b) > 1448)
         got = tmp_path / "body"
         proc = server.curl_to(path, got)
+        assert proc.returncode == 0, f"{proc.stderr}\n{server.log_tail()}"
+        assert file_sha256(got) == sha256(body)
+        url = f"https://site.test:8443{path}"
+        pin = ["--cacert", str(cert), "--resolve", f"site.test:8443:{server.topo.server_ip}"]
+        proc = server.client(["curl", "-sS", "--fail", "--max-time", "60", *pin, "-o",
+                              str(got), url])  # fmt: skip
         assert proc.returncode == 0, f"{proc.stderr}\n{server.log_tail()}"
         assert file_sha256(got) == sha256(body)
