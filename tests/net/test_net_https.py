@@ -100,8 +100,8 @@ def one(session):
     return s, data
 s1, d1 = one(None)
 s2, d2 = one(s1.session)
-print(json.dumps({"first": d1.split(b"\\r\\n")[0].decode(), "second": d2.split(b"\\r\\n")[0].decode(),
-                  "resumed": s2.session_reused}))
+first, second = (d.split(b"\\r\\n")[0].decode() for d in (d1, d2))
+print(json.dumps({"first": first, "second": second, "resumed": s2.session_reused}))
 """
 
 
