@@ -28,6 +28,7 @@ from ssdk.tools.new import TEMPLATES
 
 if TYPE_CHECKING:
     from ssdk.core.runtime.impair import Impairment
+    from ssdk.core.runtime.tls import TlsServer
     from ssdk.tools.fleet import Fleet
 
 
@@ -318,6 +319,110 @@ BodyTimeoutOption = Annotated[
 ]
 
 
+def _tls_key_file(path: Path) -> None:
+    """A ticket key file the TLS layer refuses is a usage error."""
+    from ssdk.core.runtime.tls import TlsError, check_ticket_key
+
+    try:
+        check_ticket_key(path)
+    except TlsError as e:
+        raise typer.BadParameter(str(e), param_hint="--tls-ticket-key") from None
+
+
+# HTTPS (docs/tls.md, "Serving HTTPS"): PEM pairs, paired in the order given.
+TlsCertOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--tls-cert",
+        metavar="FILE",
+        help="A certificate (PEM, its chain after it) to serve HTTPS with; repeat it, "
+        "each with its --tls-key in the same order, for several names (picked by SNI; "
+        "the first for clients that name none).",
+    ),
+]
+TlsKeyOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--tls-key",
+        metavar="FILE",
+        help="The private key (PEM) of the --tls-cert given in the same place.",
+    ),
+]
+TlsPortOption = Annotated[
+    int | None,
+    typer.Option(
+        "--tls-port",
+        min=1,
+        max=65535,
+        help="The HTTPS port (default 443); HTTPS is served only with certificates.",
+    ),
+]
+TlsTicketKeyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--tls-ticket-key",
+        metavar="FILE",
+        help="The session-ticket key (ssdk tls-ticket-key writes one): servers that "
+        "load the same file resume each other's TLS sessions. Default: a random key "
+        "per serve.",
+    ),
+]
+DEFAULT_TLS_PORT = 443
+
+
+def _tls_pairs(certs: list[Path] | None, keys: list[Path] | None) -> list[tuple[Path, Path]]:
+    """The (certificate, key) pairs, paired in the order given; a certificate without
+    its key, or a key without its certificate, is a usage error."""
+    certs, keys = certs or [], keys or []
+    if len(certs) > len(keys):
+        raise typer.BadParameter(
+            f"{certs[len(keys)]} has no --tls-key (give one per --tls-cert, in the same order)",
+            param_hint="--tls-cert",
+        )
+    if len(keys) > len(certs):
+        raise typer.BadParameter(
+            f"{keys[len(certs)]} has no --tls-cert (give one per --tls-key, in the same order)",
+            param_hint="--tls-key",
+        )
+    return list(zip(certs, keys, strict=True))
+
+
+def _tls_settings(
+    pairs: list[tuple[Path, Path]], port: int | None, ticket_key: Path | None, http_port: int
+) -> int:
+    """The HTTPS port (0: no HTTPS), after checking the options that need certificates
+    and the port's clash with HTTP's. http_port 0: HTTP's port is not known yet."""
+    if not pairs:
+        for given, name in ((port is not None, "--tls-port"), (ticket_key, "--tls-ticket-key")):
+            if given:
+                raise typer.BadParameter(
+                    "HTTPS needs a certificate: give --tls-cert and --tls-key", param_hint=name
+                )
+        return 0
+    tls_port = DEFAULT_TLS_PORT if port is None else port
+    if tls_port == http_port:
+        raise typer.BadParameter(
+            f"{tls_port} is HTTP's --port too: HTTPS needs a port of its own",
+            param_hint="--tls-port",
+        )
+    return tls_port
+
+
+def _tls_server(pairs: list[tuple[Path, Path]], ticket_key: Path | None) -> TlsServer | None:
+    """The certificates and ticket key loaded (None without certificates); a file the
+    TLS layer refuses is a usage error, in the TLS layer's one line."""
+    from ssdk.core.runtime.tls import TlsError, TlsServer
+
+    if not pairs:
+        return None
+    if ticket_key is not None:
+        _tls_key_file(ticket_key)
+    try:
+        return TlsServer(pairs, ticket_key)
+    except TlsError as e:
+        raise typer.BadParameter(str(e), param_hint="--tls-cert/--tls-key") from None
+
+
 def _timeouts(send_s: float, body_s: float) -> dict[str, int]:
     """The two timeouts as EngineConfig fields (milliseconds); a positive value under a
     millisecond is one, never 0 (off)."""
@@ -593,6 +698,10 @@ def serve(
         str | None, _spec_option("--impair-both", "Impair both directions alike")
     ] = None,
     seed: SeedOption = None,
+    tls_cert: TlsCertOption = None,
+    tls_key: TlsKeyOption = None,
+    tls_port: TlsPortOption = None,
+    tls_ticket_key: TlsTicketKeyOption = None,
 ) -> None:
     """Serve TARGET from the user-space stack until SIGINT or SIGTERM."""
     from ssdk.core.addrs import IPV6_DEFAULT_MSS, has_ipv6
@@ -625,6 +734,8 @@ def serve(
         why = gso_refusal(backend, bool(rx or tx))
         if why is not None:
             raise typer.BadParameter(why, param_hint="--gso")
+    pairs = _tls_pairs(tls_cert, tls_key)
+    https = _tls_settings(pairs, tls_port, tls_ticket_key, port)
     opts = ServeOptions(
         target=target,
         backend=backend,
@@ -643,17 +754,27 @@ def serve(
         impair_tx=tx,
         impair_seed=seed,
         gso=gso,
+        tls_port=https or DEFAULT_TLS_PORT,
     )
-    # ssdk doctor's checks for this backend: a failure stops serve here, in a line each.
+    # The certificates are loaded before anything else is checked, so a bad one is a bad
+    # argument (exit code 2) wherever serve runs. One TLS server for every worker (they
+    # inherit it), freed once they have stopped.
+    opts.tls = _tls_server(pairs, tls_ticket_key)
     try:
-        failed = preflight(opts)
-    except BadOption as e:
-        raise typer.BadParameter(str(e), param_hint=e.param) from None
-    if failed:
-        raise typer.Exit(failed)
-    from ssdk.tools.rtnl import addresses, addresses6, ethtool_offloads
+        # ssdk doctor's checks for this backend: a failure stops serve here, a line each.
+        try:
+            failed = preflight(opts)
+        except BadOption as e:
+            raise typer.BadParameter(str(e), param_hint=e.param) from None
+        if failed:
+            raise typer.Exit(failed)
+        from ssdk.tools.rtnl import addresses, addresses6, ethtool_offloads
 
-    raise typer.Exit(run(opts, ethtool_offloads, lambda: [*addresses(), *addresses6()]))
+        code = run(opts, ethtool_offloads, lambda: [*addresses(), *addresses6()])
+    finally:
+        if opts.tls is not None:
+            opts.tls.close()
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -856,16 +977,50 @@ def dev(
     send_timeout: SendTimeoutOption = DEFAULT_SEND_TIMEOUT,
     body_timeout: BodyTimeoutOption = DEFAULT_BODY_TIMEOUT,
     rx_buffers: RxBuffersOption = 0,
+    tls: Annotated[
+        bool,
+        typer.Option(
+            "--tls",
+            help="HTTPS too, with a self-signed certificate that dev makes in .ssdk/tls/ "
+            "(kept while valid) and says how to trust; implied by --tls-cert.",
+        ),
+    ] = False,
+    tls_cert: TlsCertOption = None,
+    tls_key: TlsKeyOption = None,
+    tls_port: Annotated[
+        int | None,
+        typer.Option(
+            "--tls-port",
+            min=1,
+            max=65535,
+            help="The HTTPS port (default: 443 on the TAP device, 8443 through kernel "
+            "sockets); with --tls or certificates only.",
+        ),
+    ] = None,
+    tls_ticket_key: TlsTicketKeyOption = None,
 ) -> None:
     """Serve APP on this machine over the user-space stack and follow its edits."""
     from ssdk.project import find_project
-    from ssdk.tools.dev import DevError, GsoRefused, run_dev
+    from ssdk.tools.dev import DevError, DevTls, GsoRefused, TlsPortClash, run_dev
 
     if app_file is None:
         project = _project_call(find_project)
         app_file = project.app_file if project is not None else Path("app.py")
     if not app_file.is_file():
         raise typer.BadParameter(f"{app_file} is not a file", param_hint="APP")
+    pairs = _tls_pairs(tls_cert, tls_key)
+    if not (tls or pairs):  # --tls-port or --tls-ticket-key alone: refused here
+        _tls_settings(pairs, tls_port, tls_ticket_key, 0)
+    if tls_port is not None and tls_port == port:
+        raise typer.BadParameter(
+            f"{tls_port} is HTTP's --port too: HTTPS needs a port of its own",
+            param_hint="--tls-port",
+        )
+    https = None
+    if tls or pairs:
+        if tls_ticket_key is not None and not pairs:  # dev's own certificate: check it here
+            _tls_key_file(tls_ticket_key)
+        https = DevTls(tls_port, pairs, _tls_server(pairs, tls_ticket_key), tls_ticket_key)
     try:
         code = run_dev(
             app_file,
@@ -876,12 +1031,46 @@ def dev(
                 "rx_buffers": rx_buffers,
                 **_timeouts(send_timeout, body_timeout),
             },
+            https,
         )
     except GsoRefused as e:
         raise typer.BadParameter(str(e), param_hint="--gso") from None
+    except TlsPortClash as e:
+        raise typer.BadParameter(str(e), param_hint="--tls-port") from None
     except DevError as e:
         raise Failure(str(e)) from None
+    finally:
+        if https is not None and https.server is not None:
+            https.server.close()
     raise typer.Exit(code)
+
+
+@app.command("tls-ticket-key")
+def tls_ticket_key(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="The file to write (mode 0600).")],
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Replace FILE if it exists (servers still loading the old key no longer "
+            "resume sessions the new one issues, nor the other way round).",
+        ),
+    ] = False,
+) -> None:
+    """Write a fresh session-ticket key for --tls-ticket-key: servers that load the same
+    file resume each other's TLS sessions."""
+    from ssdk.core.runtime.tls import TlsError, write_ticket_key
+
+    if file.exists() and not force:
+        raise typer.BadParameter(f"{file} exists; --force replaces it", param_hint="FILE")
+    try:
+        write_ticket_key(file)
+    except TlsError as e:
+        raise Failure(str(e)) from None
+    print(
+        f"ssdk: wrote a session-ticket key to {file}: give it to every server with "
+        f"--tls-ticket-key {file}"
+    )
 
 
 FleetOption = Annotated[

@@ -41,6 +41,7 @@ from ssdk.core.cdefs import DEFAULT_MSS
 from ssdk.core.runtime.counters import Board, total
 from ssdk.core.runtime.engine import Engine, EngineConfig, EngineError
 from ssdk.core.runtime.impair import Impairment
+from ssdk.core.runtime.tls import TlsServer
 from ssdk.revalidate import Revalidator
 from ssdk.routing.app import App
 from ssdk.serve_share import Sharing, guard_addresses, share_setup
@@ -83,10 +84,23 @@ class ServeOptions:
     impair_tx: Impairment | None = None
     impair_seed: int | None = None  # None: a random one, printed
     gso: str = "auto"  # GSO_MODES: send super-frames for the kernel or NIC to cut
+    # HTTPS on tls_port with this server's certificates (made once, before the workers
+    # fork: they inherit it); None: no HTTPS.
+    tls: TlsServer | None = None
+    tls_port: int = 443
 
     def served(self) -> tuple[Interface, ...]:
         """Every address served: addrs, or ip alone."""
         return self.addrs or (self.ip,)
+
+    def https_port(self) -> int:
+        """The HTTPS port, 0 when there is no HTTPS."""
+        return self.tls_port if self.tls is not None else 0
+
+    def ports(self) -> list[int]:
+        """Every TCP port served: HTTP's, then HTTPS's if any (the sharing filter's and
+        the nftables guard's)."""
+        return [self.port] + ([self.tls_port] if self.https_port() else [])
 
 
 def host_port(ip: Address, port: int) -> str:
@@ -214,12 +228,15 @@ def worker_plan(
         port=opts.port,
         max_conns=opts.max_conns,
         gso=gso,
+        tls_port=opts.https_port(),
         **opts.tcp,
     )
     fanout = (os.getpid() & 0x7FFF) | 0x8000 if opts.workers > 1 else 0
     share = share or Sharing()
 
     def setup(engine: Engine, i: int) -> None:
+        if opts.tls is not None:
+            engine.use_tls(opts.tls)
         if opts.backend == "af_packet":
             engine.attach_af_packet(opts.iface, fanout=fanout)
             if share.sock_filter:
@@ -310,7 +327,7 @@ def serve(
                 share.groups = undo.enter_context(
                     multicast_joined(opts.iface, solicited_macs(free))
                 )
-            guard = undo.enter_context(guarded(guard_addresses(opts, kernel), [opts.port]))
+            guard = undo.enter_context(guarded(guard_addresses(opts, kernel), opts.ports()))
         except (ShareError, EngineError) as e:
             print(f"ssdk: error: {e}", file=sys.stderr, flush=True)
             return 1
@@ -407,4 +424,21 @@ def print_banner(
     if v6:
         where = ", ".join(f"[{a.ip}]:{opts.port}" for a in v6)
         print(f"ssdk: IPv6 at {where} (docs/ipv6.md)", flush=True)
+    if opts.tls is not None:
+        print(f"ssdk: {https_line(opts)}", flush=True)
     print(f"ssdk: ready: http://{host_port(opts.ip.ip, opts.port)}/", flush=True)
+
+
+def https_line(opts: ServeOptions) -> str:
+    """The banner's line on HTTPS: where, with which certificates and ticket key."""
+    tls = opts.tls
+    assert tls is not None
+    certs = ", ".join(str(c) for c, _ in tls.pairs)
+    ticket = (
+        f"session tickets with the key in {tls.ticket_key}"
+        if tls.ticket_key is not None
+        else "session tickets with a key of this serve's own"
+    )
+    many = "s, picked by SNI" if len(tls.pairs) > 1 else ""
+    where = host_port(opts.ip.ip, opts.tls_port)
+    return f"HTTPS at https://{where}/ (certificate{many}: {certs}; {ticket})"

@@ -75,7 +75,9 @@ def reads(opts: ServeOptions, kernel: dict[Address, str]) -> str:
     for those the kernel does not hold."""
     ips = [a.ip for a in opts.served()]
     free = [ip for ip in ips if ip not in kernel]
-    what = f"{', '.join(map(str, ips))} TCP port {opts.port}"
+    ports = opts.ports()
+    tcp = f"TCP port {ports[0]}" if len(ports) == 1 else f"TCP ports {', '.join(map(str, ports))}"
+    what = f"{', '.join(map(str, ips))} {tcp}"
     v4 = [str(ip) for ip in free if ip.version == 4]
     v6 = [str(ip) for ip in free if ip.version == 6]
     one = len(ips) == 1
@@ -107,10 +109,11 @@ def share_setup(
     attach: Callable[..., XdpFilter] = XdpFilter,
 ) -> Sharing:
     """Compile and attach the XDP program (AF_XDP), or build the socket filter
-    (AF_PACKET), for every served address and the port; ``kernel``: the served addresses
+    (AF_PACKET), for every served address and port (HTTP's, and HTTPS's where it
+    serves HTTPS: ServeOptions.ports); ``kernel``: the served addresses
     the kernel holds too, and where. Raises ShareError or EngineError."""
     share = Sharing(kernel=dict(kernel))
-    ports = [opts.port]
+    ports = opts.ports()
     addrs = [(str(a.ip), a.ip not in kernel) for a in opts.served()]
     if opts.backend == "af_xdp":
         obj = xdp_object()

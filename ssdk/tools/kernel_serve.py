@@ -1,6 +1,7 @@
 """Serving a bundle through the kernel's TCP sockets: `ssdk dev`'s way without privileges.
 
-dev.run_dev (no TAP allowed) -> KernelServer.serve_forever (asyncio, 127.0.0.1:PORT)
+dev.run_dev (no TAP allowed) -> KernelServer.serve_forever (asyncio, 127.0.0.1:PORT; and
+    with --tls a second one on the HTTPS port, Python's ssl over the kernel's TCP)
     -> per connection: read -> Engine.answer (the C parser and decision, no TCP)
     -> a table's response: its bytes with Date and Connection filled in -> discard any
        Content-Length body
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import Callable
 from email.utils import formatdate
 
@@ -42,14 +44,20 @@ class KernelServer:
     """An asyncio server answering from `engine`'s current table."""
 
     def __init__(
-        self, engine: Engine, host: str, port: int, dispatcher: Dispatcher | None = None
+        self,
+        engine: Engine,
+        host: str,
+        port: int,
+        dispatcher: Dispatcher | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.engine, self.host, self.port = engine, host, port
         self.dispatcher = dispatcher  # the app's dynamic routes; replaced on reloads
+        self.tls = tls  # HTTPS on this port (Python's ssl), or None
         self.server: asyncio.base_events.Server | None = None
 
     async def start(self) -> None:
-        self.server = await asyncio.start_server(self._client, self.host, self.port)
+        self.server = await asyncio.start_server(self._client, self.host, self.port, ssl=self.tls)
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         buf = b""
@@ -82,7 +90,7 @@ class KernelServer:
                     if not buf:
                         return
                 buf = buf[left:]
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
             pass
         finally:
             writer.close()
@@ -132,22 +140,29 @@ def run_kernel_server(
     tick: Callable[[], bool],
     ready: Callable[[], None],
     dispatcher: Callable[[], Dispatcher | None],
+    https: tuple[int, ssl.SSLContext] | None = None,
 ) -> None:
     """Serve until tick() returns False; tick runs every 100 ms (file watching, swaps).
-    ready() is called once the socket listens; dispatcher() gives the current app's
-    dynamic routes (it changes when the app's code does)."""
+    ready() is called once the sockets listen; dispatcher() gives the current app's
+    dynamic routes (it changes when the app's code does); https: a second port, for
+    HTTPS with this ssl context, answered the same way."""
 
     async def main() -> None:
-        srv = KernelServer(engine, host, port, dispatcher())
-        await srv.start()
-        ready()
+        servers = [KernelServer(engine, host, port, dispatcher())]
+        if https is not None:
+            servers.append(KernelServer(engine, host, https[0], dispatcher(), https[1]))
         try:
+            for srv in servers:
+                await srv.start()
+            ready()
             while tick():
-                srv.dispatcher = dispatcher()
+                for srv in servers:
+                    srv.dispatcher = dispatcher()
                 await asyncio.sleep(0.1)
         finally:
-            assert srv.server is not None
-            srv.server.close()
-            await srv.server.wait_closed()
+            for srv in servers:
+                if srv.server is not None:
+                    srv.server.close()
+                    await srv.server.wait_closed()
 
     asyncio.run(main())

@@ -4,7 +4,11 @@
 #
 # Input: one JSON object per line on stdin:
 #   {"host": "198.18.0.2", "port": 80, "data": BASE64, "head": false,
-#    "timeout": 3.0, "probe": BASE64 or null, "probe_timeout": 1.0}
+#    "timeout": 3.0, "probe": BASE64 or null, "probe_timeout": 1.0,
+#    "tls": null or {"cafile": PATH, "server_name": "a.test"}}
+# With "tls", the connection is HTTPS (ALPN http/1.1, the certificate checked against
+# cafile and server_name); the end of the server's stream is its close_notify or, without
+# one, its FIN, both "closed".
 # Output: one JSON object per line on stdout, in the same order:
 #   {"connected": true, "send_error": null, "interim": [100, ...], "status": 200 or null,
 #    "status_line": "...", "headers": [[name, value], ...], "body": BASE64,
@@ -23,6 +27,7 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import ssl
 import sys
 import time
 from typing import Any
@@ -55,6 +60,9 @@ class Reader:
             return False
         except (ConnectionResetError, BrokenPipeError):
             self.eof = self.reset = True
+            return False
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            self.eof = True  # close_notify, or a FIN without one
             return False
         if not chunk:
             self.eof = True
@@ -143,6 +151,10 @@ def exchange(job: dict[str, Any]) -> dict[str, Any]:
     timeout = float(job.get("timeout", 3.0))
     try:
         sock = socket.create_connection((job["host"], job.get("port", 80)), timeout=timeout)
+        if job.get("tls"):
+            ctx = ssl.create_default_context(cafile=job["tls"]["cafile"])
+            ctx.set_alpn_protocols(["http/1.1"])
+            sock = ctx.wrap_socket(sock, server_hostname=job["tls"]["server_name"])
     except OSError as e:
         out["send_error"] = f"connect: {e}"
         return out
@@ -188,10 +200,12 @@ def exchange(job: dict[str, Any]) -> dict[str, Any]:
         try:
             while chunk := sock.recv(65536):
                 r.buf += chunk
-        except BlockingIOError:
+        except (BlockingIOError, ssl.SSLWantReadError):
             pass
         except ConnectionResetError:
             r.reset = r.eof = True
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            r.eof = True
         else:
             r.eof = True
         out["extra"] = base64.b64encode(r.buf).decode()

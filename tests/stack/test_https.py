@@ -2,25 +2,31 @@
 # docs/tls.md): Python's ssl as the client, over the stack harness on the virtual clock.
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import Peer, Seg, Site, Stack, get, parse_response
+from harness import Peer, Seg, Site, Stack, get, parse_response, serving_app
+from test_dynamic_loop import BIG
+from test_dynamic_loop import make_app as make_dyn_app
 from test_swap import version
-from tls_peer import TLS_PORT, Server, TlsPeer, client_context, make_cert, records_of
+from tls_peer import TLS_PORT, TlsPeer, client_context, make_cert, records_of
+
+from ssdk.core.runtime.tls import TlsServer
 
 
 @pytest.fixture(scope="session")
-def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Server:
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> TlsServer:
     folder: Path = tmp_path_factory.mktemp("stack-tls")
-    return Server([make_cert(folder, "a.test")])
+    return TlsServer([make_cert(folder, "a.test")])
 
 
 @pytest.fixture
-def tstack(site: Site, tls_server: Server) -> Iterator[Stack]:
+def tstack(site: Site, tls_server: TlsServer) -> Iterator[Stack]:
     s = Stack(site.blob, tls_port=TLS_PORT)
-    s.engine.use_tls(tls_server.s)
+    s.engine.use_tls(tls_server)
     yield s
     s.close()
 
@@ -161,7 +167,7 @@ def test_handshake_gauges_return_to_zero(tstack: Stack) -> None:
 
 
 
-def test_swap_under_a_live_tls_response_with_loss(tls_server: Server) -> None:
+def test_swap_under_a_live_tls_response_with_loss(tls_server: TlsServer) -> None:
     """A table published while a response goes out over TLS, with segments lost before
     the swap: the resent records are the bytes sent before (the harness compares every
     resent byte), sealed from the table the response started from; the next request
@@ -169,7 +175,7 @@ def test_swap_under_a_live_tls_response_with_loss(tls_server: Server) -> None:
     v1_blob, v1 = version(1)
     s = Stack(v1_blob, tls_port=TLS_PORT)
     try:
-        s.engine.use_tls(tls_server.s)
+        s.engine.use_tls(tls_server)
         tp = TlsPeer(s)
         tp.handshake()
         fresh = [0]
@@ -192,3 +198,22 @@ def test_swap_under_a_live_tls_response_with_loss(tls_server: Server) -> None:
         assert parse_response(raw)[0].body == v2["/"]
     finally:
         s.close()
+
+
+def test_dynamic_routes_over_tls(tls_server: TlsServer) -> None:
+    """The application's answers go out as records too; a request body split over
+    records (and a record over segments) reaches it whole."""
+    gate = threading.Event()
+    with serving_app(make_dyn_app(gate), gate, tls_port=TLS_PORT) as (s, _calls):
+        s.engine.use_tls(tls_server)
+        tp = TlsPeer(s)
+        tp.handshake()
+        raw, _ = one_response(tp, get("/api/big"))
+        assert parse_response(raw)[0].body == BIG
+        body = bytes(range(251)) * 80  # 20 KB: two records from ssl, several segments
+        head = (f"POST /api/search?q=tls HTTP/1.1\r\nHost: test\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode()  # fmt: skip
+        raw, _ = one_response(tp, head + body)
+        got = json.loads(parse_response(raw)[0].body)
+        assert got == {"q": "tls", "len": len(body), "sum": sum(body) % 65536}
+        assert s.stats()["tls_records_in"] >= 3

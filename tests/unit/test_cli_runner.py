@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 HELLO = str(REPO / "examples" / "hello" / "app.py")
 SERVE = ["serve", HELLO, "--iface", "lo", "--ip", "198.18.0.2/15"]
 COMMANDS = ["build", "routes", "serve", "doctor", "stats", "dev", "new", "impair", "demo",
-            "version", "deploy", "rollback", "releases", "status"]
+            "version", "deploy", "rollback", "releases", "status", "tls-ticket-key"]
 
 BAD: list[tuple[list[str], str]] = [
     (["build", "missing.py"], "does not exist"),
@@ -31,6 +31,11 @@ BAD: list[tuple[list[str], str]] = [
     (["stats", "--interval", "0"], "--interval"),
     (["dev", "/nonexistent/app.py"], "is not a file"),
     (["dev", HELLO, "--port", "70000"], "--port"),
+    ([*SERVE, "--tls-cert", "/nonexistent/a.crt"], "has no --tls-key"),
+    ([*SERVE, "--tls-cert", "/nonexistent/a.crt", "--tls-key", "/nonexistent/a.key"],
+     "No such file or directory"),
+    (["dev", HELLO, "--tls-port", "8443"], "HTTPS needs a certificate"),
+    (["tls-ticket-key"], "FILE"),
     (["new", "json"], "json"),
     (["new", "1abc"], "identifier"),
     (["new", "demo", "--template", "wiki"], "wiki"),

@@ -34,7 +34,9 @@ def test_serve_refuses_a_negative_count(capsys: pytest.CaptureFixture[str]) -> N
 def test_dev_passes_it_on(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[Any] = []
 
-    def fake_run(app: Path, port: int | None, gso: str, tcp: dict[str, Any]) -> int:
+    def fake_run(
+        app: Path, port: int | None, gso: str, tcp: dict[str, Any], tls: object = None
+    ) -> int:
         seen.append(tcp)
         return 0
 

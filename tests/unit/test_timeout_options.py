@@ -32,7 +32,9 @@ def test_serve_takes_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_dev_passes_them_on(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[Any] = []
 
-    def fake_run(app: Path, port: int | None, gso: str, tcp: dict[str, Any]) -> int:
+    def fake_run(
+        app: Path, port: int | None, gso: str, tcp: dict[str, Any], tls: object = None
+    ) -> int:
         seen.append(tcp)
         return 0
 

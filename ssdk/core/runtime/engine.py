@@ -15,11 +15,14 @@ import ipaddress
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ssdk._srchash import source_hash
 from ssdk.core.addrs import Interface, check_addresses, parse_address
 from ssdk.core.runtime.impair import Impairment
+
+if TYPE_CHECKING:
+    from ssdk.core.runtime.tls import TlsServer
 
 
 class EngineError(RuntimeError):
@@ -188,10 +191,10 @@ class EngineConfig:
     seed: int = 0
     virtual_clock: bool = False
     gso: bool = False  # AF_PACKET and TAP open for super-frames (Engine.gso_max says if so)
+    tls_port: int = 0  # HTTPS on this port too, with Engine.use_tls's server; 0: none
     # Every address, IPv4 and IPv6, "A.B.C.D/NN" or "X::Y/NN" (the prefix may be left
     # out); when given, ip is not used. At most ADDRS_MAX (ssdk_config.addrs).
     addrs: Sequence[str] = ()
-    tls_port: int = 0  # HTTPS on this port too (Engine.use_tls); 0: none
 
     def to_c(self) -> Any:
         cfg = ffi.new("struct ssdk_config *")
@@ -299,8 +302,18 @@ class Engine:
         self._blobs: dict[int, Any] = {}  # generation -> the memory C points into
         self._shared: Any = None  # the same for shared counters
         self._calls: Any = None  # the handle the dynamic-route callback gets
+        self._tls: Any = None  # the TLS server handed to C (which does not own it)
         self.backend = ""
         self._take_cap = 2048  # the largest frame take() reads (attach_memory)
+
+    def use_tls(self, server: TlsServer) -> None:
+        """The TLS server (ssdk.core.runtime.tls) whose handshakes open the connections
+        to config.tls_port: before serving. The server must outlive the engine (close
+        the engine first); several engines may share one."""
+        err = _err()
+        if lib.ssdk_engine_tls(self._e, server.ptr, err, len(err)) != 0:
+            _raise(err, "TLS")
+        self._tls = server
 
     # -- backends -------------------------------------------------------------------
     def attach_memory(self, ring_frames: int = 4096, gso_max: int = 0) -> None:
@@ -385,14 +398,6 @@ class Engine:
         err = _err()
         if lib.ssdk_nic_socket_filter(self._e, program, len(program) // 8, err, len(err)):
             _raise(err, "socket filter")
-
-    def use_tls(self, server: Any) -> None:
-        """Open config.tls_port's connections with the handshakes of `server` (a
-        ``struct tls_server *``: tls_server_new and its certificates), which must outlive
-        the engine; several engines may share one."""
-        err = _err()
-        if lib.ssdk_engine_tls(self._e, server, err, len(err)):
-            _raise(err, "TLS")
 
     @property
     def backend_mode(self) -> str:
@@ -596,6 +601,7 @@ class Engine:
                 if isinstance(self._shared[0], memoryview):
                     self._shared[0].release()
             self._shared = None
+            self._tls = None
 
     def __enter__(self) -> Engine:
         return self

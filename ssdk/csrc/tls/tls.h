@@ -2,7 +2,8 @@
  * tls.h - the TLS layer's interface (docs/tls.md): HTTPS that stays bufferless.
  *
  * listener set-up -> tls_server_new, tls_server_add_cert (PEM pairs, picked by SNI),
- *                    tls_server_ticket_key (resumption, shareable across a fleet)
+ *                    tls_server_ticket_key (resumption, shareable across a fleet);
+ *                    tls_selfsigned_write makes a pair for development
  * a connection    -> tls_hs_new -> tls_hs_input / tls_hs_pending / tls_hs_sent (GnuTLS,
  *                    over memory) -> tls_hs_finish (keys into struct tls_conn) -> tls_hs_free
  * then, bufferless -> tls_conn_input (client records: reassembly, tls_open, KeyUpdate,
@@ -110,6 +111,14 @@ int tls_server_add_cert(struct tls_server *s, const char *cert_file, const char 
 int tls_server_ticket_key(struct tls_server *s, const char *file, char *err, size_t errlen);
 int tls_ticket_key_write(const char *file, char *err, size_t errlen);
 void tls_server_free(struct tls_server *s);
+
+/* A self-signed certificate for development (tls_cert.c; ssdk dev --tls): an ECDSA
+ * P-256 key written to key_file (PKCS #8 PEM, mode 0600) and a certificate to cert_file
+ * (PEM), CA:FALSE, for serverAuth, valid for `days` (1 to 3650) from a few minutes ago,
+ * with a random serial; `names` is a comma-separated list, each an IP address (v4 or v6)
+ * or a DNS name, all in subjectAltName. 0, or -1 with one line in err. */
+int tls_selfsigned_write(const char *cert_file, const char *key_file, const char *names,
+                         unsigned days, char *err, size_t errlen);
 
 int tls_hs_new(struct tls_server *s, struct tls_hs **out);
 int tls_hs_input(struct tls_hs *h, const uint8_t *data, size_t len);
