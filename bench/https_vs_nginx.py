@@ -12,10 +12,15 @@
 # Both servers get the same self-signed ECDSA P-256 certificate (made here with the
 # openssl command) on port 443, TLS 1.3 and 1.2 allowed, session tickets on (ssdk always
 # issues them, with a random key per serve; nginx's default, ssl_session_tickets on).
-# Workloads, wrk over https://: the 1 KiB and 64 KiB files kept alive, and the 1 KiB file
-# on a new TLS connection per request (-H "Connection: close"), whose requests/s is the
-# full handshakes per second: wrk does not resume sessions, which the run checks (ssdk's
-# tls_resumed counter; for nginx a short run with an access log of $ssl_session_reused).
+# Workloads: wrk over https:// with the 1 KiB and 64 KiB files kept alive; the 1 KiB file
+# on a new TLS connection per request with wrk -H "Connection: close", which resumes
+# sessions (wrk keeps each connection's session for its next connection: a TLS 1.3
+# ticket, so a PSK with a new X25519 exchange, no certificate); and new connections with
+# a full handshake each, from `openssl s_time -new` (N processes for N connections, one
+# HTTP/1.0 GET each), whose requests/s is full handshakes per second. Which handshakes
+# were full is checked: ssdk's tls_handshakes and tls_resumed counters, s_time's own
+# marks, and for nginx a short run of each client with an access log of
+# $ssl_session_reused.
 # Before the runs: each file once through curl --cacert, compared by sha256, and one
 # `openssl s_client` for the negotiated version, cipher and key exchange (TLS 1.2 too).
 # Prints a table, the ratios and issue 19's goals as measured, and writes
@@ -45,9 +50,10 @@ from bench.wrk_vs_nginx import (
     ethtool_state,
     file_name,
     host_info,
+    measure_around,
     measure_quiet,
+    new_row,
     nginx_server,
-    parse_wrk,
     perf_profile,
     print_table,
     run_text,
@@ -65,15 +71,16 @@ TLS_PORT = 443
 CERT_NAME = "bench.ssdk.test"
 
 Workload = tuple[str, str, int]  # size label, mode, connections
-# Issue 19's three workloads: 1 KiB and 64 KiB keep-alive, and a full TLS handshake per
-# request (the 1 KiB file with Connection: close).
+# Issue 19's workloads: 1 KiB and 64 KiB keep-alive (wrk), a new connection per request
+# with a resumed session (wrk, Connection: close) and with a full handshake (s_time).
 WORKLOADS: tuple[tuple[str, str], ...] = (
     ("1KiB", "keepalive"),
     ("64KiB", "keepalive"),
     ("1KiB", "close"),
+    ("1KiB", "handshake"),
 )
 VERIFY_SIZES = ("1KiB", "64KiB")
-PROFILE_RUNS: tuple[Workload, ...] = (("1KiB", "keepalive", 16), ("1KiB", "close", 16))
+PROFILE_RUNS: tuple[Workload, ...] = (("1KiB", "keepalive", 16), ("1KiB", "handshake", 16))
 
 # nginx as bench/wrk_vs_nginx.py runs it (NGINX_CONF: one worker, keep-alive with
 # keepalive_requests 1000000, open_file_cache, sendfile, which TLS without kernel TLS
@@ -235,38 +242,135 @@ def tls_facts(topo: Topology, cert: Path) -> dict[str, Any]:
 
 
 def nginx_resumption_check(ctx: Ctx, cert: Path, conns: int) -> dict[str, Any]:
-    """Does wrk resume TLS sessions on new connections? nginx (offloads as the phase
-    before left them) with an access log of $ssl_session_reused, a short wrk run with
-    Connection: close, and the log counted: "r" resumed, "." a full handshake."""
+    """Which handshakes do the clients make, full or resumed? nginx (offloads as the
+    phase before left them) with an access log of $ssl_session_reused, a one-second run
+    of each client (wrk with Connection: close, s_time -new), and the log counted: "r"
+    resumed, "." a full handshake."""
     spec = ServerSpec("nginx-resumption-check", "nginx", None, False)
     phase: dict[str, Any] = {}
     log = ctx.tmp / "tls-access.log"
     log.unlink(missing_ok=True)
-    argv = wrk_argv(ctx.topo, f"/files/{file_name('1KiB')}", "close", conns, 1, "https")
+    path = f"/files/{file_name('1KiB')}"
+    clients = {
+        "wrk": wrk_argv(ctx.topo, path, "close", conns, 1, "https"),
+        "s_time": stime_argv(ctx.topo, path, 1),
+    }
+    out: dict[str, Any] = {}
     with nginx_server(ctx, spec, phase, NGINX_TLS_LOG_CONF) as (pid, _):
         wait_https(ctx.topo, cert, 30, pid)
-        before = len(log.read_text().splitlines()) if log.exists() else 0
-        got = subprocess.run(
-            ns_exec(ctx.topo.client_ns, pin(ctx.client_cpu, argv)),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-    lines = log.read_text().splitlines()[before:] if log.exists() else []
-    wrk = parse_wrk(got.stdout, got.stderr, got.returncode)
-    kinds: dict[str, int] = {}
-    for line in lines:
-        word = line.split()
-        kinds[" ".join(word)] = kinds.get(" ".join(word), 0) + 1
-    return {
-        "wrk": " ".join("URL" if a.startswith("https://") else a for a in argv),
-        "requests": wrk["requests"],
-        "logged": len(lines),
-        "resumed": sum(1 for ln in lines if ln.startswith("r ")),
-        "full_handshakes": sum(1 for ln in lines if ln.startswith(". ")),
-        "log_lines": kinds,
-    }
+        for name, argv in clients.items():
+            before = len(log.read_text().splitlines()) if log.exists() else 0
+            got = subprocess.run(
+                ns_exec(ctx.topo.client_ns, pin(ctx.client_cpu, argv)),
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            time.sleep(0.5)
+            lines = log.read_text().splitlines()[before:] if log.exists() else []
+            kinds: dict[str, int] = {}
+            for line in lines:
+                kinds[line] = kinds.get(line, 0) + 1
+            out[name] = {
+                "command": " ".join(argv).replace(ctx.topo.server_ip, "SERVER"),
+                "exit": got.returncode,
+                "logged": len(lines),
+                "resumed": sum(1 for ln in lines if ln.startswith("r ")),
+                "full_handshakes": sum(1 for ln in lines if ln.startswith(". ")),
+                "log_lines": kinds,
+            }
+    return out
+
+
+# ---------------------------------------------------------------- full handshakes
+
+_STIME_USER = re.compile(
+    r"(\d+) connections in ([\d.]+)s; [\d.]+ connections/user sec, bytes read (\d+)"
+)
+# s_time's progress: a character per connection, "r" where the session was resumed, "*"
+# (or "t", "3" for old versions) where it was new.
+_STIME_MARKS = re.compile(r"^[*rt3]+$", re.M)
+
+
+def stime_argv(topo: Topology, path: str, duration: int) -> list[str]:
+    """One openssl s_time client: a new TLS session on every connection (-new), one
+    HTTP/1.0 GET of ``path`` on each, read to the server's close, for ``duration`` s."""
+    return ["openssl", "s_time", "-connect", f"{topo.server_ip}:{TLS_PORT}", "-new"] + [
+        "-time",
+        str(duration),
+        "-www",
+        path,
+    ]
+
+
+def measure_handshakes(
+    ctx: Ctx,
+    spec: ServerSpec,
+    pid: int,
+    size_label: str,
+    mode: str,
+    conns: int,
+    stats_file: Path | None,
+) -> dict[str, Any]:
+    """``conns`` openssl s_time -new clients at once on the client core for ctx.duration
+    seconds, everything measured around them as around a wrk run (measure_around). Each
+    connection is a full handshake and one request: requests/s is full handshakes per
+    second, counted from s_time's own totals over the wall time from the first start
+    to the last exit."""
+    argv = stime_argv(ctx.topo, f"/files/{file_name(size_label)}", ctx.duration)
+    row = new_row(ctx, spec, size_label, mode, conns)
+    row["client"] = f"{conns} x " + " ".join(argv).replace(ctx.topo.server_ip, "SERVER")
+
+    def run() -> dict[str, Any]:
+        t0 = time.monotonic()
+        procs = [
+            subprocess.Popen(
+                ns_exec(ctx.topo.client_ns, pin(ctx.client_cpu, argv)),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(conns)
+        ]
+        outs = [p.communicate(timeout=ctx.duration + 60) for p in procs]
+        secs = time.monotonic() - t0
+        per: list[dict[str, Any]] = []
+        for p, (out, err) in zip(procs, outs, strict=True):
+            m = _STIME_USER.search(out)
+            marks = "".join(_STIME_MARKS.findall(out))
+            per.append(
+                {
+                    "exit": p.returncode,
+                    "connections": int(m.group(1)) if m else 0,
+                    "bytes_read": int(m.group(3)) if m else 0,
+                    "new_sessions": len(marks) - marks.count("r"),
+                    "reused_sessions": marks.count("r"),
+                    "stderr": err.strip()[-300:],
+                }
+            )
+        total = sum(x["connections"] for x in per)
+        nbytes = sum(x["bytes_read"] for x in per)
+        failed = sum(1 for x in per if x["exit"] != 0 or not x["connections"])
+        return {
+            "requests": total,
+            "requests_per_s": total / secs if secs > 0 else None,
+            "client_seconds": secs,
+            "bytes_read_per_connection": nbytes / total if total else None,
+            "full_handshakes": sum(x["new_sessions"] for x in per),
+            "resumed_handshakes": sum(x["reused_sessions"] for x in per),
+            "socket_errors": {"connect": 0, "read": 0, "write": 0, "timeout": 0}
+            | ({"client_failed": failed} if failed else {}),
+            # s_time reads no status line: a short response shows in the bytes per
+            # connection (at least the file's), not here
+            "non_2xx": 0,
+            "latency_p50_us": None,
+            "latency_p99_us": None,
+            "s_time": per,
+        }
+
+    measure_around(ctx, spec, pid, row, stats_file, run, "s_time")
+    return row
 
 
 # ---------------------------------------------------------------- a phase
@@ -301,7 +405,8 @@ def run_phase(
         print(f"  curl --cacert: {'byte-exact' if not bad else 'MISMATCH ' + ', '.join(bad)}")
         for size, mode, conns in plan:
             print(f"  {spec.name:<19} {size:>5} {mode:<9} c{conns:<3} ...", end="", flush=True)
-            row = measure_quiet(ctx, spec, pid, size, mode, conns, stats)
+            how = measure_handshakes if mode == "handshake" else None
+            row = measure_quiet(ctx, spec, pid, size, mode, conns, stats, how)
             row["scheme"] = "https"
             rows.append(row)
             tries = len(row["attempts"])
@@ -355,7 +460,7 @@ def judge(rows: list[dict[str, Any]], conns: int) -> list[dict[str, Any]]:
     goals = (
         ("HTTPS 1 KiB keep-alive, per busy server-core second", ("1KiB", "keepalive", conns),
          "per_server_core", 1.5),
-        ("new TLS connections (full handshakes) per second", ("1KiB", "close", conns),
+        ("new TLS connections (full handshakes) per second", ("1KiB", "handshake", conns),
          "requests_per_s", 1.0),
     )  # fmt: skip
     out = []
@@ -496,8 +601,9 @@ def main() -> int:
                 "port": TLS_PORT,
                 "versions": "TLS 1.3 and TLS 1.2 allowed on both servers",
                 "session_tickets": "on for both: ssdk issues them (a random key per serve, "
-                "no --tls-ticket-key), nginx by default (ssl_session_tickets on); wrk does "
-                "not resume, checked by ssdk's tls_resumed and nginx's $ssl_session_reused",
+                "no --tls-ticket-key), nginx by default (ssl_session_tickets on); "
+                "wrk resumes with them on its next connection (mode close), s_time -new "
+                "never does (mode handshake); both checked, see resumption_check",
                 "nginx": _TLS_LINES.replace("{ip}", "198.18.0.2").replace("{tmp}", "TMP"),
                 "ssdk": "ssdk serve ... --tls-cert TMP/tls/server.crt --tls-key "
                 "TMP/tls/server.key --tls-port 443",
@@ -507,8 +613,10 @@ def main() -> int:
             "per_server_core": "requests/s divided by the server core's busy fraction over "
             "the wrk run (/proc/stat: user+nice+system+irq+softirq+steal over all fields of "
             "that core): requests per busy second of the server core",
-            "handshakes_per_s": "requests/s of the 1 KiB Connection: close runs: one full "
-            "handshake per request",
+            "handshakes_per_s": "requests/s of the mode 'handshake' runs: N openssl s_time "
+            "-new processes (N = connections) pinned to the client core, each connection "
+            "a full handshake and one HTTP/1.0 GET of the 1 KiB file; connections over "
+            "the wall time from the first start to the last exit",
             "order": "every server in turn, each running all workloads in one phase",
         },
         "phases": [],
@@ -575,21 +683,24 @@ def main() -> int:
                     try:
                         check = nginx_resumption_check(ctx, cert, conns[0])
                         report["resumption_check"]["nginx"] = check
-                        print(
-                            f"  wrk against nginx: {check['full_handshakes']} full handshakes, "
-                            f"{check['resumed']} resumed, of {check['logged']} requests logged"
-                        )
+                        for name, c in check.items():
+                            print(
+                                f"  {name} against nginx: {c['full_handshakes']} full "
+                                f"handshakes, {c['resumed']} resumed, of {c['logged']} "
+                                "requests logged"
+                            )
                     except (RuntimeError, OSError, subprocess.SubprocessError) as e:
                         report["errors"].append(f"resumption check: {e}")
         report["complete"] = True
     finally:
         for r in rows:
             c = r.get("ssdk_counters")
-            if c is not None and r["mode"] == "close":
+            if c is not None and r["mode"] in ("close", "handshake"):
                 report["resumption_check"].setdefault("ssdk", []).append(
                     {
                         "server": r["server"],
                         "requests": r.get("requests"),
+                        "mode": r["mode"],
                         "tls_handshakes": c.get("tls_handshakes", 0),
                         "tls_resumed": c.get("tls_resumed", 0),
                     }

@@ -45,7 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -352,14 +352,16 @@ def measure_quiet(
     mode: str,
     conns: int,
     stats_file: Path | None,
+    run: Callable[..., dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """measure(), repeated (up to ctx.attempts times) while other work on the machine
-    took more than ctx.foreign_max of the run's length in user time on the benchmark
-    cores; the least disturbed attempt is kept, the others are listed in it."""
+    """measure() (or ``run``, which takes the same arguments), repeated (up to
+    ctx.attempts times) while other work on the machine took more than ctx.foreign_max of
+    the run's length in user time on the benchmark cores; the least disturbed attempt is
+    kept, the others are listed in it."""
     rows = []
     for _ in range(ctx.attempts):
         waited, busy = wait_quiet(ctx)
-        row = measure(ctx, spec, pid, size_label, mode, conns, stats_file)
+        row = (run or measure)(ctx, spec, pid, size_label, mode, conns, stats_file)
         row["quiet_wait"] = {"seconds": waited, "cores_busy_before": busy}
         rows.append(row)
         foreign = row["cpu"]["foreign_user_s"]
@@ -384,45 +386,72 @@ def measure(
     stats_file: Path | None,
 ) -> dict[str, Any]:
     """One wrk run with everything measured around it."""
-    size = SIZES[size_label]
     path = f"/files/{file_name(size_label)}"
     argv = wrk_argv(ctx.topo, path, mode, conns, ctx.duration, ctx.scheme)
-    row: dict[str, Any] = {
+    row = new_row(ctx, spec, size_label, mode, conns)
+    row["wrk"] = " ".join("URL" if a.startswith(("http://", "https://")) else a for a in argv)
+
+    def run_wrk() -> dict[str, Any]:
+        proc = subprocess.run(
+            ns_exec(ctx.topo.client_ns, pin(ctx.client_cpu, argv)),
+            capture_output=True,
+            text=True,
+            timeout=ctx.duration + 60,
+            check=False,
+        )
+        return parse_wrk(proc.stdout, proc.stderr, proc.returncode)
+
+    measure_around(ctx, spec, pid, row, stats_file, run_wrk, "wrk")
+    if mode == "pipelined":
+        pipelined_latency(row, conns)
+    return row
+
+
+def new_row(ctx: Ctx, spec: ServerSpec, size_label: str, mode: str, conns: int) -> dict[str, Any]:
+    return {
         "server": spec.name,
         "size": size_label,
-        "bytes": size,
+        "bytes": SIZES[size_label],
         "mode": mode,
         "conns": conns,
         "duration_s": ctx.duration,
-        "wrk": " ".join("URL" if a.startswith(("http://", "https://")) else a for a in argv),
-        "loadavg_1m_before": loadavg1(),
     }
+
+
+def measure_around(
+    ctx: Ctx,
+    spec: ServerSpec,
+    pid: int,
+    row: dict[str, Any],
+    stats_file: Path | None,
+    run_client: Callable[[], dict[str, Any]],
+    client: str,
+) -> None:
+    """Run the load (``run_client``: its figures for the row, requests and requests_per_s
+    among them; its processes waited for) and measure around it, into ``row``: CPU of
+    the machine, of each core, of the server and of the client (named ``client``), and
+    ssdk's frames and counters from ``stats_file``."""
+    size = row["bytes"]
+    row["loadavg_1m_before"] = loadavg1()
     before_stats = fresh_stats(stats_file, time.time()) if stats_file else None
     kernel0 = tcp_counters(ctx.topo.server_ns) if spec.kind == "nginx" else None
     p0, t0, c0 = tree_cpu(pid), proc_stat(), resource.getrusage(resource.RUSAGE_CHILDREN)
-    proc = subprocess.run(
-        ns_exec(ctx.topo.client_ns, pin(ctx.client_cpu, argv)),
-        capture_output=True,
-        text=True,
-        timeout=ctx.duration + 60,
-        check=False,
-    )
+    got = run_client()
     t1, p1, c1 = proc_stat(), tree_cpu(pid), resource.getrusage(resource.RUSAGE_CHILDREN)
     ended = time.time()
-    row.update(parse_wrk(proc.stdout, proc.stderr, proc.returncode))
+    row.update(got)
     if kernel0 is not None:  # nginx's sender: what the kernel resent and probed
         kernel1 = tcp_counters(ctx.topo.server_ns)
         row["kernel_tcp_counters"] = {k: kernel1[k] - kernel0.get(k, 0) for k in kernel1}
-    if mode == "pipelined":
-        pipelined_latency(row, conns)
     reqs = row["requests"] or 0
     rps = row["requests_per_s"]
     row["gbit_per_s"] = rps * size * 8 / 1e9 if rps is not None else None
     cpu = cpu_record(ctx, t0, t1)
     cpu["server_process"] = {"user": p1["user"] - p0["user"], "system": p1["system"] - p0["system"]}
-    # wrk is the only child waited for during the run (ip netns exec and taskset exec it)
-    cpu["wrk"] = {"user": c1.ru_utime - c0.ru_utime, "system": c1.ru_stime - c0.ru_stime}
-    cpu["foreign_user_s"] = foreign_user(ctx, cpu, cpu["server_process"], cpu["wrk"])
+    # the client is the only child waited for during the run (ip netns exec and taskset
+    # exec it)
+    cpu[client] = {"user": c1.ru_utime - c0.ru_utime, "system": c1.ru_stime - c0.ru_stime}
+    cpu["foreign_user_s"] = foreign_user(ctx, cpu, cpu["server_process"], cpu[client])
     row["cpu"] = cpu
     machine = cpu["machine"]
 
@@ -447,7 +476,7 @@ def measure(
         if before_stats and after_stats:
             fin = after_stats["rx_frames"] - before_stats["rx_frames"]
             fout = after_stats["tx_frames"] - before_stats["tx_frames"]
-            secs = row["wrk_seconds"] or ctx.duration
+            secs = row.get("wrk_seconds") or row.get("client_seconds") or ctx.duration
             row["ssdk_frames"] = {
                 "in": fin,
                 "out": fout,
@@ -460,7 +489,6 @@ def measure(
                 for k in sorted(keys)
                 if after_stats.get(k, 0) != before_stats.get(k, 0)
             }
-    return row
 
 
 # ---------------------------------------------------------------- servers
