@@ -9,6 +9,8 @@
 # bench/loss_sweep.py     -> RESULTS_DIR, fmt
 # bench/dynamic_vs_asgi.py -> pick_cpus, pin
 # bench/fct.py            -> pick_cpus, pin, fmt (and wrk_vs_nginx's servers and lab)
+# bench/https_vs_nginx.py -> NGINX_CONF (with HTTPS added), RESULTS_DIR, cannot_run, fmt,
+#                            pick_cpus, pin (and wrk_vs_nginx's servers and measurements)
 #
 # The benchmarks run as modules of the bench package from the repository's root
 # (`python3 -m bench.wrk_vs_nginx`), so `import ssdk` and `from bench.common import ...`

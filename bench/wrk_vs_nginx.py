@@ -513,13 +513,19 @@ def verify_files(ctx: Ctx, sizes: list[str]) -> dict[str, bool]:
 
 
 def perf_profile(
-    ctx: Ctx, spec: ServerSpec, pid: int, stats_file: Path | None, run: tuple[str, str, int]
+    ctx: Ctx,
+    spec: ServerSpec,
+    pid: int,
+    stats_file: Path | None,
+    run: tuple[str, str, int],
+    how: Callable[..., dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """perf record of the server core during one wrk run, repeated as measure_quiet
-    repeats runs disturbed by other work; a summary of the least disturbed."""
+    """perf record of the server core during one wrk run (or one run of ``how``, which
+    takes measure's arguments), repeated as measure_quiet repeats runs disturbed by other
+    work; a summary of the least disturbed."""
     tried = []
     for _ in range(ctx.attempts):
-        tried.append(perf_once(ctx, spec, pid, stats_file, run))
+        tried.append(perf_once(ctx, spec, pid, stats_file, run, how))
         foreign = tried[-1].get("foreign_user_s")
         if foreign is None or foreign <= ctx.foreign_max * ctx.duration:
             break
@@ -529,7 +535,12 @@ def perf_profile(
 
 
 def perf_once(
-    ctx: Ctx, spec: ServerSpec, pid: int, stats_file: Path | None, run: tuple[str, str, int]
+    ctx: Ctx,
+    spec: ServerSpec,
+    pid: int,
+    stats_file: Path | None,
+    run: tuple[str, str, int],
+    how: Callable[..., dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """perf record -e cpu-clock -C <server core> -g during one wrk run; a summary."""
     if shutil.which("perf") is None or ctx.server_cpu is None:
@@ -545,7 +556,7 @@ def perf_once(
         stderr=subprocess.PIPE,
         text=True,
     )
-    row = measure(ctx, spec, pid, size, mode, conns, stats_file)
+    row = (how or measure)(ctx, spec, pid, size, mode, conns, stats_file)
     _, perr = perf.communicate(timeout=60)
     out: dict[str, Any] = {
         "server": spec.name,
