@@ -1,6 +1,6 @@
 # bench/https_vs_nginx.py: `sudo python3 -m bench.https_vs_nginx [--duration S]
-# [--conns N,...] [--only server=NAME,...] [--profile] [--attempts N] [--quiet-wait S]`,
-# from the repository's root. Issue 19's benchmark: HTTPS served by ssdk (serve/https.c:
+# [--conns N,...] [--only server=NAME,...] [--profile] [--profile-client] [--attempts N]
+# [--quiet-wait S]`, from the repository's root. Issue 19's benchmark: HTTPS served by ssdk (serve/https.c:
 # GnuTLS's handshake, ssdk's own record layer) against nginx with its ssl module
 # (OpenSSL), one after the other in one run, on bench/wrk_vs_nginx.py's topology and with
 # its measurements (imported, not copied): two namespaces joined by one veth pair, the
@@ -383,7 +383,7 @@ def measure_handshakes(
 
 
 def run_phase(
-    ctx: Ctx, spec: ServerSpec, plan: list[Workload], cert: Path, profile: bool
+    ctx: Ctx, spec: ServerSpec, plan: list[Workload], cert: Path, profile: tuple[bool, bool]
 ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
     """Set the offloads, start the server (HTTP and HTTPS), check the files' bytes over
     HTTPS, one s_client each way, the plan's runs (and the profile runs), stop."""
@@ -420,11 +420,15 @@ def run_phase(
             errs = sum(row["socket_errors"].values()) + row["non_2xx"]
             again += f" ({errs} errors)" if errs else ""
             print(f" {fmt(row['requests_per_s'], ',.0f')} req/s{again}", flush=True)
-        for run in PROFILE_RUNS if profile else ():
-            if run in plan:
-                print(f"  {spec.name}: perf record during {run} ...", flush=True)
-                how = measure_handshakes if run[1] == "handshake" else None
-                profs.append(perf_profile(ctx, spec, pid, stats, run, how))
+        cores = [c for c, on in zip((False, True), profile, strict=True) if on]
+        for run in PROFILE_RUNS if cores else ():
+            if run not in plan:
+                continue
+            how = measure_handshakes if run[1] == "handshake" else None
+            for client in cores:
+                core = "client" if client else "server"
+                print(f"  {spec.name}: perf record ({core} core) during {run} ...", flush=True)
+                profs.append(perf_profile(ctx, spec, pid, stats, run, how, client))
     phase["ethtool_after"] = {
         "client": ethtool_state(ctx.topo.client_ns, ctx.topo.client_if),
         "server": ethtool_state(ctx.topo.server_ns, ctx.topo.server_if),
@@ -582,6 +586,11 @@ def main() -> int:
         help="perf record the server core in the c16 runs of 1 KiB and 64 KiB keep-alive "
         "and of full handshakes",
     )
+    ap.add_argument(
+        "--profile-client",
+        action="store_true",
+        help="the same on the client core (wrk, s_time and the client's kernel)",
+    )
     ap.add_argument("--ssdk-cc", default="cubic", help="ssdk serve --cc (default cubic)")
     ap.add_argument(
         "--kernel-cc",
@@ -694,7 +703,9 @@ def main() -> int:
                 for spec in specs:
                     print(f"{spec.name} ...", flush=True)
                     try:
-                        phase, got, profs = run_phase(ctx, spec, plan, cert, args.profile)
+                        phase, got, profs = run_phase(
+                            ctx, spec, plan, cert, (args.profile, args.profile_client)
+                        )
                         report["phases"].append(phase)
                         rows += got
                         report["profiles"] += profs

@@ -519,13 +519,14 @@ def perf_profile(
     stats_file: Path | None,
     run: tuple[str, str, int],
     how: Callable[..., dict[str, Any]] | None = None,
+    client: bool = False,
 ) -> dict[str, Any]:
-    """perf record of the server core during one wrk run (or one run of ``how``, which
-    takes measure's arguments), repeated as measure_quiet repeats runs disturbed by other
-    work; a summary of the least disturbed."""
+    """perf record of the server core (the client's with ``client``) during one wrk run
+    (or one run of ``how``, which takes measure's arguments), repeated as measure_quiet
+    repeats runs disturbed by other work; a summary of the least disturbed."""
     tried = []
     for _ in range(ctx.attempts):
-        tried.append(perf_once(ctx, spec, pid, stats_file, run, how))
+        tried.append(perf_once(ctx, spec, pid, stats_file, run, how, client))
         foreign = tried[-1].get("foreign_user_s")
         if foreign is None or foreign <= ctx.foreign_max * ctx.duration:
             break
@@ -541,16 +542,18 @@ def perf_once(
     stats_file: Path | None,
     run: tuple[str, str, int],
     how: Callable[..., dict[str, Any]] | None = None,
+    client: bool = False,
 ) -> dict[str, Any]:
     """perf record -e cpu-clock -C <server core> -g during one wrk run; a summary."""
-    if shutil.which("perf") is None or ctx.server_cpu is None:
+    core = ctx.client_cpu if client else ctx.server_cpu
+    if shutil.which("perf") is None or core is None:
         return {"error": "perf or a separate server core is missing"}
     size, mode, conns = run
     data = ctx.tmp / f"perf-{spec.name}-{mode}.data"
     secs = max(1, ctx.duration - 1)
     waited, busy = wait_quiet(ctx)
     perf = subprocess.Popen(
-        ["perf", "record", "-e", "cpu-clock", "-C", str(ctx.server_cpu), "-g", "-o", str(data)]
+        ["perf", "record", "-e", "cpu-clock", "-C", str(core), "-g", "-o", str(data)]
         + ["--", "sleep", str(secs)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -564,7 +567,8 @@ def perf_once(
         "requests_per_s_under_perf": row["requests_per_s"],
         "quiet_wait": {"seconds": waited, "cores_busy_before": busy},
         "foreign_user_s": row["cpu"]["foreign_user_s"],
-        "command": f"perf record -e cpu-clock -C {ctx.server_cpu} -g -- sleep {secs}",
+        "core": "client" if client else "server",
+        "command": f"perf record -e cpu-clock -C {core} -g -- sleep {secs}",
     }
     if perf.returncode != 0 or not data.exists():
         out["error"] = perr.strip()[-2000:]
