@@ -308,6 +308,10 @@ static int http_serve(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
             return 0;
         }
         res = hp_fail(p, SP_431, W_NONE);  /* RFC 6585 5: larger than our buffer */
+    } else if (res == HP_DONE && p->pos > TCP_RCV_CAP) {
+        /* The same limit when the block came whole: on the TLS port one record can bring
+         * more than the HTTP port's window ever holds. */
+        res = hp_fail(p, SP_431, W_NONE);
     }
     uint32_t hlen = p->pos;
     struct http_decision d;
