@@ -63,6 +63,10 @@ enum link_phase {
                                  beyond what is laid out */
 };
 
+#define LF_CLOSING     0x01  /* HTTP closed: close_notify and FIN once all is laid out */
+#define LF_PEER_CLOSED 0x02  /* the client's close_notify came: it writes no more */
+#define LF_NOTIFIED    0x04  /* our close_notify is laid out (it goes once) */
+
 /* One connection's TLS side, at its control block's index (e->tls_links). */
 struct tls_link {
     struct tls_conn tc;       /* keys, sequence numbers, secrets, what is owed (tls/) */
@@ -76,7 +80,7 @@ struct tls_link {
     uint32_t p_laid;          /* ... laid out in records up to */
     uint16_t rec_plain;       /* plaintext bytes a record carries (one fills a segment) */
     uint8_t  phase;           /* enum link_phase */
-    uint8_t  closing;         /* HTTP closed: close_notify and FIN once all is laid out */
+    uint8_t  lflags;          /* LF_* */
     uint8_t  run0, nrun;      /* the runs out, a ring, oldest first */
     uint8_t  ctrl_len;        /* bytes of control records in ctrl (one run at a time) */
     uint8_t  ctrl[TLS_CTRL_CAP];
@@ -276,9 +280,12 @@ static void ctrl_lay(struct ssdk_engine *e, struct tcb *c, struct tls_link *l)
         return;
     if ((l->tc.pending & TLS_PEND_KEY_UPDATE) && c->snd.una != c->snd.end)
         return;
+    uint8_t owed = l->tc.pending;
     int n = tls_conn_output(&l->tc, l->ctrl, sizeof(l->ctrl));
     if (n <= 0)
         return;
+    if (owed & TLS_PEND_CLOSE_NOTIFY)
+        l->lflags |= LF_NOTIFIED;
     l->ctrl_len = (uint8_t)n;
     run_push(&e->tcp, c, l, RUN_CTRL, (uint32_t)n);
     stats(e)->tls_records_sealed++;
@@ -317,15 +324,20 @@ static void flush(struct ssdk_engine *e, struct tcb *c, struct tls_link *l)
 {
     ctrl_lay(e, c, l);
     lay(e, c, l);
-    if (!l->closing || (c->flags & TF_FIN_QUEUED) || l->p_laid != l->p_want)
+    if (!(l->lflags & LF_CLOSING) || (c->flags & TF_FIN_QUEUED) || l->p_laid != l->p_want)
         return;
-    if (l->phase == LP_OPEN && l->tc.phase != TLS_FAILED) {
+    if (l->phase == LP_OPEN && l->tc.phase != TLS_FAILED && !(l->lflags & LF_NOTIFIED)) {
         l->tc.pending |= TLS_PEND_CLOSE_NOTIFY;  /* RFC 8446 6.1: before our FIN */
         ctrl_lay(e, c, l);
-        if (l->tc.pending & TLS_PEND_CLOSE_NOTIFY)
-            return;  /* a control run is still out: the FIN waits for it */
     }
+    if (l->tc.pending && l->phase == LP_OPEN)
+        return;  /* owed records wait for a control run still out: the FIN waits too */
     tcp_close(&e->tcp, c);
+}
+
+int https_peer_closed(const struct ssdk_engine *e, const struct tcb *c)
+{
+    return (link_of(e, c)->lflags & LF_PEER_CLOSED) != 0;
 }
 
 uint32_t https_out_una(const struct ssdk_engine *e, const struct tcb *c)
@@ -348,7 +360,7 @@ void https_out_write(struct ssdk_engine *e, struct tcb *c, uint32_t end)
 void https_out_close(struct ssdk_engine *e, struct tcb *c)
 {
     struct tls_link *l = link_of(e, c);
-    l->closing = 1;
+    l->lflags |= LF_CLOSING;
     flush(e, c, l);
 }
 
@@ -406,7 +418,7 @@ static void link_over(struct ssdk_engine *e, struct tcb *c, struct hconn *h, str
     resp_cut(e, h, keep);
     l->p_want = l->p_laid;
     l->phase = LP_OVER;
-    l->closing = 1;
+    l->lflags |= LF_CLOSING;
     l->plain_len = 0;
     buf_settle(e, l);
     h->hflags |= HC_LAST;
@@ -448,9 +460,10 @@ static uint32_t records_in(struct ssdk_engine *e, struct tcb *c, struct hconn *h
         if (ev == TLS_EV_DATA) {
             plain_in(e, c, h, l, buf_of(e, l)->rec + off, (uint32_t)plen);
         } else if (ev == TLS_EV_CLOSE) {
-            /* RFC 8446 6.1: the client writes no more; ours follows what we owe it */
+            /* RFC 8446 6.1: the client writes no more (TCP's FIN, for HTTP: peer_done);
+             * what it asked for before still goes, then ours and our FIN */
             used = n;
-            h->hflags |= HC_LAST;
+            l->lflags |= LF_PEER_CLOSED;
         } else if (ev == TLS_EV_FATAL) {
             stats(e)->tls_failed++;
             link_over(e, c, h, l);

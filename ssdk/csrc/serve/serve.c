@@ -415,13 +415,14 @@ static int on_sent(struct tcp *t, struct tcb *c)
             while (http_serve(e, c, h))
                 ;
         } while (conn_tls(c) && https_pump(e, c, h));  /* records held for room */
-        /* After the peer's FIN, a request still incomplete never will be: it goes at
-         * once, and so does the slot, once what is owed before it is sent. */
-        if ((c->flags & TF_PEER_FIN)
+        /* After the peer's FIN (or its close_notify), a request still incomplete never
+         * will be: it goes at once, and so does the slot, once what is owed before it is
+         * sent. */
+        if (peer_done(e, c)
             && (req_body_on(e, h)
                 || (in_len(e, c) && !h->nresp && !(h->hflags & (HC_LAST | HC_NEXT)))))
             http_abandon(e, c, h);
-        if (!h->nresp && (c->flags & TF_PEER_FIN) && !(c->flags & TF_FIN_QUEUED))
+        if (!h->nresp && peer_done(e, c) && !(c->flags & TF_FIN_QUEUED))
             out_close(e, c);
     }
     if (conn_tls(c))
