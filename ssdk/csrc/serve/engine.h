@@ -395,6 +395,7 @@ uint32_t https_out_end(const struct ssdk_engine *e, const struct tcb *c);
 void https_out_write(struct ssdk_engine *e, struct tcb *c, uint32_t end);
 void https_out_close(struct ssdk_engine *e, struct tcb *c);
 int  https_peer_closed(const struct ssdk_engine *e, const struct tcb *c);
+void https_check(const struct ssdk_engine *e, const struct tcb *c);
 
 static inline int conn_tls(const struct tcb *c) { return c->lport == TCP_PORT_TLS; }
 

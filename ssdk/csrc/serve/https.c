@@ -611,6 +611,39 @@ void https_gone(struct ssdk_engine *e, struct tcb *c)
     gauges(e);
 }
 
+/* What the opening comment states of a link, asserted (debug builds: the fuzzers call
+ * it for every TLS connection between inputs' frames). */
+void https_check(const struct ssdk_engine *e, const struct tcb *c)
+{
+    const struct tls_link *l = link_of(e, c);
+    SSDK_ASSERT(l->nrun <= TLS_RUNS && l->phase <= LP_OVER);
+    SSDK_ASSERT(seq_le(l->p_una, l->p_laid) && seq_le(l->p_laid, l->p_want));
+    SSDK_ASSERT(!l->buf == !(l->plain_len || l->tc.rx_have));  /* held while in use */
+    SSDK_ASSERT(l->plain_len <= TLS_PLAIN_CAP);
+    SSDK_ASSERT(l->phase != LP_NEW || (!l->nrun && !l->hs));
+    SSDK_ASSERT(l->phase != LP_HS || l->hs);
+    int recs = 0, ctrl = 0;
+    for (unsigned i = 0; i < l->nrun; i++) {
+        const struct tls_run *r = &l->run[(l->run0 + i) % TLS_RUNS];
+        SSDK_ASSERT(seq_lt(r->c0, r->c1));  /* none is empty */
+        SSDK_ASSERT(!i || r->c0 == l->run[(l->run0 + i - 1) % TLS_RUNS].c1);
+        SSDK_ASSERT(r->kind != RUN_HS || (l->hs && !recs));  /* the handshake's first */
+        if (r->kind == RUN_REC) {
+            uint32_t len = r->p1 - r->p0, n = (len + l->rec_plain - 1) / l->rec_plain;
+            SSDK_ASSERT(len && r->c1 - r->c0 == (n - 1) * rec_len(l, l->rec_plain)
+                                                    + rec_len(l, len - (n - 1) * l->rec_plain));
+            recs++;
+        }
+        ctrl += r->kind == RUN_CTRL;
+    }
+    SSDK_ASSERT(ctrl <= 1 && !ctrl == !l->ctrl_len);
+    if (l->nrun) {
+        SSDK_ASSERT(l->run[(l->run0 + l->nrun - 1) % TLS_RUNS].c1 == c->snd.end);
+        SSDK_ASSERT(seq_le(l->run[l->run0].c0, c->snd.una));
+    }
+    (void)e, (void)c, (void)recs;
+}
+
 /* ---- the bytes of a segment ----------------------------------------------------- */
 
 /* Record k of run r sealed whole into out (cap bytes); its length. */
