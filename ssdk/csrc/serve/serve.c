@@ -425,8 +425,10 @@ static int on_sent(struct tcp *t, struct tcb *c)
         if (!h->nresp && peer_done(e, c) && !(c->flags & TF_FIN_QUEUED))
             out_close(e, c);
     }
-    if (conn_tls(c))
+    if (conn_tls(c)) {
         https_after(e, c);  /* what TLS owes, and what waited to be laid out */
+        SSDK_DEBUG_ONLY(https_check(e, c));
+    }
     http_sync_tcp(e, c, h);
     return dyn_ready_any(e, h) ? TCP_ACK_LATER : 0;
 }
