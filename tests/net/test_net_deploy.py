@@ -6,8 +6,11 @@
 # request); a code deploy (host by host: never all down at once); a release whose
 # health check fails (put back, the other hosts untouched, exit 1); `ssdk rollback`, to
 # the release before and to a named one; a held lock and an unreachable host (one line
-# naming the host). Keys are made here (ssh-keygen); everything is removed afterwards,
-# also on failure.
+# naming the host). Then HTTPS through deploy, on two hosts: the fleet file's
+# certificate and the fleet's own ticket key on each, answers byte-exact from each, a
+# TLS 1.2 session resumed across hosts, nothing re-sent, a new certificate restarting
+# host by host. Keys are made here (ssh-keygen); everything is removed afterwards, also
+# on failure.
 from __future__ import annotations
 
 import contextlib
