@@ -291,3 +291,34 @@ def test_the_certificate_is_picked_by_server_name(site: Site, tmp_path: Path) ->
             assert parse_response(raw)[0].status == 200
     finally:
         s.close()
+
+
+def test_handshakes_at_once_are_bounded_by_the_syn_backlog(
+    site: Site, tls_server: TlsServer
+) -> None:
+    """Each handshake holds a GnuTLS session: no more run at once than half-open
+    connections may be (2 here); the next is refused with a FIN, and once one is done a
+    new one is taken again."""
+    s = Stack(site.blob, tls_port=TLS_PORT, syn_backlog=2)
+    try:
+        s.engine.use_tls(tls_server)
+        waiting = [TlsPeer(s, sport=46000 + i) for i in range(3)]
+        for tp in waiting:
+            tp.peer.connect()
+            tp.client.step()
+            tp.peer.request(tp.client.take())  # a ClientHello, then nothing more
+        st = s.stats()
+        assert st["tls_handshakes_in_use"] == 2 and st["tls_handshake_failed"] == 1, st
+        assert not waiting[0].peer.fin and waiting[2].peer.fin
+        for tp in waiting[:2]:  # those two finish, and their sessions go
+            tp.peer.drain()
+            for _ in range(5):
+                tp.client.give(bytes(tp.peer.stream[tp.fed :]))
+                tp.fed = len(tp.peer.stream)
+                tp.client.step()
+                tp.pump()
+        later = TlsPeer(s, sport=46010)
+        later.handshake()
+        assert s.stats()["tls_handshakes"] == 3
+    finally:
+        s.close()

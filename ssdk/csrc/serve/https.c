@@ -249,25 +249,24 @@ void https_in_discard(struct ssdk_engine *e, struct tcb *c)
 
 /* ---- laying out TCP's stream ---------------------------------------------------- */
 
-static struct tls_run *run_push(struct tcp *t, struct tcb *c, struct tls_link *l, uint8_t kind,
-                                uint32_t len)
+/* len more bytes of TCP's stream, made as kind says. */
+static struct tls_run *run_push(struct tcb *c, struct tls_link *l, uint8_t kind, uint32_t len)
 {
     SSDK_ASSERT(l->nrun < TLS_RUNS);
     struct tls_run *r = &l->run[(l->run0 + l->nrun++) % TLS_RUNS];
     *r = (struct tls_run){.kind = kind, .c0 = c->snd.end, .c1 = c->snd.end + len};
-    (void)t;
     tcp_write_stream(c, r->c1);
     return r;
 }
 
 /* The handshake's bytes GnuTLS made since the last call go out as a run. */
-static void hs_lay(struct ssdk_engine *e, struct tcb *c, struct tls_link *l)
+static void hs_lay(struct tcb *c, struct tls_link *l)
 {
     const uint8_t *p;
     uint32_t have = (uint32_t)tls_hs_pending(l->hs, &p);
     uint32_t laid = c->snd.end - l->hs_seq;
     if (have > laid && l->nrun < TLS_RUNS)
-        run_push(&e->tcp, c, l, RUN_HS, have - laid);
+        run_push(c, l, RUN_HS, have - laid);
 }
 
 /* What tls_conn_output owes (our KeyUpdate, close_notify, an alert), sealed now into
@@ -287,14 +286,14 @@ static void ctrl_lay(struct ssdk_engine *e, struct tcb *c, struct tls_link *l)
     if (owed & TLS_PEND_CLOSE_NOTIFY)
         l->lflags |= LF_NOTIFIED;
     l->ctrl_len = (uint8_t)n;
-    run_push(&e->tcp, c, l, RUN_CTRL, (uint32_t)n);
+    run_push(c, l, RUN_CTRL, (uint32_t)n);
     stats(e)->tls_records_sealed++;
 }
 
 /* HTTP's stream written past what is laid out becomes one run of records, once nothing
  * owed goes before it (a KeyUpdate the client asked for precedes our next data, RFC
  * 8446 4.6.3) and a run is free. */
-static void lay(struct ssdk_engine *e, struct tcb *c, struct tls_link *l)
+static void lay(struct tcb *c, struct tls_link *l)
 {
     /* RFC 8446 5.5: about 2^24.5 records at most under one AES-GCM key; a TLS 1.3
      * connection that far moves to new keys of its own accord (TLS 1.2 has no way to). */
@@ -305,7 +304,7 @@ static void lay(struct ssdk_engine *e, struct tcb *c, struct tls_link *l)
         return;
     uint32_t len = l->p_want - l->p_laid, n = (len + l->rec_plain - 1) / l->rec_plain;
     uint32_t last = len - (n - 1) * l->rec_plain;
-    struct tls_run *r = run_push(&e->tcp, c, l, RUN_REC,
+    struct tls_run *r = run_push(c, l, RUN_REC,
                                  (n - 1) * rec_len(l, l->rec_plain) + rec_len(l, last));
     r->p0 = l->p_laid;
     r->p1 = l->p_want;
@@ -323,7 +322,7 @@ static void lay(struct ssdk_engine *e, struct tcb *c, struct tls_link *l)
 static void flush(struct ssdk_engine *e, struct tcb *c, struct tls_link *l)
 {
     ctrl_lay(e, c, l);
-    lay(e, c, l);
+    lay(c, l);
     if (!(l->lflags & LF_CLOSING) || (c->flags & TF_FIN_QUEUED) || l->p_laid != l->p_want)
         return;
     if (l->phase == LP_OPEN && l->tc.phase != TLS_FAILED && !(l->lflags & LF_NOTIFIED)) {
@@ -354,7 +353,7 @@ void https_out_write(struct ssdk_engine *e, struct tcb *c, uint32_t end)
 {
     struct tls_link *l = link_of(e, c);
     l->p_want = end;
-    lay(e, c, l);
+    lay(c, l);
 }
 
 void https_out_close(struct ssdk_engine *e, struct tcb *c)
@@ -483,7 +482,7 @@ static void hs_input(struct ssdk_engine *e, struct tcb *c, struct hconn *h, stru
                      const uint8_t *p, uint32_t n)
 {
     int r = tls_hs_input(l->hs, p, n);
-    hs_lay(e, c, l);
+    hs_lay(c, l);
     if (r == 0)
         return;
     const uint8_t *rest = NULL;
@@ -513,7 +512,10 @@ uint32_t https_recv(struct ssdk_engine *e, struct tcb *c, struct hconn *h, const
 {
     struct tls_link *l = link_of(e, c);
     if (l->phase == LP_NEW) {
-        if (!e->tls_srv || tls_hs_new(e->tls_srv, &l->hs) < 0) {
+        /* Handshakes at once are bounded as half-open connections are (the SYN
+         * backlog): each holds a GnuTLS session of some kilobytes. */
+        if (!e->tls_srv || e->tls_hs_live >= e->tcp.syn_recv_max
+            || tls_hs_new(e->tls_srv, &l->hs) < 0) {
             stats(e)->tls_handshake_failed++;
             l->hs = NULL;
             link_over(e, c, h, l);
