@@ -59,7 +59,7 @@ static uint64_t dt_us(uint8_t dt)
  * C_RELSEQ, C_ACKISS). */
 static void fix_rel(uint8_t *l4, uint8_t ctl, const struct ip_addr *peer)
 {
-    struct fz_peer *p = fz_peer(peer, get16(l4), 0);
+    struct fz_peer *p = fz_peer(peer, get16(l4), get16(l4 + 2), 0);
     if (!p || !p->have_nxt)
         return;
     if (ctl & C_RELACK)
@@ -183,7 +183,7 @@ static void note_syn(const uint8_t *f, uint32_t n)
     struct ip_addr peer;
     const uint8_t *th = frame_tcp(f, n, &peer);
     if (th && (th[13] & TH_SYN))
-        fz_peer_forget(&peer, get16(th));
+        fz_peer_forget(&peer, get16(th), get16(th + 2));
 }
 
 static void trace_in(const uint8_t *f, uint32_t n)

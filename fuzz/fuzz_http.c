@@ -145,13 +145,13 @@ static void ack_round(struct client *cl)
 static int conn_open(struct client *cl)
 {
     cl->port++;
-    fz_peer_forget(&fz_client_addr, cl->port);
+    fz_peer_forget(&fz_client_addr, cl->port, FZ_PORT);
     cl->p = NULL;  /* the SYN acknowledges nothing */
     cl->acked = 0;
     cl->snd_nxt = CLIENT_ISS + 1;  /* the SYN's sequence number is used */
     send_seg(cl, TH_SYN, CLIENT_ISS, NULL, 0);
     fz_poll(cl->e, 1);
-    cl->p = fz_peer(&fz_client_addr, cl->port, 0);
+    cl->p = fz_peer(&fz_client_addr, cl->port, FZ_PORT, 0);
     if (!cl->p || !cl->p->have_iss || cl->p->rst)
         return 0;
     send_seg(cl, TH_ACK, cl->snd_nxt, NULL, 0);

@@ -26,6 +26,10 @@
  *    Date and Connection values the stack writes at send time; a 206 is its template's
  *    header with the Content-Length and Content-Range slots written, then exactly the
  *    part of its 200's body that Content-Range names;
+ *  - on the TLS port (FZ_TLS_PORT, ssdk's own certificate, made once): the stream is
+ *    records, so only the first check applies (a resent byte equals the byte first sent:
+ *    the handshake's bytes as GnuTLS made them, our records as sealed), and each TLS
+ *    connection's runs and streams pass https_check (serve/https.c);
  *  - the engine's invariants that serve/engine.h, serve/resp.c, tcp/conn.c and
  *    tcp/tcp_timer.c state: every pool slot on the free list or in one hash chain (and a
  *    free one holding no response), a connection in the timer wheel exactly when it has
@@ -44,8 +48,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <errno.h>
 #include "serve/engine.h"
 #include "tcp/tcp_priv.h"
+#include "tls/tls.h"
 
 /* libFuzzer's entry point, which each harness defines (declared for -Wmissing-prototypes,
  * one of the core's shared flags, ssdk/csrc/cflags.txt). */
@@ -60,6 +66,7 @@ const char *ssdk_src_hash(void) { return "fuzz"; }
 static const uint8_t fz_server_ip6[16] = {0x20, 0x01, 0, 2, [15] = 2};
 static const struct ip_addr fz_client_addr = {{[10] = 0xff, [11] = 0xff, 198, 18, 0, 1}};
 #define FZ_PORT 80
+#define FZ_TLS_PORT 443           /* HTTPS: handshakes (GnuTLS) and their bytes' resends */
 #define FZ_MAX_CONNS 8            /* small, so that a few SYNs fill the pool */
 #define FZ_RING 32                /* small too: a burst of output fills the TX ring */
 #define FZ_WIRE_MAX 1514          /* Ethernet with a 1500-byte MTU, without the FCS */
@@ -193,6 +200,26 @@ static void fz_app(void *ctx, const struct ssdk_request *reqs, uint32_t n)
     }
 }
 
+/* The TLS port's server, made once (a GnuTLS credentials object, read-only after):
+ * ssdk's own self-signed certificate, written to a scratch folder and loaded. */
+static struct tls_server *fz_tls;
+
+static void fz_tls_setup(void)
+{
+    char dir[] = "/tmp/ssdk-fuzz-tls-XXXXXX", cert[64], key[64], err[256];
+    if (!mkdtemp(dir))
+        fz_fail("mkdtemp: %s", strerror(errno));
+    snprintf(cert, sizeof(cert), "%s/c.pem", dir);
+    snprintf(key, sizeof(key), "%s/k.pem", dir);
+    if (tls_selfsigned_write(cert, key, "fuzz.test", 2, err, sizeof(err))
+        || tls_server_new(0, 0, &fz_tls, err, sizeof(err))
+        || tls_server_add_cert(fz_tls, cert, key, err, sizeof(err)))
+        fz_fail("TLS set-up: %s", err);
+    unlink(cert);
+    unlink(key);
+    rmdir(dir);
+}
+
 /*
  * The configuration differs from the defaults only to bring far paths near: a pool of
  * 8 connections and rings of 32 frames fill up, and shorter idle, retry and RTO limits
@@ -202,6 +229,8 @@ static struct ssdk_engine *fz_engine(void)
 {
     if (!fz_blob)
         fz_load_table();
+    if (!fz_tls)
+        fz_tls_setup();
     struct ssdk_config cfg;
     ssdk_config_default(&cfg);
     cfg.ip = FZ_SERVER_IP;
@@ -210,6 +239,7 @@ static struct ssdk_engine *fz_engine(void)
     cfg.addrs[1] = (struct ssdk_addr){.prefix = 64, .v6 = 1};
     memcpy(cfg.addrs[1].addr, fz_server_ip6, 16);
     cfg.port = FZ_PORT;
+    cfg.tls_port = FZ_TLS_PORT;
     cfg.max_conns = FZ_MAX_CONNS;
     cfg.rx_buffers = 3;  /* fewer than the slots: a dry pool, windows closed and reopened */
     cfg.seed = 1;
@@ -220,6 +250,7 @@ static struct ssdk_engine *fz_engine(void)
     struct ssdk_engine *e;
     char err[256];
     if (ssdk_engine_new(&cfg, &e, err, sizeof(err))
+        || ssdk_engine_tls(e, fz_tls, err, sizeof(err))
         || ssdk_nic_memory(e, FZ_RING, err, sizeof(err))
         || !ssdk_table_load(e, fz_blob, fz_blob_len, err, sizeof(err)))
         fz_fail("engine set-up: %s", err);
@@ -288,6 +319,7 @@ static struct ip_addr fz_v4(const uint8_t *p)
 struct fz_seg {
     struct ip_addr peer_ip;  /* IPv6, or IPv4 mapped */
     uint16_t peer_port;
+    uint16_t our_port;
     uint32_t seq, ack;
     uint16_t win;
     uint8_t flags;
@@ -301,7 +333,8 @@ static void fz_tcp_seg(const uint8_t *l4, uint32_t l4len, struct fz_seg *s)
     uint32_t hl = l4len >= 20 ? (uint32_t)(l4[12] >> 4) * 4 : 0;
     if (hl < 20 || hl > l4len)
         fz_fail("TCP header of %u bytes in %u", hl, l4len);
-    s->peer_port = get16(l4 + 2), s->seq = get32(l4 + 4), s->ack = get32(l4 + 8);
+    s->our_port = get16(l4), s->peer_port = get16(l4 + 2);
+    s->seq = get32(l4 + 4), s->ack = get32(l4 + 8);
     s->win = get16(l4 + 14), s->flags = l4[13], s->data = l4 + hl, s->len = l4len - hl;
 }
 
@@ -399,7 +432,8 @@ static int fz_check_frame(const uint8_t *f, int n, struct fz_seg *s)
         fz_fail("bad TCP checksum %#06x (seq %u, %u payload bytes, flags %#04x)",
                 get16(l4 + 16), get32(l4 + 4), l4len - hl, l4[13]);
     *s = (struct fz_seg){
-        .peer_ip = fz_v4(ip + 16), .peer_port = get16(l4 + 2), .seq = get32(l4 + 4),
+        .peer_ip = fz_v4(ip + 16), .our_port = get16(l4), .peer_port = get16(l4 + 2),
+        .seq = get32(l4 + 4),
         .ack = get32(l4 + 8), .win = get16(l4 + 14), .flags = l4[13],
         .data = l4 + hl, .len = l4len - hl,
     };
@@ -603,6 +637,8 @@ FZ_UNCOVERED static void fz_check_engine(struct ssdk_engine *e)
             if (c->rcv.len > TCP_RCV_CAP)
                 fz_fail("slot %u holds %u request bytes", i, c->rcv.len);
             fz_check_resps(e, i, held);
+            if (conn_tls(c))
+                https_check(e, c);  /* its runs and streams (serve/https.c), asserted */
             if (c->state != TCP_SYN_RECEIVED
                 && (!seq_le(c->snd.una, c->snd.nxt) || !seq_le(c->snd.nxt, c->snd.max)))
                 fz_fail("slot %u (%s): SND.UNA %u, SND.NXT %u, SND.MAX %u", i,
@@ -744,6 +780,10 @@ static void fz_report(struct ssdk_engine *e)
             (unsigned long long)st.drop_ip6_frag, (unsigned long long)st.drop_ip6_routing,
             (unsigned long long)st.drop_nd, (unsigned long long)st.ptb_mss_lowered,
             (unsigned long long)st.drop_ptb);
+    fprintf(stderr, "tls: handshakes %llu failed %llu records-in %llu sealed %llu alerts %llu\n",
+            (unsigned long long)st.tls_handshakes, (unsigned long long)st.tls_handshake_failed,
+            (unsigned long long)st.tls_records_in, (unsigned long long)st.tls_records_sealed,
+            (unsigned long long)st.tls_failed);
 }
 
 /* Let the virtual clock run out every timer, a step at a time, taking what is sent;

@@ -81,9 +81,9 @@ def tcp(
     return raw(pkt / Raw(data)) if data else raw(pkt)
 
 
-def syn(sport: int, mss: int = 1460, **kw: object) -> bytes:
+def syn(sport: int, mss: int = 1460, dport: int = PORT, **kw: object) -> bytes:
     opts = [("MSS", mss), ("SAckOK", b""), ("Timestamp", (1, 0)), ("NOP", None), ("WScale", 7)]
-    return rec(tcp(sport, "S", seq=1000, options=opts), **kw)
+    return rec(tcp(sport, "S", seq=1000, options=opts, dport=dport), **kw)
 
 
 def ack(
@@ -93,8 +93,9 @@ def ack(
     ctl: int = REL,
     delay: int = 0,
     window: int = 65535,
+    dport: int = PORT,
 ) -> bytes:
-    return rec(tcp(sport, flags, data=data, window=window), ctl, delay)
+    return rec(tcp(sport, flags, data=data, window=window, dport=dport), ctl, delay)
 
 
 def get(path: str, extra: str = "") -> bytes:
@@ -383,6 +384,34 @@ def http_seeds() -> dict[str, bytes]:
     }
 
 
+def client_hello() -> bytes:
+    """A TLS 1.3 ClientHello (with 1.2 offered too) from Python's ssl, for fuzz.test."""
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    ctx.set_alpn_protocols(["http/1.1"])
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, out, server_hostname="fuzz.test")
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return out.read()
+
+
+def tls_conversation(sport: int) -> bytes:
+    """To the TLS port: a ClientHello, the ACKs of the server's flight, then a record
+    that is not one of the handshake's, and a close: the handshake's bytes, their resends
+    and the alert that ends it (harness.h's FZ_TLS_PORT)."""
+    p = 443
+    out = syn(sport, dport=p) + ack(sport, dport=p)
+    out += ack(sport, "PA", client_hello(), dport=p)
+    out += ack(sport, dport=p, delay=dt(300)) + ack(sport, dport=p)  # one lost, resent
+    out += ack(sport, "PA", b"\x17\x03\x03\x00\x20" + bytes(32), dport=p)
+    return out + ack(sport, dport=p) + ack(sport, "FA", dport=p) + ack(sport, dport=p)
+
+
 def dual_stack() -> bytes:
     """An IPv4 and an IPv6 connection from the same port, their requests interleaved."""
     from seeds6 import ack6, syn6
@@ -399,7 +428,8 @@ def main() -> None:
     from seeds6 import frame_seeds6
 
     out = Path(sys.argv[1])
-    frames = {**frame_seeds(), **frame_seeds6(), "dual-stack": dual_stack()}
+    frames = {**frame_seeds(), **frame_seeds6(), "dual-stack": dual_stack(),
+              "tls-handshake": tls_conversation(40200)}  # fmt: skip
     for name, seeds in (("frames", frames), ("http", http_seeds())):
         d = out / name
         d.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,7 @@ struct fz_peer {
     int used;
     struct ip_addr ip;    /* IPv6, or IPv4 mapped (net/net.h) */
     uint16_t port;
+    uint16_t ours;        /* the stack's port: HTTP's, or HTTPS's (its stream is records) */
     int have_iss, have_nxt;
     uint32_t iss;
     uint32_t snd_nxt;     /* the highest sequence number the stack has used, plus one */
@@ -45,11 +46,14 @@ static void fz_peers_reset(void)
     fz_peer_next = 0;
 }
 
-/* The record of (ip, port), made (replacing the oldest) if create is set. */
-static struct fz_peer *fz_peer(const struct ip_addr *ip, uint16_t port, int create)
+/* The record of (ip, port) to our port ours, made (replacing the oldest) if create is
+ * set. */
+static struct fz_peer *fz_peer(const struct ip_addr *ip, uint16_t port, uint16_t ours,
+                               int create)
 {
     for (int i = 0; i < FZ_PEERS; i++)
-        if (fz_peers[i].used && ip_addr_eq(&fz_peers[i].ip, ip) && fz_peers[i].port == port)
+        if (fz_peers[i].used && ip_addr_eq(&fz_peers[i].ip, ip) && fz_peers[i].port == port
+            && fz_peers[i].ours == ours)
             return &fz_peers[i];
     if (!create)
         return NULL;
@@ -58,6 +62,7 @@ static struct fz_peer *fz_peer(const struct ip_addr *ip, uint16_t port, int crea
     p->used = 1;
     p->ip = *ip;
     p->port = port;
+    p->ours = ours;
     return p;
 }
 
@@ -66,16 +71,16 @@ static struct fz_peer *fz_peer(const struct ip_addr *ip, uint16_t port, int crea
  * whose stream must not be compared with the old one's (the ISN clock of RFC 6528 does
  * not move when the virtual clock does not, so the ISS alone cannot tell them apart).
  */
-static void fz_peer_forget(const struct ip_addr *ip, uint16_t port)
+static void fz_peer_forget(const struct ip_addr *ip, uint16_t port, uint16_t ours)
 {
-    struct fz_peer *p = fz_peer(ip, port, 0);
+    struct fz_peer *p = fz_peer(ip, port, ours, 0);
     if (p)
         memset(p, 0, offsetof(struct fz_peer, buf)), p->used = 0;
 }
 
 static void fz_stream_seen(const struct fz_seg *s)
 {
-    struct fz_peer *p = fz_peer(&s->peer_ip, s->peer_port, 1);
+    struct fz_peer *p = fz_peer(&s->peer_ip, s->peer_port, s->our_port, 1);
     if (s->flags & TH_RST) {
         p->rst = 1;
         return;
@@ -279,8 +284,8 @@ FZ_UNCOVERED static void fz_check_responses(const struct ssdk_engine *e,
 /* Every remembered stream, at the end of an input. */
 static void fz_check_all_responses(const struct ssdk_engine *e)
 {
-    for (int i = 0; i < FZ_PEERS; i++)
-        if (fz_peers[i].used && fz_peers[i].have_iss)
+    for (int i = 0; i < FZ_PEERS; i++)  /* (HTTPS's streams are records: resends only) */
+        if (fz_peers[i].used && fz_peers[i].have_iss && fz_peers[i].ours == FZ_PORT)
             fz_check_responses(e, &fz_peers[i]);
 }
 

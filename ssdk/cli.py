@@ -1101,6 +1101,19 @@ def _fleet(path: Path) -> Fleet:
         raise UsageError(str(e), ctx=click_context()) from None
 
 
+def _fleet_ticket_key(fleet: Fleet) -> None:
+    """Write the fleet's own session-ticket key the first time one is needed (hosts
+    with certificates and no tls_ticket_key): one key for every host."""
+    from ssdk.tools.fleet import FleetError, make_ticket_key
+
+    try:
+        made = make_ticket_key(fleet)
+    except FleetError as e:
+        raise Failure(str(e)) from None
+    if made is not None:
+        _say(f"wrote the fleet's session-ticket key to {made} (mode 0600): every host gets it")
+
+
 def _deploy_call(call: Callable[[], T]) -> T:
     """Run a deploy coroutine's command; its failures are one line with exit code 1."""
     from ssdk.tools.host import DeployError
@@ -1154,6 +1167,7 @@ def deploy(
             ctx=click_context(),
         )
     began = time.monotonic()
+    _fleet_ticket_key(hosts)
     rel = _deploy_call(
         lambda: make_release(
             found, health=first.health, serve_args=list(first.serve), mss=mss, log=_say
@@ -1187,6 +1201,7 @@ def rollback(
         raise typer.BadParameter(f"{to!r} is not a release id", param_hint="--to")
     hosts = _fleet(fleet)
     began = time.monotonic()
+    _fleet_ticket_key(hosts)
     rid = _deploy_call(lambda: dep.run(dep.rollback(hosts, to, canary, batch, _say)))
     _say(f"rolled back to {rid} on {len(hosts.hosts)} hosts in {time.monotonic() - began:.2f} s")
 

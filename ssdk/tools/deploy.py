@@ -2,8 +2,10 @@
 
 cli.deploy -> load_fleet (ssdk/tools/fleet.py) -> make_release (ssdk/tools/release.py)
     -> every host at once (asyncio, asyncssh): connect, take the lock, read its state
-       (INVENTORY, run there by its Python), upload what it lacks, install
-    -> roll_out: hosts whose server runs the release's code (same `code`): swap the new
+       (INVENTORY, run there by its Python), upload what it lacks (the release, and
+       its TLS files, which stay in ROOT/tls across releases), install
+    -> roll_out: hosts whose server runs the release's code (same `code`) with the same
+       serve command (bin/serve's exec line: TLS files, port, workers...): swap the new
        bundle in (SIGHUP, the generation swap: no connection dropped); the others:
        restarted, --canary hosts first, then --batch at a time, each batch checked
        (the health route over HTTP from here answers the new id; `ssdk stats --json`
@@ -33,12 +35,16 @@ from ssdk.tools.host import (
     current_of,
     lock_owner,
     prune,
+    prune_tls,
     put_back,
     release_locks,
     restart_to,
+    serve_line,
+    serve_script,
     swap_to,
     take_locks,
     upload,
+    upload_tls,
 )
 from ssdk.tools.release import Release
 
@@ -54,15 +60,18 @@ class Plan:
 
 
 def plan(remotes: list[Remote], rid: str, code: str, canary: int, batch: int) -> Plan:
-    """Which hosts swap, start, restart (in which batches), or already serve `rid`."""
+    """Which hosts swap, start, restart (in which batches), or already serve `rid`. A
+    host whose serve command changes (Remote.new_command: a new certificate, say) is
+    restarted like one whose code changes."""
     p = Plan([], [], [], [])
     running: list[Remote] = []
     for r in remotes:
         s = r.state
         assert s is not None
-        if s.serving == rid and s.current == rid and s.pid:
+        new_command = r.new_command()
+        if s.serving == rid and s.current == rid and s.pid and not new_command:
             p.same.append(r)
-        elif s.pid and s.serving is not None and s.code_of(s.serving) == code:
+        elif s.pid and s.serving is not None and s.code_of(s.serving) == code and not new_command:
             p.swap.append(r)
         elif not s.pid:
             p.start.append(r)
@@ -77,15 +86,29 @@ def plan(remotes: list[Remote], rid: str, code: str, canary: int, batch: int) ->
 
 
 async def roll_out(
-    remotes: list[Remote], rid: str, code: str, canary: int, batch: int, log: Callable[[str], None]
+    remotes: list[Remote],
+    rid: str,
+    code: str,
+    serve_args: list[str],
+    canary: int,
+    batch: int,
+    log: Callable[[str], None],
 ) -> None:
-    """Bring every host to `rid`: swaps together, starts together, restarts by batch;
-    on a failure, every host this run changed is put back and DeployError raised."""
+    """Bring every host to `rid` (whose serve options are `serve_args`): swaps together,
+    starts together, restarts by batch; on a failure, every host this run changed is put
+    back and DeployError raised."""
+    for r in remotes:
+        r.want_line = serve_line(serve_script(r.host, rid, serve_args))
     p = plan(remotes, rid, code, canary, batch)
     for r in remotes:
         r.before = current_of(r)
     for r in p.same:
         log(f"{r.host.name}: already serves {rid}")
+    for r in (r for group in p.restart for r in group):
+        s = r.state
+        if r.new_command() and s is not None and s.code_of(s.serving) == code:
+            log(f"{r.host.name}: its serve command changes (TLS files, port, workers...): "
+                f"restarted, not swapped")  # fmt: skip
 
     async def step(r: Remote, how: Callable[[Remote, str], Awaitable[str]]) -> None:
         log(f"{r.host.name}: {await how(r, rid)}")
@@ -121,10 +144,11 @@ async def deploy(
             await all_hosts(r.inventory() for r in remotes)
             began = time.monotonic()
             await all_hosts(upload(r, rel) for r in remotes)
+            await all_hosts(upload_tls(r) for r in remotes)
             for r in remotes:
                 log(f"{r.host.name}: {', '.join(r.notes)}")
             log(f"uploaded in {time.monotonic() - began:.2f} s")
-            await roll_out(remotes, rel.id, rel.code, canary, batch, log)
+            await roll_out(remotes, rel.id, rel.code, list(rel.meta["serve"]), canary, batch, log)
             await all_hosts(prune(r, r.host.keep) for r in remotes)
         finally:
             await release_locks(remotes)
@@ -160,8 +184,18 @@ async def rollback(
                     + "; name one with --to"
                 )
             rid = ids.pop()
-            code = remotes[0].state.code_of(rid) if remotes[0].state else None
-            await roll_out(remotes, rid, code or "", canary, batch, log)
+            first = remotes[0].state
+            assert first is not None
+            code = first.code_of(rid)
+            # The TLS files are the fleet file's, as its port is: a rollback serves
+            # them too (and sends those a host lacks).
+            await all_hosts(upload_tls(r) for r in remotes)
+            for r in remotes:
+                if r.notes:
+                    log(f"{r.host.name}: {', '.join(r.notes)}")
+            serve_args = list(first.releases[rid].get("serve") or [])
+            await roll_out(remotes, rid, code or "", serve_args, canary, batch, log)
+            await all_hosts(prune_tls(r) for r in remotes)
             return rid
         finally:
             await release_locks(remotes)

@@ -12,6 +12,10 @@ every [fleet] key resolved: its own value, else the fleet's, else the default)
     health = "/healthz"             # answered by every release with its release id
     keep = 5                        # releases kept on each host
 
+    tls_cert = "keys/site.crt"      # HTTPS (a list, with tls_key's in the same order,
+    tls_key = "keys/site.key"       # for several names); tls_port 443,
+                                    # tls_ticket_key: keys/<fleet file's stem>.ticket.key
+
     [[host]]
     name = "h1"
     ssh = "root@198.18.1.11:22"     # user@address[:port]
@@ -21,7 +25,14 @@ every [fleet] key resolved: its own value, else the fleet's, else the default)
 
 A wrong file is refused whole, in one line that names the file, the host and the key:
 a deploy that went ahead with a silently ignored setting would serve the wrong thing.
-Pure: reads the file, touches no host.
+Reads the file (and the TLS files it names, through the TLS layer), touches no host.
+
+HTTPS: every host with certificates serves them with one session-ticket key, the same
+for the whole fleet, so a client resumes on any host the session another began. Without
+`tls_ticket_key`, that key is `keys/STEM.ticket.key` beside the fleet file (STEM: the
+fleet file's name without .toml), which `ssdk deploy` writes the first time
+(`ticket_key_to_make`): kept beside the SSH key, where a release never takes files
+from, so each later deploy, and a host added later, gets the same key.
 """
 
 from __future__ import annotations
@@ -29,6 +40,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +53,8 @@ else:  # pragma: no cover - Python 3.10
 BACKENDS = ("af_packet", "af_xdp")  # tap serves this machine only: nothing to deploy to
 SERVICES = ("systemd", "process")
 
-# Every key a [fleet] table or a [[host]] may set, with its default (None: required).
+# Every key a [fleet] table or a [[host]] may set, with its default (None: required,
+# or for the tls_ keys: not set).
 DEFAULTS: dict[str, Any] = {
     "backend": "af_packet",
     "root": "/opt/ssdk",
@@ -56,6 +69,23 @@ DEFAULTS: dict[str, Any] = {
     "unit": "ssdk",  # service = "systemd": the unit's name
     "serve": [],  # more `ssdk serve` options, e.g. ["--cc", "bbr"]
     "health_timeout": 30.0,  # seconds a restarted host has to answer its health route
+    "tls_cert": None,  # HTTPS: certificate files (PEM), a string or a list
+    "tls_key": None,  # their private keys, in the same order
+    "tls_port": None,  # 443 when certificates are given
+    "tls_ticket_key": None,  # the fleet's session-ticket key (made by deploy if not set)
+}
+DEFAULT_TLS_PORT = 443
+# `ssdk serve` options a fleet key sets: not allowed in `serve`.
+OWN_KEYS = {
+    "--iface": "iface",
+    "--ip": "ip",
+    "--backend": "backend",
+    "--port": "port",
+    "--workers": "workers",
+    "--tls-cert": "tls_cert",
+    "--tls-key": "tls_key",
+    "--tls-port": "tls_port",
+    "--tls-ticket-key": "tls_ticket_key",
 }
 HOST_ONLY = ("name", "ssh", "iface", "ip")
 _SSH = re.compile(
@@ -90,6 +120,10 @@ class Host:
     unit: str
     serve: tuple[str, ...]
     health_timeout: float
+    # HTTPS: (certificate, key) pairs, the port, the ticket key (None: no HTTPS).
+    tls: tuple[tuple[Path, Path], ...] = ()
+    tls_port: int = DEFAULT_TLS_PORT
+    tls_ticket_key: Path | None = None
 
     @property
     def ip(self) -> ipaddress.IPv4Interface:
@@ -109,6 +143,9 @@ class Host:
 class Fleet:
     path: Path
     hosts: tuple[Host, ...]
+    # The fleet's own ticket key, when a host with certificates sets none: written by
+    # `ssdk deploy` (make_ticket_key) if it is not there yet.
+    ticket_key_to_make: Path | None = None
 
     def host(self, name: str) -> Host:
         for h in self.hosts:
@@ -125,7 +162,62 @@ def load_fleet(path: Path) -> Fleet:
         raise FleetError(f"{path}: cannot read it ({e.__class__.__name__}: {e})") from None
     except tomllib.TOMLDecodeError as e:
         raise FleetError(f"{path}: not valid TOML ({e})") from None
-    return parse_fleet(data, path)
+    fleet = parse_fleet(data, path)
+    check_tls_files(fleet)
+    return fleet
+
+
+def fleet_ticket_key(path: Path) -> Path:
+    """Where the fleet file at `path` keeps the ticket key deploy makes for it."""
+    return path.parent / "keys" / f"{path.stem}.ticket.key"
+
+
+def check_tls_files(fleet: Fleet) -> None:
+    """Load each host's certificates, keys and ticket key into the TLS layer, as `ssdk
+    serve` will on the host: a pair that does not match, a file that is not PEM, a
+    ticket key that is not 64 bytes is refused here, before any host is reached."""
+    if not any(h.tls for h in fleet.hosts):
+        return
+    from ssdk.core.runtime.tls import TlsError, TlsServer, check_ticket_key
+
+    done: set[tuple[Path, Path] | Path] = set()
+    for h in fleet.hosts:
+        for n, pair in enumerate(h.tls):
+            if pair in done:
+                continue
+            try:
+                TlsServer([pair]).close()
+            except TlsError as e:
+                key = "tls_cert/tls_key" + (f" (pair {n + 1})" if len(h.tls) > 1 else "")
+                raise FleetError(f"{fleet.path}: host {h.name!r}: key {key}: {e}") from None
+            done.add(pair)
+        tk = h.tls_ticket_key
+        if tk is not None and tk not in done and tk.exists():  # the fleet's: made later
+            try:
+                check_ticket_key(tk)
+            except TlsError as e:
+                raise FleetError(
+                    f"{fleet.path}: host {h.name!r}: key 'tls_ticket_key': {e}"
+                ) from None
+            done.add(tk)
+
+
+def make_ticket_key(fleet: Fleet) -> Path | None:
+    """Write the fleet's ticket key if it needs one that is not there yet (mode 0600,
+    its folder 0700 when made here); the path written, else None."""
+    path = fleet.ticket_key_to_make
+    if path is None or path.exists():
+        return None
+    from ssdk.core.runtime.tls import TlsError, write_ticket_key
+
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_ticket_key(path)
+    except (OSError, TlsError) as e:
+        raise FleetError(
+            f"{fleet.path}: the fleet's ticket key {path} cannot be written: {e}"
+        ) from None
+    return path
 
 
 def parse_fleet(data: dict[str, Any], path: Path) -> Fleet:
@@ -159,7 +251,39 @@ def parse_fleet(data: dict[str, Any], path: Path) -> Fleet:
                 )
             seen[f"{what}={value}"] = host.name
         out.append(host)
-    return Fleet(path, tuple(out))
+    # One session-ticket key for every host that serves HTTPS: two keys in one fleet
+    # would quietly stop clients from resuming on a host other than their first.
+    made = fleet_ticket_key(path)
+    first: Host | None = None
+
+    def which(h: Host) -> str:
+        tk = h.tls_ticket_key
+        return f"the fleet's own ({tk})" if tk == made else str(tk)
+
+    for host in out:
+        if host.tls_ticket_key is None:
+            continue
+        if first is None:
+            first = host
+        elif not _same_file(host.tls_ticket_key, first.tls_ticket_key):
+            raise FleetError(
+                f"{path}: host {host.name!r}: key 'tls_ticket_key': {which(host)}, but host "
+                f"{first.name!r} has {which(first)}: a fleet shares one ticket key, so that "
+                f"each host resumes the sessions the others began"
+            )
+    to_make = made if first is not None and first.tls_ticket_key == made else None
+    return Fleet(path, tuple(out), to_make)
+
+
+def _same_file(a: Path | None, b: Path | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.read_bytes() == b.read_bytes()
+    except OSError:
+        return False
 
 
 def _host(entry: dict[str, Any], defaults: dict[str, Any], path: Path, n: int) -> Host:
@@ -243,12 +367,13 @@ def _host(entry: dict[str, Any], defaults: dict[str, Any], path: Path, n: int) -
     serve = v["serve"]
     if not isinstance(serve, list) or not all(isinstance(a, str) and a for a in serve):
         raise bad("serve", f"must be a list of `ssdk serve` arguments, not {serve!r}")
-    taken = {"--iface", "--ip", "--backend", "--port", "--workers"} & set(serve)
+    taken = sorted(set(OWN_KEYS) & {a.split("=", 1)[0] for a in serve})
     if taken:
-        raise bad("serve", f"sets {sorted(taken)[0]}, which has its own fleet key")
+        raise bad("serve", f"sets {taken[0]}, which is the fleet key {OWN_KEYS[taken[0]]!r}")
     for key in ("python", "unit"):
         if any(c in string(key, v[key]) for c in " '\"\\$`\n;"):
             raise bad(key, f"{v[key]!r} must hold no spaces, quotes or ';'")
+    tls, tls_port, ticket_key = _tls(v, bad, path, ints["port"])
     return Host(
         name=name,
         user=m["user"],
@@ -269,4 +394,55 @@ def _host(entry: dict[str, Any], defaults: dict[str, Any], path: Path, n: int) -
         unit=v["unit"],
         serve=tuple(serve),
         health_timeout=float(timeout),
+        tls=tls,
+        tls_port=tls_port,
+        tls_ticket_key=ticket_key,
     )
+
+
+def _tls(
+    v: dict[str, Any], bad: Callable[[str, str], FleetError], path: Path, http_port: int
+) -> tuple[tuple[tuple[Path, Path], ...], int, Path | None]:
+    """A host's HTTPS keys, resolved: (pairs, port, ticket key)."""
+
+    def files(key: str) -> list[Path]:
+        raw = v[key]
+        items = raw if isinstance(raw, list) else [raw]
+        if not items or not all(isinstance(x, str) and x for x in items):
+            raise bad(key, f"must be a file's path or a list of them, not {raw!r}")
+        out = []
+        for x in items:
+            p = Path(x).expanduser()
+            p = p if p.is_absolute() else path.parent / p
+            if not p.is_file():
+                raise bad(key, f"names {p}, which is not a file")
+            out.append(p)
+        return out
+
+    if v["tls_cert"] is None and v["tls_key"] is None:
+        for key in ("tls_port", "tls_ticket_key"):
+            if v[key] is not None:
+                raise bad(key, "is set, but HTTPS needs certificates: set tls_cert and tls_key")
+        return (), DEFAULT_TLS_PORT, None
+    for key, other in (("tls_cert", "tls_key"), ("tls_key", "tls_cert")):
+        if v[key] is None:
+            raise bad(key, f"is missing: {other} is set, and each certificate needs its key")
+    certs, keys = files("tls_cert"), files("tls_key")
+    if len(certs) != len(keys):
+        raise bad(
+            "tls_key",
+            f"names {len(keys)} file{'s' * (len(keys) != 1)} for {len(certs)} in tls_cert "
+            f"(one key per certificate, in the same order)",
+        )
+    port = DEFAULT_TLS_PORT if v["tls_port"] is None else v["tls_port"]
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise bad("tls_port", f"must be a whole number 1..65535, not {port!r}")
+    if port == http_port:
+        raise bad("tls_port", f"{port} is the HTTP port too: HTTPS needs a port of its own")
+    if v["tls_ticket_key"] is None:
+        ticket = fleet_ticket_key(path)
+    elif not isinstance(v["tls_ticket_key"], str):
+        raise bad("tls_ticket_key", f"must be a file's path, not {v['tls_ticket_key']!r}")
+    else:
+        ticket = files("tls_ticket_key")[0]
+    return tuple(zip(certs, keys, strict=True)), port, ticket

@@ -14,6 +14,10 @@ On each host, below `root`:
     current -> releases/ID      what the service runs
     history             one line per activation: time, release id
     bin/serve           the `ssdk serve` command line of this host (the service's)
+    tls/                HTTPS: the certificates (.crt), keys (.key, mode 0600) and the
+                        fleet's ticket key (.ticket, 0600), each named by its sha256, so
+                        a file is sent once and a changed one is a new name in bin/serve;
+                        kept across releases (they are the host's, as its port is)
     bin/supervise       service = "process": restarts bin/serve when it fails
     run/                pid files and serve.log (service = "process")
     deploy.lock         taken atomically (O_EXCL) by a deploy; holds owner and time
@@ -70,7 +74,7 @@ def alive(path):
     except (OSError, ValueError, IndexError):
         return 0
 out = {"exists": os.path.isdir(root), "releases": {}, "venvs": [], "history": [],
-       "current": None, "lock": None, "pid": 0}
+       "current": None, "lock": None, "pid": 0, "tls": [], "serve_script": None}
 cur = os.path.join(root, "current")
 if os.path.islink(cur):
     out["current"] = os.path.basename(os.readlink(cur).rstrip("/"))
@@ -84,7 +88,7 @@ for name in sorted(os.listdir(rel)) if os.path.isdir(rel) else []:
     except (OSError, ValueError):
         continue
     out["releases"][name] = {k: meta.get(k) for k in ("id", "code", "created", "files",
-                             "ssdk_version", "routes", "wheel")}
+                             "ssdk_version", "routes", "wheel", "serve")}
 ven = os.path.join(root, "venvs")
 for name in sorted(os.listdir(ven)) if os.path.isdir(ven) else []:
     if not name.startswith(".") and os.path.isfile(os.path.join(ven, name, "ok")):
@@ -99,6 +103,14 @@ try:
         out["lock"] = f.read().strip()
 except OSError:
     pass
+try:
+    with open(os.path.join(root, "bin", "serve")) as f:
+        out["serve_script"] = f.read()
+except OSError:
+    pass
+tls = os.path.join(root, "tls")
+if os.path.isdir(tls):
+    out["tls"] = sorted(n for n in os.listdir(tls) if not n.startswith("."))
 if service == "systemd":
     p = subprocess.run(["systemctl", "show", "-p", "MainPID", "--value", unit],
                        capture_output=True, text=True)
@@ -136,10 +148,61 @@ rm -f "$run/ssdk.pid" "$run/supervise.pid"
 """
 
 
+@dataclass(frozen=True)
+class TlsFile:
+    """A TLS file of a host: here, and its name in the host's tls/ folder."""
+
+    local: Path
+    name: str  # sha256 (16 hex digits) . crt, key or ticket
+    mode: str
+
+
+def _tls_wanted(host: Host) -> list[TlsFile]:
+    """Every TLS file of the host in `ssdk serve`'s order: each pair, then the ticket key."""
+    from ssdk.tools.release import file_hash
+
+    wanted = [x for pair in host.tls for x in ((pair[0], "crt", "644"), (pair[1], "key", "600"))]
+    if host.tls and host.tls_ticket_key is not None:
+        wanted.append((host.tls_ticket_key, "ticket", "600"))
+    return [TlsFile(p, f"{file_hash(p)[:16]}.{kind}", mode) for p, kind, mode in wanted]
+
+
+def tls_files(host: Host) -> list[TlsFile]:
+    """The files the host's tls/ folder must hold, once each (by name)."""
+    seen: dict[str, TlsFile] = {}
+    for f in _tls_wanted(host):
+        seen.setdefault(f.name, f)
+    return list(seen.values())
+
+
+def tls_args(host: Host) -> list[str]:
+    """`ssdk serve`'s HTTPS options for the files in the host's tls/ folder."""
+    if not host.tls:
+        return []
+    paths = [f"{host.root}/tls/{f.name}" for f in _tls_wanted(host)]
+    args: list[str] = []
+    for n in range(len(host.tls)):
+        args += ["--tls-cert", paths[2 * n], "--tls-key", paths[2 * n + 1]]
+    args += ["--tls-port", str(host.tls_port)]
+    if host.tls_ticket_key is not None:
+        args += ["--tls-ticket-key", paths[-1]]
+    return args
+
+
+def serve_line(script: str | None) -> str | None:
+    """The command a bin/serve runs (its exec line), to compare two of them."""
+    for line in (script or "").splitlines():
+        if line.startswith("exec "):
+            return line
+    return None
+
+
 def serve_script(host: Host, release_id: str, serve_args: Iterable[str]) -> str:
     """bin/serve: the host's `ssdk serve` of what `current` names. SIGHUP makes it read
     current/app.ssdk again (a content-only deploy moved the link); a restart runs the
-    code current/venv holds."""
+    code current/venv holds. The command itself (its exec line) names no release: it
+    changes only with the host's keys, its TLS files and the release's serve options,
+    and a change of it needs a restart."""
     root = host.root
     argv = [
         f"{root}/current/venv/bin/python",
@@ -157,6 +220,7 @@ def serve_script(host: Host, release_id: str, serve_args: Iterable[str]) -> str:
         str(host.port),
         "--workers",
         str(host.workers),
+        *tls_args(host),
         *serve_args,
     ]
     return (
@@ -206,6 +270,8 @@ class State:
     pid: int
     lock: str | None
     serving: str | None = None  # the id its health route answers, if it answers
+    tls: list[str] = field(default_factory=list)  # the names in its tls/ folder
+    serve_script: str | None = None  # its bin/serve: what the running server was started by
 
     def code_of(self, rid: str | None) -> str | None:
         meta = self.releases.get(rid or "")
@@ -225,6 +291,17 @@ class Remote:
     now: str | None = None  # the release this run made current
     changed: bool = False
     notes: list[str] = field(default_factory=list)
+    want_line: str | None = None  # the exec line bin/serve will have (None: not known)
+
+    def new_command(self) -> bool:
+        """Whether the host's serve command changes (its TLS files, port, workers...):
+        which a running server cannot take without a restart."""
+        s = self.state
+        return (
+            self.want_line is not None
+            and s is not None
+            and serve_line(s.serve_script) != self.want_line
+        )
 
     async def run(self, cmd: str, *, check: bool = True, stdin: str | None = None) -> str:
         try:
@@ -252,6 +329,8 @@ class Remote:
             current=data["current"],
             pid=int(data["pid"]),
             lock=data["lock"],
+            tls=list(data.get("tls") or []),
+            serve_script=data.get("serve_script"),
         )
         if state.pid:
             state.serving = await health_once(h)
@@ -599,6 +678,40 @@ async def upload(r: Remote, rel: Release) -> None:
     )
 
 
+async def upload_tls(r: Remote) -> None:
+    """Put the host's TLS files in its tls/ folder (0700): those it lacks by name (their
+    sha256) over SFTP, each checked by sha256sum and given its mode before it is renamed
+    into place; a file the host has is not sent again."""
+    files = tls_files(r.host)
+    state = r.state
+    assert state is not None
+    if not files:
+        return
+    folder = f"{r.host.root}/tls"
+    missing = [f for f in files if f.name not in state.tls]
+    await r.run(f"mkdir -p {_q(folder)} && chmod 700 {_q(folder)}")
+    if missing:
+        try:
+            async with r.conn.start_sftp_client() as sftp:
+                for f in missing:
+                    await sftp.put(str(f.local), f"{folder}/.{f.name}.tmp")
+        except (asyncssh.Error, OSError) as e:
+            raise DeployError(f"{r.host.name}: upload of TLS files failed: {_why(e)}") from None
+        from ssdk.tools.release import file_hash
+
+        sums = "".join(f"{file_hash(f.local)}  {folder}/.{f.name}.tmp\n" for f in missing)
+        await r.run("sha256sum -c --quiet", stdin=sums)
+        await r.run(
+            " && ".join(
+                f"chmod {f.mode} {_q(folder)}/.{f.name}.tmp && "
+                f"mv -f {_q(folder)}/.{f.name}.tmp {_q(folder)}/{f.name}"
+                for f in missing
+            )
+        )
+        state.tls = sorted({*state.tls, *(f.name for f in missing)})
+    r.notes.append(f"TLS files: sent {len(missing)}, had {len(files) - len(missing)}")
+
+
 async def install_venv(r: Remote, tmp: str, wheel: str, final: str) -> None:
     """A virtual environment with ssdk's wheel, offline: --system-site-packages gives it
     the host's cffi, msgspec, typer and watchfiles; the wheel goes in with --no-index
@@ -635,10 +748,13 @@ async def install_venv(r: Remote, tmp: str, wheel: str, final: str) -> None:
 # Activation: current -> releases/ID, then swap or restart.
 
 
-async def activate(r: Remote, rid: str, serve_args: list[str]) -> None:
+async def activate(r: Remote, rid: str, serve_args: list[str], script: str | None = None) -> None:
+    """Make `rid` current, with bin/serve written for it (or `script`, a bin/serve the
+    host had before, when putting it back)."""
     h = r.host
     await install_service(r)
-    await _write(r, f"{h.root}/bin/serve", serve_script(h, rid, serve_args), mode="755")
+    text = script if script is not None else serve_script(h, rid, serve_args)
+    await _write(r, f"{h.root}/bin/serve", text, mode="755")
     root = _q(h.root)
     await r.run(
         f"ln -sfn releases/{rid} {root}/.current.tmp && mv -T {root}/.current.tmp {root}/current"
@@ -667,10 +783,11 @@ async def swap_to(r: Remote, rid: str) -> str:
     return f"swapped in {rid} in {time.monotonic() - began:.2f} s (content only); {stats}"
 
 
-async def restart_to(r: Remote, rid: str) -> str:
-    """New code: move current, restart the service, check health and the process."""
+async def restart_to(r: Remote, rid: str, script: str | None = None) -> str:
+    """New code (or a new serve command): move current, restart the service, check
+    health and the process."""
     began = time.monotonic()
-    await activate(r, rid, await release_serve_args(r, rid))
+    await activate(r, rid, await release_serve_args(r, rid), script)
     await service_stop(r)
     await service_start(r)
     ok, seen = await wait_healthy(r.host, rid)
@@ -698,9 +815,26 @@ async def put_back(r: Remote) -> str:
         return f"{h.name}: stopped (it served nothing before)"
     state = r.state
     same_code = state is not None and state.code_of(r.before) == state.code_of(r.now)
-    if same_code and await service_pid(r):
+    if same_code and not r.new_command() and await service_pid(r):
         return f"{h.name}: back: {await swap_to(r, r.before)}"
-    return f"{h.name}: back: {await restart_to(r, r.before)}"
+    # The serve command it ran before (its TLS files are still there: only a deploy
+    # that succeeded removes the files no bin/serve names).
+    old = state.serve_script if state is not None and serve_line(state.serve_script) else None
+    return f"{h.name}: back: {await restart_to(r, r.before, old)}"
+
+
+async def prune_tls(r: Remote) -> None:
+    """Remove the TLS files the host's bin/serve no longer names (a replaced certificate,
+    an old ticket key: a secret is not left behind), once every host serves the new
+    command."""
+    s = r.state
+    if s is None or not (s.tls or r.host.tls):
+        return
+    root = _q(r.host.root)
+    await r.run(
+        f'cd {root}/tls 2>/dev/null || exit 0; for f in *; do [ -f "$f" ] || continue; '
+        f'grep -qF "/tls/$f" {root}/bin/serve || rm -f "$f"; done; true'
+    )
 
 
 def current_of(r: Remote) -> str | None:
@@ -709,9 +843,11 @@ def current_of(r: Remote) -> str | None:
 
 async def prune(r: Remote, keep: int) -> None:
     """Keep the newest `keep` releases (by history), current and what serves; venvs no
-    kept release uses go too."""
+    kept release uses go too, and the TLS files bin/serve no longer names."""
     s = r.state
     assert s is not None
+    root = _q(r.host.root)
+    await prune_tls(r)
     order = list(dict.fromkeys(reversed(s.history)))  # newest first, once each
     ranked = [rid for rid in order if rid in s.releases]
     ranked += sorted(rid for rid in s.releases if rid not in ranked)
@@ -722,7 +858,6 @@ async def prune(r: Remote, keep: int) -> None:
     drop = [rid for rid in s.releases if rid not in kept]
     if not drop:
         return
-    root = _q(r.host.root)
     await r.run("rm -rf " + " ".join(f"{root}/releases/{rid}" for rid in drop))
     await r.run(
         f"cd {root}/venvs 2>/dev/null || exit 0; for v in *; do used=; "

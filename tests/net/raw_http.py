@@ -10,7 +10,8 @@
 # cafile and server_name); the end of the server's stream is its close_notify or, without
 # one, its FIN, both "closed".
 # Output: one JSON object per line on stdout, in the same order:
-#   {"connected": true, "send_error": null, "interim": [100, ...], "status": 200 or null,
+#   {"scheme": "http" or "https", "connected": true, "send_error": null,
+#    "interim": [100, ...], "status": 200 or null,
 #    "status_line": "...", "headers": [[name, value], ...], "body": BASE64,
 #    "body_complete": true, "extra": BASE64, "after": "closed"|"reset"|"open"|"silent"|
 #    "timeout"}
@@ -144,6 +145,7 @@ def status_of(status_line: str) -> int | None:
 
 def exchange(job: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {
+        "scheme": "https" if job.get("tls") else "http",
         "connected": False, "send_error": None, "interim": [], "status": None,
         "status_line": None, "headers": [], "body": "", "body_complete": False,
         "extra": "", "after": "timeout",

@@ -25,7 +25,8 @@ from typing import Any
 import pytest
 from nethelpers import REPO, Server, build_bundle, serve, unavailable
 
-from ssdk.tools.netns import Topology, kernel_owns_server_ip, ns_exec, veth_pair
+from ssdk.core.runtime.tls import write_selfsigned
+from ssdk.tools.netns import SERVER_IP, Topology, kernel_owns_server_ip, ns_exec, veth_pair
 
 SITE = REPO / "examples" / "site"
 RAW_CLIENT = Path(__file__).resolve().parent / "raw_http.py"
@@ -64,7 +65,7 @@ http {{
     scgi_temp_path {tmp}/scgi;
     server {{
         listen {ip}:80;
-{listen6}        root {root};
+{listen6}{tls}        root {root};
         index index.html;
     }}
 }}
@@ -92,12 +93,23 @@ def copy_site(dest: Path) -> Path:
     return folder
 
 
-def nginx_conf(root: Path, tmp: Path, ip: str, gzip: bool, ip6: str | None = None) -> str:
-    """``ip6``: nginx listens on that IPv6 address too."""
+TLS_CONF = """\
+        listen {ip}:443 ssl;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        ssl_protocols TLSv1.2 TLSv1.3;
+"""
+
+
+def nginx_conf(root: Path, tmp: Path, ip: str, gzip: bool, ip6: str | None = None,
+               tls: tuple[Path, Path] | None = None) -> str:  # fmt: skip
+    """``ip6``: nginx listens on that IPv6 address too; ``tls`` (certificate, key):
+    and HTTPS on 443."""
     return NGINX_CONF.format(
         tmp=tmp, ip=ip, root=root, mime_types=MIME_TYPES, charset_types=CHARSET_TYPES,
         gzip=GZIP_CONF if gzip else "",
         listen6=f"        listen [{ip6}]:80;\n" if ip6 else "",
+        tls=TLS_CONF.format(ip=ip, cert=tls[0], key=tls[1]) if tls else "",
     )  # fmt: skip
 
 
@@ -142,15 +154,17 @@ def wait_answers(topo: Topology, path: str, proc: subprocess.Popen[str], timeout
 
 @contextlib.contextmanager
 def serve_nginx(
-    root: Path, tmp: Path, *, gzip: bool = False, tag: str = "ngx", ipv6: bool = False
+    root: Path, tmp: Path, *, gzip: bool = False, tag: str = "ngx", ipv6: bool = False,
+    tls: tuple[Path, Path] | None = None,
 ) -> Iterator[Nginx]:
     """nginx serving the folder ``root`` on a fresh topology (with IPv6 too: nginx then
-    listens on server_ip6 as well); stopped and removed on exit."""
+    listens on server_ip6 as well; with ``tls``, HTTPS on 443 too); stopped and removed
+    on exit."""
     require_tool("nginx")
     tmp.mkdir(parents=True, exist_ok=True)
     with veth_pair(tag, ipv6=ipv6) as topo, kernel_owns_server_ip(topo, ipv6=ipv6):
         conf = tmp / "nginx.conf"
-        conf.write_text(nginx_conf(root, tmp, topo.server_ip, gzip, topo.server_ip6))
+        conf.write_text(nginx_conf(root, tmp, topo.server_ip, gzip, topo.server_ip6, tls))
         test = subprocess.run(
             ns_exec(topo.server_ns, ["nginx", "-t", "-p", str(tmp), "-c", str(conf)]),
             capture_output=True, text=True, check=False,
@@ -178,10 +192,12 @@ def serve_nginx(
 
 class RawClient:
     """raw_http.py running in ``ns``: each `ask` sends bytes as they are, on a new
-    connection to ``host``, and returns what came back (see raw_http.py)."""
+    connection to ``host``, and returns what came back (see raw_http.py). ``tls``: the
+    connections are HTTPS to port 443, the certificate checked against that file."""
 
-    def __init__(self, ns: str, host: str) -> None:
+    def __init__(self, ns: str, host: str, tls: Path | None = None) -> None:
         self.host = host
+        self.tls = {"cafile": str(tls), "server_name": host} if tls else None
         self.proc = subprocess.Popen(
             ns_exec(ns, [sys.executable, str(RAW_CLIENT)]),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
@@ -190,7 +206,8 @@ class RawClient:
     def send(self, data: bytes, *, head: bool = False, probe: bytes | None = None,
              timeout: float = 3.0, probe_timeout: float = 1.0) -> None:  # fmt: skip
         job = {
-            "host": self.host, "port": 80, "data": base64.b64encode(data).decode(),
+            "host": self.host, "port": 443 if self.tls else 80, "tls": self.tls,
+            "data": base64.b64encode(data).decode(),
             "head": head, "timeout": timeout, "probe_timeout": probe_timeout,
             "probe": base64.b64encode(probe).decode() if probe else None,
         }  # fmt: skip
@@ -222,11 +239,12 @@ class RawClient:
 
 
 @contextlib.contextmanager
-def raw_client(topo: Topology, family: int = 4) -> Iterator[RawClient]:
-    """A raw client to the server's IPv4 address, or its IPv6 one (family 6)."""
+def raw_client(topo: Topology, family: int = 4, tls: Path | None = None) -> Iterator[RawClient]:
+    """A raw client to the server's IPv4 address, or its IPv6 one (family 6); over
+    HTTPS with ``tls`` (the certificate to trust)."""
     host = topo.server_ip6 if family == 6 else topo.server_ip
     assert host is not None, "no IPv6 on this topology"
-    client = RawClient(topo.client_ns, host)
+    client = RawClient(topo.client_ns, host, tls)
     try:
         yield client
     finally:
@@ -257,20 +275,31 @@ class SitePair:
 
 
 @contextlib.contextmanager
-def site_pair(tmp: Path, tag: str, family: int = 4) -> Iterator[SitePair]:
+def site_pair(tmp: Path, tag: str, family: int = 4, tls: bool = False) -> Iterator[SitePair]:
     """A copy of examples/site in ``tmp``, served by ``ssdk serve`` (AF_PACKET) and by
     nginx; nginx compresses only when ssdk does. ``family`` 6: both have an IPv6 address
-    too (ssdk dual stack, nginx on both) and the raw clients speak IPv6. Everything is
-    removed on exit."""
+    too (ssdk dual stack, nginx on both) and the raw clients speak IPv6. ``tls``: both
+    serve HTTPS too, with one certificate (ssdk's self-signed one for the server's
+    address), and the raw clients speak HTTPS. Everything is removed on exit."""
     require_tool("nginx")
     site = copy_site(tmp)
     bundle = build_bundle(site / "app.py", tmp / "site.ssdk")
     v6 = family == 6
-    with serve(bundle, tmp, tag=tag, ipv6=v6) as ssdk, raw_client(ssdk.topo, family) as to_ssdk:
+    pair = None
+    extra: list[str] = []
+    if tls:
+        pair = (tmp / "site.crt", tmp / "site.key")
+        write_selfsigned(pair[0], pair[1], [SERVER_IP], 2)
+        extra = ["--tls-cert", str(pair[0]), "--tls-key", str(pair[1])]
+    ca = pair[0] if pair else None
+    with (
+        serve(bundle, tmp, *extra, tag=tag, ipv6=v6) as ssdk,
+        raw_client(ssdk.topo, family, ca) as to_ssdk,
+    ):
         gz = ssdk_compresses(to_ssdk)
         with (
             serve_nginx(site / "public", tmp / "nginx", gzip=gz, tag=f"{tag}ngx",
-                        ipv6=v6) as nginx,
-            raw_client(nginx.topo, family) as to_nginx,
+                        ipv6=v6, tls=pair) as nginx,
+            raw_client(nginx.topo, family, ca) as to_nginx,
         ):  # fmt: skip
             yield SitePair(site, ssdk, nginx, to_ssdk, to_nginx, gz)

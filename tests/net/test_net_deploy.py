@@ -6,8 +6,11 @@
 # request); a code deploy (host by host: never all down at once); a release whose
 # health check fails (put back, the other hosts untouched, exit 1); `ssdk rollback`, to
 # the release before and to a named one; a held lock and an unreachable host (one line
-# naming the host). Keys are made here (ssh-keygen); everything is removed afterwards,
-# also on failure.
+# naming the host). Then HTTPS through deploy, on two hosts: the fleet file's
+# certificate and the fleet's own ticket key on each, answers byte-exact from each, a
+# TLS 1.2 session resumed across hosts, nothing re-sent, a new certificate restarting
+# host by host. Keys are made here (ssh-keygen); everything is removed afterwards, also
+# on failure.
 from __future__ import annotations
 
 import contextlib
@@ -470,3 +473,192 @@ def test_deploy_swap_restart_fail_rollback(rig: Rig) -> None:
     assert proc.stdout.count(f"serving {v3}") == 3 and proc.stdout.count("1 worker") == 3
     print("\ndeploy measurements:", json.dumps(measured, indent=1))
     (rig.tmp.parent / "deploy-measured.json").write_text(json.dumps(measured, indent=1))
+
+
+# HTTPS through deploy: the fleet file's certificate, key and the fleet's own ticket
+# key go to each host's tls/ folder, and the serve command takes them. Two hosts: each
+# answers HTTPS byte-exact; a TLS 1.2 session begun on one is resumed on the other (the
+# shared ticket key does that: without it each server has a random key of its own); a
+# deploy with the same files sends none of them; a new certificate restarts each host
+# (a swap could not load it) and the old one's files go.
+
+NAME = "site.test"
+
+# Resumes on host 2 the TLS 1.2 session begun on host 1 (in 1.2 the ticket comes in
+# the handshake); prints what each answered and whether the server took the ticket.
+CROSS_RESUME = r"""
+import hashlib, json, socket, ssl, sys
+ca, name, first_ip, second_ip = sys.argv[1:5]
+ctx = ssl.create_default_context(cafile=ca)
+ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+def fetch(ip, session):
+    raw = socket.create_connection((ip, 443), timeout=20)
+    s = ctx.wrap_socket(raw, server_hostname=name, session=session)
+    s.sendall(f"GET / HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n".encode())
+    data = bytearray()
+    while chunk := s.recv(65536):
+        data += chunk
+    seen = (s.session, s.version(), s.session_reused)
+    s.close()
+    head, _, body = bytes(data).partition(b"\r\n\r\n")
+    return seen, head.split(b"\r\n")[0].decode(), hashlib.sha256(body).hexdigest()
+a, status_a, sha_a = fetch(first_ip, None)
+b, status_b, sha_b = fetch(second_ip, a[0])
+print(json.dumps({"status": [status_a, status_b], "sha": [sha_a, sha_b],
+                  "version": [a[1], b[1]], "first_resumed": a[2], "resumed": b[2]}))
+"""
+
+
+@dataclass
+class TlsRig:
+    lan: Lan
+    tmp: Path
+    project: Path
+    fleet: Path
+    roots: list[Path]
+    cert: Path
+    key: Path
+    bodies: dict[str, bytes]
+
+    def ssdk(self, *argv: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "ssdk", *argv, "--fleet", str(self.fleet)]
+        t0 = time.monotonic()
+        proc = subprocess.run(ns_exec(self.lan.client_ns, cmd), cwd=self.tmp, env=_env(self.tmp),
+                              capture_output=True, text=True, timeout=900, check=False)  # fmt: skip
+        print(f"$ ssdk {' '.join(argv)} ({time.monotonic() - t0:.2f} s, exit {proc.returncode})")
+        print(proc.stdout + proc.stderr, end="")
+        return proc
+
+    def client(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(ns_exec(self.lan.client_ns, argv), capture_output=True, text=True,
+                              timeout=120, check=False)  # fmt: skip
+
+    def curl(self, host: int, out: Path, paths: list[str]) -> None:
+        """Every path from host i over HTTPS (one connection), verified against the
+        certificate as the only authority; each body byte-exact."""
+        ip = self.lan.hosts[host].data_ip
+        argv = ["curl", "-sS", "--fail", "--max-time", "60", "--cacert", str(self.cert),
+                "--resolve", f"{NAME}:443:{ip}", "-w", "%{ssl_verify_result}\n"]  # fmt: skip
+        out.mkdir(parents=True, exist_ok=True)
+        for i, p in enumerate(paths):
+            argv += ["-o", str(out / str(i)), f"https://{NAME}{p}"]
+        proc = self.client(argv)
+        assert proc.returncode == 0, f"curl from h{host + 1}: {proc.stderr}"
+        assert set(proc.stdout.split()) == {"0"}, proc.stdout  # the chain verified
+        for i, p in enumerate(paths):
+            got = (out / str(i)).read_bytes()
+            assert got == self.bodies[p], (host, p, len(got), len(self.bodies[p]))
+
+    def tls_folder(self, host: int) -> dict[str, tuple[int, int, int]]:
+        """Host i's tls/ folder: name -> (inode, mtime ns, mode)."""
+        folder = self.roots[host] / "tls"
+        return {
+            p.name: (st.st_ino, st.st_mtime_ns, st.st_mode & 0o777)
+            for p in sorted(folder.iterdir())
+            for st in [p.stat()]
+        }
+
+
+@pytest.fixture
+def tls_rig(tmp_path: Path) -> Iterator[TlsRig]:
+    from ssdk.core.runtime.tls import write_selfsigned
+
+    _need_tools()
+    if shutil.which("curl") is None:
+        pytest.skip("curl is missing")
+    with lan("deploytls", hosts=2) as net, _sshd(tmp_path, net):
+        project = tmp_path / "site"
+        project.mkdir()
+        (project / "pyproject.toml").write_text(
+            '[project]\nname = "site"\n[tool.ssdk]\napp = "app.py"\n'
+        )
+        (project / "app.py").write_text(APP_PY)
+        bodies = write_version(project, 1)
+        cert, key = tmp_path / "keys" / "site.crt", tmp_path / "keys" / "site.key"
+        write_selfsigned(cert, key, [NAME, *(h.data_ip for h in net.hosts)], 2)
+        roots = [tmp_path / "hosts" / f"h{i}" for i in range(1, 3)]
+        hosts = "".join(
+            f'[[host]]\nname = "h{i}"\nssh = "root@{h.mgmt_ip}:22"\niface = "{h.data_if}"\n'
+            f'ip = "{h.data_ip}/15"\nroot = "{roots[i - 1]}"\n\n'
+            for i, h in enumerate(net.hosts, 1)
+        )
+        fleet = tmp_path / "fleet.toml"
+        fleet.write_text(
+            '[fleet]\nbackend = "af_packet"\nservice = "process"\n'
+            'identity = "keys/id_ed25519"\nknown_hosts = "keys/known_hosts"\n'
+            f'python = "{sys.executable}"\nhealth_timeout = 15\n'
+            'tls_cert = "keys/site.crt"\ntls_key = "keys/site.key"\n\n' + hosts
+        )
+        try:
+            yield TlsRig(net, tmp_path, project, fleet, roots, cert, key, bodies)
+        finally:
+            _stop_services(roots)
+
+
+def test_deploy_carries_tls_files_and_shares_the_ticket_key(tls_rig: TlsRig) -> None:
+    rig = tls_rig
+    ips = [h.data_ip for h in rig.lan.hosts]
+    made = rig.tmp / "keys" / "fleet.ticket.key"
+    assert not made.exists()
+
+    # 1. The first deploy writes the fleet's ticket key and sends each host its files.
+    proc = rig.ssdk("deploy", str(rig.project))
+    _ok(proc, "first deploy")
+    assert f"wrote the fleet's session-ticket key to {made}" in proc.stdout
+    assert len(made.read_bytes()) == 64 and made.stat().st_mode & 0o777 == 0o600
+    assert proc.stdout.count("TLS files: sent 3, had 0") == 2, proc.stdout
+    local = {p: hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in (rig.cert, rig.key, made)}
+    want = {f"{local[rig.cert]}.crt": 0o644, f"{local[rig.key]}.key": 0o600,
+            f"{local[made]}.ticket": 0o600}  # fmt: skip
+    for i, root in enumerate(rig.roots):
+        files = rig.tls_folder(i)
+        assert {n: m for n, (_, _, m) in files.items()} == want, files
+        assert (root / "tls").stat().st_mode & 0o777 == 0o700
+        assert (root / "tls" / f"{local[made]}.ticket").read_bytes() == made.read_bytes()
+        serve = (root / "bin" / "serve").read_text()
+        assert f"--tls-ticket-key {root}/tls/{local[made]}.ticket" in serve, serve
+        assert "--tls-port 443" in serve
+
+    # 2. HTTPS from each host, byte-exact (the health check stayed on HTTP).
+    for i in range(2):
+        rig.curl(i, rig.tmp / f"got{i}", ["/", BIG, "/"])
+
+    # 3. A TLS 1.2 session begun on h1 resumes on h2: the hosts share the ticket key.
+    proc = rig.client([sys.executable, "-c", CROSS_RESUME, str(rig.cert), NAME, *ips])
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout)
+    assert res["status"] == ["HTTP/1.1 200 OK"] * 2, res
+    assert res["sha"] == [hashlib.sha256(rig.bodies["/"]).hexdigest()] * 2, res
+    assert res["version"] == ["TLSv1.2"] * 2, res
+    assert not res["first_resumed"] and res["resumed"], res
+    # And the other way round.
+    proc = rig.client([sys.executable, "-c", CROSS_RESUME, str(rig.cert), NAME, *ips[::-1]])
+    assert proc.returncode == 0 and json.loads(proc.stdout)["resumed"], proc.stdout + proc.stderr
+
+    # 4. The same files again: none is sent, none rewritten, nothing restarts.
+    before = [rig.tls_folder(i) for i in range(2)]
+    proc = rig.ssdk("deploy", str(rig.project))
+    _ok(proc, "second deploy")
+    assert proc.stdout.count("TLS files: sent 0, had 3") == 2, proc.stdout
+    assert proc.stdout.count("already serves") == 2 and "restarted" not in proc.stdout
+    assert [rig.tls_folder(i) for i in range(2)] == before
+
+    # 5. A new certificate (and key): the same release, but a new serve command, so each
+    # host restarts, one at a time behind the health check, and serves the new one; the
+    # old certificate's files are removed, the ticket key stays.
+    from ssdk.core.runtime.tls import write_selfsigned
+
+    write_selfsigned(rig.cert, rig.key, [NAME, *ips], 2)
+    proc = rig.ssdk("deploy", str(rig.project))
+    _ok(proc, "certificate deploy")
+    assert proc.stdout.count("TLS files: sent 2, had 1") == 2, proc.stdout
+    assert proc.stdout.count("its serve command changes") == 2, proc.stdout
+    assert proc.stdout.count("restarted on") == 2 and "canary: h1" in proc.stdout, proc.stdout
+    new = {p: hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in (rig.cert, rig.key)}
+    for i in range(2):
+        assert set(rig.tls_folder(i)) == {
+            f"{new[rig.cert]}.crt", f"{new[rig.key]}.key", f"{local[made]}.ticket"
+        }
+        rig.curl(i, rig.tmp / f"new{i}", ["/", BIG])  # verified by the new certificate
+    proc = rig.client([sys.executable, "-c", CROSS_RESUME, str(rig.cert), NAME, *ips])
+    assert proc.returncode == 0 and json.loads(proc.stdout)["resumed"], proc.stdout + proc.stderr

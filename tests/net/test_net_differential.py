@@ -21,7 +21,7 @@ import re
 import sys
 import zlib
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -212,14 +212,15 @@ def view(req: Req, answer: Mapping[str, Any]) -> dict[str, Any]:
     allow = header(answer, "allow")
     out["allow"] = tuple(sorted({m.strip().upper() for m in allow.split(",")})) if allow else None
     location = header(answer, "location")
-    out["location"] = absolute(req, location) if location else None
+    out["location"] = absolute(req, location, answer.get("scheme", "http")) if location else None
     out["range"] = header(answer, "content-range")
     return out
 
 
-def absolute(req: Req, location: str) -> str:
-    """A Location resolved against the request's URL, without a default port."""
-    parts = urlsplit(urljoin(f"http://{authority(req)}/", location))
+def absolute(req: Req, location: str, scheme: str = "http") -> str:
+    """A Location resolved against the request's URL (``scheme``: how it was asked),
+    without a default port."""
+    parts = urlsplit(urljoin(f"{scheme}://{authority(req)}/", location))
     default = {"http": 80, "https": 443}.get(parts.scheme)
     try:
         port = parts.port
@@ -650,8 +651,18 @@ class Pair:
         got = self.validators.get((server, req.path or ""), {})
         return {ETAG: got.get(ETAG, NO_ETAG), LAST_MODIFIED: got.get(LAST_MODIFIED, OLD_DATE)}
 
+    def adapt(self, req: Req) -> Req:
+        """The request as a client of this pair's scheme writes it: over HTTPS, the
+        server's address with HTTP's port (in Host, in an absolute target) names HTTPS's."""
+        if not self.both.to_ssdk.tls:
+            return req
+        old, new = HOST + b":80", HOST + b":443"
+        return replace(req, target=req.target.replace(old, new),
+                       lines=tuple(line.replace(old, new) for line in req.lines))  # fmt: skip
+
     def ask(self, req: Req) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Send ``req`` to both at once; their answers (ssdk's, nginx's)."""
+        """Send ``req`` (adapted: callers compare with what adapt gives) to both at
+        once; their answers (ssdk's, nginx's)."""
         clients = (("ssdk", self.both.to_ssdk), ("nginx", self.both.to_nginx))
         for name, client in clients:
             client.send(req.wire(self.subst(name, req)), head=req.head, probe=PROBE)
@@ -669,15 +680,17 @@ class Pair:
                     got[LAST_MODIFIED] = lm.encode("latin-1")
 
 
-# Every test runs over IPv4 and again over IPv6 (ssdk dual stack, nginx listening on
-# both; the requests are the same bytes, Host included): the HTTP answers must not
-# depend on the family.
-@pytest.fixture(scope="module", params=[4, 6], ids=["ipv4", "ipv6"])
+# Every test runs over IPv4, again over IPv6 (ssdk dual stack, nginx listening on both;
+# the requests are the same bytes, Host included), and again over HTTPS (IPv4, one
+# certificate for both): the HTTP answers must not depend on the family or on TLS.
+@pytest.fixture(scope="module", params=[(4, False), (6, False), (4, True)],
+                ids=["ipv4", "ipv6", "https"])  # fmt: skip
 def pair(
     net_ready: None, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[Pair]:
-    family: int = request.param
-    with site_pair(tmp_path_factory.mktemp("differential"), f"diff{family}", family) as both:
+    family, tls = request.param
+    tag = f"diff{family}{'s' if tls else ''}"
+    with site_pair(tmp_path_factory.mktemp("differential"), tag, family, tls) as both:
         p = Pair(both)
         p.learn_validators()
         yield p
@@ -685,6 +698,7 @@ def pair(
 
 def compare(pair: Pair, req: Req) -> tuple[set[str], list[str], str]:
     """Ask both; return (differing fields not allowed, entries that applied, a report)."""
+    req = pair.adapt(req)
     a, b = pair.ask(req)
     va, vb = view(req, a), view(req, b)
     diff = differing(va, vb)
@@ -712,7 +726,7 @@ def test_every_known_difference_is_in_the_docs() -> None:
 
 @pytest.mark.parametrize("entry", KNOWN, ids=[k.name for k in KNOWN])
 def test_each_known_difference_still_occurs(pair: Pair, entry: Known) -> None:
-    req = entry.example
+    req = pair.adapt(entry.example)
     assert entry.applies(req), f"{entry.name}: its example is not a request it applies to"
     a, b = pair.ask(req)
     diff = differing(view(req, a), view(req, b))

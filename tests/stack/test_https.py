@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,8 +13,9 @@ from harness import Peer, Seg, Site, Stack, get, parse_response, serving_app
 from test_dynamic_loop import BIG
 from test_dynamic_loop import make_app as make_dyn_app
 from test_swap import version
-from tls_peer import TLS_PORT, TlsPeer, client_context, make_cert, records_of
+from tls_peer import TLS_PORT, GnutlsClient, TlsPeer, client_context, make_cert, records_of
 
+from ssdk.core.runtime.engine import lib
 from ssdk.core.runtime.tls import TlsServer
 
 
@@ -217,3 +219,106 @@ def test_dynamic_routes_over_tls(tls_server: TlsServer) -> None:
         got = json.loads(parse_response(raw)[0].body)
         assert got == {"q": "tls", "len": len(body), "sum": sum(body) % 65536}
         assert s.stats()["tls_records_in"] >= 3
+
+
+def gnutls_peer(s: Stack, sport: int) -> tuple[Peer, GnutlsClient]:
+    """GnuTLS's client, TLS 1.3, through a peer on the TLS port, handshake done."""
+    peer = Peer(s, sport=sport, dport=TLS_PORT)
+    peer.connect()
+    g = GnutlsClient("NORMAL:-VERS-ALL:+VERS-TLS1.3")
+    g.give(b"")
+    for _ in range(20):
+        data = g.take()
+        if data:
+            peer.request(data)
+        peer.drain()
+        new = bytes(peer.stream[peer.read_at :])
+        peer.read_at = len(peer.stream)
+        if new:
+            g.give(new)
+        if g.done and not data and not new:
+            return peer, g
+    raise AssertionError("the handshake did not finish")
+
+
+def test_client_key_update_is_answered_before_our_next_record(
+    tstack: Stack, site: Site
+) -> None:
+    """RFC 8446 4.6.3: a KeyUpdate with update_requested is answered with ours before
+    our next application data, which is sealed with the next keys: GnuTLS moves its read
+    keys at our KeyUpdate and opens the answer with them."""
+    peer, g = gnutls_peer(tstack, 44000)
+    for round in range(3):  # three generations
+        assert lib.tls_test_client_key_update(g.t, 1) == 0
+        peer.request(g.take())
+        peer.request(g.send(get("/a")))
+        peer.drain()
+        new = bytes(peer.stream[peer.read_at :])
+        peer.read_at = len(peer.stream)
+        recs = records_of(new)
+        assert recs[0] == (23, 5 + 1 + 16), recs  # our KeyUpdate: 5 bytes, type, tag
+        g.give(new)
+        got = g.recv()
+        assert isinstance(got, bytes), got
+        assert parse_response(got)[0].body == site.bodies["/a"][1], round
+
+
+def test_client_close_notify_is_answered_and_closed(tstack: Stack) -> None:
+    tp = TlsPeer(tstack)
+    tp.handshake()
+    one_response(tp, get("/a"))
+    with pytest.raises(ssl.SSLWantReadError):
+        tp.client.obj.unwrap()  # sends close_notify, waits for ours
+    tp.pump()
+    assert tp.peer.fin
+    tp.client.obj.unwrap()  # ours came: a clean close both ways
+
+
+def test_the_certificate_is_picked_by_server_name(site: Site, tmp_path: Path) -> None:
+    """Several pairs (virtual hosts): each client gets the certificate of the name it
+    asks for, and the first pair when it names none."""
+    pairs = [make_cert(tmp_path, "a.test"), make_cert(tmp_path, "b.test")]
+    server = TlsServer(pairs)
+    s = Stack(site.blob, tls_port=TLS_PORT)
+    try:
+        s.engine.use_tls(server)
+        for port, name, want in ((45000, "b.test", 1), (45001, "a.test", 0), (45002, None, 0)):
+            tp = TlsPeer(s, server_name=name, sport=port)
+            tp.handshake()
+            got = tp.client.obj.getpeercert(binary_form=True)
+            assert got == ssl.PEM_cert_to_DER_cert(pairs[want][0].read_text()), name
+            raw, _ = one_response(tp, get("/a"))
+            assert parse_response(raw)[0].status == 200
+    finally:
+        s.close()
+
+
+def test_handshakes_at_once_are_bounded_by_the_syn_backlog(
+    site: Site, tls_server: TlsServer
+) -> None:
+    """Each handshake holds a GnuTLS session: no more run at once than half-open
+    connections may be (2 here); the next is refused with a FIN, and once one is done a
+    new one is taken again."""
+    s = Stack(site.blob, tls_port=TLS_PORT, syn_backlog=2)
+    try:
+        s.engine.use_tls(tls_server)
+        waiting = [TlsPeer(s, sport=46000 + i) for i in range(3)]
+        for tp in waiting:
+            tp.peer.connect()
+            tp.client.step()
+            tp.peer.request(tp.client.take())  # a ClientHello, then nothing more
+        st = s.stats()
+        assert st["tls_handshakes_in_use"] == 2 and st["tls_handshake_failed"] == 1, st
+        assert not waiting[0].peer.fin and waiting[2].peer.fin
+        for tp in waiting[:2]:  # those two finish, and their sessions go
+            tp.peer.drain()
+            for _ in range(5):
+                tp.client.give(bytes(tp.peer.stream[tp.fed :]))
+                tp.fed = len(tp.peer.stream)
+                tp.client.step()
+                tp.pump()
+        later = TlsPeer(s, sport=46010)
+        later.handshake()
+        assert s.stats()["tls_handshakes"] == 3
+    finally:
+        s.close()

@@ -11,10 +11,10 @@ from pathlib import Path
 from harness import Peer, Stack
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tls"))
-from tls_helpers import Client, client_context, make_cert  # noqa: E402
+from tls_helpers import Client, GnutlsClient, client_context, make_cert  # noqa: E402
 
 TLS_PORT = 443
-__all__ = ["TLS_PORT", "TlsPeer", "client_context", "make_cert", "records_of"]
+__all__ = ["TLS_PORT", "GnutlsClient", "TlsPeer", "client_context", "make_cert", "records_of"]
 
 
 def records_of(data: bytes) -> list[tuple[int, int]]:

@@ -75,3 +75,24 @@ def test_rollback_goes_to_the_release_before_the_current_one() -> None:
     s.current = "content"
     s.releases.pop("old")
     assert _previous(s) is None
+
+
+def test_a_new_serve_command_restarts_instead_of_swapping(tmp_path: Path) -> None:
+    """A host whose bin/serve command changes (a new certificate, another port) cannot
+    take it by a swap: it is restarted by batch, even when the release is the same."""
+    hs = hosts(tmp_path, 3)
+    rs = [remote(h, "old", 10 + i) for i, h in enumerate(hs)]
+    for r in rs:
+        assert r.state is not None
+        r.state.serve_script = "#!/bin/sh\nexec serve --tls-cert /r/tls/aaaa.crt\n"
+        r.want_line = "exec serve --tls-cert /r/tls/aaaa.crt"
+    rs[1].want_line = "exec serve --tls-cert /r/tls/bbbb.crt"
+    p = plan(rs, "content", "c1", canary=1, batch=1)
+    assert names(p.swap) == ["h1", "h3"] and [names(b) for b in p.restart] == [["h2"]]
+    assert rs[1].new_command() and not rs[0].new_command()
+    # The same release, already current and serving: only the new command restarts.
+    for r in rs:
+        assert r.state is not None
+        r.state.current = r.state.serving = "content"
+    p = plan(rs, "content", "c1", canary=1, batch=1)
+    assert names(p.same) == ["h1", "h3"] and [names(b) for b in p.restart] == [["h2"]]

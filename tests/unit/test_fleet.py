@@ -5,6 +5,7 @@
 # `ssdk serve` line of a host. No host is reached here.
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -14,8 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from ssdk.cli import app
-from ssdk.tools.fleet import FleetError, load_fleet
-from ssdk.tools.host import SUPERVISE, serve_script, systemd_unit
+from ssdk.tools.fleet import FleetError, load_fleet, make_ticket_key
+from ssdk.tools.host import SUPERVISE, serve_line, serve_script, systemd_unit, tls_files
 from ssdk.tools.release import release_ids
 
 CI = os.environ.get("CI") == "true"
@@ -78,8 +79,8 @@ BAD = [
     ('ip = "198.18.2.11/15"', 'ip = "198.18.2.11"', ["host 'h1'", "'ip'", "prefix"]),
     ('ip = ["198.18.2.12/15"]', 'ip = ["198.18.2.12/15", "198.18.2.13/15"]', ["'h2'", "'ip'"]),
     ('iface = "eth1"\nip = "198.18.2.11/15"', 'ip = "198.18.2.11/15"', ["'iface'", "missing"]),
-    ('workers = 2', 'workers = 0', ["host 'h2'", "'workers'"]),
-    ('workers = 2', 'wrokers = 2', ["host 'h2'", "'wrokers'", "not a fleet key"]),
+    ("workers = 2", "workers = 0", ["host 'h2'", "'workers'"]),
+    ("workers = 2", "wrokers = 2", ["host 'h2'", "'wrokers'", "not a fleet key"]),
     ('backend = "af_xdp"', 'backend = "tap"', ["host 'h2'", "'backend'", "af_packet"]),
     ('identity = "keys/id_ed25519"', 'identity = "keys/nope"', ["'identity'", "not a file"]),
     ('known_hosts = "keys/known_hosts"\n', "", ["'known_hosts'", "missing"]),
@@ -87,9 +88,9 @@ BAD = [
     ('root = "/srv/ssdk-h1"', 'root = "srv"', ["host 'h1'", "'root'", "absolute"]),
     ('name = "h2"', 'name = "h1"', ["host 'h1'", "'name'", "also"]),
     ('ip = ["198.18.2.12/15"]', 'ip = ["198.18.2.11/15"]', ["'ip'", "198.18.2.11", "also"]),
-    ('[fleet]', '[fleet]\nname = "x"', ["[fleet]", "'name'", "[[host]]"]),
-    ('[fleet]', '[fleets]\n[fleet]', ["unknown table", "fleets"]),
-    ('workers = 2', 'serve = ["--ip", "1.2.3.4/8"]', ["'serve'", "--ip"]),
+    ("[fleet]", '[fleet]\nname = "x"', ["[fleet]", "'name'", "[[host]]"]),
+    ("[fleet]", "[fleets]\n[fleet]", ["unknown table", "fleets"]),
+    ("workers = 2", 'serve = ["--ip", "1.2.3.4/8"]', ["'serve'", "--ip"]),
     ('health = "/healthz"', 'health = "/healthz"\n[', ["not valid TOML"]),
 ]
 
@@ -174,3 +175,147 @@ def test_systemd_unit_verifies(tmp_path: Path) -> None:
                           timeout=60)  # fmt: skip
     bad = [x for x in (proc.stdout + proc.stderr).splitlines() if "ssdk-test.service" in x]
     assert proc.returncode == 0 and not bad, proc.stdout + proc.stderr
+
+
+# HTTPS keys: certificates and keys (one or a list), the port, the fleet's ticket key.
+
+TLS = GOOD.replace(
+    'health = "/healthz"\n',
+    'health = "/healthz"\ntls_cert = "keys/site.crt"\ntls_key = "keys/site.key"\n',
+    1,
+)
+
+
+def tls_fleet(tmp_path: Path, text: str = TLS) -> Path:
+    from ssdk.core.runtime.tls import write_selfsigned
+
+    path = fleet_file(tmp_path, text)
+    keys = tmp_path / "keys"
+    write_selfsigned(keys / "site.crt", keys / "site.key", ["site.test"], 2)
+    write_selfsigned(keys / "blog.crt", keys / "blog.key", ["blog.test"], 2)
+    (keys / "short.ticket").write_bytes(b"x" * 32)
+    return path
+
+
+def test_tls_keys_resolve_and_the_fleet_gets_one_ticket_key(tmp_path: Path) -> None:
+    text = TLS.replace("workers = 2", "workers = 2\ntls_port = 8443")
+    fleet = load_fleet(tls_fleet(tmp_path, text))
+    h1, h2 = fleet.hosts
+    keys = tmp_path / "keys"
+    assert h1.tls == h2.tls == ((keys / "site.crt", keys / "site.key"),)
+    assert (h1.tls_port, h2.tls_port) == (443, 8443)
+    # No tls_ticket_key: the fleet's own, beside the fleet file, the same for both.
+    made = keys / "fleet.ticket.key"
+    assert h1.tls_ticket_key == h2.tls_ticket_key == made == fleet.ticket_key_to_make
+    assert not made.exists()  # reading the fleet file writes nothing
+    assert make_ticket_key(fleet) == made
+    assert len(made.read_bytes()) == 64 and made.stat().st_mode & 0o777 == 0o600
+    key = made.read_bytes()
+    assert make_ticket_key(fleet) is None and made.read_bytes() == key  # made once
+    # A key of the user's: used as it is, nothing to make.
+    (keys / "mine.key").write_bytes(key)
+    mine = load_fleet(tls_fleet(tmp_path, TLS.replace(
+        'tls_key = "keys/site.key"', 'tls_key = "keys/site.key"\ntls_ticket_key = "keys/mine.key"'
+    )))  # fmt: skip
+    assert mine.ticket_key_to_make is None and mine.hosts[1].tls_ticket_key == keys / "mine.key"
+    # Several names: lists, paired in order.
+    pairs = 'tls_cert = ["keys/site.crt", "keys/blog.crt"]\n'
+    pairs += 'tls_key = ["keys/site.key", "keys/blog.key"]'
+    two = load_fleet(tls_fleet(tmp_path, TLS.replace(
+        'tls_cert = "keys/site.crt"\ntls_key = "keys/site.key"', pairs
+    )))  # fmt: skip
+    assert [c.name for c, _ in two.hosts[0].tls] == ["site.crt", "blog.crt"]
+    assert [k.name for _, k in two.hosts[0].tls] == ["site.key", "blog.key"]
+    # No certificates: no HTTPS, no key.
+    plain = load_fleet(fleet_file(tmp_path, GOOD))
+    assert plain.ticket_key_to_make is None and not plain.hosts[0].tls
+    assert plain.hosts[0].tls_ticket_key is None
+
+
+TLS_BAD = [
+    ('tls_key = "keys/site.key"\n', "", ["host 'h1'", "'tls_key'", "missing"]),
+    ('tls_cert = "keys/site.crt"\n', "", ["'tls_cert'", "missing"]),
+    ('tls_cert = "keys/site.crt"', 'tls_cert = "keys/none.crt"', ["'tls_cert'", "not a file"]),
+    ('tls_cert = "keys/site.crt"', "tls_cert = 5", ["'tls_cert'", "path"]),
+    ('tls_cert = "keys/site.crt"', "tls_cert = []", ["'tls_cert'", "path"]),
+    (
+        'tls_cert = "keys/site.crt"',
+        'tls_cert = ["keys/site.crt", "keys/blog.crt"]',
+        ["'tls_key'", "1 file for 2"],
+    ),
+    ('tls_key = "keys/site.key"', 'tls_key = "keys/blog.key"', ["tls_cert/tls_key", "match"]),
+    ('tls_key = "keys/site.key"', 'tls_key = "keys/known_hosts"', ["tls_cert/tls_key"]),
+    ("workers = 2", "workers = 2\ntls_port = 80", ["host 'h2'", "'tls_port'", "port of its own"]),
+    ("workers = 2", "workers = 2\ntls_port = 70000", ["host 'h2'", "'tls_port'", "1..65535"]),
+    ("workers = 2", 'workers = 2\ntls_port = "443"', ["host 'h2'", "'tls_port'"]),
+    (
+        'tls_key = "keys/site.key"',
+        'tls_key = "keys/site.key"\ntls_ticket_key = "keys/short.ticket"',
+        ["'tls_ticket_key'", "64 bytes"],
+    ),
+    (
+        'tls_key = "keys/site.key"',
+        'tls_key = "keys/site.key"\ntls_ticket_key = ["keys/x"]',
+        ["'tls_ticket_key'", "a file's path"],
+    ),
+    (
+        "workers = 2",
+        'workers = 2\ntls_ticket_key = "keys/site.key"',
+        ["host 'h2'", "'tls_ticket_key'", "host 'h1'", "one ticket key"],
+    ),
+    ("workers = 2", 'workers = 2\nserve = ["--tls-cert", "x.crt"]', ["'serve'", "--tls-cert"]),
+    ("workers = 2", 'workers = 2\nserve = ["--tls-port=8443"]', ["'serve'", "tls_port"]),
+]
+# Without certificates: the other HTTPS keys mean nothing, and are refused.
+PLAIN_BAD = [
+    ("workers = 2", "workers = 2\ntls_port = 8443", ["host 'h2'", "'tls_port'", "tls_cert"]),
+    (
+        'health = "/healthz"',
+        'health = "/healthz"\ntls_ticket_key = "keys/known_hosts"',
+        ["[fleet]", "'tls_ticket_key'", "certificates"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "words"), TLS_BAD + PLAIN_BAD)
+def test_wrong_tls_keys_are_refused_in_one_line(
+    tmp_path: Path, old: str, new: str, words: list[str]
+) -> None:
+    base = TLS if (old, new, words) in TLS_BAD else GOOD
+    assert old in base
+    path = tls_fleet(tmp_path, base.replace(old, new, 1))
+    with pytest.raises(FleetError) as e:
+        load_fleet(path)
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith(f"{path}: "), msg
+    for w in words:
+        assert w in msg, (w, msg)
+    res = CliRunner().invoke(app, ["deploy", "--fleet", str(path)])
+    assert res.exit_code == 2 and words[0] in res.output, res.output
+
+
+def test_serve_script_names_the_tls_files_by_their_hash(tmp_path: Path) -> None:
+    fleet = load_fleet(tls_fleet(tmp_path))
+    make_ticket_key(fleet)
+    h1 = fleet.hosts[0]
+    keys = tmp_path / "keys"
+    files = tls_files(h1)
+    sha = {f.local.name: hashlib.sha256(f.local.read_bytes()).hexdigest()[:16] for f in files}
+    assert [(f.name, f.mode) for f in files] == [
+        (f"{sha['site.crt']}.crt", "644"),
+        (f"{sha['site.key']}.key", "600"),
+        (f"{sha['fleet.ticket.key']}.ticket", "600"),
+    ]
+    tls = "/srv/ssdk-h1/tls/"
+    line = serve_line(serve_script(h1, "abc", ["--cc", "bbr"]))
+    assert line is not None
+    assert (
+        f"--tls-cert {tls}{sha['site.crt']}.crt --tls-key {tls}{sha['site.key']}.key "
+        f"--tls-port 443 --tls-ticket-key {tls}{sha['fleet.ticket.key']}.ticket --cc bbr"
+    ) in line
+    # The command does not name the release; a new certificate makes a new command.
+    assert serve_line(serve_script(h1, "other", ["--cc", "bbr"])) == line
+    from ssdk.core.runtime.tls import write_selfsigned
+
+    write_selfsigned(keys / "site.crt", keys / "site.key", ["site.test"], 2)
+    assert serve_line(serve_script(h1, "abc", ["--cc", "bbr"])) != line

@@ -394,6 +394,8 @@ uint32_t https_out_una(const struct ssdk_engine *e, const struct tcb *c);
 uint32_t https_out_end(const struct ssdk_engine *e, const struct tcb *c);
 void https_out_write(struct ssdk_engine *e, struct tcb *c, uint32_t end);
 void https_out_close(struct ssdk_engine *e, struct tcb *c);
+int  https_peer_closed(const struct ssdk_engine *e, const struct tcb *c);
+void https_check(const struct ssdk_engine *e, const struct tcb *c);
 
 static inline int conn_tls(const struct tcb *c) { return c->lport == TCP_PORT_TLS; }
 
@@ -450,6 +452,12 @@ static inline void out_close(struct ssdk_engine *e, struct tcb *c)
         https_out_close(e, c);
     else
         tcp_close(&e->tcp, c);
+}
+
+/* The peer sends nothing more: its FIN came, or on the TLS port its close_notify. */
+static inline int peer_done(const struct ssdk_engine *e, const struct tcb *c)
+{
+    return (c->flags & TF_PEER_FIN) || (conn_tls(c) && https_peer_closed(e, c));
 }
 
 /* serve.c: body bytes of the request being read, as they come (0 when none is). */

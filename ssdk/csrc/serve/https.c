@@ -63,6 +63,10 @@ enum link_phase {
                                  beyond what is laid out */
 };
 
+#define LF_CLOSING     0x01  /* HTTP closed: close_notify and FIN once all is laid out */
+#define LF_PEER_CLOSED 0x02  /* the client's close_notify came: it writes no more */
+#define LF_NOTIFIED    0x04  /* our close_notify is laid out (it goes once) */
+
 /* One connection's TLS side, at its control block's index (e->tls_links). */
 struct tls_link {
     struct tls_conn tc;       /* keys, sequence numbers, secrets, what is owed (tls/) */
@@ -76,7 +80,7 @@ struct tls_link {
     uint32_t p_laid;          /* ... laid out in records up to */
     uint16_t rec_plain;       /* plaintext bytes a record carries (one fills a segment) */
     uint8_t  phase;           /* enum link_phase */
-    uint8_t  closing;         /* HTTP closed: close_notify and FIN once all is laid out */
+    uint8_t  lflags;          /* LF_* */
     uint8_t  run0, nrun;      /* the runs out, a ring, oldest first */
     uint8_t  ctrl_len;        /* bytes of control records in ctrl (one run at a time) */
     uint8_t  ctrl[TLS_CTRL_CAP];
@@ -245,25 +249,24 @@ void https_in_discard(struct ssdk_engine *e, struct tcb *c)
 
 /* ---- laying out TCP's stream ---------------------------------------------------- */
 
-static struct tls_run *run_push(struct tcp *t, struct tcb *c, struct tls_link *l, uint8_t kind,
-                                uint32_t len)
+/* len more bytes of TCP's stream, made as kind says. */
+static struct tls_run *run_push(struct tcb *c, struct tls_link *l, uint8_t kind, uint32_t len)
 {
     SSDK_ASSERT(l->nrun < TLS_RUNS);
     struct tls_run *r = &l->run[(l->run0 + l->nrun++) % TLS_RUNS];
     *r = (struct tls_run){.kind = kind, .c0 = c->snd.end, .c1 = c->snd.end + len};
-    (void)t;
     tcp_write_stream(c, r->c1);
     return r;
 }
 
 /* The handshake's bytes GnuTLS made since the last call go out as a run. */
-static void hs_lay(struct ssdk_engine *e, struct tcb *c, struct tls_link *l)
+static void hs_lay(struct tcb *c, struct tls_link *l)
 {
     const uint8_t *p;
     uint32_t have = (uint32_t)tls_hs_pending(l->hs, &p);
     uint32_t laid = c->snd.end - l->hs_seq;
     if (have > laid && l->nrun < TLS_RUNS)
-        run_push(&e->tcp, c, l, RUN_HS, have - laid);
+        run_push(c, l, RUN_HS, have - laid);
 }
 
 /* What tls_conn_output owes (our KeyUpdate, close_notify, an alert), sealed now into
@@ -276,18 +279,21 @@ static void ctrl_lay(struct ssdk_engine *e, struct tcb *c, struct tls_link *l)
         return;
     if ((l->tc.pending & TLS_PEND_KEY_UPDATE) && c->snd.una != c->snd.end)
         return;
+    uint8_t owed = l->tc.pending;
     int n = tls_conn_output(&l->tc, l->ctrl, sizeof(l->ctrl));
     if (n <= 0)
         return;
+    if (owed & TLS_PEND_CLOSE_NOTIFY)
+        l->lflags |= LF_NOTIFIED;
     l->ctrl_len = (uint8_t)n;
-    run_push(&e->tcp, c, l, RUN_CTRL, (uint32_t)n);
+    run_push(c, l, RUN_CTRL, (uint32_t)n);
     stats(e)->tls_records_sealed++;
 }
 
 /* HTTP's stream written past what is laid out becomes one run of records, once nothing
  * owed goes before it (a KeyUpdate the client asked for precedes our next data, RFC
  * 8446 4.6.3) and a run is free. */
-static void lay(struct ssdk_engine *e, struct tcb *c, struct tls_link *l)
+static void lay(struct tcb *c, struct tls_link *l)
 {
     /* RFC 8446 5.5: about 2^24.5 records at most under one AES-GCM key; a TLS 1.3
      * connection that far moves to new keys of its own accord (TLS 1.2 has no way to). */
@@ -298,7 +304,7 @@ static void lay(struct ssdk_engine *e, struct tcb *c, struct tls_link *l)
         return;
     uint32_t len = l->p_want - l->p_laid, n = (len + l->rec_plain - 1) / l->rec_plain;
     uint32_t last = len - (n - 1) * l->rec_plain;
-    struct tls_run *r = run_push(&e->tcp, c, l, RUN_REC,
+    struct tls_run *r = run_push(c, l, RUN_REC,
                                  (n - 1) * rec_len(l, l->rec_plain) + rec_len(l, last));
     r->p0 = l->p_laid;
     r->p1 = l->p_want;
@@ -316,16 +322,21 @@ static void lay(struct ssdk_engine *e, struct tcb *c, struct tls_link *l)
 static void flush(struct ssdk_engine *e, struct tcb *c, struct tls_link *l)
 {
     ctrl_lay(e, c, l);
-    lay(e, c, l);
-    if (!l->closing || (c->flags & TF_FIN_QUEUED) || l->p_laid != l->p_want)
+    lay(c, l);
+    if (!(l->lflags & LF_CLOSING) || (c->flags & TF_FIN_QUEUED) || l->p_laid != l->p_want)
         return;
-    if (l->phase == LP_OPEN && l->tc.phase != TLS_FAILED) {
+    if (l->phase == LP_OPEN && l->tc.phase != TLS_FAILED && !(l->lflags & LF_NOTIFIED)) {
         l->tc.pending |= TLS_PEND_CLOSE_NOTIFY;  /* RFC 8446 6.1: before our FIN */
         ctrl_lay(e, c, l);
-        if (l->tc.pending & TLS_PEND_CLOSE_NOTIFY)
-            return;  /* a control run is still out: the FIN waits for it */
     }
+    if (l->tc.pending && l->phase == LP_OPEN)
+        return;  /* owed records wait for a control run still out: the FIN waits too */
     tcp_close(&e->tcp, c);
+}
+
+int https_peer_closed(const struct ssdk_engine *e, const struct tcb *c)
+{
+    return (link_of(e, c)->lflags & LF_PEER_CLOSED) != 0;
 }
 
 uint32_t https_out_una(const struct ssdk_engine *e, const struct tcb *c)
@@ -342,13 +353,13 @@ void https_out_write(struct ssdk_engine *e, struct tcb *c, uint32_t end)
 {
     struct tls_link *l = link_of(e, c);
     l->p_want = end;
-    lay(e, c, l);
+    lay(c, l);
 }
 
 void https_out_close(struct ssdk_engine *e, struct tcb *c)
 {
     struct tls_link *l = link_of(e, c);
-    l->closing = 1;
+    l->lflags |= LF_CLOSING;
     flush(e, c, l);
 }
 
@@ -406,7 +417,7 @@ static void link_over(struct ssdk_engine *e, struct tcb *c, struct hconn *h, str
     resp_cut(e, h, keep);
     l->p_want = l->p_laid;
     l->phase = LP_OVER;
-    l->closing = 1;
+    l->lflags |= LF_CLOSING;
     l->plain_len = 0;
     buf_settle(e, l);
     h->hflags |= HC_LAST;
@@ -448,9 +459,10 @@ static uint32_t records_in(struct ssdk_engine *e, struct tcb *c, struct hconn *h
         if (ev == TLS_EV_DATA) {
             plain_in(e, c, h, l, buf_of(e, l)->rec + off, (uint32_t)plen);
         } else if (ev == TLS_EV_CLOSE) {
-            /* RFC 8446 6.1: the client writes no more; ours follows what we owe it */
+            /* RFC 8446 6.1: the client writes no more (TCP's FIN, for HTTP: peer_done);
+             * what it asked for before still goes, then ours and our FIN */
             used = n;
-            h->hflags |= HC_LAST;
+            l->lflags |= LF_PEER_CLOSED;
         } else if (ev == TLS_EV_FATAL) {
             stats(e)->tls_failed++;
             link_over(e, c, h, l);
@@ -470,7 +482,7 @@ static void hs_input(struct ssdk_engine *e, struct tcb *c, struct hconn *h, stru
                      const uint8_t *p, uint32_t n)
 {
     int r = tls_hs_input(l->hs, p, n);
-    hs_lay(e, c, l);
+    hs_lay(c, l);
     if (r == 0)
         return;
     const uint8_t *rest = NULL;
@@ -500,7 +512,10 @@ uint32_t https_recv(struct ssdk_engine *e, struct tcb *c, struct hconn *h, const
 {
     struct tls_link *l = link_of(e, c);
     if (l->phase == LP_NEW) {
-        if (!e->tls_srv || tls_hs_new(e->tls_srv, &l->hs) < 0) {
+        /* Handshakes at once are bounded as half-open connections are (the SYN
+         * backlog): each holds a GnuTLS session of some kilobytes. */
+        if (!e->tls_srv || e->tls_hs_live >= e->tcp.syn_recv_max
+            || tls_hs_new(e->tls_srv, &l->hs) < 0) {
             stats(e)->tls_handshake_failed++;
             l->hs = NULL;
             link_over(e, c, h, l);
@@ -596,6 +611,39 @@ void https_gone(struct ssdk_engine *e, struct tcb *c)
     }
     memset(l, 0, sizeof(*l));
     gauges(e);
+}
+
+/* What the opening comment states of a link, asserted (debug builds: the fuzzers call
+ * it for every TLS connection between inputs' frames). */
+void https_check(const struct ssdk_engine *e, const struct tcb *c)
+{
+    const struct tls_link *l = link_of(e, c);
+    SSDK_ASSERT(l->nrun <= TLS_RUNS && l->phase <= LP_OVER);
+    SSDK_ASSERT(seq_le(l->p_una, l->p_laid) && seq_le(l->p_laid, l->p_want));
+    SSDK_ASSERT(!l->buf == !(l->plain_len || l->tc.rx_have));  /* held while in use */
+    SSDK_ASSERT(l->plain_len <= TLS_PLAIN_CAP);
+    SSDK_ASSERT(l->phase != LP_NEW || (!l->nrun && !l->hs));
+    SSDK_ASSERT(l->phase != LP_HS || l->hs);
+    int recs = 0, ctrl = 0;
+    for (unsigned i = 0; i < l->nrun; i++) {
+        const struct tls_run *r = &l->run[(l->run0 + i) % TLS_RUNS];
+        SSDK_ASSERT(seq_lt(r->c0, r->c1));  /* none is empty */
+        SSDK_ASSERT(!i || r->c0 == l->run[(l->run0 + i - 1) % TLS_RUNS].c1);
+        SSDK_ASSERT(r->kind != RUN_HS || (l->hs && !recs));  /* the handshake's first */
+        if (r->kind == RUN_REC) {
+            uint32_t len = r->p1 - r->p0, n = (len + l->rec_plain - 1) / l->rec_plain;
+            SSDK_ASSERT(len && r->c1 - r->c0 == (n - 1) * rec_len(l, l->rec_plain)
+                                                    + rec_len(l, len - (n - 1) * l->rec_plain));
+            recs++;
+        }
+        ctrl += r->kind == RUN_CTRL;
+    }
+    SSDK_ASSERT(ctrl <= 1 && !ctrl == !l->ctrl_len);
+    if (l->nrun) {
+        SSDK_ASSERT(l->run[(l->run0 + l->nrun - 1) % TLS_RUNS].c1 == c->snd.end);
+        SSDK_ASSERT(seq_le(l->run[l->run0].c0, c->snd.una));
+    }
+    (void)e, (void)c, (void)recs;
 }
 
 /* ---- the bytes of a segment ----------------------------------------------------- */

@@ -308,6 +308,10 @@ static int http_serve(struct ssdk_engine *e, struct tcb *c, struct hconn *h)
             return 0;
         }
         res = hp_fail(p, SP_431, W_NONE);  /* RFC 6585 5: larger than our buffer */
+    } else if (res == HP_DONE && p->pos > TCP_RCV_CAP) {
+        /* The same limit when the block came whole: on the TLS port one record can bring
+         * more than the HTTP port's window ever holds. */
+        res = hp_fail(p, SP_431, W_NONE);
     }
     uint32_t hlen = p->pos;
     struct http_decision d;
@@ -411,17 +415,20 @@ static int on_sent(struct tcp *t, struct tcb *c)
             while (http_serve(e, c, h))
                 ;
         } while (conn_tls(c) && https_pump(e, c, h));  /* records held for room */
-        /* After the peer's FIN, a request still incomplete never will be: it goes at
-         * once, and so does the slot, once what is owed before it is sent. */
-        if ((c->flags & TF_PEER_FIN)
+        /* After the peer's FIN (or its close_notify), a request still incomplete never
+         * will be: it goes at once, and so does the slot, once what is owed before it is
+         * sent. */
+        if (peer_done(e, c)
             && (req_body_on(e, h)
                 || (in_len(e, c) && !h->nresp && !(h->hflags & (HC_LAST | HC_NEXT)))))
             http_abandon(e, c, h);
-        if (!h->nresp && (c->flags & TF_PEER_FIN) && !(c->flags & TF_FIN_QUEUED))
+        if (!h->nresp && peer_done(e, c) && !(c->flags & TF_FIN_QUEUED))
             out_close(e, c);
     }
-    if (conn_tls(c))
+    if (conn_tls(c)) {
         https_after(e, c);  /* what TLS owes, and what waited to be laid out */
+        SSDK_DEBUG_ONLY(https_check(e, c));
+    }
     http_sync_tcp(e, c, h);
     return dyn_ready_any(e, h) ? TCP_ACK_LATER : 0;
 }

@@ -35,25 +35,32 @@ static gnutls_cipher_algorithm_t gnutls_cipher_of(uint8_t cipher)
 
 static unsigned key_len(uint8_t cipher) { return cipher == TLS_AES_128_GCM ? 16 : 32; }
 
-/* One handle per cipher and thread, and the key it was made with: a connection's records
- * sealed one after another make it once, and no connection holds a 752-byte handle of its
- * own. Another key makes a new handle (about 180 ns, docs/tls.md): GnuTLS 3.7.9's
+/* Handles per thread, found by their key: no connection holds a 752-byte handle of its
+ * own, and a connection's keys (one per direction) keep theirs while the transmit round
+ * turns from connection to connection, each segment under another key. A direct-mapped
+ * cache of AEAD_SLOTS: a key (random bytes) picks its slot by its first bytes; another key
+ * there makes a new handle (about 180 ns, docs/tls.md), since GnuTLS 3.7.9's
  * gnutls_aead_cipher_set_key gives AES-GCM a new cipher key but keeps the old GHASH key,
- * so its tags are wrong (tests/tls/test_tls_record.py shows it). */
+ * so its tags are wrong (tests/tls/test_tls_record.py shows it). At most 96 KB a thread,
+ * made as keys come. */
+#define AEAD_SLOTS 128
 struct aead_slot {
     gnutls_aead_cipher_hd_t h;
     uint8_t key[32];
+    uint8_t cipher;
 };
-static __thread struct aead_slot aead_slots[4];
+static __thread struct aead_slot aead_slots[AEAD_SLOTS];
 
 static gnutls_aead_cipher_hd_t aead_handle(const struct tls_keys *k)
 {
     gnutls_cipher_algorithm_t alg = gnutls_cipher_of(k->cipher);
     if (alg == GNUTLS_CIPHER_UNKNOWN)
         return NULL;
-    struct aead_slot *s = &aead_slots[k->cipher];
+    uint32_t pick;
+    memcpy(&pick, k->key, sizeof(pick));
+    struct aead_slot *s = &aead_slots[(pick ^ k->cipher) % AEAD_SLOTS];
     gnutls_datum_t key = { (unsigned char *)k->key, key_len(k->cipher) };
-    if (s->h && memcmp(s->key, k->key, key.size) == 0)
+    if (s->h && s->cipher == k->cipher && memcmp(s->key, k->key, key.size) == 0)
         return s->h;
     if (s->h)
         gnutls_aead_cipher_deinit(s->h);
@@ -62,6 +69,7 @@ static gnutls_aead_cipher_hd_t aead_handle(const struct tls_keys *k)
         return NULL;
     }
     memcpy(s->key, k->key, key.size);
+    s->cipher = k->cipher;
     return s->h;
 }
 
