@@ -617,6 +617,9 @@ def main() -> int:
         if key != "server" or not vals:
             raise SystemExit(f"--only {item!r}: want server=NAME,...")
         keep += vals.split(",")
+    if _TLS_LINES not in NGINX_TLS_CONF:
+        print("bench/common.py's NGINX_CONF has no 'listen {ip}:80;' line to add HTTPS to")
+        return 2
     why = cannot_run(("ip", "ethtool", "curl", "wrk", "nginx", "taskset", "openssl"))
     if why:
         print(why, file=sys.stderr)
