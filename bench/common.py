@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -130,3 +131,15 @@ def cannot_run(tools: tuple[str, ...]) -> str | None:
         return "needs root (network namespaces, raw sockets)"
     missing = [t for t in tools if shutil.which(t) is None]
     return f"missing tools: {', '.join(missing)}" if missing else None
+
+
+def unwind_on_term() -> None:
+    """SIGTERM (and SIGHUP, unless ignored) unwind like Ctrl-C, so that the namespaces
+    and servers a benchmark made are always removed."""
+
+    def on_term(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, on_term)
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, on_term)

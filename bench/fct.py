@@ -21,7 +21,6 @@ import inspect
 import json
 import math
 import resource
-import signal
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,7 @@ from array import array
 from pathlib import Path
 from typing import Any
 
-from bench.common import BENCH, RESULTS_DIR, cannot_run, fmt, pick_cpus, pin
+from bench.common import BENCH, RESULTS_DIR, cannot_run, fmt, pick_cpus, pin, unwind_on_term
 from bench.cpu import CLK_TCK, proc_stat, tree_cpu
 from bench.kernel_net import set_cc
 from bench.wrk_vs_nginx import (
@@ -407,13 +406,7 @@ def main() -> int:
         )
     server_cpu, client_cpu = pick_cpus()
 
-    # SIGTERM (and SIGHUP) unwind like Ctrl-C, so the namespaces are always removed.
-    def on_term(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt(signal.Signals(signum).name)
-
-    signal.signal(signal.SIGTERM, on_term)
-    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
-        signal.signal(signal.SIGHUP, on_term)
+    unwind_on_term()  # the namespaces are always removed
 
     report: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

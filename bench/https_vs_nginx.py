@@ -34,7 +34,6 @@ import hashlib
 import json
 import re
 import shlex
-import signal
 import subprocess
 import sys
 import tempfile
@@ -42,7 +41,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import NGINX_CONF, RESULTS_DIR, cannot_run, fmt, pick_cpus, pin
+from bench.common import (
+    NGINX_CONF,
+    RESULTS_DIR,
+    cannot_run,
+    fmt,
+    pick_cpus,
+    pin,
+    unwind_on_term,
+)
 from bench.wrk_vs_nginx import (
     SIZES,
     Ctx,
@@ -56,6 +63,7 @@ from bench.wrk_vs_nginx import (
     new_row,
     nginx_server,
     perf_profile,
+    print_ending,
     print_table,
     run_text,
     set_offloads,
@@ -626,12 +634,8 @@ def main() -> int:
         return 2
     server_cpu, client_cpu = pick_cpus()
 
-    def on_term(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt(signal.Signals(signum).name)
 
-    signal.signal(signal.SIGTERM, on_term)
-    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
-        signal.signal(signal.SIGHUP, on_term)
+    unwind_on_term()  # the namespaces are always removed
 
     report: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -778,14 +782,7 @@ def main() -> int:
             print(
                 f"{phase['server']}: {t.get('protocol')} {t.get('cipher')} {t.get('key_exchange')}"
             )
-        if "congestion_control" in report["setup"]:
-            print()
-            for line in setup_lines(report["setup"]):
-                print(line)
-        for line in report["errors"]:
-            print(f"error: {line}")
-        print_goals(report["goals"])
-        print(f"\nwrote {args.out}")
+        print_ending(report, args.out, print_goals)
     return 0
 
 

@@ -61,6 +61,7 @@ from bench.common import (
     pick_cpus,
     pin,
     running,
+    unwind_on_term,
     wait_http,
 )
 from bench.cpu import CLK_TCK, STAT_FIELDS, cpu_delta, loadavg1, proc_stat, tree_cpu
@@ -1105,13 +1106,7 @@ def main() -> int:
     sizes = [k for k in SIZES if any(w[0] == k for p in plans.values() for w in p)]
     server_cpu, client_cpu = pick_cpus()
 
-    # SIGTERM (and SIGHUP) unwind like Ctrl-C, so the namespaces are always removed.
-    def on_term(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt(signal.Signals(signum).name)
-
-    signal.signal(signal.SIGTERM, on_term)
-    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # nohup's choice stands
-        signal.signal(signal.SIGHUP, on_term)
+    unwind_on_term()  # the namespaces are always removed
 
     report: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -1240,15 +1235,24 @@ def main() -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=1) + "\n")
         print_table(rows, ceiling_fps)
-        if "congestion_control" in report["setup"]:
-            print()
-            for line in setup_lines(report["setup"]):
-                print(line)
-        for line in report["errors"]:
-            print(f"error: {line}")
-        print_goals(report["goals"])
-        print(f"\nwrote {args.out}")
+        print_ending(report, args.out)
     return 0
+
+
+def print_ending(
+    report: dict[str, Any], out: Path,
+    goals: Callable[[list[dict[str, Any]]], None] = print_goals,
+) -> None:  # fmt: skip
+    """After a run's table: the set-up (congestion control, steering), errors, and the
+    goals (as ``goals`` prints them)."""
+    if "congestion_control" in report["setup"]:
+        print()
+        for line in setup_lines(report["setup"]):
+            print(line)
+    for line in report["errors"]:
+        print(f"error: {line}")
+    goals(report["goals"])
+    print(f"\nwrote {out}")
 
 
 if __name__ == "__main__":

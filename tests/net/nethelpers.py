@@ -352,3 +352,29 @@ def _stop(server: Server, reader: threading.Thread, stop: signal.Signals) -> Non
     assert "counters" in after, f"server printed no counters on {stop.name}:\n{after}"
     if seen.get("rx_frames"):
         assert "rx_frames" in after, f"exit report lacks rx_frames ({seen}):\n{after}"
+
+
+def start_until_ready(
+    argv: list[str], cwd: Path, env: dict[str, str], timeout: float = 120.0
+) -> tuple[subprocess.Popen[str], list[str]]:
+    """Start ``argv`` (``ssdk dev`` and the like), its output gathered line by line as it
+    comes into the list returned; return once a line says "ready:". If it does not in
+    ``timeout`` s, it is stopped and the test fails with what it printed."""
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    lines: list[str] = []
+    ready = threading.Event()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if "ready:" in line:
+                ready.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    if not ready.wait(timeout):
+        proc.terminate()
+        proc.wait(30)
+        pytest.fail(f"{argv[:6]} not ready:\n" + "".join(lines), pytrace=False)
+    return proc, lines

@@ -10,15 +10,13 @@ import os
 import re
 import shutil
 import socket
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from nethelpers import HELLO, REPO, unavailable
+from nethelpers import HELLO, REPO, start_until_ready, unavailable
 
 ECHO = """
 
@@ -59,21 +57,8 @@ def dev(tmp_path: Path) -> Iterator[tuple[int, Path, list[str]]]:
     env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
     argv = ["setpriv", "--bounding-set=-net_admin", sys.executable, "-m", "ssdk", "dev",
             "--port", str(port)]
-    proc = subprocess.Popen(argv, cwd=proj, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    ready = threading.Event()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line)
-            if "ready:" in line:
-                ready.set()
-
-    threading.Thread(target=pump, daemon=True).start()
+    proc, lines = start_until_ready(argv, proj, env, timeout=60)
     try:
-        assert ready.wait(60), "ssdk dev not ready:\n" + "".join(lines)
         yield port, proj, lines
     finally:
         proc.terminate()

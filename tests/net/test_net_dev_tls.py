@@ -11,13 +11,12 @@ import shlex
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from nethelpers import HELLO, REPO, unavailable
+from nethelpers import HELLO, REPO, start_until_ready, unavailable
 
 from ssdk.tools.netns import _delete_ns, _new_ns
 
@@ -45,25 +44,8 @@ def namespace() -> Iterator[str]:
 
 def start_dev(ns: str, proj: Path) -> tuple[subprocess.Popen[str], list[str]]:
     env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-m", "ssdk", "dev",
-                             "--tls"], cwd=proj, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
-    lines: list[str] = []
-    ready = threading.Event()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line)
-            if "ready:" in line:
-                ready.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    if not ready.wait(120):
-        proc.terminate()
-        proc.wait(30)
-        pytest.fail("ssdk dev not ready:\n" + "".join(lines))
-    return proc, lines
+    argv = ["ip", "netns", "exec", ns, sys.executable, "-m", "ssdk", "dev", "--tls"]
+    return start_until_ready(argv, proj, env)
 
 
 def stop(proc: subprocess.Popen[str]) -> None:
