@@ -6,6 +6,7 @@
 # it keeps in flight, millisecond by millisecond.
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 
 import pytest
@@ -288,3 +289,29 @@ def test_heavy_loss_ends_startup_after_a_full_round_in_recovery(
     path.run(1100)
     peak = max(t.inflight for t in path.ticks)
     assert 480 <= peak < 900, peak
+
+
+@pytest.mark.parametrize("loss", [0.8, 0.9])
+def test_rate_climbs_back_after_a_start_in_heavy_loss(
+    make_stack: Callable[..., Stack], loss: float
+) -> None:
+    """draft-cheng-tcpm-rate-delivery 3.2: a segment sent with nothing in flight
+    restarts the first-sent time as well as the delivery time. A connection that began
+    in heavy loss (most of its first 2 s lost, as when many flows start at once into a
+    full queue) leaves Startup with a small max_bw and paces a segment at a time, each
+    gap longer than the round trip. Measured from the send time of the data delivered
+    before, the gap is the sample's send interval: the sample is the rate it paced at,
+    less the 1% pacing margin, and the rate only falls, to nothing (a segment every
+    few seconds through a link of 100 a second). Measured from the send, the sample is a
+    segment per round trip, above the pacing rate, and ProbeBW climbs back: from 8 s to
+    12 s the link is 80% used or more."""
+    path = start(make_stack, service=10.0)
+    peer, rng = path.peer, random.Random(5)
+
+    def lose(seg: Seg) -> bool:
+        return peer.stack.now_ms < 2000 and rng.random() < loss
+
+    peer.lose = lose  # type: ignore[assignment]
+    path.run(12000)
+    link = 1000 / 10.0
+    assert path.rate(8000, 12000) >= 0.8 * link, path.rate(8000, 12000)

@@ -59,7 +59,12 @@ void rate_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len)
         b->p_sent_us = now;
         b->p_delivered = b->delivered;
         b->p_delivered_us = b->delivered_us;
-        b->p_first_us = (c->fl->rack.flags & RK_VALID) ? c->fl->rack.xmit_us : b->delivered_us;
+        /* Draft-cheng 3.2: with nothing in flight, the first-sent time restarts too:
+         * else a paced connection whose gaps outlast its round trip (a rate that fell
+         * below a segment per round trip) measures the gap as its send interval, its
+         * sample is the rate it paced at, and the rate never climbs back. */
+        b->p_first_us = c->snd.una == c->snd.max ? now
+                      : (c->fl->rack.flags & RK_VALID) ? c->fl->rack.xmit_us : b->delivered_us;
     }
     b->p_end = seq + len;
     /* Draft-cheng 3.3: application-limited when this range ends what was written and
