@@ -296,15 +296,15 @@ def test_rate_climbs_back_after_a_start_in_heavy_loss(
     make_stack: Callable[..., Stack], loss: float
 ) -> None:
     """draft-cheng-tcpm-rate-delivery 3.2: a segment sent with nothing in flight
-    restarts the first-sent time as well as the delivery time. A connection that began
-    in heavy loss (most of its first 2 s lost, as when many flows start at once into a
-    full queue) leaves Startup with a small max_bw and paces a segment at a time, each
-    gap longer than the round trip. Measured from the send time of the data delivered
-    before, the gap is the sample's send interval: the sample is the rate it paced at,
-    less the 1% pacing margin, and the rate only falls, to nothing (a segment every
-    few seconds through a link of 100 a second). Measured from the send, the sample is a
-    segment per round trip, above the pacing rate, and ProbeBW climbs back: from 8 s to
-    12 s the link is 80% used or more."""
+    restarts the first-sent time as well as the delivery time; draft-ietf-ccwg-bbr,
+    BBRCheckStartupHighLoss: Startup ends on loss only after a full round in recovery.
+    A connection that begins in heavy loss (most of its first 2 s lost, as when many
+    flows start at once into a full queue) must find the link once the loss is over:
+    from 8 s to 12 s it is 80% used or more. Without either rule it left Startup with a
+    small max_bw and paced a segment at a time, each gap longer than the round trip;
+    measured from the send time of the data delivered before, each gap became the
+    sample's send interval, every sample was the rate it paced at less the pacing
+    margin, and it delivered half a segment a second through a link of 100."""
     path = start(make_stack, service=10.0)
     peer, rng = path.peer, random.Random(5)
 
