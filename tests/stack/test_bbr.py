@@ -6,15 +6,17 @@
 # it keeps in flight, millisecond by millisecond.
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 
 import pytest
 from bbr_path import BBR, PROP, Path, start
-from harness import Stack
+from harness import Seg, Stack
 
 CUBIC = 0
 SERVICE = 5.0  # ms per segment: 200 segments a second
 BDP = 21  # segments: 200/s x 105 ms
+SEG = 1448  # payload bytes per data segment: MSS 1460 less the timestamps option
 
 
 def sent_in_rounds(path: Path, rtt: float, count: int) -> list[int]:
@@ -31,6 +33,20 @@ def sent_in_rounds(path: Path, rtt: float, count: int) -> list[int]:
 def bdp_of(service: float) -> float:
     """Segments: the bottleneck's rate times the least round trip."""
     return (PROP + service) / service
+
+
+def lose_first(path: Path, pattern: Callable[[int], bool]) -> None:
+    """The first transmission of the response's data segment n (0 the first) is lost
+    at the link where pattern(n) holds; every resend arrives."""
+    peer, seen = path.peer, set()
+
+    def lose(seg: Seg) -> bool:
+        n = (peer.rseq(seg) - 1) // SEG
+        first = n not in seen
+        seen.add(n)
+        return first and pattern(n)
+
+    peer.lose = lose  # type: ignore[assignment]
 
 
 @pytest.mark.parametrize("service", [2.0, 5.0, 10.0])
@@ -212,3 +228,90 @@ def test_probe_bw_up_comes_after_reno_rounds_when_the_bdp_is_small(
     drained = next(t for t in ticks if t.ms > peak.ms and t.inflight <= bdp)
     up = next(t for t in ticks if t.ms > drained.ms + 100 and t.inflight >= 1.15 * bdp)
     assert 1000 <= up.ms - drained.ms <= 1600, (drained, up)
+
+
+# A bottleneck of 4000 segments a second: BDP 401 segments. Startup doubles its flight
+# each round trip: about 150 segments out at 0.6 s, 300 at 0.7 s (segments 300 to 600
+# of the response, acknowledged by 0.82 s), 600 at 0.8 s and, unless it ends, over
+# 1000 by 1 s.
+BIG = 0.25
+
+
+def test_startup_goes_on_through_one_round_of_random_loss_over_two_percent(
+    make_stack: Callable[..., Stack],
+) -> None:
+    """draft-ietf-ccwg-bbr, BBRCheckStartupHighLoss (Exiting Startup Based on Packet
+    Loss): Startup ends on loss only after the connection has been in fast recovery for
+    a whole round trip, in which more than BBRLossThresh (2%) of the data was lost in
+    at least BBRStartupFullLossCnt (6) discontiguous ranges. About 1% of the data is
+    lost here (one segment early on, then one in a hundred), but as random loss does
+    at times, the round that acknowledges segments 300 to 600 loses 7 of them (2.3%),
+    in a recovery that began within it. That round sees the recovery only in part and
+    proves no full pipe: Startup goes on to fill the pipe, over twice the BDP in
+    flight. Counted on that round alone, it had ended Startup at 600 in flight, and
+    ProbeBW cruised below the link's rate (350 segments a round trip of its 400)."""
+    path = start(make_stack, service=BIG)
+    spike = range(310, 500, 30)
+    lose_first(path, lambda n: n == 50 or n in spike or (n >= 600 and n % 100 == 50))
+    path.run(1100)
+    peak = max(t.inflight for t in path.ticks)
+    assert peak >= 2 * bdp_of(BIG), peak
+
+
+def test_one_burst_of_loss_does_not_end_startup(make_stack: Callable[..., Stack]) -> None:
+    """draft-ietf-ccwg-bbr, BBRStartupFullLossCnt: Startup ends on loss only when a
+    round lost at least 6 discontiguous ranges (loss events), so that one burst (a
+    queue that overflowed once, a brief outage) does not read as a full pipe, however
+    many segments it took. Ten consecutive segments lost of the 300 one round trip
+    acknowledges (3.3%, one range): Startup goes on past twice the BDP in flight."""
+    path = start(make_stack, service=BIG)
+    lose_first(path, lambda n: 400 <= n < 410)
+    path.run(1100)
+    assert len(path.peer.lost) == 10
+    peak = max(t.inflight for t in path.ticks)
+    assert peak >= 2 * bdp_of(BIG), peak
+
+
+@pytest.mark.parametrize("every", [10, 20])
+def test_heavy_loss_ends_startup_after_a_full_round_in_recovery(
+    make_stack: Callable[..., Stack], every: int
+) -> None:
+    """draft-ietf-ccwg-bbr, BBRCheckStartupHighLoss: sustained heavy loss ends Startup
+    once a whole round trip in fast recovery lost more than 2% in 6 or more ranges;
+    the inflight bound it sets keeps ProbeBW from probing back into that loss at once.
+    From segment 300 on, one segment in `every` (10% or 5%) is lost, each its own
+    range. The round in which the first of them are found began before the recovery,
+    so Startup doubles once more (about 300 segments in flight then, over 480 after);
+    the next round trip, wholly in recovery, ends it: the flight stays under 900 where
+    Startup, going on, has over 1000 out by then."""
+    path = start(make_stack, service=BIG)
+    lose_first(path, lambda n: n >= 300 and n % every == 3)
+    path.run(1100)
+    peak = max(t.inflight for t in path.ticks)
+    assert 480 <= peak < 900, peak
+
+
+@pytest.mark.parametrize("loss", [0.8, 0.9])
+def test_rate_climbs_back_after_a_start_in_heavy_loss(
+    make_stack: Callable[..., Stack], loss: float
+) -> None:
+    """draft-cheng-tcpm-rate-delivery 3.2: a segment sent with nothing in flight
+    restarts the first-sent time as well as the delivery time; draft-ietf-ccwg-bbr,
+    BBRCheckStartupHighLoss: Startup ends on loss only after a full round in recovery.
+    A connection that begins in heavy loss (most of its first 2 s lost, as when many
+    flows start at once into a full queue) must find the link once the loss is over:
+    from 8 s to 12 s it is 80% used or more. Without either rule it left Startup with a
+    small max_bw and paced a segment at a time, each gap longer than the round trip;
+    measured from the send time of the data delivered before, each gap became the
+    sample's send interval, every sample was the rate it paced at less the pacing
+    margin, and it delivered half a segment a second through a link of 100."""
+    path = start(make_stack, service=10.0)
+    peer, rng = path.peer, random.Random(5)
+
+    def lose(seg: Seg) -> bool:
+        return peer.stack.now_ms < 2000 and rng.random() < loss
+
+    peer.lose = lose  # type: ignore[assignment]
+    path.run(12000)
+    link = 1000 / 10.0
+    assert path.rate(8000, 12000) >= 0.8 * link, path.rate(8000, 12000)

@@ -188,7 +188,12 @@ struct tcb_flight {
                 uint32_t min_rtt_us, min_rtt_ms;
                 uint32_t inflight_hi, round_lost, full_bw;
                 uint32_t phase_ms;
-                uint16_t probe_wait_ms;  /* ProbeBW: when the next probe for bandwidth is due */
+                /* ProbeBW: the next probe for bandwidth is due 2 s + 4 ms x this after
+                 * the cycle began (2 to 3 s). */
+                uint8_t  probe_wait;
+                /* BR_*: this round's loss events, and whether P went in a recovery
+                 * (draft, BBRCheckStartupHighLoss). */
+                uint8_t  round;
                 uint8_t  state;          /* BBR_STARTUP ... BBR_PROBE_RTT, with the ProbeBW phase */
                 uint8_t  flags;          /* BB_* */
             } bbr;

@@ -16,7 +16,8 @@
  * ProbeBW cycle (the draft's two cycles), never in Startup; one min_rtt, 10 s long,
  * whose age of 5 s starts ProbeRTT (the draft keeps a second, 5 s filter for that);
  * no short-term model (bw_lo, inflight_lo), so loss outside a probe does not lower
- * the rate; losses are the bytes resent in a round; no extra_acked (ACK aggregation)
+ * the rate; losses are the bytes resent in a round, and its loss events the resends in
+ * a recovery that do not go on from the last; no extra_acked (ACK aggregation)
  * allowance; recovery's packet conservation is not applied (the window is BBR's).
  * Invariant: cwnd >= 4 segments (BBRMinPipeCwnd) once BBR has set it.
  */
@@ -34,7 +35,7 @@ _Static_assert(sizeof(struct tcb_bbr) == 64, "BBR's state per connection is 64 b
 #define UP_CWND        225    /* ProbeBW_UP */
 #define PROBE_RTT_CWND 50     /* ProbeRTT: half the BDP */
 #define LOSS_THRESH    2      /* percent of a round's data lost that ends probing */
-#define STARTUP_LOSSES 6      /* segments lost in a round, at least, to end Startup */
+#define STARTUP_LOSSES 6      /* loss events in a round, at least, to end Startup */
 #define BETA           70     /* inflight_hi after too much loss: 0.7 x the target */
 #define HEADROOM       15     /* ProbeBW leaves 15% of inflight_hi for other flows */
 #define PACING_MARGIN  1      /* percent below the rate estimated, to keep queues low */
@@ -121,10 +122,16 @@ static void start_cycle(struct tcp *e, struct tcb *c)
     b->bw[0] = 0;
     b->state = BBR_DOWN;
     b->phase_ms = bbr_ms(e);
-    b->probe_wait_ms = (uint16_t)(2000 + e->net.now_us % 1000);
+    b->probe_wait = (uint8_t)(e->net.now_us % 250);
 }
 
 static void enter(struct tcp *e, struct tcb *c, uint8_t state);
+
+/* ProbeBW: the cycle's 2 to 3 s are over (start_cycle drew them). */
+static int probe_due(const struct tcb_bbr *b, uint32_t t)
+{
+    return t - b->phase_ms >= 2000u + 4u * b->probe_wait;
+}
 
 /*
  * A flight begins (flight.c, cc_flight_begin): the model the last one left (max_bw,
@@ -185,26 +192,40 @@ static void check_full_pipe(struct tcb_bbr *b, const struct rate_sample *rs)
         b->flags |= BB_FILLED;
 }
 
-/* Draft, BBRIsInflightTooHigh / BBRHandleInflightTooHigh: more than 2% of what was in
- * flight when the round's sample went (tx_in_flight, as the draft and Linux measure it:
- * in Startup that is about twice what the round delivers, so a rate over deliveries
- * would read twice the loss) lost while probing (Startup, ProbeBW Refill and Up)
- * bounds inflight at what was out,
- * at least beta times the target; Startup ends and Up goes Down. Startup ends so only
- * once the round lost STARTUP_LOSSES segments too (the draft's BBRStartupFullLossCnt):
- * one random loss among a small first flight is over 2% and says nothing of a full
- * pipe. */
+/*
+ * Draft, BBRIsInflightTooHigh / BBRHandleInflightTooHigh: more than 2% (BBRLossThresh)
+ * of the data the round's losses concern lost while probing (Startup, ProbeBW Refill
+ * and Up) bounds inflight at what was out, at least beta times the target; Startup
+ * ends and Up goes Down. The resends of a round repair what its ACKs found missing,
+ * which is what they also found delivered: the rate is the bytes resent over those
+ * delivered and resent. The draft's rs.tx_in_flight, P's flight when it went, is the
+ * same data in a steady round; a P that was a resend ends below what had gone
+ * (tcp_rate.c), and its tx_in_flight falls short. The larger of the two is taken.
+ *
+ * Startup ends so only as the draft's BBRCheckStartupHighLoss has it (Exiting Startup
+ * Based on Packet Loss): in a fast recovery that has lasted the whole round (P went
+ * in it), and with at least BBRStartupFullLossCnt discontiguous ranges lost in the
+ * round (tcp_rate.c counts them). A few random losses in a small flight are over 2%
+ * and say nothing of a full pipe; nor does a round that began before the recovery:
+ * one whose P went at a lull (83 segments out between two recoveries, before a
+ * flight of 478) delivers little while the resends of the recovery that follows fall
+ * in it, and at 1% random loss 13 of them had ended Startup.
+ */
 static void check_loss(struct tcp *e, struct tcb *c, const struct rate_sample *rs)
 {
     struct tcb_bbr *b = &c->fl->cc.bbr;
-    uint32_t lost = b->round_lost;
+    uint32_t lost = b->round_lost, events = b->round & BR_EVENTS;
+    int full_round = c->fl->sack.in_recovery && (b->round & BR_P_REC);
     b->round_lost = 0;
-    uint32_t base = rs->tx_in_flight > rs->delivered ? rs->tx_in_flight : rs->delivered;
-    if ((uint64_t)lost * 100 <= (uint64_t)base * LOSS_THRESH)
+    b->round &= (uint8_t)~BR_EVENTS;
+    uint64_t base = (uint64_t)rs->delivered + lost;
+    if (base < rs->tx_in_flight)
+        base = rs->tx_in_flight;
+    if ((uint64_t)lost * 100 <= base * LOSS_THRESH)
         return;
     if (b->state != BBR_STARTUP && b->state != BBR_UP && b->state != BBR_REFILL)
         return;
-    if (b->state == BBR_STARTUP && lost < STARTUP_LOSSES * c->mss)
+    if (b->state == BBR_STARTUP && (events < STARTUP_LOSSES || !full_round))
         return;
     uint32_t out = inflight(c), floor = bdp(c, DEFAULT_CWND) / 100 * BETA;
     b->inflight_hi = out > floor ? out : floor;
@@ -247,14 +268,14 @@ static void update_state(struct tcp *e, struct tcb *c, int round)
             start_cycle(e, c);
         break;
     case BBR_DOWN:  /* leave headroom below inflight_hi, and no queue */
-        if (t - b->phase_ms >= b->probe_wait_ms || reno_probe_time(c, t))
+        if (probe_due(b, t) || reno_probe_time(c, t))
             enter(e, c, BBR_REFILL);
         else if (out <= bdp(c, 100)
                  && (!b->inflight_hi || out <= b->inflight_hi / 100 * (100 - HEADROOM)))
             b->state = BBR_CRUISE;  /* the cycle's clock runs on */
         break;
     case BBR_CRUISE:
-        if (t - b->phase_ms >= b->probe_wait_ms || reno_probe_time(c, t))
+        if (probe_due(b, t) || reno_probe_time(c, t))
             enter(e, c, BBR_REFILL);
         break;
     case BBR_REFILL:  /* one round at the estimated rate, then probe */

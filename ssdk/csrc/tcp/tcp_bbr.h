@@ -19,6 +19,11 @@ enum { BBR_STARTUP, BBR_DRAIN, BBR_DOWN, BBR_CRUISE, BBR_REFILL, BBR_UP, BBR_PRO
 #define BB_RWND     0x40  /* the peer's receive window held the sender back since P went */
 #define BB_P_RWND   0x80  /* ...and before P went: the round P closes was the receiver's */
 
+/* tcb_bbr.round: what draft-ietf-ccwg-bbr's BBRCheckStartupHighLoss asks of a round. */
+#define BR_EVENTS   0x07  /* loss events (discontiguous ranges resent in a recovery), to 7 */
+#define BR_P_REC    0x08  /* P went in a fast recovery: if one is on when P is delivered,
+                             it lasted the whole round */
+
 /* One delivery-rate sample (draft-cheng 3.2): delivered bytes over interval_us, from a
  * range whose round trip was rtt_us. interval_us 0: none this ACK. */
 struct rate_sample {

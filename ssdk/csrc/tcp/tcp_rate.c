@@ -30,8 +30,16 @@ void rate_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len)
     uint32_t now = (uint32_t)e->net.now_us;
     if (!(c->opts & CO_BBR) || len == 0)
         return;
-    if (seq_lt(seq, c->snd.max))  /* sent before: counted as lost in this round (BBRv3) */
+    if (seq_lt(seq, c->snd.max)) {  /* sent before: counted as lost in this round (BBRv3) */
         b->round_lost += len;
+        /* A loss event (draft-ietf-ccwg-bbr, BBRStartupFullLossCnt: a discontiguous lost
+         * range) is a resend in a recovery that does not go on where the last one ended:
+         * resends climb the holes in order (recovery_next), so a new hole starts above
+         * rtx_hi, a lost resend below it, and the recovery's first hole at SND.UNA. */
+        if (c->fl->sack.in_recovery && (seq != c->fl->sack.rtx_hi || seq == c->snd.una)
+            && (b->round & BR_EVENTS) != BR_EVENTS)
+            b->round++;
+    }
     if (c->snd.una == c->snd.max)
         b->delivered_us = now;
     if ((b->flags & BB_P) && !(b->p_sent_us == now && b->p_delivered == b->delivered
@@ -47,10 +55,16 @@ void rate_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len)
          * rate, not the path's. */
         b->flags = (uint8_t)((b->flags & BB_RWND) ? b->flags | BB_P_RWND : b->flags & ~BB_P_RWND);
         b->flags = (uint8_t)((b->flags | BB_P) & ~BB_RWND);
+        b->round = (uint8_t)(c->fl->sack.in_recovery ? b->round | BR_P_REC : b->round & ~BR_P_REC);
         b->p_sent_us = now;
         b->p_delivered = b->delivered;
         b->p_delivered_us = b->delivered_us;
-        b->p_first_us = (c->fl->rack.flags & RK_VALID) ? c->fl->rack.xmit_us : b->delivered_us;
+        /* Draft-cheng 3.2: with nothing in flight, the first-sent time restarts too:
+         * else a paced connection whose gaps outlast its round trip (a rate that fell
+         * below a segment per round trip) measures the gap as its send interval, its
+         * sample is the rate it paced at, and the rate never climbs back. */
+        b->p_first_us = c->snd.una == c->snd.max ? now
+                      : (c->fl->rack.flags & RK_VALID) ? c->fl->rack.xmit_us : b->delivered_us;
     }
     b->p_end = seq + len;
     /* Draft-cheng 3.3: application-limited when this range ends what was written and
@@ -90,7 +104,9 @@ uint32_t rate_on_ack(struct tcp *e, struct tcb *c, struct rate_sample *rs)
     rs->delivered = b->delivered - b->p_delivered;
     rs->rtt_us = now - b->p_sent_us;
     /* Draft-cheng's tx_in_flight, from what P carries: the bytes sent up to P's end
-     * that had not been delivered when it went (what was resent counts once). */
+     * that had not been delivered when it went (what was resent counts once). A P that
+     * was a resend ends below what had gone, so this falls short of its flight (to 0
+     * where the peer held more above the hole): tcp_bbr.c does not rely on it alone. */
     uint32_t sent = b->p_end - c->snd.iss;
     rs->tx_in_flight = (int32_t)(sent - b->p_delivered) > 0 ? sent - b->p_delivered : 0;
     rs->app_limited = (b->flags & (BB_P_APP | BB_P_RWND)) != 0;
