@@ -260,6 +260,10 @@ int tls_hs_input(struct tls_hs *h, const uint8_t *data, size_t len)
 
 size_t tls_hs_pending(struct tls_hs *h, const uint8_t **bytes)
 {
+    if (!h->mem.out.p) {  /* nothing made yet (no offset may be added to NULL) */
+        *bytes = NULL;
+        return 0;
+    }
     *bytes = h->mem.out.p + h->mem.out.off;
     return h->mem.out.len - h->mem.out.off;
 }
@@ -358,8 +362,8 @@ int tls_hs_finish(struct tls_hs *h, struct tls_conn *c, const uint8_t **rest, si
         snprintf(h->err, sizeof h->err, "traffic secrets do not match the record keys");
         return -1;
     }
-    *rest = h->mem.in.p + h->mem.in.off;
-    *restlen = h->mem.in.len - h->mem.in.off;
+    *rest = h->mem.in.p ? h->mem.in.p + h->mem.in.off : NULL;
+    *restlen = h->mem.in.p ? h->mem.in.len - h->mem.in.off : 0;
     return 0;
 }
 
