@@ -251,6 +251,23 @@ def _sshd(rig_tmp: Path, net: Lan) -> Iterator[list[subprocess.Popen[bytes]]]:
                 p.wait(5)
 
 
+def write_fleet(tmp_path: Path, net: Lan, roots: list[Path], extra: str) -> Path:
+    """tmp_path/fleet.toml: the rig's hosts (one per root, process-supervised, the
+    test's SSH key), with ``extra`` keys in [fleet]."""
+    hosts = "".join(
+        f'[[host]]\nname = "h{i}"\nssh = "root@{h.mgmt_ip}:22"\niface = "{h.data_if}"\n'
+        f'ip = "{h.data_ip}/15"\nroot = "{roots[i - 1]}"\n\n'
+        for i, h in enumerate(net.hosts, 1)
+    )
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text(
+        '[fleet]\nbackend = "af_packet"\nservice = "process"\n'
+        'identity = "keys/id_ed25519"\nknown_hosts = "keys/known_hosts"\n'
+        f'python = "{sys.executable}"\n{extra}\n' + hosts
+    )
+    return fleet
+
+
 def _stop_services(roots: list[Path]) -> None:
     """Stop what the deploys started (SIGTERM to each supervisor: ssdk serve stops its
     workers and removes its counters), before the namespaces go."""
@@ -281,18 +298,8 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
         )
         (project / "app.py").write_text(APP_PY)
         roots = [tmp_path / "hosts" / f"h{i}" for i in range(1, 4)]
-        hosts = "".join(
-            f'[[host]]\nname = "h{i}"\nssh = "root@{h.mgmt_ip}:22"\niface = "{h.data_if}"\n'
-            f'ip = "{h.data_ip}/15"\nroot = "{roots[i - 1]}"\n\n'
-            for i, h in enumerate(net.hosts, 1)
-        )
-        fleet = tmp_path / "fleet.toml"
-        fleet.write_text(
-            '[fleet]\nbackend = "af_packet"\nservice = "process"\n'
-            'identity = "keys/id_ed25519"\nknown_hosts = "keys/known_hosts"\n'
-            f'health = "/healthz"\npython = "{sys.executable}"\nhealth_timeout = 8\nkeep = 2\n\n'
-            + hosts
-        )
+        fleet = write_fleet(tmp_path, net, roots,
+                            'health = "/healthz"\nhealth_timeout = 8\nkeep = 2\n')  # fmt: skip
         bodies = {v: write_version(project, v) for v in (2, 1)}  # leaves v1 in place
         allowed: dict[str, dict[str, int]] = {}
         for v, b in bodies.items():
@@ -577,18 +584,8 @@ def tls_rig(tmp_path: Path) -> Iterator[TlsRig]:
         cert, key = tmp_path / "keys" / "site.crt", tmp_path / "keys" / "site.key"
         write_selfsigned(cert, key, [NAME, *(h.data_ip for h in net.hosts)], 2)
         roots = [tmp_path / "hosts" / f"h{i}" for i in range(1, 3)]
-        hosts = "".join(
-            f'[[host]]\nname = "h{i}"\nssh = "root@{h.mgmt_ip}:22"\niface = "{h.data_if}"\n'
-            f'ip = "{h.data_ip}/15"\nroot = "{roots[i - 1]}"\n\n'
-            for i, h in enumerate(net.hosts, 1)
-        )
-        fleet = tmp_path / "fleet.toml"
-        fleet.write_text(
-            '[fleet]\nbackend = "af_packet"\nservice = "process"\n'
-            'identity = "keys/id_ed25519"\nknown_hosts = "keys/known_hosts"\n'
-            f'python = "{sys.executable}"\nhealth_timeout = 15\n'
-            'tls_cert = "keys/site.crt"\ntls_key = "keys/site.key"\n\n' + hosts
-        )
+        fleet = write_fleet(tmp_path, net, roots, 'health_timeout = 15\n'
+                            'tls_cert = "keys/site.crt"\ntls_key = "keys/site.key"\n')  # fmt: skip
         try:
             yield TlsRig(net, tmp_path, project, fleet, roots, cert, key, bodies)
         finally:
