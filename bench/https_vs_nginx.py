@@ -51,6 +51,7 @@ from bench.common import (
     unwind_on_term,
 )
 from bench.wrk_vs_nginx import (
+    PER_SERVER_CORE,
     SIZES,
     Ctx,
     ServeRejected,
@@ -66,6 +67,7 @@ from bench.wrk_vs_nginx import (
     print_ending,
     print_table,
     run_text,
+    server_record,
     set_offloads,
     setup_lines,
     ssdk_server,
@@ -634,7 +636,6 @@ def main() -> int:
         return 2
     server_cpu, client_cpu = pick_cpus()
 
-
     unwind_on_term()  # the namespaces are always removed
 
     report: dict[str, Any] = {
@@ -665,9 +666,7 @@ def main() -> int:
                 "nginx_record_size": "ssl_buffer_size default (16 KiB records); ssdk: one "
                 "record per segment (MSS less 22 bytes in TLS 1.3)",
             },
-            "per_server_core": "requests/s divided by the server core's busy fraction over "
-            "the wrk run (/proc/stat: user+nice+system+irq+softirq+steal over all fields of "
-            "that core): requests per busy second of the server core",
+            "per_server_core": PER_SERVER_CORE,
             "handshakes_per_s": "requests/s of the mode 'handshake' runs: N openssl s_time "
             "-new processes (N = connections) pinned to the client core, each connection "
             "a full handshake and one HTTP/1.0 GET of the 1 KiB file; connections over "
@@ -691,15 +690,7 @@ def main() -> int:
                 cert, key, cmd = make_cert(tmp / "tls", topo.server_ip)
                 report["setup"]["certificate"] = cmd.replace(str(tmp), "TMP")
                 specs = [s for s in servers(cert, key) if not keep or s.name in keep]
-                report["setup"]["servers"] = {
-                    s.name: {
-                        "kind": s.kind,
-                        "backend": s.backend,
-                        "offloads": s.offloads,
-                        "serve_args": [a.replace(str(tmp), "TMP") for a in s.serve_args],
-                    }
-                    for s in specs
-                }
+                report["setup"]["servers"] = {s.name: server_record(s, tmp) for s in specs}
                 ctx = Ctx(
                     topo,
                     tmp,

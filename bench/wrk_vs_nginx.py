@@ -1123,24 +1123,14 @@ def main() -> int:
             "pipelined": f"{PIPELINE_DEPTH} GET requests in every write (bench/pipeline.lua); "
             "requests/s counts every response; latency is that of a whole write's "
             f"{PIPELINE_DEPTH} responses",
-            "servers": {
-                s.name: {
-                    "kind": s.kind,
-                    "backend": s.backend,
-                    "offloads": s.offloads,
-                    "serve_args": list(s.serve_args),
-                }
-                for s in servers
-            },
+            "servers": {s.name: server_record(s) for s in servers},
             "offload_flags": list(OFFLOAD_FLAGS),
             "selection": "headline (issue 13's goal rows)" if args.headline else "matrix",
             "plan": {name: [list(w) for w in p] for name, p in plans.items() if p},
             "sizes": {k: SIZES[k] for k in sizes},
             "cpu_per_10k": "busy jiffies of /proc/stat (user+nice+system+irq+softirq+steal) "
             "over the wrk run, in seconds, per 10,000 completed requests",
-            "per_server_core": "requests/s divided by the server core's busy fraction over "
-            "the wrk run (/proc/stat: user+nice+system+irq+softirq+steal over all fields of "
-            "that core): requests per busy second of the server core",
+            "per_server_core": PER_SERVER_CORE,
             "gbit_per_s": "requests/s x body bytes x 8 / 1e9 (bodies only)",
             "order": "one size at a time; for each size every server in turn (a phase each)",
             "quiet_gate": f"before each run, wait up to {args.quiet_wait:g} s until the two "
@@ -1237,6 +1227,20 @@ def main() -> int:
         print_table(rows, ceiling_fps)
         print_ending(report, args.out)
     return 0
+
+
+# What the per-server-core figure is, as the reports say.
+PER_SERVER_CORE = (
+    "requests/s divided by the server core's busy fraction over the wrk run (/proc/stat: "
+    "user+nice+system+irq+softirq+steal over all fields of that core): requests per busy "
+    "second of the server core"
+)
+
+
+def server_record(s: ServerSpec, tmp: Path | None = None) -> dict[str, Any]:
+    """A server of the run, as the report's set-up lists it (``tmp`` written as TMP)."""
+    args = [a.replace(str(tmp), "TMP") for a in s.serve_args] if tmp else list(s.serve_args)
+    return {"kind": s.kind, "backend": s.backend, "offloads": s.offloads, "serve_args": args}
 
 
 def print_ending(
