@@ -161,17 +161,22 @@ def test_new_syn_ends_time_wait(stack: Stack, peer: Peer, site: Site) -> None:
 
 
 def test_our_fin_is_retransmitted(stack: Stack, peer: Peer) -> None:
-    """RFC 9293 3.10.4 and RFC 6298 5.4: our FIN occupies sequence space, so it is
-    retransmitted on RTO expiry like data until it is acknowledged."""
+    """RFC 9293 3.10.4, RFC 8985 7 and RFC 6298 5.4: our FIN occupies sequence space, so
+    it is probed for as a lost tail is (10 ms after it went: the floor without SACK),
+    then retransmitted on RTO expiry like data (RTO min 200 ms, from the probe) until it
+    is acknowledged."""
     peer.connect()
     segs = peer.request(get("/a", headers=["Connection: close"]))
     fin = segs[1]
     peer.send("A", ack=fin.seq)  # acknowledge the data but not the FIN
-    assert peer.advance(199) == []  # RTO min 200 ms: the handshake sample was ~0 ms
+    assert peer.advance(9) == []
+    probe = peer.advance(1)
+    assert [(s.flags, s.seq) for s in probe] == [("FA", fin.seq)]
+    assert peer.advance(199) == []
     again = peer.advance(1)
-    assert [s.flags for s in again] == ["FA"]
-    assert again[0].seq == fin.seq
-    assert stack.stats()["retransmits"] == 1
+    assert [(s.flags, s.seq) for s in again] == [("FA", fin.seq)]
+    st = stack.stats()
+    assert (st["retransmits"], st["tail_probes"], st["rto_expired"]) == (2, 1, 1)
     assert peer.send("A") == []  # its ACK now gets us to FIN-WAIT-2
 
 

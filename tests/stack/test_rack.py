@@ -269,3 +269,27 @@ def test_closed_hole_lost_again_is_found_by_rack(make_stack: Callable[..., Stack
     assert not Counter(MANY_HOLES + list(twice)) - Counter(again)
     assert sum(extra.values()) <= st["tail_probes"], extra  # RFC 8985 7: the last segment
     assert st["sack_merged"] > 0 and st["rto_expired"] == 0
+
+
+def test_probe_resends_the_last_segment_not_sacked(stack: Stack) -> None:
+    """RFC 8985 7.3, where the peer has SACKed the last segment: segment 68 of 70 is
+    lost, and so is its retransmission, with nothing sent after it for RACK to go by.
+    The probe is 68 again, the last segment the peer has not SACKed, rather than 69,
+    whose D-SACK would say nothing of what is missing: the response completes without
+    a retransmission timeout."""
+    peer = rack_peer(stack)
+    peer.request(get(BIG))
+    drops = {"n": 0}
+
+    def lose(seg: Seg) -> bool:
+        if segno(peer, seg) == 68 and drops["n"] < 2:
+            drops["n"] += 1
+            return True
+        return False
+
+    peer.lose = lose
+    out = run_to_end(peer)
+    assert drops["n"] == 2
+    assert resent(peer, out) == [68, 68], resent(peer, out)
+    st = stack.stats()
+    assert (st["tail_probes"], st["rto_expired"]) == (1, 0)

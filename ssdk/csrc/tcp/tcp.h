@@ -210,6 +210,7 @@ struct tcb_flight {
         uint8_t  lt_sent;     /* segments limited transmit sent beyond cwnd (RFC 3042) */
         uint8_t  undo;        /* UN_*: what the last reduction's undo waits for */
         uint8_t  undo_retrans; /* its retransmissions (segments) not yet D-SACKed */
+        uint8_t  closed;      /* sack_room closed over a hole since the scoreboard was empty */
         uint32_t recover;     /* RFC 6582: SND.MAX when recovery began */
         uint32_t prev_una;    /* SND.UNA before the last ACK that moved it (RFC 6582 4.2) */
         uint32_t rtx_hi;      /* holes below this were sent again in this recovery */
@@ -220,7 +221,7 @@ struct tcb_flight {
      * piecewise linear function of the sequence number in at most RACK_SLOTS steps (slot
      * k covers [end[k-1], end[k]), slot 0 from SND.UNA; its first byte went span[k]
      * RACK_SPAN_US units before its last, at sent_us[k]; times are the low 32 bits of the
-     * clock in microseconds), and what the latest delivery says. 100 bytes. */
+     * clock in microseconds), and what the latest delivery says. 104 bytes. */
     struct tcb_rack {
         uint32_t end[RACK_SLOTS];
         uint32_t sent_us[RACK_SLOTS];
@@ -233,6 +234,7 @@ struct tcb_flight {
         uint8_t  flags;       /* RK_* */
         uint8_t  rough;       /* bit k: step k merged unlike times: only its bounds hold */
         uint8_t  lined;       /* bit k: step k merged like times: its line, give or take */
+        uint8_t  resent;      /* bit k: step k holds bytes sent more than once */
     } rack;
 
     uint64_t rtt_start_us;    /* when timer.rtt_seq went (TF_TIMING) */

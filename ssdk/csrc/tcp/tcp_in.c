@@ -119,6 +119,19 @@ static void dupack_in(struct tcp *e, struct tcb *c, const struct seg *s, uint32_
         recovery_enter(e, c, delivered);
 }
 
+/* RFC 8985 6.2: any ACK, not only a duplicate, may show RACK a loss, and starts a
+ * recovery for it; so does the ACK that ends one when holes above it are already old
+ * enough (as Linux looks again for lost segments once it leaves recovery): nothing else
+ * would come back to say so before the probe or the RTO. Not while F-RTO waits for the
+ * ACK that says whether there was a loss. */
+static void rack_recover(struct tcp *e, struct tcb *c, uint32_t delivered)
+{
+    struct rack_verdict v;
+    if (c->fl->sack.nblocks && !(c->fl->sack.undo & UN_FRTO) && rack_detect(e, c, &v)
+        && seq_lt(c->snd.una, v.lost_hi))
+        recovery_enter(e, c, delivered);
+}
+
 /* RFC 9293 3.10.7.4, fifth check. Returns -1 to drop the segment, 1 if c was freed. */
 static int ack_in(struct tcp *e, struct tcb *c, const struct seg *s)
 {
@@ -200,17 +213,14 @@ static int ack_in(struct tcp *e, struct tcb *c, const struct seg *s)
     uint32_t delivered = dd > 0 ? (uint32_t)dd : 0;
     if (c->fl->sack.in_recovery) {
         recovery_on_ack(e, c, acked, delivered);
+        if (!c->fl->sack.in_recovery)
+            rack_recover(e, c, delivered);  /* a loss seen beyond it starts the next */
     } else {
         c->fl->sack.dupacks = 0;
         c->fl->sack.lt_sent = 0;
         cc_on_ack(e, c, acked);
         frto_on_ack(e, c, acked, 0);  /* RFC 5682 2b, 3b */
-        /* RFC 8985 6.2: any ACK, not only a duplicate, may show RACK a loss; not while
-         * F-RTO waits for the ACK that says whether there was one. */
-        struct rack_verdict v;
-        if (c->fl->sack.nblocks && !(c->fl->sack.undo & UN_FRTO) && rack_detect(e, c, &v)
-            && seq_lt(c->snd.una, v.lost_hi))
-            recovery_enter(e, c, delivered);
+        rack_recover(e, c, delivered);
     }
     if (c->opts & CO_BBR)
         bbr_on_ack(e, c);  /* in recovery too: BBR's model takes every delivery */

@@ -511,7 +511,11 @@ int tcp_can_send_new(const struct tcb *c)
 /*
  * RFC 8985 7.3: the probe is new data if the window allows, else the last segment sent
  * again; either way the peer's answer (an ACK, or SACK of it) starts a fast recovery
- * where silence would have waited for the RTO.
+ * where silence would have waited for the RTO. When the peer has SACKed the last
+ * segment, the probe is the last one it has not: sent again, the SACKed one would only
+ * draw a D-SACK that says nothing of what is missing (a resend lost again at the end of
+ * a recovery, with nothing sent after it for RACK to go by), while the hole repaired
+ * moves SND.UNA or shows RACK a later delivery.
  */
 void tcp_tail_probe(struct tcp *e, struct tcb *c)
 {
@@ -531,6 +535,8 @@ void tcp_tail_probe(struct tcp *e, struct tcb *c)
         return;
     uint32_t end = c->snd.end;
     uint32_t top = seq_lt(end, c->snd.max) ? end : c->snd.max;
+    if (c->fl->sack.nblocks)
+        top = sack_hole_top(c, c->snd.una, top);  /* SND.UNA itself when all is SACKed */
     uint32_t len = top - c->snd.una < c->mss ? top - c->snd.una : c->mss;
     if (len)
         tcp_resend(e, c, top - len, len);

@@ -305,6 +305,7 @@ static inline uint32_t sack_high(const struct tcb *c)
 }
 uint32_t sack_bytes(const struct tcb *c);
 uint32_t sack_holes_in(const struct tcb *c, uint32_t a, uint32_t b);
+uint32_t sack_hole_top(const struct tcb *c, uint32_t a, uint32_t b);
 void rack_timeout(struct tcp *e, struct tcb *c);
 void sack_trim(struct tcp *e, struct tcb *c);
 uint32_t sack_update(struct tcp *e, struct tcb *c, const struct tcp_opts *o, int dsack);

@@ -28,7 +28,7 @@
 #include "tcp/tcp_priv.h"
 
 /* What docs/tcp.md states RACK costs per connection (issue 18 counts every byte). */
-_Static_assert(sizeof(struct tcb_rack) == 100, "RACK's state per connection is 100 bytes");
+_Static_assert(sizeof(struct tcb_rack) == 104, "RACK's state per connection is 104 bytes");
 
 /* Send times are the clock's low 32 bits: compared by their difference (71 minutes of
  * wrap, far beyond any flight). */
@@ -46,10 +46,11 @@ static uint32_t us_dist(uint32_t a, uint32_t b)
 enum { K_EXACT, K_LINE, K_ROUGH };
 
 /* One step: bytes [lo, hi), the first sent at `first`, the last at `last`, the ones
- * between at an even pace (what pacing makes of a flight), as `kind` says. */
+ * between at an even pace (what pacing makes of a flight), as `kind` says; `resent`
+ * when some of them went more than once. */
 struct step {
     uint32_t lo, hi, first, last;
-    uint8_t kind;
+    uint8_t kind, resent;
 };
 
 static struct step step_get(const struct tcb *c, uint8_t k, uint32_t lo)
@@ -57,7 +58,8 @@ static struct step step_get(const struct tcb *c, uint8_t k, uint32_t lo)
     const struct tcb_rack *r = &c->fl->rack;
     uint32_t last = r->sent_us[k];
     uint8_t kind = ((r->rough >> k) & 1) ? K_ROUGH : ((r->lined >> k) & 1) ? K_LINE : K_EXACT;
-    return (struct step){lo, r->end[k], last - (uint32_t)r->span[k] * RACK_SPAN_US, last, kind};
+    return (struct step){lo, r->end[k], last - (uint32_t)r->span[k] * RACK_SPAN_US, last, kind,
+                         (uint8_t)((r->resent >> k) & 1)};
 }
 
 /* When the stream at x (lo <= x <= hi) went on the step's line: `first` at lo, `last` at
@@ -103,6 +105,7 @@ void rack_check(const struct tcb *c)
 {
     SSDK_ASSERT(c->fl->rack.n <= RACK_SLOTS);
     SSDK_ASSERT(!(c->fl->rack.rough & c->fl->rack.lined));
+    SSDK_ASSERT(!((c->fl->rack.rough | c->fl->rack.lined | c->fl->rack.resent) >> c->fl->rack.n));
     for (uint8_t k = 0; k < c->fl->rack.n; k++) {
         SSDK_ASSERT(seq_lt(k ? c->fl->rack.end[k - 1] : c->snd.una, c->fl->rack.end[k]));
         SSDK_ASSERT(seq_le(c->fl->rack.end[k], c->snd.max));
@@ -125,30 +128,35 @@ void rack_trim(struct tcb *c, uint32_t old_una)
     c->fl->rack.n = (uint8_t)(c->fl->rack.n - k);
     c->fl->rack.rough = (uint8_t)(c->fl->rack.rough >> k);
     c->fl->rack.lined = (uint8_t)(c->fl->rack.lined >> k);
+    c->fl->rack.resent = (uint8_t)(c->fl->rack.resent >> k);
     memmove(c->fl->rack.end, c->fl->rack.end + k, c->fl->rack.n * sizeof(uint32_t));
     memmove(c->fl->rack.sent_us, c->fl->rack.sent_us + k, c->fl->rack.n * sizeof(uint32_t));
     memmove(c->fl->rack.span, c->fl->rack.span + k, c->fl->rack.n * sizeof(uint16_t));
     SSDK_DEBUG_ONLY(rack_check(c));
 }
 
-/* Steps being rebuilt: ends, first and last send times, kinds. */
+/* Steps being rebuilt: ends, first and last send times, kinds, whether resent, and
+ * whether every byte is SACKed (then no time of theirs is read again: rack_delivered
+ * and rack_detect look at holes only). */
 struct steps {
     uint32_t end[RACK_SLOTS + 3], first[RACK_SLOTS + 3], last[RACK_SLOTS + 3];
-    uint8_t kind[RACK_SLOTS + 3];
+    uint8_t kind[RACK_SLOTS + 3], resent[RACK_SLOTS + 3], sacked[RACK_SLOTS + 3];
     uint8_t n;
 };
 
 /* A step [previous end, b) sent from fi to la; bytes sent at the instant the step below
  * was sent whole grow that one. */
-static void push(struct steps *w, uint32_t b, uint32_t fi, uint32_t la, uint8_t kind)
+static void push(struct steps *w, uint32_t b, uint32_t fi, uint32_t la, uint8_t kind,
+                 uint8_t resent)
 {
     uint8_t n = w->n;
     if (n && kind == K_EXACT && w->kind[n - 1] == K_EXACT && fi == la && w->first[n - 1] == la
-        && w->last[n - 1] == la) {
+        && w->last[n - 1] == la && w->resent[n - 1] == resent) {
         w->end[n - 1] = b;
         return;
     }
-    w->end[n] = b, w->first[n] = fi, w->last[n] = la, w->kind[n] = kind, w->n++;
+    w->end[n] = b, w->first[n] = fi, w->last[n] = la, w->kind[n] = kind;
+    w->resent[n] = resent, w->sacked[n] = 0, w->n++;
 }
 
 /* Part [a, b) of step st, for the rebuilt list: on its line, or with a rough step's
@@ -156,14 +164,48 @@ static void push(struct steps *w, uint32_t b, uint32_t fi, uint32_t la, uint8_t 
 static void push_part(struct steps *w, const struct step *st, uint32_t a, uint32_t b)
 {
     if (st->kind == K_ROUGH)
-        push(w, b, st->first, st->last, K_ROUGH);
+        push(w, b, st->first, st->last, K_ROUGH, st->resent);
     else
-        push(w, b, step_time(st, a), step_time(st, b), st->kind);
+        push(w, b, step_time(st, a), step_time(st, b), st->kind, st->resent);
 }
 
 /*
- * What merging steps k and k+1 costs. Neighbours sent one after the other (new data
- * paced out) whose merged line strays from their times by at most RACK_LINE_US at their
+ * A step whose bytes are all SACKed (`gone`, k or k+1) merged into its neighbour
+ * (`keep`), at no cost: keep's line is drawn on over the SACKed bytes, so keep's own
+ * bytes keep their times exactly (a rough step's bounds, or one instant, need no
+ * drawing), and no time of the SACKed bytes is read while they stay SACKed. A hole
+ * sack_room closed over, though, is SACKed only in the scoreboard, and when the
+ * cumulative ACK opens it again its time is read from the line. So once the scoreboard
+ * has closed one (`strict`), the line may only give SACKed bytes times no later than
+ * their own earliest: the safe side for a delivery (a later one would call lost what
+ * was sent after them and is on its way), at worst a resend sooner than needed for their
+ * own loss. Returns 0 when that forbids the merge, or the longer line would not fit a
+ * span.
+ */
+static int absorb(const struct steps *w, uint8_t keep, uint8_t gone, uint32_t lo, int strict,
+                  struct step *m)
+{
+    uint8_t k = keep < gone ? keep : gone;
+    uint32_t mid = w->end[k], hi = w->end[k + 1], fi = w->first[keep], la = w->last[keep];
+    *m = (struct step){lo, hi, fi, la, w->kind[keep], w->resent[keep]};
+    uint32_t latest = fi;  /* the latest time the SACKed bytes get, read early */
+    if (w->kind[keep] != K_ROUGH && us_diff(la, fi) > 0) {
+        uint32_t own = keep == k ? mid - lo : hi - mid, more = keep == k ? hi - mid : mid - lo;
+        uint64_t ext = (uint64_t)(la - fi) * more / own;
+        if ((la - fi) + ext > 0xffffull * RACK_SPAN_US)
+            return 0;
+        if (keep == k)
+            m->last = latest = la + (uint32_t)ext;  /* the line goes on past keep */
+        else
+            m->first = fi - (uint32_t)ext;  /* the line goes back before keep */
+    }
+    return !strict || us_diff(latest, w->first[gone]) <= 0;
+}
+
+/*
+ * What merging steps k and k+1 costs. A step whose bytes are all SACKed goes into its
+ * neighbour for nothing (absorb). Neighbours sent one after the other (new data paced
+ * out) whose merged line strays from their times by at most RACK_LINE_US at their
  * border merge into that line: the cost is the stray, and the line is read that much
  * on the safe side (time_early, time_late). Others (a resend beside what went a round
  * trip before it) cost more than any of those and merge rough: only the earliest and
@@ -171,10 +213,16 @@ static void push_part(struct steps *w, const struct step *st, uint32_t a, uint32
  * loss is found later (at worst by the probe or the RTO), never sooner, and a delivery
  * among them dates from the earliest, so it calls nothing lost too soon.
  */
-static uint64_t merge_cost(const struct steps *w, uint8_t k, uint32_t lo, struct step *m)
+static uint64_t merge_cost(const struct steps *w, uint8_t k, uint32_t lo, int strict,
+                           struct step *m)
 {
     uint32_t mid = w->end[k];
-    *m = (struct step){lo, w->end[k + 1], w->first[k], w->last[k + 1], K_LINE};
+    if (w->sacked[k] && absorb(w, (uint8_t)(k + 1), k, lo, strict, m))
+        return 0;
+    if (w->sacked[k + 1] && absorb(w, k, (uint8_t)(k + 1), lo, strict, m))
+        return 0;
+    uint8_t resent = w->resent[k] | w->resent[k + 1];
+    *m = (struct step){lo, w->end[k + 1], w->first[k], w->last[k + 1], K_LINE, resent};
     if (w->kind[k] != K_ROUGH && w->kind[k + 1] != K_ROUGH
         && us_diff(w->first[k + 1], w->last[k]) >= 0) {
         uint32_t at = step_time(m, mid);
@@ -189,6 +237,35 @@ static uint64_t merge_cost(const struct steps *w, uint8_t k, uint32_t lo, struct
     return (1ull << 32) + us_dist(w->last[k + 1], w->last[k]);
 }
 
+/* Merge the neighbours that cost least until the steps fit their slots. */
+static void merge_down(const struct tcb *c, struct steps *w)
+{
+    for (uint8_t k = 0; k < w->n; k++)
+        w->sacked[k] = !sack_holes_in(c, k ? w->end[k - 1] : c->snd.una, w->end[k]);
+    while (w->n > RACK_SLOTS) {
+        uint8_t best = 0;
+        uint64_t cost = UINT64_MAX;
+        struct step m, bm = {0, 0, 0, 0, K_ROUGH, 0};
+        for (uint8_t k = 0; k + 1 < w->n; k++) {
+            uint64_t x = merge_cost(w, k, k ? w->end[k - 1] : c->snd.una, c->fl->sack.closed, &m);
+            if (x < cost)
+                cost = x, best = k, bm = m;
+        }
+        uint8_t b = (uint8_t)(best + 1);
+        w->first[b] = bm.first, w->last[b] = bm.last, w->kind[b] = bm.kind;
+        w->sacked[b] = w->sacked[best] && w->sacked[b];
+        w->resent[b] = bm.resent;
+        uint8_t rest = (uint8_t)(w->n - b);
+        memmove(w->end + best, w->end + b, rest * sizeof(uint32_t));
+        memmove(w->first + best, w->first + b, rest * sizeof(uint32_t));
+        memmove(w->last + best, w->last + b, rest * sizeof(uint32_t));
+        memmove(w->kind + best, w->kind + b, rest);
+        memmove(w->resent + best, w->resent + b, rest);
+        memmove(w->sacked + best, w->sacked + b, rest);
+        w->n--;
+    }
+}
+
 /* Bytes [seq, seq+len) of the stream are being sent now (new, or again). */
 void rack_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len)
 {
@@ -197,6 +274,9 @@ void rack_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len)
         s = lo;
     if (!seq_lt(s, f))
         return;
+    /* Sent before when below the top of what the steps hold (a segment that is partly
+     * new counts as resent: its sample is the doubtful one). */
+    uint8_t again = c->fl->rack.n && seq_lt(s, c->fl->rack.end[c->fl->rack.n - 1]);
     struct steps w;
     w.n = 0;
     uint8_t placed = 0;
@@ -205,7 +285,7 @@ void rack_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len)
         if (seq_lt(lo, s))  /* the part below the new range */
             push_part(&w, &st, lo, seq_lt(st.hi, s) ? st.hi : s);
         if (!placed && seq_lt(s, st.hi)) {
-            push(&w, f, t, t, K_EXACT);
+            push(&w, f, t, t, K_EXACT, again);
             placed = 1;
         }
         uint32_t a = seq_lt(lo, f) ? f : lo;
@@ -214,73 +294,59 @@ void rack_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len)
         lo = st.hi;
     }
     if (!placed)  /* above every step (a gap below it, our FIN's number, goes with it) */
-        push(&w, f, t, t, K_EXACT);
-    while (w.n > RACK_SLOTS) {  /* merge the neighbours that cost least */
-        uint8_t best = 0;
-        uint64_t cost = UINT64_MAX;
-        struct step m, bm = {0, 0, 0, 0, K_ROUGH};
-        for (uint8_t k = 0; k + 1 < w.n; k++) {
-            uint64_t x = merge_cost(&w, k, k ? w.end[k - 1] : c->snd.una, &m);
-            if (x < cost)
-                cost = x, best = k, bm = m;
-        }
-        w.first[best + 1] = bm.first, w.last[best + 1] = bm.last, w.kind[best + 1] = bm.kind;
-        uint8_t rest = (uint8_t)(w.n - best - 1);
-        memmove(w.end + best, w.end + best + 1, rest * sizeof(uint32_t));
-        memmove(w.first + best, w.first + best + 1, rest * sizeof(uint32_t));
-        memmove(w.last + best, w.last + best + 1, rest * sizeof(uint32_t));
-        memmove(w.kind + best, w.kind + best + 1, rest);
-        w.n--;
-    }
-    c->fl->rack.rough = c->fl->rack.lined = 0;
+        push(&w, f, t, t, K_EXACT, again);
+    if (w.n > RACK_SLOTS)
+        merge_down(c, &w);
+    c->fl->rack.rough = c->fl->rack.lined = c->fl->rack.resent = 0;
     for (uint8_t k = 0; k < w.n; k++) {
         c->fl->rack.end[k] = w.end[k];
         c->fl->rack.sent_us[k] = w.last[k];
         c->fl->rack.span[k] = span_of(w.first[k], w.last[k]);
         c->fl->rack.rough |= (uint8_t)((w.kind[k] == K_ROUGH) << k);
         c->fl->rack.lined |= (uint8_t)((w.kind[k] == K_LINE) << k);
+        c->fl->rack.resent |= (uint8_t)(w.resent[k] << k);
     }
     c->fl->rack.n = w.n;
 }
 
 /*
- * RFC 8985 6.2, steps 1-3: bytes [a, b), not delivered before, are (SACKed or
- * acknowledged; call before SND.UNA moves). `above`: data above them had been delivered
- * already. RACK then remembers the latest-sent delivery, and whether the peer reorders.
- * Within a step the delivery dates from its last segment's start, read early
- * (time_early).
+ * RFC 8985 6.2, steps 1-3: bytes [a, b), not all delivered before, are (SACKed or
+ * acknowledged; call before the scoreboard and SND.UNA move). `above`: data above them
+ * had been delivered already. RACK then remembers the latest-sent delivery, and whether
+ * the peer reorders. Only the bytes not SACKed before count: within each step, the
+ * delivery dates from the start of its highest such segment, read early (time_early).
  */
 void rack_delivered(struct tcp *e, struct tcb *c, uint32_t a, uint32_t b, int above)
 {
     uint32_t lo = c->snd.una, t = 0, now = (uint32_t)e->net.now_us;
-    int found = 0;
+    uint32_t min = c->fl->rack.min_rtt_us;
+    int found = 0, resent = 0, any_resent = 0;
     for (uint8_t k = 0; k < c->fl->rack.n; k++) {
         struct step st = step_get(c, k, lo);
-        if (seq_lt(lo, b) && seq_lt(a, st.hi)) {
-            uint32_t top = seq_lt(b, st.hi) ? b : st.hi, from = seq_lt(a, lo) ? lo : a;
-            uint32_t u = time_early(&st, top - from > c->mss ? top - c->mss : from);
-            if (!found || us_diff(u, t) > 0)
-                t = u, found = 1;
-        }
+        uint32_t from = seq_lt(a, lo) ? lo : a, top = seq_lt(b, st.hi) ? b : st.hi;
         lo = st.hi;
+        if (!seq_lt(from, top) || (top = sack_hole_top(c, from, top)) == from)
+            continue;
+        uint32_t u = time_early(&st, top - from > c->mss ? top - c->mss : from);
+        any_resent |= st.resent;
+        /* Step 2: a segment sent more than once, ACKed sooner than the least round
+         * trip, was delivered by an earlier copy: its time says nothing. */
+        if (st.resent && min && us_diff(now, u) < (int32_t)min)
+            continue;
+        if (!found || us_diff(u, t) > 0)
+            t = u, found = 1, resent = st.resent;
     }
-    if (!found)
+    if (!found || us_diff(now, t) < 0)
         return;  /* sent before RACK kept track (or our FIN): no information */
-    uint32_t rtt = (uint32_t)us_diff(now, t);
-    if (us_diff(now, t) < 0)
-        return;
-    /* Step 2: while retransmissions may be out (recovery, a probe, a timeout), an ACK
-     * sooner than the least round trip acknowledges an earlier copy. Outside them no byte
-     * went twice, and the sample is one for min_RTT (in microseconds, where timestamps
+    uint32_t rtt = now - t;
+    /* A segment sent once gives a sample for min_RTT (in microseconds, where timestamps
      * give milliseconds). */
-    int resent = c->fl->sack.in_recovery || c->fl->sack.tlp_sent || c->timer.retries;
-    if (resent && c->fl->rack.min_rtt_us && rtt < c->fl->rack.min_rtt_us)
-        return;
-    if (!resent && (!c->fl->rack.min_rtt_us || (rtt ? rtt : 1) < c->fl->rack.min_rtt_us))
+    if (!resent && (!min || (rtt ? rtt : 1) < min))
         c->fl->rack.min_rtt_us = rtt ? rtt : 1;
-    /* Step 3: delivered below data delivered before, without having been sent again:
-     * the path reorders. */
-    if (above && !resent)
+    /* Step 3: delivered below data delivered before, without having been sent again,
+     * and with no resend out that could explain the order: the path reorders. */
+    int resending = c->fl->sack.in_recovery || c->fl->sack.tlp_sent || c->timer.retries;
+    if (above && !any_resent && !resending)
         c->fl->rack.flags |= RK_REORD;
     if (!(c->fl->rack.flags & RK_VALID) || us_diff(t, c->fl->rack.xmit_us) > 0
         || (t == c->fl->rack.xmit_us && seq_lt(c->fl->rack.end_seq, b))) {

@@ -76,8 +76,10 @@ void sack_trim(struct tcp *e, struct tcb *c)
         if (b[0][0] == b[0][1])
             memmove(b, b + 1, --k->nblocks * sizeof(b[0]));
     }
-    if (!k->nblocks)
+    if (!k->nblocks) {
         sb_put(e, c);  /* the peer holds nothing above SND.UNA: no scoreboard */
+        k->closed = 0;  /* nor a hole closed over */
+    }
     SSDK_DEBUG_ONLY(sack_check(c));
 }
 
@@ -96,6 +98,7 @@ static uint8_t sack_room(struct tcp *e, struct tcb *c, uint32_t out[][2], uint8_
             best = i, resent = r;
     }
     e->net.st->sack_merged++;
+    c->fl->sack.closed = 1;  /* RACK's steps date SACKed bytes with care now (tcp_rack.c) */
     out[best][1] = out[best + 1][1];
     memmove(out + best + 1, out + best + 2, (size_t)(n - best - 2) * sizeof(out[0]));
     return (uint8_t)(n - 1);
@@ -251,6 +254,20 @@ uint32_t sack_holes_in(const struct tcb *c, uint32_t a, uint32_t b)
             n -= r - l;
     }
     return n;
+}
+
+/* Where the highest unSACKed bytes of [a, b) end; a when every byte is SACKed. */
+uint32_t sack_hole_top(const struct tcb *c, uint32_t a, uint32_t b)
+{
+    for (uint8_t i = c->fl->sack.nblocks; i-- > 0 && seq_lt(a, b);) {  /* descending */
+        uint32_t l = c->fl->sb->blocks[i][0], r = c->fl->sb->blocks[i][1];
+        if (seq_le(b, l))
+            continue;  /* wholly above what is left */
+        if (seq_lt(r, b))
+            return b;  /* the bytes just below b are not SACKed */
+        b = l;  /* [l, b) is SACKed: look below it */
+    }
+    return seq_lt(a, b) ? b : a;
 }
 
 /*

@@ -124,6 +124,15 @@ void rto_arm(struct tcp *e, struct tcb *c)
     c->timer.kind = TK_RTO;
 }
 
+/* The states with data or a FIN of ours that a probe may follow: all after the
+ * handshake (whose SYN-ACK the RTO repeats) until ours is acknowledged. A lost FIN, or a
+ * lost last segment before it, costs a probe as any tail does, not a timeout. */
+static int probe_state(const struct tcb *c)
+{
+    return c->state == TCP_ESTABLISHED || c->state == TCP_CLOSE_WAIT
+        || c->state == TCP_FIN_WAIT_1 || c->state == TCP_LAST_ACK || c->state == TCP_CLOSING;
+}
+
 /*
  * (Re)start the timer that watches data in flight: a tail loss probe after about two
  * round trips when one is due (RFC 8985 7.2: one per flight, an RTT known), else the
@@ -134,7 +143,7 @@ void rto_arm(struct tcp *e, struct tcb *c)
  */
 void loss_timer_arm(struct tcp *e, struct tcb *c)
 {
-    if (c->fl->sack.tlp_sent || !c->timer.srtt_us || c->state != TCP_ESTABLISHED
+    if (c->fl->sack.tlp_sent || !c->timer.srtt_us || !probe_state(c)
         || !(e->net.cfg.options & 4)
         || c->snd.una == c->snd.max) {  /* nothing in flight: a zero window, persist */
         rto_arm(e, c);
