@@ -293,3 +293,81 @@ def test_probe_resends_the_last_segment_not_sacked(stack: Stack) -> None:
     assert resent(peer, out) == [68, 68], resent(peer, out)
     st = stack.stats()
     assert (st["tail_probes"], st["rto_expired"]) == (1, 0)
+
+
+def test_ack_that_ends_recovery_starts_the_next_for_holes_already_lost(stack: Stack) -> None:
+    """RFC 8985 6.2 (any ACK may show RACK a loss) and RFC 6675 5: the first segment of
+    the third round is lost, and recovery begins with SND.MAX at 45 ("recover"). Of the
+    new data sent in it, 46-48 are lost; the peer SACKs 49-55 before the resend of 30
+    arrives last, so RACK calls 46-48 lost inside the recovery, but pacing has not let
+    them go when the cumulative ACK passes 45 and ends it. That ACK starts the next
+    recovery at once (as Linux looks again on leaving recovery), with 46 resent in the
+    same pass: nothing else would come back to say they are missing before the probe."""
+    peer = rack_peer(stack, wscale=7)
+    peer.window = 65535  # x 128: the peer's window never limits the flight
+    peer.request(get(WIDE))
+    one_trip(peer)
+    one_trip(peer)
+    peer.advance(RTT_MS)
+    first = segno(peer, peer.inbox[0])
+    assert first == 30
+    left = {30: 1, 46: 1, 47: 1, 48: 1}
+
+    def lose(seg: Seg) -> bool:
+        n = segno(peer, seg)
+        if left.get(n, 0) > 0:
+            left[n] -= 1
+            return True
+        return False
+
+    peer.lose = lose
+    peer.deliver(len(peer.inbox))
+    assert stack.stats()["fast_retransmits"] == 1
+    peer.advance(RTT_MS)
+    assert [(segno(peer, s), s.resent) for s in peer.inbox][:2] == [(30, True), (45, False)]
+    assert max(segno(peer, s) for s in peer.inbox) >= 49
+    peer.inbox.append(peer.inbox.popleft())  # the resend of 30 arrives last
+    before = peer.deliver(len(peer.inbox) - 1)
+    assert 46 not in resent(peer, before)
+    full = peer.deliver(1)
+    assert resent(peer, full) == [46]
+    assert stack.stats()["fast_retransmits"] == 2
+    run_to_end(peer, size=1_000_000)
+    assert stack.stats()["rto_expired"] == 0
+
+
+def test_quick_ack_of_data_sent_once_counts_in_recovery(stack: Stack) -> None:
+    """RFC 8985 6.2 step 2 doubts an ACK sooner than min_RTT only for a retransmitted
+    segment, which an earlier copy may have delivered. Segments 12 and 29 of the second
+    round are lost (29 its last); in the recovery for 12, the round trip falls from 40 to
+    20 ms, and new data 30-33, sent once, is SACKed 20 ms after it went. Its sample
+    counts, so 29, sent before it, is lost and goes again within a few milliseconds, not
+    after the probe or the RTO."""
+    peer = rack_peer(stack, wscale=7)
+    peer.window = 65535  # x 128: the peer's window never limits the flight
+    peer.request(get(WIDE))
+    one_trip(peer)
+    peer.advance(RTT_MS)
+    assert [segno(peer, s) for s in peer.inbox] == list(range(10, 30))
+    left = {12: 1, 29: 1}
+
+    def lose(seg: Seg) -> bool:
+        n = segno(peer, seg)
+        if left.get(n, 0) > 0:
+            left[n] -= 1
+            return True
+        return False
+
+    peer.lose = lose
+    sent = peer.deliver(len(peer.inbox))
+    assert resent(peer, sent) == [12] and 30 in [segno(peer, s) for s in sent]
+    peer.advance(RTT_MS // 2)  # the round trip is 20 ms now
+    peer.deliver(len(peer.inbox))
+    start = stack.now_ms
+    for _ in range(5):
+        if 29 in resent(peer, peer.advance(1)):
+            break
+    assert 29 in resent(peer, list(peer.inbox)), stack.now_ms - start
+    run_to_end(peer, size=200_000)
+    st = stack.stats()
+    assert (st["tail_probes"], st["rto_expired"]) == (0, 0)
