@@ -58,7 +58,8 @@ def test_delivery_rate_samples_equal_the_bottleneck_rate(
     the peer ACKing at the bottleneck's fixed rate it is that rate; draft-ietf-ccwg-bbr
     (BBR.max_bw, the windowed max of the samples) then paces ProbeBW_CRUISE at
     pacing_gain 1.0 x max_bw (less 1%). From the wire: once Drain has brought what
-    is in flight down to the BDP, for the next 1.5 s (Cruise: Up comes 2 to 3 s after)
+    is in flight down to the BDP, for the next second (Cruise: Up comes 2 to 3 s after,
+    or after the rounds a Reno flow would take to grow by the BDP, 1.2 s at the smallest)
     the server sends at the bottleneck's rate within 3% (500, 200 or 100 segments a
     second), and keeps the BDP in flight, give or take three segments: no queue, no idle
     link."""
@@ -69,9 +70,9 @@ def test_delivery_rate_samples_equal_the_bottleneck_rate(
     settled = next(t.ms for t in path.ticks if t.ms > peak.ms and t.inflight <= bdp)
     assert settled <= 2500, settled
     rate = 1000 / service
-    sent = path.sent_rate(settled + 100, settled + 1600)
+    sent = path.sent_rate(settled + 100, settled + 1100)
     assert 0.97 * rate <= sent <= 1.01 * rate, (sent, rate)
-    flight = [t.inflight for t in path.ticks if settled + 100 <= t.ms <= settled + 1600]
+    flight = [t.inflight for t in path.ticks if settled + 100 <= t.ms <= settled + 1100]
     assert bdp - 3 <= min(flight) and max(flight) <= bdp + 3, (bdp, min(flight), max(flight))
 
 
@@ -79,9 +80,11 @@ def test_startup_drain_and_probe_bw(make_stack: Callable[..., Stack]) -> None:
     """draft-ietf-ccwg-bbr: Startup (pacing_gain 2.77) doubles the sending rate each
     round trip; once max_bw has grown less than 25% in three rounds the pipe is full
     and Drain (pacing_gain 0.35) brings what is in flight down to the BDP; ProbeBW then
-    cycles its gains: Cruise (1.0) holds the BDP, Up (1.25, after 2 to 3 s) puts up to
-    1.25 x BDP out, Down (0.9) takes it back. A bottleneck of 500 segments a second,
-    BDP 51 segments."""
+    cycles its gains: Cruise (1.0) holds the BDP; Up (1.25, after 2 to 3 s) goes on
+    until three rounds have brought no 25% more bandwidth (BBRIsTimeToGoDown, as
+    BBR.full_bw_now), so a queue builds for those three rounds, at most cwnd_gain 2.25 x
+    BDP out; Down (0.9) takes it back. A bottleneck of 500 segments a second, BDP 51
+    segments, a round trip of 102 ms."""
     service = 2.0
     bdp = bdp_of(service)
     path = start(make_stack, service=service)
@@ -103,9 +106,11 @@ def test_startup_drain_and_probe_bw(make_stack: Callable[..., Stack]) -> None:
     assert max(t.inflight for t in cruise) <= bdp + 1, "Cruise keeps no queue"
     up = next(t for t in after if t.inflight >= 1.15 * bdp)  # ProbeBW_UP
     assert 2000 <= up.ms - drained.ms <= 3200, (drained, up)
-    assert max(t.inflight for t in after if t.ms < up.ms + 500) <= 1.25 * bdp + 2
-    down = next(t for t in after if t.ms > up.ms and t.inflight <= bdp + 1)
-    assert down.ms - up.ms <= 500, (up, down)  # ProbeBW_DOWN drains the probe's queue
+    top = max((t for t in after if t.ms < up.ms + 1500), key=lambda t: t.inflight)
+    assert 2.5 * (PROP + 2.0) <= top.ms - up.ms <= 4 * (PROP + 2.0), (up, top)  # 3 rounds
+    assert 1.5 * bdp <= top.inflight <= 2.25 * bdp + 4, top
+    down = next(t for t in after if t.ms > top.ms and t.inflight <= bdp + 1)
+    assert down.ms - top.ms <= 500, (top, down)  # ProbeBW_DOWN drains the probe's queue
 
 
 def test_probe_rtt_after_five_seconds(make_stack: Callable[..., Stack]) -> None:
@@ -291,20 +296,23 @@ def test_heavy_loss_ends_startup_after_a_full_round_in_recovery(
     assert 480 <= peak < 900, peak
 
 
-@pytest.mark.parametrize("loss", [0.8, 0.9])
+@pytest.mark.parametrize("loss", [0.7, 0.8, 0.9])
 def test_rate_climbs_back_after_a_start_in_heavy_loss(
     make_stack: Callable[..., Stack], loss: float
 ) -> None:
     """draft-cheng-tcpm-rate-delivery 3.2: a segment sent with nothing in flight
     restarts the first-sent time as well as the delivery time; draft-ietf-ccwg-bbr,
-    BBRCheckStartupHighLoss: Startup ends on loss only after a full round in recovery.
+    BBRCheckStartupHighLoss: Startup ends on loss only after a full round in recovery;
+    BBRIsTimeToGoDown: ProbeBW_UP goes on while each round brings 25% more bandwidth.
     A connection that begins in heavy loss (most of its first 2 s lost, as when many
     flows start at once into a full queue) must find the link once the loss is over:
-    from 8 s to 12 s it is 80% used or more. Without either rule it left Startup with a
-    small max_bw and paced a segment at a time, each gap longer than the round trip;
-    measured from the send time of the data delivered before, each gap became the
-    sample's send interval, every sample was the rate it paced at less the pacing
-    margin, and it delivered half a segment a second through a link of 100."""
+    from 4 s to 12 s it is 80% used or more. Without the first two rules it left
+    Startup with a small max_bw and paced a segment at a time, each gap longer than the
+    round trip; measured from the send time of the data delivered before, each gap
+    became the sample's send interval, every sample was the rate it paced at less the
+    pacing margin, and it delivered half a segment a second through a link of 100.
+    With Up ended at 1.25 x the BDP, as the draft's version 2 had it, the rate could
+    grow 25% a cycle of 2 to 3 s: at 70% loss it stayed at 28% of the link to 16 s."""
     path = start(make_stack, service=10.0)
     peer, rng = path.peer, random.Random(5)
 
@@ -314,4 +322,4 @@ def test_rate_climbs_back_after_a_start_in_heavy_loss(
     peer.lose = lose  # type: ignore[assignment]
     path.run(12000)
     link = 1000 / 10.0
-    assert path.rate(8000, 12000) >= 0.8 * link, path.rate(8000, 12000)
+    assert path.rate(4000, 12000) >= 0.8 * link, path.rate(4000, 12000)

@@ -182,8 +182,9 @@ struct tcb_flight {
                 uint32_t p_end, p_delivered, p_delivered_us, p_first_us, p_sent_us;
                 /* draft-ietf-ccwg-bbr: the model (max_bw's two windows, in bytes per
                  * second; min_rtt and when it was taken, in ms), the loss bound
-                 * inflight_hi (0: none), the bytes resent in this round, Startup's
-                 * full_bw, and when the state or phase began (ms). 64 bytes. */
+                 * inflight_hi (0: none), the bytes resent in this round, full_bw
+                 * (Startup's, then each Up's), and when the state or phase began
+                 * (ms). 64 bytes. */
                 uint32_t bw[2];
                 uint32_t min_rtt_us, min_rtt_ms;
                 uint32_t inflight_hi, round_lost, full_bw;

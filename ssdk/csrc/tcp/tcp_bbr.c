@@ -193,6 +193,27 @@ static void check_full_pipe(struct tcb_bbr *b, const struct rate_sample *rs)
 }
 
 /*
+ * Draft, BBRIsTimeToGoDown (BBR.full_bw_now, as in Startup, counted afresh from Up's
+ * start: BBRStartProbeBW_UP resets it): Up goes on while a round's sample brings 25%
+ * more than the best since Up began, and ends after three that do not. So a flow whose
+ * max_bw fell far below the link (it started into heavy loss) climbs by up to 25% a
+ * round for as long as the link has room, not 25% a cycle of 2 to 3 s. Returns 1 when
+ * Up is over. Not for application-limited samples, which say nothing of the pipe.
+ */
+static int up_plateau(struct tcb_bbr *b, uint32_t bw, const struct rate_sample *rs)
+{
+    if (rs->app_limited)
+        return 0;
+    if ((uint64_t)bw * 100 >= (uint64_t)b->full_bw * 125) {
+        b->full_bw = bw;
+        b->flags &= (uint8_t)~BB_CNT;
+        return 0;
+    }
+    b->flags = (uint8_t)(b->flags + BB_CNT_1);
+    return (b->flags & BB_CNT) >= 3 * BB_CNT_1;
+}
+
+/*
  * Draft, BBRIsInflightTooHigh / BBRHandleInflightTooHigh: more than 2% (BBRLossThresh)
  * of the data the round's losses concern lost while probing (Startup, ProbeBW Refill
  * and Up) bounds inflight at what was out, at least beta times the target; Startup
@@ -279,12 +300,13 @@ static void update_state(struct tcp *e, struct tcb *c, int round)
             enter(e, c, BBR_REFILL);
         break;
     case BBR_REFILL:  /* one round at the estimated rate, then probe */
-        if (round)
+        if (round) {
             enter(e, c, BBR_UP);
+            b->full_bw = max_bw(b);  /* BBRStartProbeBW_UP: full_bw_now counts afresh */
+            b->flags &= (uint8_t)~BB_CNT;
+        }
         break;
-    case BBR_UP:  /* BBRIsTimeToGoDown: the pipe took 1.25 x the BDP without loss */
-        if (out >= bdp(c, 125) && t - b->phase_ms >= b->min_rtt_us / 1000)
-            start_cycle(e, c);
+    case BBR_UP:  /* BBRIsTimeToGoDown: bbr_on_ack's up_plateau */
         break;
     case BBR_PROBE_RTT:  /* BBRHandleProbeRTT: 200 ms at the small window, then back */
         if (!(b->flags & BB_RTT_LOW) && out <= bdp(c, PROBE_RTT_CWND) + c->mss) {
@@ -353,9 +375,13 @@ void bbr_on_ack(struct tcp *e, struct tcb *c)
             b->bw[0] = (uint32_t)bw;
         check_full_pipe(b, &rs);
         check_loss(e, c, &rs);
-        /* BBRv3: while probing Up without too much loss, inflight_hi grows. */
-        if (b->state == BBR_UP && b->inflight_hi)
-            b->inflight_hi += b->inflight_hi / 4;
+        if (b->state == BBR_UP) {
+            /* BBRv3: while probing Up without too much loss, inflight_hi grows. */
+            if (b->inflight_hi)
+                b->inflight_hi += b->inflight_hi / 4;
+            if (up_plateau(b, (uint32_t)bw, &rs))
+                start_cycle(e, c);
+        }
     }
     update_state(e, c, round);
     set_cwnd(c, newly);

@@ -13,7 +13,7 @@ enum { BBR_STARTUP, BBR_DRAIN, BBR_DOWN, BBR_CRUISE, BBR_REFILL, BBR_UP, BBR_PRO
 #define BB_P        0x01  /* a sent range (P) is being sampled (tcp_rate.c) */
 #define BB_P_APP    0x02  /* P went while the application limited the sender */
 #define BB_FILLED   0x04  /* BBR.filled_pipe */
-#define BB_CNT      0x18  /* BBR.full_bw_count, 0-3 */
+#define BB_CNT      0x18  /* BBR.full_bw_count, 0-3 (Startup's, then each Up's) */
 #define BB_CNT_1    0x08
 #define BB_RTT_LOW  0x20  /* ProbeRTT: inflight is down; phase_ms is when it got there */
 #define BB_RWND     0x40  /* the peer's receive window held the sender back since P went */
