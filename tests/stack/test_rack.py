@@ -29,6 +29,22 @@ def rack_peer(stack: Stack, wscale: int | None = None) -> Peer:
     return peer
 
 
+def lose_copies(peer: Peer, copies: dict[int, int]) -> dict[int, int]:
+    """The first copies[n] transmissions of segment n are lost on the way to the peer;
+    returns how many of each are still to be lost."""
+    left = dict(copies)
+
+    def lose(seg: Seg) -> bool:
+        n = segno(peer, seg)
+        if left.get(n, 0) > 0:
+            left[n] -= 1
+            return True
+        return False
+
+    peer.lose = lose
+    return left
+
+
 def one_trip(peer: Peer, order: list[int] | None = None) -> list[Seg]:
     """The clock moves a round trip's time; then the segments that were waiting arrive,
     in inbox order or as `order` (indices into it: those first, then the others in
@@ -130,15 +146,7 @@ def test_lost_retransmission_found_by_rack(stack: Stack) -> None:
     time, on an ACK, not after an RTO (DupThresh counts nothing for a resend)."""
     peer = rack_peer(stack)
     first = peer.request(get(BIG))
-    drops = {"n": 0}
-
-    def lose(seg: Seg) -> bool:
-        if segno(peer, seg) == 2 and drops["n"] < 2:
-            drops["n"] += 1
-            return True
-        return False
-
-    peer.lose = lose
+    lose_copies(peer, {2: 2})
     assert first
     out: list[Seg] = []
     for _ in range(10):
@@ -279,17 +287,9 @@ def test_probe_resends_the_last_segment_not_sacked(stack: Stack) -> None:
     a retransmission timeout."""
     peer = rack_peer(stack)
     peer.request(get(BIG))
-    drops = {"n": 0}
-
-    def lose(seg: Seg) -> bool:
-        if segno(peer, seg) == 68 and drops["n"] < 2:
-            drops["n"] += 1
-            return True
-        return False
-
-    peer.lose = lose
+    left = lose_copies(peer, {68: 2})
     out = run_to_end(peer)
-    assert drops["n"] == 2
+    assert left == {68: 0}
     assert resent(peer, out) == [68, 68], resent(peer, out)
     st = stack.stats()
     assert (st["tail_probes"], st["rto_expired"]) == (1, 0)
@@ -311,16 +311,7 @@ def test_ack_that_ends_recovery_starts_the_next_for_holes_already_lost(stack: St
     peer.advance(RTT_MS)
     first = segno(peer, peer.inbox[0])
     assert first == 30
-    left = {30: 1, 46: 1, 47: 1, 48: 1}
-
-    def lose(seg: Seg) -> bool:
-        n = segno(peer, seg)
-        if left.get(n, 0) > 0:
-            left[n] -= 1
-            return True
-        return False
-
-    peer.lose = lose
+    lose_copies(peer, {30: 1, 46: 1, 47: 1, 48: 1})
     peer.deliver(len(peer.inbox))
     assert stack.stats()["fast_retransmits"] == 1
     peer.advance(RTT_MS)
@@ -349,16 +340,7 @@ def test_quick_ack_of_data_sent_once_counts_in_recovery(stack: Stack) -> None:
     one_trip(peer)
     peer.advance(RTT_MS)
     assert [segno(peer, s) for s in peer.inbox] == list(range(10, 30))
-    left = {12: 1, 29: 1}
-
-    def lose(seg: Seg) -> bool:
-        n = segno(peer, seg)
-        if left.get(n, 0) > 0:
-            left[n] -= 1
-            return True
-        return False
-
-    peer.lose = lose
+    lose_copies(peer, {12: 1, 29: 1})
     sent = peer.deliver(len(peer.inbox))
     assert resent(peer, sent) == [12] and 30 in [segno(peer, s) for s in sent]
     peer.advance(RTT_MS // 2)  # the round trip is 20 ms now
