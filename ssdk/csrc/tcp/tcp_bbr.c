@@ -258,9 +258,12 @@ static void check_loss(struct tcp *e, struct tcb *c, const struct rate_sample *r
 
 /* Draft, BBRIsRenoCoexistenceProbeTime: the next probe for bandwidth comes no later
  * than the rounds a Reno flow takes to grow its window by the target inflight (one
- * segment a round: the BDP, or cwnd if less, in segments), at most 63; else a small BDP
- * (a short round trip, or a low rate after Startup ended on loss) would wait the
- * wall-clock 2 to 3 s, hundreds of rounds, to find bandwidth that came free. Rounds
+ * segment a round: the BDP, or cwnd if less, in segments, and at least BBRMinPipeCwnd,
+ * as BBRInflight's quantization budget makes it), at most 63; else a small BDP (a short
+ * round trip, or a low rate after Startup ended on loss) would wait the wall-clock 2 to
+ * 3 s, hundreds of rounds, to find bandwidth that came free. Without the floor, a flow
+ * whose share of the path is under a segment a round (200 of them through one link)
+ * probed every round, and the probes of all of them kept its queue overflowing. Rounds
  * are counted in time, the cycle's age over SRTT: no round counter is kept. */
 static int reno_probe_time(const struct tcb *c, uint32_t t)
 {
@@ -268,6 +271,8 @@ static int reno_probe_time(const struct tcb *c, uint32_t t)
     uint64_t target = bdp(c, 100), rounds;
     if (target > c->cc.cwnd)
         target = c->cc.cwnd;
+    if (target < 4u * c->mss)
+        target = 4u * c->mss;  /* BBRMinPipeCwnd */
     rounds = target / c->mss;
     if (rounds > 63)
         rounds = 63;
