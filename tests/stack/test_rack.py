@@ -353,25 +353,3 @@ def test_quick_ack_of_data_sent_once_counts_in_recovery(stack: Stack) -> None:
     run_to_end(peer, size=200_000)
     st = stack.stats()
     assert (st["tail_probes"], st["rto_expired"]) == (0, 0)
-
-
-def test_a_dsacked_resend_opens_the_reordering_window(stack: Stack) -> None:
-    """RFC 2883 and RFC 8985 6.2 step 4, as Linux counts a D-SACKed retransmission as
-    reordering: before any reordering was seen, the first segment of the flight arrives
-    behind four sent after it and is resent on the third duplicate ACK, needlessly: the
-    resend draws a D-SACK. The next round, the same late arrival is within the
-    reordering window (min_RTT/4, 10 ms): not resent."""
-    peer = rack_peer(stack)
-    peer.reorders = True
-    peer.request(get(BIG))
-    out = one_trip(peer, [1, 2, 3, 4, 0])
-    assert resent(peer, out) == [0]
-    rtx = next(s for s in peer.inbox if s.resent)
-    peer.inbox.remove(rtx)
-    peer.send("A", sack=[(rtx.seq, rtx.seq + len(rtx.payload))])  # RFC 2883 4
-    assert stack.stats()["dsack_received"] == 1
-    assert len(peer.inbox) >= 5
-    out = one_trip(peer, [1, 2, 3, 4, 0])
-    assert resent(peer, out) == []
-    assert resent(peer, run_to_end(peer)) == []
-    assert stack.stats()["fast_retransmits"] == 1

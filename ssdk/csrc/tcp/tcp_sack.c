@@ -163,12 +163,6 @@ int dsack_in(struct tcp *e, struct tcb *c, const struct seg *s)
         && !(o->nsack > 1 && seq_le(o->sack[1][0], l) && seq_le(r, o->sack[1][1])))
         return 0;
     e->net.st->dsack_received++;
-    /* The peer had what we sent again: the loss it was sent for was none (the original
-     * came late, or RACK called it lost while it was on its way, its round trip longer
-     * than the one RACK went by). As Linux counts a D-SACKed retransmission as
-     * reordering, RACK's reordering window opens, in recovery too (tcp_rack.c, reo_wnd). */
-    if (seq_le(r, c->snd.max))
-        c->fl->rack.flags |= RK_REORD;
     if (!(c->fl->sack.undo & UN_ARMED) || !seq_lt(c->fl->cc.undo_marker, r)
         || seq_lt(c->snd.max, r) || !c->fl->sack.undo_retrans)
         return 1;
