@@ -15,8 +15,9 @@
  * sequence number in at most RACK_SLOTS steps (struct tcb_rack): each step holds when
  * its first and its last byte went, and a paced flight puts the ones between on the line.
  * New data extends it at the top; a retransmission overwrites its range with the new
- * time (RACK needs the latest transmission). When more steps are needed than there are
- * slots, the two neighbours that cost least merge (merge_cost): into a line that strays
+ * time (RACK needs the latest transmission) and marks its step resent. When more steps
+ * are needed than there are slots, the two neighbours that cost least merge (merge_cost):
+ * a step all SACKed into its neighbour for nothing (absorb), else into a line that strays
  * at most RACK_LINE_US, or into a rough step that keeps only its bounds. Every read errs
  * on the safe side (time_early for a delivery, time_late for a byte's own loss). Only
  * connections with SACK use it: without SACK nothing says what was delivered above the
