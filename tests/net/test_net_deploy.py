@@ -39,14 +39,26 @@ SSHD = "/usr/sbin/sshd"
 BIG = "/files/big.bin"
 
 
-def _need_tools() -> None:
+def _need_tools(*more: str) -> None:
     require_net()
-    missing = [t for t in (SSHD, "ssh-keygen", "setsid", "sha256sum") if shutil.which(t) is None]
+    tools = (SSHD, "ssh-keygen", "setsid", "sha256sum", *more)
+    missing = [t for t in tools if shutil.which(t) is None]
     if missing:
-        msg = f"tools missing: {', '.join(missing)} (apt-get install openssh-server)"
+        msg = f"tools missing: {', '.join(missing)} (apt-get install openssh-server curl)"
         if CI:
             pytest.fail(f"CI=true and {msg}", pytrace=False)
         pytest.skip(msg)
+
+
+def _project(tmp: Path) -> Path:
+    """The site the tests deploy: a pyproject naming APP_PY."""
+    project = tmp / "site"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "site"\n[tool.ssdk]\napp = "app.py"\n'
+    )
+    (project / "app.py").write_text(APP_PY)
+    return project
 
 
 def _env(tmp: Path) -> dict[str, str]:
@@ -291,12 +303,7 @@ def _stop_services(roots: list[Path]) -> None:
 def rig(tmp_path: Path) -> Iterator[Rig]:
     _need_tools()
     with lan("deploy", hosts=3) as net, _sshd(tmp_path, net):
-        project = tmp_path / "site"
-        project.mkdir()
-        (project / "pyproject.toml").write_text(
-            '[project]\nname = "site"\n[tool.ssdk]\napp = "app.py"\n'
-        )
-        (project / "app.py").write_text(APP_PY)
+        project = _project(tmp_path)
         roots = [tmp_path / "hosts" / f"h{i}" for i in range(1, 4)]
         fleet = write_fleet(tmp_path, net, roots,
                             'health = "/healthz"\nhealth_timeout = 8\nkeep = 2\n')  # fmt: skip
@@ -570,16 +577,9 @@ class TlsRig:
 def tls_rig(tmp_path: Path) -> Iterator[TlsRig]:
     from ssdk.core.runtime.tls import write_selfsigned
 
-    _need_tools()
-    if shutil.which("curl") is None:
-        pytest.skip("curl is missing")
+    _need_tools("curl")
     with lan("deploytls", hosts=2) as net, _sshd(tmp_path, net):
-        project = tmp_path / "site"
-        project.mkdir()
-        (project / "pyproject.toml").write_text(
-            '[project]\nname = "site"\n[tool.ssdk]\napp = "app.py"\n'
-        )
-        (project / "app.py").write_text(APP_PY)
+        project = _project(tmp_path)
         bodies = write_version(project, 1)
         cert, key = tmp_path / "keys" / "site.crt", tmp_path / "keys" / "site.key"
         write_selfsigned(cert, key, [NAME, *(h.data_ip for h in net.hosts)], 2)
