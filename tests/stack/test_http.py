@@ -498,17 +498,19 @@ def test_closing_response_retransmitted_with_close(
 ) -> None:
     """RFC 6298 5.4 with docs/bundle.md: a retransmitted segment of a closing response
     carries the same patched "     close" bytes (the harness checks the bytes equal the
-    first copy's and the checksum is right), and the FIN follows it again."""
+    first copy's and the checksum is right), and the FIN follows it again. (The FIN alone
+    goes first, as the tail loss probe, RFC 8985 7.3.)"""
     stack = make_stack(rto_min_ms=1000)
     peer = Peer(stack)
     peer.connect()
     first = peer.request(get("/a", headers=["Connection: close"]))
     assert [s.flags for s in first] == ["PA", "FA"]
-    again = peer.advance(1000)
+    again = [s for _ in range(110) for s in peer.advance(10)]
     assert [(s.flags, s.seq, s.payload) for s in again] == [
-        (s.flags, s.seq, s.payload) for s in first
+        (s.flags, s.seq, s.payload) for s in first[1:] + first
     ]
-    assert again[0].payload == site.expect("/a", connection=CLOSE_VALUE)
+    assert stack.stats()["tail_probes"] == 1
+    assert again[1].payload == site.expect("/a", connection=CLOSE_VALUE)
 
 
 def test_connections_are_kept_apart(stack: Stack, site: Site) -> None:

@@ -279,6 +279,26 @@ def test_closed_hole_lost_again_is_found_by_rack(make_stack: Callable[..., Stack
     assert st["sack_merged"] > 0 and st["rto_expired"] == 0
 
 
+def test_first_flight_lost_before_our_fin_costs_a_probe(stack: Stack) -> None:
+    """RFC 8985 7.2 and RFC 6298 5.1: a request with Connection: close has our FIN queued
+    behind the response before any of it goes. The loss timer starts with the first
+    segment, as a probe: when the whole first flight is lost, the probe goes two round
+    trips later, not the RTO (240 ms here). Armed while nothing was out yet, it was a
+    bare RTO that no send restarts; 200 downloads through a full queue all met it, and
+    backed off in step."""
+    peer = rack_peer(stack)
+    lose_copies(peer, {n: 1 for n in range(10)})  # the whole initial window
+    sent = peer.send("PA", get(BIG, headers=["Connection: close"])) + peer.advance(10)  # pacing lets the last few go
+    last = max(s.at for s in sent if s.payload)
+    probe = peer.advance_until(lambda s: bool(s.payload), limit_ms=300)[-1]
+    assert probe.at - last <= 2 * RTT_MS + 3, (probe.at, last)
+    st = stack.stats()
+    assert (st["tail_probes"], st["rto_expired"]) == (1, 0)
+    peer.deliver(len(peer.inbox))  # its SACK shows the flight lost: a fast recovery
+    run_to_end(peer)
+    assert stack.stats()["rto_expired"] == 0
+
+
 def test_probe_resends_the_last_segment_not_sacked(stack: Stack) -> None:
     """RFC 8985 7.3, where the peer has SACKed the last segment: segment 68 of 70 is
     lost, and so is its retransmission, with nothing sent after it for RACK to go by.

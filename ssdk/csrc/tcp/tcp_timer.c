@@ -189,15 +189,22 @@ void rack_timer_arm(struct tcp *e, struct tcb *c)
  * now, or on the application's deadline (timer.app_ms: serve/ sets the request-header
  * timeout, counted from a request's first byte), whichever comes first: a client that
  * trickles a byte at a time cannot hold a slot longer than that.
+ *
+ * Data or our FIN queued but not sent yet is not in flight: it waits for its turn in
+ * the transmit round on the idle timer, and its first segment arms the loss timer, as
+ * a probe when one is due. A response to Connection: close has its FIN queued with
+ * it; counted as waiting, that armed a bare RTO before the first segment went, which
+ * the sends did not restart: a first flight lost whole waited the RTO instead of the
+ * probe, and 200 downloads through one full queue all did, and backed off in step.
  */
 void timer_after_output(struct tcp *e, struct tcb *c)
 {
     flight_settle(e, c);  /* a flight block while anything is out or to go (flight.c) */
     conn_check_seq(c);
     conn_idle_update(e, c);  /* idle keep-alive, or not: the idle list (conn.c) */
+    /* A FIN sent is in flight: SND.MAX is past it until it is acknowledged. */
     int waiting = c->snd.una != c->snd.max
-               || (seq_lt(c->snd.una, c->snd.end) && c->snd.wnd == 0)
-               || ((c->flags & TF_FIN_QUEUED) && seq_le(c->snd.una, c->snd.fin));
+               || (seq_lt(c->snd.una, c->snd.end) && c->snd.wnd == 0);
     if (waiting) {
         if (c->timer.kind == TK_IDLE)
             progress_mark(e, c);  /* data is due after none was: the send clock starts */
