@@ -323,3 +323,37 @@ def test_rate_climbs_back_after_a_start_in_heavy_loss(
     path.run(12000)
     link = 1000 / 10.0
     assert path.rate(4000, 12000) >= 0.8 * link, path.rate(4000, 12000)
+
+
+def test_rate_comes_back_after_seconds_of_one_segment_in_a_few(
+    make_stack: Callable[..., Stack],
+) -> None:
+    """draft-cheng-tcpm-rate-delivery 3.2 with RFC 6675 5.1: an RTO deems everything in
+    flight lost, so nothing is, and the first range sent after it restarts the delivery
+    clock, as a send after idle time does. A flow that gets one segment through in 3 s
+    for its first 16 s (a queue a crowd keeps full: 200 downloads starting at once into
+    the bottleneck test's link) must find the link once the path clears: from 4 s after,
+    80% used or more. Sampled from the last delivery instead, each resend's sample was a
+    segment over the seconds the timer had waited, ProbeBW's cycles aged the rest out,
+    and the flow paced a segment every few seconds: 1 to 3% of the link to 27 s (in the
+    bottleneck test, a segment every 7 s for a minute)."""
+    path = start(make_stack, service=10.0)
+    peer = path.peer
+    passed: set[int] = set()
+
+    def lose(seg: Seg) -> bool:
+        now = peer.stack.now_ms
+        if now >= 16000:
+            return False
+        window = int(now // 3000)
+        if window in passed:
+            return True
+        passed.add(window)
+        return False
+
+    peer.lose = lose  # type: ignore[assignment]
+    path.run(27000)
+    link = 1000 / 10.0
+    assert path.rate(20000, 27000) >= 0.8 * link, [
+        round(path.rate(t, t + 1000)) for t in range(16000, 27000, 1000)
+    ]

@@ -288,7 +288,8 @@ def test_first_flight_lost_before_our_fin_costs_a_probe(stack: Stack) -> None:
     backed off in step."""
     peer = rack_peer(stack)
     lose_copies(peer, {n: 1 for n in range(10)})  # the whole initial window
-    sent = peer.send("PA", get(BIG, headers=["Connection: close"])) + peer.advance(10)  # pacing lets the last few go
+    sent = peer.send("PA", get(BIG, headers=["Connection: close"]))
+    sent += peer.advance(10)  # pacing lets the last few go
     last = max(s.at for s in sent if s.payload)
     probe = peer.advance_until(lambda s: bool(s.payload), limit_ms=300)[-1]
     assert probe.at - last <= 2 * RTT_MS + 3, (probe.at, last)

@@ -413,10 +413,14 @@ void bbr_rtt(struct tcp *e, struct tcb *c, uint32_t rtt_us)
 
 /* An RTO: one segment, as for any controller (RFC 5681 3.1), growing back by what is
  * delivered up to the model's target; the model stays (draft: on an RTO BBR keeps its
- * estimates and restores the window as ACKs come). */
+ * estimates and restores the window as ACKs come). Everything in flight is deemed lost
+ * (RFC 6675 5.1), so nothing is: the resend restarts the delivery clock as a send after
+ * idle time does (tcp_rate.c), and the samples say what the path delivers, not how long
+ * the timer waited. */
 void bbr_on_rto(struct tcp *e, struct tcb *c)
 {
     (void)e;
     c->cc.cwnd = c->mss;
     c->fl->cc.bbr.flags &= (uint8_t)~BB_P;  /* go-back-N resends what P covered */
+    c->fl->cc.bbr.round |= BR_RTO;
 }

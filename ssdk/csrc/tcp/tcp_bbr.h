@@ -23,6 +23,8 @@ enum { BBR_STARTUP, BBR_DRAIN, BBR_DOWN, BBR_CRUISE, BBR_REFILL, BBR_UP, BBR_PRO
 #define BR_EVENTS   0x07  /* loss events (discontiguous ranges resent in a recovery), to 7 */
 #define BR_P_REC    0x08  /* P went in a fast recovery: if one is on when P is delivered,
                              it lasted the whole round */
+#define BR_RTO      0x10  /* an RTO deemed all in flight lost since: the next P restarts
+                             the delivery clock (tcp_rate.c) */
 
 /* One delivery-rate sample (draft-cheng 3.2): delivered bytes over interval_us, from a
  * range whose round trip was rtt_us. interval_us 0: none this ACK. */

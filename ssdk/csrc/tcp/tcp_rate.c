@@ -40,7 +40,9 @@ void rate_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len)
             && (b->round & BR_EVENTS) != BR_EVENTS)
             b->round++;
     }
-    if (c->snd.una == c->snd.max)
+    /* Nothing in flight: none sent, all delivered, or all deemed lost by an RTO. */
+    int none = c->snd.una == c->snd.max || (b->round & BR_RTO);
+    if (none)
         b->delivered_us = now;
     if ((b->flags & BB_P) && !(b->p_sent_us == now && b->p_delivered == b->delivered
                                && seq_lt(b->p_end, seq + len)))
@@ -63,8 +65,9 @@ void rate_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len)
          * else a paced connection whose gaps outlast its round trip (a rate that fell
          * below a segment per round trip) measures the gap as its send interval, its
          * sample is the rate it paced at, and the rate never climbs back. */
-        b->p_first_us = c->snd.una == c->snd.max ? now
+        b->p_first_us = none ? now
                       : (c->fl->rack.flags & RK_VALID) ? c->fl->rack.xmit_us : b->delivered_us;
+        b->round &= (uint8_t)~BR_RTO;
     }
     b->p_end = seq + len;
     /* Draft-cheng 3.3: application-limited when this range ends what was written and
