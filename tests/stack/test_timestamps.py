@@ -229,7 +229,8 @@ def test_no_rtt_sample_from_ack_that_does_not_advance(stack: Stack) -> None:
     """RFC 7323 4.1 (RTTM rule): a TSecr may update the RTT estimate only if the segment
     advances SND.UNA. A duplicate ACK echoing a 350 ms old TSval must leave the RTO
     alone: the handshake's 100 ms sample gives RTO 300 ms, doubled to 600 ms between
-    the first two retransmissions; a sample of 350 ms would have made that 1064 ms."""
+    the first two retransmissions (up to a quarter more: the spread drawn at each
+    expiry); a sample of 350 ms would have made that 1064 ms."""
     peer = ts_peer(stack)
     synack = peer.syn()[0]
     assert synack.ts is not None
@@ -243,4 +244,4 @@ def test_no_rtt_sample_from_ack_that_does_not_advance(stack: Stack) -> None:
     head = first[0]
     once = peer.advance_until(lambda s: (s.seq, s.payload) == (head.seq, head.payload))
     twice = peer.advance_until(lambda s: (s.seq, s.payload) == (head.seq, head.payload))
-    assert twice[-1].at - once[-1].at == 600
+    assert 600 <= twice[-1].at - once[-1].at <= 750
