@@ -33,12 +33,22 @@ import os
 import shlex
 import socket
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import asyncssh
+from cryptography.utils import CryptographyDeprecationWarning
+
+with warnings.catch_warnings():
+    # asyncssh names cryptography's DSA types when imported, and cryptography 51 warns of
+    # each: ten lines on stderr before every deploy or status, about a key type ssdk
+    # never offers. Only those warnings, and only at the import, are silenced.
+    warnings.filterwarnings(
+        "ignore", message="DSA is deprecated", category=CryptographyDeprecationWarning
+    )
+    import asyncssh
 
 from ssdk.tools.fleet import Fleet, Host
 from ssdk.tools.release import Release
