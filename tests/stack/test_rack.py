@@ -374,3 +374,46 @@ def test_quick_ack_of_data_sent_once_counts_in_recovery(stack: Stack) -> None:
     run_to_end(peer, size=200_000)
     st = stack.stats()
     assert (st["tail_probes"], st["rto_expired"]) == (0, 0)
+
+
+def test_next_recovery_does_not_resend_a_hole_whose_resend_is_on_its_way(
+    stack: Stack,
+) -> None:
+    """RFC 6675 5 (a hole goes again once per recovery) and RFC 8985 6.2 (a resend is
+    lost only when data sent after it is delivered): 30 is lost, and recovery begins
+    with SND.MAX at 45. 30's resend is lost too, and of the new data sent with it, 46
+    and the last segment of the flight. The others arrive in order, so RACK calls 30 and
+    46 lost and they go again inside the recovery, 30 first. 30's third copy arrives and
+    ends the recovery while 46's second is still on its way, and, being sent after the
+    flight's last segment, shows that one lost: the next recovery starts. It resends that
+    segment, not 46 a third time: a hole resent in the last recovery is in flight until
+    RACK says otherwise (a third copy would be needless, and the ACK of the second, taken
+    for the third's, would make every segment sent before the third look lost)."""
+    peer = rack_peer(stack, wscale=7)
+    peer.window = 65535  # x 128: the peer's window never limits the flight
+    peer.request(get(WIDE))
+    one_trip(peer)
+    one_trip(peer)
+    peer.advance(RTT_MS)
+    assert segno(peer, peer.inbox[0]) == 30
+    losing = lose_copies(peer, {30: 2, 46: 1})
+    peer.deliver(len(peer.inbox))
+    assert stack.stats()["fast_retransmits"] == 1
+    peer.advance(RTT_MS)
+    order = [segno(peer, s) for s in peer.inbox]
+    assert order[:3] == [30, 45, 46] and order == sorted(order), order
+    last = order[-1]
+    losing[last] = 1
+    first = peer.deliver(len(order))
+    for _ in range(10):  # pacing lets them go
+        if 46 in resent(peer, first):
+            break
+        first += peer.advance(1)
+    assert resent(peer, first) == [30, 46]
+    assert [segno(peer, s) for s in peer.inbox] == [30, 46]
+    ended = peer.deliver(1)  # 30: the full ACK, with 46's resend out
+    assert stack.stats()["fast_retransmits"] == 2
+    assert resent(peer, ended) == [last]
+    out = run_to_end(peer, size=1_000_000)
+    assert resent(peer, first + ended + out).count(46) == 1
+    assert stack.stats()["rto_expired"] == 0

@@ -69,6 +69,7 @@ void flight_take(struct tcp *e, struct tcb *c)
     SSDK_ASSERT(!c->fl && tcb_in_pool(e, c));
     c->fl = block_take(&e->flights);
     c->fl->sack.recover = c->fl->sack.prev_una = c->snd.una;
+    c->fl->sack.rtx_hi = c->fl->sack.lost_hi = c->snd.una;
     c->fl->pace_us = 0;
     cc_flight_begin(e, c);
     flight_gauge(e);

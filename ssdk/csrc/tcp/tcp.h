@@ -214,7 +214,8 @@ struct tcb_flight {
         uint8_t  closed;      /* sack_room closed over a hole since the scoreboard was empty */
         uint32_t recover;     /* RFC 6582: SND.MAX when recovery began */
         uint32_t prev_una;    /* SND.UNA before the last ACK that moved it (RFC 6582 4.2) */
-        uint32_t rtx_hi;      /* holes below this were sent again in this recovery */
+        uint32_t rtx_hi;      /* holes below this were sent again (in this recovery or the
+                               * last, and not since found lost, nor undone by an RTO) */
         uint32_t lost_hi;     /* unSACKed bytes below this are taken as lost */
     } sack;
 

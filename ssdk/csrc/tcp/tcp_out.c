@@ -453,6 +453,7 @@ void tcp_retransmit(struct tcp *e, struct tcb *c)
                && !(c->fl->sack.undo & UN_FRTO) && !seq_lt(c->snd.una, c->fl->sack.recover);
     c->fl->sack.recover = c->snd.max;  /* RFC 6582 4.1: duplicate ACKs of this are no new loss */
     c->fl->sack.in_recovery = 0;
+    c->fl->sack.rtx_hi = c->snd.una;  /* RFC 6675 5.1: no earlier resend is on its way */
     c->fl->sack.dupacks = 0;
     c->fl->sack.lt_sent = 0;
     if (c->fl->sack.undo & UN_FRTO) {

@@ -322,6 +322,37 @@ static void mark_lost(struct tcp *e, struct tcb *c, int entering)
     c->fl->sack.lost_hi = seq_max(c->fl->sack.lost_hi, lost);
 }
 
+/*
+ * RFC 8985 6.2: a retransmission that RACK finds lost (data sent after it has been
+ * delivered, a round trip and the reordering window ago) goes again now, one segment per
+ * call: its first unSACKed MSS. The resend restarts its clock (rack_sent), so it is not
+ * found lost again before another round trip. Returns 1 when one went.
+ */
+static int rack_relost(struct tcp *e, struct tcb *c)
+{
+    struct rack_verdict v;
+    if (!rack_detect(e, c, &v) || !v.relost_hi)
+        return 0;
+    uint32_t s = v.relost_lo, end = v.relost_hi;
+    for (uint8_t i = 0; i < c->fl->sack.nblocks; i++) {  /* ascending: skip, then stop at */
+        if (seq_le(c->fl->sb->blocks[i][1], s))
+            continue;
+        if (seq_le(c->fl->sb->blocks[i][0], s)) {
+            s = c->fl->sb->blocks[i][1];
+            continue;
+        }
+        end = seq_min(end, c->fl->sb->blocks[i][0]);
+        break;
+    }
+    if (!seq_lt(s, end))
+        return 0;
+    uint32_t len = end - s < c->mss ? end - s : c->mss;
+    if (!tcp_resend(e, c, s, len))
+        return 0;
+    e->net.st->rtx_lost++;
+    return 1;
+}
+
 /* RFC 6675 5 (4.1-4.3) / RFC 6582 3.2 (2): the third duplicate ACK; `delivered` is what
  * the ACK that found the loss newly acknowledged or SACKed (RFC 6937's DeliveredData;
  * 0 from RACK's timer). */
@@ -331,8 +362,12 @@ void recovery_enter(struct tcp *e, struct tcb *c, uint32_t delivered)
     cc_undo_start(c);  /* before the reduction: what it takes (RFC 3708) */
     c->fl->sack.in_recovery = 1;
     /* An RTO's go-back-N ends here: what it already resent is not resent again, and
-     * SACK says what else is missing. */
-    uint32_t resent_to = c->snd.nxt;
+     * SACK says what else is missing. Nor is what the last recovery resent above
+     * SND.UNA (an ACK can end one while its latest resends are on their way): RACK
+     * finds those lost again by their own send times (rack_relost), and a third copy
+     * would draw the ACK of the second, which RACK would date from the third and so
+     * call everything sent before the third lost. */
+    uint32_t resent_to = c->snd.nxt, prior = c->fl->sack.rtx_hi;
     c->snd.nxt = c->snd.max;
     c->fl->sack.recover = c->snd.max;
     c->flags &= (uint8_t)~TF_TIMING;  /* Karn: RTT samples wait for new data */
@@ -340,12 +375,15 @@ void recovery_enter(struct tcp *e, struct tcb *c, uint32_t delivered)
     c->fl->sack.rtx_hi = c->fl->sack.lost_hi = c->snd.una;
     if (seq_lt(c->snd.una, resent_to) && seq_lt(resent_to, c->snd.max))
         c->fl->sack.rtx_hi = resent_to;
+    if (seq_lt(c->fl->sack.rtx_hi, prior) && seq_le(prior, c->snd.max))
+        c->fl->sack.rtx_hi = prior;
     mark_lost(e, c, 1);
     cc_recovery_ack(e, c, delivered);  /* this ACK is the recovery's first */
     /* The first hole goes now, whatever pipe says (RFC 6675 5, step 4.3; PRR counts it
-     * in prr_out, as Linux's fast retransmit). */
+     * in prr_out, as Linux's fast retransmit): a resend found lost again, or else the
+     * first hole not yet resent. */
     uint32_t seq, len;
-    if (recovery_next(c, &seq, &len) && tcp_resend(e, c, seq, len))
+    if (!rack_relost(e, c) && recovery_next(c, &seq, &len) && tcp_resend(e, c, seq, len))
         recovery_sent(e, c, seq, len);
     SSDK_DEBUG_ONLY(sack_check(c));
 }
@@ -361,35 +399,6 @@ void recovery_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len)
 int sack_is_lost(const struct tcb *c)
 {
     return (c->opts & CO_SACK) && sack_bytes(c) >= 3u * c->mss;
-}
-
-/*
- * RFC 8985 6.2: a retransmission that RACK finds lost (data sent after it has been
- * delivered, a round trip and the reordering window ago) goes again now, one segment per
- * call: its first unSACKed MSS. The resend restarts its clock (rack_sent), so it is not
- * found lost again before another round trip.
- */
-static void rack_relost(struct tcp *e, struct tcb *c)
-{
-    struct rack_verdict v;
-    if (!rack_detect(e, c, &v) || !v.relost_hi)
-        return;
-    uint32_t s = v.relost_lo, end = v.relost_hi;
-    for (uint8_t i = 0; i < c->fl->sack.nblocks; i++) {  /* ascending: skip, then stop at */
-        if (seq_le(c->fl->sb->blocks[i][1], s))
-            continue;
-        if (seq_le(c->fl->sb->blocks[i][0], s)) {
-            s = c->fl->sb->blocks[i][1];
-            continue;
-        }
-        end = seq_min(end, c->fl->sb->blocks[i][0]);
-        break;
-    }
-    if (!seq_lt(s, end))
-        return;
-    uint32_t len = end - s < c->mss ? end - s : c->mss;
-    if (tcp_resend(e, c, s, len))
-        e->net.st->rtx_lost++;
 }
 
 /* RACK's timer ran out (RFC 8985 6.3): what it finds lost now starts a recovery, or, in
