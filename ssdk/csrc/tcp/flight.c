@@ -24,7 +24,7 @@
 #include "tcp/tcp_priv.h"
 
 /* What the pools cost per block, stated in docs/tcp.md ("Memory per connection"). */
-_Static_assert(sizeof(struct tcb_flight) == 240, "the flight block is 240 bytes");
+_Static_assert(sizeof(struct tcb_flight) == 256, "the flight block is 256 bytes");
 _Static_assert(sizeof(struct tcb_sb) == 1024, "the scoreboard is 1024 bytes");
 _Static_assert(sizeof(struct tcb) == 208, "the control block is 208 bytes");
 

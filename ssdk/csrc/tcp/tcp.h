@@ -46,7 +46,6 @@
  * 46 and spent most of its time reopening them, one a round trip. */
 #define SACK_RANGES 128
 #define RACK_SLOTS 8          /* send-time steps kept per connection (tcp_rack.c) */
-#define RACK_SPAN_US 16       /* the unit of a step's span: 16 bits of it reach 1.05 s */
 #define RACK_LINE_US 250      /* how far a merged step's line may stray from its times */
 /* Data segments one loop pass may queue (a super-frame counts its pieces). A veth or NIC
  * peer takes a burst into a backlog of its own (1000 frames on Linux by default); a pass
@@ -221,13 +220,13 @@ struct tcb_flight {
 
     /* RACK (RFC 8985 6, tcp_rack.c): when the bytes in flight were last sent, as a
      * piecewise linear function of the sequence number in at most RACK_SLOTS steps (slot
-     * k covers [end[k-1], end[k]), slot 0 from SND.UNA; its first byte went span[k]
-     * RACK_SPAN_US units before its last, at sent_us[k]; times are the low 32 bits of the
-     * clock in microseconds), and what the latest delivery says. 104 bytes. */
+     * k covers [end[k-1], end[k]), slot 0 from SND.UNA; its first byte went at
+     * first_us[k], its last at sent_us[k]; times are the low 32 bits of the clock in
+     * microseconds), and what the latest delivery says. 120 bytes. */
     struct tcb_rack {
         uint32_t end[RACK_SLOTS];
         uint32_t sent_us[RACK_SLOTS];
-        uint16_t span[RACK_SLOTS];
+        uint32_t first_us[RACK_SLOTS];
         uint32_t xmit_us;     /* RACK.xmit_ts: latest send time of data delivered */
         uint32_t end_seq;     /* RACK.end_seq: where that data ends */
         uint32_t rtt_us;      /* RACK.rtt: the round trip of that delivery */
@@ -237,13 +236,15 @@ struct tcb_flight {
         uint8_t  rough;       /* bit k: step k merged unlike times: only its bounds hold */
         uint8_t  lined;       /* bit k: step k merged like times: its line, give or take */
         uint8_t  resent;      /* bit k: step k holds bytes sent more than once */
+        uint16_t err;         /* bits 2k, 2k+1: lined step k strays at most (v + 1) quarters
+                               * of RACK_LINE_US from its times */
     } rack;
 
     uint64_t rtt_start_us;    /* when timer.rtt_seq went (TF_TIMING) */
     uint64_t pace_us;         /* the earliest time the next data may go (tcp_sched.c) */
     struct tcb_sb *sb;        /* the SACKed ranges, while sack.nblocks > 0 */
 };
-#define FLIGHT_SIZE_MAX 240
+#define FLIGHT_SIZE_MAX 256
 _Static_assert(sizeof(struct tcb_flight) <= FLIGHT_SIZE_MAX, "see docs/tcp.md");
 
 /* The SACK scoreboard (tcp_sack.c), from a pool while the peer holds ranges above

@@ -17,19 +17,21 @@
  * New data extends it at the top; a retransmission overwrites its range with the new
  * time (RACK needs the latest transmission) and marks its step resent. When more steps
  * are needed than there are slots, the two neighbours that cost least merge (merge_cost):
- * a step all SACKed into its neighbour for nothing (absorb), else into a line that strays
- * at most RACK_LINE_US, or into a rough step that keeps only its bounds. Every read errs
- * on the safe side (time_early for a delivery, time_late for a byte's own loss). Only
+ * a step all SACKed into its neighbour for nothing (absorb), else into a line, which
+ * keeps how far it may stray from the times it replaced, its own lines' strays included
+ * (at most RACK_LINE_US), or into a rough step that keeps only its bounds. Every read
+ * errs on the safe side by that much (time_early for a delivery, time_late for a byte's
+ * own loss). Only
  * connections with SACK use it: without SACK nothing says what was delivered above the
  * hole (RFC 8985 2).
  * Invariant: n <= RACK_SLOTS; the ends ascend strictly, above SND.UNA and at most
- * SND.MAX.
+ * SND.MAX; only lined steps have a stray.
  */
 #include <string.h>
 #include "tcp/tcp_priv.h"
 
 /* What docs/tcp.md states RACK costs per connection (issue 18 counts every byte). */
-_Static_assert(sizeof(struct tcb_rack) == 104, "RACK's state per connection is 104 bytes");
+_Static_assert(sizeof(struct tcb_rack) == 120, "RACK's state per connection is 120 bytes");
 
 /* Send times are the clock's low 32 bits: compared by their difference (71 minutes of
  * wrap, far beyond any flight). */
@@ -42,24 +44,30 @@ static uint32_t us_dist(uint32_t a, uint32_t b)
 }
 
 /* What a step's times are: exact (one instant, or an even pace nothing merged), a line
- * that strays at most RACK_LINE_US from the truth (like neighbours merged), or rough
- * (unlike neighbours merged: only the earliest and the latest time hold). */
+ * that strays at most `err` from the truth (like neighbours merged), or rough (unlike
+ * neighbours merged: only the earliest and the latest time hold). */
 enum { K_EXACT, K_LINE, K_ROUGH };
 
 /* One step: bytes [lo, hi), the first sent at `first`, the last at `last`, the ones
- * between at an even pace (what pacing makes of a flight), as `kind` says; `resent`
- * when some of them went more than once. */
+ * between at an even pace (what pacing makes of a flight), as `kind` says, give or take
+ * `err` microseconds (a line's); `resent` when some of them went more than once. */
 struct step {
-    uint32_t lo, hi, first, last;
+    uint32_t lo, hi, first, last, err;
     uint8_t kind, resent;
 };
+
+/* A line's stray is kept in two bits a step, as the quarter of RACK_LINE_US it is within
+ * (rounded up: read back, it is never less than it was). */
+static uint32_t stray_of(uint8_t level) { return (level + 1u) * RACK_LINE_US / 4u; }
+static uint8_t level_of(uint32_t err) { return err ? (uint8_t)((err * 4u - 1u) / RACK_LINE_US) : 0; }
 
 static struct step step_get(const struct tcb *c, uint8_t k, uint32_t lo)
 {
     const struct tcb_rack *r = &c->fl->rack;
     uint32_t last = r->sent_us[k];
     uint8_t kind = ((r->rough >> k) & 1) ? K_ROUGH : ((r->lined >> k) & 1) ? K_LINE : K_EXACT;
-    return (struct step){lo, r->end[k], last - (uint32_t)r->span[k] * RACK_SPAN_US, last, kind,
+    uint32_t err = kind == K_LINE ? stray_of((uint8_t)((r->err >> (2 * k)) & 3)) : 0;
+    return (struct step){lo, r->end[k], r->first_us[k], last, err, kind,
                          (uint8_t)((r->resent >> k) & 1)};
 }
 
@@ -80,26 +88,14 @@ static uint32_t time_early(const struct step *s, uint32_t x)
 {
     if (s->kind == K_ROUGH)
         return s->first;
-    uint32_t t = step_time(s, x);
-    if (s->kind == K_LINE)
-        t = us_diff(t - RACK_LINE_US, s->first) > 0 ? t - RACK_LINE_US : s->first;
-    return t;
+    return step_time(s, x) - s->err;  /* a line's ends may stray too: no clamp to them */
 }
 
 static uint32_t time_late(const struct step *s, uint32_t x)
 {
     if (s->kind == K_ROUGH)
         return s->last;
-    uint32_t t = step_time(s, x);
-    if (s->kind == K_LINE)
-        t = us_diff(s->last, t + RACK_LINE_US) > 0 ? t + RACK_LINE_US : s->last;
-    return t;
-}
-
-static uint16_t span_of(uint32_t first, uint32_t last)
-{
-    uint32_t u = us_diff(last, first) > 0 ? (last - first) / RACK_SPAN_US : 0;
-    return (uint16_t)(u > 0xffff ? 0xffff : u);  /* rounded down: the first byte younger */
+    return step_time(s, x) + s->err;
 }
 
 void rack_check(const struct tcb *c)
@@ -107,8 +103,11 @@ void rack_check(const struct tcb *c)
     SSDK_ASSERT(c->fl->rack.n <= RACK_SLOTS);
     SSDK_ASSERT(!(c->fl->rack.rough & c->fl->rack.lined));
     SSDK_ASSERT(!((c->fl->rack.rough | c->fl->rack.lined | c->fl->rack.resent) >> c->fl->rack.n));
+    for (uint8_t k = 0; k < RACK_SLOTS; k++)  /* a stray belongs to a lined step */
+        SSDK_ASSERT(((c->fl->rack.lined >> k) & 1) || !((c->fl->rack.err >> (2 * k)) & 3));
     for (uint8_t k = 0; k < c->fl->rack.n; k++) {
         SSDK_ASSERT(seq_lt(k ? c->fl->rack.end[k - 1] : c->snd.una, c->fl->rack.end[k]));
+        SSDK_ASSERT(us_diff(c->fl->rack.sent_us[k], c->fl->rack.first_us[k]) >= 0);
         SSDK_ASSERT(seq_le(c->fl->rack.end[k], c->snd.max));
     }
 }
@@ -121,18 +120,19 @@ void rack_trim(struct tcb *c, uint32_t old_una)
     uint8_t k = 0;
     while (k < c->fl->rack.n && seq_le(c->fl->rack.end[k], c->snd.una))
         k++;
-    if (k < c->fl->rack.n && c->fl->rack.span[k]) {
+    if (k < c->fl->rack.n && c->fl->rack.first_us[k] != c->fl->rack.sent_us[k]) {
         struct step st = step_get(c, k, k ? c->fl->rack.end[k - 1] : old_una);
         if (st.kind != K_ROUGH && seq_lt(st.lo, c->snd.una))
-            c->fl->rack.span[k] = span_of(step_time(&st, c->snd.una), st.last);
+            c->fl->rack.first_us[k] = step_time(&st, c->snd.una);
     }
     c->fl->rack.n = (uint8_t)(c->fl->rack.n - k);
     c->fl->rack.rough = (uint8_t)(c->fl->rack.rough >> k);
     c->fl->rack.lined = (uint8_t)(c->fl->rack.lined >> k);
     c->fl->rack.resent = (uint8_t)(c->fl->rack.resent >> k);
+    c->fl->rack.err = (uint16_t)(c->fl->rack.err >> (2 * k));
     memmove(c->fl->rack.end, c->fl->rack.end + k, c->fl->rack.n * sizeof(uint32_t));
     memmove(c->fl->rack.sent_us, c->fl->rack.sent_us + k, c->fl->rack.n * sizeof(uint32_t));
-    memmove(c->fl->rack.span, c->fl->rack.span + k, c->fl->rack.n * sizeof(uint16_t));
+    memmove(c->fl->rack.first_us, c->fl->rack.first_us + k, c->fl->rack.n * sizeof(uint32_t));
     SSDK_DEBUG_ONLY(rack_check(c));
 }
 
@@ -141,14 +141,15 @@ void rack_trim(struct tcb *c, uint32_t old_una)
  * and rack_detect look at holes only). */
 struct steps {
     uint32_t end[RACK_SLOTS + 3], first[RACK_SLOTS + 3], last[RACK_SLOTS + 3];
+    uint32_t err[RACK_SLOTS + 3];
     uint8_t kind[RACK_SLOTS + 3], resent[RACK_SLOTS + 3], sacked[RACK_SLOTS + 3];
     uint8_t n;
 };
 
 /* A step [previous end, b) sent from fi to la; bytes sent at the instant the step below
  * was sent whole grow that one. */
-static void push(struct steps *w, uint32_t b, uint32_t fi, uint32_t la, uint8_t kind,
-                 uint8_t resent)
+static void push(struct steps *w, uint32_t b, uint32_t fi, uint32_t la, uint32_t err,
+                 uint8_t kind, uint8_t resent)
 {
     uint8_t n = w->n;
     if (n && kind == K_EXACT && w->kind[n - 1] == K_EXACT && fi == la && w->first[n - 1] == la
@@ -156,7 +157,7 @@ static void push(struct steps *w, uint32_t b, uint32_t fi, uint32_t la, uint8_t 
         w->end[n - 1] = b;
         return;
     }
-    w->end[n] = b, w->first[n] = fi, w->last[n] = la, w->kind[n] = kind;
+    w->end[n] = b, w->first[n] = fi, w->last[n] = la, w->err[n] = err, w->kind[n] = kind;
     w->resent[n] = resent, w->sacked[n] = 0, w->n++;
 }
 
@@ -165,9 +166,9 @@ static void push(struct steps *w, uint32_t b, uint32_t fi, uint32_t la, uint8_t 
 static void push_part(struct steps *w, const struct step *st, uint32_t a, uint32_t b)
 {
     if (st->kind == K_ROUGH)
-        push(w, b, st->first, st->last, K_ROUGH, st->resent);
+        push(w, b, st->first, st->last, 0, K_ROUGH, st->resent);
     else
-        push(w, b, step_time(st, a), step_time(st, b), st->kind, st->resent);
+        push(w, b, step_time(st, a), step_time(st, b), st->err, st->kind, st->resent);
 }
 
 /*
@@ -180,20 +181,20 @@ static void push_part(struct steps *w, const struct step *st, uint32_t a, uint32
  * has closed one (`strict`), the line may only give SACKed bytes times no later than
  * their own earliest: the safe side for a delivery (a later one would call lost what
  * was sent after them and is on its way), at worst a resend sooner than needed for their
- * own loss. Returns 0 when that forbids the merge, or the longer line would not fit a
- * span.
+ * own loss. Returns 0 when that forbids the merge, or the longer line would span more
+ * than a quarter of the clock's wrap (times are compared by their difference).
  */
 static int absorb(const struct steps *w, uint8_t keep, uint8_t gone, uint32_t lo, int strict,
                   struct step *m)
 {
     uint8_t k = keep < gone ? keep : gone;
     uint32_t mid = w->end[k], hi = w->end[k + 1], fi = w->first[keep], la = w->last[keep];
-    *m = (struct step){lo, hi, fi, la, w->kind[keep], w->resent[keep]};
+    *m = (struct step){lo, hi, fi, la, w->err[keep], w->kind[keep], w->resent[keep]};
     uint32_t latest = fi;  /* the latest time the SACKed bytes get, read early */
     if (w->kind[keep] != K_ROUGH && us_diff(la, fi) > 0) {
         uint32_t own = keep == k ? mid - lo : hi - mid, more = keep == k ? hi - mid : mid - lo;
         uint64_t ext = (uint64_t)(la - fi) * more / own;
-        if ((la - fi) + ext > 0xffffull * RACK_SPAN_US)
+        if ((la - fi) + ext > (1ull << 30))
             return 0;
         if (keep == k)
             m->last = latest = la + (uint32_t)ext;  /* the line goes on past keep */
@@ -206,9 +207,11 @@ static int absorb(const struct steps *w, uint8_t keep, uint8_t gone, uint32_t lo
 /*
  * What merging steps k and k+1 costs. A step whose bytes are all SACKed goes into its
  * neighbour for nothing (absorb). Neighbours sent one after the other (new data paced
- * out) whose merged line strays from their times by at most RACK_LINE_US at their
- * border merge into that line: the cost is the stray, and the line is read that much
- * on the safe side (time_early, time_late). Others (a resend beside what went a round
+ * out) whose merged line strays from the truth by at most RACK_LINE_US (its stray from
+ * their lines at the border, plus theirs: strays add up over merges, and a line that
+ * kept only the last merge's would date a delivery after a resend sent later) merge
+ * into that line: the cost is the stray, and the line is read that much on the safe
+ * side (time_early, time_late). Others (a resend beside what went a round
  * trip before it) cost more than any of those and merge rough: only the earliest and
  * the latest of their times are kept; their bytes' own time is the latest, so their
  * loss is found later (at worst by the probe or the RTO), never sooner, and a delivery
@@ -223,17 +226,23 @@ static uint64_t merge_cost(const struct steps *w, uint8_t k, uint32_t lo, int st
     if (w->sacked[k + 1] && absorb(w, k, (uint8_t)(k + 1), lo, strict, m))
         return 0;
     uint8_t resent = w->resent[k] | w->resent[k + 1];
-    *m = (struct step){lo, w->end[k + 1], w->first[k], w->last[k + 1], K_LINE, resent};
+    *m = (struct step){lo, w->end[k + 1], w->first[k], w->last[k + 1], 0, K_LINE, resent};
     if (w->kind[k] != K_ROUGH && w->kind[k + 1] != K_ROUGH
         && us_diff(w->first[k + 1], w->last[k]) >= 0) {
+        /* The new line meets each old one at its outer end and strays most at the border;
+         * from the truth, by that and the old line's own stray. */
         uint32_t at = step_time(m, mid);
-        uint32_t e1 = us_dist(at, w->last[k]), e2 = us_dist(at, w->first[k + 1]);
-        uint32_t stray = e1 > e2 ? e1 : e2;
-        if (stray <= RACK_LINE_US)
-            return stray;
+        uint32_t e1 = us_dist(at, w->last[k]) + w->err[k];
+        uint32_t e2 = us_dist(at, w->first[k + 1]) + w->err[k + 1];
+        m->err = e1 > e2 ? e1 : e2;
+        if (m->err <= RACK_LINE_US)
+            return m->err;
     }
-    m->first = us_diff(w->first[k + 1], w->first[k]) < 0 ? w->first[k + 1] : w->first[k];
-    m->last = us_later(w->last[k], w->last[k + 1]);
+    /* Bounds that hold a line's bytes whatever its stray. */
+    uint32_t f0 = w->first[k] - w->err[k], f1 = w->first[k + 1] - w->err[k + 1];
+    m->first = us_diff(f1, f0) < 0 ? f1 : f0;
+    m->last = us_later(w->last[k] + w->err[k], w->last[k + 1] + w->err[k + 1]);
+    m->err = 0;
     m->kind = K_ROUGH;
     return (1ull << 32) + us_dist(w->last[k + 1], w->last[k]);
 }
@@ -246,20 +255,21 @@ static void merge_down(const struct tcb *c, struct steps *w)
     while (w->n > RACK_SLOTS) {
         uint8_t best = 0;
         uint64_t cost = UINT64_MAX;
-        struct step m, bm = {0, 0, 0, 0, K_ROUGH, 0};
+        struct step m, bm = {0, 0, 0, 0, 0, K_ROUGH, 0};
         for (uint8_t k = 0; k + 1 < w->n; k++) {
             uint64_t x = merge_cost(w, k, k ? w->end[k - 1] : c->snd.una, c->fl->sack.closed, &m);
             if (x < cost)
                 cost = x, best = k, bm = m;
         }
         uint8_t b = (uint8_t)(best + 1);
-        w->first[b] = bm.first, w->last[b] = bm.last, w->kind[b] = bm.kind;
+        w->first[b] = bm.first, w->last[b] = bm.last, w->err[b] = bm.err, w->kind[b] = bm.kind;
         w->sacked[b] = w->sacked[best] && w->sacked[b];
         w->resent[b] = bm.resent;
         uint8_t rest = (uint8_t)(w->n - b);
         memmove(w->end + best, w->end + b, rest * sizeof(uint32_t));
         memmove(w->first + best, w->first + b, rest * sizeof(uint32_t));
         memmove(w->last + best, w->last + b, rest * sizeof(uint32_t));
+        memmove(w->err + best, w->err + b, rest * sizeof(uint32_t));
         memmove(w->kind + best, w->kind + b, rest);
         memmove(w->resent + best, w->resent + b, rest);
         memmove(w->sacked + best, w->sacked + b, rest);
@@ -286,7 +296,7 @@ void rack_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len)
         if (seq_lt(lo, s))  /* the part below the new range */
             push_part(&w, &st, lo, seq_lt(st.hi, s) ? st.hi : s);
         if (!placed && seq_lt(s, st.hi)) {
-            push(&w, f, t, t, K_EXACT, again);
+            push(&w, f, t, t, 0, K_EXACT, again);
             placed = 1;
         }
         uint32_t a = seq_lt(lo, f) ? f : lo;
@@ -295,17 +305,20 @@ void rack_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len)
         lo = st.hi;
     }
     if (!placed)  /* above every step (a gap below it, our FIN's number, goes with it) */
-        push(&w, f, t, t, K_EXACT, again);
+        push(&w, f, t, t, 0, K_EXACT, again);
     if (w.n > RACK_SLOTS)
         merge_down(c, &w);
     c->fl->rack.rough = c->fl->rack.lined = c->fl->rack.resent = 0;
+    c->fl->rack.err = 0;
     for (uint8_t k = 0; k < w.n; k++) {
         c->fl->rack.end[k] = w.end[k];
         c->fl->rack.sent_us[k] = w.last[k];
-        c->fl->rack.span[k] = span_of(w.first[k], w.last[k]);
+        c->fl->rack.first_us[k] = w.first[k];
         c->fl->rack.rough |= (uint8_t)((w.kind[k] == K_ROUGH) << k);
         c->fl->rack.lined |= (uint8_t)((w.kind[k] == K_LINE) << k);
         c->fl->rack.resent |= (uint8_t)(w.resent[k] << k);
+        if (w.kind[k] == K_LINE)
+            c->fl->rack.err |= (uint16_t)(level_of(w.err[k]) << (2 * k));
     }
     c->fl->rack.n = w.n;
 }
@@ -419,7 +432,7 @@ int rack_detect(const struct tcp *e, const struct tcb *c, struct rack_verdict *v
             q = hi;
         } else if (st.kind != K_ROUGH) {
             /* Where the line, read late, passes the bound; whole segments below it. */
-            uint32_t b = st.kind == K_LINE ? bound - RACK_LINE_US : bound;
+            uint32_t b = bound - st.err;
             if (us_diff(b, st.first) >= 0 && st.last != st.first) {
                 uint64_t x = (uint64_t)(st.hi - lo) * (b - st.first) / (st.last - st.first);
                 q = lo + (uint32_t)(x / c->mss) * c->mss;
