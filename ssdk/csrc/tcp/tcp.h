@@ -46,7 +46,8 @@
  * 46 and spent most of its time reopening them, one a round trip. */
 #define SACK_RANGES 128
 #define RACK_SLOTS 8          /* send-time steps kept per connection (tcp_rack.c) */
-#define RACK_LINE_US 250      /* how far a merged step's line may stray from its times */
+#define RACK_LINE_US 250      /* how far a merge's line may stray from the lines it joins */
+#define RACK_STRAY_MAX_US 2000 /* how far a line may stray from the truth, merges summed */
 /* Data segments one loop pass may queue (a super-frame counts its pieces). A veth or NIC
  * peer takes a burst into a backlog of its own (1000 frames on Linux by default); a pass
  * that queued the whole TX ring at once would overflow it. */
@@ -236,8 +237,10 @@ struct tcb_flight {
         uint8_t  rough;       /* bit k: step k merged unlike times: only its bounds hold */
         uint8_t  lined;       /* bit k: step k merged like times: its line, give or take */
         uint8_t  resent;      /* bit k: step k holds bytes sent more than once */
-        uint16_t err;         /* bits 2k, 2k+1: lined step k strays at most (v + 1) quarters
-                               * of RACK_LINE_US from its times */
+        uint8_t  bounded;     /* bit k: no byte of step k went before its first time or
+                               * after its last (tcp_rack.c: reads may stop there) */
+        uint16_t err;         /* bits 2k, 2k+1: lined step k strays at most 2^v eighths of
+                               * RACK_STRAY_MAX_US from its times */
     } rack;
 
     uint64_t rtt_start_us;    /* when timer.rtt_seq went (TF_TIMING) */
