@@ -237,8 +237,8 @@ struct tcb_flight {
         uint8_t  rough;       /* bit k: step k merged unlike times: only its bounds hold */
         uint8_t  lined;       /* bit k: step k merged like times: its line, give or take */
         uint8_t  resent;      /* bit k: step k holds bytes sent more than once */
-        uint8_t  bounded;     /* bit k: no byte of step k went before its first time or
-                               * after its last (tcp_rack.c: reads may stop there) */
+        uint8_t  xmit_err;    /* how much earlier than xmit_us the latest delivery may
+                               * have gone (16 us units): its line's stray beyond RACK_LINE_US */
         uint16_t err;         /* bits 2k, 2k+1: lined step k strays at most 2^v eighths of
                                * RACK_STRAY_MAX_US from its times */
     } rack;

@@ -17,11 +17,14 @@
  * New data extends it at the top; a retransmission overwrites its range with the new
  * time (RACK needs the latest transmission) and marks its step resent. When more steps
  * are needed than there are slots, the two neighbours that cost least merge (merge_cost):
- * a step all SACKed into its neighbour for nothing (absorb), else into a line, which
- * keeps how far it may stray from the truth (the strays of all the merges that made it,
- * at most RACK_STRAY_MAX_US), or into a rough step that keeps only its bounds. Every
- * read errs on the safe side by that much, and stops at a line's ends where they are
- * send times (time_early for a delivery, time_late for a byte's own loss). Only
+ * a step all SACKed into its neighbour for nothing (absorb), else into a line that
+ * strays at most RACK_LINE_US from the two it joins, or into a rough step that keeps
+ * only its bounds. Reads err on the safe side by RACK_LINE_US (time_early for a
+ * delivery, time_late for a byte's own loss). A line also keeps how far it may stray
+ * from the truth, the strays of all the merges that made it (at most
+ * RACK_STRAY_MAX_US, else it merges rough), and a resend is judged against the earliest
+ * the latest delivery may have gone with that allowed for (rack_delivered keeps it as
+ * xmit_err). Only
  * connections with SACK use it: without SACK nothing says what was delivered above the
  * hole (RFC 8985 2).
  * Invariant: n <= RACK_SLOTS; the ends ascend strictly, above SND.UNA and at most
@@ -50,12 +53,10 @@ enum { K_EXACT, K_LINE, K_ROUGH };
 
 /* One step: bytes [lo, hi), the first sent at `first`, the last at `last`, the ones
  * between at an even pace (what pacing makes of a flight), as `kind` says, give or take
- * `err` microseconds (a line's); `resent` when some of them went more than once;
- * `bounded` when no byte went before `first` or after `last` (a line's ends are send
- * times, not readings of an older line: reads may stop there). */
+ * `err` microseconds (a line's); `resent` when some of them went more than once. */
 struct step {
     uint32_t lo, hi, first, last, err;
-    uint8_t kind, resent, bounded;
+    uint8_t kind, resent;
 };
 
 /* A line's stray is kept in two bits a step: within an eighth, a quarter, a half or the
@@ -76,7 +77,7 @@ static struct step step_get(const struct tcb *c, uint8_t k, uint32_t lo)
     uint8_t kind = ((r->rough >> k) & 1) ? K_ROUGH : ((r->lined >> k) & 1) ? K_LINE : K_EXACT;
     uint32_t err = kind == K_LINE ? stray_of((uint8_t)((r->err >> (2 * k)) & 3)) : 0;
     return (struct step){lo, r->end[k], r->first_us[k], last, err, kind,
-                         (uint8_t)((r->resent >> k) & 1), (uint8_t)((r->bounded >> k) & 1)};
+                         (uint8_t)((r->resent >> k) & 1)};
 }
 
 /* When the stream at x (lo <= x <= hi) went on the step's line: `first` at lo, `last` at
@@ -96,24 +97,23 @@ static uint32_t time_early(const struct step *s, uint32_t x)
 {
     if (s->kind == K_ROUGH)
         return s->first;
-    uint32_t t = step_time(s, x) - s->err;
-    return s->bounded && us_diff(s->first, t) > 0 ? s->first : t;
+    uint32_t t = step_time(s, x) - RACK_LINE_US;
+    return us_diff(s->first, t) > 0 ? s->first : t;
 }
 
 static uint32_t time_late(const struct step *s, uint32_t x)
 {
     if (s->kind == K_ROUGH)
         return s->last;
-    uint32_t t = step_time(s, x) + s->err;
-    return s->bounded && us_diff(t, s->last) > 0 ? s->last : t;
+    uint32_t t = step_time(s, x) + RACK_LINE_US;
+    return us_diff(t, s->last) > 0 ? s->last : t;
 }
 
 void rack_check(const struct tcb *c)
 {
     SSDK_ASSERT(c->fl->rack.n <= RACK_SLOTS);
     SSDK_ASSERT(!(c->fl->rack.rough & c->fl->rack.lined));
-    SSDK_ASSERT(!((c->fl->rack.rough | c->fl->rack.lined | c->fl->rack.resent
-                   | c->fl->rack.bounded) >> c->fl->rack.n));
+    SSDK_ASSERT(!((c->fl->rack.rough | c->fl->rack.lined | c->fl->rack.resent) >> c->fl->rack.n));
     for (uint8_t k = 0; k < RACK_SLOTS; k++)  /* a stray belongs to a lined step */
         SSDK_ASSERT(((c->fl->rack.lined >> k) & 1) || !((c->fl->rack.err >> (2 * k)) & 3));
     for (uint8_t k = 0; k < c->fl->rack.n; k++) {
@@ -133,16 +133,13 @@ void rack_trim(struct tcb *c, uint32_t old_una)
         k++;
     if (k < c->fl->rack.n && c->fl->rack.first_us[k] != c->fl->rack.sent_us[k]) {
         struct step st = step_get(c, k, k ? c->fl->rack.end[k - 1] : old_una);
-        if (st.kind != K_ROUGH && seq_lt(st.lo, c->snd.una)) {
+        if (st.kind != K_ROUGH && seq_lt(st.lo, c->snd.una))
             c->fl->rack.first_us[k] = step_time(&st, c->snd.una);
-            c->fl->rack.bounded &= (uint8_t)~(1u << k);  /* a reading now */
-        }
     }
     c->fl->rack.n = (uint8_t)(c->fl->rack.n - k);
     c->fl->rack.rough = (uint8_t)(c->fl->rack.rough >> k);
     c->fl->rack.lined = (uint8_t)(c->fl->rack.lined >> k);
     c->fl->rack.resent = (uint8_t)(c->fl->rack.resent >> k);
-    c->fl->rack.bounded = (uint8_t)(c->fl->rack.bounded >> k);
     c->fl->rack.err = (uint16_t)(c->fl->rack.err >> (2 * k));
     memmove(c->fl->rack.end, c->fl->rack.end + k, c->fl->rack.n * sizeof(uint32_t));
     memmove(c->fl->rack.sent_us, c->fl->rack.sent_us + k, c->fl->rack.n * sizeof(uint32_t));
@@ -157,14 +154,13 @@ struct steps {
     uint32_t end[RACK_SLOTS + 3], first[RACK_SLOTS + 3], last[RACK_SLOTS + 3];
     uint32_t err[RACK_SLOTS + 3];
     uint8_t kind[RACK_SLOTS + 3], resent[RACK_SLOTS + 3], sacked[RACK_SLOTS + 3];
-    uint8_t bounded[RACK_SLOTS + 3];
     uint8_t n;
 };
 
 /* A step [previous end, b) sent from fi to la; bytes sent at the instant the step below
  * was sent whole grow that one. */
 static void push(struct steps *w, uint32_t b, uint32_t fi, uint32_t la, uint32_t err,
-                 uint8_t kind, uint8_t resent, uint8_t bounded)
+                 uint8_t kind, uint8_t resent)
 {
     uint8_t n = w->n;
     if (n && kind == K_EXACT && w->kind[n - 1] == K_EXACT && fi == la && w->first[n - 1] == la
@@ -173,18 +169,17 @@ static void push(struct steps *w, uint32_t b, uint32_t fi, uint32_t la, uint32_t
         return;
     }
     w->end[n] = b, w->first[n] = fi, w->last[n] = la, w->err[n] = err, w->kind[n] = kind;
-    w->resent[n] = resent, w->sacked[n] = 0, w->bounded[n] = bounded, w->n++;
+    w->resent[n] = resent, w->sacked[n] = 0, w->n++;
 }
 
-/* Part [a, b) of step st, for the rebuilt list: on its line (the ends of a part cut
- * from it are readings), or with a rough step's bounds. */
+/* Part [a, b) of step st, for the rebuilt list: on its line, or with a rough step's
+ * bounds. */
 static void push_part(struct steps *w, const struct step *st, uint32_t a, uint32_t b)
 {
     if (st->kind == K_ROUGH)
-        push(w, b, st->first, st->last, 0, K_ROUGH, st->resent, 1);
+        push(w, b, st->first, st->last, 0, K_ROUGH, st->resent);
     else
-        push(w, b, step_time(st, a), step_time(st, b), st->err, st->kind, st->resent,
-             st->bounded && a == st->lo && b == st->hi);
+        push(w, b, step_time(st, a), step_time(st, b), st->err, st->kind, st->resent);
 }
 
 /*
@@ -205,8 +200,7 @@ static int absorb(const struct steps *w, uint8_t keep, uint8_t gone, uint32_t lo
 {
     uint8_t k = keep < gone ? keep : gone;
     uint32_t mid = w->end[k], hi = w->end[k + 1], fi = w->first[keep], la = w->last[keep];
-    *m = (struct step){lo, hi, fi, la, w->err[keep], w->kind[keep], w->resent[keep],
-                       w->bounded[keep]};
+    *m = (struct step){lo, hi, fi, la, w->err[keep], w->kind[keep], w->resent[keep]};
     uint32_t latest = fi;  /* the latest time the SACKed bytes get, read early */
     if (w->kind[keep] != K_ROUGH && us_diff(la, fi) > 0) {
         uint32_t own = keep == k ? mid - lo : hi - mid, more = keep == k ? hi - mid : mid - lo;
@@ -225,11 +219,12 @@ static int absorb(const struct steps *w, uint8_t keep, uint8_t gone, uint32_t lo
  * What merging steps k and k+1 costs. A step whose bytes are all SACKed goes into its
  * neighbour for nothing (absorb). Neighbours sent one after the other (new data paced
  * out) whose merged line strays at most RACK_LINE_US from their lines merge into that
- * line: the cost is that stray. The line keeps how far it may stray from the truth:
- * that stray plus theirs, since strays add up over merges (a line that kept only the
- * last merge's was read 0.7 ms late and dated a delivery after a resend sent after it),
- * and it is read that much on the safe side (time_early, time_late); one that would
- * stray more than RACK_STRAY_MAX_US merges rough instead. Others (a resend beside what went a round
+ * line: the cost is that stray, and the line is read that much on the safe side
+ * (time_early, time_late). The line keeps how far it may stray from the truth: that
+ * stray plus theirs, since strays add up over merges (a line that kept only the last
+ * merge's was read 0.7 ms late and dated a delivery after a resend sent after it:
+ * rack_detect allows for the whole stray when it judges a resend); one that would stray
+ * more than RACK_STRAY_MAX_US merges rough instead. Others (a resend beside what went a round
  * trip before it) cost more than any of those and merge rough: only the earliest and
  * the latest of their times are kept; their bytes' own time is the latest, so their
  * loss is found later (at worst by the probe or the RTO), never sooner, and a delivery
@@ -244,8 +239,7 @@ static uint64_t merge_cost(const struct steps *w, uint8_t k, uint32_t lo, int st
     if (w->sacked[k + 1] && absorb(w, k, (uint8_t)(k + 1), lo, strict, m))
         return 0;
     uint8_t resent = w->resent[k] | w->resent[k + 1];
-    *m = (struct step){lo, w->end[k + 1], w->first[k], w->last[k + 1], 0, K_LINE, resent,
-                       (uint8_t)(w->bounded[k] && w->bounded[k + 1])};
+    *m = (struct step){lo, w->end[k + 1], w->first[k], w->last[k + 1], 0, K_LINE, resent};
     if (w->kind[k] != K_ROUGH && w->kind[k + 1] != K_ROUGH
         && us_diff(w->first[k + 1], w->last[k]) >= 0) {
         /* The new line meets each old one at its outer end and strays most at the border;
@@ -258,13 +252,10 @@ static uint64_t merge_cost(const struct steps *w, uint8_t k, uint32_t lo, int st
         if (stray <= RACK_LINE_US && m->err <= RACK_STRAY_MAX_US)
             return stray;
     }
-    /* Bounds that hold a line's bytes whatever its stray. */
-    uint32_t f0 = w->first[k] - w->err[k], f1 = w->first[k + 1] - w->err[k + 1];
-    m->first = us_diff(f1, f0) < 0 ? f1 : f0;
-    m->last = us_later(w->last[k] + w->err[k], w->last[k + 1] + w->err[k + 1]);
+    m->first = us_diff(w->first[k + 1], w->first[k]) < 0 ? w->first[k + 1] : w->first[k];
+    m->last = us_later(w->last[k], w->last[k + 1]);
     m->err = 0;
     m->kind = K_ROUGH;
-    m->bounded = 1;
     return (1ull << 32) + us_dist(w->last[k + 1], w->last[k]);
 }
 
@@ -276,7 +267,7 @@ static void merge_down(const struct tcb *c, struct steps *w)
     while (w->n > RACK_SLOTS) {
         uint8_t best = 0;
         uint64_t cost = UINT64_MAX;
-        struct step m, bm = {0, 0, 0, 0, 0, K_ROUGH, 0, 1};
+        struct step m, bm = {0, 0, 0, 0, 0, K_ROUGH, 0};
         for (uint8_t k = 0; k + 1 < w->n; k++) {
             uint64_t x = merge_cost(w, k, k ? w->end[k - 1] : c->snd.una, c->fl->sack.closed, &m);
             if (x < cost)
@@ -285,7 +276,7 @@ static void merge_down(const struct tcb *c, struct steps *w)
         uint8_t b = (uint8_t)(best + 1);
         w->first[b] = bm.first, w->last[b] = bm.last, w->err[b] = bm.err, w->kind[b] = bm.kind;
         w->sacked[b] = w->sacked[best] && w->sacked[b];
-        w->resent[b] = bm.resent, w->bounded[b] = bm.bounded;
+        w->resent[b] = bm.resent;
         uint8_t rest = (uint8_t)(w->n - b);
         memmove(w->end + best, w->end + b, rest * sizeof(uint32_t));
         memmove(w->first + best, w->first + b, rest * sizeof(uint32_t));
@@ -294,7 +285,6 @@ static void merge_down(const struct tcb *c, struct steps *w)
         memmove(w->kind + best, w->kind + b, rest);
         memmove(w->resent + best, w->resent + b, rest);
         memmove(w->sacked + best, w->sacked + b, rest);
-        memmove(w->bounded + best, w->bounded + b, rest);
         w->n--;
     }
 }
@@ -318,7 +308,7 @@ void rack_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len)
         if (seq_lt(lo, s))  /* the part below the new range */
             push_part(&w, &st, lo, seq_lt(st.hi, s) ? st.hi : s);
         if (!placed && seq_lt(s, st.hi)) {
-            push(&w, f, t, t, 0, K_EXACT, again, 1);
+            push(&w, f, t, t, 0, K_EXACT, again);
             placed = 1;
         }
         uint32_t a = seq_lt(lo, f) ? f : lo;
@@ -327,10 +317,10 @@ void rack_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len)
         lo = st.hi;
     }
     if (!placed)  /* above every step (a gap below it, our FIN's number, goes with it) */
-        push(&w, f, t, t, 0, K_EXACT, again, 1);
+        push(&w, f, t, t, 0, K_EXACT, again);
     if (w.n > RACK_SLOTS)
         merge_down(c, &w);
-    c->fl->rack.rough = c->fl->rack.lined = c->fl->rack.resent = c->fl->rack.bounded = 0;
+    c->fl->rack.rough = c->fl->rack.lined = c->fl->rack.resent = 0;
     c->fl->rack.err = 0;
     for (uint8_t k = 0; k < w.n; k++) {
         c->fl->rack.end[k] = w.end[k];
@@ -339,7 +329,6 @@ void rack_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len)
         c->fl->rack.rough |= (uint8_t)((w.kind[k] == K_ROUGH) << k);
         c->fl->rack.lined |= (uint8_t)((w.kind[k] == K_LINE) << k);
         c->fl->rack.resent |= (uint8_t)(w.resent[k] << k);
-        c->fl->rack.bounded |= (uint8_t)(w.bounded[k] << k);
         if (w.kind[k] == K_LINE)
             c->fl->rack.err |= (uint16_t)(level_of(w.err[k]) << (2 * k));
     }
@@ -355,7 +344,7 @@ void rack_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len)
  */
 void rack_delivered(struct tcp *e, struct tcb *c, uint32_t a, uint32_t b, int above)
 {
-    uint32_t lo = c->snd.una, t = 0, now = (uint32_t)e->net.now_us;
+    uint32_t lo = c->snd.una, t = 0, now = (uint32_t)e->net.now_us, err = 0;
     uint32_t min = c->fl->rack.min_rtt_us;
     int found = 0, resent = 0, any_resent = 0;
     for (uint8_t k = 0; k < c->fl->rack.n; k++) {
@@ -371,7 +360,7 @@ void rack_delivered(struct tcp *e, struct tcb *c, uint32_t a, uint32_t b, int ab
         if (st.resent && min && us_diff(now, u) < (int32_t)min)
             continue;
         if (!found || us_diff(u, t) > 0)
-            t = u, found = 1, resent = st.resent;
+            t = u, found = 1, resent = st.resent, err = st.err;
     }
     if (!found || us_diff(now, t) < 0)
         return;  /* sent before RACK kept track (or our FIN): no information */
@@ -390,6 +379,9 @@ void rack_delivered(struct tcp *e, struct tcb *c, uint32_t a, uint32_t b, int ab
         c->fl->rack.xmit_us = t;
         c->fl->rack.end_seq = b;
         c->fl->rack.rtt_us = rtt;
+        /* Its line's stray beyond what time_early allowed for, rounded up. */
+        err = err > RACK_LINE_US ? (err - RACK_LINE_US + 15) / 16 : 0;
+        c->fl->rack.xmit_err = (uint8_t)(err > 255 ? 255 : err);
         c->fl->rack.flags |= RK_VALID;
     }
 }
@@ -431,10 +423,14 @@ int rack_detect(const struct tcp *e, const struct tcb *c, struct rack_verdict *v
     SSDK_DEBUG_ONLY(rack_check(c));
     uint32_t now = (uint32_t)e->net.now_us, wnd = reo_wnd(c), lo = c->snd.una;
     uint32_t aged = now - c->fl->rack.rtt_us - wnd;  /* sent by then: old enough */
-    uint32_t bound = us_diff(aged, c->fl->rack.xmit_us) < 0 ? aged : c->fl->rack.xmit_us;
     for (uint8_t k = 0; k < c->fl->rack.n; lo = c->fl->rack.end[k], k++) {
         struct step st = step_get(c, k, lo);
-        if (us_diff(time_late(&st, lo), c->fl->rack.xmit_us) > 0)
+        /* A resend is judged by the earliest the latest delivery may have gone, its
+         * line's whole stray allowed for: a later one called resends lost that went
+         * after it (the other bytes keep the reading time_early gave: found sooner). */
+        uint32_t xmit = c->fl->rack.xmit_us - (st.resent ? c->fl->rack.xmit_err * 16u : 0);
+        uint32_t bound = us_diff(aged, xmit) < 0 ? aged : xmit;
+        if (us_diff(time_late(&st, lo), xmit) > 0)
             continue;  /* sent after the latest delivery: nothing says yet */
         uint32_t hi = st.hi;
         if (time_late(&st, hi) == c->fl->rack.xmit_us) {
@@ -455,7 +451,7 @@ int rack_detect(const struct tcp *e, const struct tcb *c, struct rack_verdict *v
             q = hi;
         } else if (st.kind != K_ROUGH) {
             /* Where the line, read late, passes the bound; whole segments below it. */
-            uint32_t b = bound - st.err;
+            uint32_t b = st.kind == K_LINE ? bound - RACK_LINE_US : bound;
             if (us_diff(b, st.first) >= 0 && st.last != st.first) {
                 uint64_t x = (uint64_t)(st.hi - lo) * (b - st.first) / (st.last - st.first);
                 q = lo + (uint32_t)(x / c->mss) * c->mss;
@@ -465,7 +461,7 @@ int rack_detect(const struct tcp *e, const struct tcb *c, struct rack_verdict *v
         if (seq_lt(q, hi)) {  /* the next segment: when it will be old enough */
             uint32_t te = time_late(&st, seq_lt(q + c->mss, hi) ? q + c->mss : hi);
             int64_t left = (int64_t)us_diff(te, now) + c->fl->rack.rtt_us + wnd;
-            if (us_diff(te, c->fl->rack.xmit_us) <= 0 && left > 0
+            if (us_diff(te, xmit) <= 0 && left > 0
                 && (!v->wait_us || left < v->wait_us))
                 v->wait_us = (uint32_t)left;
         }
