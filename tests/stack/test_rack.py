@@ -317,6 +317,19 @@ def test_probe_resends_the_last_segment_not_sacked(stack: Stack) -> None:
     assert (st["tail_probes"], st["rto_expired"]) == (1, 0)
 
 
+def third_round(stack: Stack) -> Peer:
+    """A peer whose window never limits the flight asks for WIDE; two round trips
+    arrive, and the third, from segment 30 on, waits in its inbox."""
+    peer = rack_peer(stack, wscale=7)
+    peer.window = 65535  # x 128
+    peer.request(get(WIDE))
+    one_trip(peer)
+    one_trip(peer)
+    peer.advance(RTT_MS)
+    assert segno(peer, peer.inbox[0]) == 30
+    return peer
+
+
 def test_ack_that_ends_recovery_starts_the_next_for_holes_already_lost(stack: Stack) -> None:
     """RFC 8985 6.2 (any ACK may show RACK a loss) and RFC 6675 5: the first segment of
     the third round is lost, and recovery begins with SND.MAX at 45 ("recover"). Of the
@@ -325,14 +338,7 @@ def test_ack_that_ends_recovery_starts_the_next_for_holes_already_lost(stack: St
     them go when the cumulative ACK passes 45 and ends it. That ACK starts the next
     recovery at once (as Linux looks again on leaving recovery), with 46 resent in the
     same pass: nothing else would come back to say they are missing before the probe."""
-    peer = rack_peer(stack, wscale=7)
-    peer.window = 65535  # x 128: the peer's window never limits the flight
-    peer.request(get(WIDE))
-    one_trip(peer)
-    one_trip(peer)
-    peer.advance(RTT_MS)
-    first = segno(peer, peer.inbox[0])
-    assert first == 30
+    peer = third_round(stack)
     lose_copies(peer, {30: 1, 46: 1, 47: 1, 48: 1})
     peer.deliver(len(peer.inbox))
     assert stack.stats()["fast_retransmits"] == 1
@@ -390,13 +396,7 @@ def test_next_recovery_does_not_resend_a_hole_whose_resend_is_on_its_way(
     segment, not 46 a third time: a hole resent in the last recovery is in flight until
     RACK says otherwise (a third copy would be needless, and the ACK of the second, taken
     for the third's, would make every segment sent before the third look lost)."""
-    peer = rack_peer(stack, wscale=7)
-    peer.window = 65535  # x 128: the peer's window never limits the flight
-    peer.request(get(WIDE))
-    one_trip(peer)
-    one_trip(peer)
-    peer.advance(RTT_MS)
-    assert segno(peer, peer.inbox[0]) == 30
+    peer = third_round(stack)
     losing = lose_copies(peer, {30: 2, 46: 1})
     peer.deliver(len(peer.inbox))
     assert stack.stats()["fast_retransmits"] == 1
