@@ -265,7 +265,9 @@ static void hs_lay(struct tcb *c, struct tls_link *l)
     const uint8_t *p;
     uint32_t have = (uint32_t)tls_hs_pending(l->hs, &p);
     uint32_t laid = c->snd.end - l->hs_seq;
-    if (have > laid && l->nrun < TLS_RUNS)
+    /* Not after our FIN: a handshake still fed by the peer's bytes once we closed (an
+     * alert went, or the request was answered) has nowhere to go. */
+    if (have > laid && l->nrun < TLS_RUNS && !(c->flags & TF_FIN_QUEUED))
         run_push(c, l, RUN_HS, have - laid);
 }
 
