@@ -370,34 +370,29 @@ void conn_expire(struct lg *g)
     }
 }
 
-/* Reset every connection the server may still hold; the number reset. */
-uint64_t conn_reset_all(struct lg *g)
+/* Our exit's RSTs, at most `max` of them from connection *next on (which moves past
+ * them); the number sent. The first round resets every connection the server may still
+ * hold; later rounds (`again`) send the same RSTs once more, as a lost one would leave
+ * the connection to the server's idle timeout, and a second one to a connection already
+ * gone draws no answer. */
+uint32_t conn_reset_some(struct lg *g, uint32_t *next, uint32_t max, int again)
 {
-    uint64_t n = 0;
-    for (uint32_t idx = 0; idx < g->ct.opened; idx++) {
+    uint32_t n = 0;
+    for (; *next < g->ct.opened && n < max; (*next)++) {
+        uint32_t idx = *next;
         struct conn *c = &g->conns[idx];
-        if (c->state != CS_SYN_SENT && c->state != CS_WAIT && c->state != CS_DONE)
+        if (again ? !(c->flags & CF_OUR_RST)
+                  : c->state != CS_SYN_SENT && c->state != CS_WAIT && c->state != CS_DONE)
             continue;
         send_seg(g, idx, rst_seq(g, idx, c), TH_RST, NULL, 0);
-        set_state(g, c, CS_RESET);
-        c->flags |= CF_OUR_RST;
+        if (!again) {
+            set_state(g, c, CS_RESET);
+            c->flags |= CF_OUR_RST;
+            g->ct.reset_at_exit++;
+        }
         n++;
     }
     g->ct.rsts_sent += n;
     ring_tx_flush(g->ring);
     return n;
-}
-
-/* Our exit's RSTs once more: a lost RST would leave the connection to the server's idle
- * timeout, and a second one to a connection already gone draws no answer. */
-void conn_reset_again(struct lg *g)
-{
-    for (uint32_t idx = 0; idx < g->ct.opened; idx++) {
-        struct conn *c = &g->conns[idx];
-        if (!(c->flags & CF_OUR_RST))
-            continue;
-        send_seg(g, idx, rst_seq(g, idx, c), TH_RST, NULL, 0);
-        g->ct.rsts_sent++;
-    }
-    ring_tx_flush(g->ring);
 }

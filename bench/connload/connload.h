@@ -160,7 +160,6 @@ void conn_frame(void *ctx, const uint8_t *frame, uint32_t len);
 void conn_flush_acks(struct lg *g);
 void conn_sweep(struct lg *g);
 void conn_expire(struct lg *g);
-uint64_t conn_reset_all(struct lg *g);
-void conn_reset_again(struct lg *g);
+uint32_t conn_reset_some(struct lg *g, uint32_t *next, uint32_t max, int again);
 
 #endif

@@ -45,8 +45,9 @@
  *   holding      the connections are held open for --hold s (-1: until a signal)
  *   final        everything: counts, errors by kind, times, frames
  * SIGINT or SIGTERM ends any phase; with --reset every open connection gets a RST
- * (exact sequence, so the server frees it at once; --reset-rounds times, 3 by default,
- * as a lost one would leave the connection to the server's idle timeout), a "reset"
+ * (exact sequence, so the server frees it at once; in bursts of RESET_BURST, so the
+ * server's receive ring is not overrun; --reset-rounds times, 3 by default, as a lost
+ * one would leave the connection to the server's idle timeout), a "reset"
  * line after each round, then the final line. Exit status 0
  * if every connection was answered and none failed or was lost while held (reset or
  * closed by the server), 1 otherwise, 2 for bad usage or a setup that cannot work.
@@ -66,6 +67,8 @@
 #define OPEN_BURST 512    /* SYNs per pass of the loop, at most */
 #define ACKQ_CAP 65536
 #define LINGER_MS 100     /* after each round of resets: time to answer a challenge ACK */
+#define RESET_BURST 256   /* RSTs per burst at exit */
+#define RESET_GAP_MS 2    /* between those bursts: 1-2 ms, as now_ms counts whole ms */
 #define ARP_TRIES 15
 #define ARP_WAIT_MS 200
 
@@ -324,22 +327,31 @@ static void run(struct lg *g, struct phase *ph, double *held_s)
     *held_s = secs(g) - from;
 }
 
-/* --reset: the RSTs, --reset-rounds times, LINGER_MS apart, a "reset" line after each. */
+/* Lets what arrives be answered for about `ms` milliseconds. */
+static void linger(struct lg *g, uint32_t ms)
+{
+    uint32_t until = now_ms(g) + ms, last = 0;
+    while (now_ms(g) < until)
+        pass(g, 0, &last, 1);
+}
+
+/* --reset: the RSTs, --reset-rounds times, LINGER_MS apart, a "reset" line after each.
+ * A round goes out RESET_BURST at a time, RESET_GAP_MS apart: ten thousand RSTs at once
+ * would overrun the server's receive ring, and those it dropped would stay held. */
 static void reset_rounds(struct lg *g)
 {
     for (uint32_t i = 0; i < g->cfg.reset_rounds; i++) {
         double t = secs(g);
         uint64_t before = g->ct.rsts_sent;
-        if (i == 0)
-            g->ct.reset_at_exit = conn_reset_all(g);
-        else
-            conn_reset_again(g);
+        uint32_t next = 0;
+        while (next < g->ct.opened) {
+            if (conn_reset_some(g, &next, RESET_BURST, i > 0) && next < g->ct.opened)
+                linger(g, RESET_GAP_MS);
+        }
         printf("{\"event\":\"reset\",\"round\":%u,\"t\":%.3f,\"sent\":%llu,\"took_s\":%.3f}\n",
                i + 1, secs(g), U(g->ct.rsts_sent - before), secs(g) - t);
         fflush(stdout);
-        uint32_t until = now_ms(g) + LINGER_MS, last = 0;
-        while (now_ms(g) < until)
-            pass(g, 0, &last, 10);
+        linger(g, LINGER_MS);
     }
 }
 

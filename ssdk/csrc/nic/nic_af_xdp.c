@@ -157,7 +157,7 @@ static void xdp_rx_release(struct nic *n, unsigned count)
     if (xsk_ring_prod__reserve(&x->fill, count, &fidx) != count) {
         fprintf(stderr, "ssdk: af_xdp: no room on the fill ring for %u frames\n", count);
         abort();  /* cannot happen: the fill ring has two entries for every RX frame */
-    }  /* cannot happen: the fill ring has an entry for every RX frame */
+    }
     for (unsigned i = 0; i < count; i++) {
         uint64_t addr = xsk_ring_cons__rx_desc(&x->rx, x->rx_next + i)->addr;
         *xsk_ring_prod__fill_addr(&x->fill, fidx + i) = addr & ~(uint64_t)(FRAME_SIZE - 1);
@@ -187,7 +187,7 @@ static void xdp_tx_commit(struct nic *n, uint32_t len)
     if (xsk_ring_prod__reserve(&x->tx, 1, &idx) != 1) {
         fprintf(stderr, "ssdk: af_xdp: no room on the TX ring\n");
         abort();  /* cannot happen: the TX ring has two entries for every TX frame */
-    }  /* cannot happen: the TX ring has an entry for every TX frame */
+    }
     struct xdp_desc *d = xsk_ring_prod__tx_desc(&x->tx, idx);
     d->addr = x->tx_free[--x->tx_nfree];
     d->len = len;
