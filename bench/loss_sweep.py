@@ -19,6 +19,7 @@
 # Congestion control: the kernel's is set in the server and client namespaces
 # (bench.kernel_net.set_cc); ssdk's is `ssdk serve --cc`, the same one unless --ssdk-cc
 # says otherwise (a row where they differ reads NOT MEASURED: no like-for-like goal).
+# --ssdk-arg adds an argument to `ssdk serve` (--ssdk-arg=--no-pacing), kept in the JSON.
 #
 #   sudo python3 -m bench.loss_sweep                       # the full sweep (hours)
 #   sudo python3 -m bench.loss_sweep --only loss=1,5 --only rtt=1,20 --only size=1MiB \
@@ -412,7 +413,7 @@ def run_point(
             plain = impair_argv(topo, PROBE_SEED, tmp / "bridge-stats.json", None)
             with bridge(topo, tmp, plain, "probe"):
                 if stats:
-                    extra = ["--cc", point["ssdk_cc"]]
+                    extra = ["--cc", point["ssdk_cc"], *args.ssdk_arg]
                     stack.enter_context(
                         ssdk_serving(topo, tmp, args.bundle, probe, stats, "sweep", extra)
                     )
@@ -473,7 +474,15 @@ def bottleneck_run(
         with bridge(topo, tmp, plain, "probe"):
             if stats:
                 stack.enter_context(
-                    ssdk_serving(topo, tmp, args.bundle, probe, stats, "bn", ["--cc", ssdk_cc])
+                    ssdk_serving(
+                        topo,
+                        tmp,
+                        args.bundle,
+                        probe,
+                        stats,
+                        "bn",
+                        ["--cc", ssdk_cc, *args.ssdk_arg],
+                    )
                 )
             else:
                 stack.enter_context(nginx_serving(topo, tmp, probe, "bn"))
@@ -700,6 +709,13 @@ def main() -> int:
         metavar="KERNEL=SSDK",
         help="ssdk's --cc when the kernel runs KERNEL (default: the same)",
     )
+    ap.add_argument(
+        "--ssdk-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="one more argument to `ssdk serve`, as --ssdk-arg=--no-pacing (repeatable)",
+    )
     ap.add_argument("--seeds", type=int, default=5, help="seeds 1..N per point")
     ap.add_argument("--timeout", type=float, default=120, help="seconds per download")
     ap.add_argument("--out", type=Path, default=None)
@@ -786,6 +802,7 @@ def main() -> int:
             " off on all four ends; nothing pinned",
             "ccs": args.ccs,
             "ssdk_cc": {cc: ssdk_cc.get(cc, cc) for cc in args.ccs},
+            "ssdk_args": args.ssdk_arg,
             "seeds": args.seeds,
             "timeout_s": args.timeout,
             "rtt": "bridge delay, RTT/2 each way in whole ms (the odd ms server to client)",
