@@ -97,7 +97,10 @@ def point_specs(loss: float, rtt: int) -> tuple[str, str]:
 
 def mathis_s(size: int, loss: float, rtt: int) -> float:
     """A rough transfer time: the Mathis et al. rate (MSS/RTT x 1.22/sqrt(p)), capped at
-    1 Gbit/s, with p the loss one way; for the estimate printed before a run only."""
+    1 Gbit/s (the cap alone without loss), with p the loss one way; for the estimate
+    printed before a run only."""
+    if loss <= 0:
+        return size * 8 / 1e9
     rate = 1448 * 8 / (max(rtt, 0.2) / 1000) * 1.22 / math.sqrt(loss / 100)
     return size * 8 / min(rate, 1e9)
 
@@ -267,7 +270,9 @@ def _esc(s: str) -> str:
 
 def svg_plot(points: list[dict[str, Any]], path: Path, subtitle: str) -> None:
     """Ratio ssdk/kernel against loss (log x), one line per RTT, a panel per (cc, size);
-    the goal's 1.2x as a dashed line. Log y."""
+    the goal's 1.2x as a dashed line. Log y. A lossless point (a baseline) has no place
+    on a log axis: it is in the table only."""
+    points = [p for p in points if p["loss_pct"] > 0]
     pts = [p for p in points if p.get("ratio") is not None]
     panels = sorted({(p["cc"], p["size"]) for p in points}, key=lambda t: (t[0], SIZES[t[1]]))
     if not panels:

@@ -411,29 +411,29 @@ int ssdk_run(struct ssdk_engine *e, uint32_t ms)
         if (n > 0 || pace_at <= e->tcp.net.now_us)
             continue;
         /* Idle: sleep until a frame comes, the next timer is due, or the slice ends. An
-         * idle keep-alive connection thus costs no wake-ups until its own timer. */
+         * idle keep-alive connection thus costs no wake-ups until its own timer. Timers
+         * count whole milliseconds; a frame the backend holds (an impairment's delay or
+         * rate) and a paced connection fall due to the microsecond, and a wait rounded
+         * up to a millisecond would add as much to a delay line of one. */
         int fd = e->tcp.net.nic->fd(e->tcp.net.nic);
-        uint64_t left_ms = (end - e->tcp.net.now_us) / 1000u;
+        uint64_t now_us = e->tcp.net.now_us, wait_us = end - now_us;
         uint64_t next = timer_next_ms(&e->tcp), now = now_ms(&e->tcp.net);
-        uint64_t wait = next > now ? next - now : 0;
-        if (e->tcp.tw.count && wait > 1000)
-            wait = 1000;  /* TIME-WAIT entries expire on a pass: check once a second */
-        int timeout = (int)(left_ms ? left_ms : 1);
-        if (wait < (uint64_t)timeout)
-            timeout = (int)wait;
+        uint64_t timer_ms = next > now ? next - now : 0;
+        if (e->tcp.tw.count && timer_ms > 1000)
+            timer_ms = 1000;  /* TIME-WAIT entries expire on a pass: check once a second */
+        if (timer_ms * 1000u < wait_us)
+            wait_us = timer_ms * 1000u;
         if (e->tcp.net.nic->next_due_us) {  /* a frame the backend holds falls due */
             uint64_t due = e->tcp.net.nic->next_due_us(e->tcp.net.nic);
-            uint64_t now_us = e->tcp.net.now_us;
-            uint64_t wait_ms = due <= now_us ? 0 : (due - now_us + 999) / 1000;
-            if (wait_ms < (uint64_t)timeout)
-                timeout = (int)wait_ms;
+            if (due <= now_us)
+                wait_us = 0;
+            else if (due - now_us < wait_us)
+                wait_us = due - now_us;
         }
-        struct timespec ts = {.tv_sec = timeout / 1000, .tv_nsec = (timeout % 1000) * 1000000L};
-        if (pace_at != UINT64_MAX && pace_at - e->tcp.net.now_us < (uint64_t)timeout * 1000u) {
-            uint64_t us = pace_at - e->tcp.net.now_us;  /* a paced connection falls due */
-            ts.tv_sec = 0;
-            ts.tv_nsec = (long)us * 1000L;
-        }
+        if (pace_at != UINT64_MAX && pace_at - now_us < wait_us)
+            wait_us = pace_at - now_us;  /* a paced connection falls due */
+        struct timespec ts = {.tv_sec = (time_t)(wait_us / 1000000u),
+                              .tv_nsec = (long)(wait_us % 1000000u) * 1000L};
         if (fd >= 0) {
             struct pollfd p = {.fd = fd, .events = POLLIN};
             ppoll(&p, 1, &ts, NULL);
