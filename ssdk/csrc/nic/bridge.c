@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "base/clock.h"
 #include "nic/nic.h"
 #include "ssdk.h"
 
@@ -32,13 +33,6 @@ struct ssdk_bridge {
     uint64_t now_us;          /* the wrappers' clock: CLOCK_MONOTONIC, read every pass */
     struct ssdk_bridge_stats ab, ba;
 };
-
-static uint64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 /* One burst from `from` copied into `to`'s ring; returns the frames received. */
 static unsigned forward(struct nic *from, struct nic *to, struct ssdk_bridge_stats *st)
@@ -134,9 +128,7 @@ static struct timespec idle_wait(const struct ssdk_bridge *b, uint64_t end)
         due = da;
     if (db < due)
         due = db;
-    uint64_t us = due <= b->now_us ? 0 : due - b->now_us;
-    return (struct timespec){.tv_sec = (time_t)(us / 1000000u),
-                             .tv_nsec = (long)(us % 1000000u) * 1000L};
+    return us_timespec(due <= b->now_us ? 0 : due - b->now_us);
 }
 
 int ssdk_bridge_run(struct ssdk_bridge *b, uint32_t ms)

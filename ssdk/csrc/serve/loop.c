@@ -12,7 +12,7 @@
  * application's answers; what all of them made ready to send goes in the transmit round
  * (tcp/tcp_sched.c: each connection in turn, paced), and every frame built during the
  * pass is pushed to the NIC at once. ssdk_run repeats passes while there is work and
- * sleeps in poll() when there is none (or only paced connections whose time has not
+ * sleeps in ppoll() when there is none (or only paced connections whose time has not
  * come), so an idle server uses next to no CPU.
  */
 #define _GNU_SOURCE  /* ppoll */
@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include "base/clock.h"
 #include "serve/engine.h"
 
 void ssdk_config_default(struct ssdk_config *cfg)
@@ -46,13 +47,6 @@ void ssdk_config_default(struct ssdk_config *cfg)
     cfg->options = 15;  /* timestamps, SACK, loss probes, pacing */
     cfg->syn_backlog = 1024;
     cfg->synack_retries = 5;  /* Linux's tcp_synack_retries: about 63 s at a 1 s RTO */
-}
-
-static uint64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 static void clock_tick(struct ssdk_engine *e)
@@ -432,8 +426,7 @@ int ssdk_run(struct ssdk_engine *e, uint32_t ms)
         }
         if (pace_at != UINT64_MAX && pace_at - now_us < wait_us)
             wait_us = pace_at - now_us;  /* a paced connection falls due */
-        struct timespec ts = {.tv_sec = (time_t)(wait_us / 1000000u),
-                              .tv_nsec = (long)(wait_us % 1000000u) * 1000L};
+        struct timespec ts = us_timespec(wait_us);
         if (fd >= 0) {
             struct pollfd p = {.fd = fd, .events = POLLIN};
             ppoll(&p, 1, &ts, NULL);
