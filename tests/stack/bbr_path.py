@@ -6,7 +6,8 @@
 # bottleneck's rate is one segment per `service` ms, and the least round trip PROP +
 # service. With `jitter`, each segment's service time is drawn from service x (1 +/-
 # jitter / 2) instead; with `tick` below 1, the clock moves that many ms at a time, so
-# ACKs, and what they release, come at instants between the milliseconds.
+# ACKs, and what they release, come at instants between the milliseconds. With `queue`,
+# the FIFO is drop-tail: a segment that would wait behind that many is lost.
 from __future__ import annotations
 
 import random
@@ -39,10 +40,12 @@ class Path:
     seed: int = 8985
     jitter: float = 0.0  # the service time's spread, as a fraction of `service`
     tick: float = 1.0  # ms the clock moves per step of run()
+    queue: int = 0  # segments the link's queue holds, drop-tail (0: unbounded)
     next_free: float = 0.0
     sent: int = 0
     delivered: int = 0
     lost: int = 0
+    dropped: int = 0  # of those lost, by the drop-tail queue
     ticks: list[Tick] = field(default_factory=list)
     rng: random.Random = field(init=False)
     service_rng: random.Random = field(init=False)
@@ -77,6 +80,15 @@ class Path:
                     self._count(peer.deliver())
                     continue
                 start, service = max(self.next_free, head.at + PROP), self._service()
+                if self.queue and start - (head.at + PROP) > self.queue * self.service:
+                    if head.at + PROP > now + 1e-9:
+                        break
+                    # Drop-tail: it found `queue` segments' worth waiting ahead of it.
+                    peer.lose_once(head)
+                    self.lost += 1
+                    self.dropped += 1
+                    self._count(peer.deliver())
+                    continue
                 if start + service > now + 1e-9:
                     break
                 self.next_free, self.head_service = start + service, None

@@ -32,7 +32,7 @@ FILES = {
     "mid.bin": 5000,  # four template segments with its header block
     "big.bin": 30000,  # about 21 template segments: more than the initial window
     "huge.bin": 100_000,  # enough for several rounds of slow start
-    "wide.bin": 1_000_000,  # a flight of 320 segments: more holes than SACK_RANGES
+    "wide.bin": 2_000_000,  # a flight of 640 segments: more holes than SACK_RANGES
     "long.bin": 5_000_000,  # seconds at a bottleneck: BBR's states (test_bbr.py)
 }
 

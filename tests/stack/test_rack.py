@@ -69,7 +69,7 @@ def run_to_end(peer: Peer, step_ms: float = 0, size: int = 100_000) -> list[Seg]
     """Round trips (one_trip; with step_ms, the arrivals that far apart) until the
     response (size bytes of body) has arrived; returns what the server sent meanwhile."""
     out: list[Seg] = []
-    for _ in range(50):
+    for _ in range(200):
         if len(peer.stream) >= size:
             break
         if step_ms:
@@ -225,10 +225,10 @@ def test_merged_steps_call_nothing_lost_that_is_on_its_way(stack: Stack) -> None
 # --- a scoreboard with more holes than ranges --------------------------------------------
 
 # Unpaced, slow start doubles the flight each round trip (10, 20, 40 ... segments): the
-# sixth is segments 310-629 of wide.bin; every other one of them is lost: 160 holes,
-# more than the SACK_RANGES (128) ranges the sender keeps.
+# seventh is segments 630-1269 of wide.bin; every other one of them is lost: 320 holes,
+# more than the SACK_RANGES (254) ranges the sender keeps.
 WIDE = "/files/wide.bin"
-MANY_HOLES = list(range(311, 630, 2))
+MANY_HOLES = list(range(631, 1270, 2))
 
 
 def many_holes(
@@ -250,13 +250,13 @@ def many_holes(
         return False
 
     peer.lose = lose
-    return stack, resent(peer, run_to_end(peer, size=1_000_000))
+    return stack, resent(peer, run_to_end(peer, size=2_000_000))
 
 
 def test_full_scoreboard_resends_no_sacked_segment(make_stack: Callable[..., Stack]) -> None:
     """RFC 6675 5 and RFC 2018 4: a receiver reports only its most recent ranges, so a
     range the sender's scoreboard drops is not told again, and its bytes would look
-    lost. With 160 holes in flight and room for 128 ranges, the sender closes over holes
+    lost. With 320 holes in flight and room for 254 ranges, the sender closes over holes
     already resent (sack_merged) instead: each hole is resent once, nothing else."""
     stack, again = many_holes(make_stack)
     assert sorted(again) == MANY_HOLES
@@ -271,7 +271,7 @@ def test_closed_hole_lost_again_is_found_by_rack(make_stack: Callable[..., Stack
     names missing bytes: a hole closed over whose retransmission was lost too (the
     lowest holes are the ones closed over first). The hole opens again and RACK finds it
     lost by its send time once later data has come; no retransmission timeout."""
-    twice = (313, 401)
+    twice = (633, 721)
     stack, again = many_holes(make_stack, twice)
     st = stack.stats()
     extra = Counter(again) - Counter(MANY_HOLES + list(twice))
@@ -351,7 +351,7 @@ def test_ack_that_ends_recovery_starts_the_next_for_holes_already_lost(stack: St
     full = peer.deliver(1)
     assert resent(peer, full) == [46]
     assert stack.stats()["fast_retransmits"] == 2
-    run_to_end(peer, size=1_000_000)
+    run_to_end(peer, size=2_000_000)
     assert stack.stats()["rto_expired"] == 0
 
 

@@ -25,7 +25,7 @@
 
 /* What the pools cost per block, stated in docs/tcp.md ("Memory per connection"). */
 _Static_assert(sizeof(struct tcb_flight) == 256, "the flight block is 256 bytes");
-_Static_assert(sizeof(struct tcb_sb) == 1024, "the scoreboard is 1024 bytes");
+_Static_assert(sizeof(struct tcb_sb) == 2032, "the scoreboard is 2,032 bytes");
 _Static_assert(sizeof(struct tcb) == 208, "the control block is 208 bytes");
 
 int flight_init(struct tcp *e)

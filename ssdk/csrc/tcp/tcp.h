@@ -43,8 +43,10 @@
  * at a few percent of loss (a 3 MB flight at 2 % has some 40). A hole beyond them is
  * closed over (sack_room) and found again only when the cumulative ACK reaches it, a
  * round trip each: with 12 ranges, a 20 MiB download through 0.5 % loss at 20 ms closed
- * 46 and spent most of its time reopening them, one a round trip. */
-#define SACK_RANGES 128
+ * 46 and spent most of its time reopening them, one a round trip; with 128, BBR's
+ * flights through 10 % loss closed hundreds, and their ends met the RTO. At most 254:
+ * the count is a byte, and a merge holds one range more. */
+#define SACK_RANGES 254
 #define RACK_SLOTS 8          /* send-time steps kept per connection (tcp_rack.c) */
 #define RACK_LINE_US 250      /* how far a merge's line may stray from the lines it joins */
 #define RACK_STRAY_MAX_US 2000 /* how far a line may stray from the truth, merges summed */
@@ -189,14 +191,17 @@ struct tcb_flight {
                 uint32_t min_rtt_us, min_rtt_ms;
                 uint32_t inflight_hi, round_lost, full_bw;
                 uint32_t phase_ms;
-                /* ProbeBW: the next probe for bandwidth is due 2 s + 4 ms x this after
-                 * the cycle began (2 to 3 s). */
-                uint8_t  probe_wait;
                 /* BR_*: this round's loss events, and whether P went in a recovery
                  * (draft, BBRCheckStartupHighLoss). */
                 uint8_t  round;
-                uint8_t  state;          /* BBR_STARTUP ... BBR_PROBE_RTT, with the ProbeBW phase */
                 uint8_t  flags;          /* BB_* */
+                /* The path's standing loss, per mille: the loss rate of the rounds
+                 * ProbeBW cruised in, averaged (tcp_bbr.c, check_loss). */
+                uint8_t  loss_bg;
+                uint8_t  state : 3;      /* BBR_STARTUP ... BBR_PROBE_RTT, with the ProbeBW phase */
+                /* ProbeBW: the next probe for bandwidth is due 2 s + 32 ms x this after
+                 * the cycle began (2 to 3 s). */
+                uint8_t  probe_wait : 5;
             } bbr;
         };
     } cc;

@@ -103,6 +103,16 @@ uint32_t rate_on_ack(struct tcp *e, struct tcb *c, struct rate_sample *rs)
     uint32_t send_el = b->p_sent_us - b->p_first_us, ack_el = now - b->p_delivered_us;
     if ((int32_t)send_el < 0)
         send_el = 0;
+    if (b->round & BR_P_REC) {
+        /* P went in a recovery, where RACK's send times are its rough steps, dated early
+         * by design (tcp_rack.c): taken for the first-sent time they stretched the send
+         * interval by a quarter of a round, and by rounds while a hole held SND.UNA,
+         * and at 5% random loss a ProbeBW_UP at 1.25x the rate measured no growth.
+         * The ACK interval stands alone then, and no shorter than min_rtt (Linux's
+         * tcp_rate_gen takes no sample from a shorter one: ACK compression). */
+        uint32_t floor = b->min_rtt_us;
+        send_el = ack_el < floor ? floor : 0;
+    }
     rs->interval_us = send_el > ack_el ? send_el : ack_el;
     rs->delivered = b->delivered - b->p_delivered;
     rs->rtt_us = now - b->p_sent_us;
