@@ -195,8 +195,8 @@ struct tcb_flight {
                  * (draft, BBRCheckStartupHighLoss). */
                 uint8_t  round;
                 uint8_t  flags;          /* BB_* */
-                /* The path's standing loss, per mille: the loss rate of the rounds
-                 * ProbeBW cruised in, averaged (tcp_bbr.c, check_loss). */
+                /* The path's standing loss, per mille: the loss rate of the rounds of
+                 * Startup and ProbeBW_CRUISE, averaged (tcp_bbr.c, check_loss). */
                 uint8_t  loss_bg;
                 uint8_t  state : 3;      /* BBR_STARTUP ... BBR_PROBE_RTT, with the ProbeBW phase */
                 /* ProbeBW: the next probe for bandwidth is due 2 s + 32 ms x this after

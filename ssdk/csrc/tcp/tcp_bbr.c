@@ -245,6 +245,16 @@ static int over_standing_loss(const struct tcb *c, uint32_t lost, uint64_t base)
     return over * over > 4u * 1000u * expect;  /* over > 2 sqrt(expect), both x 1000 */
 }
 
+/* Startup's further conditions for ending on loss (check_loss): the draft's, and on a path
+ * that loses at random (a standing loss of 1% or more), a round that brought less than
+ * 25% more bandwidth. */
+static int startup_full_on_loss(const struct tcb_bbr *b, uint32_t events, int full_round)
+{
+    if (events < STARTUP_LOSSES || !full_round)
+        return 0;
+    return b->loss_bg < LOSSY_PATH || (b->flags & BB_CNT);
+}
+
 /*
  * Draft, BBRIsInflightTooHigh / BBRHandleInflightTooHigh: more than 2% (BBRLossThresh)
  * of the data the round's losses concern lost while probing (Startup and ProbeBW_UP;
@@ -258,10 +268,11 @@ static int over_standing_loss(const struct tcb *c, uint32_t lost, uint64_t base)
  *
  * Beyond the draft, two rules tell a path's random loss from the loss a probe causes,
  * which is all the threshold is there to catch. The 2% count above the path's standing
- * loss (loss_bg): the average loss rate of the rounds ProbeBW cruised in, at the
- * estimated rate with headroom below inflight_hi, where a flow's own queue is drained
- * and what is lost was lost anyway. And Startup ends on loss only in a round that
- * brought less than 25% more bandwidth (check_full_pipe has counted it): a pipe that
+ * loss (loss_bg, over_standing_loss): the average loss rate of the rounds of Startup
+ * and of ProbeBW_CRUISE (at the estimated rate, with headroom below inflight_hi, where
+ * a flow's own queue is drained and what is lost was lost anyway). And on a path that
+ * loses 1% or more, Startup ends on loss only in a round that brought less than 25%
+ * more bandwidth (check_full_pipe has counted it; startup_full_on_loss): a pipe that
  * overflows delivers no faster, while a round that doubled its delivery rate through
  * random loss has not found the pipe's limit. The draft's rule took 5% random loss as
  * the limit at once: 20 MiB at 80 ms took 11 to 52 s against 2.6 to 2.8 s from the
@@ -277,16 +288,6 @@ static int over_standing_loss(const struct tcb *c, uint32_t lost, uint64_t base)
  * flight of 478) delivers little while the resends of the recovery that follows fall
  * in it, and at 1% random loss 13 of them had ended Startup.
  */
-/* Startup's further conditions for ending on loss (above): the draft's, and on a path
- * that loses at random (a standing loss of 1% or more), a round that brought less than
- * 25% more bandwidth. */
-static int startup_full_on_loss(const struct tcb_bbr *b, uint32_t events, int full_round)
-{
-    if (events < STARTUP_LOSSES || !full_round)
-        return 0;
-    return b->loss_bg < LOSSY_PATH || (b->flags & BB_CNT);
-}
-
 static void check_loss(struct tcp *e, struct tcb *c, const struct rate_sample *rs)
 {
     struct tcb_bbr *b = &c->fl->cc.bbr;
