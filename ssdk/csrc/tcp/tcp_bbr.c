@@ -310,8 +310,10 @@ static void check_loss(struct tcp *e, struct tcb *c, const struct rate_sample *r
          * over it: a few rounds learn a path's loss, while the round in which Startup
          * first overflows a queue (not yet a whole round in recovery) moves it by
          * 0.5% at most, and the next, which ends Startup, meets the draft's rule. */
-        uint64_t cap = (uint64_t)b->loss_bg + LOSS_THRESH;
-        int32_t bg = b->loss_bg, step = ((int32_t)(rate < cap ? rate : cap) - bg) / 4;
+        uint64_t cap = (uint64_t)b->loss_bg + LOSS_THRESH, r = rate < cap ? rate : cap;
+        if (r > UINT8_MAX)
+            r = UINT8_MAX;  /* a byte: near 255 the step would carry it past and wrap */
+        int32_t bg = b->loss_bg, step = ((int32_t)r - bg) / 4;
         b->loss_bg = (uint8_t)(bg + step);
     }
 }
