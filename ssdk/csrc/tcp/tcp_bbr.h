@@ -25,6 +25,8 @@ enum { BBR_STARTUP, BBR_DRAIN, BBR_DOWN, BBR_CRUISE, BBR_REFILL, BBR_UP, BBR_PRO
                              it lasted the whole round */
 #define BR_RTO      0x10  /* an RTO deemed all in flight lost since: the next P restarts
                              the delivery clock (tcp_rate.c) */
+#define BR_LOSSY    0x60  /* rounds of Startup that lost data, counted to 2 (tcp_bbr.c) */
+#define BR_LOSSY_1  0x20
 
 /* One delivery-rate sample (draft-cheng 3.2): delivered bytes over interval_us, from a
  * range whose round trip was rtt_us. interval_us 0: none this ACK. */

@@ -12,6 +12,8 @@
  * tcp_out.c (send_data, send_super) -> cc_sent     what recovery sends (PRR's prr_out)
  * tcp_timer.c (tcp_retransmit) -> cc_on_rto        the retransmission timer ran out
  *                                       (BBR: -> bbr_init, bbr_on_rto in tcp_bbr.c)
+ * tcp_sack.c (sack_room_for) -> cc_loss_rate        the path's loss, as the controller
+ *                                                   knows it (BBR's standing loss)
  * recovery_enter, tcp_retransmit -> cc_undo_start  keep what a reduction takes...
  * tcp_sack.c (dsack_in, recovery_on_ack) -> cc_undo ...and give it back when it proves
  *                                                   spurious (RFC 3708)
@@ -288,4 +290,11 @@ void cc_on_rto(struct tcp *e, struct tcb *c)
     if (c->timer.retries <= 1)  /* RFC 5681 (4): not again for a segment already resent */
         cc_on_loss(e, c);
     c->cc.cwnd = c->mss;
+}
+
+/* The share of what goes that the path loses, per mille, where the controller measures
+ * it: BBR's standing loss (tcp_bbr.c); CUBIC and NewReno keep no such figure (0). */
+uint32_t cc_loss_rate(const struct tcb *c)
+{
+    return (c->opts & CO_BBR) ? bbr_loss_rate(c) : 0;
 }

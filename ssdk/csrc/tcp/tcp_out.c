@@ -327,6 +327,8 @@ static int send_next(struct tcp *e, struct tcb *c, uint32_t end, uint32_t wnd,
     if (len <= c->mss)
         len = e->up->seg_len(e, c, c->snd.nxt, len);
     int resend = seq_lt(c->snd.nxt, c->snd.max), last = c->snd.nxt + len == end;
+    if (!resend && !sack_room_for(c, len))
+        return 0;  /* the holes it would likely open do not fit the scoreboard */
     if (!(len > c->mss ? send_super(e, c, c->snd.nxt, len, last)
                        : send_data(e, c, c->snd.nxt, len, last))) {
         txq_add(e, c);  /* tried again in its turn */

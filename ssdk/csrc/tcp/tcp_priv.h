@@ -250,6 +250,7 @@ void cc_recovery_start(struct tcp *e, struct tcb *c);
 void cc_recovery_ack(struct tcp *e, struct tcb *c, uint32_t delivered);
 void cc_undo_start(struct tcb *c);
 void cc_undo(struct tcp *e, struct tcb *c);
+uint32_t cc_loss_rate(const struct tcb *c);
 /* RFC 3708 2 (as Linux's undo_retrans): every retransmission of a reduction's episode
  * must be reported a duplicate (D-SACK) before the reduction is undone (tcp_sack.c).
  * len 0 is a FIN, which no D-SACK reports: that episode is not undone; nor one with
@@ -281,6 +282,7 @@ void bbr_flight_end(struct tcb *c);
 void bbr_on_ack(struct tcp *e, struct tcb *c);
 void bbr_on_rto(struct tcp *e, struct tcb *c);
 void bbr_rtt(struct tcp *e, struct tcb *c, uint32_t rtt_us);
+uint32_t bbr_loss_rate(const struct tcb *c);
 void rate_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len);
 void rate_rwnd_limited(struct tcb *c);
 
@@ -306,6 +308,7 @@ static inline uint32_t sack_high(const struct tcb *c)
 uint32_t sack_bytes(const struct tcb *c);
 uint32_t sack_holes_in(const struct tcb *c, uint32_t a, uint32_t b);
 uint32_t sack_hole_top(const struct tcb *c, uint32_t a, uint32_t b);
+int  sack_room_for(const struct tcb *c, uint32_t len);
 void rack_timeout(struct tcp *e, struct tcb *c);
 void sack_trim(struct tcp *e, struct tcb *c);
 uint32_t sack_update(struct tcp *e, struct tcb *c, const struct tcp_opts *o, int dsack);
