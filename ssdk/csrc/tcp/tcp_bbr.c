@@ -10,6 +10,7 @@
  * tcp_in.c (ack_in: every ACK that delivers data, in recovery too) -> bbr_on_ack
  *     -> rate_on_ack (tcp_rate.c) -> the model, the state machine, cwnd
  * tcp_pace.h (tcp_pacing_rate, for tcp_sched.c's pacing and turns) -> bbr_pacing_rate
+ * tcp_cc.c (cc_loss_rate, for tcp_sack.c's sack_room_for) -> bbr_loss_rate
  *
  * What is left out or simpler than the draft (docs/tcp.md lists it): one rate sample
  * per round trip (tcp_rate.c); max_bw is the larger of two windows, advanced when a
@@ -19,7 +20,10 @@
  * the rate; losses are the bytes resent in a round, and its loss events the resends in
  * a recovery that do not go on from the last; no extra_acked (ACK aggregation)
  * allowance; recovery's packet conservation is not applied (the window is BBR's).
- * Beyond the draft: a round's loss counts over the path's standing loss (check_loss).
+ * Beyond the draft: a round's loss counts over the path's standing loss (check_loss),
+ * and on a path that loses at random Startup's loss exit waits for two rounds without
+ * growth (startup_full_on_loss); ProbeBW_UP's growth test is 20%, net of that loss
+ * (up_plateau), for one sample a round.
  * Invariant: cwnd >= 4 segments (BBRMinPipeCwnd) once BBR has set it.
  */
 #include "tcp/tcp_priv.h"
@@ -220,7 +224,7 @@ static void check_full_pipe(struct tcb_bbr *b, const struct rate_sample *rs)
  * 25% was never reached. A path's standing loss takes its share of that too (the
  * sample counts what arrived: 1.2375 x 0.95 at 5% loss), so 20% counts net of loss_bg.
  * At 5% loss and 80 ms, after Startup ended at 1.4 MB/s, each Up ended after three
- * rounds having gained 20 to 40%, and 20 MiB took 12 s against the kernel's 2.8.
+ * rounds having gained 10 to 40%, and 20 MiB took 12 s against the kernel's 2.8.
  * Returns 1 when Up is over. Not for application-limited samples, which say nothing of
  * the pipe.
  */

@@ -505,10 +505,12 @@ void tcp_probe(struct tcp *e, struct tcb *c)
     }
 }
 
-/* Can a segment of new data go now, as far as the peer's window goes? */
+/* Can a segment of new data go now, as far as the peer's window goes, and the
+ * scoreboard's reach (sack_room_for: else a tail probe would be new data that waits)? */
 int tcp_can_send_new(const struct tcb *c)
 {
-    return seq_lt(c->snd.max, c->snd.end) && c->snd.max - c->snd.una < c->snd.wnd;
+    return seq_lt(c->snd.max, c->snd.end) && c->snd.max - c->snd.una < c->snd.wnd
+           && (!c->fl || sack_room_for(c, c->mss));
 }
 
 /*

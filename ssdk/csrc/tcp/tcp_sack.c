@@ -14,6 +14,7 @@
  *                   -> frto_on_ack                  the ACKs after an RTO (RFC 5682)
  * tcp_timer.c (timer_fire) -> rack_timeout          RACK's reordering timer ran out
  * tcp_out.c (tcp_output) -> recovery_pipe / recovery_next   what may go, and what next
+ * tcp_out.c (send_next) -> sack_room_for -> cc_loss_rate   whether new data may go yet
  *
  * The stack is bufferless, so recovery needs no copy of anything: a hole is a byte
  * range of the response stream, sent again from its template. The scoreboard keeps at
@@ -21,7 +22,9 @@
  * fit, a small hole is closed over (sack_room), never a range forgotten: a peer reports
  * only its most recent ranges, so a forgotten range is not told again, and every byte
  * of it would be resent as lost. A closed hole opens again when the cumulative ACK
- * stops in it (sack_trim), and RACK finds it lost by its send time as any other.
+ * stops in it (sack_trim), and RACK finds it lost by its send time as any other. So
+ * that this stays rare, new data waits while the flight's likely holes would not fit
+ * (sack_room_for).
  * Invariants while in_recovery: SND.NXT == SND.MAX (new data only goes at the top),
  * SND.UNA <= rtx_hi, and the holes below lost_hi that are not SACKed are presumed lost.
  */
