@@ -274,10 +274,12 @@ static int over_standing_loss(const struct tcb *c, uint32_t lost, uint64_t base)
 /*
  * What Startup's rounds say of random loss (startup_full_on_loss): counted to 2, a round
  * that lost data counts one; a round with none, out of recovery, after one that lost,
- * counts the path lossy at once. A queue that overflows goes on losing into one
- * recovery until Startup ends; random loss in a small flight comes and goes: at 5% loss
- * on an 80 ms path the rounds of 10, 20 and 40 segments lost 0, 2 and 0, and the fourth
- * round's 13 in 128 then met the draft's rule, Startup ending at 80 segments a round.
+ * counts the path lossy at once. A queue that overflows goes on losing, into one
+ * recovery, until Startup ends; random loss in small flights comes and goes, a recovery
+ * over before the next loss. Random loss that first shows in the round before the one
+ * that meets the draft's rule, in the same recovery, is not told from an overflow: at
+ * 5% loss on an 80 ms path the rounds of 10, 20 and 39 segments lost 0, 0 and 2, the
+ * fourth 13 of 128, and Startup ended at 80 segments a round.
  */
 static void count_lossy_round(struct tcb *c, uint32_t lost)
 {
@@ -330,10 +332,11 @@ static int startup_full_on_loss(const struct tcb_bbr *b, uint32_t events, int fu
  * loses at random, Startup ends on loss only after two rounds in a row that brought
  * less than 25% more bandwidth (check_full_pipe has counted them; startup_full_on_loss):
  * a pipe that overflows delivers no faster, while a round that doubled its delivery
- * rate through random loss has not found the pipe's limit. The draft's rule took 5% random loss as
- * the limit at once: 20 MiB at 80 ms took 11 to 52 s against 2.6 to 2.8 s from the
- * kernel's BBR (version 1, which ignores loss), Startup having ended at about a hundred
- * segments a round, and every later probe ended by the same loss before it grew.
+ * rate through random loss has not found the pipe's limit. The draft's rule took 5%
+ * random loss as the limit at once: 20 MiB at 80 ms took 11 to 52 s against 2.6 to
+ * 2.8 s from the kernel's BBR (version 1, which ignores loss), Startup having ended at
+ * about a hundred segments a round, and every later probe ended by the same loss
+ * before it grew.
  *
  * Startup ends so only as the draft's BBRCheckStartupHighLoss has it (Exiting Startup
  * Based on Packet Loss): in a fast recovery that has lasted the whole round (P went
