@@ -277,13 +277,14 @@ uint32_t sack_hole_top(const struct tcb *c, uint32_t a, uint32_t b)
  * Whether `len` new bytes may go: whether the holes the flight will likely hold then
  * still fit the scoreboard. Those reported (a range above each) stay until repaired; the
  * bytes no report has reached yet will open holes at the path's loss rate: the larger
- * of the controller's figure (BBR's standing loss, cc_loss_rate) and the scoreboard's own
- * density of holes, once it holds 64 ranges (fewer say little). Past three quarters of
- * SACK_RANGES new data waits while the holes are repaired (resends are not held).
+ * of the controller's figure (BBR's standing loss, doubled: cc_loss_rate) and the
+ * scoreboard's own density of holes, once it holds 64 ranges (fewer say little). Past
+ * three quarters of SACK_RANGES new data waits while the holes are repaired (resends
+ * are not held).
  * Without this, a flight that outgrew the scoreboard had holes closed over (sack_room),
  * each found again only when the cumulative ACK stopped in it, one a round trip: at 80 ms
  * and 10% loss, 20 MiB went out in 2 s, and its last part came at a segment a round
- * trip, with RTOs (29 to 63 s against the kernel's 3 to 9).
+ * trip, with RTOs (18 to 63 s against the kernel's 3 to 9).
  */
 int sack_room_for(const struct tcb *c, uint32_t len)
 {
