@@ -401,17 +401,22 @@ def test_rate_climbs_back_after_a_start_in_heavy_loss(
     assert path.rate(4000, 12000) >= 0.8 * link, path.rate(4000, 12000)
 
 
-def test_up_climbs_through_standing_loss(make_stack: Callable[..., Stack]) -> None:
+@pytest.mark.parametrize("seed", [1, 5])
+def test_up_climbs_through_standing_loss(make_stack: Callable[..., Stack], seed: int) -> None:
     """draft-ietf-ccwg-bbr, BBRIsTimeToGoDown, with one sample a round (tcp_bbr.c,
     up_plateau): ProbeBW_UP goes on while a round brings 20% more bandwidth, net of the
     path's standing loss, where the draft asks 25% of the best of many samples. Up
     paces at 1.25 x 0.99 of max_bw, and through 5% random loss a round delivers 1.18
     times the last at most: 25% never came, and every Up ended after three rounds. A
     flow that began in 70% loss for 2 s, then 5% for good, through a link of 500
-    segments a second: from 6 s to 9 s it delivers 65% of the link or more (74%; the
-    most the loss leaves is 95%). Held to 25%, it delivered 56%."""
+    segments a second: from 6 s to 9 s it delivers 65% of the link or more (80% and 71%
+    with seeds 1 and 5; the most the loss leaves is 95%). Held to 25%, seed 5 delivered
+    56%. The standing loss must also be learned from the rounds of a few segments such
+    a flow starts ProbeBW with (check_loss: one segment's share over the average): a
+    round's rate counted at most 2% over it, seed 1 delivered 24%, each probe ending
+    on its first random loss."""
     path = start(make_stack, service=2.0)
-    peer, rng = path.peer, random.Random(5)
+    peer, rng = path.peer, random.Random(seed)
 
     def lose(seg: Seg) -> bool:
         return rng.random() < (0.7 if peer.stack.now_ms < 2000 else 0.05)

@@ -117,6 +117,41 @@ def test_reordering_without_history_is_taken_for_loss(stack: Stack) -> None:
     assert stack.stats()["fast_retransmits"] == 1
 
 
+def test_loss_in_recovery_found_by_order_when_send_times_are_merged(
+    make_stack: Callable[..., Stack],
+) -> None:
+    """RFC 8985 6.2 step 5 with a reordering window of zero (in recovery, no reordering
+    seen): a segment sent before one now delivered is lost at once, since its send time
+    plus RACK.rtt is no later than that delivery's ACK. The flight here went out in
+    bursts ACK-clocked over 5 ms, more send times than RACK's 8 steps hold, so merged
+    steps blur them; but new data goes in sequence order, and a hole below the latest
+    delivery, never resent, went before it. Segment 1 of the flight is lost (recovery
+    starts), and so is one in the middle; it is resent on the ACK that SACKs the
+    segment after it, with nothing more arriving. Read from the merged times, it
+    waited for later deliveries: none within 40 ms here."""
+    stack = make_stack(options=UNPACED)
+    peer = rack_peer(stack)
+    peer.request(get(BIG))
+    for _ in range(2):  # two ACK-clocked rounds: bursts of 3 ACKs, 0.7 ms apart
+        peer.advance(RTT_MS)
+        for i in range(len(peer.inbox)):
+            peer.deliver(1, step_ms=0.7 if i % 3 == 0 else 0.01)
+    flight = list(peer.inbox)
+    assert len({round(s.at, 2) for s in flight}) > 8, flight
+    victim = flight[len(flight) // 2]
+    peer.lose_once(flight[1], victim)
+    peer.advance(RTT_MS)
+    out: list[Seg] = []
+    while segno(peer, peer.inbox[0]) <= segno(peer, victim):
+        out += peer.deliver(1, step_ms=0.01)
+    assert stack.stats()["fast_retransmits"] == 1 and segno(peer, victim) not in resent(peer, out)
+    out = peer.deliver(1, step_ms=0.01)  # the segment after it: SACKed
+    assert resent(peer, out) == [segno(peer, victim)]
+    run_to_end(peer)
+    st = stack.stats()
+    assert (st["retransmits"], st["rto_expired"]) == (2, 0)
+
+
 def test_rack_timer_marks_lost_when_no_more_acks_come(stack: Stack) -> None:
     """RFC 8985 6.3: segment 8 is lost and 9 alone is SACKed (one segment, below
     DupThresh), then no ACK comes back. RACK cannot call 8 lost at once: it was sent

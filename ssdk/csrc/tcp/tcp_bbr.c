@@ -370,8 +370,15 @@ static void check_loss(struct tcp *e, struct tcb *c, const struct rate_sample *r
         /* An average of a quarter weight, a round's rate counted at most LOSS_THRESH
          * over it: a few rounds learn a path's loss, while the round in which Startup
          * first overflows a queue (not yet a whole round in recovery) moves it by
-         * 0.5% at most, and the next, which ends Startup, meets the draft's rule. */
-        uint64_t cap = (uint64_t)b->loss_bg + LOSS_THRESH, r = rate < cap ? rate : cap;
+         * 0.5% at most, and the next, which ends Startup, meets the draft's rule. Or
+         * one segment over it, where that is more: a round of a few segments loses
+         * none or one, and capped at 2% over, the average of 5% random loss in rounds
+         * of five segments settled at 0.8%; each probe then took its first loss for
+         * one it caused, and the rate crept up a fifth a second after heavy loss. */
+        uint64_t cap = (uint64_t)b->loss_bg + LOSS_THRESH, one = base ? 1000u * c->mss / base : 0;
+        if (cap < b->loss_bg + one)
+            cap = b->loss_bg + one;
+        uint64_t r = rate < cap ? rate : cap;
         if (r > UINT8_MAX)
             r = UINT8_MAX;  /* a byte: near 255 the step would carry it past and wrap */
         int32_t bg = b->loss_bg, step = ((int32_t)r - bg) / 4;

@@ -423,8 +423,25 @@ int rack_detect(const struct tcp *e, const struct tcb *c, struct rack_verdict *v
     SSDK_DEBUG_ONLY(rack_check(c));
     uint32_t now = (uint32_t)e->net.now_us, wnd = reo_wnd(c), lo = c->snd.una;
     uint32_t aged = now - c->fl->rack.rtt_us - wnd;  /* sent by then: old enough */
+    /* With no reordering window, a segment sent before the latest delivery is lost at
+     * once: its send time plus RACK.rtt is no later than that delivery's ACK. First
+     * sends go in sequence order, so bytes never resent below the delivery's end went
+     * before it, whatever their step's merged times say (a burst merged rough reads
+     * its hole as late as the delivery). A scoreboard that closed a hole over may have
+     * absorbed a resend into a step not marked resent, and below rtx_hi a loss is a
+     * resend's (relost_*): there the times judge. */
+    int by_order = wnd == 0 && !c->fl->sack.closed;
     for (uint8_t k = 0; k < c->fl->rack.n; lo = c->fl->rack.end[k], k++) {
         struct step st = step_get(c, k, lo);
+        uint32_t first = lo;  /* the bytes below it are lost by order */
+        if (by_order && !st.resent && seq_lt(lo, c->fl->rack.end_seq)
+            && !(c->fl->sack.in_recovery && seq_lt(lo, c->fl->sack.rtx_hi))) {
+            first = seq_lt(c->fl->rack.end_seq, st.hi) ? c->fl->rack.end_seq : st.hi;
+            if (seq_lt(v->lost_hi, first) && sack_holes_in(c, lo, first))
+                v->lost_hi = first;
+            if (first == st.hi)
+                continue;
+        }
         /* A resend is judged by the earliest the latest delivery may have gone, its
          * line's whole stray allowed for: a later one called resends lost that went
          * after it (the other bytes keep the reading time_early gave: found sooner). */
@@ -458,6 +475,8 @@ int rack_detect(const struct tcp *e, const struct tcb *c, struct rack_verdict *v
                 q = seq_lt(hi, q) ? hi : q;
             }
         }
+        if (seq_lt(q, first))
+            q = first;
         if (seq_lt(q, hi)) {  /* the next segment: when it will be old enough */
             uint32_t te = time_late(&st, seq_lt(q + c->mss, hi) ? q + c->mss : hi);
             int64_t left = (int64_t)us_diff(te, now) + c->fl->rack.rtt_us + wnd;
