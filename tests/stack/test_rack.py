@@ -216,6 +216,56 @@ def test_lost_last_ack_costs_a_probe_not_an_rto(stack: Stack) -> None:
     assert stack.stats()["rto_expired"] == 0
 
 
+def test_probe_of_new_data_is_two_segments_a_delaying_peer_answers_at_once(
+    stack: Stack,
+) -> None:
+    """RFC 8985 7.3 with RFC 9293 3.8.6.3: as in
+    test_lost_last_ack_costs_a_probe_not_an_rto, the flight arrives and its ACKs are
+    lost. The probe is new data, two full segments sent together: a peer that delays
+    its ACKs answers the second of two full segments at once (one alone, when its timer
+    runs out: 40 ms in Linux). This peer ACKs only the second; that ACK covers the
+    flight and the transfer goes on, without an RTO."""
+    peer = rack_peer(stack)
+    peer.request(get(BIG))
+    peer.advance(RTT_MS)
+    peer.deliver(8)
+    peer.deliver(len(peer.inbox), ack=False)  # the rest arrive; their ACKs are lost
+    peer.advance(10)  # pacing lets the last few go
+    peer.deliver(len(peer.inbox), ack=False)
+    peer.advance_until(lambda s: bool(s.payload), limit_ms=300)
+    probe = list(peer.inbox)  # what the probe sent (advance_until stops at its first)
+    assert stack.stats()["tail_probes"] == 1
+    assert len(probe) == 2 and probe[0].at == probe[1].at, probe
+    assert [len(s.payload) for s in probe] == [TEMPLATE_MSS] * 2
+    assert not any(s.resent for s in probe)
+    peer.deliver(1, ack=False)  # the first: a delaying peer holds its ACK
+    out = peer.deliver(1)  # the second: ACKed at once, covering all; new data follows
+    assert out and not any(s.resent for s in out)
+    run_to_end(peer)
+    st = stack.stats()
+    assert (st["rto_expired"], st["retransmits"]) == (0, 0)
+
+
+def test_flight_of_one_segment_with_more_to_send_waits_the_rto(stack: Stack) -> None:
+    """RFC 8985 7.2: a flight of one segment adds the receiver's worst-case delayed-ACK
+    time (200 ms) to the probe's timeout, which leaves the RTO. ssdk keeps the quick
+    probe only for a lone segment that ends what there is to send; where more waits
+    behind it (here the peer's window holds one segment), the window is one segment
+    because the path (or the peer) allows no more, and a probe would be an early RTO
+    without its backoff. The segment's ACK is lost: it goes again at the RTO, 200 ms
+    after the handshake's 40 ms round trip, with no probe before it (at 82 ms)."""
+    peer = rack_peer(stack)
+    peer.window = TEMPLATE_MSS
+    assert [len(s.payload) for s in peer.request(get(BIG))] == [TEMPLATE_MSS]
+    sent = stack.now_ms
+    peer.advance(RTT_MS)
+    peer.deliver(len(peer.inbox), ack=False)
+    again = peer.advance_until(lambda s: bool(s.payload), limit_ms=1000)[-1]
+    assert again.resent and again.at - sent >= 200 + RTT_MS, again
+    st = stack.stats()
+    assert (st["tail_probes"], st["rto_expired"]) == (0, 1)
+
+
 def test_loss_found_when_the_flight_has_more_send_times_than_steps(stack: Stack) -> None:
     """RFC 8985 6.1 with the send times kept in 8 steps (tcp_rack.c): a flight of
     segments sent over many milliseconds (ACK-clocked) needs more steps than there are, so

@@ -516,7 +516,13 @@ int tcp_can_send_new(const struct tcb *c)
 /*
  * RFC 8985 7.3: the probe is new data if the window allows, else the last segment sent
  * again; either way the peer's answer (an ACK, or SACK of it) starts a fast recovery
- * where silence would have waited for the RTO. When the peer has SACKed the last
+ * where silence would have waited for the RTO. New data goes as two segments where the
+ * peer's window takes them, not one: when only the ACKs of the flight were lost (one
+ * ACK for a whole burst, from a receiver that coalesces), one in-order segment is
+ * answered when the receiver's delayed-ACK timer runs out (41 ms from Linux's, measured
+ * at a 1 ms round trip), the second of two full segments at once (RFC 9293 3.8.6.3,
+ * RFC 5681 4.2). A segment sent again draws its answer at once already (a duplicate is
+ * acknowledged without delay). When the peer has SACKed the last
  * segment, the probe is the last one it has not: sent again, the SACKed one would only
  * draw a D-SACK that says nothing of what is missing (a resend lost again at the end of
  * a recovery, with nothing sent after it for RACK to go by), while the hole repaired
@@ -525,8 +531,11 @@ int tcp_can_send_new(const struct tcb *c)
 void tcp_tail_probe(struct tcp *e, struct tcb *c)
 {
     if (tcp_can_send_new(c)) {
-        uint32_t end = c->snd.end;
-        send_next(e, c, end, c->snd.max - c->snd.una + c->mss, c->snd.nxt - c->snd.una);
+        uint32_t end = c->snd.end, out = c->snd.max - c->snd.una, room = c->snd.wnd - out;
+        uint32_t wnd = out + (room < 2u * c->mss ? c->mss : 2u * c->mss);
+        /* The second segment, unless one super-frame held both. */
+        if (send_next(e, c, end, wnd, c->snd.nxt - c->snd.una))
+            send_next(e, c, end, wnd, c->snd.nxt - c->snd.una);
         return;
     }
     if ((c->flags & TF_FIN_QUEUED) && c->snd.max == c->snd.fin + 1) {
