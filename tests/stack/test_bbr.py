@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import random
+import statistics
 from collections import Counter
 from collections.abc import Callable
 
@@ -319,6 +320,30 @@ def test_standing_random_loss_does_not_hold_bbr_below_the_link(
     ]
 
 
+def test_loss_with_a_queue_lowers_the_rate(make_stack: Callable[..., Stack]) -> None:
+    """draft-ietf-ccwg-bbr, BBRAdaptLowerBoundsFromCongestion: a round that loses data
+    outside a probe bounds BBR.bw by bw_lo, the larger of its delivery rate and 0.7
+    times the last bound; tcp_bbr.c (lower_bound) does so only where a queue stands
+    (SRTT half again min_rtt). A flow cruises through a link of 200 segments a second
+    with a drop-tail queue of 20 segments; at 4 s the link slows to 50 a second.
+    max_bw remembers 200 a second until two probes have ended, and paced at that, with
+    cwnd twice that BDP, the flow keeps the queue full: from 5 s to 7 s 29 segments in
+    flight on average (the link holds 5 and the queue 20, and segments lost count until
+    found), and the queue drops 45 from 4.5 s. Bounded by bw_lo, it paces near the
+    link's rate and the queue drains: 20 in flight, 37 dropped, while the link stays 80%
+    used or more (88%; 100% before)."""
+    path = start(make_stack, queue=20)
+    path.run(4000)
+    path.service = 4 * SERVICE
+    path.run(500)
+    dropped = path.dropped
+    path.run(2500)
+    flight = [t.inflight for t in path.ticks if t.ms >= 5000]
+    mean, link = statistics.mean(flight), 1000 / (4 * SERVICE)
+    assert mean < 24, (mean, path.dropped - dropped)
+    assert path.rate(5000, 7000) >= 0.8 * link, path.rate(5000, 7000)
+
+
 def test_new_data_waits_while_its_holes_would_overflow_the_scoreboard(
     make_stack: Callable[..., Stack],
 ) -> None:
@@ -402,21 +427,11 @@ def test_rate_climbs_back_after_a_start_in_heavy_loss(
     assert path.rate(4000, 12000) >= 0.8 * link, path.rate(4000, 12000)
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3, 4])
-def test_up_climbs_through_standing_loss(make_stack: Callable[..., Stack], seed: int) -> None:
-    """draft-ietf-ccwg-bbr, BBRIsTimeToGoDown, with one sample a round (tcp_bbr.c,
-    up_plateau): ProbeBW_UP goes on while a round brings 20% more bandwidth, net of the
-    path's standing loss, where the draft asks 25% of the best of many samples. Up
-    paces at 1.25 x 0.99 of max_bw, and through 5% random loss a round delivers 1.18
-    times the last at most: 25% never came, and every Up ended after three rounds. The
-    standing loss is learned from rounds of a few segments too (check_loss: one
-    segment's share over the average). A flow through 5% random loss and a link of 50
-    segments a second (rounds of about five segments) for 3 s; then the link takes
-    500 a second. From 6 s to 10 s it delivers 60% of the link or more: 77, 70, 66 and
-    67% with seeds 1 to 4 (the most the loss leaves is 95%). Held to 25%: 33, 35, 22 and
-    34%. With the standing loss capped at 2% over its average a round: 56, 68, 34 and
-    57%. Each segment's fate is drawn from the seed, its offset and its copy, so a change
-    elsewhere does not move the losses onto other segments."""
+def climb_through_standing_loss(make_stack: Callable[..., Stack], seed: int) -> float:
+    """The share of the link delivered from 6 s to 10 s by a flow that went through 5%
+    random loss at a tenth of the link's later rate until 3 s. Each segment's fate is
+    drawn from the seed, its offset and its copy, so a change elsewhere does not move
+    the losses onto other segments."""
     path = start(make_stack, service=20.0)
     peer, copies = path.peer, Counter[int]()
 
@@ -429,10 +444,27 @@ def test_up_climbs_through_standing_loss(make_stack: Callable[..., Stack], seed:
     path.run(3000)
     path.service = 2.0
     path.run(7000)
-    link = 1000 / 2.0
-    assert path.rate(6000, 10000) >= 0.6 * link, [
-        round(path.rate(t, t + 1000) / link, 2) for t in range(0, 10000, 1000)
-    ]
+    return path.rate(6000, 10000) / (1000 / 2.0)
+
+
+def test_up_climbs_through_standing_loss(make_stack: Callable[..., Stack]) -> None:
+    """draft-ietf-ccwg-bbr, BBRIsTimeToGoDown, with one sample a round (tcp_bbr.c,
+    up_plateau): ProbeBW_UP goes on while a round brings 20% more bandwidth, net of the
+    path's standing loss, where the draft asks 25% of the best of many samples. Up
+    paces at 1.25 x 0.99 of max_bw, and through 5% random loss a round delivers 1.18
+    times the last at most: 25% never came, and every Up ended after three rounds. The
+    standing loss is learned from rounds of a few segments too (check_loss: one
+    segment's share over the average). A flow through 5% random loss and a link of 50
+    segments a second (rounds of about five segments) for 3 s; then the link takes 500
+    a second. From 6 s to 10 s it delivers, on average over 16 seeds, 53% of the link or
+    more (the most the loss leaves is 95%): 57%, and 59% before bw_lo (lower_bound, whose
+    queue test a flow's own probe can pass). Held to 25%: 49%. With the standing loss
+    capped at 2% over its average a round: 33%. One seed says little:
+    a probe that meets a burst of random loss ends with inflight_hi where it was, and
+    the next comes 2 to 3 s later, so each seed's share moves between about 40% and 70%
+    with the timing of unrelated rules."""
+    shares = [climb_through_standing_loss(make_stack, seed) for seed in range(1, 17)]
+    assert statistics.mean(shares) >= 0.53, [round(x, 2) for x in shares]
 
 
 def test_rate_comes_back_after_seconds_of_one_segment_in_a_few(

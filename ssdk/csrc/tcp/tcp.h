@@ -160,15 +160,24 @@ _Static_assert(sizeof(struct tcb) <= TCB_SIZE_MAX, "struct tcb grew: see docs/tc
  * working state, the SACK scoreboard's summary, RACK's send times, and pacing.
  */
 struct tcb_flight {
-    /* PRR (RFC 6937 3): bytes in flight when recovery began, delivered since, and
-     * sent since; undo (RFC 3708, RFC 4015; tcp_sack.c): the window and ssthresh
-     * before the last reduction, and SND.UNA when it began (undo_marker), while
-     * sack.undo has UN_ARMED; then the state of the one controller the connection
-     * runs (ssdk_config.cc): CUBIC's (RFC 9438, in segments and microseconds, tcp_cc.c)
-     * or BBR's with its delivery-rate sampler (tcp_bbr.c, tcp_rate.c), sharing the
-     * space. 88 bytes. */
+    /* PRR (RFC 6937 3), which CUBIC and NewReno use: bytes in flight when recovery
+     * began, delivered since, and sent since; BBR, which does not, keeps its
+     * short-term model there (tcp_bbr.c: bw_lo, in bytes per second, 0 for none, and
+     * when the last resend for a queue's loss went, in ms); undo (RFC 3708,
+     * RFC 4015; tcp_sack.c): the window and ssthresh before the last reduction, and
+     * SND.UNA when it began (undo_marker), while sack.undo has UN_ARMED; then the
+     * state of the one controller the connection runs (ssdk_config.cc): CUBIC's (RFC
+     * 9438, in segments and microseconds, tcp_cc.c) or BBR's with its delivery-rate
+     * sampler (tcp_bbr.c, tcp_rate.c), sharing the space. 88 bytes. */
     struct tcb_ccx {
-        uint32_t recover_fs, prr_delivered, prr_out;
+        union {
+            struct {
+                uint32_t recover_fs, prr_delivered, prr_out;
+            };
+            struct {
+                uint32_t bw_lo, queue_loss_ms;
+            };
+        };
         uint32_t prior_cwnd, prior_ssthresh, undo_marker;
         union {
             struct {

@@ -37,5 +37,6 @@ struct rate_sample {
 };
 
 uint32_t rate_on_ack(struct tcp *e, struct tcb *c, struct rate_sample *rs);
+void bbr_resent(struct tcp *e, struct tcb *c);
 
 #endif

@@ -193,6 +193,8 @@ void cc_recovery_start(struct tcp *e, struct tcb *c)
 {
     cc_on_loss(e, c);
     c->cc.cwnd = c->cc.ssthresh;
+    if (c->opts & CO_BBR)
+        return;  /* no PRR: its space holds BBR's short-term model */
     c->fl->cc.recover_fs = flight(c);
     c->fl->cc.prr_delivered = c->fl->cc.prr_out = 0;
 }

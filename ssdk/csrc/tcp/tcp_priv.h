@@ -266,10 +266,11 @@ static inline void undo_resent(struct tcb *c, uint32_t len)
         c->fl->sack.undo_retrans = (uint8_t)(c->fl->sack.undo_retrans + segs);
 }
 /* RFC 6937 3.1, "on any data transmission or retransmission": prr_out counts what goes
- * while in recovery. prr_out never exceeds what was sent since recovery began. */
+ * while in recovery. prr_out never exceeds what was sent since recovery began. BBR
+ * runs no PRR, and its own state is in that space (struct tcb_ccx). */
 static inline void cc_sent(struct tcb *c, uint32_t len)
 {
-    if (c->fl->sack.in_recovery)
+    if (c->fl->sack.in_recovery && !(c->opts & CO_BBR))
         c->fl->cc.prr_out += len;
 }
 

@@ -3,6 +3,7 @@
  * fast the path delivered what this connection sent, one sample per round trip.
  *
  * tcp_out.c (send_data, send_super) -> rate_sent     a range of data goes (new or again)
+ *                                      -> bbr_resent (tcp_bbr.c)   ...again: data was lost
  * tcp_out.c (tcp_output_turn)       -> rate_rwnd_limited   the peer's window held it back
  * tcp_bbr.c (bbr_on_ack)            -> rate_on_ack   an ACK delivered bytes: the sample
  *
@@ -51,6 +52,7 @@ void rate_sent(struct tcp *e, struct tcb *c, uint32_t seq, uint32_t len)
         return;
     if (seq_lt(seq, c->snd.max)) {  /* sent before: counted as lost in this round (BBRv3) */
         b->round_lost += len;
+        bbr_resent(e, c);
         /* A loss event (draft-ietf-ccwg-bbr, BBRStartupFullLossCnt: a discontiguous lost
          * range) is a resend in a recovery that does not go on where the last one ended:
          * resends climb the holes in order (recovery_next), so a new hole starts above
