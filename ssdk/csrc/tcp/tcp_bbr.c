@@ -81,6 +81,13 @@ static void end_probe(struct tcb_bbr *b)
     b->bw[0] = 0;
 }
 
+/* A round's delivery rate, bytes per second (rate_on_ack took it: interval_us > 0). */
+static uint32_t sample_bw(const struct rate_sample *rs)
+{
+    uint64_t bw = (uint64_t)rs->delivered * 1000000u / rs->interval_us;
+    return bw > UINT32_MAX ? UINT32_MAX : (uint32_t)bw;
+}
+
 /* Draft, BBRBoundBWForModel: BBR.bw, the rate the model paces at and sizes the BDP by,
  * is max_bw bounded by bw_lo where loss set one (lower_bound). */
 static uint32_t model_bw(const struct tcb *c)
@@ -368,12 +375,9 @@ static void lower_bound(struct tcb *c, const struct rate_sample *rs)
     struct tcb_bbr *b = &c->fl->cc.bbr;
     if (!queue_loss(c))
         return;
-    uint64_t lo = c->fl->cc.bw_lo ? c->fl->cc.bw_lo : max_bw(b);
-    uint64_t latest = (uint64_t)rs->delivered * 1000000u / rs->interval_us;
-    lo = lo * BETA / 100;
-    if (lo < latest)
-        lo = latest;
-    c->fl->cc.bw_lo = lo > UINT32_MAX ? UINT32_MAX : (uint32_t)lo;
+    uint64_t lo = (uint64_t)(c->fl->cc.bw_lo ? c->fl->cc.bw_lo : max_bw(b)) * BETA / 100;
+    uint32_t latest = sample_bw(rs);
+    c->fl->cc.bw_lo = lo > latest ? (uint32_t)lo : latest;
 }
 
 /* A resend goes (tcp_rate.c): data was lost. If a queue's (queue_loss), Reno would cut
@@ -594,9 +598,7 @@ void bbr_on_ack(struct tcp *e, struct tcb *c)
     if (round) {
         /* Draft, BBRUpdateMaxBw: a sample counts unless application-limited and below
          * the estimate. */
-        uint64_t bw = (uint64_t)rs.delivered * 1000000u / rs.interval_us;
-        if (bw > UINT32_MAX)
-            bw = UINT32_MAX;
+        uint32_t bw = sample_bw(&rs);
         if ((!rs.app_limited || bw >= max_bw(b)) && bw > b->bw[0])
             b->bw[0] = (uint32_t)bw;
         check_full_pipe(b, &rs);
@@ -605,7 +607,7 @@ void bbr_on_ack(struct tcp *e, struct tcb *c)
             /* BBRv3: while probing Up without too much loss, inflight_hi grows. */
             if (b->inflight_hi)
                 b->inflight_hi += b->inflight_hi / 4;
-            if (up_plateau(b, (uint32_t)bw, &rs)) {
+            if (up_plateau(b, bw, &rs)) {
                 end_probe(b);
                 start_cycle(e, c);
             }
