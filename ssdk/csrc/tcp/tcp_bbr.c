@@ -367,11 +367,11 @@ static int queue_loss(const struct tcb *c)
  * Beyond the draft: a queue's loss also brings max_bw's two windows down to twice bw_lo
  * (MAX_OVER_LO), where the draft leaves max_bw to age out over two probe cycles. bw_lo
  * bounds the rate only until the next probe (Refill clears it), and the probe starts
- * from max_bw: a flow whose share fell far below it (Startup's estimate, taken before
- * 200 flows filled one queue, read 7 times the share) probed every 2 to 3 s from there,
- * and a cycle's samples lowered it by a sixth at a time. Twice, because a probe must
- * still find room that came free: a flow alone behind a link that slowed to a quarter
- * keeps 88% of it (test_loss_with_a_queue_lowers_the_rate), as without the cap.
+ * from max_bw: through a queue 200 flows shared, one flow's max_bw read 7 times its
+ * share for 3 s, one probe's samples lowered it by a sixth, and the next came 2 to 3 s
+ * later. Twice, because a probe must still find room that came free: a flow alone
+ * behind a link that slowed to a quarter keeps 88% of it
+ * (test_loss_with_a_queue_lowers_the_rate), as without the cap.
  */
 static void cap_max_bw(struct tcb_bbr *b, uint32_t bw_lo)
 {
